@@ -1,0 +1,22 @@
+# Every third-party dependency, found once. All come from Debian packages (scripts/deps.sh).
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+find_package(GTest REQUIRED)
+find_package(benchmark QUIET)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(fmt REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(OpenSSL 3 REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(CLI11 CONFIG QUIET)
+find_package(LibArchive REQUIRED)
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
+
+# Standalone Asio, compiled once (ASIO_SEPARATE_COMPILATION) in src/core/asio_impl.cc so
+# that every file that includes asio does not instantiate its implementation again.
+add_library(berth_asio INTERFACE)
+target_compile_definitions(berth_asio INTERFACE ASIO_STANDALONE ASIO_SEPARATE_COMPILATION
+  ASIO_NO_DEPRECATED)
+target_link_libraries(berth_asio INTERFACE Threads::Threads)

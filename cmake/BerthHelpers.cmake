@@ -1,0 +1,49 @@
+# One helper per kind of target, after Abseil's absl_cc_library: adding a module is a
+# few lines in its folder's CMakeLists.txt.
+#
+#   berth_library(NAME core_http SRCS a.cc b.cc DEPS berth_core_json)
+#   berth_test(NAME http_parser_test SRCS http_parser_test.cc DEPS berth_core_http)
+#   berth_test(NAME store_it SRCS ... DEPS ... LABELS integration TIMEOUT 300)
+#
+# Libraries are named berth_<NAME>; include paths are rooted at src/ so a header is
+# included as "core/http/parser.h".
+
+function(berth_library)
+  cmake_parse_arguments(L "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_library(berth_${L_NAME} STATIC ${L_SRCS})
+  target_include_directories(berth_${L_NAME} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(berth_${L_NAME} PUBLIC ${L_DEPS})
+endfunction()
+
+function(berth_test)
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  add_executable(${T_NAME} ${T_SRCS})
+  target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
+  endif()
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+    ENVIRONMENT "BERTH_SOURCE_DIR=${PROJECT_SOURCE_DIR};BERTH_BINARY_DIR=${PROJECT_BINARY_DIR}")
+endfunction()
+
+# A libFuzzer target. With BERTH_FUZZ (clang) it is a real fuzzer; otherwise it links a
+# small driver that replays the seed corpus, and ctest runs that replay (label fuzz).
+function(berth_fuzz)
+  cmake_parse_arguments(F "" "NAME;CORPUS" "SRCS;DEPS" ${ARGN})
+  add_executable(${F_NAME} ${F_SRCS})
+  target_include_directories(${F_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(${F_NAME} PRIVATE ${F_DEPS})
+  if(BERTH_FUZZ)
+    target_compile_options(${F_NAME} PRIVATE -fsanitize=fuzzer)
+    target_link_options(${F_NAME} PRIVATE -fsanitize=fuzzer)
+  else()
+    target_sources(${F_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/fuzz/replay_main.cc)
+  endif()
+  add_test(NAME ${F_NAME}_replay COMMAND ${F_NAME} ${F_CORPUS})
+  set_tests_properties(${F_NAME}_replay PROPERTIES LABELS fuzz TIMEOUT 120)
+endfunction()

@@ -1,0 +1,51 @@
+// Blocking HTTP/1.1 client over one keep-alive connection (plain TCP; TLS where the
+// scheme is https). For the CLI, tests, the etcd back-end, the image puller. It reconnects
+// once on a connection that the server closed while idle.
+// Thread-safety: one Client per thread; it is not safe to share.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/error.h"
+#include "core/http/message.h"
+
+namespace berth::http {
+
+struct ClientOptions {
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds timeout{30000};  // per request, whole exchange
+  size_t max_response_bytes = 256 * 1024 * 1024;
+  bool tls_verify = true;
+  std::string tls_ca_file;  // extra CA bundle; empty: system default
+};
+
+class Client {
+ public:
+  // `base` is "http://host:port" or "https://host:port" (path ignored).
+  static Result<std::unique_ptr<Client>> Create(std::string_view base, ClientOptions options = {});
+  virtual ~Client() = default;
+
+  // Sends `request` (Host and Content-Length filled in) and reads the whole response.
+  virtual Result<Response> Send(const Request& request) = 0;
+
+  // Sends `request` and delivers the response body as it arrives (chunked or not):
+  // `on_head` once with status and headers, then `on_data` per piece. Return false from
+  // `on_data` to stop early. Used for watch streams and large downloads. The timeout
+  // applies between pieces, not to the whole stream.
+  virtual Result<void> Stream(const Request& request,
+                              const std::function<void(const Response& head)>& on_head,
+                              const std::function<bool(std::string_view data)>& on_data) = 0;
+
+  // Closes the connection from another thread, making a blocked Stream/Send return.
+  virtual void Shutdown() = 0;
+};
+
+// Convenience: one request on a fresh client. `url` is absolute ("http://h:p/path?q").
+Result<Response> Fetch(std::string_view method, std::string_view url, std::string body = {},
+                       Headers headers = {}, ClientOptions options = {});
+
+}  // namespace berth::http

@@ -1,0 +1,64 @@
+// HTTP/1.1 server for the control plane (REST API, UI, metrics): Asio, one io_context per
+// worker thread, keep-alive, content-length and chunked request bodies, strict parsing with
+// limits, and streamed (chunked) responses for watches and live tails.
+//
+// Handlers are plain functions called on the connection's worker thread; they answer through
+// a ResponseWriter, at once (Send) or later and in pieces (StartStream/Write/End) from any
+// thread. The gateway's data plane has its own proxy loop; it shares only the parser.
+// Thread-safety: Start/Stop from one thread; ResponseWriter methods from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/error.h"
+#include "core/http/message.h"
+
+namespace berth::http {
+
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  // Sends a complete response (Content-Length set by the server). Once per request.
+  virtual void Send(Response response) = 0;
+  // Starts a chunked response; then Write any number of times, then End.
+  virtual void StartStream(int status, Headers headers) = 0;
+  // Queues one chunk; returns false once the client has gone (stop producing then).
+  virtual bool Write(std::string chunk) = 0;
+  virtual void End() = 0;
+  // True once the connection is closed by the peer or the server.
+  virtual bool Closed() const = 0;
+  // Called once, on the worker thread, when the connection closes (for cancelling watches).
+  virtual void OnClose(std::function<void()> callback) = 0;
+};
+
+using Handler = std::function<void(Request&& request, std::shared_ptr<ResponseWriter> writer)>;
+
+struct ServerOptions {
+  std::string address = "127.0.0.1:7700";  // host:port; port 0 picks a free one
+  int threads = 1;
+  size_t max_request_line_bytes = 8 * 1024;  // longer: 414
+  size_t max_header_bytes = 64 * 1024;        // longer: 431
+  size_t max_headers = 100;                   // more: 431
+  size_t max_body_bytes = 4 * 1024 * 1024;    // larger: 413
+  int idle_timeout_ms = 60'000;               // keep-alive idle close
+  int header_timeout_ms = 10'000;             // slowloris guard
+};
+
+class Server {
+ public:
+  // Binds and listens at once (so the caller learns the port); serves after Start.
+  static Result<std::unique_ptr<Server>> Listen(ServerOptions options, Handler handler);
+  virtual ~Server() = default;
+  // Starts the worker threads; returns immediately.
+  virtual void Start() = 0;
+  // Stops accepting, closes connections, joins the workers. Idempotent.
+  virtual void Stop() = 0;
+  // The bound "host:port".
+  virtual std::string address() const = 0;
+  virtual uint16_t port() const = 0;
+};
+
+}  // namespace berth::http
