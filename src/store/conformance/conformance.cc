@@ -1,0 +1,676 @@
+#include "store/conformance/conformance.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+namespace berth::store::conformance {
+namespace {
+
+using std::chrono::milliseconds;
+
+#define BERTH_CAT_INNER(a, b) a##b
+#define BERTH_CAT(a, b) BERTH_CAT_INNER(a, b)
+// `lhs = *expr`, failing the test (and returning) when expr holds an error.
+#define ASSIGN_OR_FAIL(lhs, expr) ASSIGN_OR_FAIL_IMPL(BERTH_CAT(result_, __LINE__), lhs, expr)
+#define ASSIGN_OR_FAIL_IMPL(tmp, lhs, expr)                                    \
+  auto tmp = (expr);                                                           \
+  ASSERT_TRUE(tmp.has_value()) << #expr << " failed: " << tmp.error().message; \
+  lhs = std::move(*tmp)
+#define ASSERT_OK(expr)                                                        \
+  do {                                                                         \
+    auto r_ = (expr);                                                          \
+    ASSERT_TRUE(r_.has_value()) << #expr << " failed: " << r_.error().message; \
+  } while (0)
+#define EXPECT_ERROR_CODE(expr, code_value)                                          \
+  do {                                                                               \
+    auto r_ = (expr);                                                                \
+    EXPECT_FALSE(r_.has_value()) << #expr << " succeeded, expected an error";        \
+    if (!r_.has_value()) {                                                           \
+      EXPECT_EQ(r_.error().code, code_value) << #expr << ": " << r_.error().message; \
+    }                                                                                \
+  } while (0)
+
+std::string Nonce() {
+  static std::atomic<uint64_t> counter{0};
+  std::random_device rd;
+  auto now = std::chrono::system_clock::now().time_since_epoch().count();
+  return fmt::format("{:x}-{:x}-{}", static_cast<uint64_t>(now), rd(), counter++);
+}
+
+std::vector<std::string> KeysOf(const std::vector<KeyValue>& kvs) {
+  std::vector<std::string> keys;
+  for (const auto& kv : kvs) keys.push_back(kv.key);
+  return keys;
+}
+
+Compare Cmp(std::string key, Compare::Target target, Compare::Op op, int64_t number) {
+  Compare c;
+  c.key = std::move(key);
+  c.target = target;
+  c.op = op;
+  c.number = number;
+  return c;
+}
+
+Compare CmpValue(std::string key, Compare::Op op, std::string value) {
+  Compare c;
+  c.key = std::move(key);
+  c.target = Compare::Target::kValue;
+  c.op = op;
+  c.value = std::move(value);
+  return c;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- WatchRecorder
+
+WatchCallback WatchRecorder::Callback() {
+  return [this](WatchResponse&& response) {
+    std::lock_guard lock(mu_);
+    events_ += response.events.size();
+    responses_.push_back(std::move(response));
+    cv_.notify_all();
+  };
+}
+
+bool WatchRecorder::WaitForEvents(size_t n, milliseconds deadline) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, deadline, [&] { return events_ >= n; });
+}
+
+bool WatchRecorder::WaitForResponse(const std::function<bool(const WatchResponse&)>& pred,
+                                    milliseconds deadline) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_for(lock, deadline,
+                      [&] { return std::any_of(responses_.begin(), responses_.end(), pred); });
+}
+
+std::vector<WatchResponse> WatchRecorder::responses() const {
+  std::lock_guard lock(mu_);
+  return responses_;
+}
+
+std::vector<Event> WatchRecorder::events() const {
+  std::lock_guard lock(mu_);
+  std::vector<Event> out;
+  for (const auto& r : responses_) out.insert(out.end(), r.events.begin(), r.events.end());
+  return out;
+}
+
+size_t WatchRecorder::event_count() const {
+  std::lock_guard lock(mu_);
+  return events_;
+}
+
+size_t WatchRecorder::callback_count() const {
+  std::lock_guard lock(mu_);
+  return responses_.size();
+}
+
+// ---------------------------------------------------------------- fixture
+
+void StoreConformanceTest::SetUp() {
+  ASSERT_TRUE(GetParam().open) << "factory has no open function";
+  store_ = GetParam().open();
+  ASSERT_NE(store_, nullptr) << "factory " << GetParam().name << " returned no store";
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = info != nullptr ? info->name() : "test";
+  std::replace(name.begin(), name.end(), '/', '_');
+  prefix_ = fmt::format("/berth-conformance/{}/{}/", name, Nonce());
+}
+
+void StoreConformanceTest::TearDown() {
+  watchers_.clear();
+  store_.reset();
+}
+
+int64_t StoreConformanceTest::Rev() {
+  auto rev = store_->CurrentRevision();
+  EXPECT_TRUE(rev.has_value()) << "CurrentRevision: " << rev.error().message;
+  return rev.value_or(-1);
+}
+
+int64_t StoreConformanceTest::MustPut(std::string_view key, std::string_view value, int64_t lease) {
+  PutOptions options;
+  options.lease = lease;
+  auto put = store_->Put(key, value, options);
+  EXPECT_TRUE(put.has_value()) << "Put " << key << ": " << put.error().message;
+  return put.has_value() ? put->revision : -1;
+}
+
+bool StoreConformanceTest::WaitFor(const std::function<bool()>& condition, milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return condition();
+}
+
+std::string FactoryName(const ::testing::TestParamInfo<StoreFactory>& info) {
+  return info.param.name.empty() ? fmt::format("backend{}", info.index) : info.param.name;
+}
+
+// ================================================================ revisions and keys
+
+TEST_P(StoreConformanceTest, RevisionRisesByOnePerWrite) {
+  int64_t r0 = Rev();
+  EXPECT_EQ(MustPut(Key("a"), "1"), r0 + 1);
+  EXPECT_EQ(MustPut(Key("b"), "1"), r0 + 2);
+  EXPECT_EQ(MustPut(Key("a"), "2"), r0 + 3);
+  EXPECT_EQ(Rev(), r0 + 3);
+  ASSIGN_OR_FAIL(auto del, store().Delete(Key("a")));
+  EXPECT_EQ(del.deleted, 1);
+  EXPECT_EQ(del.revision, r0 + 4);
+  EXPECT_EQ(Rev(), r0 + 4);
+}
+
+TEST_P(StoreConformanceTest, DeleteOfMissingKeyKeepsRevision) {
+  MustPut(Key("x"), "1");
+  int64_t r0 = Rev();
+  ASSIGN_OR_FAIL(auto del, store().Delete(Key("missing")));
+  EXPECT_EQ(del.deleted, 0);
+  EXPECT_EQ(del.revision, r0);
+  EXPECT_EQ(Rev(), r0);
+}
+
+TEST_P(StoreConformanceTest, TxnWritesShareOneRevision) {
+  MustPut(Key("c"), "old");
+  int64_t r0 = Rev();
+  TxnRequest txn;
+  txn.success = {TxnOp::Put(Key("a"), "1"), TxnOp::Put(Key("b"), "2"), TxnOp::Delete(Key("c"))};
+  ASSIGN_OR_FAIL(auto result, store().Txn(txn));
+  EXPECT_TRUE(result.succeeded);
+  EXPECT_EQ(result.revision, r0 + 1);
+  EXPECT_EQ(Rev(), r0 + 1);
+  ASSIGN_OR_FAIL(auto a, store().Get(Key("a")));
+  ASSIGN_OR_FAIL(auto b, store().Get(Key("b")));
+  ASSERT_EQ(a.kvs.size(), 1u);
+  ASSERT_EQ(b.kvs.size(), 1u);
+  EXPECT_EQ(a.kvs[0].mod_revision, r0 + 1);
+  EXPECT_EQ(b.kvs[0].mod_revision, r0 + 1);
+  ASSIGN_OR_FAIL(auto c, store().Get(Key("c")));
+  EXPECT_TRUE(c.kvs.empty());
+}
+
+TEST_P(StoreConformanceTest, ReadOnlyTxnKeepsRevision) {
+  MustPut(Key("a"), "1");
+  int64_t r0 = Rev();
+  TxnRequest txn;
+  txn.success = {TxnOp::Get(Key("a"))};
+  ASSIGN_OR_FAIL(auto result, store().Txn(txn));
+  EXPECT_TRUE(result.succeeded);
+  EXPECT_EQ(result.revision, r0);
+  ASSERT_EQ(result.results.size(), 1u);
+  ASSERT_EQ(result.results[0].range.kvs.size(), 1u);
+  EXPECT_EQ(result.results[0].range.kvs[0].value, "1");
+  EXPECT_EQ(Rev(), r0);
+}
+
+TEST_P(StoreConformanceTest, KeyKeepsCreateModRevisionAndVersion) {
+  int64_t r1 = MustPut(Key("k"), "v1");
+  int64_t r2 = MustPut(Key("k"), "v2");
+  int64_t r3 = MustPut(Key("k"), "v3");
+  ASSIGN_OR_FAIL(auto got, store().Get(Key("k")));
+  ASSERT_EQ(got.kvs.size(), 1u);
+  const KeyValue& kv = got.kvs[0];
+  EXPECT_EQ(kv.key, Key("k"));
+  EXPECT_EQ(kv.value, "v3");
+  EXPECT_EQ(kv.create_revision, r1);
+  EXPECT_EQ(kv.mod_revision, r3);
+  EXPECT_EQ(kv.version, 3);
+  EXPECT_EQ(kv.lease, 0);
+  EXPECT_EQ(r2, r1 + 1);
+  EXPECT_EQ(got.count, 1);
+  EXPECT_FALSE(got.more);
+  EXPECT_EQ(got.revision, r3);
+}
+
+TEST_P(StoreConformanceTest, VersionResetsAfterDelete) {
+  MustPut(Key("k"), "v1");
+  MustPut(Key("k"), "v2");
+  ASSERT_OK(store().Delete(Key("k")));
+  ASSIGN_OR_FAIL(auto gone, store().Get(Key("k")));
+  EXPECT_TRUE(gone.kvs.empty());
+  EXPECT_EQ(gone.count, 0);
+  int64_t r = MustPut(Key("k"), "again");
+  ASSIGN_OR_FAIL(auto got, store().Get(Key("k")));
+  ASSERT_EQ(got.kvs.size(), 1u);
+  EXPECT_EQ(got.kvs[0].version, 1);
+  EXPECT_EQ(got.kvs[0].create_revision, r);
+  EXPECT_EQ(got.kvs[0].mod_revision, r);
+}
+
+TEST_P(StoreConformanceTest, GetMissingKeyIsEmptyNotAnError) {
+  MustPut(Key("present"), "1");
+  ASSIGN_OR_FAIL(auto got, store().Get(Key("absent")));
+  EXPECT_TRUE(got.kvs.empty());
+  EXPECT_EQ(got.count, 0);
+  EXPECT_FALSE(got.more);
+  EXPECT_EQ(got.revision, Rev());
+}
+
+TEST_P(StoreConformanceTest, RangeByPrefixIsSortedAndExcludesOthers) {
+  MustPut(Key("dir/b"), "2");
+  MustPut(Key("dir/a"), "1");
+  MustPut(Key("dir/c/deep"), "3");
+  MustPut(Key("dir0"), "other");  // shares the string prefix "dir" but not "dir/"
+  MustPut(Key("dia"), "other");
+  RangeOptions options;
+  options.prefix = true;
+  ASSIGN_OR_FAIL(auto got, store().Get(Key("dir/"), options));
+  EXPECT_EQ(KeysOf(got.kvs),
+            (std::vector<std::string>{Key("dir/a"), Key("dir/b"), Key("dir/c/deep")}));
+  EXPECT_EQ(got.count, 3);
+  EXPECT_FALSE(got.more);
+  EXPECT_EQ(got.kvs[0].value, "1");
+}
+
+TEST_P(StoreConformanceTest, RangeByExplicitEndIsHalfOpen) {
+  for (const char* k : {"a", "b", "c", "d"}) MustPut(Key(k), k);
+  RangeOptions options;
+  options.range_end = Key("d");
+  ASSIGN_OR_FAIL(auto got, store().Get(Key("b"), options));
+  EXPECT_EQ(KeysOf(got.kvs), (std::vector<std::string>{Key("b"), Key("c")}));
+  EXPECT_EQ(got.count, 2);
+  // range_end overrides prefix.
+  options.prefix = true;
+  ASSIGN_OR_FAIL(auto again, store().Get(Key("b"), options));
+  EXPECT_EQ(KeysOf(again.kvs), (std::vector<std::string>{Key("b"), Key("c")}));
+}
+
+TEST_P(StoreConformanceTest, RangeLimitSetsMoreAndCountsAll) {
+  for (int i = 0; i < 5; ++i) MustPut(Key(fmt::format("n/{}", i)), "v");
+  RangeOptions options;
+  options.prefix = true;
+  options.limit = 2;
+  ASSIGN_OR_FAIL(auto got, store().Get(Key("n/"), options));
+  EXPECT_EQ(KeysOf(got.kvs), (std::vector<std::string>{Key("n/0"), Key("n/1")}));
+  EXPECT_TRUE(got.more);
+  EXPECT_EQ(got.count, 5);
+  options.limit = 5;
+  ASSIGN_OR_FAIL(auto exact, store().Get(Key("n/"), options));
+  EXPECT_EQ(exact.kvs.size(), 5u);
+  EXPECT_FALSE(exact.more);
+  EXPECT_EQ(exact.count, 5);
+}
+
+TEST_P(StoreConformanceTest, RangeKeysOnlyAndCountOnly) {
+  MustPut(Key("p/a"), "value-a");
+  MustPut(Key("p/b"), "value-b");
+  RangeOptions options;
+  options.prefix = true;
+  options.keys_only = true;
+  ASSIGN_OR_FAIL(auto keys, store().Get(Key("p/"), options));
+  ASSERT_EQ(keys.kvs.size(), 2u);
+  EXPECT_EQ(keys.kvs[0].key, Key("p/a"));
+  EXPECT_TRUE(keys.kvs[0].value.empty());
+  EXPECT_GT(keys.kvs[0].mod_revision, 0);
+  EXPECT_EQ(keys.kvs[0].version, 1);
+  options.keys_only = false;
+  options.count_only = true;
+  ASSIGN_OR_FAIL(auto count, store().Get(Key("p/"), options));
+  EXPECT_TRUE(count.kvs.empty());
+  EXPECT_EQ(count.count, 2);
+}
+
+TEST_P(StoreConformanceTest, ReadAtOldRevisionSeesThatState) {
+  int64_t r1 = MustPut(Key("k"), "v1");
+  int64_t r2 = MustPut(Key("k"), "v2");
+  MustPut(Key("other"), "x");
+  ASSERT_OK(store().Delete(Key("k")));
+  RangeOptions at;
+  at.revision = r1;
+  ASSIGN_OR_FAIL(auto old1, store().Get(Key("k"), at));
+  ASSERT_EQ(old1.kvs.size(), 1u);
+  EXPECT_EQ(old1.kvs[0].value, "v1");
+  EXPECT_EQ(old1.kvs[0].version, 1);
+  at.revision = r2;
+  ASSIGN_OR_FAIL(auto old2, store().Get(Key("k"), at));
+  ASSERT_EQ(old2.kvs.size(), 1u);
+  EXPECT_EQ(old2.kvs[0].value, "v2");
+  EXPECT_EQ(old2.kvs[0].mod_revision, r2);
+  // The prefix view at r1 does not include the key written later.
+  RangeOptions prefix_at;
+  prefix_at.prefix = true;
+  prefix_at.revision = r1;
+  ASSIGN_OR_FAIL(auto view, store().Get(prefix(), prefix_at));
+  EXPECT_EQ(KeysOf(view.kvs), (std::vector<std::string>{Key("k")}));
+  ASSIGN_OR_FAIL(auto now, store().Get(Key("k")));
+  EXPECT_TRUE(now.kvs.empty());
+}
+
+TEST_P(StoreConformanceTest, ReadAtFutureRevisionFails) {
+  int64_t r = MustPut(Key("k"), "v");
+  RangeOptions at;
+  at.revision = r + 1000;
+  EXPECT_ERROR_CODE(store().Get(Key("k"), at), ErrorCode::kInvalidArgument);
+}
+
+TEST_P(StoreConformanceTest, PutReturnsPrevKvWhenAsked) {
+  int64_t r1 = MustPut(Key("k"), "v1");
+  PutOptions options;
+  options.prev_kv = true;
+  ASSIGN_OR_FAIL(auto put, store().Put(Key("k"), "v2", options));
+  ASSERT_TRUE(put.prev_kv.has_value());
+  EXPECT_EQ(put.prev_kv->value, "v1");
+  EXPECT_EQ(put.prev_kv->mod_revision, r1);
+  EXPECT_EQ(put.prev_kv->version, 1);
+  ASSIGN_OR_FAIL(auto fresh, store().Put(Key("new"), "x", options));
+  EXPECT_FALSE(fresh.prev_kv.has_value());
+  ASSIGN_OR_FAIL(auto plain, store().Put(Key("k"), "v3"));
+  EXPECT_FALSE(plain.prev_kv.has_value());
+}
+
+TEST_P(StoreConformanceTest, DeletePrefixReturnsPrevKvs) {
+  MustPut(Key("d/a"), "1");
+  MustPut(Key("d/b"), "2");
+  MustPut(Key("e"), "keep");
+  int64_t r0 = Rev();
+  DeleteOptions options;
+  options.prefix = true;
+  options.prev_kv = true;
+  ASSIGN_OR_FAIL(auto del, store().Delete(Key("d/"), options));
+  EXPECT_EQ(del.deleted, 2);
+  EXPECT_EQ(del.revision, r0 + 1);
+  ASSERT_EQ(del.prev_kvs.size(), 2u);
+  std::map<std::string, std::string> prev;
+  for (const auto& kv : del.prev_kvs) prev[kv.key] = kv.value;
+  EXPECT_EQ(prev[Key("d/a")], "1");
+  EXPECT_EQ(prev[Key("d/b")], "2");
+  ASSIGN_OR_FAIL(auto left, store().Get(prefix(), RangeOptions{.prefix = true}));
+  EXPECT_EQ(KeysOf(left.kvs), (std::vector<std::string>{Key("e")}));
+}
+
+TEST_P(StoreConformanceTest, DeleteRangeEnd) {
+  for (const char* k : {"a", "b", "c"}) MustPut(Key(k), k);
+  DeleteOptions options;
+  options.range_end = Key("c");
+  ASSIGN_OR_FAIL(auto del, store().Delete(Key("a"), options));
+  EXPECT_EQ(del.deleted, 2);
+  EXPECT_TRUE(del.prev_kvs.empty());
+  ASSIGN_OR_FAIL(auto left, store().Get(prefix(), RangeOptions{.prefix = true}));
+  EXPECT_EQ(KeysOf(left.kvs), (std::vector<std::string>{Key("c")}));
+}
+
+TEST_P(StoreConformanceTest, BinaryKeysAndValuesRoundTrip) {
+  std::string key = Key("bin/");
+  for (int c = 1; c < 256; ++c) key.push_back(static_cast<char>(c));
+  std::string value("a\0b\xff\x80", 5);
+  MustPut(key, value);
+  ASSIGN_OR_FAIL(auto got, store().Get(key));
+  ASSERT_EQ(got.kvs.size(), 1u);
+  EXPECT_EQ(got.kvs[0].key, key);
+  EXPECT_EQ(got.kvs[0].value, value);
+  // Bytes order as unsigned: "\x7f" < "\x80" < "\xff".
+  MustPut(Key("o/\xff"), "3");
+  MustPut(Key("o/\x80"), "2");
+  MustPut(Key("o/\x7f"), "1");
+  ASSIGN_OR_FAIL(auto ordered, store().Get(Key("o/"), RangeOptions{.prefix = true}));
+  EXPECT_EQ(KeysOf(ordered.kvs),
+            (std::vector<std::string>{Key("o/\x7f"), Key("o/\x80"), Key("o/\xff")}));
+  // A prefix ending in 0xff still works (prefix end carries over).
+  MustPut(Key("o/\xff\x01"), "4");
+  ASSIGN_OR_FAIL(auto ff, store().Get(Key("o/\xff"), RangeOptions{.prefix = true}));
+  EXPECT_EQ(KeysOf(ff.kvs), (std::vector<std::string>{Key("o/\xff"), Key("o/\xff\x01")}));
+  // An empty value is a value.
+  MustPut(Key("empty"), "");
+  ASSIGN_OR_FAIL(auto empty, store().Get(Key("empty")));
+  ASSERT_EQ(empty.kvs.size(), 1u);
+  EXPECT_EQ(empty.kvs[0].value, "");
+}
+
+TEST_P(StoreConformanceTest, RejectsInvalidKeys) {
+  int64_t r0 = Rev();
+  EXPECT_ERROR_CODE(store().Put("", "v"), ErrorCode::kInvalidArgument);
+  EXPECT_ERROR_CODE(store().Put(Key(std::string("a\0b", 3)), "v"), ErrorCode::kInvalidArgument);
+  EXPECT_ERROR_CODE(store().Put(Key(std::string(kMaxKeyBytes + 1, 'x')), "v"),
+                    ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Rev(), r0);
+}
+
+TEST_P(StoreConformanceTest, ConcurrentWritersGetDistinctConsecutiveRevisions) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 25;
+  int64_t r0 = Rev();
+  std::mutex mu;
+  std::vector<int64_t> revisions;
+  std::vector<std::string> errors;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto put = store().Put(Key(fmt::format("c/{}/{}", t, i)), "v");
+        std::lock_guard lock(mu);
+        if (put) {
+          revisions.push_back(put->revision);
+        } else {
+          errors.push_back(put.error().message);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(errors.empty()) << errors.front();
+  std::sort(revisions.begin(), revisions.end());
+  ASSERT_EQ(revisions.size(), static_cast<size_t>(kThreads * kPerThread));
+  for (size_t i = 0; i < revisions.size(); ++i) EXPECT_EQ(revisions[i], r0 + 1 + int64_t(i));
+  ASSIGN_OR_FAIL(auto all,
+                 store().Get(Key("c/"), RangeOptions{.prefix = true, .count_only = true}));
+  EXPECT_EQ(all.count, kThreads * kPerThread);
+}
+
+// ================================================================ txn
+
+TEST_P(StoreConformanceTest, TxnCompareValue) {
+  MustPut(Key("k"), "b");
+  struct Case {
+    Compare::Op op;
+    std::string value;
+    bool expect;
+  };
+  std::vector<Case> cases = {
+      {Compare::Op::kEqual, "b", true},    {Compare::Op::kEqual, "a", false},
+      {Compare::Op::kNotEqual, "a", true}, {Compare::Op::kNotEqual, "b", false},
+      {Compare::Op::kLess, "c", true},     {Compare::Op::kLess, "b", false},
+      {Compare::Op::kGreater, "a", true},  {Compare::Op::kGreater, "b", false},
+      {Compare::Op::kGreater, "ab", true}, {Compare::Op::kLess, "ba", true},
+  };
+  for (const auto& c : cases) {
+    TxnRequest txn;
+    txn.compare = {CmpValue(Key("k"), c.op, c.value)};
+    ASSIGN_OR_FAIL(auto result, store().Txn(txn));
+    EXPECT_EQ(result.succeeded, c.expect)
+        << "op " << static_cast<int>(c.op) << " value " << c.value;
+  }
+  // A missing key never compares on value, whatever the op.
+  for (auto op :
+       {Compare::Op::kEqual, Compare::Op::kNotEqual, Compare::Op::kLess, Compare::Op::kGreater}) {
+    TxnRequest txn;
+    txn.compare = {CmpValue(Key("missing"), op, "")};
+    ASSIGN_OR_FAIL(auto result, store().Txn(txn));
+    EXPECT_FALSE(result.succeeded) << "op " << static_cast<int>(op);
+  }
+}
+
+TEST_P(StoreConformanceTest, TxnCompareVersionCreateModAndLease) {
+  ASSIGN_OR_FAIL(int64_t lease, store().GrantLease(60));
+  int64_t created = MustPut(Key("k"), "1");
+  int64_t modified = MustPut(Key("k"), "2", lease);
+  using T = Compare::Target;
+  using O = Compare::Op;
+  struct Case {
+    T target;
+    O op;
+    int64_t number;
+    bool expect;
+  };
+  std::vector<Case> cases = {
+      {T::kVersion, O::kEqual, 2, true},
+      {T::kVersion, O::kEqual, 1, false},
+      {T::kVersion, O::kGreater, 1, true},
+      {T::kVersion, O::kLess, 2, false},
+      {T::kVersion, O::kNotEqual, 0, true},
+      {T::kCreateRevision, O::kEqual, created, true},
+      {T::kCreateRevision, O::kLess, created, false},
+      {T::kCreateRevision, O::kLess, created + 1, true},
+      {T::kModRevision, O::kEqual, modified, true},
+      {T::kModRevision, O::kGreater, created, true},
+      {T::kModRevision, O::kNotEqual, modified, false},
+      {T::kLease, O::kEqual, lease, true},
+      {T::kLease, O::kEqual, 0, false},
+      {T::kLease, O::kNotEqual, 0, true},
+  };
+  for (const auto& c : cases) {
+    TxnRequest txn;
+    txn.compare = {Cmp(Key("k"), c.target, c.op, c.number)};
+    ASSIGN_OR_FAIL(auto result, store().Txn(txn));
+    EXPECT_EQ(result.succeeded, c.expect) << "target " << static_cast<int>(c.target) << " op "
+                                          << static_cast<int>(c.op) << " number " << c.number;
+  }
+  // A missing key has 0 for every numeric target: "create if absent".
+  for (auto target : {T::kVersion, T::kCreateRevision, T::kModRevision, T::kLease}) {
+    TxnRequest txn;
+    txn.compare = {Cmp(Key("missing"), target, O::kEqual, 0)};
+    ASSIGN_OR_FAIL(auto result, store().Txn(txn));
+    EXPECT_TRUE(result.succeeded) << "target " << static_cast<int>(target);
+  }
+  ASSERT_OK(store().RevokeLease(lease));
+}
+
+TEST_P(StoreConformanceTest, TxnAllComparesMustHold) {
+  MustPut(Key("a"), "1");
+  MustPut(Key("b"), "2");
+  TxnRequest txn;
+  txn.compare = {CmpValue(Key("a"), Compare::Op::kEqual, "1"),
+                 CmpValue(Key("b"), Compare::Op::kEqual, "wrong")};
+  ASSIGN_OR_FAIL(auto result, store().Txn(txn));
+  EXPECT_FALSE(result.succeeded);
+  txn.compare[1].value = "2";
+  ASSIGN_OR_FAIL(auto ok, store().Txn(txn));
+  EXPECT_TRUE(ok.succeeded);
+}
+
+TEST_P(StoreConformanceTest, TxnRunsEveryOpKindAndReportsResults) {
+  MustPut(Key("old/a"), "1");
+  MustPut(Key("old/b"), "2");
+  MustPut(Key("r"), "read-me");
+  int64_t r0 = Rev();
+  TxnRequest txn;
+  txn.compare = {Cmp(Key("new"), Compare::Target::kCreateRevision, Compare::Op::kEqual, 0)};
+  TxnOp put = TxnOp::Put(Key("new"), "n");
+  TxnOp overwrite = TxnOp::Put(Key("r2"), "x");
+  TxnOp del = TxnOp::Delete(Key("old/"), /*prefix=*/true);
+  del.prev_kv = true;
+  txn.success = {TxnOp::Get(Key("r")), put, overwrite, del, TxnOp::Get(Key("old/"), true)};
+  ASSIGN_OR_FAIL(auto result, store().Txn(txn));
+  ASSERT_TRUE(result.succeeded);
+  EXPECT_EQ(result.revision, r0 + 1);
+  ASSERT_EQ(result.results.size(), 5u);
+  EXPECT_EQ(result.results[0].type, TxnOp::Type::kRange);
+  ASSERT_EQ(result.results[0].range.kvs.size(), 1u);
+  EXPECT_EQ(result.results[0].range.kvs[0].value, "read-me");
+  EXPECT_EQ(result.results[1].type, TxnOp::Type::kPut);
+  EXPECT_EQ(result.results[1].put.revision, r0 + 1);
+  EXPECT_EQ(result.results[3].type, TxnOp::Type::kDelete);
+  EXPECT_EQ(result.results[3].del.deleted, 2);
+  EXPECT_EQ(result.results[3].del.prev_kvs.size(), 2u);
+  // A range after a delete in the same txn sees the txn's own writes (as etcd does).
+  EXPECT_EQ(result.results[4].type, TxnOp::Type::kRange);
+  EXPECT_TRUE(result.results[4].range.kvs.empty());
+  ASSIGN_OR_FAIL(auto created, store().Get(Key("new")));
+  ASSERT_EQ(created.kvs.size(), 1u);
+  EXPECT_EQ(created.kvs[0].create_revision, r0 + 1);
+}
+
+TEST_P(StoreConformanceTest, TxnFailureBranchTaken) {
+  MustPut(Key("k"), "current");
+  int64_t r0 = Rev();
+  TxnRequest txn;
+  txn.compare = {CmpValue(Key("k"), Compare::Op::kEqual, "stale")};
+  txn.success = {TxnOp::Put(Key("k"), "from-success")};
+  txn.failure = {TxnOp::Get(Key("k")), TxnOp::Put(Key("f"), "from-failure")};
+  ASSIGN_OR_FAIL(auto result, store().Txn(txn));
+  EXPECT_FALSE(result.succeeded);
+  EXPECT_EQ(result.revision, r0 + 1);
+  ASSERT_EQ(result.results.size(), 2u);
+  ASSERT_EQ(result.results[0].range.kvs.size(), 1u);
+  EXPECT_EQ(result.results[0].range.kvs[0].value, "current");
+  ASSIGN_OR_FAIL(auto k, store().Get(Key("k")));
+  EXPECT_EQ(k.kvs.at(0).value, "current");
+  ASSIGN_OR_FAIL(auto f, store().Get(Key("f")));
+  EXPECT_EQ(f.kvs.at(0).value, "from-failure");
+}
+
+TEST_P(StoreConformanceTest, FailedCompareWithoutFailureOpsChangesNothing) {
+  MustPut(Key("k"), "v");
+  int64_t r0 = Rev();
+  TxnRequest txn;
+  txn.compare = {Cmp(Key("k"), Compare::Target::kVersion, Compare::Op::kEqual, 7)};
+  txn.success = {TxnOp::Put(Key("k"), "changed"), TxnOp::Delete(Key("k2"))};
+  ASSIGN_OR_FAIL(auto result, store().Txn(txn));
+  EXPECT_FALSE(result.succeeded);
+  EXPECT_EQ(result.revision, r0);
+  EXPECT_TRUE(result.results.empty());
+  EXPECT_EQ(Rev(), r0);
+  ASSIGN_OR_FAIL(auto k, store().Get(Key("k")));
+  EXPECT_EQ(k.kvs.at(0).value, "v");
+  EXPECT_EQ(k.kvs.at(0).version, 1);
+}
+
+TEST_P(StoreConformanceTest, TxnPutWithUnknownLeaseFailsAndChangesNothing) {
+  int64_t r0 = MustPut(Key("k"), "v");
+  TxnRequest txn;
+  txn.success = {TxnOp::Put(Key("a"), "1"), TxnOp::Put(Key("b"), "2", /*lease=*/0x7ffe1234)};
+  auto result = store().Txn(txn);
+  EXPECT_FALSE(result.has_value());
+  EXPECT_EQ(Rev(), r0);
+  ASSIGN_OR_FAIL(auto a, store().Get(Key("a")));
+  EXPECT_TRUE(a.kvs.empty());
+}
+
+TEST_P(StoreConformanceTest, CompareAndSwapLoopUnderContention) {
+  MustPut(Key("counter"), "0");
+  constexpr int kThreads = 4;
+  constexpr int kIncrements = 10;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kIncrements; ++i) {
+        for (;;) {
+          auto got = store().Get(Key("counter"));
+          if (!got || got->kvs.empty()) {
+            ++failures;
+            return;
+          }
+          int value = std::stoi(got->kvs[0].value);
+          TxnRequest txn;
+          txn.compare = {Cmp(Key("counter"), Compare::Target::kModRevision, Compare::Op::kEqual,
+                             got->kvs[0].mod_revision)};
+          txn.success = {TxnOp::Put(Key("counter"), std::to_string(value + 1))};
+          auto result = store().Txn(txn);
+          if (!result) {
+            ++failures;
+            return;
+          }
+          if (result->succeeded) break;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  ASSIGN_OR_FAIL(auto got, store().Get(Key("counter")));
+  EXPECT_EQ(got.kvs.at(0).value, std::to_string(kThreads * kIncrements));
+  EXPECT_EQ(got.kvs.at(0).version, 1 + kThreads * kIncrements);
+}
+
+}  // namespace berth::store::conformance
