@@ -1,0 +1,117 @@
+#include "api/api_server.h"
+
+#include <fmt/core.h>
+
+#include "core/log.h"
+
+namespace berth::api {
+
+Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiDeps deps,
+                                                    Router router) {
+  std::unique_ptr<ApiServer> api(new ApiServer(std::move(deps), std::move(router)));
+  http::ServerOptions so;
+  so.address = options.address;
+  so.threads = options.threads;
+  so.max_body_bytes = options.max_body_bytes;
+  ApiServer* self = api.get();
+  auto server = http::Server::Listen(
+      so, [self](http::Request&& req, std::shared_ptr<http::ResponseWriter> w) {
+        self->Handle(std::move(req), std::move(w));
+      });
+  if (!server) return std::unexpected(Wrap(server.error(), "api listen on " + options.address));
+  api->server_ = std::move(*server);
+  api->server_->Start();
+  return api;
+}
+
+ApiServer::~ApiServer() { Stop(); }
+
+void ApiServer::Stop() {
+  if (server_) server_->Stop();
+}
+
+void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWriter> writer) {
+  // /metrics is outside /v1 but still needs a token (only /v1/health is public).
+  bool is_metrics = request.path == "/metrics";
+  Router::Match match;
+  if (!is_metrics) {
+    match = router_.Find(request.method, request.path);
+    if (!match.endpoint) {
+      writer->Send(ErrorResponse(
+          match.path_matched
+              ? Error(ErrorCode::kInvalidArgument,
+                      fmt::format("method {} not allowed on {}", request.method, request.path))
+              : Error(ErrorCode::kNotFound,
+                      fmt::format("no endpoint {} {}", request.method, request.path))));
+      return;
+    }
+  }
+  security::Principal principal;
+  bool needs_token = is_metrics || !match.endpoint->public_;
+  if (needs_token) {
+    auto auth = request.headers.Get("Authorization");
+    if (!auth || !auth->starts_with("Bearer ")) {
+      auto resp = ErrorResponse(Error(ErrorCode::kUnauthenticated,
+                                      "missing bearer token (Authorization: Bearer <token>)"));
+      resp.headers.Set("WWW-Authenticate", "Bearer realm=\"berth\"");
+      writer->Send(std::move(resp));
+      return;
+    }
+    auto p = deps_.tokens->Authenticate(auth->substr(7));
+    if (!p) {
+      auto resp = ErrorResponse(p.error());
+      if (p.error().code == ErrorCode::kUnauthenticated) {
+        resp.headers.Set("WWW-Authenticate", "Bearer realm=\"berth\", error=\"invalid_token\"");
+      }
+      writer->Send(std::move(resp));
+      return;
+    }
+    principal = std::move(*p);
+  }
+
+  if (is_metrics) {
+    http::Response r;
+    r.status = 200;
+    r.headers.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    r.body = deps_.render_metrics ? deps_.render_metrics() : std::string();
+    writer->Send(std::move(r));
+    return;
+  }
+
+  const Endpoint& ep = *match.endpoint;
+  if (!ep.public_ && principal.role < ep.min_role) {
+    Error e(ErrorCode::kPermissionDenied,
+            fmt::format("{} {} needs role {} (token \"{}\" has {})", request.method, request.path,
+                        security::RoleName(ep.min_role), principal.name,
+                        security::RoleName(principal.role)));
+    if (ep.mutating && deps_.audit) {
+      deps_.audit->Record({.actor = principal.name,
+                           .token_id = principal.token_id,
+                           .action = request.method + " " + request.path,
+                           .status = HttpStatusFor(e.code),
+                           .result = e.message,
+                           .remote = request.remote_address});
+    }
+    writer->Send(ErrorResponse(e));
+    return;
+  }
+
+  std::function<void(int, std::string_view)> on_done;
+  if (ep.mutating && deps_.audit) {
+    on_done = [audit = deps_.audit, principal, action = request.method + " " + request.path,
+               remote = request.remote_address](int status, std::string_view result) {
+      auto r = audit->Record({.actor = principal.name,
+                              .token_id = principal.token_id,
+                              .action = action,
+                              .status = status,
+                              .result = std::string(result),
+                              .remote = remote});
+      if (!r) log::Error("api", "audit record lost: {}", r.error().message);
+    };
+  }
+  auto call = std::make_shared<Call>(std::move(request), std::move(writer), std::move(principal),
+                                     std::move(match.params), std::move(on_done));
+  ep.handler(std::move(call));
+}
+
+}  // namespace berth::api

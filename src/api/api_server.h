@@ -1,0 +1,57 @@
+// The control plane's REST API server: authenticates every request by bearer token (except
+// public endpoints), checks the endpoint's role, dispatches through the Router, writes an
+// audit record for every mutating call, and serves /metrics. Endpoint groups are added by
+// the caller (cmd/) through the Register* functions in endpoints.h.
+// Thread-safety: Start/Stop from one thread; requests are served on the HTTP workers.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "api/router.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/http/server.h"
+#include "security/audit.h"
+#include "security/tokens.h"
+
+namespace berth::api {
+
+struct ApiOptions {
+  std::string address = "127.0.0.1:7700";
+  int threads = 2;
+  size_t max_body_bytes = 4 * 1024 * 1024;
+};
+
+struct ApiDeps {
+  security::TokenService* tokens = nullptr;
+  security::AuditLog* audit = nullptr;
+  Clock* clock = nullptr;
+  // Renders the Prometheus text for /metrics (the process's metrics registry).
+  std::function<std::string()> render_metrics;
+};
+
+class ApiServer {
+ public:
+  // Binds the address (so the port is known) and starts serving `router`.
+  static Result<std::unique_ptr<ApiServer>> Start(ApiOptions options, ApiDeps deps, Router router);
+  ~ApiServer();
+  void Stop();
+  std::string address() const { return server_->address(); }
+  uint16_t port() const { return server_->port(); }
+
+  ApiServer(const ApiServer&) = delete;
+  ApiServer& operator=(const ApiServer&) = delete;
+
+ private:
+  ApiServer(ApiDeps deps, Router router) : deps_(std::move(deps)), router_(std::move(router)) {}
+  void Handle(http::Request&& request, std::shared_ptr<http::ResponseWriter> writer);
+
+  ApiDeps deps_;
+  Router router_;
+  std::unique_ptr<http::Server> server_;
+};
+
+}  // namespace berth::api

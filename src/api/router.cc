@@ -1,0 +1,156 @@
+#include "api/router.h"
+
+#include <charconv>
+
+namespace berth::api {
+namespace {
+
+std::vector<std::string_view> Split(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    parts.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return parts;
+}
+
+bool MatchPattern(std::string_view pattern, std::string_view path,
+                  std::map<std::string, std::string>* params) {
+  auto want = Split(pattern);
+  // Keep the raw remainder for {name...} so keys keep their slashes.
+  size_t pos = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    while (pos < path.size() && path[pos] == '/') ++pos;
+    auto w = want[i];
+    if (w.size() > 2 && w.front() == '{' && w.back() == '}') {
+      auto name = w.substr(1, w.size() - 2);
+      if (name.ends_with("...")) {
+        // The rest of the path, with its leading slash kept (keys are "/a/b").
+        size_t start = pos > 0 ? pos - 1 : 0;
+        (*params)[std::string(name.substr(0, name.size() - 3))] = std::string(path.substr(start));
+        return pos < path.size();
+      }
+      size_t end = path.find('/', pos);
+      if (end == std::string_view::npos) end = path.size();
+      if (end == pos) return false;
+      (*params)[std::string(name)] = std::string(path.substr(pos, end - pos));
+      pos = end;
+    } else {
+      if (path.substr(pos, w.size()) != w) return false;
+      pos += w.size();
+      if (pos < path.size() && path[pos] != '/') return false;
+    }
+  }
+  while (pos < path.size() && path[pos] == '/') ++pos;
+  return pos == path.size();
+}
+
+}  // namespace
+
+std::string DumpJson(const Json& j) {
+  // Keys and values may hold bytes that are not UTF-8; never throw on the way out.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Call::Call(http::Request&& request, std::shared_ptr<http::ResponseWriter> writer,
+           security::Principal principal, std::map<std::string, std::string> params,
+           std::function<void(int, std::string_view)> on_done)
+    : request_(std::move(request)),
+      writer_(std::move(writer)),
+      principal_(std::move(principal)),
+      params_(std::move(params)),
+      on_done_(std::move(on_done)) {}
+
+const std::string& Call::Param(std::string_view name) const {
+  static const std::string kEmpty;
+  auto it = params_.find(std::string(name));
+  return it == params_.end() ? kEmpty : it->second;
+}
+
+bool Call::QueryFlag(std::string_view name) const {
+  auto v = request_.QueryParam(name);
+  return v && (v->empty() || *v == "true" || *v == "1");
+}
+
+Result<int64_t> Call::QueryInt(std::string_view name, int64_t fallback) const {
+  auto v = request_.QueryParam(name);
+  if (!v || v->empty()) return fallback;
+  int64_t out = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), out);
+  if (ec != std::errc() || p != v->data() + v->size()) {
+    return Fail(ErrorCode::kInvalidArgument, "query parameter \"" + std::string(name) +
+                                                 "\" must be an integer, got \"" + *v + "\"");
+  }
+  return out;
+}
+
+Result<Json> Call::JsonBody(bool allow_empty) const {
+  if (request_.body.empty()) {
+    if (allow_empty) return Json::object();
+    return Fail(ErrorCode::kInvalidArgument, "request body is empty; want a JSON object");
+  }
+  auto j = ParseJson(request_.body);
+  if (!j) return j;
+  if (!j->is_object())
+    return Fail(ErrorCode::kInvalidArgument, "request body must be a JSON object");
+  return j;
+}
+
+void Call::Reply(int status, const Json& body) {
+  if (done_) return;
+  done_ = true;
+  writer_->Send(http::Response::Json(status, DumpJson(body) + "\n"));
+  if (on_done_) on_done_(status, "ok");
+}
+
+void Call::ReplyError(const Error& error) {
+  if (done_) return;
+  done_ = true;
+  writer_->Send(ErrorResponse(error));
+  if (on_done_) on_done_(HttpStatusFor(error.code), error.message);
+}
+
+void Call::StartStream() {
+  if (done_) return;
+  done_ = true;
+  http::Headers h;
+  h.Set("Content-Type", "application/x-ndjson");
+  h.Set("Cache-Control", "no-cache");
+  writer_->StartStream(200, std::move(h));
+  if (on_done_) on_done_(200, "stream");
+}
+
+bool Call::StreamLine(const Json& line) { return writer_->Write(DumpJson(line) + "\n"); }
+
+void Call::EndStream() { writer_->End(); }
+
+void Router::Add(Endpoint endpoint) { endpoints_.push_back(std::move(endpoint)); }
+
+Router::Match Router::Find(std::string_view method, std::string_view path) const {
+  Match m;
+  for (const auto& e : endpoints_) {
+    std::map<std::string, std::string> params;
+    if (!MatchPattern(e.pattern, path, &params)) continue;
+    m.path_matched = true;
+    if (e.method == method || (method == "HEAD" && e.method == "GET")) {
+      m.endpoint = &e;
+      m.params = std::move(params);
+      return m;
+    }
+  }
+  return m;
+}
+
+http::Response ErrorResponse(const Error& error) {
+  Json body{{"error", {{"code", ErrorCodeName(error.code)}, {"message", error.message}}}};
+  return http::Response::Json(HttpStatusFor(error.code), DumpJson(body) + "\n");
+}
+
+}  // namespace berth::api

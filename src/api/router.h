@@ -1,0 +1,101 @@
+// The REST API's routing: each endpoint is declared once with its method, path pattern,
+// the least role it needs and whether it mutates (mutating calls are audited). Endpoint
+// groups live one per file (`kv_endpoints.cc`, `token_endpoints.cc`, ...) and register
+// themselves into a Router; the ApiServer authenticates, authorizes, dispatches and audits.
+//
+// A handler gets a Call: the request, the path parameters, the principal, and ways to answer
+// (once, or as a stream of JSON lines). Handlers run on an HTTP worker thread and must not
+// block for long; streams are fed later from other threads.
+// Thread-safety: a Router is built before the server starts and read-only afterwards.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+#include "core/http/server.h"
+#include "core/json.h"
+#include "security/tokens.h"
+
+namespace berth::security {
+class AuditLog;
+}
+
+namespace berth::api {
+
+// One request being served.
+class Call {
+ public:
+  Call(http::Request&& request, std::shared_ptr<http::ResponseWriter> writer,
+       security::Principal principal, std::map<std::string, std::string> params,
+       std::function<void(int status, std::string_view result)> on_done);
+
+  const http::Request& request() const { return request_; }
+  const security::Principal& principal() const { return principal_; }
+  // Path parameter by name ("key" for "/v1/kv/{key...}"); empty when absent.
+  const std::string& Param(std::string_view name) const;
+  std::optional<std::string> Query(std::string_view name) const {
+    return request_.QueryParam(name);
+  }
+  // Query flag: present with no value, "true" or "1".
+  bool QueryFlag(std::string_view name) const;
+  // Integer query parameter; kInvalidArgument naming the parameter when not an integer.
+  Result<int64_t> QueryInt(std::string_view name, int64_t fallback) const;
+  // The body parsed strictly as a JSON object (empty body -> {} when `allow_empty`).
+  Result<Json> JsonBody(bool allow_empty = false) const;
+
+  void Reply(int status, const Json& body);
+  void ReplyError(const Error& error);
+  // Starts a chunked stream of JSON lines (Content-Type application/x-ndjson).
+  void StartStream();
+  // Writes one JSON line; false once the client has gone.
+  bool StreamLine(const Json& line);
+  void EndStream();
+  std::shared_ptr<http::ResponseWriter> writer() const { return writer_; }
+
+ private:
+  http::Request request_;
+  std::shared_ptr<http::ResponseWriter> writer_;
+  security::Principal principal_;
+  std::map<std::string, std::string> params_;
+  std::function<void(int, std::string_view)> on_done_;
+  bool done_ = false;
+};
+
+using EndpointHandler = std::function<void(std::shared_ptr<Call> call)>;
+
+struct Endpoint {
+  std::string method;
+  std::string pattern;  // "/v1/kv/{key...}": {name} is one segment, {name...} the rest
+  security::Role min_role = security::Role::kViewer;
+  bool mutating = false;
+  bool public_ = false;  // no token needed (/v1/health only)
+  EndpointHandler handler;
+};
+
+class Router {
+ public:
+  void Add(Endpoint endpoint);
+
+  struct Match {
+    const Endpoint* endpoint = nullptr;
+    std::map<std::string, std::string> params;
+    bool path_matched = false;  // some endpoint has this path (for 405 vs 404)
+  };
+  Match Find(std::string_view method, std::string_view path) const;
+
+ private:
+  std::vector<Endpoint> endpoints_;
+};
+
+// Serializes JSON for the wire; bytes that are not UTF-8 become U+FFFD instead of throwing.
+std::string DumpJson(const Json& j);
+
+// Writes `{"error":{"code","message"}}` with the status for `error.code`.
+http::Response ErrorResponse(const Error& error);
+
+}  // namespace berth::api

@@ -1,0 +1,195 @@
+// berthd: the Berth daemon. `berthd dev` runs the control plane (and, as they land, an agent
+// and the gateway) in one process over an embedded store; `berthd server` runs the control
+// plane alone. Flags and wiring only: every piece is built by its own component.
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "api/api_server.h"
+#include "api/endpoints.h"
+#include "cmd/wiring.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "security/audit.h"
+#include "security/tokens.h"
+#include "store/store.h"
+
+namespace berth {
+namespace {
+
+constexpr std::string_view kVersion = "0.1.0";
+
+std::string DefaultDataDir() {
+  if (geteuid() == 0) return "/var/lib/berth";
+  const char* state = std::getenv("XDG_STATE_HOME");
+  std::string base =
+      state && *state
+          ? state
+          : std::string(std::getenv("HOME") ? std::getenv("HOME") : "/tmp") + "/.local/state";
+  return base + "/berth";
+}
+
+struct DaemonFlags {
+  std::string data_dir;
+  std::string api = "127.0.0.1:7700";
+  std::string store = "sqlite";
+  std::string log_level = "info";
+  bool log_json = false;
+  int api_threads = 2;
+};
+
+// Creates the first admin token when the store has none; writes it to <data-dir>/admin.token
+// (0600) and prints it once.
+Result<void> BootstrapAdminToken(security::TokenService& tokens, const std::string& data_dir) {
+  auto empty = tokens.Empty();
+  if (!empty) return std::unexpected(empty.error());
+  if (!*empty) return {};
+  auto issued = tokens.Create("admin", security::Role::kAdmin, "berthd");
+  if (!issued) return std::unexpected(issued.error());
+  std::string path = data_dir + "/admin.token";
+  std::string tmp = path + ".tmp";
+  {
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) return Fail(ErrorCode::kInternal, "cannot write " + tmp);
+    std::string line = issued->secret + "\n";
+    bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    ok = ::fsync(fd) == 0 && ok;
+    ::close(fd);
+    if (!ok) return Fail(ErrorCode::kInternal, "cannot write " + tmp);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0)
+    return Fail(ErrorCode::kInternal, "cannot rename " + tmp);
+  std::printf("admin token (shown once, also in %s): %s\n", path.c_str(), issued->secret.c_str());
+  std::fflush(stdout);
+  return {};
+}
+
+int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
+  log::Level level;
+  if (!log::ParseLevel(flags.log_level, &level)) {
+    std::fprintf(stderr, "error: --log-level must be debug, info, warn or error\n");
+    return 2;
+  }
+  log::Configure(level, flags.log_json);
+  std::string data_dir = flags.data_dir.empty() ? DefaultDataDir() : flags.data_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "error: cannot create data directory %s: %s\n", data_dir.c_str(),
+                 ec.message().c_str());
+    return 1;
+  }
+  ::chmod(data_dir.c_str(), 0700);
+
+  // Block the stop signals in every thread; the main thread waits for them below.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  SystemClock clock;
+  auto store = store::OpenStore({.url = flags.store, .data_dir = data_dir});
+  if (!store) {
+    std::fprintf(stderr, "error: open store %s: %s\n", flags.store.c_str(),
+                 store.error().message.c_str());
+    return 1;
+  }
+  security::TokenService tokens(**store, clock);
+  security::AuditLog audit(**store, clock);
+  if (auto b = BootstrapAdminToken(tokens, data_dir); !b) {
+    std::fprintf(stderr, "error: bootstrap admin token: %s\n", b.error().message.c_str());
+    return 1;
+  }
+
+  Wiring wiring{.store = **store,
+                .clock = clock,
+                .tokens = tokens,
+                .audit = audit,
+                .data_dir = data_dir,
+                .role = std::string(role)};
+  api::Router router;
+  api::RegisterSystemEndpoints(router, **store, clock,
+                               {.version = std::string(kVersion),
+                                .role = std::string(role),
+                                .store_backend = std::string((*store)->backend()),
+                                .started_ms = clock.WallMillis()});
+  api::RegisterKvEndpoints(router, **store);
+  api::RegisterSecurityEndpoints(router, tokens, audit);
+  auto components = StartComponents(wiring, router);
+  if (!components) {
+    std::fprintf(stderr, "error: %s\n", components.error().message.c_str());
+    return 1;
+  }
+
+  auto api = api::ApiServer::Start({.address = flags.api, .threads = flags.api_threads},
+                                   {.tokens = &tokens,
+                                    .audit = &audit,
+                                    .clock = &clock,
+                                    .render_metrics = [&wiring] { return RenderMetrics(wiring); }},
+                                   std::move(router));
+  if (!api) {
+    std::fprintf(stderr, "error: %s\n", api.error().message.c_str());
+    return 1;
+  }
+  log::Info("berthd", "{} ready: api http://{} store {} data {}", role, (*api)->address(),
+            (*store)->backend(), data_dir);
+  std::printf("berthd %s listening on http://%s\n", std::string(role).c_str(),
+              (*api)->address().c_str());
+  std::fflush(stdout);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log::Info("berthd", "signal {}: shutting down", sig);
+  (*api)->Stop();
+  components->reset();
+  log::Info("berthd", "stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace berth
+
+int main(int argc, char** argv) {
+  using berth::DaemonFlags;
+  CLI::App app{"berthd — the Berth daemon"};
+  app.require_subcommand(1);
+  DaemonFlags flags;
+  std::string chosen;
+  auto add_common = [&flags](CLI::App* cmd) {
+    cmd->add_option(
+        "--data-dir", flags.data_dir,
+        "State directory (default /var/lib/berth as root, $XDG_STATE_HOME/berth otherwise)");
+    cmd->add_option("--api", flags.api, "Control-plane API address host:port")
+        ->capture_default_str();
+    cmd->add_option("--store", flags.store, "sqlite | sqlite:///path/db | etcd://h1:p1,h2:p2")
+        ->capture_default_str();
+    cmd->add_option("--log-level", flags.log_level, "debug|info|warn|error")->capture_default_str();
+    cmd->add_flag("--log-json", flags.log_json, "Log as JSON lines");
+    cmd->add_option("--api-threads", flags.api_threads, "API worker threads")
+        ->capture_default_str();
+  };
+  auto* dev = app.add_subcommand("dev", "Control plane, agent and gateway in one process");
+  add_common(dev);
+  dev->callback([&] { chosen = "dev"; });
+  auto* server = app.add_subcommand("server", "The control plane alone");
+  add_common(server);
+  server->callback([&] { chosen = "server"; });
+  auto* version = app.add_subcommand("version", "Print the version");
+  version->callback([&] { chosen = "version"; });
+  CLI11_PARSE(app, argc, argv);
+  if (chosen == "version") {
+    std::printf("berthd %s\n", std::string(berth::kVersion).c_str());
+    return 0;
+  }
+  return berth::RunControlPlane(flags, chosen);
+}

@@ -1,0 +1,16 @@
+#include "cmd/wiring.h"
+
+namespace berth {
+namespace {
+
+class Started final : public Components {};
+
+}  // namespace
+
+Result<std::unique_ptr<Components>> StartComponents(Wiring& wiring, api::Router& router) {
+  return std::make_unique<Started>();
+}
+
+std::string RenderMetrics(Wiring& wiring) { return {}; }
+
+}  // namespace berth

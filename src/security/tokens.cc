@@ -1,0 +1,177 @@
+#include "security/tokens.h"
+
+#include <fmt/core.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "core/json.h"
+
+namespace berth::security {
+namespace {
+
+constexpr std::string_view kPrefix = "/security/tokens/";
+constexpr std::string_view kTokenPrefix = "berth_";
+
+std::string Hex(const unsigned char* data, size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = kDigits[data[i] >> 4];
+    out[2 * i + 1] = kDigits[data[i] & 0xf];
+  }
+  return out;
+}
+
+std::string RandomHex(size_t bytes) {
+  std::vector<unsigned char> buf(bytes);
+  RAND_bytes(buf.data(), static_cast<int>(buf.size()));
+  return Hex(buf.data(), buf.size());
+}
+
+std::string Sha256Hex(std::string_view s) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(s.data(), s.size(), digest, &len, EVP_sha256(), nullptr);
+  return Hex(digest, len);
+}
+
+Json ToJson(const TokenRecord& r, std::string_view hash) {
+  return Json{{"id", r.id},
+              {"name", r.name},
+              {"role", RoleName(r.role)},
+              {"created_ms", r.created_ms},
+              {"created_by", r.created_by},
+              {"hash", hash}};
+}
+
+Result<TokenRecord> FromJson(const Json& j, std::string* hash) {
+  try {
+    TokenRecord r;
+    r.id = j.at("id").get<std::string>();
+    r.name = j.at("name").get<std::string>();
+    auto role = ParseRole(j.at("role").get<std::string>());
+    if (!role) return std::unexpected(role.error());
+    r.role = *role;
+    r.created_ms = j.value("created_ms", int64_t{0});
+    r.created_by = j.value("created_by", std::string());
+    if (hash) *hash = j.at("hash").get<std::string>();
+    return r;
+  } catch (const Json::exception& e) {
+    return Fail(ErrorCode::kInternal, std::string("corrupt token record: ") + e.what());
+  }
+}
+
+}  // namespace
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kViewer:
+      return "viewer";
+    case Role::kOperator:
+      return "operator";
+    case Role::kAdmin:
+      return "admin";
+  }
+  return "viewer";
+}
+
+Result<Role> ParseRole(std::string_view name) {
+  if (name == "viewer") return Role::kViewer;
+  if (name == "operator") return Role::kOperator;
+  if (name == "admin") return Role::kAdmin;
+  return Fail(ErrorCode::kInvalidArgument,
+              fmt::format("unknown role \"{}\" (want admin, operator or viewer)", name));
+}
+
+Result<IssuedToken> TokenService::Create(std::string_view name, Role role,
+                                         std::string_view created_by) {
+  if (name.empty() || name.size() > 128) {
+    return Fail(ErrorCode::kInvalidArgument, "token name must be 1 to 128 characters");
+  }
+  for (char c : name) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return Fail(ErrorCode::kInvalidArgument, "token name contains a control character");
+    }
+  }
+  IssuedToken issued;
+  issued.record.id = RandomHex(8);
+  issued.record.name = std::string(name);
+  issued.record.role = role;
+  issued.record.created_ms = clock_.WallMillis();
+  issued.record.created_by = std::string(created_by);
+  std::string secret = RandomHex(24);
+  issued.secret = fmt::format("{}{}_{}", kTokenPrefix, issued.record.id, secret);
+  std::string key = fmt::format("{}{}", kPrefix, issued.record.id);
+  // Create only if the id is new (create_revision == 0).
+  store::TxnRequest txn;
+  txn.compare.push_back({.key = key,
+                         .target = store::Compare::Target::kCreateRevision,
+                         .op = store::Compare::Op::kEqual,
+                         .number = 0});
+  txn.success.push_back(
+      store::TxnOp::Put(key, ToJson(issued.record, Sha256Hex(issued.secret)).dump()));
+  auto r = store_.Txn(txn);
+  if (!r) return std::unexpected(Wrap(r.error(), "store token"));
+  if (!r->succeeded) return Fail(ErrorCode::kInternal, "token id collision; try again");
+  return issued;
+}
+
+Result<Principal> TokenService::Authenticate(std::string_view bearer) const {
+  if (!bearer.starts_with(kTokenPrefix)) {
+    return Fail(ErrorCode::kUnauthenticated, "malformed token (want berth_<id>_<secret>)");
+  }
+  auto rest = bearer.substr(kTokenPrefix.size());
+  auto sep = rest.find('_');
+  if (sep == std::string_view::npos || sep == 0 || sep > 32) {
+    return Fail(ErrorCode::kUnauthenticated, "malformed token (want berth_<id>_<secret>)");
+  }
+  auto id = rest.substr(0, sep);
+  for (char c : id) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) {
+      return Fail(ErrorCode::kUnauthenticated, "malformed token id");
+    }
+  }
+  auto got = store_.Get(fmt::format("{}{}", kPrefix, id));
+  if (!got) return Fail(ErrorCode::kUnavailable, "cannot check token: " + got.error().message);
+  if (got->kvs.empty()) return Fail(ErrorCode::kUnauthenticated, "unknown or revoked token");
+  auto json = ParseJson(got->kvs[0].value);
+  if (!json) return Fail(ErrorCode::kInternal, "corrupt token record");
+  std::string hash;
+  auto record = FromJson(*json, &hash);
+  if (!record) return std::unexpected(record.error());
+  std::string want = Sha256Hex(bearer);
+  if (want.size() != hash.size() || CRYPTO_memcmp(want.data(), hash.data(), want.size()) != 0) {
+    return Fail(ErrorCode::kUnauthenticated, "unknown or revoked token");
+  }
+  return Principal{.token_id = record->id, .name = record->name, .role = record->role};
+}
+
+Result<std::vector<TokenRecord>> TokenService::List() const {
+  auto got = store_.Get(kPrefix, {.prefix = true});
+  if (!got) return std::unexpected(Wrap(got.error(), "list tokens"));
+  std::vector<TokenRecord> out;
+  for (const auto& kv : got->kvs) {
+    auto json = ParseJson(kv.value);
+    if (!json) continue;
+    auto record = FromJson(*json, nullptr);
+    if (record) out.push_back(std::move(*record));
+  }
+  return out;
+}
+
+Result<void> TokenService::Revoke(std::string_view id) {
+  auto r = store_.Delete(fmt::format("{}{}", kPrefix, id));
+  if (!r) return std::unexpected(Wrap(r.error(), "revoke token"));
+  if (r->deleted == 0)
+    return Fail(ErrorCode::kNotFound, fmt::format("no token with id \"{}\"", id));
+  return {};
+}
+
+Result<bool> TokenService::Empty() const {
+  auto got = store_.Get(kPrefix, {.prefix = true, .count_only = true});
+  if (!got) return std::unexpected(Wrap(got.error(), "count tokens"));
+  return got->count == 0;
+}
+
+}  // namespace berth::security

@@ -1,0 +1,63 @@
+// API tokens and roles. A token is `berth_<id>_<secret>`: the id names the record in the
+// store (`/security/tokens/<id>`), the secret is checked against its SHA-256 hash; the
+// secret itself is never stored. Roles are ordered: viewer < operator < admin.
+// Thread-safety: TokenService is safe from any thread (all state is in the Store).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "store/store.h"
+
+namespace berth::security {
+
+enum class Role { kViewer = 0, kOperator = 1, kAdmin = 2 };
+
+std::string_view RoleName(Role role);
+Result<Role> ParseRole(std::string_view name);
+
+struct TokenRecord {
+  std::string id;
+  std::string name;
+  Role role = Role::kViewer;
+  int64_t created_ms = 0;
+  std::string created_by;
+};
+
+// The caller of an API request once its token checks out.
+struct Principal {
+  std::string token_id;
+  std::string name;
+  Role role = Role::kViewer;
+};
+
+struct IssuedToken {
+  TokenRecord record;
+  std::string secret;  // the whole bearer token; shown once
+};
+
+class TokenService {
+ public:
+  TokenService(store::Store& store, Clock& clock) : store_(store), clock_(clock) {}
+
+  // Creates a token; the returned secret is the only copy.
+  Result<IssuedToken> Create(std::string_view name, Role role, std::string_view created_by);
+  // Checks a bearer token; kUnauthenticated with a reason when it is malformed, unknown or
+  // revoked.
+  Result<Principal> Authenticate(std::string_view bearer) const;
+  Result<std::vector<TokenRecord>> List() const;
+  Result<void> Revoke(std::string_view id);
+  // True when no token exists yet (first start).
+  Result<bool> Empty() const;
+
+ private:
+  store::Store& store_;
+  Clock& clock_;
+};
+
+}  // namespace berth::security
