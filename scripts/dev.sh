@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds Berth (release) and runs `berthd dev`: control plane (and, as they land, agent and
+# gateway) in one process over the embedded store. When the demo app exists
+# (examples/shop/deploy.sh), it is built, applied and checked through the gateway.
+# Ctrl-C (or SIGTERM) stops berthd cleanly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$(nproc)" --target berthd berth
+
+bin=build/release/src/cmd
+data_dir=${BERTH_DATA_DIR:-/var/lib/berth}
+api=${BERTH_API:-127.0.0.1:7700}
+mkdir -p "$data_dir"
+"$bin/berthd" dev --data-dir "$data_dir" --api "$api" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
+
+for _ in $(seq 1 100); do
+  curl -fsS "http://$api/v1/health" >/dev/null 2>&1 && break
+  kill -0 $pid 2>/dev/null || { echo "berthd exited; see the log above" >&2; exit 1; }
+  sleep 0.1
+done
+
+export BERTH_ADDR="http://$api" BERTH_TOKEN="$(cat "$data_dir/admin.token")"
+"$bin/berth" status
+if [ -x examples/shop/deploy.sh ]; then
+  examples/shop/deploy.sh "$bin"
+fi
+cat <<EOM
+
+berthd dev is running (pid $pid). In another shell:
+  export BERTH_ADDR=$BERTH_ADDR BERTH_TOKEN=\$(cat $data_dir/admin.token)
+  $bin/berth kv put /hello world && $bin/berth kv ls
+Ctrl-C stops it.
+EOM
+wait $pid
