@@ -1,0 +1,619 @@
+#include "registry/model.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+
+#include "core/json.h"
+
+namespace berth::registry {
+namespace {
+
+Result<void> Invalid(std::string message) {
+  return Fail(ErrorCode::kInvalidArgument, std::move(message));
+}
+
+bool IsLabelChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
+
+Result<void> ValidateLabel(std::string_view value, std::string_view what) {
+  if (value.empty()) return Invalid(fmt::format("{} is empty", what));
+  if (value.size() > kMaxLabelBytes) {
+    return Invalid(fmt::format("{} \"{}\" is {} bytes; the limit is {}", what, value, value.size(),
+                               kMaxLabelBytes));
+  }
+  for (char c : value) {
+    if (!IsLabelChar(c)) {
+      return Invalid(fmt::format(
+          "{} \"{}\" has the character '{}'; allowed are a-z, 0-9 and '-' (a DNS label)", what,
+          value,
+          std::isprint(static_cast<unsigned char>(c))
+              ? std::string(1, c)
+              : fmt::format("\\x{:02x}", static_cast<unsigned char>(c))));
+    }
+  }
+  if (value.front() == '-' || value.back() == '-') {
+    return Invalid(fmt::format("{} \"{}\" must not start or end with '-'", what, value));
+  }
+  return {};
+}
+
+bool IsHostChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == ':' ||
+         c == '_';
+}
+
+Result<void> ValidateHostPort(std::string_view text, std::string_view what) {
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    return Invalid(fmt::format("{} \"{}\" must be host:port", what, text));
+  }
+  auto host = text.substr(0, colon);
+  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  for (char c : host) {
+    if (!IsHostChar(c)) return Invalid(fmt::format("{} \"{}\" has a bad host", what, text));
+  }
+  auto port = text.substr(colon + 1);
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return Invalid(fmt::format("{} \"{}\" has a bad port", what, text));
+  }
+  int p = std::stoi(std::string(port));
+  if (p < 1 || p > 65535) {
+    return Invalid(fmt::format("{} \"{}\": port must be 1..65535", what, text));
+  }
+  return {};
+}
+
+Result<void> ValidateCheck(const CheckSpec& check) {
+  switch (check.kind) {
+    case CheckSpec::Kind::kHttp: {
+      std::string_view url = check.http;
+      std::string_view rest;
+      if (url.starts_with("http://")) {
+        rest = url.substr(7);
+      } else if (url.starts_with("https://")) {
+        rest = url.substr(8);
+      } else {
+        return Invalid(fmt::format("check.http \"{}\" must be an http:// or https:// URL",
+                                   url.substr(0, 200)));
+      }
+      if (url.size() > 2048) return Invalid("check.http URL is longer than 2048 bytes");
+      auto slash = rest.find('/');
+      auto authority = rest.substr(0, slash);
+      if (authority.empty()) return Invalid(fmt::format("check.http \"{}\" has no host", url));
+      for (char c : rest) {
+        if (c <= 0x20 || c == 0x7f) {
+          return Invalid(fmt::format("check.http \"{}\" has a space or control character", url));
+        }
+      }
+      if (authority.find(':') != std::string_view::npos &&
+          !(authority.front() == '[' && authority.back() == ']')) {
+        if (auto r = ValidateHostPort(authority, "check.http host"); !r) return r;
+      }
+      break;
+    }
+    case CheckSpec::Kind::kTcp:
+      if (auto r = ValidateHostPort(check.tcp, "check.tcp"); !r) return r;
+      break;
+    case CheckSpec::Kind::kExec:
+      if (check.command.empty() || check.command[0].empty()) {
+        return Invalid("check.exec needs a command (a non-empty array of strings)");
+      }
+      if (check.command.size() > 64) return Invalid("check.exec has more than 64 arguments");
+      break;
+  }
+  if (check.interval < Millis(100) || check.interval > Millis(3'600'000)) {
+    return Invalid(fmt::format("check.interval {} must be between 100ms and 1h",
+                               FormatDuration(check.interval)));
+  }
+  if (check.timeout < Millis(10) || check.timeout > check.interval) {
+    return Invalid(fmt::format("check.timeout {} must be at least 10ms and at most the interval {}",
+                               FormatDuration(check.timeout), FormatDuration(check.interval)));
+  }
+  if (check.rise < 1 || check.rise > kMaxThreshold) {
+    return Invalid(fmt::format("check.rise {} must be 1..{}", check.rise, kMaxThreshold));
+  }
+  if (check.fall < 1 || check.fall > kMaxThreshold) {
+    return Invalid(fmt::format("check.fall {} must be 1..{}", check.fall, kMaxThreshold));
+  }
+  return {};
+}
+
+// ---- JSON helpers -------------------------------------------------------------------------
+
+Result<std::string> GetString(const Json& j, std::string_view field, std::string_view what) {
+  const Json& v = j.at(std::string(field));
+  if (!v.is_string())
+    return Fail(ErrorCode::kInvalidArgument, fmt::format("{}.{} must be a string", what, field));
+  return v.get<std::string>();
+}
+
+Result<int64_t> GetInt(const Json& j, std::string_view field, std::string_view what) {
+  const Json& v = j.at(std::string(field));
+  if (!v.is_number_integer()) {
+    return Fail(ErrorCode::kInvalidArgument, fmt::format("{}.{} must be an integer", what, field));
+  }
+  if (v.is_number_unsigned()) {
+    auto u = v.get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return Fail(ErrorCode::kInvalidArgument, fmt::format("{}.{} is out of range", what, field));
+    }
+    return static_cast<int64_t>(u);
+  }
+  return v.get<int64_t>();
+}
+
+Result<Millis> GetDuration(const Json& j, std::string_view field, std::string_view what) {
+  auto s = GetString(j, field, what);
+  if (!s) return std::unexpected(s.error());
+  auto d = ParseDuration(*s);
+  if (!d) return std::unexpected(Wrap(d.error(), fmt::format("{}.{}", what, field)));
+  return *d;
+}
+
+Result<CheckSpec> ParseCheck(const Json& j) {
+  if (auto r = RejectUnknownFields(
+          j, {"http", "tcp", "exec", "interval", "timeout", "rise", "fall"}, "check");
+      !r) {
+    return std::unexpected(r.error());
+  }
+  CheckSpec c;
+  int kinds = 0;
+  if (j.contains("http")) {
+    ++kinds;
+    c.kind = CheckSpec::Kind::kHttp;
+    auto s = GetString(j, "http", "check");
+    if (!s) return std::unexpected(s.error());
+    c.http = *s;
+  }
+  if (j.contains("tcp")) {
+    ++kinds;
+    c.kind = CheckSpec::Kind::kTcp;
+    auto s = GetString(j, "tcp", "check");
+    if (!s) return std::unexpected(s.error());
+    c.tcp = *s;
+  }
+  if (j.contains("exec")) {
+    ++kinds;
+    c.kind = CheckSpec::Kind::kExec;
+    const Json& e = j.at("exec");
+    if (!e.is_array())
+      return Fail(ErrorCode::kInvalidArgument, "check.exec must be an array of strings");
+    for (const auto& a : e) {
+      if (!a.is_string()) {
+        return Fail(ErrorCode::kInvalidArgument, "check.exec must be an array of strings");
+      }
+      c.command.push_back(a.get<std::string>());
+    }
+  }
+  if (kinds != 1) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "check must have exactly one of \"http\", \"tcp\" or \"exec\"");
+  }
+  if (j.contains("interval")) {
+    auto d = GetDuration(j, "interval", "check");
+    if (!d) return std::unexpected(d.error());
+    c.interval = *d;
+  }
+  if (j.contains("timeout")) {
+    auto d = GetDuration(j, "timeout", "check");
+    if (!d) return std::unexpected(d.error());
+    c.timeout = *d;
+  } else {
+    c.timeout = std::min(c.timeout, c.interval);
+  }
+  for (auto [field, out] : {std::pair{"rise", &c.rise}, std::pair{"fall", &c.fall}}) {
+    if (!j.contains(field)) continue;
+    auto v = GetInt(j, field, "check");
+    if (!v) return std::unexpected(v.error());
+    if (*v < 1 || *v > kMaxThreshold) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("check.{} {} must be 1..{}", field, *v, kMaxThreshold));
+    }
+    *out = static_cast<int>(*v);
+  }
+  return c;
+}
+
+Json CheckToJson(const CheckSpec& c) {
+  Json j = Json::object();
+  switch (c.kind) {
+    case CheckSpec::Kind::kHttp:
+      j["http"] = c.http;
+      break;
+    case CheckSpec::Kind::kTcp:
+      j["tcp"] = c.tcp;
+      break;
+    case CheckSpec::Kind::kExec:
+      j["exec"] = c.command;
+      break;
+  }
+  j["interval"] = FormatDuration(c.interval);
+  j["timeout"] = FormatDuration(c.timeout);
+  j["rise"] = c.rise;
+  j["fall"] = c.fall;
+  return j;
+}
+
+// Fills the registration fields of `out` from `j`; `allow_server_fields` also accepts the
+// health fields of the stored form.
+Result<void> ParseFields(const Json& j, Instance& out, bool stored) {
+  if (stored) {
+    if (auto r = RejectUnknownFields(
+            j,
+            {"address", "port", "tags", "metadata", "weight", "ttl", "deregister_after", "check",
+             "health", "health_output", "health_since", "preserved"},
+            "stored instance");
+        !r) {
+      return r;
+    }
+  } else {
+    if (auto r = RejectUnknownFields(
+            j,
+            {"address", "port", "tags", "metadata", "weight", "ttl", "deregister_after", "check"},
+            "registration");
+        !r) {
+      return r;
+    }
+  }
+  if (!j.contains("address")) return Invalid("registration needs \"address\"");
+  if (!j.contains("port")) return Invalid("registration needs \"port\"");
+  auto address = GetString(j, "address", "registration");
+  if (!address) return std::unexpected(address.error());
+  out.address = *address;
+  auto port = GetInt(j, "port", "registration");
+  if (!port) return std::unexpected(port.error());
+  if (*port < 1 || *port > 65535) {
+    return Invalid(fmt::format("port {} is out of range; it must be 1..65535", *port));
+  }
+  out.port = static_cast<uint32_t>(*port);
+  if (j.contains("tags")) {
+    const Json& t = j.at("tags");
+    if (!t.is_array()) return Invalid("tags must be an array of strings");
+    if (t.size() > kMaxTags) {
+      return Invalid(fmt::format("{} tags is more than the limit of {}", t.size(), kMaxTags));
+    }
+    for (const auto& v : t) {
+      if (!v.is_string()) return Invalid("tags must be an array of strings");
+      out.tags.push_back(v.get<std::string>());
+    }
+  }
+  if (j.contains("metadata")) {
+    const Json& m = j.at("metadata");
+    if (!m.is_object()) return Invalid("metadata must be an object of strings");
+    if (m.size() > kMaxMetadataEntries) {
+      return Invalid(
+          fmt::format("metadata has {} entries; the limit is {}", m.size(), kMaxMetadataEntries));
+    }
+    for (const auto& [k, v] : m.items()) {
+      if (!v.is_string()) {
+        return Invalid(fmt::format("metadata \"{}\" must be a string", k.substr(0, 128)));
+      }
+      out.metadata[k] = v.get<std::string>();
+    }
+  }
+  if (j.contains("weight")) {
+    auto w = GetInt(j, "weight", "registration");
+    if (!w) return std::unexpected(w.error());
+    if (*w < 0 || *w > kMaxWeight) {
+      return Invalid(fmt::format("weight {} must be 0..{}", *w, kMaxWeight));
+    }
+    out.weight = static_cast<uint32_t>(*w);
+  }
+  if (j.contains("ttl")) {
+    auto d = GetDuration(j, "ttl", "registration");
+    if (!d) return std::unexpected(d.error());
+    if (d->count() % 1000 != 0) {
+      return Invalid(fmt::format("ttl {} must be whole seconds", FormatDuration(*d)));
+    }
+    out.ttl_seconds = d->count() / 1000;
+    if (out.ttl_seconds == 0) return Invalid("ttl 0s is not allowed: it must be at least 1s");
+  }
+  if (j.contains("deregister_after")) {
+    auto d = GetDuration(j, "deregister_after", "registration");
+    if (!d) return std::unexpected(d.error());
+    if (d->count() == 0) {
+      return Invalid("deregister_after 0s is not allowed: omit it or give at least 1s");
+    }
+    out.deregister_after = *d;
+  }
+  if (j.contains("check")) {
+    auto c = ParseCheck(j.at("check"));
+    if (!c) return std::unexpected(c.error());
+    out.check = *c;
+  }
+  if (stored) {
+    if (j.contains("health")) {
+      auto s = GetString(j, "health", "stored instance");
+      if (!s) return std::unexpected(s.error());
+      auto h = ParseHealth(*s);
+      if (!h) return Invalid(fmt::format("unknown health \"{}\"", *s));
+      out.health = *h;
+    }
+    if (j.contains("health_output")) {
+      auto s = GetString(j, "health_output", "stored instance");
+      if (!s) return std::unexpected(s.error());
+      out.health_output = *s;
+    }
+    if (j.contains("health_since")) {
+      auto v = GetInt(j, "health_since", "stored instance");
+      if (!v) return std::unexpected(v.error());
+      out.health_since_ms = *v;
+    }
+    if (j.contains("preserved")) {
+      if (!j.at("preserved").is_boolean()) return Invalid("preserved must be a boolean");
+      out.preserved = j.at("preserved").get<bool>();
+    }
+  }
+  return {};
+}
+
+Json StoredJson(const Instance& in) {
+  Json j = Json::object();
+  j["address"] = in.address;
+  j["port"] = in.port;
+  j["tags"] = in.tags;
+  j["metadata"] = in.metadata;
+  j["weight"] = in.weight;
+  if (in.ttl_seconds > 0) j["ttl"] = FormatDuration(Millis(in.ttl_seconds * 1000));
+  if (in.deregister_after.count() > 0) j["deregister_after"] = FormatDuration(in.deregister_after);
+  if (in.check) j["check"] = CheckToJson(*in.check);
+  j["health"] = HealthName(in.health);
+  if (!in.health_output.empty()) j["health_output"] = in.health_output;
+  if (in.health_since_ms) j["health_since"] = in.health_since_ms;
+  if (in.preserved) j["preserved"] = true;
+  return j;
+}
+
+}  // namespace
+
+std::string_view HealthName(Health health) {
+  switch (health) {
+    case Health::kPassing:
+      return "passing";
+    case Health::kWarning:
+      return "warning";
+    case Health::kCritical:
+      return "critical";
+  }
+  return "critical";
+}
+
+std::optional<Health> ParseHealth(std::string_view text) {
+  if (text == "passing") return Health::kPassing;
+  if (text == "warning") return Health::kWarning;
+  if (text == "critical") return Health::kCritical;
+  return std::nullopt;
+}
+
+std::string_view CheckKindName(CheckSpec::Kind kind) {
+  switch (kind) {
+    case CheckSpec::Kind::kHttp:
+      return "http";
+    case CheckSpec::Kind::kTcp:
+      return "tcp";
+    case CheckSpec::Kind::kExec:
+      return "exec";
+  }
+  return "unknown";
+}
+
+Result<Millis> ParseDuration(std::string_view text) {
+  auto bad = [&]() {
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        fmt::format("duration \"{}\" is not like 500ms, 10s, 1m30s or 2h", text.substr(0, 64)));
+  };
+  if (text.empty() || text.size() > 32) return bad();
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    int64_t n = 0;
+    size_t digits = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      n = n * 10 + (text[i] - '0');
+      if (n > 1'000'000'000) return bad();
+      ++i;
+      ++digits;
+    }
+    if (digits == 0) return bad();
+    int64_t unit = 0;
+    if (text.substr(i).starts_with("ms")) {
+      unit = 1;
+      i += 2;
+    } else if (i < text.size() && text[i] == 's') {
+      unit = 1000;
+      ++i;
+    } else if (i < text.size() && text[i] == 'm') {
+      unit = 60'000;
+      ++i;
+    } else if (i < text.size() && text[i] == 'h') {
+      unit = 3'600'000;
+      ++i;
+    } else {
+      return bad();
+    }
+    total += n * unit;
+    if (total > int64_t{1'000'000'000'000}) return bad();
+  }
+  return Millis(total);
+}
+
+std::string FormatDuration(Millis duration) {
+  int64_t ms = duration.count();
+  if (ms == 0) return "0s";
+  if (ms % 3'600'000 == 0) return fmt::format("{}h", ms / 3'600'000);
+  if (ms % 60'000 == 0) return fmt::format("{}m", ms / 60'000);
+  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
+  return fmt::format("{}ms", ms);
+}
+
+bool Instance::SameRegistration(const Instance& o) const {
+  return ns == o.ns && service == o.service && id == o.id && address == o.address &&
+         port == o.port && tags == o.tags && metadata == o.metadata && weight == o.weight &&
+         ttl_seconds == o.ttl_seconds && deregister_after == o.deregister_after && check == o.check;
+}
+
+bool Instance::HasTag(std::string_view tag) const {
+  return std::find(tags.begin(), tags.end(), tag) != tags.end();
+}
+
+Result<void> ValidateNamespace(std::string_view ns) { return ValidateLabel(ns, "namespace"); }
+Result<void> ValidateServiceName(std::string_view service) {
+  return ValidateLabel(service, "service name");
+}
+
+Result<void> ValidateInstanceId(std::string_view id) {
+  if (id.empty()) return Invalid("instance id is empty");
+  if (id.size() > kMaxInstanceIdBytes) {
+    return Invalid(
+        fmt::format("instance id is {} bytes; the limit is {}", id.size(), kMaxInstanceIdBytes));
+  }
+  for (char c : id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return Invalid(fmt::format(
+          "instance id \"{}\" has a character outside A-Z, a-z, 0-9, '.', '_' and '-'", id));
+    }
+  }
+  if (id == "." || id == "..") return Invalid("instance id must not be \".\" or \"..\"");
+  return {};
+}
+
+Result<void> ValidateInstance(const Instance& in) {
+  if (auto r = ValidateNamespace(in.ns); !r) return r;
+  if (auto r = ValidateServiceName(in.service); !r) return r;
+  if (auto r = ValidateInstanceId(in.id); !r) return r;
+  if (in.address.empty()) return Invalid("address is empty");
+  if (in.address.size() > kMaxAddressBytes) {
+    return Invalid(
+        fmt::format("address is {} bytes; the limit is {}", in.address.size(), kMaxAddressBytes));
+  }
+  for (char c : in.address) {
+    if (!IsHostChar(c)) {
+      return Invalid(fmt::format("address \"{}\" is not an IP address or host name",
+                                 in.address.substr(0, 64)));
+    }
+  }
+  if (in.port < 1 || in.port > 65535) {
+    return Invalid(fmt::format("port {} is out of range; it must be 1..65535", in.port));
+  }
+  if (in.tags.size() > kMaxTags) {
+    return Invalid(fmt::format("{} tags is more than the limit of {}", in.tags.size(), kMaxTags));
+  }
+  for (const auto& t : in.tags) {
+    if (t.empty()) return Invalid("a tag is empty");
+    if (t.size() > kMaxTagBytes) {
+      return Invalid(fmt::format("tag \"{}...\" is {} bytes; the limit is {}", t.substr(0, 32),
+                                 t.size(), kMaxTagBytes));
+    }
+    for (char c : t) {
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f || c == ',') {
+        return Invalid(fmt::format("tag \"{}\" has a control character or ','", t.substr(0, 64)));
+      }
+    }
+  }
+  if (in.metadata.size() > kMaxMetadataEntries) {
+    return Invalid(fmt::format("metadata has {} entries; the limit is {}", in.metadata.size(),
+                               kMaxMetadataEntries));
+  }
+  for (const auto& [k, v] : in.metadata) {
+    if (k.empty()) return Invalid("a metadata key is empty");
+    if (k.size() > kMaxMetadataKeyBytes) {
+      return Invalid(fmt::format("metadata key \"{}...\" is {} bytes; the limit is {}",
+                                 k.substr(0, 32), k.size(), kMaxMetadataKeyBytes));
+    }
+    if (v.size() > kMaxMetadataValueBytes) {
+      return Invalid(fmt::format("metadata \"{}\" value is {} bytes; the limit is {}",
+                                 k.substr(0, 64), v.size(), kMaxMetadataValueBytes));
+    }
+  }
+  if (in.weight > kMaxWeight) {
+    return Invalid(fmt::format("weight {} must be 0..{}", in.weight, kMaxWeight));
+  }
+  if (in.ttl_seconds < 0 || in.ttl_seconds > kMaxTtlSeconds) {
+    return Invalid(fmt::format("ttl {}s must be between 1s and 24h", in.ttl_seconds));
+  }
+  if (in.deregister_after.count() < 0 || in.deregister_after > Millis(kMaxTtlSeconds * 1000)) {
+    return Invalid("deregister_after must be between 1s and 24h");
+  }
+  if (in.deregister_after.count() > 0 && in.deregister_after < Millis(1000)) {
+    return Invalid("deregister_after must be at least 1s");
+  }
+  if (in.check) {
+    if (auto r = ValidateCheck(*in.check); !r) return r;
+  }
+  return {};
+}
+
+Result<Instance> ParseRegistration(std::string_view body, std::string_view ns,
+                                   std::string_view service, std::string_view id) {
+  Instance in;
+  in.ns = ns.empty() ? std::string(kDefaultNamespace) : std::string(ns);
+  in.service = service;
+  in.id = id;
+  // Identity first, so a bad URL is reported before the body.
+  if (auto r = ValidateNamespace(in.ns); !r) return std::unexpected(r.error());
+  if (auto r = ValidateServiceName(in.service); !r) return std::unexpected(r.error());
+  if (auto r = ValidateInstanceId(in.id); !r) return std::unexpected(r.error());
+  auto j = ParseJson(body, JsonLimits{.max_bytes = 256 * 1024, .max_depth = 8});
+  if (!j) return std::unexpected(j.error());
+  if (auto r = ParseFields(*j, in, /*stored=*/false); !r) return std::unexpected(r.error());
+  if (auto r = ValidateInstance(in); !r) return std::unexpected(r.error());
+  return in;
+}
+
+std::string EncodeStored(const Instance& instance) { return StoredJson(instance).dump(); }
+
+Result<Instance> DecodeStored(std::string_view key, std::string_view value, int64_t mod_revision,
+                              int64_t lease) {
+  auto parts = ParseInstanceKey(key);
+  if (!parts) return Fail(ErrorCode::kInternal, fmt::format("not an instance key: {}", key));
+  Instance in;
+  in.ns = parts->ns;
+  in.service = parts->service;
+  in.id = parts->id;
+  auto j = ParseJson(value);
+  if (!j) return std::unexpected(Wrap(j.error(), key));
+  if (auto r = ParseFields(*j, in, /*stored=*/true); !r) {
+    return std::unexpected(Wrap(r.error(), key));
+  }
+  in.revision = mod_revision;
+  in.lease = lease;
+  return in;
+}
+
+std::string InstanceToJsonText(const Instance& instance) {
+  Json j = StoredJson(instance);
+  j["namespace"] = instance.ns;
+  j["service"] = instance.service;
+  j["id"] = instance.id;
+  j["revision"] = instance.revision;
+  if (instance.lease) j["lease"] = instance.lease;
+  return j.dump();
+}
+
+std::string InstanceKey(std::string_view ns, std::string_view service, std::string_view id) {
+  return fmt::format("{}{}/{}/{}", kKeyRoot, ns, service, id);
+}
+std::string ServicePrefix(std::string_view ns, std::string_view service) {
+  return fmt::format("{}{}/{}/", kKeyRoot, ns, service);
+}
+std::string NamespacePrefix(std::string_view ns) { return fmt::format("{}{}/", kKeyRoot, ns); }
+
+std::optional<KeyParts> ParseInstanceKey(std::string_view key) {
+  if (!key.starts_with(kKeyRoot)) return std::nullopt;
+  key.remove_prefix(kKeyRoot.size());
+  auto a = key.find('/');
+  if (a == std::string_view::npos) return std::nullopt;
+  auto b = key.find('/', a + 1);
+  if (b == std::string_view::npos) return std::nullopt;
+  if (key.find('/', b + 1) != std::string_view::npos) return std::nullopt;
+  KeyParts p{std::string(key.substr(0, a)), std::string(key.substr(a + 1, b - a - 1)),
+             std::string(key.substr(b + 1))};
+  if (p.ns.empty() || p.service.empty() || p.id.empty()) return std::nullopt;
+  return p;
+}
+
+}  // namespace berth::registry

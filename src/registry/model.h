@@ -1,0 +1,134 @@
+// The registry's domain types: namespaces -> services -> instances, their validation, their
+// JSON forms and where they live in the store.
+//
+// Key layout (one key per instance; the value is the instance's stored JSON):
+//
+//   /registry/<namespace>/<service>/<instance-id>
+//
+// Namespaces and services are DNS labels (a-z, 0-9, '-', at most 63 bytes, no leading or
+// trailing '-') because they become DNS names (`<service>.service.<ns>.berth`). Instance ids
+// are 1..128 bytes of [A-Za-z0-9._-]. A namespace or service exists while it has at least
+// one instance; there are no separate namespace/service records. An instance with a TTL is
+// attached to a store lease, so the store deletes the key when the lease lapses.
+//
+// Two JSON forms:
+// - the registration body (what a client PUTs): address, port, tags, metadata, weight, ttl,
+//   deregister_after, check. Unknown fields are rejected.
+// - the stored/reported form: the registration plus the server-maintained health fields
+//   (health, health_output, health_since, preserved) and, when reported, ns/service/id,
+//   revision and lease.
+// Thread-safety: plain values and pure functions.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+
+namespace berth::registry {
+
+inline constexpr std::string_view kDefaultNamespace = "default";
+inline constexpr std::string_view kKeyRoot = "/registry/";
+
+// Limits enforced by validation.
+inline constexpr size_t kMaxLabelBytes = 63;
+inline constexpr size_t kMaxInstanceIdBytes = 128;
+inline constexpr size_t kMaxAddressBytes = 253;
+inline constexpr size_t kMaxTags = 64;
+inline constexpr size_t kMaxTagBytes = 128;
+inline constexpr size_t kMaxMetadataEntries = 64;
+inline constexpr size_t kMaxMetadataKeyBytes = 128;
+inline constexpr size_t kMaxMetadataValueBytes = 512;
+inline constexpr uint32_t kMaxWeight = 10000;
+inline constexpr int64_t kMaxTtlSeconds = 24 * 3600;
+inline constexpr int kMaxThreshold = 100;
+
+enum class Health { kPassing, kWarning, kCritical };
+std::string_view HealthName(Health health);
+std::optional<Health> ParseHealth(std::string_view text);
+
+using Millis = std::chrono::milliseconds;
+
+// Parses "500ms", "10s", "1m30s", "2h" (units ms, s, m, h; at least one; no sign).
+Result<Millis> ParseDuration(std::string_view text);
+// Formats the shortest exact form ("1500ms", "10s", "2m").
+std::string FormatDuration(Millis duration);
+
+struct CheckSpec {
+  enum class Kind { kHttp, kTcp, kExec };
+  Kind kind = Kind::kHttp;
+  std::string http;                  // kHttp: "http://host:port/path" or https
+  std::string tcp;                   // kTcp: "host:port"
+  std::vector<std::string> command;  // kExec: argv, run in the instance's container
+  Millis interval{10'000};
+  Millis timeout{2'000};
+  int rise = 2;  // consecutive passes to become passing again
+  int fall = 3;  // consecutive failures to become critical (or warning)
+
+  bool operator==(const CheckSpec&) const = default;
+};
+std::string_view CheckKindName(CheckSpec::Kind kind);
+
+struct Instance {
+  // Identity (from the URL, not the body).
+  std::string ns{kDefaultNamespace};
+  std::string service;
+  std::string id;
+  // Registration.
+  std::string address;
+  uint32_t port = 0;
+  std::vector<std::string> tags;
+  std::map<std::string, std::string> metadata;
+  uint32_t weight = 1;
+  int64_t ttl_seconds = 0;     // 0: no lease; lives until deregistered
+  Millis deregister_after{0};  // 0: never; else remove once critical this long
+  std::optional<CheckSpec> check;
+  // Server-maintained.
+  Health health = Health::kPassing;
+  std::string health_output;    // why (last check's result, self-preservation note)
+  int64_t health_since_ms = 0;  // wall ms of the last health transition
+  bool preserved = false;       // kept alive by self-preservation
+  int64_t revision = 0;         // store mod_revision of the instance key
+  int64_t lease = 0;            // store lease id, when ttl_seconds > 0
+
+  // True when the registration part (what a client controls) is the same.
+  bool SameRegistration(const Instance& other) const;
+  bool HasTag(std::string_view tag) const;
+};
+
+// Validation of names; errors name the field and the rule broken.
+Result<void> ValidateNamespace(std::string_view ns);
+Result<void> ValidateServiceName(std::string_view service);
+Result<void> ValidateInstanceId(std::string_view id);
+// Validates every registration field of `instance` (identity included).
+Result<void> ValidateInstance(const Instance& instance);
+
+// Parses a registration body for ns/service/id; rejects unknown fields and validates.
+Result<Instance> ParseRegistration(std::string_view body, std::string_view ns,
+                                   std::string_view service, std::string_view id);
+
+// The stored form (value of the instance key): registration + health fields.
+std::string EncodeStored(const Instance& instance);
+// Decodes a stored value found at `key` with the key's mod_revision and lease.
+Result<Instance> DecodeStored(std::string_view key, std::string_view value, int64_t mod_revision,
+                              int64_t lease);
+
+// The reported JSON text of an instance (stored form + ns, service, id, revision, lease).
+std::string InstanceToJsonText(const Instance& instance);
+
+// Keys.
+std::string InstanceKey(std::string_view ns, std::string_view service, std::string_view id);
+std::string ServicePrefix(std::string_view ns, std::string_view service);
+std::string NamespacePrefix(std::string_view ns);
+struct KeyParts {
+  std::string ns, service, id;
+};
+// Splits "/registry/<ns>/<service>/<id>"; nullopt for any other shape.
+std::optional<KeyParts> ParseInstanceKey(std::string_view key);
+
+}  // namespace berth::registry

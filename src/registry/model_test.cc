@@ -1,0 +1,158 @@
+#include "registry/model.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace berth::registry {
+namespace {
+
+std::string ErrorOf(std::string_view body, std::string_view ns = "default",
+                    std::string_view service = "web", std::string_view id = "web-1") {
+  auto r = ParseRegistration(body, ns, service, id);
+  EXPECT_FALSE(r.has_value()) << body;
+  if (r) return "";
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  return r.error().message;
+}
+
+TEST(ModelTest, ParsesAFullRegistration) {
+  auto r = ParseRegistration(
+      R"({"address":"10.0.0.1","port":8080,"tags":["v1","blue"],"metadata":{"zone":"a"},
+          "weight":5,"ttl":"10s","deregister_after":"1m",
+          "check":{"http":"http://10.0.0.1:8080/health","interval":"5s","timeout":"1s",
+                   "rise":2,"fall":3}})",
+      "prod", "web", "web-1");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->ns, "prod");
+  EXPECT_EQ(r->port, 8080u);
+  EXPECT_EQ(r->tags.size(), 2u);
+  EXPECT_EQ(r->metadata.at("zone"), "a");
+  EXPECT_EQ(r->weight, 5u);
+  EXPECT_EQ(r->ttl_seconds, 10);
+  EXPECT_EQ(r->deregister_after, Millis(60'000));
+  ASSERT_TRUE(r->check.has_value());
+  EXPECT_EQ(r->check->kind, CheckSpec::Kind::kHttp);
+  EXPECT_EQ(r->check->interval, Millis(5000));
+  EXPECT_EQ(r->check->rise, 2);
+}
+
+TEST(ModelTest, RejectsBadNamesWithTheRuleBroken) {
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1})", "Prod").find("namespace \"Prod\""),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1})", "pr_od").find("'_'"), std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1})", "-x").find("must not start"), std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1})", "default", "we b").find("service name"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1})", "default", "web", "a/b").find("instance id"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1})", std::string(64, 'a')).find("limit is 63"),
+            std::string::npos);
+}
+
+TEST(ModelTest, RejectsPortsOutOfRange) {
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":0})").find("port 0 is out of range"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":70000})").find("port 70000 is out of range"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":"80"})").find("port must be an integer"),
+            std::string::npos);
+}
+
+TEST(ModelTest, RejectsZeroTtlAndBadDurations) {
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1,"ttl":"0s"})").find("ttl 0s is not allowed"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1,"ttl":"10"})").find("not like"), std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1,"ttl":"1500ms"})").find("whole seconds"),
+            std::string::npos);
+}
+
+TEST(ModelTest, RejectsChecksThatAreNotHttp) {
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1,"check":{"http":"ftp://x/"}})")
+                .find("must be an http:// or https:// URL"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1,"check":{"http":"http://x/","tcp":"x:1"}})")
+                .find("exactly one"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1,"check":{"tcp":"x"}})").find("host:port"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1,"check":{"tcp":"x:1","interval":"10ms"}})")
+                .find("between 100ms and 1h"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1,"check":{"tcp":"x:1","fall":0}})").find("fall"),
+            std::string::npos);
+}
+
+TEST(ModelTest, RejectsHugeMetadataAndTooManyTags) {
+  std::string meta = R"({"address":"a","port":1,"metadata":{)";
+  for (int i = 0; i < 65; ++i) meta += (i ? "," : "") + ("\"k" + std::to_string(i) + "\":\"v\"");
+  meta += "}}";
+  EXPECT_NE(ErrorOf(meta).find("metadata has 65 entries; the limit is 64"), std::string::npos);
+  std::string big = R"({"address":"a","port":1,"metadata":{"k":")" + std::string(600, 'x') + "\"}}";
+  EXPECT_NE(ErrorOf(big).find("value is 600 bytes"), std::string::npos);
+  std::string bigkey =
+      R"({"address":"a","port":1,"metadata":{")" + std::string(200, 'k') + "\":\"v\"}}";
+  EXPECT_NE(ErrorOf(bigkey).find("metadata key"), std::string::npos);
+  std::string tags = R"({"address":"a","port":1,"tags":[)";
+  for (int i = 0; i < 65; ++i) tags += (i ? "," : "") + ("\"t" + std::to_string(i) + "\"");
+  tags += "]}";
+  EXPECT_NE(ErrorOf(tags).find("65 tags"), std::string::npos);
+}
+
+TEST(ModelTest, RejectsUnknownFieldsAndMalformedJson) {
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1,"prot":2})").find("unknown field \"prot\""),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1,"check":{"tcp":"x:1","intervl":"1s"}})")
+                .find("unknown field \"intervl\" in check"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a",)").find("malformed JSON"), std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"port":1})").find("needs \"address\""), std::string::npos);
+}
+
+TEST(ModelTest, StoredFormRoundTrips) {
+  auto r = ParseRegistration(
+      R"({"address":"10.0.0.1","port":80,"tags":["a"],"ttl":"5s",
+          "check":{"exec":["/bin/true"],"interval":"1s"}})",
+      "default", "api", "api-1");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  Instance in = *r;
+  in.health = Health::kWarning;
+  in.health_output = "slow";
+  in.health_since_ms = 1234;
+  in.preserved = true;
+  auto back = DecodeStored(InstanceKey("default", "api", "api-1"), EncodeStored(in), 42, 7);
+  ASSERT_TRUE(back.has_value()) << back.error().message;
+  EXPECT_TRUE(back->SameRegistration(in));
+  EXPECT_EQ(back->health, Health::kWarning);
+  EXPECT_EQ(back->health_output, "slow");
+  EXPECT_EQ(back->health_since_ms, 1234);
+  EXPECT_TRUE(back->preserved);
+  EXPECT_EQ(back->revision, 42);
+  EXPECT_EQ(back->lease, 7);
+}
+
+TEST(ModelTest, KeysSplitBackIntoParts) {
+  EXPECT_EQ(InstanceKey("default", "web", "w1"), "/registry/default/web/w1");
+  auto p = ParseInstanceKey("/registry/ns/svc/i.d");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ(p->ns, "ns");
+  EXPECT_EQ(p->service, "svc");
+  EXPECT_EQ(p->id, "i.d");
+  EXPECT_FALSE(ParseInstanceKey("/registry/ns/svc").has_value());
+  EXPECT_FALSE(ParseInstanceKey("/registry/ns/svc/a/b").has_value());
+  EXPECT_FALSE(ParseInstanceKey("/config/ns/svc/a").has_value());
+}
+
+TEST(ModelTest, DurationsParseAndFormat) {
+  EXPECT_EQ(*ParseDuration("1m30s"), Millis(90'000));
+  EXPECT_EQ(*ParseDuration("250ms"), Millis(250));
+  EXPECT_FALSE(ParseDuration("").has_value());
+  EXPECT_FALSE(ParseDuration("-1s").has_value());
+  EXPECT_FALSE(ParseDuration("1d").has_value());
+  EXPECT_FALSE(ParseDuration("99999999999h").has_value());
+  EXPECT_EQ(FormatDuration(Millis(90'000)), "90s");
+  EXPECT_EQ(FormatDuration(Millis(120'000)), "2m");
+}
+
+}  // namespace
+}  // namespace berth::registry

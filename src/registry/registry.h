@@ -1,0 +1,173 @@
+// The service registry over the store: register/deregister/heartbeat instances, query
+// services, watch changes and run the periodic sweep (self-preservation, deregister_after).
+//
+// Every state lives in the store under /registry/<ns>/<service>/<id> (see model.h); the
+// Registry keeps no state of its own that cannot be rebuilt from there, except the watch
+// hub: one store watch on /registry/ whose events fan out in-process to any number of
+// registry watchers (10k watchers cost 10k small records, not 10k store watches). A watcher
+// asking for a revision older than the hub's in-memory history gets its own store watch, so
+// no event is lost either way.
+//
+// Called by the REST endpoints, the health checker, the DNS server and the orchestrator.
+// Thread-safety: every method may be called from any thread. Watch callbacks run on the
+// store's watch thread, one watcher's callbacks never concurrently; they must not block.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "registry/model.h"
+#include "store/store.h"
+
+namespace berth::registry {
+
+struct RegistryOptions {
+  // Self-preservation: when more than this share of a service's TTL instances would expire
+  // within `self_preservation_window`, they are kept (lease renewed) and marked warning.
+  double self_preservation_share = 0.5;
+  // ...only for services with at least this many TTL instances (one lone instance that
+  // stops heartbeating is simply dead).
+  int self_preservation_min_instances = 3;
+  std::chrono::milliseconds self_preservation_window{1000};
+  // A preserved instance is let go after this long without a heartbeat (0: never).
+  std::chrono::milliseconds self_preservation_max{5 * 60 * 1000};
+  // Events kept in memory by the watch hub for watchers that start in the recent past.
+  size_t watch_history = 16384;
+};
+
+// Counters for /metrics; monotonic.
+struct RegistryStats {
+  std::atomic<int64_t> registrations{0};
+  std::atomic<int64_t> deregistrations{0};
+  std::atomic<int64_t> heartbeats{0};
+  std::atomic<int64_t> health_transitions{0};
+  std::atomic<int64_t> self_preservation_activations{0};  // sweeps that preserved a service
+  std::atomic<int64_t> self_preserved_instances{0};       // instance-sweeps kept alive
+  std::atomic<int64_t> deregistered_critical{0};          // removed by deregister_after
+  std::atomic<int64_t> watchers{0};                       // live watchers (gauge)
+};
+
+struct InstanceFilter {
+  std::vector<std::string> tags;  // every tag must be present
+  bool passing_only = false;      // only health == passing
+};
+
+struct ServiceView {
+  std::string ns;
+  std::string service;
+  std::vector<Instance> instances;  // sorted by id
+  int64_t index = 0;                // store revision the view was read at (for ?index=)
+};
+
+struct ServiceSummary {
+  std::string ns;
+  std::string service;
+  int instances = 0;
+  int passing = 0;
+  std::vector<std::string> tags;  // union, sorted
+};
+
+struct ServiceList {
+  std::vector<ServiceSummary> services;  // sorted by ns, service
+  int64_t index = 0;
+};
+
+struct WatchEvent {
+  enum class Type { kPut, kDelete };
+  Type type = Type::kPut;
+  int64_t revision = 0;
+  std::string ns, service, id;
+  std::shared_ptr<const Instance> instance;  // for kPut (shared by every watcher)
+};
+
+struct WatchBatch {
+  std::vector<WatchEvent> events;  // in revision order
+  int64_t revision = 0;            // store revision at delivery
+  bool compacted = false;          // start revision was compacted away; the watch is over
+  int64_t compact_revision = 0;
+  bool canceled = false;  // the store ended the watch; resume from last revision + 1
+  std::string cancel_reason;
+};
+
+using WatchHandler = std::function<void(WatchBatch&& batch)>;
+
+// A live registry watch; destroying it (or Cancel) stops the callbacks; after Cancel
+// returns no callback is running or will run.
+class Subscription {
+ public:
+  virtual ~Subscription() = default;
+  virtual void Cancel() = 0;
+};
+
+class WatchHub;
+
+class Registry {
+ public:
+  Registry(store::Store& store, Clock& clock, RegistryOptions options = {});
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Registers (or updates) `instance`; idempotent: the same registration again changes
+  // nothing in the store and returns the stored instance. A TTL attaches a lease (reused
+  // and renewed when the instance already has a live one). Health is kept across an
+  // update unless the check changed. Returns the stored instance with its revision.
+  Result<Instance> Register(const Instance& instance);
+  // Removes an instance; kNotFound when absent. Returns the store revision after.
+  Result<int64_t> Deregister(std::string_view ns, std::string_view service, std::string_view id);
+  // Renews the instance's lease; kNotFound when the instance (or lease) is gone,
+  // kFailedPrecondition when it has no TTL. Ends self-preservation for it.
+  Result<Instance> Heartbeat(std::string_view ns, std::string_view service, std::string_view id);
+
+  Result<Instance> GetInstance(std::string_view ns, std::string_view service, std::string_view id);
+  // Services of `ns` ("" or "*": every namespace).
+  Result<ServiceList> ListServices(std::string_view ns);
+  // A service's instances matching `filter`; kNotFound when it has no instance at all.
+  Result<ServiceView> GetService(std::string_view ns, std::string_view service,
+                                 const InstanceFilter& filter = {});
+  // Blocking query: returns once the store has a change under the service with revision
+  // > `index` (at once when it already has), or after `wait` with the current view. An
+  // unknown service yields an empty view rather than kNotFound.
+  Result<ServiceView> BlockingGetService(std::string_view ns, std::string_view service,
+                                         const InstanceFilter& filter, int64_t index,
+                                         std::chrono::milliseconds wait);
+
+  // Streams changes of a namespace (`service` empty) or a service, from `from_revision`
+  // (0: from now) in revision order, never losing one. `ns` empty watches everything.
+  Result<std::unique_ptr<Subscription>> Watch(std::string_view ns, std::string_view service,
+                                              int64_t from_revision, WatchHandler handler);
+
+  // Records a health transition; writes only when `health` differs from the stored one
+  // (or `output` matters for a transition). kNotFound when the instance is gone. Returns
+  // the stored instance (unchanged when there was no transition).
+  Result<Instance> SetHealth(std::string_view ns, std::string_view service, std::string_view id,
+                             Health health, std::string_view output);
+
+  // One sweep: self-preservation and deregister_after. Call every ~window (Run does).
+  Result<void> Sweep();
+
+  RegistryStats& stats() { return stats_; }
+  const RegistryOptions& options() const { return options_; }
+  store::Store& store() { return store_; }
+
+ private:
+  Result<std::optional<Instance>> Load(const std::string& key, store::KeyValue* raw = nullptr);
+  // Compare-and-swap write of `in` at its key expecting `mod_revision` (0: absent).
+  Result<std::optional<int64_t>> CasPut(const Instance& in, int64_t mod_revision, int64_t lease);
+
+  store::Store& store_;
+  Clock& clock_;
+  RegistryOptions options_;
+  RegistryStats stats_;
+  std::unique_ptr<WatchHub> hub_;
+};
+
+}  // namespace berth::registry

@@ -1,0 +1,303 @@
+#include "registry/registry.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <thread>
+
+#include "registry/testing/fake_store.h"
+
+namespace berth::registry {
+namespace {
+
+using namespace std::chrono_literals;
+
+Instance Make(std::string service, std::string id, int64_t ttl = 0,
+              std::vector<std::string> tags = {}) {
+  Instance in;
+  in.service = std::move(service);
+  in.id = std::move(id);
+  in.address = "10.0.0.1";
+  in.port = 8080;
+  in.ttl_seconds = ttl;
+  in.tags = std::move(tags);
+  return in;
+}
+
+class RegistryTest : public ::testing::Test {
+ protected:
+  ManualClock clock_;
+  testing::FakeStore store_{clock_};
+  Registry registry_{store_, clock_};
+
+  int64_t Rev() { return *store_.CurrentRevision(); }
+};
+
+TEST_F(RegistryTest, RegisterIsIdempotent) {
+  auto a = registry_.Register(Make("web", "w1", 10));
+  ASSERT_TRUE(a.has_value()) << a.error().message;
+  int64_t rev = Rev();
+  auto b = registry_.Register(Make("web", "w1", 10));
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(Rev(), rev);
+  EXPECT_EQ(b->revision, a->revision);
+  EXPECT_EQ(b->lease, a->lease);
+}
+
+TEST_F(RegistryTest, UpdateKeepsLeaseAndHealth) {
+  auto a = registry_.Register(Make("web", "w1", 10));
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(registry_.SetHealth("default", "web", "w1", Health::kWarning, "slow").has_value());
+  auto in = Make("web", "w1", 10, {"v2"});
+  auto b = registry_.Register(in);
+  ASSERT_TRUE(b.has_value());
+  EXPECT_GT(b->revision, a->revision);
+  EXPECT_EQ(b->lease, a->lease);
+  EXPECT_EQ(b->health, Health::kWarning);
+  EXPECT_EQ(b->tags, std::vector<std::string>{"v2"});
+}
+
+TEST_F(RegistryTest, InstanceWithoutHeartbeatExpiresWithItsLease) {
+  ASSERT_TRUE(registry_.Register(Make("web", "w1", 5)).has_value());
+  clock_.Advance(4s);
+  ASSERT_TRUE(registry_.Heartbeat("default", "web", "w1").has_value());
+  clock_.Advance(4s);
+  store_.ExpireLeases();
+  EXPECT_TRUE(registry_.GetInstance("default", "web", "w1").has_value());
+  clock_.Advance(2s);
+  store_.ExpireLeases();
+  auto gone = registry_.GetInstance("default", "web", "w1");
+  ASSERT_FALSE(gone.has_value());
+  EXPECT_EQ(gone.error().code, ErrorCode::kNotFound);
+  auto hb = registry_.Heartbeat("default", "web", "w1");
+  ASSERT_FALSE(hb.has_value());
+  EXPECT_EQ(hb.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(RegistryTest, HeartbeatWithoutTtlIsAPreconditionFailure) {
+  ASSERT_TRUE(registry_.Register(Make("web", "w1")).has_value());
+  auto hb = registry_.Heartbeat("default", "web", "w1");
+  ASSERT_FALSE(hb.has_value());
+  EXPECT_EQ(hb.error().code, ErrorCode::kFailedPrecondition);
+}
+
+TEST_F(RegistryTest, DeregisterRemovesAndRevokes) {
+  auto a = registry_.Register(Make("web", "w1", 30));
+  ASSERT_TRUE(a.has_value());
+  ASSERT_TRUE(registry_.Deregister("default", "web", "w1").has_value());
+  EXPECT_EQ(registry_.GetInstance("default", "web", "w1").error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(store_.LeaseTimeToLive(a->lease, false)->ttl, -1);
+  EXPECT_EQ(registry_.Deregister("default", "web", "w1").error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(RegistryTest, GetServiceFiltersByTagAndHealth) {
+  ASSERT_TRUE(registry_.Register(Make("web", "a", 0, {"blue", "v1"})).has_value());
+  ASSERT_TRUE(registry_.Register(Make("web", "b", 0, {"green", "v1"})).has_value());
+  ASSERT_TRUE(registry_.Register(Make("web", "c", 0, {"blue"})).has_value());
+  ASSERT_TRUE(registry_.SetHealth("default", "web", "c", Health::kCritical, "down").has_value());
+  auto all = registry_.GetService("default", "web");
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->instances.size(), 3u);
+  auto blue = registry_.GetService("default", "web", {.tags = {"blue"}});
+  ASSERT_EQ(blue->instances.size(), 2u);
+  auto blue_passing =
+      registry_.GetService("default", "web", {.tags = {"blue"}, .passing_only = true});
+  ASSERT_EQ(blue_passing->instances.size(), 1u);
+  EXPECT_EQ(blue_passing->instances[0].id, "a");
+  EXPECT_EQ(registry_.GetService("default", "nope").error().code, ErrorCode::kNotFound);
+  auto list = registry_.ListServices("default");
+  ASSERT_EQ(list->services.size(), 1u);
+  EXPECT_EQ(list->services[0].instances, 3);
+  EXPECT_EQ(list->services[0].passing, 2);
+  EXPECT_EQ(list->services[0].tags, (std::vector<std::string>{"blue", "green", "v1"}));
+}
+
+TEST_F(RegistryTest, SetHealthWritesOnlyOnTransitions) {
+  ASSERT_TRUE(registry_.Register(Make("web", "a")).has_value());
+  int64_t rev = Rev();
+  ASSERT_TRUE(registry_.SetHealth("default", "web", "a", Health::kPassing, "ok").has_value());
+  EXPECT_EQ(Rev(), rev);
+  ASSERT_TRUE(registry_.SetHealth("default", "web", "a", Health::kCritical, "500").has_value());
+  EXPECT_EQ(Rev(), rev + 1);
+  ASSERT_TRUE(registry_.SetHealth("default", "web", "a", Health::kCritical, "500").has_value());
+  EXPECT_EQ(Rev(), rev + 1);
+}
+
+TEST_F(RegistryTest, BadInputChangesNothing) {
+  int64_t rev = Rev();
+  auto in = Make("web", "a");
+  in.port = 0;
+  EXPECT_EQ(registry_.Register(in).error().code, ErrorCode::kInvalidArgument);
+  in = Make("Web!", "a");
+  EXPECT_EQ(registry_.Register(in).error().code, ErrorCode::kInvalidArgument);
+  in = Make("web", "a");
+  in.port = 70000;
+  EXPECT_EQ(registry_.Register(in).error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Rev(), rev);
+  EXPECT_TRUE(store_.Leases()->empty());
+}
+
+struct Collector {
+  std::mutex mu;
+  std::vector<WatchEvent> events;
+  int canceled = 0;
+  WatchHandler Handler() {
+    return [this](WatchBatch&& b) {
+      std::lock_guard lock(mu);
+      if (b.canceled) ++canceled;
+      for (auto& e : b.events) events.push_back(std::move(e));
+    };
+  }
+  std::vector<int64_t> Revisions() {
+    std::lock_guard lock(mu);
+    std::vector<int64_t> out;
+    for (auto& e : events) out.push_back(e.revision);
+    return out;
+  }
+};
+
+TEST_F(RegistryTest, WatchFromRevisionDeliversEveryLaterChangeInOrder) {
+  ASSERT_TRUE(registry_.Register(Make("web", "a")).has_value());
+  Collector live;
+  auto sub = registry_.Watch("default", "web", 0, live.Handler());
+  ASSERT_TRUE(sub.has_value());
+  int64_t n = Rev();
+  std::vector<int64_t> expected;
+  for (int i = 0; i < 5; ++i) {
+    auto r = registry_.Register(Make("web", "i" + std::to_string(i)));
+    expected.push_back(r->revision);
+  }
+  ASSERT_TRUE(registry_.Register(Make("other", "x")).has_value());  // not watched
+  expected.push_back(*registry_.Deregister("default", "web", "i0"));
+  EXPECT_EQ(live.Revisions(), expected);
+  // A watcher from revision n (inside the hub's history) sees the same.
+  Collector late;
+  auto sub2 = registry_.Watch("default", "web", n + 1, late.Handler());
+  ASSERT_TRUE(sub2.has_value());
+  EXPECT_EQ(late.Revisions(), expected);
+  std::lock_guard lock(late.mu);
+  EXPECT_EQ(late.events.back().type, WatchEvent::Type::kDelete);
+  EXPECT_EQ(late.events.front().instance->id, "i0");
+}
+
+TEST(RegistryWatchTest, OldRevisionsBeyondHistoryComeFromTheStore) {
+  ManualClock clock;
+  testing::FakeStore store(clock);
+  Registry registry(store, clock, RegistryOptions{.watch_history = 2});
+  Collector warm;
+  auto w = registry.Watch("", "", 0, warm.Handler());  // starts the hub
+  std::vector<int64_t> expected;
+  for (int i = 0; i < 6; ++i)
+    expected.push_back(registry.Register(Make("web", "i" + std::to_string(i)))->revision);
+  Collector old;
+  auto sub = registry.Watch("default", "", expected.front(), old.Handler());
+  ASSERT_TRUE(sub.has_value());
+  EXPECT_EQ(old.Revisions(), expected);
+  expected.push_back(registry.Register(Make("web", "late"))->revision);
+  EXPECT_EQ(old.Revisions(), expected);
+}
+
+TEST_F(RegistryTest, HubResumesAfterTheStoreCancelsItsWatch) {
+  Collector c;
+  auto sub = registry_.Watch("default", "", 0, c.Handler());
+  std::vector<int64_t> expected;
+  expected.push_back(registry_.Register(Make("web", "a"))->revision);
+  store_.CancelAllWatches("back-end lost");
+  expected.push_back(registry_.Register(Make("web", "b"))->revision);
+  EXPECT_EQ(c.Revisions(), expected);
+}
+
+TEST_F(RegistryTest, CancelFromInsideTheHandlerStopsDelivery) {
+  int calls = 0;
+  std::unique_ptr<Subscription> sub;
+  auto s = registry_.Watch("default", "", 0, [&](WatchBatch&&) {
+    ++calls;
+    sub->Cancel();
+  });
+  sub = std::move(*s);
+  ASSERT_TRUE(registry_.Register(Make("web", "a")).has_value());
+  ASSERT_TRUE(registry_.Register(Make("web", "b")).has_value());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(registry_.stats().watchers.load(), 0);
+}
+
+TEST_F(RegistryTest, BlockingQueryReturnsAtOnceWhenIndexIsBehind) {
+  auto a = registry_.Register(Make("web", "a"));
+  auto v = registry_.BlockingGetService("default", "web", {}, a->revision - 1, 10s);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->instances.size(), 1u);
+}
+
+TEST_F(RegistryTest, BlockingQueryWakesOnAChange) {
+  auto a = registry_.Register(Make("web", "a"));
+  int64_t index = Rev();
+  std::thread writer([&] {
+    std::this_thread::sleep_for(50ms);
+    (void)registry_.Register(Make("other", "x"));  // not this service: no wake-up
+    (void)registry_.Register(Make("web", "b"));
+  });
+  auto v = registry_.BlockingGetService("default", "web", {}, index, 60s);
+  writer.join();
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->instances.size(), 2u);
+  EXPECT_GT(v->index, index);
+}
+
+TEST_F(RegistryTest, BlockingQueryTimesOutWithTheSameView) {
+  auto a = registry_.Register(Make("web", "a"));
+  int64_t index = Rev();
+  auto v = registry_.BlockingGetService("default", "web", {}, index, 20ms);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_EQ(v->index, index);
+}
+
+TEST_F(RegistryTest, SelfPreservationKeepsAServiceWhoseInstancesStopTogether) {
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(registry_.Register(Make("web", "i" + std::to_string(i), 5)).has_value());
+  }
+  ASSERT_TRUE(registry_.Register(Make("lone", "x", 5)).has_value());
+  clock_.Advance(3500ms);
+  ASSERT_TRUE(registry_.Heartbeat("default", "web", "i0").has_value());
+  clock_.Advance(1000ms);  // i1..i3 and lone have < 1s left
+  ASSERT_TRUE(registry_.Sweep().has_value());
+  clock_.Advance(1000ms);
+  store_.ExpireLeases();
+  auto web = registry_.GetService("default", "web");
+  ASSERT_TRUE(web.has_value());
+  ASSERT_EQ(web->instances.size(), 4u);
+  for (const auto& in : web->instances) {
+    if (in.id == "i0") {
+      EXPECT_EQ(in.health, Health::kPassing);
+    } else {
+      EXPECT_EQ(in.health, Health::kWarning) << in.id;
+      EXPECT_TRUE(in.preserved);
+      EXPECT_NE(in.health_output.find("self-preservation"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(registry_.stats().self_preservation_activations.load(), 1);
+  EXPECT_EQ(registry_.stats().self_preserved_instances.load(), 3);
+  // A lone instance is just dead.
+  EXPECT_EQ(registry_.GetService("default", "lone").error().code, ErrorCode::kNotFound);
+  // Heartbeats come back: preservation ends.
+  auto hb = registry_.Heartbeat("default", "web", "i1");
+  ASSERT_TRUE(hb.has_value());
+  EXPECT_EQ(hb->health, Health::kPassing);
+  EXPECT_FALSE(hb->preserved);
+}
+
+TEST_F(RegistryTest, CriticalTooLongIsDeregistered) {
+  auto in = Make("web", "a");
+  in.deregister_after = 60s;
+  ASSERT_TRUE(registry_.Register(in).has_value());
+  ASSERT_TRUE(registry_.SetHealth("default", "web", "a", Health::kCritical, "down").has_value());
+  clock_.Advance(59s);
+  ASSERT_TRUE(registry_.Sweep().has_value());
+  EXPECT_TRUE(registry_.GetInstance("default", "web", "a").has_value());
+  clock_.Advance(2s);
+  ASSERT_TRUE(registry_.Sweep().has_value());
+  EXPECT_FALSE(registry_.GetInstance("default", "web", "a").has_value());
+  EXPECT_EQ(registry_.stats().deregistered_critical.load(), 1);
+}
+
+}  // namespace
+}  // namespace berth::registry

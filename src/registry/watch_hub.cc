@@ -1,0 +1,268 @@
+#include "registry/watch_hub.h"
+
+#include <algorithm>
+
+#include "core/log.h"
+
+namespace berth::registry {
+
+namespace {
+thread_local const WatchHub* tls_dispatching_hub = nullptr;
+
+struct DispatchScope {
+  const WatchHub* saved;
+  explicit DispatchScope(const WatchHub* hub) : saved(tls_dispatching_hub) {
+    tls_dispatching_hub = hub;
+  }
+  ~DispatchScope() { tls_dispatching_hub = saved; }
+};
+
+WatchBatch ConvertResponse(const store::WatchResponse& r, int64_t* last_rev) {
+  WatchBatch b;
+  b.revision = r.revision;
+  b.compacted = r.compacted;
+  b.compact_revision = r.compact_revision;
+  b.canceled = r.canceled;
+  b.cancel_reason = r.cancel_reason;
+  for (const auto& e : r.events) {
+    if (last_rev) *last_rev = std::max(*last_rev, e.kv.mod_revision);
+    if (auto c = ConvertEvent(e)) b.events.push_back(*c);
+  }
+  return b;
+}
+
+// A watcher on its own store watch (start revision older than the hub's history).
+class DirectSubscription final : public Subscription {
+ public:
+  DirectSubscription(std::unique_ptr<store::Watcher> w, RegistryStats& stats)
+      : watcher_(std::move(w)), stats_(stats) {
+    ++stats_.watchers;
+  }
+  ~DirectSubscription() override { Cancel(); }
+  void Cancel() override {
+    if (watcher_) {
+      watcher_->Cancel();
+      watcher_.reset();
+      --stats_.watchers;
+    }
+  }
+
+ private:
+  std::unique_ptr<store::Watcher> watcher_;
+  RegistryStats& stats_;
+};
+
+}  // namespace
+
+std::shared_ptr<const WatchEvent> ConvertEvent(const store::Event& event) {
+  auto parts = ParseInstanceKey(event.kv.key);
+  if (!parts) return nullptr;
+  auto out = std::make_shared<WatchEvent>();
+  out->revision = event.kv.mod_revision;
+  out->ns = std::move(parts->ns);
+  out->service = std::move(parts->service);
+  out->id = std::move(parts->id);
+  if (event.type == store::Event::Type::kDelete) {
+    out->type = WatchEvent::Type::kDelete;
+    return out;
+  }
+  out->type = WatchEvent::Type::kPut;
+  auto in = DecodeStored(event.kv.key, event.kv.value, event.kv.mod_revision, event.kv.lease);
+  if (!in) {
+    log::Warn("registry", "skipping undecodable instance at {}: {}", event.kv.key,
+              in.error().message);
+    return nullptr;
+  }
+  out->instance = std::make_shared<const Instance>(std::move(*in));
+  return out;
+}
+
+struct WatchHub::Sub {
+  std::string prefix;
+  int64_t from = 0;
+  WatchHandler handler;
+  bool active = true;  // guarded by the hub's mu_
+};
+
+class HubSubscription final : public Subscription {
+ public:
+  HubSubscription(WatchHub& hub, std::shared_ptr<WatchHub::Sub> sub) : hub_(hub), sub_(sub) {
+    ++hub_.stats_.watchers;
+  }
+  ~HubSubscription() override { Cancel(); }
+  void Cancel() override {
+    if (!sub_) return;
+    if (tls_dispatching_hub == &hub_) {
+      // Called from inside a handler: the hub's mutex is ours already.
+      sub_->active = false;
+    } else {
+      std::lock_guard lock(hub_.mu_);
+      sub_->active = false;
+      hub_.Remove(sub_.get());
+    }
+    sub_.reset();
+    --hub_.stats_.watchers;
+  }
+
+ private:
+  WatchHub& hub_;
+  std::shared_ptr<WatchHub::Sub> sub_;
+};
+
+WatchHub::WatchHub(store::Store& store, size_t history, RegistryStats& stats)
+    : store_(store), history_limit_(std::max<size_t>(history, 1)), stats_(stats) {}
+
+WatchHub::~WatchHub() {
+  std::unique_ptr<store::Watcher> w;
+  {
+    std::lock_guard lock(mu_);
+    w = std::move(watcher_);
+  }
+  if (w) w->Cancel();
+  retired_.clear();
+}
+
+Result<void> WatchHub::StartLocked() {
+  if (started_) return {};
+  auto rev = store_.CurrentRevision();
+  if (!rev) return std::unexpected(rev.error());
+  last_rev_ = *rev;
+  floor_ = *rev + 1;
+  store::WatchOptions o;
+  o.prefix = true;
+  o.start_revision = floor_;
+  auto w = store_.Watch(kKeyRoot, o, [this](store::WatchResponse&& r) { OnStore(std::move(r)); });
+  if (!w) return std::unexpected(w.error());
+  watcher_ = std::move(*w);
+  started_ = true;
+  return {};
+}
+
+void WatchHub::Remove(const Sub* sub) {
+  std::erase_if(subs_, [sub](const std::shared_ptr<Sub>& s) { return s.get() == sub; });
+}
+
+Result<std::unique_ptr<Subscription>> WatchHub::Subscribe(std::string prefix, int64_t from_revision,
+                                                          WatchHandler handler) {
+  std::unique_lock lock(mu_);
+  if (auto r = StartLocked(); !r) return std::unexpected(r.error());
+  retired_.clear();
+  if (from_revision > 0 && from_revision < floor_) {
+    // Older than our history: a store watch of its own.
+    lock.unlock();
+    store::WatchOptions o;
+    o.prefix = true;
+    o.start_revision = from_revision;
+    auto w = store_.Watch(prefix, o, [handler = std::move(handler)](store::WatchResponse&& r) {
+      handler(ConvertResponse(r, nullptr));
+    });
+    if (!w) return std::unexpected(w.error());
+    return std::unique_ptr<Subscription>(new DirectSubscription(std::move(*w), stats_));
+  }
+  auto sub = std::make_shared<Sub>();
+  sub->prefix = std::move(prefix);
+  sub->from = from_revision == 0 ? last_rev_ + 1 : from_revision;
+  sub->handler = std::move(handler);
+  // Replay what history holds at or after `from`, grouped per revision.
+  if (sub->from <= last_rev_) {
+    auto it = std::lower_bound(
+        history_.begin(), history_.end(), sub->from,
+        [](const std::shared_ptr<const WatchEvent>& e, int64_t rev) { return e->revision < rev; });
+    WatchBatch batch;
+    batch.revision = last_rev_;
+    for (; it != history_.end(); ++it) {
+      if ((*it)->ns.empty()) continue;
+      const WatchEvent& e = **it;
+      std::string key = InstanceKey(e.ns, e.service, e.id);
+      if (!key.starts_with(sub->prefix)) continue;
+      batch.events.push_back(e);
+    }
+    if (!batch.events.empty()) {
+      DispatchScope scope(this);
+      sub->handler(std::move(batch));
+    }
+  }
+  if (sub->active) subs_.push_back(sub);
+  return std::unique_ptr<Subscription>(new HubSubscription(*this, std::move(sub)));
+}
+
+void WatchHub::OnStore(store::WatchResponse&& response) {
+  std::lock_guard lock(mu_);
+  DispatchScope scope(this);
+  if (response.canceled || response.compacted) {
+    if (response.compacted) {
+      // Cannot happen for a live watch started at the current revision; tell everyone.
+      log::Error("registry", "watch hub fell behind compaction at {}", response.compact_revision);
+      WatchBatch b;
+      b.compacted = true;
+      b.compact_revision = response.compact_revision;
+      b.revision = response.revision;
+      for (auto& s : subs_) {
+        if (s->active) s->handler(WatchBatch(b));
+        s->active = false;
+      }
+      subs_.clear();
+      if (watcher_) retired_.push_back(std::move(watcher_));
+      started_ = false;
+      history_.clear();
+      return;
+    }
+    log::Warn("registry", "store canceled the registry watch ({}); resuming from {}",
+              response.cancel_reason, last_rev_ + 1);
+    if (watcher_) retired_.push_back(std::move(watcher_));
+    store::WatchOptions o;
+    o.prefix = true;
+    o.start_revision = last_rev_ + 1;
+    auto w = store_.Watch(kKeyRoot, o, [this](store::WatchResponse&& r) { OnStore(std::move(r)); });
+    if (w) {
+      watcher_ = std::move(*w);
+    } else {
+      log::Error("registry", "cannot resume the registry watch: {}", w.error().message);
+      started_ = false;
+    }
+    return;
+  }
+  std::vector<std::shared_ptr<const WatchEvent>> events;
+  events.reserve(response.events.size());
+  for (const auto& e : response.events) {
+    if (e.kv.mod_revision <= last_rev_)
+      continue;  // a resumed watch may repeat nothing, but be safe
+    auto c = ConvertEvent(e);
+    if (!c) continue;
+    events.push_back(c);
+  }
+  if (!response.events.empty()) {
+    last_rev_ = std::max(last_rev_, response.events.back().kv.mod_revision);
+  }
+  for (const auto& e : events) history_.push_back(e);
+  while (history_.size() > history_limit_) {
+    floor_ = history_.front()->revision + 1;
+    history_.pop_front();
+  }
+  if (events.empty()) return;
+  // Per event, its key once (prefix checks against it).
+  std::vector<std::string> keys;
+  keys.reserve(events.size());
+  for (const auto& e : events) keys.push_back(InstanceKey(e->ns, e->service, e->id));
+  bool any_inactive = false;
+  for (size_t i = 0; i < subs_.size(); ++i) {
+    Sub& s = *subs_[i];
+    if (!s.active) {
+      any_inactive = true;
+      continue;
+    }
+    WatchBatch batch;
+    for (size_t k = 0; k < events.size(); ++k) {
+      if (events[k]->revision >= s.from && keys[k].starts_with(s.prefix)) {
+        batch.events.push_back(*events[k]);
+      }
+    }
+    if (batch.events.empty()) continue;
+    batch.revision = response.revision;
+    s.handler(std::move(batch));
+    if (!s.active) any_inactive = true;
+  }
+  if (any_inactive) std::erase_if(subs_, [](const std::shared_ptr<Sub>& s) { return !s->active; });
+}
+
+}  // namespace berth::registry
