@@ -1,0 +1,224 @@
+// bench/store: writes/s and reads/s through the HTTP API for berthd with the sqlite back-end
+// and with the etcd back-end, and for etcd itself driven directly (its JSON gateway) by the
+// same load, all in one run; plus berthd's resident memory idle and under load.
+//
+//   build/release/bench/bench_store [--seconds 5] [--clients 32]
+//
+// Output: `name value unit` lines, then the ratios the spine issue asks about.
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "core/http/client.h"
+#include "core/json.h"
+#include "harness/harness.h"
+
+using berth::testing::EtcdCluster;
+using berth::testing::FreePort;
+using berth::testing::Process;
+using berth::testing::TempDir;
+
+namespace {
+
+struct Load {
+  int clients = 32;
+  double seconds = 5;
+};
+
+std::string Base64(std::string_view in) {
+  static constexpr char kTable[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += kTable[v >> 18];
+    out += kTable[(v >> 12) & 63];
+    out += kTable[(v >> 6) & 63];
+    out += kTable[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += kTable[v >> 18];
+    out += kTable[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += kTable[v >> 18];
+    out += kTable[(v >> 12) & 63];
+    out += kTable[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+// Builds the request for operation `i` of client `c`.
+using MakeRequest = std::function<berth::http::Request(int c, int64_t i)>;
+
+// Runs `load.clients` threads, each with its own keep-alive connection, for `load.seconds`;
+// returns completed operations per second (only 2xx answers count).
+double Drive(const std::string& base, const Load& load, const MakeRequest& make, int64_t* errors) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> done{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < load.clients; ++c) {
+    threads.emplace_back([&, c] {
+      auto client = berth::http::Client::Create(base);
+      if (!client) {
+        ++failed;
+        return;
+      }
+      for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+        auto r = (*client)->Send(make(c, i));
+        if (r && r->status / 100 == 2) {
+          done.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          failed.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    });
+  }
+  auto start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(load.seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (errors) *errors = failed.load();
+  return done.load() / elapsed;
+}
+
+int64_t RssKb(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/status", pid));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+struct Berthd {
+  std::unique_ptr<Process> process;
+  std::string base;
+  std::string token;
+};
+
+Berthd StartBerthd(const TempDir& dir, const std::string& name, const std::string& store) {
+  Berthd b;
+  int port = FreePort();
+  std::string data = dir.MakeSubdir(name);
+  b.process = Process::Start(name, {berth::testing::BerthdPath(), "dev", "--data-dir", data,
+                                    "--api", fmt::format("127.0.0.1:{}", port), "--store", store,
+                                    "--log-level", "warn"});
+  b.base = fmt::format("http://127.0.0.1:{}", port);
+  if (!berth::testing::WaitFor([&] { return berth::testing::HttpGet(port, "/v1/health").has_value(); })) {
+    fmt::print(stderr, "{} did not start:\n{}\n", name, b.process->Logs());
+    std::exit(1);
+  }
+  std::ifstream in(data + "/admin.token");
+  std::getline(in, b.token);
+  return b;
+}
+
+MakeRequest ApiPut(const std::string& token, const std::string& value) {
+  return [token, value](int c, int64_t i) {
+    berth::http::Request r;
+    r.method = "PUT";
+    r.target = fmt::format("/v1/kv/bench/c{}/k{}", c, i % 1000);
+    r.headers.Set("Authorization", "Bearer " + token);
+    r.headers.Set("Content-Type", "application/json");
+    r.body = fmt::format(R"({{"value":"{}"}})", value);
+    return r;
+  };
+}
+
+MakeRequest ApiGet(const std::string& token) {
+  return [token](int c, int64_t i) {
+    berth::http::Request r;
+    r.method = "GET";
+    r.target = fmt::format("/v1/kv/bench/c{}/k{}", c, i % 1000);
+    r.headers.Set("Authorization", "Bearer " + token);
+    return r;
+  };
+}
+
+MakeRequest EtcdPut(const std::string& value) {
+  return [value](int c, int64_t i) {
+    berth::http::Request r;
+    r.method = "POST";
+    r.target = "/v3/kv/put";
+    r.headers.Set("Content-Type", "application/json");
+    r.body = fmt::format(R"({{"key":"{}","value":"{}"}})",
+                         Base64(fmt::format("/bench/c{}/k{}", c, i % 1000)), Base64(value));
+    return r;
+  };
+}
+
+MakeRequest EtcdGet() {
+  return [](int c, int64_t i) {
+    berth::http::Request r;
+    r.method = "POST";
+    r.target = "/v3/kv/range";
+    r.headers.Set("Content-Type", "application/json");
+    r.body = fmt::format(R"({{"key":"{}"}})", Base64(fmt::format("/bench/c{}/k{}", c, i % 1000)));
+    return r;
+  };
+}
+
+void Line(const std::string& name, double value, const std::string& unit) {
+  fmt::print("{} {:.0f} {}\n", name, value, unit);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Load load;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--seconds")) load.seconds = std::atof(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--clients")) load.clients = std::atoi(argv[i + 1]);
+  }
+  const std::string value(100, 'v');
+  TempDir dir("berth-bench-store");
+  fmt::print("# bench/store: {} clients, {} s per phase, 100-byte values, 1000 keys per client\n",
+             load.clients, load.seconds);
+
+  // 1. berthd dev, sqlite.
+  auto sqlite = StartBerthd(dir, "berthd-sqlite", "sqlite");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  Line("berthd_sqlite_idle_rss", RssKb(sqlite.process->Pid()) / 1024.0, "MB");
+  int64_t errors = 0;
+  double sqlite_w = Drive(sqlite.base, load, ApiPut(sqlite.token, value), &errors);
+  Line("berthd_sqlite_api_writes", sqlite_w, "ops/s");
+  double sqlite_r = Drive(sqlite.base, load, ApiGet(sqlite.token), nullptr);
+  Line("berthd_sqlite_api_reads", sqlite_r, "ops/s");
+  Line("berthd_sqlite_loaded_rss", RssKb(sqlite.process->Pid()) / 1024.0, "MB");
+  if (errors) fmt::print("# sqlite write errors: {}\n", errors);
+  sqlite.process->Stop();
+
+  // 2. etcd (one member, default durability) and berthd dev over it.
+  EtcdCluster etcd;
+  if (!etcd.Start(1)) {
+    fmt::print(stderr, "etcd did not start: {}\n", etcd.error());
+    return 1;
+  }
+  double etcd_w = Drive(etcd.ClientEndpoint(0), load, EtcdPut(value), nullptr);
+  Line("etcd_direct_writes", etcd_w, "ops/s");
+  double etcd_r = Drive(etcd.ClientEndpoint(0), load, EtcdGet(), nullptr);
+  Line("etcd_direct_reads", etcd_r, "ops/s");
+
+  auto over_etcd = StartBerthd(dir, "berthd-etcd", "etcd://" + etcd.ClientHostPorts());
+  double be_w = Drive(over_etcd.base, load, ApiPut(over_etcd.token, value), nullptr);
+  Line("berthd_etcd_api_writes", be_w, "ops/s");
+  double be_r = Drive(over_etcd.base, load, ApiGet(over_etcd.token), nullptr);
+  Line("berthd_etcd_api_reads", be_r, "ops/s");
+  over_etcd.process->Stop();
+
+  fmt::print("ratio_sqlite_writes_vs_etcd {:.2f} x (target >= 2)\n", sqlite_w / etcd_w);
+  fmt::print("ratio_sqlite_reads_vs_etcd {:.2f} x\n", sqlite_r / etcd_r);
+  return 0;
+}
