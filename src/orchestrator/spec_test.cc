@@ -1,0 +1,445 @@
+#include "orchestrator/spec.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+namespace berth::orchestrator {
+namespace {
+
+constexpr const char* kFull = R"yaml(namespace: shop
+name: shop
+services:
+  api:
+    image: shop/api:1
+    command: ["/api", "--port", "8080"]
+    env:
+      LOG_LEVEL: debug
+      EMPTY:
+    ports:
+      - name: http
+        containerPort: 8080
+      - "9090:9091/udp"
+      - 7000
+    resources: {cpu: 500m, memory: 256Mi, pids: 100}
+    replicas: 3
+    probes:
+      startup: {exec: "cat /tmp/started", period: 1s, timeout: 500ms}
+      readiness: {http: {path: /healthz, port: http}, period: 5s, failureThreshold: 2}
+      liveness: {tcp: {port: 8080}, initialDelay: 10s}
+    restart: {policy: on-failure, backoff: 2s, maxBackoff: 1m, maxRestarts: 5}
+    update: {maxSurge: 1, maxUnavailable: "50%", minReadySeconds: 10, progressDeadline: 5m, autoRollback: false}
+    placement:
+      constraints:
+        - "zone in (eu-1, eu-2)"
+        - "disk = ssd"
+        - "gpu not-exists"
+        - {key: arch, op: "!=", value: arm64}
+        - "pool exists"
+      strategy: binpack
+      antiAffinity: required
+    expose:
+      - {host: shop.local, path: /api, port: http, canaryWeight: 10}
+  worker:
+    image: shop/worker:1
+    command: /worker --queue jobs
+    replicas: 0
+)yaml";
+
+std::string ParseError(std::string_view yaml) {
+  auto r = ParseAppYaml(yaml, "app.yaml");
+  EXPECT_FALSE(r.has_value()) << "expected an error for:\n" << yaml;
+  return r ? "" : r.error().message;
+}
+
+std::string App1(std::string_view service_body) {
+  return "name: shop\nservices:\n  api:\n    image: a:1\n" + std::string(service_body);
+}
+
+TEST(ParseAppYaml, ReadsEveryField) {
+  auto r = ParseAppYaml(kFull);
+  ASSERT_TRUE(r) << r.error().message;
+  const App& app = *r;
+  EXPECT_EQ(app.ns, "shop");
+  EXPECT_EQ(app.name, "shop");
+  ASSERT_EQ(app.services.size(), 2u);
+  const auto& api = app.services[0];
+  EXPECT_EQ(api.name, "api");
+  EXPECT_EQ(api.command, (std::vector<std::string>{"/api", "--port", "8080"}));
+  EXPECT_EQ(api.env.at("LOG_LEVEL"), "debug");
+  EXPECT_EQ(api.env.at("EMPTY"), "");
+  ASSERT_EQ(api.ports.size(), 3u);
+  EXPECT_EQ(api.ports[0].name, "http");
+  EXPECT_EQ(api.ports[1].host_port, 9090);
+  EXPECT_EQ(api.ports[1].container_port, 9091);
+  EXPECT_EQ(api.ports[1].protocol, Protocol::kUdp);
+  EXPECT_EQ(api.ports[2].container_port, 7000);
+  EXPECT_EQ(api.resources, (Resources{500, 256 << 20, 100}));
+  EXPECT_EQ(api.replicas, 3);
+  ASSERT_TRUE(api.probes.startup);
+  EXPECT_EQ(api.probes.startup->kind, ProbeKind::kExec);
+  EXPECT_EQ(api.probes.startup->command, (std::vector<std::string>{"cat", "/tmp/started"}));
+  EXPECT_EQ(api.probes.startup->timeout, Millis(500));
+  ASSERT_TRUE(api.probes.readiness);
+  EXPECT_EQ(api.probes.readiness->port, 8080);  // named port resolved
+  EXPECT_EQ(api.probes.readiness->path, "/healthz");
+  EXPECT_EQ(api.probes.readiness->failure_threshold, 2);
+  ASSERT_TRUE(api.probes.liveness);
+  EXPECT_EQ(api.probes.liveness->kind, ProbeKind::kTcp);
+  EXPECT_EQ(api.probes.liveness->initial_delay, Millis(10'000));
+  EXPECT_EQ(api.restart.mode, RestartMode::kOnFailure);
+  EXPECT_EQ(api.restart.backoff_max, Millis(60'000));
+  EXPECT_EQ(api.restart.max_restarts, 5);
+  EXPECT_EQ(api.update.max_surge, (IntOrPercent{1, false}));
+  EXPECT_EQ(api.update.max_unavailable, (IntOrPercent{50, true}));
+  EXPECT_EQ(api.update.min_ready, Millis(10'000));
+  EXPECT_EQ(api.update.progress_deadline, Millis(300'000));
+  EXPECT_FALSE(api.update.auto_rollback);
+  ASSERT_EQ(api.placement.constraints.size(), 5u);
+  EXPECT_EQ(api.placement.constraints[0].op, Constraint::Op::kIn);
+  EXPECT_EQ(api.placement.constraints[0].values, (std::vector<std::string>{"eu-1", "eu-2"}));
+  EXPECT_EQ(api.placement.constraints[1].ToString(), "disk = ssd");
+  EXPECT_EQ(api.placement.constraints[2].op, Constraint::Op::kNotExists);
+  EXPECT_EQ(api.placement.constraints[3].ToString(), "arch != arm64");
+  EXPECT_EQ(api.placement.constraints[4].op, Constraint::Op::kExists);
+  EXPECT_EQ(api.placement.strategy, PlacementStrategy::kBinpack);
+  EXPECT_EQ(api.placement.anti_affinity, AntiAffinity::kRequired);
+  ASSERT_EQ(api.expose.size(), 1u);
+  EXPECT_EQ(api.expose[0].host, "shop.local");
+  EXPECT_EQ(api.expose[0].canary_weight, 10);
+  const auto& worker = app.services[1];
+  EXPECT_EQ(worker.command, (std::vector<std::string>{"/worker", "--queue", "jobs"}));
+  EXPECT_EQ(worker.replicas, 0);
+  EXPECT_EQ(worker.update, UpdateStrategy{});  // defaults
+  EXPECT_TRUE(worker.update.auto_rollback);
+}
+
+TEST(ParseAppYaml, DefaultsNamespaceAndStrategy) {
+  auto r = ParseAppYaml("name: shop\nservices:\n  web:\n    image: web:1\n");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->ns, "default");
+  EXPECT_EQ(r->services[0].replicas, 1);
+  EXPECT_EQ(r->services[0].placement.strategy, PlacementStrategy::kSpread);
+  EXPECT_EQ(r->services[0].placement.anti_affinity, AntiAffinity::kPreferred);
+}
+
+TEST(ParseAppYaml, ErrorNamesFileLineAndFieldForBadReplicas) {
+  EXPECT_EQ(ParseError(App1("    replicas: three\n")),
+            "app.yaml:5: services.api.replicas: must be a non-negative integer, got \"three\"");
+  EXPECT_EQ(ParseError(App1("    replicas: -1\n")),
+            "app.yaml:5: services.api.replicas: must be a non-negative integer, got \"-1\"");
+  EXPECT_EQ(ParseError(App1("    replicas: [1]\n")),
+            "app.yaml:5: services.api.replicas: must be a non-negative integer, got a list");
+}
+
+TEST(ParseAppYaml, RejectsUnknownKeysAtTheirLine) {
+  auto e = ParseError(App1("    replicas: 2\n    imagee: x\n"));
+  EXPECT_EQ(e.rfind("app.yaml:6: services.api.imagee: unknown field (expected one of: image,", 0),
+            0u)
+      << e;
+  EXPECT_EQ(ParseError("name: x\nservices: {}\nextra: 1\n").rfind("app.yaml:3: extra: unknown", 0),
+            0u);
+  EXPECT_EQ(ParseError(App1("    resources: {cpu: 1, disk: 1Gi}\n"))
+                .rfind("app.yaml:5: services.api.resources.disk: unknown field", 0),
+            0u);
+}
+
+TEST(ParseAppYaml, RejectsStructuralErrors) {
+  EXPECT_EQ(ParseError("- a\n- b\n"), "app.yaml:1: (top level): must be a map, got a list");
+  EXPECT_EQ(ParseError("services: {}\n"), "app.yaml:1: name: is required");
+  EXPECT_EQ(ParseError("name: x\n"), "app.yaml:1: services: is required");
+  EXPECT_EQ(ParseError("name: x\nservices: [a]\n"),
+            "app.yaml:2: services: must be a map of service name to spec, got a list");
+  EXPECT_EQ(ParseError("name: x\nservices:\n  api:\n    replicas: 1\n"),
+            "app.yaml:4: services.api: image is required");
+  EXPECT_EQ(ParseError("name: x\nservices:\n  API:\n    image: a\n")
+                .rfind("app.yaml:4: services.API: service names use lower case", 0),
+            0u);
+  EXPECT_EQ(ParseError("name: x\nname: y\nservices: {}\n"), "app.yaml:2: name: given twice");
+  EXPECT_EQ(ParseError("name: x\nservices:\n  a:\n    image: a\n  a:\n    image: b\n"),
+            "app.yaml:5: services.a: given twice");
+  EXPECT_EQ(ParseError("name: x\nservices:\n  api:\n    image: [a]\n"),
+            "app.yaml:4: services.api.image: must be a string, got a list");
+  EXPECT_EQ(ParseError("name: x\nservices:\n  api:\n    image: \"\"\n"),
+            "app.yaml:4: services.api.image: must not be empty");
+  EXPECT_EQ(ParseError("name: x\nservices:\n  api: 3\n"),
+            "app.yaml:3: services.api: must be a map, got \"3\"");
+}
+
+TEST(ParseAppYaml, RejectsMalformedYamlWithLine) {
+  auto e = ParseError("name: x\nservices:\n  api: {image: a\n");
+  EXPECT_EQ(e.rfind("app.yaml:", 0), 0u);
+  EXPECT_NE(e.find("invalid YAML"), std::string::npos) << e;
+  EXPECT_EQ(ParseError(std::string(kMaxSpecBytes + 1, ' ')).find("larger than"), 10u);
+}
+
+TEST(ParseAppYaml, RejectsBadQuantities) {
+  EXPECT_EQ(ParseError(App1("    resources: {memory: lots}\n")),
+            "app.yaml:5: services.api.resources.memory: must be a size like 512Mi, 1Gi or 64m, "
+            "got \"lots\"");
+  EXPECT_EQ(ParseError(App1("    resources: {cpu: fast}\n")),
+            "app.yaml:5: services.api.resources.cpu: must be a CPU amount like 500m or 0.5, got "
+            "\"fast\"");
+  EXPECT_EQ(ParseError(App1("    resources: {pids: -3}\n")),
+            "app.yaml:5: services.api.resources.pids: must be a non-negative integer, got \"-3\"");
+  EXPECT_EQ(ParseError(App1("    probes: {liveness: {tcp: {port: 80}, period: soon}}\n")),
+            "app.yaml:5: services.api.probes.liveness.period: must be a duration like 5s, 2m or "
+            "500ms, got \"soon\"");
+}
+
+TEST(ParseAppYaml, RejectsBadPorts) {
+  EXPECT_EQ(ParseError(App1("    ports: 80\n")),
+            "app.yaml:5: services.api.ports: must be a list, got \"80\"");
+  EXPECT_EQ(ParseError(App1("    ports: [\"99999\"]\n")),
+            "app.yaml:5: services.api.ports[0]: container port must be between 1 and 65535, got "
+            "\"99999\"");
+  EXPECT_EQ(ParseError(App1("    ports: [\"x:80\"]\n")),
+            "app.yaml:5: services.api.ports[0]: host port must be between 1 and 65535, got \"x\"");
+  EXPECT_EQ(ParseError(App1("    ports: [\"80/sctp\"]\n")),
+            "app.yaml:5: services.api.ports[0]: protocol must be tcp or udp, got \"sctp\"");
+  EXPECT_EQ(ParseError(App1("    ports: [\"1.2.3.4:80:80\"]\n")),
+            "app.yaml:5: services.api.ports[0]: must be PORT or HOST_PORT:CONTAINER_PORT, got "
+            "\"1.2.3.4:80:80\"");
+  EXPECT_EQ(ParseError(App1("    ports: [{name: http}]\n")),
+            "app.yaml:5: services.api.ports[0]: containerPort is required");
+  EXPECT_EQ(ParseError(App1("    ports: [{containerPort: 80, protocol: icmp}]\n")),
+            "app.yaml:5: services.api.ports[0].protocol: must be tcp or udp, got \"icmp\"");
+  // Semantic check (types.cc) still points at the line of the port.
+  EXPECT_EQ(ParseError(App1("    ports:\n      - \"80:80\"\n      - \"80:81\"\n")),
+            "app.yaml:7: services.api.ports[1]: host port 80 is used twice");
+}
+
+TEST(ParseAppYaml, RejectsBadEnv) {
+  EXPECT_EQ(ParseError(App1("    env: [\"NOVALUE\"]\n")),
+            "app.yaml:5: services.api.env[0]: must be KEY=value, got \"NOVALUE\"");
+  EXPECT_EQ(ParseError(App1("    env: [\"A=1\", \"A=2\"]\n")),
+            "app.yaml:5: services.api.env[1]: variable \"A\" given twice");
+  EXPECT_EQ(ParseError(App1("    env: 3\n")),
+            "app.yaml:5: services.api.env: must be a map of NAME: value, got \"3\"");
+  EXPECT_EQ(ParseError(App1("    env: {A: [1]}\n")),
+            "app.yaml:5: services.api.env.A: must be a string, got a list");
+}
+
+TEST(ParseAppYaml, RejectsBadProbes) {
+  EXPECT_EQ(ParseError(App1("    probes: {readiness: {period: 1s}}\n")),
+            "app.yaml:5: services.api.probes.readiness: needs exactly one of http, tcp or exec");
+  EXPECT_EQ(ParseError(App1("    probes: {readiness: {tcp: {port: 1}, exec: [a]}}\n")),
+            "app.yaml:5: services.api.probes.readiness: needs exactly one of http, tcp or exec");
+  EXPECT_EQ(ParseError(App1("    probes: {readiness: {http: {path: /}}}\n")),
+            "app.yaml:5: services.api.probes.readiness: needs a port");
+  EXPECT_EQ(ParseError(App1("    probes: {readiness: {http: {path: x, port: 80}}}\n")),
+            "app.yaml:5: services.api.probes.readiness.http.path: must start with '/', got \"x\"");
+  EXPECT_EQ(ParseError(App1("    probes: {readiness: {tcp: {port: web}}}\n")),
+            "app.yaml:5: services.api.probes.readiness.tcp.port: no port named \"web\"");
+  EXPECT_EQ(ParseError(App1("    probes: {readiness: {exec: []}}\n")),
+            "app.yaml:5: services.api.probes.readiness.exec: must name a command");
+  EXPECT_EQ(ParseError(App1("    probes: {readiness: {tcp: {port: 1}, failureThreshold: 0}}\n")),
+            "app.yaml:5: services.api.probes.readiness.failureThreshold: must be an integer from "
+            "1 to 1000, got \"0\"");
+  EXPECT_EQ(
+      ParseError(App1("    probes: {readiness: {tcp: {port: 1}, period: 1s, timeout: 2s}}\n")),
+      "app.yaml:5: services.api.probes.readiness.timeout: must not exceed the period");
+  EXPECT_EQ(ParseError(App1("    probes: {ready: {tcp: {port: 1}}}\n"))
+                .rfind("app.yaml:5: services.api.probes.ready: unknown field", 0),
+            0u);
+}
+
+TEST(ParseAppYaml, RejectsBadRestartAndUpdate) {
+  EXPECT_EQ(ParseError(App1("    restart: {policy: sometimes}\n")),
+            "app.yaml:5: services.api.restart.policy: must be always, on-failure or never, got "
+            "\"sometimes\"");
+  EXPECT_EQ(ParseError(App1("    restart: {backoff: 10s, maxBackoff: 1s}\n")),
+            "app.yaml:5: services.api.restart.maxBackoff: must be at least the initial backoff");
+  EXPECT_EQ(ParseError(App1("    update: {maxSurge: 150%}\n")),
+            "app.yaml:5: services.api.update.maxSurge: must be a non-negative integer or a "
+            "percentage like 25%, got \"150%\"");
+  EXPECT_EQ(ParseError(App1("    update: {maxSurge: 0, maxUnavailable: 0%}\n")),
+            "app.yaml:5: services.api.update: maxSurge and maxUnavailable must not both be 0");
+  EXPECT_EQ(ParseError(App1("    update: {autoRollback: maybe}\n")),
+            "app.yaml:5: services.api.update.autoRollback: must be true or false, got \"maybe\"");
+  EXPECT_EQ(ParseError(App1("    update: {minReadySeconds: 60, progressDeadline: 30s}\n")),
+            "app.yaml:5: services.api.update.progressDeadline: must be longer than "
+            "minReadySeconds");
+}
+
+TEST(ParseAppYaml, RejectsBadPlacement) {
+  EXPECT_EQ(ParseError(App1("    placement: {strategy: random}\n")),
+            "app.yaml:5: services.api.placement.strategy: must be spread or binpack, got "
+            "\"random\"");
+  EXPECT_EQ(ParseError(App1("    placement: {antiAffinity: [x]}\n")),
+            "app.yaml:5: services.api.placement.antiAffinity: must be none, preferred or "
+            "required, got a list");
+  EXPECT_EQ(ParseError(App1("    placement: {constraints: zone}\n")),
+            "app.yaml:5: services.api.placement.constraints: must be a list, got \"zone\"");
+  auto e = ParseError(App1("    placement:\n      constraints:\n        - \"zone\"\n"));
+  EXPECT_EQ(
+      e.rfind("app.yaml:7: services.api.placement.constraints[0]: must be \"key = value\"", 0), 0u)
+      << e;
+  EXPECT_EQ(ParseError(App1("    placement: {constraints: [\"zone in ()\"]}\n"))
+                .rfind("app.yaml:5: services.api.placement.constraints[0]: must be", 0),
+            0u);
+  EXPECT_EQ(ParseError(App1("    placement: {constraints: [{key: zone, op: \"~\", value: a}]}\n")),
+            "app.yaml:5: services.api.placement.constraints[0].op: must be one of =, !=, in, "
+            "exists, not-exists, got \"~\"");
+  EXPECT_EQ(ParseError(App1("    placement: {constraints: [{key: zone}]}\n")),
+            "app.yaml:5: services.api.placement.constraints[0]: needs a value");
+  EXPECT_EQ(ParseError(App1("    placement: {constraints: [{key: zone, op: exists, value: a}]}\n")),
+            "app.yaml:5: services.api.placement.constraints[0]: takes no value with exists");
+  EXPECT_EQ(ParseError(App1("    placement: {constraints: [{op: exists}]}\n")),
+            "app.yaml:5: services.api.placement.constraints[0]: key is required");
+  EXPECT_EQ(ParseError(App1("    placement: {constraints: [{key: a, values: [x, y]}]}\n")),
+            "app.yaml:5: services.api.placement.constraints[0]: = takes exactly one value");
+}
+
+TEST(ParseAppYaml, RejectsBadExpose) {
+  EXPECT_EQ(ParseError(App1("    expose: {path: api}\n")),
+            "app.yaml:5: services.api.expose.path: must start with '/', got \"api\"");
+  EXPECT_EQ(ParseError(App1("    expose: [{canaryWeight: 101}]\n")),
+            "app.yaml:5: services.api.expose[0].canaryWeight: must be an integer from 0 to 100, "
+            "got \"101\"");
+  EXPECT_EQ(ParseError(App1("    ports: [80]\n    expose: {port: http}\n")),
+            "app.yaml:6: services.api.expose: no port \"http\" in ports");
+}
+
+TEST(ParseAppYaml, RejectsBadNamespaceAndName) {
+  EXPECT_EQ(ParseError("namespace: Prod\nname: x\nservices: {}\n"),
+            "app.yaml:1: namespace: \"Prod\" is not a valid name");
+  EXPECT_EQ(ParseError("name: my_app\nservices: {}\n"),
+            "app.yaml:1: name: \"my_app\" is not a valid name");
+}
+
+TEST(ParseCompose, MapsTheCommonSubset) {
+  constexpr const char* kCompose = R"yaml(version: "3.8"
+services:
+  web:
+    image: nginx:1.25
+    ports: ["8080:80", "127.0.0.1:8443:443", {target: 9000, published: 9001, protocol: udp}]
+    environment:
+      - MODE=prod
+    restart: unless-stopped
+    deploy:
+      replicas: 2
+      resources:
+        limits: {cpus: "0.5", memory: 64m, pids: 50}
+        reservations: {cpus: "0.25"}
+  job:
+    image: busybox
+    entrypoint: /bin/sh
+    command: ["-c", "sleep 1000"]
+    environment: {A: "1"}
+networks: {}
+)yaml";
+  auto r = ParseComposeYaml(kCompose, "docker-compose.yml", "demo");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->name, "demo");
+  ASSERT_EQ(r->services.size(), 2u);
+  const auto& web = r->services[0];
+  EXPECT_EQ(web.image, "nginx:1.25");
+  EXPECT_EQ(web.replicas, 2);
+  EXPECT_EQ(web.resources, (Resources{500, 64 << 20, 50}));
+  ASSERT_EQ(web.ports.size(), 3u);
+  EXPECT_EQ(web.ports[0].host_port, 8080);
+  EXPECT_EQ(web.ports[1].host_port, 8443);
+  EXPECT_EQ(web.ports[1].container_port, 443);
+  EXPECT_EQ(web.ports[2].protocol, Protocol::kUdp);
+  EXPECT_EQ(web.env.at("MODE"), "prod");
+  EXPECT_EQ(web.restart.mode, RestartMode::kAlways);
+  EXPECT_EQ(r->services[1].command, (std::vector<std::string>{"/bin/sh", "-c", "sleep 1000"}));
+}
+
+TEST(ParseCompose, RejectsUnsupportedKeysWithLine) {
+  auto r = ParseComposeYaml("services:\n  web:\n    image: a\n    build: .\n", "compose.yaml", "d");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message.rfind("compose.yaml:4: services.web.build: unknown field", 0), 0u);
+  r = ParseComposeYaml("services:\n  web:\n    image: a\n    deploy: {replicas: x}\n",
+                       "compose.yaml", "d");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message,
+            "compose.yaml:4: services.web.deploy.replicas: must be a non-negative integer, got "
+            "\"x\"");
+  r = ParseComposeYaml("services:\n  web:\n    command: x\n", "compose.yaml", "d");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "compose.yaml:3: services.web: image is required");
+  r = ParseComposeYaml("services:\n  web:\n    image: a\n    restart: sometimes\n", "compose.yaml",
+                       "d");
+  ASSERT_FALSE(r);
+  r = ParseComposeYaml("services:\n  web:\n    image: a\n    ports: [{published: 80}]\n",
+                       "compose.yaml", "d");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "compose.yaml:4: services.web.ports[0]: target is required");
+  r = ParseComposeYaml("version: 3\n", "compose.yaml", "d");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "compose.yaml:1: services: is required");
+}
+
+TEST(ParseAppFile, PicksComposeByFileName) {
+  auto r = ParseAppFile("services:\n  web:\n    image: a\n", "dir/docker-compose.yml", "site");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->name, "site");
+  EXPECT_FALSE(ParseAppFile("services:\n  web:\n    image: a\n", "app.yaml"));  // no name
+}
+
+TEST(Quantities, Bytes) {
+  EXPECT_EQ(*ParseBytes("64Mi"), 64LL << 20);
+  EXPECT_EQ(*ParseBytes("1Gi"), 1LL << 30);
+  EXPECT_EQ(*ParseBytes("64m"), 64LL << 20);  // Docker style
+  EXPECT_EQ(*ParseBytes("2G"), 2LL << 30);
+  EXPECT_EQ(*ParseBytes("512MiB"), 512LL << 20);
+  EXPECT_EQ(*ParseBytes("1.5Gi"), 3LL << 29);
+  EXPECT_EQ(*ParseBytes("1000"), 1000);
+  EXPECT_EQ(*ParseBytes("10k"), 10240);
+  EXPECT_FALSE(ParseBytes("Mi"));
+  EXPECT_FALSE(ParseBytes("1Xi"));
+  EXPECT_FALSE(ParseBytes("-1Mi"));
+  EXPECT_FALSE(ParseBytes("1.2.3"));
+  EXPECT_FALSE(ParseBytes("99999999999T"));
+}
+
+TEST(Quantities, CpuAndDuration) {
+  EXPECT_EQ(*ParseCpu("500m"), 500);
+  EXPECT_EQ(*ParseCpu("0.5"), 500);
+  EXPECT_EQ(*ParseCpu("2"), 2000);
+  EXPECT_FALSE(ParseCpu("m"));
+  EXPECT_FALSE(ParseCpu("1c"));
+  EXPECT_EQ(*ParseDuration("5s"), Millis(5000));
+  EXPECT_EQ(*ParseDuration("2m"), Millis(120'000));
+  EXPECT_EQ(*ParseDuration("1m30s"), Millis(90'000));
+  EXPECT_EQ(*ParseDuration("250ms"), Millis(250));
+  EXPECT_EQ(*ParseDuration("10"), Millis(10'000));
+  EXPECT_EQ(*ParseDuration("1.5h"), Millis(5'400'000));
+  EXPECT_FALSE(ParseDuration("5 days"));
+  EXPECT_FALSE(ParseDuration("s"));
+  EXPECT_FALSE(ParseDuration(""));
+  EXPECT_EQ(FormatDuration(Millis(90'000)), "90s");
+  EXPECT_EQ(FormatDuration(Millis(120'000)), "2m");
+  EXPECT_EQ(FormatDuration(Millis(1500)), "1500ms");
+  EXPECT_EQ(FormatDuration(Millis(0)), "0s");
+}
+
+TEST(AppJson, RoundTripsEveryField) {
+  auto app = ParseAppYaml(kFull);
+  ASSERT_TRUE(app) << app.error().message;
+  std::string json = AppToJson(*app);
+  auto back = AppFromJson(json);
+  ASSERT_TRUE(back) << back.error().message << "\n" << json;
+  EXPECT_EQ(*back, *app);
+  EXPECT_EQ(AppToJson(*back), json);
+}
+
+TEST(AppJson, ServiceRoundTripAndErrors) {
+  auto app = ParseAppYaml(kFull);
+  ASSERT_TRUE(app);
+  auto s = ServiceSpecFromJson(ServiceSpecToJson(app->services[0]));
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(*s, app->services[0]);
+  EXPECT_FALSE(ServiceSpecFromJson(nlohmann::json::array()));
+  EXPECT_FALSE(AppFromJson("[1]"));
+  EXPECT_FALSE(AppFromJson("{\"name\": \"a\", \"name\": \"b\"}"));
+  auto bad = AppFromJson(R"({"name": "x", "services": {"api": {"image": "a", "replicas": "3x"}}})");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("services.api.replicas: must be a non-negative integer"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace berth::orchestrator
