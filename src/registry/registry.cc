@@ -208,6 +208,24 @@ Result<Instance> Registry::GetInstance(std::string_view ns, std::string_view ser
   return std::move(**existing);
 }
 
+Result<ServiceView> Registry::ListInstances(std::string_view ns) {
+  if (!ns.empty()) {
+    if (auto r = ValidateNamespace(ns); !r) return std::unexpected(r.error());
+  }
+  store::RangeOptions o;
+  o.prefix = true;
+  auto r = store_.Get(ns.empty() ? std::string(kKeyRoot) : NamespacePrefix(ns), o);
+  if (!r) return std::unexpected(r.error());
+  ServiceView v;
+  v.ns = ns;
+  v.index = r->revision;
+  for (const auto& kv : r->kvs) {
+    auto in = DecodeStored(kv.key, kv.value, kv.mod_revision, kv.lease);
+    if (in) v.instances.push_back(std::move(*in));
+  }
+  return v;
+}
+
 Result<ServiceList> Registry::ListServices(std::string_view ns) {
   bool all = ns.empty() || ns == "*";
   if (!all) {

@@ -128,6 +128,10 @@ class Registry {
   Result<Instance> Heartbeat(std::string_view ns, std::string_view service, std::string_view id);
 
   Result<Instance> GetInstance(std::string_view ns, std::string_view service, std::string_view id);
+  // Every instance under `ns` ("" : every namespace) and the revision read at; for
+  // components that mirror the registry (health checker, DNS) before they watch from
+  // index + 1.
+  Result<ServiceView> ListInstances(std::string_view ns);
   // Services of `ns` ("" or "*": every namespace).
   Result<ServiceList> ListServices(std::string_view ns);
   // A service's instances matching `filter`; kNotFound when it has no instance at all.

@@ -1,0 +1,206 @@
+// Health checks against real sockets (a local HTTP stub, closed ports, local processes) with
+// the fake store. The integration test in tests/registry does the same over sqlite.
+#include "registry/health/checker.h"
+
+#include <fmt/core.h>
+#include <gtest/gtest.h>
+
+#include <asio/executor_work_guard.hpp>
+#include <thread>
+
+#include "registry/health/local_exec_runner.h"
+#include "registry/testing/fake_store.h"
+#include "registry/testing/http_stub.h"
+
+namespace berth::registry::health {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Polls `cond` until true or a generous deadline; returns whether it became true.
+bool WaitFor(const std::function<bool()>& cond, std::chrono::seconds deadline = 20s) {
+  auto end = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return cond();
+}
+
+class CheckerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  void TearDown() override {
+    if (checker_) checker_->Stop();
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+  void StartChecker() {
+    checker_ = std::make_unique<HealthChecker>(io_, registry_, &exec_,
+                                               HealthCheckerOptions{.sweep_interval = 0ms});
+    ASSERT_TRUE(checker_->Start().has_value());
+  }
+  Health HealthOf(const std::string& id) {
+    auto in = registry_.GetInstance("default", "web", id);
+    return in ? in->health : Health::kCritical;
+  }
+  Instance WithCheck(std::string id, CheckSpec check) {
+    Instance in;
+    in.service = "web";
+    in.id = std::move(id);
+    in.address = "127.0.0.1";
+    in.port = 1;
+    in.check = std::move(check);
+    return in;
+  }
+
+  SystemClock clock_;
+  registry::testing::FakeStore store_{clock_};
+  Registry registry_{store_, clock_};
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
+  std::thread thread_;
+  LocalExecRunner exec_{io_};
+  std::unique_ptr<HealthChecker> checker_;
+};
+
+TEST_F(CheckerTest, HttpInstanceLeavesWithinFallAndReturnsWithinRise) {
+  registry::testing::HttpStub stub;
+  CheckSpec check;
+  check.http = fmt::format("http://127.0.0.1:{}/health", stub.port());
+  check.interval = 100ms;
+  check.timeout = 100ms;
+  check.rise = 2;
+  check.fall = 3;
+  StartChecker();
+  ASSERT_TRUE(registry_.Register(WithCheck("a", check)).has_value());
+  ASSERT_TRUE(WaitFor([&] { return HealthOf("a") == Health::kPassing; }));
+
+  stub.SetStatus(500);
+  ASSERT_TRUE(WaitFor([&] { return HealthOf("a") == Health::kCritical; }));
+  auto in = registry_.GetInstance("default", "web", "a");
+  EXPECT_EQ(in->health_output, "HTTP 500 (3 consecutive)");
+  // Exactly `fall` failing answers led to it; one more may be in flight by now.
+  EXPECT_GE(stub.Served(500), 3);
+  EXPECT_LE(stub.Served(500), 4);
+
+  stub.SetStatus(200);
+  int64_t ok_before = stub.Served(200);
+  ASSERT_TRUE(WaitFor([&] { return HealthOf("a") == Health::kPassing; }));
+  in = registry_.GetInstance("default", "web", "a");
+  EXPECT_EQ(in->health_output, "HTTP 200 (2 consecutive)");
+  EXPECT_GE(stub.Served(200) - ok_before, 2);
+  EXPECT_LE(stub.Served(200) - ok_before, 3);
+}
+
+TEST_F(CheckerTest, OneBadAnswerDoesNotFlap) {
+  registry::testing::HttpStub stub;
+  CheckSpec check;
+  check.http = fmt::format("http://127.0.0.1:{}/", stub.port());
+  check.interval = 100ms;
+  check.timeout = 100ms;
+  check.fall = 3;
+  StartChecker();
+  ASSERT_TRUE(registry_.Register(WithCheck("a", check)).has_value());
+  ASSERT_TRUE(WaitFor([&] { return HealthOf("a") == Health::kPassing; }));
+  int64_t transitions = checker_->stats().transitions;
+  stub.SetStatus(503);
+  ASSERT_TRUE(WaitFor([&] { return stub.Served(503) >= 1; }));
+  stub.SetStatus(200);
+  int64_t after = stub.Served(200);
+  ASSERT_TRUE(WaitFor([&] { return stub.Served(200) >= after + 3; }));
+  EXPECT_EQ(HealthOf("a"), Health::kPassing);
+  EXPECT_EQ(checker_->stats().transitions, transitions);
+}
+
+TEST_F(CheckerTest, TooManyRequestsIsAWarning) {
+  registry::testing::HttpStub stub;
+  stub.SetStatus(429);
+  CheckSpec check;
+  check.http = fmt::format("http://127.0.0.1:{}/", stub.port());
+  check.interval = 100ms;
+  check.timeout = 100ms;
+  StartChecker();
+  ASSERT_TRUE(registry_.Register(WithCheck("a", check)).has_value());
+  ASSERT_TRUE(WaitFor([&] { return HealthOf("a") == Health::kWarning; }));
+}
+
+TEST_F(CheckerTest, TcpChecksPassOnConnectAndFailOnRefusal) {
+  registry::testing::HttpStub stub;  // something listening
+  CheckSpec up;
+  up.kind = CheckSpec::Kind::kTcp;
+  up.tcp = fmt::format("127.0.0.1:{}", stub.port());
+  up.interval = 100ms;
+  up.timeout = 100ms;
+  CheckSpec down = up;
+  down.tcp = "127.0.0.1:1";  // nothing listens on port 1
+  StartChecker();
+  ASSERT_TRUE(registry_.Register(WithCheck("up", up)).has_value());
+  ASSERT_TRUE(registry_.Register(WithCheck("down", down)).has_value());
+  ASSERT_TRUE(WaitFor([&] { return HealthOf("up") == Health::kPassing; }));
+  ASSERT_TRUE(WaitFor([&] { return checker_->stats().probes_failed >= 2; }));
+  EXPECT_EQ(HealthOf("down"), Health::kCritical);
+}
+
+TEST_F(CheckerTest, ExecChecksMapExitCodes) {
+  auto exec = [](std::vector<std::string> argv) {
+    CheckSpec c;
+    c.kind = CheckSpec::Kind::kExec;
+    c.command = std::move(argv);
+    c.interval = 200ms;
+    c.timeout = 100ms;
+    return c;
+  };
+  StartChecker();
+  ASSERT_TRUE(registry_.Register(WithCheck("ok", exec({"true"}))).has_value());
+  ASSERT_TRUE(
+      registry_.Register(WithCheck("warn", exec({"sh", "-c", "echo busy; exit 1"}))).has_value());
+  ASSERT_TRUE(registry_.Register(WithCheck("slow", exec({"sleep", "5"}))).has_value());
+  ASSERT_TRUE(WaitFor([&] { return HealthOf("ok") == Health::kPassing; }));
+  ASSERT_TRUE(WaitFor([&] { return HealthOf("warn") == Health::kWarning; }));
+  EXPECT_EQ(registry_.GetInstance("default", "web", "warn")->health_output,
+            "exit 1: busy (first result)");
+  // The slow one is killed at its timeout and stays critical; the checker goes on.
+  ASSERT_TRUE(WaitFor([&] { return checker_->stats().probes >= 6; }));
+  EXPECT_EQ(HealthOf("slow"), Health::kCritical);
+}
+
+TEST_F(CheckerTest, ChecksStopWhenTheInstanceGoes) {
+  registry::testing::HttpStub stub;
+  CheckSpec check;
+  check.http = fmt::format("http://127.0.0.1:{}/", stub.port());
+  check.interval = 100ms;
+  check.timeout = 100ms;
+  StartChecker();
+  ASSERT_TRUE(registry_.Register(WithCheck("a", check)).has_value());
+  ASSERT_TRUE(WaitFor([&] { return checker_->stats().checks == 1; }));
+  ASSERT_TRUE(registry_.Deregister("default", "web", "a").has_value());
+  ASSERT_TRUE(WaitFor([&] { return checker_->stats().checks == 0; }));
+}
+
+TEST_F(CheckerTest, ThousandsOfChecksRunOnOneThread) {
+  registry::testing::HttpStub stub;
+  CheckSpec check;
+  check.kind = CheckSpec::Kind::kTcp;
+  check.tcp = fmt::format("127.0.0.1:{}", stub.port());
+  check.interval = 1000ms;
+  check.timeout = 500ms;
+  constexpr int kInstances = 2000;
+  for (int i = 0; i < kInstances; ++i) {
+    ASSERT_TRUE(registry_.Register(WithCheck("i" + std::to_string(i), check)).has_value());
+  }
+  StartChecker();
+  ASSERT_TRUE(WaitFor([&] { return checker_->stats().probes >= kInstances; }, 60s));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto v = registry_.GetService("default", "web", {.passing_only = true});
+        return v && v->instances.size() == kInstances;
+      },
+      60s));
+}
+
+}  // namespace
+}  // namespace berth::registry::health
