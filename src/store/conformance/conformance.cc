@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <future>
 #include <map>
 #include <random>
 #include <set>
@@ -671,6 +672,533 @@ TEST_P(StoreConformanceTest, CompareAndSwapLoopUnderContention) {
   ASSIGN_OR_FAIL(auto got, store().Get(Key("counter")));
   EXPECT_EQ(got.kvs.at(0).value, std::to_string(kThreads * kIncrements));
   EXPECT_EQ(got.kvs.at(0).version, 1 + kThreads * kIncrements);
+}
+
+// ================================================================ watch
+
+namespace {
+
+// Every event's revision, in arrival order.
+std::vector<int64_t> RevisionsOf(const std::vector<Event>& events) {
+  std::vector<int64_t> out;
+  for (const auto& e : events) out.push_back(e.kv.mod_revision);
+  return out;
+}
+
+}  // namespace
+
+TEST_P(StoreConformanceTest, WatchFromOldRevisionReplaysEveryEventInOrder) {
+  int64_t r1 = MustPut(Key("w/a"), "1");
+  int64_t r2 = MustPut(Key("w/b"), "1");
+  int64_t r3 = MustPut(Key("w/a"), "2");
+  ASSIGN_OR_FAIL(auto del, store().Delete(Key("w/b")));
+  int64_t r4 = del.revision;
+  WatchRecorder recorder;
+  WatchOptions options;
+  options.prefix = true;
+  options.start_revision = r1;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("w/"), options, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  int64_t r5 = MustPut(Key("w/c"), "live");
+  ASSERT_TRUE(recorder.WaitForEvents(5, factory().event_deadline));
+  auto events = recorder.events();
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(RevisionsOf(events), (std::vector<int64_t>{r1, r2, r3, r4, r5}));
+  EXPECT_EQ(events[0].type, Event::Type::kPut);
+  EXPECT_EQ(events[0].kv.key, Key("w/a"));
+  EXPECT_EQ(events[0].kv.value, "1");
+  EXPECT_EQ(events[0].kv.create_revision, r1);
+  EXPECT_EQ(events[0].kv.version, 1);
+  EXPECT_EQ(events[2].kv.value, "2");
+  EXPECT_EQ(events[2].kv.version, 2);
+  EXPECT_EQ(events[3].type, Event::Type::kDelete);
+  EXPECT_EQ(events[3].kv.key, Key("w/b"));
+  EXPECT_EQ(events[4].kv.value, "live");
+  for (const auto& r : recorder.responses()) {
+    EXPECT_FALSE(r.compacted);
+    EXPECT_FALSE(r.canceled);
+    ASSERT_FALSE(r.events.empty());
+    EXPECT_GE(r.revision, r.events.back().kv.mod_revision);
+  }
+}
+
+TEST_P(StoreConformanceTest, WatchReplayThenLiveLosesNothingUnderConcurrentWrites) {
+  constexpr int kBefore = 30;
+  constexpr int kDuring = 60;
+  int64_t first = 0;
+  for (int i = 0; i < kBefore; ++i) {
+    int64_t r = MustPut(Key(fmt::format("rl/{}", i % 7)), std::to_string(i));
+    if (i == 0) first = r;
+  }
+  std::atomic<bool> go{false};
+  std::thread writer([&] {
+    while (!go.load()) std::this_thread::yield();
+    for (int i = 0; i < kDuring; ++i) {
+      auto put = store().Put(Key(fmt::format("rl/{}", i % 5)), fmt::format("d{}", i));
+      EXPECT_TRUE(put.has_value());
+    }
+  });
+  WatchRecorder recorder;
+  WatchOptions options;
+  options.prefix = true;
+  options.start_revision = first;
+  go = true;
+  auto watcher = store().Watch(Key("rl/"), options, recorder.Callback());
+  writer.join();
+  ASSERT_TRUE(watcher.has_value()) << watcher.error().message;
+  watchers_.push_back(std::move(*watcher));
+  ASSERT_TRUE(recorder.WaitForEvents(kBefore + kDuring, factory().event_deadline));
+  auto events = recorder.events();
+  ASSERT_EQ(events.size(), static_cast<size_t>(kBefore + kDuring));
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].kv.mod_revision, first + int64_t(i)) << "event " << i;
+  }
+}
+
+TEST_P(StoreConformanceTest, WatchFromZeroSeesOnlyNewEvents) {
+  MustPut(Key("z"), "old");
+  WatchRecorder recorder;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("z"), WatchOptions{}, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  int64_t r = MustPut(Key("z"), "new");
+  ASSERT_TRUE(recorder.WaitForEvents(1, factory().event_deadline));
+  MustPut(Key("z"), "newer");
+  ASSERT_TRUE(recorder.WaitForEvents(2, factory().event_deadline));
+  auto events = recorder.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kv.value, "new");
+  EXPECT_EQ(events[0].kv.mod_revision, r);
+  EXPECT_EQ(events[0].kv.version, 2);
+  EXPECT_FALSE(events[0].prev_kv.has_value());  // not asked for
+  EXPECT_EQ(events[1].kv.value, "newer");
+}
+
+TEST_P(StoreConformanceTest, SingleKeyWatchExcludesOtherKeys) {
+  WatchRecorder recorder;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("k"), WatchOptions{}, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  MustPut(Key("k2"), "no");
+  MustPut(Key("j"), "no");
+  MustPut(Key("k"), "yes");
+  ASSERT_TRUE(recorder.WaitForEvents(1, factory().event_deadline));
+  // A later event on the watched key proves the earlier others were skipped, not pending.
+  MustPut(Key("k/child"), "no");
+  MustPut(Key("k"), "yes again");
+  ASSERT_TRUE(recorder.WaitForEvents(2, factory().event_deadline));
+  auto events = recorder.events();
+  ASSERT_EQ(events.size(), 2u);
+  for (const auto& e : events) EXPECT_EQ(e.kv.key, Key("k"));
+}
+
+TEST_P(StoreConformanceTest, PrefixWatchExcludesOtherKeys) {
+  WatchRecorder recorder;
+  WatchOptions options;
+  options.prefix = true;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("p/"), options, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  MustPut(Key("p"), "no");
+  MustPut(Key("p0"), "no");
+  MustPut(Key("q/x"), "no");
+  MustPut(Key("p/a"), "yes");
+  MustPut(Key("o"), "no");
+  MustPut(Key("p/b/c"), "yes");
+  ASSERT_TRUE(recorder.WaitForEvents(2, factory().event_deadline));
+  MustPut(Key("p/z"), "yes");
+  ASSERT_TRUE(recorder.WaitForEvents(3, factory().event_deadline));
+  auto events = recorder.events();
+  std::vector<std::string> keys;
+  for (const auto& e : events) keys.push_back(e.kv.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{Key("p/a"), Key("p/b/c"), Key("p/z")}));
+}
+
+TEST_P(StoreConformanceTest, RangeWatchCoversHalfOpenRange) {
+  WatchRecorder recorder;
+  WatchOptions options;
+  options.range_end = Key("c");
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("a"), options, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  for (const char* k : {"a", "b", "bz", "c", "d"}) MustPut(Key(k), "v");
+  MustPut(Key("a"), "last");
+  ASSERT_TRUE(recorder.WaitForEvents(4, factory().event_deadline));
+  std::vector<std::string> keys;
+  for (const auto& e : recorder.events()) keys.push_back(e.kv.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{Key("a"), Key("b"), Key("bz"), Key("a")}));
+}
+
+TEST_P(StoreConformanceTest, EventsOfOneTxnArriveInOneResponse) {
+  WatchRecorder recorder;
+  WatchOptions options;
+  options.prefix = true;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("t/"), options, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  MustPut(Key("t/old"), "x");
+  TxnRequest txn;
+  txn.success = {TxnOp::Put(Key("t/a"), "1"), TxnOp::Put(Key("t/b"), "2"),
+                 TxnOp::Delete(Key("t/old")), TxnOp::Put(Key("other"), "not watched")};
+  ASSIGN_OR_FAIL(auto result, store().Txn(txn));
+  ASSERT_TRUE(recorder.WaitForEvents(4, factory().event_deadline));
+  int64_t txn_revision = result.revision;
+  size_t responses_with_txn = 0;
+  for (const auto& r : recorder.responses()) {
+    size_t in_txn = 0;
+    for (const auto& e : r.events) in_txn += e.kv.mod_revision == txn_revision;
+    if (in_txn > 0) {
+      ++responses_with_txn;
+      EXPECT_EQ(in_txn, 3u);
+    }
+  }
+  EXPECT_EQ(responses_with_txn, 1u);
+  auto events = recorder.events();
+  ASSERT_EQ(events.size(), 4u);
+  // Within the revision, events keep the order of the txn's operations.
+  EXPECT_EQ(events[1].kv.key, Key("t/a"));
+  EXPECT_EQ(events[2].kv.key, Key("t/b"));
+  EXPECT_EQ(events[3].kv.key, Key("t/old"));
+  EXPECT_EQ(events[3].type, Event::Type::kDelete);
+}
+
+TEST_P(StoreConformanceTest, WatchWithPrevKv) {
+  int64_t r1 = MustPut(Key("pk"), "v1");
+  WatchRecorder recorder;
+  WatchOptions options;
+  options.prev_kv = true;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("pk"), options, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  MustPut(Key("pk"), "v2");
+  ASSIGN_OR_FAIL(auto del, store().Delete(Key("pk")));
+  MustPut(Key("pk"), "v3");
+  ASSERT_TRUE(recorder.WaitForEvents(3, factory().event_deadline));
+  auto events = recorder.events();
+  ASSERT_EQ(events.size(), 3u);
+  ASSERT_TRUE(events[0].prev_kv.has_value());
+  EXPECT_EQ(events[0].prev_kv->value, "v1");
+  EXPECT_EQ(events[0].prev_kv->mod_revision, r1);
+  EXPECT_EQ(events[1].type, Event::Type::kDelete);
+  EXPECT_EQ(events[1].kv.mod_revision, del.revision);
+  ASSERT_TRUE(events[1].prev_kv.has_value());
+  EXPECT_EQ(events[1].prev_kv->value, "v2");
+  EXPECT_EQ(events[1].prev_kv->version, 2);
+  EXPECT_FALSE(events[2].prev_kv.has_value());  // created anew
+  EXPECT_EQ(events[2].kv.version, 1);
+}
+
+TEST_P(StoreConformanceTest, ReplayedWatchWithPrevKv) {
+  int64_t r1 = MustPut(Key("rp"), "v1");
+  int64_t r2 = MustPut(Key("rp"), "v2");
+  WatchRecorder recorder;
+  WatchOptions options;
+  options.prev_kv = true;
+  options.start_revision = r2;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("rp"), options, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  ASSERT_TRUE(recorder.WaitForEvents(1, factory().event_deadline));
+  auto events = recorder.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kv.value, "v2");
+  ASSERT_TRUE(events[0].prev_kv.has_value());
+  EXPECT_EQ(events[0].prev_kv->value, "v1");
+  EXPECT_EQ(events[0].prev_kv->mod_revision, r1);
+}
+
+TEST_P(StoreConformanceTest, CancelStopsCallbacks) {
+  WatchRecorder canceled;
+  WatchRecorder probe;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("c"), WatchOptions{}, canceled.Callback()));
+  ASSIGN_OR_FAIL(auto other, store().Watch(Key("c"), WatchOptions{}, probe.Callback()));
+  watchers_.push_back(std::move(other));
+  MustPut(Key("c"), "1");
+  ASSERT_TRUE(canceled.WaitForEvents(1, factory().event_deadline));
+  watcher->Cancel();
+  const size_t after_cancel = canceled.event_count();
+  MustPut(Key("c"), "2");
+  MustPut(Key("c"), "3");
+  // The probe has seen both later events, so they were delivered to watches by now.
+  ASSERT_TRUE(probe.WaitForEvents(3, factory().event_deadline));
+  EXPECT_EQ(canceled.event_count(), after_cancel);
+  EXPECT_EQ(after_cancel, 1u);
+  watcher.reset();  // destroying a canceled watcher is fine
+}
+
+TEST_P(StoreConformanceTest, DestroyingWatcherStopsCallbacks) {
+  WatchRecorder dropped;
+  WatchRecorder probe;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("d"), WatchOptions{}, dropped.Callback()));
+  ASSIGN_OR_FAIL(auto other, store().Watch(Key("d"), WatchOptions{}, probe.Callback()));
+  watchers_.push_back(std::move(other));
+  watcher.reset();
+  MustPut(Key("d"), "1");
+  ASSERT_TRUE(probe.WaitForEvents(1, factory().event_deadline));
+  EXPECT_EQ(dropped.callback_count(), 0u);
+}
+
+TEST_P(StoreConformanceTest, CallbackMayCallIntoStore) {
+  std::promise<std::string> seen;
+  std::atomic<bool> once{false};
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("re"), WatchOptions{}, [&](WatchResponse&& r) {
+    if (once.exchange(true)) return;
+    auto got = store().Get(Key("re"));
+    auto put = store().Put(Key("re-ack"), "ok");
+    seen.set_value(got && put && !got->kvs.empty() ? got->kvs[0].value : "error");
+  }));
+  watchers_.push_back(std::move(watcher));
+  MustPut(Key("re"), "hello");
+  auto future = seen.get_future();
+  ASSERT_EQ(future.wait_for(factory().event_deadline), std::future_status::ready);
+  EXPECT_EQ(future.get(), "hello");
+}
+
+TEST_P(StoreConformanceTest, ManyWatchersOnOneKeyAllSeeEveryEvent) {
+  constexpr int kWatchers = 5;
+  std::vector<std::unique_ptr<WatchRecorder>> recorders;
+  for (int i = 0; i < kWatchers; ++i) {
+    recorders.push_back(std::make_unique<WatchRecorder>());
+    ASSIGN_OR_FAIL(auto watcher,
+                   store().Watch(Key("m"), WatchOptions{}, recorders.back()->Callback()));
+    watchers_.push_back(std::move(watcher));
+  }
+  for (int i = 0; i < 10; ++i) MustPut(Key("m"), std::to_string(i));
+  for (auto& r : recorders) {
+    ASSERT_TRUE(r->WaitForEvents(10, factory().event_deadline));
+    auto events = r->events();
+    ASSERT_EQ(events.size(), 10u);
+    for (int i = 0; i < 10; ++i) EXPECT_EQ(events[i].kv.value, std::to_string(i));
+  }
+}
+
+// ================================================================ compaction
+
+TEST_P(StoreConformanceTest, CompactAtFutureRevisionFails) {
+  int64_t r = MustPut(Key("k"), "v");
+  EXPECT_ERROR_CODE(store().Compact(r + 100), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Rev(), r);
+}
+
+TEST_P(StoreConformanceTest, CompactForgetsOlderRevisionsOnly) {
+  int64_t r1 = MustPut(Key("k"), "v1");
+  int64_t r2 = MustPut(Key("k"), "v2");
+  MustPut(Key("gone"), "x");
+  ASSERT_OK(store().Delete(Key("gone")));
+  int64_t r3 = MustPut(Key("k"), "v3");
+  ASSERT_OK(store().Compact(r2));
+  ASSIGN_OR_FAIL(int64_t compact_revision, store().CompactRevision());
+  EXPECT_EQ(compact_revision, r2);
+  EXPECT_EQ(Rev(), r3);  // compaction is not a write
+  RangeOptions at;
+  at.revision = r1;
+  EXPECT_ERROR_CODE(store().Get(Key("k"), at), ErrorCode::kCompacted);
+  at.revision = r2;  // the compact revision itself is still readable
+  ASSIGN_OR_FAIL(auto at_r2, store().Get(Key("k"), at));
+  ASSERT_EQ(at_r2.kvs.size(), 1u);
+  EXPECT_EQ(at_r2.kvs[0].value, "v2");
+  EXPECT_EQ(at_r2.kvs[0].create_revision, r1);
+  EXPECT_EQ(at_r2.kvs[0].version, 2);
+  ASSIGN_OR_FAIL(auto latest, store().Get(Key("k")));
+  EXPECT_EQ(latest.kvs.at(0).value, "v3");
+  EXPECT_EQ(latest.kvs.at(0).version, 3);
+  EXPECT_EQ(latest.kvs.at(0).create_revision, r1);
+  // Compacting again at or below the compact revision fails with kCompacted.
+  EXPECT_ERROR_CODE(store().Compact(r2), ErrorCode::kCompacted);
+  EXPECT_ERROR_CODE(store().Compact(r1), ErrorCode::kCompacted);
+  // Compacting forward works, up to the current revision.
+  ASSERT_OK(store().Compact(r3));
+  ASSIGN_OR_FAIL(auto after, store().Get(Key("k")));
+  EXPECT_EQ(after.kvs.at(0).value, "v3");
+  ASSIGN_OR_FAIL(auto gone, store().Get(Key("gone")));
+  EXPECT_TRUE(gone.kvs.empty());
+}
+
+TEST_P(StoreConformanceTest, WatchBelowCompactRevisionIsCompacted) {
+  int64_t r1 = MustPut(Key("wc"), "1");
+  MustPut(Key("wc"), "2");
+  int64_t r3 = MustPut(Key("wc"), "3");
+  ASSERT_OK(store().Compact(r3));
+  WatchRecorder recorder;
+  WatchOptions options;
+  options.start_revision = r1;
+  auto watcher = store().Watch(Key("wc"), options, recorder.Callback());
+  if (watcher.has_value()) {
+    watchers_.push_back(std::move(*watcher));
+    ASSERT_TRUE(recorder.WaitForResponse([](const WatchResponse& r) { return r.compacted; },
+                                         factory().event_deadline));
+    auto responses = recorder.responses();
+    const WatchResponse& last = responses.back();
+    EXPECT_TRUE(last.compacted);
+    EXPECT_EQ(last.compact_revision, r3);
+    EXPECT_TRUE(recorder.events().empty());
+  } else {
+    // A back-end may refuse the watch outright instead.
+    EXPECT_EQ(watcher.error().code, ErrorCode::kCompacted);
+  }
+}
+
+TEST_P(StoreConformanceTest, WatchFromCompactRevisionStillWorks) {
+  MustPut(Key("wk"), "1");
+  int64_t r2 = MustPut(Key("wk"), "2");
+  int64_t r3 = MustPut(Key("wk"), "3");
+  ASSERT_OK(store().Compact(r2));
+  for (int64_t start : {r2, r3}) {
+    WatchRecorder recorder;
+    WatchOptions options;
+    options.start_revision = start;
+    ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("wk"), options, recorder.Callback()));
+    size_t expected = static_cast<size_t>(r3 - start + 1);
+    ASSERT_TRUE(recorder.WaitForEvents(expected, factory().event_deadline)) << "start " << start;
+    auto events = recorder.events();
+    EXPECT_EQ(events.back().kv.value, "3");
+    EXPECT_EQ(events.front().kv.mod_revision, start);
+    for (const auto& r : recorder.responses()) EXPECT_FALSE(r.compacted);
+    watcher->Cancel();
+  }
+}
+
+// ================================================================ leases
+
+TEST_P(StoreConformanceTest, LeaseGrantKeepAliveTimeToLiveRevoke) {
+  ASSIGN_OR_FAIL(int64_t lease, store().GrantLease(60));
+  EXPECT_NE(lease, 0);
+  ASSIGN_OR_FAIL(auto listed, store().Leases());
+  EXPECT_NE(std::find(listed.begin(), listed.end(), lease), listed.end());
+  MustPut(Key("l/a"), "1", lease);
+  MustPut(Key("l/b"), "2", lease);
+  MustPut(Key("l/free"), "3");
+  ASSIGN_OR_FAIL(auto info, store().LeaseTimeToLive(lease, /*with_keys=*/true));
+  EXPECT_EQ(info.id, lease);
+  EXPECT_EQ(info.granted_ttl, 60);
+  EXPECT_GT(info.ttl, 0);
+  EXPECT_LE(info.ttl, 60);
+  std::vector<std::string> keys = info.keys;
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(keys, (std::vector<std::string>{Key("l/a"), Key("l/b")}));
+  ASSIGN_OR_FAIL(int64_t renewed, store().KeepAlive(lease));
+  EXPECT_EQ(renewed, 60);
+  ASSIGN_OR_FAIL(auto got, store().Get(Key("l/a")));
+  EXPECT_EQ(got.kvs.at(0).lease, lease);
+
+  WatchRecorder recorder;
+  WatchOptions options;
+  options.prefix = true;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("l/"), options, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  int64_t r0 = Rev();
+  ASSERT_OK(store().RevokeLease(lease));
+  EXPECT_EQ(Rev(), r0 + 1);  // both keys deleted in one revision
+  ASSIGN_OR_FAIL(auto left, store().Get(Key("l/"), RangeOptions{.prefix = true}));
+  EXPECT_EQ(KeysOf(left.kvs), (std::vector<std::string>{Key("l/free")}));
+  ASSERT_TRUE(recorder.WaitForEvents(2, factory().event_deadline));
+  auto responses = recorder.responses();
+  ASSERT_EQ(responses.size(), 1u);
+  ASSERT_EQ(responses[0].events.size(), 2u);
+  for (const auto& e : responses[0].events) {
+    EXPECT_EQ(e.type, Event::Type::kDelete);
+    EXPECT_EQ(e.kv.mod_revision, r0 + 1);
+  }
+  ASSIGN_OR_FAIL(auto after, store().LeaseTimeToLive(lease));
+  EXPECT_EQ(after.ttl, -1);
+  EXPECT_ERROR_CODE(store().KeepAlive(lease), ErrorCode::kNotFound);
+  EXPECT_ERROR_CODE(store().RevokeLease(lease), ErrorCode::kNotFound);
+  ASSIGN_OR_FAIL(auto listed_after, store().Leases());
+  EXPECT_EQ(std::find(listed_after.begin(), listed_after.end(), lease), listed_after.end());
+}
+
+TEST_P(StoreConformanceTest, RevokingLeaseWithoutKeysKeepsRevision) {
+  ASSIGN_OR_FAIL(int64_t lease, store().GrantLease(60));
+  int64_t r0 = Rev();
+  ASSERT_OK(store().RevokeLease(lease));
+  EXPECT_EQ(Rev(), r0);
+}
+
+TEST_P(StoreConformanceTest, LeaseExpiryDeletesKeysAndFiresDeleteEvents) {
+  ASSIGN_OR_FAIL(int64_t lease, store().GrantLease(2));
+  MustPut(Key("x/a"), "1", lease);
+  MustPut(Key("x/b"), "2", lease);
+  MustPut(Key("x/keep"), "3");
+  WatchRecorder recorder;
+  WatchOptions options;
+  options.prefix = true;
+  options.prev_kv = true;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("x/"), options, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto got = store().Get(Key("x/"), RangeOptions{.prefix = true});
+        return got && got->kvs.size() == 1;
+      },
+      factory().lease_expiry_deadline));
+  ASSIGN_OR_FAIL(auto left, store().Get(Key("x/"), RangeOptions{.prefix = true}));
+  EXPECT_EQ(KeysOf(left.kvs), (std::vector<std::string>{Key("x/keep")}));
+  ASSERT_TRUE(recorder.WaitForEvents(2, factory().event_deadline));
+  auto events = recorder.events();
+  ASSERT_EQ(events.size(), 2u);
+  std::set<std::string> deleted;
+  for (const auto& e : events) {
+    EXPECT_EQ(e.type, Event::Type::kDelete);
+    EXPECT_EQ(e.kv.mod_revision, events[0].kv.mod_revision);  // one revision
+    ASSERT_TRUE(e.prev_kv.has_value());
+    EXPECT_EQ(e.prev_kv->lease, lease);
+    deleted.insert(e.kv.key);
+  }
+  EXPECT_EQ(deleted, (std::set<std::string>{Key("x/a"), Key("x/b")}));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto ttl = store().LeaseTimeToLive(lease);
+        return ttl && ttl->ttl == -1;
+      },
+      factory().event_deadline));
+  EXPECT_ERROR_CODE(store().KeepAlive(lease), ErrorCode::kNotFound);
+}
+
+TEST_P(StoreConformanceTest, KeepAliveHoldsLeaseBeyondItsTtl) {
+  ASSIGN_OR_FAIL(int64_t lease, store().GrantLease(2));
+  MustPut(Key("ka"), "1", lease);
+  // Renew well within the TTL for a while longer than the TTL; the key must survive.
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(3500);
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_OK(store().KeepAlive(lease));
+    ASSIGN_OR_FAIL(auto got, store().Get(Key("ka")));
+    ASSERT_EQ(got.kvs.size(), 1u) << "key expired although kept alive";
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  ASSERT_OK(store().RevokeLease(lease));
+}
+
+TEST_P(StoreConformanceTest, LeaseErrors) {
+  EXPECT_ERROR_CODE(store().GrantLease(0), ErrorCode::kInvalidArgument);
+  EXPECT_ERROR_CODE(store().KeepAlive(0x7ffe0001), ErrorCode::kNotFound);
+  EXPECT_ERROR_CODE(store().RevokeLease(0x7ffe0001), ErrorCode::kNotFound);
+  ASSIGN_OR_FAIL(auto unknown, store().LeaseTimeToLive(0x7ffe0001));
+  EXPECT_EQ(unknown.ttl, -1);
+  int64_t r0 = Rev();
+  PutOptions options;
+  options.lease = 0x7ffe0001;
+  EXPECT_ERROR_CODE(store().Put(Key("k"), "v", options), ErrorCode::kNotFound);
+  EXPECT_EQ(Rev(), r0);
+}
+
+TEST_P(StoreConformanceTest, GrantLeaseWithChosenId) {
+  std::random_device rd;
+  int64_t id = (static_cast<int64_t>(rd()) << 20 | rd()) & 0x3fffffffffffLL;
+  if (id == 0) id = 42;
+  ASSIGN_OR_FAIL(int64_t granted, store().GrantLease(30, id));
+  EXPECT_EQ(granted, id);
+  EXPECT_ERROR_CODE(store().GrantLease(30, id), ErrorCode::kAlreadyExists);
+  ASSERT_OK(store().RevokeLease(id));
+}
+
+TEST_P(StoreConformanceTest, PutIgnoreLeaseKeepsTheKeysLease) {
+  ASSIGN_OR_FAIL(int64_t lease, store().GrantLease(60));
+  MustPut(Key("il"), "1", lease);
+  PutOptions options;
+  options.ignore_lease = true;
+  ASSIGN_OR_FAIL(auto put, store().Put(Key("il"), "2", options));
+  ASSIGN_OR_FAIL(auto got, store().Get(Key("il")));
+  EXPECT_EQ(got.kvs.at(0).value, "2");
+  EXPECT_EQ(got.kvs.at(0).lease, lease);
+  // A plain put detaches the key from the lease; revoking then leaves it.
+  MustPut(Key("il"), "3");
+  ASSERT_OK(store().RevokeLease(lease));
+  ASSIGN_OR_FAIL(auto after, store().Get(Key("il")));
+  EXPECT_EQ(after.kvs.at(0).value, "3");
+  EXPECT_EQ(after.kvs.at(0).lease, 0);
 }
 
 }  // namespace berth::store::conformance

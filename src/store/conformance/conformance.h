@@ -105,8 +105,11 @@ std::string FactoryName(const ::testing::TestParamInfo<StoreFactory>& info);
 
 }  // namespace berth::store::conformance
 
-// Instantiates the whole suite for one back-end. `prefix` is an identifier (Sqlite, Etcd).
-#define BERTH_INSTANTIATE_STORE_CONFORMANCE(prefix, ...)                              \
-  INSTANTIATE_TEST_SUITE_P(prefix, ::berth::store::conformance::StoreConformanceTest, \
-                           ::testing::Values(__VA_ARGS__),                            \
-                           ::berth::store::conformance::FactoryName)
+// Instantiates the whole suite for one back-end, at namespace scope. `prefix` is an
+// identifier (Sqlite, Etcd); the arguments are StoreFactory values.
+#define BERTH_INSTANTIATE_STORE_CONFORMANCE(prefix, ...)                                   \
+  namespace berth_store_conformance_##prefix {                                             \
+    using StoreConformanceTest = ::berth::store::conformance::StoreConformanceTest;        \
+    INSTANTIATE_TEST_SUITE_P(prefix, StoreConformanceTest, ::testing::Values(__VA_ARGS__), \
+                             ::berth::store::conformance::FactoryName);                    \
+  }

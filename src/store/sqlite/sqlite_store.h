@@ -1,0 +1,65 @@
+// The embedded `sqlite` Store back-end: etcd v3 semantics (see store/store.h) over one SQLite
+// file in WAL mode. Berth's default store (`berthd dev`, single-server installs).
+//
+// - Durability: synchronous=FULL; a write is acknowledged only after the SQLite transaction
+//   holding it has committed (and fsynced its WAL frames).
+// - Group commit: one writer thread takes every queued write from concurrent callers, applies
+//   them in order in one SQLite transaction (each write in its own savepoint, so one failing
+//   write fails alone), commits once (one fsync), then publishes the events and wakes all the
+//   callers of the batch.
+// - MVCC: every change is a row (key, mod_revision), so reads at old revisions and watch
+//   replay come from history until Compact() forgets it (docs/decisions/0001).
+// - Reads run on a pool of read connections (WAL readers run beside the writer).
+// - Watches: an in-process hub (watch_hub.h) with one dispatcher thread for callbacks.
+// - Leases: granted TTLs are stored; expiry deadlines live in memory on the injected Clock.
+//   On reopen every lease gets its full TTL again, counted from the reopen (as etcd refreshes
+//   leases when a new leader takes over). A reaper thread checks every
+//   `lease_check_interval` and revokes each expired lease (its keys deleted in one revision).
+// - One process, one store per file: the file is locked (flock on `<path>.lock`).
+//
+// Thread-safety: every Store method may be called from any thread concurrently.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "store/store.h"
+
+namespace berth::store {
+
+struct SqliteOptions {
+  // Most writes committed in one SQLite transaction.
+  size_t max_batch = 1024;
+  // Read connections kept open (more are not opened; readers wait for a free one).
+  size_t max_readers = 8;
+  // How often the reaper compares lease deadlines with the Clock (real time between checks).
+  std::chrono::milliseconds lease_check_interval{100};
+  // false: synchronous=NORMAL (a crash may lose the last acknowledged writes). Tests only.
+  bool durable = true;
+};
+
+// Counters for tests and metrics; each is a total since open.
+struct SqliteStats {
+  int64_t batches = 0;         // SQLite transactions committed by the writer (= WAL fsyncs)
+  int64_t writes = 0;          // write requests applied (put, delete, txn, lease, compact)
+  int64_t largest_batch = 0;   // most write requests in one committed transaction
+  int64_t failed_batches = 0;  // commits that failed (every write of the batch failed)
+};
+
+// The sqlite back-end's own surface beyond Store (reach it with dynamic_cast).
+class SqliteStore : public Store {
+ public:
+  virtual SqliteStats stats() const = 0;
+  virtual const std::string& path() const = 0;
+};
+
+// Opens (creating if missing) the store at `path`. Fails with a message naming the path when
+// the file is not a Berth store, is corrupt, or is already open. `clock` must outlive it.
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, SqliteOptions options,
+                                               Clock& clock);
+
+}  // namespace berth::store
