@@ -1,0 +1,185 @@
+#include "agent/internal/sys.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+extern char** environ;
+
+namespace berth::agent::internal {
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Fail(ErrorCode::kNotFound, "cannot open " + path + ": " + std::strerror(errno));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Result<void> WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
+  std::string tmp = path + ".tmp" + RandomHex(6);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return Fail(ErrorCode::kInternal, "create " + tmp + ": " + std::strerror(errno));
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return Fail(ErrorCode::kInternal, "write " + tmp + ": " + std::strerror(e));
+    }
+    off += static_cast<size_t>(n);
+  }
+  ::fsync(fd);
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    return Fail(ErrorCode::kInternal, "rename " + tmp + ": " + std::strerror(e));
+  }
+  return {};
+}
+
+Result<void> MakeDirs(const std::string& path, int mode) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) return Fail(ErrorCode::kInternal, "mkdir " + path + ": " + ec.message());
+  ::chmod(path.c_str(), mode);
+  return {};
+}
+
+void RemoveAll(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::string RandomHex(size_t n) {
+  std::string out;
+  int fd = ::open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  static const char* kHex = "0123456789abcdef";
+  while (out.size() < n) {
+    unsigned char buf[32];
+    ssize_t got = fd >= 0 ? ::read(fd, buf, sizeof buf) : -1;
+    if (got <= 0) {
+      for (auto& b : buf) b = static_cast<unsigned char>(std::rand());
+      got = sizeof buf;
+    }
+    for (ssize_t i = 0; i < got && out.size() < n; ++i) out.push_back(kHex[buf[i] & 15]);
+  }
+  if (fd >= 0) ::close(fd);
+  return out;
+}
+
+Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options) {
+  if (argv.empty()) return Fail(ErrorCode::kInvalidArgument, "run: empty argv");
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0) return Fail(ErrorCode::kInternal, "pipe");
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return Fail(ErrorCode::kInternal, "pipe");
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return Fail(ErrorCode::kInternal, "pipe");
+
+  std::vector<std::string> env_storage;
+  if (!options.env.empty()) {
+    if (options.inherit_env)
+      for (char** e = environ; *e; ++e) env_storage.emplace_back(*e);
+    for (const auto& e : options.env) env_storage.push_back(e);
+  }
+  std::vector<char*> cargv, cenv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  for (auto& e : env_storage) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+
+  pid_t pid = ::fork();
+  if (pid < 0) return Fail(ErrorCode::kInternal, std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::dup2(in_pipe[0], 0);
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (env_storage.empty())
+      ::execvp(cargv[0], cargv.data());
+    else
+      ::execvpe(cargv[0], cargv.data(), cenv.data());
+    dprintf(2, "exec %s: %s\n", cargv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  // Feed stdin and drain stdout/stderr together so a chatty child never blocks.
+  RunResult result;
+  size_t in_off = 0;
+  int in_fd = in_pipe[1];
+  if (options.stdin_data.empty()) {
+    ::close(in_fd);
+    in_fd = -1;
+  } else {
+    ::fcntl(in_fd, F_SETFL, O_NONBLOCK);
+  }
+  int fds_open = 2;
+  int out_fd = out_pipe[0], err_fd = err_pipe[0];
+  while (fds_open > 0 || in_fd >= 0) {
+    pollfd p[3];
+    int n = 0;
+    if (out_fd >= 0) p[n++] = {out_fd, POLLIN, 0};
+    if (err_fd >= 0) p[n++] = {err_fd, POLLIN, 0};
+    if (in_fd >= 0) p[n++] = {in_fd, POLLOUT, 0};
+    if (::poll(p, n, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      if (!p[i].revents) continue;
+      if (p[i].fd == in_fd) {
+        ssize_t w =
+            ::write(in_fd, options.stdin_data.data() + in_off, options.stdin_data.size() - in_off);
+        if (w > 0) in_off += static_cast<size_t>(w);
+        if (w < 0 && errno != EAGAIN && errno != EINTR) in_off = options.stdin_data.size();
+        if (in_off >= options.stdin_data.size()) {
+          ::close(in_fd);
+          in_fd = -1;
+        }
+        continue;
+      }
+      char buf[8192];
+      ssize_t r = ::read(p[i].fd, buf, sizeof buf);
+      if (r > 0) {
+        (p[i].fd == out_fd ? result.out : result.err).append(buf, static_cast<size_t>(r));
+      } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+        if (p[i].fd == out_fd) {
+          ::close(out_fd);
+          out_fd = -1;
+        } else {
+          ::close(err_fd);
+          err_fd = -1;
+        }
+        --fds_open;
+      }
+    }
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+}  // namespace berth::agent::internal

@@ -1,0 +1,91 @@
+#include "agent/runtime/oci_cli_runtime.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "agent/internal/sys.h"
+#include "core/json.h"
+
+namespace berth::agent::runtime {
+
+OciCliRuntime::OciCliRuntime(std::string name, std::string binary, std::string state_root)
+    : name_(std::move(name)), binary_(std::move(binary)), state_root_(std::move(state_root)) {}
+
+Result<std::string> FindBinary(const std::string& name) {
+  std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  path += ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  size_t i = 0;
+  while (i <= path.size()) {
+    size_t j = path.find(':', i);
+    if (j == std::string::npos) j = path.size();
+    std::string candidate = path.substr(i, j - i) + "/" + name;
+    if (j > i && ::access(candidate.c_str(), X_OK) == 0) return candidate;
+    i = j + 1;
+  }
+  return Fail(ErrorCode::kNotFound, "runtime binary \"" + name + "\" not found in PATH");
+}
+
+namespace {
+std::string Trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+}  // namespace
+
+Result<void> OciCliRuntime::Kill(const std::string& id, int signal, bool all) {
+  std::vector<std::string> argv = {binary_, "--root", state_root_, "kill"};
+  if (all) argv.push_back("--all");
+  argv.push_back(id);
+  argv.push_back(std::to_string(signal));
+  auto r = internal::Run(argv);
+  if (!r) return std::unexpected(r.error());
+  if (r->exit_code != 0)
+    return Fail(ErrorCode::kFailedPrecondition, name_ + " kill " + id + ": " + Trim(r->err));
+  return {};
+}
+
+Result<void> OciCliRuntime::Delete(const std::string& id, bool force) {
+  std::vector<std::string> argv = {binary_, "--root", state_root_, "delete"};
+  if (force) argv.push_back("--force");
+  argv.push_back(id);
+  auto r = internal::Run(argv);
+  if (!r) return std::unexpected(r.error());
+  if (r->exit_code != 0)
+    return Fail(ErrorCode::kFailedPrecondition, name_ + " delete " + id + ": " + Trim(r->err));
+  return {};
+}
+
+Result<std::string> OciCliRuntime::Status(const std::string& id) {
+  auto r = internal::Run({binary_, "--root", state_root_, "state", id});
+  if (!r) return std::unexpected(r.error());
+  if (r->exit_code != 0) return Fail(ErrorCode::kNotFound, name_ + " has no container " + id);
+  auto j = ParseJson(r->out);
+  if (!j) return std::unexpected(j.error());
+  return j->value("status", "unknown");
+}
+
+Result<ExecResult> OciCliRuntime::Exec(const std::string& id, const std::vector<std::string>& args,
+                                       const std::vector<std::string>& env) {
+  std::vector<std::string> argv = {binary_, "--root", state_root_, "exec"};
+  for (const auto& e : env) {
+    argv.push_back("--env");
+    argv.push_back(e);
+  }
+  argv.push_back(id);
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = internal::Run(argv);
+  if (!r) return std::unexpected(r.error());
+  return ExecResult{r->exit_code, std::move(r->out), std::move(r->err)};
+}
+
+Result<std::unique_ptr<Runtime>> MakeRuntime(const std::string& name,
+                                             const std::string& state_root) {
+  auto bin = FindBinary(name);
+  if (!bin) return std::unexpected(bin.error());
+  if (name == "runc") return MakeRunc(*bin, state_root);
+  if (name == "crun") return MakeCrun(*bin, state_root);
+  return Fail(ErrorCode::kInvalidArgument, "unknown runtime \"" + name + "\" (runc or crun)");
+}
+
+}  // namespace berth::agent::runtime

@@ -1,0 +1,47 @@
+// The OCI runtime as the agent sees it: a command-line program (runc, crun) that runs a
+// bundle, signals, execs into and deletes containers by id. Starting is done by the
+// per-container shim (agent/shim), which needs only the runtime's binary and state root;
+// everything else goes through this interface. Implementations: oci_cli_runtime.h, used
+// by runc.cc and crun.cc, chosen by name with MakeRuntime().
+// Thread-safety: implementations are safe from any thread (each call runs a process).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace berth::agent::runtime {
+
+struct ExecResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+  virtual const std::string& Name() const = 0;
+  // Absolute path of the runtime binary (the shim executes it).
+  virtual const std::string& Binary() const = 0;
+  // The runtime's state directory (--root).
+  virtual const std::string& StateRoot() const = 0;
+  // Sends `signal` to the container's init (or to every process with `all`).
+  virtual Result<void> Kill(const std::string& id, int signal, bool all) = 0;
+  // Removes the runtime's record of a container (and its cgroup); `force` kills first.
+  virtual Result<void> Delete(const std::string& id, bool force) = 0;
+  // "running", "stopped", "created", "paused", or NotFound.
+  virtual Result<std::string> Status(const std::string& id) = 0;
+  // Runs `args` inside the running container and collects its output.
+  virtual Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& args,
+                                  const std::vector<std::string>& env) = 0;
+};
+
+// "runc" or "crun"; `state_root` is the runtime's --root. NotFound when the binary is
+// not installed.
+Result<std::unique_ptr<Runtime>> MakeRuntime(const std::string& name,
+                                             const std::string& state_root);
+
+}  // namespace berth::agent::runtime

@@ -1,0 +1,405 @@
+/*
+ * berth-shim: the one small process the agent keeps per container, so that a container
+ * outlives the agent that started it.
+ *
+ * The agent runs `berth-shim -s STATE -b BUNDLE -i ID -r RUNTIME -R RUNTIME_ROOT
+ * [-l MAX_LOG_BYTES] [-k KEEP_FILES] [-o OOM_FILE]`. The shim detaches (double fork,
+ * setsid), becomes a child subreaper, and runs `RUNTIME --root RUNTIME_ROOT run -d
+ * --pid-file STATE/init.pid --bundle BUNDLE ID` with the container's stdout and stderr on
+ * two pipes it owns. Once the runtime reports the container started, the first process
+ * prints the container's pid (or the runtime's error on stderr, exit status 1) and exits,
+ * so the agent's call returns synchronously.
+ *
+ * The detached shim then copies both pipes into STATE/container.log in the CRI log format
+ * ("<RFC3339Nano> stdout|stderr F|P <line>"), rotating to container.log.1..K when the file
+ * would exceed MAX_LOG_BYTES. When the container's init exits it is reaped here (the shim is
+ * its subreaper), the OOM-kill counter of its memory cgroup is read from OOM_FILE
+ * ("oom_kill N", cgroup v1 memory.oom_control or v2 memory.events), STATE/exit.json is
+ * written atomically, and `RUNTIME delete -f ID` releases the cgroup.
+ *
+ * C and statically linked on purpose: a few hundred KB of resident memory per container.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 16384
+
+static const char* state_dir;
+static const char* bundle;
+static const char* id;
+static const char* runtime;
+static const char* runtime_root;
+static const char* oom_file;
+static long long max_log = 10 * 1024 * 1024;
+static int keep_files = 3;
+
+static int log_fd = -1;
+static long long log_size;
+
+struct stream {
+  int fd;
+  const char* name;
+  char buf[LINE_MAX_BYTES];
+  size_t len;
+};
+
+static void path_in_state(char* out, size_t n, const char* file) {
+  snprintf(out, n, "%s/%s", state_dir, file);
+}
+
+static void open_log(void) {
+  char p[4096];
+  path_in_state(p, sizeof p, "container.log");
+  log_fd = open(p, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  struct stat st;
+  log_size = (log_fd >= 0 && fstat(log_fd, &st) == 0) ? st.st_size : 0;
+}
+
+static void rotate(void) {
+  char from[4096], to[4096];
+  if (log_fd >= 0) close(log_fd);
+  for (int i = keep_files; i >= 1; --i) {
+    if (i == 1)
+      path_in_state(from, sizeof from, "container.log");
+    else
+      snprintf(from, sizeof from, "%s/container.log.%d", state_dir, i - 1);
+    snprintf(to, sizeof to, "%s/container.log.%d", state_dir, i);
+    rename(from, to);
+  }
+  if (keep_files <= 0) {
+    path_in_state(from, sizeof from, "container.log");
+    unlink(from);
+  }
+  open_log();
+}
+
+static void write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+static void emit(struct stream* s, const char* data, size_t n, int partial) {
+  char head[96];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  int h = snprintf(head, sizeof head, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ %s %c ",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                   tm.tm_sec, ts.tv_nsec, s->name, partial ? 'P' : 'F');
+  long long need = h + (long long)n + 1;
+  if (log_size > 0 && log_size + need > max_log) rotate();
+  if (log_fd < 0) return;
+  /* One write per line keeps lines whole for readers tailing the file. */
+  char out[LINE_MAX_BYTES + 128];
+  memcpy(out, head, (size_t)h);
+  memcpy(out + h, data, n);
+  out[h + n] = '\n';
+  write_all(log_fd, out, (size_t)h + n + 1);
+  log_size += need;
+}
+
+/* Splits what arrived into lines; a line longer than the buffer goes out as partial. */
+static void feed(struct stream* s, const char* data, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (data[i] == '\n') {
+      emit(s, s->buf, s->len, 0);
+      s->len = 0;
+      continue;
+    }
+    if (s->len == sizeof s->buf) {
+      emit(s, s->buf, s->len, 1);
+      s->len = 0;
+    }
+    s->buf[s->len++] = data[i];
+  }
+}
+
+static void flush_stream(struct stream* s) {
+  if (s->len > 0) emit(s, s->buf, s->len, 0);
+  s->len = 0;
+}
+
+static long long read_oom_kills(void) {
+  if (!oom_file || !*oom_file) return 0;
+  FILE* f = fopen(oom_file, "re");
+  if (!f) return 0;
+  char line[256];
+  long long v = 0;
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "oom_kill ", 9) == 0) v = atoll(line + 9);
+  fclose(f);
+  return v;
+}
+
+static void write_exit(int status, int start_failed, long long oom_before, const char* error) {
+  char path[4096], tmp[4096], body[1024];
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int code = -1, sig = 0;
+  if (WIFEXITED(status)) code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) {
+    sig = WTERMSIG(status);
+    code = 128 + sig;
+  }
+  long long oom = read_oom_kills() - oom_before;
+  char err[512] = "";
+  if (error) {
+    size_t j = 0;
+    for (size_t i = 0; error[i] && j < sizeof err - 2; ++i) {
+      char c = error[i];
+      if (c == '"' || c == '\\') err[j++] = '\\';
+      err[j++] = (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+    }
+    err[j] = 0;
+  }
+  snprintf(body, sizeof body,
+           "{\"exit_code\":%d,\"signal\":%d,\"oom_killed\":%s,\"start_failed\":%s,"
+           "\"error\":\"%s\",\"finished_ms\":%lld}\n",
+           code, sig, oom > 0 ? "true" : "false",
+           start_failed ? "true" : "false", err,
+           (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+  path_in_state(path, sizeof path, "exit.json");
+  path_in_state(tmp, sizeof tmp, "exit.json.tmp");
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  write_all(fd, body, strlen(body));
+  fsync(fd);
+  close(fd);
+  rename(tmp, path);
+}
+
+static void run_delete(void) {
+  pid_t p = fork();
+  if (p == 0) {
+    int nul = open("/dev/null", O_RDWR);
+    dup2(nul, 0);
+    dup2(nul, 1);
+    dup2(nul, 2);
+    execl(runtime, runtime, "--root", runtime_root, "delete", "-f", id, (char*)NULL);
+    _exit(127);
+  }
+  if (p > 0) {
+    int st;
+    while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+static int usage(void) {
+  fprintf(stderr,
+          "usage: berth-shim -s STATE -b BUNDLE -i ID -r RUNTIME -R ROOT [-l BYTES] [-k N] "
+          "[-o OOM_FILE]\n");
+  return 2;
+}
+
+int main(int argc, char** argv) {
+  int opt;
+  while ((opt = getopt(argc, argv, "s:b:i:r:R:l:k:o:")) != -1) {
+    switch (opt) {
+      case 's': state_dir = optarg; break;
+      case 'b': bundle = optarg; break;
+      case 'i': id = optarg; break;
+      case 'r': runtime = optarg; break;
+      case 'R': runtime_root = optarg; break;
+      case 'l': max_log = atoll(optarg); break;
+      case 'k': keep_files = atoi(optarg); break;
+      case 'o': oom_file = optarg; break;
+      default: return usage();
+    }
+  }
+  if (!state_dir || !bundle || !id || !runtime || !runtime_root) return usage();
+  if (max_log < 4096) max_log = 4096;
+
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) return 1;
+  pid_t child = fork();
+  if (child < 0) return 1;
+  if (child > 0) {
+    /* The agent-facing process: relay the outcome and leave. */
+    close(report[1]);
+    char msg[8192];
+    size_t got = 0;
+    for (;;) {
+      ssize_t r = read(report[0], msg + got, sizeof msg - 1 - got);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += (size_t)r;
+      if (got == sizeof msg - 1) break;
+    }
+    msg[got] = 0;
+    int st;
+    waitpid(child, &st, 0);
+    if (got > 2 && msg[0] == 'O' && msg[1] == 'K') {
+      printf("%s\n", msg + 3);
+      return 0;
+    }
+    fprintf(stderr, "%s\n", got ? msg + (got > 2 ? 3 : 0) : "shim died before the container started");
+    return 1;
+  }
+  /* Middle process: new session, then fork the long-lived shim and exit. */
+  close(report[0]);
+  setsid();
+  pid_t shim = fork();
+  if (shim < 0) _exit(1);
+  if (shim > 0) _exit(0);
+
+  int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+  dup2(nul, 0);
+  dup2(nul, 1);
+  dup2(nul, 2);
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  prctl(PR_SET_NAME, "berth-shim");
+  {
+    char p[4096], pid[32];
+    path_in_state(p, sizeof p, "shim.pid");
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (fd >= 0) {
+      write_all(fd, pid, (size_t)n);
+      close(fd);
+    }
+  }
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    write_all(report[1], "ER pipe failed", 14);
+    _exit(1);
+  }
+  long long oom_before = read_oom_kills();
+  char pidfile[4096];
+  path_in_state(pidfile, sizeof pidfile, "init.pid");
+  unlink(pidfile);
+  pid_t rt = fork();
+  if (rt == 0) {
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    execl(runtime, runtime, "--root", runtime_root, "run", "-d", "--pid-file", pidfile,
+          "--bundle", bundle, id, (char*)NULL);
+    dprintf(2, "exec %s: %s", runtime, strerror(errno));
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  int rt_status = 0;
+  while (waitpid(rt, &rt_status, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(rt_status) || WEXITSTATUS(rt_status) != 0) {
+    /* The container never started: the runtime's complaint is what the agent reports. */
+    char msg[4096] = "ER ";
+    size_t got = 3;
+    fcntl(err[0], F_SETFL, O_NONBLOCK);
+    ssize_t r;
+    while (got < sizeof msg - 1 && (r = read(err[0], msg + got, sizeof msg - 1 - got)) > 0)
+      got += (size_t)r;
+    msg[got] = 0;
+    if (got == 3) snprintf(msg + 3, sizeof msg - 3, "%s run failed", runtime);
+    write_exit(rt_status, 1, oom_before, msg + 3);
+    run_delete();
+    write_all(report[1], msg, strlen(msg));
+    _exit(1);
+  }
+  pid_t init_pid = 0;
+  {
+    char buf[32] = "";
+    int fd = open(pidfile, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ssize_t r = read(fd, buf, sizeof buf - 1);
+      if (r > 0) buf[r] = 0;
+      close(fd);
+    }
+    init_pid = (pid_t)atoi(buf);
+  }
+  if (init_pid <= 0) {
+    write_all(report[1], "ER no init pid", 14);
+    _exit(1);
+  }
+  {
+    char ok[64];
+    int n = snprintf(ok, sizeof ok, "OK %d", (int)init_pid);
+    write_all(report[1], ok, (size_t)n);
+    close(report[1]);
+  }
+
+  open_log();
+  static struct stream so = {.name = "stdout"}, se = {.name = "stderr"};
+  so.fd = out[0];
+  se.fd = err[0];
+  int init_done = 0, init_status = 0;
+  int idle_after_exit = 0;
+  char buf[65536];
+  while (so.fd >= 0 || se.fd >= 0 || !init_done) {
+    struct pollfd p[3];
+    int n = 0;
+    p[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+    if (so.fd >= 0) p[n++] = (struct pollfd){.fd = so.fd, .events = POLLIN};
+    if (se.fd >= 0) p[n++] = (struct pollfd){.fd = se.fd, .events = POLLIN};
+    int timeout = init_done ? 100 : -1;
+    int r = poll(p, (nfds_t)n, timeout);
+    if (r < 0 && errno != EINTR) break;
+    if (r == 0 && init_done && ++idle_after_exit > 20) break; /* stray holders of the pipes */
+    for (int i = 0; i < n; ++i) {
+      if (!p[i].revents) continue;
+      if (p[i].fd == sfd) {
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof si) > 0) {
+        }
+        continue;
+      }
+      struct stream* s = p[i].fd == so.fd ? &so : &se;
+      ssize_t got = read(s->fd, buf, sizeof buf);
+      if (got > 0) {
+        feed(s, buf, (size_t)got);
+      } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+        flush_stream(s);
+        close(s->fd);
+        s->fd = -1;
+      }
+    }
+    for (;;) {
+      int st;
+      pid_t w = waitpid(-1, &st, WNOHANG);
+      if (w <= 0) break;
+      if (w == init_pid) {
+        init_done = 1;
+        init_status = st;
+      }
+    }
+  }
+  if (so.fd >= 0) flush_stream(&so);
+  if (se.fd >= 0) flush_stream(&se);
+  write_exit(init_status, 0, oom_before, NULL);
+  run_delete();
+  return 0;
+}
