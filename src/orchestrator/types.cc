@@ -316,6 +316,31 @@ uint64_t ServiceSpec::DeployHash() const {
   return h.value();
 }
 
+uint64_t ServiceSpec::SpecHash() const {
+  Hasher h;
+  h.AddInt(static_cast<int64_t>(DeployHash()));
+  h.Add(name);
+  h.AddInt(update.max_surge.value);
+  h.AddInt(update.max_surge.percent);
+  h.AddInt(update.max_unavailable.value);
+  h.AddInt(update.max_unavailable.percent);
+  h.AddInt(update.min_ready.count());
+  h.AddInt(update.progress_deadline.count());
+  h.AddInt(update.auto_rollback);
+  h.AddInt(static_cast<int64_t>(placement.constraints.size()));
+  for (const auto& c : placement.constraints) h.Add(c.ToString());
+  h.AddInt(static_cast<int>(placement.strategy));
+  h.AddInt(static_cast<int>(placement.anti_affinity));
+  h.AddInt(static_cast<int64_t>(expose.size()));
+  for (const auto& e : expose) {
+    h.Add(e.host);
+    h.Add(e.path);
+    h.Add(e.port);
+    h.AddInt(e.canary_weight);
+  }
+  return h.value();
+}
+
 Result<void> App::Validate() const {
   if (!IsValidName(ns)) return Invalid("namespace", fmt::format("\"{}\" is not a valid name", ns));
   if (!IsValidName(name)) return Invalid("name", fmt::format("\"{}\" is not a valid name", name));

@@ -173,6 +173,9 @@ struct ServiceSpec {
   // resources, probes, restart): a changed DeployHash rolls out; any other change
   // (replicas, update, placement, expose) is applied in place.
   uint64_t DeployHash() const;
+  // Hash of every field but `replicas`: a live instance whose SpecHash differs from its
+  // service's, with the same DeployHash, gets its assignment rewritten in place.
+  uint64_t SpecHash() const;
   bool operator==(const ServiceSpec&) const = default;
 };
 
@@ -214,7 +217,9 @@ struct Instance {
   std::string service;
   std::string node_id;       // empty while unplaced
   uint64_t deploy_hash = 0;  // ServiceSpec::DeployHash of the spec it runs
+  uint64_t spec_hash = 0;    // ServiceSpec::SpecHash of the spec it was assigned with
   InstanceState state = InstanceState::kPending;
+  int64_t ready_since_ms = 0;  // wall-clock millis of the last transition to kReady
   Resources resources;
   std::vector<int> host_ports;
 
