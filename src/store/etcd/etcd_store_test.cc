@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "harness/harness.h"
 #include "store/conformance/conformance.h"
@@ -193,6 +194,99 @@ TEST_F(EtcdStoreTest, WatchResumesWithoutLossOrDuplicatesAcrossAKilledMember) {
   std::lock_guard lock(log->mu);
   ASSERT_GE(log->watch_endpoints.size(), 2u);
   EXPECT_NE(log->watch_endpoints[1], watched) << "the watch resumed on another member";
+}
+
+// Creates `key` once: a retry of a write whose outcome was unknown cannot apply it twice.
+bool CreateOnce(Store& store, const std::string& key, const std::string& value) {
+  TxnRequest txn;
+  Compare absent;
+  absent.key = key;
+  absent.target = Compare::Target::kVersion;
+  absent.op = Compare::Op::kEqual;
+  absent.number = 0;
+  txn.compare = {absent};
+  txn.success = {TxnOp::Put(key, value)};
+  return berth::testing::WaitFor([&] { return store.Txn(txn).has_value(); }, 120s, 50ms);
+}
+
+TEST_F(EtcdStoreTest, WatchSeesEveryWriteOfAConcurrentWriterWhileItsMemberIsKilled) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3));
+  auto log = std::make_shared<ConnectionLog>();
+  auto opened = OpenEtcdStore(cluster_->ClientEndpoints(), RecordingOptions(log));
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  auto& store = **opened;
+  Recorder recorder;
+  auto watcher = store.Watch("/cw/", WatchOptions{.prefix = true}, recorder.Callback());
+  ASSERT_TRUE(watcher.has_value()) << watcher.error().message;
+
+  constexpr int kWrites = 60;
+  std::atomic<int> done{0};
+  std::atomic<bool> failed{false};
+  std::thread writer([&] {
+    for (int i = 1; i <= kWrites; ++i) {
+      if (!CreateOnce(store, "/cw/" + Padded(i), std::to_string(i))) {
+        failed = true;
+        return;
+      }
+      done = i;
+    }
+  });
+  // Kill the watch's member in the middle of the writes, then bring it back.
+  ASSERT_TRUE(berth::testing::WaitFor([&] { return done.load() >= 10 || failed.load(); }));
+  std::string watched;
+  {
+    std::lock_guard lock(log->mu);
+    ASSERT_FALSE(log->watch_endpoints.empty());
+    watched = log->watch_endpoints.back();
+  }
+  int victim = 0;
+  for (int i = 0; i < cluster_->size(); ++i) {
+    if (cluster_->ClientEndpoint(i) == watched) victim = i;
+  }
+  cluster_->KillMember(victim);
+  ASSERT_TRUE(berth::testing::WaitFor([&] { return done.load() >= 30 || failed.load(); }, 180s));
+  ASSERT_TRUE(cluster_->RestartMember(victim));
+  writer.join();
+  ASSERT_FALSE(failed.load()) << "the writer gave up at " << done.load() + 1;
+
+  ASSERT_TRUE(berth::testing::WaitFor([&] { return recorder.Events().size() >= kWrites; }))
+      << recorder.Events().size();
+  ASSERT_TRUE(CreateOnce(store, "/cw/zz-sentinel", "end"));
+  ASSERT_TRUE(berth::testing::WaitFor([&] { return recorder.Events().size() >= kWrites + 1; }));
+  auto events = recorder.Events();
+  ASSERT_EQ(events.size(), static_cast<size_t>(kWrites + 1));
+  for (int i = 0; i < kWrites; ++i) {
+    EXPECT_EQ(events[i].kv.key, "/cw/" + Padded(i + 1));
+    EXPECT_EQ(events[i].kv.version, 1);
+    if (i > 0) EXPECT_GT(events[i].kv.mod_revision, events[i - 1].kv.mod_revision);
+  }
+  EXPECT_EQ(events.back().kv.key, "/cw/zz-sentinel");
+}
+
+TEST_F(EtcdStoreTest, WatchResumesAfterTheWholeClusterWasDown) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(1));
+  EtcdOptions options;
+  options.watch_retry_max = 200ms;
+  auto opened = OpenEtcdStore(cluster_->ClientEndpoints(), options);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  auto& store = **opened;
+  Recorder recorder;
+  auto watcher = store.Watch("/down/k", {}, recorder.Callback());
+  ASSERT_TRUE(watcher.has_value());
+  ASSERT_TRUE(store.Put("/down/k", "before").has_value());
+  ASSERT_TRUE(berth::testing::WaitFor([&] { return recorder.Events().size() == 1; }));
+  cluster_->KillMember(0);
+  ASSERT_TRUE(cluster_->RestartMember(0));
+  ASSERT_TRUE(store.Put("/down/k", "after").has_value());
+  ASSERT_TRUE(store.Delete("/down/k").has_value());
+  ASSERT_TRUE(berth::testing::WaitFor([&] { return recorder.Events().size() >= 3; }));
+  auto events = recorder.Events();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kv.value, "before");
+  EXPECT_EQ(events[1].kv.value, "after");
+  EXPECT_EQ(events[1].kv.version, 2);
+  EXPECT_EQ(events[2].type, Event::Type::kDelete);
+  EXPECT_EQ(events[2].kv.mod_revision, events[1].kv.mod_revision + 1);
 }
 
 TEST_F(EtcdStoreTest, WritesFailOverWhenTheCurrentMemberDies) {
