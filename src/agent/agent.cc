@@ -98,6 +98,8 @@ bool AllDigits(std::string_view s) {
 std::vector<std::vector<std::string>> ReadColonFile(const std::string& path) {
   std::vector<std::vector<std::string>> out;
   struct stat st;
+  std::string dir = path.substr(0, path.rfind('/'));
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return out;  // a symlinked /etc
   if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (1 << 20)) return out;
   auto text = ReadFile(path);
   if (!text) return out;
@@ -487,8 +489,22 @@ Result<ContainerInfo> Agent::Run(const RunSpec& spec) {
   (void)WriteFileAtomic(c->dir + "/etc/resolv.conf", resolv ? *resolv : "", 0644);
   (void)WriteFileAtomic(c->dir + "/etc/hostname", b.hostname + "\n", 0644);
   (void)WriteFileAtomic(c->dir + "/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n", 0644);
-  for (auto f : {"hosts", "hostname", "resolv.conf"})
+  // Mount points made here, as the host's root: inside a user namespace the container's
+  // root could not create them in directories of the image's (host-owned) layers.
+  // Never through a symlinked /etc: that could point anywhere on the host.
+  struct stat etc_st;
+  if (::lstat((rootfs + "/etc").c_str(), &etc_st) != 0) ::mkdir((rootfs + "/etc").c_str(), 0755);
+  const bool etc_is_dir =
+      ::lstat((rootfs + "/etc").c_str(), &etc_st) == 0 && S_ISDIR(etc_st.st_mode);
+  for (auto f : {"hosts", "hostname", "resolv.conf"}) {
+    std::string target = rootfs + "/etc/" + f;
+    struct stat st;
+    if (etc_is_dir && (::lstat(target.c_str(), &st) != 0 || !S_ISREG(st.st_mode))) {
+      ::unlink(target.c_str());
+      (void)WriteFileAtomic(target, "", 0644);
+    }
     b.mounts.push_back({c->dir + "/etc/" + f, std::string("/etc/") + f, false});
+  }
   Json config = runtime::BuildOciConfig(b, host_nofile_hard_);
   if (auto ok = WriteFileAtomic(c->dir + "/bundle/config.json", config.dump(1), 0600); !ok)
     return fail(ok.error());

@@ -1,0 +1,385 @@
+// Real containers under runc, as root: the hardened profile seen from inside, resource
+// limits, published ports through CNI, restart back-off, stop semantics, logs, and
+// adoption of running containers by a new agent. Each test owns an AgentEnv that removes
+// everything it made (containers, mounts, namespaces, the bridge) even on failure.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "agent/internal/sys.h"
+#include "tests/agent/test_env.h"
+
+namespace berth::agent::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+bool AgentEnvWaitFor(const std::function<bool()>& cond, int seconds = 60) {
+  for (int i = 0; i < seconds * 50; ++i) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+bool ProcessAlive(int pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+int FreePort() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+std::string ReadFromPort(int port) {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{2, 0};
+  ::setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (::connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    char buf[256];
+    ssize_t n;
+    while ((n = ::read(s, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(s);
+  return out;
+}
+
+TEST(AgentIntegrationTest, EntrypointIsPidOneUnderTheHardenedProfile) {
+  AgentEnv env;
+  auto c = env.agent().Run(env.Spec({"/probe", "status"}));
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(env.WaitExited(c->name));
+  std::string out = env.LogText(c->name);
+  EXPECT_NE(out.find("pid 1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Seccomp:\t2"), std::string::npos) << out;
+  EXPECT_NE(out.find("NoNewPrivs:\t1"), std::string::npos) << out;
+  EXPECT_NE(out.find("CapEff:\t00000000a80405fb"), std::string::npos) << out;
+  EXPECT_NE(out.find("CapBnd:\t00000000a80405fb"), std::string::npos) << out;
+  auto info = env.agent().Inspect(c->name);
+  EXPECT_EQ(info->exit_code, 0);
+  EXPECT_FALSE(info->oom_killed);
+}
+
+TEST(AgentIntegrationTest, ForbiddenOperationsFailInside) {
+  AgentEnv env;
+  auto c = env.agent().Run(env.Spec({"/probe", "syscalls"}));
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(env.WaitExited(c->name));
+  std::string out = env.LogText(c->name);
+  for (const char* line :
+       {"mount EPERM", "unshare_net EPERM", "init_module EPERM", "finit_module EPERM",
+        "kexec_load EPERM", "bpf EPERM", "keyctl EPERM", "reboot EPERM", "swapon EPERM",
+        "settimeofday EPERM", "raw_socket EPERM", "getpid ok"})
+    EXPECT_NE(out.find(std::string(line) + "\n"), std::string::npos) << line << " in:\n" << out;
+
+  // The same through the ordinary tools.
+  auto tools = env.agent().Run(env.Spec({"/bin/sh", "-c",
+                                         "mount -t tmpfs none /mnt 2>/dev/null; echo mount=$?; "
+                                         "unshare -n true 2>/dev/null; echo unshare=$?; "
+                                         "insmod /probe 2>/dev/null; echo insmod=$?"}));
+  ASSERT_TRUE(tools) << tools.error().message;
+  ASSERT_TRUE(env.WaitExited(tools->name));
+  out = env.LogText(tools->name);
+  EXPECT_EQ(out.find("mount=0"), std::string::npos) << out;
+  EXPECT_NE(out.find("mount="), std::string::npos) << out;
+  EXPECT_EQ(out.find("unshare=0"), std::string::npos) << out;
+  EXPECT_EQ(out.find("insmod=0"), std::string::npos) << out;
+}
+
+TEST(AgentIntegrationTest, MemoryHogIsOomKilledAndReported) {
+  AgentEnv env;
+  RunSpec spec = env.Spec({"/probe", "hog"});
+  spec.resources.memory_bytes = 32 << 20;
+  auto c = env.agent().Run(spec);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(env.WaitExited(c->name));
+  auto info = env.agent().Inspect(c->name);
+  EXPECT_TRUE(info->oom_killed);
+  EXPECT_EQ(info->exit_code, 137);
+  EXPECT_EQ(info->exit_signal, SIGKILL);
+}
+
+TEST(AgentIntegrationTest, ForkBombStopsAtPidsLimit) {
+  AgentEnv env;
+  RunSpec spec = env.Spec({"/probe", "forkbomb"});
+  spec.resources.pids = 32;
+  auto c = env.agent().Run(spec);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(env.WaitForLog(c->name, "forked "));
+  std::string out = env.LogText(c->name);
+  int forked = std::atoi(out.substr(out.find("forked ") + 7).c_str());
+  EXPECT_LT(forked, 32) << out;
+  EXPECT_GT(forked, 0) << out;
+  EXPECT_NE(out.find("EAGAIN"), std::string::npos) << out;
+  ASSERT_TRUE(env.WaitExited(c->name));
+  // The node is fine: a new container still starts and runs.
+  auto after = env.agent().Run(env.Spec({"/bin/echo", "still healthy"}));
+  ASSERT_TRUE(after) << after.error().message;
+  ASSERT_TRUE(env.WaitForLog(after->name, "still healthy"));
+}
+
+TEST(AgentIntegrationTest, PublishedPortAnswersOnLoopback) {
+  AgentEnv env;
+  int port = FreePort();
+  RunSpec spec = env.Spec({"/probe", "serve", "8080"});
+  spec.network = runtime::NetworkMode::kBridge;
+  spec.ports.push_back({static_cast<uint16_t>(port), 8080, "tcp", "127.0.0.1"});
+  auto c = env.agent().Run(spec);
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_TRUE(c->ip.starts_with("100.64.")) << c->ip;
+  ASSERT_TRUE(env.WaitForLog(c->name, "listening on 8080"));
+  std::string reply;
+  for (int i = 0; i < 250 && reply.empty(); ++i) {
+    reply = ReadFromPort(port);
+    if (reply.empty()) std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_EQ(reply, "hello from berth\n");
+  std::string netns = "/run/netns/berth-" + c->id;
+  EXPECT_TRUE(fs::exists(netns));
+  auto stopped = env.agent().Stop(c->name, milliseconds(2000));
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_FALSE(fs::exists(netns));  // DEL ran and the namespace is gone
+  auto rules = internal::Run({"iptables-save", "-t", "nat"});
+  ASSERT_TRUE(rules);
+  EXPECT_EQ(rules->out.find(c->id), std::string::npos) << "portmap rules left behind";
+  EXPECT_EQ(ReadFromPort(port), "");
+}
+
+TEST(AgentIntegrationTest, NoneAndHostNetworkModes) {
+  AgentEnv env;
+  auto none = env.agent().Run(env.Spec({"/bin/ls", "/sys/class/net"}));
+  ASSERT_TRUE(none) << none.error().message;
+  ASSERT_TRUE(env.WaitExited(none->name));
+  EXPECT_EQ(env.LogText(none->name), "lo\n");
+  RunSpec host = env.Spec({"/bin/ls", "/sys/class/net"});
+  host.network = runtime::NetworkMode::kHost;
+  auto h = env.agent().Run(host);
+  ASSERT_TRUE(h) << h.error().message;
+  ASSERT_TRUE(env.WaitExited(h->name));
+  std::string expected;
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator("/sys/class/net"))
+    names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  std::string out = env.LogText(h->name);
+  for (const auto& n : names)
+    EXPECT_NE(out.find(n), std::string::npos) << n << " missing from " << out;
+}
+
+TEST(AgentIntegrationTest, RestartBacksOffAsConfigured) {
+  ManualClock clock;
+  AgentEnv env(&clock, /*thread=*/false);
+  RunSpec spec = env.Spec({"/bin/sh", "-c", "echo run; exit 3"});
+  spec.name = "flaky";
+  spec.restart = RestartPolicy::kOnFailure;
+  spec.backoff = {milliseconds(1000), 2.0, milliseconds(4000), milliseconds(60000)};
+  auto c = env.agent().Run(spec);
+  ASSERT_TRUE(c) << c.error().message;
+  auto wait_restarting = [&] {
+    for (int i = 0; i < 3000; ++i) {
+      env.agent().Supervise();
+      auto info = env.agent().Inspect("flaky");
+      if (info->status == ContainerStatus::kRestarting) return true;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return false;
+  };
+  const int64_t expected[] = {1000, 2000, 4000, 4000};
+  for (uint32_t round = 0; round < 4; ++round) {
+    ASSERT_TRUE(wait_restarting()) << "round " << round;
+    auto info = env.agent().Inspect("flaky");
+    EXPECT_EQ(info->exit_code, 3);
+    EXPECT_EQ(info->restart_count, round);
+    EXPECT_EQ(info->next_restart_in_ms, expected[round]) << "round " << round;
+    clock.Advance(milliseconds(expected[round] - 1));
+    env.agent().Supervise();
+    EXPECT_EQ(env.agent().Inspect("flaky")->restart_count, round) << "restarted early";
+    clock.Advance(milliseconds(1));
+    env.agent().Supervise();
+    EXPECT_EQ(env.agent().Inspect("flaky")->restart_count, round + 1);
+  }
+  // A healthy period resets the back-off: the next run "lasts" a minute on the clock.
+  ASSERT_TRUE(wait_restarting());
+  clock.Advance(milliseconds(4000));
+  env.agent().Supervise();
+  clock.Advance(milliseconds(60000));
+  ASSERT_TRUE(wait_restarting());
+  EXPECT_EQ(env.agent().Inspect("flaky")->next_restart_in_ms, 1000);
+  ASSERT_TRUE(env.agent().Stop("flaky", milliseconds(100)));
+  EXPECT_EQ(env.agent().Inspect("flaky")->status, ContainerStatus::kExited);
+  EXPECT_GE(env.LogText("flaky").size(), 6 * 4u);  // "run\n" from every attempt
+}
+
+TEST(AgentIntegrationTest, AlwaysRestartsEvenOnSuccess) {
+  AgentEnv env;
+  RunSpec spec = env.Spec({"/bin/echo", "once"});
+  spec.restart = RestartPolicy::kAlways;
+  spec.backoff = {milliseconds(10), 1.0, milliseconds(10), milliseconds(60000)};
+  auto c = env.agent().Run(spec);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(AgentEnvWaitFor([&] { return env.agent().Inspect(c->name)->restart_count >= 2; }));
+}
+
+TEST(AgentIntegrationTest, StopSendsTermThenKillAfterGrace) {
+  AgentEnv env;
+  auto polite = env.agent().Run(
+      env.Spec({"/bin/sh", "-c",
+                "trap 'echo term; exit 7' TERM; echo ready; while true; do sleep 0.05; done"}));
+  ASSERT_TRUE(polite) << polite.error().message;
+  ASSERT_TRUE(env.WaitForLog(polite->name, "ready"));
+  auto s = env.agent().Stop(polite->name, milliseconds(10000));
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ(s->exit_code, 7);
+  EXPECT_NE(env.LogText(polite->name).find("term"), std::string::npos);
+
+  // PID 1 without a handler ignores SIGTERM: the grace runs out and SIGKILL ends it.
+  auto stubborn = env.agent().Run(env.Spec({"/bin/sleep", "1000"}));
+  ASSERT_TRUE(stubborn) << stubborn.error().message;
+  auto k = env.agent().Stop(stubborn->name, milliseconds(300));
+  ASSERT_TRUE(k) << k.error().message;
+  EXPECT_EQ(k->exit_signal, SIGKILL);
+  EXPECT_EQ(k->exit_code, 137);
+  EXPECT_FALSE(ProcessAlive(stubborn->pid));
+}
+
+TEST(AgentIntegrationTest, ReadOnlyRootUserAndExec) {
+  AgentEnv env;
+  RunSpec spec =
+      env.Spec({"/bin/sh", "-c", "touch /x 2>/dev/null; echo touch=$?; id -u; sleep 1000"});
+  spec.security.read_only_rootfs = true;
+  spec.user = "nobody";
+  auto c = env.agent().Run(spec);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(env.WaitForLog(c->name, "65534"));
+  EXPECT_NE(env.LogText(c->name).find("touch=1"), std::string::npos) << env.LogText(c->name);
+  auto e = env.agent().Exec(c->name, {"/bin/cat", "/etc/hostname"});
+  ASSERT_TRUE(e) << e.error().message;
+  EXPECT_EQ(e->exit_code, 0) << e->err;
+  EXPECT_EQ(e->out, c->name + "\n");
+}
+
+TEST(AgentIntegrationTest, LogsRotateBySize) {
+  AgentOptions opts;
+  opts.log_max_bytes = 8192;
+  opts.log_keep_files = 2;
+  AgentEnv env(nullptr, true, opts);
+  auto c = env.agent().Run(env.Spec({"/bin/seq", "1", "3000"}));
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(env.WaitExited(c->name));
+  EXPECT_TRUE(fs::exists(c->log_path + ".1"));
+  EXPECT_TRUE(fs::exists(c->log_path + ".2"));
+  EXPECT_FALSE(fs::exists(c->log_path + ".3"));
+  EXPECT_LE(fs::file_size(c->log_path), 8192u);
+  auto tail = env.agent().Logs(c->name, 3);
+  ASSERT_TRUE(tail);
+  ASSERT_EQ(tail->size(), 3u);
+  EXPECT_EQ((*tail)[0].text, "2998");
+  EXPECT_EQ((*tail)[2].text, "3000");
+  EXPECT_EQ((*tail)[2].stream, "stdout");
+}
+
+TEST(AgentIntegrationTest, ContainerOutlivesAgentObjectAndIsAdopted) {
+  AgentEnv env;
+  auto c = env.agent().Run(env.Spec(
+      {"/bin/sh", "-c", "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.05; done"}));
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(env.WaitForLog(c->name, "tick 1"));
+  env.DestroyAgent();
+  EXPECT_TRUE(ProcessAlive(c->pid));
+  env.RestartAgent();
+  auto adopted = env.agent().Inspect(c->name);
+  ASSERT_TRUE(adopted);
+  EXPECT_EQ(adopted->status, ContainerStatus::kRunning);
+  EXPECT_EQ(adopted->pid, c->pid);
+  size_t before = env.LogText(c->name).size();
+  ASSERT_TRUE(AgentEnvWaitFor([&] { return env.LogText(c->name).size() > before + 20; }));
+  auto s = env.agent().Stop(c->name, milliseconds(100));
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_FALSE(ProcessAlive(c->pid));
+}
+
+TEST(AgentIntegrationTest, ContainerOutlivesKilledAgentProcessAndIsAdopted) {
+  AgentEnv env;
+  env.DestroyAgent();
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // A separate agent process: start a container, report it, die by SIGKILL.
+    ::close(fds[0]);
+    SystemClock clock;
+    AgentOptions o = env.options();
+    o.supervise_thread = false;
+    auto a = Agent::Create(o, clock, env.images(), env.runtime(), env.network());
+    if (!a) ::_exit(1);
+    RunSpec spec = env.Spec({"/bin/sh", "-c", "while true; do echo alive; sleep 0.05; done"});
+    spec.name = "survivor";
+    auto c = (*a)->Run(spec);
+    std::string msg = c ? std::to_string(c->pid) : "0";
+    (void)!::write(fds[1], msg.data(), msg.size());
+    ::close(fds[1]);
+    ::raise(SIGKILL);
+  }
+  ::close(fds[1]);
+  char buf[32] = {};
+  (void)!::read(fds[0], buf, sizeof buf - 1);
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  int pid = std::atoi(buf);
+  ASSERT_GT(pid, 0);
+  EXPECT_TRUE(ProcessAlive(pid));
+  env.RestartAgent();
+  auto adopted = env.agent().Inspect("survivor");
+  ASSERT_TRUE(adopted) << adopted.error().message;
+  EXPECT_EQ(adopted->status, ContainerStatus::kRunning);
+  EXPECT_EQ(adopted->pid, pid);
+  ASSERT_TRUE(env.WaitForLog("survivor", "alive"));
+}
+
+TEST(AgentIntegrationTest, UserNamespaceRemapsRoot) {
+  AgentEnv env;
+  RunSpec spec = env.Spec({"/bin/cat", "/proc/self/uid_map"});
+  spec.security.uid_map = runtime::IdMapping{0, 100000, 65536};
+  auto c = env.agent().Run(spec);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(env.WaitExited(c->name));
+  std::string out = env.LogText(c->name);
+  EXPECT_NE(out.find("100000"), std::string::npos) << out;
+  EXPECT_EQ(env.agent().Inspect(c->name)->exit_code, 0);
+}
+
+TEST(AgentIntegrationTest, RemovingAnImageInUseIsRefused) {
+  AgentEnv env;
+  auto c = env.agent().Run(env.Spec({"/bin/true"}));
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_FALSE(env.agent().RemoveImage(AgentEnv::kImage));
+  ASSERT_TRUE(env.WaitExited(c->name));
+  ASSERT_TRUE(env.agent().Remove(c->name, false));
+  EXPECT_TRUE(env.agent().RemoveImage(AgentEnv::kImage));
+}
+
+}  // namespace
+}  // namespace berth::agent::testing
