@@ -142,6 +142,10 @@ class Parser {
   uint64_t body_bytes() const { return body_bytes_; }
   // True between messages (nothing of the next message received yet).
   bool idle() const;
+  // True while part of a head has arrived but not all of it (for header timeouts).
+  bool in_head() const {
+    return state_ == State::kHead || (state_ == State::kStart && pending_cr_);
+  }
   const ParserLimits& limits() const { return limits_; }
   void set_limits(const ParserLimits& limits) { limits_ = limits; }
 

@@ -1,0 +1,752 @@
+#include "core/http/server.h"
+
+#include <asio/bind_executor.hpp>
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+
+#include <atomic>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "core/http/parser.h"
+#include "core/json.h"
+#include "core/log.h"
+
+namespace berth::http {
+namespace {
+
+using asio::ip::tcp;
+
+constexpr size_t kReadChunk = 16 * 1024;
+// Bytes a client may pipeline while its previous request is still being answered.
+constexpr size_t kMaxBufferedWhileBusy = 1 << 20;
+// Response bytes queued but not yet written; beyond this a slow reader is disconnected.
+constexpr size_t kMaxQueuedBytes = 64 << 20;
+// How long an errored connection may keep sending before it is closed (lingering close).
+constexpr auto kLingerTime = std::chrono::seconds(2);
+
+std::string_view ErrorCodeForStatus(int status) {
+  switch (status) {
+    case 400:
+      return "invalid_argument";
+    case 408:
+      return "request_timeout";
+    case 413:
+      return "payload_too_large";
+    case 414:
+      return "uri_too_long";
+    case 431:
+      return "header_fields_too_large";
+    case 500:
+      return "internal";
+    case 501:
+      return "not_implemented";
+    case 505:
+      return "http_version_not_supported";
+    default:
+      return "invalid_argument";
+  }
+}
+
+Response ErrorResponse(int status, std::string_view message) {
+  Json body = {{"error", {{"code", ErrorCodeForStatus(status)}, {"message", message}}}};
+  Response r = Response::Json(status, body.dump() + "\n");
+  r.headers.Set("Connection", "close");
+  return r;
+}
+
+Result<tcp::endpoint> ParseAddress(std::string_view address) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("address \"{}\" is not host:port", address));
+  }
+  std::string host(address.substr(0, colon));
+  std::string port_text(address.substr(colon + 1));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host.empty()) host = "0.0.0.0";
+  if (host == "localhost") host = "127.0.0.1";
+  unsigned long port = 0;
+  try {
+    size_t used = 0;
+    port = std::stoul(port_text, &used);
+    if (used != port_text.size() || port > 65535) throw std::out_of_range("port");
+  } catch (const std::exception&) {
+    return Fail(ErrorCode::kInvalidArgument, fmt::format("bad port in address \"{}\"", address));
+  }
+  asio::error_code ec;
+  auto ip = asio::ip::make_address(host, ec);
+  if (ec) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("bad host \"{}\" in address \"{}\": {}", host, address, ec.message()));
+  }
+  return tcp::endpoint(ip, static_cast<uint16_t>(port));
+}
+
+class Connection;
+
+// Lets writers, which may outlive the server, post to a worker's loop only while it exists.
+struct Gate {
+  std::mutex mu;
+  asio::io_context* ctx = nullptr;  // guarded by mu; null once the server stops
+
+  template <typename Fn>
+  void Post(Fn&& fn) {
+    std::lock_guard lock(mu);
+    if (ctx != nullptr) asio::post(*ctx, std::forward<Fn>(fn));
+  }
+};
+
+struct Worker {
+  asio::io_context ctx{1};  // declared first: destroyed last, after the connections
+  std::shared_ptr<Gate> gate = std::make_shared<Gate>();
+  asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
+  std::unordered_set<std::shared_ptr<Connection>> connections;  // touched on this thread only
+  std::thread thread;
+};
+
+// Carries a writer's calls to its connection's thread in the order they were made (posts
+// from different threads to one io_context are not ordered among themselves).
+class Channel : public std::enable_shared_from_this<Channel> {
+ public:
+  Channel(std::weak_ptr<Connection> connection, std::shared_ptr<Gate> gate)
+      : connection_(std::move(connection)), gate_(std::move(gate)) {}
+
+  void Enqueue(std::function<void(Connection&)> op) {
+    std::lock_guard lock(mu_);
+    ops_.push_back(std::move(op));
+    if (posted_) return;
+    posted_ = true;
+    gate_->Post([self = shared_from_this()] { self->Drain(); });
+  }
+
+ private:
+  void Drain() {
+    std::vector<std::function<void(Connection&)>> ops;
+    {
+      std::lock_guard lock(mu_);
+      ops.swap(ops_);
+      posted_ = false;
+    }
+    auto c = connection_.lock();
+    if (!c) return;
+    for (auto& op : ops) op(*c);
+  }
+
+  std::weak_ptr<Connection> connection_;
+  std::shared_ptr<Gate> gate_;
+  std::mutex mu_;
+  std::vector<std::function<void(Connection&)>> ops_;  // guarded by mu_
+  bool posted_ = false;                                // guarded by mu_
+};
+
+class WriterImpl final : public ResponseWriter {
+ public:
+  WriterImpl(std::weak_ptr<Connection> connection, std::shared_ptr<Gate> gate, uint64_t id)
+      : channel_(std::make_shared<Channel>(std::move(connection), std::move(gate))), id_(id) {}
+  ~WriterImpl() override;
+
+  void Send(Response response) override;
+  void StartStream(int status, Headers headers) override;
+  bool Write(std::string chunk) override;
+  void End() override;
+  bool Closed() const override { return closed_.load(std::memory_order_acquire); }
+  void OnClose(std::function<void()> callback) override;
+
+  void MarkClosed() { closed_.store(true, std::memory_order_release); }
+  bool answered() const { return phase_.load() != kFresh; }
+
+ private:
+  enum Phase : int { kFresh, kSent, kStreaming, kEnded };
+
+  // Runs fn(Connection&) on the connection's thread, in call order, if the connection
+  // still exists.
+  template <typename Fn>
+  void OnConnection(Fn&& fn) {
+    channel_->Enqueue(std::forward<Fn>(fn));
+  }
+
+  std::shared_ptr<Channel> channel_;
+  const uint64_t id_;
+  std::atomic<int> phase_{kFresh};
+  std::atomic<bool> closed_{false};
+};
+
+// One accepted socket. Lives on one worker thread; every method runs there.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, Worker& worker, const ServerOptions& options,
+             const Handler& handler)
+      : socket_(std::move(socket)),
+        worker_(worker),
+        options_(options),
+        handler_(handler),
+        timer_(socket_.get_executor()),
+        parser_(MessageKind::kRequest, LimitsFrom(options)) {}
+
+  void Start() {
+    asio::error_code ec;
+    auto remote = socket_.remote_endpoint(ec);
+    if (!ec) {
+      remote_ = remote.address().is_v6()
+                    ? fmt::format("[{}]:{}", remote.address().to_string(), remote.port())
+                    : fmt::format("{}:{}", remote.address().to_string(), remote.port());
+    }
+    socket_.set_option(tcp::no_delay(true), ec);
+    buffer_.resize(kReadChunk);
+    UpdateTimer();
+    DoRead();
+  }
+
+  // Closes the socket and fires the OnClose callbacks. Idempotent.
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    CancelTimer();
+    asio::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    if (auto w = writer_.lock()) w->MarkClosed();
+    auto callbacks = std::move(on_close_);
+    on_close_.clear();
+    for (auto& cb : callbacks) {
+      try {
+        cb();
+      } catch (const std::exception& e) {
+        log::Warn("http", "OnClose callback threw: {}", e.what());
+      }
+    }
+    worker_.connections.erase(shared_from_this());
+  }
+
+  // --- called (via post) by the writer of request `id` -------------------------------------
+
+  void DoSend(uint64_t id, Response response) {
+    if (closed_ || id != writer_id_ || response_done_) return;
+    if (!keep_alive_) response.headers.Set("Connection", "close");
+    if (auto c = response.headers.Get("Connection"); c && EqualsIgnoreCase(*c, "close")) {
+      keep_alive_ = false;
+    }
+    Queue(Serialize(response, head_request_));
+    response_done_ = true;
+    Flush();
+  }
+
+  void DoStartStream(uint64_t id, int status, Headers headers) {
+    if (closed_ || id != writer_id_ || response_done_) return;
+    headers.Remove("Content-Length");
+    headers.Remove("Transfer-Encoding");
+    raw_stream_ = version_minor_ == 0;  // HTTP/1.0 has no chunked coding: body until close
+    if (raw_stream_) keep_alive_ = false;
+    if (!keep_alive_) headers.Set("Connection", "close");
+    std::string head = fmt::format("HTTP/1.1 {} {}\r\n", status, ReasonPhrase(status));
+    for (const auto& f : headers.fields())
+      head.append(f.name).append(": ").append(f.value).append("\r\n");
+    if (!raw_stream_) head.append("Transfer-Encoding: chunked\r\n");
+    head.append("\r\n");
+    Queue(std::move(head));
+    streaming_ = true;
+    if (head_request_) response_done_ = true;  // a HEAD gets the head only
+    Flush();
+  }
+
+  void DoWrite(uint64_t id, std::string chunk) {
+    if (closed_ || id != writer_id_ || !streaming_ || response_done_ || chunk.empty()) return;
+    if (raw_stream_) {
+      Queue(std::move(chunk));
+    } else {
+      Queue(fmt::format("{:x}\r\n", chunk.size()));
+      Queue(std::move(chunk));
+      Queue(std::string("\r\n"));
+    }
+    Flush();
+  }
+
+  void DoEnd(uint64_t id) {
+    if (closed_ || id != writer_id_ || !streaming_ || response_done_) return;
+    if (!raw_stream_) Queue(std::string("0\r\n\r\n"));
+    response_done_ = true;
+    Flush();
+  }
+
+  // The writer went away mid-stream or without answering.
+  void DoAbandon(uint64_t id, bool answered) {
+    if (closed_ || id != writer_id_ || response_done_) return;
+    if (!answered) {
+      DoSend(id, ErrorResponse(500, "handler returned without a response"));
+    } else {
+      Close();  // a stream without its last chunk: the client must see it cut
+    }
+  }
+
+  void DoOnClose(std::function<void()> callback) {
+    if (closed_) {
+      callback();
+    } else {
+      on_close_.push_back(std::move(callback));
+    }
+  }
+
+ private:
+  static ParserLimits LimitsFrom(const ServerOptions& o) {
+    ParserLimits l;
+    l.max_request_line_bytes = o.max_request_line_bytes;
+    l.max_header_bytes = o.max_header_bytes;
+    l.max_headers = o.max_headers;
+    l.max_body_bytes = o.max_body_bytes;
+    return l;
+  }
+
+  void DoRead() {
+    if (closed_ || reading_) return;
+    if (busy_ && end_ - begin_ >= kMaxBufferedWhileBusy) return;  // resumes after the response
+    if (end_ == buffer_.size()) {
+      if (begin_ > 0) {
+        std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+      }
+      if (end_ + kReadChunk / 2 > buffer_.size()) buffer_.resize(buffer_.size() * 2);
+    }
+    reading_ = true;
+    socket_.async_read_some(
+        asio::buffer(buffer_.data() + end_, buffer_.size() - end_),
+        [self = shared_from_this()](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); });
+  }
+
+  void OnRead(const asio::error_code& ec, size_t n) {
+    reading_ = false;
+    if (closed_) return;
+    if (ec) {
+      Close();
+      return;
+    }
+    if (draining_) {  // after an error answer: discard until the peer closes
+      begin_ = end_ = 0;
+      DoRead();
+      return;
+    }
+    end_ += n;
+    if (!busy_) ProcessInput();
+    if (closed_) return;
+    if (!busy_) UpdateTimer();
+    DoRead();
+  }
+
+  // Parses buffered bytes until a request is complete (then dispatches) or more are needed.
+  void ProcessInput() {
+    while (!busy_ && !closed_) {
+      std::string_view in(buffer_.data() + begin_, end_ - begin_);
+      auto step = parser_.Feed(in);
+      if (!step) {
+        SendError(step.error().status, step.error().message);
+        return;
+      }
+      begin_ += step->consumed;
+      switch (step->event) {
+        case ParseEvent::kNeedMore:
+          if (!reading_) begin_ = end_ = 0;  // a pending read targets buffer_[end_...]
+          return;
+        case ParseEvent::kHead: {
+          const MessageHead& head = parser_.head();
+          request_ = Request{};
+          if (auto ok = FillRequest(head, &request_); !ok) {
+            SendError(ok.error().status, ok.error().message);
+            return;
+          }
+          header_timer_armed_ = false;
+          if (head.expect_continue && head.framing != BodyFraming::kNone &&
+              !(head.framing == BodyFraming::kContentLength && head.content_length == 0)) {
+            Queue(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+            Flush();
+          }
+          break;
+        }
+        case ParseEvent::kBody:
+          request_.body.append(step->body);
+          break;
+        case ParseEvent::kComplete:
+          Dispatch();
+          break;
+      }
+    }
+  }
+
+  void Dispatch() {
+    const MessageHead& head = parser_.head();
+    busy_ = true;
+    keep_alive_ = head.keep_alive;
+    head_request_ = head.method == "HEAD";
+    version_minor_ = head.version_minor;
+    streaming_ = false;
+    raw_stream_ = false;
+    response_done_ = false;
+    CancelTimer();
+    request_.remote_address = remote_;
+    auto writer = std::make_shared<WriterImpl>(weak_from_this(), worker_.gate, ++writer_id_);
+    writer_ = writer;
+    try {
+      handler_(std::move(request_), writer);
+    } catch (const std::exception& e) {
+      log::Error("http", "handler threw: {}", e.what());
+      if (!writer->answered()) writer->Send(ErrorResponse(500, "internal error"));
+    }
+  }
+
+  void SendError(int status, std::string_view message) {
+    log::Debug("http", "{}: answering {}: {}", remote_, status, message);
+    busy_ = true;
+    keep_alive_ = false;
+    head_request_ = false;
+    response_done_ = true;
+    error_close_ = true;
+    ++writer_id_;  // any writer of an earlier request is no longer current
+    CancelTimer();
+    Queue(Serialize(ErrorResponse(status, message)));
+    Flush();
+  }
+
+  void Queue(std::string bytes) {
+    queued_bytes_ += bytes.size();
+    queue_.push_back(std::move(bytes));
+    if (queued_bytes_ > kMaxQueuedBytes) {
+      log::Warn("http", "{}: client too slow, {} bytes queued; closing", remote_, queued_bytes_);
+      Close();
+    }
+  }
+
+  void Flush() {
+    if (closed_ || writing_) return;
+    if (queue_.empty()) {
+      if (response_done_) FinishResponse();
+      return;
+    }
+    writing_ = true;
+    in_write_.clear();
+    while (!queue_.empty()) {
+      in_write_.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(in_write_.size());
+    for (const auto& s : in_write_) buffers.push_back(asio::buffer(s));
+    asio::async_write(socket_, buffers,
+                      [self = shared_from_this()](const asio::error_code& ec, size_t n) {
+                        self->OnWritten(ec, n);
+                      });
+  }
+
+  void OnWritten(const asio::error_code& ec, size_t n) {
+    writing_ = false;
+    queued_bytes_ -= std::min(queued_bytes_, n);
+    in_write_.clear();
+    if (closed_) return;
+    if (ec) {
+      Close();
+      return;
+    }
+    Flush();
+  }
+
+  // The whole response is on the wire: next request, or close.
+  void FinishResponse() {
+    response_done_ = false;
+    busy_ = false;
+    streaming_ = false;
+    writer_.reset();
+    if (error_close_) {
+      // Lingering close: stop sending, read and drop what the client still sends, so that
+      // it receives our answer instead of a reset.
+      asio::error_code ec;
+      socket_.shutdown(tcp::socket::shutdown_send, ec);
+      draining_ = true;
+      ArmTimer(kLingerTime);
+      DoRead();
+      return;
+    }
+    if (!keep_alive_) {
+      Close();
+      return;
+    }
+    ProcessInput();  // pipelined requests already buffered
+    if (closed_) return;
+    if (!busy_) UpdateTimer();
+    DoRead();
+  }
+
+  void UpdateTimer() {
+    if (parser_.idle()) {
+      header_timer_armed_ = false;
+      ArmTimer(std::chrono::milliseconds(options_.idle_timeout_ms));
+    } else if (parser_.in_head()) {
+      if (!header_timer_armed_) {  // one deadline for the whole head: a slowloris guard
+        header_timer_armed_ = true;
+        ArmTimer(std::chrono::milliseconds(options_.header_timeout_ms));
+      }
+    } else {
+      ArmTimer(std::chrono::milliseconds(options_.idle_timeout_ms));  // body: per read
+    }
+  }
+
+  template <typename Duration>
+  void ArmTimer(Duration d) {
+    uint64_t generation = ++timer_generation_;
+    timer_.expires_after(d);
+    timer_.async_wait([self = shared_from_this(), generation](const asio::error_code& ec) {
+      if (!ec && generation == self->timer_generation_) self->OnTimeout();
+    });
+  }
+
+  void CancelTimer() {
+    ++timer_generation_;
+    timer_.cancel();
+  }
+
+  void OnTimeout() {
+    if (closed_) return;
+    if (draining_ || busy_ || parser_.idle()) {
+      Close();
+      return;
+    }
+    SendError(408, parser_.in_head() ? "timed out waiting for the request head"
+                                     : "timed out waiting for the request body");
+  }
+
+  tcp::socket socket_;
+  Worker& worker_;
+  const ServerOptions& options_;
+  const Handler& handler_;
+  asio::steady_timer timer_;
+  uint64_t timer_generation_ = 0;
+  bool header_timer_armed_ = false;
+  Parser parser_;
+  std::string remote_;
+
+  std::vector<char> buffer_;  // unparsed bytes are [begin_, end_)
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  bool reading_ = false;
+  bool draining_ = false;
+
+  Request request_;    // being assembled
+  bool busy_ = false;  // a request is dispatched and its response not finished
+  bool keep_alive_ = true;
+  bool head_request_ = false;
+  int version_minor_ = 1;
+  bool streaming_ = false;
+  bool raw_stream_ = false;
+  bool response_done_ = false;  // the last byte of the response is queued
+  bool error_close_ = false;
+  std::weak_ptr<WriterImpl> writer_;
+  uint64_t writer_id_ = 0;
+
+  std::deque<std::string> queue_;
+  std::vector<std::string> in_write_;
+  size_t queued_bytes_ = 0;
+  bool writing_ = false;
+
+  std::vector<std::function<void()>> on_close_;
+  bool closed_ = false;
+};
+
+WriterImpl::~WriterImpl() {
+  int phase = phase_.load();
+  if (phase == kSent || phase == kEnded) return;
+  bool answered = phase == kStreaming;
+  uint64_t id = id_;
+  OnConnection([id, answered](Connection& c) { c.DoAbandon(id, answered); });
+}
+
+void WriterImpl::Send(Response response) {
+  int expected = kFresh;
+  if (!phase_.compare_exchange_strong(expected, kSent)) {
+    log::Warn("http", "ResponseWriter::Send called twice or after StartStream; ignored");
+    return;
+  }
+  uint64_t id = id_;
+  OnConnection(
+      [id, r = std::move(response)](Connection& c) mutable { c.DoSend(id, std::move(r)); });
+}
+
+void WriterImpl::StartStream(int status, Headers headers) {
+  int expected = kFresh;
+  if (!phase_.compare_exchange_strong(expected, kStreaming)) {
+    log::Warn("http", "ResponseWriter::StartStream after a response; ignored");
+    return;
+  }
+  uint64_t id = id_;
+  OnConnection([id, status, h = std::move(headers)](Connection& c) mutable {
+    c.DoStartStream(id, status, std::move(h));
+  });
+}
+
+bool WriterImpl::Write(std::string chunk) {
+  if (Closed()) return false;
+  if (phase_.load() != kStreaming) return !Closed();
+  uint64_t id = id_;
+  OnConnection(
+      [id, chunk = std::move(chunk)](Connection& c) mutable { c.DoWrite(id, std::move(chunk)); });
+  return !Closed();
+}
+
+void WriterImpl::End() {
+  int expected = kStreaming;
+  if (!phase_.compare_exchange_strong(expected, kEnded)) return;
+  uint64_t id = id_;
+  OnConnection([id](Connection& c) { c.DoEnd(id); });
+}
+
+void WriterImpl::OnClose(std::function<void()> callback) {
+  OnConnection([cb = std::move(callback)](Connection& c) mutable { c.DoOnClose(std::move(cb)); });
+}
+
+class ServerImpl final : public Server {
+ public:
+  ServerImpl(ServerOptions options, Handler handler)
+      : options_(std::move(options)), handler_(std::move(handler)) {
+    int n = options_.threads < 1 ? 1 : options_.threads;
+    for (int i = 0; i < n; ++i) {
+      workers_.push_back(std::make_unique<Worker>());
+      workers_.back()->gate->ctx = &workers_.back()->ctx;
+    }
+    acceptor_ = std::make_unique<tcp::acceptor>(workers_[0]->ctx);
+  }
+
+  ~ServerImpl() override { Stop(); }
+
+  Result<void> Bind() {
+    auto endpoint = ParseAddress(options_.address);
+    if (!endpoint) return std::unexpected(endpoint.error());
+    asio::error_code ec;
+    acceptor_->open(endpoint->protocol(), ec);
+    if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor_->bind(*endpoint, ec);
+    if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return Fail(ErrorCode::kUnavailable,
+                  fmt::format("http: listen on {}: {}", options_.address, ec.message()));
+    }
+    auto local = acceptor_->local_endpoint(ec);
+    port_ = local.port();
+    std::string host = local.address().to_string();
+    address_ = local.address().is_v6() ? fmt::format("[{}]:{}", host, port_)
+                                       : fmt::format("{}:{}", host, port_);
+    return {};
+  }
+
+  void Start() override {
+    std::lock_guard lock(mu_);
+    if (started_ || stopped_) return;
+    started_ = true;
+    Accept();
+    for (auto& w : workers_) {
+      Worker* worker = w.get();
+      worker->thread = std::thread([worker] {
+        try {
+          worker->ctx.run();
+        } catch (const std::exception& e) {
+          log::Error("http", "worker loop threw: {}", e.what());
+        }
+      });
+    }
+  }
+
+  void Stop() override {
+    std::lock_guard lock(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    stopping_.store(true);
+    if (started_) {
+      asio::post(workers_[0]->ctx, [this] {
+        asio::error_code ec;
+        acceptor_->close(ec);
+      });
+      // Close every connection, then let each loop run dry: writer calls already queued
+      // (OnClose registrations among them) still run, against closed connections.
+      for (auto& w : workers_) {
+        Worker* worker = w.get();
+        asio::post(worker->ctx, [worker] {
+          auto connections = worker->connections;  // Close() erases from the set
+          for (const auto& c : connections) c->Close();
+          worker->guard.reset();
+        });
+      }
+      for (auto& w : workers_) {
+        if (w->thread.joinable()) w->thread.join();
+      }
+    } else {
+      asio::error_code ec;
+      acceptor_->close(ec);
+    }
+    // From now on writers' calls are dropped; run what slipped in before the gate shut.
+    for (auto& w : workers_) {
+      {
+        std::lock_guard gate_lock(w->gate->mu);
+        w->gate->ctx = nullptr;
+      }
+      w->ctx.restart();
+      w->ctx.poll();
+      w->connections.clear();
+    }
+  }
+
+  std::string address() const override { return address_; }
+  uint16_t port() const override { return port_; }
+
+ private:
+  void Accept() {
+    Worker& target = *workers_[next_worker_++ % workers_.size()];
+    acceptor_->async_accept(
+        target.ctx, [this, &target](const asio::error_code& ec, tcp::socket socket) {
+          if (ec == asio::error::operation_aborted || !acceptor_->is_open() || stopping_) return;
+          if (ec) {
+            log::Warn("http", "accept on {}: {}", address_, ec.message());
+            // Out of descriptors and the like: back off briefly instead of spinning.
+            auto timer = std::make_shared<asio::steady_timer>(workers_[0]->ctx,
+                                                              std::chrono::milliseconds(50));
+            timer->async_wait([this, timer](const asio::error_code& e) {
+              if (!e && acceptor_->is_open()) Accept();
+            });
+            return;
+          }
+          asio::post(target.ctx, [this, &target, s = std::move(socket)]() mutable {
+            if (stopping_) return;  // the socket closes as the lambda dies
+            auto c = std::make_shared<Connection>(std::move(s), target, options_, handler_);
+            target.connections.insert(c);
+            c->Start();
+          });
+          Accept();
+        });
+  }
+
+  const ServerOptions options_;
+  const Handler handler_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<tcp::acceptor> acceptor_;
+  size_t next_worker_ = 0;  // accept handler only
+  std::string address_;
+  uint16_t port_ = 0;
+  std::mutex mu_;  // guards started_, stopped_ (Start/Stop)
+  bool started_ = false;
+  bool stopped_ = false;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::Listen(ServerOptions options, Handler handler) {
+  auto server = std::make_unique<ServerImpl>(std::move(options), std::move(handler));
+  if (auto ok = server->Bind(); !ok) return std::unexpected(ok.error());
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+}  // namespace berth::http
