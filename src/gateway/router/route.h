@@ -1,0 +1,124 @@
+// The routing model as immutable values: routes (match + action), clusters (a named set of
+// endpoints with its balancing and protection settings) and the Snapshot that holds both.
+// A Snapshot is built once (from routes.yaml, later from the registry's watch), never
+// changed, and shared by every worker through std::shared_ptr<const Snapshot>.
+// Thread-safety: immutable after construction; share freely.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gateway/filters/filter.h"
+#include "gateway/lb/load_balancer.h"
+#include "gateway/lb/outlier_detector.h"
+
+namespace re2 {
+class RE2;
+}
+
+namespace berth::gateway::router {
+
+struct Endpoint {
+  std::string address;  // "host:port" (IPv4 literal or name resolved at config time)
+  uint32_t weight = 1;
+  bool healthy = true;  // active health from the registry
+};
+
+struct CircuitBreakers {
+  uint32_t max_connections = 1024;       // open upstream connections per worker
+  uint32_t max_pending_requests = 1024;  // waiting for a connection per worker
+  uint32_t max_requests = 1024;          // in flight per worker
+};
+
+// Where a route sends requests: a named set of endpoints and how to use them.
+struct Cluster {
+  std::string name;
+  std::vector<Endpoint> endpoints;
+  lb::Policy policy = lb::Policy::kRoundRobin;
+  lb::OutlierConfig outlier;
+  double panic_threshold_percent = 50.0;
+  CircuitBreakers circuit_breakers;
+  std::chrono::milliseconds connect_timeout{2000};
+  uint32_t max_idle_connections = 256;  // kept per worker per host
+};
+
+struct HeaderMatcher {
+  std::string name;
+  enum class Kind { kPresent, kExact, kRegex } kind = Kind::kPresent;
+  std::string value;                      // kExact
+  std::shared_ptr<const re2::RE2> regex;  // kRegex, full match
+  bool invert = false;
+};
+
+struct PathMatcher {
+  enum class Kind { kPrefix, kExact, kRegex } kind = Kind::kPrefix;
+  std::string value;                      // prefix or exact path
+  std::shared_ptr<const re2::RE2> regex;  // kRegex, full match on the path
+};
+
+// Where the hash for ring_hash/maglev comes from.
+struct HashPolicy {
+  enum class Kind { kNone, kHeader, kCookie, kClientIp } kind = Kind::kNone;
+  std::string name;  // header or cookie name
+};
+
+struct RetryPolicy {
+  uint32_t attempts = 0;  // retries after the first try; 0 disables
+  bool on_connect_failure = true;
+  std::vector<int> on_statuses;        // e.g. 502, 503, 504
+  double budget_percent = 20.0;        // retries at most this share of active requests...
+  uint32_t min_retry_concurrency = 3;  // ...but always allow this many at once
+};
+
+struct Timeouts {
+  std::chrono::milliseconds request{15'000};  // whole upstream exchange (0: none)
+  std::chrono::milliseconds idle{60'000};     // no bytes in either direction
+};
+
+struct WeightedCluster {
+  std::string cluster;
+  uint32_t weight = 1;
+};
+
+struct Route {
+  std::string name;
+  std::vector<std::string> hosts;  // "api.example.com", "*.example.com", "*"
+  PathMatcher path;
+  std::vector<std::string> methods;  // empty: any
+  std::vector<HeaderMatcher> headers;
+  std::optional<std::string> prefix_rewrite;  // replaces the matched prefix
+  std::vector<WeightedCluster> targets;       // weighted split; at least one
+  uint32_t total_weight = 0;
+  HashPolicy hash;
+  RetryPolicy retry;
+  Timeouts timeouts;
+  std::vector<filters::FilterFactoryPtr> filters;  // in order
+};
+
+struct ListenerTls {
+  std::string cert_file;
+  std::string key_file;
+  struct Sni {
+    std::vector<std::string> names;
+    std::string cert_file;
+    std::string key_file;
+  };
+  std::vector<Sni> sni;
+};
+
+struct Snapshot {
+  uint64_t version = 0;
+  std::vector<std::shared_ptr<const Route>> routes;  // in match order
+  std::map<std::string, std::shared_ptr<const Cluster>> clusters;
+  std::optional<ListenerTls> tls;
+  std::string access_log_path;
+};
+
+using SnapshotPtr = std::shared_ptr<const Snapshot>;
+
+}  // namespace berth::gateway::router
