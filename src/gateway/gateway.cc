@@ -1,0 +1,137 @@
+#include "gateway/gateway.h"
+
+#include <fmt/core.h>
+
+#include <thread>
+
+#include "core/log.h"
+#include "gateway/server/cluster_manager.h"
+#include "gateway/server/worker.h"
+
+namespace berth::gateway {
+
+Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {}
+
+Gateway::~Gateway() { Stop(); }
+
+Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayOptions options) {
+  if (!server::ParseEndpoint(options.listen)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("gateway: listen address \"{}\" must be ip:port", options.listen));
+  }
+  if (!options.admin_listen.empty() && !server::ParseEndpoint(options.admin_listen)) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("gateway: admin address \"{}\" must be ip:port", options.admin_listen));
+  }
+  if (options.workers < 0 || options.workers > 256) {
+    return Fail(ErrorCode::kInvalidArgument, "gateway: workers must be in [0, 256]");
+  }
+  if (options.workers == 0) options.workers = std::max(1u, std::thread::hardware_concurrency());
+  if (!options.source) {
+    if (options.config_path.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "gateway: needs a config file or an endpoint source");
+    }
+    options.source = std::make_shared<StaticFileSource>(options.config_path);
+  }
+  return std::unique_ptr<Gateway>(new Gateway(std::move(options)));
+}
+
+Result<void> Gateway::Start() {
+  source_ = options_.source;
+  server::WorkerOptions wo;
+  wo.limits.max_request_line_bytes = options_.max_request_line_bytes;
+  wo.limits.max_header_bytes = options_.max_header_bytes;
+  wo.limits.max_headers = options_.max_headers;
+  if (options_.max_body_bytes > 0) wo.limits.max_body_bytes = options_.max_body_bytes;
+  wo.idle_timeout = options_.idle_timeout;
+  wo.header_timeout = options_.header_timeout;
+  wo.access_log_path = options_.access_log_path;
+  auto endpoint = *server::ParseEndpoint(options_.listen);
+  for (int i = 0; i < options_.workers; ++i) {
+    auto w = std::make_unique<server::Worker>(i, wo, clock_);
+    auto port = w->Listen(endpoint);
+    if (!port) return std::unexpected(port.error());
+    if (i == 0) {
+      port_ = *port;
+      endpoint.port(port_);  // the others join the same port (SO_REUSEPORT)
+    }
+    workers_.push_back(std::move(w));
+  }
+  if (!options_.admin_listen.empty()) {
+    auto port = workers_[0]->ListenAdmin(*server::ParseEndpoint(options_.admin_listen),
+                                         [this] { return RenderMetrics(); });
+    if (!port) return std::unexpected(port.error());
+    admin_port_ = *port;
+  }
+  // The first snapshot goes to the workers before they start serving.
+  auto started = source_->Start([this](router::SnapshotPtr s) { Apply(std::move(s)); });
+  if (!started) return std::unexpected(Wrap(started.error(), "gateway: configuration"));
+  for (auto& w : workers_) w->Start();
+  started_ = true;
+  log::Info("gateway", "listening on {} with {} workers", address(), workers_.size());
+  return {};
+}
+
+void Gateway::Apply(router::SnapshotPtr snapshot) {
+  if (!snapshot) return;
+  auto table = std::make_shared<const router::RouteTable>(std::move(snapshot));
+  std::lock_guard lock(apply_mu_);
+  current_.store(table);
+  for (auto& w : workers_) w->SetRoutes(table);
+}
+
+Result<void> Gateway::Reload() {
+  if (!source_) return Fail(ErrorCode::kFailedPrecondition, "gateway: not started");
+  auto r = source_->Reload();
+  if (!r) {
+    log::Warn("gateway", "reload failed, keeping the previous configuration: {}",
+              r.error().message);
+    return r;
+  }
+  log::Info("gateway", "configuration reloaded (version {})", snapshot_version());
+  return {};
+}
+
+void Gateway::Drain(std::chrono::milliseconds deadline) {
+  if (!started_ || stopped_) return;
+  for (auto& w : workers_) w->Drain();
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    int64_t active = 0;
+    for (auto& w : workers_) active += w->active_connections();
+    if (active == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Stop();
+}
+
+void Gateway::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (source_) source_->Stop();
+  for (auto& w : workers_) w->Stop();
+}
+
+std::string Gateway::address() const {
+  auto ep = server::ParseEndpoint(options_.listen);
+  return fmt::format("{}:{}", ep ? ep->address().to_string() : "?", port_);
+}
+
+std::string Gateway::RenderMetrics() const {
+  std::vector<server::WorkerStats*> stats;
+  for (const auto& w : workers_) stats.push_back(&w->stats());
+  std::string out = server::RenderPrometheus(stats);
+  out += fmt::format(
+      "# HELP berth_gateway_config_version Version of the route snapshot in force.\n"
+      "# TYPE berth_gateway_config_version gauge\nberth_gateway_config_version {}\n",
+      snapshot_version());
+  return out;
+}
+
+uint64_t Gateway::snapshot_version() const {
+  auto t = current_.load();
+  return t ? t->snapshot().version : 0;
+}
+
+}  // namespace berth::gateway

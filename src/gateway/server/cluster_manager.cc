@@ -1,0 +1,112 @@
+#include "gateway/server/cluster_manager.h"
+
+#include <charconv>
+
+namespace berth::gateway::server {
+
+std::optional<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address) {
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  int port = 0;
+  auto [p, ec] = std::from_chars(address.data() + colon + 1, address.data() + address.size(), port);
+  if (ec != std::errc() || port <= 0 || port > 65535) return std::nullopt;
+  asio::error_code err;
+  auto ip = asio::ip::make_address(host, err);
+  if (err) return std::nullopt;
+  return asio::ip::tcp::endpoint(ip, static_cast<uint16_t>(port));
+}
+
+WorkerCluster::WorkerCluster(std::shared_ptr<const router::Cluster> config,
+                             std::vector<std::shared_ptr<PooledHost>> hosts, lb::Random& random,
+                             const Clock& clock, ClusterStats* stats,
+                             std::shared_ptr<ClusterLoad> load)
+    : config_(std::move(config)),
+      hosts_(std::move(hosts)),
+      host_set_(std::vector<lb::HostPtr>(hosts_.begin(), hosts_.end()),
+                config_->panic_threshold_percent),
+      outlier_(host_set_, config_->outlier, clock),
+      lb_(lb::CreateLoadBalancer(config_->policy, host_set_, random)),
+      stats_(stats),
+      load_(std::move(load)) {
+  outlier_.set_on_eject([this](const lb::Host&) { stats_->ejections.Inc(); });
+}
+
+PooledHost* WorkerCluster::Choose(const lb::LbContext& context) {
+  outlier_.Refresh();
+  return static_cast<PooledHost*>(lb_->ChooseHost(context));
+}
+
+void WorkerCluster::Release(PooledHost& host, asio::ip::tcp::socket socket, bool reusable) {
+  if (reusable && socket.is_open() && host.idle.size() < config_->max_idle_connections) {
+    host.idle.push_back(std::move(socket));
+  } else {
+    asio::error_code ec;
+    socket.close(ec);
+    ConnectionClosed();
+  }
+  WakeOneWaiter();
+}
+
+void WorkerCluster::ConnectionClosed() {
+  if (load_->open_connections > 0) --load_->open_connections;
+  WakeOneWaiter();
+}
+
+void WorkerCluster::WakeOneWaiter() {
+  if (!load_->waiters.empty()) {
+    load_->waiters.front()->cancel();
+    load_->waiters.pop_front();
+  }
+}
+
+void ClusterManager::Update(const router::Snapshot& snapshot) {
+  std::unordered_map<std::string, std::shared_ptr<WorkerCluster>> next;
+  for (const auto& [name, config] : snapshot.clusters) {
+    // Reuse hosts by address from the cluster of the same name.
+    std::unordered_map<std::string, std::shared_ptr<PooledHost>> old;
+    if (auto it = clusters_.find(name); it != clusters_.end()) {
+      for (const auto& h : it->second->hosts()) old[h->address()] = h;
+    }
+    std::vector<std::shared_ptr<PooledHost>> hosts;
+    for (const auto& e : config->endpoints) {
+      std::shared_ptr<PooledHost> h;
+      if (auto it = old.find(e.address); it != old.end()) {
+        h = it->second;
+        h->set_weight(e.weight);
+      } else {
+        auto ep = ParseEndpoint(e.address);
+        if (!ep) continue;  // validated by the config parser; a registry may send junk
+        h = std::make_shared<PooledHost>(e.address, e.weight, *ep);
+      }
+      h->set_health_failed(!e.healthy);
+      hosts.push_back(std::move(h));
+    }
+    auto& load = loads_[name];
+    if (!load) load = std::make_shared<ClusterLoad>();
+    next[name] = std::make_shared<WorkerCluster>(config, std::move(hosts), random_, clock_,
+                                                 stats_.Cluster(name), load);
+  }
+  clusters_ = std::move(next);
+}
+
+std::shared_ptr<WorkerCluster> ClusterManager::Get(const std::string& name) const {
+  auto it = clusters_.find(name);
+  return it == clusters_.end() ? nullptr : it->second;
+}
+
+void ClusterManager::CloseIdle() {
+  for (auto& [name, c] : clusters_) {
+    for (auto& h : c->hosts()) {
+      for (auto& s : h->idle) {
+        asio::error_code ec;
+        s.close(ec);
+        c->ConnectionClosed();
+      }
+      h->idle.clear();
+    }
+  }
+}
+
+}  // namespace berth::gateway::server

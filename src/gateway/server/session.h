@@ -1,0 +1,103 @@
+// One client connection on a worker (Envoy's HTTP connection manager and router filter in
+// one object): reads requests with the strict incremental parser, answers malformed ones
+// itself (400/413/414/431/501/505, never forwarded), runs the route's filters, picks an
+// upstream through the cluster's balancer, and streams the request and response bodies
+// through fixed-size buffers, keep-alive and pipelining included. Upgrades (WebSocket) become
+// a bidirectional byte pump after the upstream's 101.
+//
+// Lifetime: owned by the coroutine that runs it (shared_ptr), registered with its Worker
+// for drain/stop. Thread-safety: lives on its worker thread only.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/http/parser.h"
+#include "gateway/server/worker.h"
+
+namespace berth::gateway::server {
+
+// A read buffer taken from the worker's pool while in use.
+struct IoBuffer {
+  std::unique_ptr<char[]> data;
+  size_t begin = 0;
+  size_t end = 0;
+
+  std::string_view view() const { return {data.get() + begin, end - begin}; }
+  size_t size() const { return end - begin; }
+  bool empty() const { return begin == end; }
+  void Consume(size_t n) {
+    begin += n;
+    if (begin == end) begin = end = 0;
+  }
+  // Free space at the end, compacting first when the tail is full.
+  char* WritePtr() { return data.get() + end; }
+  size_t WriteSpace() {
+    if (end == Worker::kBufferSize && begin > 0) {
+      std::memmove(data.get(), data.get() + begin, end - begin);
+      end -= begin;
+      begin = 0;
+    }
+    return Worker::kBufferSize - end;
+  }
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Worker& worker, asio::ip::tcp::socket socket, bool admin);
+  ~Session();
+  // Starts serving on the worker thread.
+  void Start();
+  // Drain: closes the connection now if it is idle between requests.
+  void CloseIfIdle();
+  // Stop: closes the connection whatever it is doing.
+  void Close();
+
+ private:
+  enum class Phase { kNone, kIdle, kHead, kUpstream, kStreaming };
+  struct Exchange;
+
+  asio::awaitable<void> Run();
+  // Reads until the parser reports a head; false when the connection should end.
+  asio::awaitable<bool> ReadHead();
+  // Proxies (or answers) the request whose head was just parsed; false: close after.
+  asio::awaitable<bool> Handle();
+  asio::awaitable<bool> HandleAdmin();
+  asio::awaitable<bool> Proxy(Exchange& ex);
+  // Sends a local reply; the connection closes after it when `close` or a body is unread.
+  asio::awaitable<bool> Reply(Exchange* ex, int status, std::string_view body,
+                              const std::vector<std::pair<std::string, std::string>>& headers,
+                              bool close);
+  asio::awaitable<void> Pump(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to,
+                             IoBuffer& buffer);
+
+  bool EnsureBuffer(IoBuffer& b);
+  void ReleaseBuffers();
+  void SetPhase(Phase phase, std::chrono::milliseconds timeout);
+  void ArmTimer(Clock::TimePoint at);
+  void OnTimer();
+
+  Worker& worker_;
+  asio::ip::tcp::socket socket_;
+  const bool admin_;
+  std::string client_ip_;
+  http::Parser parser_;
+  http::Parser response_parser_;
+  IoBuffer in_;
+  IoBuffer upstream_in_;
+  std::string out_;
+  asio::ip::tcp::socket* upstream_ = nullptr;  // during an exchange, for timeouts
+  asio::steady_timer timer_;
+  Phase phase_ = Phase::kNone;
+  Clock::TimePoint deadline_{};
+  Clock::TimePoint timer_at_{};
+  bool timer_armed_ = false;
+  bool timed_out_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace berth::gateway::server

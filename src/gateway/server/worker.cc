@@ -1,0 +1,165 @@
+#include "gateway/server/worker.h"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "core/log.h"
+#include "gateway/server/access_log.h"
+#include "gateway/server/session.h"
+
+namespace berth::gateway::server {
+
+using asio::ip::tcp;
+
+Worker::Worker(int index, WorkerOptions options, const Clock& clock)
+    : index_(index),
+      options_(std::move(options)),
+      clock_(clock),
+      clusters_(random_, clock_, stats_) {}
+
+Worker::~Worker() { Stop(); }
+
+Result<uint16_t> Worker::Listen(const tcp::endpoint& endpoint) {
+  asio::error_code ec;
+  acceptor_ = std::make_unique<tcp::acceptor>(io_);
+  acceptor_->open(endpoint.protocol(), ec);
+  if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) {
+    int one = 1;
+    if (::setsockopt(acceptor_->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) !=
+        0) {
+      ec = asio::error_code(errno, asio::system_category());
+    }
+  }
+  if (!ec) acceptor_->bind(endpoint, ec);
+  if (!ec) acceptor_->listen(4096, ec);
+  if (ec) {
+    return Fail(ErrorCode::kUnavailable, "gateway: listen on " + endpoint.address().to_string() +
+                                             ":" + std::to_string(endpoint.port()) + ": " +
+                                             ec.message());
+  }
+  return acceptor_->local_endpoint().port();
+}
+
+Result<uint16_t> Worker::ListenAdmin(const tcp::endpoint& endpoint,
+                                     std::function<std::string()> render_metrics) {
+  asio::error_code ec;
+  admin_acceptor_ = std::make_unique<tcp::acceptor>(io_);
+  admin_acceptor_->open(endpoint.protocol(), ec);
+  if (!ec) admin_acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) admin_acceptor_->bind(endpoint, ec);
+  if (!ec) admin_acceptor_->listen(128, ec);
+  if (ec) return Fail(ErrorCode::kUnavailable, "gateway: admin listen: " + ec.message());
+  render_metrics_ = std::move(render_metrics);
+  return admin_acceptor_->local_endpoint().port();
+}
+
+std::string Worker::RenderMetrics() { return render_metrics_ ? render_metrics_() : std::string(); }
+
+void Worker::Start() {
+  if (acceptor_) Accept(*acceptor_, false);
+  if (admin_acceptor_) Accept(*admin_acceptor_, true);
+  FlushLogsLater();
+  work_.emplace(io_.get_executor());
+  thread_ = std::thread([this] { io_.run(); });
+}
+
+void Worker::Accept(tcp::acceptor& acceptor, bool admin) {
+  asio::co_spawn(
+      io_,
+      [this, &acceptor, admin]() -> asio::awaitable<void> {
+        for (;;) {
+          asio::error_code ec;
+          tcp::socket socket =
+              co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) {
+            if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+            if (ec == asio::error::no_descriptors) {
+              log::Warn("gateway", "worker {}: accept: out of file descriptors", index_);
+              asio::steady_timer t(io_, std::chrono::milliseconds(50));
+              co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            }
+            continue;
+          }
+          if (draining_) continue;  // closes the socket
+          std::make_shared<Session>(*this, std::move(socket), admin)->Start();
+        }
+      },
+      asio::detached);
+}
+
+void Worker::FlushLogsLater() {
+  log_timer_.expires_after(std::chrono::milliseconds(100));
+  log_timer_.async_wait([this](const asio::error_code& ec) {
+    if (ec) return;
+    if (access_log_) access_log_->Flush();
+    FlushLogsLater();
+  });
+}
+
+void Worker::SetRoutes(std::shared_ptr<const router::RouteTable> table) {
+  asio::post(io_, [this, table = std::move(table)]() mutable {
+    clusters_.Update(table->snapshot());
+    route_stats_.clear();
+    for (const auto& r : table->snapshot().routes) route_stats_[r.get()] = stats_.Route(r->name);
+    const std::string& path = options_.access_log_path.empty() ? table->snapshot().access_log_path
+                                                               : options_.access_log_path;
+    if (path != access_log_path_ || (!access_log_ && !path.empty())) {
+      access_log_path_ = path;
+      access_log_ = std::make_unique<AccessLog>(path);
+    }
+    routes_ = std::move(table);
+  });
+}
+
+RouteStats* Worker::RouteStatsFor(const router::Route* route) {
+  auto it = route_stats_.find(route);
+  if (it != route_stats_.end()) return it->second;
+  // A request that matched on a table already replaced on this worker.
+  return route_stats_[route] = stats_.Route(route->name);
+}
+
+void Worker::Drain() {
+  asio::post(io_, [this] {
+    draining_ = true;
+    asio::error_code ec;
+    if (acceptor_) acceptor_->close(ec);
+    std::vector<Session*> idle(sessions_.begin(), sessions_.end());
+    for (Session* s : idle) s->CloseIfIdle();
+    clusters_.CloseIdle();
+  });
+}
+
+void Worker::Stop() {
+  if (stopped_.exchange(true)) return;
+  asio::post(io_, [this] {
+    draining_ = true;
+    asio::error_code ec;
+    if (acceptor_) acceptor_->close(ec);
+    if (admin_acceptor_) admin_acceptor_->close(ec);
+    std::vector<Session*> all(sessions_.begin(), sessions_.end());
+    for (Session* s : all) s->Close();
+    clusters_.CloseIdle();
+    log_timer_.cancel();
+    if (access_log_) access_log_->Flush();
+    // run() returns once the closed sessions have unwound and no timer is pending.
+    work_.reset();
+  });
+  if (thread_.joinable()) thread_.join();
+}
+
+std::unique_ptr<char[]> Worker::TakeBuffer() {
+  if (free_buffers_.empty()) return std::make_unique_for_overwrite<char[]>(kBufferSize);
+  auto b = std::move(free_buffers_.back());
+  free_buffers_.pop_back();
+  return b;
+}
+
+void Worker::GiveBuffer(std::unique_ptr<char[]> buffer) {
+  if (free_buffers_.size() < 256) free_buffers_.push_back(std::move(buffer));
+}
+
+}  // namespace berth::gateway::server

@@ -1,0 +1,118 @@
+// A data-plane worker (Envoy's worker thread): one thread running one asio io_context that
+// owns, for their whole life, its listener (SO_REUSEPORT: the kernel spreads new connections
+// over the workers), its client connections (Sessions), its upstream clusters and
+// connection pools (ClusterManager), its stats, its access log writer and its buffers.
+// The main thread never touches that state; it posts new route snapshots to the worker,
+// which swaps them in between two events, so requests take no lock.
+// Thread-safety: the public methods are safe from any thread (they post to the worker);
+// everything else runs on the worker thread.
+#pragma once
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/http/parser.h"
+#include "gateway/lb/random.h"
+#include "gateway/router/route_table.h"
+#include "gateway/server/cluster_manager.h"
+#include "gateway/server/stats.h"
+
+namespace berth::gateway::server {
+
+class Session;
+class AccessLog;
+
+struct WorkerOptions {
+  http::ParserLimits limits;
+  std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait for the next request
+  std::chrono::milliseconds header_timeout{10'000};  // a request head must arrive within
+  std::string access_log_path;                       // overrides the snapshot's
+  bool tls = false;                                  // X-Forwarded-Proto: https
+};
+
+class Worker {
+ public:
+  static constexpr size_t kBufferSize = 16 * 1024;
+
+  Worker(int index, WorkerOptions options, const Clock& clock);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Binds a listener (SO_REUSEPORT) on `endpoint`; returns the bound port.
+  Result<uint16_t> Listen(const asio::ip::tcp::endpoint& endpoint);
+  // Adds an admin listener (GET /metrics, /ready) answered by `render`.
+  Result<uint16_t> ListenAdmin(const asio::ip::tcp::endpoint& endpoint,
+                               std::function<std::string()> render_metrics);
+  // Starts the thread.
+  void Start();
+  // Posts a new route table (and its clusters) to the worker.
+  void SetRoutes(std::shared_ptr<const router::RouteTable> table);
+  // Stops accepting, closes idle connections, lets in-flight requests finish (their
+  // connections close after the response).
+  void Drain();
+  // Closes everything and joins the thread. Idempotent.
+  void Stop();
+  // Active client connections (for drain).
+  int64_t active_connections() const { return stats_.downstream_active.value(); }
+  WorkerStats& stats() { return stats_; }
+  // The admin listener's /metrics body.
+  std::string RenderMetrics();
+
+  // --- worker-thread API for Sessions ---
+  asio::io_context& io() { return io_; }
+  const WorkerOptions& options() const { return options_; }
+  const Clock& clock() const { return clock_; }
+  lb::Random& random() { return random_; }
+  ClusterManager& clusters() { return clusters_; }
+  const std::shared_ptr<const router::RouteTable>& routes() const { return routes_; }
+  RouteStats* RouteStatsFor(const router::Route* route);
+  AccessLog* access_log() { return access_log_.get(); }
+  bool draining() const { return draining_; }
+  int index() const { return index_; }
+
+  std::unique_ptr<char[]> TakeBuffer();
+  void GiveBuffer(std::unique_ptr<char[]> buffer);
+  void Register(Session* s) { sessions_.insert(s); }
+  void Unregister(Session* s) { sessions_.erase(s); }
+
+ private:
+  void Accept(asio::ip::tcp::acceptor& acceptor, bool admin);
+  void FlushLogsLater();
+
+  const int index_;
+  const WorkerOptions options_;
+  const Clock& clock_;
+  asio::io_context io_{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  std::atomic<bool> stopped_{false};
+  lb::DefaultRandom random_;
+  WorkerStats stats_;
+  ClusterManager clusters_;
+  std::shared_ptr<const router::RouteTable> routes_;
+  std::unordered_map<const router::Route*, RouteStats*> route_stats_;
+  std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
+  std::unique_ptr<asio::ip::tcp::acceptor> admin_acceptor_;
+  std::function<std::string()> render_metrics_;
+  std::unique_ptr<AccessLog> access_log_;
+  std::string access_log_path_;
+  asio::steady_timer log_timer_{io_};
+  bool draining_ = false;
+  std::vector<std::unique_ptr<char[]>> free_buffers_;
+  std::unordered_set<Session*> sessions_;
+};
+
+}  // namespace berth::gateway::server
