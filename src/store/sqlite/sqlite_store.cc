@@ -16,6 +16,7 @@
 #include <random>
 #include <semaphore>
 #include <set>
+#include <shared_mutex>
 #include <thread>
 
 #include "core/log.h"
@@ -421,6 +422,9 @@ struct WriteRequest {
   std::binary_semaphore done{0};
 };
 
+// The live keys by key, in etcd's byte order (std::string compares as unsigned char).
+using LiveView = std::map<std::string, KeyValue, std::less<>>;
+
 struct LeaseState {
   int64_t ttl = 0;
   Clock::TimePoint deadline;
@@ -433,7 +437,7 @@ class SqliteStoreImpl final : public SqliteStore {
  public:
   SqliteStoreImpl(std::string path, SqliteOptions options, Clock& clock, int lock_fd,
                   std::unique_ptr<Db> writer_db, int64_t revision, int64_t compact_revision,
-                  std::map<int64_t, LeaseState> leases)
+                  std::map<int64_t, LeaseState> leases, LiveView view)
       : path_(std::move(path)),
         options_(options),
         clock_(clock),
@@ -445,6 +449,7 @@ class SqliteStoreImpl final : public SqliteStore {
         compact_revision_(compact_revision),
         revision_(revision),
         leases_(std::move(leases)),
+        view_(std::move(view)),
         rng_(std::random_device{}()) {
     hub_ = std::make_unique<WatchHub>(
         [this](const KeyRange& range, int64_t from, int64_t to, bool prev_kv,
@@ -482,6 +487,9 @@ class SqliteStoreImpl final : public SqliteStore {
     BERTH_TRY(ValidateRange(range));
     if (options.limit < 0 || options.revision < 0) {
       return Fail(ErrorCode::kInvalidArgument, "range: negative limit or revision");
+    }
+    if (options_.cache_current && options.revision == 0) {
+      return GetFromView(range, RangeQuery{options.limit, options.keys_only, options.count_only});
     }
     const int64_t current = committed_revision_.load();
     const int64_t at = options.revision == 0 ? current : options.revision;
@@ -740,6 +748,52 @@ class SqliteStoreImpl final : public SqliteStore {
   const std::string& path() const override { return path_; }
 
  private:
+  Result<RangeResult> GetFromView(const KeyRange& range, const RangeQuery& rq) {
+    RangeResult out;
+    auto take = [&](const KeyValue& kv) {
+      ++out.count;
+      if (rq.count_only) return;
+      if (rq.limit > 0 && static_cast<int64_t>(out.kvs.size()) >= rq.limit) {
+        out.more = true;
+        return;
+      }
+      if (rq.keys_only) {
+        KeyValue copy;
+        copy.key = kv.key;
+        copy.create_revision = kv.create_revision;
+        copy.mod_revision = kv.mod_revision;
+        copy.version = kv.version;
+        copy.lease = kv.lease;
+        out.kvs.push_back(std::move(copy));
+      } else {
+        out.kvs.push_back(kv);
+      }
+    };
+    std::shared_lock lock(view_mu_);
+    out.revision = committed_revision_.load();
+    if (range.end.empty()) {
+      auto it = view_.find(range.key);
+      if (it != view_.end()) take(it->second);
+      return out;
+    }
+    const bool everything = IsEverything(range.end);
+    if (!everything && range.end <= range.key) return out;
+    auto end = everything ? view_.end() : view_.lower_bound(range.end);
+    for (auto it = view_.lower_bound(range.key); it != end; ++it) take(it->second);
+    return out;
+  }
+
+  // Requires view_mu_ held exclusively.
+  void ApplyToView(const std::vector<Event>& events) {
+    for (const Event& e : events) {
+      if (e.type == Event::Type::kPut) {
+        view_.insert_or_assign(e.kv.key, e.kv);
+      } else {
+        view_.erase(e.kv.key);
+      }
+    }
+  }
+
   static std::string Printable(std::string_view key) {
     std::string out;
     for (unsigned char c : key.substr(0, 128)) {
@@ -930,7 +984,13 @@ class SqliteStoreImpl final : public SqliteStore {
       fail_all(commit.error());
     } else {
       revision_ = b.revision;
-      committed_revision_.store(b.revision);
+      if (options_.cache_current) {
+        std::unique_lock lock(view_mu_);
+        for (auto& [revision, events] : b.events) ApplyToView(events);
+        committed_revision_.store(b.revision);
+      } else {
+        committed_revision_.store(b.revision);
+      }
       for (auto& f : b.after_commit) f();
       for (auto& [revision, events] : b.events) hub_->Publish(revision, events);
       batches_.fetch_add(1);
@@ -1038,6 +1098,10 @@ class SqliteStoreImpl final : public SqliteStore {
   std::condition_variable reaper_cv_;
   bool reaper_stop_ = false;  // guarded by reaper_mu_
 
+  // The live keys at committed_revision_ (cache_current); written by the writer after commit.
+  std::shared_mutex view_mu_;
+  LiveView view_;  // guarded by view_mu_
+
   std::mt19937_64 rng_;  // writer thread only
 
   std::atomic<int64_t> batches_{0};
@@ -1132,10 +1196,22 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, SqliteOp
       leases[q->Int(0)] = LeaseState{ttl, now + std::chrono::seconds(ttl)};
     }
   }
-  log::Info(kComponent, "opened {} at revision {} (compacted at {}, {} leases)", path, *revision,
-            *compact, leases.size());
+  LiveView view;
+  if (options.cache_current) {
+    KeyRange all;
+    all.end = std::string(1, '\0');
+    auto live = RangeAt(w, all, *revision, RangeQuery{});
+    if (!live) return fail(live.error());
+    for (KeyValue& kv : live->kvs) {
+      std::string key = kv.key;
+      view.emplace(std::move(key), std::move(kv));
+    }
+  }
+  log::Info(kComponent, "opened {} at revision {} (compacted at {}, {} leases, {} live keys)", path,
+            *revision, *compact, leases.size(), view.size());
   return std::unique_ptr<Store>(new SqliteStoreImpl(path, options, clock, fd, std::move(*db),
-                                                    *revision, *compact, std::move(leases)));
+                                                    *revision, *compact, std::move(leases),
+                                                    std::move(view)));
 }
 
 }  // namespace berth::store

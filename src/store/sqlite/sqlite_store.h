@@ -9,7 +9,9 @@
 //   callers of the batch.
 // - MVCC: every change is a row (key, mod_revision), so reads at old revisions and watch
 //   replay come from history until Compact() forgets it (docs/decisions/0001).
-// - Reads run on a pool of read connections (WAL readers run beside the writer).
+// - Reads at the latest revision come from an in-memory view of the live keys, updated by
+//   the writer right after each commit (`cache_current`); reads at older revisions run on a
+//   pool of read connections (WAL readers run beside the writer).
 // - Watches: an in-process hub (watch_hub.h) with one dispatcher thread for callbacks.
 // - Leases: granted TTLs are stored; expiry deadlines live in memory on the injected Clock.
 //   On reopen every lease gets its full TTL again, counted from the reopen (as etcd refreshes
@@ -40,6 +42,10 @@ struct SqliteOptions {
   std::chrono::milliseconds lease_check_interval{100};
   // false: synchronous=NORMAL (a crash may lose the last acknowledged writes). Tests only.
   bool durable = true;
+  // Serve reads at the latest revision from an in-memory copy of the live keys and values
+  // (etcd keeps its key index in memory; we keep the values too). Costs memory equal to the
+  // live data set; reads at older revisions, watch replay and writes use SQLite regardless.
+  bool cache_current = true;
 };
 
 // Counters for tests and metrics; each is a total since open.

@@ -62,6 +62,18 @@ BERTH_INSTANTIATE_STORE_CONFORMANCE(
                 .open = [] { return OpenOrDie(FreshDbPath(), RealClock()); },
             });
 
+// The same suite with every read served by SQLite (no in-memory view of the live keys).
+BERTH_INSTANTIATE_STORE_CONFORMANCE(SqliteNoCache,
+                                    conformance::StoreFactory{
+                                        .name = "sqlite_nocache",
+                                        .open =
+                                            [] {
+                                              return OpenOrDie(
+                                                  FreshDbPath(), RealClock(),
+                                                  SqliteOptions{.cache_current = false});
+                                            },
+                                    });
+
 bool WaitFor(const std::function<bool()>& condition, milliseconds deadline = seconds(20)) {
   auto until = std::chrono::steady_clock::now() + deadline;
   while (std::chrono::steady_clock::now() < until) {
