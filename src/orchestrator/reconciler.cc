@@ -1,0 +1,147 @@
+#include "orchestrator/reconciler.h"
+
+#include <fmt/core.h>
+
+#include <map>
+#include <unordered_map>
+
+#include "core/log.h"
+#include "orchestrator/codec.h"
+#include "orchestrator/node_table.h"
+#include "orchestrator/spec.h"
+
+namespace berth::orchestrator {
+
+Reconciler::Reconciler(store::Store& store, Clock& clock, Random& random, ReconcilerOptions options)
+    : store_(store), clock_(clock), random_(random), options_(options) {}
+
+Result<PassResult> Reconciler::RunOnce() {
+  PassResult result;
+  // Read desired and actual state at one revision.
+  auto apps_kv = store_.Get(kAppsPrefix, {.prefix = true});
+  if (!apps_kv) return std::unexpected(Wrap(apps_kv.error(), "reconciler: read apps"));
+  result.read_revision = apps_kv->revision;
+  auto nodes_kv = store_.Get(kNodesPrefix, {.prefix = true, .revision = result.read_revision});
+  if (!nodes_kv) return std::unexpected(Wrap(nodes_kv.error(), "reconciler: read nodes"));
+
+  std::vector<App> apps;
+  apps.reserve(apps_kv->kvs.size());
+  for (const auto& kv : apps_kv->kvs) {
+    auto app = AppFromJson(kv.value);
+    if (!app) {
+      result.skipped.push_back(kv.key + ": " + app.error().message);
+      continue;
+    }
+    if (AppKey(app->ns, app->name) != kv.key) {
+      result.skipped.push_back(kv.key + ": app names " + AppKey(app->ns, app->name));
+      continue;
+    }
+    apps.push_back(std::move(*app));
+  }
+
+  std::vector<Node> nodes;
+  std::vector<Instance> instances;
+  std::unordered_map<std::string, InstanceStatus> statuses;  // by status key
+  for (const auto& kv : nodes_kv->kvs) {
+    auto parts = ParseNodeKey(kv.key);
+    if (!parts) {
+      result.skipped.push_back(kv.key + ": not a node, assignment or status key");
+      continue;
+    }
+    switch (parts->kind) {
+      case NodeKeyParts::Kind::kNode: {
+        auto node = NodeFromJson(kv.value);
+        if (!node || node->id != parts->node) {
+          result.skipped.push_back(
+              kv.key + ": " + (node ? "node id does not match its key" : node.error().message));
+          continue;
+        }
+        nodes.push_back(std::move(*node));
+        break;
+      }
+      case NodeKeyParts::Kind::kAssignment: {
+        auto a = AssignmentFromJson(kv.value);
+        if (!a || AssignmentKey(a->instance) != kv.key) {
+          result.skipped.push_back(kv.key + ": " +
+                                   (a ? "assignment does not match its key" : a.error().message));
+          continue;
+        }
+        instances.push_back(std::move(a->instance));
+        break;
+      }
+      case NodeKeyParts::Kind::kStatus: {
+        auto s = InstanceStatusFromJson(kv.value);
+        if (!s) {
+          result.skipped.push_back(kv.key + ": " + s.error().message);
+          continue;
+        }
+        statuses.emplace(kv.key, std::move(*s));
+        break;
+      }
+    }
+  }
+
+  // Actual state: an assignment's instance is pending until its agent reports otherwise.
+  std::unordered_map<std::string, size_t> node_index;
+  for (size_t i = 0; i < nodes.size(); ++i) node_index.emplace(nodes[i].id, i);
+  for (Instance& i : instances) {
+    if (auto it = statuses.find(StatusKey(i)); it != statuses.end()) {
+      i.state = it->second.state;
+      i.ready_since_ms = it->second.ready_since_ms;
+    }
+    if (!i.Live()) continue;
+    if (auto it = node_index.find(i.node_id); it != node_index.end()) {
+      Node& n = nodes[it->second];
+      n.allocated += i.resources;
+      n.ports_in_use.insert(n.ports_in_use.end(), i.host_ports.begin(), i.host_ports.end());
+    }
+  }
+
+  NodeTable table;
+  for (const Node& n : nodes) table.Upsert(n);
+  Scheduler scheduler(table, random_, options_.scheduler);
+  Plan plan = scheduler.Schedule(apps, instances, clock_.WallMillis());
+
+  // Write the plan in bounded transactions.
+  std::vector<store::TxnOp> ops;
+  for (const Stop& s : plan.stops) ops.push_back(store::TxnOp::Delete(AssignmentKey(*s.instance)));
+  for (const Instance* i : plan.updates) {
+    const App* app = nullptr;
+    for (const App& a : apps) {
+      if (a.ns == i->ns && a.name == i->app) app = &a;
+    }
+    const ServiceSpec* spec = app ? app->FindService(i->service) : nullptr;
+    if (spec == nullptr) continue;
+    Assignment a{*i, *spec};
+    a.instance.spec_hash = spec->SpecHash();
+    ops.push_back(store::TxnOp::Put(AssignmentKey(a.instance), AssignmentToJson(a)));
+  }
+  for (const auto& p : plan.placements) {
+    Assignment a{plan.MakeInstance(p, table), *plan.services[p.service].spec};
+    ops.push_back(store::TxnOp::Put(AssignmentKey(a.instance), AssignmentToJson(a)));
+  }
+  for (size_t start = 0; start < ops.size(); start += options_.max_ops_per_txn) {
+    store::TxnRequest txn;
+    size_t end = std::min(ops.size(), start + options_.max_ops_per_txn);
+    txn.success.assign(std::make_move_iterator(ops.begin() + start),
+                       std::make_move_iterator(ops.begin() + end));
+    auto r = store_.Txn(txn);
+    if (!r) return std::unexpected(Wrap(r.error(), "reconciler: write plan"));
+  }
+  result.placed = static_cast<int64_t>(plan.placements.size());
+  result.stopped = static_cast<int64_t>(plan.stops.size());
+  result.updated = static_cast<int64_t>(plan.updates.size());
+  for (const auto& f : plan.failures) {
+    const auto& svc = plan.services[f.service];
+    result.unplaceable.push_back({svc.app->ns, svc.app->name, svc.spec->name, f.count, f.reason});
+    log::Warn("orchestrator", "{}/{}/{}: {} replicas unplaceable: {}", svc.app->ns, svc.app->name,
+              svc.spec->name, f.count, f.reason);
+  }
+  if (!ops.empty()) {
+    log::Info("orchestrator", "reconciled at revision {}: {} placed, {} stopped, {} updated",
+              result.read_revision, result.placed, result.stopped, result.updated);
+  }
+  return result;
+}
+
+}  // namespace berth::orchestrator

@@ -1,0 +1,58 @@
+// The reconciler loop (skeleton): reads the desired state (/apps/...) and the actual state
+// (/nodes/<id>, their assignments and the agents' status reports) from the Store at one
+// revision, runs the Scheduler, and writes the plan back as assignment puts and deletes
+// under /nodes/<id>/assignments/ (key layout in codec.h). Runs on the elected leader only;
+// the caller drives it (RunOnce on a timer or on watch events for /apps/ and /nodes/).
+// Not yet here: rollout history and auto-rollback on progressDeadline, restart back-off
+// bookkeeping, the autoscaler, node lease expiry and the grace period before rescheduling,
+// and unschedulable status written back for `berth describe`.
+// Thread-safety: not thread-safe; one RunOnce at a time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "orchestrator/random.h"
+#include "orchestrator/scheduler.h"
+#include "store/store.h"
+
+namespace berth::orchestrator {
+
+struct ReconcilerOptions {
+  SchedulerOptions scheduler;
+  // Operations per store transaction (etcd's default --max-txn-ops is 128).
+  size_t max_ops_per_txn = 128;
+};
+
+struct PassResult {
+  int64_t read_revision = 0;  // the revision the pass planned from
+  int64_t placed = 0;         // assignments created
+  int64_t stopped = 0;        // assignments deleted
+  int64_t updated = 0;        // assignments rewritten in place
+  struct Unplaceable {
+    std::string ns, app, service;
+    int64_t count = 0;
+    std::string reason;
+  };
+  std::vector<Unplaceable> unplaceable;
+  std::vector<std::string> skipped;  // keys whose values could not be decoded, with the error
+};
+
+class Reconciler {
+ public:
+  Reconciler(store::Store& store, Clock& clock, Random& random, ReconcilerOptions options = {});
+
+  // One reconcile pass. Fails only when the store fails; bad values are skipped and listed.
+  Result<PassResult> RunOnce();
+
+ private:
+  store::Store& store_;
+  Clock& clock_;
+  Random& random_;
+  ReconcilerOptions options_;
+};
+
+}  // namespace berth::orchestrator

@@ -1,0 +1,219 @@
+#include "orchestrator/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "orchestrator/codec.h"
+#include "orchestrator/spec.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace berth::orchestrator {
+namespace {
+
+constexpr int64_t kGi = 1LL << 30;
+
+// Runs against the real embedded store (sqlite back-end) in a temporary directory.
+class ReconcilerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("berth-reconciler-test-" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(dir_);
+    auto s = store::OpenSqliteStore((dir_ / "store.db").string(), {.durable = false}, clock_);
+    ASSERT_TRUE(s) << s.error().message;
+    store_ = std::move(*s);
+    // Small transactions, so a pass spans several of them.
+    reconciler_ = std::make_unique<Reconciler>(*store_, clock_, random_,
+                                               ReconcilerOptions{.max_ops_per_txn = 4});
+  }
+  void TearDown() override {
+    reconciler_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  void PutNode(const std::string& id, NodeStatus status = NodeStatus::kReady,
+               Resources capacity = {4000, 8 * kGi, 1000}) {
+    Node n;
+    n.id = id;
+    n.labels = {{"zone", "a"}};
+    n.capacity = capacity;
+    n.status = status;
+    ASSERT_TRUE(store_->Put(NodeKey(id), NodeToJson(n)));
+  }
+  void PutApp(std::string_view yaml) {
+    auto app = ParseAppYaml(yaml);
+    ASSERT_TRUE(app) << app.error().message;
+    ASSERT_TRUE(store_->Put(AppKey(app->ns, app->name), AppToJson(*app)));
+  }
+  // Assignments per node.
+  std::map<std::string, std::vector<Assignment>> Assignments() {
+    std::map<std::string, std::vector<Assignment>> out;
+    auto r = store_->Get(kNodesPrefix, {.prefix = true});
+    EXPECT_TRUE(r);
+    for (const auto& kv : r->kvs) {
+      auto parts = ParseNodeKey(kv.key);
+      if (!parts || parts->kind != NodeKeyParts::Kind::kAssignment) continue;
+      auto a = AssignmentFromJson(kv.value);
+      EXPECT_TRUE(a) << a.error().message;
+      if (a) out[parts->node].push_back(std::move(*a));
+    }
+    return out;
+  }
+  void ReportAllReady() {
+    for (const auto& [node, list] : Assignments()) {
+      for (const auto& a : list) {
+        InstanceStatus s{InstanceState::kReady, clock_.WallMillis(), ""};
+        ASSERT_TRUE(store_->Put(StatusKey(a.instance), InstanceStatusToJson(s)));
+      }
+    }
+  }
+  PassResult Run() {
+    auto r = reconciler_->RunOnce();
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? *r : PassResult{};
+  }
+
+  std::filesystem::path dir_;
+  ManualClock clock_;
+  std::unique_ptr<store::Store> store_;
+  SeededRandom random_{7};
+  std::unique_ptr<Reconciler> reconciler_;
+};
+
+constexpr const char* kShop = R"(name: shop
+services:
+  api:
+    image: shop/api:1
+    replicas: 6
+    resources: {cpu: 100m, memory: 64Mi}
+    update: {maxSurge: 0, maxUnavailable: 1}
+)";
+
+TEST_F(ReconcilerTest, WritesAssignmentsSpreadOverNodesAndIsIdempotent) {
+  for (int i = 0; i < 3; ++i) PutNode("node-" + std::to_string(i));
+  PutApp(kShop);
+  PassResult r = Run();
+  EXPECT_EQ(r.placed, 6);
+  EXPECT_TRUE(r.unplaceable.empty());
+  EXPECT_TRUE(r.skipped.empty());
+  auto by_node = Assignments();
+  ASSERT_EQ(by_node.size(), 3u);
+  for (const auto& [node, list] : by_node) {
+    EXPECT_EQ(list.size(), 2u) << node;
+    for (const auto& a : list) {
+      EXPECT_EQ(a.instance.node_id, node);
+      EXPECT_EQ(a.spec.image, "shop/api:1");
+      EXPECT_EQ(a.instance.resources, (Resources{100, 64 << 20, 0}));
+    }
+  }
+  r = Run();
+  EXPECT_EQ(r.placed + r.stopped + r.updated, 0);
+}
+
+TEST_F(ReconcilerTest, ScaleDownAndDeleteRemoveAssignments) {
+  for (int i = 0; i < 3; ++i) PutNode("node-" + std::to_string(i));
+  PutApp(kShop);
+  Run();
+  ReportAllReady();
+  PutApp(std::string(kShop).replace(std::string(kShop).find("replicas: 6"), 11, "replicas: 2"));
+  PassResult r = Run();
+  EXPECT_EQ(r.stopped, 4);
+  size_t left = 0;
+  for (const auto& [node, list] : Assignments()) left += list.size();
+  EXPECT_EQ(left, 2u);
+  ASSERT_TRUE(store_->Delete(AppKey("default", "shop")));
+  r = Run();
+  EXPECT_EQ(r.stopped, 2);
+  EXPECT_TRUE(Assignments().empty());
+}
+
+TEST_F(ReconcilerTest, InstancesOfADownNodeMoveToLiveNodes) {
+  for (int i = 0; i < 3; ++i) PutNode("node-" + std::to_string(i));
+  PutApp(kShop);
+  Run();
+  ReportAllReady();
+  PutNode("node-1", NodeStatus::kDown);
+  PassResult r = Run();
+  EXPECT_EQ(r.stopped, 2);
+  EXPECT_EQ(r.placed, 2);
+  auto by_node = Assignments();
+  EXPECT_EQ(by_node.count("node-1"), 0u);
+  EXPECT_EQ(by_node["node-0"].size() + by_node["node-2"].size(), 6u);
+}
+
+TEST_F(ReconcilerTest, RollingUpdateStopsAtMostMaxUnavailablePerPass) {
+  for (int i = 0; i < 3; ++i) PutNode("node-" + std::to_string(i));
+  PutApp(kShop);
+  Run();
+  ReportAllReady();
+  std::string v2 = kShop;
+  v2.replace(v2.find("shop/api:1"), 10, "shop/api:2");
+  PutApp(v2);
+  for (int pass = 0; pass < 20; ++pass) {
+    PassResult r = Run();
+    if (r.placed + r.stopped == 0) break;
+    EXPECT_LE(r.stopped, 1) << "pass " << pass;
+    ReportAllReady();
+  }
+  size_t v2_count = 0;
+  for (const auto& [node, list] : Assignments()) {
+    for (const auto& a : list) v2_count += a.spec.image == "shop/api:2";
+  }
+  EXPECT_EQ(v2_count, 6u);
+}
+
+TEST_F(ReconcilerTest, ReportsUnplaceableAndSkipsBadValues) {
+  PutNode("node-0", NodeStatus::kReady, {4000, 2 * kGi, 1000});
+  PutApp("name: big\nservices:\n  db:\n    image: pg:16\n    resources: {memory: 8Gi}\n");
+  ASSERT_TRUE(store_->Put("/apps/default/broken", "{"));
+  ASSERT_TRUE(store_->Put("/nodes/node-9", "{\"id\": 3}"));
+  PassResult r = Run();
+  EXPECT_EQ(r.placed, 0);
+  ASSERT_EQ(r.unplaceable.size(), 1u);
+  EXPECT_EQ(r.unplaceable[0].service, "db");
+  EXPECT_EQ(
+      r.unplaceable[0].reason.rfind("no node has 8 GiB memory free (largest: 2 GiB on node-0)", 0),
+      0u)
+      << r.unplaceable[0].reason;
+  ASSERT_EQ(r.skipped.size(), 2u);
+  EXPECT_EQ(r.skipped[0].rfind("/apps/default/broken: ", 0), 0u);
+  EXPECT_EQ(r.skipped[1].rfind("/nodes/node-9: ", 0), 0u);
+}
+
+TEST(Codec, NodeKeysAndRoundTrips) {
+  auto k = ParseNodeKey("/nodes/n1/assignments/default/shop/api-1");
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->kind, NodeKeyParts::Kind::kAssignment);
+  EXPECT_EQ(k->node, "n1");
+  EXPECT_EQ(k->instance, "api-1");
+  EXPECT_EQ(ParseNodeKey("/nodes/n1")->kind, NodeKeyParts::Kind::kNode);
+  EXPECT_FALSE(ParseNodeKey("/nodes/n1/other/a/b/c"));
+  EXPECT_FALSE(ParseNodeKey("/nodes//x"));
+  EXPECT_FALSE(ParseNodeKey("/apps/x"));
+
+  Node n;
+  n.id = "n1";
+  n.labels = {{"zone", "a"}};
+  n.capacity = {1000, kGi, 10};
+  n.status = NodeStatus::kCordoned;
+  auto back = NodeFromJson(NodeToJson(n));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, n);
+  EXPECT_FALSE(NodeFromJson("{\"id\": \"x\"}"));
+  EXPECT_FALSE(NodeFromJson(
+      R"({"id":"x","labels":{},"capacity":{"cpuMillis":1,"memoryBytes":1,"pids":1},"status":"on"})"));
+
+  InstanceStatus s{InstanceState::kUnready, 42, "probe failed"};
+  auto sb = InstanceStatusFromJson(InstanceStatusToJson(s));
+  ASSERT_TRUE(sb);
+  EXPECT_EQ(*sb, s);
+  EXPECT_FALSE(InstanceStatusFromJson("{\"state\": \"dancing\"}"));
+  EXPECT_FALSE(AssignmentFromJson("{\"instance\": {}}"));
+}
+
+}  // namespace
+}  // namespace berth::orchestrator
