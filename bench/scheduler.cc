@@ -197,6 +197,22 @@ int main(int argc, char** argv) {
   int64_t unplaced = 0;
   for (const auto& f : plan.failures) unplaced += f.count;
 
+  // Phase 2: the same cluster with its 100,000 instances running (ready), every service gets
+  // a new image: one reconcile pass of the rolling update (25% surge, 25% unavailable).
+  std::vector<Instance> instances;
+  instances.reserve(plan.placements.size());
+  for (const auto& p : plan.placements) {
+    instances.push_back(plan.MakeInstance(p, nodes));
+    instances.back().state = InstanceState::kReady;
+  }
+  for (App& app : apps) {
+    for (ServiceSpec& spec : app.services) spec.image += "-v2";
+  }
+  auto t4 = std::chrono::steady_clock::now();
+  Plan rollout = scheduler.Schedule(apps, instances, 0);
+  auto t5 = std::chrono::steady_clock::now();
+  const int64_t state_peak_kb = ReadStatusKb("VmHWM");
+
   const double seconds = std::chrono::duration<double>(t3 - t2).count();
   const double load_seconds = std::chrono::duration<double>(t1 - t0).count();
   const double placements = static_cast<double>(plan.placements.size());
@@ -229,6 +245,17 @@ int main(int argc, char** argv) {
              per_instance, kTargetBytesPerInstance);
   fmt::print("bytes_per_instance_scheduling_only {:.0f} B\n",
              bytes_schedule / std::max(placements, 1.0));
+  const double rollout_seconds = std::chrono::duration<double>(t5 - t4).count();
+  fmt::print("rollout_pass_instances {} count\n", instances.size());
+  fmt::print("rollout_pass_placements {} count\n", rollout.placements.size());
+  fmt::print("rollout_pass_stops {} count\n", rollout.stops.size());
+  fmt::print("rollout_pass_seconds {:.4f} s\n", rollout_seconds);
+  fmt::print("rollout_pass_instances_reconciled_per_second {:.0f} /s\n",
+             static_cast<double>(instances.size()) / rollout_seconds);
+  fmt::print("peak_rss_with_instance_state_bytes {} B\n", state_peak_kb * 1024);
+  fmt::print("bytes_per_instance_with_instance_state {:.0f} B (target < {})\n",
+             static_cast<double>(state_peak_kb - baseline_kb) * 1024.0 / std::max(placements, 1.0),
+             kTargetBytesPerInstance);
   if (!plan.failures.empty()) {
     fmt::print("# first unplaceable: {} x {}: {}\n", plan.failures[0].count,
                plan.services[plan.failures[0].service].spec->name, plan.failures[0].reason);
