@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -283,6 +286,111 @@ TEST(SqliteStoreTest, ClosingTheStoreCancelsLiveWatches) {
   ASSERT_EQ(responses.size(), 1u);
   EXPECT_TRUE(responses[0].canceled);
   (*watcher)->Cancel();  // after the store is gone: harmless
+}
+
+TEST(SqliteStoreTest, AcknowledgedWritesSurviveAKilledProcess) {
+  const std::string path = FreshDbPath();
+  int acks[2];
+  ASSERT_EQ(::pipe(acks), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The child writes as fast as it can and reports each acknowledged revision.
+    ::close(acks[0]);
+    SystemClock clock;
+    auto store = OpenSqliteStore(path, {}, clock);
+    if (!store) ::_exit(2);
+    for (int64_t i = 0;; ++i) {
+      auto put = (*store)->Put("/crash/" + std::to_string(i), std::to_string(i));
+      if (!put) ::_exit(3);
+      if (::write(acks[1], &i, sizeof(i)) != sizeof(i)) ::_exit(4);
+    }
+  }
+  ::close(acks[1]);
+  int64_t last = -1;
+  for (;;) {
+    int64_t i = 0;
+    if (::read(acks[0], &i, sizeof(i)) != sizeof(i)) break;
+    last = i;
+    if (last >= 50) break;
+  }
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  // Drain acks written before the kill landed: they were acknowledged too.
+  for (int64_t i = 0; ::read(acks[0], &i, sizeof(i)) == sizeof(i);) last = i;
+  ::close(acks[0]);
+  ASSERT_GE(last, 50) << "child exited early with status " << status;
+  auto store = OpenOrDie(path, RealClock());
+  ASSERT_NE(store, nullptr);
+  RangeOptions all;
+  all.prefix = true;
+  all.count_only = true;
+  auto got = store->Get("/crash/", all);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_GE(got->count, last + 1);
+  for (int64_t i = 0; i <= last; ++i) {
+    auto kv = GetOne(*store, "/crash/" + std::to_string(i));
+    ASSERT_TRUE(kv.has_value()) << "acknowledged write " << i << " lost";
+    EXPECT_EQ(kv->value, std::to_string(i));
+  }
+}
+
+TEST(SqliteStoreTest, FailingWriteInABatchFailsAlone) {
+  auto store = OpenOrDie(FreshDbPath(), RealClock());
+  ASSERT_NE(store, nullptr);
+  const int64_t r0 = store->CurrentRevision().value();
+  constexpr int kThreads = 8;
+  constexpr int kWrites = 20;
+  std::atomic<int> good{0};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kWrites; ++i) {
+        PutOptions options;
+        if (t % 2 == 1) options.lease = 0x7ffe5555;  // unknown: this put must fail
+        auto put = store->Put("/mix/" + std::to_string(t) + "/" + std::to_string(i), "v", options);
+        if (put) {
+          ++good;
+        } else if (put.error().code == ErrorCode::kNotFound) {
+          ++bad;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(good.load(), kThreads / 2 * kWrites);
+  EXPECT_EQ(bad.load(), kThreads / 2 * kWrites);
+  EXPECT_EQ(store->CurrentRevision().value(), r0 + good.load());
+  RangeOptions all;
+  all.prefix = true;
+  all.count_only = true;
+  EXPECT_EQ(store->Get("/mix/", all)->count, good.load());
+}
+
+TEST(SqliteStoreTest, WatchReplaysHistoryWrittenBeforeReopen) {
+  const std::string path = FreshDbPath();
+  int64_t first = 0;
+  {
+    auto store = OpenOrDie(path, RealClock());
+    ASSERT_NE(store, nullptr);
+    first = store->Put("/h/a", "1")->revision;
+    ASSERT_TRUE(store->Put("/h/b", "2"));
+    ASSERT_TRUE(store->Delete("/h/a"));
+  }
+  auto store = OpenOrDie(path, RealClock());
+  ASSERT_NE(store, nullptr);
+  conformance::WatchRecorder recorder;
+  auto watcher = store->Watch("/h/", WatchOptions{.prefix = true, .start_revision = first},
+                              recorder.Callback());
+  ASSERT_TRUE(watcher.has_value());
+  ASSERT_TRUE(recorder.WaitForEvents(3, seconds(20)));
+  auto events = recorder.events();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].kv.mod_revision, first);
+  EXPECT_EQ(events[2].type, Event::Type::kDelete);
+  EXPECT_EQ(events[2].kv.key, "/h/a");
 }
 
 }  // namespace
