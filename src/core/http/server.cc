@@ -284,7 +284,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     if (!answered) {
       DoSend(id, ErrorResponse(500, "handler returned without a response"));
     } else {
-      Close();  // a stream without its last chunk: the client must see it cut
+      // A stream without its last chunk: deliver what is queued, then close, so that the
+      // client sees the stream cut rather than ended.
+      keep_alive_ = false;
+      response_done_ = true;
+      Flush();
     }
   }
 
