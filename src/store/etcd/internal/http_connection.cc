@@ -17,6 +17,22 @@ http::Request MakePost(std::string_view path, std::string body) {
   return request;
 }
 
+// The http client reports every transport failure as kUnavailable; the store must know
+// whether a failed request may have reached etcd (a write must not be sent twice). A
+// failure while resolving or connecting means it did not; anything later (send, read, a
+// timeout) leaves the outcome unknown and is reported as kDeadlineExceeded.
+// TODO(core/http): a structured "not sent" flag in the client's error would beat matching
+// its messages.
+Error ClassifyTransportError(Error e) {
+  const std::string& m = e.message;
+  bool before_send = m.starts_with("http client: connect to") ||
+                     m.starts_with("http client: resolv") ||
+                     m.starts_with("http client: TLS handshake");
+  if (e.code == ErrorCode::kUnavailable && !before_send) e.code = ErrorCode::kDeadlineExceeded;
+  if (e.code == ErrorCode::kDeadlineExceeded && before_send) e.code = ErrorCode::kUnavailable;
+  return e;
+}
+
 class HttpConnection final : public Connection {
  public:
   explicit HttpConnection(std::unique_ptr<http::Client> client) : client_(std::move(client)) {}
@@ -24,7 +40,7 @@ class HttpConnection final : public Connection {
   Result<HttpReply> Post(std::string_view path, std::string body) override {
     if (shutdown_.load()) return Fail(ErrorCode::kUnavailable, "connection shut down");
     auto response = client_->Send(MakePost(path, std::move(body)));
-    if (!response) return std::unexpected(response.error());
+    if (!response) return std::unexpected(ClassifyTransportError(response.error()));
     return HttpReply{response->status, std::move(response->body)};
   }
 
