@@ -456,7 +456,7 @@ class SqliteStoreImpl final : public SqliteStore {
                int64_t* compact_revision, const std::function<bool(WatchResponse &&)>& emit) {
           return Replay(range, from, to, prev_kv, compact_revision, emit);
         },
-        revision);
+        revision, options.watch_max_pending_events);
     writer_ = std::thread([this] { WriterLoop(); });
     reaper_ = std::thread([this] { ReaperLoop(); });
   }

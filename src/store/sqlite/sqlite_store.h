@@ -46,6 +46,9 @@ struct SqliteOptions {
   // (etcd keeps its key index in memory; we keep the values too). Costs memory equal to the
   // live data set; reads at older revisions, watch replay and writes use SQLite regardless.
   bool cache_current = true;
+  // A watch whose callback falls this many events behind stops queueing them in memory and
+  // catches up from history (it may then be compacted, as a slow etcd watcher may).
+  size_t watch_max_pending_events = 10000;
 };
 
 // Counters for tests and metrics; each is a total since open.

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -391,6 +392,36 @@ TEST(SqliteStoreTest, WatchReplaysHistoryWrittenBeforeReopen) {
   EXPECT_EQ(events[0].kv.mod_revision, first);
   EXPECT_EQ(events[2].type, Event::Type::kDelete);
   EXPECT_EQ(events[2].kv.key, "/h/a");
+}
+
+TEST(SqliteStoreTest, SlowWatcherCatchesUpFromHistoryInOrder) {
+  auto store = OpenOrDie(FreshDbPath(), RealClock(), SqliteOptions{.watch_max_pending_events = 8});
+  ASSERT_NE(store, nullptr);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  std::vector<int64_t> revisions;  // guarded by mu
+  auto watcher = store->Watch("/slow/", WatchOptions{.prefix = true}, [&](WatchResponse&& r) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return released; });  // the first callback blocks until released
+    for (const auto& e : r.events) revisions.push_back(e.kv.mod_revision);
+    cv.notify_all();
+  });
+  ASSERT_TRUE(watcher.has_value());
+  const int64_t first = store->Put("/slow/0", "v")->revision;
+  constexpr int kWrites = 200;
+  for (int i = 1; i < kWrites; ++i) {
+    ASSERT_TRUE(store->Put("/slow/" + std::to_string(i % 13), "v"));
+  }
+  {
+    std::lock_guard lock(mu);
+    released = true;
+    cv.notify_all();
+  }
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, seconds(20), [&] { return revisions.size() >= kWrites; }));
+  ASSERT_EQ(revisions.size(), static_cast<size_t>(kWrites));
+  for (int i = 0; i < kWrites; ++i) EXPECT_EQ(revisions[i], first + i);
 }
 
 }  // namespace

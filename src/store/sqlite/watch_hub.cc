@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <deque>
+#include <limits>
 #include <map>
 
 namespace berth::store::sqlite {
@@ -27,9 +28,10 @@ struct WatchState {
   int64_t replay_from = 0;   // replay [replay_from, replay_to] before the queue; 0: none
   int64_t replay_to = 0;
   std::deque<WatchResponse> pending;
-  bool queued = false;       // in Core::ready
-  bool in_callback = false;  // the dispatcher is running this watch's callback or replay
-  bool finished = false;     // compacted/canceled response delivered, or canceled by user
+  size_t pending_events = 0;  // events in `pending`
+  bool queued = false;        // in Core::ready
+  bool in_callback = false;   // the dispatcher is running this watch's callback or replay
+  bool finished = false;      // compacted/canceled response delivered, or canceled by user
 };
 
 }  // namespace
@@ -86,8 +88,10 @@ bool Ends(const WatchResponse& r) { return r.compacted || r.canceled; }
 
 }  // namespace
 
-WatchHub::WatchHub(ReplayFn replay, int64_t published_revision)
-    : replay_(std::move(replay)), core_(std::make_shared<Core>()) {
+WatchHub::WatchHub(ReplayFn replay, int64_t published_revision, size_t max_pending_events)
+    : replay_(std::move(replay)),
+      max_pending_events_(max_pending_events),
+      core_(std::make_shared<Core>()) {
   core_->published = published_revision;
   dispatcher_ = std::thread([this] { Dispatch(); });
   std::unique_lock lock(core_->mu);
@@ -118,6 +122,7 @@ std::unique_ptr<Watcher> WatchHub::Add(KeyRange range, int64_t start_revision, b
     r.compact_revision = compact_revision;
     r.revision = published;
     w->pending.push_back(std::move(r));
+    w->min_revision = std::numeric_limits<int64_t>::max();  // nothing live after this
     core_->Enqueue(w);
   } else if (start_revision == 0 || start_revision > published) {
     w->min_revision = start_revision == 0 ? published + 1 : start_revision;
@@ -135,6 +140,10 @@ void WatchHub::Publish(int64_t revision, const std::vector<Event>& events) {
   core_->published = revision;
   for (auto& [id, w] : core_->watchers) {
     if (w->finished || revision < w->min_revision) continue;
+    if (w->replay_from > 0) {
+      w->replay_to = revision;  // a replay not yet started serves this revision from history
+      continue;
+    }
     WatchResponse r;
     for (const Event& e : events) {
       if (!w->range.Contains(e.kv.key)) continue;
@@ -143,7 +152,18 @@ void WatchHub::Publish(int64_t revision, const std::vector<Event>& events) {
     }
     if (r.events.empty()) continue;
     r.revision = revision;
-    w->pending.push_back(std::move(r));
+    const size_t n = r.events.size();
+    if (!w->pending.empty() && w->pending_events + n > max_pending_events_) {
+      // A slow watcher: drop its queue and serve it from history instead (as etcd moves slow
+      // watchers to its unsynced group). It may be compacted meanwhile, as in etcd.
+      w->replay_from = w->pending.front().revision;
+      w->replay_to = revision;
+      w->pending.clear();
+      w->pending_events = 0;
+    } else {
+      w->pending.push_back(std::move(r));
+      w->pending_events += n;
+    }
     core_->Enqueue(w);
   }
 }
@@ -210,6 +230,7 @@ void WatchHub::Dispatch() {
     } else {
       std::deque<WatchResponse> batch;
       batch.swap(w->pending);
+      w->pending_events = 0;
       lock.unlock();
       for (auto& r : batch) {
         if (w->canceled) break;
@@ -224,7 +245,7 @@ void WatchHub::Dispatch() {
       w->finished = true;
       w->pending.clear();
       core.watchers.erase(w->id);
-    } else if (!w->finished && !w->pending.empty()) {
+    } else if (!w->finished && (!w->pending.empty() || w->replay_from > 0)) {
       core.Enqueue(w);
     }
     core.idle_cv.notify_all();

@@ -45,7 +45,9 @@ using ReplayFn = std::function<Result<void>(const KeyRange& range, int64_t from,
 
 class WatchHub {
  public:
-  WatchHub(ReplayFn replay, int64_t published_revision);
+  // `max_pending_events`: when a watch has more undelivered live events than this, its queue
+  // is dropped and it catches up from history instead (bounded memory for slow callbacks).
+  WatchHub(ReplayFn replay, int64_t published_revision, size_t max_pending_events = 10000);
   ~WatchHub();  // Shutdown("store closed") unless already shut down
   WatchHub(const WatchHub&) = delete;
   WatchHub& operator=(const WatchHub&) = delete;
@@ -71,6 +73,7 @@ class WatchHub {
   void Dispatch();
 
   ReplayFn replay_;
+  const size_t max_pending_events_;
   std::shared_ptr<Core> core_;
   std::thread dispatcher_;
 };
