@@ -119,7 +119,7 @@ std::string NodeToJson(const Node& n) {
             {"labels", n.labels},
             {"capacity", ResourcesToJson(n.capacity)},
             {"status", std::string(ToString(n.status))}};
-  return j.dump();
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 Result<Node> NodeFromJson(std::string_view json) {
@@ -149,7 +149,7 @@ std::string AssignmentToJson(const Assignment& a) {
               {"resources", ResourcesToJson(i.resources)},
               {"hostPorts", i.host_ports}}},
             {"spec", ServiceSpecToJson(a.spec)}};
-  return j.dump();
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 Result<Assignment> AssignmentFromJson(std::string_view json) {
@@ -180,7 +180,7 @@ std::string InstanceStatusToJson(const InstanceStatus& s) {
   Json j = {{"state", std::string(ToString(s.state))},
             {"readySinceMs", s.ready_since_ms},
             {"message", s.message}};
-  return j.dump();
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 Result<InstanceStatus> InstanceStatusFromJson(std::string_view json) {

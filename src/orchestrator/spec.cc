@@ -696,9 +696,37 @@ Result<App> Finish(Reader& r, App app) {
   return app;
 }
 
+// The line of the first byte that is not part of valid UTF-8, or 0 when all is valid.
+int InvalidUtf8Line(std::string_view s) {
+  int line = 1;
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\n') ++line;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xe  ? 3
+                 : (c >> 3) == 0x1e ? 4
+                                    : 0;
+    if (len == 0 || i + len > s.size()) return line;
+    uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return line;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return line;
+    i += len;
+  }
+  return 0;
+}
+
 YAML::Node Load(Reader& r, std::string_view text) {
   if (text.size() > kMaxSpecBytes) {
     throw SpecError{fmt::format("{}: larger than {} bytes", r.file(), kMaxSpecBytes)};
+  }
+  if (int line = InvalidUtf8Line(text); line != 0) {
+    throw SpecError{fmt::format("{}:{}: not valid UTF-8", r.file(), line)};
   }
   try {
     return YAML::Load(std::string(text));
@@ -1023,7 +1051,31 @@ OJson ServiceBody(const ServiceSpec& s) {
                  {"progressDeadline", FormatDuration(s.update.progress_deadline)},
                  {"autoRollback", s.update.auto_rollback}};
   OJson constraints = OJson::array();
-  for (const auto& c : s.placement.constraints) constraints.push_back(c.ToString());
+  for (const auto& c : s.placement.constraints) {
+    // The map form: values may hold characters ("," ")" " ") the string form splits on.
+    OJson cj = {{"key", c.key}};
+    switch (c.op) {
+      case Constraint::Op::kEqual:
+        cj["op"] = "=";
+        cj["value"] = c.values.empty() ? "" : c.values.front();
+        break;
+      case Constraint::Op::kNotEqual:
+        cj["op"] = "!=";
+        cj["value"] = c.values.empty() ? "" : c.values.front();
+        break;
+      case Constraint::Op::kIn:
+        cj["op"] = "in";
+        cj["values"] = c.values;
+        break;
+      case Constraint::Op::kExists:
+        cj["op"] = "exists";
+        break;
+      case Constraint::Op::kNotExists:
+        cj["op"] = "not-exists";
+        break;
+    }
+    constraints.push_back(std::move(cj));
+  }
   j["placement"] = {{"constraints", constraints},
                     {"strategy", std::string(ToString(s.placement.strategy))},
                     {"antiAffinity", std::string(ToString(s.placement.anti_affinity))}};
@@ -1041,7 +1093,7 @@ OJson ServiceBody(const ServiceSpec& s) {
 Json ServiceSpecToJson(const ServiceSpec& spec) {
   OJson j = ServiceBody(spec);
   j["name"] = spec.name;
-  return Json::parse(j.dump());
+  return Json::parse(j.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 Result<ServiceSpec> ServiceSpecFromJson(const Json& json) {
@@ -1052,7 +1104,8 @@ Result<ServiceSpec> ServiceSpecFromJson(const Json& json) {
   Json body = json;
   body.erase("name");
   app["services"][json["name"].get<std::string>()] = body;
-  auto parsed = ParseAppYaml(app.dump(), "service.json");
+  auto parsed =
+      ParseAppYaml(app.dump(-1, ' ', false, Json::error_handler_t::replace), "service.json");
   if (!parsed) return std::unexpected(parsed.error());
   return parsed->services.front();
 }
@@ -1060,7 +1113,7 @@ Result<ServiceSpec> ServiceSpecFromJson(const Json& json) {
 std::string AppToJson(const App& app) {
   OJson j = {{"namespace", app.ns}, {"name", app.name}, {"services", OJson::object()}};
   for (const auto& s : app.services) j["services"][s.name] = ServiceBody(s);
-  return j.dump();
+  return j.dump(-1, ' ', false, OJson::error_handler_t::replace);
 }
 
 Result<App> AppFromJson(std::string_view json) {

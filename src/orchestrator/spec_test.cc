@@ -173,6 +173,13 @@ TEST(ParseAppYaml, RejectsMalformedYamlWithLine) {
   EXPECT_EQ(ParseError(std::string(kMaxSpecBytes + 1, ' ')).find("larger than"), 10u);
 }
 
+TEST(ParseAppYaml, RejectsInvalidUtf8WithLine) {
+  EXPECT_EQ(ParseError("name: x\nservices:\n  api:\n    image: \xff\n"),
+            "app.yaml:4: not valid UTF-8");
+  EXPECT_EQ(ParseError("name: \xc0\xaf\n"), "app.yaml:1: not valid UTF-8");  // overlong
+  EXPECT_TRUE(ParseAppYaml("name: x\nservices:\n  api:\n    image: caf\xc3\xa9\n"));
+}
+
 TEST(ParseAppYaml, RejectsBadQuantities) {
   EXPECT_EQ(ParseError(App1("    resources: {memory: lots}\n")),
             "app.yaml:5: services.api.resources.memory: must be a size like 512Mi, 1Gi or 64m, "
@@ -424,6 +431,16 @@ TEST(AppJson, RoundTripsEveryField) {
   ASSERT_TRUE(back) << back.error().message << "\n" << json;
   EXPECT_EQ(*back, *app);
   EXPECT_EQ(AppToJson(*back), json);
+}
+
+TEST(AppJson, ConstraintValuesWithSeparatorsRoundTrip) {
+  auto app = ParseAppYaml(App1(
+      "    placement:\n      constraints:\n        - {key: k, op: in, values: [\"a,b\", \"c)\"]}\n"
+      "        - {key: \"x y\", value: \" padded \"}\n"));
+  ASSERT_TRUE(app) << app.error().message;
+  auto back = AppFromJson(AppToJson(*app));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back, *app);
 }
 
 TEST(AppJson, ServiceRoundTripAndErrors) {
