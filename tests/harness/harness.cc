@@ -187,10 +187,20 @@ bool WaitForTcp(int port, Duration timeout, std::string_view host) {
       timeout, 50ms);
 }
 
-std::optional<std::string> HttpGet(int port, std::string_view path, Duration timeout) {
+namespace {
+
+std::optional<std::string> HttpExchange(int port, std::string_view method, std::string_view path,
+                                        std::string_view body, Duration timeout) {
   int fd = ConnectLoopback("127.0.0.1", port, timeout);
   if (fd < 0) return std::nullopt;
-  std::string req = "GET " + std::string(path) + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+  std::string req =
+      std::string(method) + " " + std::string(path) + " HTTP/1.0\r\nHost: 127.0.0.1\r\n";
+  if (method == "POST") {
+    req +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  req += "\r\n";
+  req += body;
   size_t off = 0;
   while (off < req.size()) {
     ssize_t n = ::send(fd, req.data() + off, req.size() - off, MSG_NOSIGNAL);
@@ -219,6 +229,27 @@ std::optional<std::string> HttpGet(int port, std::string_view path, Duration tim
   auto head_end = resp.find("\r\n\r\n");
   if (head_end == std::string::npos) return std::nullopt;
   return resp.substr(head_end + 4);
+}
+
+// The value of the first `"field":"..."` in a JSON text (enough for etcd's flat answers).
+std::string JsonStringField(const std::string& json, std::string_view field) {
+  std::string needle = "\"" + std::string(field) + "\":\"";
+  auto at = json.find(needle);
+  if (at == std::string::npos) return {};
+  at += needle.size();
+  auto end = json.find('"', at);
+  return end == std::string::npos ? std::string() : json.substr(at, end - at);
+}
+
+}  // namespace
+
+std::optional<std::string> HttpGet(int port, std::string_view path, Duration timeout) {
+  return HttpExchange(port, "GET", path, {}, timeout);
+}
+
+std::optional<std::string> HttpPost(int port, std::string_view path, std::string_view body,
+                                    Duration timeout) {
+  return HttpExchange(port, "POST", path, body, timeout);
 }
 
 std::string BinaryPath(std::string_view relative) {
@@ -543,6 +574,24 @@ std::string EtcdCluster::ClientHostPorts() const {
 bool EtcdCluster::Healthy(int member) const {
   auto body = HttpGet(members_.at(member).client_port, "/health", 3s);
   return body && body->find("\"health\":\"true\"") != std::string::npos;
+}
+
+int EtcdCluster::Leader() const {
+  for (int i = 0; i < size(); ++i) {
+    if (!MemberRunning(i)) continue;
+    auto status = HttpPost(members_[i].client_port, "/v3/maintenance/status", "{}", 3s);
+    if (!status) continue;
+    std::string leader = JsonStringField(*status, "leader");
+    if (leader.empty() || leader == "0") continue;
+    // Each member names itself in its header; find the one whose id is the leader's.
+    for (int j = 0; j < size(); ++j) {
+      if (!MemberRunning(j)) continue;
+      auto other =
+          j == i ? status : HttpPost(members_[j].client_port, "/v3/maintenance/status", "{}", 3s);
+      if (other && JsonStringField(*other, "member_id") == leader) return j;
+    }
+  }
+  return -1;
 }
 
 bool EtcdCluster::MemberRunning(int member) const {

@@ -77,6 +77,10 @@ bool WaitForTcp(int port, Duration timeout = kDefaultTimeout, std::string_view h
 std::optional<std::string> HttpGet(int port, std::string_view path,
                                    Duration timeout = std::chrono::seconds(5));
 
+// The same for a POST with a body (Content-Type: application/json).
+std::optional<std::string> HttpPost(int port, std::string_view path, std::string_view body,
+                                    Duration timeout = std::chrono::seconds(5));
+
 // $BERTH_BINARY_DIR/<relative> when the variable is set (ctest sets it for berth_test
 // targets), else the build dir guessed from the test's own path; e.g.
 // BinaryPath("src/cmd/berthd").
@@ -173,6 +177,9 @@ class EtcdCluster {
 
   // True when member `i` answers /health with "true".
   bool Healthy(int member) const;
+  // The index of the member that leads the cluster now, or -1 when no running member knows
+  // a leader (asks each running member's /v3/maintenance/status).
+  int Leader() const;
   // Waits until every running member is healthy.
   bool WaitHealthy(Duration timeout = 90s) const;
 

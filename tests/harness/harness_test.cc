@@ -160,3 +160,32 @@ TEST(EtcdClusterTest, SingleMemberServesAndSurvivesARestart) {
 
 }  // namespace
 }  // namespace berth::testing
+
+namespace berth::testing {
+namespace {
+
+TEST(EtcdClusterTest, ThreeMembersElectANewLeaderWhenTheLeaderIsKilled) {
+  EtcdCluster etcd;
+  ASSERT_TRUE(etcd.Start(3)) << etcd.error();
+  ASSERT_EQ(etcd.ClientEndpoints().size(), 3u);
+  int leader = -1;
+  ASSERT_TRUE(WaitFor([&] { return (leader = etcd.Leader()) >= 0; }));
+  auto put = HttpPost(etcd.ClientPort((leader + 1) % 3), "/v3/kv/put",
+                      R"({"key":"aGFybmVzcw==","value":"MQ=="})");
+  ASSERT_TRUE(put.has_value());
+  etcd.KillMember(leader);
+  int next = -1;
+  ASSERT_TRUE(WaitFor([&] {
+    next = etcd.Leader();
+    return next >= 0 && next != leader;
+  }));
+  ASSERT_TRUE(etcd.WaitHealthy());
+  ASSERT_TRUE(etcd.RestartMember(leader));
+  // The restarted member has the write made before it died.
+  auto got = HttpPost(etcd.ClientPort(leader), "/v3/kv/range", R"({"key":"aGFybmVzcw=="})");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_NE(got->find("\"value\":\"MQ==\""), std::string::npos) << *got;
+}
+
+}  // namespace
+}  // namespace berth::testing

@@ -209,10 +209,13 @@ bool CreateOnce(Store& store, const std::string& key, const std::string& value) 
   return berth::testing::WaitFor([&] { return store.Txn(txn).has_value(); }, 120s, 50ms);
 }
 
-TEST_F(EtcdStoreTest, WatchSeesEveryWriteOfAConcurrentWriterWhileItsMemberIsKilled) {
-  ASSERT_NO_FATAL_FAILURE(StartCluster(3));
+enum class Victim { kWatchedMember, kLeader };
+
+// A writer creates /cw/0001.. one key at a time while a member is killed mid-way and later
+// restarted; the watch must see every key exactly once, in order.
+void ConcurrentWriterAcrossAKill(EtcdCluster& cluster, Victim which) {
   auto log = std::make_shared<ConnectionLog>();
-  auto opened = OpenEtcdStore(cluster_->ClientEndpoints(), RecordingOptions(log));
+  auto opened = OpenEtcdStore(cluster.ClientEndpoints(), RecordingOptions(log));
   ASSERT_TRUE(opened.has_value()) << opened.error().message;
   auto& store = **opened;
   Recorder recorder;
@@ -222,8 +225,9 @@ TEST_F(EtcdStoreTest, WatchSeesEveryWriteOfAConcurrentWriterWhileItsMemberIsKill
   constexpr int kWrites = 60;
   std::atomic<int> done{0};
   std::atomic<bool> failed{false};
-  std::thread writer([&] {
-    for (int i = 1; i <= kWrites; ++i) {
+  // On an early ASSERT return the jthread asks the writer to stop, then joins it.
+  std::jthread writer([&](std::stop_token stop) {
+    for (int i = 1; i <= kWrites && !stop.stop_requested(); ++i) {
       if (!CreateOnce(store, "/cw/" + Padded(i), std::to_string(i))) {
         failed = true;
         return;
@@ -231,26 +235,27 @@ TEST_F(EtcdStoreTest, WatchSeesEveryWriteOfAConcurrentWriterWhileItsMemberIsKill
       done = i;
     }
   });
-  // Kill the watch's member in the middle of the writes, then bring it back.
   ASSERT_TRUE(berth::testing::WaitFor([&] { return done.load() >= 10 || failed.load(); }));
-  std::string watched;
-  {
+  int victim = -1;
+  if (which == Victim::kLeader) {
+    ASSERT_TRUE(berth::testing::WaitFor([&] { return (victim = cluster.Leader()) >= 0; }));
+  } else {
     std::lock_guard lock(log->mu);
     ASSERT_FALSE(log->watch_endpoints.empty());
-    watched = log->watch_endpoints.back();
+    for (int i = 0; i < cluster.size(); ++i) {
+      if (cluster.ClientEndpoint(i) == log->watch_endpoints.back()) victim = i;
+    }
+    ASSERT_GE(victim, 0);
   }
-  int victim = 0;
-  for (int i = 0; i < cluster_->size(); ++i) {
-    if (cluster_->ClientEndpoint(i) == watched) victim = i;
-  }
-  cluster_->KillMember(victim);
+  cluster.KillMember(victim);
   ASSERT_TRUE(berth::testing::WaitFor([&] { return done.load() >= 30 || failed.load(); }, 180s));
-  ASSERT_TRUE(cluster_->RestartMember(victim));
+  ASSERT_TRUE(cluster.RestartMember(victim));
   writer.join();
   ASSERT_FALSE(failed.load()) << "the writer gave up at " << done.load() + 1;
 
   ASSERT_TRUE(berth::testing::WaitFor([&] { return recorder.Events().size() >= kWrites; }))
       << recorder.Events().size();
+  // One more write: a duplicate of an earlier event would arrive before this one.
   ASSERT_TRUE(CreateOnce(store, "/cw/zz-sentinel", "end"));
   ASSERT_TRUE(berth::testing::WaitFor([&] { return recorder.Events().size() >= kWrites + 1; }));
   auto events = recorder.Events();
@@ -261,6 +266,16 @@ TEST_F(EtcdStoreTest, WatchSeesEveryWriteOfAConcurrentWriterWhileItsMemberIsKill
     if (i > 0) EXPECT_GT(events[i].kv.mod_revision, events[i - 1].kv.mod_revision);
   }
   EXPECT_EQ(events.back().kv.key, "/cw/zz-sentinel");
+}
+
+TEST_F(EtcdStoreTest, WatchSeesEveryWriteOfAConcurrentWriterWhileItsMemberIsKilled) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3));
+  ConcurrentWriterAcrossAKill(*cluster_, Victim::kWatchedMember);
+}
+
+TEST_F(EtcdStoreTest, WatchSeesEveryWriteOfAConcurrentWriterWhileTheLeaderIsKilled) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster(3));
+  ConcurrentWriterAcrossAKill(*cluster_, Victim::kLeader);
 }
 
 TEST_F(EtcdStoreTest, WatchResumesAfterTheWholeClusterWasDown) {
