@@ -1,0 +1,266 @@
+#include "api/registry_endpoints.h"
+
+#include <fmt/core.h>
+
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <mutex>
+
+#include "core/http/message.h"
+#include "core/json.h"
+
+namespace berth::api {
+namespace {
+
+using registry::Health;
+using registry::Instance;
+using security::Role;
+
+constexpr auto kMaxWait = std::chrono::minutes(10);
+constexpr auto kDefaultWait = std::chrono::seconds(30);
+
+Json InstanceJson(const Instance& in) { return Json::parse(registry::InstanceToJsonText(in)); }
+
+Json ViewJson(const registry::ServiceView& v) {
+  Json list = Json::array();
+  for (const auto& in : v.instances) list.push_back(InstanceJson(in));
+  return Json{{"namespace", v.ns},
+              {"service", v.service},
+              {"index", v.index},
+              {"instances", std::move(list)}};
+}
+
+Json ListJson(const registry::ServiceList& l) {
+  Json services = Json::array();
+  for (const auto& s : l.services) {
+    services.push_back(Json{{"namespace", s.ns},
+                            {"service", s.service},
+                            {"instances", s.instances},
+                            {"passing", s.passing},
+                            {"tags", s.tags}});
+  }
+  return Json{{"services", std::move(services)}, {"index", l.index}};
+}
+
+Json EventJson(const registry::WatchEvent& e) {
+  Json j{{"type", e.type == registry::WatchEvent::Type::kPut ? "put" : "delete"},
+         {"revision", e.revision},
+         {"namespace", e.ns},
+         {"service", e.service},
+         {"id", e.id}};
+  if (e.instance) j["instance"] = InstanceJson(*e.instance);
+  return j;
+}
+
+// Every value of a repeated query parameter (?tag=a&tag=b).
+Result<std::vector<std::string>> QueryAll(const http::Request& r, std::string_view name) {
+  std::vector<std::string> out;
+  std::string_view rest = r.query;
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    size_t eq = pair.find('=');
+    auto n = http::PercentDecode(pair.substr(0, eq), true);
+    if (!n || *n != name) continue;
+    auto v = http::PercentDecode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+    if (!v) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("query parameter {} is not valid percent-encoding", name));
+    }
+    out.push_back(std::move(*v));
+  }
+  return out;
+}
+
+void StreamWatch(const std::shared_ptr<Call>& call, registry::Registry& reg, std::string ns,
+                 std::string service, asio::io_context& io) {
+  auto revision = call->QueryInt("revision", 0);
+  if (!revision) return call->ReplyError(revision.error());
+  if (*revision < 0) {
+    return call->ReplyError(Error(ErrorCode::kInvalidArgument, "revision must be >= 0"));
+  }
+  struct State {
+    std::mutex mu;
+    std::unique_ptr<registry::Subscription> sub;
+    bool closed = false;
+  };
+  auto state = std::make_shared<State>();
+  call->StartStream();
+  auto sub = reg.Watch(ns, service, *revision, [call, state, &io](registry::WatchBatch&& b) {
+    if (b.compacted || b.canceled) {
+      call->StreamLine(
+          Json{{"error",
+                {{"code", b.compacted ? "compacted" : "unavailable"},
+                 {"message", b.compacted ? "watch start revision was compacted" : b.cancel_reason},
+                 {"compact_revision", b.compact_revision}}}});
+      call->EndStream();
+      return;
+    }
+    for (const auto& e : b.events) {
+      if (!call->StreamLine(EventJson(e))) return;  // gone: OnClose cancels
+    }
+  });
+  if (!sub) {
+    call->StreamLine(Json{
+        {"error", {{"code", ErrorCodeName(sub.error().code)}, {"message", sub.error().message}}}});
+    call->EndStream();
+    return;
+  }
+  {
+    std::lock_guard lock(state->mu);
+    state->sub = std::move(*sub);
+  }
+  call->writer()->OnClose([state, &io] {
+    std::unique_ptr<registry::Subscription> s;
+    {
+      std::lock_guard lock(state->mu);
+      state->closed = true;
+      s = std::move(state->sub);
+    }
+    // Cancel off the connection's thread: it may wait for a running callback.
+    if (s)
+      asio::post(io, [s = std::shared_ptr<registry::Subscription>(std::move(s))] { s->Cancel(); });
+  });
+}
+
+// GET /v1/registry/{ns}/{service}, plain or blocking.
+void GetService(const std::shared_ptr<Call>& call, registry::Registry& reg, asio::io_context& io) {
+  const std::string& ns = call->Param("ns");
+  const std::string& service = call->Param("service");
+  if (call->QueryFlag("watch")) return StreamWatch(call, reg, ns, service, io);
+  auto tags = QueryAll(call->request(), "tag");
+  if (!tags) return call->ReplyError(tags.error());
+  registry::InstanceFilter filter{.tags = *tags, .passing_only = call->QueryFlag("passing")};
+  auto index = call->QueryInt("index", 0);
+  if (!index) return call->ReplyError(index.error());
+  if (*index < 0) return call->ReplyError(Error(ErrorCode::kInvalidArgument, "index must be >= 0"));
+  if (*index == 0) {
+    auto v = reg.GetService(ns, service, filter);
+    if (!v) return call->ReplyError(v.error());
+    return call->Reply(200, ViewJson(*v));
+  }
+  std::chrono::milliseconds wait = kDefaultWait;
+  if (auto w = call->Query("wait")) {
+    auto d = registry::ParseDuration(*w);
+    if (!d) return call->ReplyError(Wrap(d.error(), "wait"));
+    wait = std::min<std::chrono::milliseconds>(*d, kMaxWait);
+  }
+  // Blocking query, without blocking the HTTP worker: a watch from index + 1 and a timer;
+  // whichever fires first answers with the current view.
+  struct Pending {
+    explicit Pending(asio::io_context& io) : timer(io) {}
+    std::atomic<bool> done{false};
+    asio::steady_timer timer;
+    std::mutex mu;
+    std::shared_ptr<registry::Subscription> sub;
+  };
+  auto p = std::make_shared<Pending>(io);
+  auto finish = [call, p, &reg, &io, ns, service, filter] {
+    if (p->done.exchange(true)) return;
+    asio::post(io, [call, p, &reg, ns, service, filter] {
+      p->timer.cancel();
+      std::shared_ptr<registry::Subscription> s;
+      {
+        std::lock_guard lock(p->mu);
+        s = std::move(p->sub);
+      }
+      if (s) s->Cancel();
+      auto v = reg.BlockingGetService(ns, service, filter, 0, std::chrono::milliseconds(0));
+      if (!v) return call->ReplyError(v.error());
+      call->Reply(200, ViewJson(*v));
+    });
+  };
+  auto sub = reg.Watch(ns, service, *index + 1, [finish](registry::WatchBatch&& b) {
+    if (!b.events.empty() || b.compacted || b.canceled) finish();
+  });
+  if (!sub) return call->ReplyError(sub.error());
+  {
+    std::lock_guard lock(p->mu);
+    p->sub = std::shared_ptr<registry::Subscription>(std::move(*sub));
+  }
+  if (p->done) {  // answered during the replay: the subscription is ours to drop
+    asio::post(io, [p] {
+      std::lock_guard lock(p->mu);
+      if (p->sub) p->sub->Cancel();
+      p->sub.reset();
+    });
+    return;
+  }
+  p->timer.expires_after(wait);
+  p->timer.async_wait([finish](const asio::error_code& ec) {
+    if (!ec) finish();
+  });
+  call->writer()->OnClose([finish] { finish(); });
+}
+
+Result<Instance> ParseBody(const Call& call) {
+  return registry::ParseRegistration(call.request().body, call.Param("ns"), call.Param("service"),
+                                     call.Param("instance"));
+}
+
+}  // namespace
+
+void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io_context& io) {
+  router.Add({.method = "PUT",
+              .pattern = "/v1/registry/{ns}/{service}/{instance}",
+              .min_role = Role::kOperator,
+              .mutating = true,
+              .handler = [&reg](std::shared_ptr<Call> call) {
+                auto in = ParseBody(*call);
+                if (!in) return call->ReplyError(in.error());
+                auto r = reg.Register(*in);
+                if (!r) return call->ReplyError(r.error());
+                call->Reply(200, InstanceJson(*r));
+              }});
+  router.Add({.method = "PUT",
+              .pattern = "/v1/registry/{ns}/{service}/{instance}/heartbeat",
+              .min_role = Role::kOperator,
+              .handler = [&reg](std::shared_ptr<Call> call) {
+                auto r = reg.Heartbeat(call->Param("ns"), call->Param("service"),
+                                       call->Param("instance"));
+                if (!r) return call->ReplyError(r.error());
+                call->Reply(200, InstanceJson(*r));
+              }});
+  router.Add({.method = "DELETE",
+              .pattern = "/v1/registry/{ns}/{service}/{instance}",
+              .min_role = Role::kOperator,
+              .mutating = true,
+              .handler = [&reg](std::shared_ptr<Call> call) {
+                auto r = reg.Deregister(call->Param("ns"), call->Param("service"),
+                                        call->Param("instance"));
+                if (!r) return call->ReplyError(r.error());
+                call->Reply(200, Json{{"revision", *r}});
+              }});
+  router.Add({.method = "GET",
+              .pattern = "/v1/registry/{ns}/{service}/{instance}",
+              .handler = [&reg](std::shared_ptr<Call> call) {
+                auto r = reg.GetInstance(call->Param("ns"), call->Param("service"),
+                                         call->Param("instance"));
+                if (!r) return call->ReplyError(r.error());
+                call->Reply(200, InstanceJson(*r));
+              }});
+  router.Add({.method = "GET",
+              .pattern = "/v1/registry/{ns}/{service}",
+              .handler = [&reg, &io](std::shared_ptr<Call> call) { GetService(call, reg, io); }});
+  router.Add({.method = "GET",
+              .pattern = "/v1/registry/{ns}",
+              .handler = [&reg, &io](std::shared_ptr<Call> call) {
+                const std::string& ns = call->Param("ns");
+                if (call->QueryFlag("watch")) return StreamWatch(call, reg, ns, "", io);
+                auto r = reg.ListServices(ns);
+                if (!r) return call->ReplyError(r.error());
+                call->Reply(200, ListJson(*r));
+              }});
+  router.Add({.method = "GET",
+              .pattern = "/v1/registry",
+              .handler = [&reg, &io](std::shared_ptr<Call> call) {
+                if (call->QueryFlag("watch")) return StreamWatch(call, reg, "", "", io);
+                auto r = reg.ListServices("");
+                if (!r) return call->ReplyError(r.error());
+                call->Reply(200, ListJson(*r));
+              }});
+}
+
+}  // namespace berth::api

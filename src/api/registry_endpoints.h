@@ -1,0 +1,24 @@
+// The service registry's REST endpoints (registry_endpoints.cc):
+//   PUT    /v1/registry/{ns}/{service}/{instance}            register (idempotent)
+//   PUT    /v1/registry/{ns}/{service}/{instance}/heartbeat  renew the TTL lease
+//   DELETE /v1/registry/{ns}/{service}/{instance}            deregister
+//   GET    /v1/registry/{ns}/{service}/{instance}            one instance
+//   GET    /v1/registry[?watch&revision=N]                    services of every namespace
+//   GET    /v1/registry/{ns}[?watch&revision=N]               services of a namespace
+//   GET    /v1/registry/{ns}/{service}[?tag=T...][&passing][&index=N&wait=30s][&watch&revision=N]
+// `?watch` streams JSON lines (one change each, in revision order, from `revision`);
+// `index`/`wait` make a blocking query (Consul-style) answered when the service changes
+// after revision `index` or when `wait` (default 30s, at most 10m) passes.
+#pragma once
+
+#include <asio/io_context.hpp>
+
+#include "api/router.h"
+#include "registry/registry.h"
+
+namespace berth::api {
+
+// `io` runs the blocking-query timers (the registry component's io_context).
+void RegisterRegistryEndpoints(Router& router, registry::Registry& registry, asio::io_context& io);
+
+}  // namespace berth::api
