@@ -387,6 +387,48 @@ TEST(Scheduler, DrainNeverGoesBelowMaxUnavailable) {
   for (const auto& i : instances) EXPECT_NE(i.node_id, "node-0");
 }
 
+TEST(Selector, ScoresAtMostLimitFeasibleNodesAndMovesOn) {
+  NodeTable nodes;
+  for (int i = 0; i < 1000; ++i) {
+    nodes.Upsert(MakeNode("n" + std::to_string(i), {{"even", i % 2 == 0 ? "yes" : "no"}}));
+  }
+  SeededRandom random(17);
+  Selector selector(nodes, random);
+  EXPECT_EQ(selector.limit(), 16);  // max(16, ceil(log2 1000) = 10)
+  auto spec = Service("api", 1);
+  spec.placement.constraints = {{"even", Constraint::Op::kEqual, {"yes"}}};
+  std::vector<uint16_t> on_node(nodes.size(), 0);
+  Feasibility feasibility(nodes, spec, on_node);
+  std::set<uint32_t> seen_first, seen_second;
+  auto first = selector.Select(feasibility, [&](uint32_t row) {
+    EXPECT_EQ(std::stoi(nodes.id(row).substr(1)) % 2, 0);
+    seen_first.insert(row);
+    return 0.0;
+  });
+  ASSERT_TRUE(first);
+  EXPECT_EQ(seen_first.size(), 16u);
+  selector.Select(feasibility, [&](uint32_t row) {
+    seen_second.insert(row);
+    return 0.0;
+  });
+  EXPECT_EQ(seen_second.size(), 16u);
+  for (uint32_t row : seen_second) EXPECT_EQ(seen_first.count(row), 0u);
+}
+
+TEST(Selector, SmallClustersAreScannedWhole) {
+  NodeTable nodes;
+  for (int i = 0; i < 5; ++i) nodes.Upsert(MakeNode("n" + std::to_string(i)));
+  SeededRandom random(18);
+  Selector selector(nodes, random);
+  EXPECT_EQ(selector.limit(), 5);
+  auto spec = Service("api", 1);
+  std::vector<uint16_t> on_node(nodes.size(), 0);
+  Feasibility feasibility(nodes, spec, on_node);
+  auto best = selector.Select(feasibility, [&](uint32_t row) { return row == 3 ? 1.0 : 0.0; });
+  ASSERT_TRUE(best);
+  EXPECT_EQ(*best, 3u);
+}
+
 TEST(Reconcile, MinReadySecondsDelaysAvailability) {
   auto spec = Service("api", 2);
   spec.update.min_ready = Millis(10'000);
