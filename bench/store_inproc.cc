@@ -219,6 +219,30 @@ int main(int argc, char** argv) {
     };
     double ranges = Drive(1, cfg.seconds, range, &errors);
     Line("sqlite_store_prefix_range_reads_limit100_1_reader", ranges, "ops/s");
+    // Writes while readers hammer the same store: the writer must not starve.
+    auto mixed_phase = [&](const std::string& label) {
+      std::atomic<bool> stop{false};
+      std::vector<std::thread> readers;
+      std::atomic<int64_t> reads{0};
+      for (int t = 0; t < cfg.readers; ++t) {
+        readers.emplace_back([&, t] {
+          for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) reads += get(t, i);
+        });
+      }
+      auto put = [&](int t, int64_t i) {
+        return store->Put(fmt::format("/bench/read/{}", (i * 31 + t) % cfg.keys), value)
+            .has_value();
+      };
+      double mixed = Drive(cfg.writers, cfg.seconds, put, &errors);
+      stop = true;
+      for (auto& t : readers) t.join();
+      Line(fmt::format("sqlite_store{}_writes_{}_writers_beside_{}_readers", label, cfg.writers,
+                       cfg.readers),
+           mixed, "ops/s");
+      Line(fmt::format("sqlite_store{}_reads_beside_writers", label), reads.load() / cfg.seconds,
+           "ops/s");
+    };
+    mixed_phase("");
     store.reset();
     berth::store::SqliteOptions no_cache;
     no_cache.cache_current = false;
@@ -230,6 +254,7 @@ int main(int argc, char** argv) {
       double sql_many = Drive(cfg.readers, cfg.seconds, get, &errors);
       Line(fmt::format("sqlite_store_point_reads_sqlite_path_{}_readers", cfg.readers), sql_many,
            "ops/s");
+      mixed_phase("_sqlite_path");
     }
     double peer = PeerReads(base + "/peer-reads.db", cfg.seconds, cfg.keys, value);
     Line("peer_plain_sqlite_point_reads_1_conn", peer, "ops/s");

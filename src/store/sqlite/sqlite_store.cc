@@ -1,6 +1,7 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -420,6 +421,29 @@ struct WriteRequest {
   std::function<Result<void>(Batch&)> apply;
   Result<void> status;
   std::binary_semaphore done{0};
+};
+
+// A reader-writer lock that prefers the writer: a steady stream of readers must not starve
+// the group-commit writer (glibc's default rwlock prefers readers). Meets SharedMutex.
+class WriterPreferringMutex {
+ public:
+  WriterPreferringMutex() {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&lock_, &attr);
+    pthread_rwlockattr_destroy(&attr);
+  }
+  ~WriterPreferringMutex() { pthread_rwlock_destroy(&lock_); }
+  WriterPreferringMutex(const WriterPreferringMutex&) = delete;
+  WriterPreferringMutex& operator=(const WriterPreferringMutex&) = delete;
+  void lock() { pthread_rwlock_wrlock(&lock_); }
+  void unlock() { pthread_rwlock_unlock(&lock_); }
+  void lock_shared() { pthread_rwlock_rdlock(&lock_); }
+  void unlock_shared() { pthread_rwlock_unlock(&lock_); }
+
+ private:
+  pthread_rwlock_t lock_;
 };
 
 // The live keys by key, in etcd's byte order (std::string compares as unsigned char).
@@ -1099,7 +1123,7 @@ class SqliteStoreImpl final : public SqliteStore {
   bool reaper_stop_ = false;  // guarded by reaper_mu_
 
   // The live keys at committed_revision_ (cache_current); written by the writer after commit.
-  std::shared_mutex view_mu_;
+  WriterPreferringMutex view_mu_;
   LiveView view_;  // guarded by view_mu_
 
   std::mt19937_64 rng_;  // writer thread only
