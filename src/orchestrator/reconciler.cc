@@ -81,14 +81,40 @@ Result<PassResult> Reconciler::RunOnce() {
     }
   }
 
-  // Actual state: an assignment's instance is pending until its agent reports otherwise.
+  // Nodes that are down, or gone (their lease lapsed) while assignments still name them,
+  // keep their instances for the grace period: as cordoned nodes whose instances count as
+  // unavailable. After it, they are down and the scheduler replaces their instances.
+  const Clock::TimePoint now = clock_.Now();
   std::unordered_map<std::string, size_t> node_index;
   for (size_t i = 0; i < nodes.size(); ++i) node_index.emplace(nodes[i].id, i);
+  std::unordered_map<std::string, Clock::TimePoint> still_missing;
+  auto in_grace = [&](const std::string& id) {
+    auto [it, fresh] = still_missing.emplace(id, now);
+    if (fresh) {
+      if (auto old = missing_since_.find(id); old != missing_since_.end()) it->second = old->second;
+    }
+    return now - it->second < options_.down_grace;
+  };
+  for (Node& n : nodes) {
+    if (n.status == NodeStatus::kDown && in_grace(n.id)) n.status = NodeStatus::kCordoned;
+  }
+  for (const Instance& i : instances) {
+    if (node_index.count(i.node_id) || !in_grace(i.node_id)) continue;
+    Node ghost;
+    ghost.id = i.node_id;
+    ghost.status = NodeStatus::kCordoned;
+    node_index.emplace(ghost.id, nodes.size());
+    nodes.push_back(std::move(ghost));
+  }
+  missing_since_ = std::move(still_missing);
+
+  // Actual state: an assignment's instance is pending until its agent reports otherwise.
   for (Instance& i : instances) {
     if (auto it = statuses.find(StatusKey(i)); it != statuses.end()) {
       i.state = it->second.state;
       i.ready_since_ms = it->second.ready_since_ms;
     }
+    if (missing_since_.count(i.node_id) && i.Live()) i.state = InstanceState::kUnready;
     if (!i.Live()) continue;
     if (auto it = node_index.find(i.node_id); it != node_index.end()) {
       Node& n = nodes[it->second];

@@ -3,14 +3,17 @@
 // revision, runs the Scheduler, and writes the plan back as assignment puts and deletes
 // under /nodes/<id>/assignments/ (key layout in codec.h). Runs on the elected leader only;
 // the caller drives it (RunOnce on a timer or on watch events for /apps/ and /nodes/).
+// A node that is down, or whose key is gone (its lease lapsed) while assignments name it,
+// keeps its instances for `down_grace` (they count as unavailable, nothing new lands there);
+// then they are lost and placed elsewhere.
 // Not yet here: rollout history and auto-rollback on progressDeadline, restart back-off
-// bookkeeping, the autoscaler, node lease expiry and the grace period before rescheduling,
-// and unschedulable status written back for `berth describe`.
+// bookkeeping, the autoscaler, and unschedulable status written back for `berth describe`.
 // Thread-safety: not thread-safe; one RunOnce at a time.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
@@ -25,6 +28,8 @@ struct ReconcilerOptions {
   SchedulerOptions scheduler;
   // Operations per store transaction (etcd's default --max-txn-ops is 128).
   size_t max_ops_per_txn = 128;
+  // How long a down or vanished node keeps its instances before they are replaced.
+  Clock::Duration down_grace = std::chrono::seconds(30);
 };
 
 struct PassResult {
@@ -53,6 +58,8 @@ class Reconciler {
   Clock& clock_;
   Random& random_;
   ReconcilerOptions options_;
+  // Down or vanished nodes still in their grace period, and since when (Clock::Now).
+  std::unordered_map<std::string, Clock::TimePoint> missing_since_;
 };
 
 }  // namespace berth::orchestrator

@@ -131,18 +131,59 @@ TEST_F(ReconcilerTest, ScaleDownAndDeleteRemoveAssignments) {
   EXPECT_TRUE(Assignments().empty());
 }
 
-TEST_F(ReconcilerTest, InstancesOfADownNodeMoveToLiveNodes) {
+TEST_F(ReconcilerTest, InstancesOfADownNodeMoveToLiveNodesAfterTheGracePeriod) {
   for (int i = 0; i < 3; ++i) PutNode("node-" + std::to_string(i));
   PutApp(kShop);
   Run();
   ReportAllReady();
   PutNode("node-1", NodeStatus::kDown);
   PassResult r = Run();
+  EXPECT_EQ(r.placed + r.stopped, 0);  // within the grace period
+  clock_.Advance(std::chrono::seconds(29));
+  r = Run();
+  EXPECT_EQ(r.placed + r.stopped, 0);
+  clock_.Advance(std::chrono::seconds(2));
+  r = Run();
   EXPECT_EQ(r.stopped, 2);
   EXPECT_EQ(r.placed, 2);
   auto by_node = Assignments();
   EXPECT_EQ(by_node.count("node-1"), 0u);
   EXPECT_EQ(by_node["node-0"].size() + by_node["node-2"].size(), 6u);
+}
+
+TEST_F(ReconcilerTest, InstancesOfAVanishedNodeWaitForTheGracePeriod) {
+  for (int i = 0; i < 3; ++i) PutNode("node-" + std::to_string(i));
+  PutApp(kShop);
+  Run();
+  ReportAllReady();
+  ASSERT_TRUE(store_->Delete(NodeKey("node-2")));  // as when its lease lapses
+  PassResult r = Run();
+  EXPECT_EQ(r.placed + r.stopped, 0);
+  EXPECT_EQ(Assignments()["node-2"].size(), 2u);
+  clock_.Advance(std::chrono::seconds(31));
+  r = Run();
+  EXPECT_EQ(r.stopped, 2);
+  EXPECT_EQ(r.placed, 2);
+  auto by_node = Assignments();
+  EXPECT_EQ(by_node.count("node-2"), 0u);
+  EXPECT_EQ(by_node["node-0"].size() + by_node["node-1"].size(), 6u);
+}
+
+TEST_F(ReconcilerTest, ANodeBackWithinTheGracePeriodKeepsItsInstances) {
+  for (int i = 0; i < 2; ++i) PutNode("node-" + std::to_string(i));
+  PutApp(kShop);
+  Run();
+  ReportAllReady();
+  PutNode("node-1", NodeStatus::kDown);
+  Run();
+  clock_.Advance(std::chrono::seconds(20));
+  PutNode("node-1");
+  Run();
+  clock_.Advance(std::chrono::seconds(20));
+  PutNode("node-1", NodeStatus::kDown);
+  PassResult r = Run();  // a new outage: its own grace period starts now
+  EXPECT_EQ(r.placed + r.stopped, 0);
+  EXPECT_EQ(Assignments()["node-1"].size(), 3u);
 }
 
 TEST_F(ReconcilerTest, RollingUpdateStopsAtMostMaxUnavailablePerPass) {
