@@ -1201,4 +1201,50 @@ TEST_P(StoreConformanceTest, PutIgnoreLeaseKeepsTheKeysLease) {
   EXPECT_EQ(after.kvs.at(0).lease, 0);
 }
 
+TEST_P(StoreConformanceTest, KeyMovesBetweenLeases) {
+  ASSIGN_OR_FAIL(int64_t first, store().GrantLease(60));
+  ASSIGN_OR_FAIL(int64_t second, store().GrantLease(60));
+  MustPut(Key("mv"), "1", first);
+  MustPut(Key("mv"), "2", second);
+  ASSIGN_OR_FAIL(auto first_info, store().LeaseTimeToLive(first, true));
+  EXPECT_TRUE(first_info.keys.empty());
+  ASSERT_OK(store().RevokeLease(first));
+  ASSIGN_OR_FAIL(auto still, store().Get(Key("mv")));
+  ASSERT_EQ(still.kvs.size(), 1u);
+  EXPECT_EQ(still.kvs[0].lease, second);
+  ASSERT_OK(store().RevokeLease(second));
+  ASSIGN_OR_FAIL(auto gone, store().Get(Key("mv")));
+  EXPECT_TRUE(gone.kvs.empty());
+}
+
+TEST_P(StoreConformanceTest, TxnRejectsPuttingOneKeyTwice) {
+  int64_t r0 = MustPut(Key("x"), "0");
+  TxnRequest txn;
+  txn.success = {TxnOp::Put(Key("dup"), "1"), TxnOp::Put(Key("dup"), "2")};
+  EXPECT_ERROR_CODE(store().Txn(txn), ErrorCode::kInvalidArgument);
+  TxnRequest overlap;
+  overlap.success = {TxnOp::Put(Key("o/a"), "1"), TxnOp::Delete(Key("o/"), /*prefix=*/true)};
+  EXPECT_ERROR_CODE(store().Txn(overlap), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(Rev(), r0);
+}
+
+TEST_P(StoreConformanceTest, WatchFromFutureRevisionStartsThere) {
+  int64_t r0 = MustPut(Key("f"), "0");
+  WatchRecorder recorder;
+  WatchOptions options;
+  options.start_revision = r0 + 3;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("f"), options, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  MustPut(Key("f"), "1");               // r0 + 1: before the start
+  MustPut(Key("f"), "2");               // r0 + 2: before the start
+  int64_t r3 = MustPut(Key("f"), "3");  // r0 + 3: the first event
+  MustPut(Key("f"), "4");
+  ASSERT_TRUE(recorder.WaitForEvents(2, factory().event_deadline));
+  auto events = recorder.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kv.mod_revision, r3);
+  EXPECT_EQ(events[0].kv.value, "3");
+  EXPECT_EQ(events[1].kv.value, "4");
+}
+
 }  // namespace berth::store::conformance
