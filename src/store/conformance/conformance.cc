@@ -1247,4 +1247,153 @@ TEST_P(StoreConformanceTest, WatchFromFutureRevisionStartsThere) {
   EXPECT_EQ(events[1].kv.value, "4");
 }
 
+// ================================================================ model check
+
+// Random puts, deletes and txns over a few keys, checked against an in-memory model: every
+// revision's full state read back at that revision, then compaction in the middle, then a
+// watch from the compact revision replaying exactly the model's events.
+TEST_P(StoreConformanceTest, RandomOperationsMatchAModelAtEveryRevision) {
+  using Model = std::map<std::string, KeyValue>;
+  struct ModelEvent {
+    Event::Type type;
+    std::string key;
+    std::string value;
+    int64_t revision;
+  };
+  std::mt19937 rng(20261127);
+  auto pick = [&](int n) { return static_cast<int>(rng() % static_cast<unsigned>(n)); };
+  auto key = [&](int i) { return Key(fmt::format("m/{}", i)); };
+  constexpr int kKeys = 6;
+  constexpr int kOps = 150;
+  Model model;
+  std::map<int64_t, Model> snapshots;
+  std::vector<ModelEvent> log;
+  int64_t rev = Rev();
+  const int64_t start = rev;
+  snapshots[rev] = model;
+  auto model_put = [&](const std::string& k, const std::string& v, int64_t at) {
+    KeyValue kv;
+    auto it = model.find(k);
+    kv.key = k;
+    kv.value = v;
+    kv.create_revision = it == model.end() ? at : it->second.create_revision;
+    kv.version = it == model.end() ? 1 : it->second.version + 1;
+    kv.mod_revision = at;
+    model[k] = kv;
+    log.push_back({Event::Type::kPut, k, v, at});
+  };
+  auto model_delete = [&](const std::string& k, int64_t at) {
+    if (model.erase(k) > 0) log.push_back({Event::Type::kDelete, k, "", at});
+  };
+  for (int i = 0; i < kOps; ++i) {
+    const int choice = pick(100);
+    const std::string value = fmt::format("v{}", i);
+    bool changed = false;
+    int64_t got_revision = 0;
+    if (choice < 45) {
+      std::string k = key(pick(kKeys));
+      ASSIGN_OR_FAIL(auto put, store().Put(k, value));
+      model_put(k, value, rev + 1);
+      changed = true;
+      got_revision = put.revision;
+    } else if (choice < 60) {
+      std::string k = key(pick(kKeys));
+      ASSIGN_OR_FAIL(auto del, store().Delete(k));
+      changed = model.count(k) > 0;
+      EXPECT_EQ(del.deleted, changed ? 1 : 0);
+      model_delete(k, rev + 1);
+      got_revision = del.revision;
+    } else if (choice < 67) {
+      int a = pick(kKeys), b = pick(kKeys);
+      if (a > b) std::swap(a, b);
+      DeleteOptions options;
+      options.range_end = key(b);
+      ASSIGN_OR_FAIL(auto del, store().Delete(key(a), options));
+      std::vector<std::string> doomed;
+      for (const auto& [k, kv] : model) {
+        if (k >= key(a) && k < key(b)) doomed.push_back(k);
+      }
+      EXPECT_EQ(del.deleted, static_cast<int64_t>(doomed.size()));
+      for (const auto& k : doomed) model_delete(k, rev + 1);
+      changed = !doomed.empty();
+      got_revision = del.revision;
+    } else {
+      int a = pick(kKeys), b = (a + 1 + pick(kKeys - 1)) % kKeys, c = pick(kKeys);
+      auto it = model.find(key(a));
+      int64_t version = it == model.end() ? 0 : it->second.version;
+      const bool should_hold = pick(3) != 0;
+      TxnRequest txn;
+      txn.compare = {Cmp(key(a), Compare::Target::kVersion, Compare::Op::kEqual,
+                         should_hold ? version : version + 1)};
+      txn.success = {TxnOp::Put(key(a), value + "a"), TxnOp::Put(key(b), value + "b")};
+      txn.failure = {TxnOp::Delete(key(c))};
+      ASSIGN_OR_FAIL(auto result, store().Txn(txn));
+      EXPECT_EQ(result.succeeded, should_hold);
+      if (should_hold) {
+        model_put(key(a), value + "a", rev + 1);
+        model_put(key(b), value + "b", rev + 1);
+        changed = true;
+      } else {
+        changed = model.count(key(c)) > 0;
+        model_delete(key(c), rev + 1);
+      }
+      got_revision = result.revision;
+    }
+    if (changed) ++rev;
+    ASSERT_EQ(got_revision, rev) << "op " << i;
+    snapshots[rev] = model;
+  }
+  auto check_at = [&](int64_t at, const Model& expected) {
+    RangeOptions options;
+    options.prefix = true;
+    options.revision = at;
+    auto got = store().Get(Key("m/"), options);
+    ASSERT_TRUE(got.has_value()) << "read at " << at << ": " << got.error().message;
+    std::vector<KeyValue> want;
+    for (const auto& [k, kv] : expected) want.push_back(kv);
+    EXPECT_EQ(got->kvs, want) << "state at revision " << at;
+    EXPECT_EQ(got->count, static_cast<int64_t>(want.size()));
+  };
+  for (const auto& [at, expected] : snapshots) check_at(at, expected);
+  ASSIGN_OR_FAIL(auto latest, store().Get(Key("m/"), RangeOptions{.prefix = true}));
+  std::vector<KeyValue> want_latest;
+  for (const auto& [k, kv] : model) want_latest.push_back(kv);
+  EXPECT_EQ(latest.kvs, want_latest);
+
+  const int64_t mid = start + (rev - start) / 2;
+  ASSERT_OK(store().Compact(mid));
+  for (const auto& [at, expected] : snapshots) {
+    if (at < mid) {
+      RangeOptions options;
+      options.prefix = true;
+      options.revision = at;
+      EXPECT_ERROR_CODE(store().Get(Key("m/"), options), ErrorCode::kCompacted);
+    } else {
+      check_at(at, expected);
+    }
+  }
+
+  WatchRecorder recorder;
+  WatchOptions options;
+  options.prefix = true;
+  options.start_revision = mid;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("m/"), options, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  std::vector<ModelEvent> expected;
+  for (const auto& e : log) {
+    if (e.revision >= mid) expected.push_back(e);
+  }
+  ASSERT_TRUE(recorder.WaitForEvents(expected.size(), factory().event_deadline));
+  auto events = recorder.events();
+  ASSERT_EQ(events.size(), expected.size());
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].type, expected[i].type) << "event " << i;
+    EXPECT_EQ(events[i].kv.key, expected[i].key) << "event " << i;
+    EXPECT_EQ(events[i].kv.mod_revision, expected[i].revision) << "event " << i;
+    if (expected[i].type == Event::Type::kPut) {
+      EXPECT_EQ(events[i].kv.value, expected[i].value) << "event " << i;
+    }
+  }
+}
+
 }  // namespace berth::store::conformance
