@@ -15,7 +15,6 @@
 #include <map>
 #include <mutex>
 #include <random>
-#include <semaphore>
 #include <set>
 #include <shared_mutex>
 #include <thread>
@@ -420,7 +419,22 @@ class RevisionWriter {
 struct WriteRequest {
   std::function<Result<void>(Batch&)> apply;
   Result<void> status;
-  std::binary_semaphore done{0};
+
+  // Called by the writer once `status` is final. The caller may destroy the request as soon
+  // as Wait() returns; notifying under the mutex keeps that safe.
+  void Finish() {
+    std::lock_guard lock(mu);
+    finished = true;
+    cv.notify_one();
+  }
+  void Wait() {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return finished; });
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;  // guarded by mu
 };
 
 // A reader-writer lock that prefers the writer: a steady stream of readers must not starve
@@ -937,7 +951,7 @@ class SqliteStoreImpl final : public SqliteStore {
       queue_.push_back(&request);
     }
     queue_cv_.notify_one();
-    request.done.acquire();
+    request.Wait();
     return std::move(request.status);
   }
 
@@ -970,7 +984,7 @@ class SqliteStoreImpl final : public SqliteStore {
     };
     if (auto begin = db.Exec("BEGIN IMMEDIATE"); !begin) {
       fail_all(begin.error());
-      for (WriteRequest* r : requests) r->done.release();
+      for (WriteRequest* r : requests) r->Finish();
       return;
     }
     int64_t applied = 0;
@@ -1021,7 +1035,7 @@ class SqliteStoreImpl final : public SqliteStore {
       writes_.fetch_add(applied);
       if (applied > largest_batch_.load()) largest_batch_.store(applied);
     }
-    for (WriteRequest* r : requests) r->done.release();
+    for (WriteRequest* r : requests) r->Finish();
   }
 
   void ReaperLoop() {
