@@ -15,14 +15,8 @@ namespace berth::agent::testing {
 
 namespace fs = std::filesystem;
 
-std::string AgentEnv::ProbePath() {
-  const char* b = std::getenv("BERTH_BINARY_DIR");
-  return std::string(b ? b : ".") + "/src/agent/berth_agent_probe";
-}
-std::string AgentEnv::ShimPath() {
-  const char* b = std::getenv("BERTH_BINARY_DIR");
-  return std::string(b ? b : ".") + "/src/agent/berth-shim";
-}
+std::string AgentEnv::ProbePath() { return BERTH_PROBE_PATH; }
+std::string AgentEnv::ShimPath() { return BERTH_SHIM_PATH; }
 
 AgentEnv::AgentEnv(Clock* clock, bool thread, AgentOptions extra) : clock_(clock), thread_(thread) {
   if (!clock_) {

@@ -1,0 +1,431 @@
+#include "api/container_endpoints.h"
+
+#include <chrono>
+#include <thread>
+
+#include "security/tokens.h"
+
+namespace berth::api {
+namespace {
+
+using security::Role;
+
+Result<std::vector<std::string>> Strings(const Json& body, const char* key) {
+  std::vector<std::string> out;
+  if (!body.contains(key)) return out;
+  const Json& v = body[key];
+  if (!v.is_array())
+    return Fail(ErrorCode::kInvalidArgument,
+                std::string("\"") + key + "\" must be a list of strings");
+  for (const auto& s : v) {
+    if (!s.is_string())
+      return Fail(ErrorCode::kInvalidArgument,
+                  std::string("\"") + key + "\" must be a list of strings");
+    out.push_back(s.get<std::string>());
+  }
+  return out;
+}
+
+Result<int64_t> Size(const Json& v, const char* what) {
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (!v.is_string())
+    return Fail(ErrorCode::kInvalidArgument, std::string(what) + " must be a number or \"64m\"");
+  std::string s = v.get<std::string>();
+  int64_t mult = 1;
+  if (!s.empty()) {
+    char u = static_cast<char>(std::tolower(static_cast<unsigned char>(s.back())));
+    if (u == 'k') mult = 1 << 10;
+    if (u == 'm') mult = 1 << 20;
+    if (u == 'g') mult = 1 << 30;
+    if (mult > 1 || u == 'b') s.pop_back();
+  }
+  try {
+    size_t used = 0;
+    int64_t n = std::stoll(s, &used);
+    if (used != s.size() || n < 0) throw std::invalid_argument(s);
+    return n * mult;
+  } catch (...) {
+    return Fail(ErrorCode::kInvalidArgument,
+                std::string(what) + " \"" + v.get<std::string>() + "\" is not a size");
+  }
+}
+
+// Runs `work` on its own thread so the HTTP worker is free meanwhile.
+void Async(std::shared_ptr<Call> call, std::function<void(std::shared_ptr<Call>)> work) {
+  std::thread([call, work = std::move(work)] { work(call); }).detach();
+}
+
+}  // namespace
+
+Result<agent::RunSpec> RunSpecFromJson(const Json& b, bool admin) {
+  if (auto ok = RejectUnknownFields(
+          b,
+          {"name",     "image",   "entrypoint", "cmd",     "env",       "user",       "working_dir",
+           "hostname", "memory",  "cpus",       "pids",    "read_only", "privileged", "cap_add",
+           "cap_drop", "network", "ports",      "restart", "backoff",   "nofile",     "userns"},
+          "run body");
+      !ok)
+    return std::unexpected(ok.error());
+  agent::RunSpec s;
+  if (!b.contains("image") || !b["image"].is_string() || b["image"].get<std::string>().empty())
+    return Fail(ErrorCode::kInvalidArgument, "run body needs \"image\"");
+  s.image = b["image"];
+  s.name = b.value("name", "");
+  s.user = b.value("user", "");
+  s.working_dir = b.value("working_dir", "");
+  s.hostname = b.value("hostname", "");
+  for (auto [key, out] :
+       {std::pair{"entrypoint", &s.entrypoint}, {"cmd", &s.cmd}, {"env", &s.env}}) {
+    auto v = Strings(b, key);
+    if (!v) return std::unexpected(v.error());
+    *out = *v;
+  }
+  for (const auto& kv : s.env)
+    if (kv.find('=') == std::string::npos || kv.front() == '=')
+      return Fail(ErrorCode::kInvalidArgument, "env \"" + kv + "\" is not K=V");
+  if (b.contains("memory")) {
+    auto m = Size(b["memory"], "memory");
+    if (!m) return std::unexpected(m.error());
+    if (*m > 0 && *m < (4 << 20))
+      return Fail(ErrorCode::kInvalidArgument, "memory below 4m is too small to start");
+    s.resources.memory_bytes = *m;
+  }
+  if (b.contains("cpus")) {
+    if (!b["cpus"].is_number() || b["cpus"].get<double>() < 0)
+      return Fail(ErrorCode::kInvalidArgument, "cpus must be a positive number");
+    s.resources.cpus = b["cpus"];
+  }
+  if (b.contains("pids")) {
+    if (!b["pids"].is_number_integer() || b["pids"].get<int64_t>() < 0)
+      return Fail(ErrorCode::kInvalidArgument, "pids must be a positive integer");
+    s.resources.pids = b["pids"];
+  }
+  s.security.read_only_rootfs = b.value("read_only", false);
+  s.security.privileged = b.value("privileged", false);
+  auto add = Strings(b, "cap_add");
+  auto drop = Strings(b, "cap_drop");
+  if (!add || !drop) return std::unexpected(!add ? add.error() : drop.error());
+  s.security.cap_add = *add;
+  s.security.cap_drop = *drop;
+  if ((s.security.privileged || !s.security.cap_add.empty()) && !admin)
+    return Fail(ErrorCode::kPermissionDenied,
+                "privileged containers and added capabilities need the admin role");
+  if (b.value("userns", false)) {
+    s.security.uid_map = agent::runtime::IdMapping{0, 100000, 65536};
+    s.security.gid_map = s.security.uid_map;
+  }
+  auto net = agent::ParseNetworkMode(b.value("network", "bridge"));
+  if (!net) return std::unexpected(net.error());
+  s.network = *net;
+  if (b.contains("ports")) {
+    auto ports = Strings(b, "ports");
+    if (!ports) return std::unexpected(ports.error());
+    for (const auto& p : *ports) {
+      // "HOSTPORT:PORT[/tcp|udp]" or "IP:HOSTPORT:PORT"
+      std::string spec = p, proto = "tcp", ip = "127.0.0.1";
+      if (auto slash = spec.find('/'); slash != std::string::npos) {
+        proto = spec.substr(slash + 1);
+        spec.resize(slash);
+      }
+      size_t c2 = spec.rfind(':');
+      size_t c1 = c2 == std::string::npos || c2 == 0 ? std::string::npos : spec.rfind(':', c2 - 1);
+      if (c1 != std::string::npos) {
+        ip = spec.substr(0, c1);
+        spec = spec.substr(c1 + 1);
+        c2 = spec.rfind(':');
+      }
+      int hp = 0, cp = 0;
+      try {
+        if (c2 == std::string::npos) throw std::invalid_argument(p);
+        hp = std::stoi(spec.substr(0, c2));
+        cp = std::stoi(spec.substr(c2 + 1));
+      } catch (...) {
+        hp = 0;
+      }
+      if (hp < 1 || hp > 65535 || cp < 1 || cp > 65535 || (proto != "tcp" && proto != "udp"))
+        return Fail(ErrorCode::kInvalidArgument,
+                    "port \"" + p + "\" is not HOSTPORT:PORT[/tcp|udp]");
+      s.ports.push_back({static_cast<uint16_t>(hp), static_cast<uint16_t>(cp), proto, ip});
+    }
+  }
+  auto restart = agent::ParseRestartPolicy(b.value("restart", "never"));
+  if (!restart) return std::unexpected(restart.error());
+  s.restart = *restart;
+  if (b.contains("backoff")) {
+    const Json& k = b["backoff"];
+    if (!k.is_object()) return Fail(ErrorCode::kInvalidArgument, "backoff must be an object");
+    s.backoff.initial = std::chrono::milliseconds(k.value("initial_ms", int64_t{1000}));
+    s.backoff.factor = k.value("factor", 2.0);
+    s.backoff.cap = std::chrono::milliseconds(k.value("cap_ms", int64_t{60000}));
+    s.backoff.reset_after = std::chrono::milliseconds(k.value("reset_after_ms", int64_t{30000}));
+    if (s.backoff.initial.count() <= 0 || s.backoff.factor < 1 || s.backoff.cap < s.backoff.initial)
+      return Fail(ErrorCode::kInvalidArgument,
+                  "backoff needs initial_ms > 0, factor >= 1, cap_ms >= initial_ms");
+  }
+  s.nofile = b.value("nofile", uint64_t{1024});
+  return s;
+}
+
+Json ContainerJson(const agent::ContainerInfo& c) {
+  Json ports = Json::array();
+  for (const auto& p : c.ports)
+    ports.push_back(p.host_ip + ":" + std::to_string(p.host_port) + "->" +
+                    std::to_string(p.container_port) + "/" + p.protocol);
+  return {{"id", c.id},
+          {"name", c.name},
+          {"image", c.image},
+          {"image_id", c.image_id},
+          {"status", agent::ContainerStatusName(c.status)},
+          {"pid", c.pid},
+          {"created_ms", c.created_ms},
+          {"started_ms", c.started_ms},
+          {"finished_ms", c.finished_ms},
+          {"exit_code", c.exit_code},
+          {"exit_signal", c.exit_signal},
+          {"oom_killed", c.oom_killed},
+          {"error", c.error},
+          {"restart_policy", agent::RestartPolicyName(c.restart)},
+          {"restart_count", c.restart_count},
+          {"next_restart_in_ms", c.next_restart_in_ms},
+          {"ip", c.ip},
+          {"ports", ports}};
+}
+
+Json ImageJson(const agent::image::Image& im) {
+  Json layers = Json::array();
+  for (const auto& l : im.layers)
+    layers.push_back({{"digest", l.digest}, {"diff_id", l.diff_id}, {"size", l.size}});
+  return {{"id", im.id},
+          {"names", im.names},
+          {"manifest", im.manifest_digest},
+          {"size", im.size},
+          {"created_ms", im.created_ms},
+          {"layers", layers},
+          {"config",
+           {{"entrypoint", im.config.entrypoint},
+            {"cmd", im.config.cmd},
+            {"env", im.config.env},
+            {"user", im.config.user},
+            {"working_dir", im.config.working_dir}}}};
+}
+
+void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
+                                agent::image::ImageStore& images, agent::image::Puller& puller) {
+  router.Add({.method = "POST",
+              .pattern = "/v1/containers",
+              .min_role = Role::kOperator,
+              .mutating = true,
+              .handler = [&agent](std::shared_ptr<Call> call) {
+                auto body = call->JsonBody();
+                if (!body) return call->ReplyError(body.error());
+                auto spec = RunSpecFromJson(*body, call->principal().role == Role::kAdmin);
+                if (!spec) return call->ReplyError(spec.error());
+                Async(call, [&agent, spec = *spec](std::shared_ptr<Call> c) {
+                  auto r = agent.Run(spec);
+                  if (!r) return c->ReplyError(r.error());
+                  c->Reply(201, ContainerJson(*r));
+                });
+              }});
+  router.Add({.method = "GET",
+              .pattern = "/v1/containers",
+              .handler = [&agent](std::shared_ptr<Call> call) {
+                Json items = Json::array();
+                for (const auto& c : agent.List(call->QueryFlag("all")))
+                  items.push_back(ContainerJson(c));
+                call->Reply(200, Json{{"containers", items}});
+              }});
+  router.Add({.method = "GET",
+              .pattern = "/v1/containers/{name}",
+              .handler = [&agent](std::shared_ptr<Call> call) {
+                auto c = agent.Inspect(call->Param("name"));
+                if (!c) return call->ReplyError(c.error());
+                call->Reply(200, ContainerJson(*c));
+              }});
+  router.Add({.method = "POST",
+              .pattern = "/v1/containers/{name}/stop",
+              .min_role = Role::kOperator,
+              .mutating = true,
+              .handler = [&agent](std::shared_ptr<Call> call) {
+                auto body = call->JsonBody(/*allow_empty=*/true);
+                if (!body) return call->ReplyError(body.error());
+                int64_t grace = body->value("grace_ms", int64_t{10000});
+                if (grace < 0 || grace > 600000)
+                  return call->ReplyError(
+                      Error(ErrorCode::kInvalidArgument, "grace_ms must be 0..600000"));
+                Async(call, [&agent, grace](std::shared_ptr<Call> c) {
+                  auto r = agent.Stop(c->Param("name"), std::chrono::milliseconds(grace));
+                  if (!r) return c->ReplyError(r.error());
+                  c->Reply(200, ContainerJson(*r));
+                });
+              }});
+  router.Add({.method = "POST",
+              .pattern = "/v1/containers/{name}/start",
+              .min_role = Role::kOperator,
+              .mutating = true,
+              .handler = [&agent](std::shared_ptr<Call> call) {
+                Async(call, [&agent](std::shared_ptr<Call> c) {
+                  auto r = agent.Start(c->Param("name"));
+                  if (!r) return c->ReplyError(r.error());
+                  c->Reply(200, ContainerJson(*r));
+                });
+              }});
+  router.Add({.method = "DELETE",
+              .pattern = "/v1/containers/{name}",
+              .min_role = Role::kOperator,
+              .mutating = true,
+              .handler = [&agent](std::shared_ptr<Call> call) {
+                Async(call, [&agent](std::shared_ptr<Call> c) {
+                  auto r = agent.Remove(c->Param("name"), c->QueryFlag("force"));
+                  if (!r) return c->ReplyError(r.error());
+                  c->Reply(200, Json{{"name", c->Param("name")}, {"removed", true}});
+                });
+              }});
+  router.Add(
+      {.method = "GET",
+       .pattern = "/v1/containers/{name}/logs",
+       .handler = [&agent](std::shared_ptr<Call> call) {
+         auto tail = call->QueryInt("tail", 0);
+         if (!tail) return call->ReplyError(tail.error());
+         auto lines =
+             agent.Logs(call->Param("name"), static_cast<size_t>(std::max<int64_t>(0, *tail)));
+         if (!lines) return call->ReplyError(lines.error());
+         bool follow = call->QueryFlag("follow");
+         call->StartStream();
+         size_t sent = 0;
+         std::string last_time;
+         for (const auto& l : *lines) {
+           call->StreamLine(Json{{"time", l.time}, {"stream", l.stream}, {"text", l.text}});
+           last_time = l.time;
+           ++sent;
+         }
+         if (!follow) return call->EndStream();
+         Async(call, [&agent, last_time](std::shared_ptr<Call> c) mutable {
+           // Follow: re-read and send lines newer than the last one sent, until the
+           // client goes or the container is gone for good.
+           for (;;) {
+             std::this_thread::sleep_for(std::chrono::milliseconds(200));
+             auto all = agent.Logs(c->Param("name"), 1000);
+             if (!all) break;
+             for (const auto& l : *all) {
+               if (l.time <= last_time) continue;
+               if (!c->StreamLine(Json{{"time", l.time}, {"stream", l.stream}, {"text", l.text}}))
+                 return;
+               last_time = l.time;
+             }
+             auto info = agent.Inspect(c->Param("name"));
+             if (!info || info->status == agent::ContainerStatus::kExited) break;
+           }
+           c->EndStream();
+         });
+       }});
+  router.Add(
+      {.method = "POST",
+       .pattern = "/v1/containers/{name}/exec",
+       .min_role = Role::kOperator,
+       .mutating = true,
+       .handler = [&agent](std::shared_ptr<Call> call) {
+         auto body = call->JsonBody();
+         if (!body) return call->ReplyError(body.error());
+         auto cmd = Strings(*body, "cmd");
+         if (!cmd) return call->ReplyError(cmd.error());
+         if (cmd->empty())
+           return call->ReplyError(Error(ErrorCode::kInvalidArgument, "exec needs \"cmd\""));
+         Async(call, [&agent, cmd = *cmd](std::shared_ptr<Call> c) {
+           auto r = agent.Exec(c->Param("name"), cmd);
+           if (!r) return c->ReplyError(r.error());
+           c->Reply(200, Json{{"exit_code", r->exit_code}, {"stdout", r->out}, {"stderr", r->err}});
+         });
+       }});
+
+  router.Add(
+      {.method = "GET", .pattern = "/v1/images", .handler = [&images](std::shared_ptr<Call> call) {
+         Json items = Json::array();
+         for (const auto& im : images.List()) items.push_back(ImageJson(im));
+         call->Reply(200, Json{{"images", items}});
+       }});
+  router.Add({.method = "GET",
+              .pattern = "/v1/images/{ref...}",
+              .handler = [&images](std::shared_ptr<Call> call) {
+                auto im = images.Inspect(call->Param("ref"));
+                if (!im) return call->ReplyError(im.error());
+                call->Reply(200, ImageJson(*im));
+              }});
+  router.Add({.method = "DELETE",
+              .pattern = "/v1/images/{ref...}",
+              .min_role = Role::kOperator,
+              .mutating = true,
+              .handler = [&agent](std::shared_ptr<Call> call) {
+                auto r = agent.RemoveImage(call->Param("ref"));
+                if (!r) return call->ReplyError(r.error());
+                call->Reply(200, Json{{"ref", call->Param("ref")}, {"removed", true}});
+              }});
+  router.Add({.method = "POST",
+              .pattern = "/v1/images/import",
+              .min_role = Role::kAdmin,
+              .mutating = true,
+              .handler = [&images](std::shared_ptr<Call> call) {
+                auto body = call->JsonBody();
+                if (!body) return call->ReplyError(body.error());
+                std::string path = body->value("path", "");
+                if (path.empty() || path.front() != '/')
+                  return call->ReplyError(Error(ErrorCode::kInvalidArgument,
+                                                "import needs an absolute \"path\" on the node"));
+                Async(call, [&images, path](std::shared_ptr<Call> c) {
+                  auto r = images.Import(path);
+                  if (!r) return c->ReplyError(r.error());
+                  Json items = Json::array();
+                  for (const auto& im : *r) items.push_back(ImageJson(im));
+                  c->Reply(201, Json{{"images", items}});
+                });
+              }});
+  router.Add({.method = "POST",
+              .pattern = "/v1/images/build",
+              .min_role = Role::kAdmin,
+              .mutating = true,
+              .handler = [&images](std::shared_ptr<Call> call) {
+                auto body = call->JsonBody();
+                if (!body) return call->ReplyError(body.error());
+                agent::image::BuildOptions o;
+                std::string dir = body->value("dir", "");
+                o.name = body->value("name", "");
+                o.user = body->value("user", "");
+                o.working_dir = body->value("working_dir", "");
+                for (auto [key, out] :
+                     {std::pair{"entrypoint", &o.entrypoint}, {"cmd", &o.cmd}, {"env", &o.env}}) {
+                  auto v = Strings(*body, key);
+                  if (!v) return call->ReplyError(v.error());
+                  *out = *v;
+                }
+                if (dir.empty() || dir.front() != '/')
+                  return call->ReplyError(Error(ErrorCode::kInvalidArgument,
+                                                "build needs an absolute \"dir\" on the node"));
+                Async(call, [&images, dir, o](std::shared_ptr<Call> c) {
+                  auto r = images.Build(dir, o);
+                  if (!r) return c->ReplyError(r.error());
+                  c->Reply(201, ImageJson(*r));
+                });
+              }});
+  router.Add({.method = "POST",
+              .pattern = "/v1/images/pull",
+              .min_role = Role::kOperator,
+              .mutating = true,
+              .handler = [&puller](std::shared_ptr<Call> call) {
+                auto body = call->JsonBody();
+                if (!body) return call->ReplyError(body.error());
+                std::string ref = body->value("ref", "");
+                if (ref.empty())
+                  return call->ReplyError(Error(ErrorCode::kInvalidArgument, "pull needs \"ref\""));
+                agent::image::PullOptions o;
+                o.plain_http = body->value("plain_http", false);
+                o.tls_verify = body->value("tls_verify", true);
+                o.username = body->value("username", "");
+                o.password = body->value("password", "");
+                Async(call, [&puller, ref, o](std::shared_ptr<Call> c) {
+                  auto r = puller.Pull(ref, o);
+                  if (!r) return c->ReplyError(r.error());
+                  c->Reply(201, ImageJson(*r));
+                });
+              }});
+}
+
+}  // namespace berth::api
