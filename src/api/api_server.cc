@@ -9,6 +9,13 @@ namespace berth::api {
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiDeps deps,
                                                     Router router) {
   std::unique_ptr<ApiServer> api(new ApiServer(std::move(deps), std::move(router)));
+  if (api->deps_.metrics) {
+    api->requests_ = &api->deps_.metrics->AddCounterFamily(
+        "berth_api_requests_total", "API requests by method and status code", {"method", "code"});
+    api->latency_ = &api->deps_.metrics->AddHistogram("berth_api_request_duration_seconds",
+                                                      "Time from request to response head",
+                                                      metrics::DefaultLatencyBuckets());
+  }
   http::ServerOptions so;
   so.address = options.address;
   so.threads = options.threads;
@@ -30,14 +37,28 @@ void ApiServer::Stop() {
   if (server_) server_->Stop();
 }
 
+void ApiServer::Count(std::string_view method, int status, Clock::TimePoint start) {
+  if (!requests_) return;
+  std::string m(method);
+  if (m != "GET" && m != "PUT" && m != "POST" && m != "DELETE" && m != "HEAD") m = "other";
+  requests_->WithLabels({m, std::to_string(status)}).Inc();
+  latency_->Observe(std::chrono::duration<double>(deps_.clock->Now() - start).count());
+}
+
 void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWriter> writer) {
+  const auto start = deps_.clock->Now();
+  // Every early answer goes through here so that it is counted.
+  auto answer = [&](http::Response&& response) {
+    Count(request.method, response.status, start);
+    writer->Send(std::move(response));
+  };
   // /metrics is outside /v1 but still needs a token (only /v1/health is public).
   bool is_metrics = request.path == "/metrics";
   Router::Match match;
   if (!is_metrics) {
     match = router_.Find(request.method, request.path);
     if (!match.endpoint) {
-      writer->Send(ErrorResponse(
+      answer(ErrorResponse(
           match.path_matched
               ? Error(ErrorCode::kInvalidArgument,
                       fmt::format("method {} not allowed on {}", request.method, request.path))
@@ -54,7 +75,7 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
       auto resp = ErrorResponse(Error(ErrorCode::kUnauthenticated,
                                       "missing bearer token (Authorization: Bearer <token>)"));
       resp.headers.Set("WWW-Authenticate", "Bearer realm=\"berth\"");
-      writer->Send(std::move(resp));
+      answer(std::move(resp));
       return;
     }
     auto p = deps_.tokens->Authenticate(auth->substr(7));
@@ -63,7 +84,7 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
       if (p.error().code == ErrorCode::kUnauthenticated) {
         resp.headers.Set("WWW-Authenticate", "Bearer realm=\"berth\", error=\"invalid_token\"");
       }
-      writer->Send(std::move(resp));
+      answer(std::move(resp));
       return;
     }
     principal = std::move(*p);
@@ -72,8 +93,9 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   if (is_metrics) {
     http::Response r;
     r.status = 200;
-    r.headers.Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    r.body = deps_.render_metrics ? deps_.render_metrics() : std::string();
+    r.headers.Set("Content-Type", std::string(metrics::kContentType));
+    Count(request.method, 200, start);  // counted before rendering so the scrape sees itself
+    r.body = deps_.metrics ? deps_.metrics->Render() : std::string();
     writer->Send(std::move(r));
     return;
   }
@@ -92,23 +114,24 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
                            .result = e.message,
                            .remote = request.remote_address});
     }
-    writer->Send(ErrorResponse(e));
+    answer(ErrorResponse(e));
     return;
   }
 
-  std::function<void(int, std::string_view)> on_done;
-  if (ep.mutating && deps_.audit) {
-    on_done = [audit = deps_.audit, principal, action = request.method + " " + request.path,
-               remote = request.remote_address](int status, std::string_view result) {
-      auto r = audit->Record({.actor = principal.name,
-                              .token_id = principal.token_id,
-                              .action = action,
-                              .status = status,
-                              .result = std::string(result),
-                              .remote = remote});
-      if (!r) log::Error("api", "audit record lost: {}", r.error().message);
-    };
-  }
+  // Runs once when the handler answers (or starts a stream): count, and audit mutations.
+  auto on_done = [this, start, mutating = ep.mutating, principal, method = request.method,
+                  action = request.method + " " + request.path,
+                  remote = request.remote_address](int status, std::string_view result) {
+    Count(method, status, start);
+    if (!mutating || !deps_.audit) return;
+    auto r = deps_.audit->Record({.actor = principal.name,
+                                  .token_id = principal.token_id,
+                                  .action = action,
+                                  .status = status,
+                                  .result = std::string(result),
+                                  .remote = remote});
+    if (!r) log::Error("api", "audit record lost: {}", r.error().message);
+  };
   auto call = std::make_shared<Call>(std::move(request), std::move(writer), std::move(principal),
                                      std::move(match.params), std::move(on_done));
   ep.handler(std::move(call));

@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/http/server.h"
+#include "core/metrics/metrics.h"
 #include "security/audit.h"
 #include "security/tokens.h"
 
@@ -29,8 +30,9 @@ struct ApiDeps {
   security::TokenService* tokens = nullptr;
   security::AuditLog* audit = nullptr;
   Clock* clock = nullptr;
-  // Renders the Prometheus text for /metrics (the process's metrics registry).
-  std::function<std::string()> render_metrics;
+  // The process's metrics registry: the API adds its request counters to it and serves its
+  // rendering at /metrics.
+  metrics::Registry* metrics = nullptr;
 };
 
 class ApiServer {
@@ -48,10 +50,14 @@ class ApiServer {
  private:
   ApiServer(ApiDeps deps, Router router) : deps_(std::move(deps)), router_(std::move(router)) {}
   void Handle(http::Request&& request, std::shared_ptr<http::ResponseWriter> writer);
+  // Counts a finished request (every path through Handle ends here once).
+  void Count(std::string_view method, int status, Clock::TimePoint start);
 
   ApiDeps deps_;
   Router router_;
   std::unique_ptr<http::Server> server_;
+  metrics::CounterFamily* requests_ = nullptr;  // berth_api_requests_total{method,code}
+  metrics::Histogram* latency_ = nullptr;       // berth_api_request_duration_seconds
 };
 
 }  // namespace berth::api

@@ -72,6 +72,20 @@ Result<void> BootstrapAdminToken(security::TokenService& tokens, const std::stri
   return {};
 }
 
+// Process-wide gauges every role exports.
+void AddProcessMetrics(metrics::Registry& metrics, store::Store& store) {
+  metrics.AddGaugeCallback("berth_process_resident_memory_bytes", "Resident set size", [] {
+    std::ifstream in("/proc/self/statm");
+    long pages_total = 0, pages_resident = 0;
+    in >> pages_total >> pages_resident;
+    return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  });
+  metrics.AddGaugeCallback("berth_store_revision", "The store's current revision", [&store] {
+    auto r = store.CurrentRevision();
+    return r ? static_cast<double>(*r) : -1.0;
+  });
+}
+
 int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
   log::Level level;
   if (!log::ParseLevel(flags.log_level, &level)) {
@@ -98,7 +112,7 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
   signal(SIGPIPE, SIG_IGN);
 
   SystemClock clock;
-  auto store = store::OpenStore({.url = flags.store, .data_dir = data_dir});
+  auto store = store::OpenStore({.url = flags.store, .data_dir = data_dir, .clock = &clock});
   if (!store) {
     std::fprintf(stderr, "error: open store %s: %s\n", flags.store.c_str(),
                  store.error().message.c_str());
@@ -111,10 +125,13 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
     return 1;
   }
 
+  metrics::Registry metrics;
+  AddProcessMetrics(metrics, **store);
   Wiring wiring{.store = **store,
                 .clock = clock,
                 .tokens = tokens,
                 .audit = audit,
+                .metrics = metrics,
                 .data_dir = data_dir,
                 .role = std::string(role)};
   api::Router router;
@@ -131,12 +148,10 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
     return 1;
   }
 
-  auto api = api::ApiServer::Start({.address = flags.api, .threads = flags.api_threads},
-                                   {.tokens = &tokens,
-                                    .audit = &audit,
-                                    .clock = &clock,
-                                    .render_metrics = [&wiring] { return RenderMetrics(wiring); }},
-                                   std::move(router));
+  auto api = api::ApiServer::Start(
+      {.address = flags.api, .threads = flags.api_threads},
+      {.tokens = &tokens, .audit = &audit, .clock = &clock, .metrics = &metrics},
+      std::move(router));
   if (!api) {
     std::fprintf(stderr, "error: %s\n", api.error().message.c_str());
     return 1;

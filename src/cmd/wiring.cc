@@ -11,6 +11,4 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& wiring, api::Router&
   return std::make_unique<Started>();
 }
 
-std::string RenderMetrics(Wiring& wiring) { return {}; }
-
 }  // namespace berth

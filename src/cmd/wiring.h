@@ -8,6 +8,7 @@
 #include "api/router.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/metrics/metrics.h"
 #include "security/audit.h"
 #include "security/tokens.h"
 #include "store/store.h"
@@ -19,6 +20,7 @@ struct Wiring {
   Clock& clock;
   security::TokenService& tokens;
   security::AuditLog& audit;
+  metrics::Registry& metrics;
   std::string data_dir;
   std::string role;  // "dev" or "server"
 };
@@ -29,7 +31,7 @@ class Components {
   virtual ~Components() = default;
 };
 
+// Starts the components of `wiring.role` and adds their endpoints to `router`.
 Result<std::unique_ptr<Components>> StartComponents(Wiring& wiring, api::Router& router);
-std::string RenderMetrics(Wiring& wiring);
 
 }  // namespace berth

@@ -11,11 +11,12 @@ namespace berth::store {
 
 Result<std::unique_ptr<Store>> OpenStore(const StoreOptions& options) {
   std::string_view url = options.url;
+  if (options.clock == nullptr) return Fail(ErrorCode::kInvalidArgument, "OpenStore needs a clock");
   if (url.empty() || url == "sqlite") {
     if (options.data_dir.empty()) {
       return Fail(ErrorCode::kInvalidArgument, "store \"sqlite\" needs a data directory");
     }
-    return OpenSqliteStore(options.data_dir + "/store.db", {});
+    return OpenSqliteStore(options.data_dir + "/store.db", {}, *options.clock);
   }
   if (url.starts_with("sqlite://")) {
     std::string path(url.substr(9));
@@ -24,7 +25,7 @@ Result<std::unique_ptr<Store>> OpenStore(const StoreOptions& options) {
           ErrorCode::kInvalidArgument,
           fmt::format("store URL \"{}\" needs an absolute path: sqlite:///var/lib/db", url));
     }
-    return OpenSqliteStore(path, {});
+    return OpenSqliteStore(path, {}, *options.clock);
   }
   if (url.starts_with("etcd://")) {
     std::vector<std::string> endpoints;

@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/error.h"
 
 namespace berth::store {
@@ -43,10 +44,10 @@ struct KeyValue {
 };
 
 struct RangeOptions {
-  bool prefix = false;     // treat key as a prefix ("" with prefix: every key)
-  std::string range_end;   // explicit [key, range_end) when non-empty (overrides prefix)
-  int64_t limit = 0;       // 0: no limit
-  int64_t revision = 0;    // 0: latest; otherwise read as of that revision
+  bool prefix = false;    // treat key as a prefix ("" with prefix: every key)
+  std::string range_end;  // explicit [key, range_end) when non-empty (overrides prefix)
+  int64_t limit = 0;      // 0: no limit
+  int64_t revision = 0;   // 0: latest; otherwise read as of that revision
   bool keys_only = false;
   bool count_only = false;
 };
@@ -114,9 +115,9 @@ struct TxnRequest {
 
 struct TxnOpResult {
   TxnOp::Type type = TxnOp::Type::kRange;
-  RangeResult range;    // for kRange
-  PutResult put;        // for kPut
-  DeleteResult del;     // for kDelete
+  RangeResult range;  // for kRange
+  PutResult put;      // for kPut
+  DeleteResult del;   // for kDelete
 };
 
 struct TxnResult {
@@ -140,11 +141,11 @@ struct WatchOptions {
 };
 
 struct WatchResponse {
-  std::vector<Event> events;   // in revision order
-  int64_t revision = 0;        // store revision at delivery (header revision)
-  bool compacted = false;      // watch start fell below the compact revision; watch is over
+  std::vector<Event> events;  // in revision order
+  int64_t revision = 0;       // store revision at delivery (header revision)
+  bool compacted = false;     // watch start fell below the compact revision; watch is over
   int64_t compact_revision = 0;
-  bool canceled = false;       // the store ended the watch (shutdown, back-end lost)
+  bool canceled = false;  // the store ended the watch (shutdown, back-end lost)
   std::string cancel_reason;
 };
 
@@ -161,7 +162,7 @@ class Watcher {
 
 struct LeaseInfo {
   int64_t id = 0;
-  int64_t ttl = 0;           // seconds remaining (rounded down), -1 when expired/unknown
+  int64_t ttl = 0;  // seconds remaining (rounded down), -1 when expired/unknown
   int64_t granted_ttl = 0;
   std::vector<std::string> keys;
 };
@@ -208,8 +209,9 @@ constexpr size_t kMaxKeyBytes = 1024;
 constexpr size_t kMaxValueBytes = 1536 * 1024;  // etcd's default request limit
 
 struct StoreOptions {
-  std::string url;       // "sqlite:///path/to/db" or "etcd://h1:p1,h2:p2"
-  std::string data_dir;  // for sqlite when url is just "sqlite"
+  std::string url;         // "sqlite:///path/to/db" or "etcd://h1:p1,h2:p2"
+  std::string data_dir;    // for sqlite when url is just "sqlite"
+  Clock* clock = nullptr;  // lease expiry for sqlite; must outlive the store
 };
 
 // Opens the back-end named by `url`: "sqlite" (db in data_dir/store.db), "sqlite:///abs/path",

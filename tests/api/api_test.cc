@@ -58,7 +58,8 @@ class ApiTest : public ::testing::Test {
   }
 
   std::string CreateToken(const std::string& role) {
-    auto r = berthd_->Request("POST", "/v1/tokens", R"({"role":")" + role + R"(","name":"t-)" + role + R"("})");
+    auto r = berthd_->Request("POST", "/v1/tokens",
+                              R"({"role":")" + role + R"(","name":"t-)" + role + R"("})");
     EXPECT_TRUE(r.has_value());
     if (!r) return "";
     EXPECT_EQ(r->status, 201) << r->body;
@@ -87,7 +88,8 @@ TEST_F(ApiTest, HealthIsPublicAndEverythingElseNeedsAToken) {
   auto garbage = berthd_->Request("GET", "/v1/status", "", "not-a-token");
   ASSERT_TRUE(garbage.has_value());
   EXPECT_EQ(garbage->status, 401);
-  EXPECT_NE(Body(*garbage)["error"]["message"].get<std::string>().find("malformed"), std::string::npos);
+  EXPECT_NE(Body(*garbage)["error"]["message"].get<std::string>().find("malformed"),
+            std::string::npos);
 }
 
 TEST_F(ApiTest, AdminTokenFileIsPrivateAndPrintedOnce) {
@@ -133,7 +135,8 @@ TEST_F(ApiTest, RolesAreCheckedPerEndpoint) {
   auto audit = berthd_->Request("GET", "/v1/audit?limit=10");
   ASSERT_TRUE(audit.has_value());
   int refused = 0;
-  for (const auto& rec : Body(*audit)["records"]) {
+  Json records = Body(*audit)["records"];  // a named value: range-for over a temporary dangles
+  for (const auto& rec : records) {
     if (rec["action"] == "PUT /v1/kv/x" && rec["status"] == 403) ++refused;
   }
   EXPECT_EQ(refused, 2);
@@ -168,8 +171,9 @@ TEST_F(ApiTest, KvRoundTripWithCompareAndSwapAndAudit) {
   EXPECT_EQ(kv["mod_revision"], rev);
   EXPECT_EQ(kv["version"], 1);
 
-  auto stale = berthd_->Request("PUT", "/v1/kv/apps/default/shop",
-                                R"({"value":"v2","prev_revision":)" + std::to_string(rev - 1) + "}");
+  auto stale =
+      berthd_->Request("PUT", "/v1/kv/apps/default/shop",
+                       R"({"value":"v2","prev_revision":)" + std::to_string(rev - 1) + "}");
   EXPECT_EQ(stale->status, 409);
   auto cas = berthd_->Request("PUT", "/v1/kv/apps/default/shop",
                               R"({"value":"v2","prev_revision":)" + std::to_string(rev) + "}");
@@ -186,7 +190,8 @@ TEST_F(ApiTest, KvRoundTripWithCompareAndSwapAndAudit) {
 
   auto audit = berthd_->Request("GET", "/v1/audit?limit=100");
   bool seen = false;
-  for (const auto& rec : Body(*audit)["records"]) {
+  Json records = Body(*audit)["records"];
+  for (const auto& rec : records) {
     if (rec["action"] == "DELETE /v1/kv/apps/" && rec["status"] == 200 && rec["actor"] == "admin") {
       seen = true;
     }
@@ -221,7 +226,8 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndChangesNothing) {
   for (const auto& c : cases) {
     auto r = berthd_->Request(c.method, c.path, c.body);
     ASSERT_TRUE(r.has_value()) << c.path;
-    EXPECT_EQ(r->status, c.status) << c.method << " " << c.path << " " << c.body << " -> " << r->body;
+    EXPECT_EQ(r->status, c.status)
+        << c.method << " " << c.path << " " << c.body << " -> " << r->body;
     auto j = Body(*r);
     ASSERT_TRUE(j.contains("error")) << r->body;
     EXPECT_NE(j["error"]["message"].get<std::string>().find(c.message_part), std::string::npos)
@@ -231,12 +237,13 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndChangesNothing) {
   auto big = berthd_->Request("PUT", "/v1/kv/keep", std::string(5 << 20, 'x'));
   if (big) EXPECT_EQ(big->status, 413);
   // Oversized header section and request line.
-  EXPECT_NE(Raw("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100'000, 'a') +
-                "\r\n\r\n")
-                .find(" 431 "),
-            std::string::npos);
-  EXPECT_NE(Raw("GET /v1/" + std::string(20'000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n").find(" 414 "),
-            std::string::npos);
+  EXPECT_NE(
+      Raw("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100'000, 'a') + "\r\n\r\n")
+          .find(" 431 "),
+      std::string::npos);
+  EXPECT_NE(
+      Raw("GET /v1/" + std::string(20'000, 'a') + " HTTP/1.1\r\nHost: x\r\n\r\n").find(" 414 "),
+      std::string::npos);
   EXPECT_NE(Raw("GARBAGE\r\n\r\n").find(" 400 "), std::string::npos);
 
   // Only audit records were written (refused mutating calls are audited); the key is intact.
@@ -244,7 +251,8 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndChangesNothing) {
   EXPECT_EQ(Body(*keep)["kv"]["value"], "original");
   EXPECT_EQ(Body(*keep)["kv"]["version"], 1);
   auto kvs = berthd_->Request("GET", "/v1/kv?prefix&keys_only");
-  for (const auto& kv : Body(*kvs)["kvs"]) {
+  Json all = Body(*kvs)["kvs"];
+  for (const auto& kv : all) {
     std::string key = kv["key"];
     EXPECT_TRUE(key == "/keep" || key.starts_with("/security/")) << key;
   }
@@ -301,8 +309,10 @@ TEST_F(ApiTest, WatchFromACompactedRevisionSaysSo) {
   int64_t first = Body(*r1)["revision"];
   auto r2 = berthd_->Request("PUT", "/v1/kv/c", R"({"value":"2"})");
   int64_t second = Body(*r2)["revision"];
-  ASSERT_EQ(berthd_->Request("POST", "/v1/compact", R"({"revision":)" + std::to_string(second) + "}")->status,
-            200);
+  ASSERT_EQ(
+      berthd_->Request("POST", "/v1/compact", R"({"revision":)" + std::to_string(second) + "}")
+          ->status,
+      200);
   auto w = berthd_->Request("GET", "/v1/watch/c?revision=" + std::to_string(first));
   ASSERT_TRUE(w.has_value());
   EXPECT_EQ(w->status, 410);

@@ -22,8 +22,8 @@ class Berthd {
 
   bool Start() {
     if (port_ == 0) port_ = FreePort();
-    std::vector<std::string> argv = {BerthdPath(), "dev", "--data-dir", data_dir_, "--api",
-                                     "127.0.0.1:" + std::to_string(port_)};
+    std::vector<std::string> argv = {BerthdPath(), "dev",   "--data-dir",
+                                     data_dir_,    "--api", "127.0.0.1:" + std::to_string(port_)};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     process_ = Process::Start("berthd", argv);
     if (!process_) return false;

@@ -25,15 +25,30 @@ class CliTest : public ::testing::Test {
     if (token == "\x01") token = berthd_->admin_token();
     args.insert(args.begin(), BinaryPath("src/cmd/berth"));
     ProcessOptions opts;
-    opts.env = {{"BERTH_ADDR", berthd_->base()}, {"BERTH_TOKEN", token},
-                {"XDG_CONFIG_HOME", dir_.Sub("config")}, {"HOME", dir_.path()}};
+    opts.env = {{"BERTH_ADDR", berthd_->base()},
+                {"BERTH_TOKEN", token},
+                {"XDG_CONFIG_HOME", dir_.Sub("config")},
+                {"HOME", dir_.path()}};
     opts.log_path = dir_.Sub("cli-" + std::to_string(counter_++) + ".log");
     auto p = Process::Start("berth", args, opts);
     Out out;
     if (!p) return out;
     auto status = p->Wait();
     out.code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
-    out.text = p->Logs();
+    out.text = WithoutHarnessLines(p->Logs());
+    return out;
+  }
+
+  // The harness writes "=== harness: ..." banner lines into each process's log.
+  static std::string WithoutHarnessLines(const std::string& log) {
+    std::string out;
+    size_t pos = 0;
+    while (pos < log.size()) {
+      size_t nl = log.find('\n', pos);
+      size_t end = nl == std::string::npos ? log.size() : nl + 1;
+      if (log.compare(pos, 12, "=== harness:") != 0) out.append(log, pos, end - pos);
+      pos = end;
+    }
     return out;
   }
 
@@ -99,7 +114,9 @@ TEST_F(CliTest, LoginSavesAddressAndToken) {
   ASSERT_EQ(login.code, 0) << login.text;
   // Now without BERTH_TOKEN the saved login is used.
   ProcessOptions opts;
-  opts.env = {{"XDG_CONFIG_HOME", dir_.Sub("config")}, {"HOME", dir_.path()}, {"BERTH_TOKEN", ""},
+  opts.env = {{"XDG_CONFIG_HOME", dir_.Sub("config")},
+              {"HOME", dir_.path()},
+              {"BERTH_TOKEN", ""},
               {"BERTH_ADDR", ""}};
   opts.log_path = dir_.Sub("after-login.log");
   auto p = Process::Start("berth", {BinaryPath("src/cmd/berth"), "status"}, opts);

@@ -31,8 +31,8 @@ TEST(Durability, EveryAcknowledgedWriteSurvivesSigkill) {
         auto client = http::Client::Create(berthd.base(), {.timeout = std::chrono::seconds(5)});
         if (!client) return;
         for (int i = 0; !stop; ++i) {
-          std::string key = "/d/r" + std::to_string(round) + "/w" + std::to_string(w) + "/" +
-                            std::to_string(i);
+          std::string key =
+              "/d/r" + std::to_string(round) + "/w" + std::to_string(w) + "/" + std::to_string(i);
           std::string value = "v" + std::to_string(i) + "-" + std::to_string(round);
           http::Request req;
           req.method = "PUT";
