@@ -1051,6 +1051,25 @@ TEST_P(StoreConformanceTest, WatchFromCompactRevisionStillWorks) {
   }
 }
 
+TEST_P(StoreConformanceTest, LiveWatchSurvivesCompaction) {
+  WatchRecorder recorder;
+  ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("lw"), WatchOptions{}, recorder.Callback()));
+  watchers_.push_back(std::move(watcher));
+  MustPut(Key("lw"), "1");
+  int64_t r2 = MustPut(Key("lw"), "2");
+  ASSERT_TRUE(recorder.WaitForEvents(2, factory().event_deadline));
+  ASSERT_OK(store().Compact(r2));
+  MustPut(Key("lw"), "3");
+  ASSERT_TRUE(recorder.WaitForEvents(3, factory().event_deadline));
+  auto events = recorder.events();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[2].kv.value, "3");
+  for (const auto& r : recorder.responses()) {
+    EXPECT_FALSE(r.compacted);
+    EXPECT_FALSE(r.canceled);
+  }
+}
+
 // ================================================================ leases
 
 TEST_P(StoreConformanceTest, LeaseGrantKeepAliveTimeToLiveRevoke) {
