@@ -24,6 +24,15 @@
 //   deleted and delete events delivered within `lease_expiry_deadline` (generous).
 // - The store is destroyed at the end of the test (TearDown), watchers first.
 //
+// What it pins down beyond store.h, as etcd v3 behaves: a read or compaction at a future
+// revision fails with kInvalidArgument; a read below the compact revision, or a compaction at
+// or below it, fails with kCompacted, while reads at the compact revision and watches starting
+// there still work; a watch starting below it gets one `compacted` response (or Watch itself
+// fails with kCompacted); an unknown lease is kNotFound for Put/KeepAlive/Revoke and `ttl -1`
+// (not an error) for LeaseTimeToLive; granting an existing lease id is kAlreadyExists; a txn
+// that puts a key twice, or puts inside a range it deletes, is kInvalidArgument; ranges inside
+// a txn see the txn's earlier writes; events of one revision keep the txn's operation order.
+//
 // Thread-safety: GoogleTest fixture; the helpers below are used from the test thread and
 // the store's watch threads.
 #pragma once
