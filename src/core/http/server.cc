@@ -232,9 +232,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void DoSend(uint64_t id, Response response) {
     if (closed_ || id != writer_id_ || response_done_) return;
-    if (!keep_alive_) response.headers.Set("Connection", "close");
     if (auto c = response.headers.Get("Connection"); c && EqualsIgnoreCase(*c, "close")) {
       keep_alive_ = false;
+    }
+    if (!keep_alive_) {
+      response.headers.Set("Connection", "close");
+    } else if (version_minor_ == 0) {
+      response.headers.Set("Connection", "keep-alive");  // HTTP/1.0 closes unless told
     }
     Queue(Serialize(response, head_request_));
     response_done_ = true;

@@ -201,6 +201,17 @@ TEST_F(ServerTest, Http10ClosesByDefault) {
   EXPECT_TRUE(c.ReadsEof());
 }
 
+TEST_F(ServerTest, KeepsHttp10AliveWhenAsked) {
+  StartServer(Echo());
+  RawClient c(server_->port());
+  for (int i = 0; i < 2; ++i) {
+    c.Send("GET /old HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    auto r = c.Read();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->headers.Get("Connection"), "keep-alive");
+  }
+}
+
 TEST_F(ServerTest, HeadGetsNoBody) {
   StartServer(Echo());
   RawClient c(server_->port());
