@@ -26,11 +26,15 @@ class ResponseWriter {
   // Starts a chunked response; then Write any number of times, then End.
   virtual void StartStream(int status, Headers headers) = 0;
   // Queues one chunk; returns false once the client has gone (stop producing then).
+  // Empty chunks are skipped. A client that lets 64 MiB pile up unread is disconnected.
   virtual bool Write(std::string chunk) = 0;
   virtual void End() = 0;
   // True once the connection is closed by the peer or the server.
   virtual bool Closed() const = 0;
   // Called once, on the worker thread, when the connection closes (for cancelling watches).
+  // It runs at once when the connection is already closed, and also when Stop() closes it.
+  // It belongs to the connection: after a response ends on a kept-alive connection it still
+  // waits for that connection to close.
   virtual void OnClose(std::function<void()> callback) = 0;
 };
 
@@ -54,7 +58,8 @@ class Server {
   virtual ~Server() = default;
   // Starts the worker threads; returns immediately.
   virtual void Start() = 0;
-  // Stops accepting, closes connections, joins the workers. Idempotent.
+  // Stops accepting, closes connections, joins the workers. Idempotent. Not from a handler
+  // (it would join its own thread). Writers that outlive the server become inert.
   virtual void Stop() = 0;
   // The bound "host:port".
   virtual std::string address() const = 0;
