@@ -1392,15 +1392,17 @@ TEST_P(StoreConformanceTest, RandomOperationsMatchAModelAtEveryRevision) {
     }
   }
 
+  // Watch from just above the compact revision (etcd may drop a delete event at exactly the
+  // compact revision from its history, so the suite does not rely on it).
   WatchRecorder recorder;
   WatchOptions options;
   options.prefix = true;
-  options.start_revision = mid;
+  options.start_revision = mid + 1;
   ASSIGN_OR_FAIL(auto watcher, store().Watch(Key("m/"), options, recorder.Callback()));
   watchers_.push_back(std::move(watcher));
   std::vector<ModelEvent> expected;
   for (const auto& e : log) {
-    if (e.revision >= mid) expected.push_back(e);
+    if (e.revision > mid) expected.push_back(e);
   }
   ASSERT_TRUE(recorder.WaitForEvents(expected.size(), factory().event_deadline));
   auto events = recorder.events();
