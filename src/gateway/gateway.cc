@@ -15,11 +15,11 @@ Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {}
 Gateway::~Gateway() { Stop(); }
 
 Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayOptions options) {
-  if (!server::ParseEndpoint(options.listen)) {
+  if (!server::ParseEndpoint(options.listen, true)) {
     return Fail(ErrorCode::kInvalidArgument,
                 fmt::format("gateway: listen address \"{}\" must be ip:port", options.listen));
   }
-  if (!options.admin_listen.empty() && !server::ParseEndpoint(options.admin_listen)) {
+  if (!options.admin_listen.empty() && !server::ParseEndpoint(options.admin_listen, true)) {
     return Fail(ErrorCode::kInvalidArgument,
                 fmt::format("gateway: admin address \"{}\" must be ip:port", options.admin_listen));
   }
@@ -47,7 +47,7 @@ Result<void> Gateway::Start() {
   wo.idle_timeout = options_.idle_timeout;
   wo.header_timeout = options_.header_timeout;
   wo.access_log_path = options_.access_log_path;
-  auto endpoint = *server::ParseEndpoint(options_.listen);
+  auto endpoint = *server::ParseEndpoint(options_.listen, true);
   for (int i = 0; i < options_.workers; ++i) {
     auto w = std::make_unique<server::Worker>(i, wo, clock_);
     auto port = w->Listen(endpoint);
@@ -59,7 +59,7 @@ Result<void> Gateway::Start() {
     workers_.push_back(std::move(w));
   }
   if (!options_.admin_listen.empty()) {
-    auto port = workers_[0]->ListenAdmin(*server::ParseEndpoint(options_.admin_listen),
+    auto port = workers_[0]->ListenAdmin(*server::ParseEndpoint(options_.admin_listen, true),
                                          [this] { return RenderMetrics(); });
     if (!port) return std::unexpected(port.error());
     admin_port_ = *port;
@@ -114,7 +114,7 @@ void Gateway::Stop() {
 }
 
 std::string Gateway::address() const {
-  auto ep = server::ParseEndpoint(options_.listen);
+  auto ep = server::ParseEndpoint(options_.listen, true);
   return fmt::format("{}:{}", ep ? ep->address().to_string() : "?", port_);
 }
 

@@ -4,14 +4,15 @@
 
 namespace berth::gateway::server {
 
-std::optional<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address) {
+std::optional<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address,
+                                                     bool allow_port_zero) {
   const auto colon = address.rfind(':');
   if (colon == std::string::npos) return std::nullopt;
   std::string host = address.substr(0, colon);
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   int port = 0;
   auto [p, ec] = std::from_chars(address.data() + colon + 1, address.data() + address.size(), port);
-  if (ec != std::errc() || port <= 0 || port > 65535) return std::nullopt;
+  if (ec != std::errc() || port < (allow_port_zero ? 0 : 1) || port > 65535) return std::nullopt;
   asio::error_code err;
   auto ip = asio::ip::make_address(host, err);
   if (err) return std::nullopt;

@@ -102,7 +102,8 @@ class ClusterManager {
   std::unordered_map<std::string, std::shared_ptr<ClusterLoad>> loads_;  // never shrinks
 };
 
-// Parses "1.2.3.4:80" / "[::1]:80" into an endpoint.
-std::optional<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address);
+// Parses "1.2.3.4:80" / "[::1]:80" into an endpoint (port 0 only for listeners).
+std::optional<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address,
+                                                     bool allow_port_zero = false);
 
 }  // namespace berth::gateway::server

@@ -134,6 +134,8 @@ struct Session::Exchange {
   bool keep_alive = true;
   bool continue_sent = false;
   bool request_complete = false;  // the parser reached kComplete for this request
+  size_t fed = 0;                 // body bytes at the front of in_ parsed but not yet sent
+  bool body_written = false;      // some body bytes went to an upstream
   std::string flags;
 };
 
@@ -531,6 +533,13 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
     }
   };
 
+  // Validate what already arrived of the body before any upstream sees the request: a
+  // malformed chunked body sent with its head is refused here and never forwarded.
+  if (int status = FeedBody(ex); status != 0) {
+    worker_.stats().bad_requests.Inc();
+    co_return co_await Reply(&ex, status, "malformed request body\n", {}, true);
+  }
+
   for (;;) {
     ++ex.attempts;
     timed_out_ = false;
@@ -680,59 +689,43 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
     for (const auto& [n, v] : ex.add_request_headers) AppendField(out_, n, v);
     out_ += "\r\n";
 
-    bool body_sent_any = false;
+    bool body_sent_any = ex.body_written;
     bool head_written = false;
     int client_error = 0;  // parser status for a malformed body
     bool client_gone = false;
     bool upstream_write_failed = false;
-    if (ex.request_complete) {
-      // Retry of a bodiless request: the parser already finished it.
-      co_await asio::async_write(up, asio::buffer(out_), kNoThrow(ec));
-      if (ec) upstream_write_failed = true;
-    } else {
-      for (;;) {
-        size_t fwd = 0;
-        std::string_view avail = in_.data ? in_.view() : std::string_view();
-        for (;;) {
-          auto step = parser_.Feed(avail.substr(fwd));
-          if (!step) {
-            client_error = step.error().status;
-            break;
-          }
-          fwd += step->consumed;
-          if (step->event == http::ParseEvent::kComplete) {
-            ex.request_complete = true;
-            break;
-          }
-          if (step->event == http::ParseEvent::kNeedMore) break;
-        }
-        if (client_error) break;
-        ex.bytes_in += fwd;
-        if (fwd > 0) body_sent_any = true;  // the parser moved on: no replay from here
-        std::array<asio::const_buffer, 2> bufs{
-            asio::buffer(out_.data(), head_written ? 0 : out_.size()),
-            asio::buffer(in_.data ? in_.data.get() + in_.begin : nullptr, fwd)};
-        if (!head_written || fwd > 0) {
-          co_await asio::async_write(up, bufs, kNoThrow(ec));
-          if (ec) {
-            upstream_write_failed = true;
-            break;
-          }
-        }
-        head_written = true;
-        if (fwd > 0) in_.Consume(fwd);
-        if (ex.request_complete) break;
-        // More body: read from the client.
-        SetPhase(Phase::kStreaming, route.timeouts.idle);
-        EnsureBuffer(in_);
-        size_t n = co_await socket_.async_read_some(asio::buffer(in_.WritePtr(), in_.WriteSpace()),
-                                                    kNoThrow(ec));
-        if (ec || n == 0) {
-          client_gone = true;
+    for (;;) {
+      client_error = FeedBody(ex);
+      if (client_error) break;
+      std::array<asio::const_buffer, 2> bufs{
+          asio::buffer(out_.data(), head_written ? 0 : out_.size()),
+          asio::buffer(in_.data ? in_.data.get() + in_.begin : nullptr, ex.fed)};
+      if (!head_written || ex.fed > 0) {
+        co_await asio::async_write(up, bufs, kNoThrow(ec));
+        if (ec) {
+          upstream_write_failed = true;
           break;
         }
-        in_.end += n;
       }
+      head_written = true;
+      if (ex.fed > 0) {
+        // Sent and dropped from in_: from here the request cannot be replayed.
+        body_sent_any = ex.body_written = true;
+        ex.bytes_in += ex.fed;
+        in_.Consume(ex.fed);
+        ex.fed = 0;
+      }
+      if (ex.request_complete) break;
+      // More body: read from the client.
+      SetPhase(Phase::kStreaming, route.timeouts.idle);
+      EnsureBuffer(in_);
+      size_t n = co_await socket_.async_read_some(asio::buffer(in_.WritePtr(), in_.WriteSpace()),
+                                                  kNoThrow(ec));
+      if (ec || n == 0) {
+        client_gone = true;
+        break;
+      }
+      in_.end += n;
     }
     if (client_error) {
       give_back(false);
@@ -954,6 +947,21 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
     give_back(complete && response_parser_.head().keep_alive && ex.request_complete && !leftover);
     SetPhase(Phase::kNone, 0ms);
     co_return !close_after && ex.request_complete;
+  }
+}
+
+int Session::FeedBody(Exchange& ex) {
+  if (ex.request_complete) return 0;
+  std::string_view avail = in_.data ? in_.view() : std::string_view();
+  for (;;) {
+    auto step = parser_.Feed(avail.substr(ex.fed));
+    if (!step) return step.error().status;
+    ex.fed += step->consumed;
+    if (step->event == http::ParseEvent::kComplete) {
+      ex.request_complete = true;
+      return 0;
+    }
+    if (step->event == http::ParseEvent::kNeedMore) return 0;
   }
 }
 

@@ -75,6 +75,9 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<void> Pump(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to,
                              IoBuffer& buffer);
 
+  // Feeds the request body bytes waiting in in_ to the parser (they stay in in_ until sent);
+  // returns the error status of a malformed body, else 0.
+  int FeedBody(Exchange& ex);
   bool EnsureBuffer(IoBuffer& b);
   void ReleaseBuffers();
   void SetPhase(Phase phase, std::chrono::milliseconds timeout);
