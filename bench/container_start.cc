@@ -139,8 +139,9 @@ int main(int argc, char** argv) {
   if (!im) return std::fprintf(stderr, "%s\n", im.error().message.c_str()), 1;
   auto rt = runtime::MakeRuntime("runc", dir + "/runc");
   if (!rt) return std::fprintf(stderr, "%s\n", rt.error().message.c_str()), 1;
-  network::CniNetwork net({"berth-bench", "bb" + internal::RandomHex(6), "100.64.250.0/24",
-                           "/usr/lib/cni", dir + "/ipam"});
+  const std::string bridge = "bb" + internal::RandomHex(6);
+  network::CniNetwork net(
+      {"berth-bench", bridge, "100.64.250.0/24", "/usr/lib/cni", dir + "/ipam"});
   SystemClock clock;
   AgentOptions opts;
   opts.data_dir = dir + "/agent";
@@ -161,6 +162,22 @@ int main(int argc, char** argv) {
     while (!LogHasLine(c->log_path)) std::this_thread::sleep_for(std::chrono::microseconds(200));
     double t = Ms(Clock_::now() - t0);
     if (i > 0) berth.push_back(t);  // the first run warms caches
+    while ((*agent)->Inspect(c->id)->status != ContainerStatus::kExited)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    (void)(*agent)->Remove(c->id, true);
+  }
+
+  // 1a'. berth with a bridge network (CNI ADD before, DEL after), for reference.
+  std::vector<double> berth_bridge;
+  RunSpec bridged = spec;
+  bridged.network = runtime::NetworkMode::kBridge;
+  for (int i = 0; i < std::max(3, runs / 2) + 1; ++i) {
+    auto t0 = Clock_::now();
+    auto c = (*agent)->Run(bridged);
+    if (!c) return std::fprintf(stderr, "run (bridge): %s\n", c.error().message.c_str()), 1;
+    while (!LogHasLine(c->log_path)) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    double t = Ms(Clock_::now() - t0);
+    if (i > 0) berth_bridge.push_back(t);
     while ((*agent)->Inspect(c->id)->status != ContainerStatus::kExited)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     (void)(*agent)->Remove(c->id, true);
@@ -228,6 +245,7 @@ int main(int argc, char** argv) {
   }
   double mb = Median(berth), mr = Median(runc), mp = Median(podman);
   Print("container_start_first_line_berth_median", mb, "ms");
+  Print("container_start_first_line_berth_bridge_median", Median(berth_bridge), "ms");
   Print("container_start_first_line_runc_median", mr, "ms");
   if (!podman.empty()) Print("container_start_first_line_podman_median", mp, "ms");
   Print("container_start_berth_over_runc", mb / mr, "ratio");
@@ -312,6 +330,7 @@ int main(int argc, char** argv) {
 
   for (const auto& c : (*agent)->List(true)) (void)(*agent)->Remove(c.id, true);
   agent->reset();
+  (void)internal::Run({"ip", "link", "delete", bridge});
   fs::remove_all(dir);
   return 0;
 }

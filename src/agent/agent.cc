@@ -486,9 +486,10 @@ Result<ContainerInfo> Agent::Run(const RunSpec& spec) {
   b.nofile = spec.nofile;
   // /etc/hosts, /etc/hostname and /etc/resolv.conf are the agent's files, bound in.
   auto resolv = ReadFile("/etc/resolv.conf");
-  (void)WriteFileAtomic(c->dir + "/etc/resolv.conf", resolv ? *resolv : "", 0644);
-  (void)WriteFileAtomic(c->dir + "/etc/hostname", b.hostname + "\n", 0644);
-  (void)WriteFileAtomic(c->dir + "/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n", 0644);
+  (void)WriteFileAtomic(c->dir + "/etc/resolv.conf", resolv ? *resolv : "", 0644, /*sync=*/false);
+  (void)WriteFileAtomic(c->dir + "/etc/hostname", b.hostname + "\n", 0644, /*sync=*/false);
+  (void)WriteFileAtomic(c->dir + "/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n", 0644,
+                        /*sync=*/false);
   // Mount points made here, as the host's root: inside a user namespace the container's
   // root could not create them in directories of the image's (host-owned) layers.
   // Never through a symlinked /etc: that could point anywhere on the host.
@@ -501,12 +502,14 @@ Result<ContainerInfo> Agent::Run(const RunSpec& spec) {
     struct stat st;
     if (etc_is_dir && (::lstat(target.c_str(), &st) != 0 || !S_ISREG(st.st_mode))) {
       ::unlink(target.c_str());
-      (void)WriteFileAtomic(target, "", 0644);
+      (void)WriteFileAtomic(target, "", 0644, /*sync=*/false);
     }
     b.mounts.push_back({c->dir + "/etc/" + f, std::string("/etc/") + f, false});
   }
   Json config = runtime::BuildOciConfig(b, host_nofile_hard_);
-  if (auto ok = WriteFileAtomic(c->dir + "/bundle/config.json", config.dump(1), 0600); !ok)
+  if (auto ok =
+          WriteFileAtomic(c->dir + "/bundle/config.json", config.dump(1), 0600, /*sync=*/false);
+      !ok)
     return fail(ok.error());
 
   c->want_running = true;
@@ -530,7 +533,7 @@ Result<void> Agent::StartLocked(Container& c) {
     while (!hostname.empty() && hostname.back() == '\n') hostname.pop_back();
     (void)WriteFileAtomic(c.dir + "/etc/hosts",
                           "127.0.0.1\tlocalhost\n::1\tlocalhost\n" + i.ip + "\t" + hostname + "\n",
-                          0644);
+                          0644, /*sync=*/false);
   }
   if (Exists(c.dir + "/exit.json"))
     ::rename((c.dir + "/exit.json").c_str(), (c.dir + "/exit.prev.json").c_str());

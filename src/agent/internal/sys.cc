@@ -25,7 +25,7 @@ Result<std::string> ReadFile(const std::string& path) {
   return ss.str();
 }
 
-Result<void> WriteFileAtomic(const std::string& path, std::string_view data, int mode) {
+Result<void> WriteFileAtomic(const std::string& path, std::string_view data, int mode, bool sync) {
   std::string tmp = path + ".tmp" + RandomHex(6);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return Fail(ErrorCode::kInternal, "create " + tmp + ": " + std::strerror(errno));
@@ -41,7 +41,7 @@ Result<void> WriteFileAtomic(const std::string& path, std::string_view data, int
     }
     off += static_cast<size_t>(n);
   }
-  ::fsync(fd);
+  if (sync) ::fsync(fd);
   ::close(fd);
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int e = errno;

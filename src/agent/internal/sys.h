@@ -15,8 +15,10 @@
 namespace berth::agent::internal {
 
 Result<std::string> ReadFile(const std::string& path);
-// Writes `data` to path.tmp, fsyncs and renames over `path`.
-Result<void> WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644);
+// Writes `data` to path.tmp and renames it over `path`; with `sync`, fsyncs first (for
+// records that must survive a power cut; files the agent regenerates skip it).
+Result<void> WriteFileAtomic(const std::string& path, std::string_view data, int mode = 0644,
+                             bool sync = true);
 Result<void> MakeDirs(const std::string& path, int mode = 0755);
 // Removes `path` recursively; a missing path is fine.
 void RemoveAll(const std::string& path);
