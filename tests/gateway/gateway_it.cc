@@ -461,7 +461,7 @@ routes:
   auto& c = StartUpstream("c");
   Apply(Replace(R"(
 services:
-  s: {endpoints: ["B", "C"]}
+  s: {endpoints: ["B", "C"], outlier: {consecutive_5xx: 0}}
 routes:
   - {name: r, service: s, retry: {attempts: 2, on: [connect_failure, 503]}}
 )",
@@ -602,11 +602,19 @@ routes:
       {"bare CR", "GET /smuggle6 HTTP/1.1\r\nHost: t\rX: y\r\n\r\n", 400},
       {"bare LF", "GET /smuggle7 HTTP/1.1\nHost: t\n\n", 400},
       {"space before colon", "GET /smuggle8 HTTP/1.1\r\nHost : t\r\n\r\n", 400},
-      {"TE gzip", "POST /smuggle9 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+      // RFC 9112 6.3: a request whose final coding is not chunked has no knowable length.
+      {"TE gzip", "POST /smuggle9 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 400},
       {"TE chunked twice",
        "POST /smuggle10 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, "
        "chunked\r\n\r\n0\r\n\r\n",
+       400},
+      {"TE gzip, chunked",
+       "POST /smuggle16 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
        501},
+      {"two TE fields",
+       "POST /smuggle17 HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n0\r\n\r\n",
+       400},
       {"no host", "GET /smuggle11 HTTP/1.1\r\n\r\n", 400},
       {"two hosts", "GET /smuggle12 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
       {"HTTP/2.0", "GET /smuggle13 HTTP/2.0\r\nHost: t\r\n\r\n", 505},

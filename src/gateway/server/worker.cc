@@ -64,7 +64,10 @@ void Worker::Start() {
   if (admin_acceptor_) Accept(*admin_acceptor_, true);
   FlushLogsLater();
   work_.emplace(io_.get_executor());
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    io_.run();
+    if (access_log_) access_log_->Flush();  // lines of requests that ended during Stop
+  });
 }
 
 void Worker::Accept(tcp::acceptor& acceptor, bool admin) {
