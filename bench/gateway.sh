@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Gateway benchmark: Berth's gateway against NGINX and HAProxy, each with ONE worker, in front
+# of one fast upstream (NGINX serving a small static body), driven by wrk with the same
+# connections and duration. Prints `name value unit` lines (DESIGN.md, Testing).
+#
+#   bench/gateway.sh [throughput|reload|idle|all]     (default: all)
+#   env: DURATION=10s CONNECTIONS=64 THREADS=1 IDLE_CONNECTIONS=10000 BUILD=1
+#
+# throughput  req/s and p99 for direct-to-upstream (the ceiling), nginx, haproxy, berth;
+#             berth's ratios to nginx and haproxy.
+# reload      berth with its route table replaced every 100 ms (config rewritten + SIGHUP)
+#             during the run: failed requests (must be 0).
+# idle        IDLE_CONNECTIONS idle keep-alive client connections held on each proxy:
+#             each one's resident memory.
+set -euo pipefail
+MODE=${1:-all}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-1}
+IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD_DIR=$ROOT/build/gateway-rel
+WORK=$(mktemp -d /tmp/berth-bench-gateway.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  sleep 0.3
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# Within the 20000 hard limit: 10k client sockets in the idle client, 10k + upstream in a proxy.
+ulimit -n "$(ulimit -Hn)"
+
+if [ "${BUILD:-1}" = 1 ]; then
+  # The release preset's cache variables, in the gateway's own build dir; only the targets needed.
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS="-O2 -g1" >/dev/null
+  ninja -C "$BUILD_DIR" -j2 berth-gateway >/dev/null
+fi
+BERTH=$BUILD_DIR/src/gateway/berth-gateway
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
+rss_kb() {  # resident memory of a process and its children, in KiB
+  local total=0 p
+  for p in "$1" $(pgrep -P "$1" || true); do
+    total=$((total + $(awk '/^VmRSS/ {print $2}' /proc/"$p"/status 2>/dev/null || echo 0)))
+  done
+  echo "$total"
+}
+
+UP_PORT=$(free_port); NGINX_PORT=$(free_port); HAPROXY_PORT=$(free_port); BERTH_PORT=$(free_port)
+
+# --- the upstream: nginx, one worker, a 13-byte static body
+mkdir -p "$WORK/up/www" "$WORK/up/logs" "$WORK/nginx/logs"
+printf 'hello, world\n' > "$WORK/up/www/index.html"
+cat > "$WORK/up/nginx.conf" <<CONF
+worker_processes 1;
+error_log $WORK/up/logs/error.log warn;
+pid $WORK/up/nginx.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP_PORT reuseport backlog=4096; root $WORK/up/www; location / { index index.html; } }
+}
+CONF
+nginx -p "$WORK/up" -c "$WORK/up/nginx.conf" -g 'daemon off;' 2>/dev/null &
+PIDS+=($!)
+
+# --- NGINX as the proxy: one worker, keep-alive to the upstream
+cat > "$WORK/nginx/nginx.conf" <<CONF
+worker_processes 1;
+worker_rlimit_nofile 20000;
+error_log $WORK/nginx/logs/error.log warn;
+pid $WORK/nginx/nginx.pid;
+events { worker_connections 19000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  upstream up { server 127.0.0.1:$UP_PORT; keepalive 256; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT backlog=4096;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+CONF
+nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' 2>/dev/null &
+NGINX_PID=$!; PIDS+=($NGINX_PID)
+
+# --- HAProxy: one thread, connection reuse to the upstream
+cat > "$WORK/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 19000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  timeout http-keep-alive 300s
+  http-reuse always
+frontend f
+  bind 127.0.0.1:$HAPROXY_PORT
+  default_backend b
+backend b
+  server up 127.0.0.1:$UP_PORT
+CONF
+haproxy -f "$WORK/haproxy.cfg" -db 2>/dev/null &
+HAPROXY_PID=$!; PIDS+=($HAPROXY_PID)
+
+# --- Berth: one worker
+cat > "$WORK/routes.yaml" <<CONF
+routes:
+  - {name: all, match: {prefix: /}, upstreams: ["127.0.0.1:$UP_PORT"]}
+CONF
+"$BERTH" --config "$WORK/routes.yaml" --listen "127.0.0.1:$BERTH_PORT" --workers 1 \
+  --idle-timeout-ms 300000 >"$WORK/berth.log" 2>&1 &
+BERTH_PID=$!; PIDS+=($BERTH_PID)
+
+for p in $UP_PORT $NGINX_PORT $HAPROXY_PORT $BERTH_PORT; do wait_port "$p"; done
+for p in $UP_PORT $NGINX_PORT $HAPROXY_PORT $BERTH_PORT; do
+  curl -sf "http://127.0.0.1:$p/" >/dev/null || { echo "port $p does not answer" >&2; exit 1; }
+done
+
+# wrk's summary -> "rps p99_ms non2xx errors"
+run_wrk() {
+  local out
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$1/")
+  echo "$out" > "$WORK/wrk-$1.txt"
+  local rps p99 non2xx errors
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
+  errors=$(awk '/Socket errors/ {gsub(",",""); print $4+$6+$8+$10}' <<<"$out"); errors=${errors:-0}
+  echo "$rps $p99 $non2xx $errors"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
+
+if [ "$MODE" = throughput ] || [ "$MODE" = all ]; then
+  echo "# throughput: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, one worker each, upstream nginx static 13 B"
+  wrk -t1 -c16 -d2s "http://127.0.0.1:$BERTH_PORT/" >/dev/null  # warm-up (pools)
+  read -r D_RPS D_P99 _ _ < <(run_wrk "$UP_PORT")
+  read -r N_RPS N_P99 N_BAD N_ERR < <(run_wrk "$NGINX_PORT")
+  read -r H_RPS H_P99 H_BAD H_ERR < <(run_wrk "$HAPROXY_PORT")
+  read -r B_RPS B_P99 B_BAD B_ERR < <(run_wrk "$BERTH_PORT")
+  echo "direct_rps $D_RPS req/s"
+  echo "direct_p99 $D_P99 ms"
+  echo "nginx_rps $N_RPS req/s"
+  echo "nginx_p99 $N_P99 ms"
+  echo "haproxy_rps $H_RPS req/s"
+  echo "haproxy_p99 $H_P99 ms"
+  echo "berth_rps $B_RPS req/s"
+  echo "berth_p99 $B_P99 ms"
+  echo "berth_errors $((B_BAD + B_ERR)) requests"
+  echo "berth_vs_nginx_rps $(ratio "$B_RPS" "$N_RPS") x"
+  echo "berth_vs_haproxy_rps $(ratio "$B_RPS" "$H_RPS") x"
+  echo "berth_vs_nginx_p99 $(ratio "$B_P99" "$N_P99") x"
+  echo "berth_vs_haproxy_p99 $(ratio "$B_P99" "$H_P99") x"
+  echo "berth_vs_direct_rps $(ratio "$B_RPS" "$D_RPS") x"
+fi
+
+if [ "$MODE" = reload ] || [ "$MODE" = all ]; then
+  echo "# reload: berth's route table replaced every 100 ms during wrk -c$CONNECTIONS -d$DURATION"
+  cp "$WORK/routes.yaml" "$WORK/routes-a.yaml"
+  cat > "$WORK/routes-b.yaml" <<CONF
+services:
+  up: {endpoints: ["127.0.0.1:$UP_PORT"], lb: least_request}
+routes:
+  - {name: other, match: {prefix: /other}, upstreams: ["127.0.0.1:$UP_PORT"]}
+  - {name: all-b, match: {prefix: /}, service: up}
+CONF
+  (
+    i=0
+    while [ -e "$WORK/reloading" ] || [ $i -eq 0 ]; do
+      touch "$WORK/reloading"
+      if [ $((i % 2)) = 0 ]; then cp "$WORK/routes-b.yaml" "$WORK/routes.yaml.tmp"; else cp "$WORK/routes-a.yaml" "$WORK/routes.yaml.tmp"; fi
+      mv "$WORK/routes.yaml.tmp" "$WORK/routes.yaml"
+      kill -HUP "$BERTH_PID"
+      i=$((i + 1))
+      echo "$i" > "$WORK/reloads"
+      sleep 0.1
+      [ -e "$WORK/stop-reloading" ] && break
+    done
+  ) &
+  RELOADER=$!
+  read -r R_RPS R_P99 R_BAD R_ERR < <(run_wrk "$BERTH_PORT")
+  touch "$WORK/stop-reloading"; wait "$RELOADER" || true
+  echo "berth_reload_count $(cat "$WORK/reloads") reloads"
+  echo "berth_reload_rps $R_RPS req/s"
+  echo "berth_reload_p99 $R_P99 ms"
+  echo "berth_reload_failed_requests $((R_BAD + R_ERR)) requests"
+fi
+
+if [ "$MODE" = idle ] || [ "$MODE" = all ]; then
+  echo "# idle: $IDLE_CONNECTIONS idle keep-alive connections (one request each, then held)"
+  hold_idle() {  # port -> holds connections until $WORK/release-$port exists
+    python3 - "$1" "$IDLE_CONNECTIONS" "$WORK/held-$1" "$WORK/release-$1" <<'PY'
+import os, resource, socket, sys, time
+port, n, held, release = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+socks = []
+req = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(req)
+    socks.append(s)
+ok = 0
+for s in socks:
+    data = b""
+    while b"\r\n\r\n" not in data or not data.endswith(b"hello, world\n"):
+        chunk = s.recv(4096)
+        if not chunk: break
+        data += chunk
+    ok += data.startswith(b"HTTP/1.1 200")
+open(held, "w").write(str(ok))
+while not os.path.exists(release):
+    time.sleep(0.1)
+PY
+  }
+  for target in "nginx $NGINX_PORT $NGINX_PID" "haproxy $HAPROXY_PORT $HAPROXY_PID" "berth $BERTH_PORT $BERTH_PID"; do
+    read -r name port pid <<<"$target"
+    before=$(rss_kb "$pid")
+    hold_idle "$port" &
+    holder=$!
+    for _ in $(seq 1 1200); do [ -e "$WORK/held-$port" ] && break; sleep 0.1; done
+    sleep 0.5
+    after=$(rss_kb "$pid")
+    echo "${name}_idle_ok $(cat "$WORK/held-$port" 2>/dev/null || echo 0) connections"
+    echo "${name}_idle_rss $((after / 1024)) MiB"
+    echo "${name}_idle_rss_growth $(((after - before) / 1024)) MiB"
+    touch "$WORK/release-$port"; wait "$holder" || true
+  done
+fi
