@@ -14,8 +14,9 @@
  * ("<RFC3339Nano> stdout|stderr F|P <line>"), rotating to container.log.1..K when the file
  * would exceed MAX_LOG_BYTES. When the container's init exits it is reaped here (the shim is
  * its subreaper), the OOM-kill counter of its memory cgroup is read from OOM_FILE
- * ("oom_kill N", cgroup v1 memory.oom_control or v2 memory.events), STATE/exit.json is
- * written atomically, and `RUNTIME delete -f ID` releases the cgroup.
+ * ("oom_kill N", cgroup v1 memory.oom_control or v2 memory.events), `RUNTIME delete -f ID`
+ * releases the cgroup, and only then is STATE/exit.json written (atomically): once it exists
+ * the id is free to run again.
  *
  * C and statically linked on purpose: a few hundred KB of resident memory per container.
  */
@@ -151,7 +152,7 @@ static long long read_oom_kills(void) {
   return v;
 }
 
-static void write_exit(int status, int start_failed, long long oom_before, const char* error) {
+static void write_exit(int status, int start_failed, long long oom, const char* error) {
   char path[4096], tmp[4096], body[1024];
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -161,7 +162,6 @@ static void write_exit(int status, int start_failed, long long oom_before, const
     sig = WTERMSIG(status);
     code = 128 + sig;
   }
-  long long oom = read_oom_kills() - oom_before;
   char err[512] = "";
   if (error) {
     size_t j = 0;
@@ -325,8 +325,8 @@ int main(int argc, char** argv) {
       got += (size_t)r;
     msg[got] = 0;
     if (got == 3) snprintf(msg + 3, sizeof msg - 3, "%s run failed", runtime);
-    write_exit(rt_status, 1, oom_before, msg + 3);
     run_delete();
+    write_exit(rt_status, 1, 0, msg + 3);
     write_all(report[1], msg, strlen(msg));
     _exit(1);
   }
@@ -399,7 +399,10 @@ int main(int argc, char** argv) {
   }
   if (so.fd >= 0) flush_stream(&so);
   if (se.fd >= 0) flush_stream(&se);
-  write_exit(init_status, 0, oom_before, NULL);
+  /* The OOM counter dies with the cgroup, so read it first; delete before exit.json so
+   * that the agent, seeing exit.json, may start the same id again at once. */
+  long long oom = read_oom_kills() - oom_before;
   run_delete();
+  write_exit(init_status, 0, oom, NULL);
   return 0;
 }
