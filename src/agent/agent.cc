@@ -692,7 +692,12 @@ Result<ContainerInfo> Agent::Start(std::string_view key) {
 Result<void> Agent::Remove(std::string_view key, bool force) {
   auto c = Find(key);
   if (!c) return Fail(ErrorCode::kNotFound, "no container " + std::string(key));
-  if (c->info.status == ContainerStatus::kRunning) {
+  bool running;
+  {
+    std::lock_guard lock(c->mu);
+    running = c->info.status == ContainerStatus::kRunning;
+  }
+  if (running) {
     if (!force)
       return Fail(ErrorCode::kFailedPrecondition,
                   "container " + c->info.name + " is running (stop it or force)");
@@ -772,8 +777,11 @@ Result<runtime::ExecResult> Agent::Exec(std::string_view key,
                                         const std::vector<std::string>& args) {
   auto c = Find(key);
   if (!c) return Fail(ErrorCode::kNotFound, "no container " + std::string(key));
-  if (c->info.status != ContainerStatus::kRunning)
-    return Fail(ErrorCode::kFailedPrecondition, "container " + c->info.name + " is not running");
+  {
+    std::lock_guard lock(c->mu);
+    if (c->info.status != ContainerStatus::kRunning)
+      return Fail(ErrorCode::kFailedPrecondition, "container " + c->info.name + " is not running");
+  }
   if (args.empty()) return Fail(ErrorCode::kInvalidArgument, "exec: no command");
   return runtime_.Exec(c->info.id, args, {});
 }
