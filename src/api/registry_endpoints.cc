@@ -200,67 +200,78 @@ Result<Instance> ParseBody(const Call& call) {
                                      call.Param("instance"));
 }
 
+// Runs `fn(call)` on the blocking pool.
+EndpointHandler OnPool(asio::thread_pool& pool,
+                       std::function<void(const std::shared_ptr<Call>&)> fn) {
+  return [&pool, fn = std::move(fn)](std::shared_ptr<Call> call) {
+    asio::post(pool, [fn, call = std::move(call)] { fn(call); });
+  };
+}
+
 }  // namespace
 
-void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io_context& io) {
+void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io_context& io,
+                               asio::thread_pool& pool) {
   router.Add({.method = "PUT",
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [&reg](std::shared_ptr<Call> call) {
+              .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
                 auto in = ParseBody(*call);
                 if (!in) return call->ReplyError(in.error());
                 auto r = reg.Register(*in);
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, InstanceJson(*r));
-              }});
+              })});
   router.Add({.method = "PUT",
               .pattern = "/v1/registry/{ns}/{service}/{instance}/heartbeat",
               .min_role = Role::kOperator,
-              .handler = [&reg](std::shared_ptr<Call> call) {
+              .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
                 auto r = reg.Heartbeat(call->Param("ns"), call->Param("service"),
                                        call->Param("instance"));
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, InstanceJson(*r));
-              }});
+              })});
   router.Add({.method = "DELETE",
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [&reg](std::shared_ptr<Call> call) {
+              .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
                 auto r = reg.Deregister(call->Param("ns"), call->Param("service"),
                                         call->Param("instance"));
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, Json{{"revision", *r}});
-              }});
+              })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
-              .handler = [&reg](std::shared_ptr<Call> call) {
+              .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
                 auto r = reg.GetInstance(call->Param("ns"), call->Param("service"),
                                          call->Param("instance"));
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, InstanceJson(*r));
-              }});
+              })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry/{ns}/{service}",
-              .handler = [&reg, &io](std::shared_ptr<Call> call) { GetService(call, reg, io); }});
+              .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
+                GetService(call, reg, io);
+              })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry/{ns}",
-              .handler = [&reg, &io](std::shared_ptr<Call> call) {
+              .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
                 const std::string& ns = call->Param("ns");
                 if (call->QueryFlag("watch")) return StreamWatch(call, reg, ns, "", io);
                 auto r = reg.ListServices(ns);
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, ListJson(*r));
-              }});
+              })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry",
-              .handler = [&reg, &io](std::shared_ptr<Call> call) {
+              .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
                 if (call->QueryFlag("watch")) return StreamWatch(call, reg, "", "", io);
                 auto r = reg.ListServices("");
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, ListJson(*r));
-              }});
+              })});
 }
 
 }  // namespace berth::api

@@ -12,13 +12,16 @@
 #pragma once
 
 #include <asio/io_context.hpp>
+#include <asio/thread_pool.hpp>
 
 #include "api/router.h"
 #include "registry/registry.h"
 
 namespace berth::api {
 
-// `io` runs the blocking-query timers (the registry component's io_context).
-void RegisterRegistryEndpoints(Router& router, registry::Registry& registry, asio::io_context& io);
+// `io` runs the blocking-query timers (the registry component's io_context); `blocking`
+// runs the handlers that wait on the store, so HTTP workers never wait on a commit.
+void RegisterRegistryEndpoints(Router& router, registry::Registry& registry, asio::io_context& io,
+                               asio::thread_pool& blocking);
 
 }  // namespace berth::api

@@ -9,6 +9,7 @@ Result<std::unique_ptr<Component>> Component::Start(store::Store& store, Clock& 
   std::unique_ptr<Component> c(new Component());
   c->work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       asio::make_work_guard(c->io_));
+  c->blocking_ = std::make_unique<asio::thread_pool>(std::max(1, options.blocking_threads));
   c->registry_ = std::make_unique<Registry>(store, clock, options.registry);
   if (options.local_exec) c->exec_ = std::make_unique<health::LocalExecRunner>(c->io_);
   if (options.run_checks) {
@@ -35,6 +36,7 @@ Component::~Component() {
   work_.reset();
   io_.stop();
   for (auto& t : threads_) t.join();
+  if (blocking_) blocking_->join();
 }
 
 std::string Component::RenderMetrics() const {

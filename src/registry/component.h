@@ -5,6 +5,7 @@
 #pragma once
 
 #include <asio/io_context.hpp>
+#include <asio/thread_pool.hpp>
 #include <memory>
 #include <string>
 #include <thread>
@@ -27,6 +28,9 @@ struct ComponentOptions {
   std::string dns_address = "127.0.0.1:8600";  // empty: no DNS server
   dns::AnswererOptions dns;
   int io_threads = 1;
+  // Threads for calls that wait on the store (REST handlers hand registrations to these so
+  // HTTP workers never wait on an fsync; concurrent waits let the store group-commit).
+  int blocking_threads = 32;
   bool local_exec = true;  // exec checks as local processes until the agent's runner lands
 };
 
@@ -38,6 +42,7 @@ class Component {
 
   Registry& registry() { return *registry_; }
   asio::io_context& io() { return io_; }
+  asio::thread_pool& blocking() { return *blocking_; }
   uint16_t dns_port() const { return dns_ ? dns_->port() : 0; }
   // Prometheus text of the registry, health checker and DNS counters.
   std::string RenderMetrics() const;
@@ -47,6 +52,7 @@ class Component {
   asio::io_context io_;
   std::unique_ptr<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
+  std::unique_ptr<asio::thread_pool> blocking_;
   std::unique_ptr<Registry> registry_;
   std::unique_ptr<health::ExecRunner> exec_;
   std::unique_ptr<health::HealthChecker> checker_;

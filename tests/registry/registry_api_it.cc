@@ -38,7 +38,8 @@ class RegistryApiIt : public ::testing::Test {
     ASSERT_TRUE(c.has_value()) << c.error().message;
     component_ = std::move(*c);
     api::Router router;
-    api::RegisterRegistryEndpoints(router, component_->registry(), component_->io());
+    api::RegisterRegistryEndpoints(router, component_->registry(), component_->io(),
+                                   component_->blocking());
     auto a = api::ApiServer::Start(
         {.address = "127.0.0.1:0", .threads = 2},
         {.tokens = tokens_.get(), .audit = audit_.get(), .clock = &clock_}, std::move(router));

@@ -1,0 +1,598 @@
+// bench/registry: the service registry against etcd, same load, one run.
+//
+//   build/release/bench/bench_registry [--seconds 5] [--clients 32] [--watchers 10000]
+//                                      [--rounds 20]
+//
+// The control plane runs in a child process (this binary with `serve`): the sqlite store
+// (durable), the registry, its REST API. The parent drives it over HTTP, and etcd (started
+// here on loopback ports with a temp data dir) over its JSON gateway, with the same clients:
+// - registrations/s: PUT /v1/registry/... (each a real change) vs etcd PUT of a same-sized
+//   value;
+// - lookups/s: GET a 10-instance service vs an etcd prefix range over 10 keys;
+// - watch fan-out: N HTTP watch streams on one service (vs N etcd watch streams on a
+//   prefix); one change; the time until the last stream has it, per round (p50, p99), and
+//   over every delivery;
+// - resident memory growth of the control plane per watcher (vs etcd's).
+// Also the in-process fan-out (N Registry::Watch subscriptions, no HTTP).
+// Output: `name value unit` lines and the ratios.
+#include <fmt/core.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <asio/connect.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "api/api_server.h"
+#include "api/registry_endpoints.h"
+#include "core/http/client.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "harness/harness.h"
+#include "registry/component.h"
+#include "security/audit.h"
+#include "security/tokens.h"
+#include "store/sqlite/sqlite_store.h"
+
+using berth::testing::EtcdCluster;
+using berth::testing::Process;
+using berth::testing::TempDir;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Load {
+  int clients = 32;
+  double seconds = 5;
+  int watchers = 10000;
+  int rounds = 20;
+};
+
+void Line(const std::string& name, double value, const std::string& unit) {
+  fmt::print("{} {} {}\n", name,
+             value >= 100 ? fmt::format("{:.0f}", value) : fmt::format("{:.3g}", value), unit);
+  std::fflush(stdout);
+}
+
+void RaiseFdLimit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+int64_t RssKb(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/status", pid));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+std::string Base64(std::string_view in) {
+  static constexpr char kTable[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += kTable[v >> 18];
+    out += kTable[(v >> 12) & 63];
+    out += kTable[(v >> 6) & 63];
+    out += kTable[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint8_t(in[i]) << 16;
+    out += kTable[v >> 18];
+    out += kTable[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += kTable[v >> 18];
+    out += kTable[(v >> 12) & 63];
+    out += kTable[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+// ---- the control plane (child process) ------------------------------------------------
+
+int Serve(const std::string& dir, const std::string& info_file) {
+  RaiseFdLimit();
+  berth::log::Configure(berth::log::Level::kWarn, false);
+  signal(SIGPIPE, SIG_IGN);
+  berth::SystemClock clock;
+  auto store = berth::store::OpenSqliteStore(dir + "/store.db", {}, clock);
+  if (!store) {
+    fmt::print(stderr, "store: {}\n", store.error().message);
+    return 1;
+  }
+  berth::security::TokenService tokens(**store, clock);
+  berth::security::AuditLog audit(**store, clock);
+  auto token = tokens.Create("bench", berth::security::Role::kAdmin, "bench");
+  auto component = berth::registry::Component::Start(**store, clock, {.dns_address = ""});
+  if (!component) {
+    fmt::print(stderr, "registry: {}\n", component.error().message);
+    return 1;
+  }
+  berth::api::Router router;
+  berth::api::RegisterRegistryEndpoints(router, (*component)->registry(), (*component)->io(),
+                                        (*component)->blocking());
+  auto api = berth::api::ApiServer::Start({.address = "127.0.0.1:0", .threads = 2},
+                                          {.tokens = &tokens, .audit = &audit, .clock = &clock},
+                                          std::move(router));
+  if (!api) {
+    fmt::print(stderr, "api: {}\n", api.error().message);
+    return 1;
+  }
+  {
+    std::ofstream out(info_file + ".tmp");
+    out << (*api)->port() << "\n" << token->secret << "\n";
+  }
+  std::rename((info_file + ".tmp").c_str(), info_file.c_str());
+  // Until the parent closes our stdin... or kills us.
+  for (;;) pause();
+}
+
+// ---- load ------------------------------------------------------------------------------
+
+using MakeRequest = std::function<berth::http::Request(int c, int64_t i)>;
+
+double Drive(const std::string& base, const Load& load, const MakeRequest& make, int64_t* errors) {
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> done{0}, failed{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < load.clients; ++c) {
+    threads.emplace_back([&, c] {
+      auto client = berth::http::Client::Create(base);
+      if (!client) {
+        ++failed;
+        return;
+      }
+      for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+        auto r = (*client)->Send(make(c, i));
+        if (r && r->status / 100 == 2) {
+          done.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          failed.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    });
+  }
+  auto start = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(load.seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  if (errors) *errors = failed.load();
+  return static_cast<double>(done.load()) / elapsed;
+}
+
+std::string RegistrationBody(int64_t i) {
+  return fmt::format(
+      R"({{"address":"10.{}.{}.{}","port":{},"tags":["v1","bench"],"metadata":{{"zone":"a"}}}})",
+      (i >> 16) & 255, (i >> 8) & 255, i & 255, 1 + i % 60000);
+}
+
+// ---- watch fan-out over HTTP streams ---------------------------------------------------
+
+// N streaming HTTP requests on one io_context thread; records when each one sees `marker`
+// after Arm().
+class StreamFleet {
+ public:
+  StreamFleet(int port, std::string request, std::string marker, int n)
+      : port_(port), request_(std::move(request)), marker_(std::move(marker)), conns_(n) {}
+  ~StreamFleet() { Close(); }
+
+  bool Open(std::chrono::seconds deadline) {
+    for (size_t i = 0; i < conns_.size(); ++i) {
+      conns_[i] = std::make_unique<Conn>(io_);
+      Connect(i);
+    }
+    thread_ = std::thread([this] { io_.run(); });
+    auto end = Clock::now() + deadline;
+    while (Clock::now() < end) {
+      if (ready_ == static_cast<int>(conns_.size())) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  int ready() const { return ready_; }
+  // Starts a round: every stream's next sighting of the marker counts.
+  void Arm(Clock::time_point t0) {
+    std::lock_guard lock(mu_);
+    t0_ = t0;
+    arrivals_.clear();
+    ++round_;
+  }
+  // Waits until every stream has seen the marker this round; returns arrival offsets (ms).
+  std::vector<double> Collect(std::chrono::seconds deadline) {
+    auto end = Clock::now() + deadline;
+    while (Clock::now() < end) {
+      {
+        std::lock_guard lock(mu_);
+        if (arrivals_.size() >= conns_.size()) return arrivals_;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::lock_guard lock(mu_);
+    return arrivals_;
+  }
+  void Close() {
+    io_.stop();
+    if (thread_.joinable()) thread_.join();
+    conns_.clear();
+  }
+
+ private:
+  struct Conn {
+    explicit Conn(asio::io_context& io) : socket(io) {}
+    asio::ip::tcp::socket socket;
+    std::array<char, 4096> buf{};
+    std::string tail;
+    bool headers = false;
+    int seen_round = 0;
+  };
+  void Connect(size_t i) {
+    Conn& c = *conns_[i];
+    asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port_));
+    c.socket.async_connect(ep, [this, i](const asio::error_code& ec) {
+      if (ec) return;
+      asio::async_write(conns_[i]->socket, asio::buffer(request_),
+                        [this, i](const asio::error_code& ec, size_t) {
+                          if (!ec) Read(i);
+                        });
+    });
+  }
+  void Read(size_t i) {
+    Conn& c = *conns_[i];
+    c.socket.async_read_some(asio::buffer(c.buf), [this, i](const asio::error_code& ec, size_t n) {
+      if (ec) return;
+      Conn& c = *conns_[i];
+      std::string data = c.tail + std::string(c.buf.data(), n);
+      if (!c.headers) {
+        auto end = data.find("\r\n\r\n");
+        if (end != std::string::npos) {
+          c.headers = true;
+          ++ready_;
+          data = data.substr(end + 4);
+        }
+      }
+      if (c.headers && data.find(marker_) != std::string::npos) {
+        auto now = Clock::now();
+        std::lock_guard lock(mu_);
+        if (round_ > 0 && c.seen_round != round_) {
+          c.seen_round = round_;
+          arrivals_.push_back(std::chrono::duration<double, std::milli>(now - t0_).count());
+        }
+        data.clear();
+      }
+      c.tail = data.size() > 64 ? data.substr(data.size() - 64) : data;
+      Read(i);
+    });
+  }
+
+  int port_;
+  std::string request_;
+  std::string marker_;
+  asio::io_context io_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::thread thread_;
+  std::atomic<int> ready_{0};
+  std::mutex mu_;
+  Clock::time_point t0_;
+  int round_ = 0;
+  std::vector<double> arrivals_;
+};
+
+struct FanOut {
+  std::vector<double> last;  // per round: ms until the last watcher had it
+  std::vector<double> all;   // every delivery
+  int missing = 0;
+  double rss_per_watcher_bytes = 0;
+};
+
+FanOut RunFanOut(int port, pid_t server_pid, const std::string& request, const std::string& marker,
+                 const Load& load, const std::function<void(int round)>& change) {
+  FanOut out;
+  int64_t rss0 = RssKb(server_pid);
+  StreamFleet fleet(port, request, marker, load.watchers);
+  if (!fleet.Open(std::chrono::seconds(120))) {
+    fmt::print(stderr, "only {} of {} watch streams opened\n", fleet.ready(), load.watchers);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // let the server settle
+  int64_t rss1 = RssKb(server_pid);
+  out.rss_per_watcher_bytes =
+      static_cast<double>(rss1 - rss0) * 1024.0 / std::max(1, fleet.ready());
+  for (int r = 1; r <= load.rounds; ++r) {
+    auto t0 = Clock::now();
+    fleet.Arm(t0);
+    change(r);
+    auto arrivals = fleet.Collect(std::chrono::seconds(30));
+    out.missing += fleet.ready() - static_cast<int>(arrivals.size());
+    if (!arrivals.empty()) out.last.push_back(*std::max_element(arrivals.begin(), arrivals.end()));
+    out.all.insert(out.all.end(), arrivals.begin(), arrivals.end());
+  }
+  fleet.Close();
+  return out;
+}
+
+// In-process registrations/s (no HTTP): `clients` threads calling Registry::Register.
+void InProcessRegistrations(const Load& load, const TempDir& dir, bool durable) {
+  berth::SystemClock clock;
+  auto store = berth::store::OpenSqliteStore(dir.Sub(durable ? "reg-durable.db" : "reg-fast.db"),
+                                             {.durable = durable}, clock);
+  if (!store) return;
+  berth::registry::Registry reg(**store, clock);
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> done{0};
+  std::vector<std::thread> threads;
+  for (int c = 0; c < load.clients; ++c) {
+    threads.emplace_back([&, c] {
+      for (int64_t i = 0; !stop; ++i) {
+        berth::registry::Instance in;
+        in.service = fmt::format("svc{}", c);
+        in.id = fmt::format("i{}", i % 500);
+        in.address = "10.0.0.1";
+        in.port = static_cast<uint32_t>(1 + i % 60000);
+        if (reg.Register(in)) ++done;
+      }
+    });
+  }
+  auto start = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(load.seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  double secs = std::chrono::duration<double>(Clock::now() - start).count();
+  Line(durable ? "registry_inproc_registrations_per_sec"
+               : "registry_inproc_registrations_nosync_per_sec",
+       static_cast<double>(done) / secs, "ops/s");
+}
+
+// In-process fan-out: N Registry::Watch subscriptions over a sqlite store.
+void InProcessFanOut(const Load& load, const TempDir& dir) {
+  berth::SystemClock clock;
+  auto store = berth::store::OpenSqliteStore(dir.Sub("inproc.db"), {}, clock);
+  if (!store) return;
+  berth::registry::Registry reg(**store, clock);
+  berth::registry::Instance in;
+  in.service = "fan";
+  in.id = "seed";
+  in.address = "10.0.0.1";
+  in.port = 1;
+  (void)reg.Register(in);
+  std::mutex mu;
+  std::vector<double> arrivals;
+  Clock::time_point t0;
+  int64_t rss0 = RssKb(getpid());
+  std::vector<std::unique_ptr<berth::registry::Subscription>> subs;
+  subs.reserve(static_cast<size_t>(load.watchers));
+  for (int i = 0; i < load.watchers; ++i) {
+    auto s = reg.Watch("default", "fan", 0, [&](berth::registry::WatchBatch&&) {
+      double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      std::lock_guard lock(mu);
+      arrivals.push_back(ms);
+    });
+    subs.push_back(std::move(*s));
+  }
+  int64_t rss1 = RssKb(getpid());
+  std::vector<double> last;
+  for (int r = 1; r <= load.rounds; ++r) {
+    {
+      std::lock_guard lock(mu);
+      arrivals.clear();
+      t0 = Clock::now();
+    }
+    in.port = static_cast<uint32_t>(r + 1);
+    (void)reg.Register(in);
+    for (int spin = 0; spin < 30000; ++spin) {
+      {
+        std::lock_guard lock(mu);
+        if (arrivals.size() >= subs.size()) break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    std::lock_guard lock(mu);
+    if (!arrivals.empty()) last.push_back(*std::max_element(arrivals.begin(), arrivals.end()));
+  }
+  Line("registry_inproc_fanout_last_p50", Percentile(last, 0.5), "ms");
+  Line("registry_inproc_fanout_last_p99", Percentile(last, 0.99), "ms");
+  Line("registry_inproc_rss_per_watcher", static_cast<double>(rss1 - rss0) * 1024.0 / load.watchers,
+       "bytes");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 4 && !std::strcmp(argv[1], "serve")) return Serve(argv[2], argv[3]);
+  Load load;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--seconds")) load.seconds = std::atof(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--clients")) load.clients = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--watchers")) load.watchers = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--rounds")) load.rounds = std::atoi(argv[i + 1]);
+  }
+  RaiseFdLimit();
+  signal(SIGPIPE, SIG_IGN);
+  berth::log::Configure(berth::log::Level::kWarn, false);
+  TempDir dir("bench-registry");
+  fmt::print("# clients {} seconds {} watchers {} rounds {}\n", load.clients, load.seconds,
+             load.watchers, load.rounds);
+
+  InProcessRegistrations(load, dir, true);
+  InProcessRegistrations(load, dir, false);
+  InProcessFanOut(load, dir);
+  if (getenv("BENCH_INPROC_ONLY")) return 0;
+
+  // The control plane, in its own process so its memory is its own.
+  std::string info = dir.Sub("serve.info");
+  char self[4096] = {};
+  ssize_t self_len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  std::string exe = self_len > 0 ? std::string(self, static_cast<size_t>(self_len)) : argv[0];
+  auto server = Process::Start("berth-registry", {exe, "serve", dir.MakeSubdir("cp"), info});
+  if (!berth::testing::WaitFor([&] { return std::ifstream(info).good(); })) {
+    fmt::print(stderr, "control plane did not start:\n{}\n", server->Logs());
+    return 1;
+  }
+  int port = 0;
+  std::string token;
+  {
+    std::ifstream in(info);
+    in >> port >> token;
+  }
+  std::string base = fmt::format("http://127.0.0.1:{}", port);
+  EtcdCluster etcd;
+  if (!etcd.Start(1)) {
+    fmt::print(stderr, "etcd: {}\n", etcd.error());
+    return 1;
+  }
+  std::string ebase = etcd.ClientEndpoint(0);
+  int eport = etcd.ClientPort(0);
+  pid_t epid = etcd.member_process(0)->Pid();
+
+  // Registrations vs puts.
+  int64_t err1 = 0, err2 = 0;
+  double reg = Drive(
+      base, load,
+      [&](int c, int64_t i) {
+        berth::http::Request r;
+        r.method = "PUT";
+        r.target = fmt::format("/v1/registry/bench/svc{}/i{}", c, i % 500);
+        r.headers.Set("Authorization", "Bearer " + token);
+        r.headers.Set("Content-Type", "application/json");
+        r.body = RegistrationBody(i);
+        return r;
+      },
+      &err1);
+  std::string value = RegistrationBody(12345);
+  double puts = Drive(
+      ebase, load,
+      [&](int c, int64_t i) {
+        berth::http::Request r;
+        r.method = "POST";
+        r.target = "/v3/kv/put";
+        r.headers.Set("Content-Type", "application/json");
+        r.body = fmt::format(R"({{"key":"{}","value":"{}"}})",
+                             Base64(fmt::format("/registry/bench/svc{}/i{}", c, i % 500)),
+                             Base64(RegistrationBody(i)));
+        return r;
+      },
+      &err2);
+  Line("registry_registrations_per_sec", reg, "ops/s");
+  Line("etcd_puts_per_sec", puts, "ops/s");
+  Line("registrations_vs_etcd_puts_ratio", puts > 0 ? reg / puts : 0, "x");
+  if (err1 || err2) fmt::print("# errors: registry {} etcd {}\n", err1, err2);
+
+  // Lookups: a 10-instance service vs a 10-key prefix range.
+  for (int i = 0; i < 10; ++i) {
+    (void)berth::http::Fetch("PUT", fmt::format("{}/v1/registry/bench/lookup/i{}", base, i),
+                             RegistrationBody(i), [&] {
+                               berth::http::Headers h;
+                               h.Set("Authorization", "Bearer " + token);
+                               return h;
+                             }());
+    (void)berth::http::Fetch(
+        "POST", ebase + "/v3/kv/put",
+        fmt::format(R"({{"key":"{}","value":"{}"}})", Base64(fmt::format("/lookup/i{}", i)),
+                    Base64(RegistrationBody(i))));
+  }
+  double lookups = Drive(
+      base, load,
+      [&](int, int64_t) {
+        berth::http::Request r;
+        r.method = "GET";
+        r.target = "/v1/registry/bench/lookup?passing";
+        r.headers.Set("Authorization", "Bearer " + token);
+        return r;
+      },
+      &err1);
+  double ranges = Drive(
+      ebase, load,
+      [&](int, int64_t) {
+        berth::http::Request r;
+        r.method = "POST";
+        r.target = "/v3/kv/range";
+        r.headers.Set("Content-Type", "application/json");
+        r.body = fmt::format(R"({{"key":"{}","range_end":"{}"}})", Base64("/lookup/"),
+                             Base64("/lookup0"));
+        return r;
+      },
+      &err2);
+  Line("registry_lookups_per_sec", lookups, "ops/s");
+  Line("etcd_ranges_per_sec", ranges, "ops/s");
+  Line("lookups_vs_etcd_ranges_ratio", ranges > 0 ? lookups / ranges : 0, "x");
+
+  // Watch fan-out over HTTP streams.
+  (void)berth::http::Fetch("PUT", base + "/v1/registry/bench/fan/seed", RegistrationBody(1), [&] {
+    berth::http::Headers h;
+    h.Set("Authorization", "Bearer " + token);
+    return h;
+  }());
+  std::string watch_req = fmt::format(
+      "GET /v1/registry/bench/fan?watch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+      "{}\r\n\r\n",
+      token);
+  auto change_client = berth::http::Client::Create(base);
+  FanOut ours = RunFanOut(port, server->Pid(), watch_req, "\"type\":\"put\"", load, [&](int r) {
+    berth::http::Request req;
+    req.method = "PUT";
+    req.target = "/v1/registry/bench/fan/seed";
+    req.headers.Set("Authorization", "Bearer " + token);
+    req.body = RegistrationBody(100 + r);
+    (void)(*change_client)->Send(req);
+  });
+  std::string ebody = fmt::format(R"({{"create_request":{{"key":"{}","range_end":"{}"}}}})",
+                                  Base64("/fan/"), Base64("/fan0"));
+  std::string ewatch_req = fmt::format(
+      "POST /v3/watch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Content-Length: {}\r\n\r\n{}",
+      ebody.size(), ebody);
+  auto echange = berth::http::Client::Create(ebase);
+  FanOut theirs = RunFanOut(eport, epid, ewatch_req, "\"events\"", load, [&](int r) {
+    berth::http::Request req;
+    req.method = "POST";
+    req.target = "/v3/kv/put";
+    req.headers.Set("Content-Type", "application/json");
+    req.body = fmt::format(R"({{"key":"{}","value":"{}"}})", Base64("/fan/seed"),
+                           Base64(RegistrationBody(100 + r)));
+    (void)(*echange)->Send(req);
+  });
+  Line("registry_watchers", load.watchers, "streams");
+  Line("registry_fanout_last_p50", Percentile(ours.last, 0.5), "ms");
+  Line("registry_fanout_last_p99", Percentile(ours.last, 0.99), "ms");
+  Line("registry_fanout_delivery_p99", Percentile(ours.all, 0.99), "ms");
+  Line("registry_fanout_missed", ours.missing, "deliveries");
+  Line("etcd_fanout_last_p50", Percentile(theirs.last, 0.5), "ms");
+  Line("etcd_fanout_last_p99", Percentile(theirs.last, 0.99), "ms");
+  Line("etcd_fanout_delivery_p99", Percentile(theirs.all, 0.99), "ms");
+  Line("etcd_fanout_missed", theirs.missing, "deliveries");
+  Line("registry_rss_per_watcher", ours.rss_per_watcher_bytes, "bytes");
+  Line("etcd_rss_per_watcher", theirs.rss_per_watcher_bytes, "bytes");
+  Line("fanout_last_p99_vs_etcd_ratio",
+       Percentile(theirs.last, 0.99) > 0
+           ? Percentile(ours.last, 0.99) / Percentile(theirs.last, 0.99)
+           : 0,
+       "x");
+  server->Kill(SIGKILL);
+  return 0;
+}

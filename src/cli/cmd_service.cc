@@ -1,0 +1,242 @@
+// berth service register|ls|get|deregister|heartbeat|watch — the service registry.
+//   berth service register NAME --addr HOST:PORT [--id ID] [--tag T]... [--meta K=V]...
+//         [--ttl 10s] [--check-http URL | --check-tcp HOST:PORT] [--interval 5s] [-n NS]
+//   berth service ls [-n NS | -A]
+//   berth service get NAME [--passing] [--tag T]...
+//   berth service deregister NAME ID
+//   berth service heartbeat NAME ID
+//   berth service watch [NAME] [--revision N]   (resumes after a dropped stream)
+#include <fmt/core.h>
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <thread>
+
+#include "cli/cli.h"
+
+namespace berth::cli {
+
+void AddServiceCommands(CLI::App& app, Context& ctx);
+
+namespace {
+
+std::string Path(const std::string& ns, const std::string& service = "",
+                 const std::string& id = "") {
+  std::string p = "/v1/registry/" + PathEscape(ns);
+  if (!service.empty()) p += "/" + PathEscape(service);
+  if (!id.empty()) p += "/" + PathEscape(id);
+  return p;
+}
+
+std::string Join(const Json& array) {
+  std::string out;
+  for (const auto& v : array) {
+    if (!out.empty()) out += ",";
+    out += v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return out;
+}
+
+}  // namespace
+
+void AddServiceCommands(CLI::App& app, Context& ctx) {
+  auto* svc = app.add_subcommand("service", "Service registry: register, list, query, watch");
+  svc->require_subcommand(1);
+  auto ns = std::make_shared<std::string>("default");
+  svc->add_option("-n,--namespace", *ns, "Namespace")->capture_default_str();
+
+  {
+    auto* cmd = svc->add_subcommand("register", "Register (or update) a service instance");
+    struct Args {
+      std::string name, addr, id, ttl, check_http, check_tcp, interval, deregister_after;
+      std::vector<std::string> tags, meta;
+      int weight = -1;
+    };
+    auto a = std::make_shared<Args>();
+    cmd->add_option("name", a->name, "Service name")->required();
+    cmd->add_option("--addr", a->addr, "Instance address HOST:PORT")->required();
+    cmd->add_option("--id", a->id, "Instance id (default NAME-HOST-PORT)");
+    cmd->add_option("--tag", a->tags, "Tag (repeatable)");
+    cmd->add_option("--meta", a->meta, "Metadata K=V (repeatable)");
+    cmd->add_option("--weight", a->weight, "Weight for balancing and SRV (0..10000)");
+    cmd->add_option("--ttl", a->ttl, "Lease TTL (e.g. 10s): heartbeat or be removed");
+    cmd->add_option("--deregister-after", a->deregister_after,
+                    "Remove the instance once critical this long (e.g. 5m)");
+    auto* http = cmd->add_option("--check-http", a->check_http, "HTTP health check URL");
+    auto* tcp = cmd->add_option("--check-tcp", a->check_tcp, "TCP health check HOST:PORT");
+    http->excludes(tcp);
+    cmd->add_option("--interval", a->interval, "Health check interval (e.g. 5s)");
+    cmd->callback([&ctx, ns, a] {
+      ctx.run = [&ctx, ns, a] {
+        auto colon = a->addr.rfind(':');
+        if (colon == std::string::npos || colon == 0) {
+          return PrintError(Error(ErrorCode::kInvalidArgument,
+                                  fmt::format("--addr \"{}\" must be HOST:PORT", a->addr)));
+        }
+        std::string host = a->addr.substr(0, colon);
+        std::string port_text = a->addr.substr(colon + 1);
+        char* end = nullptr;
+        long port = std::strtol(port_text.c_str(), &end, 10);
+        if (port_text.empty() || *end != '\0') {
+          return PrintError(Error(ErrorCode::kInvalidArgument,
+                                  fmt::format("--addr \"{}\": port is not a number", a->addr)));
+        }
+        Json body{{"address", host}, {"port", port}};
+        if (!a->tags.empty()) body["tags"] = a->tags;
+        if (!a->meta.empty()) {
+          Json m = Json::object();
+          for (const auto& kv : a->meta) {
+            auto eq = kv.find('=');
+            if (eq == std::string::npos || eq == 0) {
+              return PrintError(
+                  Error(ErrorCode::kInvalidArgument, fmt::format("--meta \"{}\" must be K=V", kv)));
+            }
+            m[kv.substr(0, eq)] = kv.substr(eq + 1);
+          }
+          body["metadata"] = m;
+        }
+        if (a->weight >= 0) body["weight"] = a->weight;
+        if (!a->ttl.empty()) body["ttl"] = a->ttl;
+        if (!a->deregister_after.empty()) body["deregister_after"] = a->deregister_after;
+        if (!a->check_http.empty() || !a->check_tcp.empty()) {
+          Json check = Json::object();
+          if (!a->check_http.empty()) check["http"] = a->check_http;
+          if (!a->check_tcp.empty()) check["tcp"] = a->check_tcp;
+          if (!a->interval.empty()) check["interval"] = a->interval;
+          body["check"] = check;
+        } else if (!a->interval.empty()) {
+          return PrintError(
+              Error(ErrorCode::kInvalidArgument, "--interval needs --check-http or --check-tcp"));
+        }
+        std::string id = a->id.empty() ? fmt::format("{}-{}-{}", a->name, host, port) : a->id;
+        auto r = ctx.Call("PUT", Path(*ns, a->name, id), &body);
+        if (!r) return PrintError(r.error());
+        if (PrintStructured(ctx, *r)) return 0;
+        std::cout << fmt::format("registered {}/{}/{} ({}) at revision {}\n", *ns, a->name, id,
+                                 (*r).value("health", ""), (*r).value("revision", int64_t{0}));
+        return 0;
+      };
+    });
+  }
+  {
+    auto* cmd = svc->add_subcommand("ls", "List services");
+    auto all = std::make_shared<bool>(false);
+    cmd->add_flag("-A,--all-namespaces", *all, "Every namespace");
+    cmd->callback([&ctx, ns, all] {
+      ctx.run = [&ctx, ns, all] {
+        auto r = ctx.Call("GET", *all ? "/v1/registry" : Path(*ns));
+        if (!r) return PrintError(r.error());
+        if (PrintStructured(ctx, *r)) return 0;
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& s : (*r)["services"]) {
+          rows.push_back({s.value("namespace", ""), s.value("service", ""),
+                          fmt::format("{}/{}", s.value("passing", 0), s.value("instances", 0)),
+                          Join(s["tags"])});
+        }
+        PrintTable({"NAMESPACE", "SERVICE", "PASSING", "TAGS"}, rows);
+        return 0;
+      };
+    });
+  }
+  {
+    auto* cmd = svc->add_subcommand("get", "Show a service's instances");
+    auto name = std::make_shared<std::string>();
+    auto passing = std::make_shared<bool>(false);
+    auto tags = std::make_shared<std::vector<std::string>>();
+    cmd->add_option("name", *name, "Service name")->required();
+    cmd->add_flag("--passing", *passing, "Only passing instances");
+    cmd->add_option("--tag", *tags, "Only instances with this tag (repeatable)");
+    cmd->callback([&ctx, ns, name, passing, tags] {
+      ctx.run = [&ctx, ns, name, passing, tags] {
+        std::string q;
+        if (*passing) q += "&passing";
+        for (const auto& t : *tags) q += "&tag=" + PathEscape(t);
+        if (!q.empty()) q[0] = '?';
+        auto r = ctx.Call("GET", Path(*ns, *name) + q);
+        if (!r) return PrintError(r.error());
+        if (PrintStructured(ctx, *r)) return 0;
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& in : (*r)["instances"]) {
+          rows.push_back({in.value("id", ""),
+                          fmt::format("{}:{}", in.value("address", ""), in.value("port", 0)),
+                          in.value("health", ""), Join(in["tags"]), in.value("health_output", "")});
+        }
+        PrintTable({"ID", "ADDRESS", "HEALTH", "TAGS", "OUTPUT"}, rows);
+        return 0;
+      };
+    });
+  }
+  for (auto [verb, method, help] :
+       {std::tuple{"deregister", "DELETE", "Remove an instance"},
+        std::tuple{"heartbeat", "PUT", "Renew an instance's TTL lease"}}) {
+    auto* cmd = svc->add_subcommand(verb, help);
+    auto name = std::make_shared<std::string>();
+    auto id = std::make_shared<std::string>();
+    cmd->add_option("name", *name, "Service name")->required();
+    cmd->add_option("id", *id, "Instance id")->required();
+    std::string v = verb, m = method;
+    cmd->callback([&ctx, ns, name, id, v, m] {
+      ctx.run = [&ctx, ns, name, id, v, m] {
+        std::string path = Path(*ns, *name, *id) + (v == "heartbeat" ? "/heartbeat" : "");
+        auto r = ctx.Call(m, path);
+        if (!r) return PrintError(r.error());
+        if (PrintStructured(ctx, *r)) return 0;
+        std::cout << fmt::format("{} {}/{}/{}\n", v == "heartbeat" ? "renewed" : "deregistered",
+                                 *ns, *name, *id);
+        return 0;
+      };
+    });
+  }
+  {
+    auto* cmd = svc->add_subcommand("watch", "Stream registry changes (a namespace or a service)");
+    auto name = std::make_shared<std::string>();
+    auto revision = std::make_shared<int64_t>(0);
+    cmd->add_option("name", *name, "Service name (default: the whole namespace)");
+    cmd->add_option("--revision", *revision, "Replay from this revision");
+    cmd->callback([&ctx, ns, name, revision] {
+      ctx.run = [&ctx, ns, name, revision] {
+        int64_t next = *revision;
+        for (int failures = 0;;) {
+          std::string path = Path(*ns, *name) + "?watch";
+          if (next > 0) path += fmt::format("&revision={}", next);
+          bool fatal = false;
+          auto r = ctx.Stream(path, [&](const Json& line) {
+            if (line.contains("error")) {
+              std::string code = line["error"].value("code", "");
+              if (code != "unavailable") {
+                PrintError(
+                    Error(ErrorCode::kFailedPrecondition, line["error"].value("message", "")));
+                fatal = true;
+              }
+              return false;
+            }
+            failures = 0;
+            next = line.value("revision", next) + 1;  // resume after the last one seen
+            if (ctx.format() != Format::kTable) {
+              std::cout << line.dump() << std::endl;
+            } else {
+              const Json& in = line.contains("instance") ? line["instance"] : Json::object();
+              std::cout << fmt::format("{} {} {}/{}/{} {}\n", line.value("revision", int64_t{0}),
+                                       line.value("type", ""), line.value("namespace", ""),
+                                       line.value("service", ""), line.value("id", ""),
+                                       in.value("health", ""))
+                        << std::flush;
+            }
+            return true;
+          });
+          if (fatal) return 1;
+          if (!r && r.error().code != ErrorCode::kUnavailable &&
+              r.error().code != ErrorCode::kInternal) {
+            return PrintError(r.error());
+          }
+          // The stream ended (server restart, network): reconnect from the next revision.
+          if (++failures > 30)
+            return PrintError(r ? Error(ErrorCode::kUnavailable, "stream ended") : r.error());
+          std::this_thread::sleep_for(std::chrono::milliseconds(200 * std::min(failures, 10)));
+        }
+      };
+    });
+  }
+}
+
+}  // namespace berth::cli
