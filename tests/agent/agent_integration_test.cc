@@ -359,6 +359,41 @@ TEST(AgentIntegrationTest, ContainerOutlivesKilledAgentProcessAndIsAdopted) {
   ASSERT_TRUE(env.WaitForLog("survivor", "alive"));
 }
 
+TEST(AgentIntegrationTest, ContainerWhoseShimDiesIsStoppedAndReported) {
+  AgentEnv env;
+  auto c = env.agent().Run(env.Spec({"/bin/sleep", "1000"}));
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_GT(c->shim_pid, 0);
+  ASSERT_EQ(::kill(c->shim_pid, SIGKILL), 0);
+  ASSERT_TRUE(env.WaitExited(c->name));
+  auto info = env.agent().Inspect(c->name);
+  EXPECT_NE(info->error.find("shim"), std::string::npos) << info->error;
+  EXPECT_TRUE(AgentEnvWaitFor([&] { return !ProcessAlive(c->pid); }));  // not left unsupervised
+}
+
+TEST(AgentIntegrationTest, RestartingContainerIsAdoptedWithItsSchedule) {
+  ManualClock clock;
+  AgentEnv env(&clock, /*thread=*/false);
+  RunSpec spec = env.Spec({"/bin/false"});
+  spec.name = "later";
+  spec.restart = RestartPolicy::kAlways;
+  spec.backoff = {milliseconds(5000), 2.0, milliseconds(60000), milliseconds(60000)};
+  ASSERT_TRUE(env.agent().Run(spec));
+  ASSERT_TRUE(AgentEnvWaitFor([&] {
+    env.agent().Supervise();
+    return env.agent().Inspect("later")->status == ContainerStatus::kRestarting;
+  }));
+  env.RestartAgent();
+  auto info = env.agent().Inspect("later");
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->status, ContainerStatus::kRestarting);
+  EXPECT_EQ(info->restart_count, 0u);
+  clock.Advance(milliseconds(5000));
+  env.agent().Supervise();
+  EXPECT_EQ(env.agent().Inspect("later")->restart_count, 1u);
+  ASSERT_TRUE(env.agent().Stop("later", milliseconds(100)));
+}
+
 TEST(AgentIntegrationTest, UserNamespaceRemapsRoot) {
   AgentEnv env;
   RunSpec spec = env.Spec({"/bin/cat", "/proc/self/uid_map"});

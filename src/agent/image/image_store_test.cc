@@ -208,6 +208,19 @@ TEST_F(ImageStoreTest, OuterArchiveTraversalIsRejected) {
   EXPECT_NE(r.error().message.find("path traversal"), std::string::npos);
 }
 
+TEST_F(ImageStoreTest, LeftoversOfAnInterruptedImportAreDiscardedOnOpen) {
+  ASSERT_TRUE(store_->Import(DockerArchive("keep:1", {kBase})));
+  fs::create_directories(root_ / "store/tmp/import-dead/f0");
+  fs::create_directories(root_ / "store/layers/.tmp-dead/bin");
+  store_.reset();
+  auto reopened = ImageStore::Open(root_ / "store");
+  ASSERT_TRUE(reopened);
+  EXPECT_FALSE(fs::exists(root_ / "store/tmp/import-dead"));
+  EXPECT_FALSE(fs::exists(root_ / "store/layers/.tmp-dead"));
+  EXPECT_TRUE((*reopened)->Inspect("keep:1"));
+  EXPECT_TRUE((*reopened)->LayerDirs("keep:1"));
+}
+
 TEST_F(ImageStoreTest, OciBlobWithWrongDigestIsRejected) {
   ASSERT_TRUE(store_->Import(DockerArchive("x:1", {kBase})));
   std::string oci = root_ / "x.tar";
