@@ -592,6 +592,7 @@ class SqliteStoreImpl final : public SqliteStore {
     BERTH_TRY(ValidateTxn(request.success));
     BERTH_TRY(ValidateTxn(request.failure));
     for (const Compare& c : request.compare) BERTH_TRY(ValidateKey(c.key));
+    if (options_.cache_current && IsReadOnly(request)) return ReadOnlyTxnFromView(request);
     TxnResult out;
     BERTH_TRY(Submit([&](Batch& b) -> Result<void> {
       out = TxnResult();
@@ -787,6 +788,12 @@ class SqliteStoreImpl final : public SqliteStore {
 
  private:
   Result<RangeResult> GetFromView(const KeyRange& range, const RangeQuery& rq) {
+    std::shared_lock lock(view_mu_);
+    return RangeInView(range, rq);
+  }
+
+  // Requires view_mu_ held (shared is enough).
+  RangeResult RangeInView(const KeyRange& range, const RangeQuery& rq) const {
     RangeResult out;
     auto take = [&](const KeyValue& kv) {
       ++out.count;
@@ -807,7 +814,6 @@ class SqliteStoreImpl final : public SqliteStore {
         out.kvs.push_back(kv);
       }
     };
-    std::shared_lock lock(view_mu_);
     out.revision = committed_revision_.load();
     if (range.end.empty()) {
       auto it = view_.find(range.key);
@@ -818,6 +824,41 @@ class SqliteStoreImpl final : public SqliteStore {
     if (!everything && range.end <= range.key) return out;
     auto end = everything ? view_.end() : view_.lower_bound(range.end);
     for (auto it = view_.lower_bound(range.key); it != end; ++it) take(it->second);
+    return out;
+  }
+
+  static bool IsReadOnly(const TxnRequest& request) {
+    for (const auto* ops : {&request.success, &request.failure}) {
+      for (const TxnOp& op : *ops) {
+        if (op.type != TxnOp::Type::kRange || op.range.revision != 0) return false;
+      }
+    }
+    return true;
+  }
+
+  // A txn that only reads the latest state: compares and ranges evaluated on one snapshot of
+  // the live view, without queueing behind (and waiting for the fsync of) other writes.
+  TxnResult ReadOnlyTxnFromView(const TxnRequest& request) {
+    std::shared_lock lock(view_mu_);
+    TxnResult out;
+    out.revision = committed_revision_.load();
+    out.succeeded = true;
+    for (const Compare& c : request.compare) {
+      auto it = view_.find(c.key);
+      std::optional<KeyValue> kv;
+      if (it != view_.end()) kv = it->second;
+      if (!CompareHolds(c, kv)) {
+        out.succeeded = false;
+        break;
+      }
+    }
+    for (const TxnOp& op : out.succeeded ? request.success : request.failure) {
+      TxnOpResult r;
+      r.type = op.type;
+      r.range = RangeInView(MakeRange(op.key, op.prefix, op.range.range_end),
+                            RangeQuery{op.range.limit, op.range.keys_only, op.range.count_only});
+      out.results.push_back(std::move(r));
+    }
     return out;
   }
 
