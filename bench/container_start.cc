@@ -331,6 +331,9 @@ int main(int argc, char** argv) {
   for (const auto& c : (*agent)->List(true)) (void)(*agent)->Remove(c.id, true);
   agent->reset();
   (void)internal::Run({"ip", "link", "delete", bridge});
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/sys/fs/cgroup", ec))
+    ::rmdir((e.path() / "berth-bench").c_str());  // the raw runc runs' parent cgroup
   fs::remove_all(dir);
   return 0;
 }

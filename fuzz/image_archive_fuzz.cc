@@ -16,15 +16,26 @@
 namespace fs = std::filesystem;
 using namespace berth::agent::image;
 
+namespace {
+std::string& ScratchDir() {
+  static std::string dir;
+  return dir;
+}
+void RemoveScratch() {
+  std::error_code ec;
+  fs::remove_all(ScratchDir(), ec);
+}
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::string dir = [] {
-    std::string d =
+  if (ScratchDir().empty()) {
+    ScratchDir() =
         (fs::temp_directory_path() / ("berth-image-fuzz-" + berth::agent::internal::RandomHex(8)))
             .string();
-    fs::create_directories(d);
-    std::atexit([] {});
-    return d;
-  }();
+    fs::create_directories(ScratchDir());
+    std::atexit(RemoveScratch);
+  }
+  const std::string& dir = ScratchDir();
   std::string input = dir + "/input.tar";
   {
     std::ofstream out(input, std::ios::binary | std::ios::trunc);
