@@ -553,7 +553,7 @@ ServiceSpec ReadService(Reader& r, const std::string& name, const YAML::Node& n,
   r.ForEachField(
       n, path,
       {"image", "command", "env", "ports", "resources", "replicas", "probes", "restart", "update",
-       "placement", "expose"},
+       "placement", "expose", "autoscale"},
       [&](const std::string& k, const YAML::Node& v, const std::string& vp) {
         if (k == "image") {
           s.image = r.NonEmptyString(v, vp);
@@ -633,6 +633,31 @@ ServiceSpec ReadService(Reader& r, const std::string& name, const YAML::Node& n,
               });
         } else if (k == "placement") {
           s.placement = ReadPlacement(r, v, vp);
+        } else if (k == "autoscale") {
+          Autoscale a;
+          r.ForEachField(v, vp, {"min", "max", "targetCpu", "targetRps", "cooldown"},
+                         [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                           if (k2 == "min") {
+                             a.min = r.Int(v2, p2, 0, 100'000, "a non-negative integer");
+                           } else if (k2 == "max") {
+                             a.max = r.Int(v2, p2, 0, 100'000, "a non-negative integer");
+                           } else if (k2 == "targetCpu") {
+                             std::string t = v2.IsScalar() ? v2.Scalar() : "";
+                             if (!t.empty() && t.back() == '%') t.pop_back();
+                             int64_t pct = 0;
+                             if (!ParseInt(t, &pct) || pct < 1 || pct > 1000) {
+                               r.Fail(v2, p2,
+                                      "must be a percentage of the requested cpu like 70%, got " +
+                                          Reader::Describe(v2));
+                             }
+                             a.target_cpu_percent = pct;
+                           } else if (k2 == "targetRps") {
+                             a.target_rps = r.Int(v2, p2, 1, 100'000'000, "a positive integer");
+                           } else {
+                             a.cooldown = r.Duration(v2, p2);
+                           }
+                         });
+          s.autoscale = a;
         } else {
           auto read_one = [&](const YAML::Node& e, const std::string& ep) {
             Expose x;
@@ -1079,6 +1104,15 @@ OJson ServiceBody(const ServiceSpec& s) {
   j["placement"] = {{"constraints", constraints},
                     {"strategy", std::string(ToString(s.placement.strategy))},
                     {"antiAffinity", std::string(ToString(s.placement.anti_affinity))}};
+  if (s.autoscale) {
+    j["autoscale"] = {{"min", s.autoscale->min},
+                      {"max", s.autoscale->max},
+                      {"cooldown", FormatDuration(s.autoscale->cooldown)}};
+    if (s.autoscale->target_cpu_percent > 0) {
+      j["autoscale"]["targetCpu"] = fmt::format("{}%", s.autoscale->target_cpu_percent);
+    }
+    if (s.autoscale->target_rps > 0) j["autoscale"]["targetRps"] = s.autoscale->target_rps;
+  }
   j["expose"] = OJson::array();
   for (const auto& e : s.expose) {
     OJson ej = {{"host", e.host}, {"path", e.path}, {"canaryWeight", e.canary_weight}};

@@ -40,6 +40,7 @@ services:
       antiAffinity: required
     expose:
       - {host: shop.local, path: /api, port: http, canaryWeight: 10}
+    autoscale: {min: 2, max: 20, targetCpu: 70%, targetRps: 150, cooldown: 2m}
   worker:
     image: shop/worker:1
     command: /worker --queue jobs
@@ -107,6 +108,8 @@ TEST(ParseAppYaml, ReadsEveryField) {
   ASSERT_EQ(api.expose.size(), 1u);
   EXPECT_EQ(api.expose[0].host, "shop.local");
   EXPECT_EQ(api.expose[0].canary_weight, 10);
+  ASSERT_TRUE(api.autoscale);
+  EXPECT_EQ(*api.autoscale, (Autoscale{2, 20, 70, 150, Millis(120'000)}));
   const auto& worker = app.services[1];
   EXPECT_EQ(worker.command, (std::vector<std::string>{"/worker", "--queue", "jobs"}));
   EXPECT_EQ(worker.replicas, 0);
@@ -306,6 +309,20 @@ TEST(ParseAppYaml, RejectsBadExpose) {
             "got \"101\"");
   EXPECT_EQ(ParseError(App1("    ports: [80]\n    expose: {port: http}\n")),
             "app.yaml:6: services.api.expose: no port \"http\" in ports");
+}
+
+TEST(ParseAppYaml, RejectsBadAutoscale) {
+  EXPECT_EQ(ParseError(App1("    autoscale: {min: 1, max: 3}\n")),
+            "app.yaml:5: services.api.autoscale: needs targetCpu or targetRps");
+  EXPECT_EQ(ParseError(App1("    autoscale:\n      min: 4\n      max: 2\n      targetRps: 10\n")),
+            "app.yaml:7: services.api.autoscale.max: must be at least min");
+  EXPECT_EQ(ParseError(App1("    autoscale: {max: 3, targetCpu: lots}\n")),
+            "app.yaml:5: services.api.autoscale.targetCpu: must be a percentage of the requested "
+            "cpu like 70%, got \"lots\"");
+  EXPECT_EQ(ParseError(App1("    autoscale:\n      max: 3\n      targetCpu: 80%\n")),
+            "app.yaml:7: services.api.autoscale.targetCpu: needs resources.cpu to be set");
+  EXPECT_EQ(ParseError(App1("    autoscale: {max: 3, targetRps: 0}\n")),
+            "app.yaml:5: services.api.autoscale.targetRps: must be a positive integer, got \"0\"");
 }
 
 TEST(ParseAppYaml, RejectsBadNamespaceAndName) {

@@ -250,6 +250,20 @@ Result<void> Expose::Validate(std::string_view path) const {
   return {};
 }
 
+Result<void> Autoscale::Validate(std::string_view path, const Resources& request) const {
+  if (min < 0) return Invalid(Join(path, "min"), "must not be negative");
+  if (max < min) return Invalid(Join(path, "max"), "must be at least min");
+  if (target_cpu_percent == 0 && target_rps == 0) {
+    return Invalid(path, "needs targetCpu or targetRps");
+  }
+  if (target_cpu_percent < 0 || target_rps < 0) return Invalid(path, "targets must be positive");
+  if (target_cpu_percent > 0 && request.cpu_millis == 0) {
+    return Invalid(Join(path, "targetCpu"), "needs resources.cpu to be set");
+  }
+  if (cooldown.count() < 0) return Invalid(Join(path, "cooldown"), "must not be negative");
+  return {};
+}
+
 Result<void> ServiceSpec::Validate(std::string_view path) const {
   if (!IsValidName(name)) {
     return Invalid(path, fmt::format("\"{}\" is not a valid service name (lower case letters, "
@@ -277,6 +291,9 @@ Result<void> ServiceSpec::Validate(std::string_view path) const {
   if (auto r = placement.Validate(Join(path, "placement")); !r) return r;
   for (size_t i = 0; i < expose.size(); ++i) {
     if (auto r = expose[i].Validate(fmt::format("{}.expose[{}]", path, i)); !r) return r;
+  }
+  if (autoscale) {
+    if (auto r = autoscale->Validate(Join(path, "autoscale"), resources); !r) return r;
   }
   for (const auto& [k, v] : env) {
     if (k.empty() || k.find('=') != std::string::npos) {
@@ -337,6 +354,14 @@ uint64_t ServiceSpec::SpecHash() const {
     h.Add(e.path);
     h.Add(e.port);
     h.AddInt(e.canary_weight);
+  }
+  h.AddInt(autoscale.has_value());
+  if (autoscale) {
+    h.AddInt(autoscale->min);
+    h.AddInt(autoscale->max);
+    h.AddInt(autoscale->target_cpu_percent);
+    h.AddInt(autoscale->target_rps);
+    h.AddInt(autoscale->cooldown.count());
   }
   return h.value();
 }

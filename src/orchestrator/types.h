@@ -154,6 +154,20 @@ struct Expose {
   bool operator==(const Expose&) const = default;
 };
 
+// Scales `replicas` between min and max to hold a target: CPU use as a percentage of the
+// requested cpu, and/or requests per second per instance (from the gateway's metrics).
+// After one scaling action the next waits for `cooldown`.
+struct Autoscale {
+  int64_t min = 1;
+  int64_t max = 1;
+  int64_t target_cpu_percent = 0;  // 0: not a target
+  int64_t target_rps = 0;          // per instance; 0: not a target
+  Millis cooldown{300'000};
+
+  Result<void> Validate(std::string_view path, const Resources& request) const;
+  bool operator==(const Autoscale&) const = default;
+};
+
 struct ServiceSpec {
   std::string name;
   std::string image;
@@ -167,6 +181,7 @@ struct ServiceSpec {
   UpdateStrategy update;
   Placement placement;
   std::vector<Expose> expose;
+  std::optional<Autoscale> autoscale;
 
   Result<void> Validate(std::string_view path) const;
   // Hash of the fields whose change needs a new container (image, command, env, ports,
