@@ -674,6 +674,46 @@ TEST_P(StoreConformanceTest, CompareAndSwapLoopUnderContention) {
   EXPECT_EQ(got.kvs.at(0).version, 1 + kThreads * kIncrements);
 }
 
+TEST_P(StoreConformanceTest, ReadsNeverSeeHalfATxn) {
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 60 && !stop.load(); ++i) {
+      TxnRequest txn;
+      txn.success = {TxnOp::Put(Key("pair/a"), std::to_string(i)),
+                     TxnOp::Put(Key("pair/b"), std::to_string(i))};
+      EXPECT_TRUE(store().Txn(txn).has_value());
+    }
+    stop = true;
+  });
+  struct JoinAtExit {  // a failed ASSERT below returns early: stop and join the writer first
+    std::atomic<bool>& stop;
+    std::thread& thread;
+    ~JoinAtExit() {
+      stop = true;
+      if (thread.joinable()) thread.join();
+    }
+  } join_at_exit{stop, writer};
+  int checks = 0;
+  while (!stop.load() || checks < 10) {
+    ++checks;
+    ASSIGN_OR_FAIL(auto range, store().Get(Key("pair/"), RangeOptions{.prefix = true}));
+    if (range.kvs.size() == 2) {
+      EXPECT_EQ(range.kvs[0].value, range.kvs[1].value);
+      EXPECT_EQ(range.kvs[0].mod_revision, range.kvs[1].mod_revision);
+    } else {
+      EXPECT_TRUE(range.kvs.empty()) << "saw one key of a two-key txn";
+    }
+    TxnRequest read;
+    read.success = {TxnOp::Get(Key("pair/a")), TxnOp::Get(Key("pair/b"))};
+    ASSIGN_OR_FAIL(auto both, store().Txn(read));
+    ASSERT_EQ(both.results.size(), 2u);
+    const auto& a = both.results[0].range.kvs;
+    const auto& b = both.results[1].range.kvs;
+    ASSERT_EQ(a.size(), b.size());
+    if (!a.empty()) EXPECT_EQ(a[0].value, b[0].value);
+  }
+}
+
 // ================================================================ watch
 
 namespace {
