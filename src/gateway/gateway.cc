@@ -1,6 +1,10 @@
 #include "gateway/gateway.h"
 
 #include <fmt/core.h>
+#include <openssl/ssl.h>
+
+#include <asio/ssl/context.hpp>
+#include <map>
 
 #include <thread>
 
@@ -9,6 +13,70 @@
 #include "gateway/server/worker.h"
 
 namespace berth::gateway {
+
+namespace {
+
+// The listener's TLS contexts: the default certificate plus one context per SNI entry,
+// chosen in the ClientHello callback. TLS 1.2 and later only.
+struct TlsContexts {
+  std::shared_ptr<asio::ssl::context> primary;
+  std::vector<std::unique_ptr<asio::ssl::context>> sni_contexts;
+  std::map<std::string, SSL_CTX*> by_name;  // lower-case server name -> context
+};
+
+Result<std::unique_ptr<asio::ssl::context>> MakeContext(const std::string& cert,
+                                                        const std::string& key) {
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression);
+  asio::error_code ec;
+  ctx->use_certificate_chain_file(cert, ec);
+  if (ec)
+    return Fail(ErrorCode::kInvalidArgument, "tls: certificate " + cert + ": " + ec.message());
+  ctx->use_private_key_file(key, asio::ssl::context::pem, ec);
+  if (ec) return Fail(ErrorCode::kInvalidArgument, "tls: key " + key + ": " + ec.message());
+  if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+    return Fail(ErrorCode::kInvalidArgument, "tls: key " + key + " does not match " + cert);
+  }
+  return ctx;
+}
+
+int SelectSni(SSL* ssl, int*, void* arg) {
+  auto* contexts = static_cast<TlsContexts*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr) return SSL_TLSEXT_ERR_OK;
+  std::string n(name);
+  for (auto& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto it = contexts->by_name.find(n);
+  if (it == contexts->by_name.end()) {
+    // "*.example.com" entries.
+    auto dot = n.find('.');
+    if (dot != std::string::npos) it = contexts->by_name.find("*" + n.substr(dot));
+  }
+  if (it != contexts->by_name.end()) SSL_set_SSL_CTX(ssl, it->second);
+  return SSL_TLSEXT_ERR_OK;
+}
+
+Result<std::shared_ptr<TlsContexts>> BuildTls(const router::ListenerTls& tls) {
+  auto out = std::make_shared<TlsContexts>();
+  auto primary = MakeContext(tls.cert_file, tls.key_file);
+  if (!primary) return std::unexpected(primary.error());
+  out->primary = std::move(*primary);
+  for (const auto& sni : tls.sni) {
+    auto ctx = MakeContext(sni.cert_file, sni.key_file);
+    if (!ctx) return std::unexpected(ctx.error());
+    for (auto name : sni.names) {
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      out->by_name[name] = (*ctx)->native_handle();
+    }
+    out->sni_contexts.push_back(std::move(*ctx));
+  }
+  SSL_CTX_set_tlsext_servername_callback(out->primary->native_handle(), SelectSni);
+  SSL_CTX_set_tlsext_servername_arg(out->primary->native_handle(), out.get());
+  return out;
+}
+
+}  // namespace
 
 Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {}
 
@@ -67,6 +135,13 @@ Result<void> Gateway::Start() {
   // The first snapshot goes to the workers before they start serving.
   auto started = source_->Start([this](router::SnapshotPtr s) { Apply(std::move(s)); });
   if (!started) return std::unexpected(Wrap(started.error(), "gateway: configuration"));
+  // TLS termination from the first configuration (certificates are not reloaded).
+  if (auto table = current_.load(); table && table->snapshot().tls) {
+    auto tls = BuildTls(*table->snapshot().tls);
+    if (!tls) return std::unexpected(Wrap(tls.error(), "gateway"));
+    for (auto& w : workers_) w->SetTls((*tls)->primary);
+    tls_ = *tls;
+  }
   for (auto& w : workers_) w->Start();
   started_ = true;
   log::Info("gateway", "listening on {} with {} workers", address(), workers_.size());

@@ -80,6 +80,7 @@ class Gateway {
   SystemClock clock_;
   std::shared_ptr<EndpointSource> source_;
   std::vector<std::unique_ptr<server::Worker>> workers_;
+  std::shared_ptr<void> tls_;  // TLS contexts (primary + SNI), shared with the workers
   std::atomic<std::shared_ptr<const router::RouteTable>> current_;
   std::mutex apply_mu_;  // serializes Apply (sources may call from their own threads)
   uint16_t port_ = 0;

@@ -17,6 +17,8 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "core/http/parser.h"
 #include "gateway/gateway.h"
@@ -852,6 +854,72 @@ TEST_F(GatewayIt, BinaryReloadsOnSighupAndDrainsOnSigterm) {
   auto status = gw->Wait();
   ASSERT_TRUE(status);
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
+// TLS termination: certificate per SNI name, TLS 1.2+ only, X-Forwarded-Proto: https.
+std::string TlsGet(int port, const char* sni, std::string* cn, int max_version = 0) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  if (max_version) SSL_CTX_set_max_proto_version(ctx, max_version);
+  SSL_CTX_set_security_level(ctx, 0);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
+    SSL* ssl = SSL_new(ctx);
+    SSL_set_fd(ssl, fd);
+    if (sni) SSL_set_tlsext_host_name(ssl, sni);
+    if (SSL_connect(ssl) == 1) {
+      X509* cert = SSL_get1_peer_certificate(ssl);
+      char buf[256] = {0};
+      X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof(buf));
+      *cn = buf;
+      X509_free(cert);
+      std::string req = "GET /tls HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+      SSL_write(ssl, req.data(), static_cast<int>(req.size()));
+      char tmp[4096];
+      for (int n; (n = SSL_read(ssl, tmp, sizeof(tmp))) > 0;) out.append(tmp, n);
+    }
+    SSL_free(ssl);
+  }
+  ::close(fd);
+  SSL_CTX_free(ctx);
+  return out;
+}
+
+TEST_F(GatewayIt, TerminatesTlsWithSni) {
+  auto& a = StartUpstream("a");
+  for (const char* cn : {"default.test", "api.test"}) {
+    std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=" +
+        std::string(cn) + " -keyout " + dir_.Sub(std::string(cn) + ".key") + " -out " +
+        dir_.Sub(std::string(cn) + ".crt") + " 2>/dev/null";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+  StartGateway(Replace(R"(
+tls:
+  cert: default.test.crt
+  key: default.test.key
+  sni: [{names: [api.test], cert: api.test.crt, key: api.test.key}]
+routes: [{name: r, upstreams: ["A"]}]
+)",
+                       {{"A", a.addr()}}));
+  std::string cn;
+  std::string resp = TlsGet(port_, "api.test", &cn);
+  EXPECT_EQ(cn, "api.test");
+  EXPECT_TRUE(resp.starts_with("HTTP/1.1 200")) << resp;
+  EXPECT_NE(resp.find("X-Forwarded-Proto: https\n"), std::string::npos) << resp;
+  resp = TlsGet(port_, "other.test", &cn);
+  EXPECT_EQ(cn, "default.test");
+  EXPECT_TRUE(resp.starts_with("HTTP/1.1 200")) << resp;
+  cn.clear();
+  resp = TlsGet(port_, "api.test", &cn, TLS1_1_VERSION);
+  EXPECT_EQ(resp, "");  // TLS 1.1 refused
+  EXPECT_EQ(cn, "");
 }
 
 }  // namespace

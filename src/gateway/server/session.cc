@@ -5,6 +5,7 @@
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/redirect_error.hpp>
+#include <asio/ssl.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -150,6 +151,9 @@ Session::Session(Worker& worker, tcp::socket socket, bool admin)
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) client_ip_ = ep.address().to_string();
   socket_.set_option(tcp::no_delay(true), ec);
+  if (!admin_ && worker_.tls_context() != nullptr) {
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *worker_.tls_context());
+  }
   worker_.Register(this);
   worker_.stats().downstream_connections.Inc();
   worker_.stats().downstream_active.Add(1);
@@ -235,6 +239,15 @@ void Session::OnTimer() {
 
 asio::awaitable<void> Session::Run() {
   auto self = shared_from_this();
+  if (tls_) {
+    asio::error_code ec;
+    SetPhase(Phase::kHead, worker_.options().header_timeout);
+    co_await tls_->async_handshake(asio::ssl::stream_base::server, kNoThrow(ec));
+    if (ec) {
+      Close();
+      co_return;
+    }
+  }
   while (!closed_) {
     if (!co_await ReadHead()) break;
     const bool keep = admin_ ? co_await HandleAdmin() : co_await Handle();
@@ -262,15 +275,16 @@ asio::awaitable<bool> Session::ReadHead() {
     if (parser_.idle()) {
       if (worker_.draining()) co_return false;
       SetPhase(Phase::kIdle, worker_.options().idle_timeout);
-      ReleaseBuffers();  // an idle keep-alive connection holds no buffer
-      co_await socket_.async_wait(tcp::socket::wait_read, kNoThrow(ec));
-      if (ec || closed_) co_return false;
+      if (!tls_) ReleaseBuffers();  // an idle keep-alive connection holds no buffer
+      if (!tls_) {                  // (TLS may hold decrypted bytes: no bufferless wait there)
+        co_await socket_.async_wait(tcp::socket::wait_read, kNoThrow(ec));
+        if (ec || closed_) co_return false;
+      }
     }
     // The whole head must arrive within header_timeout (a slowloris cannot extend it).
     if (phase_ != Phase::kHead) SetPhase(Phase::kHead, worker_.options().header_timeout);
     EnsureBuffer(in_);
-    size_t n = co_await socket_.async_read_some(asio::buffer(in_.WritePtr(), in_.WriteSpace()),
-                                                kNoThrow(ec));
+    size_t n = co_await DownRead(asio::buffer(in_.WritePtr(), in_.WriteSpace()), ec);
     if (ec || n == 0) co_return false;  // closed (mid-head or between requests)
     in_.end += n;
   }
@@ -302,7 +316,7 @@ asio::awaitable<bool> Session::Reply(
   out_ += "\r\n";
   if (ex == nullptr || ex->method != "HEAD") out_ += body;
   asio::error_code ec;
-  co_await asio::async_write(socket_, asio::buffer(out_), kNoThrow(ec));
+  co_await DownWrite(asio::buffer(out_), ec);
   co_return !close && !ec;
 }
 
@@ -637,8 +651,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
     // 100-continue: the upstream is there, ask the client for the body.
     if (head.expect_continue && ex.has_body && !ex.continue_sent && head.version_minor >= 1) {
       ex.continue_sent = true;
-      co_await asio::async_write(socket_, asio::buffer(kContinue.data(), kContinue.size()),
-                                 kNoThrow(ec));
+      co_await DownWrite(asio::buffer(kContinue.data(), kContinue.size()), ec);
       if (ec) {
         give_back(false);
         co_return false;
@@ -684,7 +697,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
     }
     out_ += client_ip_;
     out_ += "\r\n";
-    AppendField(out_, "X-Forwarded-Proto", worker_.options().tls ? "https" : "http");
+    AppendField(out_, "X-Forwarded-Proto", tls_ ? "https" : "http");
     AppendField(out_, "X-Request-Id", ex.request_id);
     for (const auto& [n, v] : ex.add_request_headers) AppendField(out_, n, v);
     out_ += "\r\n";
@@ -719,8 +732,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
       // More body: read from the client.
       SetPhase(Phase::kStreaming, route.timeouts.idle);
       EnsureBuffer(in_);
-      size_t n = co_await socket_.async_read_some(asio::buffer(in_.WritePtr(), in_.WriteSpace()),
-                                                  kNoThrow(ec));
+      size_t n = co_await DownRead(asio::buffer(in_.WritePtr(), in_.WriteSpace()), ec);
       if (ec || n == 0) {
         client_gone = true;
         break;
@@ -847,7 +859,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
             asio::buffer(out_.data(), head_sent && !dechunk ? 0 : out_.size()),
             asio::buffer(upstream_in_.data.get() + upstream_in_.begin, fwd)};
         if (!head_sent || dechunk || fwd > 0) {
-          co_await asio::async_write(socket_, bufs, kNoThrow(ec));
+          co_await DownWrite(bufs, ec);
           if (ec) {
             give_back(false);
             ex.status = status;
@@ -924,8 +936,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
       // WebSocket (or any upgrade): bytes both ways until either side closes.
       // The 101 head went out above; what followed it is already the new protocol.
       if (!upstream_in_.empty()) {
-        co_await asio::async_write(
-            socket_, asio::buffer(upstream_in_.view().data(), upstream_in_.size()), kNoThrow(ec));
+        co_await DownWrite(asio::buffer(upstream_in_.view().data(), upstream_in_.size()), ec);
         upstream_in_.Consume(upstream_in_.size());
       }
       if (!ec && in_.data && !in_.empty()) {
@@ -936,7 +947,11 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
         SetPhase(Phase::kNone, 0ms);
         EnsureBuffer(in_);
         using namespace asio::experimental::awaitable_operators;
-        co_await (Pump(socket_, up, in_) && Pump(up, socket_, upstream_in_));
+        if (tls_) {
+          co_await (Pump(*tls_, up, in_) && Pump(up, *tls_, upstream_in_));
+        } else {
+          co_await (Pump(socket_, up, in_) && Pump(up, socket_, upstream_in_));
+        }
       }
       give_back(false);
       co_return false;
@@ -965,7 +980,8 @@ int Session::FeedBody(Exchange& ex) {
   }
 }
 
-asio::awaitable<void> Session::Pump(tcp::socket& from, tcp::socket& to, IoBuffer& buffer) {
+template <typename From, typename To>
+asio::awaitable<void> Session::Pump(From& from, To& to, IoBuffer& buffer) {
   asio::error_code ec;
   EnsureBuffer(buffer);
   buffer.begin = buffer.end = 0;
@@ -977,8 +993,8 @@ asio::awaitable<void> Session::Pump(tcp::socket& from, tcp::socket& to, IoBuffer
     if (ec) break;
   }
   // One side ended: end both directions so the other pump finishes too.
-  to.shutdown(tcp::socket::shutdown_both, ec);
-  from.shutdown(tcp::socket::shutdown_both, ec);
+  socket_.shutdown(tcp::socket::shutdown_both, ec);
+  if (upstream_ != nullptr) upstream_->shutdown(tcp::socket::shutdown_both, ec);
 }
 
 }  // namespace berth::gateway::server

@@ -11,7 +11,11 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,8 +76,19 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::awaitable<bool> Reply(Exchange* ex, int status, std::string_view body,
                               const std::vector<std::pair<std::string, std::string>>& headers,
                               bool close);
-  asio::awaitable<void> Pump(asio::ip::tcp::socket& from, asio::ip::tcp::socket& to,
-                             IoBuffer& buffer);
+  template <typename From, typename To>
+  asio::awaitable<void> Pump(From& from, To& to, IoBuffer& buffer);
+  // Client-side I/O, through TLS when the listener terminates it.
+  template <typename Buffers>
+  auto DownRead(const Buffers& b, asio::error_code& ec) {
+    auto token = asio::redirect_error(asio::use_awaitable, ec);
+    return tls_ ? tls_->async_read_some(b, token) : socket_.async_read_some(b, token);
+  }
+  template <typename Buffers>
+  auto DownWrite(const Buffers& b, asio::error_code& ec) {
+    auto token = asio::redirect_error(asio::use_awaitable, ec);
+    return tls_ ? asio::async_write(*tls_, b, token) : asio::async_write(socket_, b, token);
+  }
 
   // Feeds the request body bytes waiting in in_ to the parser (they stay in in_ until sent);
   // returns the error status of a malformed body, else 0.
@@ -86,6 +101,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Worker& worker_;
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // when terminating TLS
   const bool admin_;
   std::string client_ip_;
   http::Parser parser_;

@@ -11,6 +11,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
 #include <functional>
@@ -39,7 +40,6 @@ struct WorkerOptions {
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait for the next request
   std::chrono::milliseconds header_timeout{10'000};  // a request head must arrive within
   std::string access_log_path;                       // overrides the snapshot's
-  bool tls = false;                                  // X-Forwarded-Proto: https
 };
 
 class Worker {
@@ -56,6 +56,8 @@ class Worker {
   // Adds an admin listener (GET /metrics, /ready) answered by `render`.
   Result<uint16_t> ListenAdmin(const asio::ip::tcp::endpoint& endpoint,
                                std::function<std::string()> render_metrics);
+  // Terminates TLS on the listener with `context` (before Start).
+  void SetTls(std::shared_ptr<asio::ssl::context> context) { tls_context_ = std::move(context); }
   // Starts the thread.
   void Start();
   // Posts a new route table (and its clusters) to the worker.
@@ -81,6 +83,7 @@ class Worker {
   RouteStats* RouteStatsFor(const router::Route* route);
   AccessLog* access_log() { return access_log_.get(); }
   bool draining() const { return draining_; }
+  asio::ssl::context* tls_context() const { return tls_context_.get(); }
   int index() const { return index_; }
 
   std::unique_ptr<char[]> TakeBuffer();
@@ -108,6 +111,7 @@ class Worker {
   std::unique_ptr<asio::ip::tcp::acceptor> admin_acceptor_;
   std::function<std::string()> render_metrics_;
   std::unique_ptr<AccessLog> access_log_;
+  std::shared_ptr<asio::ssl::context> tls_context_;
   std::string access_log_path_;
   asio::steady_timer log_timer_{io_};
   bool draining_ = false;
