@@ -16,7 +16,11 @@ pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 
 # Standalone Asio, compiled once (ASIO_SEPARATE_COMPILATION) in src/core/asio_impl.cc so
 # that every file that includes asio does not instantiate its implementation again.
+# ASIO_DISABLE_STD_ALIGNED_ALLOC: Asio picks aligned_alloc or operator new depending on
+# whether a libstdc++ header came before it in the translation unit, so TUs that include
+# asio first (asio_impl.cc among them) would free with one what others allocated with the
+# other (ASan: alloc-dealloc-mismatch). One choice for every TU.
 add_library(berth_asio INTERFACE)
 target_compile_definitions(berth_asio INTERFACE ASIO_STANDALONE ASIO_SEPARATE_COMPILATION
-  ASIO_NO_DEPRECATED)
+  ASIO_NO_DEPRECATED ASIO_DISABLE_STD_ALIGNED_ALLOC)
 target_link_libraries(berth_asio INTERFACE Threads::Threads)

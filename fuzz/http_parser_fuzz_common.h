@@ -99,7 +99,10 @@ inline void RunBoth(MessageKind kind, std::string_view method, std::string_view 
                     size_t piece) {
   Trace whole = Drive(kind, method, input, 0);
   Trace split = Drive(kind, method, input, piece);
-  Check(Squash(whole.events) == Squash(split.events));
+  // Acceptance and every event before an error must not depend on segmentation; the status
+  // of an error may (a bare LF can be seen before or after a request-line error).
+  std::string a = Squash(whole.events), b = Squash(split.events);
+  Check(a.substr(0, a.find('E')) == b.substr(0, b.find('E')));
   Check(whole.bodies == split.bodies);
   // Bytes consumed before an error may differ with the piece size; otherwise all must agree.
   if (whole.events.find('E') == std::string::npos) {

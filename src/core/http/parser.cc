@@ -231,13 +231,16 @@ ParseResult<ParseStep> Parser::FeedHead(std::string_view input) {
   std::string_view rest = input.substr(i);
   size_t end = FindTerminatorEnd(head_buf_, rest);
   const size_t line_limit = limits_.max_request_line_bytes;
+  // A head with bare LFs may never reach CRLFCRLF: refuse it as soon as one arrives instead
+  // of waiting for the header timeout (found by the gateway: a client ending lines with LF
+  // got no answer). Done whether or not the head is complete, so that the answer does not
+  // depend on how the bytes were segmented.
+  std::string_view arrived = end == std::string_view::npos ? rest : rest.substr(0, end);
+  for (size_t k = arrived.find('\n'); k != std::string_view::npos; k = arrived.find('\n', k + 1)) {
+    const char before = k > 0 ? arrived[k - 1] : (head_buf_.empty() ? '\0' : head_buf_.back());
+    if (before != '\r') return Fail(400, "bare LF in the head");
+  }
   if (end == std::string_view::npos) {
-    // A head with bare LFs never reaches CRLFCRLF: refuse it now instead of waiting for the
-    // header timeout (added by the gateway: a client ending lines with LF got no answer).
-    for (size_t k = rest.find('\n'); k != std::string_view::npos; k = rest.find('\n', k + 1)) {
-      const char before = k > 0 ? rest[k - 1] : (head_buf_.empty() ? '\0' : head_buf_.back());
-      if (before != '\r') return Fail(400, "bare LF in the head");
-    }
     size_t total = head_buf_.size() + rest.size();
     // 414 as soon as the first line is known to be too long.
     if (total > line_limit + 1) {

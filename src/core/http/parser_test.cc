@@ -373,6 +373,14 @@ TEST(ParserSyntaxTest, RequiresCrlf) {
   ExpectReject("\rGET / HTTP/1.1\r\nHost: h\r\n\r\n", 400);
 }
 
+TEST(ParserSyntaxTest, RejectsLfOnlyHeadBeforeItEnds) {
+  // "\n\n" never forms CRLFCRLF: the parser must not wait for more bytes.
+  Parser p(MessageKind::kRequest);
+  auto step = p.Feed("GET / HTTP/1.1\nHost: h\n\n");
+  ASSERT_FALSE(step);
+  EXPECT_EQ(step.error().status, 400);
+}
+
 TEST(ParserSyntaxTest, RejectsObsFold) {
   ExpectReject("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\n\r\n", 400);
   ExpectReject("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n\tb\r\n\r\n", 400);
