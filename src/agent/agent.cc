@@ -331,36 +331,42 @@ Result<void> Agent::Adopt() {
     }
     auto c = std::make_shared<Container>();
     c->dir = dir;
+    try {
+      ContainerInfo& i = c->info;
+      i.id = j->value("id", "");
+      i.name = j->value("name", "");
+      i.image = j->value("image", "");
+      i.image_id = j->value("image_id", "");
+      i.status = StatusFromName(j->value("status", ""));
+      i.pid = j->value("pid", 0);
+      i.shim_pid = j->value("shim_pid", 0);
+      i.created_ms = j->value("created_ms", int64_t{0});
+      i.started_ms = j->value("started_ms", int64_t{0});
+      i.finished_ms = j->value("finished_ms", int64_t{0});
+      i.exit_code = j->value("exit_code", 0);
+      i.exit_signal = j->value("exit_signal", 0);
+      i.oom_killed = j->value("oom_killed", false);
+      i.error = j->value("error", "");
+      i.restart_count = j->value("restart_count", 0u);
+      i.ip = j->value("ip", "");
+      i.restart = ParseRestartPolicy(j->value("restart", "never")).value_or(RestartPolicy::kNever);
+      i.network = ParseNetworkMode(j->value("network", "bridge")).value_or(NetworkMode::kBridge);
+      i.ports = PortsFromJson(j->value("ports", Json::array()));
+      i.log_path = dir + "/container.log";
+      c->want_running = j->value("want_running", false);
+      const Json b = j->value("backoff", Json::object());
+      c->backoff =
+          Backoff({std::chrono::milliseconds(b.value("initial_ms", 1000)), b.value("factor", 2.0),
+                   std::chrono::milliseconds(b.value("cap_ms", 60000)),
+                   std::chrono::milliseconds(b.value("reset_after_ms", 30000))});
+      c->backoff.set_attempts(b.value("attempts", 0u));
+      c->next_restart_wall_ms = j->value("next_restart_wall_ms", int64_t{0});
+      c->cni_result = j->value("cni_result", "");
+    } catch (const nlohmann::json::exception& e) {
+      log::Warn("agent", "ignoring malformed state {}: {}", dir, e.what());
+      continue;
+    }
     ContainerInfo& i = c->info;
-    i.id = j->value("id", "");
-    i.name = j->value("name", "");
-    i.image = j->value("image", "");
-    i.image_id = j->value("image_id", "");
-    i.status = StatusFromName(j->value("status", ""));
-    i.pid = j->value("pid", 0);
-    i.shim_pid = j->value("shim_pid", 0);
-    i.created_ms = j->value("created_ms", int64_t{0});
-    i.started_ms = j->value("started_ms", int64_t{0});
-    i.finished_ms = j->value("finished_ms", int64_t{0});
-    i.exit_code = j->value("exit_code", 0);
-    i.exit_signal = j->value("exit_signal", 0);
-    i.oom_killed = j->value("oom_killed", false);
-    i.error = j->value("error", "");
-    i.restart_count = j->value("restart_count", 0u);
-    i.ip = j->value("ip", "");
-    i.restart = ParseRestartPolicy(j->value("restart", "never")).value_or(RestartPolicy::kNever);
-    i.network = ParseNetworkMode(j->value("network", "bridge")).value_or(NetworkMode::kBridge);
-    i.ports = PortsFromJson(j->value("ports", Json::array()));
-    i.log_path = dir + "/container.log";
-    c->want_running = j->value("want_running", false);
-    const Json b = j->value("backoff", Json::object());
-    c->backoff =
-        Backoff({std::chrono::milliseconds(b.value("initial_ms", 1000)), b.value("factor", 2.0),
-                 std::chrono::milliseconds(b.value("cap_ms", 60000)),
-                 std::chrono::milliseconds(b.value("reset_after_ms", 30000))});
-    c->backoff.set_attempts(b.value("attempts", 0u));
-    c->next_restart_wall_ms = j->value("next_restart_wall_ms", int64_t{0});
-    c->cni_result = j->value("cni_result", "");
     auto now = clock_.Now();
     c->started_at =
         now - std::chrono::milliseconds(std::max<int64_t>(0, clock_.WallMillis() - i.started_ms));
@@ -577,13 +583,15 @@ void Agent::HandleExitLocked(Container& c) {
   ContainerInfo& i = c.info;
   auto text = ReadFile(c.dir + "/exit.json");
   if (text) {
-    if (auto j = ParseJson(*text)) {
-      i.exit_code = j->value("exit_code", -1);
-      i.exit_signal = j->value("signal", 0);
-      i.oom_killed = j->value("oom_killed", false);
-      i.finished_ms = j->value("finished_ms", clock_.WallMillis());
-      if (j->value("start_failed", false)) i.error = j->value("error", "");
-    }
+    if (auto j = ParseJson(*text); j && j->is_object()) try {
+        i.exit_code = j->value("exit_code", -1);
+        i.exit_signal = j->value("signal", 0);
+        i.oom_killed = j->value("oom_killed", false);
+        i.finished_ms = j->value("finished_ms", clock_.WallMillis());
+        if (j->value("start_failed", false)) i.error = j->value("error", "");
+      } catch (const nlohmann::json::exception& e) {
+        i.error = std::string("unreadable exit record: ") + e.what();
+      }
     ::rename((c.dir + "/exit.json").c_str(), (c.dir + "/exit.prev.json").c_str());
   }
   TeardownNetworkLocked(c);

@@ -57,7 +57,21 @@ void Async(std::shared_ptr<Call> call, std::function<void(std::shared_ptr<Call>)
 
 }  // namespace
 
+namespace {
+Result<agent::RunSpec> RunSpecFromJsonUnchecked(const Json& b, bool admin);
+}  // namespace
+
 Result<agent::RunSpec> RunSpecFromJson(const Json& b, bool admin) {
+  try {
+    return RunSpecFromJsonUnchecked(b, admin);
+  } catch (const nlohmann::json::exception& e) {
+    return Fail(ErrorCode::kInvalidArgument,
+                std::string("run body: a field has the wrong type: ") + e.what());
+  }
+}
+
+namespace {
+Result<agent::RunSpec> RunSpecFromJsonUnchecked(const Json& b, bool admin) {
   if (auto ok = RejectUnknownFields(
           b,
           {"name",     "image",   "entrypoint", "cmd",     "env",       "user",       "working_dir",
@@ -165,6 +179,7 @@ Result<agent::RunSpec> RunSpecFromJson(const Json& b, bool admin) {
   s.nofile = b.value("nofile", uint64_t{1024});
   return s;
 }
+}  // namespace
 
 Json ContainerJson(const agent::ContainerInfo& c) {
   Json ports = Json::array();
@@ -248,6 +263,9 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
               .handler = [&agent](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody(/*allow_empty=*/true);
                 if (!body) return call->ReplyError(body.error());
+                if (body->contains("grace_ms") && !(*body)["grace_ms"].is_number_integer())
+                  return call->ReplyError(
+                      Error(ErrorCode::kInvalidArgument, "grace_ms must be an integer"));
                 int64_t grace = body->value("grace_ms", int64_t{10000});
                 if (grace < 0 || grace > 600000)
                   return call->ReplyError(
@@ -359,25 +377,28 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, Json{{"ref", call->Param("ref")}, {"removed", true}});
               }});
-  router.Add({.method = "POST",
-              .pattern = "/v1/images/import",
-              .min_role = Role::kAdmin,
-              .mutating = true,
-              .handler = [&images](std::shared_ptr<Call> call) {
-                auto body = call->JsonBody();
-                if (!body) return call->ReplyError(body.error());
-                std::string path = body->value("path", "");
-                if (path.empty() || path.front() != '/')
-                  return call->ReplyError(Error(ErrorCode::kInvalidArgument,
-                                                "import needs an absolute \"path\" on the node"));
-                Async(call, [&images, path](std::shared_ptr<Call> c) {
-                  auto r = images.Import(path);
-                  if (!r) return c->ReplyError(r.error());
-                  Json items = Json::array();
-                  for (const auto& im : *r) items.push_back(ImageJson(im));
-                  c->Reply(201, Json{{"images", items}});
-                });
-              }});
+  router.Add(
+      {.method = "POST",
+       .pattern = "/v1/images/import",
+       .min_role = Role::kAdmin,
+       .mutating = true,
+       .handler = [&images](std::shared_ptr<Call> call) {
+         auto body = call->JsonBody();
+         if (!body) return call->ReplyError(body.error());
+         if (body->contains("path") && !(*body)["path"].is_string())
+           return call->ReplyError(Error(ErrorCode::kInvalidArgument, "path must be a string"));
+         std::string path = body->value("path", "");
+         if (path.empty() || path.front() != '/')
+           return call->ReplyError(
+               Error(ErrorCode::kInvalidArgument, "import needs an absolute \"path\" on the node"));
+         Async(call, [&images, path](std::shared_ptr<Call> c) {
+           auto r = images.Import(path);
+           if (!r) return c->ReplyError(r.error());
+           Json items = Json::array();
+           for (const auto& im : *r) items.push_back(ImageJson(im));
+           c->Reply(201, Json{{"images", items}});
+         });
+       }});
   router.Add({.method = "POST",
               .pattern = "/v1/images/build",
               .min_role = Role::kAdmin,
@@ -385,6 +406,10 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
               .handler = [&images](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody();
                 if (!body) return call->ReplyError(body.error());
+                for (const char* k : {"dir", "name", "user", "working_dir"})
+                  if (body->contains(k) && !(*body)[k].is_string())
+                    return call->ReplyError(
+                        Error(ErrorCode::kInvalidArgument, std::string(k) + " must be a string"));
                 agent::image::BuildOptions o;
                 std::string dir = body->value("dir", "");
                 o.name = body->value("name", "");
@@ -412,6 +437,14 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
               .handler = [&puller](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody();
                 if (!body) return call->ReplyError(body.error());
+                for (const char* k : {"ref", "username", "password"})
+                  if (body->contains(k) && !(*body)[k].is_string())
+                    return call->ReplyError(
+                        Error(ErrorCode::kInvalidArgument, std::string(k) + " must be a string"));
+                for (const char* k : {"plain_http", "tls_verify"})
+                  if (body->contains(k) && !(*body)[k].is_boolean())
+                    return call->ReplyError(Error(ErrorCode::kInvalidArgument,
+                                                  std::string(k) + " must be true or false"));
                 std::string ref = body->value("ref", "");
                 if (ref.empty())
                   return call->ReplyError(Error(ErrorCode::kInvalidArgument, "pull needs \"ref\""));

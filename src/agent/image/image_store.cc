@@ -292,7 +292,28 @@ std::string ImageStore::BlobPath(std::string_view digest) const {
   return root_ + "/blobs/sha256/" + std::string(DigestHex(digest));
 }
 
+// Archive and registry JSON is hostile input: a field of the wrong type must be an error,
+// never an exception escaping the store.
 Result<std::vector<Image>> ImageStore::Import(const std::string& archive_path) {
+  try {
+    return ImportUnchecked(archive_path);
+  } catch (const nlohmann::json::exception& e) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "import " + archive_path + ": malformed image JSON: " + e.what());
+  }
+}
+
+Result<Image> ImageStore::AddFromManifest(const std::string& name,
+                                          const std::string& manifest_bytes,
+                                          const std::string& staging_dir) {
+  try {
+    return AddFromManifestUnchecked(name, manifest_bytes, staging_dir);
+  } catch (const nlohmann::json::exception& e) {
+    return Fail(ErrorCode::kInvalidArgument, "malformed image JSON: " + std::string(e.what()));
+  }
+}
+
+Result<std::vector<Image>> ImageStore::ImportUnchecked(const std::string& archive_path) {
   std::string staging = TempDir() + "/import-" + RandomHex(12);
   if (auto ok = MakeDirs(staging, 0700); !ok) return std::unexpected(ok.error());
   struct Cleanup {
@@ -419,7 +440,12 @@ Result<std::vector<Image>> ImageStore::Import(const std::string& archive_path) {
   // All or nothing across the images of one archive: commit each, undo on a later failure.
   std::vector<Image> out;
   for (auto& p : pendings) {
-    auto im = Commit(p);
+    Result<Image> im = Fail(ErrorCode::kInternal, "not committed");
+    try {
+      im = Commit(p);
+    } catch (const nlohmann::json::exception& e) {
+      im = Fail(ErrorCode::kInvalidArgument, std::string("malformed image config: ") + e.what());
+    }
     if (!im) {
       for (const auto& done : out) (void)Remove(done.id);
       return fail(im.error());
@@ -637,9 +663,9 @@ Result<Image> ImageStore::Build(const std::string& dir, const BuildOptions& opti
   return Commit(p);
 }
 
-Result<Image> ImageStore::AddFromManifest(const std::string& name,
-                                          const std::string& manifest_bytes,
-                                          const std::string& staging_dir) {
+Result<Image> ImageStore::AddFromManifestUnchecked(const std::string& name,
+                                                   const std::string& manifest_bytes,
+                                                   const std::string& staging_dir) {
   auto m = ParseJson(manifest_bytes, {.max_bytes = limits_.max_json_bytes});
   if (!m) return std::unexpected(Wrap(m.error(), "manifest"));
   Pending p;

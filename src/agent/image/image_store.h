@@ -104,6 +104,9 @@ class ImageStore {
  private:
   struct Pending;
   ImageStore(std::string root, StoreLimits limits);
+  Result<std::vector<Image>> ImportUnchecked(const std::string& archive_path);
+  Result<Image> AddFromManifestUnchecked(const std::string& name, const std::string& manifest_bytes,
+                                         const std::string& staging_dir);
   Result<void> Load();
   Result<void> SaveLocked() const;
   Result<Image> Commit(Pending& pending);

@@ -221,6 +221,23 @@ TEST_F(ImageStoreTest, LeftoversOfAnInterruptedImportAreDiscardedOnOpen) {
   EXPECT_TRUE((*reopened)->LayerDirs("keep:1"));
 }
 
+// Regression: a number where a digest string belongs threw out of Import (found by the
+// image_archive fuzz seeds).
+TEST_F(ImageStoreTest, WrongTypedJsonIsAnErrorNotAnException) {
+  std::string oci = root_ / "types.tar";
+  ASSERT_TRUE(WriteTar(
+      oci, {File("oci-layout", "{}"), File("index.json", R"({"manifests":[{"digest":7}]})")}));
+  auto r = store_->Import(oci);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
+  std::string docker = root_ / "types2.tar";
+  ASSERT_TRUE(WriteTar(docker, {File("c.json", R"({"rootfs":[1,2]})"),
+                                File("manifest.json", R"([{"Config":"c.json","Layers":[]}])")}));
+  auto r2 = store_->Import(docker);
+  ASSERT_FALSE(r2);
+  EXPECT_TRUE(store_->List().empty());
+}
+
 TEST_F(ImageStoreTest, OciBlobWithWrongDigestIsRejected) {
   ASSERT_TRUE(store_->Import(DockerArchive("x:1", {kBase})));
   std::string oci = root_ / "x.tar";

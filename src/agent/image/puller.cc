@@ -314,6 +314,15 @@ std::optional<std::map<std::string, std::string>> ParseBearerChallenge(std::stri
 }
 
 Result<Image> Puller::Pull(std::string_view text, const PullOptions& options) {
+  try {
+    return PullUnchecked(text, options);
+  } catch (const nlohmann::json::exception& e) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "pull " + std::string(text) + ": malformed registry JSON: " + e.what());
+  }
+}
+
+Result<Image> Puller::PullUnchecked(std::string_view text, const PullOptions& options) {
   auto ref = ParseImageRef(text);
   if (!ref) return std::unexpected(ref.error());
   std::string downloads = store_.root() + "/downloads";

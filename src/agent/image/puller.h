@@ -54,6 +54,7 @@ class Puller {
   Result<Image> Pull(std::string_view ref, const PullOptions& options = {});
 
  private:
+  Result<Image> PullUnchecked(std::string_view ref, const PullOptions& options);
   ImageStore& store_;
 };
 
