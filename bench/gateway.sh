@@ -21,6 +21,7 @@ IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD_DIR=$ROOT/build/gateway-rel
 WORK=$(mktemp -d /tmp/berth-bench-gateway.XXXXXX)
+chmod 755 "$WORK"  # nginx workers run as nobody
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
@@ -57,9 +58,10 @@ mkdir -p "$WORK/up/www" "$WORK/up/logs" "$WORK/nginx/logs"
 printf 'hello, world\n' > "$WORK/up/www/index.html"
 cat > "$WORK/up/nginx.conf" <<CONF
 worker_processes 1;
+worker_rlimit_nofile 20000;
 error_log $WORK/up/logs/error.log warn;
 pid $WORK/up/nginx.pid;
-events { worker_connections 4096; }
+events { worker_connections 19000; }
 http {
   access_log off;
   keepalive_requests 1000000;
@@ -94,7 +96,10 @@ NGINX_PID=$!; PIDS+=($NGINX_PID)
 cat > "$WORK/haproxy.cfg" <<CONF
 global
   nbthread 1
-  maxconn 19000
+  # maxsock = 2 * maxconn + 14 must fit the 20000 open-files hard limit: HAProxy can hold
+  # at most 9990 client connections here (reported by haproxy_idle_ok).
+  maxconn 9990
+  ulimit-n 20000
 defaults
   mode http
   timeout connect 5s
@@ -122,7 +127,7 @@ BERTH_PID=$!; PIDS+=($BERTH_PID)
 
 for p in $UP_PORT $NGINX_PORT $HAPROXY_PORT $BERTH_PORT; do wait_port "$p"; done
 for p in $UP_PORT $NGINX_PORT $HAPROXY_PORT $BERTH_PORT; do
-  curl -sf "http://127.0.0.1:$p/" >/dev/null || { echo "port $p does not answer" >&2; exit 1; }
+  curl -sf "http://127.0.0.1:$p/" >/dev/null || { echo "port $p does not answer (upstream $UP_PORT nginx $NGINX_PORT haproxy $HAPROXY_PORT berth $BERTH_PORT)" >&2; cat "$WORK"/*/logs/error.log "$WORK/berth.log" >&2; exit 1; }
 done
 
 # wrk's summary -> "rps p99_ms non2xx errors"
@@ -172,17 +177,14 @@ routes:
   - {name: other, match: {prefix: /other}, upstreams: ["127.0.0.1:$UP_PORT"]}
   - {name: all-b, match: {prefix: /}, service: up}
 CONF
-  (
-    i=0
-    while [ -e "$WORK/reloading" ] || [ $i -eq 0 ]; do
-      touch "$WORK/reloading"
-      if [ $((i % 2)) = 0 ]; then cp "$WORK/routes-b.yaml" "$WORK/routes.yaml.tmp"; else cp "$WORK/routes-a.yaml" "$WORK/routes.yaml.tmp"; fi
+  ( # builtins only (printf, kill) besides mv and sleep: forks are slow on a loaded machine
+    A=$(<"$WORK/routes-a.yaml"); B=$(<"$WORK/routes-b.yaml"); i=0
+    while [ ! -e "$WORK/stop-reloading" ]; do
+      if [ $((i % 2)) = 0 ]; then printf '%s\n' "$B" > "$WORK/routes.yaml.tmp"; else printf '%s\n' "$A" > "$WORK/routes.yaml.tmp"; fi
       mv "$WORK/routes.yaml.tmp" "$WORK/routes.yaml"
       kill -HUP "$BERTH_PID"
-      i=$((i + 1))
-      echo "$i" > "$WORK/reloads"
+      i=$((i + 1)); printf '%s\n' "$i" > "$WORK/reloads"
       sleep 0.1
-      [ -e "$WORK/stop-reloading" ] && break
     done
   ) &
   RELOADER=$!
