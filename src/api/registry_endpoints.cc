@@ -99,7 +99,8 @@ void StreamWatch(const std::shared_ptr<Call>& call, registry::Registry& reg, std
       return;
     }
     for (const auto& e : b.events) {
-      if (!call->StreamLine(EventJson(e))) return;  // gone: OnClose cancels
+      bool ok = e.json ? call->writer()->Write(*e.json + "\n") : call->StreamLine(EventJson(e));
+      if (!ok) return;  // gone: OnClose cancels
     }
   });
   if (!sub) {

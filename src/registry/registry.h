@@ -86,6 +86,9 @@ struct WatchEvent {
   int64_t revision = 0;
   std::string ns, service, id;
   std::shared_ptr<const Instance> instance;  // for kPut (shared by every watcher)
+  // The event as one JSON line (no newline), rendered once for every watcher:
+  // {"type","revision","namespace","service","id"[,"instance"]}.
+  std::shared_ptr<const std::string> json;
 };
 
 struct WatchBatch {

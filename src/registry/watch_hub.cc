@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/core.h>
+
 #include "core/log.h"
 
 namespace berth::registry {
@@ -62,8 +64,14 @@ std::shared_ptr<const WatchEvent> ConvertEvent(const store::Event& event) {
   out->ns = std::move(parts->ns);
   out->service = std::move(parts->service);
   out->id = std::move(parts->id);
+  // Names are DNS labels and ids [A-Za-z0-9._-]: nothing to escape.
+  auto head =
+      fmt::format(R"({{"type":"{}","revision":{},"namespace":"{}","service":"{}","id":"{}")",
+                  event.type == store::Event::Type::kDelete ? "delete" : "put", out->revision,
+                  out->ns, out->service, out->id);
   if (event.type == store::Event::Type::kDelete) {
     out->type = WatchEvent::Type::kDelete;
+    out->json = std::make_shared<const std::string>(head + "}");
     return out;
   }
   out->type = WatchEvent::Type::kPut;
@@ -74,6 +82,8 @@ std::shared_ptr<const WatchEvent> ConvertEvent(const store::Event& event) {
     return nullptr;
   }
   out->instance = std::make_shared<const Instance>(std::move(*in));
+  out->json = std::make_shared<const std::string>(
+      fmt::format(R"({},"instance":{}}})", head, InstanceToJsonText(*out->instance)));
   return out;
 }
 

@@ -1,0 +1,124 @@
+// `berth service ...` against a real API server (in process) over the sqlite store.
+#include <fmt/core.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include "api/api_server.h"
+#include "api/registry_endpoints.h"
+#include "harness/harness.h"
+#include "registry/component.h"
+#include "registry/testing/http_stub.h"
+#include "security/audit.h"
+#include "security/tokens.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace berth::registry {
+namespace {
+
+using berth::testing::TempDir;
+using berth::testing::WaitFor;
+
+struct Out {
+  int code = -1;
+  std::string text;
+};
+
+class RegistryCliIt : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = store::OpenSqliteStore(dir_.Sub("store.db"), {.durable = false}, clock_);
+    ASSERT_TRUE(s.has_value());
+    store_ = std::move(*s);
+    tokens_ = std::make_unique<security::TokenService>(*store_, clock_);
+    audit_ = std::make_unique<security::AuditLog>(*store_, clock_);
+    token_ = tokens_->Create("cli", security::Role::kAdmin, "test")->secret;
+    auto c = Component::Start(*store_, clock_, {.dns_address = ""});
+    ASSERT_TRUE(c.has_value());
+    component_ = std::move(*c);
+    api::Router router;
+    api::RegisterRegistryEndpoints(router, component_->registry(), component_->io(),
+                                   component_->blocking());
+    auto a = api::ApiServer::Start(
+        {.address = "127.0.0.1:0"},
+        {.tokens = tokens_.get(), .audit = audit_.get(), .clock = &clock_}, std::move(router));
+    ASSERT_TRUE(a.has_value());
+    api_ = std::move(*a);
+  }
+  void TearDown() override {
+    if (api_) api_->Stop();
+    api_.reset();
+    component_.reset();
+  }
+  Out Berth(const std::string& args) {
+    std::string cmd = fmt::format("{} --addr http://127.0.0.1:{} --token {} {} 2>&1",
+                                  berth::testing::BinaryPath("tests/registry/berth_service_cli"),
+                                  api_->port(), token_, args);
+    Out out;
+    FILE* f = ::popen(cmd.c_str(), "r");
+    if (!f) return out;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) out.text.append(buf, n);
+    int status = ::pclose(f);
+    out.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return out;
+  }
+
+  SystemClock clock_;
+  TempDir dir_{"berth-registry-cli-it"};
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<security::TokenService> tokens_;
+  std::unique_ptr<security::AuditLog> audit_;
+  std::unique_ptr<Component> component_;
+  std::unique_ptr<api::ApiServer> api_;
+  std::string token_;
+};
+
+TEST_F(RegistryCliIt, RegisterListGetWatchDeregister) {
+  registry::testing::HttpStub stub;
+  auto r = Berth(fmt::format(
+      "service register web --addr 127.0.0.1:{} --id web-1 --tag blue --tag v2 --meta zone=a "
+      "--ttl 30s --check-http http://127.0.0.1:{}/health --interval 1s",
+      stub.port(), stub.port()));
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_NE(r.text.find("registered default/web/web-1"), std::string::npos) << r.text;
+  r = Berth("service register web --addr 10.0.0.2:8080");
+  ASSERT_EQ(r.code, 0) << r.text;  // id defaults to web-10.0.0.2-8080
+  ASSERT_TRUE(WaitFor(
+      [&] { return Berth("service get web --passing").text.find("web-1") != std::string::npos; }));
+  r = Berth("service ls");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.text.find("web"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("2/2"), std::string::npos) << r.text;
+  r = Berth("-o json service get web --tag blue");
+  ASSERT_EQ(r.code, 0);
+  auto j = ParseJson(r.text);
+  ASSERT_TRUE(j.has_value()) << r.text;
+  ASSERT_EQ((*j)["instances"].size(), 1u);
+  EXPECT_EQ((*j)["instances"][0]["metadata"]["zone"], "a");
+  int64_t index = (*j)["index"];
+  EXPECT_EQ(Berth("service heartbeat web web-1").code, 0);
+  EXPECT_EQ(Berth("service deregister web web-10.0.0.2-8080").code, 0);
+  // watch replays from a revision; `timeout` ends the stream.
+  r = Berth(fmt::format("-o json service watch web --revision {} & sleep 2; kill $!", index));
+  EXPECT_NE(r.text.find("\"type\":\"delete\""), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("web-10.0.0.2-8080"), std::string::npos) << r.text;
+}
+
+TEST_F(RegistryCliIt, BadInputIsAClearErrorAndExitCodeOne) {
+  auto r = Berth("service register web --addr 10.0.0.1:70000");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.text.find("port 70000 is out of range"), std::string::npos) << r.text;
+  r = Berth("service register web --addr 10.0.0.1:80 --ttl 0s");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.text.find("ttl 0s"), std::string::npos) << r.text;
+  r = Berth("service register web --addr 10.0.0.1:80 --check-http ftp://x/");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.text.find("http:// or https://"), std::string::npos) << r.text;
+  r = Berth("-o json service ls");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ((*ParseJson(r.text))["services"].size(), 0u);
+}
+
+}  // namespace
+}  // namespace berth::registry
