@@ -99,10 +99,13 @@ struct Gate {
   std::mutex mu;
   asio::io_context* ctx = nullptr;  // guarded by mu; null once the server stops
 
+  // False when the server has stopped (fn is dropped).
   template <typename Fn>
-  void Post(Fn&& fn) {
+  bool Post(Fn&& fn) {
     std::lock_guard lock(mu);
-    if (ctx != nullptr) asio::post(*ctx, std::forward<Fn>(fn));
+    if (ctx == nullptr) return false;
+    asio::post(*ctx, std::forward<Fn>(fn));
+    return true;
   }
 };
 
@@ -121,32 +124,46 @@ class Channel : public std::enable_shared_from_this<Channel> {
   Channel(std::weak_ptr<Connection> connection, std::shared_ptr<Gate> gate)
       : connection_(std::move(connection)), gate_(std::move(gate)) {}
 
-  void Enqueue(std::function<void(Connection&)> op) {
-    std::lock_guard lock(mu_);
-    ops_.push_back(std::move(op));
-    if (posted_) return;
-    posted_ = true;
-    gate_->Post([self = shared_from_this()] { self->Drain(); });
-  }
+  void Enqueue(std::function<void(Connection&)> op) { Add(Op{std::move(op), nullptr}); }
+
+  // An OnClose callback: it runs even when the connection is already gone (at once, on the
+  // worker; or on the calling thread once the server has stopped).
+  void EnqueueOnClose(std::function<void()> callback) { Add(Op{nullptr, std::move(callback)}); }
 
  private:
-  void Drain() {
-    std::vector<std::function<void(Connection&)>> ops;
+  struct Op {
+    std::function<void(Connection&)> run;
+    std::function<void()> on_close;
+  };
+
+  void Add(Op op) {
+    std::vector<Op> orphaned;
     {
       std::lock_guard lock(mu_);
-      ops.swap(ops_);
+      ops_.push_back(std::move(op));
+      if (posted_) return;
+      posted_ = true;
+      if (gate_->Post([self = shared_from_this()] { self->Drain(); })) return;
       posted_ = false;
+      orphaned.swap(ops_);
     }
-    auto c = connection_.lock();
-    if (!c) return;
-    for (auto& op : ops) op(*c);
+    RunWithout(orphaned);
+  }
+
+  void Drain();  // on the worker thread; defined after Connection
+
+  // The connection is gone: only OnClose callbacks mean anything now.
+  static void RunWithout(std::vector<Op>& ops) {
+    for (auto& op : ops) {
+      if (op.on_close) op.on_close();
+    }
   }
 
   std::weak_ptr<Connection> connection_;
   std::shared_ptr<Gate> gate_;
   std::mutex mu_;
-  std::vector<std::function<void(Connection&)>> ops_;  // guarded by mu_
-  bool posted_ = false;                                // guarded by mu_
+  std::vector<Op> ops_;  // guarded by mu_
+  bool posted_ = false;  // guarded by mu_
 };
 
 class WriterImpl final : public ResponseWriter {
@@ -566,6 +583,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
 };
 
+void Channel::Drain() {
+  std::vector<Op> ops;
+  {
+    std::lock_guard lock(mu_);
+    ops.swap(ops_);
+    posted_ = false;
+  }
+  auto c = connection_.lock();
+  if (!c) {
+    RunWithout(ops);
+    return;
+  }
+  for (auto& op : ops) {
+    if (op.on_close) {
+      c->DoOnClose(std::move(op.on_close));
+    } else {
+      op.run(*c);
+    }
+  }
+}
+
 WriterImpl::~WriterImpl() {
   int phase = phase_.load();
   if (phase == kSent || phase == kEnded) return;
@@ -614,7 +652,7 @@ void WriterImpl::End() {
 }
 
 void WriterImpl::OnClose(std::function<void()> callback) {
-  OnConnection([cb = std::move(callback)](Connection& c) mutable { c.DoOnClose(std::move(cb)); });
+  channel_->EnqueueOnClose(std::move(callback));
 }
 
 class ServerImpl final : public Server {

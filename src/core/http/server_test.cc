@@ -316,6 +316,53 @@ TEST_F(ServerTest, StreamsChunkedResponsesWrittenFromAnotherThread) {
   for (auto& t : producers) t.join();
 }
 
+TEST_F(ServerTest, PipelinedRequestWaitsForTheStreamBeforeIt) {
+  std::mutex mu;
+  std::shared_ptr<ResponseWriter> stream;
+  std::promise<void> streaming;
+  StartServer([&](Request&& r, std::shared_ptr<ResponseWriter> w) {
+    if (r.path == "/watch") {
+      w->StartStream(200, {});
+      w->Write("tick");
+      std::lock_guard lock(mu);
+      stream = w;
+      streaming.set_value();
+    } else {
+      w->Send(Response::Text(200, "second"));
+    }
+  });
+  RawClient c(server_->port());
+  c.Send(Get("/watch") + Get("/next"));
+  streaming.get_future().wait();
+  {
+    std::lock_guard lock(mu);
+    stream->Write("tock");
+    stream->End();
+  }
+  auto first = c.Read();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->body, "ticktock");
+  auto second = c.Read();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->body, "second");
+}
+
+TEST_F(ServerTest, OnCloseRegisteredAfterCloseRunsAtOnce) {
+  std::promise<std::shared_ptr<ResponseWriter>> writer;
+  StartServer([&](Request&&, std::shared_ptr<ResponseWriter> w) {
+    w->StartStream(200, {});
+    writer.set_value(w);
+  });
+  RawClient c(server_->port());
+  c.Send(Get("/watch"));
+  auto w = writer.get_future().get();
+  c.Close();
+  while (!w->Closed()) std::this_thread::yield();  // the server notices the hang-up
+  std::promise<void> ran;
+  w->OnClose([&ran] { ran.set_value(); });
+  ran.get_future().wait();
+}
+
 TEST_F(ServerTest, RunsOnCloseWhenClientDisconnectsFromStream) {
   std::promise<void> closed;
   std::promise<std::shared_ptr<ResponseWriter>> writer;
@@ -352,6 +399,9 @@ TEST_F(ServerTest, StopClosesOpenStreamsAndRunsOnClose) {
   EXPECT_TRUE(kept->Closed());
   // Writers that outlive the server are inert.
   EXPECT_FALSE(kept->Write("late"));
+  bool late_ran = false;
+  kept->OnClose([&late_ran] { late_ran = true; });  // no loop left: runs on this thread
+  EXPECT_TRUE(late_ran);
   kept->End();
   kept.reset();
   server_->Stop();  // idempotent
