@@ -32,7 +32,8 @@ class ResponseWriter {
   // True once the connection is closed by the peer or the server.
   virtual bool Closed() const = 0;
   // Called once, on the worker thread, when the connection closes (for cancelling watches).
-  // It runs at once when the connection is already closed, and also when Stop() closes it.
+  // It runs at once when the connection is already closed, and also when Stop() closes it
+  // (registered after Stop(), it runs on the caller's thread).
   // It belongs to the connection: after a response ends on a kept-alive connection it still
   // waits for that connection to close.
   virtual void OnClose(std::function<void()> callback) = 0;
