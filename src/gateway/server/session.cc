@@ -197,7 +197,7 @@ bool Session::EnsureBuffer(IoBuffer& b) {
 void Session::ReleaseBuffers() {
   if (in_.data && in_.empty()) worker_.GiveBuffer(std::move(in_.data));
   if (upstream_in_.data && upstream_in_.empty()) worker_.GiveBuffer(std::move(upstream_in_.data));
-  if (out_.capacity() > 4096) std::string().swap(out_);
+  std::string().swap(out_);  // an idle connection keeps no head buffer either
 }
 
 void Session::SetPhase(Phase phase, std::chrono::milliseconds timeout) {

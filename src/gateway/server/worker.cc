@@ -6,6 +6,8 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <malloc.h>
+
 #include "core/log.h"
 #include "gateway/server/access_log.h"
 #include "gateway/server/session.h"
@@ -99,6 +101,9 @@ void Worker::FlushLogsLater() {
   log_timer_.async_wait([this](const asio::error_code& ec) {
     if (ec) return;
     if (access_log_) access_log_->Flush();
+    // Every 10 s, hand freed heap pages back to the kernel: after a burst of connections the
+    // buffers they used would otherwise stay resident.
+    if (++ticks_ % 100 == 0) malloc_trim(0);
     FlushLogsLater();
   });
 }
@@ -162,7 +167,7 @@ std::unique_ptr<char[]> Worker::TakeBuffer() {
 }
 
 void Worker::GiveBuffer(std::unique_ptr<char[]> buffer) {
-  if (free_buffers_.size() < 256) free_buffers_.push_back(std::move(buffer));
+  if (free_buffers_.size() < 64) free_buffers_.push_back(std::move(buffer));
 }
 
 }  // namespace berth::gateway::server

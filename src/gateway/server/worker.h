@@ -114,6 +114,7 @@ class Worker {
   std::shared_ptr<asio::ssl::context> tls_context_;
   std::string access_log_path_;
   asio::steady_timer log_timer_{io_};
+  uint64_t ticks_ = 0;  // log timer ticks (100 ms)
   bool draining_ = false;
   std::vector<std::unique_ptr<char[]>> free_buffers_;
   std::unordered_set<Session*> sessions_;
