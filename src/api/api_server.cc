@@ -96,6 +96,7 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
     r.headers.Set("Content-Type", std::string(metrics::kContentType));
     Count(request.method, 200, start);  // counted before rendering so the scrape sees itself
     r.body = deps_.metrics ? deps_.metrics->Render() : std::string();
+    if (deps_.extra_metrics) r.body += deps_.extra_metrics();
     writer->Send(std::move(r));
     return;
   }

@@ -33,6 +33,8 @@ struct ApiDeps {
   // The process's metrics registry: the API adds its request counters to it and serves its
   // rendering at /metrics.
   metrics::Registry* metrics = nullptr;
+  // Text appended to /metrics from components that keep their own counters.
+  std::function<std::string()> extra_metrics;
 };
 
 class ApiServer {

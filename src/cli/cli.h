@@ -53,5 +53,7 @@ std::string FormatTime(int64_t ms);
 void AddSystemCommands(CLI::App& app, Context& ctx);    // status, login
 void AddKvCommands(CLI::App& app, Context& ctx);        // kv get|put|rm|ls|watch
 void AddSecurityCommands(CLI::App& app, Context& ctx);  // token ..., audit ls
+void AddServiceCommands(CLI::App& app,
+                        Context& ctx);  // service register|ls|get|... (cmd_service.cc)
 
 }  // namespace berth::cli

@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
+#include "cli/cmd_container.h"
 
 int main(int argc, char** argv) {
   berth::cli::Context ctx;
@@ -14,6 +15,9 @@ int main(int argc, char** argv) {
   berth::cli::AddSystemCommands(app, ctx);
   berth::cli::AddKvCommands(app, ctx);
   berth::cli::AddSecurityCommands(app, ctx);
+  berth::cli::AddServiceCommands(app, ctx);
+  berth::cli::AddContainerCommands(app, ctx);
+  berth::cli::AddImageCommands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -44,6 +44,7 @@ struct DaemonFlags {
   std::string log_level = "info";
   bool log_json = false;
   int api_threads = 2;
+  ComponentFlags components;
 };
 
 // Creates the first admin token when the store has none; writes it to <data-dir>/admin.token
@@ -133,7 +134,8 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
                 .audit = audit,
                 .metrics = metrics,
                 .data_dir = data_dir,
-                .role = std::string(role)};
+                .role = std::string(role),
+                .flags = flags.components};
   api::Router router;
   api::RegisterSystemEndpoints(router, **store, clock,
                                {.version = std::string(kVersion),
@@ -160,6 +162,7 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
             (*store)->backend(), data_dir);
   std::printf("berthd %s listening on http://%s\n", std::string(role).c_str(),
               (*api)->address().c_str());
+  for (const auto& line : (*components)->Banner()) std::printf("  %s\n", line.c_str());
   std::fflush(stdout);
 
   int sig = 0;
@@ -192,9 +195,20 @@ int main(int argc, char** argv) {
     cmd->add_flag("--log-json", flags.log_json, "Log as JSON lines");
     cmd->add_option("--api-threads", flags.api_threads, "API worker threads")
         ->capture_default_str();
+    cmd->add_option("--dns", flags.components.dns, "Registry DNS address (empty: none)")
+        ->capture_default_str();
   };
   auto* dev = app.add_subcommand("dev", "Control plane, agent and gateway in one process");
   add_common(dev);
+  dev->add_option("--gateway", flags.components.gateway, "Gateway listener (empty: none)")
+      ->capture_default_str();
+  dev->add_option("--gateway-config", flags.components.gateway_config, "Static routes.yaml");
+  dev->add_option("--gateway-workers", flags.components.gateway_workers, "0: one per core");
+  dev->add_option("--runtime", flags.components.runtime, "OCI runtime: runc or crun")
+      ->check(CLI::IsMember({"runc", "crun"}))
+      ->capture_default_str();
+  dev->add_option("--subnet", flags.components.subnet, "Container network")->capture_default_str();
+  dev->add_flag("!--no-agent", flags.components.agent, "Run without the node agent");
   dev->callback([&] { chosen = "dev"; });
   auto* server = app.add_subcommand("server", "The control plane alone");
   add_common(server);

@@ -1,14 +1,135 @@
 #include "cmd/wiring.h"
 
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "agent/agent.h"
+#include "agent/image/image_store.h"
+#include "agent/image/puller.h"
+#include "agent/network/cni_network.h"
+#include "agent/runtime/runtime.h"
+#include "api/container_endpoints.h"
+#include "api/registry_endpoints.h"
+#include "core/log.h"
+#include "gateway/endpoint_source.h"
+#include "gateway/gateway.h"
+#include "registry/component.h"
+
 namespace berth {
 namespace {
 
-class Started final : public Components {};
+// The node agent and what it owns, in construction order.
+struct AgentParts {
+  std::unique_ptr<agent::image::ImageStore> images;
+  std::unique_ptr<agent::runtime::Runtime> runtime;
+  std::unique_ptr<agent::network::CniNetwork> network;
+  std::unique_ptr<agent::image::Puller> puller;
+  std::unique_ptr<agent::Agent> agent;
+};
+
+class Started final : public Components {
+ public:
+  ~Started() override {
+    // Reverse order: the edge first, then containers' supervisor, then the registry.
+    if (gateway) gateway->Drain(std::chrono::seconds(5));
+    gateway.reset();
+    agent.agent.reset();
+    registry.reset();
+  }
+
+  std::string RenderMetrics() const override {
+    std::string out;
+    if (registry) out += registry->RenderMetrics();
+    if (gateway) out += gateway->RenderMetrics();
+    return out;
+  }
+
+  std::vector<std::string> Banner() const override { return banner; }
+
+  std::unique_ptr<registry::Component> registry;
+  AgentParts agent;
+  std::unique_ptr<gateway::Gateway> gateway;
+  std::vector<std::string> banner;
+};
+
+Result<AgentParts> StartAgent(Wiring& w) {
+  AgentParts parts;
+  std::string dir = w.data_dir + "/agent";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  auto images = agent::image::ImageStore::Open(w.data_dir + "/images");
+  if (!images) return std::unexpected(Wrap(images.error(), "image store"));
+  parts.images = std::move(*images);
+  auto runtime = agent::runtime::MakeRuntime(w.flags.runtime, dir + "/" + w.flags.runtime);
+  if (!runtime) return std::unexpected(Wrap(runtime.error(), "runtime"));
+  parts.runtime = std::move(*runtime);
+  agent::network::CniOptions cni;
+  cni.subnet = w.flags.subnet;
+  cni.ipam_dir = dir + "/ipam";
+  parts.network = std::make_unique<agent::network::CniNetwork>(cni);
+  parts.puller = std::make_unique<agent::image::Puller>(*parts.images);
+  agent::AgentOptions options;
+  options.data_dir = dir;
+  auto a = agent::Agent::Create(options, w.clock, *parts.images, *parts.runtime, *parts.network);
+  if (!a) return std::unexpected(Wrap(a.error(), "agent"));
+  parts.agent = std::move(*a);
+  return parts;
+}
 
 }  // namespace
 
-Result<std::unique_ptr<Components>> StartComponents(Wiring& wiring, api::Router& router) {
-  return std::make_unique<Started>();
+Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& router) {
+  auto started = std::make_unique<Started>();
+
+  // Service registry: the Registry over the store, health checks, DNS.
+  registry::ComponentOptions ro;
+  ro.dns_address = w.flags.dns;
+  auto reg = registry::Component::Start(w.store, w.clock, ro);
+  if (!reg) return std::unexpected(Wrap(reg.error(), "registry"));
+  started->registry = std::move(*reg);
+  api::RegisterRegistryEndpoints(router, started->registry->registry(), started->registry->io(),
+                                 started->registry->blocking());
+  if (started->registry->dns_port() != 0) {
+    started->banner.push_back(fmt::format("dns udp+tcp {}", w.flags.dns));
+  }
+
+  if (w.role != "dev") return std::unique_ptr<Components>(std::move(started));
+
+  // Node agent: containers need root; without it the control plane runs alone.
+  if (w.flags.agent && ::geteuid() != 0) {
+    log::Warn("berthd",
+              "not root: the node agent is off (containers need root); the control "
+              "plane runs alone");
+  } else if (w.flags.agent) {
+    auto parts = StartAgent(w);
+    if (!parts) return std::unexpected(parts.error());
+    started->agent = std::move(*parts);
+    api::RegisterContainerEndpoints(router, *started->agent.agent, *started->agent.images,
+                                    *started->agent.puller);
+    started->banner.push_back(
+        fmt::format("agent runtime {} network {}", w.flags.runtime, w.flags.subnet));
+  }
+
+  // Gateway: static routes from a file when given, otherwise an empty table until routes
+  // are configured.
+  if (!w.flags.gateway.empty()) {
+    gateway::GatewayOptions go;
+    go.listen = w.flags.gateway;
+    go.workers = w.flags.gateway_workers;
+    if (!w.flags.gateway_config.empty()) {
+      go.config_path = w.flags.gateway_config;
+    } else {
+      go.source = std::make_shared<gateway::ManualSource>();
+    }
+    auto gw = gateway::Gateway::Create(go);
+    if (!gw) return std::unexpected(Wrap(gw.error(), "gateway"));
+    if (auto s = (*gw)->Start(); !s) return std::unexpected(Wrap(s.error(), "gateway"));
+    started->gateway = std::move(*gw);
+    started->banner.push_back(fmt::format("gateway http://{}", started->gateway->address()));
+  }
+  return std::unique_ptr<Components>(std::move(started));
 }
 
 }  // namespace berth

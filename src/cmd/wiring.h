@@ -1,9 +1,11 @@
-// What berthd starts beside the API, by role. Each component that lands adds its construction
-// here (and its endpoints to the router); berthd.cc stays flags and order only.
+// What berthd starts beside the API, by role, and the endpoints each piece adds. berthd.cc
+// stays flags and order only; this file is the one place that knows every component.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "api/router.h"
 #include "core/clock.h"
@@ -15,6 +17,16 @@
 
 namespace berth {
 
+struct ComponentFlags {
+  std::string dns = "127.0.0.1:8600";      // registry DNS; empty: none
+  std::string gateway = "127.0.0.1:8080";  // dev: the gateway's listener; empty: none
+  std::string gateway_config;              // routes.yaml for the gateway (static routes)
+  int gateway_workers = 0;                 // 0: one per core
+  std::string runtime = "runc";            // runc | crun
+  std::string subnet = "100.64.0.0/16";    // container network
+  bool agent = true;                       // dev: run the node agent (needs root)
+};
+
 struct Wiring {
   store::Store& store;
   Clock& clock;
@@ -23,12 +35,17 @@ struct Wiring {
   metrics::Registry& metrics;
   std::string data_dir;
   std::string role;  // "dev" or "server"
+  ComponentFlags flags;
 };
 
 // Owns whatever StartComponents started; destroying it stops them in reverse order.
 class Components {
  public:
   virtual ~Components() = default;
+  // Prometheus text of the components that keep their own counters.
+  virtual std::string RenderMetrics() const = 0;
+  // One line per listener for the start-up banner ("gateway http://127.0.0.1:8080").
+  virtual std::vector<std::string> Banner() const = 0;
 };
 
 // Starts the components of `wiring.role` and adds their endpoints to `router`.
