@@ -84,8 +84,10 @@ TEST_F(RegistryCliIt, RegisterListGetWatchDeregister) {
   EXPECT_NE(r.text.find("registered default/web/web-1"), std::string::npos) << r.text;
   r = Berth("service register web --addr 10.0.0.2:8080");
   ASSERT_EQ(r.code, 0) << r.text;  // id defaults to web-10.0.0.2-8080
-  ASSERT_TRUE(WaitFor(
-      [&] { return Berth("service get web --passing").text.find("web-1") != std::string::npos; }));
+  ASSERT_TRUE(WaitFor([&] {        // both passing (web-1 once its HTTP check has passed)
+    auto j = ParseJson(Berth("-o json service get web --passing").text);
+    return j && (*j)["instances"].size() == 2;
+  }));
   r = Berth("service ls");
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.text.find("web"), std::string::npos) << r.text;
