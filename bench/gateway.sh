@@ -119,7 +119,11 @@ HAPROXY_PID=$!; PIDS+=($HAPROXY_PID)
 # --- Berth: one worker
 cat > "$WORK/routes.yaml" <<CONF
 routes:
-  - {name: all, match: {prefix: /}, upstreams: ["127.0.0.1:$UP_PORT"]}
+  - name: all
+    match: {prefix: /}
+    upstreams: ["127.0.0.1:$UP_PORT"]
+    # no lower limits than the peers have (their defaults queue without bound)
+    circuit_breakers: {max_connections: 100000, max_pending_requests: 100000, max_requests: 100000}
 CONF
 "$BERTH" --config "$WORK/routes.yaml" --listen "127.0.0.1:$BERTH_PORT" --workers 1 \
   --idle-timeout-ms 300000 >"$WORK/berth.log" 2>&1 &
@@ -141,6 +145,7 @@ run_wrk() {
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
   errors=$(awk '/Socket errors/ {gsub(",",""); print $4+$6+$8+$10}' <<<"$out"); errors=${errors:-0}
   echo "$rps $p99 $non2xx $errors"
+  cp "$WORK/wrk-$1.txt" "$WORK/wrk-$1-$(date +%s%N).txt"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
 
@@ -172,7 +177,10 @@ if [ "$MODE" = reload ] || [ "$MODE" = all ]; then
   cp "$WORK/routes.yaml" "$WORK/routes-a.yaml"
   cat > "$WORK/routes-b.yaml" <<CONF
 services:
-  up: {endpoints: ["127.0.0.1:$UP_PORT"], lb: least_request}
+  up:
+    endpoints: ["127.0.0.1:$UP_PORT"]
+    lb: least_request
+    circuit_breakers: {max_connections: 100000, max_pending_requests: 100000, max_requests: 100000}
 routes:
   - {name: other, match: {prefix: /other}, upstreams: ["127.0.0.1:$UP_PORT"]}
   - {name: all-b, match: {prefix: /}, service: up}
@@ -211,13 +219,22 @@ for i in range(n):
     s.sendall(req)
     socks.append(s)
 ok = 0
-for s in socks:
+for s in socks:  # one response each: head, then Content-Length bytes
     data = b""
-    while b"\r\n\r\n" not in data or not data.endswith(b"hello, world\n"):
+    while b"\r\n\r\n" not in data:
         chunk = s.recv(4096)
         if not chunk: break
         data += chunk
-    ok += data.startswith(b"HTTP/1.1 200")
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length": length = int(v)
+    while len(body) < length:
+        chunk = s.recv(4096)
+        if not chunk: break
+        body += chunk
+    ok += head.startswith(b"HTTP/1.1 200")
 open(held, "w").write(str(ok))
 while not os.path.exists(release):
     time.sleep(0.1)
