@@ -111,9 +111,10 @@ Berthd StartBerthd(const TempDir& dir, const std::string& name, const std::strin
   Berthd b;
   int port = FreePort();
   std::string data = dir.MakeSubdir(name);
-  b.process = Process::Start(
-      name, {berth::testing::BerthdPath(), "dev", "--data-dir", data, "--api",
-             fmt::format("127.0.0.1:{}", port), "--store", store, "--log-level", "warn"});
+  b.process =
+      Process::Start(name, {berth::testing::BerthdPath(), "dev", "--data-dir", data, "--api",
+                            fmt::format("127.0.0.1:{}", port), "--store", store, "--log-level",
+                            "warn", "--dns", "none", "--gateway", "none", "--no-agent"});
   b.base = fmt::format("http://127.0.0.1:{}", port);
   if (!berth::testing::WaitFor(
           [&] { return berth::testing::HttpGet(port, "/v1/health").has_value(); })) {

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# Builds Berth (release) and runs `berthd dev`: control plane (and, as they land, agent and
-# gateway) in one process over the embedded store. When the demo app exists
-# (examples/shop/deploy.sh), it is built, applied and checked through the gateway.
-# Ctrl-C (or SIGTERM) stops berthd cleanly.
+# Builds Berth (release) and runs `berthd dev`: control plane, node agent, registry DNS and
+# gateway in one process over the embedded store; then deploys the demo shop
+# (examples/shop) in containers behind the gateway and shows a request answering through it.
+# Ctrl-C (or SIGTERM) stops berthd cleanly; containers keep running until `berth rm`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cmake --preset release >/dev/null
-cmake --build --preset release -j "$(nproc)" --target berthd berth
+cmake --build --preset release -j "$(nproc)" --target berthd berth shop-api shop-web shop-worker
 
 bin=build/release/src/cmd
 data_dir=${BERTH_DATA_DIR:-/var/lib/berth}
 api=${BERTH_API:-127.0.0.1:7700}
 mkdir -p "$data_dir"
-"$bin/berthd" dev --data-dir "$data_dir" --api "$api" &
+gateway=${BERTH_GATEWAY:-127.0.0.1:8080}
+"$bin/berthd" dev --data-dir "$data_dir" --api "$api" --gateway "$gateway" \
+  --gateway-config examples/shop/routes.yaml &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
 
@@ -25,8 +27,10 @@ done
 
 export BERTH_ADDR="http://$api" BERTH_TOKEN="$(cat "$data_dir/admin.token")"
 "$bin/berth" status
-if [ -x examples/shop/deploy.sh ]; then
-  examples/shop/deploy.sh "$bin"
+if [ "$(id -u)" = 0 ]; then
+  BERTH_GATEWAY=$gateway examples/shop/deploy.sh "$bin"
+else
+  echo "not root: the node agent is off, so the demo containers are not deployed"
 fi
 cat <<EOM
 

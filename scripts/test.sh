@@ -9,9 +9,7 @@ jobs=$(nproc)
 export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=true CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$jobs"
-# alloc_dealloc_mismatch=0: standalone Asio 1.22 frees its aligned handler memory with a
-# deallocator ASan pairs wrongly (reported from the HTTP client's connect path).
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0:alloc_dealloc_mismatch=0
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # Integration tests start real processes; two at a time keeps a 2-core box responsive.
 # A test that fails is run once more before it counts as failed: integration tests start

@@ -195,12 +195,12 @@ int main(int argc, char** argv) {
     cmd->add_flag("--log-json", flags.log_json, "Log as JSON lines");
     cmd->add_option("--api-threads", flags.api_threads, "API worker threads")
         ->capture_default_str();
-    cmd->add_option("--dns", flags.components.dns, "Registry DNS address (empty: none)")
+    cmd->add_option("--dns", flags.components.dns, "Registry DNS address host:port, or none")
         ->capture_default_str();
   };
   auto* dev = app.add_subcommand("dev", "Control plane, agent and gateway in one process");
   add_common(dev);
-  dev->add_option("--gateway", flags.components.gateway, "Gateway listener (empty: none)")
+  dev->add_option("--gateway", flags.components.gateway, "Gateway listener host:port, or none")
       ->capture_default_str();
   dev->add_option("--gateway-config", flags.components.gateway_config, "Static routes.yaml");
   dev->add_option("--gateway-workers", flags.components.gateway_workers, "0: one per core");
@@ -208,6 +208,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"runc", "crun"}))
       ->capture_default_str();
   dev->add_option("--subnet", flags.components.subnet, "Container network")->capture_default_str();
+  dev->add_option("--bridge", flags.components.bridge, "Linux bridge of the container network")
+      ->capture_default_str();
   dev->add_flag("!--no-agent", flags.components.agent, "Run without the node agent");
   dev->callback([&] { chosen = "dev"; });
   auto* server = app.add_subcommand("server", "The control plane alone");

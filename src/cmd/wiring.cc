@@ -67,6 +67,7 @@ Result<AgentParts> StartAgent(Wiring& w) {
   parts.runtime = std::move(*runtime);
   agent::network::CniOptions cni;
   cni.subnet = w.flags.subnet;
+  cni.bridge = w.flags.bridge;
   cni.ipam_dir = dir + "/ipam";
   parts.network = std::make_unique<agent::network::CniNetwork>(cni);
   parts.puller = std::make_unique<agent::image::Puller>(*parts.images);
@@ -85,7 +86,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
 
   // Service registry: the Registry over the store, health checks, DNS.
   registry::ComponentOptions ro;
-  ro.dns_address = w.flags.dns;
+  ro.dns_address = w.flags.dns == "none" ? "" : w.flags.dns;
   auto reg = registry::Component::Start(w.store, w.clock, ro);
   if (!reg) return std::unexpected(Wrap(reg.error(), "registry"));
   started->registry = std::move(*reg);
@@ -114,7 +115,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
 
   // Gateway: static routes from a file when given, otherwise an empty table until routes
   // are configured.
-  if (!w.flags.gateway.empty()) {
+  if (!w.flags.gateway.empty() && w.flags.gateway != "none") {
     gateway::GatewayOptions go;
     go.listen = w.flags.gateway;
     go.workers = w.flags.gateway_workers;

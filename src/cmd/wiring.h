@@ -18,12 +18,13 @@
 namespace berth {
 
 struct ComponentFlags {
-  std::string dns = "127.0.0.1:8600";      // registry DNS; empty: none
-  std::string gateway = "127.0.0.1:8080";  // dev: the gateway's listener; empty: none
+  std::string dns = "127.0.0.1:8600";      // registry DNS; "none": off
+  std::string gateway = "127.0.0.1:8080";  // dev: the gateway listener; "none": off
   std::string gateway_config;              // routes.yaml for the gateway (static routes)
   int gateway_workers = 0;                 // 0: one per core
   std::string runtime = "runc";            // runc | crun
   std::string subnet = "100.64.0.0/16";    // container network
+  std::string bridge = "berth0";           // the container network's Linux bridge
   bool agent = true;                       // dev: run the node agent (needs root)
 };
 

@@ -22,8 +22,13 @@ class Berthd {
 
   bool Start() {
     if (port_ == 0) port_ = FreePort();
-    std::vector<std::string> argv = {BerthdPath(), "dev",   "--data-dir",
-                                     data_dir_,    "--api", "127.0.0.1:" + std::to_string(port_)};
+    // Only the control plane: no DNS, gateway or agent on fixed ports, so tests can run side
+    // by side.
+    std::vector<std::string> argv = {
+        BerthdPath(), "dev",       "--data-dir",
+        data_dir_,    "--api",     "127.0.0.1:" + std::to_string(port_),
+        "--dns",      "none",      "--gateway",
+        "none",       "--no-agent"};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     process_ = Process::Start("berthd", argv);
     if (!process_) return false;
