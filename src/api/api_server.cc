@@ -1,6 +1,7 @@
 #include "api/api_server.h"
 
 #include <fmt/core.h>
+#include <asio/post.hpp>
 
 #include "core/log.h"
 
@@ -9,6 +10,7 @@ namespace berth::api {
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiDeps deps,
                                                     Router router) {
   std::unique_ptr<ApiServer> api(new ApiServer(std::move(deps), std::move(router)));
+  api->handlers_ = std::make_unique<asio::thread_pool>(std::max(1, options.handler_threads));
   if (api->deps_.metrics) {
     api->requests_ = &api->deps_.metrics->AddCounterFamily(
         "berth_api_requests_total", "API requests by method and status code", {"method", "code"});
@@ -35,6 +37,7 @@ ApiServer::~ApiServer() { Stop(); }
 
 void ApiServer::Stop() {
   if (server_) server_->Stop();
+  if (handlers_) handlers_->join();
 }
 
 void ApiServer::Count(std::string_view method, int status, Clock::TimePoint start) {
@@ -135,7 +138,7 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   };
   auto call = std::make_shared<Call>(std::move(request), std::move(writer), std::move(principal),
                                      std::move(match.params), std::move(on_done));
-  ep.handler(std::move(call));
+  asio::post(*handlers_, [&ep, call = std::move(call)]() mutable { ep.handler(std::move(call)); });
 }
 
 }  // namespace berth::api

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include <asio/thread_pool.hpp>
+
 #include "api/router.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -23,6 +25,9 @@ namespace berth::api {
 struct ApiOptions {
   std::string address = "127.0.0.1:7700";
   int threads = 2;
+  // Threads that run endpoint handlers, so HTTP workers never wait on a store commit and
+  // concurrent writes share the store's group commits.
+  int handler_threads = 32;
   size_t max_body_bytes = 4 * 1024 * 1024;
 };
 
@@ -58,6 +63,7 @@ class ApiServer {
   ApiDeps deps_;
   Router router_;
   std::unique_ptr<http::Server> server_;
+  std::unique_ptr<asio::thread_pool> handlers_;
   metrics::CounterFamily* requests_ = nullptr;  // berth_api_requests_total{method,code}
   metrics::Histogram* latency_ = nullptr;       // berth_api_request_duration_seconds
 };
