@@ -45,11 +45,11 @@ struct ServerOptions {
   std::string address = "127.0.0.1:7700";  // host:port; port 0 picks a free one
   int threads = 1;
   size_t max_request_line_bytes = 8 * 1024;  // longer: 414
-  size_t max_header_bytes = 64 * 1024;        // longer: 431
-  size_t max_headers = 100;                   // more: 431
-  size_t max_body_bytes = 4 * 1024 * 1024;    // larger: 413
-  int idle_timeout_ms = 60'000;               // keep-alive idle close
-  int header_timeout_ms = 10'000;             // slowloris guard
+  size_t max_header_bytes = 64 * 1024;       // longer: 431
+  size_t max_headers = 100;                  // more: 431
+  size_t max_body_bytes = 4 * 1024 * 1024;   // larger: 413
+  int idle_timeout_ms = 60'000;              // keep-alive idle close
+  int header_timeout_ms = 10'000;            // slowloris guard
 };
 
 class Server {
