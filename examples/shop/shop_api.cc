@@ -1,4 +1,5 @@
-// shop-api: the demo's product API. GET /products, GET /products/<id>, GET /healthz.
+// shop-api: the demo's product API. GET /products, GET /products/<id>, GET /healthz, each
+// also under /api (the path the gateway exposes it on, so no rewrite is needed).
 // Listens on $PORT (default 8081); $VERSION shows in every answer (for rolling updates).
 #include <atomic>
 
@@ -11,7 +12,8 @@ int main() {
   static const char* kProducts[][2] = {
       {"1", "anchor"}, {"2", "rope"}, {"3", "lantern"}, {"4", "compass"}};
   std::atomic<long> served{0};
-  return shop::Serve(port, [&](const shop::Request& req) {
+  return shop::Serve(port, [&](shop::Request req) {
+    if (req.path.rfind("/api/", 0) == 0) req.path.erase(0, 4);
     long n = ++served;
     if (n % 100 == 1)
       std::printf("served %ld requests, last %s %s\n", n, req.method.c_str(), req.path.c_str());

@@ -1,11 +1,13 @@
 // shop-web: the demo's web front. GET / renders the product list fetched from the API at
-// $API_URL (through the gateway or a registry address); GET /healthz. Listens on $PORT
-// (default 8080).
+// $API_URL, by default through the gateway: $BERTH_GATEWAY_URL/api (the node agent gives
+// every container the gateway's address on the container network). GET /healthz. Listens
+// on $PORT (default 8080).
 #include "mini_http.h"
 
 int main() {
   int port = std::atoi(shop::Env("PORT", "8080").c_str());
-  std::string api = shop::Env("API_URL", "http://127.0.0.1:8081");
+  std::string api = shop::Env("API_URL", "");
+  if (api.empty()) api = shop::Env("BERTH_GATEWAY_URL", "http://127.0.0.1:8080") + "/api";
   return shop::Serve(port, [&](const shop::Request& req) {
     if (req.path == "/healthz") return shop::Response{200, "text/plain", "ok\n"};
     if (req.path != "/" && req.path != "/index.html") {
