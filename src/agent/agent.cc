@@ -543,10 +543,25 @@ Result<void> Agent::StartLocked(Container& c) {
   }
   if (Exists(c.dir + "/exit.json"))
     ::rename((c.dir + "/exit.json").c_str(), (c.dir + "/exit.prev.json").c_str());
-  auto r = internal::Run(
-      {options_.shim_path, "-s", c.dir, "-b", c.dir + "/bundle", "-i", i.id, "-r",
-       runtime_.Binary(), "-R", runtime_.StateRoot(), "-l", std::to_string(options_.log_max_bytes),
-       "-k", std::to_string(options_.log_keep_files), "-o", OomFile("/berth/" + i.id)});
+  std::vector<std::string> shim_argv = {options_.shim_path,
+                                        "-s",
+                                        c.dir,
+                                        "-b",
+                                        c.dir + "/bundle",
+                                        "-i",
+                                        i.id,
+                                        "-r",
+                                        runtime_.Binary(),
+                                        "-R",
+                                        runtime_.StateRoot(),
+                                        "-l",
+                                        std::to_string(options_.log_max_bytes),
+                                        "-k",
+                                        std::to_string(options_.log_keep_files),
+                                        "-o",
+                                        OomFile("/berth/" + i.id)};
+  for (auto& a : runtime_.ShimArgs()) shim_argv.push_back(std::move(a));
+  auto r = internal::Run(shim_argv);
   auto failed = [&](std::string msg) -> std::unexpected<Error> {
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     TeardownNetworkLocked(c);

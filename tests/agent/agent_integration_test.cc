@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "agent/internal/sys.h"
+#include "agent/runtime/cgroup_layout.h"
 #include "tests/agent/test_env.h"
 
 namespace berth::agent::testing {
@@ -414,6 +415,68 @@ TEST(AgentIntegrationTest, RemovingAnImageInUseIsRefused) {
   ASSERT_TRUE(env.WaitExited(c->name));
   ASSERT_TRUE(env.agent().Remove(c->name, false));
   EXPECT_TRUE(env.agent().RemoveImage(AgentEnv::kImage));
+}
+
+// crun selected by name: the same hardened profile, limits, exec, stop and bridge
+// networking as under runc. On this host's hybrid layout (hugetlb on cgroup v2) crun 1.8
+// runs in a mount namespace without the v2 hierarchy; see runtime/cgroup_layout.h.
+TEST(AgentCrunTest, CrunRunsTheHardenedProfileWithLimitsExecAndNetwork) {
+  auto layout = runtime::ReadCgroupLayout();
+  ASSERT_TRUE(layout) << layout.error().message;
+  auto plan = runtime::PlanCrun(*layout);
+  ASSERT_TRUE(plan) << plan.error().message;  // this host's layout is one crun can run on
+  AgentEnv env(nullptr, true, {}, "crun");
+  ASSERT_EQ(env.runtime().Name(), "crun");
+  EXPECT_TRUE(env.runtime().Binary().ends_with("/crun"));
+
+  auto c = env.agent().Run(env.Spec({"/probe", "status"}));
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(env.WaitExited(c->name));
+  std::string out = env.LogText(c->name);
+  EXPECT_NE(out.find("pid 1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("Seccomp:\t2"), std::string::npos) << out;
+  EXPECT_NE(out.find("NoNewPrivs:\t1"), std::string::npos) << out;
+  EXPECT_NE(out.find("CapEff:\t00000000a80405fb"), std::string::npos) << out;
+
+  RunSpec hog = env.Spec({"/probe", "hog"});
+  hog.resources.memory_bytes = 32 << 20;
+  auto h = env.agent().Run(hog);
+  ASSERT_TRUE(h) << h.error().message;
+  ASSERT_TRUE(env.WaitExited(h->name));
+  EXPECT_TRUE(env.agent().Inspect(h->name)->oom_killed);
+
+  RunSpec bomb = env.Spec({"/probe", "forkbomb"});
+  bomb.resources.pids = 32;
+  auto b = env.agent().Run(bomb);
+  ASSERT_TRUE(b) << b.error().message;
+  ASSERT_TRUE(env.WaitForLog(b->name, "forked "));
+  std::string bout = env.LogText(b->name);
+  EXPECT_LT(std::atoi(bout.substr(bout.find("forked ") + 7).c_str()), 32) << bout;
+
+  int port = FreePort();
+  RunSpec serve = env.Spec({"/probe", "serve", "8080"});
+  serve.network = runtime::NetworkMode::kBridge;
+  serve.ports.push_back({static_cast<uint16_t>(port), 8080, "tcp", "127.0.0.1"});
+  auto s = env.agent().Run(serve);
+  ASSERT_TRUE(s) << s.error().message;
+  ASSERT_TRUE(env.WaitForLog(s->name, "listening on 8080"));
+  std::string reply;
+  for (int i = 0; i < 250 && reply.empty(); ++i) {
+    reply = ReadFromPort(port);
+    if (reply.empty()) std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_EQ(reply, "hello from berth\n");
+  auto e = env.agent().Exec(s->name, {"/bin/cat", "/etc/hostname"});
+  ASSERT_TRUE(e) << e.error().message;
+  EXPECT_EQ(e->exit_code, 0) << e->err;
+  EXPECT_EQ(e->out, s->name + "\n");
+  auto stopped = env.agent().Stop(s->name, milliseconds(2000));
+  ASSERT_TRUE(stopped) << stopped.error().message;
+  EXPECT_EQ(stopped->status, ContainerStatus::kExited);
+  // crun released the container: its state and cgroup are gone.
+  auto st = env.runtime().Status(s->id);
+  EXPECT_FALSE(st);
+  EXPECT_FALSE(fs::exists("/sys/fs/cgroup/memory/berth/" + s->id));
 }
 
 }  // namespace

@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 std::string AgentEnv::ProbePath() { return BERTH_PROBE_PATH; }
 std::string AgentEnv::ShimPath() { return BERTH_SHIM_PATH; }
 
-AgentEnv::AgentEnv(Clock* clock, bool thread, AgentOptions extra) : clock_(clock), thread_(thread) {
+AgentEnv::AgentEnv(Clock* clock, bool thread, AgentOptions extra, const std::string& runtime)
+    : clock_(clock), thread_(thread) {
   if (!clock_) {
     own_clock_ = std::make_unique<SystemClock>();
     clock_ = own_clock_.get();
@@ -53,7 +54,7 @@ AgentEnv::AgentEnv(Clock* clock, bool thread, AgentOptions extra) : clock_(clock
   auto im = images_->Build(ctx, build);
   EXPECT_TRUE(im) << im.error().message;
 
-  auto rt = runtime::MakeRuntime("runc", dir_ + "/runc");
+  auto rt = runtime::MakeRuntime(runtime, dir_ + "/" + runtime);
   EXPECT_TRUE(rt) << rt.error().message;
   runtime_ = std::move(*rt);
   network::CniOptions cni;
@@ -91,9 +92,8 @@ AgentEnv::~AgentEnv() {
   }
   // Whatever a crashed test left behind: runc containers, mounts, namespaces, the bridge.
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir_ + "/runc", ec))
-    (void)internal::Run(
-        {runtime_->Binary(), "--root", dir_ + "/runc", "delete", "-f", e.path().filename()});
+  for (const auto& e : fs::directory_iterator(runtime_->StateRoot(), ec))
+    (void)runtime_->Delete(e.path().filename(), true);
   for (const auto& e : fs::directory_iterator(dir_ + "/agent/containers", ec)) {
     ::umount2((e.path() / "bundle/rootfs").c_str(), MNT_DETACH);
     std::string id = e.path().filename();

@@ -20,8 +20,9 @@ namespace berth::agent::testing {
 class AgentEnv {
  public:
   // `clock`: the agent's clock (a SystemClock when null). `thread`: run the supervision
-  // thread (tests with a ManualClock call Supervise() themselves).
-  explicit AgentEnv(Clock* clock = nullptr, bool thread = true, AgentOptions extra = {});
+  // thread (tests with a ManualClock call Supervise() themselves). `runtime`: runc or crun.
+  explicit AgentEnv(Clock* clock = nullptr, bool thread = true, AgentOptions extra = {},
+                    const std::string& runtime = "runc");
   ~AgentEnv();
 
   Agent& agent() { return *agent_; }

@@ -114,6 +114,11 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (options.pre_exec)
+      if (int e = options.pre_exec(); e != 0) {
+        dprintf(2, "prepare %s: %s\n", cargv[0], std::strerror(e));
+        ::_exit(126);
+      }
     if (env_storage.empty())
       ::execvp(cargv[0], cargv.data());
     else

@@ -34,6 +34,9 @@ struct RunOptions {
   // Replaces the environment when non-empty ("K=V").
   std::vector<std::string> env;
   bool inherit_env = true;  // with env: append to the current environment
+  // Called in the child between fork and exec (async-signal-safe work only); a non-zero
+  // return is an errno: the child reports it on stderr and exits 126.
+  int (*pre_exec)() = nullptr;
 };
 // Runs argv[0] (absolute path or searched in PATH) to completion.
 Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options = {});

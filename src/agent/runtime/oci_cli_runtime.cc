@@ -5,12 +5,30 @@
 #include <cstdlib>
 
 #include "agent/internal/sys.h"
+#include "agent/runtime/cgroup_layout.h"
 #include "core/json.h"
 
 namespace berth::agent::runtime {
 
-OciCliRuntime::OciCliRuntime(std::string name, std::string binary, std::string state_root)
-    : name_(std::move(name)), binary_(std::move(binary)), state_root_(std::move(state_root)) {}
+OciCliRuntime::OciCliRuntime(std::string name, std::string binary, std::string state_root,
+                             bool hide_cgroup2)
+    : name_(std::move(name)),
+      binary_(std::move(binary)),
+      state_root_(std::move(state_root)),
+      hide_cgroup2_(hide_cgroup2) {}
+
+std::vector<std::string> OciCliRuntime::ShimArgs() const {
+  if (hide_cgroup2_) return {"-m"};
+  return {};
+}
+
+Result<ExecResult> OciCliRuntime::RunCli(const std::vector<std::string>& argv) const {
+  internal::RunOptions opts;
+  if (hide_cgroup2_) opts.pre_exec = &HideCgroup2InThisProcess;
+  auto r = internal::Run(argv, opts);
+  if (!r) return std::unexpected(r.error());
+  return ExecResult{r->exit_code, std::move(r->out), std::move(r->err)};
+}
 
 Result<std::string> FindBinary(const std::string& name) {
   std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
@@ -38,7 +56,7 @@ Result<void> OciCliRuntime::Kill(const std::string& id, int signal, bool all) {
   if (all) argv.push_back("--all");
   argv.push_back(id);
   argv.push_back(std::to_string(signal));
-  auto r = internal::Run(argv);
+  auto r = RunCli(argv);
   if (!r) return std::unexpected(r.error());
   if (r->exit_code != 0)
     return Fail(ErrorCode::kFailedPrecondition, name_ + " kill " + id + ": " + Trim(r->err));
@@ -49,7 +67,7 @@ Result<void> OciCliRuntime::Delete(const std::string& id, bool force) {
   std::vector<std::string> argv = {binary_, "--root", state_root_, "delete"};
   if (force) argv.push_back("--force");
   argv.push_back(id);
-  auto r = internal::Run(argv);
+  auto r = RunCli(argv);
   if (!r) return std::unexpected(r.error());
   if (r->exit_code != 0)
     return Fail(ErrorCode::kFailedPrecondition, name_ + " delete " + id + ": " + Trim(r->err));
@@ -57,7 +75,7 @@ Result<void> OciCliRuntime::Delete(const std::string& id, bool force) {
 }
 
 Result<std::string> OciCliRuntime::Status(const std::string& id) {
-  auto r = internal::Run({binary_, "--root", state_root_, "state", id});
+  auto r = RunCli({binary_, "--root", state_root_, "state", id});
   if (!r) return std::unexpected(r.error());
   if (r->exit_code != 0) return Fail(ErrorCode::kNotFound, name_ + " has no container " + id);
   auto j = ParseJson(r->out);
@@ -74,7 +92,7 @@ Result<ExecResult> OciCliRuntime::Exec(const std::string& id, const std::vector<
   }
   argv.push_back(id);
   argv.insert(argv.end(), args.begin(), args.end());
-  auto r = internal::Run(argv);
+  auto r = RunCli(argv);
   if (!r) return std::unexpected(r.error());
   return ExecResult{r->exit_code, std::move(r->out), std::move(r->err)};
 }
@@ -84,7 +102,13 @@ Result<std::unique_ptr<Runtime>> MakeRuntime(const std::string& name,
   auto bin = FindBinary(name);
   if (!bin) return std::unexpected(bin.error());
   if (name == "runc") return MakeRunc(*bin, state_root);
-  if (name == "crun") return MakeCrun(*bin, state_root);
+  if (name == "crun") {
+    auto layout = ReadCgroupLayout();
+    if (!layout) return std::unexpected(Wrap(layout.error(), "crun"));
+    auto mode = PlanCrun(*layout);
+    if (!mode) return std::unexpected(mode.error());
+    return MakeCrun(*bin, state_root, *mode == CrunMode::kHideCgroup2);
+  }
   return Fail(ErrorCode::kInvalidArgument, "unknown runtime \"" + name + "\" (runc or crun)");
 }
 

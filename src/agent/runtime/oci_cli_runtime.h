@@ -9,7 +9,10 @@ namespace berth::agent::runtime {
 
 class OciCliRuntime final : public Runtime {
  public:
-  OciCliRuntime(std::string name, std::string binary, std::string state_root);
+  // `hide_cgroup2`: every runtime call runs in a mount namespace without
+  // /sys/fs/cgroup/unified (crun on a hybrid host, see cgroup_layout.h).
+  OciCliRuntime(std::string name, std::string binary, std::string state_root,
+                bool hide_cgroup2 = false);
   const std::string& Name() const override { return name_; }
   const std::string& Binary() const override { return binary_; }
   const std::string& StateRoot() const override { return state_root_; }
@@ -18,16 +21,21 @@ class OciCliRuntime final : public Runtime {
   Result<std::string> Status(const std::string& id) override;
   Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& args,
                           const std::vector<std::string>& env) override;
+  std::vector<std::string> ShimArgs() const override;
 
  private:
+  Result<ExecResult> RunCli(const std::vector<std::string>& argv) const;
   const std::string name_;
   const std::string binary_;
   const std::string state_root_;
+  const bool hide_cgroup2_;
 };
 
 // The absolute path of `name` found in PATH (and /usr/sbin, /usr/bin), or NotFound.
 Result<std::string> FindBinary(const std::string& name);
 std::unique_ptr<Runtime> MakeRunc(const std::string& binary, const std::string& state_root);
-std::unique_ptr<Runtime> MakeCrun(const std::string& binary, const std::string& state_root);
+// crun; `hide_cgroup2` as for OciCliRuntime (MakeRuntime decides it from PlanCrun).
+std::unique_ptr<Runtime> MakeCrun(const std::string& binary, const std::string& state_root,
+                                  bool hide_cgroup2 = false);
 
 }  // namespace berth::agent::runtime

@@ -37,10 +37,14 @@ class Runtime {
   // Runs `args` inside the running container and collects its output.
   virtual Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& args,
                                   const std::vector<std::string>& env) = 0;
+  // Extra berth-shim flags this runtime needs (crun on a hybrid cgroup host: "-m", run it in
+  // a mount namespace without the cgroup v2 hierarchy).
+  virtual std::vector<std::string> ShimArgs() const { return {}; }
 };
 
 // "runc" or "crun"; `state_root` is the runtime's --root. NotFound when the binary is
-// not installed.
+// not installed; FailedPrecondition (naming the runtime and the host's cgroup layout) when
+// crun cannot run on this host's cgroup layout (see cgroup_layout.h).
 Result<std::unique_ptr<Runtime>> MakeRuntime(const std::string& name,
                                              const std::string& state_root);
 

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <algorithm>
 
+#include "agent/runtime/cgroup_layout.h"
 #include "agent/runtime/oci_cli_runtime.h"
 
 namespace berth::agent::runtime {
@@ -27,6 +29,73 @@ TEST(RuntimeTest, StatusOfUnknownContainerIsNotFound) {
   auto s = (*runc)->Status("does-not-exist");
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kNotFound);
+}
+
+TEST(RuntimeTest, RuncIsTheDefaultAndCrunIsHonoured) {
+  auto crun = MakeRuntime("crun", "/tmp/berth-runtime-test");
+  if (!crun) {
+    // Only a cgroup layout crun cannot use may refuse it, and the error says so.
+    EXPECT_EQ(crun.error().code, ErrorCode::kFailedPrecondition);
+    EXPECT_NE(crun.error().message.find("crun"), std::string::npos);
+    EXPECT_NE(crun.error().message.find("cgroup layout"), std::string::npos);
+    return;
+  }
+  EXPECT_EQ((*crun)->Name(), "crun");
+  EXPECT_TRUE((*crun)->Binary().ends_with("/crun"));
+  auto runc = MakeRuntime("runc", "/tmp/berth-runtime-test");
+  ASSERT_TRUE(runc);
+  EXPECT_TRUE((*runc)->ShimArgs().empty());
+}
+
+CgroupLayout Hybrid(std::vector<std::string> v1, std::vector<std::string> v2) {
+  CgroupLayout l;
+  l.mode = CgroupLayout::Mode::kHybrid;
+  l.v1_controllers = std::move(v1);
+  l.v2_controllers = std::move(v2);
+  return l;
+}
+
+TEST(CgroupLayoutTest, CrunPlanPerLayout) {
+  CgroupLayout unified;
+  unified.v2_controllers = {"cpu", "memory", "pids"};
+  EXPECT_EQ(PlanCrun(unified).value(), CrunMode::kNative);
+  CgroupLayout legacy;
+  legacy.mode = CgroupLayout::Mode::kLegacy;
+  legacy.v1_controllers = {"cpu", "memory", "pids"};
+  EXPECT_EQ(PlanCrun(legacy).value(), CrunMode::kNative);
+  // Hybrid with an empty v2 hierarchy: crun treats it as legacy by itself.
+  EXPECT_EQ(PlanCrun(Hybrid({"cpu", "memory", "pids"}, {})).value(), CrunMode::kNative);
+  // Hybrid with hugetlb on v2 (this project's hosts): crun runs without the v2 hierarchy.
+  EXPECT_EQ(PlanCrun(Hybrid({"cpu", "cpuacct", "memory", "pids"}, {"hugetlb"})).value(),
+            CrunMode::kHideCgroup2);
+  EXPECT_EQ(MakeCrun("/usr/bin/crun", "/x", true)->ShimArgs(), std::vector<std::string>{"-m"});
+  EXPECT_TRUE(MakeCrun("/usr/bin/crun", "/x", false)->ShimArgs().empty());
+}
+
+TEST(CgroupLayoutTest, CrunRefusedWhereALimitControllerIsOnlyOnV2) {
+  auto plan = PlanCrun(Hybrid({"cpu", "pids"}, {"memory", "hugetlb"}));
+  ASSERT_FALSE(plan);
+  EXPECT_EQ(plan.error().code, ErrorCode::kFailedPrecondition);
+  const std::string& m = plan.error().message;
+  EXPECT_NE(m.find("crun"), std::string::npos) << m;
+  EXPECT_NE(m.find("hybrid (cgroup v1: cpu,pids; cgroup v2 on /sys/fs/cgroup/unified: "
+                   "memory,hugetlb)"),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find("lack memory"), std::string::npos) << m;
+  EXPECT_NE(m.find("--runtime runc"), std::string::npos) << m;
+}
+
+TEST(CgroupLayoutTest, ThisHostIsRead) {
+  auto l = ReadCgroupLayout();
+  ASSERT_TRUE(l) << l.error().message;
+  std::string d = DescribeCgroupLayout(*l);
+  EXPECT_FALSE(d.empty());
+  if (l->mode != CgroupLayout::Mode::kUnified) {
+    EXPECT_NE(std::find(l->v1_controllers.begin(), l->v1_controllers.end(), "memory"),
+              l->v1_controllers.end())
+        << d;
+  }
 }
 
 }  // namespace

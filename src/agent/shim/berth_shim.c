@@ -3,7 +3,7 @@
  * outlives the agent that started it.
  *
  * The agent runs `berth-shim -s STATE -b BUNDLE -i ID -r RUNTIME -R RUNTIME_ROOT
- * [-l MAX_LOG_BYTES] [-k KEEP_FILES] [-o OOM_FILE]`. The shim detaches (double fork,
+ * [-l MAX_LOG_BYTES] [-k KEEP_FILES] [-o OOM_FILE] [-m]`. The shim detaches (double fork,
  * setsid), becomes a child subreaper, and runs `RUNTIME --root RUNTIME_ROOT run -d
  * --pid-file STATE/init.pid --bundle BUNDLE ID` with the container's stdout and stderr on
  * two pipes it owns. Once the runtime reports the container started, the first process
@@ -18,6 +18,9 @@
  * releases the cgroup, and only then is STATE/exit.json written (atomically): once it exists
  * the id is free to run again.
  *
+ * With -m, every runtime command runs in a private mount namespace without
+ * /sys/fs/cgroup/unified (crun 1.8 on a hybrid cgroup host; see runtime/cgroup_layout.h).
+ *
  * C and statically linked on purpose: a few hundred KB of resident memory per container.
  */
 #define _GNU_SOURCE
@@ -28,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -45,6 +50,7 @@ static const char* runtime_root;
 static const char* oom_file;
 static long long max_log = 10 * 1024 * 1024;
 static int keep_files = 3;
+static int hide_cgroup2;
 
 static int log_fd = -1;
 static long long log_size;
@@ -188,6 +194,16 @@ static void write_exit(int status, int start_failed, long long oom, const char* 
   rename(tmp, path);
 }
 
+/* In a freshly forked child: a mount namespace without the cgroup v2 hierarchy. */
+static int prepare_runtime_child(void) {
+  if (!hide_cgroup2) return 0;
+  if (unshare(CLONE_NEWNS) != 0) return errno;
+  if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) return errno;
+  if (umount2("/sys/fs/cgroup/unified", MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
+    return errno;
+  return 0;
+}
+
 static void run_delete(void) {
   pid_t p = fork();
   if (p == 0) {
@@ -195,6 +211,7 @@ static void run_delete(void) {
     dup2(nul, 0);
     dup2(nul, 1);
     dup2(nul, 2);
+    if (prepare_runtime_child() != 0) _exit(126);
     execl(runtime, runtime, "--root", runtime_root, "delete", "-f", id, (char*)NULL);
     _exit(127);
   }
@@ -208,13 +225,13 @@ static void run_delete(void) {
 static int usage(void) {
   fprintf(stderr,
           "usage: berth-shim -s STATE -b BUNDLE -i ID -r RUNTIME -R ROOT [-l BYTES] [-k N] "
-          "[-o OOM_FILE]\n");
+          "[-o OOM_FILE] [-m]\n");
   return 2;
 }
 
 int main(int argc, char** argv) {
   int opt;
-  while ((opt = getopt(argc, argv, "s:b:i:r:R:l:k:o:")) != -1) {
+  while ((opt = getopt(argc, argv, "s:b:i:r:R:l:k:o:m")) != -1) {
     switch (opt) {
       case 's': state_dir = optarg; break;
       case 'b': bundle = optarg; break;
@@ -224,6 +241,7 @@ int main(int argc, char** argv) {
       case 'l': max_log = atoll(optarg); break;
       case 'k': keep_files = atoi(optarg); break;
       case 'o': oom_file = optarg; break;
+      case 'm': hide_cgroup2 = 1; break;
       default: return usage();
     }
   }
@@ -305,6 +323,11 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_DFL);
     dup2(out[1], 1);
     dup2(err[1], 2);
+    int e = prepare_runtime_child();
+    if (e != 0) {
+      dprintf(2, "%s: mount namespace without cgroup v2: %s", runtime, strerror(e));
+      _exit(126);
+    }
     execl(runtime, runtime, "--root", runtime_root, "run", "-d", "--pid-file", pidfile,
           "--bundle", bundle, id, (char*)NULL);
     dprintf(2, "exec %s: %s", runtime, strerror(errno));
