@@ -3,6 +3,7 @@
 
 #include "cli/cli.h"
 #include "cli/cmd_container.h"
+#include "cli/cmd_node.h"
 
 int main(int argc, char** argv) {
   berth::cli::Context ctx;
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   berth::cli::AddServiceCommands(app, ctx);
   berth::cli::AddContainerCommands(app, ctx);
   berth::cli::AddImageCommands(app, ctx);
+  berth::cli::AddNodeCommands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

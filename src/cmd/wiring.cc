@@ -11,6 +11,7 @@
 #include "agent/network/cni_network.h"
 #include "agent/runtime/runtime.h"
 #include "api/container_endpoints.h"
+#include "api/node_endpoints.h"
 #include "api/registry_endpoints.h"
 #include "core/log.h"
 #include "gateway/endpoint_source.h"
@@ -92,6 +93,9 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   started->registry = std::move(*reg);
   api::RegisterRegistryEndpoints(router, started->registry->registry(), started->registry->io(),
                                  started->registry->blocking());
+  // Nodes: agents register, heartbeat, watch their assignments and report status.
+  api::RegisterNodeEndpoints(router, w.store, w.clock, started->registry->io(),
+                             started->registry->blocking());
   if (started->registry->dns_port() != 0) {
     started->banner.push_back(fmt::format("dns udp+tcp {}", w.flags.dns));
   }

@@ -1,0 +1,684 @@
+#include "api/node_endpoints.h"
+
+#include <fmt/core.h>
+
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <charconv>
+#include <map>
+#include <mutex>
+#include <set>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "orchestrator/codec.h"
+#include "orchestrator/types.h"
+
+namespace berth::api {
+namespace {
+
+namespace orch = berth::orchestrator;
+using security::Role;
+
+constexpr int64_t kDefaultTtlSeconds = 10;
+constexpr int64_t kMaxTtlSeconds = 600;
+constexpr size_t kMaxLabels = 64;
+constexpr size_t kMaxLabelBytes = 253;
+constexpr auto kKeepAliveEvery = std::chrono::seconds(5);
+constexpr int kCasAttempts = 8;
+
+Error Invalid(std::string message) {
+  return Error(ErrorCode::kInvalidArgument, std::move(message));
+}
+
+Result<void> CheckName(std::string_view what, const std::string& name) {
+  if (orch::IsValidName(name)) return {};
+  return Fail(ErrorCode::kInvalidArgument,
+              fmt::format("{} \"{}\" is not valid: use 1-63 lower-case letters, digits and '-', "
+                          "starting with a letter",
+                          what, name.substr(0, 80)));
+}
+
+Json ResourcesJson(const orch::Resources& r) {
+  return {{"cpu_millis", r.cpu_millis}, {"memory_bytes", r.memory_bytes}, {"pids", r.pids}};
+}
+
+Result<int64_t> NonNegative(const Json& j, std::string_view field, std::string_view what) {
+  if (!j.contains(field)) return int64_t{0};
+  const Json& v = j.at(field);
+  if (!v.is_number_integer() || v.get<int64_t>() < 0) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("{}.{} must be a non-negative integer, got {}", what, field,
+                            v.dump().substr(0, 40)));
+  }
+  return v.get<int64_t>();
+}
+
+// The registration body: labels, capacity, address, ttl_seconds.
+struct Registration {
+  orch::Node node;
+  std::string address;
+  int64_t ttl_seconds = kDefaultTtlSeconds;
+};
+
+Result<Registration> ParseRegistration(const Json& body, const std::string& id) {
+  if (auto r = RejectUnknownFields(body, {"labels", "capacity", "address", "ttl_seconds"},
+                                   "node registration");
+      !r) {
+    return std::unexpected(r.error());
+  }
+  Registration reg;
+  reg.node.id = id;
+  if (body.contains("labels")) {
+    const Json& l = body.at("labels");
+    if (!l.is_object()) return std::unexpected(Invalid("labels must be an object of strings"));
+    if (l.size() > kMaxLabels) {
+      return std::unexpected(
+          Invalid(fmt::format("{} labels is more than the limit of {}", l.size(), kMaxLabels)));
+    }
+    for (const auto& [k, v] : l.items()) {
+      if (!v.is_string()) {
+        return std::unexpected(
+            Invalid(fmt::format("label \"{}\" must be a string", k.substr(0, 80))));
+      }
+      const auto& s = v.get_ref<const std::string&>();
+      if (k.empty() || k.size() > kMaxLabelBytes || s.size() > kMaxLabelBytes ||
+          k.find_first_of(",= \t\r\n") != std::string::npos ||
+          s.find_first_of(", \t\r\n") != std::string::npos) {
+        return std::unexpected(Invalid(fmt::format(
+            "label \"{}\"=\"{}\" is not valid: keys and values are at most {} bytes, keys "
+            "have no ',', '=' or spaces, values no ',' or spaces",
+            k.substr(0, 80), s.substr(0, 80), kMaxLabelBytes)));
+      }
+      reg.node.labels[k] = s;
+    }
+  }
+  if (!body.contains("capacity") || !body.at("capacity").is_object()) {
+    return std::unexpected(
+        Invalid("node registration needs \"capacity\": {\"cpu_millis\", \"memory_bytes\", "
+                "\"pids\"}"));
+  }
+  const Json& c = body.at("capacity");
+  if (auto r = RejectUnknownFields(c, {"cpu_millis", "memory_bytes", "pids"}, "capacity"); !r) {
+    return std::unexpected(r.error());
+  }
+  auto cpu = NonNegative(c, "cpu_millis", "capacity");
+  if (!cpu) return std::unexpected(cpu.error());
+  auto mem = NonNegative(c, "memory_bytes", "capacity");
+  if (!mem) return std::unexpected(mem.error());
+  auto pids = NonNegative(c, "pids", "capacity");
+  if (!pids) return std::unexpected(pids.error());
+  reg.node.capacity = {*cpu, *mem, *pids};
+  if (body.contains("address")) {
+    const Json& a = body.at("address");
+    if (!a.is_string() || a.get_ref<const std::string&>().size() > 255) {
+      return std::unexpected(Invalid("address must be a host name or IP address"));
+    }
+    reg.address = a.get<std::string>();
+  }
+  if (body.contains("ttl_seconds")) {
+    const Json& t = body.at("ttl_seconds");
+    if (!t.is_number_integer() || t.get<int64_t>() < 1 || t.get<int64_t>() > kMaxTtlSeconds) {
+      return std::unexpected(Invalid(fmt::format("ttl_seconds must be an integer 1..{}, got {}",
+                                                 kMaxTtlSeconds, t.dump().substr(0, 40))));
+    }
+    reg.ttl_seconds = t.get<int64_t>();
+  }
+  if (auto v = reg.node.Validate(); !v) return std::unexpected(v.error());
+  return reg;
+}
+
+// What one node looks like to API clients: the stored node plus what the store says about
+// its assignments and status reports.
+struct NodeView {
+  std::string id;
+  std::optional<orch::Node> node;  // absent: its key is gone but assignments still name it
+  Json stored = Json::object();    // the stored JSON (address, registeredMs, ...)
+  int64_t lease = 0;
+  int64_t mod_revision = 0;
+  orch::Resources allocated;
+  int64_t instances = 0;  // live assignments
+  int64_t ready = 0;
+  std::vector<int> ports;
+  Json assignments = Json::array();  // filled for one node only
+};
+
+Json ViewJson(const NodeView& v, bool with_instances) {
+  Json j;
+  j["id"] = v.id;
+  j["registered"] = v.node.has_value();
+  if (v.node) {
+    j["labels"] = v.node->labels;
+    j["capacity"] = ResourcesJson(v.node->capacity);
+    j["status"] = std::string(orch::ToString(v.node->status));
+  } else {
+    j["labels"] = Json::object();
+    j["capacity"] = ResourcesJson({});
+    j["status"] = "down";
+  }
+  j["allocated"] = ResourcesJson(v.allocated);
+  j["address"] = v.stored.value("address", std::string());
+  j["registered_ms"] = v.stored.value("registeredMs", int64_t{0});
+  j["lease"] = v.lease;
+  j["revision"] = v.mod_revision;
+  j["instances"] = v.instances;
+  j["ready"] = v.ready;
+  j["host_ports"] = v.ports;
+  if (with_instances) j["assignments"] = v.assignments;
+  return j;
+}
+
+// Reads every node (or one, when `only` is set) with its allocations at one revision.
+Result<std::pair<std::map<std::string, NodeView>, int64_t>> ReadNodes(store::Store& store,
+                                                                      const std::string& only,
+                                                                      bool with_instances) {
+  std::string prefix = only.empty() ? std::string(orch::kNodesPrefix) : orch::NodeKey(only);
+  auto kvs = store.Get(prefix, {.prefix = true});
+  if (!kvs) return std::unexpected(kvs.error());
+  std::map<std::string, NodeView> views;
+  std::map<std::string, orch::InstanceStatus> statuses;  // by "<node>/<ns>/<app>/<id>"
+  std::map<std::string, Json> status_json;
+  std::vector<orch::Instance> assigned;
+  for (const auto& kv : kvs->kvs) {
+    auto parts = orch::ParseNodeKey(kv.key);
+    if (!parts) continue;
+    if (!only.empty() && parts->node != only) continue;  // "/nodes/a" prefix matches "/nodes/ab"
+    auto& view = views[parts->node];
+    view.id = parts->node;
+    switch (parts->kind) {
+      case orch::NodeKeyParts::Kind::kNode: {
+        auto n = orch::NodeFromJson(kv.value);
+        if (!n) {
+          log::Warn("api", "{}: {}", kv.key, n.error().message);
+          continue;
+        }
+        view.node = std::move(*n);
+        auto j = ParseJson(kv.value);
+        if (j && j->is_object()) view.stored = std::move(*j);
+        view.lease = kv.lease;
+        view.mod_revision = kv.mod_revision;
+        break;
+      }
+      case orch::NodeKeyParts::Kind::kAssignment: {
+        auto a = orch::AssignmentFromJson(kv.value);
+        if (!a) continue;
+        assigned.push_back(std::move(a->instance));
+        break;
+      }
+      case orch::NodeKeyParts::Kind::kStatus: {
+        auto s = orch::InstanceStatusFromJson(kv.value);
+        if (!s) continue;
+        std::string k = parts->node + "/" + parts->ns + "/" + parts->app + "/" + parts->instance;
+        statuses.emplace(k, *s);
+        if (with_instances) {
+          auto j = ParseJson(kv.value);
+          if (j) status_json.emplace(k, std::move(*j));
+        }
+        break;
+      }
+    }
+  }
+  for (auto& i : assigned) {
+    std::string k = i.node_id + "/" + i.ns + "/" + i.app + "/" + i.id;
+    if (auto it = statuses.find(k); it != statuses.end()) {
+      i.state = it->second.state;
+      i.ready_since_ms = it->second.ready_since_ms;
+    }
+    auto vit = views.find(i.node_id);
+    if (vit == views.end()) continue;
+    NodeView& v = vit->second;
+    if (i.Live()) {
+      v.allocated += i.resources;
+      v.instances++;
+      if (i.state == orch::InstanceState::kReady) v.ready++;
+      v.ports.insert(v.ports.end(), i.host_ports.begin(), i.host_ports.end());
+    }
+    if (with_instances) {
+      Json a = {{"namespace", i.ns},
+                {"app", i.app},
+                {"service", i.service},
+                {"id", i.id},
+                {"state", std::string(orch::ToString(i.state))},
+                {"ready_since_ms", i.ready_since_ms},
+                {"resources", ResourcesJson(i.resources)},
+                {"host_ports", i.host_ports}};
+      if (auto sit = status_json.find(k); sit != status_json.end()) {
+        a["message"] = sit->second.value("message", std::string());
+        a["ip"] = sit->second.value("ip", std::string());
+        if (sit->second.contains("ports")) a["ports"] = sit->second["ports"];
+      }
+      v.assignments.push_back(std::move(a));
+    }
+  }
+  // A status report without an assignment is not a node of its own.
+  std::set<std::string> named;
+  for (const auto& i : assigned) named.insert(i.node_id);
+  std::erase_if(views, [&](const auto& kv) { return !kv.second.node && !named.count(kv.first); });
+  return std::make_pair(std::move(views), kvs->revision);
+}
+
+// Read-modify-write of /nodes/<node> under compare-and-swap, keeping its lease.
+Result<int64_t> UpdateNode(store::Store& store, const std::string& id,
+                           const std::function<void(orch::Node&)>& change) {
+  const std::string key = orch::NodeKey(id);
+  for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
+    auto cur = store.Get(key);
+    if (!cur) return std::unexpected(cur.error());
+    if (cur->kvs.empty()) {
+      return Fail(ErrorCode::kNotFound,
+                  fmt::format("node {} is not registered (no agent holds its lease)", id));
+    }
+    const auto& kv = cur->kvs.front();
+    auto node = orch::NodeFromJson(kv.value);
+    if (!node) return std::unexpected(Wrap(node.error(), key));
+    change(*node);
+    auto stored = ParseJson(kv.value);
+    if (!stored) return std::unexpected(stored.error());
+    Json j = *ParseJson(orch::NodeToJson(*node));
+    for (auto& [k, v] : stored->items())
+      if (!j.contains(k)) j[k] = v;  // address, registeredMs: kept
+    store::TxnRequest txn;
+    txn.compare.push_back({.key = key,
+                           .target = store::Compare::Target::kModRevision,
+                           .op = store::Compare::Op::kEqual,
+                           .number = kv.mod_revision});
+    txn.success.push_back(store::TxnOp::Put(key, j.dump(), kv.lease));
+    auto r = store.Txn(txn);
+    if (!r) return std::unexpected(r.error());
+    if (r->succeeded) return r->revision;
+  }
+  return Fail(
+      ErrorCode::kUnavailable,
+      fmt::format("node {} changed {} times while being updated; try again", id, kCasAttempts));
+}
+
+Result<std::pair<Json, int64_t>> Register(store::Store& store, Clock& clock, const std::string& id,
+                                          const Registration& reg) {
+  const std::string key = orch::NodeKey(id);
+  auto lease = store.GrantLease(reg.ttl_seconds);
+  if (!lease) return std::unexpected(Wrap(lease.error(), "grant node lease"));
+  for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
+    auto cur = store.Get(key);
+    if (!cur) return std::unexpected(cur.error());
+    orch::Node node = reg.node;
+    store::TxnRequest txn;
+    if (cur->kvs.empty()) {
+      txn.compare.push_back({.key = key,
+                             .target = store::Compare::Target::kVersion,
+                             .op = store::Compare::Op::kEqual,
+                             .number = 0});
+    } else {
+      const auto& kv = cur->kvs.front();
+      // An operator's cordon or drain outlives the agent's restarts; down does not.
+      if (auto old = orch::NodeFromJson(kv.value);
+          old && (old->status == orch::NodeStatus::kCordoned ||
+                  old->status == orch::NodeStatus::kDraining)) {
+        node.status = old->status;
+      }
+      txn.compare.push_back({.key = key,
+                             .target = store::Compare::Target::kModRevision,
+                             .op = store::Compare::Op::kEqual,
+                             .number = kv.mod_revision});
+    }
+    Json j = *ParseJson(orch::NodeToJson(node));
+    j["address"] = reg.address;
+    j["registeredMs"] = clock.WallMillis();
+    txn.success.push_back(store::TxnOp::Put(key, j.dump(), *lease));
+    auto r = store.Txn(txn);
+    if (!r) return std::unexpected(r.error());
+    if (!r->succeeded) continue;
+    NodeView v;
+    v.id = id;
+    v.node = node;
+    v.stored = j;
+    v.lease = *lease;
+    v.mod_revision = r->revision;
+    return std::make_pair(Json{{"node", ViewJson(v, false)},
+                               {"lease", *lease},
+                               {"ttl_seconds", reg.ttl_seconds},
+                               {"revision", r->revision}},
+                          r->revision);
+  }
+  (void)store.RevokeLease(*lease);
+  return Fail(
+      ErrorCode::kUnavailable,
+      fmt::format("node {} changed {} times while registering; try again", id, kCasAttempts));
+}
+
+std::string StatusKeyOf(const Call& call) {
+  return fmt::format("{}{}/status/{}/{}/{}", orch::kNodesPrefix, call.Param("node"),
+                     call.Param("ns"), call.Param("app"), call.Param("instance"));
+}
+
+Result<void> CheckInstancePath(const Call& call) {
+  if (auto r = CheckName("node", call.Param("node")); !r) return r;
+  if (auto r = CheckName("namespace", call.Param("ns")); !r) return r;
+  if (auto r = CheckName("app", call.Param("app")); !r) return r;
+  return CheckName("instance", call.Param("instance"));
+}
+
+// The status body: InstanceStatusToJson's fields plus "ip" and "ports".
+Result<std::string> ParseStatus(const Call& call) {
+  auto body = call.JsonBody();
+  if (!body) return std::unexpected(body.error());
+  if (auto r = RejectUnknownFields(*body, {"state", "readySinceMs", "message", "ip", "ports"},
+                                   "instance status");
+      !r) {
+    return std::unexpected(r.error());
+  }
+  if (!body->contains("state") || !(*body)["state"].is_string()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "instance status needs \"state\": pending, starting, ready, unready, stopping, "
+                "stopped or failed");
+  }
+  if (body->contains("readySinceMs") && !(*body)["readySinceMs"].is_number_integer()) {
+    return Fail(ErrorCode::kInvalidArgument, "readySinceMs must be an integer (wall-clock ms)");
+  }
+  if (body->contains("message") && !(*body)["message"].is_string()) {
+    return Fail(ErrorCode::kInvalidArgument, "message must be a string");
+  }
+  auto s = orch::InstanceStatusFromJson(body->dump());
+  if (!s) return std::unexpected(s.error());
+  if (body->contains("ip") && !(*body)["ip"].is_string()) {
+    return Fail(ErrorCode::kInvalidArgument, "ip must be a string");
+  }
+  if (body->contains("ports")) {
+    const Json& p = (*body)["ports"];
+    if (!p.is_object()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "ports must be an object {\"<containerPort>\": <hostPort>}");
+    }
+    for (const auto& [k, v] : p.items()) {
+      int port = 0;
+      auto [ptr, ec] = std::from_chars(k.data(), k.data() + k.size(), port);
+      if (ec != std::errc() || ptr != k.data() + k.size() || port < 1 || port > 65535 ||
+          !v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 65535) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    fmt::format("ports: \"{}\": {} is not a container port (1..65535) with a "
+                                "host port (0..65535)",
+                                k.substr(0, 20), v.dump().substr(0, 20)));
+      }
+    }
+  }
+  return body->dump();
+}
+
+// One streaming watch of a node's assignments; lines are written under `mu` because the
+// store's callbacks and the keep-alive timer run on different threads.
+struct AssignmentWatch {
+  explicit AssignmentWatch(asio::io_context& io) : timer(io) {}
+  std::mutex mu;
+  std::unique_ptr<store::Watcher> watcher;  // guarded by mu
+  bool closed = false;                      // guarded by mu
+  asio::steady_timer timer;                 // on io
+};
+
+bool WriteLine(const std::shared_ptr<Call>& call, AssignmentWatch& w, const Json& line) {
+  std::lock_guard lock(w.mu);
+  if (w.closed) return false;
+  return call->StreamLine(line);
+}
+
+void ArmKeepAlive(const std::shared_ptr<Call>& call, const std::shared_ptr<AssignmentWatch>& w) {
+  w->timer.expires_after(kKeepAliveEvery);
+  w->timer.async_wait([call, w](const asio::error_code& ec) {
+    if (ec) return;
+    if (!WriteLine(call, *w, Json{{"type", "progress"}})) return;
+    ArmKeepAlive(call, w);
+  });
+}
+
+void WatchAssignments(const std::shared_ptr<Call>& call, store::Store& store, asio::io_context& io,
+                      const std::string& node) {
+  auto revision = call->QueryInt("revision", 0);
+  if (!revision) return call->ReplyError(revision.error());
+  if (*revision < 0) return call->ReplyError(Invalid("revision must be >= 0"));
+  auto compact = store.CompactRevision();
+  if (compact && *revision != 0 && *revision <= *compact) {
+    return call->ReplyError(
+        Error(ErrorCode::kCompacted,
+              fmt::format("revision {} was compacted (compact revision {}); list the assignments "
+                          "again and watch from the list's revision + 1",
+                          *revision, *compact)));
+  }
+  const std::string prefix = orch::NodeKey(node) + "/assignments/";
+  auto state = std::make_shared<AssignmentWatch>(io);
+  call->StartStream();
+  auto watcher = store.Watch(
+      prefix, {.prefix = true, .start_revision = *revision},
+      [call, state](store::WatchResponse&& resp) {
+        if (resp.compacted || resp.canceled) {
+          WriteLine(call, *state,
+                    Json{{"error",
+                          {{"code", resp.compacted ? "compacted" : "unavailable"},
+                           {"message", resp.compacted ? "watch start revision was compacted"
+                                                      : resp.cancel_reason},
+                           {"compact_revision", resp.compact_revision}}}});
+          std::lock_guard lock(state->mu);
+          if (!state->closed) call->EndStream();
+          return;
+        }
+        for (const auto& e : resp.events) {
+          Json line{{"key", e.kv.key}, {"revision", e.kv.mod_revision}};
+          if (e.type == store::Event::Type::kPut) {
+            auto a = ParseJson(e.kv.value);
+            if (!a) {
+              log::Warn("api", "assignment {} is not JSON: {}", e.kv.key, a.error().message);
+              continue;
+            }
+            line["type"] = "put";
+            line["assignment"] = std::move(*a);
+          } else {
+            line["type"] = "delete";
+          }
+          if (!WriteLine(call, *state, line)) return;
+        }
+      });
+  if (!watcher) {
+    WriteLine(call, *state,
+              Json{{"error",
+                    {{"code", ErrorCodeName(watcher.error().code)},
+                     {"message", watcher.error().message}}}});
+    std::lock_guard lock(state->mu);
+    call->EndStream();
+    return;
+  }
+  {
+    std::lock_guard lock(state->mu);
+    state->watcher = std::move(*watcher);
+  }
+  asio::post(io, [call, state] { ArmKeepAlive(call, state); });
+  call->writer()->OnClose([state, &io] {
+    std::unique_ptr<store::Watcher> w;
+    {
+      std::lock_guard lock(state->mu);
+      state->closed = true;
+      w = std::move(state->watcher);
+    }
+    asio::post(io, [state] { state->timer.cancel(); });
+    if (w) w->Cancel();
+  });
+}
+
+EndpointHandler OnPool(asio::thread_pool& pool,
+                       std::function<void(const std::shared_ptr<Call>&)> fn) {
+  return [&pool, fn = std::move(fn)](std::shared_ptr<Call> call) {
+    asio::post(pool, [fn, call = std::move(call)] { fn(call); });
+  };
+}
+
+void SetStatus(Router& router, store::Store& store, asio::thread_pool& pool, std::string verb,
+               orch::NodeStatus status) {
+  router.Add({.method = "POST",
+              .pattern = "/v1/nodes/{node}/" + verb,
+              .min_role = Role::kOperator,
+              .mutating = true,
+              .handler = OnPool(pool, [&store, status](const std::shared_ptr<Call>& call) {
+                const std::string& node = call->Param("node");
+                if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
+                auto r = UpdateNode(store, node, [status](orch::Node& n) { n.status = status; });
+                if (!r) return call->ReplyError(r.error());
+                auto views = ReadNodes(store, node, false);
+                if (!views) return call->ReplyError(views.error());
+                auto it = views->first.find(node);
+                if (it == views->first.end()) {
+                  return call->ReplyError(
+                      Error(ErrorCode::kNotFound, "node " + node + " is not registered"));
+                }
+                log::Info("api", "node {} is now {}", node, orch::ToString(status));
+                call->Reply(200, ViewJson(it->second, false));
+              })});
+}
+
+}  // namespace
+
+void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, asio::io_context& io,
+                           asio::thread_pool& pool) {
+  router.Add({.method = "PUT",
+              .pattern = "/v1/nodes/{node}",
+              .min_role = Role::kOperator,
+              .mutating = true,
+              .handler = OnPool(pool, [&store, &clock](const std::shared_ptr<Call>& call) {
+                const std::string& node = call->Param("node");
+                if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
+                auto body = call->JsonBody();
+                if (!body) return call->ReplyError(body.error());
+                auto reg = ParseRegistration(*body, node);
+                if (!reg) return call->ReplyError(reg.error());
+                auto r = Register(store, clock, node, *reg);
+                if (!r) return call->ReplyError(r.error());
+                log::Info("api", "node {} registered (address {}, lease ttl {}s)", node,
+                          reg->address, reg->ttl_seconds);
+                call->Reply(200, r->first);
+              })});
+  router.Add(
+      {.method = "POST",
+       .pattern = "/v1/nodes/{node}/heartbeat",
+       .min_role = Role::kOperator,
+       .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
+         const std::string& node = call->Param("node");
+         if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
+         auto body = call->JsonBody();
+         if (!body) return call->ReplyError(body.error());
+         if (auto r = RejectUnknownFields(*body, {"lease"}, "heartbeat"); !r)
+           return call->ReplyError(r.error());
+         if (!body->contains("lease") || !(*body)["lease"].is_number_integer() ||
+             (*body)["lease"].get<int64_t>() <= 0) {
+           return call->ReplyError(
+               Invalid("heartbeat needs \"lease\": the positive id registration returned"));
+         }
+         int64_t lease = (*body)["lease"].get<int64_t>();
+         auto cur = store.Get(orch::NodeKey(node));
+         if (!cur) return call->ReplyError(cur.error());
+         if (cur->kvs.empty() || cur->kvs.front().lease != lease) {
+           return call->ReplyError(
+               Error(ErrorCode::kNotFound,
+                     fmt::format("node {} is not registered under lease {}; register again", node,
+                                 lease)));
+         }
+         auto ttl = store.KeepAlive(lease);
+         if (!ttl) {
+           if (ttl.error().code == ErrorCode::kNotFound) {
+             return call->ReplyError(Error(
+                 ErrorCode::kNotFound,
+                 fmt::format("lease {} of node {} has expired; register again", lease, node)));
+           }
+           return call->ReplyError(ttl.error());
+         }
+         call->Reply(200, Json{{"lease", lease}, {"ttl_seconds", *ttl}});
+       })});
+  router.Add({.method = "GET",
+              .pattern = "/v1/nodes",
+              .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
+                auto views = ReadNodes(store, "", false);
+                if (!views) return call->ReplyError(views.error());
+                Json list = Json::array();
+                for (const auto& [id, v] : views->first) list.push_back(ViewJson(v, false));
+                call->Reply(200, Json{{"nodes", std::move(list)}, {"revision", views->second}});
+              })});
+  router.Add({.method = "GET",
+              .pattern = "/v1/nodes/{node}",
+              .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
+                const std::string& node = call->Param("node");
+                if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
+                auto views = ReadNodes(store, node, true);
+                if (!views) return call->ReplyError(views.error());
+                auto it = views->first.find(node);
+                if (it == views->first.end()) {
+                  return call->ReplyError(Error(ErrorCode::kNotFound, "no node " + node));
+                }
+                Json j = ViewJson(it->second, true);
+                j["read_revision"] = views->second;
+                call->Reply(200, j);
+              })});
+  SetStatus(router, store, pool, "cordon", orch::NodeStatus::kCordoned);
+  SetStatus(router, store, pool, "uncordon", orch::NodeStatus::kReady);
+  SetStatus(router, store, pool, "drain", orch::NodeStatus::kDraining);
+  router.Add(
+      {.method = "GET",
+       .pattern = "/v1/nodes/{node}/assignments",
+       .handler = OnPool(pool, [&store, &io](const std::shared_ptr<Call>& call) {
+         const std::string& node = call->Param("node");
+         if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
+         if (call->QueryFlag("watch")) return WatchAssignments(call, store, io, node);
+         auto kvs = store.Get(orch::NodeKey(node) + "/assignments/", {.prefix = true});
+         if (!kvs) return call->ReplyError(kvs.error());
+         Json list = Json::array();
+         for (const auto& kv : kvs->kvs) {
+           auto j = ParseJson(kv.value);
+           if (!j) {
+             log::Warn("api", "assignment {} is not JSON: {}", kv.key, j.error().message);
+             continue;
+           }
+           list.push_back(std::move(*j));
+         }
+         call->Reply(200, Json{{"revision", kvs->revision}, {"assignments", std::move(list)}});
+       })});
+  router.Add({.method = "PUT",
+              .pattern = "/v1/nodes/{node}/status/{ns}/{app}/{instance}",
+              .min_role = Role::kOperator,
+              .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
+                if (auto r = CheckInstancePath(*call); !r) return call->ReplyError(r.error());
+                auto value = ParseStatus(*call);
+                if (!value) return call->ReplyError(value.error());
+                const std::string node_key = orch::NodeKey(call->Param("node"));
+                // Under the node's lease, and only while the node is registered.
+                for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
+                  auto cur = store.Get(node_key);
+                  if (!cur) return call->ReplyError(cur.error());
+                  if (cur->kvs.empty()) {
+                    return call->ReplyError(
+                        Error(ErrorCode::kNotFound,
+                              fmt::format("node {} is not registered; register it before reporting",
+                                          call->Param("node"))));
+                  }
+                  store::TxnRequest txn;
+                  txn.compare.push_back({.key = node_key,
+                                         .target = store::Compare::Target::kLease,
+                                         .op = store::Compare::Op::kEqual,
+                                         .number = cur->kvs.front().lease});
+                  txn.success.push_back(
+                      store::TxnOp::Put(StatusKeyOf(*call), *value, cur->kvs.front().lease));
+                  auto r = store.Txn(txn);
+                  if (!r) {
+                    if (r.error().code == ErrorCode::kNotFound) continue;  // lease just expired
+                    return call->ReplyError(r.error());
+                  }
+                  if (r->succeeded) return call->Reply(200, Json{{"revision", r->revision}});
+                }
+                call->ReplyError(Error(
+                    ErrorCode::kNotFound,
+                    fmt::format("node {} is not registered; register again", call->Param("node"))));
+              })});
+  router.Add({.method = "DELETE",
+              .pattern = "/v1/nodes/{node}/status/{ns}/{app}/{instance}",
+              .min_role = Role::kOperator,
+              .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
+                if (auto r = CheckInstancePath(*call); !r) return call->ReplyError(r.error());
+                auto r = store.Delete(StatusKeyOf(*call));
+                if (!r) return call->ReplyError(r.error());
+                call->Reply(200, Json{{"deleted", r->deleted}, {"revision", r->revision}});
+              })});
+}
+
+}  // namespace berth::api
