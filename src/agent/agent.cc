@@ -405,6 +405,7 @@ std::shared_ptr<Agent::Container> Agent::Find(std::string_view key) const {
 }
 
 Result<ContainerInfo> Agent::Run(const RunSpec& spec) {
+  const auto t_start = std::chrono::steady_clock::now();
   auto image = images_.Inspect(spec.image);
   if (!image) return std::unexpected(image.error());
   auto layers = images_.LayerDirs(image->id);
@@ -519,7 +520,11 @@ Result<ContainerInfo> Agent::Run(const RunSpec& spec) {
     return fail(ok.error());
 
   c->want_running = true;
+  const auto t_prepared = std::chrono::steady_clock::now();
   if (auto ok = StartLocked(*c); !ok) return fail(ok.error());
+  auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  log::Debug("agent", "run {}: rootfs and bundle {:.1f} ms, start {:.1f} ms", i.name,
+             ms(t_prepared - t_start), ms(std::chrono::steady_clock::now() - t_prepared));
   return InfoLocked(*c);
 }
 
@@ -527,6 +532,7 @@ Result<void> Agent::StartLocked(Container& c) {
   ContainerInfo& i = c.info;
   i.error.clear();
   i.ip.clear();
+  const auto t_start = std::chrono::steady_clock::now();
   if (i.network == NetworkMode::kBridge) {
     auto att = network_.Attach(i.id, i.ports);
     if (!att) {
@@ -561,6 +567,7 @@ Result<void> Agent::StartLocked(Container& c) {
                                         "-o",
                                         OomFile("/berth/" + i.id)};
   for (auto& a : runtime_.ShimArgs()) shim_argv.push_back(std::move(a));
+  const auto t_shim = std::chrono::steady_clock::now();
   auto r = internal::Run(shim_argv);
   auto failed = [&](std::string msg) -> std::unexpected<Error> {
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
@@ -572,6 +579,10 @@ Result<void> Agent::StartLocked(Container& c) {
   };
   if (!r) return failed(r.error().message);
   if (r->exit_code != 0) return failed(runtime_.Name() + ": " + r->err);
+  log::Debug(
+      "agent", "start {}: network {:.1f} ms, shim and {} {:.1f} ms", i.name,
+      std::chrono::duration<double, std::milli>(t_shim - t_start).count(), runtime_.Name(),
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_shim).count());
   i.pid = std::atoi(r->out.c_str());
   auto shim_pid = ReadFile(c.dir + "/shim.pid");
   i.shim_pid = shim_pid ? std::atoi(shim_pid->c_str()) : 0;

@@ -155,6 +155,10 @@ TEST(AgentIntegrationTest, PublishedPortAnswersOnLoopback) {
     if (reply.empty()) std::this_thread::sleep_for(milliseconds(20));
   }
   EXPECT_EQ(reply, "hello from berth\n");
+  // The namespace the agent made natively has lo up, as the loopback plugin would leave it.
+  auto lo = env.agent().Exec(c->name, {"/bin/ip", "link", "show", "lo"});
+  ASSERT_TRUE(lo) << lo.error().message;
+  EXPECT_NE(lo->out.find(",UP"), std::string::npos) << lo->out;
   std::string netns = "/run/netns/berth-" + c->id;
   EXPECT_TRUE(fs::exists(netns));
   auto stopped = env.agent().Stop(c->name, milliseconds(2000));

@@ -1,5 +1,19 @@
 #include "agent/network/cni_network.h"
 
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
 #include "agent/internal/sys.h"
 #include "core/json.h"
 
@@ -21,6 +35,69 @@ Json PortMappingsJson(const std::vector<PortMapping>& ports) {
 std::string Trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
+}
+
+std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
+
+// /run/netns as `ip netns` keeps it: a shared mount, so namespaces bound there show up in
+// mount namespaces made later (the runtime's, `ip netns exec`'s).
+Result<void> PrepareNetnsDir() {
+  static std::mutex mu;
+  static bool done = false;
+  std::lock_guard lock(mu);
+  if (done) return {};
+  ::mkdir("/run/netns", 0755);
+  if (::mount("", "/run/netns", "none", MS_SHARED | MS_REC, nullptr) != 0) {
+    if (errno != EINVAL) return Fail(ErrorCode::kUnavailable, Errno("make /run/netns shared"));
+    // Not a mount point yet: bind it onto itself first.
+    if (::mount("/run/netns", "/run/netns", "none", MS_BIND | MS_REC, nullptr) != 0 ||
+        ::mount("", "/run/netns", "none", MS_SHARED | MS_REC, nullptr) != 0)
+      return Fail(ErrorCode::kUnavailable, Errno("mount /run/netns"));
+  }
+  done = true;
+  return {};
+}
+
+// What `ip netns add` and the CNI loopback plugin do, without executing either: a new
+// network namespace (made by a short-lived thread of ours, which unshares only itself),
+// bound at `path`, with `lo` up.
+Result<void> CreateNetns(const std::string& path) {
+  if (auto ok = PrepareNetnsDir(); !ok) return ok;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+  if (fd < 0) return Fail(ErrorCode::kUnavailable, Errno("create " + path));
+  ::close(fd);
+  std::string error;
+  std::thread([&] {
+    if (::unshare(CLONE_NEWNET) != 0) {
+      error = Errno("unshare a network namespace");
+      return;
+    }
+    if (::mount("/proc/thread-self/ns/net", path.c_str(), "none", MS_BIND, nullptr) != 0) {
+      error = Errno("bind the network namespace at " + path);
+      return;
+    }
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq ifr{};
+    std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+    if (s < 0 || ::ioctl(s, SIOCGIFFLAGS, &ifr) != 0 ||
+        (ifr.ifr_flags |= IFF_UP, ::ioctl(s, SIOCSIFFLAGS, &ifr) != 0))
+      error = Errno("set lo up");
+    if (s >= 0) ::close(s);
+  }).join();
+  if (!error.empty()) {
+    ::umount2(path.c_str(), MNT_DETACH);
+    ::unlink(path.c_str());
+    return Fail(ErrorCode::kUnavailable, "netns " + path + ": " + error);
+  }
+  return {};
+}
+
+Result<void> DeleteNetns(const std::string& path) {
+  if (::umount2(path.c_str(), MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT)
+    return Fail(ErrorCode::kUnavailable, Errno("unmount " + path));
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Fail(ErrorCode::kUnavailable, Errno("remove " + path));
+  return {};
 }
 
 }  // namespace
@@ -64,21 +141,14 @@ Result<Attachment> CniNetwork::Attach(const std::string& id,
                                       const std::vector<PortMapping>& ports) {
   const std::string ns = NetnsName(id);
   const std::string netns = "/run/netns/" + ns;
-  if (!internal::Exists(netns)) {
-    auto r = internal::Run({"ip", "netns", "add", ns});
-    if (!r) return std::unexpected(r.error());
-    if (r->exit_code != 0)
-      return Fail(ErrorCode::kUnavailable, "ip netns add " + ns + ": " + Trim(r->err));
-  }
+  if (!internal::Exists(netns))
+    if (auto ok = CreateNetns(netns); !ok) return std::unexpected(ok.error());
   Attachment att;
   att.netns_path = netns;
   auto undo = [&](const Error& e) {
     (void)Detach(id, ports, att.result);
     return std::unexpected(e);
   };
-  auto lo = Exec("loopback", "ADD", id, netns, "lo",
-                 Json{{"cniVersion", kCniVersion}, {"name", "lo"}, {"type", "loopback"}}.dump());
-  if (!lo) return undo(lo.error());
 
   auto list = ParseJson(ConfigList());
   Json prev;
@@ -132,13 +202,8 @@ Result<void> CniNetwork::Detach(const std::string& id, const std::vector<PortMap
     auto out = Exec((*it)["type"], "DEL", id, netns_arg, "eth0", conf.dump());
     if (!out && first_error.empty()) first_error = out.error().message;
   }
-  if (!netns_arg.empty()) {
-    (void)Exec("loopback", "DEL", id, netns_arg, "lo",
-               Json{{"cniVersion", kCniVersion}, {"name", "lo"}, {"type", "loopback"}}.dump());
-    auto r = internal::Run({"ip", "netns", "delete", ns});
-    if (r && r->exit_code != 0 && first_error.empty())
-      first_error = "ip netns delete: " + Trim(r->err);
-  }
+  if (!netns_arg.empty())
+    if (auto ok = DeleteNetns(netns); !ok && first_error.empty()) first_error = ok.error().message;
   if (!first_error.empty()) return Fail(ErrorCode::kUnavailable, first_error);
   return {};
 }
