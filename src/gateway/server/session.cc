@@ -111,6 +111,28 @@ std::optional<std::string_view> CookieValue(std::string_view cookies, std::strin
   return std::nullopt;
 }
 
+// A generated X-Request-Id: a random (version 4) UUID, written without allocating.
+void FormatRequestId(char (&out)[36], uint64_t a, uint64_t b) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  // 8-4-4-4-12 hex digits: 32 bits of a, 16 of a, "4" + 12 of a, 14 of b | 0x8000, 48 of b.
+  auto put = [&](int pos, uint64_t v, int digits) {
+    for (int i = digits - 1; i >= 0; --i) {
+      out[pos + i] = kHex[v & 0xf];
+      v >>= 4;
+    }
+  };
+  put(0, a >> 32, 8);
+  out[8] = '-';
+  put(9, (a >> 16) & 0xffff, 4);
+  out[13] = '-';
+  out[14] = '4';
+  put(15, a & 0xfff, 3);
+  out[18] = '-';
+  put(19, (b >> 48 & 0x3fff) | 0x8000, 4);
+  out[23] = '-';
+  put(24, b & 0xffffffffffffULL, 12);
+}
+
 }  // namespace
 
 struct Session::Exchange {
@@ -119,7 +141,8 @@ struct Session::Exchange {
   std::string_view target;
   std::string_view path;
   std::string host;
-  std::string request_id;
+  std::string_view request_id;  // the client's (a view into the head) or request_id_buf
+  char request_id_buf[36];
   std::shared_ptr<const router::RouteTable> table;  // keeps `route` alive
   const router::Route* route = nullptr;
   RouteStats* route_stats = nullptr;
@@ -141,12 +164,7 @@ struct Session::Exchange {
 };
 
 Session::Session(Worker& worker, tcp::socket socket, bool admin)
-    : worker_(worker),
-      socket_(std::move(socket)),
-      admin_(admin),
-      parser_(http::MessageKind::kRequest, worker.options().limits),
-      response_parser_(http::MessageKind::kResponse),
-      timer_(worker.io()) {
+    : worker_(worker), socket_(std::move(socket)), admin_(admin) {
   asio::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) client_ip_ = ep.address().to_string();
@@ -154,22 +172,34 @@ Session::Session(Worker& worker, tcp::socket socket, bool admin)
   if (!admin_ && worker_.tls_context() != nullptr) {
     tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *worker_.tls_context());
   }
-  worker_.Register(this);
+  slot_ = worker_.Register(this);
   worker_.stats().downstream_connections.Inc();
   worker_.stats().downstream_active.Add(1);
 }
 
 Session::~Session() {
-  worker_.Unregister(this);
+  worker_.Unregister(slot_);
   worker_.stats().downstream_active.Add(-1);
   ReleaseBuffers();
 }
 
 void Session::Start() {
-  asio::co_spawn(
-      worker_.io(),
-      [self = shared_from_this()]() -> asio::awaitable<void> { co_await self->Run(); },
-      asio::detached);
+  if (tls_) {  // the handshake first
+    asio::co_spawn(worker_.io(), Serve(shared_from_this(), false), asio::detached);
+  } else {
+    WaitForRequest();
+  }
+}
+
+void Session::WaitForRequest() {
+  SetPhase(Phase::kIdle, worker_.options().idle_timeout);
+  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](asio::error_code ec) {
+    if (ec || self->closed_ || self->worker_.draining()) {
+      self->Close();
+      return;
+    }
+    asio::co_spawn(self->worker_.io(), self->Serve(self, true), asio::detached);
+  });
 }
 
 void Session::CloseIfIdle() {
@@ -183,7 +213,7 @@ void Session::Close() {
   socket_.close(ec);
   if (upstream_ != nullptr) upstream_->close(ec);
   phase_ = Phase::kNone;
-  timer_.cancel();
+  worker_.SetDeadline(slot_, Clock::TimePoint::max());
 }
 
 bool Session::EnsureBuffer(IoBuffer& b) {
@@ -195,39 +225,31 @@ bool Session::EnsureBuffer(IoBuffer& b) {
 }
 
 void Session::ReleaseBuffers() {
+  if (parser_ && parser_->idle())
+    worker_.GiveParser(http::MessageKind::kRequest, std::move(parser_));
   if (in_.data && in_.empty()) worker_.GiveBuffer(std::move(in_.data));
   if (upstream_in_.data && upstream_in_.empty()) worker_.GiveBuffer(std::move(upstream_in_.data));
-  std::string().swap(out_);  // an idle connection keeps no head buffer either
+  if (out_.capacity() > 0) {
+    worker_.GiveString(std::move(out_));
+    out_ = std::string();
+  }
+}
+
+std::string& Session::Out() {
+  if (out_.capacity() < 256) out_ = worker_.TakeString();
+  out_.clear();
+  return out_;
 }
 
 void Session::SetPhase(Phase phase, std::chrono::milliseconds timeout) {
   phase_ = phase;
-  if (phase == Phase::kNone || timeout.count() == 0) {
-    deadline_ = Clock::TimePoint::max();
-    return;
-  }
-  deadline_ = worker_.clock().Now() + timeout;
-  if (!timer_armed_ || deadline_ < timer_at_) ArmTimer(deadline_);
-}
-
-void Session::ArmTimer(Clock::TimePoint at) {
-  timer_armed_ = true;
-  timer_at_ = at;
-  timer_.expires_after(at - worker_.clock().Now());
-  timer_.async_wait([self = shared_from_this(), at](const asio::error_code& ec) {
-    if (ec || self->timer_at_ != at) return;  // cancelled or re-armed
-    self->timer_armed_ = false;
-    self->OnTimer();
-  });
+  worker_.SetDeadline(slot_, phase == Phase::kNone || timeout.count() == 0
+                                 ? Clock::TimePoint::max()
+                                 : worker_.clock().Now() + timeout);
 }
 
 void Session::OnTimer() {
-  if (closed_ || phase_ == Phase::kNone || deadline_ == Clock::TimePoint::max()) return;
-  const auto now = worker_.clock().Now();
-  if (now < deadline_) {
-    ArmTimer(deadline_);
-    return;
-  }
+  if (closed_ || phase_ == Phase::kNone) return;
   timed_out_ = true;
   asio::error_code ec;
   if (phase_ == Phase::kUpstream && upstream_ != nullptr) {
@@ -237,9 +259,8 @@ void Session::OnTimer() {
   }
 }
 
-asio::awaitable<void> Session::Run() {
-  auto self = shared_from_this();
-  if (tls_) {
+asio::awaitable<void> Session::Serve(std::shared_ptr<Session> self, bool readable) {
+  if (tls_ && !readable) {
     asio::error_code ec;
     SetPhase(Phase::kHead, worker_.options().header_timeout);
     co_await tls_->async_handshake(asio::ssl::stream_base::server, kNoThrow(ec));
@@ -249,43 +270,50 @@ asio::awaitable<void> Session::Run() {
     }
   }
   while (!closed_) {
-    if (!co_await ReadHead()) break;
+    const HeadResult r = co_await ReadHead(readable);
+    readable = false;
+    if (r == HeadResult::kIdle) {
+      // Keep-alive between requests: give everything back and wait without a coroutine.
+      ReleaseBuffers();
+      WaitForRequest();
+      co_return;
+    }
+    if (r == HeadResult::kEnd) break;
     const bool keep = admin_ ? co_await HandleAdmin() : co_await Handle();
     if (!keep || worker_.draining()) break;
   }
   Close();
 }
 
-asio::awaitable<bool> Session::ReadHead() {
+asio::awaitable<Session::HeadResult> Session::ReadHead(bool readable) {
   asio::error_code ec;
   for (;;) {
-    if (closed_) co_return false;
-    auto step = parser_.Feed(in_.data ? in_.view() : std::string_view());
+    if (closed_) co_return HeadResult::kEnd;
+    if (!parser_) parser_ = worker_.TakeParser(http::MessageKind::kRequest);
+    auto step = parser_->Feed(in_.data ? in_.view() : std::string_view());
     if (!step) {
       worker_.stats().bad_requests.Inc();
       co_await Reply(nullptr, step.error().status, step.error().message + "\n", {}, true);
-      co_return false;
+      co_return HeadResult::kEnd;
     }
     if (in_.data) in_.Consume(step->consumed);
     if (step->event == http::ParseEvent::kHead) {
       SetPhase(Phase::kNone, 0ms);
-      co_return true;
+      co_return HeadResult::kHead;
     }
     // kNeedMore: every byte consumed; read more.
-    if (parser_.idle()) {
-      if (worker_.draining()) co_return false;
+    if (parser_->idle() && !readable) {
+      if (worker_.draining()) co_return HeadResult::kEnd;
+      // Plain TCP waits bufferless (the caller); TLS may hold decrypted bytes: it reads.
+      if (!tls_) co_return HeadResult::kIdle;
       SetPhase(Phase::kIdle, worker_.options().idle_timeout);
-      if (!tls_) ReleaseBuffers();  // an idle keep-alive connection holds no buffer
-      if (!tls_) {                  // (TLS may hold decrypted bytes: no bufferless wait there)
-        co_await socket_.async_wait(tcp::socket::wait_read, kNoThrow(ec));
-        if (ec || closed_) co_return false;
-      }
     }
+    readable = false;
     // The whole head must arrive within header_timeout (a slowloris cannot extend it).
     if (phase_ != Phase::kHead) SetPhase(Phase::kHead, worker_.options().header_timeout);
     EnsureBuffer(in_);
     size_t n = co_await DownRead(asio::buffer(in_.WritePtr(), in_.WriteSpace()), ec);
-    if (ec || n == 0) co_return false;  // closed (mid-head or between requests)
+    if (ec || n == 0) co_return HeadResult::kEnd;  // closed (mid-head or between requests)
     in_.end += n;
   }
 }
@@ -298,12 +326,12 @@ asio::awaitable<bool> Session::Reply(
     close = close || !ex->keep_alive || (ex->has_body && !ex->request_complete);
     if (!close && !ex->request_complete) {
       // A bodiless request: let the parser finish it so the next one can start.
-      auto step = parser_.Feed(std::string_view());
+      auto step = parser_->Feed(std::string_view());
       if (!step || step->event != http::ParseEvent::kComplete) close = true;
     }
   }
   close = close || worker_.draining();
-  out_.clear();
+  Out();
   AppendStatusLine(out_, status, http::ReasonPhrase(status));
   AppendField(out_, "Content-Length", fmt::format_int(body.size()).c_str());
   if (!body.empty()) AppendField(out_, "Content-Type", "text/plain; charset=utf-8");
@@ -321,7 +349,7 @@ asio::awaitable<bool> Session::Reply(
 }
 
 asio::awaitable<bool> Session::HandleAdmin() {
-  const auto& head = parser_.head();
+  const auto& head = parser_->head();
   std::string_view path = head.target.substr(0, head.target.find('?'));
   Exchange ex;
   ex.method = head.method;
@@ -338,7 +366,7 @@ asio::awaitable<bool> Session::HandleAdmin() {
 }
 
 asio::awaitable<bool> Session::Handle() {
-  const auto& head = parser_.head();
+  const auto& head = parser_->head();
   Exchange ex;
   ex.start = worker_.clock().Now();
   worker_.stats().downstream_requests.Inc();
@@ -367,11 +395,11 @@ asio::awaitable<bool> Session::Handle() {
   ex.path = ex.target.substr(0, ex.target.find('?'));
 
   if (auto id = head.Get("x-request-id"); id && ValidRequestId(*id)) {
-    ex.request_id.assign(*id);
+    ex.request_id = *id;
   } else {
     const uint64_t a = worker_.random().Next(), b = worker_.random().Next();
-    ex.request_id = fmt::format("{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff,
-                                a & 0xfff, (b >> 48 & 0x3fff) | 0x8000, b & 0xffffffffffffULL);
+    FormatRequestId(ex.request_id_buf, a, b);
+    ex.request_id = std::string_view(ex.request_id_buf, sizeof(ex.request_id_buf));
   }
 
   bool keep = false;
@@ -463,6 +491,17 @@ struct Decrement {
   }
 };
 
+// A parser taken from the worker's pool for one exchange, given back when the scope ends.
+struct ParserLease {
+  Worker& worker;
+  http::MessageKind kind;
+  std::unique_ptr<http::Parser> parser;
+  ParserLease(Worker& w, http::MessageKind k) : worker(w), kind(k), parser(w.TakeParser(k)) {}
+  ~ParserLease() { worker.GiveParser(kind, std::move(parser)); }
+  ParserLease(const ParserLease&) = delete;
+  ParserLease& operator=(const ParserLease&) = delete;
+};
+
 struct HostActive {
   lb::Host* host = nullptr;
   ~HostActive() {
@@ -474,7 +513,7 @@ struct HostActive {
 
 asio::awaitable<bool> Session::Proxy(Exchange& ex) {
   const router::Route& route = *ex.route;
-  const auto& head = parser_.head();
+  const auto& head = parser_->head();
   asio::error_code ec;
 
   // Weighted split over the route's targets.
@@ -554,6 +593,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
     co_return co_await Reply(&ex, status, "malformed request body\n", {}, true);
   }
 
+  ParserLease response_parser_lease(worker_, http::MessageKind::kResponse);
   for (;;) {
     ++ex.attempts;
     timed_out_ = false;
@@ -659,7 +699,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
     }
 
     // ---- Request head, then the body streamed as it arrives (raw framing preserved).
-    out_.clear();
+    Out();
     out_ += ex.method;
     out_ += ' ';
     out_ += upstream_target;
@@ -764,8 +804,9 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
 
     // ---- Response: head rebuilt, body forwarded raw as it arrives.
     SetPhase(Phase::kUpstream, route.timeouts.request);
-    response_parser_.Reset();
-    response_parser_.SetRequestMethod(ex.method);
+    http::Parser& response_parser = *response_parser_lease.parser;
+    response_parser.Reset();
+    response_parser.SetRequestMethod(ex.method);
     EnsureBuffer(upstream_in_);
     bool head_done = false, head_sent = false, complete = false, interim = false;
     bool dechunk = false, close_after = !ex.keep_alive;
@@ -774,7 +815,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
     while (!complete) {
       size_t fwd = 0;
       for (;;) {
-        auto step = response_parser_.Feed(upstream_in_.view().substr(fwd));
+        auto step = response_parser.Feed(upstream_in_.view().substr(fwd));
         if (!step) {
           bad_response = true;
           break;
@@ -783,7 +824,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
         if (step->event == http::ParseEvent::kHead) {
           upstream_in_.Consume(fwd + step->consumed);  // fwd is 0 before a head
           fwd = 0;
-          const auto& rh = response_parser_.head();
+          const auto& rh = response_parser.head();
           status = rh.status;
           if (status >= 100 && status < 200 && status != 101) {
             interim = true;  // 100 Continue / 103: dropped, the final response follows
@@ -802,7 +843,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
           if (rh.framing == http::BodyFraming::kUntilClose || dechunk || worker_.draining()) {
             close_after = true;
           }
-          out_.clear();
+          Out();
           AppendStatusLine(out_, status, rh.reason);
           std::string_view rconn;
           if (auto c = rh.Get("connection")) rconn = *c;
@@ -876,7 +917,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
           asio::buffer(upstream_in_.WritePtr(), upstream_in_.WriteSpace()), kNoThrow(ec));
       if (ec || n == 0) {
         if (ec == asio::error::eof && head_done) {
-          auto fin = response_parser_.Finish();
+          auto fin = response_parser.Finish();
           if (fin && fin->event == http::ParseEvent::kComplete) {
             complete = true;
             up_reusable = false;
@@ -959,7 +1000,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
 
     const bool leftover = !upstream_in_.empty();
     upstream_in_.Consume(upstream_in_.size());
-    give_back(complete && response_parser_.head().keep_alive && ex.request_complete && !leftover);
+    give_back(complete && response_parser.head().keep_alive && ex.request_complete && !leftover);
     SetPhase(Phase::kNone, 0ms);
     co_return !close_after && ex.request_complete;
   }
@@ -969,7 +1010,7 @@ int Session::FeedBody(Exchange& ex) {
   if (ex.request_complete) return 0;
   std::string_view avail = in_.data ? in_.view() : std::string_view();
   for (;;) {
-    auto step = parser_.Feed(avail.substr(ex.fed));
+    auto step = parser_->Feed(avail.substr(ex.fed));
     if (!step) return step.error().status;
     ex.fed += step->consumed;
     if (step->event == http::ParseEvent::kComplete) {

@@ -5,8 +5,11 @@
 // through fixed-size buffers, keep-alive and pipelining included. Upgrades (WebSocket) become
 // a bidirectional byte pump after the upstream's 101.
 //
-// Lifetime: owned by the coroutine that runs it (shared_ptr), registered with its Worker
-// for drain/stop. Thread-safety: lives on its worker thread only.
+// Lifetime: owned (shared_ptr) by the coroutine serving a request, or, while a plain-TCP
+// keep-alive connection waits for its next request, by the handler of that wait alone: an
+// idle connection holds no coroutine, buffer, parser, head string or timer (the worker's
+// tick sweeps deadlines). Registered with its Worker for drain/stop and timeouts.
+// Thread-safety: lives on its worker thread only.
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -60,14 +63,21 @@ class Session : public std::enable_shared_from_this<Session> {
   void CloseIfIdle();
   // Stop: closes the connection whatever it is doing.
   void Close();
+  // The worker's sweep: this session's deadline passed.
+  void OnTimer();
+  void set_slot(uint32_t slot) { slot_ = slot; }
 
  private:
-  enum class Phase { kNone, kIdle, kHead, kUpstream, kStreaming };
+  enum class Phase : uint8_t { kNone, kIdle, kHead, kUpstream, kStreaming };
+  enum class HeadResult { kHead, kIdle, kEnd };
   struct Exchange;
 
-  asio::awaitable<void> Run();
-  // Reads until the parser reports a head; false when the connection should end.
-  asio::awaitable<bool> ReadHead();
+  // Waits (without a coroutine) until the client sends bytes, then runs Serve().
+  void WaitForRequest();
+  asio::awaitable<void> Serve(std::shared_ptr<Session> self, bool readable);
+  // Reads until the parser reports a head. kIdle: nothing buffered and the client sent
+  // nothing more (plain TCP only): the caller gives everything back and waits.
+  asio::awaitable<HeadResult> ReadHead(bool readable);
   // Proxies (or answers) the request whose head was just parsed; false: close after.
   asio::awaitable<bool> Handle();
   asio::awaitable<bool> HandleAdmin();
@@ -94,27 +104,24 @@ class Session : public std::enable_shared_from_this<Session> {
   // returns the error status of a malformed body, else 0.
   int FeedBody(Exchange& ex);
   bool EnsureBuffer(IoBuffer& b);
+  // Gives back the parser, the empty buffers and the head string (idle connection).
   void ReleaseBuffers();
+  // out_, cleared, with capacity from the worker's pool.
+  std::string& Out();
   void SetPhase(Phase phase, std::chrono::milliseconds timeout);
-  void ArmTimer(Clock::TimePoint at);
-  void OnTimer();
 
   Worker& worker_;
   asio::ip::tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // when terminating TLS
-  const bool admin_;
   std::string client_ip_;
-  http::Parser parser_;
-  http::Parser response_parser_;
+  std::unique_ptr<http::Parser> parser_;  // request parser, from the worker while not idle
   IoBuffer in_;
   IoBuffer upstream_in_;
   std::string out_;
   asio::ip::tcp::socket* upstream_ = nullptr;  // during an exchange, for timeouts
-  asio::steady_timer timer_;
+  uint32_t slot_;                              // in the worker's session table
   Phase phase_ = Phase::kNone;
-  Clock::TimePoint deadline_{};
-  Clock::TimePoint timer_at_{};
-  bool timer_armed_ = false;
+  const bool admin_;
   bool timed_out_ = false;
   bool closed_ = false;
 };

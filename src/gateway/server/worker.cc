@@ -64,7 +64,7 @@ std::string Worker::RenderMetrics() { return render_metrics_ ? render_metrics_()
 void Worker::Start() {
   if (acceptor_) Accept(*acceptor_, false);
   if (admin_acceptor_) Accept(*admin_acceptor_, true);
-  FlushLogsLater();
+  TickLater();
   work_.emplace(io_.get_executor());
   thread_ = std::thread([this] {
     io_.run();
@@ -96,16 +96,44 @@ void Worker::Accept(tcp::acceptor& acceptor, bool admin) {
       asio::detached);
 }
 
-void Worker::FlushLogsLater() {
-  log_timer_.expires_after(std::chrono::milliseconds(100));
-  log_timer_.async_wait([this](const asio::error_code& ec) {
+void Worker::TickLater() {
+  tick_timer_.expires_after(kTick);
+  tick_timer_.async_wait([this](const asio::error_code& ec) {
     if (ec) return;
     if (access_log_) access_log_->Flush();
+    SweepDeadlines();
     // Every 10 s, hand freed heap pages back to the kernel: after a burst of connections the
     // buffers they used would otherwise stay resident.
-    if (++ticks_ % 100 == 0) malloc_trim(0);
-    FlushLogsLater();
+    if (++ticks_ % (10'000 / kTick.count()) == 0) malloc_trim(0);
+    TickLater();
   });
+}
+
+void Worker::SweepDeadlines() {
+  if (slots_.empty()) return;
+  const Clock::TimePoint now = clock_.Now();
+  expired_.clear();
+  for (auto& slot : slots_) {
+    if (slot.deadline <= now) {
+      slot.deadline = Clock::TimePoint::max();
+      expired_.push_back(slot.session);
+    }
+  }
+  // OnTimer closes sockets; the sessions unwind (and unregister) later, from their handlers.
+  for (Session* s : expired_) s->OnTimer();
+}
+
+uint32_t Worker::Register(Session* s) {
+  slots_.push_back({s, Clock::TimePoint::max()});
+  return static_cast<uint32_t>(slots_.size() - 1);
+}
+
+void Worker::Unregister(uint32_t slot) {
+  if (slot + 1 != slots_.size()) {
+    slots_[slot] = slots_.back();
+    slots_[slot].session->set_slot(slot);
+  }
+  slots_.pop_back();
 }
 
 void Worker::SetRoutes(std::shared_ptr<const router::RouteTable> table) {
@@ -135,7 +163,8 @@ void Worker::Drain() {
     draining_ = true;
     asio::error_code ec;
     if (acceptor_) acceptor_->close(ec);
-    std::vector<Session*> idle(sessions_.begin(), sessions_.end());
+    std::vector<Session*> idle;
+    for (const auto& slot : slots_) idle.push_back(slot.session);
     for (Session* s : idle) s->CloseIfIdle();
     clusters_.CloseIdle();
   });
@@ -148,10 +177,11 @@ void Worker::Stop() {
     asio::error_code ec;
     if (acceptor_) acceptor_->close(ec);
     if (admin_acceptor_) admin_acceptor_->close(ec);
-    std::vector<Session*> all(sessions_.begin(), sessions_.end());
+    std::vector<Session*> all;
+    for (const auto& slot : slots_) all.push_back(slot.session);
     for (Session* s : all) s->Close();
     clusters_.CloseIdle();
-    log_timer_.cancel();
+    tick_timer_.cancel();
     if (access_log_) access_log_->Flush();
     // run() returns once the closed sessions have unwound and no timer is pending.
     work_.reset();
@@ -168,6 +198,44 @@ std::unique_ptr<char[]> Worker::TakeBuffer() {
 
 void Worker::GiveBuffer(std::unique_ptr<char[]> buffer) {
   if (free_buffers_.size() < 64) free_buffers_.push_back(std::move(buffer));
+}
+
+std::unique_ptr<http::Parser> Worker::TakeParser(http::MessageKind kind) {
+  auto& pool = kind == http::MessageKind::kRequest ? free_request_parsers_ : free_response_parsers_;
+  if (pool.empty()) {
+    return kind == http::MessageKind::kRequest
+               ? std::make_unique<http::Parser>(kind, options_.limits)
+               : std::make_unique<http::Parser>(kind);
+  }
+  auto p = std::move(pool.back());
+  pool.pop_back();
+  p->Reset();
+  return p;
+}
+
+void Worker::GiveParser(http::MessageKind kind, std::unique_ptr<http::Parser> parser) {
+  if (!parser) return;
+  auto& pool = kind == http::MessageKind::kRequest ? free_request_parsers_ : free_response_parsers_;
+  // A parser keeps the capacity of the largest head it held: keep a bounded number.
+  if (pool.size() < 256) pool.push_back(std::move(parser));
+}
+
+std::string Worker::TakeString() {
+  if (free_strings_.empty()) {
+    std::string s;
+    s.reserve(1024);
+    return s;
+  }
+  std::string s = std::move(free_strings_.back());
+  free_strings_.pop_back();
+  s.clear();
+  return s;
+}
+
+void Worker::GiveString(std::string s) {
+  if (s.capacity() >= 256 && s.capacity() <= 64 * 1024 && free_strings_.size() < 64) {
+    free_strings_.push_back(std::move(s));
+  }
 }
 
 }  // namespace berth::gateway::server

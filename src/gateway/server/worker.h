@@ -19,7 +19,6 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "core/clock.h"
@@ -45,6 +44,9 @@ struct WorkerOptions {
 class Worker {
  public:
   static constexpr size_t kBufferSize = 16 * 1024;
+  // Period of the worker's tick: access-log flush and the sweep of session deadlines (one
+  // timer per worker, not one per connection): a timeout fires at most one tick late.
+  static constexpr std::chrono::milliseconds kTick{100};
 
   Worker(int index, WorkerOptions options, const Clock& clock);
   ~Worker();
@@ -86,14 +88,31 @@ class Worker {
   asio::ssl::context* tls_context() const { return tls_context_.get(); }
   int index() const { return index_; }
 
+  // Pools, so that an idle keep-alive connection holds no read buffer, parser or head string:
+  // sessions take them when bytes arrive and give them back when the connection goes idle.
   std::unique_ptr<char[]> TakeBuffer();
   void GiveBuffer(std::unique_ptr<char[]> buffer);
-  void Register(Session* s) { sessions_.insert(s); }
-  void Unregister(Session* s) { sessions_.erase(s); }
+  // A parser ready for a new message (request parsers with the worker's limits).
+  std::unique_ptr<http::Parser> TakeParser(http::MessageKind kind);
+  void GiveParser(http::MessageKind kind, std::unique_ptr<http::Parser> parser);
+  // An empty string with some capacity, for building heads.
+  std::string TakeString();
+  void GiveString(std::string s);
+
+  // Sessions and their deadlines: Register returns the session's slot; the tick calls
+  // Session::OnTimer once a slot's deadline has passed (and clears it).
+  uint32_t Register(Session* s);
+  void Unregister(uint32_t slot);
+  void SetDeadline(uint32_t slot, Clock::TimePoint deadline) { slots_[slot].deadline = deadline; }
 
  private:
+  struct Slot {
+    Session* session;
+    Clock::TimePoint deadline;
+  };
   void Accept(asio::ip::tcp::acceptor& acceptor, bool admin);
-  void FlushLogsLater();
+  void TickLater();
+  void SweepDeadlines();
 
   const int index_;
   const WorkerOptions options_;
@@ -113,11 +132,15 @@ class Worker {
   std::unique_ptr<AccessLog> access_log_;
   std::shared_ptr<asio::ssl::context> tls_context_;
   std::string access_log_path_;
-  asio::steady_timer log_timer_{io_};
-  uint64_t ticks_ = 0;  // log timer ticks (100 ms)
+  asio::steady_timer tick_timer_{io_};
+  uint64_t ticks_ = 0;
   bool draining_ = false;
   std::vector<std::unique_ptr<char[]>> free_buffers_;
-  std::unordered_set<Session*> sessions_;
+  std::vector<std::unique_ptr<http::Parser>> free_request_parsers_;
+  std::vector<std::unique_ptr<http::Parser>> free_response_parsers_;
+  std::vector<std::string> free_strings_;
+  std::vector<Slot> slots_;        // every live session, in no order
+  std::vector<Session*> expired_;  // scratch for the sweep
 };
 
 }  // namespace berth::gateway::server
