@@ -224,6 +224,15 @@ Json ImageJson(const agent::image::Image& im) {
             {"working_dir", im.config.working_dir}}}};
 }
 
+namespace {
+// {ref...} keeps the path's leading slash (it was made for KV keys): "/team/app:1".
+std::string ImageRefParam(Call& call) {
+  std::string ref = call.Param("ref");
+  if (ref.starts_with('/')) ref.erase(0, 1);
+  return ref;
+}
+}  // namespace
+
 void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
                                 agent::image::ImageStore& images, agent::image::Puller& puller) {
   router.Add({.method = "POST",
@@ -364,7 +373,7 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
   router.Add({.method = "GET",
               .pattern = "/v1/images/{ref...}",
               .handler = [&images](std::shared_ptr<Call> call) {
-                auto im = images.Inspect(call->Param("ref"));
+                auto im = images.Inspect(ImageRefParam(*call));
                 if (!im) return call->ReplyError(im.error());
                 call->Reply(200, ImageJson(*im));
               }});
@@ -373,9 +382,10 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
               .min_role = Role::kOperator,
               .mutating = true,
               .handler = [&agent](std::shared_ptr<Call> call) {
-                auto r = agent.RemoveImage(call->Param("ref"));
+                const std::string ref = ImageRefParam(*call);
+                auto r = agent.RemoveImage(ref);
                 if (!r) return call->ReplyError(r.error());
-                call->Reply(200, Json{{"ref", call->Param("ref")}, {"removed", true}});
+                call->Reply(200, Json{{"ref", ref}, {"removed", true}});
               }});
   router.Add(
       {.method = "POST",

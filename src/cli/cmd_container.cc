@@ -64,9 +64,11 @@ void AddContainerCommands(CLI::App& app, Context& ctx) {
     };
     auto o = std::make_shared<Opts>();
     cmd->add_option("--name", o->name, "Container name");
-    cmd->add_option("-e,--env", o->env, "Environment variable K=V (repeatable)");
+    cmd->add_option("-e,--env", o->env, "Environment variable K=V (repeatable)")
+        ->allow_extra_args(false);
     cmd->add_option("-p,--publish", o->ports,
-                    "Publish HOSTPORT:PORT[/tcp|udp] on 127.0.0.1 (repeatable)");
+                    "Publish HOSTPORT:PORT[/tcp|udp] on 127.0.0.1 (repeatable)")
+        ->allow_extra_args(false);
     cmd->add_option("--memory", o->memory, "Memory limit (64m, 1g)");
     cmd->add_option("--cpus", o->cpus, "CPU limit in cores (0.5)");
     cmd->add_option("--pids", o->pids, "Process limit");
@@ -75,7 +77,8 @@ void AddContainerCommands(CLI::App& app, Context& ctx) {
     cmd->add_option("--restart", o->restart, "Restart policy: always|on-failure|never");
     cmd->add_option("--network", o->network, "bridge|none|host");
     cmd->add_flag("--privileged", o->privileged, "Lift the security profile (admin only)");
-    cmd->add_option("--cap-add", o->cap_add, "Add a capability (admin only)");
+    cmd->add_option("--cap-add", o->cap_add, "Add a capability (admin only)")
+        ->allow_extra_args(false);
     cmd->add_flag("--userns", o->userns, "Remap container root to an unprivileged host uid");
     cmd->add_option("image", o->image, "Image")->required();
     cmd->add_option("command", o->args, "Command and arguments (after --)");
@@ -266,8 +269,9 @@ void AddImageCommands(CLI::App& app, Context& ctx) {
     auto o = std::make_shared<Opts>();
     cmd->add_option("dir", o->dir, "Directory on this node")->required();
     cmd->add_option("-t,--tag", o->tag, "NAME:TAG")->required();
-    cmd->add_option("--entrypoint", o->entrypoint, "Entrypoint (repeat for each argument)");
-    cmd->add_option("--env", o->env, "K=V (repeatable)");
+    cmd->add_option("--entrypoint", o->entrypoint, "Entrypoint (repeat for each argument)")
+        ->allow_extra_args(false);
+    cmd->add_option("--env", o->env, "K=V (repeatable)")->allow_extra_args(false);
     cmd->add_option("--user", o->user, "uid[:gid]");
     cmd->callback([&ctx, o, print_image] {
       ctx.run = [&ctx, o, print_image] {

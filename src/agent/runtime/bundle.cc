@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <map>
 
 #include "agent/runtime/seccomp_profile.h"
@@ -73,9 +74,24 @@ std::vector<std::string> DefaultCapabilities() {
           "CAP_AUDIT_WRITE"};
 }
 
+// The agent's own bounding set: a container can never hold more (runc fails with "unable
+// to apply caps" when asked to), and sandboxed hosts drop some (CAP_SYS_RESOURCE, ...).
+uint64_t HostBoundingSet() {
+  static const uint64_t kSet = [] {
+    std::ifstream in("/proc/self/status");
+    std::string line;
+    while (std::getline(in, line))
+      if (line.rfind("CapBnd:", 0) == 0)
+        return static_cast<uint64_t>(std::stoull(line.substr(7), nullptr, 16));
+    return ~uint64_t{0};
+  }();
+  return kSet;
+}
+
 std::vector<std::string> AllCapabilities() {
   std::vector<std::string> out;
-  for (const auto& [name, bit] : CapabilityBits()) out.push_back(name);
+  for (const auto& [name, bit] : CapabilityBits())
+    if (HostBoundingSet() & (uint64_t{1} << bit)) out.push_back(name);
   return out;
 }
 

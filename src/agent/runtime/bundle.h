@@ -74,8 +74,11 @@ struct BundleSpec {
 
 // Docker's default capability set without CAP_NET_RAW, as "CAP_..." names.
 std::vector<std::string> DefaultCapabilities();
-// Every capability the kernel knows (for privileged containers).
+// Every capability the kernel knows that the agent's own bounding set holds (for
+// privileged containers).
 std::vector<std::string> AllCapabilities();
+// The agent process's bounding set (CapBnd of /proc/self/status).
+uint64_t HostBoundingSet();
 // The capabilities a spec ends up with (defaults, cap_add, cap_drop, privileged).
 std::vector<std::string> EffectiveCapabilities(const SecurityProfile& profile);
 // CapEff bitmask as /proc/<pid>/status prints it for a root process with `caps`.
