@@ -90,13 +90,15 @@ void Context::Resolve() {
 }
 
 Result<Json> Context::Call(std::string_view method, std::string_view path, const Json* body) {
+  if (body) return CallText(method, path, body->dump(), "application/json");
+  return CallText(method, path, "", "");
+}
+
+Result<Json> Context::CallText(std::string_view method, std::string_view path, std::string payload,
+                               std::string_view content_type) {
   http::Headers headers;
   if (!token.empty()) headers.Set("Authorization", "Bearer " + token);
-  std::string payload;
-  if (body) {
-    payload = body->dump();
-    headers.Set("Content-Type", "application/json");
-  }
+  if (!content_type.empty()) headers.Set("Content-Type", std::string(content_type));
   auto resp = http::Fetch(method, addr + std::string(path), std::move(payload), std::move(headers));
   if (!resp) {
     return Fail(resp.error().code,

@@ -31,6 +31,9 @@ struct Context {
   void Resolve();
   // Calls the API; on an HTTP error returns the server's message ("HTTP 404: no key ...").
   Result<Json> Call(std::string_view method, std::string_view path, const Json* body = nullptr);
+  // The same with a body sent as is (a YAML file, say) with `content_type`.
+  Result<Json> CallText(std::string_view method, std::string_view path, std::string body,
+                        std::string_view content_type);
   // Streams JSON lines from a watch-style endpoint until the server ends it or `on_line`
   // returns false.
   Result<void> Stream(std::string_view path, const std::function<bool(const Json&)>& on_line);

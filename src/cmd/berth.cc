@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "cli/cmd_container.h"
 #include "cli/cmd_node.h"
+#include "cli/cmd_route.h"
 
 int main(int argc, char** argv) {
   berth::cli::Context ctx;
@@ -20,6 +21,7 @@ int main(int argc, char** argv) {
   berth::cli::AddContainerCommands(app, ctx);
   berth::cli::AddImageCommands(app, ctx);
   berth::cli::AddNodeCommands(app, ctx);
+  berth::cli::AddRouteCommands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

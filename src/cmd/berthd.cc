@@ -1,6 +1,7 @@
-// berthd: the Berth daemon. `berthd dev` runs the control plane (and, as they land, an agent
-// and the gateway) in one process over an embedded store; `berthd server` runs the control
-// plane alone. Flags and wiring only: every piece is built by its own component.
+// berthd: the Berth daemon. `berthd dev` runs the control plane, an agent and the gateway in
+// one process over an embedded store; `berthd server` runs the control plane (with a gateway
+// when --gateway is given); `berthd gateway` runs the gateway alone over a shared store.
+// Flags and wiring only: every piece is built by its own component.
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <signal.h>
@@ -45,6 +46,7 @@ struct DaemonFlags {
   bool log_json = false;
   int api_threads = 2;
   ComponentFlags components;
+  GatewayRoleFlags gateway;  // `berthd gateway`
 };
 
 // Creates the first admin token when the store has none; writes it to <data-dir>/admin.token
@@ -152,7 +154,11 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
 
   auto api = api::ApiServer::Start(
       {.address = flags.api, .threads = flags.api_threads},
-      {.tokens = &tokens, .audit = &audit, .clock = &clock, .metrics = &metrics},
+      {.tokens = &tokens,
+       .audit = &audit,
+       .clock = &clock,
+       .metrics = &metrics,
+       .extra_metrics = [&components] { return (*components)->RenderMetrics(); }},
       std::move(router));
   if (!api) {
     std::fprintf(stderr, "error: %s\n", api.error().message.c_str());
@@ -170,6 +176,65 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
   log::Info("berthd", "signal {}: shutting down", sig);
   (*api)->Stop();
   components->reset();
+  log::Info("berthd", "stopped");
+  return 0;
+}
+
+// `berthd gateway`: the data plane alone, fed by a shared store (etcd) or a static file.
+int RunGateway(const DaemonFlags& flags) {
+  log::Level level;
+  if (!log::ParseLevel(flags.log_level, &level)) {
+    std::fprintf(stderr, "error: --log-level must be debug, info, warn or error\n");
+    return 2;
+  }
+  log::Configure(level, flags.log_json);
+  const bool from_store = flags.gateway.config.empty();
+  if (from_store && !flags.store.starts_with("etcd://")) {
+    std::fprintf(stderr,
+                 "error: berthd gateway reads routes from a shared store: give --store "
+                 "etcd://h1:p1,... (an embedded sqlite store is not shared between processes), "
+                 "or --gateway-config FILE\n");
+    return 2;
+  }
+  std::string data_dir = flags.data_dir.empty() ? DefaultDataDir() : flags.data_dir;
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  SystemClock clock;
+  std::unique_ptr<store::Store> store;
+  if (from_store) {
+    auto opened = store::OpenStore({.url = flags.store, .data_dir = data_dir, .clock = &clock});
+    if (!opened) {
+      std::fprintf(stderr, "error: open store %s: %s\n", flags.store.c_str(),
+                   opened.error().message.c_str());
+      return 1;
+    }
+    store = std::move(*opened);
+  }
+  auto role = StartGatewayRole(store.get(), clock, data_dir, flags.gateway);
+  if (!role) {
+    std::fprintf(stderr, "error: %s\n", role.error().message.c_str());
+    return 1;
+  }
+  std::printf("berthd gateway running\n");
+  for (const auto& line : (*role)->Banner()) std::printf("  %s\n", line.c_str());
+  std::fflush(stdout);
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    if (auto r = (*role)->Reload(); !r) {
+      log::Warn("berthd", "reload: {}", r.error().message);
+    }
+  }
+  log::Info("berthd", "gateway draining");
+  (*role)->Drain(std::chrono::seconds(10));
+  role->reset();
   log::Info("berthd", "stopped");
   return 0;
 }
@@ -198,12 +263,18 @@ int main(int argc, char** argv) {
     cmd->add_option("--dns", flags.components.dns, "Registry DNS address host:port, or none")
         ->capture_default_str();
   };
+  auto add_gateway = [&flags](CLI::App* cmd, const char* default_listen) {
+    cmd->add_option(
+        "--gateway", flags.components.gateway,
+        fmt::format("Gateway listener host:port, or none (default {})", default_listen));
+    cmd->add_option("--gateway-config", flags.components.gateway_config,
+                    "Static routes.yaml (default: routes from the store, endpoints from the "
+                    "registry)");
+    cmd->add_option("--gateway-workers", flags.components.gateway_workers, "0: one per core");
+  };
   auto* dev = app.add_subcommand("dev", "Control plane, agent and gateway in one process");
   add_common(dev);
-  dev->add_option("--gateway", flags.components.gateway, "Gateway listener host:port, or none")
-      ->capture_default_str();
-  dev->add_option("--gateway-config", flags.components.gateway_config, "Static routes.yaml");
-  dev->add_option("--gateway-workers", flags.components.gateway_workers, "0: one per core");
+  add_gateway(dev, "127.0.0.1:8080");
   dev->add_option("--runtime", flags.components.runtime, "OCI runtime: runc or crun")
       ->check(CLI::IsMember({"runc", "crun"}))
       ->capture_default_str();
@@ -212,9 +283,26 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   dev->add_flag("!--no-agent", flags.components.agent, "Run without the node agent");
   dev->callback([&] { chosen = "dev"; });
-  auto* server = app.add_subcommand("server", "The control plane alone");
+  auto* server = app.add_subcommand("server", "The control plane (and a gateway with --gateway)");
   add_common(server);
-  server->callback([&] { chosen = "server"; });
+  add_gateway(server, "none");
+  server->callback([&] {
+    chosen = "server";
+    if (server->count("--gateway") == 0) flags.components.gateway = "none";
+  });
+  auto* gw = app.add_subcommand("gateway", "The gateway alone, fed by a shared store");
+  gw->add_option("--store", flags.store, "etcd://h1:p1,h2:p2 (where routes and the registry are)");
+  gw->add_option("--listen", flags.gateway.listen, "Listener host:port")->capture_default_str();
+  gw->add_option("--admin", flags.gateway.admin, "Admin listener (/metrics, /ready), or none")
+      ->capture_default_str();
+  gw->add_option("--workers", flags.gateway.workers, "0: one per core");
+  gw->add_option("--gateway-config", flags.gateway.config,
+                 "Static routes.yaml instead of the store");
+  gw->add_option("--access-log", flags.gateway.access_log, "JSON access log file");
+  gw->add_option("--data-dir", flags.data_dir, "Relative file paths of stored routes resolve here");
+  gw->add_option("--log-level", flags.log_level, "debug|info|warn|error")->capture_default_str();
+  gw->add_flag("--log-json", flags.log_json, "Log as JSON lines");
+  gw->callback([&] { chosen = "gateway"; });
   auto* version = app.add_subcommand("version", "Print the version");
   version->callback([&] { chosen = "version"; });
   CLI11_PARSE(app, argc, argv);
@@ -222,5 +310,6 @@ int main(int argc, char** argv) {
     std::printf("berthd %s\n", std::string(berth::kVersion).c_str());
     return 0;
   }
+  if (chosen == "gateway") return berth::RunGateway(flags);
   return berth::RunControlPlane(flags, chosen);
 }

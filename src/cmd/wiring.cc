@@ -13,9 +13,12 @@
 #include "api/container_endpoints.h"
 #include "api/node_endpoints.h"
 #include "api/registry_endpoints.h"
+#include "api/route_endpoints.h"
 #include "core/log.h"
 #include "gateway/endpoint_source.h"
 #include "gateway/gateway.h"
+#include "gateway/registry_source.h"
+#include "gateway/route_store.h"
 #include "registry/component.h"
 
 namespace berth {
@@ -36,6 +39,7 @@ class Started final : public Components {
     // Reverse order: the edge first, then containers' supervisor, then the registry.
     if (gateway) gateway->Drain(std::chrono::seconds(5));
     gateway.reset();
+    gateway_source.reset();
     agent.agent.reset();
     registry.reset();
   }
@@ -44,13 +48,16 @@ class Started final : public Components {
     std::string out;
     if (registry) out += registry->RenderMetrics();
     if (gateway) out += gateway->RenderMetrics();
+    if (gateway_source) out += gateway_source->RenderMetrics();
     return out;
   }
 
   std::vector<std::string> Banner() const override { return banner; }
 
   std::unique_ptr<registry::Component> registry;
+  std::unique_ptr<gateway::RouteStore> routes;
   AgentParts agent;
+  std::shared_ptr<gateway::RegistryEndpointSource> gateway_source;
   std::unique_ptr<gateway::Gateway> gateway;
   std::vector<std::string> banner;
 };
@@ -100,14 +107,16 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     started->banner.push_back(fmt::format("dns udp+tcp {}", w.flags.dns));
   }
 
-  if (w.role != "dev") return std::unique_ptr<Components>(std::move(started));
+  // Gateway routes in the store: /v1/routes and /v1/gateway/services.
+  started->routes = std::make_unique<gateway::RouteStore>(w.store, w.data_dir);
+  api::RegisterRouteEndpoints(router, *started->routes);
 
-  // Node agent: containers need root; without it the control plane runs alone.
-  if (w.flags.agent && ::geteuid() != 0) {
+  // Node agent (dev only): containers need root; without it the control plane runs alone.
+  if (w.role == "dev" && w.flags.agent && ::geteuid() != 0) {
     log::Warn("berthd",
               "not root: the node agent is off (containers need root); the control "
               "plane runs alone");
-  } else if (w.flags.agent) {
+  } else if (w.role == "dev" && w.flags.agent) {
     auto parts = StartAgent(w);
     if (!parts) return std::unexpected(parts.error());
     started->agent = std::move(*parts);
@@ -117,8 +126,8 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
         fmt::format("agent runtime {} network {}", w.flags.runtime, w.flags.subnet));
   }
 
-  // Gateway: static routes from a file when given, otherwise an empty table until routes
-  // are configured.
+  // Gateway: static routes from a file when given, otherwise live from the store's
+  // /gateway/ keys with endpoints from the registry.
   if (!w.flags.gateway.empty() && w.flags.gateway != "none") {
     gateway::GatewayOptions go;
     go.listen = w.flags.gateway;
@@ -126,15 +135,75 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     if (!w.flags.gateway_config.empty()) {
       go.config_path = w.flags.gateway_config;
     } else {
-      go.source = std::make_shared<gateway::ManualSource>();
+      started->gateway_source = std::make_shared<gateway::RegistryEndpointSource>(
+          w.store, started->registry->registry(),
+          gateway::RegistrySourceOptions{.base_dir = w.data_dir});
+      go.source = started->gateway_source;
     }
     auto gw = gateway::Gateway::Create(go);
     if (!gw) return std::unexpected(Wrap(gw.error(), "gateway"));
     if (auto s = (*gw)->Start(); !s) return std::unexpected(Wrap(s.error(), "gateway"));
     started->gateway = std::move(*gw);
-    started->banner.push_back(fmt::format("gateway http://{}", started->gateway->address()));
+    started->banner.push_back(
+        fmt::format("gateway http://{} (routes from {})", started->gateway->address(),
+                    w.flags.gateway_config.empty() ? "the store" : w.flags.gateway_config));
   }
   return std::unique_ptr<Components>(std::move(started));
+}
+
+namespace {
+
+class GatewayOnly final : public GatewayRole {
+ public:
+  ~GatewayOnly() override {
+    if (gateway) gateway->Stop();
+    gateway.reset();
+    source.reset();
+    registry.reset();
+  }
+  Result<void> Reload() override { return gateway->Reload(); }
+  void Drain(std::chrono::milliseconds deadline) override { gateway->Drain(deadline); }
+  std::vector<std::string> Banner() const override { return banner; }
+
+  std::unique_ptr<registry::Registry> registry;
+  std::shared_ptr<gateway::EndpointSource> source;
+  std::unique_ptr<gateway::Gateway> gateway;
+  std::vector<std::string> banner;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<GatewayRole>> StartGatewayRole(store::Store* store, Clock& clock,
+                                                      const std::string& data_dir,
+                                                      const GatewayRoleFlags& flags) {
+  auto role = std::make_unique<GatewayOnly>();
+  gateway::GatewayOptions go;
+  go.listen = flags.listen;
+  go.workers = flags.workers;
+  go.admin_listen = flags.admin == "none" ? "" : flags.admin;
+  go.access_log_path = flags.access_log;
+  if (!flags.config.empty()) {
+    go.config_path = flags.config;
+  } else {
+    if (!store) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "gateway: needs --store (routes from the store) or --gateway-config");
+    }
+    // The registry read side only: no checks, no sweeps (the control plane runs those).
+    role->registry = std::make_unique<registry::Registry>(*store, clock);
+    role->source = std::make_shared<gateway::RegistryEndpointSource>(
+        *store, *role->registry, gateway::RegistrySourceOptions{.base_dir = data_dir});
+    go.source = role->source;
+  }
+  auto gw = gateway::Gateway::Create(go);
+  if (!gw) return std::unexpected(Wrap(gw.error(), "gateway"));
+  if (auto s = (*gw)->Start(); !s) return std::unexpected(Wrap(s.error(), "gateway"));
+  role->gateway = std::move(*gw);
+  role->banner.push_back(fmt::format("gateway http://{} (routes from {})", role->gateway->address(),
+                                     flags.config.empty() ? "the store" : flags.config));
+  if (role->gateway->admin_port() != 0)
+    role->banner.push_back(fmt::format("admin http://{} (/metrics, /ready)", flags.admin));
+  return std::unique_ptr<GatewayRole>(std::move(role));
 }
 
 }  // namespace berth

@@ -2,6 +2,7 @@
 // stays flags and order only; this file is the one place that knows every component.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -19,8 +20,8 @@ namespace berth {
 
 struct ComponentFlags {
   std::string dns = "127.0.0.1:8600";      // registry DNS; "none": off
-  std::string gateway = "127.0.0.1:8080";  // dev: the gateway listener; "none": off
-  std::string gateway_config;              // routes.yaml for the gateway (static routes)
+  std::string gateway = "127.0.0.1:8080";  // the gateway listener (dev, server); "none": off
+  std::string gateway_config;              // static routes.yaml; empty: routes from the store
   int gateway_workers = 0;                 // 0: one per core
   std::string runtime = "runc";            // runc | crun
   std::string subnet = "100.64.0.0/16";    // container network
@@ -51,5 +52,29 @@ class Components {
 
 // Starts the components of `wiring.role` and adds their endpoints to `router`.
 Result<std::unique_ptr<Components>> StartComponents(Wiring& wiring, api::Router& router);
+
+// `berthd gateway`: the data plane alone. Routes from the store's /gateway/ keys and
+// endpoints from the registry (`store` non-null), or from a static routes.yaml.
+struct GatewayRoleFlags {
+  std::string listen = "127.0.0.1:8080";
+  std::string admin = "127.0.0.1:9901";  // GET /metrics and /ready; "none": off
+  int workers = 0;                       // 0: one per core
+  std::string config;                    // static routes.yaml instead of the store
+  std::string access_log;
+};
+
+class GatewayRole {
+ public:
+  virtual ~GatewayRole() = default;
+  virtual Result<void> Reload() = 0;                           // SIGHUP
+  virtual void Drain(std::chrono::milliseconds deadline) = 0;  // SIGTERM
+  virtual std::vector<std::string> Banner() const = 0;
+};
+
+// `store` may be null only with a static config; `data_dir` resolves relative file paths of
+// stored routes.
+Result<std::unique_ptr<GatewayRole>> StartGatewayRole(store::Store* store, Clock& clock,
+                                                      const std::string& data_dir,
+                                                      const GatewayRoleFlags& flags);
 
 }  // namespace berth

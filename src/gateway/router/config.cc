@@ -71,6 +71,11 @@ class Parser {
       : origin_(origin), base_dir_(base_dir) {}
 
   Result<SnapshotPtr> Parse(const Json& root);
+  // One route entry alone (see ParseRouteEntry).
+  Result<RouteEntry> ParseOneRoute(const Json& j);
+  // One `services:` entry for cluster `name`.
+  Result<std::shared_ptr<Cluster>> ParseService(const Json& j, const std::string& name,
+                                                bool allow_endpoints);
 
  private:
   std::unexpected<Error> Bad(const std::string& where, const std::string& what) {
@@ -338,9 +343,9 @@ Result<std::shared_ptr<const Route>> Parser::ParseRoute(const Json& j, size_t in
   std::string where = fmt::format("routes[{}]", index);
   if (auto f =
           Fields(j,
-                 {"name", "hosts", "match", "rewrite", "service", "upstreams", "targets", "lb",
-                  "hash_on", "outlier", "panic_threshold", "circuit_breakers", "connect_timeout_ms",
-                  "max_idle_connections", "retry", "timeouts", "filters"},
+                 {"name", "owner", "hosts", "match", "rewrite", "service", "namespace", "upstreams",
+                  "targets", "lb", "hash_on", "outlier", "panic_threshold", "circuit_breakers",
+                  "connect_timeout_ms", "max_idle_connections", "retry", "timeouts", "filters"},
                  where);
       !f) {
     return std::unexpected(f.error());
@@ -359,6 +364,10 @@ Result<std::shared_ptr<const Route>> Parser::ParseRoute(const Json& j, size_t in
     return Bad(where, "duplicate route name");
   }
   route_names_.push_back(r->name);
+  if (j.contains("owner")) {
+    auto o = String(j["owner"], where + ".owner");
+    if (!o) return std::unexpected(o.error());
+  }
 
   if (j.contains("hosts")) {
     if (!j["hosts"].is_array() || j["hosts"].empty())
@@ -406,20 +415,25 @@ Result<std::shared_ptr<const Route>> Parser::ParseRoute(const Json& j, size_t in
   Json targets = Json::array();
   const int forms = j.contains("service") + j.contains("upstreams") + j.contains("targets");
   if (forms != 1) return Bad(where, "needs exactly one of service, upstreams, targets");
+  if (j.contains("namespace") && !j.contains("service"))
+    return Bad(where + ".namespace", "goes with service (or inside each of targets)");
   if (j.contains("targets")) {
     if (!j["targets"].is_array() || j["targets"].empty())
       return Bad(where + ".targets", "must be a non-empty list");
     targets = j["targets"];
   } else if (j.contains("service")) {
     targets.push_back(Json{{"service", j["service"]}});
+    if (j.contains("namespace")) targets.back()["namespace"] = j["namespace"];
   } else {
     targets.push_back(Json{{"upstreams", j["upstreams"]}});
   }
   size_t ti = 0;
   for (const auto& t : targets) {
     const std::string w = fmt::format("{}.targets[{}]", where, ti);
-    if (auto f = Fields(t, {"service", "upstreams", "weight"}, w); !f)
+    if (auto f = Fields(t, {"service", "namespace", "upstreams", "weight"}, w); !f)
       return std::unexpected(f.error());
+    if (t.contains("namespace") && !t.contains("service"))
+      return Bad(w + ".namespace", "goes with service");
     WeightedCluster wc;
     if (t.contains("weight")) {
       auto v = Uint(t["weight"], w + ".weight", 1'000'000);
@@ -431,12 +445,23 @@ Result<std::shared_ptr<const Route>> Parser::ParseRoute(const Json& j, size_t in
     if (t.contains("service")) {
       auto s = String(t["service"], w + ".service");
       if (!s) return std::unexpected(s.error());
-      if (s->empty()) return Bad(w + ".service", "must not be empty");
-      wc.cluster = *s;
-      if (!clusters_.count(*s)) {  // a registry service: endpoints arrive from the registry
+      if (s->empty() || s->find('/') != std::string::npos)
+        return Bad(w + ".service", "must be a non-empty name without '/'");
+      std::string ns = "default";
+      if (t.contains("namespace")) {
+        auto n = String(t["namespace"], w + ".namespace");
+        if (!n) return std::unexpected(n.error());
+        if (n->empty() || n->find('/') != std::string::npos)
+          return Bad(w + ".namespace", "must be a non-empty name without '/'");
+        ns = *n;
+      }
+      wc.cluster = ServiceClusterName(ns, *s);
+      if (!clusters_.count(wc.cluster)) {  // a registry service: endpoints from the registry
         auto c = std::make_shared<Cluster>();
-        c->name = *s;
-        clusters_[*s] = c;
+        c->name = wc.cluster;
+        c->service_namespace = ns;
+        c->service_name = *s;
+        clusters_[wc.cluster] = c;
       }
     } else {
       if (!t["upstreams"].is_array() || t["upstreams"].empty())
@@ -544,6 +569,56 @@ Result<std::shared_ptr<const Route>> Parser::ParseRoute(const Json& j, size_t in
   return std::shared_ptr<const Route>(std::move(r));
 }
 
+Result<std::shared_ptr<Cluster>> Parser::ParseService(const Json& j, const std::string& name,
+                                                      bool allow_endpoints) {
+  const std::string where = fmt::format("service \"{}\"", name);
+  if (auto f = Fields(j,
+                      {"endpoints", "lb", "outlier", "panic_threshold", "circuit_breakers",
+                       "connect_timeout_ms", "max_idle_connections"},
+                      where);
+      !f) {
+    return std::unexpected(f.error());
+  }
+  auto c = std::make_shared<Cluster>();
+  // "users" (default namespace) or "shop/users".
+  const auto slash = name.find('/');
+  c->service_namespace = slash == std::string::npos ? "default" : name.substr(0, slash);
+  c->service_name = slash == std::string::npos ? name : name.substr(slash + 1);
+  if (name.empty() || c->service_namespace.empty() || c->service_name.empty() ||
+      c->service_name.find('/') != std::string::npos) {
+    return Bad(where, "a service is named \"service\" or \"namespace/service\"");
+  }
+  c->name = ServiceClusterName(c->service_namespace, c->service_name);
+  if (j.contains("endpoints")) {
+    if (!allow_endpoints)
+      return Bad(where + ".endpoints",
+                 "endpoints of a stored service come from the registry (use upstreams: in a "
+                 "route for fixed addresses)");
+    const Json& eps = j["endpoints"];
+    if (!eps.is_array()) return Bad(where + ".endpoints", "must be a list");
+    size_t i = 0;
+    for (const auto& e : eps) {
+      auto ep = ParseEndpoint(e, fmt::format("{}.endpoints[{}]", where, i++));
+      if (!ep) return std::unexpected(ep.error());
+      c->endpoints.push_back(*ep);
+    }
+  }
+  if (auto r = ParseClusterSettings(j, where, c.get(), true); !r) return std::unexpected(r.error());
+  return c;
+}
+
+Result<RouteEntry> Parser::ParseOneRoute(const Json& j) {
+  if (!j.is_object()) return Bad("route", "must be a mapping");
+  if (!j.contains("name")) return Bad("route", "missing name");
+  auto route = ParseRoute(j, 0);
+  if (!route) return std::unexpected(route.error());
+  RouteEntry out;
+  out.route = std::move(*route);
+  for (auto& [name, c] : clusters_) out.clusters.push_back(c);
+  if (j.contains("owner")) out.owner = j["owner"].get<std::string>();
+  return out;
+}
+
 Result<SnapshotPtr> Parser::Parse(const Json& root) {
   if (root.is_null()) return Bad("top level", "empty configuration");
   if (auto f = Fields(root, {"routes", "services", "tls", "access_log"}, "top level"); !f) {
@@ -554,29 +629,9 @@ Result<SnapshotPtr> Parser::Parse(const Json& root) {
     const Json& s = root["services"];
     if (!s.is_object()) return Bad("services", "must be a mapping of name to service");
     for (auto it = s.begin(); it != s.end(); ++it) {
-      const std::string where = fmt::format("service \"{}\"", it.key());
-      if (auto f = Fields(it.value(),
-                          {"endpoints", "lb", "outlier", "panic_threshold", "circuit_breakers",
-                           "connect_timeout_ms", "max_idle_connections"},
-                          where);
-          !f) {
-        return std::unexpected(f.error());
-      }
-      auto c = std::make_shared<Cluster>();
-      c->name = it.key();
-      if (it.value().contains("endpoints")) {
-        const Json& eps = it.value()["endpoints"];
-        if (!eps.is_array()) return Bad(where + ".endpoints", "must be a list");
-        size_t i = 0;
-        for (const auto& e : eps) {
-          auto ep = ParseEndpoint(e, fmt::format("{}.endpoints[{}]", where, i++));
-          if (!ep) return std::unexpected(ep.error());
-          c->endpoints.push_back(*ep);
-        }
-      }
-      if (auto r = ParseClusterSettings(it.value(), where, c.get(), true); !r)
-        return std::unexpected(r.error());
-      clusters_[c->name] = c;
+      auto c = ParseService(it.value(), it.key(), true);
+      if (!c) return std::unexpected(c.error());
+      clusters_[(*c)->name] = *c;
     }
   }
   if (root.contains("routes")) {
@@ -636,32 +691,90 @@ Result<SnapshotPtr> Parser::Parse(const Json& root) {
   return SnapshotPtr(std::move(snap));
 }
 
-}  // namespace
-
-Result<SnapshotPtr> ParseConfig(std::string_view text, std::string_view origin,
-                                std::string_view base_dir) {
-  Json root;
+Result<Json> TextToJson(std::string_view text, std::string_view origin) {
   const auto first = text.find_first_not_of(" \t\r\n");
   if (first != std::string_view::npos && text[first] == '{') {
     auto j = ParseJson(text);
     if (!j)
       return Fail(ErrorCode::kInvalidArgument, fmt::format("{}: {}", origin, j.error().message));
-    root = std::move(*j);
-  } else {
-    try {
-      YAML::Node node = YAML::Load(std::string(text));
-      auto j = YamlToJson(node);
-      if (!j)
-        return Fail(ErrorCode::kInvalidArgument, fmt::format("{}: {}", origin, j.error().message));
-      root = std::move(*j);
-    } catch (const YAML::Exception& e) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  fmt::format("{}: line {}, column {}: {}", origin, e.mark.line + 1,
-                              e.mark.column + 1, e.msg));
+    return std::move(*j);
+  }
+  try {
+    YAML::Node node = YAML::Load(std::string(text));
+    auto j = YamlToJson(node);
+    if (!j)
+      return Fail(ErrorCode::kInvalidArgument, fmt::format("{}: {}", origin, j.error().message));
+    return std::move(*j);
+  } catch (const YAML::Exception& e) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("{}: line {}, column {}: {}", origin, e.mark.line + 1,
+                            e.mark.column + 1, e.msg));
+  }
+}
+
+}  // namespace
+
+std::string ServiceClusterName(std::string_view ns, std::string_view service) {
+  if (ns.empty() || ns == "default") return std::string(service);
+  return fmt::format("{}/{}", ns, service);
+}
+
+Result<SnapshotPtr> ParseConfig(std::string_view text, std::string_view origin,
+                                std::string_view base_dir) {
+  auto root = TextToJson(text, origin);
+  if (!root) return std::unexpected(root.error());
+  Parser parser(origin, base_dir);
+  return parser.Parse(*root);
+}
+
+Result<RouteEntry> ParseRouteEntry(std::string_view text, std::string_view origin,
+                                   std::string_view base_dir) {
+  auto root = TextToJson(text, origin);
+  if (!root) return std::unexpected(root.error());
+  Parser parser(origin, base_dir);
+  return parser.ParseOneRoute(*root);
+}
+
+Result<std::shared_ptr<const Cluster>> ParseServiceSettings(std::string_view text,
+                                                            std::string_view cluster_name,
+                                                            std::string_view origin,
+                                                            bool allow_endpoints) {
+  auto root = TextToJson(text, origin);
+  if (!root) return std::unexpected(root.error());
+  if (root->is_null()) *root = Json::object();
+  Parser parser(origin, ".");
+  auto c = parser.ParseService(*root, std::string(cluster_name), allow_endpoints);
+  if (!c) return std::unexpected(c.error());
+  return std::shared_ptr<const Cluster>(std::move(*c));
+}
+
+Result<ConfigEntries> SplitConfig(std::string_view text, std::string_view origin,
+                                  std::string_view base_dir) {
+  auto root = TextToJson(text, origin);
+  if (!root) return std::unexpected(root.error());
+  Parser parser(origin, base_dir);
+  auto snap = parser.Parse(*root);
+  if (!snap) return std::unexpected(snap.error());
+  ConfigEntries out;
+  out.has_tls = root->contains("tls");
+  out.has_access_log = root->contains("access_log");
+  if (root->contains("routes")) {
+    size_t i = 0;
+    for (const auto& r : (*root)["routes"]) {
+      ConfigEntries::Entry e;
+      e.named = r.contains("name");
+      e.name = e.named ? r["name"].get<std::string>() : fmt::format("route{}", i);
+      e.json = r.dump();
+      out.routes.push_back(std::move(e));
+      ++i;
     }
   }
-  Parser parser(origin, base_dir);
-  return parser.Parse(root);
+  if (root->contains("services")) {
+    for (const auto& [name, settings] : (*root)["services"].items()) {
+      out.services.push_back({name, settings.dump(), true});
+    }
+  }
+  return out;
 }
 
 Result<SnapshotPtr> LoadConfigFile(const std::string& path) {

@@ -1,6 +1,6 @@
 // The routing model as immutable values: routes (match + action), clusters (a named set of
 // endpoints with its balancing and protection settings) and the Snapshot that holds both.
-// A Snapshot is built once (from routes.yaml, later from the registry's watch), never
+// A Snapshot is built once (from routes.yaml, or from the store and the registry's watch), never
 // changed, and shared by every worker through std::shared_ptr<const Snapshot>.
 // Thread-safety: immutable after construction; share freely.
 #pragma once
@@ -38,6 +38,10 @@ struct CircuitBreakers {
 // Where a route sends requests: a named set of endpoints and how to use them.
 struct Cluster {
   std::string name;
+  // For a registry service (`service:` targets, `services:` entries): where its endpoints
+  // come from when a registry source fills them. Empty for inline `upstreams:`.
+  std::string service_namespace;
+  std::string service_name;
   std::vector<Endpoint> endpoints;
   lb::Policy policy = lb::Policy::kRoundRobin;
   lb::OutlierConfig outlier;
