@@ -4,10 +4,14 @@
 # connections and duration. Prints `name value unit` lines (DESIGN.md, Testing).
 #
 #   bench/gateway.sh [throughput|reload|idle|all]     (default: all)
-#   env: DURATION=10s CONNECTIONS=64 THREADS=1 IDLE_CONNECTIONS=10000 BUILD=1
+#   env: DURATION=10s CONNECTIONS=64 THREADS=1 ROUNDS=3 IDLE_CONNECTIONS=10000 BUILD=1
 #
 # throughput  req/s and p99 for direct-to-upstream (the ceiling), nginx, haproxy, berth;
-#             berth's ratios to nginx and haproxy.
+#             berth's ratios to nginx and haproxy. ROUNDS rounds, each running the four one
+#             after the other, so that all of them meet the same background load; the
+#             figures are medians over the rounds (each round is printed as a comment).
+#             Also each one's CPU time per request (user+system of the proxy's processes,
+#             or of the upstream for direct), which background load disturbs less.
 # reload      berth with its route table replaced every 100 ms (config rewritten + SIGHUP)
 #             during the run: failed requests (must be 0).
 # idle        IDLE_CONNECTIONS idle keep-alive client connections held on each proxy:
@@ -69,7 +73,7 @@ http {
 }
 CONF
 nginx -p "$WORK/up" -c "$WORK/up/nginx.conf" -g 'daemon off;' 2>/dev/null &
-PIDS+=($!)
+UP_PID=$!; PIDS+=($UP_PID)
 
 # --- NGINX as the proxy: one worker, keep-alive to the upstream
 cat > "$WORK/nginx/nginx.conf" <<CONF
@@ -134,28 +138,58 @@ for p in $UP_PORT $NGINX_PORT $HAPROXY_PORT $BERTH_PORT; do
   curl -sf "http://127.0.0.1:$p/" >/dev/null || { echo "port $p does not answer (upstream $UP_PORT nginx $NGINX_PORT haproxy $HAPROXY_PORT berth $BERTH_PORT)" >&2; cat "$WORK"/*/logs/error.log "$WORK/berth.log" >&2; exit 1; }
 done
 
-# wrk's summary -> "rps p99_ms non2xx errors"
+# CPU ticks (user+system) of processes and their children.
+cpu_ticks() {
+  local t=0 p q
+  for p in "$@"; do
+    for q in $p $(pgrep -P "$p" || true); do
+      t=$((t + $(awk '{print $14 + $15}' /proc/"$q"/stat 2>/dev/null || echo 0)))
+    done
+  done
+  echo "$t"
+}
+# run_wrk PORT [PID] -> "rps p99_ms non2xx errors cpu_us_per_request" (cpu of PID's processes)
 run_wrk() {
-  local out
+  local out t0 t1 reqs cpu=nan
+  t0=$(cpu_ticks "${2:-}")
   out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "http://127.0.0.1:$1/")
+  t1=$(cpu_ticks "${2:-}")
+  reqs=$(awk '/requests in/ {print $1}' <<<"$out")
+  if [ -n "${2:-}" ] && [ "${reqs:-0}" -gt 0 ]; then
+    cpu=$(awk -v d=$((t1 - t0)) -v n="$reqs" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')
+  fi
   echo "$out" > "$WORK/wrk-$1.txt"
   local rps p99 non2xx errors
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
   errors=$(awk '/Socket errors/ {gsub(",",""); print $4+$6+$8+$10}' <<<"$out"); errors=${errors:-0}
-  echo "$rps $p99 $non2xx $errors"
+  echo "$rps $p99 $non2xx $errors $cpu"
   cp "$WORK/wrk-$1.txt" "$WORK/wrk-$1-$(date +%s%N).txt"
 }
+median() { tr ' ' '\n' <<<"$*" | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "nan" }'; }
 
 if [ "$MODE" = throughput ] || [ "$MODE" = all ]; then
-  echo "# throughput: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, one worker each, upstream nginx static 13 B"
+  echo "# throughput: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, ${ROUNDS:-3} rounds (medians), one worker each, upstream nginx static 13 B"
   wrk -t1 -c16 -d2s "http://127.0.0.1:$BERTH_PORT/" >/dev/null  # warm-up (pools)
-  read -r D_RPS D_P99 _ _ < <(run_wrk "$UP_PORT")
-  read -r N_RPS N_P99 N_BAD N_ERR < <(run_wrk "$NGINX_PORT")
-  read -r H_RPS H_P99 H_BAD H_ERR < <(run_wrk "$HAPROXY_PORT")
-  read -r B_RPS B_P99 B_BAD B_ERR < <(run_wrk "$BERTH_PORT")
+  declare -A V
+  for r in $(seq 1 "${ROUNDS:-3}"); do
+    read -r d_rps d_p99 _ _ d_cpu < <(run_wrk "$UP_PORT" "$UP_PID")
+    read -r n_rps n_p99 n_bad n_err n_cpu < <(run_wrk "$NGINX_PORT" "$NGINX_PID")
+    read -r h_rps h_p99 h_bad h_err h_cpu < <(run_wrk "$HAPROXY_PORT" "$HAPROXY_PID")
+    read -r b_rps b_p99 b_bad b_err b_cpu < <(run_wrk "$BERTH_PORT" "$BERTH_PID")
+    echo "# round $r: req/s direct $d_rps nginx $n_rps haproxy $h_rps berth $b_rps; p99 ms nginx $n_p99 haproxy $h_p99 berth $b_p99; cpu us/req upstream $d_cpu nginx $n_cpu haproxy $h_cpu berth $b_cpu"
+    V[D_RPS]+=" $d_rps"; V[D_P99]+=" $d_p99"; V[D_CPU]+=" $d_cpu"
+    V[N_RPS]+=" $n_rps"; V[N_P99]+=" $n_p99"; V[N_CPU]+=" $n_cpu"
+    V[H_RPS]+=" $h_rps"; V[H_P99]+=" $h_p99"; V[H_CPU]+=" $h_cpu"
+    V[B_RPS]+=" $b_rps"; V[B_P99]+=" $b_p99"; V[B_CPU]+=" $b_cpu"
+    V[B_ERRS]=$(( ${V[B_ERRS]:-0} + b_bad + b_err ))
+  done
+  D_RPS=$(median ${V[D_RPS]}); D_P99=$(median ${V[D_P99]}); D_CPU=$(median ${V[D_CPU]})
+  N_RPS=$(median ${V[N_RPS]}); N_P99=$(median ${V[N_P99]}); N_CPU=$(median ${V[N_CPU]})
+  H_RPS=$(median ${V[H_RPS]}); H_P99=$(median ${V[H_P99]}); H_CPU=$(median ${V[H_CPU]})
+  B_RPS=$(median ${V[B_RPS]}); B_P99=$(median ${V[B_P99]}); B_CPU=$(median ${V[B_CPU]})
   echo "direct_rps $D_RPS req/s"
   echo "direct_p99 $D_P99 ms"
   echo "nginx_rps $N_RPS req/s"
@@ -164,12 +198,17 @@ if [ "$MODE" = throughput ] || [ "$MODE" = all ]; then
   echo "haproxy_p99 $H_P99 ms"
   echo "berth_rps $B_RPS req/s"
   echo "berth_p99 $B_P99 ms"
-  echo "berth_errors $((B_BAD + B_ERR)) requests"
+  echo "upstream_cpu_per_request $D_CPU us"
+  echo "nginx_cpu_per_request $N_CPU us"
+  echo "haproxy_cpu_per_request $H_CPU us"
+  echo "berth_cpu_per_request $B_CPU us"
+  echo "berth_errors ${V[B_ERRS]} requests"
   echo "berth_vs_nginx_rps $(ratio "$B_RPS" "$N_RPS") x"
   echo "berth_vs_haproxy_rps $(ratio "$B_RPS" "$H_RPS") x"
   echo "berth_vs_nginx_p99 $(ratio "$B_P99" "$N_P99") x"
   echo "berth_vs_haproxy_p99 $(ratio "$B_P99" "$H_P99") x"
   echo "berth_vs_direct_rps $(ratio "$B_RPS" "$D_RPS") x"
+  echo "berth_vs_nginx_cpu_per_request $(ratio "$B_CPU" "$N_CPU") x"
 fi
 
 if [ "$MODE" = reload ] || [ "$MODE" = all ]; then
@@ -196,7 +235,7 @@ CONF
     done
   ) &
   RELOADER=$!
-  read -r R_RPS R_P99 R_BAD R_ERR < <(run_wrk "$BERTH_PORT")
+  read -r R_RPS R_P99 R_BAD R_ERR _ < <(run_wrk "$BERTH_PORT")
   touch "$WORK/stop-reloading"; wait "$RELOADER" || true
   echo "berth_reload_count $(cat "$WORK/reloads") reloads"
   echo "berth_reload_rps $R_RPS req/s"
