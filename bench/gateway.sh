@@ -142,6 +142,7 @@ done
 cpu_ticks() {
   local t=0 p q
   for p in "$@"; do
+    [ -n "$p" ] || continue
     for q in $p $(pgrep -P "$p" || true); do
       t=$((t + $(awk '{print $14 + $15}' /proc/"$q"/stat 2>/dev/null || echo 0)))
     done
@@ -258,21 +259,29 @@ for i in range(n):
     s.sendall(req)
     socks.append(s)
 ok = 0
+deadline = time.time() + 60
 for s in socks:  # one response each: head, then Content-Length bytes
+    # A proxy that never accepted a connection (over its maxconn) never answers it.
+    remaining = deadline - time.time()
+    if remaining <= 0: break
+    s.settimeout(remaining)
     data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(4096)
-        if not chunk: break
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        k, _, v = line.partition(b":")
-        if k.strip().lower() == b"content-length": length = int(v)
-    while len(body) < length:
-        chunk = s.recv(4096)
-        if not chunk: break
-        body += chunk
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk: break
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length": length = int(v)
+        while len(body) < length:
+            chunk = s.recv(4096)
+            if not chunk: break
+            body += chunk
+    except socket.timeout:
+        break
     ok += head.startswith(b"HTTP/1.1 200")
 open(held, "w").write(str(ok))
 while not os.path.exists(release):

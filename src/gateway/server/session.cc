@@ -847,6 +847,8 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
           AppendStatusLine(out_, status, rh.reason);
           std::string_view rconn;
           if (auto c = rh.Get("connection")) rconn = *c;
+          // "keep-alive" (the usual value) names only a field that is hop-by-hop anyway.
+          if (IEquals(rconn, "keep-alive")) rconn = {};
           std::string_view rupgrade;
           for (const auto& h : rh.headers) {
             if (IsHopByHop(h.name)) {

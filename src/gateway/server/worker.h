@@ -117,7 +117,9 @@ class Worker {
   const int index_;
   const WorkerOptions options_;
   const Clock& clock_;
-  asio::io_context io_{1};
+  // One thread runs it and every socket is used only from that thread (other threads only
+  // post): no per-operation locking of socket state.
+  asio::io_context io_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
