@@ -1,0 +1,103 @@
+// The node agent's side of contract 1 (docs/api.md, "Nodes"): blocking calls to the control
+// plane's API with a bearer token — node registration and heartbeats, the assignment list
+// and its JSON-lines watch, instance status reports, and the registry entries of ready
+// instances. HTTP errors come back as Errors with the server's code (404 → kNotFound, 410 →
+// kCompacted, ...); a server that cannot be reached is kUnavailable.
+// Thread-safety: every call uses its own connection, so calls may come from any thread;
+// Shutdown() ends a running WatchAssignments from another thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/http/client.h"
+#include "orchestrator/codec.h"
+#include "orchestrator/types.h"
+
+namespace berth::agent::node {
+
+struct NodeRegistration {
+  std::string node;
+  std::map<std::string, std::string> labels;
+  orchestrator::Resources capacity;
+  std::string address;
+  int64_t ttl_seconds = 10;
+};
+
+struct AssignmentList {
+  int64_t revision = 0;
+  std::vector<orchestrator::Assignment> assignments;
+};
+
+struct AssignmentEvent {
+  enum class Type { kPut, kDelete, kProgress };
+  Type type = Type::kProgress;
+  int64_t revision = 0;
+  std::string key;
+  std::optional<orchestrator::Assignment> assignment;  // kPut
+};
+
+// A status report: InstanceStatus plus where the instance can be reached.
+struct StatusReport {
+  orchestrator::InstanceStatus status;
+  std::string ip;
+  std::map<int, int> ports;  // container port → host port (0: not published)
+  bool operator==(const StatusReport&) const = default;
+};
+
+struct RegistryEntry {
+  std::string ns, service, id;
+  std::string address;
+  int port = 0;
+  std::vector<std::string> tags;
+  std::map<std::string, std::string> metadata;
+  int64_t ttl_seconds = 10;
+};
+
+class ControlClient {
+ public:
+  // `server` is "http://host:port" (a bare "host:port" gets http://).
+  ControlClient(std::string server, std::string token);
+
+  // PUT /v1/nodes/{node}: the lease id.
+  Result<int64_t> Register(const NodeRegistration& registration);
+  // kNotFound when the lease is gone (register again).
+  Result<void> Heartbeat(const std::string& node, int64_t lease);
+
+  Result<AssignmentList> ListAssignments(const std::string& node);
+  // Streams events from `from_revision` until the stream ends (Ok), `on_event` returns
+  // false, Shutdown() is called, or an error (kCompacted: list again). Bad lines are skipped
+  // with a log line.
+  Result<void> WatchAssignments(const std::string& node, int64_t from_revision,
+                                const std::function<bool(AssignmentEvent&&)>& on_event);
+  void Shutdown();
+
+  Result<void> PutStatus(const orchestrator::Instance& instance, const StatusReport& report);
+  Result<void> DeleteStatus(const orchestrator::Instance& instance);
+
+  Result<void> RegisterInstance(const RegistryEntry& entry);
+  // kNotFound when the entry (or its lease) is gone.
+  Result<void> HeartbeatInstance(const std::string& ns, const std::string& service,
+                                 const std::string& id);
+  Result<void> DeregisterInstance(const std::string& ns, const std::string& service,
+                                  const std::string& id);
+
+  const std::string& server() const { return server_; }
+
+ private:
+  Result<std::string> Do(std::string_view method, const std::string& path, std::string body = {});
+
+  std::string server_;
+  std::string token_;
+  std::mutex mu_;
+  http::Client* streaming_ = nullptr;  // guarded by mu_
+  bool shutdown_ = false;              // guarded by mu_
+};
+
+}  // namespace berth::agent::node
