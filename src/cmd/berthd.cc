@@ -16,6 +16,7 @@
 
 #include "api/api_server.h"
 #include "api/endpoints.h"
+#include "cmd/agent_role.h"
 #include "cmd/wiring.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -138,6 +139,7 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
                 .data_dir = data_dir,
                 .role = std::string(role),
                 .flags = flags.components};
+  wiring.flags.api_address = flags.api;
   api::Router router;
   api::RegisterSystemEndpoints(router, **store, clock,
                                {.version = std::string(kVersion),
@@ -303,6 +305,40 @@ int main(int argc, char** argv) {
   gw->add_option("--log-level", flags.log_level, "debug|info|warn|error")->capture_default_str();
   gw->add_flag("--log-json", flags.log_json, "Log as JSON lines");
   gw->callback([&] { chosen = "gateway"; });
+  berth::AgentRoleFlags agent_flags;
+  auto* agent = app.add_subcommand("agent", "A node agent joining a control plane");
+  agent->add_option("--server", agent_flags.server, "Control plane API address host:port")
+      ->required();
+  auto* tok = agent->add_option("--token", agent_flags.token, "API token (operator or admin)");
+  agent->add_option("--token-file", agent_flags.token_file, "File holding the API token")
+      ->excludes(tok);
+  agent->add_option("--node-name", agent_flags.node, "This node's name")->required();
+  agent->add_option("--labels", agent_flags.labels, "Node labels k=v,k2=v2");
+  agent->add_option("--capacity", agent_flags.capacity,
+                    "Override what the host reports: cpu=2,memory=4Gi,pids=4096");
+  agent->add_option("--data-dir", agent_flags.data_dir, "State directory");
+  agent->add_option("--runtime", agent_flags.runtime, "OCI runtime: runc or crun")
+      ->check(CLI::IsMember({"runc", "crun"}))
+      ->capture_default_str();
+  agent->add_option("--subnet", agent_flags.subnet, "Container network")->capture_default_str();
+  agent->add_option("--bridge", agent_flags.bridge, "Linux bridge of the container network")
+      ->capture_default_str();
+  agent->add_option("--address", agent_flags.address, "Node address: published ports bind here")
+      ->capture_default_str();
+  agent->add_option("--gateway-url", agent_flags.gateway_url,
+                    "BERTH_GATEWAY_URL given to containers");
+  agent->add_option("--ttl", agent_flags.ttl_seconds, "Node lease TTL in seconds")
+      ->capture_default_str();
+  agent
+      ->add_option("--drain-pause", agent_flags.drain_pause,
+                   "Pause between leaving the registry and SIGTERM")
+      ->capture_default_str();
+  agent->add_option("--stop-grace", agent_flags.stop_grace, "SIGTERM to SIGKILL")
+      ->capture_default_str();
+  agent->add_option("--log-level", agent_flags.log_level, "debug|info|warn|error")
+      ->capture_default_str();
+  agent->add_flag("--log-json", agent_flags.log_json, "Log as JSON lines");
+  agent->callback([&] { chosen = "agent"; });
   auto* version = app.add_subcommand("version", "Print the version");
   version->callback([&] { chosen = "version"; });
   CLI11_PARSE(app, argc, argv);
@@ -311,5 +347,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (chosen == "gateway") return berth::RunGateway(flags);
+  if (chosen == "agent") return berth::RunAgentRole(agent_flags, berth::DefaultDataDir());
   return berth::RunControlPlane(flags, chosen);
 }

@@ -4,16 +4,13 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
-#include "agent/agent.h"
-#include "agent/image/image_store.h"
-#include "agent/image/puller.h"
-#include "agent/network/cni_network.h"
-#include "agent/runtime/runtime.h"
 #include "api/container_endpoints.h"
 #include "api/node_endpoints.h"
 #include "api/registry_endpoints.h"
 #include "api/route_endpoints.h"
+#include "cmd/agent_role.h"
 #include "core/log.h"
 #include "gateway/endpoint_source.h"
 #include "gateway/gateway.h"
@@ -24,15 +21,6 @@
 namespace berth {
 namespace {
 
-// The node agent and what it owns, in construction order.
-struct AgentParts {
-  std::unique_ptr<agent::image::ImageStore> images;
-  std::unique_ptr<agent::runtime::Runtime> runtime;
-  std::unique_ptr<agent::network::CniNetwork> network;
-  std::unique_ptr<agent::image::Puller> puller;
-  std::unique_ptr<agent::Agent> agent;
-};
-
 class Started final : public Components {
  public:
   ~Started() override {
@@ -40,7 +28,7 @@ class Started final : public Components {
     if (gateway) gateway->Drain(std::chrono::seconds(5));
     gateway.reset();
     gateway_source.reset();
-    agent.agent.reset();
+    agent.Reset();
     registry.reset();
   }
 
@@ -62,29 +50,36 @@ class Started final : public Components {
   std::vector<std::string> banner;
 };
 
-Result<AgentParts> StartAgent(Wiring& w) {
-  AgentParts parts;
-  std::string dir = w.data_dir + "/agent";
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  auto images = agent::image::ImageStore::Open(w.data_dir + "/images");
-  if (!images) return std::unexpected(Wrap(images.error(), "image store"));
-  parts.images = std::move(*images);
-  auto runtime = agent::runtime::MakeRuntime(w.flags.runtime, dir + "/" + w.flags.runtime);
-  if (!runtime) return std::unexpected(Wrap(runtime.error(), "runtime"));
-  parts.runtime = std::move(*runtime);
-  agent::network::CniOptions cni;
-  cni.subnet = w.flags.subnet;
-  cni.bridge = w.flags.bridge;
-  cni.ipam_dir = dir + "/ipam";
-  parts.network = std::make_unique<agent::network::CniNetwork>(cni);
-  parts.puller = std::make_unique<agent::image::Puller>(*parts.images);
-  agent::AgentOptions options;
-  options.data_dir = dir;
-  auto a = agent::Agent::Create(options, w.clock, *parts.images, *parts.runtime, *parts.network);
-  if (!a) return std::unexpected(Wrap(a.error(), "agent"));
-  parts.agent = std::move(*a);
-  return parts;
+// The dev agent's token: the admin token berthd wrote at first start, or (when that file is
+// gone) a fresh operator token.
+Result<std::string> LocalNodeToken(Wiring& w) {
+  std::ifstream in(w.data_dir + "/admin.token");
+  std::string token;
+  std::getline(in, token);
+  if (!token.empty()) return token;
+  auto issued = w.tokens.Create("node-local", security::Role::kOperator, "berthd");
+  if (!issued) return std::unexpected(issued.error());
+  return issued->secret;
+}
+
+Result<std::unique_ptr<agent::node::NodeAgent>> StartLocalNode(Wiring& w, AgentParts& parts) {
+  auto token = LocalNodeToken(w);
+  if (!token) return std::unexpected(token.error());
+  agent::node::NodeAgentOptions o;
+  std::string api = w.flags.api_address;
+  if (api.starts_with("0.0.0.0:")) api = "127.0.0.1:" + api.substr(8);
+  o.server = "http://" + api;
+  o.token = *token;
+  o.node = "local";
+  o.address = "127.0.0.1";
+  o.state_dir = w.data_dir + "/agent/node";
+  // Containers reach the gateway at the bridge's address (the host side of their network).
+  auto bridge_ip = agent::node::FirstHost(w.flags.subnet);
+  auto colon = w.flags.gateway.rfind(':');
+  if (bridge_ip && colon != std::string::npos && w.flags.gateway != "none") {
+    o.gateway_url = fmt::format("http://{}:{}", *bridge_ip, w.flags.gateway.substr(colon + 1));
+  }
+  return agent::node::NodeAgent::Start(o, w.clock, *parts.agent, *parts.images, parts.puller.get());
 }
 
 }  // namespace
@@ -117,13 +112,22 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
               "not root: the node agent is off (containers need root); the control "
               "plane runs alone");
   } else if (w.role == "dev" && w.flags.agent) {
-    auto parts = StartAgent(w);
+    auto parts = StartAgentParts({.data_dir = w.data_dir,
+                                  .runtime = w.flags.runtime,
+                                  .subnet = w.flags.subnet,
+                                  .bridge = w.flags.bridge},
+                                 w.clock);
     if (!parts) return std::unexpected(parts.error());
     started->agent = std::move(*parts);
     api::RegisterContainerEndpoints(router, *started->agent.agent, *started->agent.images,
                                     *started->agent.puller);
+    // The agent joins this control plane as node "local", over loopback, through the same
+    // NodeAgent as `berthd agent`: dev is a one-node cluster.
+    auto node = StartLocalNode(w, started->agent);
+    if (!node) return std::unexpected(Wrap(node.error(), "node agent"));
+    started->agent.node_agent = std::move(*node);
     started->banner.push_back(
-        fmt::format("agent runtime {} network {}", w.flags.runtime, w.flags.subnet));
+        fmt::format("agent runtime {} network {} node local", w.flags.runtime, w.flags.subnet));
   }
 
   // Gateway: static routes from a file when given, otherwise live from the store's

@@ -27,6 +27,7 @@ struct ComponentFlags {
   std::string subnet = "100.64.0.0/16";    // container network
   std::string bridge = "berth0";           // the container network's Linux bridge
   bool agent = true;                       // dev: run the node agent (needs root)
+  std::string api_address = "127.0.0.1:7700";  // dev: where the local node agent joins
 };
 
 struct Wiring {

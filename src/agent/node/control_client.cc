@@ -18,11 +18,11 @@ constexpr auto kRequestTimeout = std::chrono::seconds(15);
 constexpr auto kWatchSilence = std::chrono::seconds(20);
 
 ErrorCode CodeFor(int status, std::string_view name) {
-  for (auto c : {ErrorCode::kInvalidArgument, ErrorCode::kUnauthenticated,
-                 ErrorCode::kPermissionDenied, ErrorCode::kNotFound, ErrorCode::kAlreadyExists,
-                 ErrorCode::kFailedPrecondition, ErrorCode::kCompacted,
-                 ErrorCode::kPayloadTooLarge, ErrorCode::kResourceExhausted,
-                 ErrorCode::kUnavailable, ErrorCode::kDeadlineExceeded, ErrorCode::kInternal}) {
+  for (auto c :
+       {ErrorCode::kInvalidArgument, ErrorCode::kUnauthenticated, ErrorCode::kPermissionDenied,
+        ErrorCode::kNotFound, ErrorCode::kAlreadyExists, ErrorCode::kFailedPrecondition,
+        ErrorCode::kCompacted, ErrorCode::kPayloadTooLarge, ErrorCode::kResourceExhausted,
+        ErrorCode::kUnavailable, ErrorCode::kDeadlineExceeded, ErrorCode::kInternal}) {
     if (ErrorCodeName(c) == name) return c;
   }
   if (status == 404) return ErrorCode::kNotFound;
@@ -66,9 +66,8 @@ std::string RegistryPath(std::string_view ns, std::string_view service, std::str
 }  // namespace
 
 ControlClient::ControlClient(std::string server, std::string token)
-    : server_(server.starts_with("http://") || server.starts_with("https://")
-                  ? std::move(server)
-                  : "http://" + server),
+    : server_(server.starts_with("http://") || server.starts_with("https://") ? std::move(server)
+                                                                              : "http://" + server),
       token_(std::move(token)) {
   while (server_.ends_with("/")) server_.pop_back();
 }
@@ -110,8 +109,7 @@ Result<int64_t> ControlClient::Register(const NodeRegistration& reg) {
 }
 
 Result<void> ControlClient::Heartbeat(const std::string& node, int64_t lease) {
-  auto r = Do("POST", "/v1/nodes/" + PathPart(node) + "/heartbeat",
-              Json{{"lease", lease}}.dump());
+  auto r = Do("POST", "/v1/nodes/" + PathPart(node) + "/heartbeat", Json{{"lease", lease}}.dump());
   if (!r) return std::unexpected(r.error());
   return {};
 }
@@ -128,8 +126,7 @@ Result<AssignmentList> ControlClient::ListAssignments(const std::string& node) {
   for (const auto& a : (*j)["assignments"]) {
     auto parsed = orch::AssignmentFromJson(a.dump());
     if (!parsed) {
-      log::Warn("node", "skipping an assignment that does not decode: {}",
-                parsed.error().message);
+      log::Warn("node", "skipping an assignment that does not decode: {}", parsed.error().message);
       continue;
     }
     out.assignments.push_back(std::move(*parsed));
@@ -152,8 +149,8 @@ Result<void> ControlClient::WatchAssignments(
   }
   http::Request req;
   req.method = "GET";
-  req.target = fmt::format("/v1/nodes/{}/assignments?watch=1&revision={}", PathPart(node),
-                           from_revision);
+  req.target =
+      fmt::format("/v1/nodes/{}/assignments?watch=1&revision={}", PathPart(node), from_revision);
   req.headers.Set("Authorization", "Bearer " + token_);
   int status = 0;
   std::string buf;
@@ -170,8 +167,7 @@ Result<void> ControlClient::WatchAssignments(
           buf.erase(0, nl + 1);
           auto j = ParseJson(line);
           if (!j || !j->is_object()) {
-            log::Warn("node", "assignment watch: a line that is not JSON: {}",
-                      line.substr(0, 120));
+            log::Warn("node", "assignment watch: a line that is not JSON: {}", line.substr(0, 120));
             continue;
           }
           if (j->contains("error")) {
@@ -209,7 +205,8 @@ Result<void> ControlClient::WatchAssignments(
   }
   if (stream_error) return std::unexpected(*stream_error);
   if (status != 0 && status != 200) return std::unexpected(HttpError(status, buf));
-  if (!r && !stopped) return Fail(ErrorCode::kUnavailable, "assignment watch: " + r.error().message);
+  if (!r && !stopped)
+    return Fail(ErrorCode::kUnavailable, "assignment watch: " + r.error().message);
   return {};
 }
 

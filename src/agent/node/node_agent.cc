@@ -74,7 +74,7 @@ struct NodeAgent::Inst {
   std::string key;
   orch::Assignment assignment;
   Phase phase = Phase::kNew;
-  bool busy = false;  // an op is in flight
+  bool busy = false;        // an op is in flight
   uint64_t generation = 0;  // +1 per container start; older probe results are dropped
   int64_t started_ms = 0;
   std::string ip;
@@ -90,11 +90,11 @@ struct NodeAgent::Inst {
 
   // Sends (status reports, registry calls) for this instance, one at a time.
   std::mutex send_mu;
-  StatusReport sent;          // guarded by send_mu
-  uint64_t sent_epoch = 0;    // guarded by send_mu; 0: nothing sent yet
-  bool in_registry = false;   // guarded by send_mu (read racily for views)
+  StatusReport sent;                // guarded by send_mu
+  uint64_t sent_epoch = 0;          // guarded by send_mu; 0: nothing sent yet
+  bool in_registry = false;         // guarded by send_mu (read racily for views)
   Clock::TimePoint registry_due{};  // guarded by send_mu
-  bool removed = false;       // guarded by send_mu: the stop sequence finished
+  bool removed = false;             // guarded by send_mu: the stop sequence finished
 };
 
 struct NodeAgent::Pools {
@@ -152,8 +152,8 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options, Cl
   n->lease_thread_ = std::thread([p = n.get()] { p->LeaseLoop(); });
   n->watch_thread_ = std::thread([p = n.get()] { p->WatchLoop(); });
   n->worker_thread_ = std::thread([p = n.get()] { p->WorkerLoop(); });
-  log::Info("node", "node {} joining {} (cpu {}, memory {}, pids {}, address {})",
-            n->options_.node, n->client_.server(), orch::FormatCpu(n->options_.capacity.cpu_millis),
+  log::Info("node", "node {} joining {} (cpu {}, memory {}, pids {}, address {})", n->options_.node,
+            n->client_.server(), orch::FormatCpu(n->options_.capacity.cpu_millis),
             orch::FormatBytes(n->options_.capacity.memory_bytes), n->options_.capacity.pids,
             n->options_.address);
   return n;
@@ -297,8 +297,8 @@ void NodeAgent::WatchLoop() {
       continue;
     }
     if (!r && failures++ % 30 == 0) {
-      log::Warn("node", "node {}: assignment watch: {} (resuming from revision {})",
-                options_.node, r.error().message, from);
+      log::Warn("node", "node {}: assignment watch: {} (resuming from revision {})", options_.node,
+                r.error().message, from);
     }
     if (!Sleep(r ? milliseconds(200) : milliseconds(kRetry))) return;
   }
@@ -525,19 +525,19 @@ void NodeAgent::RunProbe(std::shared_ptr<Inst> inst, int which, uint64_t generat
         auto r = agent_.Exec(name, probe.command);
         auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
         bool ok = r && r->exit_code == 0 && took <= probe.timeout;
-        std::string out = !r ? r.error().message
-                          : took > probe.timeout
-                              ? fmt::format("took {} (timeout {})", Seconds(took),
-                                            Seconds(probe.timeout))
-                              : fmt::format("exit code {}", r->exit_code);
+        std::string out =
+            !r ? r.error().message
+            : took > probe.timeout
+                ? fmt::format("took {} (timeout {})", Seconds(took), Seconds(probe.timeout))
+                : fmt::format("exit code {}", r->exit_code);
         OnProbe(inst, which, generation, ok, out);
       });
       break;
   }
 }
 
-void NodeAgent::OnProbe(const std::shared_ptr<Inst>& inst, int which, uint64_t generation,
-                        bool ok, std::string output) {
+void NodeAgent::OnProbe(const std::shared_ptr<Inst>& inst, int which, uint64_t generation, bool ok,
+                        std::string output) {
   std::string restart_why;
   {
     std::lock_guard lock(mu_);
@@ -672,8 +672,7 @@ void NodeAgent::RestartOp(std::shared_ptr<Inst> inst, std::string why) {
     delay = inst->probe_backoff.Next(ran);
   }
   Sync(inst);  // out of the registry before the container goes
-  log::Info("node", "node {}: restarting {}: {} (in {})", options_.node, name, why,
-            Seconds(delay));
+  log::Info("node", "node {}: restarting {}: {} (in {})", options_.node, name, why, Seconds(delay));
   (void)agent_.Stop(name, options_.stop_grace);
   std::lock_guard lock(mu_);
   inst->busy = false;
@@ -694,7 +693,9 @@ void NodeAgent::StopOp(std::shared_ptr<Inst> inst) {
     std::lock_guard send(inst->send_mu);
     if (inst->in_registry) {
       auto r = client_.DeregisterInstance(instance.ns, instance.service, instance.id);
-      if (!r) log::Warn("node", "node {}: deregister {}: {}", options_.node, inst->key, r.error().message);
+      if (!r)
+        log::Warn("node", "node {}: deregister {}: {}", options_.node, inst->key,
+                  r.error().message);
       inst->in_registry = false;
       was_registered = true;
     }
@@ -707,7 +708,8 @@ void NodeAgent::StopOp(std::shared_ptr<Inst> inst) {
   if (was_registered) std::this_thread::sleep_for(options_.drain_pause);
   log::Info("node", "node {}: stopping {}", options_.node, inst->key);
   auto s = agent_.Stop(instance.id, options_.stop_grace);
-  if (!s && s.error().code != ErrorCode::kNotFound && s.error().code != ErrorCode::kFailedPrecondition)
+  if (!s && s.error().code != ErrorCode::kNotFound &&
+      s.error().code != ErrorCode::kFailedPrecondition)
     log::Warn("node", "node {}: stop {}: {}", options_.node, instance.id, s.error().message);
   auto rm = agent_.Remove(instance.id, true);
   if (!rm && rm.error().code != ErrorCode::kNotFound)

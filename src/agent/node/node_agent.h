@@ -55,7 +55,7 @@ struct NodeAgentOptions {
   std::string token;   // operator or admin
   std::string node;    // node name
   std::map<std::string, std::string> labels;
-  orchestrator::Resources capacity;  // a zero field is read from the host
+  orchestrator::Resources capacity;   // a zero field is read from the host
   std::string address = "127.0.0.1";  // published ports bind here; reported to the server
   std::string state_dir;              // instances.json
   std::string gateway_url;            // BERTH_GATEWAY_URL for containers; empty: unset
@@ -129,7 +129,7 @@ class NodeAgent {
   std::atomic<uint64_t> epoch_{0};  // +1 per registration: re-send every status
 
   mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Inst>> insts_;  // by "<ns>/<app>/<id>"; guarded by mu_
+  std::map<std::string, std::shared_ptr<Inst>> insts_;       // by "<ns>/<app>/<id>"; guarded by mu_
   std::map<std::string, orchestrator::Assignment> desired_;  // guarded by mu_
   bool listed_ = false;  // desired_ came from the server at least once; guarded by mu_
   std::map<std::string, std::string> owned_;  // container name → key; guarded by mu_

@@ -100,8 +100,7 @@ Result<std::map<std::string, std::string>> ParseLabels(std::string_view text) {
     if (pair.empty()) continue;
     size_t eq = pair.find('=');
     if (eq == std::string_view::npos || eq == 0) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  fmt::format("label \"{}\" must be key=value", pair));
+      return Fail(ErrorCode::kInvalidArgument, fmt::format("label \"{}\" must be key=value", pair));
     }
     out[std::string(pair.substr(0, eq))] = std::string(pair.substr(eq + 1));
   }

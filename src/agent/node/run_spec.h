@@ -16,9 +16,9 @@
 namespace berth::agent::node {
 
 struct RunSpecContext {
-  std::string node;          // BERTH_NODE
-  std::string address;       // host IP that published ports bind to
-  std::string gateway_url;   // BERTH_GATEWAY_URL for containers; empty: not set
+  std::string node;         // BERTH_NODE
+  std::string address;      // host IP that published ports bind to
+  std::string gateway_url;  // BERTH_GATEWAY_URL for containers; empty: not set
 };
 
 // The container for `assignment`: named by its instance id, on the bridge network, ports

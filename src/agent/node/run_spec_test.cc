@@ -20,7 +20,8 @@ orch::Assignment Sample() {
   a.spec.image = "shop-api:v1";
   a.spec.command = {"/api", "--port", "8080"};
   a.spec.env = {{"LOG", "debug"}};
-  a.spec.ports = {{"http", 8080, 18080, orch::Protocol::kTcp}, {"admin", 9090, 0, orch::Protocol::kTcp}};
+  a.spec.ports = {{"http", 8080, 18080, orch::Protocol::kTcp},
+                  {"admin", 9090, 0, orch::Protocol::kTcp}};
   a.spec.resources = {500, 64 << 20, 100};
   a.spec.restart.mode = orch::RestartMode::kOnFailure;
   a.spec.restart.backoff_initial = std::chrono::milliseconds(500);

@@ -1,0 +1,223 @@
+#include "tests/nodes/cluster.h"
+
+#include <fmt/core.h>
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "agent/agent.h"
+#include "agent/image/image_store.h"
+#include "agent/network/cni_network.h"
+#include "agent/runtime/runtime.h"
+#include "core/clock.h"
+#include "core/http/client.h"
+#include "orchestrator/codec.h"
+#include "orchestrator/spec.h"
+
+namespace berth::testing {
+
+namespace fs = std::filesystem;
+namespace orch = berth::orchestrator;
+
+namespace {
+
+void BuildImages(const std::string& dir) {
+  auto store = agent::image::ImageStore::Open(dir + "/images");
+  ASSERT_TRUE(store) << store.error().message;
+  std::string api = dir + "/ctx-api";
+  fs::create_directories(api);
+  fs::copy_file(BinaryPath("examples/shop/shop-api"), api + "/shop-api");
+  auto a = (*store)->Build(api, {.name = "shop-api:v1", .entrypoint = {"/shop-api"}});
+  ASSERT_TRUE(a) << a.error().message;
+  std::string busy = dir + "/ctx-busy";
+  fs::create_directories(busy + "/bin");
+  fs::create_directories(busy + "/tmp");
+  fs::copy_file("/bin/busybox", busy + "/bin/busybox");
+  for (const char* applet : {"sh", "sleep", "touch", "cat", "rm", "echo", "true", "false", "nc"})
+    fs::create_symlink("busybox", busy + "/bin/" + applet);
+  auto b = (*store)->Build(busy, {.name = "busy:v1", .cmd = {"/bin/sh"}});
+  ASSERT_TRUE(b) << b.error().message;
+  fs::remove_all(api);
+  fs::remove_all(busy);
+}
+
+}  // namespace
+
+orch::ServiceSpec ServiceFromYaml(const std::string& name, const std::string& yaml) {
+  std::string text = "name: t\nservices:\n  " + name + ":\n";
+  std::string line;
+  std::istringstream in(yaml);
+  while (std::getline(in, line)) text += "    " + line + "\n";
+  auto app = orch::ParseAppYaml(text, "test.yaml");
+  EXPECT_TRUE(app) << app.error().message << "\n" << text;
+  return app ? app->services.front() : orch::ServiceSpec{};
+}
+
+Cluster::Cluster() {
+  std::random_device rd;
+  octet_ = 101 + static_cast<int>(rd() % 20);
+  tag_ = fmt::format("{:04x}", rd() % 0x10000);
+}
+
+Cluster::~Cluster() {
+  for (auto& a : agents_) {
+    if (a.process) a.process->Stop(std::chrono::seconds(20));
+    Cleanup(a);
+  }
+  if (server_) server_->Stop();
+}
+
+void Cluster::Cleanup(Agent& a) {
+  // An Agent over the data directory adopts what is left and removes it.
+  SystemClock clock;
+  auto images = agent::image::ImageStore::Open(a.dir + "/images");
+  auto rt = agent::runtime::MakeRuntime("runc", a.dir + "/agent/runc");
+  if (!images || !rt) return;
+  agent::network::CniOptions cni;
+  cni.bridge = a.bridge;
+  cni.subnet = a.subnet;
+  cni.ipam_dir = a.dir + "/agent/ipam";
+  agent::network::CniNetwork net(cni);
+  agent::AgentOptions opts;
+  opts.data_dir = a.dir + "/agent";
+  opts.shim_path = BinaryPath("src/cmd/berth-shim");
+  opts.supervise_thread = false;
+  auto ag = agent::Agent::Create(opts, clock, **images, **rt, net);
+  if (ag) {
+    for (const auto& c : (*ag)->List(true)) (void)(*ag)->Remove(c.id, true);
+  }
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator((*rt)->StateRoot(), ec))
+    (void)(*rt)->Delete(e.path().filename(), true);
+  for (const auto& e : fs::directory_iterator(a.dir + "/agent/containers", ec)) {
+    ::umount2((e.path() / "bundle/rootfs").c_str(), MNT_DETACH);
+    std::string id = e.path().filename();
+    if (fs::exists("/run/netns/berth-" + id)) (void)net.Detach(id, {}, "");
+  }
+  std::string cmd = "ip link delete " + a.bridge + " 2>/dev/null";
+  (void)std::system(cmd.c_str());
+}
+
+bool Cluster::StartServer(const std::string& role, std::vector<std::string> extra) {
+  port_ = FreePort();
+  std::string data = dir_.MakeSubdir("server");
+  std::vector<std::string> argv = {BerthdPath(), role,    "--data-dir",
+                                   data,         "--api", "127.0.0.1:" + std::to_string(port_),
+                                   "--dns",      "none"};
+  if (role == "dev") {
+    for (const char* f : {"--gateway", "none", "--no-agent"}) argv.push_back(f);
+  }
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  server_ = Process::Start("berthd-" + role, argv);
+  if (!server_) return false;
+  if (!WaitFor([&] { return HttpGet(port_, "/v1/health").has_value(); })) return false;
+  std::ifstream in(data + "/admin.token");
+  std::getline(in, token_);
+  return !token_.empty();
+}
+
+bool Cluster::StartAgent(size_t i, const std::string& name, std::vector<std::string> extra) {
+  if (agents_.size() <= i) agents_.resize(i + 1);
+  Agent& a = agents_[i];
+  if (a.dir.empty()) {
+    a.name = name;
+    a.dir = dir_.MakeSubdir("agent-" + name);
+    ::chmod(a.dir.c_str(), 0711);
+    a.bridge = fmt::format("bn{}{}", tag_, i);
+    a.subnet = fmt::format("100.{}.{}.0/24", octet_, i + 1);
+    BuildImages(a.dir);
+    std::ofstream(a.dir + "/token") << token_ << "\n";
+    a.argv = {BerthdPath(),    "agent",
+              "--server",      "127.0.0.1:" + std::to_string(port_),
+              "--token-file",  a.dir + "/token",
+              "--node-name",   name,
+              "--data-dir",    a.dir,
+              "--subnet",      a.subnet,
+              "--bridge",      a.bridge,
+              "--ttl",         "3",
+              "--drain-pause", "500ms",
+              "--stop-grace",  "3s"};
+    a.argv.insert(a.argv.end(), extra.begin(), extra.end());
+  }
+  a.process = Process::Start("agent-" + name, a.argv, {.log_path = a.dir + "/agent.log"});
+  if (!a.process) return false;
+  return WaitFor([&] {
+    int status = 0;
+    Call("GET", "/v1/nodes/" + name, {}, &status);
+    return status == 200;
+  });
+}
+
+void Cluster::KillAgent(size_t i) {
+  auto& p = agents_.at(i).process;
+  p->Kill(SIGKILL);
+  p->Wait();
+}
+
+Json Cluster::Call(std::string_view method, std::string_view path, std::string body, int* status) {
+  http::Headers h;
+  h.Set("Authorization", "Bearer " + token_);
+  if (!body.empty()) h.Set("Content-Type", "application/json");
+  auto r = http::Fetch(method, "http://127.0.0.1:" + std::to_string(port_) + std::string(path),
+                       std::move(body), std::move(h));
+  if (status) *status = r ? r->status : 0;
+  if (!r) return Json();
+  auto j = ParseJson(r->body);
+  return j ? *j : Json();
+}
+
+Json Cluster::Instances(const std::string& node) {
+  Json j = Call("GET", "/v1/nodes/" + node);
+  return j.is_object() && j.contains("assignments") ? j["assignments"] : Json::array();
+}
+
+std::string Cluster::StateOf(const std::string& node, const std::string& id) {
+  for (const auto& a : Instances(node))
+    if (a.value("id", "") == id) return a.value("state", "");
+  return "";
+}
+
+int64_t Cluster::Assign(const std::string& node, const std::string& ns, const std::string& app,
+                        const orch::ServiceSpec& spec, const std::string& id) {
+  orch::Assignment a;
+  a.instance.id = id;
+  a.instance.ns = ns;
+  a.instance.app = app;
+  a.instance.service = spec.name;
+  a.instance.node_id = node;
+  a.instance.deploy_hash = spec.DeployHash();
+  a.instance.spec_hash = spec.SpecHash();
+  a.instance.resources = spec.resources;
+  a.spec = spec;
+  Json j = Call("PUT", "/v1/kv" + orch::AssignmentKey(a.instance),
+                Json{{"value", orch::AssignmentToJson(a)}}.dump());
+  return j.value("revision", int64_t{0});
+}
+
+void Cluster::Unassign(const std::string& node, const std::string& ns, const std::string& app,
+                       const std::string& id) {
+  Call("DELETE", fmt::format("/v1/kv/nodes/{}/assignments/{}/{}/{}", node, ns, app, id));
+}
+
+int Cluster::ShimPid(size_t i, const std::string& name) const {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(agents_.at(i).dir + "/agent/containers", ec)) {
+    std::ifstream st(e.path() / "state.json");
+    std::stringstream text;
+    text << st.rdbuf();
+    auto j = ParseJson(text.str());
+    if (!j || !j->is_object()) continue;
+    if (j->value("name", "") != name) continue;
+    return j->value("shim_pid", 0);
+  }
+  return 0;
+}
+
+}  // namespace berth::testing

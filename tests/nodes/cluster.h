@@ -1,0 +1,76 @@
+// A real cluster on this machine for the orchestrator's node tests: `berthd server` (or
+// dev --no-agent) and N `berthd agent` processes, each with its own data directory, Linux
+// bridge and /24 of 100.<101..120>.<i>.0 (random per test process, so test binaries can run
+// side by side), and with the test images built into its image store before it starts:
+//   shop-api:v1  the demo's API (static; GET /healthz, /products; $PORT)
+//   busy:v1      busybox-static with sh, sleep, touch, cat (cmd /bin/sh)
+// Assignments can be written straight into the store (as the reconciler writes them) for
+// tests that run without a controller. The destructor stops every process, removes the
+// containers the agents left running (containers outlive their agent by design) and the
+// bridges.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/json.h"
+#include "harness/harness.h"
+#include "orchestrator/types.h"
+
+namespace berth::testing {
+
+class Cluster {
+ public:
+  Cluster();
+  ~Cluster();
+
+  // Starts the control plane: `berthd <role>` with `extra` flags.
+  bool StartServer(const std::string& role = "server", std::vector<std::string> extra = {});
+  // Starts agent `i` as node `name` (first time: builds its images).
+  bool StartAgent(size_t i, const std::string& name, std::vector<std::string> extra = {});
+  Process& agent(size_t i) { return *agents_.at(i).process; }
+  Process& server() { return *server_; }
+  void KillAgent(size_t i);  // SIGKILL; the containers keep running
+
+  // One API call with the admin token; the parsed body (status in *status).
+  Json Call(std::string_view method, std::string_view path, std::string body = {},
+            int* status = nullptr);
+  int port() const { return port_; }
+  const std::string& token() const { return token_; }
+  std::string agent_dir(size_t i) const { return agents_.at(i).dir; }
+
+  // The node's assignments with their reported state (GET /v1/nodes/{node}).
+  Json Instances(const std::string& node);
+  // The reported state of one instance on a node, "" when absent.
+  std::string StateOf(const std::string& node, const std::string& id);
+  // Writes the assignment of `spec` (service `service` of an app in `ns`/`app`) for
+  // instance `id` on `node`, as the reconciler does.
+  int64_t Assign(const std::string& node, const std::string& ns, const std::string& app,
+                 const orchestrator::ServiceSpec& spec, const std::string& id);
+  void Unassign(const std::string& node, const std::string& ns, const std::string& app,
+                const std::string& id);
+  // Shim pid of the container named `name` in agent i's data dir (0: none).
+  int ShimPid(size_t i, const std::string& name) const;
+
+ private:
+  struct Agent {
+    std::string dir, bridge, subnet, name;
+    std::vector<std::string> argv;
+    std::unique_ptr<Process> process;
+  };
+  void Cleanup(Agent& a);
+
+  TempDir dir_{"berth-cluster"};
+  std::unique_ptr<Process> server_;
+  int port_ = 0;
+  std::string token_;
+  int octet_ = 101;
+  std::string tag_;
+  std::vector<Agent> agents_;
+};
+
+// A service spec from YAML (the body of one service in an app spec), validated.
+orchestrator::ServiceSpec ServiceFromYaml(const std::string& name, const std::string& yaml);
+
+}  // namespace berth::testing
