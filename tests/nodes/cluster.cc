@@ -108,9 +108,12 @@ void Cluster::Cleanup(Agent& a) {
 bool Cluster::StartServer(const std::string& role, std::vector<std::string> extra) {
   port_ = FreePort();
   std::string data = dir_.MakeSubdir("server");
-  std::vector<std::string> argv = {BerthdPath(), role,    "--data-dir",
-                                   data,         "--api", "127.0.0.1:" + std::to_string(port_),
-                                   "--dns",      "none"};
+  // BERTH_SERVER_BINARY runs the control plane from another build (mixing branches by hand).
+  const char* other = std::getenv("BERTH_SERVER_BINARY");
+  std::string binary = other && *other ? other : BerthdPath();
+  std::vector<std::string> argv = {binary,  role,    "--data-dir",
+                                   data,    "--api", "127.0.0.1:" + std::to_string(port_),
+                                   "--dns", "none"};
   if (role == "dev") {
     for (const char* f : {"--gateway", "none", "--no-agent"}) argv.push_back(f);
   }

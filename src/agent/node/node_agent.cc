@@ -207,7 +207,8 @@ void NodeAgent::LeaseLoop() {
         Wake();
         continue;
       }
-      if (failures++ % 30 == 0) {
+      // The first attempt races a control plane that is still starting (berthd dev).
+      if (failures++ % 30 == 1) {
         log::Warn("node", "node {}: register with {}: {} (retrying)", options_.node,
                   client_.server(), r.error().message);
       }
@@ -243,7 +244,7 @@ void NodeAgent::WatchLoop() {
     if (from == 0) {
       auto list = client_.ListAssignments(options_.node);
       if (!list) {
-        if (failures++ % 30 == 0) {
+        if (failures++ % 30 == 1) {
           log::Warn("node", "node {}: list assignments: {} (retrying)", options_.node,
                     list.error().message);
         }
