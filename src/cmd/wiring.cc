@@ -36,7 +36,6 @@ class Started final : public Components {
     std::string out;
     if (registry) out += registry->RenderMetrics();
     if (gateway) out += gateway->RenderMetrics();
-    if (gateway_source) out += gateway_source->RenderMetrics();
     return out;
   }
 

@@ -1,8 +1,8 @@
 // Where the gateway's routes and endpoints come from. A source delivers immutable Snapshots
 // (routes + clusters with their endpoints); the Gateway hands each one to every worker.
 // Implementations: StaticFileSource (routes.yaml, re-read on Reload/SIGHUP), ManualSource
-// (tests and embedding: Set() a snapshot), and later the registry's watch, which fills the
-// endpoints of `service:` targets with their passing instances.
+// (tests and embedding: Set() a snapshot), and RegistryEndpointSource (registry_source.h:
+// routes from the store, endpoints of `service:` targets from the registry).
 // Thread-safety: `on_update` may be called from any thread, never concurrently with itself.
 #pragma once
 
@@ -27,6 +27,8 @@ class EndpointSource {
   virtual void Stop() = 0;
   // Re-reads the configuration (SIGHUP). On error the previous snapshot stays in force.
   virtual Result<void> Reload() { return {}; }
+  // The source's own metrics as Prometheus text (appended to the gateway's); any thread.
+  virtual std::string RenderMetrics() const { return ""; }
 };
 
 // Routes and static endpoints from a routes.yaml file.

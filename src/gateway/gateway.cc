@@ -201,6 +201,7 @@ std::string Gateway::RenderMetrics() const {
       "# HELP berth_gateway_config_version Version of the route snapshot in force.\n"
       "# TYPE berth_gateway_config_version gauge\nberth_gateway_config_version {}\n",
       snapshot_version());
+  if (source_) out += source_->RenderMetrics();
   return out;
 }
 

@@ -67,7 +67,7 @@ class RegistryEndpointSource final : public EndpointSource {
   };
   Stats stats() const;
   // Prometheus text: berth_gateway_source_* gauges and counters.
-  std::string RenderMetrics() const;
+  std::string RenderMetrics() const override;
 
  private:
   struct CachedRoute {

@@ -130,6 +130,24 @@ TEST_F(RegistrySourceTest, RouteAndSettingsChangesArriveAndBadEntriesAreLeftOut)
   }));
 }
 
+// The form the orchestrator writes for an `expose` (contract 2 of the session), written
+// straight to the store as it does.
+TEST_F(RegistrySourceTest, OrchestratorExposeRoutesGetTheirAppInstances) {
+  ASSERT_TRUE(store_.Put("/gateway/routes/shop.shop.api",
+                         R"({"hosts":["shop.local"],"match":{"prefix":"/api"},)"
+                         R"("name":"shop.shop.api","owner":"app:shop/shop",)"
+                         R"("targets":[{"namespace":"shop","service":"api"}]})",
+                         {}));
+  ASSERT_TRUE(registry_.Register(Make("shop", "api", "i1", "100.64.0.7", 8080, 2)));
+  Start();
+  std::lock_guard lock(mu_);
+  ASSERT_TRUE(last_);
+  ASSERT_EQ(last_->routes.size(), 1u);
+  EXPECT_EQ(last_->routes[0]->hosts, std::vector<std::string>{"shop.local"});
+  EXPECT_EQ(Endpoints(*last_, "shop/api"), "100.64.0.7:8080(2)");
+  EXPECT_EQ(source_->stats().invalid_routes, 0u);
+}
+
 TEST_F(RegistrySourceTest, StoredRoutesAreOrderedMostSpecificFirst) {
   ASSERT_TRUE(routes_.Apply(R"(
 routes:

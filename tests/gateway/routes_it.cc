@@ -426,6 +426,10 @@ TEST(GatewayRoleIt, SeparateGatewayFollowsTheSharedStore) {
   EXPECT_NE(metrics->find("berth_gateway_route_requests_total{route=\"shop.web\",class=\"2xx\"}"),
             std::string::npos)
       << *metrics;
+  EXPECT_NE(metrics->find("berth_gateway_upstream_latency_ms_count{upstream=\"shop/web\"}"),
+            std::string::npos)
+      << *metrics;
+  EXPECT_NE(metrics->find("berth_gateway_source_routes 1\n"), std::string::npos) << *metrics;
   EXPECT_EQ(api("DELETE", "/v1/registry/shop/web/w1", ""), 200);
   EXPECT_TRUE(WaitFor([&] { return through() == "503 -"; })) << through();
   // SIGTERM drains and exits cleanly.

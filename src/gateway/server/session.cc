@@ -460,6 +460,7 @@ asio::awaitable<bool> Session::Handle() {
     ex.route_stats->status_class[std::clamp(ex.status / 100, 1, 5)].Inc();
     ex.route_stats->latency.Observe(ms);
   }
+  if (ex.cluster) ex.cluster->stats().latency.Observe(ms);
   if (AccessLog* log = worker_.access_log(); log != nullptr && log->enabled()) {
     AccessRecord r;
     r.wall_ms = worker_.clock().WallMillis();

@@ -133,6 +133,26 @@ std::string RenderPrometheus(const std::vector<WorkerStats*>& workers) {
           c, csum(v, [c](ClusterStats& s) { return s.status_class[c].value(); }));
     }
   }
+  out +=
+      "# HELP berth_gateway_upstream_latency_ms Duration of requests sent to an upstream cluster, "
+      "in milliseconds.\n"
+      "# TYPE berth_gateway_upstream_latency_ms histogram\n";
+  for (auto& [n, v] : clusters) {
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i <= Histogram::kBounds.size(); ++i) {
+      cumulative += csum(v, [i](ClusterStats& s) { return s.latency.buckets[i].value(); });
+      std::string le =
+          i < Histogram::kBounds.size() ? fmt::format("{}", Histogram::kBounds[i]) : "+Inf";
+      out +=
+          fmt::format("berth_gateway_upstream_latency_ms_bucket{{upstream=\"{}\",le=\"{}\"}} {}\n",
+                      Escape(n), le, cumulative);
+    }
+    out +=
+        fmt::format("berth_gateway_upstream_latency_ms_sum{{upstream=\"{}\"}} {:.3f}\n", Escape(n),
+                    csum(v, [](ClusterStats& s) { return s.latency.sum_us.value(); }) / 1000.0);
+    out += fmt::format("berth_gateway_upstream_latency_ms_count{{upstream=\"{}\"}} {}\n", Escape(n),
+                       csum(v, [](ClusterStats& s) { return s.latency.count.value(); }));
+  }
   struct Named {
     const char* name;
     const char* help;

@@ -61,6 +61,7 @@ struct RouteStats {
 struct ClusterStats {
   Counter requests;
   std::array<Counter, 6> status_class;
+  Histogram latency;  // whole request (retries included), for requests sent to this cluster
   Counter connect_failures;
   Counter timeouts;
   Counter retries;
