@@ -38,6 +38,24 @@ ApiServer::~ApiServer() { Stop(); }
 void ApiServer::Stop() {
   if (server_) server_->Stop();
   if (handlers_) handlers_->join();
+  // Inline calls are answered from store callbacks within a commit (or from the pool):
+  // wait for them, boundedly, so that none runs on_done after this object is gone.
+  std::unique_lock lock(in_flight_->mu);
+  if (!in_flight_->cv.wait_for(lock, std::chrono::seconds(30),
+                               [&] { return in_flight_->calls == 0; })) {
+    log::Error("api", "stopping with {} calls still unanswered", in_flight_->calls);
+  }
+}
+
+std::shared_ptr<void> ApiServer::TrackCall() {
+  {
+    std::lock_guard lock(in_flight_->mu);
+    ++in_flight_->calls;
+  }
+  return std::shared_ptr<void>(nullptr, [state = in_flight_](void*) {
+    std::lock_guard lock(state->mu);
+    if (--state->calls == 0) state->cv.notify_all();
+  });
 }
 
 void ApiServer::Count(std::string_view method, int status, Clock::TimePoint start) {
@@ -124,8 +142,9 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
 
   // Runs once when the handler answers (or starts a stream): count, and audit mutations.
   auto on_done = [this, start, mutating = ep.mutating, principal, method = request.method,
-                  action = request.method + " " + request.path,
-                  remote = request.remote_address](int status, std::string_view result) {
+                  action = request.method + " " + request.path, remote = request.remote_address,
+                  token = ep.runs_inline ? TrackCall() : nullptr](int status,
+                                                                  std::string_view result) {
     Count(method, status, start);
     if (!mutating || !deps_.audit) return;
     auto r = deps_.audit->Record({.actor = principal.name,
@@ -138,6 +157,10 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   };
   auto call = std::make_shared<Call>(std::move(request), std::move(writer), std::move(principal),
                                      std::move(match.params), std::move(on_done));
+  if (ep.runs_inline) {
+    ep.handler(std::move(call));
+    return;
+  }
   asio::post(*handlers_, [&ep, call = std::move(call)]() mutable { ep.handler(std::move(call)); });
 }
 

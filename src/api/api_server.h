@@ -2,12 +2,18 @@
 // public endpoints), checks the endpoint's role, dispatches through the Router, writes an
 // audit record for every mutating call, and serves /metrics. Endpoint groups are added by
 // the caller (cmd/) through the Register* functions in endpoints.h.
+// Handlers run on a pool of their own (they may wait on the store), or on the HTTP worker
+// when the endpoint says it never blocks (`runs_inline`, answered later from a store thread).
+// Stop: stop accepting and close connections, join the handler pool, then wait (at most
+// 30 s) until every inline call has been answered or dropped.
 // Thread-safety: Start/Stop from one thread; requests are served on the HTTP workers.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <asio/thread_pool.hpp>
@@ -60,8 +66,19 @@ class ApiServer {
   // Counts a finished request (every path through Handle ends here once).
   void Count(std::string_view method, int status, Clock::TimePoint start);
 
+  // Inline calls whose on_done has not finished yet (it uses this object). Stop() waits for
+  // them: their answer may come from a store thread after the HTTP workers stopped. (Calls
+  // run on the pool are not counted: a blocking query may wait minutes for its answer.)
+  struct InFlight {
+    std::mutex mu;
+    std::condition_variable cv;
+    int64_t calls = 0;  // guarded by mu
+  };
+  std::shared_ptr<void> TrackCall();
+
   ApiDeps deps_;
   Router router_;
+  std::shared_ptr<InFlight> in_flight_ = std::make_shared<InFlight>();
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<asio::thread_pool> handlers_;
   metrics::CounterFamily* requests_ = nullptr;  // berth_api_requests_total{method,code}

@@ -11,8 +11,10 @@
 
 #include <charconv>
 #include <mutex>
+#include <optional>
 
 #include "api/endpoints.h"
+#include "store/async_txn.h"
 #include "store/store.h"
 
 namespace berth::api {
@@ -98,31 +100,42 @@ void Put(const std::shared_ptr<Call>& call, store::Store& store) {
     }
     lease = (*body)["lease"].get<int64_t>();
   }
+  std::optional<int64_t> prev;
   if (body->contains("prev_revision")) {
     if (!(*body)["prev_revision"].is_number_integer()) {
       return call->ReplyError(
           Error(ErrorCode::kInvalidArgument, "\"prev_revision\" must be an integer"));
     }
-    // Compare-and-swap: the key's mod_revision must equal prev_revision (0: must not exist).
-    int64_t prev = (*body)["prev_revision"].get<int64_t>();
-    store::TxnRequest txn;
+    prev = (*body)["prev_revision"].get<int64_t>();
+  }
+  store::AsyncTxnStore* async = store::AsyncTxnOf(store);
+  if (!prev && !async) {
+    auto r = store.Put(*key, value, {.lease = lease});
+    if (!r) return call->ReplyError(r.error());
+    return call->Reply(200, Json{{"revision", r->revision}});
+  }
+  // Compare-and-swap: the key's mod_revision must equal prev_revision (0: must not exist).
+  store::TxnRequest txn;
+  if (prev) {
     txn.compare.push_back({.key = *key,
                            .target = store::Compare::Target::kModRevision,
                            .op = store::Compare::Op::kEqual,
-                           .number = prev});
-    txn.success.push_back(store::TxnOp::Put(*key, value, lease));
-    auto r = store.Txn(txn);
+                           .number = *prev});
+  }
+  txn.success.push_back(store::TxnOp::Put(*key, value, lease));
+  // On a back-end that commits on its own thread this returns at once and the answer is
+  // sent from there once the write is durable: no thread of ours waits for the fsync.
+  auto reply = [call, key = *key, prev](Result<store::TxnResult> r) {
     if (!r) return call->ReplyError(r.error());
     if (!r->succeeded) {
       return call->ReplyError(
           Error(ErrorCode::kFailedPrecondition,
-                fmt::format("key \"{}\" changed: its mod_revision is not {}", *key, prev)));
+                fmt::format("key \"{}\" changed: its mod_revision is not {}", key, *prev)));
     }
-    return call->Reply(200, Json{{"revision", r->revision}});
-  }
-  auto r = store.Put(*key, value, {.lease = lease});
-  if (!r) return call->ReplyError(r.error());
-  call->Reply(200, Json{{"revision", r->revision}});
+    call->Reply(200, Json{{"revision", r->revision}});
+  };
+  if (async) return async->TxnAsync(std::move(txn), std::move(reply));
+  reply(store.Txn(txn));
 }
 
 void Delete(const std::shared_ptr<Call>& call, store::Store& store) {
@@ -230,10 +243,13 @@ void RegisterKvEndpoints(Router& router, store::Store& store) {
                 if (!key) return call->ReplyError(key.error());
                 Get(call, store, *key);
               }});
+  // With a back-end that completes writes on its own thread (sqlite), a put runs on the HTTP
+  // worker and is answered from the store's writer: no thread hand-off, no thread waiting.
   router.Add({.method = "PUT",
               .pattern = "/v1/kv/{key...}",
               .min_role = Role::kAdmin,
               .mutating = true,
+              .runs_inline = store::AsyncTxnOf(store) != nullptr,
               .handler = [&store](std::shared_ptr<Call> call) { Put(call, store); }});
   router.Add({.method = "DELETE",
               .pattern = "/v1/kv/{key...}",

@@ -217,13 +217,18 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
+              .runs_inline = true,  // never waits: the store or the pool answers
+              .handler = [&reg, &pool](std::shared_ptr<Call> call) {
                 auto in = ParseBody(*call);
                 if (!in) return call->ReplyError(in.error());
-                auto r = reg.Register(*in);
-                if (!r) return call->ReplyError(r.error());
-                call->Reply(200, InstanceJson(*r));
-              })});
+                reg.RegisterAsync(
+                    std::move(*in),
+                    [&pool](std::function<void()> fn) { asio::post(pool, std::move(fn)); },
+                    [call](Result<registry::Instance> r) {
+                      if (!r) return call->ReplyError(r.error());
+                      call->Reply(200, InstanceJson(*r));
+                    });
+              }});
   router.Add({.method = "PUT",
               .pattern = "/v1/registry/{ns}/{service}/{instance}/heartbeat",
               .min_role = Role::kOperator,

@@ -21,14 +21,15 @@ std::vector<std::string_view> Split(std::string_view path) {
   return parts;
 }
 
-bool MatchPattern(std::string_view pattern, std::string_view path,
+// A pattern split once, when the endpoint is added: literal segments and {name} or
+// {name...} parameters.
+bool MatchPattern(const std::vector<std::string>& want, std::string_view path,
                   std::map<std::string, std::string>* params) {
-  auto want = Split(pattern);
   // Keep the raw remainder for {name...} so keys keep their slashes.
   size_t pos = 0;
   for (size_t i = 0; i < want.size(); ++i) {
     while (pos < path.size() && path[pos] == '/') ++pos;
-    auto w = want[i];
+    std::string_view w = want[i];
     if (w.size() > 2 && w.front() == '{' && w.back() == '}') {
       auto name = w.substr(1, w.size() - 2);
       if (name.ends_with("...")) {
@@ -106,15 +107,16 @@ Result<Json> Call::JsonBody(bool allow_empty) const {
 void Call::Reply(int status, const Json& body) {
   if (done_) return;
   done_ = true;
+  // Audit (queued, not waited for) before the client can see the answer and ask for it.
+  Done(status, "ok");
   writer_->Send(http::Response::Json(status, DumpJson(body) + "\n"));
-  if (on_done_) on_done_(status, "ok");
 }
 
 void Call::ReplyError(const Error& error) {
   if (done_) return;
   done_ = true;
+  Done(HttpStatusFor(error.code), error.message);
   writer_->Send(ErrorResponse(error));
-  if (on_done_) on_done_(HttpStatusFor(error.code), error.message);
 }
 
 void Call::StartStream() {
@@ -124,20 +126,34 @@ void Call::StartStream() {
   h.Set("Content-Type", "application/x-ndjson");
   h.Set("Cache-Control", "no-cache");
   writer_->StartStream(200, std::move(h));
-  if (on_done_) on_done_(200, "stream");
+  Done(200, "stream");
+}
+
+void Call::Done(int status, std::string_view result) {
+  // Released once run: what it holds (the API's in-flight token) must not live as long as a
+  // stream does.
+  auto done = std::move(on_done_);
+  on_done_ = nullptr;
+  if (done) done(status, result);
 }
 
 bool Call::StreamLine(const Json& line) { return writer_->Write(DumpJson(line) + "\n"); }
 
 void Call::EndStream() { writer_->End(); }
 
-void Router::Add(Endpoint endpoint) { endpoints_.push_back(std::move(endpoint)); }
+void Router::Add(Endpoint endpoint) {
+  std::vector<std::string> segments;
+  for (auto part : Split(endpoint.pattern)) segments.emplace_back(part);
+  endpoints_.push_back(std::move(endpoint));
+  segments_.push_back(std::move(segments));
+}
 
 Router::Match Router::Find(std::string_view method, std::string_view path) const {
   Match m;
-  for (const auto& e : endpoints_) {
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    const Endpoint& e = endpoints_[i];
     std::map<std::string, std::string> params;
-    if (!MatchPattern(e.pattern, path, &params)) continue;
+    if (!MatchPattern(segments_[i], path, &params)) continue;
     m.path_matched = true;
     if (e.method == method || (method == "HEAD" && e.method == "GET")) {
       m.endpoint = &e;

@@ -4,8 +4,8 @@
 // themselves into a Router; the ApiServer authenticates, authorizes, dispatches and audits.
 //
 // A handler gets a Call: the request, the path parameters, the principal, and ways to answer
-// (once, or as a stream of JSON lines). Handlers run on an HTTP worker thread and must not
-// block for long; streams are fed later from other threads.
+// (once, or as a stream of JSON lines), from any thread. Handlers run on the API's handler
+// pool (or, with `runs_inline`, on the HTTP worker); streams are fed later from other threads.
 // Thread-safety: a Router is built before the server starts and read-only afterwards.
 #pragma once
 
@@ -58,6 +58,8 @@ class Call {
   std::shared_ptr<http::ResponseWriter> writer() const { return writer_; }
 
  private:
+  void Done(int status, std::string_view result);
+
   http::Request request_;
   std::shared_ptr<http::ResponseWriter> writer_;
   security::Principal principal_;
@@ -74,6 +76,9 @@ struct Endpoint {
   security::Role min_role = security::Role::kViewer;
   bool mutating = false;
   bool public_ = false;  // no token needed (/v1/health only)
+  // The handler never blocks (it answers at once or from another thread's callback): run it
+  // on the HTTP worker instead of handing it to the handler pool.
+  bool runs_inline = false;
   EndpointHandler handler;
 };
 
@@ -90,6 +95,7 @@ class Router {
 
  private:
   std::vector<Endpoint> endpoints_;
+  std::vector<std::vector<std::string>> segments_;  // per endpoint: its pattern, split once
 };
 
 // Serializes JSON for the wire; bytes that are not UTF-8 become U+FFFD instead of throwing.

@@ -176,8 +176,11 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   log::Info("berthd", "signal {}: shutting down", sig);
+  // Stop accepting and finish in-flight calls, stop the components, store the audit records
+  // still queued (bounded), and only then let the store close (when `store` leaves scope).
   (*api)->Stop();
   components->reset();
+  audit.Close();
   log::Info("berthd", "stopped");
   return 0;
 }

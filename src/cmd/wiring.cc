@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 
@@ -17,19 +18,40 @@
 #include "gateway/registry_source.h"
 #include "gateway/route_store.h"
 #include "registry/component.h"
+#include "registry/health/container_exec_runner.h"
 
 namespace berth {
 namespace {
 
+// Exec health checks of the registry, run inside containers by the in-process agent. The
+// registry starts before the agent: until the agent is set, execs fail with a clear error.
+class AgentContainerExec final : public registry::health::ContainerExec {
+ public:
+  void SetAgent(agent::Agent* agent) { agent_.store(agent); }
+  Result<Outcome> Exec(const std::string& container,
+                       const std::vector<std::string>& argv) override {
+    agent::Agent* agent = agent_.load();
+    if (agent == nullptr) return Fail(ErrorCode::kUnavailable, "the node agent is not running");
+    auto r = agent->Exec(container, argv);
+    if (!r) return std::unexpected(r.error());
+    return Outcome{r->exit_code, r->out + r->err};
+  }
+
+ private:
+  std::atomic<agent::Agent*> agent_{nullptr};
+};
+
 class Started final : public Components {
  public:
   ~Started() override {
-    // Reverse order: the edge first, then containers' supervisor, then the registry.
+    // Reverse order: the edge first, then the registry (its exec checks use the agent), then
+    // the containers' supervisor.
     if (gateway) gateway->Drain(std::chrono::seconds(5));
     gateway.reset();
     gateway_source.reset();
-    agent.Reset();
     registry.reset();
+    container_exec.reset();
+    agent.Reset();
   }
 
   std::string RenderMetrics() const override {
@@ -44,6 +66,7 @@ class Started final : public Components {
   std::unique_ptr<registry::Component> registry;
   std::unique_ptr<gateway::RouteStore> routes;
   AgentParts agent;
+  std::unique_ptr<AgentContainerExec> container_exec;  // the registry's exec checks
   std::shared_ptr<gateway::RegistryEndpointSource> gateway_source;
   std::unique_ptr<gateway::Gateway> gateway;
   std::vector<std::string> banner;
@@ -86,9 +109,17 @@ Result<std::unique_ptr<agent::node::NodeAgent>> StartLocalNode(Wiring& w, AgentP
 Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& router) {
   auto started = std::make_unique<Started>();
 
-  // Service registry: the Registry over the store, health checks, DNS.
+  // Service registry: the Registry over the store, health checks, DNS. With an agent in this
+  // process, exec checks run in the container the instance names (metadata
+  // "berth.container") and never as processes of berthd; without one they run locally.
+  const bool with_agent = w.role == "dev" && w.flags.agent && ::geteuid() == 0;
   registry::ComponentOptions ro;
   ro.dns_address = w.flags.dns == "none" ? "" : w.flags.dns;
+  if (with_agent) {
+    started->container_exec = std::make_unique<AgentContainerExec>();
+    ro.container_exec = started->container_exec.get();
+    ro.local_exec = false;
+  }
   auto reg = registry::Component::Start(w.store, w.clock, ro);
   if (!reg) return std::unexpected(Wrap(reg.error(), "registry"));
   started->registry = std::move(*reg);
@@ -118,6 +149,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
                                  w.clock);
     if (!parts) return std::unexpected(parts.error());
     started->agent = std::move(*parts);
+    if (started->container_exec) started->container_exec->SetAgent(started->agent.agent.get());
     api::RegisterContainerEndpoints(router, *started->agent.agent, *started->agent.images,
                                     *started->agent.puller);
     // The agent joins this control plane as node "local", over loopback, through the same

@@ -11,10 +11,16 @@ Result<std::unique_ptr<Component>> Component::Start(store::Store& store, Clock& 
       asio::make_work_guard(c->io_));
   c->blocking_ = std::make_unique<asio::thread_pool>(std::max(1, options.blocking_threads));
   c->registry_ = std::make_unique<Registry>(store, clock, options.registry);
-  if (options.local_exec) c->exec_ = std::make_unique<health::LocalExecRunner>(c->io_);
+  if (options.local_exec) c->local_exec_ = std::make_unique<health::LocalExecRunner>(c->io_);
+  if (options.container_exec) {
+    c->exec_ = std::make_unique<health::ContainerExecRunner>(
+        c->io_, *options.container_exec,
+        health::ContainerExecRunnerOptions{.fallback = c->local_exec_.get()});
+  }
+  health::ExecRunner* exec = c->exec_ ? c->exec_.get() : c->local_exec_.get();
   if (options.run_checks) {
-    c->checker_ = std::make_unique<health::HealthChecker>(c->io_, *c->registry_, c->exec_.get(),
-                                                          options.health);
+    c->checker_ =
+        std::make_unique<health::HealthChecker>(c->io_, *c->registry_, exec, options.health);
     if (auto r = c->checker_->Start(); !r) return std::unexpected(Wrap(r.error(), "health checks"));
   }
   if (!options.dns_address.empty()) {

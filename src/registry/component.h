@@ -16,6 +16,7 @@
 #include "registry/dns/answerer.h"
 #include "registry/dns/server.h"
 #include "registry/health/checker.h"
+#include "registry/health/container_exec_runner.h"
 #include "registry/health/local_exec_runner.h"
 #include "registry/registry.h"
 
@@ -31,7 +32,11 @@ struct ComponentOptions {
   // Threads for calls that wait on the store (REST handlers hand registrations to these so
   // HTTP workers never wait on an fsync; concurrent waits let the store group-commit).
   int blocking_threads = 32;
-  bool local_exec = true;  // exec checks as local processes until the agent's runner lands
+  // Exec checks: inside the instance's container through `container_exec` when given
+  // (berthd dev with its agent), else as local processes when `local_exec`, else critical.
+  // With both, instances that name no container run locally.
+  health::ContainerExec* container_exec = nullptr;  // must outlive the Component
+  bool local_exec = true;
 };
 
 class Component {
@@ -54,7 +59,8 @@ class Component {
   std::vector<std::thread> threads_;
   std::unique_ptr<asio::thread_pool> blocking_;
   std::unique_ptr<Registry> registry_;
-  std::unique_ptr<health::ExecRunner> exec_;
+  std::unique_ptr<health::ExecRunner> local_exec_;
+  std::unique_ptr<health::ExecRunner> exec_;  // in containers (null without container_exec)
   std::unique_ptr<health::HealthChecker> checker_;
   std::unique_ptr<dns::Answerer> answerer_;
   std::unique_ptr<dns::DnsServer> dns_;

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "registry/watch_hub.h"
+#include "store/async_txn.h"
 
 namespace berth::registry {
 namespace {
@@ -58,8 +59,9 @@ Result<std::optional<Instance>> Registry::Load(const std::string& key, store::Ke
   return std::optional<Instance>(std::move(*in));
 }
 
-Result<std::optional<int64_t>> Registry::CasPut(const Instance& in, int64_t mod_revision,
-                                                int64_t lease) {
+namespace {
+// Puts `in` at its key if the key's mod_revision is still `mod_revision` (0: absent).
+store::TxnRequest CasTxn(const Instance& in, int64_t mod_revision, int64_t lease) {
   store::TxnRequest t;
   store::Compare c;
   c.key = InstanceKey(in.ns, in.service, in.id);
@@ -68,7 +70,79 @@ Result<std::optional<int64_t>> Registry::CasPut(const Instance& in, int64_t mod_
   c.number = mod_revision;
   t.compare.push_back(c);
   t.success.push_back(store::TxnOp::Put(c.key, EncodeStored(in), lease));
-  auto r = store_.Txn(t);
+  return t;
+}
+}  // namespace
+
+Instance Registry::NextRegistration(const Instance& spec, const std::optional<Instance>& old,
+                                    int64_t lease) {
+  Instance next = spec;
+  next.lease = lease;
+  if (old && old->check == spec.check) {
+    next.health = old->health;
+    next.health_output = old->health_output;
+    next.health_since_ms = old->health_since_ms;
+    next.preserved = old->preserved;
+  } else {
+    // With a check, nothing is known until it has run: not routable until it passes.
+    next.health = spec.check ? Health::kCritical : Health::kPassing;
+    next.health_output = spec.check ? "no check result yet" : "";
+    next.health_since_ms = clock_.WallMillis();
+    next.preserved = false;
+  }
+  return next;
+}
+
+struct Registry::AsyncRegistration {
+  Instance spec;
+  RunBlocking run_blocking;
+  std::function<void(Result<Instance>)> done;
+};
+
+void Registry::RegisterAsync(Instance instance, RunBlocking run_blocking,
+                             std::function<void(Result<Instance>)> done) {
+  if (auto r = ValidateInstance(instance); !r) return done(std::unexpected(r.error()));
+  RegisterAttempt(std::make_shared<AsyncRegistration>(AsyncRegistration{
+                      std::move(instance), std::move(run_blocking), std::move(done)}),
+                  0);
+}
+
+// Runs on the caller's thread first, then (after a lost race) on the store's writer thread:
+// it only reads the store and queues writes, never waits.
+void Registry::RegisterAttempt(std::shared_ptr<AsyncRegistration> a, int attempt) {
+  auto blocking = [this, a] { a->run_blocking([this, a] { a->done(Register(a->spec)); }); };
+  store::AsyncTxnStore* async = store::AsyncTxnOf(store_);
+  if (async == nullptr || a->spec.ttl_seconds > 0) return blocking();
+  const std::string key = InstanceKey(a->spec.ns, a->spec.service, a->spec.id);
+  store::KeyValue raw;
+  auto existing = Load(key, &raw);
+  if (!existing) return a->done(std::unexpected(existing.error()));
+  const std::optional<Instance>& old = *existing;
+  if (old && old->lease != 0) return blocking();  // its lease must be revoked: store work
+  if (old && old->SameRegistration(a->spec)) return a->done(*old);  // idempotent
+  Instance next = NextRegistration(a->spec, old, 0);
+  store::TxnRequest txn = CasTxn(next, old ? raw.mod_revision : 0, 0);  // before `next` moves
+  async->TxnAsync(std::move(txn),
+                  [this, a, attempt, next = std::move(next)](Result<store::TxnResult> r) mutable {
+                    if (!r) return a->done(std::unexpected(r.error()));
+                    if (!r->succeeded) {
+                      // Retries join the queue behind writers that arrived meanwhile, so
+                      // one may lose several rounds in a row: allow more than the waiting path.
+                      if (attempt + 1 < 4 * kCasAttempts) return RegisterAttempt(a, attempt + 1);
+                      return a->done(Fail(ErrorCode::kUnavailable,
+                                          fmt::format("registering {}/{}/{} kept racing with "
+                                                      "other writers",
+                                                      next.ns, next.service, next.id)));
+                    }
+                    next.revision = r->revision;
+                    ++stats_.registrations;
+                    a->done(std::move(next));
+                  });
+}
+
+Result<std::optional<int64_t>> Registry::CasPut(const Instance& in, int64_t mod_revision,
+                                                int64_t lease) {
+  auto r = store_.Txn(CasTxn(in, mod_revision, lease));
   if (!r) return std::unexpected(r.error());
   if (!r->succeeded) return std::optional<int64_t>();
   return std::optional<int64_t>(r->revision);
@@ -99,20 +173,7 @@ Result<Instance> Registry::Register(const Instance& spec) {
       if (!g) return std::unexpected(g.error());
       lease = *g;
     }
-    Instance next = spec;
-    next.lease = lease;
-    if (old && old->check == spec.check) {
-      next.health = old->health;
-      next.health_output = old->health_output;
-      next.health_since_ms = old->health_since_ms;
-      next.preserved = old->preserved;
-    } else {
-      // With a check, nothing is known until it has run: not routable until it passes.
-      next.health = spec.check ? Health::kCritical : Health::kPassing;
-      next.health_output = spec.check ? "no check result yet" : "";
-      next.health_since_ms = clock_.WallMillis();
-      next.preserved = false;
-    }
+    Instance next = NextRegistration(spec, old, lease);
     auto put = CasPut(next, old ? raw.mod_revision : 0, lease);
     if (!put) return std::unexpected(put.error());
     if (!put->has_value()) {

@@ -124,6 +124,14 @@ class Registry {
   // and renewed when the instance already has a live one). Health is kept across an
   // update unless the check changed. Returns the stored instance with its revision.
   Result<Instance> Register(const Instance& instance);
+  // Register without waiting where it can: a registration that needs no lease work (no TTL,
+  // and no older registration's lease to revoke) on a store that writes asynchronously is
+  // written with store::AsyncTxnStore::TxnAsync; `done` runs on the store's writer thread.
+  // Anything else runs Register through `run_blocking` (which must run its function on a
+  // thread that may wait). `done` runs exactly once and must not block.
+  using RunBlocking = std::function<void(std::function<void()>)>;
+  void RegisterAsync(Instance instance, RunBlocking run_blocking,
+                     std::function<void(Result<Instance>)> done);
   // Removes an instance; kNotFound when absent. Returns the store revision after.
   Result<int64_t> Deregister(std::string_view ns, std::string_view service, std::string_view id);
   // Renews the instance's lease; kNotFound when the instance (or lease) is gone,
@@ -169,6 +177,11 @@ class Registry {
   Result<std::optional<Instance>> Load(const std::string& key, store::KeyValue* raw = nullptr);
   // Compare-and-swap write of `in` at its key expecting `mod_revision` (0: absent).
   Result<std::optional<int64_t>> CasPut(const Instance& in, int64_t mod_revision, int64_t lease);
+  struct AsyncRegistration;
+  void RegisterAttempt(std::shared_ptr<AsyncRegistration> registration, int attempt);
+  // The instance to store for `spec` over `old` (health kept unless the check changed).
+  Instance NextRegistration(const Instance& spec, const std::optional<Instance>& old,
+                            int64_t lease);
 
   store::Store& store_;
   Clock& clock_;

@@ -134,17 +134,40 @@ Result<Principal> TokenService::Authenticate(std::string_view bearer) const {
   }
   auto got = store_.Get(fmt::format("{}{}", kPrefix, id));
   if (!got) return Fail(ErrorCode::kUnavailable, "cannot check token: " + got.error().message);
-  if (got->kvs.empty()) return Fail(ErrorCode::kUnauthenticated, "unknown or revoked token");
-  auto json = ParseJson(got->kvs[0].value);
-  if (!json) return Fail(ErrorCode::kInternal, "corrupt token record");
-  std::string hash;
-  auto record = FromJson(*json, &hash);
-  if (!record) return std::unexpected(record.error());
-  std::string want = Sha256Hex(bearer);
-  if (want.size() != hash.size() || CRYPTO_memcmp(want.data(), hash.data(), want.size()) != 0) {
+  if (got->kvs.empty()) {
+    std::lock_guard lock(cache_mu_);
+    cache_.erase(std::string(id));
     return Fail(ErrorCode::kUnauthenticated, "unknown or revoked token");
   }
-  return Principal{.token_id = record->id, .name = record->name, .role = record->role};
+  const store::KeyValue& kv = got->kvs[0];
+  // The record decoded before, unless it changed since (its mod_revision tells).
+  Cached entry;
+  bool hit = false;
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = cache_.find(id);
+    if (it != cache_.end() && it->second.mod_revision == kv.mod_revision) {
+      entry = it->second;
+      hit = true;
+    }
+  }
+  if (!hit) {
+    auto json = ParseJson(kv.value);
+    if (!json) return Fail(ErrorCode::kInternal, "corrupt token record");
+    auto record = FromJson(*json, &entry.hash);
+    if (!record) return std::unexpected(record.error());
+    entry.mod_revision = kv.mod_revision;
+    entry.principal = Principal{.token_id = record->id, .name = record->name, .role = record->role};
+    std::lock_guard lock(cache_mu_);
+    if (cache_.size() >= kMaxCached) cache_.clear();
+    cache_.insert_or_assign(std::string(id), entry);
+  }
+  std::string want = Sha256Hex(bearer);
+  if (want.size() != entry.hash.size() ||
+      CRYPTO_memcmp(want.data(), entry.hash.data(), want.size()) != 0) {
+    return Fail(ErrorCode::kUnauthenticated, "unknown or revoked token");
+  }
+  return std::move(entry.principal);
 }
 
 Result<std::vector<TokenRecord>> TokenService::List() const {

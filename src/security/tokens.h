@@ -1,10 +1,14 @@
 // API tokens and roles. A token is `berth_<id>_<secret>`: the id names the record in the
 // store (`/security/tokens/<id>`), the secret is checked against its SHA-256 hash; the
 // secret itself is never stored. Roles are ordered: viewer < operator < admin.
-// Thread-safety: TokenService is safe from any thread (all state is in the Store).
+// Authenticate reads the token's record from the store on every call (so a revocation counts
+// at once) but decodes it only when its mod_revision changed: decoded records are cached by id.
+// Thread-safety: TokenService is safe from any thread (the cache has its own lock).
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,8 +60,17 @@ class TokenService {
   Result<bool> Empty() const;
 
  private:
+  struct Cached {
+    int64_t mod_revision = 0;
+    std::string hash;  // SHA-256 hex of the whole bearer token
+    Principal principal;
+  };
+  static constexpr size_t kMaxCached = 4096;
+
   store::Store& store_;
   Clock& clock_;
+  mutable std::mutex cache_mu_;
+  mutable std::map<std::string, Cached, std::less<>> cache_;  // by token id; guarded by cache_mu_
 };
 
 }  // namespace berth::security

@@ -8,10 +8,12 @@
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -25,7 +27,10 @@ namespace {
 
 using asio::ip::tcp;
 
-constexpr size_t kReadChunk = 16 * 1024;
+// Each worker reads into one scratch buffer of this size; a connection keeps only the bytes
+// it could not parse yet (a partial pipelined request), so an idle or streaming connection
+// holds no read buffer at all.
+constexpr size_t kReadChunk = 64 * 1024;
 // Bytes a client may pipeline while its previous request is still being answered.
 constexpr size_t kMaxBufferedWhileBusy = 1 << 20;
 // Response bytes queued but not yet written; beyond this a slow reader is disconnected.
@@ -93,20 +98,30 @@ Result<tcp::endpoint> ParseAddress(std::string_view address) {
 }
 
 class Connection;
+class Channel;
 
-// Lets writers, which may outlive the server, post to a worker's loop only while it exists.
-struct Gate {
+// Lets writers, which may outlive the server, reach a worker's loop only while it exists.
+// Channels with work are collected here and drained by one posted handler, so a burst of
+// writes to many connections of one worker (a watch event fanned out to thousands of
+// streams) costs one post and one wake-up, not one per connection.
+struct Gate : std::enable_shared_from_this<Gate> {
   std::mutex mu;
-  asio::io_context* ctx = nullptr;  // guarded by mu; null once the server stops
+  asio::io_context* ctx = nullptr;              // guarded by mu; null once the server stops
+  std::vector<std::shared_ptr<Channel>> ready;  // guarded by mu
+  bool scheduled = false;                       // guarded by mu: RunReady is posted
 
-  // False when the server has stopped (fn is dropped).
-  template <typename Fn>
-  bool Post(Fn&& fn) {
+  // Queues `channel` for draining on the worker; false when the server has stopped.
+  bool Schedule(std::shared_ptr<Channel> channel) {
     std::lock_guard lock(mu);
     if (ctx == nullptr) return false;
-    asio::post(*ctx, std::forward<Fn>(fn));
+    ready.push_back(std::move(channel));
+    if (!scheduled) {
+      scheduled = true;
+      asio::post(*ctx, [self = shared_from_this()] { self->RunReady(); });
+    }
     return true;
   }
+  void RunReady();  // on the worker; defined after Channel
 };
 
 struct Worker {
@@ -114,6 +129,7 @@ struct Worker {
   std::shared_ptr<Gate> gate = std::make_shared<Gate>();
   asio::executor_work_guard<asio::io_context::executor_type> guard{ctx.get_executor()};
   std::unordered_set<std::shared_ptr<Connection>> connections;  // touched on this thread only
+  std::vector<char> scratch = std::vector<char>(kReadChunk);    // reads land here first
   std::thread thread;
 };
 
@@ -124,16 +140,25 @@ class Channel : public std::enable_shared_from_this<Channel> {
   Channel(std::weak_ptr<Connection> connection, std::shared_ptr<Gate> gate)
       : connection_(std::move(connection)), gate_(std::move(gate)) {}
 
-  void Enqueue(std::function<void(Connection&)> op) { Add(Op{std::move(op), nullptr}); }
+  void Enqueue(std::function<void(Connection&)> op) { Add(Op{.run = std::move(op)}); }
+  // A chunk of a streamed response (the common case, kept free of std::function).
+  void EnqueueWrite(uint64_t id, std::string chunk) {
+    Add(Op{.id = id, .chunk = std::move(chunk), .is_write = true});
+  }
 
   // An OnClose callback: it runs even when the connection is already gone (at once, on the
   // worker; or on the calling thread once the server has stopped).
-  void EnqueueOnClose(std::function<void()> callback) { Add(Op{nullptr, std::move(callback)}); }
+  void EnqueueOnClose(std::function<void()> callback) { Add(Op{.on_close = std::move(callback)}); }
+
+  void Drain();  // on the worker thread; defined after Connection
 
  private:
   struct Op {
     std::function<void(Connection&)> run;
     std::function<void()> on_close;
+    uint64_t id = 0;
+    std::string chunk;
+    bool is_write = false;
   };
 
   void Add(Op op) {
@@ -143,14 +168,12 @@ class Channel : public std::enable_shared_from_this<Channel> {
       ops_.push_back(std::move(op));
       if (posted_) return;
       posted_ = true;
-      if (gate_->Post([self = shared_from_this()] { self->Drain(); })) return;
+      if (gate_->Schedule(shared_from_this())) return;
       posted_ = false;
       orphaned.swap(ops_);
     }
     RunWithout(orphaned);
   }
-
-  void Drain();  // on the worker thread; defined after Connection
 
   // The connection is gone: only OnClose callbacks mean anything now.
   static void RunWithout(std::vector<Op>& ops) {
@@ -200,6 +223,8 @@ class WriterImpl final : public ResponseWriter {
 
 // One accepted socket. Lives on one worker thread; every method runs there.
 class Connection : public std::enable_shared_from_this<Connection> {
+  friend class Channel;  // Drain brackets its ops with BeginBatch/EndBatch
+
  public:
   Connection(tcp::socket socket, Worker& worker, const ServerOptions& options,
              const Handler& handler)
@@ -219,7 +244,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
                     : fmt::format("{}:{}", remote.address().to_string(), remote.port());
     }
     socket_.set_option(tcp::no_delay(true), ec);
-    buffer_.resize(kReadChunk);
+    socket_.non_blocking(true, ec);  // reads are read_some after a readiness wait
     UpdateTimer();
     DoRead();
   }
@@ -331,62 +356,97 @@ class Connection : public std::enable_shared_from_this<Connection> {
     return l;
   }
 
+  // Waits for the socket to be readable, then reads into the worker's scratch buffer (no
+  // buffer is held while waiting). Epoll is edge-triggered in Asio, so a wait is only
+  // started once a read came back short (the socket was drained); otherwise the next read
+  // is tried at once.
   void DoRead() {
     if (closed_ || reading_) return;
-    if (busy_ && end_ - begin_ >= kMaxBufferedWhileBusy) return;  // resumes after the response
-    if (end_ == buffer_.size()) {
-      if (begin_ > 0) {
-        std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
-        end_ -= begin_;
-        begin_ = 0;
-      }
-      if (end_ + kReadChunk / 2 > buffer_.size()) buffer_.resize(buffer_.size() * 2);
-    }
+    if (busy_ && pending_.size() >= kMaxBufferedWhileBusy) return;  // resumes after the response
     reading_ = true;
-    socket_.async_read_some(
-        asio::buffer(buffer_.data() + end_, buffer_.size() - end_),
-        [self = shared_from_this()](const asio::error_code& ec, size_t n) { self->OnRead(ec, n); });
+    if (maybe_more_) {
+      asio::post(socket_.get_executor(),
+                 [self = shared_from_this()] { self->OnReadable(asio::error_code()); });
+      return;
+    }
+    socket_.async_wait(
+        tcp::socket::wait_read,
+        [self = shared_from_this()](const asio::error_code& ec) { self->OnReadable(ec); });
   }
 
-  void OnRead(const asio::error_code& ec, size_t n) {
+  void OnReadable(const asio::error_code& ec) {
     reading_ = false;
     if (closed_) return;
     if (ec) {
       Close();
       return;
     }
-    if (draining_) {  // after an error answer: discard until the peer closes
-      begin_ = end_ = 0;
-      DoRead();
-      return;
+    std::vector<char>& scratch = worker_.scratch;
+    for (;;) {
+      asio::error_code rec;
+      size_t n = socket_.read_some(asio::buffer(scratch), rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) {
+        maybe_more_ = false;
+        break;
+      }
+      if (rec) {
+        Close();
+        return;
+      }
+      maybe_more_ = n == scratch.size();
+      OnBytes(std::string_view(scratch.data(), n));
+      if (closed_) return;
+      if (!maybe_more_ || (busy_ && pending_.size() >= kMaxBufferedWhileBusy)) break;
     }
-    end_ += n;
-    if (!busy_) ProcessInput();
-    if (closed_) return;
-    if (!busy_) UpdateTimer();
+    // (An error answer may have been written and finished already: keep its linger timer.)
+    if (!busy_ && !draining_) UpdateTimer();
     DoRead();
   }
 
-  // Parses buffered bytes until a request is complete (then dispatches) or more are needed.
-  void ProcessInput() {
+  void OnBytes(std::string_view in) {
+    if (draining_) return;  // after an error answer: discard until the peer closes
+    if (busy_ || !pending_.empty()) {
+      pending_.append(in);
+      if (!busy_) ProcessPending();
+      return;
+    }
+    std::string_view rest = ProcessInput(in);
+    if (!closed_ && !draining_ && !rest.empty()) pending_.assign(rest);
+  }
+
+  // Parses the kept bytes; keeps what is left (a request after the one just dispatched).
+  void ProcessPending() {
+    if (pending_.empty()) return;
+    std::string_view rest = ProcessInput(pending_);
+    if (closed_ || draining_) {
+      ReleasePending();
+      return;
+    }
+    pending_.erase(0, pending_.size() - rest.size());
+    if (pending_.empty()) ReleasePending();
+  }
+
+  void ReleasePending() { std::string().swap(pending_); }
+
+  // Parses `in` until a request is complete (then dispatches) or more bytes are needed;
+  // returns the bytes not consumed (the start of a pipelined request, while busy).
+  std::string_view ProcessInput(std::string_view in) {
     while (!busy_ && !closed_) {
-      std::string_view in(buffer_.data() + begin_, end_ - begin_);
       auto step = parser_.Feed(in);
       if (!step) {
         SendError(step.error().status, step.error().message);
-        return;
+        return {};
       }
-      begin_ += step->consumed;
+      in.remove_prefix(step->consumed);
       switch (step->event) {
         case ParseEvent::kNeedMore:
-          if (!reading_) begin_ = end_ = 0;  // a pending read targets buffer_[end_...]
-          return;
+          return in;  // empty: the parser keeps partial heads itself
         case ParseEvent::kHead: {
           const MessageHead& head = parser_.head();
           request_ = Request{};
           if (auto ok = FillRequest(head, &request_); !ok) {
             SendError(ok.error().status, ok.error().message);
-            return;
+            return {};
           }
           header_timer_armed_ = false;
           if (head.expect_continue && head.framing != BodyFraming::kNone &&
@@ -404,6 +464,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
           break;
       }
     }
+    return in;
   }
 
   void Dispatch() {
@@ -449,18 +510,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
   }
 
+  // Ops drained together (several chunks of one stream) are written together: Flush waits
+  // for the end of the batch.
+  void BeginBatch() { ++batch_depth_; }
+  void EndBatch() {
+    if (--batch_depth_ == 0 && flush_wanted_) {
+      flush_wanted_ = false;
+      Flush();
+    }
+  }
+
   void Flush() {
+    if (batch_depth_ > 0) {
+      flush_wanted_ = true;
+      return;
+    }
     if (closed_ || writing_) return;
+    if (!queue_.empty()) WriteNow();
+    if (closed_) return;
     if (queue_.empty()) {
       if (response_done_) FinishResponse();
       return;
     }
     writing_ = true;
     in_write_.clear();
-    while (!queue_.empty()) {
-      in_write_.push_back(std::move(queue_.front()));
-      queue_.pop_front();
-    }
+    in_write_.swap(queue_);
     std::vector<asio::const_buffer> buffers;
     buffers.reserve(in_write_.size());
     for (const auto& s : in_write_) buffers.push_back(asio::buffer(s));
@@ -468,6 +542,29 @@ class Connection : public std::enable_shared_from_this<Connection> {
                       [self = shared_from_this()](const asio::error_code& ec, size_t n) {
                         self->OnWritten(ec, n);
                       });
+  }
+
+  // One non-blocking gather write of what is queued: most responses and stream chunks fit the
+  // socket buffer, and then no asynchronous operation (allocation, reactor registration,
+  // completion handler) is needed at all. What is left stays queued.
+  void WriteNow() {
+    constexpr size_t kMaxBuffers = 64;
+    std::array<asio::const_buffer, kMaxBuffers> buffers;
+    size_t count = std::min(queue_.size(), kMaxBuffers);
+    for (size_t i = 0; i < count; ++i) buffers[i] = asio::buffer(queue_[i]);
+    asio::error_code ec;
+    // One sendmsg over every buffer.
+    size_t n = socket_.write_some(std::span<const asio::const_buffer>(buffers.data(), count), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) return;
+    if (ec) {
+      Close();
+      return;
+    }
+    queued_bytes_ -= std::min(queued_bytes_, n);
+    size_t done = 0;
+    while (done < queue_.size() && n >= queue_[done].size()) n -= queue_[done++].size();
+    if (done < queue_.size() && n > 0) queue_[done].erase(0, n);
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(done));
   }
 
   void OnWritten(const asio::error_code& ec, size_t n) {
@@ -494,6 +591,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       asio::error_code ec;
       socket_.shutdown(tcp::socket::shutdown_send, ec);
       draining_ = true;
+      ReleasePending();
       ArmTimer(kLingerTime);
       DoRead();
       return;
@@ -502,7 +600,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       Close();
       return;
     }
-    ProcessInput();  // pipelined requests already buffered
+    ProcessPending();  // pipelined requests already buffered
     if (closed_) return;
     if (!busy_) UpdateTimer();
     DoRead();
@@ -556,10 +654,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Parser parser_;
   std::string remote_;
 
-  std::vector<char> buffer_;  // unparsed bytes are [begin_, end_)
-  size_t begin_ = 0;
-  size_t end_ = 0;
-  bool reading_ = false;
+  std::string pending_;      // bytes read but not parsed yet (usually none)
+  bool reading_ = false;     // a readiness wait or read is outstanding
+  bool maybe_more_ = false;  // the last read filled the scratch buffer: read again first
   bool draining_ = false;
 
   Request request_;    // being assembled
@@ -574,10 +671,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::weak_ptr<WriterImpl> writer_;
   uint64_t writer_id_ = 0;
 
-  std::deque<std::string> queue_;
+  std::vector<std::string> queue_;  // (a vector: an empty deque still allocates ~600 bytes)
   std::vector<std::string> in_write_;
   size_t queued_bytes_ = 0;
   bool writing_ = false;
+  int batch_depth_ = 0;        // inside Channel::Drain
+  bool flush_wanted_ = false;  // a Flush was asked for during the batch
 
   std::vector<std::function<void()>> on_close_;
   bool closed_ = false;
@@ -595,13 +694,27 @@ void Channel::Drain() {
     RunWithout(ops);
     return;
   }
+  c->BeginBatch();
   for (auto& op : ops) {
     if (op.on_close) {
       c->DoOnClose(std::move(op.on_close));
+    } else if (op.is_write) {
+      c->DoWrite(op.id, std::move(op.chunk));
     } else {
       op.run(*c);
     }
   }
+  c->EndBatch();
+}
+
+void Gate::RunReady() {
+  std::vector<std::shared_ptr<Channel>> channels;
+  {
+    std::lock_guard lock(mu);
+    channels.swap(ready);
+    scheduled = false;
+  }
+  for (auto& c : channels) c->Drain();
 }
 
 WriterImpl::~WriterImpl() {
@@ -638,9 +751,7 @@ void WriterImpl::StartStream(int status, Headers headers) {
 bool WriterImpl::Write(std::string chunk) {
   if (Closed()) return false;
   if (phase_.load() != kStreaming) return !Closed();
-  uint64_t id = id_;
-  OnConnection(
-      [id, chunk = std::move(chunk)](Connection& c) mutable { c.DoWrite(id, std::move(chunk)); });
+  channel_->EnqueueWrite(id_, std::move(chunk));
   return !Closed();
 }
 

@@ -106,6 +106,8 @@ TEST_F(CheckerTest, OneBadAnswerDoesNotFlap) {
   StartChecker();
   ASSERT_TRUE(registry_.Register(WithCheck("a", check)).has_value());
   ASSERT_TRUE(WaitFor([&] { return HealthOf("a") == Health::kPassing; }));
+  // The count goes up just after the write becomes visible: wait for it too.
+  ASSERT_TRUE(WaitFor([&] { return checker_->stats().transitions >= 1; }));
   int64_t transitions = checker_->stats().transitions;
   stub.SetStatus(503);
   ASSERT_TRUE(WaitFor([&] { return stub.Served(503) >= 1; }));

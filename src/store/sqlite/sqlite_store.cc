@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "store/async_txn.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/sqlite/watch_hub.h"
 
@@ -415,14 +416,23 @@ class RevisionWriter {
   std::vector<Event> events_;
 };
 
-// One caller's write, queued for the writer thread.
+// One caller's write, queued for the writer thread. A waiting caller owns it (on its stack)
+// and Wait()s; an asynchronous one gives it to the writer, which runs `on_done` and frees it.
 struct WriteRequest {
   std::function<Result<void>(Batch&)> apply;
   Result<void> status;
+  std::function<void(Result<void>)> on_done;  // set: asynchronous, heap-allocated
 
   // Called by the writer once `status` is final. The caller may destroy the request as soon
   // as Wait() returns; notifying under the mutex keeps that safe.
   void Finish() {
+    if (on_done) {
+      auto done = std::move(on_done);
+      auto status_copy = std::move(status);
+      delete this;
+      done(std::move(status_copy));
+      return;
+    }
     std::lock_guard lock(mu);
     finished = true;
     cv.notify_one();
@@ -471,7 +481,7 @@ struct LeaseState {
 
 // ------------------------------------------------------------------ the store
 
-class SqliteStoreImpl final : public SqliteStore {
+class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
  public:
   SqliteStoreImpl(std::string path, SqliteOptions options, Clock& clock, int lock_fd,
                   std::unique_ptr<Db> writer_db, int64_t revision, int64_t compact_revision,
@@ -589,62 +599,86 @@ class SqliteStoreImpl final : public SqliteStore {
   }
 
   Result<TxnResult> Txn(const TxnRequest& request) override {
+    BERTH_TRY(ValidateTxnRequest(request));
+    if (options_.cache_current && IsReadOnly(request)) return ReadOnlyTxnFromView(request);
+    TxnResult out;
+    BERTH_TRY(Submit([&](Batch& b) { return ApplyTxn(b, request, out); }));
+    return out;
+  }
+
+  void TxnAsync(TxnRequest request, std::function<void(Result<TxnResult>)> done) override {
+    if (auto v = ValidateTxnRequest(request); !v) return done(std::unexpected(v.error()));
+    if (options_.cache_current && IsReadOnly(request)) return done(ReadOnlyTxnFromView(request));
+    struct State {
+      TxnRequest request;
+      TxnResult out;
+      std::function<void(Result<TxnResult>)> done;
+    };
+    auto state = std::make_shared<State>(State{std::move(request), {}, std::move(done)});
+    SubmitAsync([this, state](Batch& b) { return ApplyTxn(b, state->request, state->out); },
+                [state](Result<void> status) {
+                  if (!status) return state->done(std::unexpected(std::move(status.error())));
+                  state->done(std::move(state->out));
+                });
+  }
+
+  Result<void> ValidateTxnRequest(const TxnRequest& request) {
     BERTH_TRY(ValidateTxn(request.success));
     BERTH_TRY(ValidateTxn(request.failure));
     for (const Compare& c : request.compare) BERTH_TRY(ValidateKey(c.key));
-    if (options_.cache_current && IsReadOnly(request)) return ReadOnlyTxnFromView(request);
-    TxnResult out;
-    BERTH_TRY(Submit([&](Batch& b) -> Result<void> {
-      out = TxnResult();
-      bool succeeded = true;
-      for (const Compare& c : request.compare) {
-        BERTH_TRY_ASSIGN(auto kv, LatestAt(b.db, c.key, kLatest));
-        if (!CompareHolds(c, kv)) {
-          succeeded = false;
+    return {};
+  }
+
+  // The body of a Txn, on the writer thread inside a batch.
+  Result<void> ApplyTxn(Batch& b, const TxnRequest& request, TxnResult& out) {
+    out = TxnResult();
+    bool succeeded = true;
+    for (const Compare& c : request.compare) {
+      BERTH_TRY_ASSIGN(auto kv, LatestAt(b.db, c.key, kLatest));
+      if (!CompareHolds(c, kv)) {
+        succeeded = false;
+        break;
+      }
+    }
+    out.succeeded = succeeded;
+    const auto& ops = succeeded ? request.success : request.failure;
+    RevisionWriter w(b);
+    for (const TxnOp& op : ops) {
+      TxnOpResult r;
+      r.type = op.type;
+      switch (op.type) {
+        case TxnOp::Type::kRange: {
+          KeyRange range = MakeRange(op.key, op.prefix, op.range.range_end);
+          int64_t at = op.range.revision == 0 ? kLatest : op.range.revision;
+          if (op.range.revision != 0) BERTH_TRY(CheckReadable(at, b.revision));
+          BERTH_TRY_ASSIGN(r.range, RangeAt(b.db, range, at,
+                                            RangeQuery{op.range.limit, op.range.keys_only,
+                                                       op.range.count_only}));
+          break;
+        }
+        case TxnOp::Type::kPut: {
+          BERTH_TRY_ASSIGN(auto prev, LatestAt(b.db, op.key, kLatest));
+          BERTH_TRY(CheckLeaseIn(b.db, op.lease));
+          BERTH_TRY(w.Put(op.key, op.value, op.lease, prev));
+          if (op.prev_kv) r.put.prev_kv = std::move(prev);
+          break;
+        }
+        case TxnOp::Type::kDelete: {
+          KeyRange range = MakeRange(op.key, op.prefix, op.range.range_end);
+          BERTH_TRY_ASSIGN(r.del, DeleteIn(b, w, range, op.prev_kv));
           break;
         }
       }
-      out.succeeded = succeeded;
-      const auto& ops = succeeded ? request.success : request.failure;
-      RevisionWriter w(b);
-      for (const TxnOp& op : ops) {
-        TxnOpResult r;
-        r.type = op.type;
-        switch (op.type) {
-          case TxnOp::Type::kRange: {
-            KeyRange range = MakeRange(op.key, op.prefix, op.range.range_end);
-            int64_t at = op.range.revision == 0 ? kLatest : op.range.revision;
-            if (op.range.revision != 0) BERTH_TRY(CheckReadable(at, b.revision));
-            BERTH_TRY_ASSIGN(r.range, RangeAt(b.db, range, at,
-                                              RangeQuery{op.range.limit, op.range.keys_only,
-                                                         op.range.count_only}));
-            break;
-          }
-          case TxnOp::Type::kPut: {
-            BERTH_TRY_ASSIGN(auto prev, LatestAt(b.db, op.key, kLatest));
-            BERTH_TRY(CheckLeaseIn(b.db, op.lease));
-            BERTH_TRY(w.Put(op.key, op.value, op.lease, prev));
-            if (op.prev_kv) r.put.prev_kv = std::move(prev);
-            break;
-          }
-          case TxnOp::Type::kDelete: {
-            KeyRange range = MakeRange(op.key, op.prefix, op.range.range_end);
-            BERTH_TRY_ASSIGN(r.del, DeleteIn(b, w, range, op.prev_kv));
-            break;
-          }
-        }
-        out.results.push_back(std::move(r));
-      }
-      w.Finish();
-      out.revision = b.revision;
-      for (auto& r : out.results) {
-        r.range.revision = b.revision;
-        r.put.revision = b.revision;
-        r.del.revision = b.revision;
-      }
-      return {};
-    }));
-    return out;
+      out.results.push_back(std::move(r));
+    }
+    w.Finish();
+    out.revision = b.revision;
+    for (auto& r : out.results) {
+      r.range.revision = b.revision;
+      r.put.revision = b.revision;
+      r.del.revision = b.revision;
+    }
+    return {};
   }
 
   // ---------------------------------------------------------------- watch
@@ -994,6 +1028,29 @@ class SqliteStoreImpl final : public SqliteStore {
     queue_cv_.notify_one();
     request.Wait();
     return std::move(request.status);
+  }
+
+  // Like Submit, without waiting: `done` runs on the writer thread once the batch holding the
+  // write is durable (or failed); on the caller's thread when the store is closed.
+  void SubmitAsync(std::function<Result<void>(Batch&)> apply,
+                   std::function<void(Result<void>)> done) {
+    auto* request = new WriteRequest;
+    request->apply = std::move(apply);
+    request->on_done = std::move(done);
+    {
+      std::lock_guard lock(queue_mu_);
+      if (!stop_) {
+        queue_.push_back(request);
+        request = nullptr;
+      }
+    }
+    if (request != nullptr) {
+      auto d = std::move(request->on_done);
+      delete request;
+      d(Fail(ErrorCode::kUnavailable, "sqlite store: closed"));
+      return;
+    }
+    queue_cv_.notify_one();
   }
 
   void WriterLoop() {
