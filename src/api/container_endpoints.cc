@@ -1,6 +1,7 @@
 #include "api/container_endpoints.h"
 
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "security/tokens.h"
@@ -440,35 +441,66 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
                   c->Reply(201, ImageJson(*r));
                 });
               }});
-  router.Add({.method = "POST",
-              .pattern = "/v1/images/pull",
-              .min_role = Role::kOperator,
-              .mutating = true,
-              .handler = [&puller](std::shared_ptr<Call> call) {
-                auto body = call->JsonBody();
-                if (!body) return call->ReplyError(body.error());
-                for (const char* k : {"ref", "username", "password"})
-                  if (body->contains(k) && !(*body)[k].is_string())
-                    return call->ReplyError(
-                        Error(ErrorCode::kInvalidArgument, std::string(k) + " must be a string"));
-                for (const char* k : {"plain_http", "tls_verify"})
-                  if (body->contains(k) && !(*body)[k].is_boolean())
-                    return call->ReplyError(Error(ErrorCode::kInvalidArgument,
-                                                  std::string(k) + " must be true or false"));
-                std::string ref = body->value("ref", "");
-                if (ref.empty())
-                  return call->ReplyError(Error(ErrorCode::kInvalidArgument, "pull needs \"ref\""));
-                agent::image::PullOptions o;
-                o.plain_http = body->value("plain_http", false);
-                o.tls_verify = body->value("tls_verify", true);
-                o.username = body->value("username", "");
-                o.password = body->value("password", "");
-                Async(call, [&puller, ref, o](std::shared_ptr<Call> c) {
-                  auto r = puller.Pull(ref, o);
-                  if (!r) return c->ReplyError(r.error());
-                  c->Reply(201, ImageJson(*r));
-                });
-              }});
+  router.Add(
+      {.method = "POST",
+       .pattern = "/v1/images/pull",
+       .min_role = Role::kOperator,
+       .mutating = true,
+       .handler = [&puller](std::shared_ptr<Call> call) {
+         auto body = call->JsonBody();
+         if (!body) return call->ReplyError(body.error());
+         for (const char* k : {"ref", "username", "password"})
+           if (body->contains(k) && !(*body)[k].is_string())
+             return call->ReplyError(
+                 Error(ErrorCode::kInvalidArgument, std::string(k) + " must be a string"));
+         for (const char* k : {"plain_http", "tls_verify"})
+           if (body->contains(k) && !(*body)[k].is_boolean())
+             return call->ReplyError(
+                 Error(ErrorCode::kInvalidArgument, std::string(k) + " must be true or false"));
+         std::string ref = body->value("ref", "");
+         if (ref.empty())
+           return call->ReplyError(Error(ErrorCode::kInvalidArgument, "pull needs \"ref\""));
+         if (body->contains("progress") && !(*body)["progress"].is_boolean())
+           return call->ReplyError(
+               Error(ErrorCode::kInvalidArgument, "progress must be true or false"));
+         agent::image::PullOptions o;
+         o.plain_http = body->value("plain_http", false);
+         o.tls_verify = body->value("tls_verify", true);
+         o.username = body->value("username", "");
+         o.password = body->value("password", "");
+         if (!body->value("progress", false)) {
+           Async(call, [&puller, ref, o](std::shared_ptr<Call> c) {
+             auto r = puller.Pull(ref, o);
+             if (!r) return c->ReplyError(r.error());
+             c->Reply(201, ImageJson(*r));
+           });
+           return;
+         }
+         // Progress: JSON lines {"progress":{digest,done,total}} (each blob at most
+         // every 100 ms, and when it completes), then {"image":...} or {"error":...}.
+         call->StartStream();
+         Async(call, [&puller, ref, o](std::shared_ptr<Call> c) mutable {
+           std::map<std::string, std::chrono::steady_clock::time_point> last;
+           o.on_progress = [&](const agent::image::PullProgress& p) {
+             auto now = std::chrono::steady_clock::now();
+             auto it = last.find(p.digest);
+             bool complete = p.total > 0 && p.done >= p.total;
+             if (!complete && it != last.end() && now - it->second < std::chrono::milliseconds(100))
+               return;
+             last[p.digest] = now;
+             c->StreamLine(
+                 Json{{"progress", {{"digest", p.digest}, {"done", p.done}, {"total", p.total}}}});
+           };
+           auto r = puller.Pull(ref, o);
+           if (!r)
+             c->StreamLine(Json{{"error",
+                                 {{"code", std::string(ErrorCodeName(r.error().code))},
+                                  {"message", r.error().message}}}});
+           else
+             c->StreamLine(Json{{"image", ImageJson(*r)}});
+           c->EndStream();
+         });
+       }});
 }
 
 }  // namespace berth::api

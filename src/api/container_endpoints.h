@@ -13,7 +13,9 @@
 //   DELETE /v1/images/{ref...}             rm (refused while a container uses it)
 //   POST   /v1/images/import {"path"}      a docker-save or OCI archive on the node (admin)
 //   POST   /v1/images/build  {"dir","name","entrypoint","cmd","env","user"} (admin)
-//   POST   /v1/images/pull   {"ref","plain_http","username","password"}
+//   POST   /v1/images/pull   {"ref","plain_http","username","password","progress"}
+//          with "progress": true, JSON lines {"progress":{"digest","done","total"}} as blobs
+//          download, then {"image":{...}} or {"error":{"code","message"}}
 // Slow calls (run, pull, import, build, stop, exec) run on their own thread and reply from
 // there. Wire with RegisterContainerEndpoints from cmd/ where an Agent exists.
 // Thread-safety: handlers may run concurrently; Agent and ImageStore are thread-safe.

@@ -147,12 +147,21 @@ Result<Json> Context::CallText(std::string_view method, std::string_view path, s
 
 Result<void> Context::Stream(std::string_view path,
                              const std::function<bool(const Json&)>& on_line) {
+  return Stream("GET", path, nullptr, on_line);
+}
+
+Result<void> Context::Stream(std::string_view method, std::string_view path, const Json* body,
+                             const std::function<bool(const Json&)>& on_line) {
   auto client = http::Client::Create(addr, {.timeout = std::chrono::hours(24 * 365)});
   if (!client) return std::unexpected(client.error());
   http::Request req;
-  req.method = "GET";
+  req.method = std::string(method);
   req.target = std::string(path);
   if (!token.empty()) req.headers.Set("Authorization", "Bearer " + token);
+  if (body) {
+    req.headers.Set("Content-Type", "application/json");
+    req.body = body->dump();
+  }
   int status = 0;
   std::string error_body;
   std::string pending;

@@ -37,6 +37,9 @@ struct Context {
   // Streams JSON lines from a watch-style endpoint until the server ends it or `on_line`
   // returns false.
   Result<void> Stream(std::string_view path, const std::function<bool(const Json&)>& on_line);
+  // The same for a request with a method and an optional JSON body (POST with progress).
+  Result<void> Stream(std::string_view method, std::string_view path, const Json* body,
+                      const std::function<bool(const Json&)>& on_line);
 };
 
 // Path of the config file `berth login` writes: $XDG_CONFIG_HOME/berth/config.json.

@@ -5,10 +5,13 @@
 #include <fmt/core.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 namespace berth::cli {
 namespace {
@@ -51,6 +54,67 @@ void NameCommand(CLI::App* parent, Context& ctx, const char* verb, const char* h
 }
 
 }  // namespace
+
+PullProgressView::PullProgressView(std::ostream& out, bool terminal)
+    : out_(out), terminal_(terminal) {}
+
+namespace {
+std::string Mb(uint64_t bytes) {
+  return fmt::format("{:.1f} MB", static_cast<double>(bytes) / 1e6);
+}
+}  // namespace
+
+void PullProgressView::Update(const std::string& digest, uint64_t done, uint64_t total) {
+  auto [it, fresh] = blobs_.try_emplace(digest);
+  Blob& b = it->second;
+  b.done = done;
+  b.total = total;
+  const bool complete = total > 0 && done >= total;
+  if (fresh) order_.push_back(digest);
+  if (!terminal_) {
+    if (fresh) out_ << "pulling " << Short(digest) << " (" << Mb(total) << ")\n";
+    if (complete && !b.reported) out_ << "pulled  " << Short(digest) << "\n";
+    if (complete) b.reported = true;
+    out_.flush();
+    return;
+  }
+  if (complete && !b.reported) {
+    out_ << "\r\033[K"
+         << "pulled  " << Short(digest) << " (" << Mb(total) << ")\n";
+    b.reported = true;
+  }
+  Draw();
+}
+
+std::string PullProgressView::Bar() const {
+  uint64_t done = 0, total = 0;
+  size_t complete = 0;
+  for (const auto& [digest, b] : blobs_) {
+    done += b.done;
+    total += b.total;
+    complete += b.reported ? 1 : 0;
+  }
+  const int width = 30;
+  int filled = total > 0 ? static_cast<int>(static_cast<double>(done) / total * width) : 0;
+  filled = std::clamp(filled, 0, width);
+  return fmt::format("[{}{}] {:3d}% {} / {}  {}/{} blobs", std::string(filled, '#'),
+                     std::string(width - filled, '.'),
+                     total > 0 ? static_cast<int>(done * 100 / total) : 0, Mb(done), Mb(total),
+                     complete, blobs_.size());
+}
+
+void PullProgressView::Draw() {
+  out_ << "\r\033[K" << Bar();
+  out_.flush();
+  drawn_ = true;
+}
+
+void PullProgressView::Finish() {
+  if (terminal_ && drawn_) {
+    out_ << "\r\033[K";
+    out_.flush();
+  }
+}
 
 void AddContainerCommands(CLI::App& app, Context& ctx) {
   {
@@ -252,10 +316,35 @@ void AddImageCommands(CLI::App& app, Context& ctx) {
       ctx.run = [&ctx, ref, plain, user, pass, print_image] {
         Json body{{"ref", *ref}, {"plain_http", *plain}};
         if (!user->empty()) body["username"] = *user, body["password"] = *pass;
-        auto r = ctx.Call("POST", "/v1/images/pull", &body);
+        if (ctx.format() != Format::kTable) {
+          auto r = ctx.Call("POST", "/v1/images/pull", &body);
+          if (!r) return PrintError(r.error());
+          PrintStructured(ctx, *r);
+          return 0;
+        }
+        // Progress on stderr: a bar on a terminal, plain lines otherwise.
+        body["progress"] = true;
+        PullProgressView view(std::cerr, ::isatty(2) == 1);
+        Json image;
+        std::optional<Error> failed;
+        auto r = ctx.Stream("POST", "/v1/images/pull", &body, [&](const Json& line) {
+          if (line.contains("progress")) {
+            const Json& p = line["progress"];
+            view.Update(p.value("digest", ""), p.value("done", uint64_t{0}),
+                        p.value("total", uint64_t{0}));
+          } else if (line.contains("image")) {
+            image = line["image"];
+          } else if (line.contains("error")) {
+            failed = Error(ErrorCode::kUnavailable, line["error"].value("message", "pull failed"));
+          }
+          return true;
+        });
+        view.Finish();
         if (!r) return PrintError(r.error());
-        if (PrintStructured(ctx, *r)) return 0;
-        print_image(*r);
+        if (failed) return PrintError(*failed);
+        if (!image.is_object())
+          return PrintError(Error(ErrorCode::kUnavailable, "pull ended without an image"));
+        print_image(image);
         return 0;
       };
     });

@@ -241,6 +241,64 @@ TEST_F(AgentE2E, ImagesBuildImportListInspectRemove) {
   EXPECT_TRUE(gone.text.starts_with("error: HTTP 404")) << gone.text;
 }
 
+TEST_F(AgentE2E, PullShowsPlainProgressWhenNotATerminal) {
+  StartBerthd();
+  // Debian's docker-registry on a loopback port, filled by skopeo from an OCI archive.
+  TempDir other("berth-e2e-pull");
+  auto store = agent::image::ImageStore::Open(other.Sub("store"));
+  ASSERT_TRUE(store) << store.error().message;
+  std::string ctx = Context();
+  std::ofstream(ctx + "/data", std::ios::binary) << std::string(3'000'000, 'p');
+  agent::image::BuildOptions bo;
+  bo.name = "e2e/pulled:1";
+  bo.cmd = {"/bin/echo", "pulled and running"};
+  ASSERT_TRUE((*store)->Build(ctx, bo));
+  std::string archive = other.Sub("pulled.oci.tar");
+  ASSERT_TRUE((*store)->ExportOciArchive("e2e/pulled:1", archive));
+  int port = FreePort();
+  std::ofstream(other.Sub("registry.yml"))
+      << "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: " << other.Sub("registry")
+      << "\nhttp:\n  addr: 127.0.0.1:" << port << "\n";
+  auto registry =
+      Process::Start("docker-registry", {"docker-registry", "serve", other.Sub("registry.yml")});
+  ASSERT_TRUE(registry);
+  ASSERT_TRUE(WaitForTcp(port));
+  const std::string ref = "127.0.0.1:" + std::to_string(port) + "/team/pulled:1";
+  auto copy = Process::Start("skopeo", {"skopeo", "copy", "--quiet", "--dest-tls-verify=false",
+                                        "oci-archive:" + archive, "docker://" + ref});
+  ASSERT_TRUE(copy);
+  auto copied = copy->Wait(std::chrono::seconds(120));
+  ASSERT_TRUE(copied && WIFEXITED(*copied) && WEXITSTATUS(*copied) == 0) << copy->Logs();
+
+  auto pull = Berth({"image", "pull", "--plain-http", ref});
+  ASSERT_EQ(pull.code, 0) << pull.text;
+  // Output is a file here, not a terminal: plain lines, no bar, no escape codes.
+  EXPECT_EQ(pull.text.find('\r'), std::string::npos) << pull.text;
+  EXPECT_EQ(pull.text.find('\033'), std::string::npos) << pull.text;
+  size_t pulling = 0, pulled = 0;
+  for (size_t pos = 0; (pos = pull.text.find("pulling ", pos)) != std::string::npos; ++pos)
+    ++pulling;
+  for (size_t pos = 0; (pos = pull.text.find("pulled  ", pos)) != std::string::npos; ++pos)
+    ++pulled;
+  EXPECT_GE(pulling, 2u) << pull.text;  // config and layer at least
+  EXPECT_EQ(pulling, pulled) << pull.text;
+  size_t empty = 0;  // the config blob is a few hundred bytes; the layer is not
+  for (size_t pos = 0; (pos = pull.text.find("(0.0 MB)", pos)) != std::string::npos; ++pos) ++empty;
+  EXPECT_LT(empty, pulling) << pull.text;
+  EXPECT_NE(pull.text.find(ref), std::string::npos) << pull.text;
+  ASSERT_EQ(Berth({"run", "--name", "p", "--network", "none", ref}).code, 0);
+  EXPECT_TRUE(WaitForLog("p", "pulled and running"));
+  // JSON output: one object, no progress lines.
+  auto json = BerthJson({"image", "pull", "--plain-http", ref});
+  EXPECT_TRUE(json.value("id", "").starts_with("sha256:")) << json.dump();
+  // A reference the registry does not have: one error line.
+  auto missing = Berth(
+      {"image", "pull", "--plain-http", "127.0.0.1:" + std::to_string(port) + "/team/nothing:1"});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_TRUE(missing.text.starts_with("error: ")) << missing.text;
+  EXPECT_EQ(std::count(missing.text.begin(), missing.text.end(), '\n'), 1) << missing.text;
+}
+
 TEST_F(AgentE2E, HostileArchivesAreRefusedAndLeaveTheStoreAsItWas) {
   StartBerthd();
   BuildImage("e2e/app:1");
