@@ -61,5 +61,7 @@ void AddKvCommands(CLI::App& app, Context& ctx);        // kv get|put|rm|ls|watc
 void AddSecurityCommands(CLI::App& app, Context& ctx);  // token ..., audit ls
 void AddServiceCommands(CLI::App& app,
                         Context& ctx);  // service register|ls|get|... (cmd_service.cc)
+// apply, delete, get, describe, scale, rollout (cmd_app.cc)
+void AddAppCommands(CLI::App& app, Context& ctx);
 
 }  // namespace berth::cli

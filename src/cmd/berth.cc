@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   berth::cli::AddKvCommands(app, ctx);
   berth::cli::AddSecurityCommands(app, ctx);
   berth::cli::AddServiceCommands(app, ctx);
+  berth::cli::AddAppCommands(app, ctx);
   berth::cli::AddContainerCommands(app, ctx);
   berth::cli::AddImageCommands(app, ctx);
   berth::cli::AddNodeCommands(app, ctx);

@@ -267,6 +267,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     cmd->add_option("--dns", flags.components.dns, "Registry DNS address host:port, or none")
         ->capture_default_str();
+    cmd->add_option("--node-grace", flags.components.node_grace,
+                    "How long a lost node keeps its instances before they move (e.g. 30s)")
+        ->capture_default_str();
   };
   auto add_gateway = [&flags](CLI::App* cmd, const char* default_listen) {
     cmd->add_option(

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "api/app_endpoints.h"
 #include "api/container_endpoints.h"
 #include "api/node_endpoints.h"
 #include "api/registry_endpoints.h"
@@ -17,6 +18,8 @@
 #include "gateway/gateway.h"
 #include "gateway/registry_source.h"
 #include "gateway/route_store.h"
+#include "orchestrator/controller.h"
+#include "orchestrator/spec.h"
 #include "registry/component.h"
 #include "registry/health/container_exec_runner.h"
 
@@ -49,6 +52,8 @@ class Started final : public Components {
     if (gateway) gateway->Drain(std::chrono::seconds(5));
     gateway.reset();
     gateway_source.reset();
+    if (controller) controller->Stop();  // steps down so another server leads at once
+    controller.reset();
     registry.reset();
     container_exec.reset();
     agent.Reset();
@@ -69,6 +74,8 @@ class Started final : public Components {
   std::unique_ptr<AgentContainerExec> container_exec;  // the registry's exec checks
   std::shared_ptr<gateway::RegistryEndpointSource> gateway_source;
   std::unique_ptr<gateway::Gateway> gateway;
+  std::unique_ptr<orchestrator::SeededRandom> random;
+  std::unique_ptr<orchestrator::Controller> controller;
   std::vector<std::string> banner;
 };
 
@@ -135,6 +142,23 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   // Gateway routes in the store: /v1/routes and /v1/gateway/services.
   started->routes = std::make_unique<gateway::RouteStore>(w.store, w.data_dir);
   api::RegisterRouteEndpoints(router, *started->routes);
+
+  // Orchestrator: the /v1/apps API and the controller (leads when it holds the store lease).
+  {
+    auto grace = orchestrator::ParseDuration(w.flags.node_grace);
+    if (!grace) return std::unexpected(Wrap(grace.error(), "--node-grace"));
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    orchestrator::ControllerOptions co;
+    co.id = fmt::format("{}:{}", host, w.data_dir);
+    co.reconciler.down_grace = *grace;
+    started->random =
+        std::make_unique<orchestrator::SeededRandom>(static_cast<uint64_t>(w.clock.WallMillis()));
+    started->controller =
+        std::make_unique<orchestrator::Controller>(w.store, w.clock, *started->random, co);
+    if (auto s = started->controller->Start(); !s) return std::unexpected(s.error());
+    api::RegisterAppEndpoints(router, w.store, w.clock);
+  }
 
   // Node agent (dev only): containers need root; without it the control plane runs alone.
   if (w.role == "dev" && w.flags.agent && ::geteuid() != 0) {

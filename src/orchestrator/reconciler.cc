@@ -146,13 +146,25 @@ Result<PassResult> Reconciler::RunOnce() {
     Assignment a{plan.MakeInstance(p, table), *plan.services[p.service].spec};
     ops.push_back(store::TxnOp::Put(AssignmentKey(a.instance), AssignmentToJson(a)));
   }
+  // Failed or stopped instances: the scheduler already counts them out (not Live) and
+  // places their replacements; their assignments go so the agent cleans up.
+  for (const Instance& i : instances) {
+    if (i.state == InstanceState::kFailed || i.state == InstanceState::kStopped) {
+      ops.push_back(store::TxnOp::Delete(AssignmentKey(i)));
+      ++result.collected;
+    }
+  }
   for (size_t start = 0; start < ops.size(); start += options_.max_ops_per_txn) {
     store::TxnRequest txn;
+    if (guard_) txn.compare.push_back(*guard_);
     size_t end = std::min(ops.size(), start + options_.max_ops_per_txn);
     txn.success.assign(std::make_move_iterator(ops.begin() + start),
                        std::make_move_iterator(ops.begin() + end));
     auto r = store_.Txn(txn);
     if (!r) return std::unexpected(Wrap(r.error(), "reconciler: write plan"));
+    if (!r->succeeded) {
+      return Fail(ErrorCode::kFailedPrecondition, "reconciler: write plan: no longer the leader");
+    }
   }
   result.placed = static_cast<int64_t>(plan.placements.size());
   result.stopped = static_cast<int64_t>(plan.stops.size());
@@ -164,9 +176,14 @@ Result<PassResult> Reconciler::RunOnce() {
               svc.spec->name, f.count, f.reason);
   }
   if (!ops.empty()) {
-    log::Info("orchestrator", "reconciled at revision {}: {} placed, {} stopped, {} updated",
-              result.read_revision, result.placed, result.stopped, result.updated);
+    log::Info("orchestrator",
+              "reconciled at revision {}: {} placed, {} stopped, {} updated, {} collected",
+              result.read_revision, result.placed, result.stopped, result.updated,
+              result.collected);
   }
+  plan = Plan();  // it points into apps and instances
+  result.apps = std::move(apps);
+  result.instances = std::move(instances);
   return result;
 }
 

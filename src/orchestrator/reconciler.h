@@ -6,12 +6,14 @@
 // A node that is down, or whose key is gone (its lease lapsed) while assignments name it,
 // keeps its instances for `down_grace` (they count as unavailable, nothing new lands there);
 // then they are lost and placed elsewhere.
-// Not yet here: rollout history and auto-rollback on progressDeadline, restart back-off
-// bookkeeping, the autoscaler, and unschedulable status written back for `berth describe`.
+// The assignment of an instance its agent reports failed or stopped is deleted (the agent
+// cleans up) while the scheduler places its replacement. Rollouts, status and routes are
+// the Controller's (controller.h), which runs this on the elected leader.
 // Thread-safety: not thread-safe; one RunOnce at a time.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -44,20 +46,32 @@ struct PassResult {
   };
   std::vector<Unplaceable> unplaceable;
   std::vector<std::string> skipped;  // keys whose values could not be decoded, with the error
+  int64_t collected = 0;             // assignments of failed or stopped instances deleted
+  // The state the pass planned from, for the controller's rollout and status bookkeeping:
+  // the apps, and every assigned instance with the state its agent reported.
+  std::vector<App> apps;
+  std::vector<Instance> instances;
 };
 
 class Reconciler {
  public:
   Reconciler(store::Store& store, Clock& clock, Random& random, ReconcilerOptions options = {});
 
-  // One reconcile pass. Fails only when the store fails; bad values are skipped and listed.
+  // One reconcile pass. Fails when the store fails, or with kFailedPrecondition when the
+  // guard no longer holds (nothing of that transaction was written); bad values are skipped
+  // and listed.
   Result<PassResult> RunOnce();
+
+  // A compare every plan transaction carries (the controller's leader key held by its
+  // lease), so a leader that lost its lease cannot write. Empty: none.
+  void set_guard(std::optional<store::Compare> guard) { guard_ = std::move(guard); }
 
  private:
   store::Store& store_;
   Clock& clock_;
   Random& random_;
   ReconcilerOptions options_;
+  std::optional<store::Compare> guard_;
   // Down or vanished nodes still in their grace period, and since when (Clock::Now).
   std::unordered_map<std::string, Clock::TimePoint> missing_since_;
 };

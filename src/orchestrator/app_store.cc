@@ -1,0 +1,376 @@
+#include "orchestrator/app_store.h"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <map>
+
+#include "core/json.h"
+#include "orchestrator/codec.h"
+#include "orchestrator/spec.h"
+
+namespace berth::orchestrator {
+namespace {
+
+constexpr int kApplyAttempts = 5;
+
+std::string Hex(uint64_t v) { return fmt::format("{:016x}", v); }
+
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+// Flattens JSON into path -> leaf text; arrays are leaves (their order matters as a whole).
+void Flatten(const Json& j, const std::string& path, std::map<std::string, std::string>& out) {
+  if (j.is_object() && !j.empty()) {
+    for (const auto& [k, v] : j.items()) Flatten(v, path.empty() ? k : path + "." + k, out);
+    return;
+  }
+  out[path] = Dump(j);
+}
+
+std::atomic<uint32_t> event_seq{0};
+
+std::string EventKey(std::string_view ns, std::string_view app, int64_t ms) {
+  return fmt::format("{}{:013d}-{:06d}", EventsPrefix(ns, app), ms, event_seq++ % 1'000'000);
+}
+
+Event EventFromJson(const Json& j) {
+  Event e;
+  e.time_ms = j.value("time_ms", int64_t{0});
+  e.type = j.value("type", std::string("Normal"));
+  e.service = j.value("service", std::string());
+  e.reason = j.value("reason", std::string());
+  e.message = j.value("message", std::string());
+  return e;
+}
+
+}  // namespace
+
+std::string HistoryPrefix(std::string_view ns, std::string_view app, std::string_view svc) {
+  return fmt::format("{}{}/{}/{}/", kHistoryPrefix, ns, app, svc);
+}
+std::string EventsPrefix(std::string_view ns, std::string_view app) {
+  return fmt::format("{}{}/{}/", kEventsPrefix, ns, app);
+}
+std::string AppStatusKey(std::string_view ns, std::string_view app) {
+  return fmt::format("{}{}/{}", kStatusPrefix, ns, app);
+}
+std::string RolloutKey(std::string_view ns, std::string_view app, std::string_view svc) {
+  return fmt::format("{}{}/{}/{}", kRolloutsPrefix, ns, app, svc);
+}
+
+std::string EventToJson(const Event& e) {
+  return Dump(Json{{"time_ms", e.time_ms},
+                   {"type", e.type},
+                   {"service", e.service},
+                   {"reason", e.reason},
+                   {"message", e.message}});
+}
+
+std::string HistoryEntryToJson(const HistoryEntry& h) {
+  return Dump(Json{{"revision", h.revision},
+                   {"deployHash", Hex(h.deploy_hash)},
+                   {"time_ms", h.time_ms},
+                   {"cause", h.cause},
+                   {"spec", ServiceSpecToJson(h.spec)}});
+}
+
+Result<HistoryEntry> HistoryEntryFromJson(std::string_view json) {
+  auto j = ParseJson(json);
+  if (!j) return std::unexpected(Wrap(j.error(), "history entry"));
+  try {
+    HistoryEntry h;
+    h.revision = j->at("revision").get<int64_t>();
+    const auto& hex = j->at("deployHash").get_ref<const std::string&>();
+    std::from_chars(hex.data(), hex.data() + hex.size(), h.deploy_hash, 16);
+    h.time_ms = j->value("time_ms", int64_t{0});
+    h.cause = j->value("cause", std::string());
+    auto spec = ServiceSpecFromJson(j->at("spec"));
+    if (!spec) return std::unexpected(Wrap(spec.error(), "history entry"));
+    h.spec = std::move(*spec);
+    return h;
+  } catch (const Json::exception& e) {
+    return Fail(ErrorCode::kInvalidArgument, fmt::format("history entry: {}", e.what()));
+  }
+}
+
+std::vector<DiffLine> DiffApps(const App* before, const App& after) {
+  std::map<std::string, std::string> a, b;
+  if (before) Flatten(Json::parse(AppToJson(*before)), "", a);
+  Flatten(Json::parse(AppToJson(after)), "", b);
+  std::vector<DiffLine> out;
+  for (const auto& [path, v] : a) {
+    auto it = b.find(path);
+    if (it == b.end()) {
+      out.push_back({path, v, std::nullopt});
+    } else if (it->second != v) {
+      out.push_back({path, v, it->second});
+    }
+  }
+  for (const auto& [path, v] : b) {
+    if (!a.count(path)) out.push_back({path, std::nullopt, v});
+  }
+  std::sort(out.begin(), out.end(),
+            [](const DiffLine& x, const DiffLine& y) { return x.path < y.path; });
+  return out;
+}
+
+Result<std::optional<StoredApp>> AppStore::Get(std::string_view ns, std::string_view app) {
+  auto r = store_.Get(AppKey(ns, app));
+  if (!r) return std::unexpected(r.error());
+  if (r->kvs.empty()) return std::optional<StoredApp>();
+  auto parsed = AppFromJson(r->kvs[0].value);
+  if (!parsed) return std::unexpected(Wrap(parsed.error(), r->kvs[0].key));
+  return std::optional<StoredApp>(StoredApp{std::move(*parsed), r->kvs[0].mod_revision});
+}
+
+Result<std::vector<StoredApp>> AppStore::List() {
+  auto r = store_.Get(kAppsPrefix, {.prefix = true});
+  if (!r) return std::unexpected(r.error());
+  std::vector<StoredApp> out;
+  for (const auto& kv : r->kvs) {
+    auto parsed = AppFromJson(kv.value);
+    if (!parsed) continue;  // the reconciler reports undecodable apps
+    out.push_back({std::move(*parsed), kv.mod_revision});
+  }
+  return out;
+}
+
+Result<std::vector<HistoryEntry>> AppStore::History(std::string_view ns, std::string_view app,
+                                                    std::string_view svc) {
+  auto r = store_.Get(HistoryPrefix(ns, app, svc), {.prefix = true});
+  if (!r) return std::unexpected(r.error());
+  std::vector<HistoryEntry> out;
+  for (const auto& kv : r->kvs) {
+    auto h = HistoryEntryFromJson(kv.value);
+    if (h) out.push_back(std::move(*h));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const HistoryEntry& a, const HistoryEntry& b) { return a.revision < b.revision; });
+  return out;
+}
+
+Result<ApplyResult> AppStore::Apply(const App& app, std::string_view cause, bool dry_run,
+                                    std::optional<int64_t> expect_mod_revision,
+                                    std::vector<Event> events,
+                                    std::optional<store::Compare> guard) {
+  if (auto v = app.Validate(); !v) return std::unexpected(v.error());
+  for (int attempt = 0;; ++attempt) {
+    auto current = Get(app.ns, app.name);
+    if (!current) return std::unexpected(current.error());
+    const App* before = *current ? &(*current)->app : nullptr;
+    const int64_t read_rev = *current ? (*current)->mod_revision : 0;
+    if (expect_mod_revision && *expect_mod_revision != read_rev) {
+      return Fail(ErrorCode::kFailedPrecondition,
+                  fmt::format("app {} changed meanwhile (revision {}, expected {})", app.Key(),
+                              read_rev, *expect_mod_revision));
+    }
+    ApplyResult result;
+    result.diff = DiffApps(before, app);
+    result.action = before == nullptr     ? "created"
+                    : result.diff.empty() ? "unchanged"
+                                          : "configured";
+    for (const auto& s : app.services) {
+      const ServiceSpec* old = before ? before->FindService(s.name) : nullptr;
+      if (old == nullptr || old->DeployHash() != s.DeployHash()) result.rolling.push_back(s.name);
+    }
+    if (dry_run || result.action == "unchanged") {
+      auto rev = store_.CurrentRevision();
+      result.revision = rev ? *rev : 0;
+      return result;
+    }
+
+    const int64_t now = clock_.WallMillis();
+    store::TxnRequest txn;
+    txn.compare.push_back({.key = AppKey(app.ns, app.name),
+                           .target = store::Compare::Target::kModRevision,
+                           .op = store::Compare::Op::kEqual,
+                           .number = read_rev});
+    if (guard) txn.compare.push_back(*guard);
+    txn.success.push_back(store::TxnOp::Put(AppKey(app.ns, app.name), AppToJson(app)));
+    // History: a new entry for each service whose deployed spec changes.
+    for (const auto& name : result.rolling) {
+      const ServiceSpec& s = *app.FindService(name);
+      auto hist = store_.Get(HistoryPrefix(app.ns, app.name, name), {.prefix = true});
+      if (!hist) return std::unexpected(hist.error());
+      int64_t last = 0;
+      for (const auto& kv : hist->kvs) {
+        auto key = std::string_view(kv.key).substr(kv.key.rfind('/') + 1);
+        int64_t n = 0;
+        std::from_chars(key.data(), key.data() + key.size(), n);
+        last = std::max(last, n);
+      }
+      HistoryEntry h{last + 1, s.DeployHash(), now, std::string(cause), s};
+      txn.success.push_back(store::TxnOp::Put(
+          fmt::format("{}{:08d}", HistoryPrefix(app.ns, app.name, name), h.revision),
+          HistoryEntryToJson(h)));
+      // Keep the newest kMaxHistory (the new one included).
+      if (hist->kvs.size() + 1 > kMaxHistory) {
+        size_t drop = hist->kvs.size() + 1 - kMaxHistory;
+        for (size_t k = 0; k < drop; ++k)
+          txn.success.push_back(store::TxnOp::Delete(hist->kvs[k].key));
+      }
+    }
+    if (events.empty()) {
+      std::string what;
+      for (const auto& d : result.diff) {
+        if (!what.empty()) what += ", ";
+        what += d.path;
+        if (what.size() > 200) {
+          what += ", ...";
+          break;
+        }
+      }
+      events.push_back({now, "Normal", "", result.action == "created" ? "Created" : "Applied",
+                        result.action == "created" ? "app created" : "changed: " + what});
+    }
+    for (auto& e : events) {
+      if (e.time_ms == 0) e.time_ms = now;
+      txn.success.push_back(
+          store::TxnOp::Put(EventKey(app.ns, app.name, e.time_ms), EventToJson(e)));
+    }
+    auto r = store_.Txn(txn);
+    if (!r) return std::unexpected(r.error());
+    if (!r->succeeded) {
+      if (guard || expect_mod_revision || attempt + 1 >= kApplyAttempts) {
+        return Fail(ErrorCode::kFailedPrecondition,
+                    fmt::format("app {} changed meanwhile; try again", app.Key()));
+      }
+      continue;
+    }
+    result.revision = r->revision;
+    (void)TrimEvents(app.ns, app.name);
+    return result;
+  }
+}
+
+Result<int64_t> AppStore::Delete(std::string_view ns, std::string_view app) {
+  store::TxnRequest txn;
+  txn.compare.push_back({.key = AppKey(ns, app),
+                         .target = store::Compare::Target::kCreateRevision,
+                         .op = store::Compare::Op::kGreater,
+                         .number = 0});
+  txn.success.push_back(store::TxnOp::Delete(AppKey(ns, app)));
+  txn.success.push_back(
+      store::TxnOp::Delete(fmt::format("{}{}/{}/", kHistoryPrefix, ns, app), true));
+  txn.success.push_back(store::TxnOp::Delete(EventsPrefix(ns, app), true));
+  txn.success.push_back(store::TxnOp::Delete(AppStatusKey(ns, app)));
+  txn.success.push_back(
+      store::TxnOp::Delete(fmt::format("{}{}/{}/", kRolloutsPrefix, ns, app), true));
+  auto r = store_.Txn(txn);
+  if (!r) return std::unexpected(r.error());
+  if (!r->succeeded) return Fail(ErrorCode::kNotFound, fmt::format("no app {}/{}", ns, app));
+  return r->revision;
+}
+
+Result<ApplyResult> AppStore::Scale(std::string_view ns, std::string_view app, std::string_view svc,
+                                    int64_t replicas) {
+  for (int attempt = 0;; ++attempt) {
+    auto cur = Get(ns, app);
+    if (!cur) return std::unexpected(cur.error());
+    if (!*cur) return Fail(ErrorCode::kNotFound, fmt::format("no app {}/{}", ns, app));
+    App next = (*cur)->app;
+    ServiceSpec* s = nullptr;
+    for (auto& x : next.services) {
+      if (x.name == svc) s = &x;
+    }
+    if (s == nullptr) {
+      return Fail(ErrorCode::kNotFound, fmt::format("app {}/{} has no service {}", ns, app, svc));
+    }
+    const int64_t old = s->replicas;
+    s->replicas = replicas;
+    if (auto v = next.Validate(); !v) return std::unexpected(v.error());
+    auto r = Apply(next, "scale", false, (*cur)->mod_revision,
+                   {{0, "Normal", std::string(svc), "Scaled",
+                     fmt::format("replicas {} -> {}", old, replicas)}});
+    if (!r && r.error().code == ErrorCode::kFailedPrecondition && attempt + 1 < kApplyAttempts) {
+      continue;
+    }
+    return r;
+  }
+}
+
+Result<ApplyResult> AppStore::Undo(std::string_view ns, std::string_view app, std::string_view svc,
+                                   int64_t to_revision, std::string_view why,
+                                   std::optional<store::Compare> guard) {
+  auto cur = Get(ns, app);
+  if (!cur) return std::unexpected(cur.error());
+  if (!*cur) return Fail(ErrorCode::kNotFound, fmt::format("no app {}/{}", ns, app));
+  App next = (*cur)->app;
+  ServiceSpec* s = nullptr;
+  for (auto& x : next.services) {
+    if (x.name == svc) s = &x;
+  }
+  if (s == nullptr) {
+    return Fail(ErrorCode::kNotFound, fmt::format("app {}/{} has no service {}", ns, app, svc));
+  }
+  auto hist = History(ns, app, svc);
+  if (!hist) return std::unexpected(hist.error());
+  const HistoryEntry* target = nullptr;
+  const uint64_t current = s->DeployHash();
+  for (auto it = hist->rbegin(); it != hist->rend(); ++it) {
+    if (to_revision > 0 ? it->revision == to_revision : it->deploy_hash != current) {
+      target = &*it;
+      break;
+    }
+  }
+  if (target == nullptr) {
+    return Fail(ErrorCode::kNotFound,
+                to_revision > 0
+                    ? fmt::format("{}/{}/{} has no rollout revision {}", ns, app, svc, to_revision)
+                    : fmt::format("{}/{}/{} has no earlier version to go back to", ns, app, svc));
+  }
+  ServiceSpec restored = target->spec;
+  restored.replicas = s->replicas;
+  restored.autoscale = s->autoscale;
+  *s = std::move(restored);
+  const bool rollback = !why.empty();
+  std::string cause = rollback ? fmt::format("rollback to {}: {}", target->revision, why)
+                               : fmt::format("undo to {}", target->revision);
+  Event e{0, rollback ? "Warning" : "Normal", std::string(svc), rollback ? "RolledBack" : "Undone",
+          rollback ? fmt::format("rolled back to revision {} ({}): {}", target->revision,
+                                 target->spec.image, why)
+                   : fmt::format("back to revision {} ({})", target->revision, target->spec.image)};
+  return Apply(next, cause, false, (*cur)->mod_revision, {e}, guard);
+}
+
+Result<std::vector<Event>> AppStore::Events(std::string_view ns, std::string_view app) {
+  auto r = store_.Get(EventsPrefix(ns, app), {.prefix = true});
+  if (!r) return std::unexpected(r.error());
+  std::vector<Event> out;
+  for (const auto& kv : r->kvs) {
+    auto j = ParseJson(kv.value);
+    if (j && j->is_object()) out.push_back(EventFromJson(*j));
+  }
+  return out;
+}
+
+Result<void> AppStore::RecordEvents(std::string_view ns, std::string_view app,
+                                    std::vector<Event> events) {
+  if (events.empty()) return {};
+  store::TxnRequest txn;
+  const int64_t now = clock_.WallMillis();
+  for (auto& e : events) {
+    if (e.time_ms == 0) e.time_ms = now;
+    txn.success.push_back(store::TxnOp::Put(EventKey(ns, app, e.time_ms), EventToJson(e)));
+  }
+  auto r = store_.Txn(txn);
+  if (!r) return std::unexpected(r.error());
+  return TrimEvents(ns, app);
+}
+
+Result<void> AppStore::TrimEvents(std::string_view ns, std::string_view app) {
+  auto r = store_.Get(EventsPrefix(ns, app), {.prefix = true, .keys_only = true});
+  if (!r) return std::unexpected(r.error());
+  if (r->kvs.size() <= kMaxEvents) return {};
+  store::TxnRequest txn;
+  for (size_t k = 0; k + kMaxEvents < r->kvs.size(); ++k) {
+    txn.success.push_back(store::TxnOp::Delete(r->kvs[k].key));
+  }
+  auto t = store_.Txn(txn);
+  if (!t) return std::unexpected(t.error());
+  return {};
+}
+
+}  // namespace berth::orchestrator

@@ -1,0 +1,514 @@
+#include "orchestrator/controller.h"
+
+#include <fmt/core.h>
+
+#include <charconv>
+#include <unordered_map>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "orchestrator/codec.h"
+#include "orchestrator/spec.h"
+
+namespace berth::orchestrator {
+namespace {
+
+std::string Hex(uint64_t v) { return fmt::format("{:016x}", v); }
+uint64_t FromHex(const std::string& s) {
+  uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  return v;
+}
+std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+RolloutPhase PhaseFrom(std::string_view s) {
+  if (s == "complete") return RolloutPhase::kComplete;
+  if (s == "failed") return RolloutPhase::kFailed;
+  return RolloutPhase::kProgressing;
+}
+
+// "ns/app/svc" -> its parts.
+struct SvcKey {
+  std::string ns, app, svc;
+};
+std::optional<SvcKey> SplitSvcKey(std::string_view k) {
+  auto a = k.find('/');
+  if (a == std::string_view::npos) return std::nullopt;
+  auto b = k.find('/', a + 1);
+  if (b == std::string_view::npos) return std::nullopt;
+  return SvcKey{std::string(k.substr(0, a)), std::string(k.substr(a + 1, b - a - 1)),
+                std::string(k.substr(b + 1))};
+}
+
+}  // namespace
+
+Controller::Controller(store::Store& store, Clock& clock, Random& random, ControllerOptions options)
+    : store_(store),
+      clock_(clock),
+      options_(std::move(options)),
+      reconciler_(store, clock, random, options_.reconciler),
+      apps_(store, clock) {}
+
+Controller::~Controller() { Stop(); }
+
+Result<void> Controller::Start() {
+  auto watch = [this](store::WatchResponse&& r) {
+    std::lock_guard lock(mu_);
+    if (r.canceled || r.compacted) {
+      rewatch_ = true;
+    } else {
+      dirty_ = true;
+    }
+    cv_.notify_all();
+  };
+  for (auto prefix : {kAppsPrefix, kNodesPrefix}) {
+    auto w = store_.Watch(prefix, {.prefix = true}, watch);
+    if (!w) return std::unexpected(Wrap(w.error(), "controller: watch"));
+    (prefix == kAppsPrefix ? watcher_ : nodes_watcher_) = std::move(*w);
+  }
+  // The first step before returning, so a single server leads (and the store has settled)
+  // before its API serves.
+  if (auto r = Tick(); !r) {
+    log::Warn("orchestrator", "controller {}: {}", options_.id, r.error().message);
+  }
+  thread_ = std::thread([this] { Loop(); });
+  return {};
+}
+
+void Controller::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+  if (watcher_) watcher_->Cancel();
+  if (nodes_watcher_) nodes_watcher_->Cancel();
+  watcher_.reset();
+  nodes_watcher_.reset();
+  if (leading_) {
+    (void)store_.RevokeLease(lease_);
+    StepDown("stopped");
+  }
+}
+
+void Controller::Loop() {
+  while (true) {
+    bool rewatch = false;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, options_.interval, [&] { return dirty_ || stop_; });
+      if (stop_) return;
+      if (dirty_) {
+        // Debounce: a burst of writes (an apply, a node's reports) makes one pass.
+        cv_.wait_for(lock, options_.debounce, [&] { return stop_; });
+        if (stop_) return;
+      }
+      dirty_ = false;
+      rewatch = std::exchange(rewatch_, false);
+    }
+    if (rewatch) {
+      for (auto prefix : {kAppsPrefix, kNodesPrefix}) {
+        auto w = store_.Watch(prefix, {.prefix = true}, [this](store::WatchResponse&& r) {
+          std::lock_guard lock(mu_);
+          (r.canceled || r.compacted ? rewatch_ : dirty_) = true;
+          cv_.notify_all();
+        });
+        if (!w) {
+          log::Warn("orchestrator", "controller: watch {}: {}", prefix, w.error().message);
+          std::lock_guard lock(mu_);
+          rewatch_ = true;
+          continue;
+        }
+        (prefix == kAppsPrefix ? watcher_ : nodes_watcher_) = std::move(*w);
+      }
+    }
+    auto r = Tick();
+    if (!r) log::Warn("orchestrator", "controller {}: {}", options_.id, r.error().message);
+  }
+}
+
+Result<bool> Controller::Campaign() {
+  auto cur = store_.Get(kLeaderKey);
+  if (!cur) return std::unexpected(Wrap(cur.error(), "controller: read leader"));
+  store::TxnRequest txn;
+  int64_t old_lease = 0;
+  if (cur->kvs.empty()) {
+    txn.compare.push_back({.key = std::string(kLeaderKey),
+                           .target = store::Compare::Target::kCreateRevision,
+                           .op = store::Compare::Op::kEqual,
+                           .number = 0});
+  } else if (cur->kvs[0].value == options_.id) {
+    // Our own key from an earlier run (a restart within the lease TTL): take it over.
+    old_lease = cur->kvs[0].lease;
+    txn.compare.push_back({.key = std::string(kLeaderKey),
+                           .target = store::Compare::Target::kModRevision,
+                           .op = store::Compare::Op::kEqual,
+                           .number = cur->kvs[0].mod_revision});
+  } else {
+    return false;
+  }
+  auto lease = store_.GrantLease(options_.lease_ttl_seconds);
+  if (!lease) return std::unexpected(Wrap(lease.error(), "controller: grant lease"));
+  txn.success.push_back(store::TxnOp::Put(std::string(kLeaderKey), options_.id, *lease));
+  auto r = store_.Txn(txn);
+  if (!r || !r->succeeded) {
+    (void)store_.RevokeLease(*lease);
+    if (!r) return std::unexpected(Wrap(r.error(), "controller: campaign"));
+    return false;
+  }
+  if (old_lease != 0 && old_lease != *lease) (void)store_.RevokeLease(old_lease);
+  lease_ = *lease;
+  last_keepalive_ = clock_.Now();
+  leading_ = true;
+  reconciler_.set_guard(store::Compare{.key = std::string(kLeaderKey),
+                                       .target = store::Compare::Target::kLease,
+                                       .op = store::Compare::Op::kEqual,
+                                       .number = lease_});
+  log::Info("orchestrator", "controller {} leads (lease {})", options_.id, lease_);
+  if (auto l = LoadRecords(); !l) {
+    log::Warn("orchestrator", "controller: load records: {}", l.error().message);
+  }
+  return true;
+}
+
+void Controller::StepDown(std::string_view why) {
+  if (!leading_) return;
+  log::Info("orchestrator", "controller {} steps down: {}", options_.id, why);
+  leading_ = false;
+  lease_ = 0;
+  reconciler_.set_guard(std::nullopt);
+  rollouts_.clear();
+  status_.clear();
+  unplaceable_.clear();
+}
+
+Result<void> Controller::LoadRecords() {
+  rollouts_.clear();
+  status_.clear();
+  unplaceable_.clear();
+  const int64_t now_ms = clock_.WallMillis();
+  auto r = store_.Get(kRolloutsPrefix, {.prefix = true});
+  if (!r) return std::unexpected(r.error());
+  for (const auto& kv : r->kvs) {
+    auto j = ParseJson(kv.value);
+    if (!j || !j->is_object()) continue;
+    Tracked t;
+    t.from = FromHex(j->value("from", std::string()));
+    t.to = FromHex(j->value("to", std::string()));
+    t.phase = PhaseFrom(j->value("phase", std::string()));
+    t.reason = j->value("reason", std::string());
+    t.started_ms = j->value("started_ms", int64_t{0});
+    t.is_rollback = j->value("is_rollback", false);
+    t.rolled_back = j->value("rolled_back", false);
+    t.record = kv.value;
+    // A new leader gives a progressing rollout a fresh progress deadline.
+    if (t.phase == RolloutPhase::kProgressing) t.rollout.emplace(t.from, t.to, now_ms);
+    rollouts_.emplace(kv.key.substr(kRolloutsPrefix.size()), std::move(t));
+  }
+  auto s = store_.Get(kStatusPrefix, {.prefix = true});
+  if (!s) return std::unexpected(s.error());
+  for (const auto& kv : s->kvs) {
+    status_[kv.key] = kv.value;
+    auto j = ParseJson(kv.value);
+    if (!j || !j->is_object() || !j->contains("services")) continue;
+    std::string app = kv.key.substr(kStatusPrefix.size());
+    for (const auto& [svc, v] : (*j)["services"].items()) {
+      if (v.contains("unschedulable")) {
+        unplaceable_[app + "/" + svc] = v["unschedulable"].value("reason", std::string());
+      }
+    }
+  }
+  return {};
+}
+
+Result<TickResult> Controller::Tick() {
+  TickResult out;
+  if (!leading_) {
+    auto c = Campaign();
+    if (!c) return std::unexpected(c.error());
+  } else if (clock_.Now() - last_keepalive_ >=
+             std::chrono::seconds(options_.lease_ttl_seconds) / 3) {
+    auto k = store_.KeepAlive(lease_);
+    if (!k) {
+      StepDown("lease keep-alive: " + k.error().message);
+    } else {
+      last_keepalive_ = clock_.Now();
+    }
+  }
+  if (!leading_) return out;
+  auto pass = reconciler_.RunOnce();
+  if (!pass) {
+    if (pass.error().code == ErrorCode::kFailedPrecondition) {
+      StepDown(pass.error().message);
+      return out;
+    }
+    return std::unexpected(pass.error());
+  }
+  for (const auto& s : pass->skipped) log::Warn("orchestrator", "skipped {}", s);
+  Bookkeep(*pass, out);
+  out.leading = leading_;
+  out.pass = std::move(*pass);
+  return out;
+}
+
+void Controller::Bookkeep(const PassResult& pass, TickResult& out) {
+  TrackRollouts(pass, out);
+  WriteStatus(pass);
+  SyncRoutes(pass);
+}
+
+void Controller::TrackRollouts(const PassResult& pass, TickResult& out) {
+  const int64_t now_ms = clock_.WallMillis();
+  std::unordered_map<std::string, std::vector<const Instance*>> by_service;
+  for (const Instance& i : pass.instances) {
+    by_service[fmt::format("{}/{}/{}", i.ns, i.app, i.service)].push_back(&i);
+  }
+  std::map<std::string, std::vector<Event>> events;  // by "ns/app"
+  std::set<std::string> seen;
+  const store::Compare guard{.key = std::string(kLeaderKey),
+                             .target = store::Compare::Target::kLease,
+                             .op = store::Compare::Op::kEqual,
+                             .number = lease_};
+  for (const App& app : pass.apps) {
+    for (const ServiceSpec& spec : app.services) {
+      const std::string key = fmt::format("{}/{}/{}", app.ns, app.name, spec.name);
+      seen.insert(key);
+      const uint64_t to = spec.DeployHash();
+      int64_t new_total = 0, new_available = 0, outdated = 0;
+      std::map<uint64_t, int> old_hashes;
+      std::vector<const Instance*> failed_now;
+      for (const Instance* i : by_service[key]) {
+        if (i->deploy_hash == to) {
+          if (i->state == InstanceState::kFailed) failed_now.push_back(i);
+          if (!i->Live()) continue;
+          ++new_total;
+          if (i->state == InstanceState::kReady &&
+              now_ms - i->ready_since_ms >= spec.update.min_ready.count()) {
+            ++new_available;
+          }
+        } else if (i->Live()) {
+          ++outdated;
+          ++old_hashes[i->deploy_hash];
+        }
+      }
+      auto& evs = events[app.ns + "/" + app.name];
+      Tracked& t = rollouts_[key];
+      if (t.to != to) {
+        Tracked n;
+        n.from = t.to;
+        if (n.from == 0 && !old_hashes.empty()) {
+          n.from = std::max_element(old_hashes.begin(), old_hashes.end(), [](auto& a, auto& b) {
+                     return a.second < b.second;
+                   })->first;
+        }
+        n.to = to;
+        n.started_ms = now_ms;
+        n.is_rollback = t.rolled_back && to == t.from;
+        n.rollout.emplace(n.from, to, now_ms);
+        evs.push_back(
+            {now_ms, "Normal", spec.name, "RolloutStarted",
+             fmt::format("{} {} ({} replicas){}", n.from == 0 ? "deploying" : "rolling to",
+                         spec.image, spec.replicas, n.is_rollback ? ", rolling back" : "")});
+        t = std::move(n);
+      }
+      if (t.rollout) {
+        for (const Instance* i : failed_now) t.failed.insert(i->id);
+        RolloutObservation o{now_ms, new_available, static_cast<int64_t>(t.failed.size()),
+                             outdated};
+        RolloutPhase phase = t.rollout->Observe(spec, o);
+        if (phase == RolloutPhase::kComplete) {
+          t.phase = phase;
+          evs.push_back({now_ms, "Normal", spec.name, "RolloutComplete",
+                         fmt::format("{} of {} replicas of {} available", new_available,
+                                     spec.replicas, spec.image)});
+          t.rollout.reset();
+        } else if (phase == RolloutPhase::kFailed) {
+          t.phase = phase;
+          t.reason = t.rollout->reason();
+          evs.push_back({now_ms, "Warning", spec.name, "RolloutFailed", t.reason});
+          if (t.rollout->ShouldRollBack(spec) && !t.is_rollback && t.from != 0) {
+            auto hist = apps_.History(app.ns, app.name, spec.name);
+            int64_t target = 0;
+            if (hist) {
+              for (auto it = hist->rbegin(); it != hist->rend(); ++it) {
+                if (it->deploy_hash == t.from) {
+                  target = it->revision;
+                  break;
+                }
+              }
+            }
+            if (target == 0) {
+              evs.push_back({now_ms, "Warning", spec.name, "RollbackImpossible",
+                             "no rollout history holds the previous version"});
+            } else {
+              auto u = apps_.Undo(app.ns, app.name, spec.name, target, t.reason, guard);
+              if (u) {
+                t.rolled_back = true;
+                out.rolled_back.push_back(key);
+                log::Warn("orchestrator", "{}: rolled back to revision {}: {}", key, target,
+                          t.reason);
+              } else {
+                evs.push_back({now_ms, "Warning", spec.name, "RollbackFailed", u.error().message});
+              }
+            }
+          }
+          t.rollout.reset();
+        }
+      }
+      Json rec{{"from", Hex(t.from)},
+               {"to", Hex(t.to)},
+               {"image", spec.image},
+               {"phase", std::string(ToString(t.phase))},
+               {"reason", t.reason},
+               {"started_ms", t.started_ms},
+               {"desired", spec.replicas},
+               {"new_total", new_total},
+               {"new_available", new_available},
+               {"new_failed", static_cast<int64_t>(t.failed.size())},
+               {"outdated", outdated},
+               {"is_rollback", t.is_rollback},
+               {"rolled_back", t.rolled_back}};
+      std::string text = Dump(rec);
+      if (text != t.record) {
+        store::TxnRequest txn;
+        txn.compare.push_back(guard);
+        txn.success.push_back(store::TxnOp::Put(RolloutKey(app.ns, app.name, spec.name), text));
+        auto w = store_.Txn(txn);
+        if (w && w->succeeded) t.record = std::move(text);
+      }
+    }
+  }
+  for (auto it = rollouts_.begin(); it != rollouts_.end();) {
+    if (seen.count(it->first)) {
+      ++it;
+      continue;
+    }
+    if (auto k = SplitSvcKey(it->first)) (void)store_.Delete(RolloutKey(k->ns, k->app, k->svc));
+    it = rollouts_.erase(it);
+  }
+  for (auto& [app_key, evs] : events) {
+    if (evs.empty()) continue;
+    auto slash = app_key.find('/');
+    (void)apps_.RecordEvents(app_key.substr(0, slash), app_key.substr(slash + 1), std::move(evs));
+  }
+}
+
+void Controller::WriteStatus(const PassResult& pass) {
+  const int64_t now_ms = clock_.WallMillis();
+  std::map<std::string, Json> status;  // by status key
+  std::map<std::string, std::vector<Event>> events;
+  for (const App& app : pass.apps) status[AppStatusKey(app.ns, app.name)] = Json::object();
+  std::set<std::string> still;
+  for (const auto& u : pass.unplaceable) {
+    Json& s = status[AppStatusKey(u.ns, u.app)];
+    s[u.service] = Json{{"unschedulable", {{"count", u.count}, {"reason", u.reason}}}};
+    std::string key = fmt::format("{}/{}/{}", u.ns, u.app, u.service);
+    still.insert(key);
+    auto it = unplaceable_.find(key);
+    if (it == unplaceable_.end() || it->second != u.reason) {
+      events[u.ns + "/" + u.app].push_back(
+          {now_ms, "Warning", u.service, "Unschedulable",
+           fmt::format("{} replica{} cannot be placed: {}", u.count, u.count == 1 ? "" : "s",
+                       u.reason)});
+      unplaceable_[key] = u.reason;
+    }
+  }
+  for (auto it = unplaceable_.begin(); it != unplaceable_.end();) {
+    if (still.count(it->first)) {
+      ++it;
+      continue;
+    }
+    if (auto k = SplitSvcKey(it->first)) {
+      events[k->ns + "/" + k->app].push_back(
+          {now_ms, "Normal", k->svc, "Scheduled", "every replica has a node"});
+    }
+    it = unplaceable_.erase(it);
+  }
+  store::TxnRequest txn;
+  txn.compare.push_back({.key = std::string(kLeaderKey),
+                         .target = store::Compare::Target::kLease,
+                         .op = store::Compare::Op::kEqual,
+                         .number = lease_});
+  std::vector<std::pair<std::string, std::string>> written;
+  for (auto& [key, services] : status) {
+    std::string text = Dump(Json{{"services", services}});
+    if (status_[key] == text) continue;
+    txn.success.push_back(store::TxnOp::Put(key, text));
+    written.emplace_back(key, std::move(text));
+  }
+  for (auto it = status_.begin(); it != status_.end();) {
+    if (status.count(it->first)) {
+      ++it;
+      continue;
+    }
+    txn.success.push_back(store::TxnOp::Delete(it->first));
+    it = status_.erase(it);
+  }
+  if (!txn.success.empty()) {
+    auto r = store_.Txn(txn);
+    if (r && r->succeeded) {
+      for (auto& [k, v] : written) status_[k] = std::move(v);
+    }
+  }
+  for (auto& [app_key, evs] : events) {
+    auto slash = app_key.find('/');
+    (void)apps_.RecordEvents(app_key.substr(0, slash), app_key.substr(slash + 1), std::move(evs));
+  }
+}
+
+void Controller::SyncRoutes(const PassResult& pass) {
+  std::map<std::string, std::string> desired;  // store key -> JSON
+  for (const App& app : pass.apps) {
+    for (const ServiceSpec& s : app.services) {
+      for (size_t i = 0; i < s.expose.size(); ++i) {
+        const Expose& e = s.expose[i];
+        std::string name = fmt::format("{}.{}.{}", app.ns, app.name, s.name);
+        if (s.expose.size() > 1) name += fmt::format(".{}", i);
+        Json route{{"name", name},
+                   {"match", {{"prefix", e.path}}},
+                   {"targets", Json::array({Json{{"service", s.name}, {"namespace", app.ns}}})},
+                   {"owner", fmt::format("app:{}/{}", app.ns, app.name)}};
+        if (!e.host.empty()) route["hosts"] = Json::array({e.host});
+        desired[std::string(kRoutesPrefix) + name] = Dump(route);
+      }
+    }
+  }
+  auto r = store_.Get(kRoutesPrefix, {.prefix = true});
+  if (!r) {
+    log::Warn("orchestrator", "controller: read routes: {}", r.error().message);
+    return;
+  }
+  store::TxnRequest txn;
+  txn.compare.push_back({.key = std::string(kLeaderKey),
+                         .target = store::Compare::Target::kLease,
+                         .op = store::Compare::Op::kEqual,
+                         .number = lease_});
+  std::set<std::string> existing;
+  for (const auto& kv : r->kvs) {
+    auto j = ParseJson(kv.value);
+    std::string owner = j && j->is_object() ? j->value("owner", std::string()) : "";
+    auto want = desired.find(kv.key);
+    if (!owner.starts_with("app:")) {
+      if (want != desired.end()) {
+        log::Warn("orchestrator", "route {} exists and is not an app's: left alone", kv.key);
+        desired.erase(want);
+      }
+      continue;
+    }
+    if (want == desired.end()) {
+      txn.success.push_back(store::TxnOp::Delete(kv.key));
+    } else if (want->second != kv.value) {
+      txn.success.push_back(store::TxnOp::Put(kv.key, want->second));
+    }
+    existing.insert(kv.key);
+  }
+  for (const auto& [key, value] : desired) {
+    if (!existing.count(key)) txn.success.push_back(store::TxnOp::Put(key, value));
+  }
+  if (txn.success.empty()) return;
+  auto w = store_.Txn(txn);
+  if (!w) log::Warn("orchestrator", "controller: write routes: {}", w.error().message);
+}
+
+}  // namespace berth::orchestrator

@@ -1,0 +1,119 @@
+// Controller: the control plane's orchestrator loop. Every berthd control plane runs one;
+// the one that holds the leader key leads, the others wait.
+//
+// - Leader election through a store lease: a candidate whose Tick finds /orchestrator/leader
+//   absent campaigns with a txn on create_revision == 0 putting its id under a fresh lease,
+//   keeps the lease alive while it leads (every ttl/3), and steps down when the keep-alive
+//   fails or the key no longer holds its lease. Every plan write carries the compare "the
+//   leader key is under my lease", so a deposed leader cannot write. Stop() revokes the
+//   lease, so another candidate takes over at its next Tick.
+// - Triggers: a watch on /apps/ and /nodes/ (debounced) and a pass every `interval`, so the
+//   grace period of a lost node is noticed without an event.
+// - The leader's pass: Reconciler::RunOnce, then the bookkeeping around it: rollouts (one
+//   Rollout per service, its record under /orchestrator/rollouts/, automatic rollback
+//   through AppStore::Undo when Rollout::ShouldRollBack), unschedulable reasons under
+//   /orchestrator/status/, events, and gateway routes for `expose` under /gateway/routes/.
+// A new leader starts each progressing rollout's progress deadline afresh.
+// Thread-safety: Start/Stop from one thread; Tick is for tests and is not to be called while
+// started. leading() from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "orchestrator/app_store.h"
+#include "orchestrator/random.h"
+#include "orchestrator/reconciler.h"
+#include "orchestrator/rollout.h"
+#include "store/store.h"
+
+namespace berth::orchestrator {
+
+struct ControllerOptions {
+  std::string id;  // this candidate's name, unique among the control planes
+  int64_t lease_ttl_seconds = 10;
+  std::chrono::milliseconds interval{1000};  // a pass at least this often (real time)
+  std::chrono::milliseconds debounce{100};   // after a watch event, wait for more
+  ReconcilerOptions reconciler;
+};
+
+// What a Tick did, for tests and logs.
+struct TickResult {
+  bool leading = false;
+  std::optional<PassResult> pass;        // when leading
+  std::vector<std::string> rolled_back;  // "ns/app/svc" rolled back in this tick
+};
+
+class Controller {
+ public:
+  Controller(store::Store& store, Clock& clock, Random& random, ControllerOptions options);
+  ~Controller();
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Starts the watch, runs a first Tick, and starts the loop thread.
+  Result<void> Start();
+  // Stops the loop and steps down (revokes the lease). Idempotent.
+  void Stop();
+
+  // One step: campaign or keep the lease; when leading, a reconcile pass and its bookkeeping.
+  Result<TickResult> Tick();
+
+  bool leading() const { return leading_.load(); }
+  const std::string& id() const { return options_.id; }
+
+ private:
+  struct Tracked {
+    uint64_t from = 0, to = 0;
+    std::optional<Rollout> rollout;  // while progressing
+    RolloutPhase phase = RolloutPhase::kProgressing;
+    std::string reason;
+    int64_t started_ms = 0;
+    std::set<std::string> failed;  // new-version instances seen failed
+    bool is_rollback = false;      // this rollout undoes a failed one: never rolled back
+    bool rolled_back = false;
+    std::string record;  // last JSON written
+  };
+
+  Result<bool> Campaign();
+  void StepDown(std::string_view why);
+  Result<void> LoadRecords();
+  void Bookkeep(const PassResult& pass, TickResult& out);
+  void TrackRollouts(const PassResult& pass, TickResult& out);
+  void WriteStatus(const PassResult& pass);
+  void SyncRoutes(const PassResult& pass);
+  void Loop();
+
+  store::Store& store_;
+  Clock& clock_;
+  ControllerOptions options_;
+  Reconciler reconciler_;
+  AppStore apps_;
+
+  std::atomic<bool> leading_{false};
+  int64_t lease_ = 0;
+  Clock::TimePoint last_keepalive_{};
+  std::map<std::string, Tracked> rollouts_;         // by "ns/app/svc"
+  std::map<std::string, std::string> status_;       // status key -> last JSON written
+  std::map<std::string, std::string> unplaceable_;  // "ns/app/svc" -> reason last reported
+
+  std::unique_ptr<store::Watcher> watcher_;        // /apps/
+  std::unique_ptr<store::Watcher> nodes_watcher_;  // /nodes/
+  std::thread thread_;
+  std::mutex mu_;  // guards dirty_, stop_, rewatch_
+  std::condition_variable cv_;
+  bool dirty_ = false;
+  bool stop_ = false;
+  bool rewatch_ = false;
+};
+
+}  // namespace berth::orchestrator
