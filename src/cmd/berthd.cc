@@ -270,6 +270,8 @@ int main(int argc, char** argv) {
     cmd->add_option("--node-grace", flags.components.node_grace,
                     "How long a lost node keeps its instances before they move (e.g. 30s)")
         ->capture_default_str();
+    cmd->add_flag("!--no-controller", flags.components.controller,
+                  "Do not run the orchestrator's controller (apps are stored, not scheduled)");
   };
   auto add_gateway = [&flags](CLI::App* cmd, const char* default_listen) {
     cmd->add_option(

@@ -156,7 +156,11 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
         std::make_unique<orchestrator::SeededRandom>(static_cast<uint64_t>(w.clock.WallMillis()));
     started->controller =
         std::make_unique<orchestrator::Controller>(w.store, w.clock, *started->random, co);
-    if (auto s = started->controller->Start(); !s) return std::unexpected(s.error());
+    if (!w.flags.controller) {
+      started->controller.reset();  // apps are stored but nobody schedules them
+    } else if (auto s = started->controller->Start(); !s) {
+      return std::unexpected(s.error());
+    }
     api::RegisterAppEndpoints(router, w.store, w.clock);
   }
 

@@ -61,7 +61,9 @@ class NodeApi : public ::testing::Test {
   }
 
   TempDir dir_{"berth-node-api"};
-  Berthd berthd_{dir_.MakeSubdir("data")};
+  // Without the orchestrator's controller: these tests write assignments by hand, which a
+  // controller would stop (their app does not exist).
+  Berthd berthd_{dir_.MakeSubdir("data"), {"--no-controller"}};
 };
 
 TEST_F(NodeApi, RegistersUnderALeaseThatHeartbeatsKeepAndExpiryEnds) {
