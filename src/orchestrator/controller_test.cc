@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/json.h"
+#include "gateway/route_store.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/spec.h"
 #include "store/sqlite/sqlite_store.h"
@@ -298,6 +299,13 @@ services:
   EXPECT_EQ((*api)["targets"][0], (Json{{"service", "api"}, {"namespace", "shop"}}));
   EXPECT_NE(Get("/gateway/routes/shop.shop.web.0"), "");
   EXPECT_NE(Get("/gateway/routes/shop.shop.web.1"), "");
+  // Each is a route the gateway reads, stored in its canonical form.
+  for (std::string name : {"shop.shop.api", "shop.shop.web.0", "shop.shop.web.1"}) {
+    auto canonical = gateway::CanonicalRoute(name, Get("/gateway/routes/" + name));
+    ASSERT_TRUE(canonical) << name << ": " << canonical.error().message;
+    EXPECT_EQ(canonical->json, Get("/gateway/routes/" + name));
+    EXPECT_EQ(canonical->owner, "app:shop/shop");
+  }
   Tick(c);
   auto rev = store_->CurrentRevision();
   Tick(c);  // nothing changed: nothing written
