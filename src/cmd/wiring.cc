@@ -195,6 +195,13 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     gateway::GatewayOptions go;
     go.listen = w.flags.gateway;
     go.workers = w.flags.gateway_workers;
+    // With an agent here, containers call the gateway at their bridge's address (the
+    // BERTH_GATEWAY_URL the node agent gives them); the bridge appears with the first one.
+    if (started->agent.node_agent) {
+      if (auto bridge_ip = agent::node::FirstHost(w.flags.subnet)) {
+        go.extra_listen.push_back(fmt::format("{}:0", *bridge_ip));
+      }
+    }
     if (!w.flags.gateway_config.empty()) {
       go.config_path = w.flags.gateway_config;
     } else {

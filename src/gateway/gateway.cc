@@ -87,6 +87,12 @@ Result<std::unique_ptr<Gateway>> Gateway::Create(GatewayOptions options) {
     return Fail(ErrorCode::kInvalidArgument,
                 fmt::format("gateway: listen address \"{}\" must be ip:port", options.listen));
   }
+  for (const auto& extra : options.extra_listen) {
+    if (!server::ParseEndpoint(extra, true)) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("gateway: listen address \"{}\" must be ip:port", extra));
+    }
+  }
   if (!options.admin_listen.empty() && !server::ParseEndpoint(options.admin_listen, true)) {
     return Fail(ErrorCode::kInvalidArgument,
                 fmt::format("gateway: admin address \"{}\" must be ip:port", options.admin_listen));
@@ -123,6 +129,11 @@ Result<void> Gateway::Start() {
     if (i == 0) {
       port_ = *port;
       endpoint.port(port_);  // the others join the same port (SO_REUSEPORT)
+    }
+    for (const auto& extra : options_.extra_listen) {
+      auto ep = *server::ParseEndpoint(extra, true);
+      if (ep.port() == 0) ep.port(port_);
+      if (auto p = w->Listen(ep, /*freebind=*/true); !p) return std::unexpected(p.error());
     }
     workers_.push_back(std::move(w));
   }

@@ -30,7 +30,10 @@ class Worker;
 }
 
 struct GatewayOptions {
-  std::string listen = "127.0.0.1:8080";     // host:port; port 0 picks a free one
+  std::string listen = "127.0.0.1:8080";  // host:port; port 0 picks a free one
+  // More host:port listeners, bound with IP_FREEBIND (the address may appear later, as a
+  // container bridge does); port 0 takes the main listener's port.
+  std::vector<std::string> extra_listen;
   int workers = 0;                           // 0: one per core
   std::string config_path;                   // routes.yaml, used when `source` is null
   std::shared_ptr<EndpointSource> source;    // where snapshots come from

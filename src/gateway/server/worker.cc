@@ -7,6 +7,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include <malloc.h>
+#include <netinet/in.h>
 
 #include "core/log.h"
 #include "gateway/server/access_log.h"
@@ -24,26 +25,30 @@ Worker::Worker(int index, WorkerOptions options, const Clock& clock)
 
 Worker::~Worker() { Stop(); }
 
-Result<uint16_t> Worker::Listen(const tcp::endpoint& endpoint) {
+Result<uint16_t> Worker::Listen(const tcp::endpoint& endpoint, bool freebind) {
   asio::error_code ec;
-  acceptor_ = std::make_unique<tcp::acceptor>(io_);
-  acceptor_->open(endpoint.protocol(), ec);
-  if (!ec) acceptor_->set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) {
-    int one = 1;
-    if (::setsockopt(acceptor_->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) !=
-        0) {
-      ec = asio::error_code(errno, asio::system_category());
-    }
+  auto acceptor = std::make_unique<tcp::acceptor>(io_);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  int one = 1;
+  if (!ec &&
+      ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+    ec = asio::error_code(errno, asio::system_category());
   }
-  if (!ec) acceptor_->bind(endpoint, ec);
-  if (!ec) acceptor_->listen(4096, ec);
+  if (!ec && freebind &&
+      ::setsockopt(acceptor->native_handle(), SOL_IP, IP_FREEBIND, &one, sizeof(one)) != 0) {
+    ec = asio::error_code(errno, asio::system_category());
+  }
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(4096, ec);
   if (ec) {
     return Fail(ErrorCode::kUnavailable, "gateway: listen on " + endpoint.address().to_string() +
                                              ":" + std::to_string(endpoint.port()) + ": " +
                                              ec.message());
   }
-  return acceptor_->local_endpoint().port();
+  uint16_t port = acceptor->local_endpoint().port();
+  acceptors_.push_back(std::move(acceptor));
+  return port;
 }
 
 Result<uint16_t> Worker::ListenAdmin(const tcp::endpoint& endpoint,
@@ -62,7 +67,7 @@ Result<uint16_t> Worker::ListenAdmin(const tcp::endpoint& endpoint,
 std::string Worker::RenderMetrics() { return render_metrics_ ? render_metrics_() : std::string(); }
 
 void Worker::Start() {
-  if (acceptor_) Accept(*acceptor_, false);
+  for (auto& a : acceptors_) Accept(*a, false);
   if (admin_acceptor_) Accept(*admin_acceptor_, true);
   TickLater();
   work_.emplace(io_.get_executor());
@@ -162,7 +167,7 @@ void Worker::Drain() {
   asio::post(io_, [this] {
     draining_ = true;
     asio::error_code ec;
-    if (acceptor_) acceptor_->close(ec);
+    for (auto& a : acceptors_) a->close(ec);
     std::vector<Session*> idle;
     for (const auto& slot : slots_) idle.push_back(slot.session);
     for (Session* s : idle) s->CloseIfIdle();
@@ -175,7 +180,7 @@ void Worker::Stop() {
   asio::post(io_, [this] {
     draining_ = true;
     asio::error_code ec;
-    if (acceptor_) acceptor_->close(ec);
+    for (auto& a : acceptors_) a->close(ec);
     if (admin_acceptor_) admin_acceptor_->close(ec);
     std::vector<Session*> all;
     for (const auto& slot : slots_) all.push_back(slot.session);

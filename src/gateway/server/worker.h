@@ -53,8 +53,10 @@ class Worker {
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Binds a listener (SO_REUSEPORT) on `endpoint`; returns the bound port.
-  Result<uint16_t> Listen(const asio::ip::tcp::endpoint& endpoint);
+  // Binds a listener (SO_REUSEPORT) on `endpoint`; returns the bound port. May be called
+  // more than once (several addresses). `freebind` binds an address the host does not have
+  // yet (IP_FREEBIND), e.g. a container bridge created with the first container.
+  Result<uint16_t> Listen(const asio::ip::tcp::endpoint& endpoint, bool freebind = false);
   // Adds an admin listener (GET /metrics, /ready) answered by `render`.
   Result<uint16_t> ListenAdmin(const asio::ip::tcp::endpoint& endpoint,
                                std::function<std::string()> render_metrics);
@@ -128,7 +130,7 @@ class Worker {
   ClusterManager clusters_;
   std::shared_ptr<const router::RouteTable> routes_;
   std::unordered_map<const router::Route*, RouteStats*> route_stats_;
-  std::unique_ptr<asio::ip::tcp::acceptor> acceptor_;
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
   std::unique_ptr<asio::ip::tcp::acceptor> admin_acceptor_;
   std::function<std::string()> render_metrics_;
   std::unique_ptr<AccessLog> access_log_;
