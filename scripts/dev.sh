@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds Berth (release) and runs `berthd dev`: control plane, node agent, registry DNS and
 # gateway in one process over the embedded store; then deploys the demo shop
-# (examples/shop) in containers behind the gateway and shows a request answering through it.
-# Ctrl-C (or SIGTERM) stops berthd cleanly; containers keep running until `berth rm`.
+# (examples/shop) with `berth apply`: containers placed by the orchestrator, registered in the
+# registry, routed by the gateway; and shows a request answering through it.
+# Ctrl-C (or SIGTERM) stops berthd cleanly; containers keep running (a restarted berthd dev
+# adopts them); `berth delete app shop/shop` removes the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,8 +16,7 @@ data_dir=${BERTH_DATA_DIR:-/var/lib/berth}
 api=${BERTH_API:-127.0.0.1:7700}
 mkdir -p "$data_dir"
 gateway=${BERTH_GATEWAY:-127.0.0.1:8080}
-"$bin/berthd" dev --data-dir "$data_dir" --api "$api" --gateway "$gateway" \
-  --gateway-config examples/shop/routes.yaml &
+"$bin/berthd" dev --data-dir "$data_dir" --api "$api" --gateway "$gateway" &
 pid=$!
 trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
 
@@ -36,7 +37,7 @@ cat <<EOM
 
 berthd dev is running (pid $pid). In another shell:
   export BERTH_ADDR=$BERTH_ADDR BERTH_TOKEN=\$(cat $data_dir/admin.token)
-  $bin/berth kv put /hello world && $bin/berth kv ls
+  $bin/berth get instances -n shop && $bin/berth describe app shop/shop
 Ctrl-C stops it.
 EOM
 wait $pid

@@ -1,6 +1,6 @@
-// The README's first command in miniature: berthd dev (agent, registry, gateway) + the demo
-// shop deployed by examples/shop/deploy.sh, then requests through the gateway. Needs root
-// (real containers under runc).
+// The README's first command in miniature: berthd dev (controller, agent, registry, gateway)
+// + the demo shop deployed by examples/shop/deploy.sh (berth image build + berth apply), then
+// requests through the gateway. Needs root (real containers under runc).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -14,11 +14,15 @@ namespace {
 class ShopE2E : public ::testing::Test {
  protected:
   void TearDown() override {
-    // Containers outlive berthd by design: remove them explicitly.
+    // Containers outlive berthd by design: delete the app and wait for its containers to go.
     if (api_port_ != 0 && !token_.empty()) {
-      for (const char* name : {"shop-api", "shop-web", "shop-worker"}) {
-        Run("rm-" + std::string(name), {BinaryPath("src/cmd/berth"), "rm", "--force", name});
-      }
+      Run("delete", {BinaryPath("src/cmd/berth"), "delete", "app", "shop/shop"});
+      WaitFor(
+          [&] {
+            Run("ps", {BinaryPath("src/cmd/berth"), "ps"});
+            return last_log_.find("shop-") == std::string::npos;
+          },
+          std::chrono::seconds(60));
     }
     if (berthd_) berthd_->Stop();
   }
@@ -52,7 +56,6 @@ TEST_F(ShopE2E, DemoAnswersThroughTheGateway) {
   berthd_ = Process::Start("berthd", {BerthdPath(), "dev", "--data-dir", data, "--api",
                                       "127.0.0.1:" + std::to_string(api_port_), "--dns", "none",
                                       "--gateway", "127.0.0.1:" + std::to_string(gateway_port),
-                                      "--gateway-config", source + "/examples/shop/routes.yaml",
                                       "--subnet", "100.100.0.0/16", "--bridge", "berthe2e0"});
   ASSERT_TRUE(berthd_);
   ASSERT_TRUE(WaitFor([&] { return HttpGet(api_port_, "/v1/health").has_value(); }));
@@ -62,10 +65,10 @@ TEST_F(ShopE2E, DemoAnswersThroughTheGateway) {
   int code = Run("deploy", {"bash", source + "/examples/shop/deploy.sh", BinaryPath("src/cmd")},
                  {{"BERTH_GATEWAY", "127.0.0.1:" + std::to_string(gateway_port)}});
   ASSERT_EQ(code, 0) << last_log_;
-  EXPECT_NE(last_log_.find("shop-worker"), std::string::npos) << last_log_;
+  EXPECT_NE(last_log_.find("worker-"), std::string::npos) << last_log_;
 
-  // Through the gateway: the API route (prefix rewrite) and the web front, which calls the
-  // API over the container network.
+  // Through the gateway: the API's expose route and the web front, which calls the API
+  // through the gateway at the bridge address the agent gives it (BERTH_GATEWAY_URL).
   auto products = HttpGet(gateway_port, "/api/products");
   ASSERT_TRUE(products.has_value());
   EXPECT_NE(products->find("\"anchor\""), std::string::npos) << *products;
@@ -79,8 +82,11 @@ TEST_F(ShopE2E, DemoAnswersThroughTheGateway) {
     auto r = HttpGet(api_port_, "/v1/health");
     return r.has_value();
   }));
-  EXPECT_EQ(Run("service-ls", {BinaryPath("src/cmd/berth"), "service", "ls"}), 0);
-  EXPECT_NE(last_log_.find("shop-api"), std::string::npos) << last_log_;
+  // The registry holds the ready replicas of the exposed services.
+  EXPECT_EQ(Run("service-get", {BinaryPath("src/cmd/berth"), "service", "-n", "shop", "get", "api",
+                                "--passing"}),
+            0);
+  EXPECT_NE(last_log_.find("api-"), std::string::npos) << last_log_;
 }
 
 }  // namespace
