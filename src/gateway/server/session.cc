@@ -312,7 +312,7 @@ asio::awaitable<Session::HeadResult> Session::ReadHead(bool readable) {
     // The whole head must arrive within header_timeout (a slowloris cannot extend it).
     if (phase_ != Phase::kHead) SetPhase(Phase::kHead, worker_.options().header_timeout);
     EnsureBuffer(in_);
-    size_t n = co_await DownRead(asio::buffer(in_.WritePtr(), in_.WriteSpace()), ec);
+    size_t n = co_await DownRead(in_.ReadInto(), ec);
     if (ec || n == 0) co_return HeadResult::kEnd;  // closed (mid-head or between requests)
     in_.end += n;
   }
@@ -773,7 +773,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
       // More body: read from the client.
       SetPhase(Phase::kStreaming, route.timeouts.idle);
       EnsureBuffer(in_);
-      size_t n = co_await DownRead(asio::buffer(in_.WritePtr(), in_.WriteSpace()), ec);
+      size_t n = co_await DownRead(in_.ReadInto(), ec);
       if (ec || n == 0) {
         client_gone = true;
         break;
@@ -916,8 +916,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
         upstream_in_.Consume(fwd);
       }
       if (complete || upgraded) break;
-      size_t n = co_await up.async_read_some(
-          asio::buffer(upstream_in_.WritePtr(), upstream_in_.WriteSpace()), kNoThrow(ec));
+      size_t n = co_await up.async_read_some(upstream_in_.ReadInto(), kNoThrow(ec));
       if (ec || n == 0) {
         if (ec == asio::error::eof && head_done) {
           auto fin = response_parser.Finish();

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <asio/awaitable.hpp>
+#include <asio/buffer.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/ssl/stream.hpp>
@@ -50,6 +51,13 @@ struct IoBuffer {
       begin = 0;
     }
     return Worker::kBufferSize - end;
+  }
+  // The free space as one buffer for a read. WriteSpace() may compact (moving the data and
+  // `end`), so the pointer is taken after it: never `buffer(WritePtr(), WriteSpace())`, whose
+  // argument order is unspecified.
+  asio::mutable_buffer ReadInto() {
+    const size_t space = WriteSpace();
+    return {WritePtr(), space};
   }
 };
 
