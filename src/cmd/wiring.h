@@ -19,17 +19,17 @@
 namespace berth {
 
 struct ComponentFlags {
-  std::string dns = "127.0.0.1:8600";      // registry DNS; "none": off
-  std::string gateway = "127.0.0.1:8080";  // the gateway listener (dev, server); "none": off
-  std::string gateway_config;              // static routes.yaml; empty: routes from the store
-  int gateway_workers = 0;                 // 0: one per core
-  std::string runtime = "runc";            // runc | crun
-  std::string subnet = "100.64.0.0/16";    // container network
-  std::string bridge = "berth0";           // the container network's Linux bridge
-  bool agent = true;                       // dev: run the node agent (needs root)
+  std::string dns = "127.0.0.1:8600";          // registry DNS; "none": off
+  std::string gateway = "127.0.0.1:8080";      // the gateway listener (dev, server); "none": off
+  std::string gateway_config;                  // static routes.yaml; empty: routes from the store
+  int gateway_workers = 0;                     // 0: one per core
+  std::string runtime = "runc";                // runc | crun
+  std::string subnet = "100.64.0.0/16";        // container network
+  std::string bridge = "berth0";               // the container network's Linux bridge
+  bool agent = true;                           // dev: run the node agent (needs root)
   std::string api_address = "127.0.0.1:7700";  // dev: where the local node agent joins
-  std::string node_grace = "30s";          // a lost node's instances move after this
-  bool controller = true;                  // run the orchestrator's controller
+  std::string node_grace = "30s";              // a lost node's instances move after this
+  bool controller = true;                      // run the orchestrator's controller
 };
 
 struct Wiring {

@@ -83,8 +83,8 @@ TEST_F(ShopE2E, DemoAnswersThroughTheGateway) {
     return r.has_value();
   }));
   // The registry holds the ready replicas of the exposed services.
-  EXPECT_EQ(Run("service-get", {BinaryPath("src/cmd/berth"), "service", "-n", "shop", "get", "api",
-                                "--passing"}),
+  EXPECT_EQ(Run("service-get",
+                {BinaryPath("src/cmd/berth"), "service", "-n", "shop", "get", "api", "--passing"}),
             0);
   EXPECT_NE(last_log_.find("api-"), std::string::npos) << last_log_;
 }
