@@ -47,7 +47,11 @@ Controller::Controller(store::Store& store, Clock& clock, Random& random, Contro
       clock_(clock),
       options_(std::move(options)),
       reconciler_(store, clock, random, options_.reconciler),
-      apps_(store, clock) {}
+      apps_(store, clock),
+      election_(store, clock,
+                {.key = std::string(kLeaderKey),
+                 .id = options_.id,
+                 .ttl_seconds = options_.lease_ttl_seconds}) {}
 
 Controller::~Controller() { Stop(); }
 
@@ -87,7 +91,7 @@ void Controller::Stop() {
   watcher_.reset();
   nodes_watcher_.reset();
   if (leading_) {
-    (void)store_.RevokeLease(lease_);
+    election_.Resign();
     StepDown("stopped");
   }
 }
@@ -128,55 +132,20 @@ void Controller::Loop() {
   }
 }
 
-Result<bool> Controller::Campaign() {
-  auto cur = store_.Get(kLeaderKey);
-  if (!cur) return std::unexpected(Wrap(cur.error(), "controller: read leader"));
-  store::TxnRequest txn;
-  int64_t old_lease = 0;
-  if (cur->kvs.empty()) {
-    txn.compare.push_back({.key = std::string(kLeaderKey),
-                           .target = store::Compare::Target::kCreateRevision,
-                           .op = store::Compare::Op::kEqual,
-                           .number = 0});
-  } else if (cur->kvs[0].value == options_.id) {
-    // Our own key from an earlier run (a restart within the lease TTL): take it over.
-    old_lease = cur->kvs[0].lease;
-    txn.compare.push_back({.key = std::string(kLeaderKey),
-                           .target = store::Compare::Target::kModRevision,
-                           .op = store::Compare::Op::kEqual,
-                           .number = cur->kvs[0].mod_revision});
-  } else {
-    return false;
-  }
-  auto lease = store_.GrantLease(options_.lease_ttl_seconds);
-  if (!lease) return std::unexpected(Wrap(lease.error(), "controller: grant lease"));
-  txn.success.push_back(store::TxnOp::Put(std::string(kLeaderKey), options_.id, *lease));
-  auto r = store_.Txn(txn);
-  if (!r || !r->succeeded) {
-    (void)store_.RevokeLease(*lease);
-    if (!r) return std::unexpected(Wrap(r.error(), "controller: campaign"));
-    return false;
-  }
-  if (old_lease != 0 && old_lease != *lease) (void)store_.RevokeLease(old_lease);
-  lease_ = *lease;
-  last_keepalive_ = clock_.Now();
+void Controller::OnElected() {
   leading_ = true;
-  reconciler_.set_guard(store::Compare{.key = std::string(kLeaderKey),
-                                       .target = store::Compare::Target::kLease,
-                                       .op = store::Compare::Op::kEqual,
-                                       .number = lease_});
-  log::Info("orchestrator", "controller {} leads (lease {})", options_.id, lease_);
+  reconciler_.set_guard(election_.Guard());
+  log::Info("orchestrator", "controller {} leads (lease {})", options_.id, election_.lease());
   if (auto l = LoadRecords(); !l) {
     log::Warn("orchestrator", "controller: load records: {}", l.error().message);
   }
-  return true;
 }
 
 void Controller::StepDown(std::string_view why) {
   if (!leading_) return;
   log::Info("orchestrator", "controller {} steps down: {}", options_.id, why);
   leading_ = false;
-  lease_ = 0;
+  election_.StepDown();
   reconciler_.set_guard(std::nullopt);
   rollouts_.clear();
   status_.clear();
@@ -224,19 +193,13 @@ Result<void> Controller::LoadRecords() {
 
 Result<TickResult> Controller::Tick() {
   TickResult out;
-  if (!leading_) {
-    auto c = Campaign();
-    if (!c) return std::unexpected(c.error());
-  } else if (clock_.Now() - last_keepalive_ >=
-             std::chrono::seconds(options_.lease_ttl_seconds) / 3) {
-    auto k = store_.KeepAlive(lease_);
-    if (!k) {
-      StepDown("lease keep-alive: " + k.error().message);
-    } else {
-      last_keepalive_ = clock_.Now();
-    }
+  auto lead = election_.Tick();
+  if (!lead) return std::unexpected(Wrap(lead.error(), "controller"));
+  if (!*lead) {
+    StepDown(election_.last_loss());
+    return out;
   }
-  if (!leading_) return out;
+  if (!leading_) OnElected();
   auto pass = reconciler_.RunOnce();
   if (!pass) {
     if (pass.error().code == ErrorCode::kFailedPrecondition) {
@@ -266,10 +229,7 @@ void Controller::TrackRollouts(const PassResult& pass, TickResult& out) {
   }
   std::map<std::string, std::vector<Event>> events;  // by "ns/app"
   std::set<std::string> seen;
-  const store::Compare guard{.key = std::string(kLeaderKey),
-                             .target = store::Compare::Target::kLease,
-                             .op = store::Compare::Op::kEqual,
-                             .number = lease_};
+  const store::Compare guard = election_.Guard();
   for (const App& app : pass.apps) {
     for (const ServiceSpec& spec : app.services) {
       const std::string key = fmt::format("{}/{}/{}", app.ns, app.name, spec.name);
@@ -426,10 +386,7 @@ void Controller::WriteStatus(const PassResult& pass) {
     it = unplaceable_.erase(it);
   }
   store::TxnRequest txn;
-  txn.compare.push_back({.key = std::string(kLeaderKey),
-                         .target = store::Compare::Target::kLease,
-                         .op = store::Compare::Op::kEqual,
-                         .number = lease_});
+  txn.compare.push_back(election_.Guard());
   std::vector<std::pair<std::string, std::string>> written;
   for (auto& [key, services] : status) {
     std::string text = Dump(Json{{"services", services}});
@@ -480,10 +437,7 @@ void Controller::SyncRoutes(const PassResult& pass) {
     return;
   }
   store::TxnRequest txn;
-  txn.compare.push_back({.key = std::string(kLeaderKey),
-                         .target = store::Compare::Target::kLease,
-                         .op = store::Compare::Op::kEqual,
-                         .number = lease_});
+  txn.compare.push_back(election_.Guard());
   std::set<std::string> existing;
   for (const auto& kv : r->kvs) {
     auto j = ParseJson(kv.value);

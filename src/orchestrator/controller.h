@@ -1,12 +1,10 @@
 // Controller: the control plane's orchestrator loop. Every berthd control plane runs one;
 // the one that holds the leader key leads, the others wait.
 //
-// - Leader election through a store lease: a candidate whose Tick finds /orchestrator/leader
-//   absent campaigns with a txn on create_revision == 0 putting its id under a fresh lease,
-//   keeps the lease alive while it leads (every ttl/3), and steps down when the keep-alive
-//   fails or the key no longer holds its lease. Every plan write carries the compare "the
-//   leader key is under my lease", so a deposed leader cannot write. Stop() revokes the
-//   lease, so another candidate takes over at its next Tick.
+// - Leader election on /orchestrator/leader through store::LeaderElection (store/leader.h):
+//   campaign, renewal every ttl/3, step down when the renewal fails or a guarded write finds
+//   the key no longer under its lease. Every plan write carries the election's Guard(), so a
+//   deposed leader cannot write. Stop() resigns, so another candidate leads at its next Tick.
 // - Triggers: a watch on /apps/ and /nodes/ (debounced) and a pass every `interval`, so the
 //   grace period of a lost node is noticed without an event.
 // - The leader's pass: Reconciler::RunOnce, then the bookkeeping around it: rollouts (one
@@ -34,6 +32,7 @@
 #include "orchestrator/random.h"
 #include "orchestrator/reconciler.h"
 #include "orchestrator/rollout.h"
+#include "store/leader.h"
 #include "store/store.h"
 
 namespace berth::orchestrator {
@@ -84,7 +83,7 @@ class Controller {
     std::string record;  // last JSON written
   };
 
-  Result<bool> Campaign();
+  void OnElected();
   void StepDown(std::string_view why);
   Result<void> LoadRecords();
   void Bookkeep(const PassResult& pass, TickResult& out);
@@ -99,9 +98,8 @@ class Controller {
   Reconciler reconciler_;
   AppStore apps_;
 
-  std::atomic<bool> leading_{false};
-  int64_t lease_ = 0;
-  Clock::TimePoint last_keepalive_{};
+  store::LeaderElection election_;
+  std::atomic<bool> leading_{false};                // elected and its records loaded
   std::map<std::string, Tracked> rollouts_;         // by "ns/app/svc"
   std::map<std::string, std::string> status_;       // status key -> last JSON written
   std::map<std::string, std::string> unplaceable_;  // "ns/app/svc" -> reason last reported
