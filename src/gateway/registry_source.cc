@@ -25,13 +25,15 @@ bool Routable(const registry::Instance& in) {
 }
 
 // "ip:port" for an instance whose address is an IP literal (or localhost).
-std::optional<std::string> EndpointAddress(const registry::Instance& in) {
+// `port_override` (non-zero) replaces the registered port.
+std::optional<std::string> EndpointAddress(const registry::Instance& in, uint32_t port_override) {
   unsigned char buf[16];
-  if (in.address == "localhost") return fmt::format("127.0.0.1:{}", in.port);
+  const uint32_t port = port_override != 0 ? port_override : in.port;
+  if (in.address == "localhost") return fmt::format("127.0.0.1:{}", port);
   if (inet_pton(AF_INET, in.address.c_str(), buf) == 1)
-    return fmt::format("{}:{}", in.address, in.port);
+    return fmt::format("{}:{}", in.address, port);
   if (inet_pton(AF_INET6, in.address.c_str(), buf) == 1)
-    return fmt::format("[{}]:{}", in.address, in.port);
+    return fmt::format("[{}]:{}", in.address, port);
   return std::nullopt;
 }
 
@@ -295,16 +297,26 @@ void RegistryEndpointSource::Build() {
     for (auto& [name, c] : clusters) {
       if (c->service_name.empty()) continue;
       auto cluster = std::make_shared<router::Cluster>();
-      if (auto s = settings.find(name); s != settings.end()) *cluster = *s->second;
+      // Settings are the service's, whatever part of it a target selects.
+      if (auto s = settings.find(router::ServiceClusterName(c->service_namespace, c->service_name));
+          s != settings.end()) {
+        *cluster = *s->second;
+      }
       cluster->name = c->name;
       cluster->service_namespace = c->service_namespace;
       cluster->service_name = c->service_name;
+      cluster->service_tags = c->service_tags;
+      cluster->service_port = c->service_port;
       cluster->endpoints.clear();
       if (auto it = instances_.find(ServiceKey(c->service_namespace, c->service_name));
           it != instances_.end()) {
         for (const auto& [id, in] : it->second) {
           if (!Routable(in)) continue;
-          auto address = EndpointAddress(in);
+          if (!std::all_of(c->service_tags.begin(), c->service_tags.end(),
+                           [&](const std::string& t) { return in.HasTag(t); })) {
+            continue;
+          }
+          auto address = EndpointAddress(in, c->service_port);
           if (!address) continue;  // a host name: the gateway connects to IP literals only
           cluster->endpoints.push_back({*address, in.weight, true});
         }

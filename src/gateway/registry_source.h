@@ -1,7 +1,8 @@
 // The gateway's live EndpointSource: routes and per-service settings from the store
 // (/gateway/routes/<name>, /gateway/services/<ns>/<service>, see route_store.h) and the
 // endpoints of every `service:` target from the service registry (the passing instances of
-// <ns>/<service>, weight = instance weight).
+// <ns>/<service> that carry the target's `tags`, on its `port` if it names one, weight =
+// instance weight).
 //
 // It mirrors both in memory: one list then one watch on /gateway/ in the store, and one
 // list then one Registry::Watch on every namespace. A watch callback only updates the

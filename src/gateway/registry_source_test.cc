@@ -148,6 +148,42 @@ TEST_F(RegistrySourceTest, OrchestratorExposeRoutesGetTheirAppInstances) {
   EXPECT_EQ(source_->stats().invalid_routes, 0u);
 }
 
+// What the orchestrator writes during a canary: one target per version of the service,
+// selected by the agent's `deploy=<hash>` tag.
+TEST_F(RegistrySourceTest, TaggedTargetsGetOnlyTheInstancesCarryingEveryTag) {
+  ASSERT_TRUE(routes_.Put("web", R"({"match": {"prefix": "/"}, "targets": [
+      {"service": "web", "namespace": "shop", "tags": ["deploy=aa"], "weight": 90},
+      {"service": "web", "namespace": "shop", "tags": ["deploy=bb", "app=shop"], "weight": 10},
+      {"service": "web", "namespace": "shop", "tags": ["deploy=aa"], "port": 9090, "weight": 1}]})"));
+  ASSERT_TRUE(routes_.PutService("shop", "web", R"({"lb": "least_request"})"));
+  auto tagged = [](std::string id, std::string address, std::vector<std::string> tags) {
+    auto in = Make("shop", "web", std::move(id), std::move(address), 80);
+    in.tags = std::move(tags);
+    return in;
+  };
+  ASSERT_TRUE(registry_.Register(tagged("s1", "10.0.0.1", {"app=shop", "deploy=aa"})));
+  ASSERT_TRUE(registry_.Register(tagged("s2", "10.0.0.2", {"app=shop", "deploy=aa"})));
+  ASSERT_TRUE(registry_.Register(tagged("c1", "10.0.0.3", {"app=shop", "deploy=bb"})));
+  ASSERT_TRUE(registry_.Register(tagged("x1", "10.0.0.4", {"deploy=bb"})));  // no app=shop
+  Start();
+  {
+    std::lock_guard lock(mu_);
+    ASSERT_TRUE(last_);
+    EXPECT_EQ(Endpoints(*last_, "shop/web[deploy=aa]"), "10.0.0.1:80(1) 10.0.0.2:80(1)");
+    EXPECT_EQ(Endpoints(*last_, "shop/web[app=shop,deploy=bb]"), "10.0.0.3:80(1)");
+    EXPECT_EQ(Endpoints(*last_, "shop/web[deploy=aa]:9090"), "10.0.0.1:9090(1) 10.0.0.2:9090(1)");
+    // The service's settings apply to every part of it.
+    EXPECT_EQ(last_->clusters.at("shop/web[app=shop,deploy=bb]")->policy,
+              lb::Policy::kLeastRequest);
+  }
+  // A new version's instance joins its own target only.
+  ASSERT_TRUE(registry_.Register(tagged("c2", "10.0.0.5", {"app=shop", "deploy=bb"})));
+  EXPECT_TRUE(WaitSnapshot([](const auto& s) {
+    return Endpoints(s, "shop/web[app=shop,deploy=bb]") == "10.0.0.3:80(1) 10.0.0.5:80(1)" &&
+           Endpoints(s, "shop/web[deploy=aa]") == "10.0.0.1:80(1) 10.0.0.2:80(1)";
+  }));
+}
+
 TEST_F(RegistrySourceTest, StoredRoutesAreOrderedMostSpecificFirst) {
   ASSERT_TRUE(routes_.Apply(R"(
 routes:

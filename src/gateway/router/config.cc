@@ -70,6 +70,8 @@ class Parser {
   Parser(std::string_view origin, std::string_view base_dir)
       : origin_(origin), base_dir_(base_dir) {}
 
+  void set_registry_selectors(bool allowed) { registry_selectors_ = allowed; }
+
   Result<SnapshotPtr> Parse(const Json& root);
   // One route entry alone (see ParseRouteEntry).
   Result<RouteEntry> ParseOneRoute(const Json& j);
@@ -120,6 +122,9 @@ class Parser {
 
   std::string origin_;
   std::string base_dir_;
+  // `tags:` and `port:` in service targets: only where a registry fills endpoints (stored
+  // routes), not in a static file whose `services:` hold fixed endpoints.
+  bool registry_selectors_ = true;
   std::map<std::string, std::shared_ptr<Cluster>> clusters_;
   std::vector<std::string> route_names_;
 };
@@ -430,10 +435,11 @@ Result<std::shared_ptr<const Route>> Parser::ParseRoute(const Json& j, size_t in
   size_t ti = 0;
   for (const auto& t : targets) {
     const std::string w = fmt::format("{}.targets[{}]", where, ti);
-    if (auto f = Fields(t, {"service", "namespace", "upstreams", "weight"}, w); !f)
+    if (auto f = Fields(t, {"service", "namespace", "tags", "port", "upstreams", "weight"}, w); !f)
       return std::unexpected(f.error());
-    if (t.contains("namespace") && !t.contains("service"))
-      return Bad(w + ".namespace", "goes with service");
+    for (const char* k : {"namespace", "tags", "port"}) {
+      if (t.contains(k) && !t.contains("service")) return Bad(w + "." + k, "goes with service");
+    }
     WeightedCluster wc;
     if (t.contains("weight")) {
       auto v = Uint(t["weight"], w + ".weight", 1'000'000);
@@ -455,12 +461,42 @@ Result<std::shared_ptr<const Route>> Parser::ParseRoute(const Json& j, size_t in
           return Bad(w + ".namespace", "must be a non-empty name without '/'");
         ns = *n;
       }
-      wc.cluster = ServiceClusterName(ns, *s);
+      std::vector<std::string> tags;
+      uint32_t port = 0;
+      if ((t.contains("tags") || t.contains("port")) && !registry_selectors_) {
+        return Bad(w,
+                   "tags and port select registry instances: they work in routes stored "
+                   "with berth route apply, not in a gateway configuration file");
+      }
+      if (t.contains("tags")) {
+        if (!t["tags"].is_array() || t["tags"].empty())
+          return Bad(w + ".tags", "must be a non-empty list of tags (\"deploy=<hash>\")");
+        for (const auto& tag : t["tags"]) {
+          auto v = String(tag, w + ".tags");
+          if (!v) return std::unexpected(v.error());
+          if (v->empty() || v->find_first_of(",[]") != std::string::npos)
+            return Bad(w + ".tags", fmt::format("\"{}\" is not a tag (non-empty, no ',', '[' "
+                                                "or ']')",
+                                                *v));
+          tags.push_back(*v);
+        }
+        std::sort(tags.begin(), tags.end());
+        tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+      }
+      if (t.contains("port")) {
+        auto v = Uint(t["port"], w + ".port", 65535);
+        if (!v) return std::unexpected(v.error());
+        if (*v == 0) return Bad(w + ".port", "must be in [1, 65535]");
+        port = static_cast<uint32_t>(*v);
+      }
+      wc.cluster = ServiceClusterName(ns, *s, tags, port);
       if (!clusters_.count(wc.cluster)) {  // a registry service: endpoints from the registry
         auto c = std::make_shared<Cluster>();
         c->name = wc.cluster;
         c->service_namespace = ns;
         c->service_name = *s;
+        c->service_tags = std::move(tags);
+        c->service_port = port;
         clusters_[wc.cluster] = c;
       }
     } else {
@@ -719,11 +755,27 @@ std::string ServiceClusterName(std::string_view ns, std::string_view service) {
   return fmt::format("{}/{}", ns, service);
 }
 
+std::string ServiceClusterName(std::string_view ns, std::string_view service,
+                               const std::vector<std::string>& tags, uint32_t port) {
+  std::string name = ServiceClusterName(ns, service);
+  if (!tags.empty()) {
+    name += '[';
+    for (size_t i = 0; i < tags.size(); ++i) {
+      if (i) name += ',';
+      name += tags[i];
+    }
+    name += ']';
+  }
+  if (port != 0) name += fmt::format(":{}", port);
+  return name;
+}
+
 Result<SnapshotPtr> ParseConfig(std::string_view text, std::string_view origin,
                                 std::string_view base_dir) {
   auto root = TextToJson(text, origin);
   if (!root) return std::unexpected(root.error());
   Parser parser(origin, base_dir);
+  parser.set_registry_selectors(false);
   return parser.Parse(*root);
 }
 

@@ -27,6 +27,12 @@ Result<SnapshotPtr> LoadConfigFile(const std::string& path);
 // The cluster name of registry service `service` in namespace `ns`: the bare service name in
 // the default namespace, "<ns>/<service>" elsewhere. `services:` keys use the same form.
 std::string ServiceClusterName(std::string_view ns, std::string_view service);
+// The cluster name of a target that selects part of a registry service: instances with every
+// tag of `tags` (sorted), reached on `port` (0: their registered port) —
+// "shop/web[deploy=00ab...]", "web[app=shop,deploy=01]:9090"; without tags and port, the
+// same as ServiceClusterName.
+std::string ServiceClusterName(std::string_view ns, std::string_view service,
+                               const std::vector<std::string>& tags, uint32_t port);
 
 // One route entry, parsed alone: the route and the clusters its targets name. Inline
 // `upstreams:` clusters are complete ("<route>#<i>"); `service:` clusters carry

@@ -42,6 +42,11 @@ struct Cluster {
   // come from when a registry source fills them. Empty for inline `upstreams:`.
   std::string service_namespace;
   std::string service_name;
+  // A registry service's cluster may select part of its instances: only those carrying
+  // every tag in `service_tags` (e.g. "deploy=<hash>", one version of an app's service), and
+  // reach them on `service_port` instead of their registered port (0: the registered one).
+  std::vector<std::string> service_tags;  // sorted, unique
+  uint32_t service_port = 0;
   std::vector<Endpoint> endpoints;
   lb::Policy policy = lb::Policy::kRoundRobin;
   lb::OutlierConfig outlier;

@@ -132,6 +132,52 @@ TEST(ConfigTest, AcceptsJson) {
   EXPECT_EQ((*snap)->routes[0]->name, "a");
 }
 
+TEST(ConfigTest, StoredRouteTargetsSelectRegistryInstancesByTagAndPort) {
+  auto e = ParseRouteEntry(R"({"name": "web", "targets": [
+      {"service": "web", "namespace": "shop", "tags": ["deploy=b", "app=shop"], "weight": 90},
+      {"service": "web", "namespace": "shop", "tags": ["deploy=c"], "port": 9090, "weight": 10},
+      {"service": "web", "namespace": "shop"}]})");
+  ASSERT_TRUE(e) << e.error().message;
+  const Route& r = *e->route;
+  ASSERT_EQ(r.targets.size(), 3u);
+  EXPECT_EQ(r.targets[0].cluster, "shop/web[app=shop,deploy=b]");  // tags sorted
+  EXPECT_EQ(r.targets[1].cluster, "shop/web[deploy=c]:9090");
+  EXPECT_EQ(r.targets[2].cluster, "shop/web");
+  EXPECT_EQ(r.total_weight, 101u);
+  std::map<std::string, const Cluster*> by_name;
+  for (const auto& c : e->clusters) by_name[c->name] = c.get();
+  ASSERT_EQ(by_name.size(), 3u);
+  const Cluster* tagged = by_name.at("shop/web[app=shop,deploy=b]");
+  EXPECT_EQ(tagged->service_namespace, "shop");
+  EXPECT_EQ(tagged->service_name, "web");
+  EXPECT_EQ(tagged->service_tags, (std::vector<std::string>{"app=shop", "deploy=b"}));
+  EXPECT_EQ(tagged->service_port, 0u);
+  EXPECT_EQ(by_name.at("shop/web[deploy=c]:9090")->service_port, 9090u);
+  EXPECT_TRUE(by_name.at("shop/web")->service_tags.empty());
+
+  auto bad = [](std::string_view json) {
+    auto r = ParseRouteEntry(json, "route");
+    return r ? std::string("parsed") : r.error().message;
+  };
+  EXPECT_NE(bad(R"({"name": "a", "targets": [{"upstreams": ["127.0.0.1:1"], "tags": ["x"]}]})")
+                .find("targets[0].tags: goes with service"),
+            std::string::npos);
+  EXPECT_NE(bad(R"({"name": "a", "targets": [{"service": "s", "tags": "deploy=1"}]})")
+                .find("targets[0].tags: must be a non-empty list"),
+            std::string::npos);
+  EXPECT_NE(
+      bad(R"({"name": "a", "targets": [{"service": "s", "tags": ["a,b"]}]})").find("is not a tag"),
+      std::string::npos);
+  EXPECT_NE(bad(R"({"name": "a", "targets": [{"service": "s", "port": 0}]})")
+                .find("targets[0].port: must be in [1, 65535]"),
+            std::string::npos);
+  EXPECT_NE(
+      bad(R"({"name": "a", "targets": [{"service": "s", "port": 70000}]})").find("targets[0].port"),
+      std::string::npos);
+  // A document for `berth route apply` may use them too.
+  EXPECT_TRUE(SplitConfig("routes: [{name: a, targets: [{service: s, tags: [deploy=1]}]}]"));
+}
+
 struct BadCase {
   std::string yaml;
   std::string error_contains;
@@ -170,6 +216,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"routes: [{name: a, service: s, retry: {on: [404]}}]", "5xx status"},
         BadCase{"routes: [{name: a, service: s, targets: []}]", "exactly one of"},
         BadCase{"routes: [{name: a, targets: [{service: s, weight: 0}]}]", "weights add up to 0"},
+        BadCase{"routes: [{name: a, targets: [{service: s, tags: [deploy=1]}]}]",
+                "tags and port select registry instances"},
         BadCase{"routes: {name: a}", "routes: must be a list"}, BadCase{"routes: [", "line"},
         BadCase{"", "empty configuration"}));
 
