@@ -35,6 +35,7 @@
 
 #include "api/api_server.h"
 #include "api/registry_endpoints.h"
+#include "common/load.h"
 #include "core/http/client.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -44,6 +45,10 @@
 #include "security/tokens.h"
 #include "store/sqlite/sqlite_store.h"
 
+using berth::bench::Base64;
+using berth::bench::Drive;
+using berth::bench::MakeRequest;
+using berth::bench::RssKb;
 using berth::testing::EtcdCluster;
 using berth::testing::Process;
 using berth::testing::TempDir;
@@ -51,9 +56,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Load {
-  int clients = 32;
-  double seconds = 5;
+struct Load : berth::bench::Load {
   int watchers = 10000;
   int rounds = 20;
 };
@@ -70,42 +73,6 @@ void RaiseFdLimit() {
     r.rlim_cur = r.rlim_max;
     setrlimit(RLIMIT_NOFILE, &r);
   }
-}
-
-int64_t RssKb(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/status", pid));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
-
-std::string Base64(std::string_view in) {
-  static constexpr char kTable[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += kTable[v >> 18];
-    out += kTable[(v >> 12) & 63];
-    out += kTable[(v >> 6) & 63];
-    out += kTable[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += kTable[v >> 18];
-    out += kTable[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += kTable[v >> 18];
-    out += kTable[(v >> 12) & 63];
-    out += kTable[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -155,38 +122,6 @@ int Serve(const std::string& dir, const std::string& info_file) {
 }
 
 // ---- load ------------------------------------------------------------------------------
-
-using MakeRequest = std::function<berth::http::Request(int c, int64_t i)>;
-
-double Drive(const std::string& base, const Load& load, const MakeRequest& make, int64_t* errors) {
-  std::atomic<bool> stop{false};
-  std::atomic<int64_t> done{0}, failed{0};
-  std::vector<std::thread> threads;
-  for (int c = 0; c < load.clients; ++c) {
-    threads.emplace_back([&, c] {
-      auto client = berth::http::Client::Create(base);
-      if (!client) {
-        ++failed;
-        return;
-      }
-      for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
-        auto r = (*client)->Send(make(c, i));
-        if (r && r->status / 100 == 2) {
-          done.fetch_add(1, std::memory_order_relaxed);
-        } else {
-          failed.fetch_add(1, std::memory_order_relaxed);
-        }
-      }
-    });
-  }
-  auto start = Clock::now();
-  std::this_thread::sleep_for(std::chrono::duration<double>(load.seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
-  double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-  if (errors) *errors = failed.load();
-  return static_cast<double>(done.load()) / elapsed;
-}
 
 std::string RegistrationBody(int64_t i) {
   return fmt::format(

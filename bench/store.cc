@@ -14,92 +14,22 @@
 #include <thread>
 #include <vector>
 
+#include "common/load.h"
 #include "core/http/client.h"
 #include "core/json.h"
 #include "harness/harness.h"
 
+using berth::bench::Base64;
+using berth::bench::Drive;
+using berth::bench::Load;
+using berth::bench::MakeRequest;
+using berth::bench::RssKb;
 using berth::testing::EtcdCluster;
 using berth::testing::FreePort;
 using berth::testing::Process;
 using berth::testing::TempDir;
 
 namespace {
-
-struct Load {
-  int clients = 32;
-  double seconds = 5;
-};
-
-std::string Base64(std::string_view in) {
-  static constexpr char kTable[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
-    out += kTable[v >> 18];
-    out += kTable[(v >> 12) & 63];
-    out += kTable[(v >> 6) & 63];
-    out += kTable[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint8_t(in[i]) << 16;
-    out += kTable[v >> 18];
-    out += kTable[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
-    out += kTable[v >> 18];
-    out += kTable[(v >> 12) & 63];
-    out += kTable[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
-// Builds the request for operation `i` of client `c`.
-using MakeRequest = std::function<berth::http::Request(int c, int64_t i)>;
-
-// Runs `load.clients` threads, each with its own keep-alive connection, for `load.seconds`;
-// returns completed operations per second (only 2xx answers count).
-double Drive(const std::string& base, const Load& load, const MakeRequest& make, int64_t* errors) {
-  std::atomic<bool> stop{false};
-  std::atomic<int64_t> done{0}, failed{0};
-  std::vector<std::thread> threads;
-  for (int c = 0; c < load.clients; ++c) {
-    threads.emplace_back([&, c] {
-      auto client = berth::http::Client::Create(base);
-      if (!client) {
-        ++failed;
-        return;
-      }
-      for (int64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
-        auto r = (*client)->Send(make(c, i));
-        if (r && r->status / 100 == 2) {
-          done.fetch_add(1, std::memory_order_relaxed);
-        } else {
-          failed.fetch_add(1, std::memory_order_relaxed);
-        }
-      }
-    });
-  }
-  auto start = std::chrono::steady_clock::now();
-  std::this_thread::sleep_for(std::chrono::duration<double>(load.seconds));
-  stop = true;
-  for (auto& t : threads) t.join();
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (errors) *errors = failed.load();
-  return done.load() / elapsed;
-}
-
-int64_t RssKb(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/status", pid));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
 
 struct Berthd {
   std::unique_ptr<Process> process;

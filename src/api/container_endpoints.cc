@@ -207,24 +207,6 @@ Json ContainerJson(const agent::ContainerInfo& c) {
           {"ports", ports}};
 }
 
-Json ImageJson(const agent::image::Image& im) {
-  Json layers = Json::array();
-  for (const auto& l : im.layers)
-    layers.push_back({{"digest", l.digest}, {"diff_id", l.diff_id}, {"size", l.size}});
-  return {{"id", im.id},
-          {"names", im.names},
-          {"manifest", im.manifest_digest},
-          {"size", im.size},
-          {"created_ms", im.created_ms},
-          {"layers", layers},
-          {"config",
-           {{"entrypoint", im.config.entrypoint},
-            {"cmd", im.config.cmd},
-            {"env", im.config.env},
-            {"user", im.config.user},
-            {"working_dir", im.config.working_dir}}}};
-}
-
 namespace {
 // {ref...} keeps the path's leading slash (it was made for KV keys): "/team/app:1".
 std::string ImageRefParam(Call& call) {
@@ -368,7 +350,7 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
   router.Add(
       {.method = "GET", .pattern = "/v1/images", .handler = [&images](std::shared_ptr<Call> call) {
          Json items = Json::array();
-         for (const auto& im : images.List()) items.push_back(ImageJson(im));
+         for (const auto& im : images.List()) items.push_back(agent::image::ImageToJson(im));
          call->Reply(200, Json{{"images", items}});
        }});
   router.Add({.method = "GET",
@@ -376,7 +358,7 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
               .handler = [&images](std::shared_ptr<Call> call) {
                 auto im = images.Inspect(ImageRefParam(*call));
                 if (!im) return call->ReplyError(im.error());
-                call->Reply(200, ImageJson(*im));
+                call->Reply(200, agent::image::ImageToJson(*im));
               }});
   router.Add({.method = "DELETE",
               .pattern = "/v1/images/{ref...}",
@@ -406,7 +388,7 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
            auto r = images.Import(path);
            if (!r) return c->ReplyError(r.error());
            Json items = Json::array();
-           for (const auto& im : *r) items.push_back(ImageJson(im));
+           for (const auto& im : *r) items.push_back(agent::image::ImageToJson(im));
            c->Reply(201, Json{{"images", items}});
          });
        }});
@@ -438,7 +420,7 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
                 Async(call, [&images, dir, o](std::shared_ptr<Call> c) {
                   auto r = images.Build(dir, o);
                   if (!r) return c->ReplyError(r.error());
-                  c->Reply(201, ImageJson(*r));
+                  c->Reply(201, agent::image::ImageToJson(*r));
                 });
               }});
   router.Add(
@@ -472,7 +454,7 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
            Async(call, [&puller, ref, o](std::shared_ptr<Call> c) {
              auto r = puller.Pull(ref, o);
              if (!r) return c->ReplyError(r.error());
-             c->Reply(201, ImageJson(*r));
+             c->Reply(201, agent::image::ImageToJson(*r));
            });
            return;
          }
@@ -497,7 +479,7 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
                                  {{"code", std::string(ErrorCodeName(r.error().code))},
                                   {"message", r.error().message}}}});
            else
-             c->StreamLine(Json{{"image", ImageJson(*r)}});
+             c->StreamLine(Json{{"image", agent::image::ImageToJson(*r)}});
            c->EndStream();
          });
        }});

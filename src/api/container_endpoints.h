@@ -31,7 +31,6 @@ namespace berth::api {
 // Validates a run body; `admin` allows privileged and cap_add.
 Result<agent::RunSpec> RunSpecFromJson(const Json& body, bool admin);
 Json ContainerJson(const agent::ContainerInfo& c);
-Json ImageJson(const agent::image::Image& im);
 
 void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
                                 agent::image::ImageStore& images, agent::image::Puller& puller);

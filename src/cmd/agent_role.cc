@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cmd/process.h"
 #include "core/log.h"
 #include "orchestrator/spec.h"
 
@@ -105,17 +106,8 @@ int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_di
     return Die("--subnet: " + first.error().message);
 
   std::string data_dir = flags.data_dir.empty() ? default_data_dir : flags.data_dir;
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) return Die(fmt::format("cannot create data directory {}: {}", data_dir, ec.message()));
-  ::chmod(data_dir.c_str(), 0700);
-
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  if (auto ready = PrepareDataDir(data_dir); !ready) return Die(ready.error().message);
+  sigset_t stop_signals = BlockStopSignals();
 
   SystemClock clock;
   auto parts = StartAgentParts({.data_dir = data_dir,

@@ -17,6 +17,7 @@
 #include "api/api_server.h"
 #include "api/endpoints.h"
 #include "cmd/agent_role.h"
+#include "cmd/process.h"
 #include "cmd/wiring.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -98,22 +99,12 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
   }
   log::Configure(level, flags.log_json);
   std::string data_dir = flags.data_dir.empty() ? DefaultDataDir() : flags.data_dir;
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) {
-    std::fprintf(stderr, "error: cannot create data directory %s: %s\n", data_dir.c_str(),
-                 ec.message().c_str());
+  if (auto ready = PrepareDataDir(data_dir); !ready) {
+    std::fprintf(stderr, "error: %s\n", ready.error().message.c_str());
     return 1;
   }
-  ::chmod(data_dir.c_str(), 0700);
-
-  // Block the stop signals in every thread; the main thread waits for them below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  signal(SIGPIPE, SIG_IGN);
+  // Stop signals are blocked in every thread; the main thread waits for them below.
+  sigset_t stop_signals = BlockStopSignals();
 
   SystemClock clock;
   auto store = store::OpenStore({.url = flags.store, .data_dir = data_dir, .clock = &clock});

@@ -50,9 +50,9 @@ class RegistryCliIt : public ::testing::Test {
     component_.reset();
   }
   Out Berth(const std::string& args) {
-    std::string cmd = fmt::format("{} --addr http://127.0.0.1:{} --token {} {} 2>&1",
-                                  berth::testing::BinaryPath("tests/registry/berth_service_cli"),
-                                  api_->port(), token_, args);
+    std::string cmd =
+        fmt::format("{} --addr http://127.0.0.1:{} --token {} {} 2>&1",
+                    berth::testing::BinaryPath("src/cmd/berth"), api_->port(), token_, args);
     Out out;
     FILE* f = ::popen(cmd.c_str(), "r");
     if (!f) return out;

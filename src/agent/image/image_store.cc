@@ -67,27 +67,6 @@ std::vector<std::string> StringList(const Json& j) {
   return out;
 }
 
-Json ImageToJson(const Image& im) {
-  Json layers = Json::array();
-  for (const auto& l : im.layers)
-    layers.push_back({{"digest", l.digest},
-                      {"diff_id", l.diff_id},
-                      {"media_type", l.media_type},
-                      {"size", l.size}});
-  return {{"id", im.id},
-          {"names", im.names},
-          {"manifest", im.manifest_digest},
-          {"layers", layers},
-          {"config",
-           {{"entrypoint", im.config.entrypoint},
-            {"cmd", im.config.cmd},
-            {"env", im.config.env},
-            {"user", im.config.user},
-            {"working_dir", im.config.working_dir}}},
-          {"created_ms", im.created_ms},
-          {"size", im.size}};
-}
-
 Image ImageFromJson(const Json& j) {
   Image im;
   im.id = j.value("id", "");
@@ -236,6 +215,27 @@ std::string RefFromAnnotation(const Json& desc, const std::string& fallback_name
 }
 
 }  // namespace
+
+Json ImageToJson(const Image& im) {
+  Json layers = Json::array();
+  for (const auto& l : im.layers)
+    layers.push_back({{"digest", l.digest},
+                      {"diff_id", l.diff_id},
+                      {"media_type", l.media_type},
+                      {"size", l.size}});
+  return {{"id", im.id},
+          {"names", im.names},
+          {"manifest", im.manifest_digest},
+          {"layers", layers},
+          {"config",
+           {{"entrypoint", im.config.entrypoint},
+            {"cmd", im.config.cmd},
+            {"env", im.config.env},
+            {"user", im.config.user},
+            {"working_dir", im.config.working_dir}}},
+          {"created_ms", im.created_ms},
+          {"size", im.size}};
+}
 
 std::string NormalizeRef(std::string_view ref) {
   std::string r(ref);

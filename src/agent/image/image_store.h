@@ -15,6 +15,8 @@
 // commit step (staging and unpacking of different imports run in parallel).
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -51,6 +53,9 @@ struct Image {
   int64_t created_ms = 0;
   uint64_t size = 0;  // sum of layer blob sizes
 };
+
+// An image as JSON: the store's index entry, which the REST API also answers with.
+nlohmann::json ImageToJson(const Image& im);
 
 struct StoreLimits {
   uint64_t max_archive_bytes = 16ull << 30;  // one import archive, uncompressed

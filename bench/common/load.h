@@ -1,0 +1,37 @@
+// Helpers shared by the HTTP benches (bench/store, bench/registry): a closed-loop load
+// driver over keep-alive connections, a process's resident memory, and the base64 that
+// etcd's JSON gateway wants for keys and values.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "core/http/message.h"
+
+namespace berth::bench {
+
+struct Load {
+  int clients = 32;
+  double seconds = 5;
+};
+
+// Builds the request for operation `i` of client `c`.
+using MakeRequest = std::function<http::Request(int c, int64_t i)>;
+
+// Runs `load.clients` threads, each with its own keep-alive connection to `base`, for
+// `load.seconds`; returns completed operations per second (only 2xx answers count) and
+// stores the number of failed ones in `*errors` when it is given.
+double Drive(const std::string& base, const Load& load, const MakeRequest& make,
+             int64_t* errors = nullptr);
+
+// VmRSS of `pid` in KiB, or -1 when it cannot be read.
+int64_t RssKb(pid_t pid);
+
+// Standard base64 with padding (RFC 4648 §4).
+std::string Base64(std::string_view in);
+
+}  // namespace berth::bench
