@@ -360,6 +360,31 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                                       {"revision", r->revision},
                                       {"diff", DiffJson(r->diff)}});
               }});
+  // Canary rollouts: promote (the rest rolls out) and abort (back to the stable version).
+  for (std::string verb : {"promote", "abort"}) {
+    router.Add({.method = "POST",
+                .pattern = "/v1/apps/{ns}/{app}/services/{svc}/rollout/" + verb,
+                .min_role = Role::kOperator,
+                .mutating = true,
+                .handler = [apps, verb](std::shared_ptr<Call> call) {
+                  auto body = call->JsonBody(true);
+                  if (!body) return call->ReplyError(body.error());
+                  if (auto u = RejectUnknownFields(*body, {}, verb + " request"); !u) {
+                    return call->ReplyError(u.error());
+                  }
+                  auto r =
+                      verb == "promote"
+                          ? apps->Promote(call->Param("ns"), call->Param("app"), call->Param("svc"))
+                          : apps->Abort(call->Param("ns"), call->Param("app"), call->Param("svc"));
+                  if (!r) return call->ReplyError(r.error());
+                  call->Reply(200, Json{{"namespace", call->Param("ns")},
+                                        {"name", call->Param("app")},
+                                        {"service", call->Param("svc")},
+                                        {"action", verb == "promote" ? "promoted" : "aborted"},
+                                        {"revision", r->revision},
+                                        {"diff", DiffJson(r->diff)}});
+                }});
+  }
 }
 
 }  // namespace berth::api

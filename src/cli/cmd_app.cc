@@ -4,7 +4,7 @@
 //   berth get apps|services|instances [-n NS | -A]
 //   berth describe app [NS/]NAME
 //   berth scale [NS/]APP/SERVICE=N
-//   berth rollout status|history|undo [NS/]APP/SERVICE [--watch] [--to-revision N]
+//   berth rollout status|history|undo|promote|abort [NS/]APP/SERVICE [--watch] [--to-revision N]
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
 
@@ -99,7 +99,25 @@ std::string RolloutLine(const Json& s) {
       fmt::format("{}: {} of {} new replicas available, {} outdated left, {} failed ({})",
                   r.value("phase", ""), r.value("new_available", 0), r.value("desired", 0),
                   r.value("outdated", 0), r.value("new_failed", 0), r.value("image", ""));
-  if (!r.value("reason", "").empty()) line += ": " + r.value("reason", "");
+  if (r.contains("canary") && r["canary"].is_object()) {
+    // "paused: canary 1 of 1 available (shop/web:2), 10% of traffic; stable 3 of 3 (shop/web:1)"
+    const Json& c = r["canary"];
+    const std::string state = c.value("state", "");
+    if (state == "canary") {
+      line = fmt::format(
+          "{}: canary {} of {} available ({}), {}% of traffic; stable {} of {} "
+          "available ({})",
+          r.value("phase", ""), r.value("new_available", 0), c.value("replicas", 0),
+          r.value("image", ""), c.value("weight", 0), c.value("stable_available", 0),
+          c.value("stable_total", 0), c.value("stable_image", ""));
+      if (!r.value("reason", "").empty()) line += ": " + r.value("reason", "");
+      if (r.value("phase", "") == "paused") {
+        line += "; waiting for berth rollout promote|abort";
+      }
+    } else {
+      line += fmt::format(" (canary {})", state);
+    }
+  }
   if (r.value("rolled_back", false)) line += " — rolled back to the previous version";
   return line;
 }
@@ -369,7 +387,8 @@ void AddScale(CLI::App& app, Context& ctx) {
 }
 
 void AddRollout(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("rollout", "Rollouts of a service: status, history, undo");
+  auto* cmd = app.add_subcommand(
+      "rollout", "Rollouts of a service: status, history, undo; promote or abort a canary");
   cmd->require_subcommand(1);
   auto ns = std::make_shared<std::string>("default");
   cmd->add_option("-n,--namespace", *ns, "Namespace")->capture_default_str();
@@ -384,7 +403,8 @@ void AddRollout(CLI::App& app, Context& ctx) {
     auto watch = std::make_shared<bool>(false);
     auto timeout = std::make_shared<std::string>("10m");
     sub->add_option("target", *target, "[NS/]APP/SERVICE")->required();
-    sub->add_flag("-w,--watch", *watch, "Wait until the rollout completes or fails");
+    sub->add_flag("-w,--watch", *watch,
+                  "Wait until the rollout completes, fails, or its canary waits for promotion");
     sub->add_option("--timeout", *timeout, "Give up watching after this long")
         ->capture_default_str();
     sub->callback([&ctx, target, watch, timeout, path_of] {
@@ -410,9 +430,9 @@ void AddRollout(CLI::App& app, Context& ctx) {
           if (line != last && ctx.format() == Format::kTable)
             std::cout << line << "\n" << std::flush;
           last = line;
-          if (phase == "complete" || phase == "failed") {
+          if (phase == "complete" || phase == "failed" || phase == "paused") {
             PrintStructured(ctx, *r);
-            return phase == "complete" ? 0 : 1;
+            return phase == "failed" ? 1 : 0;
           }
           if (std::chrono::steady_clock::now() > deadline) {
             return PrintError(Error(ErrorCode::kDeadlineExceeded,
@@ -463,6 +483,27 @@ void AddRollout(CLI::App& app, Context& ctx) {
         if (PrintStructured(ctx, *r)) return 0;
         std::cout << fmt::format("{} rolled back ({})\n", *target, r->value("action", ""));
         PrintDiff((*r)["diff"]);
+        return 0;
+      };
+    });
+  }
+  for (auto [verb, help, done] :
+       {std::tuple{"promote", "Roll a waiting canary out to every replica", "promoted"},
+        std::tuple{"abort", "Remove a canary and send all traffic back to the stable version",
+                   "aborted: back to the stable version"}}) {
+    auto* sub = cmd->add_subcommand(verb, help);
+    auto target = std::make_shared<std::string>();
+    sub->add_option("target", *target, "[NS/]APP/SERVICE")->required();
+    sub->callback([&ctx, target, path_of, verb = std::string(verb), done = std::string(done)] {
+      ctx.run = [&ctx, target, path_of, verb, done] {
+        auto path = path_of(*target);
+        if (!path) return PrintError(path.error());
+        Json body = Json::object();
+        auto r = ctx.Call("POST", *path + "/" + verb, &body);
+        if (!r) return PrintError(r.error());
+        if (PrintStructured(ctx, *r)) return 0;
+        std::cout << fmt::format("{} {}\n", *target, done);
+        if (r->contains("diff")) PrintDiff((*r)["diff"]);
         return 0;
       };
     });

@@ -155,6 +155,25 @@ Result<ApplyResult> AppStore::Apply(const App& app, std::string_view cause, bool
                                     std::optional<int64_t> expect_mod_revision,
                                     std::vector<Event> events,
                                     std::optional<store::Compare> guard) {
+  return ApplyImpl(app, cause, dry_run, expect_mod_revision, std::move(events), std::move(guard),
+                   CanaryMode::kStart);
+}
+
+Result<std::optional<CanaryRecord>> AppStore::Canary(std::string_view ns, std::string_view app,
+                                                     std::string_view svc) {
+  auto r = store_.Get(CanaryKey(ns, app, svc));
+  if (!r) return std::unexpected(r.error());
+  if (r->kvs.empty()) return std::optional<CanaryRecord>();
+  auto rec = CanaryFromJson(r->kvs[0].value);
+  if (!rec) return std::unexpected(Wrap(rec.error(), r->kvs[0].key));
+  rec->mod_revision = r->kvs[0].mod_revision;
+  return std::optional<CanaryRecord>(std::move(*rec));
+}
+
+Result<ApplyResult> AppStore::ApplyImpl(const App& app, std::string_view cause, bool dry_run,
+                                        std::optional<int64_t> expect_mod_revision,
+                                        std::vector<Event> events,
+                                        std::optional<store::Compare> guard, CanaryMode mode) {
   if (auto v = app.Validate(); !v) return std::unexpected(v.error());
   for (int attempt = 0;; ++attempt) {
     auto current = Get(app.ns, app.name);
@@ -212,6 +231,54 @@ Result<ApplyResult> AppStore::Apply(const App& app, std::string_view cause, bool
           txn.success.push_back(store::TxnOp::Delete(hist->kvs[k].key));
       }
     }
+    // Canary records of the services whose version changes (canary.h).
+    for (const auto& name : result.rolling) {
+      const ServiceSpec& s = *app.FindService(name);
+      const ServiceSpec* old = before ? before->FindService(name) : nullptr;
+      const std::string key = CanaryKey(app.ns, app.name, name);
+      auto raw = store_.Get(key);
+      if (!raw) return std::unexpected(raw.error());
+      const int64_t rec_rev = raw->kvs.empty() ? 0 : raw->kvs[0].mod_revision;
+      std::optional<CanaryRecord> rec;  // none, or undecodable (then replaced or deleted)
+      if (!raw->kvs.empty()) {
+        if (auto parsed = CanaryFromJson(raw->kvs[0].value)) rec = std::move(*parsed);
+      }
+      const CanaryRecord* cur = rec ? &*rec : nullptr;
+      const bool running = cur && cur->state != CanaryState::kAborted;
+      const uint64_t to = s.DeployHash();
+      std::optional<CanaryRecord> next;
+      if (mode == CanaryMode::kStart && s.update.canary > 0 && old != nullptr &&
+          !(running && cur->stable_hash == to)) {
+        // A new canary; one replacing a running canary keeps that one's stable version.
+        next = CanaryRecord{.state = CanaryState::kCanary,
+                            .canary_hash = to,
+                            .stable = running ? cur->stable : *old,
+                            .started_ms = now};
+        next->stable.name = name;
+        next->stable_hash = next->stable.DeployHash();
+      } else if (cur && (mode == CanaryMode::kBack || (running && cur->stable_hash == to))) {
+        // Back to a version while canaries may still run: they go, traffic goes to it.
+        next = *cur;
+        next->state = CanaryState::kAborted;
+        next->stable = s;
+        next->stable_hash = to;
+      } else if (raw->kvs.empty()) {
+        continue;
+      }
+      txn.compare.push_back({.key = key,
+                             .target = store::Compare::Target::kModRevision,
+                             .op = store::Compare::Op::kEqual,
+                             .number = rec_rev});
+      txn.success.push_back(next ? store::TxnOp::Put(key, CanaryToJson(*next))
+                                 : store::TxnOp::Delete(key));
+    }
+    if (before) {
+      for (const auto& old : before->services) {
+        if (!app.FindService(old.name)) {
+          txn.success.push_back(store::TxnOp::Delete(CanaryKey(app.ns, app.name, old.name)));
+        }
+      }
+    }
     if (events.empty()) {
       std::string what;
       for (const auto& d : result.diff) {
@@ -258,6 +325,8 @@ Result<int64_t> AppStore::Delete(std::string_view ns, std::string_view app) {
   txn.success.push_back(store::TxnOp::Delete(AppStatusKey(ns, app)));
   txn.success.push_back(
       store::TxnOp::Delete(fmt::format("{}{}/{}/", kRolloutsPrefix, ns, app), true));
+  txn.success.push_back(
+      store::TxnOp::Delete(fmt::format("{}{}/{}/", kCanaryPrefix, ns, app), true));
   auto r = store_.Txn(txn);
   if (!r) return std::unexpected(r.error());
   if (!r->succeeded) return Fail(ErrorCode::kNotFound, fmt::format("no app {}/{}", ns, app));
@@ -332,7 +401,94 @@ Result<ApplyResult> AppStore::Undo(std::string_view ns, std::string_view app, st
           rollback ? fmt::format("rolled back to revision {} ({}): {}", target->revision,
                                  target->spec.image, why)
                    : fmt::format("back to revision {} ({})", target->revision, target->spec.image)};
-  return Apply(next, cause, false, (*cur)->mod_revision, {e}, guard);
+  return ApplyImpl(next, cause, false, (*cur)->mod_revision, {e}, guard, CanaryMode::kBack);
+}
+
+Result<ApplyResult> AppStore::Promote(std::string_view ns, std::string_view app,
+                                      std::string_view svc) {
+  for (int attempt = 0;; ++attempt) {
+    auto cur = Get(ns, app);
+    if (!cur) return std::unexpected(cur.error());
+    if (!*cur) return Fail(ErrorCode::kNotFound, fmt::format("no app {}/{}", ns, app));
+    const ServiceSpec* spec = (*cur)->app.FindService(svc);
+    if (spec == nullptr) {
+      return Fail(ErrorCode::kNotFound, fmt::format("app {}/{} has no service {}", ns, app, svc));
+    }
+    auto rec = Canary(ns, app, svc);
+    if (!rec) return std::unexpected(rec.error());
+    if (!*rec || (*rec)->state != CanaryState::kCanary ||
+        (*rec)->canary_hash != spec->DeployHash()) {
+      return Fail(
+          ErrorCode::kFailedPrecondition,
+          fmt::format(
+              "{}/{}/{} has no canary waiting for promotion{}", ns, app, svc,
+              *rec && (*rec)->state == CanaryState::kPromoted ? " (it is promoted already)" : ""));
+    }
+    CanaryRecord next = **rec;
+    next.state = CanaryState::kPromoted;
+    const int64_t now = clock_.WallMillis();
+    store::TxnRequest txn;
+    txn.compare.push_back({.key = AppKey(ns, app),
+                           .target = store::Compare::Target::kModRevision,
+                           .op = store::Compare::Op::kEqual,
+                           .number = (*cur)->mod_revision});
+    txn.compare.push_back({.key = CanaryKey(ns, app, svc),
+                           .target = store::Compare::Target::kModRevision,
+                           .op = store::Compare::Op::kEqual,
+                           .number = (*rec)->mod_revision});
+    txn.success.push_back(store::TxnOp::Put(CanaryKey(ns, app, svc), CanaryToJson(next)));
+    Event e{now, "Normal", std::string(svc), "CanaryPromoted",
+            fmt::format("{} promoted: rolling out to {} replicas", spec->image, spec->replicas)};
+    txn.success.push_back(store::TxnOp::Put(EventKey(ns, app, now), EventToJson(e)));
+    auto r = store_.Txn(txn);
+    if (!r) return std::unexpected(r.error());
+    if (!r->succeeded) {
+      if (attempt + 1 >= kApplyAttempts) {
+        return Fail(ErrorCode::kFailedPrecondition,
+                    fmt::format("app {}/{} changed meanwhile; try again", ns, app));
+      }
+      continue;
+    }
+    (void)TrimEvents(ns, app);
+    ApplyResult out;
+    out.action = "promoted";
+    out.revision = r->revision;
+    out.rolling.push_back(std::string(svc));
+    return out;
+  }
+}
+
+Result<ApplyResult> AppStore::Abort(std::string_view ns, std::string_view app, std::string_view svc,
+                                    std::string_view why, std::optional<store::Compare> guard) {
+  auto cur = Get(ns, app);
+  if (!cur) return std::unexpected(cur.error());
+  if (!*cur) return Fail(ErrorCode::kNotFound, fmt::format("no app {}/{}", ns, app));
+  App next = (*cur)->app;
+  ServiceSpec* s = nullptr;
+  for (auto& x : next.services) {
+    if (x.name == svc) s = &x;
+  }
+  if (s == nullptr) {
+    return Fail(ErrorCode::kNotFound, fmt::format("app {}/{} has no service {}", ns, app, svc));
+  }
+  auto rec = Canary(ns, app, svc);
+  if (!rec) return std::unexpected(rec.error());
+  if (!*rec || (*rec)->state == CanaryState::kAborted || (*rec)->canary_hash != s->DeployHash()) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                fmt::format("{}/{}/{} has no canary in progress", ns, app, svc));
+  }
+  ServiceSpec restored = (*rec)->stable;
+  restored.name = s->name;
+  restored.replicas = s->replicas;
+  restored.autoscale = s->autoscale;
+  const std::string image = s->image;
+  *s = std::move(restored);
+  const bool automatic = !why.empty();
+  Event e{0, automatic ? "Warning" : "Normal", std::string(svc), "CanaryAborted",
+          automatic ? fmt::format("canary {} aborted, back to {}: {}", image, s->image, why)
+                    : fmt::format("canary {} aborted, back to {}", image, s->image)};
+  return ApplyImpl(next, automatic ? fmt::format("canary aborted: {}", why) : "canary aborted",
+                   false, (*cur)->mod_revision, {e}, guard, CanaryMode::kBack);
 }
 
 Result<std::vector<Event>> AppStore::Events(std::string_view ns, std::string_view app) {

@@ -10,6 +10,7 @@
 //   /orchestrator/events/<ns>/<app>/<%013d ms>-<%06d seq>  Event
 //   /orchestrator/status/<ns>/<app>                        AppStatus JSON (controller)
 //   /orchestrator/rollouts/<ns>/<app>/<svc>                RolloutRecord JSON (controller)
+//   /orchestrator/canary/<ns>/<app>/<svc>                  CanaryRecord (canary.h)
 // Thread-safety: stateless apart from the store; safe from any thread.
 #pragma once
 
@@ -21,6 +22,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "orchestrator/canary.h"
 #include "orchestrator/types.h"
 #include "store/store.h"
 
@@ -113,6 +115,18 @@ class AppStore {
                            int64_t to_revision, std::string_view why = "",
                            std::optional<store::Compare> guard = std::nullopt);
 
+  // Canary rollouts (canary.h). Promote: the service's canary of its current version goes
+  // on to a full rollout; kFailedPrecondition when none waits. Abort: the stable spec goes
+  // back into the app (keeping replicas and autoscale), the canaries are removed and the
+  // gateway sends everything to stable; `why` non-empty marks an automatic abort.
+  Result<ApplyResult> Promote(std::string_view ns, std::string_view app, std::string_view svc);
+  Result<ApplyResult> Abort(std::string_view ns, std::string_view app, std::string_view svc,
+                            std::string_view why = "",
+                            std::optional<store::Compare> guard = std::nullopt);
+  // The service's canary record, if any.
+  Result<std::optional<CanaryRecord>> Canary(std::string_view ns, std::string_view app,
+                                             std::string_view svc);
+
   Result<std::vector<HistoryEntry>> History(std::string_view ns, std::string_view app,
                                             std::string_view svc);
   // Newest last.
@@ -120,6 +134,14 @@ class AppStore {
   Result<void> RecordEvents(std::string_view ns, std::string_view app, std::vector<Event> events);
 
  private:
+  // How an apply treats canary records (canary.h): kStart starts a canary for a service
+  // whose strategy asks for one; kBack (undo, abort, rollback) returns to a version and
+  // marks a running canary aborted.
+  enum class CanaryMode { kStart, kBack };
+  Result<ApplyResult> ApplyImpl(const App& app, std::string_view cause, bool dry_run,
+                                std::optional<int64_t> expect_mod_revision,
+                                std::vector<Event> events, std::optional<store::Compare> guard,
+                                CanaryMode mode);
   Result<void> TrimEvents(std::string_view ns, std::string_view app);
 
   store::Store& store_;

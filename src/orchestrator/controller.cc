@@ -7,6 +7,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "orchestrator/canary.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/spec.h"
 
@@ -24,6 +25,7 @@ std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_hand
 RolloutPhase PhaseFrom(std::string_view s) {
   if (s == "complete") return RolloutPhase::kComplete;
   if (s == "failed") return RolloutPhase::kFailed;
+  if (s == "paused") return RolloutPhase::kPaused;
   return RolloutPhase::kProgressing;
 }
 
@@ -38,6 +40,24 @@ std::optional<SvcKey> SplitSvcKey(std::string_view k) {
   if (b == std::string_view::npos) return std::nullopt;
   return SvcKey{std::string(k.substr(0, a)), std::string(k.substr(a + 1, b - a - 1)),
                 std::string(k.substr(b + 1))};
+}
+
+const CanaryRecord* FindCanary(const PassResult& pass, const std::string& key) {
+  auto it = pass.canaries.find(key);
+  return it == pass.canaries.end() ? nullptr : &it->second;
+}
+
+// The container port a route for `e` targets when it is not the one the agent registers
+// (the first port); 0 otherwise.
+uint32_t ExposePort(const ServiceSpec& s, const Expose& e) {
+  if (e.port.empty() || s.ports.empty()) return 0;
+  int port = 0;
+  for (const auto& p : s.ports) {
+    if (p.name == e.port) port = p.container_port;
+  }
+  if (port == 0) std::from_chars(e.port.data(), e.port.data() + e.port.size(), port);
+  if (port <= 0 || port > 65535 || port == s.ports.front().container_port) return 0;
+  return static_cast<uint32_t>(port);
 }
 
 }  // namespace
@@ -170,6 +190,7 @@ Result<void> Controller::LoadRecords() {
     t.started_ms = j->value("started_ms", int64_t{0});
     t.is_rollback = j->value("is_rollback", false);
     t.rolled_back = j->value("rolled_back", false);
+    t.canary = j->value("strategy", std::string()) == "canary";
     t.record = kv.value;
     // A new leader gives a progressing rollout a fresh progress deadline.
     if (t.phase == RolloutPhase::kProgressing) t.rollout.emplace(t.from, t.to, now_ms);
@@ -217,8 +238,9 @@ Result<TickResult> Controller::Tick() {
 
 void Controller::Bookkeep(const PassResult& pass, TickResult& out) {
   TrackRollouts(pass, out);
+  const std::set<std::string> canaries_done = CollectCanaries(pass);
   WriteStatus(pass);
-  SyncRoutes(pass);
+  SyncRoutes(pass, canaries_done);
 }
 
 void Controller::TrackRollouts(const PassResult& pass, TickResult& out) {
@@ -254,6 +276,7 @@ void Controller::TrackRollouts(const PassResult& pass, TickResult& out) {
       }
       auto& evs = events[app.ns + "/" + app.name];
       Tracked& t = rollouts_[key];
+      const CanaryRecord* canary = FindCanary(pass, key);
       if (t.to != to) {
         Tracked n;
         n.from = t.to;
@@ -266,13 +289,32 @@ void Controller::TrackRollouts(const PassResult& pass, TickResult& out) {
         n.started_ms = now_ms;
         n.is_rollback = t.rolled_back && to == t.from;
         n.rollout.emplace(n.from, to, now_ms);
+        n.canary = canary && canary->state == CanaryState::kCanary && canary->canary_hash == to &&
+                   spec.update.canary > 0;
+        if (n.canary) n.from = canary->stable_hash;
         evs.push_back(
             {now_ms, "Normal", spec.name, "RolloutStarted",
-             fmt::format("{} {} ({} replicas){}", n.from == 0 ? "deploying" : "rolling to",
-                         spec.image, spec.replicas, n.is_rollback ? ", rolling back" : "")});
+             n.canary
+                 ? fmt::format("canary of {} ({} beside {} stable replicas)", spec.image,
+                               spec.update.canary, spec.replicas)
+                 : fmt::format("{} {} ({} replicas){}", n.from == 0 ? "deploying" : "rolling to",
+                               spec.image, spec.replicas, n.is_rollback ? ", rolling back" : "")});
         t = std::move(n);
       }
-      if (t.rollout) {
+      if (t.canary &&
+          (spec.update.canary == 0 ||
+           (canary && canary->state == CanaryState::kPromoted && canary->canary_hash == to))) {
+        // Promoted (or the canary setting removed): the rest rolls out as a rolling update,
+        // with a fresh progress deadline.
+        t.canary = false;
+        t.phase = RolloutPhase::kProgressing;
+        t.reason.clear();
+        t.failed.clear();
+        t.rollout.emplace(t.from, to, now_ms);
+      }
+      if (t.canary) {
+        TrackCanary(app, spec, t, new_available, failed_now, evs, out);
+      } else if (t.rollout) {
         for (const Instance* i : failed_now) t.failed.insert(i->id);
         RolloutObservation o{now_ms, new_available, static_cast<int64_t>(t.failed.size()),
                              outdated};
@@ -329,6 +371,22 @@ void Controller::TrackRollouts(const PassResult& pass, TickResult& out) {
                {"outdated", outdated},
                {"is_rollback", t.is_rollback},
                {"rolled_back", t.rolled_back}};
+      if (t.canary) rec["strategy"] = "canary";
+      if (canary) {
+        int64_t stable_total = 0, stable_available = 0;
+        for (const Instance* i : by_service[key]) {
+          if (i->deploy_hash != canary->stable_hash || !i->Live()) continue;
+          ++stable_total;
+          stable_available += i->state == InstanceState::kReady;
+        }
+        rec["canary"] = Json{{"state", std::string(ToString(canary->state))},
+                             {"replicas", spec.update.canary},
+                             {"weight", spec.expose.empty() ? 0 : spec.expose[0].canary_weight},
+                             {"stable", Hex(canary->stable_hash)},
+                             {"stable_image", canary->stable.image},
+                             {"stable_total", stable_total},
+                             {"stable_available", stable_available}};
+      }
       std::string text = Dump(rec);
       if (text != t.record) {
         store::TxnRequest txn;
@@ -352,6 +410,105 @@ void Controller::TrackRollouts(const PassResult& pass, TickResult& out) {
     auto slash = app_key.find('/');
     (void)apps_.RecordEvents(app_key.substr(0, slash), app_key.substr(slash + 1), std::move(evs));
   }
+}
+
+void Controller::TrackCanary(const App& app, const ServiceSpec& spec, Tracked& t,
+                             int64_t new_available, const std::vector<const Instance*>& failed_now,
+                             std::vector<Event>& evs, TickResult& out) {
+  const int64_t now_ms = clock_.WallMillis();
+  const std::string key = fmt::format("{}/{}/{}", app.ns, app.name, spec.name);
+  ServiceSpec half = spec;  // the canary half: update.canary replicas, nothing outdated
+  half.replicas = spec.update.canary;
+  for (const Instance* i : failed_now) t.failed.insert(i->id);
+  const int64_t failed = static_cast<int64_t>(t.failed.size());
+  std::string failure;
+  if (t.phase == RolloutPhase::kProgressing) {
+    if (!t.rollout) t.rollout.emplace(t.from, t.to, now_ms);
+    RolloutPhase phase = t.rollout->Observe(half, {now_ms, new_available, failed, 0});
+    if (phase == RolloutPhase::kComplete) {
+      t.phase = RolloutPhase::kPaused;
+      t.rollout.reset();
+      evs.push_back({now_ms, "Normal", spec.name, "CanaryReady",
+                     fmt::format("{} of {} canary instances of {} available; promote or abort "
+                                 "with berth rollout promote|abort {}/{}",
+                                 new_available, half.replicas, spec.image, app.name, spec.name)});
+      return;
+    }
+    if (phase == RolloutPhase::kFailed) failure = t.rollout->reason();
+  } else if (t.phase == RolloutPhase::kPaused) {
+    const int64_t budget = std::max<int64_t>(1, half.update.Resolve(half.replicas).second);
+    if (failed >= budget) {
+      failure = fmt::format("{} canary instance{} failed (budget {})", failed,
+                            failed == 1 ? "" : "s", budget);
+    }
+  }
+  if (failure.empty()) return;
+  t.phase = RolloutPhase::kFailed;
+  t.reason = "canary: " + failure;
+  t.rollout.reset();
+  evs.push_back({now_ms, "Warning", spec.name, "RolloutFailed", t.reason});
+  if (!spec.update.auto_rollback || t.is_rollback) return;
+  auto a = apps_.Abort(app.ns, app.name, spec.name, t.reason, election_.Guard());
+  if (a) {
+    t.rolled_back = true;
+    out.rolled_back.push_back(key);
+    log::Warn("orchestrator", "{}: canary aborted: {}", key, t.reason);
+  } else {
+    evs.push_back({now_ms, "Warning", spec.name, "RollbackFailed", a.error().message});
+  }
+}
+
+std::set<std::string> Controller::CollectCanaries(const PassResult& pass) {
+  std::set<std::string> collected;
+  std::unordered_map<std::string, std::set<uint64_t>> versions;  // live deploy hashes
+  for (const Instance& i : pass.instances) {
+    if (i.Live()) versions[fmt::format("{}/{}/{}", i.ns, i.app, i.service)].insert(i.deploy_hash);
+  }
+  std::map<std::string, const ServiceSpec*> specs;
+  for (const App& app : pass.apps) {
+    for (const ServiceSpec& s : app.services) {
+      specs[fmt::format("{}/{}/{}", app.ns, app.name, s.name)] = &s;
+    }
+  }
+  for (const auto& [key, rec] : pass.canaries) {
+    auto sit = specs.find(key);
+    bool done = sit == specs.end();
+    if (!done) {
+      const uint64_t hash = sit->second->DeployHash();
+      const auto& live = versions[key];
+      const bool only_current = live.empty() || (live.size() == 1 && *live.begin() == hash);
+      switch (rec.state) {
+        case CanaryState::kCanary:
+          // Written around AppStore (stale), or the canary setting was removed in place.
+          done = rec.canary_hash != hash || sit->second->update.canary == 0;
+          break;
+        case CanaryState::kPromoted: {
+          auto t = rollouts_.find(key);
+          done =
+              rec.canary_hash != hash ||
+              (t != rollouts_.end() && t->second.phase == RolloutPhase::kComplete && only_current);
+          break;
+        }
+        case CanaryState::kAborted:
+          done = rec.stable_hash != hash || only_current;
+          break;
+      }
+    }
+    if (!done) continue;
+    auto k = SplitSvcKey(key);
+    if (!k) continue;
+    store::TxnRequest txn;
+    txn.compare.push_back(election_.Guard());
+    txn.compare.push_back({.key = CanaryKey(k->ns, k->app, k->svc),
+                           .target = store::Compare::Target::kModRevision,
+                           .op = store::Compare::Op::kEqual,
+                           .number = rec.mod_revision});
+    txn.success.push_back(store::TxnOp::Delete(CanaryKey(k->ns, k->app, k->svc)));
+    auto w = store_.Txn(txn);
+    if (!w) log::Warn("orchestrator", "controller: delete canary {}: {}", key, w.error().message);
+    if (w && w->succeeded) collected.insert(key);
+  }
+  return collected;
 }
 
 void Controller::WriteStatus(const PassResult& pass) {
@@ -414,17 +571,53 @@ void Controller::WriteStatus(const PassResult& pass) {
   }
 }
 
-void Controller::SyncRoutes(const PassResult& pass) {
+void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>& canaries_done) {
+  // Ready instances per service and deploy hash, for canary splits.
+  std::unordered_map<std::string, std::map<uint64_t, int64_t>> ready;
+  for (const Instance& i : pass.instances) {
+    if (i.state == InstanceState::kReady) {
+      ++ready[fmt::format("{}/{}/{}", i.ns, i.app, i.service)][i.deploy_hash];
+    }
+  }
   std::map<std::string, std::string> desired;  // store key -> JSON
   for (const App& app : pass.apps) {
     for (const ServiceSpec& s : app.services) {
+      const std::string key = fmt::format("{}/{}/{}", app.ns, app.name, s.name);
+      const CanaryRecord* canary = canaries_done.count(key) ? nullptr : FindCanary(pass, key);
+      auto& by_hash = ready[key];
       for (size_t i = 0; i < s.expose.size(); ++i) {
         const Expose& e = s.expose[i];
         std::string name = fmt::format("{}.{}.{}", app.ns, app.name, s.name);
         if (s.expose.size() > 1) name += fmt::format(".{}", i);
+        // The whole service; during a canary, one target per version by the agent's
+        // deploy tag: split by canaryWeight once both have a ready instance, all to stable
+        // before that and after an abort.
+        Json target{{"service", s.name}, {"namespace", app.ns}};
+        if (uint32_t port = ExposePort(s, e); port != 0) target["port"] = port;
+        Json targets = Json::array({target});
+        if (canary && canary->state != CanaryState::kPromoted && by_hash[canary->stable_hash] > 0) {
+          auto tagged = [&](uint64_t hash, int weight) {
+            Json t = target;
+            t["tags"] = Json::array({DeployTag(hash)});
+            if (weight >= 0) t["weight"] = weight;
+            return t;
+          };
+          const bool split = canary->state == CanaryState::kCanary &&
+                             canary->canary_hash == s.DeployHash() &&
+                             by_hash[canary->canary_hash] > 0 && e.canary_weight > 0;
+          targets = Json::array();
+          if (!split) {
+            targets.push_back(tagged(canary->stable_hash, -1));
+          } else if (e.canary_weight >= 100) {
+            targets.push_back(tagged(canary->canary_hash, -1));
+          } else {
+            targets.push_back(tagged(canary->stable_hash, 100 - e.canary_weight));
+            targets.push_back(tagged(canary->canary_hash, e.canary_weight));
+          }
+        }
         Json route{{"name", name},
                    {"match", {{"prefix", e.path}}},
-                   {"targets", Json::array({Json{{"service", s.name}, {"namespace", app.ns}}})},
+                   {"targets", std::move(targets)},
                    {"owner", fmt::format("app:{}/{}", app.ns, app.name)}};
         if (!e.host.empty()) route["hosts"] = Json::array({e.host});
         desired[std::string(kRoutesPrefix) + name] = Dump(route);

@@ -80,6 +80,9 @@ class Controller {
     std::set<std::string> failed;  // new-version instances seen failed
     bool is_rollback = false;      // this rollout undoes a failed one: never rolled back
     bool rolled_back = false;
+    // A canary (canary.h) before its promotion: `rollout` follows the canary instances only
+    // (update.canary of them), then the phase is kPaused until promote or abort.
+    bool canary = false;
     std::string record;  // last JSON written
   };
 
@@ -88,8 +91,14 @@ class Controller {
   Result<void> LoadRecords();
   void Bookkeep(const PassResult& pass, TickResult& out);
   void TrackRollouts(const PassResult& pass, TickResult& out);
+  void TrackCanary(const App& app, const ServiceSpec& spec, Tracked& t, int64_t new_available,
+                   const std::vector<const Instance*>& failed_now, std::vector<Event>& evs,
+                   TickResult& out);
+  // Deletes canary records that are done: promoted and complete, aborted with no other
+  // version left, or of a service that is gone. Returns their "ns/app/svc".
+  std::set<std::string> CollectCanaries(const PassResult& pass);
   void WriteStatus(const PassResult& pass);
-  void SyncRoutes(const PassResult& pass);
+  void SyncRoutes(const PassResult& pass, const std::set<std::string>& canaries_done = {});
   void Loop();
 
   store::Store& store_;

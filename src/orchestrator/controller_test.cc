@@ -8,6 +8,7 @@
 
 #include "core/json.h"
 #include "gateway/route_store.h"
+#include "orchestrator/canary.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/spec.h"
 #include "store/sqlite/sqlite_store.h"
@@ -315,6 +316,192 @@ services:
   auto left = store_->Get("/gateway/routes/", {.prefix = true});
   ASSERT_EQ(left->kvs.size(), 1u);
   EXPECT_EQ(left->kvs[0].key, "/gateway/routes/mine");
+}
+
+constexpr const char* kCanaryWeb = R"(name: web
+services:
+  front:
+    image: web/front:1
+    replicas: 3
+    ports: [80, {name: admin, containerPort: 9090}]
+    resources: {cpu: 100m, memory: 64Mi}
+    update: {maxSurge: 1, maxUnavailable: 0, progressDeadline: 30s, canary: {replicas: 1}}
+    expose: [{path: /, canaryWeight: 20}, {path: /admin, port: admin, canaryWeight: 20}]
+)";
+
+// Canary tests: v1 running and ready on three nodes, then v2 applied.
+class CanaryTest : public ControllerTest {
+ protected:
+  Controller& StartWithV1() {
+    Controller& c = NewController("c");
+    for (int i = 0; i < 3; ++i) PutNode("n" + std::to_string(i));
+    Apply(kCanaryWeb);
+    Tick(c);
+    ReportAll(InstanceState::kReady);
+    Tick(c);
+    return c;
+  }
+  Json Route(const std::string& name = "default.web.front.0") {
+    auto j = ParseJson(Get("/gateway/routes/" + name));
+    EXPECT_TRUE(j) << name;
+    return j ? (*j)["targets"] : Json();
+  }
+  Json Record() {
+    auto j = ParseJson(Get(RolloutKey("default", "web", "front")));
+    return j ? *j : Json();
+  }
+  static Json Target(const std::string& tag, int weight, int port = 0) {
+    Json t{{"service", "front"}, {"namespace", "default"}};
+    if (!tag.empty()) t["tags"] = Json::array({tag});
+    if (weight >= 0) t["weight"] = weight;
+    if (port) t["port"] = port;
+    return t;
+  }
+  std::string Tag(std::string_view image) {
+    for (const auto& a : Assignments()) {
+      if (a.spec.image == image) return DeployTag(a.instance.deploy_hash);
+    }
+    return "none";
+  }
+  std::string CanaryRecordText() { return Get(CanaryKey("default", "web", "front")); }
+};
+
+TEST_F(CanaryTest, NewVersionStartsBesideStableGetsItsWeightAndWaitsForPromotion) {
+  Controller& c = StartWithV1();
+  EXPECT_EQ(Route(), Json::array({Target("", -1)}));
+  // expose.port: the admin route targets container port 9090, not the registered 80.
+  EXPECT_EQ(Route("default.web.front.1"), Json::array({Target("", -1, 9090)}));
+  const std::string v1 = Tag("web/front:1");
+
+  Apply(V2(kCanaryWeb));
+  Tick(c);
+  EXPECT_EQ(CountImage("web/front:1"), 3) << "no stable instance stops for a canary";
+  EXPECT_EQ(CountImage("web/front:2"), 1);
+  const std::string v2 = Tag("web/front:2");
+  EXPECT_NE(CanaryRecordText(), "");
+  // The canary is not ready yet: everything on stable.
+  EXPECT_EQ(Route(), Json::array({Target(v1, -1)}));
+  EXPECT_EQ(Record()["phase"], "progressing");
+  EXPECT_EQ(Record()["strategy"], "canary");
+
+  ReportAll(InstanceState::kReady, "web/front:2");
+  Tick(c);
+  EXPECT_EQ(Record()["phase"], "paused");
+  EXPECT_EQ(Record()["canary"]["state"], "canary");
+  EXPECT_EQ(Record()["canary"]["stable_available"], 3);
+  EXPECT_EQ(Route(), Json::array({Target(v1, 80), Target(v2, 20)}));
+  EXPECT_EQ(Route("default.web.front.1"),
+            Json::array({Target(v1, 80, 9090), Target(v2, 20, 9090)}));
+  for (std::string name : {"default.web.front.0", "default.web.front.1"}) {
+    auto canonical = gateway::CanonicalRoute(name, Get("/gateway/routes/" + name));
+    ASSERT_TRUE(canonical) << name << ": " << canonical.error().message;
+    EXPECT_EQ(canonical->json, Get("/gateway/routes/" + name));
+  }
+
+  // Paused past the progress deadline: nothing fails, nothing moves.
+  EXPECT_TRUE(AdvanceTicking(c, 45).empty());
+  EXPECT_EQ(Record()["phase"], "paused");
+  EXPECT_EQ(CountImage("web/front:1"), 3);
+  EXPECT_EQ(CountImage("web/front:2"), 1);
+
+  // A stable instance that dies is replaced with the stable version.
+  for (const auto& a : Assignments()) {
+    if (a.spec.image == "web/front:1") {
+      Report(a.instance, InstanceState::kFailed);
+      break;
+    }
+  }
+  Tick(c);
+  EXPECT_EQ(CountImage("web/front:1"), 3);
+  EXPECT_EQ(CountImage("web/front:2"), 1);
+  ReportAll(InstanceState::kReady, "web/front:1");
+  Tick(c);
+  EXPECT_EQ(Record()["phase"], "paused");
+
+  auto p = apps_->Promote("default", "web", "front");
+  ASSERT_TRUE(p) << p.error().message;
+  auto again = apps_->Promote("default", "web", "front");
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(again.error().message.find("promoted already"), std::string::npos);
+  // The rest rolls out (maxSurge 1, maxUnavailable 0); traffic follows the instances.
+  for (int i = 0; i < 20 && CountImage("web/front:1") > 0; ++i) {
+    Tick(c);
+    ReportAll(InstanceState::kReady, "web/front:2");
+    EXPECT_EQ(Route(), Json::array({Target("", -1)}));
+  }
+  EXPECT_EQ(CountImage("web/front:1"), 0);
+  EXPECT_EQ(CountImage("web/front:2"), 3);
+  Tick(c);
+  Tick(c);
+  EXPECT_EQ(Record()["phase"], "complete");
+  EXPECT_EQ(CanaryRecordText(), "") << "a finished canary's record goes";
+  EXPECT_EQ(Route(), Json::array({Target("", -1)}));
+  auto reasons = EventReasons("web");
+  for (auto want : {"CanaryReady", "CanaryPromoted", "RolloutComplete"}) {
+    EXPECT_NE(std::find(reasons.begin(), reasons.end(), want), reasons.end()) << want;
+  }
+}
+
+TEST_F(CanaryTest, AbortRemovesTheCanaryAndSendsEveryRequestToStable) {
+  Controller& c = StartWithV1();
+  const std::string v1 = Tag("web/front:1");
+  Apply(V2(kCanaryWeb));
+  Tick(c);
+  ReportAll(InstanceState::kReady, "web/front:2");
+  Tick(c);
+  ASSERT_EQ(Record()["phase"], "paused");
+
+  auto a = apps_->Abort("default", "web", "front");
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ((*apps_->Get("default", "web"))->app.services[0].image, "web/front:1");
+  // Stable keeps its replicas: nothing new starts, the canary stops, all traffic to stable.
+  Tick(c);
+  EXPECT_EQ(CountImage("web/front:2"), 0);
+  EXPECT_EQ(CountImage("web/front:1"), 3);
+  EXPECT_EQ(Route(), Json::array({Target(v1, -1)}));
+  Tick(c);
+  EXPECT_EQ(CanaryRecordText(), "");
+  EXPECT_EQ(Route(), Json::array({Target("", -1)}));
+  auto second = apps_->Abort("default", "web", "front");
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_FALSE(apps_->Promote("default", "web", "front"));
+  auto reasons = EventReasons("web");
+  EXPECT_NE(std::find(reasons.begin(), reasons.end(), "CanaryAborted"), reasons.end());
+  auto hist = apps_->History("default", "web", "front");
+  ASSERT_TRUE(hist);
+  EXPECT_EQ(hist->back().cause, "canary aborted");
+}
+
+TEST_F(CanaryTest, FailedCanaryIsAbortedByItself) {
+  Controller& c = StartWithV1();
+  Apply(V2(kCanaryWeb));
+  Tick(c);
+  ReportAll(InstanceState::kFailed, "web/front:2");
+  TickResult r = Tick(c);
+  ASSERT_EQ(r.rolled_back, std::vector<std::string>{"default/web/front"});
+  EXPECT_EQ((*apps_->Get("default", "web"))->app.services[0].image, "web/front:1");
+  Tick(c);
+  EXPECT_EQ(CountImage("web/front:2"), 0);
+  EXPECT_EQ(CountImage("web/front:1"), 3);
+  Tick(c);
+  EXPECT_EQ(CanaryRecordText(), "");
+  EXPECT_EQ(Record()["is_rollback"], true);
+}
+
+TEST_F(CanaryTest, ReapplyingTheStableVersionEndsTheCanary) {
+  Controller& c = StartWithV1();
+  Apply(V2(kCanaryWeb));
+  Tick(c);
+  ASSERT_EQ(CountImage("web/front:2"), 1);
+  Apply(kCanaryWeb);
+  auto rec = apps_->Canary("default", "web", "front");
+  ASSERT_TRUE(rec && *rec);
+  EXPECT_EQ((*rec)->state, CanaryState::kAborted);
+  Tick(c);
+  EXPECT_EQ(CountImage("web/front:2"), 0);
+  EXPECT_EQ(CountImage("web/front:1"), 3);
 }
 
 TEST_F(ControllerTest, DryRunStoresNothingAndShowsTheDiff) {

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +47,9 @@ struct Plan {
   std::vector<Stop> stops;
   std::vector<const Instance*> updates;  // rewrite the assignment with the current spec
   std::vector<Failure> failures;
+  // Specs the scheduler made for this plan (the two halves of a canary) that `services`
+  // point to.
+  std::vector<std::unique_ptr<ServiceSpec>> owned_specs;
 
   // The Instance a placement creates, as the reconciler writes it.
   Instance MakeInstance(const Placement& p, const NodeTable& nodes) const;

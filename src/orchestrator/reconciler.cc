@@ -24,6 +24,18 @@ Result<PassResult> Reconciler::RunOnce() {
   auto nodes_kv = store_.Get(kNodesPrefix, {.prefix = true, .revision = result.read_revision});
   if (!nodes_kv) return std::unexpected(Wrap(nodes_kv.error(), "reconciler: read nodes"));
 
+  auto canary_kv = store_.Get(kCanaryPrefix, {.prefix = true, .revision = result.read_revision});
+  if (!canary_kv) return std::unexpected(Wrap(canary_kv.error(), "reconciler: read canaries"));
+  for (const auto& kv : canary_kv->kvs) {
+    auto rec = CanaryFromJson(kv.value);
+    if (!rec) {
+      result.skipped.push_back(kv.key + ": " + rec.error().message);
+      continue;
+    }
+    rec->mod_revision = kv.mod_revision;
+    result.canaries.emplace(kv.key.substr(kCanaryPrefix.size()), std::move(*rec));
+  }
+
   std::vector<App> apps;
   apps.reserve(apps_kv->kvs.size());
   for (const auto& kv : apps_kv->kvs) {
@@ -126,7 +138,7 @@ Result<PassResult> Reconciler::RunOnce() {
   NodeTable table;
   for (const Node& n : nodes) table.Upsert(n);
   Scheduler scheduler(table, random_, options_.scheduler);
-  Plan plan = scheduler.Schedule(apps, instances, clock_.WallMillis());
+  Plan plan = scheduler.Schedule(apps, instances, clock_.WallMillis(), &result.canaries);
 
   // Write the plan in bounded transactions.
   std::vector<store::TxnOp> ops;

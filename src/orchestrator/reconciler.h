@@ -51,6 +51,7 @@ struct PassResult {
   // the apps, and every assigned instance with the state its agent reported.
   std::vector<App> apps;
   std::vector<Instance> instances;
+  CanaryMap canaries;  // canary records (canary.h) by "ns/app/svc", read with the apps
 };
 
 class Reconciler {

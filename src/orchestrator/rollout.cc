@@ -16,6 +16,8 @@ std::string_view ToString(RolloutPhase p) {
       return "complete";
     case RolloutPhase::kFailed:
       return "failed";
+    case RolloutPhase::kPaused:
+      return "paused";
   }
   return "unknown";
 }

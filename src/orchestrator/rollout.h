@@ -20,7 +20,9 @@
 
 namespace berth::orchestrator {
 
-enum class RolloutPhase { kProgressing, kComplete, kFailed };
+// kPaused: a canary's instances are available and wait for promotion (canary.h); the
+// controller sets it, a Rollout never returns it.
+enum class RolloutPhase { kProgressing, kComplete, kFailed, kPaused };
 std::string_view ToString(RolloutPhase p);
 
 // What the reconciler sees at one pass.

@@ -31,7 +31,7 @@ std::string GroupKey(std::string_view ns, std::string_view app, std::string_view
 }  // namespace
 
 Plan Scheduler::Schedule(std::span<const App> apps, std::span<const Instance> instances,
-                         int64_t now_ms) {
+                         int64_t now_ms, const CanaryMap* canaries) {
   Plan plan;
   // Actual state, grouped by service.
   std::unordered_map<std::string, std::vector<const Instance*>> actual;
@@ -50,24 +50,56 @@ Plan Scheduler::Schedule(std::span<const App> apps, std::span<const Instance> in
   std::vector<ServiceDiff> diffs;
   std::vector<std::vector<const Instance*>> current;  // live instances that stay, per service
   int64_t to_place = 0;
+  auto reconcile = [&](const App& app, const ServiceSpec& spec, std::vector<const Instance*> live,
+                       bool updates) {
+    ServiceDiff d = Reconcile(&spec, live, status, now_ms);
+    for (const Stop& s : d.stop) {
+      plan.stops.push_back(s);
+      if (s.reason != StopReason::kLost) release(s.instance);
+      std::erase(live, s.instance);
+    }
+    if (updates) plan.updates.insert(plan.updates.end(), d.update.begin(), d.update.end());
+    to_place += d.place;
+    plan.services.push_back({&app, &spec});
+    diffs.push_back(std::move(d));
+    current.push_back(std::move(live));
+  };
   for (const App& app : apps) {
     for (const ServiceSpec& spec : app.services) {
+      const std::string key = GroupKey(app.ns, app.name, spec.name);
       std::vector<const Instance*> live;
-      if (auto it = actual.find(GroupKey(app.ns, app.name, spec.name)); it != actual.end()) {
+      if (auto it = actual.find(key); it != actual.end()) {
         live = std::move(it->second);
         actual.erase(it);
       }
-      ServiceDiff d = Reconcile(&spec, live, status, now_ms);
-      for (const Stop& s : d.stop) {
-        plan.stops.push_back(s);
-        if (s.reason != StopReason::kLost) release(s.instance);
-        std::erase(live, s.instance);
+      const CanaryRecord* canary = nullptr;
+      if (canaries != nullptr && spec.update.canary > 0) {
+        if (auto it = canaries->find(key); it != canaries->end() &&
+                                           it->second.state == CanaryState::kCanary &&
+                                           it->second.canary_hash == spec.DeployHash()) {
+          canary = &it->second;
+        }
       }
-      plan.updates.insert(plan.updates.end(), d.update.begin(), d.update.end());
-      to_place += d.place;
-      plan.services.push_back({&app, &spec});
-      diffs.push_back(std::move(d));
-      current.push_back(std::move(live));
+      if (canary == nullptr) {
+        reconcile(app, spec, std::move(live), true);
+        continue;
+      }
+      // A canary: the new version at update.canary, the stable one at replicas. Instances
+      // of a third version count as the stable half's outdated ones. Stable instances are
+      // never rewritten in place (their spec is the record's, not the app's).
+      auto& canary_spec = *plan.owned_specs.emplace_back(std::make_unique<ServiceSpec>(spec));
+      canary_spec.replicas = spec.update.canary;
+      auto& stable_spec =
+          *plan.owned_specs.emplace_back(std::make_unique<ServiceSpec>(canary->stable));
+      stable_spec.name = spec.name;
+      stable_spec.replicas = spec.replicas;
+      const uint64_t canary_hash = spec.DeployHash();
+      std::vector<const Instance*> canary_live, stable_live;
+      for (const Instance* i : live) {
+        (i->deploy_hash == canary_hash ? canary_live : stable_live).push_back(i);
+      }
+      reconcile(app, canary_spec, std::move(canary_live), true);
+      reconcile(app, stable_spec, std::move(stable_live), false);
     }
   }
   // Services (or apps) that are no longer desired, in key order for determinism.

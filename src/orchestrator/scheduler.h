@@ -12,6 +12,7 @@
 #include <span>
 #include <vector>
 
+#include "orchestrator/canary.h"
 #include "orchestrator/node_table.h"
 #include "orchestrator/plan.h"
 #include "orchestrator/random.h"
@@ -29,8 +30,12 @@ class Scheduler {
   Scheduler(NodeTable& nodes, Random& random, SchedulerOptions options = {});
 
   // `apps` is the desired state; `instances` the actual one (only Live() ones count).
-  // `now_ms` is wall-clock millis, for minReadySeconds.
-  Plan Schedule(std::span<const App> apps, std::span<const Instance> instances, int64_t now_ms);
+  // `now_ms` is wall-clock millis, for minReadySeconds. A service with a canary record in
+  // state canary for its current version (`canaries`, by "ns/app/svc") is reconciled as two
+  // halves: the stable spec at `replicas` over the instances of other versions, the current
+  // spec at `update.canary` over its own.
+  Plan Schedule(std::span<const App> apps, std::span<const Instance> instances, int64_t now_ms,
+                const CanaryMap* canaries = nullptr);
 
  private:
   NodeTable& nodes_;

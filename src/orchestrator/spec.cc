@@ -617,7 +617,8 @@ ServiceSpec ReadService(Reader& r, const std::string& name, const YAML::Node& n,
         } else if (k == "update") {
           r.ForEachField(
               v, vp,
-              {"maxSurge", "maxUnavailable", "minReadySeconds", "progressDeadline", "autoRollback"},
+              {"maxSurge", "maxUnavailable", "minReadySeconds", "progressDeadline", "autoRollback",
+               "canary"},
               [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
                 if (k2 == "maxSurge") {
                   s.update.max_surge = ReadIntOrPercent(r, v2, p2);
@@ -627,6 +628,18 @@ ServiceSpec ReadService(Reader& r, const std::string& name, const YAML::Node& n,
                   s.update.min_ready = r.Duration(v2, p2);
                 } else if (k2 == "progressDeadline") {
                   s.update.progress_deadline = r.Duration(v2, p2);
+                } else if (k2 == "canary") {
+                  // {replicas: N} (N defaults to 1), or N alone (Nomad's `canary = N`).
+                  if (v2.IsMap()) {
+                    s.update.canary = 1;
+                    r.ForEachField(
+                        v2, p2, {"replicas"},
+                        [&](const std::string&, const YAML::Node& v3, const std::string& p3) {
+                          s.update.canary = r.Int(v3, p3, 1, 10'000, "an integer from 1 to 10000");
+                        });
+                  } else {
+                    s.update.canary = r.Int(v2, p2, 0, 10'000, "an integer from 0 to 10000");
+                  }
                 } else {
                   s.update.auto_rollback = r.Bool(v2, p2);
                 }
@@ -1075,6 +1088,7 @@ OJson ServiceBody(const ServiceSpec& s) {
                  {"minReadySeconds", FormatDuration(s.update.min_ready)},
                  {"progressDeadline", FormatDuration(s.update.progress_deadline)},
                  {"autoRollback", s.update.auto_rollback}};
+  if (s.update.canary > 0) j["update"]["canary"] = {{"replicas", s.update.canary}};
   OJson constraints = OJson::array();
   for (const auto& c : s.placement.constraints) {
     // The map form: values may hold characters ("," ")" " ") the string form splits on.

@@ -272,6 +272,31 @@ TEST(ParseAppYaml, RejectsBadRestartAndUpdate) {
             "minReadySeconds");
 }
 
+TEST(ParseAppYaml, ReadsTheCanaryStrategy) {
+  auto two = ParseAppYaml(App1("    update: {canary: {replicas: 2}}\n"));
+  ASSERT_TRUE(two) << two.error().message;
+  EXPECT_EQ(two->services[0].update.canary, 2);
+  auto back = AppFromJson(AppToJson(*two));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->services[0].update.canary, 2);
+  auto bare = ParseAppYaml(App1("    update: {canary: 3}\n"));
+  ASSERT_TRUE(bare) << bare.error().message;
+  EXPECT_EQ(bare->services[0].update.canary, 3);
+  auto dflt = ParseAppYaml(App1("    update: {canary: {}}\n"));
+  ASSERT_TRUE(dflt) << dflt.error().message;
+  EXPECT_EQ(dflt->services[0].update.canary, 1);
+  auto none = ParseAppYaml(App1(""));
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->services[0].update.canary, 0);
+  EXPECT_NE(ParseError(App1("    update: {canary: {replicas: 0}}\n"))
+                .find("app.yaml:5: services.api.update.canary.replicas: must be an integer from 1 "
+                      "to 10000"),
+            std::string::npos);
+  EXPECT_NE(ParseError(App1("    update: {canary: {weight: 10}}\n"))
+                .find("services.api.update.canary.weight: unknown field"),
+            std::string::npos);
+}
+
 TEST(ParseAppYaml, RejectsBadPlacement) {
   EXPECT_EQ(ParseError(App1("    placement: {strategy: random}\n")),
             "app.yaml:5: services.api.placement.strategy: must be spread or binpack, got "

@@ -167,6 +167,10 @@ Result<void> UpdateStrategy::Validate(std::string_view path) const {
   if (progress_deadline <= min_ready) {
     return Invalid(Join(path, "progressDeadline"), "must be longer than minReadySeconds");
   }
+  if (canary < 0 || canary > 10'000) {
+    return Invalid(Join(path, "canary.replicas"),
+                   fmt::format("must be between 0 and 10000, got {}", canary));
+  }
   return {};
 }
 
@@ -344,6 +348,7 @@ uint64_t ServiceSpec::SpecHash() const {
   h.AddInt(update.min_ready.count());
   h.AddInt(update.progress_deadline.count());
   h.AddInt(update.auto_rollback);
+  h.AddInt(update.canary);
   h.AddInt(static_cast<int64_t>(placement.constraints.size()));
   for (const auto& c : placement.constraints) h.Add(c.ToString());
   h.AddInt(static_cast<int>(placement.strategy));

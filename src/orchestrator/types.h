@@ -106,6 +106,11 @@ struct UpdateStrategy {
   Millis min_ready{0};
   Millis progress_deadline{600'000};
   bool auto_rollback = true;
+  // Canary strategy (`canary: {replicas: N}`): a new version starts as N instances beside
+  // the stable ones, gets `expose[].canaryWeight` percent of the gateway's traffic, and
+  // waits for `berth rollout promote` (the rest rolls out) or `abort` (back to stable).
+  // 0: a plain rolling update.
+  int64_t canary = 0;
 
   Result<void> Validate(std::string_view path) const;
   // The resolved pair for `replicas`; never both zero (unavailable becomes 1 then, as in
