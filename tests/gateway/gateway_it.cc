@@ -749,6 +749,60 @@ TEST_F(GatewayIt, ManyPipelinedMixedRequestsEachAnsweredByItsOwnResponse) {
   EXPECT_NE(r->body.find("target=/last\n"), std::string::npos) << r->body;
 }
 
+// The gateway waits for a keep-alive client's next request, and for an upstream's answer,
+// without trying a read it knows would find nothing (server/ready_wait.h): after a short
+// read it waits for the socket's next readiness edge. Requests and answers that arrive in
+// pieces, right away or after a pause, must each wake it: a missed wake-up hangs the
+// connection (the client's 30 s receive timeout fails the test).
+TEST_F(GatewayIt, KeepAliveRequestsAndAnswersArrivingInPiecesAreAllServed) {
+  auto& a = StartUpstream("a");
+  StartGateway(Replace("routes: [{name: r, upstreams: [\"A\"]}]", {{"A", a.addr()}}));
+  Conn conn(port_);
+  const auto pause = [] { std::this_thread::sleep_for(std::chrono::milliseconds(5)); };
+  for (int round = 0; round < 36; ++round) {
+    const std::string id = "/k" + std::to_string(round);
+    // Every third answer is chunked and larger than one read: the upstream sends it in
+    // many pieces, so the gateway reads it short, then waits for more.
+    const std::string target = round % 3 == 2 ? id + "?chunked=1&size=30000" : id;
+    std::string body;
+    switch (round % 4) {
+      case 0:  // at once
+        ASSERT_TRUE(conn.Send(Get(target)));
+        break;
+      case 1: {  // the head in two pieces
+        const std::string req = Get(target);
+        ASSERT_TRUE(conn.Send(req.substr(0, 9)));
+        pause();
+        ASSERT_TRUE(conn.Send(req.substr(9)));
+        break;
+      }
+      case 2:  // after a pause (the gateway went idle first)
+        pause();
+        ASSERT_TRUE(conn.Send(Get(target)));
+        break;
+      default: {  // a body in two pieces
+        body = std::string(100 + round, 'b');
+        ASSERT_TRUE(conn.Send("POST " + target + " HTTP/1.1\r\nHost: t\r\nContent-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body.substr(0, 40)));
+        pause();
+        ASSERT_TRUE(conn.Send(body.substr(40)));
+        break;
+      }
+    }
+    auto r = conn.Read(body.empty() ? "GET" : "POST");
+    ASSERT_TRUE(r) << "round " << round;
+    EXPECT_EQ(r->status, 200) << "round " << round;
+    if (round % 3 == 2) {
+      EXPECT_EQ(r->body, std::string(30000, 'x')) << "round " << round;
+    } else {
+      EXPECT_NE(r->body.find("target=" + target + "\n"), std::string::npos) << r->body;
+      EXPECT_NE(r->body.find("body-bytes=" + std::to_string(body.size()) + "\n"), std::string::npos)
+          << r->body;
+    }
+  }
+  EXPECT_EQ(a.Requests(), 36);
+}
+
 TEST_F(GatewayIt, StreamsLargeChunkedBodiesWithoutBuffering) {
   auto& a = StartUpstream("a");
   StartGateway(Replace("routes: [{name: r, upstreams: [\"A\"]}]", {{"A", a.addr()}}));

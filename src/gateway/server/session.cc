@@ -13,6 +13,7 @@
 
 #include "gateway/filters/filter.h"
 #include "gateway/server/access_log.h"
+#include "gateway/server/ready_wait.h"
 
 namespace berth::gateway::server {
 
@@ -187,19 +188,33 @@ void Session::Start() {
   if (tls_) {  // the handshake first
     asio::co_spawn(worker_.io(), Serve(shared_from_this(), false), asio::detached);
   } else {
-    WaitForRequest();
+    WaitForRequest(false);
   }
 }
 
-void Session::WaitForRequest() {
+void Session::WaitForRequest(bool after_request) {
   SetPhase(Phase::kIdle, worker_.options().idle_timeout);
-  socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](asio::error_code ec) {
+  auto on_ready = [self = shared_from_this()](asio::error_code ec) {
     if (ec || self->closed_ || self->worker_.draining()) {
       self->Close();
       return;
     }
     asio::co_spawn(self->worker_.io(), self->Serve(self, true), asio::detached);
-  });
+  };
+  if (after_request) {
+    // The last read of this socket came back short (the request), so unless bytes arrived
+    // since, this queues without a system call (see ready_wait.h).
+    AsyncWaitReadable(socket_, std::move(on_ready));
+  } else {
+    // A new connection: a plain readiness wait, so that one that stays silent holds no
+    // coroutine or buffer (the speculative wait would complete at once on a fresh socket).
+    socket_.async_wait(tcp::socket::wait_read, std::move(on_ready));
+  }
+}
+
+void Session::DownDrained() {
+  // Through TLS the reads of the socket are the TLS stream's, not these.
+  if (!tls_) NoteReadDrained(socket_);
 }
 
 void Session::CloseIfIdle() {
@@ -275,7 +290,7 @@ asio::awaitable<void> Session::Serve(std::shared_ptr<Session> self, bool readabl
     if (r == HeadResult::kIdle) {
       // Keep-alive between requests: give everything back and wait without a coroutine.
       ReleaseBuffers();
-      WaitForRequest();
+      WaitForRequest(true);
       co_return;
     }
     if (r == HeadResult::kEnd) break;
@@ -302,18 +317,25 @@ asio::awaitable<Session::HeadResult> Session::ReadHead(bool readable) {
       co_return HeadResult::kHead;
     }
     // kNeedMore: every byte consumed; read more.
-    if (parser_->idle() && !readable) {
+    const bool between_requests = parser_->idle();  // no byte of the next request yet
+    if (between_requests && !readable) {
       if (worker_.draining()) co_return HeadResult::kEnd;
       // Plain TCP waits bufferless (the caller); TLS may hold decrypted bytes: it reads.
       if (!tls_) co_return HeadResult::kIdle;
-      SetPhase(Phase::kIdle, worker_.options().idle_timeout);
     }
     readable = false;
-    // The whole head must arrive within header_timeout (a slowloris cannot extend it).
-    if (phase_ != Phase::kHead) SetPhase(Phase::kHead, worker_.options().header_timeout);
+    if (between_requests) {
+      // Keep-alive wait (TLS, or a wake-up that finds no bytes): the idle timeout.
+      if (phase_ != Phase::kIdle) SetPhase(Phase::kIdle, worker_.options().idle_timeout);
+    } else if (phase_ != Phase::kHead) {
+      // The whole head must arrive within header_timeout (a slowloris cannot extend it).
+      SetPhase(Phase::kHead, worker_.options().header_timeout);
+    }
     EnsureBuffer(in_);
-    size_t n = co_await DownRead(in_.ReadInto(), ec);
+    const asio::mutable_buffer space = in_.ReadInto();
+    size_t n = co_await DownRead(space, ec);
     if (ec || n == 0) co_return HeadResult::kEnd;  // closed (mid-head or between requests)
+    if (n < space.size()) DownDrained();
     in_.end += n;
   }
 }
@@ -773,11 +795,13 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
       // More body: read from the client.
       SetPhase(Phase::kStreaming, route.timeouts.idle);
       EnsureBuffer(in_);
-      size_t n = co_await DownRead(in_.ReadInto(), ec);
+      const asio::mutable_buffer space = in_.ReadInto();
+      size_t n = co_await DownRead(space, ec);
       if (ec || n == 0) {
         client_gone = true;
         break;
       }
+      if (n < space.size()) DownDrained();
       in_.end += n;
     }
     if (client_error) {
@@ -808,6 +832,12 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
     http::Parser& response_parser = *response_parser_lease.parser;
     response_parser.Reset();
     response_parser.SetRequestMethod(ex.method);
+    if (!upstream_in_.data && ex.request_complete && in_.data && in_.empty()) {
+      // The request is all sent and no next one is buffered: its buffer reads the response,
+      // so a keep-alive request takes one buffer from the worker's pool, not two.
+      upstream_in_.data = std::move(in_.data);
+      upstream_in_.begin = upstream_in_.end = 0;
+    }
     EnsureBuffer(upstream_in_);
     bool head_done = false, head_sent = false, complete = false, interim = false;
     bool dechunk = false, close_after = !ex.keep_alive;
@@ -916,7 +946,11 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
         upstream_in_.Consume(fwd);
       }
       if (complete || upgraded) break;
-      size_t n = co_await up.async_read_some(upstream_in_.ReadInto(), kNoThrow(ec));
+      const asio::mutable_buffer space = upstream_in_.ReadInto();
+      size_t n = co_await up.async_read_some(space, kNoThrow(ec));
+      // A short read emptied the socket: the next read (next response on this pooled
+      // connection) waits for readiness instead of trying recv() first (ready_wait.h).
+      if (!ec && n > 0 && n < space.size()) NoteReadDrained(up);
       if (ec || n == 0) {
         if (ec == asio::error::eof && head_done) {
           auto fin = response_parser.Finish();

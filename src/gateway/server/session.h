@@ -81,7 +81,9 @@ class Session : public std::enable_shared_from_this<Session> {
   struct Exchange;
 
   // Waits (without a coroutine) until the client sends bytes, then runs Serve().
-  void WaitForRequest();
+  // `after_request`: the connection just served one (its last read was short), so the wait
+  // needs no system call (ready_wait.h).
+  void WaitForRequest(bool after_request);
   asio::awaitable<void> Serve(std::shared_ptr<Session> self, bool readable);
   // Reads until the parser reports a head. kIdle: nothing buffered and the client sent
   // nothing more (plain TCP only): the caller gives everything back and waits.
@@ -112,6 +114,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // returns the error status of a malformed body, else 0.
   int FeedBody(Exchange& ex);
   bool EnsureBuffer(IoBuffer& b);
+  // A client read came back short: the socket is empty until its next readiness edge.
+  void DownDrained();
   // Gives back the parser, the empty buffers and the head string (idle connection).
   void ReleaseBuffers();
   // out_, cleared, with capacity from the worker's pool.
