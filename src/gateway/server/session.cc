@@ -9,7 +9,11 @@
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include "gateway/filters/filter.h"
 #include "gateway/server/access_log.h"
@@ -110,6 +114,68 @@ std::optional<std::string_view> CookieValue(std::string_view cookies, std::strin
     cookies.remove_prefix(semi + 1);
   }
   return std::nullopt;
+}
+
+// Straight system calls on a plain TCP socket, without an asio operation: when the call
+// completes at once (the usual case: a small request or answer, a socket just reported
+// readable) the coroutine does not suspend, and no operation is allocated and posted
+// through the scheduler. Only what would block goes to asio. Used strictly one at a time per
+// socket, never beside a pending asio write, so bytes cannot interleave.
+//
+// Sends what it can of `bufs` (MSG_DONTWAIT) and advances `bufs` past it; true when nothing
+// is left. On a full socket buffer it returns false with no error: the caller writes the rest
+// with asio. `ec` is always assigned (cleared on success), like an asio operation's.
+template <size_t N>
+bool SendNow(tcp::socket& s, std::array<asio::const_buffer, N>& bufs, asio::error_code& ec) {
+  ec = {};
+  iovec iov[N];
+  int count = 0;
+  for (const auto& b : bufs) {
+    if (b.size() > 0) iov[count++] = {const_cast<void*>(b.data()), b.size()};
+  }
+  if (count == 0) return true;
+  ssize_t n;
+  do {
+    if (count == 1) {
+      n = ::send(s.native_handle(), iov[0].iov_base, iov[0].iov_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } else {
+      msghdr m{};
+      m.msg_iov = iov;
+      m.msg_iovlen = static_cast<size_t>(count);
+      n = ::sendmsg(s.native_handle(), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+    }
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      ec = asio::error_code(errno, asio::system_category());
+    return false;
+  }
+  auto left = static_cast<size_t>(n);
+  for (auto& b : bufs) {
+    const size_t take = std::min(left, b.size());
+    b += take;
+    left -= take;
+  }
+  return asio::buffer_size(bufs) == 0;
+}
+
+// One recv (MSG_DONTWAIT) into `space`: the byte count; 0 with ec = eof at the end of the
+// stream, 0 with ec = would_block when nothing is there, 0 with the error otherwise.
+size_t RecvNow(tcp::socket& s, asio::mutable_buffer space, asio::error_code& ec) {
+  ec = {};
+  ssize_t n;
+  do {
+    n = ::recv(s.native_handle(), space.data(), space.size(), MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) return static_cast<size_t>(n);
+  if (n == 0) {
+    ec = asio::error::eof;
+  } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    ec = asio::error::would_block;
+  } else {
+    ec = asio::error_code(errno, asio::system_category());
+  }
+  return 0;
 }
 
 // A generated X-Request-Id: a random (version 4) UUID, written without allocating.
@@ -323,6 +389,7 @@ asio::awaitable<Session::HeadResult> Session::ReadHead(bool readable) {
       // Plain TCP waits bufferless (the caller); TLS may hold decrypted bytes: it reads.
       if (!tls_) co_return HeadResult::kIdle;
     }
+    const bool woken = readable;
     readable = false;
     if (between_requests) {
       // Keep-alive wait (TLS, or a wake-up that finds no bytes): the idle timeout.
@@ -333,7 +400,16 @@ asio::awaitable<Session::HeadResult> Session::ReadHead(bool readable) {
     }
     EnsureBuffer(in_);
     const asio::mutable_buffer space = in_.ReadInto();
-    size_t n = co_await DownRead(space, ec);
+    size_t n = 0;
+    if (woken && !tls_) {
+      // Just reported readable: read at once, without an asio operation.
+      n = RecvNow(socket_, space, ec);
+      if (ec == asio::error::would_block) {
+        ec = {};
+        DownDrained();  // a stale readiness edge: the read below waits for the next one
+      }
+    }
+    if (n == 0 && !ec) n = co_await DownRead(space, ec);
     if (ec || n == 0) co_return HeadResult::kEnd;  // closed (mid-head or between requests)
     if (n < space.size()) DownDrained();
     in_.end += n;
@@ -777,7 +853,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
           asio::buffer(out_.data(), head_written ? 0 : out_.size()),
           asio::buffer(in_.data ? in_.data.get() + in_.begin : nullptr, ex.fed)};
       if (!head_written || ex.fed > 0) {
-        co_await asio::async_write(up, bufs, kNoThrow(ec));
+        if (!SendNow(up, bufs, ec) && !ec) co_await asio::async_write(up, bufs, kNoThrow(ec));
         if (ec) {
           upstream_write_failed = true;
           break;
@@ -933,7 +1009,7 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
             asio::buffer(out_.data(), head_sent && !dechunk ? 0 : out_.size()),
             asio::buffer(upstream_in_.data.get() + upstream_in_.begin, fwd)};
         if (!head_sent || dechunk || fwd > 0) {
-          co_await DownWrite(bufs, ec);
+          if (tls_ || (!SendNow(socket_, bufs, ec) && !ec)) co_await DownWrite(bufs, ec);
           if (ec) {
             give_back(false);
             ex.status = status;
