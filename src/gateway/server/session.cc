@@ -32,6 +32,9 @@ constexpr auto kNoThrow = [](asio::error_code& ec) {
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
+// Answer bytes up to this size are copied behind the answer's head and sent with it.
+constexpr size_t kCoalesceBody = 2048;
+
 // (Built outside the coroutines: GCC 12 cannot brace-initialize these inside one.)
 const std::vector<std::pair<std::string, std::string>>& OverloadedHeaders() {
   static const std::vector<std::pair<std::string, std::string>> h{{"x-berth-overloaded", "true"}};
@@ -482,7 +485,9 @@ asio::awaitable<bool> Session::Handle() {
       host = host.substr(0, colon);
     }
     ex.host.assign(host);
-    for (auto& c : ex.host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : ex.host) {
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII, no locale call
+    }
   }
   // Origin-form target; absolute-form ("http://h/p") is reduced to its path.
   if (ex.target.starts_with("http://") || ex.target.starts_with("https://")) {
@@ -1005,6 +1010,12 @@ asio::awaitable<bool> Session::Proxy(Exchange& ex) {
       if (bad_response || retry_status) break;
       // Flush what is ready: the head (once) and the raw body bytes.
       if (head_done && !retry_status) {
+        if (!head_sent && !dechunk && fwd > 0 && fwd <= kCoalesceBody) {
+          // A small answer goes out with its head in one buffer: one send(), not sendmsg().
+          out_.append(upstream_in_.data.get() + upstream_in_.begin, fwd);
+          upstream_in_.Consume(fwd);
+          fwd = 0;
+        }
         std::array<asio::const_buffer, 2> bufs{
             asio::buffer(out_.data(), head_sent && !dechunk ? 0 : out_.size()),
             asio::buffer(upstream_in_.data.get() + upstream_in_.begin, fwd)};
