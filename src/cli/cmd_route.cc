@@ -44,7 +44,10 @@ std::string MatchText(const Json& route) {
 std::string TargetText(const Json& t) {
   std::string out;
   if (t.contains("service")) {
+    // "shop/web[deploy=3f2a...]:9090": tags and port select part of the service.
     out = t.value("namespace", std::string("default")) + "/" + t["service"].get<std::string>();
+    if (t.contains("tags")) out += "[" + Join(t["tags"]) + "]";
+    if (t.contains("port")) out += ":" + t["port"].dump();
   } else if (t.contains("upstreams")) {
     std::vector<std::string> addrs;
     for (const auto& u : t["upstreams"]) {

@@ -228,6 +228,45 @@ routes:
   EXPECT_GT(ok.load(), 100);
 }
 
+// A canary by hand: one service, two versions told apart by a registry tag, a weighted
+// split between the two tag-selected targets. 400 requests, weights 3:1; a binomial(400,
+// 1/4) count lies in [40, 170] with probability 1 - 1e-12, so the margins are wide.
+TEST_F(RoutesIt, WeightedSplitAcrossTagSelectedTargetsFollowsTheWeights) {
+  auto& stable = StartUpstream("stable");
+  auto& canary = StartUpstream("canary");
+  auto& other = StartUpstream("other");
+  Register("web", "s1", stable, R"(, "tags": ["app=shop", "deploy=v1"])");
+  Register("web", "c1", canary, R"(, "tags": ["app=shop", "deploy=v2"])");
+  Register("web", "o1", other, R"(, "tags": ["deploy=v3"])");  // in neither target
+  auto applied = Api("POST", "/v1/routes:apply", R"(
+routes:
+  - name: web
+    match: {prefix: /}
+    targets:
+      - {service: web, tags: [deploy=v1], weight: 75}
+      - {service: web, tags: [deploy=v2, app=shop], weight: 25}
+)");
+  ASSERT_EQ(applied.status, 200) << applied.body;
+  ASSERT_TRUE(WaitFor([&] {
+    auto s = Spread("/x", 20);
+    return s["200 stable"] > 0 && s["200 canary"] > 0;
+  })) << "both versions should get traffic";
+  auto spread = Spread("/x", 400);
+  EXPECT_EQ(spread["200 stable"] + spread["200 canary"], 400) << "only the two versions answer";
+  EXPECT_EQ(spread["200 other"], 0);
+  EXPECT_GE(spread["200 canary"], 40);
+  EXPECT_LE(spread["200 canary"], 170);
+
+  // All on the new version: the route names its tag alone.
+  ASSERT_EQ(
+      Api("PUT", "/v1/routes/web",
+          R"({"match": {"prefix": "/"}, "targets": [{"service": "web", "tags": ["deploy=v2"]}]})")
+          .status,
+      200);
+  ASSERT_TRUE(Settles("/x", "200 canary"));
+  EXPECT_EQ(Spread("/x", 50)["200 canary"], 50);
+}
+
 TEST_F(RoutesIt, BadRouteInputGets400AndChangesNothing) {
   auto& a = StartUpstream("a");
   ASSERT_EQ(Api("PUT", "/v1/routes/good",
@@ -347,6 +386,19 @@ routes:
   // Traffic follows the route the CLI stored.
   ASSERT_TRUE(WaitFor([&] { return Through("/api/x", "api.test") == "200 a"; }));
   EXPECT_EQ(Through("/api/x", "other.test"), "404 -");
+
+  // Targets that select part of a service show their tags and port.
+  std::ofstream(dir_.Sub("tagged.yaml"))
+      << "routes:\n  - name: tagged\n    match: {prefix: /tagged}\n    targets:\n"
+         "      - {service: api, tags: [deploy=v1], weight: 3}\n"
+         "      - {service: api, tags: [deploy=v2], port: 9090, weight: 1}\n";
+  auto tagged = berth({"route", "apply", "-f", dir_.Sub("tagged.yaml")});
+  EXPECT_EQ(tagged.first, 0) << tagged.second;
+  ls = berth({"route", "ls"});
+  EXPECT_NE(ls.second.find("default/api[deploy=v1](3) default/api[deploy=v2]:9090(1)"),
+            std::string::npos)
+      << ls.second;
+  EXPECT_EQ(berth({"route", "rm", "tagged"}).first, 0);
 
   // A bad file: one error line, exit 1, nothing stored.
   std::ofstream(dir_.Sub("bad.yaml")) << "routes:\n  - {name: api, service: api, lb: fastest}\n";

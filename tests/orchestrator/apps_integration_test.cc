@@ -293,5 +293,95 @@ TEST_F(AppsCliTest, ApplyGetDescribeScaleRolloutDelete) {
   EXPECT_NE(o.text.find("HTTP 404"), std::string::npos) << o.text;
 }
 
+// A canary through the API and the CLI (nodes and agents' reports written by hand): status,
+// the routes the controller writes, promote, and abort.
+TEST_F(AppsCliTest, CanaryStatusPromoteAndAbort) {
+  PutNode("n1");
+  PutNode("n2");
+  const std::string spec = R"(name: web
+services:
+  front:
+    image: web/front:1
+    replicas: 2
+    resources: {cpu: 100m, memory: 64Mi}
+    ports: [{name: http, containerPort: 8080}]
+    update: {maxSurge: 1, maxUnavailable: 0, canary: {replicas: 1}}
+    expose: [{host: web.local, path: /, canaryWeight: 25}]
+)";
+  auto rollout = [&] { return Call("GET", "/v1/apps/default/web/services/front/rollout"); };
+  auto phase = [&] {
+    Json r = rollout();
+    return r.contains("rollout") && r["rollout"]["to"] == r["deploy_hash"]
+               ? r["rollout"].value("phase", "")
+               : std::string("pending");
+  };
+  auto targets = [&]() -> Json {
+    auto v = GetKey("/gateway/routes/default.web.front");
+    if (!v) return Json();
+    auto j = ParseJson(*v);
+    return j ? (*j)["targets"] : Json();
+  };
+  auto instances = [&] { return Service("web", "front")["instances"].size(); };
+
+  ASSERT_EQ(Berth({"apply", "-f", Write("v1.yaml", spec)}).code, 0);
+  ASSERT_TRUE(WaitFor([&] { return instances() == 2; }));
+  ReportReady("web", "front");
+  ASSERT_TRUE(WaitFor([&] { return phase() == "complete"; })) << rollout().dump();
+
+  ASSERT_EQ(Berth({"apply", "-f", Write("v2.yaml", WithImage(spec, "web/front:2"))}).code, 0);
+  ASSERT_TRUE(WaitFor([&] { return instances() == 3; })) << Service("web", "front").dump();
+  Out o = Berth({"rollout", "status", "web/front"});
+  EXPECT_NE(o.text.find("progressing: canary 0 of 1 available (web/front:2), 25% of traffic; "
+                        "stable 2 of 2 available (web/front:1)"),
+            std::string::npos)
+      << o.text;
+  ReportReady("web", "front");
+  ASSERT_TRUE(WaitFor([&] { return phase() == "paused"; })) << rollout().dump();
+  o = Berth({"rollout", "status", "web/front", "--watch", "--timeout", "30s"});
+  EXPECT_EQ(o.code, 0) << o.text;
+  EXPECT_NE(o.text.find("paused: canary 1 of 1 available"), std::string::npos) << o.text;
+  EXPECT_NE(o.text.find("waiting for berth rollout promote|abort"), std::string::npos) << o.text;
+  ASSERT_TRUE(WaitFor([&] { return targets().size() == 2; })) << targets().dump();
+  Json t = targets();
+  EXPECT_EQ(t[0]["weight"], 75);
+  EXPECT_EQ(t[1]["weight"], 25);
+  EXPECT_EQ(t[1]["tags"][0], "deploy=" + rollout().value("deploy_hash", ""));
+
+  o = Berth({"rollout", "promote", "web/front"});
+  EXPECT_EQ(o.code, 0) << o.text;
+  EXPECT_NE(o.text.find("web/front promoted"), std::string::npos) << o.text;
+  o = Berth({"rollout", "promote", "web/front"});
+  EXPECT_EQ(o.code, 1) << o.text;
+  EXPECT_NE(o.text.find("no canary waiting for promotion"), std::string::npos) << o.text;
+  ASSERT_TRUE(WaitFor([&] {
+    ReportReady("web", "front");
+    return phase() == "complete";
+  })) << rollout().dump();
+  ASSERT_TRUE(WaitFor([&] { return targets().size() == 1 && !targets()[0].contains("tags"); }))
+      << targets().dump();
+  const Json promoted = Service("web", "front");
+  const Json current_hash = rollout()["deploy_hash"];
+  for (const auto& i : promoted["instances"]) {
+    EXPECT_EQ(i["deploy_hash"], current_hash) << "only the new version is left";
+  }
+
+  // A third version, aborted: back to web/front:2, the canary goes.
+  ASSERT_EQ(Berth({"apply", "-f", Write("v3.yaml", WithImage(spec, "web/front:3"))}).code, 0);
+  ASSERT_TRUE(WaitFor([&] { return instances() == 3; }));
+  ReportReady("web", "front");
+  ASSERT_TRUE(WaitFor([&] { return phase() == "paused"; })) << rollout().dump();
+  o = Berth({"rollout", "abort", "web/front"});
+  EXPECT_EQ(o.code, 0) << o.text;
+  EXPECT_NE(o.text.find("aborted: back to the stable version"), std::string::npos) << o.text;
+  EXPECT_EQ(Call("GET", "/v1/apps/default/web")["spec"]["services"]["front"]["image"],
+            "web/front:2");
+  ASSERT_TRUE(WaitFor([&] { return instances() == 2; })) << Service("web", "front").dump();
+  ASSERT_TRUE(WaitFor([&] { return targets().size() == 1 && !targets()[0].contains("tags"); }))
+      << targets().dump();
+  o = Berth({"rollout", "abort", "web/front"});
+  EXPECT_EQ(o.code, 1) << o.text;
+  EXPECT_NE(o.text.find("no canary in progress"), std::string::npos) << o.text;
+}
+
 }  // namespace
 }  // namespace berth::testing
