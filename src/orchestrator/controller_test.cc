@@ -490,6 +490,37 @@ TEST_F(CanaryTest, FailedCanaryIsAbortedByItself) {
   EXPECT_EQ(Record()["is_rollback"], true);
 }
 
+// The canary's state is in the store: a new leader neither rolls the canary out nor fails
+// it, and promotion through it completes.
+TEST_F(CanaryTest, ANewLeaderKeepsThePausedCanaryAndPromotes) {
+  Controller& c = StartWithV1();
+  const std::string v1 = Tag("web/front:1");
+  Apply(V2(kCanaryWeb));
+  Tick(c);
+  ReportAll(InstanceState::kReady, "web/front:2");
+  Tick(c);
+  ASSERT_EQ(Record()["phase"], "paused");
+  const std::string v2 = Tag("web/front:2");
+  c.Stop();
+  Controller& d = NewController("d");
+  EXPECT_TRUE(Tick(d).leading);
+  EXPECT_TRUE(AdvanceTicking(d, 45).empty());
+  EXPECT_EQ(Record()["phase"], "paused");
+  EXPECT_EQ(Record()["strategy"], "canary");
+  EXPECT_EQ(CountImage("web/front:1"), 3);
+  EXPECT_EQ(CountImage("web/front:2"), 1);
+  EXPECT_EQ(Route(), Json::array({Target(v1, 80), Target(v2, 20)}));
+  ASSERT_TRUE(apps_->Promote("default", "web", "front"));
+  for (int i = 0; i < 20 && CountImage("web/front:1") > 0; ++i) {
+    Tick(d);
+    ReportAll(InstanceState::kReady, "web/front:2");
+  }
+  Tick(d);
+  EXPECT_EQ(CountImage("web/front:2"), 3);
+  EXPECT_EQ(Record()["phase"], "complete");
+  EXPECT_EQ(CanaryRecordText(), "");
+}
+
 TEST_F(CanaryTest, ReapplyingTheStableVersionEndsTheCanary) {
   Controller& c = StartWithV1();
   Apply(V2(kCanaryWeb));
