@@ -451,6 +451,14 @@ TEST_F(CanaryTest, AbortRemovesTheCanaryAndSendsEveryRequestToStable) {
   ReportAll(InstanceState::kReady, "web/front:2");
   Tick(c);
   ASSERT_EQ(Record()["phase"], "paused");
+  // A canary that stops being ready takes its share off the gateway (no 503s for it).
+  const std::string v2 = Tag("web/front:2");
+  ReportAll(InstanceState::kUnready, "web/front:2");
+  Tick(c);
+  EXPECT_EQ(Route(), Json::array({Target(v1, -1)}));
+  ReportAll(InstanceState::kReady, "web/front:2");
+  Tick(c);
+  EXPECT_EQ(Route(), Json::array({Target(v1, 80), Target(v2, 20)}));
 
   auto a = apps_->Abort("default", "web", "front");
   ASSERT_TRUE(a) << a.error().message;

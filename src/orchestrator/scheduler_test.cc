@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -72,6 +73,61 @@ TEST(Scheduler, SpreadDistributesReplicasEvenly) {
   ASSERT_EQ(plan.placements.size(), 12u);
   EXPECT_TRUE(plan.failures.empty());
   for (const auto& [node, count] : CountPerNode(plan, nodes)) EXPECT_EQ(count, 3) << node;
+}
+
+// A service in a canary (canary.h) is two halves: the stable spec at `replicas` over the
+// instances of other versions, the new spec at `update.canary` over its own.
+TEST(Scheduler, CanaryServiceIsReconciledAsStableAndCanaryHalves) {
+  NodeTable nodes;
+  for (int i = 0; i < 3; ++i) nodes.Upsert(MakeNode("node-" + std::to_string(i)));
+  SeededRandom random(3);
+  Scheduler scheduler(nodes, random);
+  ServiceSpec v1 = Service("api", 3);
+  v1.update.canary = 1;
+  ServiceSpec v0 = v1, v2 = v1;
+  v0.image = "img:0";
+  v2.image = "img:2";
+  std::vector<App> apps{MakeApp({v1})};
+  std::vector<Instance> actual = Apply({}, scheduler.Schedule(apps, {}, 0), nodes);
+  ASSERT_EQ(actual.size(), 3u);
+  for (auto& i : actual) i.spec_hash = 42;  // assigned with another spec of the same version
+  Instance old = actual[0];                 // and one instance of an older version
+  old.id = "api-old";
+  old.deploy_hash = v0.DeployHash();
+  actual.push_back(old);
+  MakeReady(actual);
+
+  apps = {MakeApp({v2})};
+  CanaryMap canaries;
+  canaries["default/shop/api"] = CanaryRecord{.state = CanaryState::kCanary,
+                                              .stable_hash = v1.DeployHash(),
+                                              .canary_hash = v2.DeployHash(),
+                                              .stable = v1};
+  Plan plan = scheduler.Schedule(apps, actual, 0, &canaries);
+  ASSERT_EQ(plan.placements.size(), 1u);
+  EXPECT_EQ(plan.MakeInstance(plan.placements[0], nodes).deploy_hash, v2.DeployHash());
+  ASSERT_EQ(plan.stops.size(), 1u);
+  EXPECT_EQ(plan.stops[0].instance->id, "api-old");  // the stable half's outdated one
+  EXPECT_TRUE(plan.updates.empty()) << "stable instances are never rewritten in place";
+  actual = Apply(actual, plan, nodes);
+  MakeReady(actual);
+
+  // Steady: nothing to do. A lost stable instance comes back as the stable version.
+  EXPECT_TRUE(scheduler.Schedule(apps, actual, 0, &canaries).placements.empty());
+  auto lost = std::find_if(actual.begin(), actual.end(),
+                           [&](const Instance& i) { return i.deploy_hash == v1.DeployHash(); });
+  ASSERT_NE(lost, actual.end());
+  actual.erase(lost);
+  plan = scheduler.Schedule(apps, actual, 0, &canaries);
+  ASSERT_EQ(plan.placements.size(), 1u);
+  EXPECT_EQ(plan.MakeInstance(plan.placements[0], nodes).deploy_hash, v1.DeployHash());
+
+  // Promoted: an ordinary rolling update of the rest (one surge instance of v2).
+  canaries["default/shop/api"].state = CanaryState::kPromoted;
+  actual = Apply(actual, plan, nodes);
+  MakeReady(actual);
+  plan = scheduler.Schedule(apps, actual, 0, &canaries);
+  ASSERT_EQ(plan.stops.size() + plan.placements.size(), 1u);
 }
 
 TEST(Scheduler, SpreadWithoutAntiAffinityStillBalancesLoad) {
