@@ -67,6 +67,7 @@ Json ServiceJson(const orch::ServiceSpec& spec, const std::vector<InstanceView>&
                  const Json& status, const Json& rollout, bool with_instances, int64_t now_ms) {
   const uint64_t hash = spec.DeployHash();
   int64_t total = 0, ready = 0, available = 0, up_to_date = 0;
+  int64_t cpu_reports = 0, cpu_sum = 0;  // over ready instances that report cpu
   Json list = Json::array();
   for (const auto& v : instances) {
     if (v.instance.service != spec.name) continue;
@@ -78,6 +79,11 @@ Json ServiceJson(const orch::ServiceSpec& spec, const std::vector<InstanceView>&
       if (current) ++up_to_date;
       if (state == "ready") {
         ++ready;
+        if (v.status.is_object() && v.status.contains("cpuMillis") &&
+            v.status["cpuMillis"].is_number_integer()) {
+          ++cpu_reports;
+          cpu_sum += v.status["cpuMillis"].get<int64_t>();
+        }
         int64_t since = v.status.is_object() ? v.status.value("readySinceMs", int64_t{0}) : 0;
         if (now_ms - since >= spec.update.min_ready.count()) ++available;
       }
@@ -89,7 +95,7 @@ Json ServiceJson(const orch::ServiceSpec& spec, const std::vector<InstanceView>&
            {"up_to_date", current},
            {"deploy_hash", fmt::format("{:016x}", v.instance.deploy_hash)}};
     if (v.status.is_object()) {
-      for (auto field : {"message", "readySinceMs", "ip", "ports", "restarts"}) {
+      for (auto field : {"message", "readySinceMs", "ip", "ports", "restarts", "cpuMillis"}) {
         if (v.status.contains(field)) i[field] = v.status[field];
       }
     }
@@ -99,6 +105,14 @@ Json ServiceJson(const orch::ServiceSpec& spec, const std::vector<InstanceView>&
          {"instances_total", total}, {"ready", ready},      {"available", available},
          {"up_to_date", up_to_date}};
   if (with_instances) s["instances"] = std::move(list);
+  if (cpu_reports > 0) s["cpu_millis_per_ready"] = cpu_sum / cpu_reports;
+  if (spec.autoscale) {
+    const auto& a = *spec.autoscale;
+    Json as{{"min", a.min}, {"max", a.max}, {"cooldown_ms", a.cooldown.count()}};
+    if (a.target_cpu_percent > 0) as["target_cpu_percent"] = a.target_cpu_percent;
+    if (a.target_rps > 0) as["target_rps"] = a.target_rps;
+    s["autoscale"] = std::move(as);
+  }
   if (status.is_object() && status.contains(spec.name) &&
       status[spec.name].contains("unschedulable")) {
     s["unschedulable"] = status[spec.name]["unschedulable"];

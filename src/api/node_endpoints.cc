@@ -245,6 +245,7 @@ Result<std::pair<std::map<std::string, NodeView>, int64_t>> ReadNodes(store::Sto
       if (auto sit = status_json.find(k); sit != status_json.end()) {
         a["message"] = sit->second.value("message", std::string());
         a["ip"] = sit->second.value("ip", std::string());
+        if (sit->second.contains("cpuMillis")) a["cpu_millis"] = sit->second["cpuMillis"];
         if (sit->second.contains("ports")) a["ports"] = sit->second["ports"];
       }
       v.assignments.push_back(std::move(a));
@@ -361,7 +362,8 @@ Result<void> CheckInstancePath(const Call& call) {
 Result<std::string> ParseStatus(const Call& call) {
   auto body = call.JsonBody();
   if (!body) return std::unexpected(body.error());
-  if (auto r = RejectUnknownFields(*body, {"state", "readySinceMs", "message", "ip", "ports"},
+  if (auto r = RejectUnknownFields(*body,
+                                   {"state", "readySinceMs", "message", "cpuMillis", "ip", "ports"},
                                    "instance status");
       !r) {
     return std::unexpected(r.error());

@@ -322,6 +322,20 @@ void AddDescribe(CLI::App& app, Context& ctx) {
               "  Rollout:    {}{}\n", RolloutText(s),
               ro.value("reason", "").empty() ? "" : ": " + ro.value("reason", ""));
         }
+        if (s.contains("autoscale")) {
+          const Json& a = s["autoscale"];
+          std::string targets;
+          if (a.contains("target_cpu_percent"))
+            targets += fmt::format(", cpu {}%", a.value("target_cpu_percent", 0));
+          if (a.contains("target_rps"))
+            targets += fmt::format(", {} req/s per instance", a.value("target_rps", 0));
+          std::cout << fmt::format(
+              "  Autoscale:  {}..{}{}, cool-down {}s{}\n", a.value("min", 0), a.value("max", 0),
+              targets, a.value("cooldown_ms", int64_t{0}) / 1000,
+              s.contains("cpu_millis_per_ready") ? fmt::format("; cpu now {}m per ready instance",
+                                                               s.value("cpu_millis_per_ready", 0))
+                                                 : "");
+        }
         if (s.contains("unschedulable")) {
           std::cout << fmt::format("  Unschedulable: {} replica(s): {}\n",
                                    s["unschedulable"].value("count", 0),

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "gateway/endpoint_source.h"
 #include "gateway/gateway.h"
+#include "gateway/load_reporter.h"
 #include "gateway/registry_source.h"
 #include "gateway/route_store.h"
 #include "orchestrator/controller.h"
@@ -49,6 +50,8 @@ class Started final : public Components {
   ~Started() override {
     // Reverse order: the edge first, then the registry (its exec checks use the agent), then
     // the containers' supervisor.
+    if (load) load->Stop();  // its key goes with its lease
+    load.reset();
     if (gateway) gateway->Drain(std::chrono::seconds(5));
     gateway.reset();
     gateway_source.reset();
@@ -63,6 +66,7 @@ class Started final : public Components {
     std::string out;
     if (registry) out += registry->RenderMetrics();
     if (gateway) out += gateway->RenderMetrics();
+    if (load) out += load->RenderMetrics();
     return out;
   }
 
@@ -74,10 +78,21 @@ class Started final : public Components {
   std::unique_ptr<AgentContainerExec> container_exec;  // the registry's exec checks
   std::shared_ptr<gateway::RegistryEndpointSource> gateway_source;
   std::unique_ptr<gateway::Gateway> gateway;
+  std::unique_ptr<gateway::LoadReporter> load;  // the gateway's request rates → the store
   std::unique_ptr<orchestrator::SeededRandom> random;
   std::unique_ptr<orchestrator::Controller> controller;
   std::vector<std::string> banner;
 };
+
+// Publishes the gateway's per-service request rates for the autoscalers (load_reporter.h).
+std::unique_ptr<gateway::LoadReporter> StartLoadReporter(store::Store& store, Clock& clock,
+                                                         gateway::Gateway& gw) {
+  auto r = std::make_unique<gateway::LoadReporter>(
+      store, clock, [&gw] { return gw.ServiceRequestTotals(); },
+      gateway::LoadReporterOptions{.id = gateway::DefaultGatewayId(gw.address())});
+  r->Start();
+  return r;
+}
 
 // The dev agent's token: the admin token berthd wrote at first start, or (when that file is
 // gone) a fresh operator token.
@@ -214,6 +229,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     if (!gw) return std::unexpected(Wrap(gw.error(), "gateway"));
     if (auto s = (*gw)->Start(); !s) return std::unexpected(Wrap(s.error(), "gateway"));
     started->gateway = std::move(*gw);
+    started->load = StartLoadReporter(w.store, w.clock, *started->gateway);
     started->banner.push_back(
         fmt::format("gateway http://{} (routes from {})", started->gateway->address(),
                     w.flags.gateway_config.empty() ? "the store" : w.flags.gateway_config));
@@ -226,6 +242,8 @@ namespace {
 class GatewayOnly final : public GatewayRole {
  public:
   ~GatewayOnly() override {
+    if (load) load->Stop();
+    load.reset();
     if (gateway) gateway->Stop();
     gateway.reset();
     source.reset();
@@ -238,6 +256,7 @@ class GatewayOnly final : public GatewayRole {
   std::unique_ptr<registry::Registry> registry;
   std::shared_ptr<gateway::EndpointSource> source;
   std::unique_ptr<gateway::Gateway> gateway;
+  std::unique_ptr<gateway::LoadReporter> load;
   std::vector<std::string> banner;
 };
 
@@ -269,6 +288,7 @@ Result<std::unique_ptr<GatewayRole>> StartGatewayRole(store::Store* store, Clock
   if (!gw) return std::unexpected(Wrap(gw.error(), "gateway"));
   if (auto s = (*gw)->Start(); !s) return std::unexpected(Wrap(s.error(), "gateway"));
   role->gateway = std::move(*gw);
+  if (store) role->load = StartLoadReporter(*store, clock, *role->gateway);
   role->banner.push_back(fmt::format("gateway http://{} (routes from {})", role->gateway->address(),
                                      flags.config.empty() ? "the store" : flags.config));
   if (role->gateway->admin_port() != 0)

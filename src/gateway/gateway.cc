@@ -216,6 +216,26 @@ std::string Gateway::RenderMetrics() const {
   return out;
 }
 
+std::map<std::string, uint64_t> Gateway::ServiceRequestTotals() const {
+  std::map<std::string, uint64_t> out;
+  auto table = current_.load();
+  if (!table) return out;
+  for (const auto& [name, cluster] : table->snapshot().clusters) {
+    if (!cluster || cluster->service_name.empty()) continue;
+    const std::string& ns =
+        cluster->service_namespace.empty() ? std::string("default") : cluster->service_namespace;
+    uint64_t& total = out[ns + "/" + cluster->service_name];
+    for (const auto& w : workers_) {
+      server::WorkerStats& stats = w->stats();
+      std::lock_guard lock(stats.mu);
+      auto it = stats.clusters.find(name);
+      if (it == stats.clusters.end()) continue;
+      total += it->second->requests.value() + it->second->circuit_open.value();
+    }
+  }
+  return out;
+}
+
 uint64_t Gateway::snapshot_version() const {
   auto t = current_.load();
   return t ? t->snapshot().version : 0;

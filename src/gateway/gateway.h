@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,6 +72,11 @@ class Gateway {
   std::string address() const;
   // Prometheus text over all workers.
   std::string RenderMetrics() const;
+  // Requests routed to each registry service of the routes in force since start, summed
+  // over the workers and the service's clusters, by "<namespace>/<service>" (requests sent
+  // upstream plus those refused by an open circuit breaker: the demand). Reads the workers'
+  // counters; nothing on the request path.
+  std::map<std::string, uint64_t> ServiceRequestTotals() const;
   // Version of the snapshot in force (0 before the first).
   uint64_t snapshot_version() const;
   // Applies a snapshot (what the source's callback does).

@@ -60,6 +60,10 @@ std::string RolloutKey(std::string_view ns, std::string_view app, std::string_vi
   return fmt::format("{}{}/{}/{}", kRolloutsPrefix, ns, app, svc);
 }
 
+std::string AutoscaleKey(std::string_view ns, std::string_view app, std::string_view svc) {
+  return fmt::format("{}{}/{}/{}", kAutoscalePrefix, ns, app, svc);
+}
+
 std::string EventToJson(const Event& e) {
   return Dump(Json{{"time_ms", e.time_ms},
                    {"type", e.type},
@@ -327,6 +331,8 @@ Result<int64_t> AppStore::Delete(std::string_view ns, std::string_view app) {
       store::TxnOp::Delete(fmt::format("{}{}/{}/", kRolloutsPrefix, ns, app), true));
   txn.success.push_back(
       store::TxnOp::Delete(fmt::format("{}{}/{}/", kCanaryPrefix, ns, app), true));
+  txn.success.push_back(
+      store::TxnOp::Delete(fmt::format("{}{}/{}/", kAutoscalePrefix, ns, app), true));
   auto r = store_.Txn(txn);
   if (!r) return std::unexpected(r.error());
   if (!r->succeeded) return Fail(ErrorCode::kNotFound, fmt::format("no app {}/{}", ns, app));
@@ -334,7 +340,7 @@ Result<int64_t> AppStore::Delete(std::string_view ns, std::string_view app) {
 }
 
 Result<ApplyResult> AppStore::Scale(std::string_view ns, std::string_view app, std::string_view svc,
-                                    int64_t replicas) {
+                                    int64_t replicas, ScaleOptions options) {
   for (int attempt = 0;; ++attempt) {
     auto cur = Get(ns, app);
     if (!cur) return std::unexpected(cur.error());
@@ -348,11 +354,16 @@ Result<ApplyResult> AppStore::Scale(std::string_view ns, std::string_view app, s
       return Fail(ErrorCode::kNotFound, fmt::format("app {}/{} has no service {}", ns, app, svc));
     }
     const int64_t old = s->replicas;
+    if (options.from && *options.from != old) {
+      return Fail(
+          ErrorCode::kFailedPrecondition,
+          fmt::format("{}/{}/{} has {} replicas now, not {}", ns, app, svc, old, *options.from));
+    }
     s->replicas = replicas;
     if (auto v = next.Validate(); !v) return std::unexpected(v.error());
-    auto r = Apply(next, "scale", false, (*cur)->mod_revision,
-                   {{0, "Normal", std::string(svc), "Scaled",
-                     fmt::format("replicas {} -> {}", old, replicas)}});
+    Event event = options.event.value_or(Event{0, "Normal", std::string(svc), "Scaled",
+                                               fmt::format("replicas {} -> {}", old, replicas)});
+    auto r = Apply(next, "scale", false, (*cur)->mod_revision, {std::move(event)}, options.guard);
     if (!r && r.error().code == ErrorCode::kFailedPrecondition && attempt + 1 < kApplyAttempts) {
       continue;
     }

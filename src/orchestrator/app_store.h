@@ -11,6 +11,8 @@
 //   /orchestrator/status/<ns>/<app>                        AppStatus JSON (controller)
 //   /orchestrator/rollouts/<ns>/<app>/<svc>                RolloutRecord JSON (controller)
 //   /orchestrator/canary/<ns>/<app>/<svc>                  CanaryRecord (canary.h)
+//   /orchestrator/autoscale/<ns>/<app>/<svc>               the autoscaler's last action
+//   (controller)
 // Thread-safety: stateless apart from the store; safe from any thread.
 #pragma once
 
@@ -34,6 +36,7 @@ inline constexpr std::string_view kEventsPrefix = "/orchestrator/events/";
 inline constexpr std::string_view kStatusPrefix = "/orchestrator/status/";
 inline constexpr std::string_view kRolloutsPrefix = "/orchestrator/rollouts/";
 inline constexpr std::string_view kRoutesPrefix = "/gateway/routes/";
+inline constexpr std::string_view kAutoscalePrefix = "/orchestrator/autoscale/";
 
 // Kept per service and per app; older entries are deleted as new ones are written.
 constexpr size_t kMaxHistory = 10;
@@ -43,6 +46,7 @@ std::string HistoryPrefix(std::string_view ns, std::string_view app, std::string
 std::string EventsPrefix(std::string_view ns, std::string_view app);
 std::string AppStatusKey(std::string_view ns, std::string_view app);
 std::string RolloutKey(std::string_view ns, std::string_view app, std::string_view svc);
+std::string AutoscaleKey(std::string_view ns, std::string_view app, std::string_view svc);
 
 // One deployed version of a service.
 struct HistoryEntry {
@@ -105,9 +109,21 @@ class AppStore {
   // absent.
   Result<int64_t> Delete(std::string_view ns, std::string_view app);
 
+  // How a Scale is made: by hand (`berth scale`) or by the autoscaler.
+  struct ScaleOptions {
+    // Only when the service still has this many replicas (kFailedPrecondition otherwise).
+    std::optional<int64_t> from;
+    // The event recorded with it (default: "Scaled", "replicas N -> M").
+    std::optional<Event> event;
+    std::optional<store::Compare> guard;  // one more compare (the leader's lease)
+  };
   // Sets one service's replicas. kNotFound for an unknown app or service.
   Result<ApplyResult> Scale(std::string_view ns, std::string_view app, std::string_view svc,
-                            int64_t replicas);
+                            int64_t replicas, ScaleOptions options);
+  Result<ApplyResult> Scale(std::string_view ns, std::string_view app, std::string_view svc,
+                            int64_t replicas) {
+    return Scale(ns, app, svc, replicas, ScaleOptions{});
+  }
 
   // Writes back the spec of history revision `to_revision` of a service (0: the newest
   // one with a deploy hash other than the current), keeping replicas and autoscale.

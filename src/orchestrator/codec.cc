@@ -180,6 +180,7 @@ std::string InstanceStatusToJson(const InstanceStatus& s) {
   Json j = {{"state", std::string(ToString(s.state))},
             {"readySinceMs", s.ready_since_ms},
             {"message", s.message}};
+  if (s.cpu_millis >= 0) j["cpuMillis"] = s.cpu_millis;
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
@@ -191,6 +192,14 @@ Result<InstanceStatus> InstanceStatusFromJson(std::string_view json) {
     s.state = *st;
     s.ready_since_ms = j.value("readySinceMs", int64_t{0});
     s.message = j.value("message", std::string());
+    if (j.contains("cpuMillis")) {
+      const Json& c = j.at("cpuMillis");
+      if (!c.is_number_integer() || c.get<int64_t>() < 0) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    "instance status: cpuMillis must be a non-negative integer (millicores)");
+      }
+      s.cpu_millis = c.get<int64_t>();
+    }
     return s;
   });
 }

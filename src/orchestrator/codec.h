@@ -19,6 +19,10 @@ namespace berth::orchestrator {
 
 inline constexpr std::string_view kAppsPrefix = "/apps/";
 inline constexpr std::string_view kNodesPrefix = "/nodes/";
+// Request rates the gateways publish, one key per gateway under its lease (docs/api.md):
+//   /load/gateway/<gateway-id>  {"time_ms", "window_ms", "services": {"<ns>/<svc>": {"rps",
+//   "requests"}}}
+inline constexpr std::string_view kGatewayLoadPrefix = "/load/gateway/";
 
 std::string AppKey(std::string_view ns, std::string_view app);
 std::string NodeKey(std::string_view node);
@@ -39,6 +43,9 @@ struct InstanceStatus {
   InstanceState state = InstanceState::kPending;
   int64_t ready_since_ms = 0;
   std::string message;  // last error, exit code, probe failure
+  // CPU use of the container (millicores, averaged over the agent's window, from its
+  // cgroup); -1: not measured (not running yet, or an agent that does not report it).
+  int64_t cpu_millis = -1;
   bool operator==(const InstanceStatus&) const = default;
 };
 

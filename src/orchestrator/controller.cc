@@ -170,12 +170,14 @@ void Controller::StepDown(std::string_view why) {
   rollouts_.clear();
   status_.clear();
   unplaceable_.clear();
+  autoscalers_.clear();
 }
 
 Result<void> Controller::LoadRecords() {
   rollouts_.clear();
   status_.clear();
   unplaceable_.clear();
+  autoscalers_.clear();
   const int64_t now_ms = clock_.WallMillis();
   auto r = store_.Get(kRolloutsPrefix, {.prefix = true});
   if (!r) return std::unexpected(r.error());
@@ -241,6 +243,7 @@ void Controller::Bookkeep(const PassResult& pass, TickResult& out) {
   const std::set<std::string> canaries_done = CollectCanaries(pass);
   WriteStatus(pass);
   SyncRoutes(pass, canaries_done);
+  RunAutoscalers(pass, out);
 }
 
 void Controller::TrackRollouts(const PassResult& pass, TickResult& out) {
@@ -656,6 +659,120 @@ void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>&
   if (txn.success.empty()) return;
   auto w = store_.Txn(txn);
   if (!w) log::Warn("orchestrator", "controller: write routes: {}", w.error().message);
+}
+
+std::optional<std::map<std::string, double>> Controller::ReadGatewayLoad() {
+  auto r = store_.Get(kGatewayLoadPrefix, {.prefix = true});
+  if (!r) {
+    log::Warn("orchestrator", "controller: read gateway load: {}", r.error().message);
+    return std::nullopt;
+  }
+  std::optional<std::map<std::string, double>> out;
+  for (const auto& kv : r->kvs) {
+    auto j = ParseJson(kv.value);
+    if (!j || !j->is_object()) continue;
+    if (!out) out.emplace();
+    auto it = j->find("services");
+    if (it == j->end() || !it->is_object()) continue;
+    for (const auto& [svc, v] : it->items()) {
+      if (!v.is_object()) continue;
+      auto rps = v.find("rps");
+      if (rps != v.end() && rps->is_number() && rps->get<double>() >= 0) {
+        (*out)[svc] += rps->get<double>();
+      }
+    }
+  }
+  return out;
+}
+
+void Controller::RunAutoscalers(const PassResult& pass, TickResult& out) {
+  const int64_t now_ms = clock_.WallMillis();
+  struct Measured {
+    int64_t ready = 0;
+    int64_t cpu_reports = 0;
+    double cpu_sum = 0;
+  };
+  std::map<std::string, Measured> measured;  // by "ns/app/svc"
+  bool any = false;
+  for (const App& app : pass.apps) {
+    for (const ServiceSpec& s : app.services) any = any || s.autoscale.has_value();
+  }
+  if (!any) {
+    autoscalers_.clear();
+    return;
+  }
+  for (const Instance& i : pass.instances) {
+    if (i.state != InstanceState::kReady) continue;
+    Measured& m = measured[fmt::format("{}/{}/{}", i.ns, i.app, i.service)];
+    ++m.ready;
+    if (i.cpu_millis >= 0) {
+      ++m.cpu_reports;
+      m.cpu_sum += static_cast<double>(i.cpu_millis);
+    }
+  }
+  const auto load = ReadGatewayLoad();
+  const store::Compare guard = election_.Guard();
+  std::set<std::string> seen;
+  for (const App& app : pass.apps) {
+    for (const ServiceSpec& spec : app.services) {
+      if (!spec.autoscale) continue;
+      const std::string key = fmt::format("{}/{}/{}", app.ns, app.name, spec.name);
+      seen.insert(key);
+      auto [it, fresh] = autoscalers_.try_emplace(key);
+      Autoscaler& scaler = it->second;
+      if (fresh) {
+        // A new leader keeps the cool-down of the last action.
+        auto rec = store_.Get(AutoscaleKey(app.ns, app.name, spec.name));
+        if (rec && !rec->kvs.empty()) {
+          auto j = ParseJson(rec->kvs[0].value);
+          if (j && j->is_object() && (*j)["time_ms"].is_number_integer()) {
+            scaler.set_last_action_ms((*j)["time_ms"].get<int64_t>());
+          }
+        }
+      }
+      const Measured& m = measured[key];
+      LoadSample sample{.now_ms = now_ms, .ready = m.ready};
+      if (m.cpu_reports > 0) {
+        sample.cpu_millis_per_instance = m.cpu_sum / static_cast<double>(m.cpu_reports);
+      }
+      if (load) {
+        auto l = load->find(app.ns + "/" + spec.name);
+        sample.requests_per_second = l == load->end() ? 0.0 : l->second;
+      }
+      const auto before = scaler.last_action_ms();
+      auto d = scaler.Decide(spec, sample);
+      if (!d) continue;
+      std::string message =
+          fmt::format("scaled from {} to {}: {}", spec.replicas, d->replicas, d->reason);
+      auto r = apps_.Scale(app.ns, app.name, spec.name, d->replicas,
+                           {.from = spec.replicas,
+                            .event = Event{now_ms, "Normal", spec.name, "Scaled", message},
+                            .guard = guard});
+      if (!r) {
+        // Changed meanwhile (or no longer leading): decide again on the next pass.
+        if (before) {
+          scaler.set_last_action_ms(*before);
+        } else {
+          scaler = Autoscaler();
+        }
+        log::Info("orchestrator", "{}: autoscale to {} not written: {}", key, d->replicas,
+                  r.error().message);
+        continue;
+      }
+      Json rec{
+          {"time_ms", now_ms}, {"from", spec.replicas}, {"to", d->replicas}, {"reason", d->reason}};
+      store::TxnRequest txn;
+      txn.compare.push_back(guard);
+      txn.success.push_back(
+          store::TxnOp::Put(AutoscaleKey(app.ns, app.name, spec.name), Dump(rec)));
+      (void)store_.Txn(txn);
+      log::Info("orchestrator", "{}: {}", key, message);
+      out.scaled.push_back(fmt::format("{} {} -> {}", key, spec.replicas, d->replicas));
+    }
+  }
+  for (auto it = autoscalers_.begin(); it != autoscalers_.end();) {
+    it = seen.count(it->first) ? std::next(it) : autoscalers_.erase(it);
+  }
 }
 
 }  // namespace berth::orchestrator

@@ -10,7 +10,11 @@
 // - The leader's pass: Reconciler::RunOnce, then the bookkeeping around it: rollouts (one
 //   Rollout per service, its record under /orchestrator/rollouts/, automatic rollback
 //   through AppStore::Undo when Rollout::ShouldRollBack), unschedulable reasons under
-//   /orchestrator/status/, events, and gateway routes for `expose` under /gateway/routes/.
+//   /orchestrator/status/, events, gateway routes for `expose` under /gateway/routes/, and
+//   the autoscalers: per service with `autoscale`, ready instances' CPU (agents' reports)
+//   and request rate (gateways' reports under /load/gateway/) → Autoscaler → AppStore::Scale
+//   with an event; the last action under /orchestrator/autoscale/ (a new leader keeps the
+//   cool-down).
 // A new leader starts each progressing rollout's progress deadline afresh.
 // Thread-safety: Start/Stop from one thread; Tick is for tests and is not to be called while
 // started. leading() from any thread.
@@ -29,6 +33,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "orchestrator/app_store.h"
+#include "orchestrator/autoscaler.h"
 #include "orchestrator/random.h"
 #include "orchestrator/reconciler.h"
 #include "orchestrator/rollout.h"
@@ -50,6 +55,7 @@ struct TickResult {
   bool leading = false;
   std::optional<PassResult> pass;        // when leading
   std::vector<std::string> rolled_back;  // "ns/app/svc" rolled back in this tick
+  std::vector<std::string> scaled;       // "ns/app/svc N -> M" by the autoscaler in this tick
 };
 
 class Controller {
@@ -99,6 +105,10 @@ class Controller {
   std::set<std::string> CollectCanaries(const PassResult& pass);
   void WriteStatus(const PassResult& pass);
   void SyncRoutes(const PassResult& pass, const std::set<std::string>& canaries_done = {});
+  void RunAutoscalers(const PassResult& pass, TickResult& out);
+  // Requests per second by "ns/svc", summed over the gateways' reports; nullopt when no
+  // gateway reports (then a request-rate target is not measured).
+  std::optional<std::map<std::string, double>> ReadGatewayLoad();
   void Loop();
 
   store::Store& store_;
@@ -112,6 +122,7 @@ class Controller {
   std::map<std::string, Tracked> rollouts_;         // by "ns/app/svc"
   std::map<std::string, std::string> status_;       // status key -> last JSON written
   std::map<std::string, std::string> unplaceable_;  // "ns/app/svc" -> reason last reported
+  std::map<std::string, Autoscaler> autoscalers_;   // by "ns/app/svc", while leading
 
   std::unique_ptr<store::Watcher> watcher_;        // /apps/
   std::unique_ptr<store::Watcher> nodes_watcher_;  // /nodes/

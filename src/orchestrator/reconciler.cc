@@ -125,6 +125,7 @@ Result<PassResult> Reconciler::RunOnce() {
     if (auto it = statuses.find(StatusKey(i)); it != statuses.end()) {
       i.state = it->second.state;
       i.ready_since_ms = it->second.ready_since_ms;
+      i.cpu_millis = it->second.cpu_millis;
     }
     if (missing_since_.count(i.node_id) && i.Live()) i.state = InstanceState::kUnready;
     if (!i.Live()) continue;

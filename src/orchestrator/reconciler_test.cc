@@ -253,6 +253,14 @@ TEST(Codec, NodeKeysAndRoundTrips) {
   ASSERT_TRUE(sb);
   EXPECT_EQ(*sb, s);
   EXPECT_FALSE(InstanceStatusFromJson("{\"state\": \"dancing\"}"));
+  // CPU use: written only when measured; a report without it (an older agent) reads as -1.
+  EXPECT_EQ(InstanceStatusToJson(s).find("cpuMillis"), std::string::npos);
+  InstanceStatus busy{InstanceState::kReady, 42, "", 730};
+  auto bb = InstanceStatusFromJson(InstanceStatusToJson(busy));
+  ASSERT_TRUE(bb) << bb.error().message;
+  EXPECT_EQ(bb->cpu_millis, 730);
+  EXPECT_FALSE(InstanceStatusFromJson("{\"state\": \"ready\", \"cpuMillis\": -3}"));
+  EXPECT_FALSE(InstanceStatusFromJson("{\"state\": \"ready\", \"cpuMillis\": \"lots\"}"));
   EXPECT_FALSE(AssignmentFromJson("{\"instance\": {}}"));
 }
 

@@ -648,28 +648,62 @@ ServiceSpec ReadService(Reader& r, const std::string& name, const YAML::Node& n,
           s.placement = ReadPlacement(r, v, vp);
         } else if (k == "autoscale") {
           Autoscale a;
-          r.ForEachField(v, vp, {"min", "max", "targetCpu", "targetRps", "cooldown"},
-                         [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
-                           if (k2 == "min") {
-                             a.min = r.Int(v2, p2, 0, 100'000, "a non-negative integer");
-                           } else if (k2 == "max") {
-                             a.max = r.Int(v2, p2, 0, 100'000, "a non-negative integer");
-                           } else if (k2 == "targetCpu") {
-                             std::string t = v2.IsScalar() ? v2.Scalar() : "";
-                             if (!t.empty() && t.back() == '%') t.pop_back();
-                             int64_t pct = 0;
-                             if (!ParseInt(t, &pct) || pct < 1 || pct > 1000) {
-                               r.Fail(v2, p2,
-                                      "must be a percentage of the requested cpu like 70%, got " +
-                                          Reader::Describe(v2));
-                             }
-                             a.target_cpu_percent = pct;
-                           } else if (k2 == "targetRps") {
-                             a.target_rps = r.Int(v2, p2, 1, 100'000'000, "a positive integer");
-                           } else {
-                             a.cooldown = r.Duration(v2, p2);
-                           }
-                         });
+          // targetCpu/targetRps, or the shorthand metric: cpu|rps with target:.
+          std::optional<std::pair<YAML::Node, std::string>> metric, target;
+          auto read_cpu = [&](const YAML::Node& v2, const std::string& p2) {
+            std::string t = v2.IsScalar() ? v2.Scalar() : "";
+            if (!t.empty() && t.back() == '%') t.pop_back();
+            int64_t pct = 0;
+            if (!ParseInt(t, &pct) || pct < 1 || pct > 1000) {
+              r.Fail(v2, p2,
+                     "must be a percentage of the requested cpu like 70%, got " +
+                         Reader::Describe(v2));
+            }
+            return pct;
+          };
+          r.ForEachField(
+              v, vp, {"min", "max", "targetCpu", "targetRps", "metric", "target", "cooldown"},
+              [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
+                if (k2 == "min") {
+                  a.min = r.Int(v2, p2, 1, 100'000, "a positive integer (no scaling to zero)");
+                } else if (k2 == "max") {
+                  a.max = r.Int(v2, p2, 1, 100'000, "a positive integer");
+                } else if (k2 == "targetCpu") {
+                  a.target_cpu_percent = read_cpu(v2, p2);
+                } else if (k2 == "targetRps") {
+                  a.target_rps = r.Int(v2, p2, 1, 100'000'000, "a positive integer");
+                } else if (k2 == "metric") {
+                  metric.emplace(v2, p2);
+                } else if (k2 == "target") {
+                  target.emplace(v2, p2);
+                } else {
+                  a.cooldown = r.Duration(v2, p2);
+                }
+              });
+          if (target && !metric) r.Fail(target->first, target->second, "goes with metric: cpu|rps");
+          if (metric) {
+            std::string m = metric->first.IsScalar() ? metric->first.Scalar() : "";
+            if (m != "cpu" && m != "rps") {
+              r.Fail(metric->first, metric->second,
+                     "must be cpu or rps, got " + Reader::Describe(metric->first));
+            }
+            if (!target) {
+              r.Fail(metric->first, metric->second,
+                     m == "cpu" ? "needs target: a percentage of the requested cpu like 70%"
+                                : "needs target: requests per second per instance like 100");
+            }
+            if (m == "cpu" ? a.target_cpu_percent > 0 : a.target_rps > 0) {
+              r.Fail(metric->first, metric->second,
+                     m == "cpu" ? "and targetCpu both set the cpu target: keep one"
+                                : "and targetRps both set the request-rate target: keep one");
+            }
+            if (m == "cpu") {
+              a.target_cpu_percent = read_cpu(target->first, target->second);
+            } else {
+              a.target_rps = r.Int(target->first, target->second, 1, 100'000'000,
+                                   "a positive integer (requests per second per instance)");
+            }
+          }
           s.autoscale = a;
         } else {
           auto read_one = [&](const YAML::Node& e, const std::string& ep) {

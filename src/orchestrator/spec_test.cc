@@ -338,7 +338,8 @@ TEST(ParseAppYaml, RejectsBadExpose) {
 
 TEST(ParseAppYaml, RejectsBadAutoscale) {
   EXPECT_EQ(ParseError(App1("    autoscale: {min: 1, max: 3}\n")),
-            "app.yaml:5: services.api.autoscale: needs targetCpu or targetRps");
+            "app.yaml:5: services.api.autoscale: needs targetCpu or targetRps (or metric: cpu|rps "
+            "with target:)");
   EXPECT_EQ(ParseError(App1("    autoscale:\n      min: 4\n      max: 2\n      targetRps: 10\n")),
             "app.yaml:7: services.api.autoscale.max: must be at least min");
   EXPECT_EQ(ParseError(App1("    autoscale: {max: 3, targetCpu: lots}\n")),
@@ -348,6 +349,41 @@ TEST(ParseAppYaml, RejectsBadAutoscale) {
             "app.yaml:7: services.api.autoscale.targetCpu: needs resources.cpu to be set");
   EXPECT_EQ(ParseError(App1("    autoscale: {max: 3, targetRps: 0}\n")),
             "app.yaml:5: services.api.autoscale.targetRps: must be a positive integer, got \"0\"");
+  EXPECT_EQ(ParseError(App1("    autoscale:\n      min: 0\n      max: 3\n      targetRps: 5\n")),
+            "app.yaml:6: services.api.autoscale.min: must be a positive integer (no scaling to "
+            "zero), got \"0\"");
+  EXPECT_EQ(
+      ParseError(App1("    autoscale:\n      max: 3\n      metric: memory\n      target: 5\n")),
+      "app.yaml:7: services.api.autoscale.metric: must be cpu or rps, got \"memory\"");
+  EXPECT_EQ(ParseError(App1("    autoscale:\n      max: 3\n      metric: rps\n")),
+            "app.yaml:7: services.api.autoscale.metric: needs target: requests per second per "
+            "instance like 100");
+  EXPECT_EQ(ParseError(App1("    autoscale:\n      max: 3\n      target: 5\n")),
+            "app.yaml:7: services.api.autoscale.target: goes with metric: cpu|rps");
+  EXPECT_EQ(ParseError(App1("    autoscale:\n      max: 3\n      metric: rps\n      target: -4\n")),
+            "app.yaml:8: services.api.autoscale.target: must be a positive integer (requests per "
+            "second per instance), got \"-4\"");
+  EXPECT_EQ(
+      ParseError(App1("    autoscale:\n      max: 3\n      metric: rps\n      target: 5\n"
+                      "      targetRps: 6\n")),
+      "app.yaml:7: services.api.autoscale.metric: and targetRps both set the request-rate target: "
+      "keep one");
+}
+
+TEST(ParseAppYaml, AutoscaleMetricShorthandIsTheSameAsItsTarget) {
+  auto rps =
+      ParseAppYaml(App1("    autoscale: {min: 2, max: 8, metric: rps, target: 40}\n"), "app.yaml");
+  ASSERT_TRUE(rps) << rps.error().message;
+  EXPECT_EQ(*rps->services[0].autoscale, (Autoscale{2, 8, 0, 40, Millis(300'000)}));
+  auto cpu = ParseAppYaml(App1("    resources: {cpu: 200m}\n"
+                               "    autoscale: {max: 4, metric: cpu, target: 60%, cooldown: 1m}\n"),
+                          "app.yaml");
+  ASSERT_TRUE(cpu) << cpu.error().message;
+  EXPECT_EQ(*cpu->services[0].autoscale, (Autoscale{1, 4, 60, 0, Millis(60'000)}));
+  // Stored in the long form, read back the same.
+  auto back = AppFromJson(AppToJson(*cpu));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(*back->services[0].autoscale, *cpu->services[0].autoscale);
 }
 
 TEST(ParseAppYaml, RejectsBadNamespaceAndName) {

@@ -255,10 +255,10 @@ Result<void> Expose::Validate(std::string_view path) const {
 }
 
 Result<void> Autoscale::Validate(std::string_view path, const Resources& request) const {
-  if (min < 0) return Invalid(Join(path, "min"), "must not be negative");
+  if (min < 1) return Invalid(Join(path, "min"), "must be at least 1 (no scaling to zero)");
   if (max < min) return Invalid(Join(path, "max"), "must be at least min");
   if (target_cpu_percent == 0 && target_rps == 0) {
-    return Invalid(path, "needs targetCpu or targetRps");
+    return Invalid(path, "needs targetCpu or targetRps (or metric: cpu|rps with target:)");
   }
   if (target_cpu_percent < 0 || target_rps < 0) return Invalid(path, "targets must be positive");
   if (target_cpu_percent > 0 && request.cpu_millis == 0) {

@@ -240,6 +240,7 @@ struct Instance {
   uint64_t spec_hash = 0;    // ServiceSpec::SpecHash of the spec it was assigned with
   InstanceState state = InstanceState::kPending;
   int64_t ready_since_ms = 0;  // wall-clock millis of the last transition to kReady
+  int64_t cpu_millis = -1;     // CPU use its agent reports (millicores, averaged); -1: none
   Resources resources;
   std::vector<int> host_ports;
 

@@ -225,7 +225,15 @@ Result<void> ControlClient::PutStatus(const orch::Instance& in, const StatusRepo
     for (const auto& [c, h] : report.ports) ports[std::to_string(c)] = h;
     (*j)["ports"] = std::move(ports);
   }
+  if (no_cpu_field_.load()) j->erase("cpuMillis");
   auto r = Do("PUT", InstancePath(in), j->dump());
+  if (!r && r.error().code == ErrorCode::kInvalidArgument && j->contains("cpuMillis") &&
+      r.error().message.find("cpuMillis") != std::string::npos) {
+    // A control plane older than CPU reports refuses the field: stop sending it.
+    no_cpu_field_ = true;
+    j->erase("cpuMillis");
+    r = Do("PUT", InstancePath(in), j->dump());
+  }
   if (!r) return std::unexpected(r.error());
   return {};
 }

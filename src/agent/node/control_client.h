@@ -7,6 +7,7 @@
 // Shutdown() ends a running WatchAssignments from another thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -78,6 +79,7 @@ class ControlClient {
                                 const std::function<bool(AssignmentEvent&&)>& on_event);
   void Shutdown();
 
+  // The report's cpuMillis is dropped (for good) if the server refuses it as unknown.
   Result<void> PutStatus(const orchestrator::Instance& instance, const StatusReport& report);
   Result<void> DeleteStatus(const orchestrator::Instance& instance);
 
@@ -95,6 +97,7 @@ class ControlClient {
 
   std::string server_;
   std::string token_;
+  std::atomic<bool> no_cpu_field_{false};  // the server refused "cpuMillis" once
   std::mutex mu_;
   http::Client* streaming_ = nullptr;  // guarded by mu_
   bool shutdown_ = false;              // guarded by mu_

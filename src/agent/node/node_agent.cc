@@ -8,6 +8,7 @@
 #include <asio/thread_pool.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "agent/backoff.h"
@@ -81,6 +82,8 @@ struct NodeAgent::Inst {
   bool ready = false;
   bool was_ready = false;
   int64_t ready_since_ms = 0;
+  int pid = 0;              // the container's init process while running
+  int64_t cpu_millis = -1;  // reported CPU use; -1: not measured
   orch::InstanceState state = orch::InstanceState::kPending;
   std::string message;
   ProbeState probes[3];
@@ -397,7 +400,51 @@ void NodeAgent::Tick() {
     }
   }
   for (auto& [inst, which] : probes) RunProbe(inst, which, inst->generation);
+  SampleCpu(follow);
   for (auto& inst : all) Sync(inst);
+}
+
+void NodeAgent::SampleCpu(const std::vector<std::shared_ptr<Inst>>& running) {
+  const auto now = clock_.Now();
+  const int64_t now_ms = std::chrono::duration_cast<milliseconds>(now.time_since_epoch()).count();
+  std::set<std::string> seen;
+  for (const auto& inst : running) {
+    int pid = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (inst->phase == Inst::Phase::kRunning && !inst->busy) pid = inst->pid;
+    }
+    if (pid <= 0) continue;
+    seen.insert(inst->key);
+    auto [it, fresh] = cpu_.try_emplace(inst->key);
+    CpuSampler& c = it->second;
+    if (fresh) c.window = CpuWindow(options_.cpu_window);
+    if (!fresh && now < c.due) continue;
+    c.due = now + options_.cpu_sample_interval;
+    if (c.pid != pid || !c.accounting) {
+      c.pid = pid;
+      c.window.Reset();
+      auto a = LocateCpuAccountingOf(pid);
+      if (!a) {
+        c.accounting.reset();
+        continue;  // exited meanwhile, or no accounting on this host: not measured
+      }
+      c.accounting = std::move(*a);
+    }
+    auto used = ReadCpuUsageNanos(*c.accounting);
+    if (!used) {
+      c.accounting.reset();
+      continue;
+    }
+    c.window.Add(now_ms, *used);
+    auto m = c.window.Millicores();
+    if (!m) continue;
+    std::lock_guard lock(mu_);
+    // Report a change of at least 5% (or 5m): fewer status writes for a steady load.
+    int64_t cur = inst->cpu_millis;
+    if (cur < 0 || std::abs(*m - cur) >= std::max<int64_t>(5, cur / 20)) inst->cpu_millis = *m;
+  }
+  std::erase_if(cpu_, [&](const auto& kv) { return !seen.count(kv.first); });
 }
 
 // What the container is doing now; updates the instance under mu_.
@@ -422,11 +469,13 @@ void NodeAgent::Follow(const std::shared_ptr<Inst>& inst) {
   }
   switch (info->status) {
     case ContainerStatus::kRunning:
+      inst->pid = info->pid;
       if (info->started_ms != inst->started_ms) {
         // First sight, or restarted by its policy: a new container life, probed afresh.
         inst->generation++;
         inst->started_ms = info->started_ms;
         inst->ip = info->ip;
+        inst->cpu_millis = -1;  // measured afresh for this life
         inst->ready = false;
         for (int w : {kStartup, kReadiness, kLiveness}) {
           const auto& p = ProbeOf(spec, w);
@@ -751,6 +800,7 @@ void NodeAgent::Sync(const std::shared_ptr<Inst>& inst) {
     report.status.ready_since_ms =
         inst->state == orch::InstanceState::kReady ? inst->ready_since_ms : 0;
     report.status.message = inst->message;
+    report.status.cpu_millis = inst->phase == Inst::Phase::kRunning ? inst->cpu_millis : -1;
     report.ip = inst->ip;
     for (const auto& p : inst->assignment.spec.ports) report.ports[p.container_port] = p.host_port;
     const auto& spec = inst->assignment.spec;

@@ -8,7 +8,9 @@
 //                  revision lists again)
 //   worker thread  every tick (or at once on a change): start what is assigned and not
 //                  running, stop what is no longer assigned, follow the containers (exits,
-//                  restarts, removal), run due probes, send changed status reports, and keep
+//                  restarts, removal), run due probes, sample running containers' cgroup
+//                  CPU time (every cpu_sample_interval; the average over cpu_window goes in
+//                  the status report as cpuMillis), send changed status reports, and keep
 //                  ready instances registered in the registry (TTL heartbeats)
 //   op pool        the slow parts: Agent::Run (pulling the image when the reference names
 //                  a registry) and the stop sequence — deregister, drain pause, SIGTERM,
@@ -42,6 +44,7 @@
 
 #include "agent/agent.h"
 #include "agent/image/puller.h"
+#include "agent/node/cgroup_cpu.h"
 #include "agent/node/control_client.h"
 #include "agent/node/run_spec.h"
 #include "core/clock.h"
@@ -65,6 +68,10 @@ struct NodeAgentOptions {
   std::chrono::milliseconds drain_pause{2000};  // deregistered → SIGTERM
   std::chrono::milliseconds stop_grace{10000};  // SIGTERM → SIGKILL
   int op_threads = 4;
+  // CPU use reported with each instance's status (cgroup_cpu.h): sampled this often,
+  // averaged over this window.
+  std::chrono::milliseconds cpu_sample_interval{5000};
+  std::chrono::milliseconds cpu_window{30000};
 };
 
 // One instance as this agent sees it (for tests, logs and `berthd agent` status).
@@ -113,7 +120,8 @@ class NodeAgent {
   void OnProbe(const std::shared_ptr<Inst>& inst, int which, uint64_t generation, bool ok,
                std::string output);
   void Follow(const std::shared_ptr<Inst>& inst);  // takes mu_ after Agent::Inspect
-  void Sync(const std::shared_ptr<Inst>& inst);    // status + registry, outside mu_
+  void SampleCpu(const std::vector<std::shared_ptr<Inst>>& running);  // worker thread
+  void Sync(const std::shared_ptr<Inst>& inst);  // status + registry, outside mu_
   Result<ContainerInfo> RunContainer(const orchestrator::Assignment& a);
 
   Result<void> LoadOwned();
@@ -138,6 +146,15 @@ class NodeAgent {
   std::condition_variable wake_cv_;
   bool stopping_ = false;  // guarded by wake_mu_
   bool woken_ = false;     // guarded by wake_mu_
+
+  // CPU accounting of running containers, by instance key; the worker thread's own.
+  struct CpuSampler {
+    int pid = 0;
+    std::optional<CpuAccounting> accounting;
+    CpuWindow window{std::chrono::seconds(30)};
+    Clock::TimePoint due{};
+  };
+  std::map<std::string, CpuSampler> cpu_;
 
   struct Pools;
   std::unique_ptr<Pools> pools_;
