@@ -807,8 +807,8 @@ Result<std::vector<LogLine>> Agent::Logs(std::string_view key, size_t tail) cons
   return out;
 }
 
-Result<runtime::ExecResult> Agent::Exec(std::string_view key,
-                                        const std::vector<std::string>& args) {
+Result<runtime::ExecResult> Agent::Exec(std::string_view key, const std::vector<std::string>& args,
+                                        const runtime::ExecOptions& options) {
   auto c = Find(key);
   if (!c) return Fail(ErrorCode::kNotFound, "no container " + std::string(key));
   {
@@ -817,7 +817,7 @@ Result<runtime::ExecResult> Agent::Exec(std::string_view key,
       return Fail(ErrorCode::kFailedPrecondition, "container " + c->info.name + " is not running");
   }
   if (args.empty()) return Fail(ErrorCode::kInvalidArgument, "exec: no command");
-  return runtime_.Exec(c->info.id, args, {});
+  return runtime_.Exec(c->info.id, args, {}, options);
 }
 
 Result<void> Agent::RemoveImage(std::string_view ref) {

@@ -128,8 +128,11 @@ class Agent {
   Result<ContainerInfo> Inspect(std::string_view name_or_id) const;
   // The last `tail` lines (0: all) of the container's output, oldest first.
   Result<std::vector<LogLine>> Logs(std::string_view name_or_id, size_t tail = 0) const;
+  // Runs `args` in the running container; `options` bound it (timeout, stop: the command is
+  // killed and the result says so).
   Result<runtime::ExecResult> Exec(std::string_view name_or_id,
-                                   const std::vector<std::string>& args);
+                                   const std::vector<std::string>& args,
+                                   const runtime::ExecOptions& options = {});
   // Refuses to remove an image a container uses.
   Result<void> RemoveImage(std::string_view ref);
 

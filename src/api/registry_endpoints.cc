@@ -201,6 +201,25 @@ Result<Instance> ParseBody(const Call& call) {
                                      call.Param("instance"));
 }
 
+// An exec check runs a command in a container on every interval: admin only, and only where
+// a node agent in this process can run it (never as a process of the control plane).
+Result<void> ExecCheckAllowed(const Call& call, const RegistryEndpointOptions& options) {
+  if (call.principal().role < Role::kAdmin) {
+    return Fail(ErrorCode::kPermissionDenied,
+                fmt::format("exec health checks need the admin role (they run a command in the "
+                            "container on every interval); {} has {}",
+                            call.principal().name, security::RoleName(call.principal().role)));
+  }
+  if (!options.exec_checks) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "check.exec: this control plane has no node agent to run it inside the "
+                "container (exec checks run only through the agent that owns the container: "
+                "berthd dev as root); use an http or tcp check, or an exec probe in the app "
+                "spec, which the node agent runs");
+  }
+  return {};
+}
+
 // Runs `fn(call)` on the blocking pool.
 EndpointHandler OnPool(asio::thread_pool& pool,
                        std::function<void(const std::shared_ptr<Call>&)> fn) {
@@ -212,15 +231,20 @@ EndpointHandler OnPool(asio::thread_pool& pool,
 }  // namespace
 
 void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io_context& io,
-                               asio::thread_pool& pool) {
+                               asio::thread_pool& pool, RegistryEndpointOptions options) {
   router.Add({.method = "PUT",
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
               .min_role = Role::kOperator,
               .mutating = true,
               .runs_inline = true,  // never waits: the store or the pool answers
-              .handler = [&reg, &pool](std::shared_ptr<Call> call) {
+              .handler = [&reg, &pool, options](std::shared_ptr<Call> call) {
                 auto in = ParseBody(*call);
                 if (!in) return call->ReplyError(in.error());
+                if (in->check && in->check->kind == registry::CheckSpec::Kind::kExec) {
+                  if (auto e = ExecCheckAllowed(*call, options); !e) {
+                    return call->ReplyError(e.error());
+                  }
+                }
                 reg.RegisterAsync(
                     std::move(*in),
                     [&pool](std::function<void()> fn) { asio::post(pool, std::move(fn)); },

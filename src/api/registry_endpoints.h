@@ -19,9 +19,16 @@
 
 namespace berth::api {
 
+// Exec health checks run commands inside the instance's container on every interval, so a
+// registration with one needs the admin role (403 otherwise) and a control plane that can
+// run them (`exec_checks`: a node agent in the process; 400 otherwise).
+struct RegistryEndpointOptions {
+  bool exec_checks = false;
+};
+
 // `io` runs the blocking-query timers (the registry component's io_context); `blocking`
 // runs the handlers that wait on the store, so HTTP workers never wait on a commit.
 void RegisterRegistryEndpoints(Router& router, registry::Registry& registry, asio::io_context& io,
-                               asio::thread_pool& blocking);
+                               asio::thread_pool& blocking, RegistryEndpointOptions options = {});
 
 }  // namespace berth::api

@@ -32,13 +32,13 @@ namespace {
 class AgentContainerExec final : public registry::health::ContainerExec {
  public:
   void SetAgent(agent::Agent* agent) { agent_.store(agent); }
-  Result<Outcome> Exec(const std::string& container,
-                       const std::vector<std::string>& argv) override {
+  Result<Outcome> Exec(const std::string& container, const std::vector<std::string>& argv,
+                       std::chrono::milliseconds timeout, std::stop_token stop) override {
     agent::Agent* agent = agent_.load();
     if (agent == nullptr) return Fail(ErrorCode::kUnavailable, "the node agent is not running");
-    auto r = agent->Exec(container, argv);
+    auto r = agent->Exec(container, argv, {.timeout = timeout, .stop = std::move(stop)});
     if (!r) return std::unexpected(r.error());
-    return Outcome{r->exit_code, r->out + r->err};
+    return Outcome{r->exit_code, r->out + r->err, r->timed_out};
   }
 
  private:
@@ -131,22 +131,27 @@ Result<std::unique_ptr<agent::node::NodeAgent>> StartLocalNode(Wiring& w, AgentP
 Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& router) {
   auto started = std::make_unique<Started>();
 
-  // Service registry: the Registry over the store, health checks, DNS. With an agent in this
-  // process, exec checks run in the container the instance names (metadata
-  // "berth.container") and never as processes of berthd; without one they run locally.
+  // Service registry: the Registry over the store, health checks, DNS. Exec checks run only
+  // in the container the instance names (metadata "berth.container") through the agent in
+  // this process; without one they are refused. Health checks run on one control plane
+  // among those sharing the store: the holder of the registry's health lease.
   const bool with_agent = w.role == "dev" && w.flags.agent && ::geteuid() == 0;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  const std::string candidate = fmt::format("{}:{}", host, w.data_dir);
   registry::ComponentOptions ro;
   ro.dns_address = w.flags.dns == "none" ? "" : w.flags.dns;
+  ro.health_leader_id = candidate;
   if (with_agent) {
     started->container_exec = std::make_unique<AgentContainerExec>();
     ro.container_exec = started->container_exec.get();
-    ro.local_exec = false;
   }
   auto reg = registry::Component::Start(w.store, w.clock, ro);
   if (!reg) return std::unexpected(Wrap(reg.error(), "registry"));
   started->registry = std::move(*reg);
   api::RegisterRegistryEndpoints(router, started->registry->registry(), started->registry->io(),
-                                 started->registry->blocking());
+                                 started->registry->blocking(),
+                                 {.exec_checks = started->registry->exec_checks()});
   // Nodes: agents register, heartbeat, watch their assignments and report status.
   api::RegisterNodeEndpoints(router, w.store, w.clock, started->registry->io(),
                              started->registry->blocking());
@@ -162,10 +167,8 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   {
     auto grace = orchestrator::ParseDuration(w.flags.node_grace);
     if (!grace) return std::unexpected(Wrap(grace.error(), "--node-grace"));
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
     orchestrator::ControllerOptions co;
-    co.id = fmt::format("{}:{}", host, w.data_dir);
+    co.id = candidate;
     co.reconciler.down_grace = *grace;
     started->random =
         std::make_unique<orchestrator::SeededRandom>(static_cast<uint64_t>(w.clock.WallMillis()));

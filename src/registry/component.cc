@@ -2,26 +2,20 @@
 
 #include <fmt/core.h>
 
+#include "core/log.h"
+
 namespace berth::registry {
 
 Result<std::unique_ptr<Component>> Component::Start(store::Store& store, Clock& clock,
                                                     ComponentOptions options) {
   std::unique_ptr<Component> c(new Component());
+  c->options_ = options;
   c->work_ = std::make_unique<asio::executor_work_guard<asio::io_context::executor_type>>(
       asio::make_work_guard(c->io_));
   c->blocking_ = std::make_unique<asio::thread_pool>(std::max(1, options.blocking_threads));
   c->registry_ = std::make_unique<Registry>(store, clock, options.registry);
-  if (options.local_exec) c->local_exec_ = std::make_unique<health::LocalExecRunner>(c->io_);
   if (options.container_exec) {
-    c->exec_ = std::make_unique<health::ContainerExecRunner>(
-        c->io_, *options.container_exec,
-        health::ContainerExecRunnerOptions{.fallback = c->local_exec_.get()});
-  }
-  health::ExecRunner* exec = c->exec_ ? c->exec_.get() : c->local_exec_.get();
-  if (options.run_checks) {
-    c->checker_ =
-        std::make_unique<health::HealthChecker>(c->io_, *c->registry_, exec, options.health);
-    if (auto r = c->checker_->Start(); !r) return std::unexpected(Wrap(r.error(), "health checks"));
+    c->exec_ = std::make_unique<health::ContainerExecRunner>(c->io_, *options.container_exec);
   }
   if (!options.dns_address.empty()) {
     c->answerer_ = std::make_unique<dns::Answerer>(*c->registry_, options.dns);
@@ -33,15 +27,112 @@ Result<std::unique_ptr<Component>> Component::Start(store::Store& store, Clock& 
   for (int i = 0; i < std::max(1, options.io_threads); ++i) {
     c->threads_.emplace_back([io = &c->io_] { io->run(); });
   }
+  if (options.run_checks && options.health_leader_id.empty()) {
+    if (auto r = c->StartChecker(); !r) return std::unexpected(Wrap(r.error(), "health checks"));
+  } else if (options.run_checks) {
+    c->election_ = std::make_unique<store::LeaderElection>(
+        store, clock,
+        store::LeaderElectionOptions{.key = std::string(kHealthLeaderKey),
+                                     .id = options.health_leader_id,
+                                     .ttl_seconds = options.health_leader_ttl_seconds});
+    // A deleted key (the leader resigned or its lease ran out) wakes the candidates at once.
+    auto w = store.Watch(kHealthLeaderKey, {}, [raw = c.get()](store::WatchResponse&&) {
+      std::lock_guard lock(raw->leader_mu_);
+      raw->leader_wake_ = true;
+      raw->leader_cv_.notify_all();
+    });
+    if (!w) return std::unexpected(Wrap(w.error(), "watch " + std::string(kHealthLeaderKey)));
+    c->leader_watch_ = std::move(*w);
+    // The first campaign before returning, so a lone control plane checks from the start.
+    if (auto r = c->election_->Tick(); !r) {
+      log::Warn("registry", "health leader: {}", r.error().message);
+    } else if (*r) {
+      log::Info("registry", "{} runs the health checks (leader)", options.health_leader_id);
+      if (auto s = c->StartChecker(); !s) {
+        log::Warn("registry", "health checks: {}", s.error().message);
+        c->election_->Resign();  // let another control plane try
+      }
+    }
+    c->leader_thread_ = std::thread([raw = c.get()] { raw->LeaderLoop(); });
+  }
   return c;
 }
 
+Result<void> Component::StartChecker() {
+  auto checker =
+      std::make_unique<health::HealthChecker>(io_, *registry_, exec_.get(), options_.health);
+  if (auto r = checker->Start(); !r) {
+    checker->Stop();
+    return r;
+  }
+  std::lock_guard lock(checker_mu_);
+  checker_ = std::move(checker);
+  return {};
+}
+
+void Component::StopChecker() {
+  std::unique_ptr<health::HealthChecker> checker;
+  {
+    std::lock_guard lock(checker_mu_);
+    checker = std::move(checker_);
+  }
+  if (checker) checker->Stop();
+}
+
+bool Component::checking() const {
+  std::lock_guard lock(checker_mu_);
+  return checker_ != nullptr;
+}
+
+void Component::LeaderLoop() {
+  const auto period = std::min<std::chrono::milliseconds>(
+      std::chrono::seconds(1),
+      std::chrono::seconds(std::max<int64_t>(1, options_.health_leader_ttl_seconds)) / 3);
+  while (true) {
+    {
+      std::unique_lock lock(leader_mu_);
+      leader_cv_.wait_for(lock, period, [&] { return leader_stop_ || leader_wake_; });
+      if (leader_stop_) return;
+      leader_wake_ = false;
+    }
+    const bool was = election_->leading();
+    auto r = election_->Tick();
+    if (!r) {
+      log::Warn("registry", "health leader: {}", r.error().message);
+      continue;
+    }
+    bool have_checker = checking();
+    if (*r && !have_checker) {
+      log::Info("registry", "{} runs the health checks (leader)", options_.health_leader_id);
+      if (auto s = StartChecker(); !s) {
+        log::Warn("registry", "health checks: {}", s.error().message);
+        election_->Resign();  // let another control plane try
+      }
+    } else if (!*r && have_checker) {
+      log::Warn("registry", "{} stops the health checks: {}", options_.health_leader_id,
+                was ? election_->last_loss() : std::string("not the leader"));
+      StopChecker();
+    }
+  }
+}
+
 Component::~Component() {
-  if (checker_) checker_->Stop();
+  if (leader_thread_.joinable()) {
+    {
+      std::lock_guard lock(leader_mu_);
+      leader_stop_ = true;
+      leader_cv_.notify_all();
+    }
+    leader_thread_.join();
+  }
+  if (leader_watch_) leader_watch_->Cancel();
+  StopChecker();
+  if (election_) election_->Resign();  // another control plane takes over at once
   if (dns_) dns_->Stop();
   work_.reset();
   io_.stop();
   for (auto& t : threads_) t.join();
+  exec_.reset();  // kills running exec checks
   if (blocking_) blocking_->join();
 }
 
@@ -64,12 +155,18 @@ std::string Component::RenderMetrics() const {
   counter("berth_registry_deregistered_critical_total", "Instances removed by deregister_after",
           s.deregistered_critical);
   counter("berth_registry_watchers", "Live registry watchers", s.watchers, "gauge");
-  if (checker_) {
-    const auto& h = checker_->stats();
-    counter("berth_registry_checks", "Health checks scheduled", h.checks, "gauge");
-    counter("berth_registry_probes_total", "Health probes run", h.probes);
-    counter("berth_registry_probes_failed_total", "Probes with a non-passing result",
-            h.probes_failed);
+  {
+    std::lock_guard lock(checker_mu_);
+    counter("berth_registry_health_leader",
+            "1 when this control plane runs the health checks (holds the health lease)",
+            checker_ ? 1 : 0, "gauge");
+    if (checker_) {
+      const auto& h = checker_->stats();
+      counter("berth_registry_checks", "Health checks scheduled", h.checks, "gauge");
+      counter("berth_registry_probes_total", "Health probes run", h.probes);
+      counter("berth_registry_probes_failed_total", "Probes with a non-passing result",
+              h.probes_failed);
+    }
   }
   if (answerer_) {
     auto& d = answerer_->stats();

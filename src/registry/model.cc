@@ -543,6 +543,14 @@ Result<void> ValidateInstance(const Instance& in) {
   }
   if (in.check) {
     if (auto r = ValidateCheck(*in.check); !r) return r;
+    if (in.check->kind == CheckSpec::Kind::kExec) {
+      auto c = in.metadata.find(std::string(kContainerMetadataKey));
+      if (c == in.metadata.end() || c->second.empty()) {
+        return Invalid(fmt::format(
+            "check.exec runs inside the instance's container: name it in metadata \"{}\"",
+            kContainerMetadataKey));
+      }
+    }
   }
   return {};
 }

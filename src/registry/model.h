@@ -34,6 +34,11 @@ namespace berth::registry {
 
 inline constexpr std::string_view kDefaultNamespace = "default";
 inline constexpr std::string_view kKeyRoot = "/registry/";
+// The health output of an instance whose check has not run yet.
+inline constexpr std::string_view kNoCheckResultYet = "no check result yet";
+// Metadata naming the container an instance runs in ("berth.container": a container name or
+// id on the node agent); exec checks run inside it and need it.
+inline constexpr std::string_view kContainerMetadataKey = "berth.container";
 
 // Limits enforced by validation.
 inline constexpr size_t kMaxLabelBytes = 63;

@@ -107,11 +107,21 @@ TEST(ModelTest, RejectsUnknownFieldsAndMalformedJson) {
             std::string::npos);
   EXPECT_NE(ErrorOf(R"({"address":"a",)").find("malformed JSON"), std::string::npos);
   EXPECT_NE(ErrorOf(R"({"port":1})").find("needs \"address\""), std::string::npos);
+  // An exec check runs inside a container, so the instance must name one.
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1,"check":{"exec":["true"]}})")
+                .find("check.exec runs inside the instance's container: name it in metadata "
+                      "\"berth.container\""),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(R"({"address":"a","port":1,"metadata":{"berth.container":""},
+                        "check":{"exec":["true"]}})")
+                .find("berth.container"),
+            std::string::npos);
 }
 
 TEST(ModelTest, StoredFormRoundTrips) {
   auto r = ParseRegistration(
       R"({"address":"10.0.0.1","port":80,"tags":["a"],"ttl":"5s",
+          "metadata":{"berth.container":"api-1"},
           "check":{"exec":["/bin/true"],"interval":"1s"}})",
       "default", "api", "api-1");
   ASSERT_TRUE(r.has_value()) << r.error().message;

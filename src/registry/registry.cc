@@ -86,7 +86,7 @@ Instance Registry::NextRegistration(const Instance& spec, const std::optional<In
   } else {
     // With a check, nothing is known until it has run: not routable until it passes.
     next.health = spec.check ? Health::kCritical : Health::kPassing;
-    next.health_output = spec.check ? "no check result yet" : "";
+    next.health_output = spec.check ? std::string(kNoCheckResultYet) : "";
     next.health_since_ms = clock_.WallMillis();
     next.preserved = false;
   }
@@ -411,7 +411,9 @@ Result<Instance> Registry::SetHealth(std::string_view ns, std::string_view servi
                                                     id, ServiceName(ns, service)));
     }
     Instance in = std::move(**existing);
-    if (in.health == health && !in.preserved) return in;  // no transition, no write
+    // No transition, no write; but the first result of a check replaces "no check result
+    // yet" even when it keeps the status (a check that fails from the start says why).
+    if (in.health == health && !in.preserved && in.health_output != kNoCheckResultYet) return in;
     in.health = health;
     in.health_output = output;
     in.health_since_ms = clock_.WallMillis();

@@ -160,9 +160,9 @@ class Registry {
   Result<std::unique_ptr<Subscription>> Watch(std::string_view ns, std::string_view service,
                                               int64_t from_revision, WatchHandler handler);
 
-  // Records a health transition; writes only when `health` differs from the stored one
-  // (or `output` matters for a transition). kNotFound when the instance is gone. Returns
-  // the stored instance (unchanged when there was no transition).
+  // Records a health transition; writes only when `health` differs from the stored one, or
+  // when the stored output is still kNoCheckResultYet (a check's first result). kNotFound when the
+  // instance is gone. Returns the stored instance (unchanged when there was no transition).
   Result<Instance> SetHealth(std::string_view ns, std::string_view service, std::string_view id,
                              Health health, std::string_view output);
 

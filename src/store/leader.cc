@@ -16,6 +16,13 @@ Compare LeaderElection::Guard() const {
 
 Result<bool> LeaderElection::Tick() {
   if (!leading()) return Campaign();
+  // The key must still be ours: deleted or replaced by hand, another candidate may lead now.
+  if (auto cur = store_.Get(options_.key);
+      cur && (cur->kvs.empty() || cur->kvs[0].lease != lease_.load())) {
+    last_loss_ = "the leader key " + options_.key + " is no longer under this candidate's lease";
+    Resign();
+    return false;
+  }
   if (clock_.Now() - last_keepalive_ >= std::chrono::seconds(options_.ttl_seconds) / 3) {
     auto k = store_.KeepAlive(lease_.load());
     if (!k) {

@@ -5,8 +5,9 @@
 // - Campaign: a candidate whose Tick finds the key absent puts its id there under a fresh
 //   lease with a txn on create_revision == 0. A candidate that finds its own id there (a
 //   restart within the lease TTL) takes the key over under a new lease and revokes the old.
-// - While leading, Tick renews the lease every ttl/3 and steps down when the renewal fails
-//   (the lease expired: the store has deleted the key, and another candidate may lead).
+// - While leading, Tick checks that the key is still under its lease (one read) and renews
+//   the lease every ttl/3; it steps down when either fails (the lease expired and the store
+//   deleted the key, or the key was deleted or rewritten: another candidate may lead).
 // - Guard() is the compare "the key is still under my lease": a leader puts it on its writes
 //   so that a deposed leader cannot write.
 // - Resign() revokes the lease, so another candidate leads at its next Tick.
@@ -37,8 +38,8 @@ class LeaderElection {
   LeaderElection& operator=(const LeaderElection&) = delete;
 
   // Campaigns when not leading; renews the lease when leading and due. Returns whether this
-  // candidate leads after the step. A failed renewal steps down and returns false (with the
-  // reason in last_loss()); a failed campaign returns the store's error.
+  // candidate leads after the step. A lost key or a failed renewal steps down and returns
+  // false (with the reason in last_loss()); a failed campaign returns the store's error.
   Result<bool> Tick();
   // Forgets the leadership without touching the store (the lease lapses by itself).
   void StepDown();

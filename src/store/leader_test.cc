@@ -85,9 +85,22 @@ TEST_F(LeaderElectionTest, RenewsWhileTickedAndLosesTheKeyWhenItStopsRenewing) {
   ASSERT_TRUE(WaitFor([&] { return Holder().empty(); }));
   EXPECT_TRUE(b.Tick().value());
   EXPECT_EQ(Holder(), "b");
-  EXPECT_FALSE(a.Tick().value());  // its renewal fails: it steps down and says why
+  EXPECT_FALSE(a.Tick().value());  // it finds the key gone from under it: it steps down
   EXPECT_FALSE(a.leading());
-  EXPECT_NE(a.last_loss().find("keep-alive"), std::string::npos) << a.last_loss();
+  EXPECT_NE(a.last_loss().find("no longer"), std::string::npos) << a.last_loss();
+}
+
+TEST_F(LeaderElectionTest, ALeaderWhoseKeyWasDeletedStepsDownAtItsNextTick) {
+  LeaderElection a = Candidate("a"), b = Candidate("b");
+  ASSERT_TRUE(a.Tick().value());
+  ASSERT_TRUE(store_->Delete(kKey));  // by hand: the lease itself is still alive
+  EXPECT_TRUE(b.Tick().value());
+  EXPECT_FALSE(a.Tick().value());
+  EXPECT_FALSE(a.leading());
+  EXPECT_NE(a.last_loss().find("no longer"), std::string::npos) << a.last_loss();
+  EXPECT_EQ(Holder(), "b");
+  EXPECT_FALSE(a.Tick().value());  // and does not take it back
+  EXPECT_EQ(Holder(), "b");
 }
 
 TEST_F(LeaderElectionTest, DeposedLeadersGuardFailsItsWrites) {

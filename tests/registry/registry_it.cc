@@ -14,9 +14,9 @@
 #include "registry/dns/answerer.h"
 #include "registry/dns/server.h"
 #include "registry/health/checker.h"
-#include "registry/health/local_exec_runner.h"
 #include "registry/registry.h"
 #include "registry/testing/http_stub.h"
+#include "registry/testing/local_exec_runner.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace berth::registry {
@@ -104,12 +104,15 @@ class RegistryIt : public ::testing::Test {
   }
 
   TempDir dir_{"berth-registry-it"};
+  // The clocks outlive the store (its lease reaper reads them until TearDown closes it).
+  SystemClock system_clock_;
+  ManualClock manual_clock_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<Registry> registry_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
   std::thread io_thread_;
-  health::LocalExecRunner exec_{io_};
+  testing::LocalExecRunner exec_{io_};
   std::unique_ptr<health::HealthChecker> checker_;
   std::unique_ptr<dns::Answerer> answerer_;
   std::unique_ptr<dns::DnsServer> dns_;
@@ -137,7 +140,7 @@ struct HealthLog {
 };
 
 TEST_F(RegistryIt, UnhealthyHttpServiceLeavesWithinFallAndReturnsWithinRise) {
-  SystemClock clock;
+  SystemClock& clock = system_clock_;
   Open(clock);
   registry::testing::HttpStub stub;
   auto in = Make("web", "w1", "127.0.0.1", stub.port());
@@ -184,7 +187,7 @@ TEST_F(RegistryIt, UnhealthyHttpServiceLeavesWithinFallAndReturnsWithinRise) {
 
 TEST_F(RegistryIt, InstanceWhoseHeartbeatStopsIsGoneWithinTtlPlusOneSecond) {
   // The store's leases run on this clock, so the bound is checked on the store's own time.
-  ManualClock clock;
+  ManualClock& clock = manual_clock_;
   Open(clock);
   auto in = Make("web", "w1", "10.0.0.1", 80);
   in.ttl_seconds = 5;
@@ -208,7 +211,7 @@ TEST_F(RegistryIt, InstanceWhoseHeartbeatStopsIsGoneWithinTtlPlusOneSecond) {
 }
 
 TEST_F(RegistryIt, HeartbeatStopsInRealTimeAndTheInstanceGoes) {
-  SystemClock clock;
+  SystemClock& clock = system_clock_;
   Open(clock);
   auto in = Make("web", "w1", "10.0.0.1", 80);
   in.ttl_seconds = 1;
@@ -231,7 +234,7 @@ TEST_F(RegistryIt, HeartbeatStopsInRealTimeAndTheInstanceGoes) {
 }
 
 TEST_F(RegistryIt, WatcherFromRevisionReceivesEveryChangeInOrderAcrossAReconnect) {
-  SystemClock clock;
+  SystemClock& clock = system_clock_;
   Open(clock);
   std::vector<int64_t> expected;
   ASSERT_TRUE(registry_->Register(Make("web", "seed", "10.0.0.1", 80)).has_value());
@@ -284,7 +287,7 @@ TEST_F(RegistryIt, WatcherFromRevisionReceivesEveryChangeInOrderAcrossAReconnect
 }
 
 TEST_F(RegistryIt, DigSrvReturnsExactlyThePassingInstances) {
-  SystemClock clock;
+  SystemClock& clock = system_clock_;
   Open(clock);
   ASSERT_TRUE(registry_->Register(Make("web", "w1", "10.0.0.1", 8081)).has_value());
   ASSERT_TRUE(registry_->Register(Make("web", "w2", "10.0.0.2", 8082)).has_value());
@@ -317,7 +320,7 @@ TEST_F(RegistryIt, DigSrvReturnsExactlyThePassingInstances) {
 }
 
 TEST_F(RegistryIt, DigSeesAnInstanceLeaveWhenItsCheckFails) {
-  SystemClock clock;
+  SystemClock& clock = system_clock_;
   Open(clock);
   registry::testing::HttpStub good, bad;
   auto check = [](uint16_t p) {
@@ -344,7 +347,7 @@ TEST_F(RegistryIt, DigSeesAnInstanceLeaveWhenItsCheckFails) {
 }
 
 TEST_F(RegistryIt, LargeAnswersAreTruncatedOverUdpAndCompleteOverTcp) {
-  SystemClock clock;
+  SystemClock& clock = system_clock_;
   Open(clock);
   for (int i = 0; i < 60; ++i) {
     ASSERT_TRUE(registry_
@@ -361,7 +364,7 @@ TEST_F(RegistryIt, LargeAnswersAreTruncatedOverUdpAndCompleteOverTcp) {
 }
 
 TEST_F(RegistryIt, BadInputGetsAClearErrorAndChangesNothing) {
-  SystemClock clock;
+  SystemClock& clock = system_clock_;
   Open(clock);
   ASSERT_TRUE(registry_->Register(Make("web", "w1", "10.0.0.1", 80)).has_value());
   int64_t rev = *store_->CurrentRevision();

@@ -105,6 +105,7 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
   for (auto& e : env_storage) cenv.push_back(e.data());
   cenv.push_back(nullptr);
 
+  const bool bounded = options.timeout.count() > 0 || options.stop.stop_possible();
   pid_t pid = ::fork();
   if (pid < 0) return Fail(ErrorCode::kInternal, std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
@@ -114,6 +115,12 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (bounded) ::setpgid(0, 0);  // a group of its own, so the run can kill what it started
+    // Only stdio crosses: sockets and files the caller opened without O_CLOEXEC (Asio's
+    // listeners) must not live on in a long-lived child such as a container's shim.
+    if (::close_range(3, ~0U, 0) != 0) {
+      for (int fd = 3; fd < 4096; ++fd) ::close(fd);
+    }
     if (options.pre_exec)
       if (int e = options.pre_exec(); e != 0) {
         dprintf(2, "prepare %s: %s\n", cargv[0], std::strerror(e));
@@ -126,6 +133,7 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
     dprintf(2, "exec %s: %s\n", cargv[0], std::strerror(errno));
     ::_exit(127);
   }
+  if (bounded) ::setpgid(pid, pid);  // as the child does: no window where -pid is not its group
   ::close(in_pipe[0]);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
@@ -141,13 +149,57 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
   }
   int fds_open = 2;
   int out_fd = out_pipe[0], err_fd = err_pipe[0];
+  using Steady = std::chrono::steady_clock;
+  const auto deadline =
+      options.timeout.count() > 0 ? Steady::now() + options.timeout : Steady::time_point::max();
+  Steady::time_point killed_at{};  // set once the run is killed
+  auto kill_all = [&] {
+    if (!options.kill_pid_file.empty()) {
+      // The runtime writes the file once the command has started: a command still starting
+      // gets a moment to appear, so it is not left behind when the runtime dies.
+      pid_t in_container = 0;
+      for (int i = 0; i < 100 && in_container <= 1; ++i) {
+        std::ifstream f(options.kill_pid_file);
+        if (!(f >> in_container)) in_container = 0;
+        if (in_container <= 1) ::usleep(10'000);
+      }
+      if (in_container > 1) {
+        ::kill(-in_container, SIGKILL);
+        ::kill(in_container, SIGKILL);
+      }
+    }
+    ::kill(-pid, SIGKILL);
+    ::kill(pid, SIGKILL);
+    killed_at = Steady::now();
+  };
   while (fds_open > 0 || in_fd >= 0) {
+    int wait_ms = -1;
+    if (bounded) {
+      const auto now = Steady::now();
+      if (killed_at == Steady::time_point{}) {
+        if (now >= deadline) {
+          result.timed_out = true;
+          kill_all();
+        } else if (options.stop.stop_requested()) {
+          result.stopped = true;
+          kill_all();
+        }
+      }
+      if (killed_at != Steady::time_point{}) {
+        // Killed: drain what is left, but not for ever (an escaped process may hold a pipe).
+        if (now - killed_at >= std::chrono::seconds(1)) break;
+        wait_ms = 50;
+      } else {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+        wait_ms = static_cast<int>(std::min<int64_t>(left.count(), 50));  // stop is polled
+      }
+    }
     pollfd p[3];
     int n = 0;
     if (out_fd >= 0) p[n++] = {out_fd, POLLIN, 0};
     if (err_fd >= 0) p[n++] = {err_fd, POLLIN, 0};
     if (in_fd >= 0) p[n++] = {in_fd, POLLOUT, 0};
-    if (::poll(p, n, -1) < 0) {
+    if (::poll(p, n, wait_ms) < 0) {
       if (errno == EINTR) continue;
       break;
     }
@@ -180,8 +232,28 @@ Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& op
       }
     }
   }
+  if (out_fd >= 0) ::close(out_fd);
+  if (err_fd >= 0) ::close(err_fd);
+  if (in_fd >= 0) ::close(in_fd);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  bool reaped = false;
+  if (bounded && killed_at == Steady::time_point{}) {
+    // The pipes closed: the child is ending, unless it closed them itself and went on.
+    while (true) {
+      pid_t w = ::waitpid(pid, &status, WNOHANG);
+      if (w == pid || (w < 0 && errno != EINTR)) {
+        reaped = w == pid;
+        break;
+      }
+      if (Steady::now() >= deadline || options.stop.stop_requested()) {
+        (Steady::now() >= deadline ? result.timed_out : result.stopped) = true;
+        kill_all();
+        break;
+      }
+      ::usleep(10'000);
+    }
+  }
+  while (!reaped && ::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;

@@ -5,7 +5,9 @@
 // posix_spawn-style fork+exec with close-on-exec pipes).
 #pragma once
 
+#include <chrono>
 #include <map>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +30,8 @@ struct RunResult {
   int exit_code = -1;  // -1 when killed by a signal
   std::string out;
   std::string err;
+  bool timed_out = false;  // killed at RunOptions::timeout
+  bool stopped = false;    // killed because RunOptions::stop was requested
 };
 struct RunOptions {
   std::string stdin_data;
@@ -37,8 +41,17 @@ struct RunOptions {
   // Called in the child between fork and exec (async-signal-safe work only); a non-zero
   // return is an errno: the child reports it on stderr and exits 126.
   int (*pre_exec)() = nullptr;
+  // Bounds: past `timeout` (0: none), or once `stop` is requested, the child's process group
+  // is SIGKILLed (the child runs in a group of its own), and so is the group of the pid
+  // written in `kill_pid_file` when given (runc exec --pid-file: the command in the
+  // container, a session leader). Output read until then is returned; Run returns within
+  // about a second of the kill even if something else still holds the output pipes.
+  std::chrono::milliseconds timeout{0};
+  std::stop_token stop;
+  std::string kill_pid_file;
 };
-// Runs argv[0] (absolute path or searched in PATH) to completion.
+// Runs argv[0] (absolute path or searched in PATH) to completion. The child gets stdin,
+// stdout and stderr only: every other descriptor is closed before the exec.
 Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options = {});
 
 // Random lowercase hex of `n` chars (from /dev/urandom).

@@ -572,12 +572,13 @@ void NodeAgent::RunProbe(std::shared_ptr<Inst> inst, int which, uint64_t generat
     case orch::ProbeKind::kExec:
       asio::post(pools_->exec, [this, inst, which, generation, probe, name] {
         auto t0 = std::chrono::steady_clock::now();
-        auto r = agent_.Exec(name, probe.command);
+        // Killed at its timeout, so a hung probe holds an exec thread no longer than that.
+        auto r = agent_.Exec(name, probe.command, {.timeout = probe.timeout});
         auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
-        bool ok = r && r->exit_code == 0 && took <= probe.timeout;
+        bool ok = r && r->exit_code == 0 && !r->timed_out && took <= probe.timeout;
         std::string out =
             !r ? r.error().message
-            : took > probe.timeout
+            : took > probe.timeout || r->timed_out
                 ? fmt::format("took {} (timeout {})", Seconds(took), Seconds(probe.timeout))
                 : fmt::format("exit code {}", r->exit_code);
         OnProbe(inst, which, generation, ok, out);

@@ -84,17 +84,34 @@ Result<std::string> OciCliRuntime::Status(const std::string& id) {
 }
 
 Result<ExecResult> OciCliRuntime::Exec(const std::string& id, const std::vector<std::string>& args,
-                                       const std::vector<std::string>& env) {
+                                       const std::vector<std::string>& env,
+                                       const ExecOptions& options) {
   std::vector<std::string> argv = {binary_, "--root", state_root_, "exec"};
+  internal::RunOptions opts;
+  if (hide_cgroup2_) opts.pre_exec = &HideCgroup2InThisProcess;
+  opts.timeout = options.timeout;
+  opts.stop = options.stop;
+  const bool bounded = options.timeout.count() > 0 || options.stop.stop_possible();
+  if (bounded) {
+    // The runtime writes the command's host pid here: the command is a session leader in
+    // the container, outside the runtime process's group, so a kill needs its pid.
+    opts.kill_pid_file = state_root_ + "/exec-" + internal::RandomHex(16) + ".pid";
+    argv.push_back("--pid-file");
+    argv.push_back(opts.kill_pid_file);
+  }
   for (const auto& e : env) {
     argv.push_back("--env");
     argv.push_back(e);
   }
   argv.push_back(id);
   argv.insert(argv.end(), args.begin(), args.end());
-  auto r = RunCli(argv);
+  auto r = internal::Run(argv, opts);
+  if (bounded) ::unlink(opts.kill_pid_file.c_str());
   if (!r) return std::unexpected(r.error());
-  return ExecResult{r->exit_code, std::move(r->out), std::move(r->err)};
+  ExecResult out{r->exit_code, std::move(r->out), std::move(r->err)};
+  out.timed_out = r->timed_out;
+  out.stopped = r->stopped;
+  return out;
 }
 
 Result<std::unique_ptr<Runtime>> MakeRuntime(const std::string& name,

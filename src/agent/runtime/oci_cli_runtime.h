@@ -20,7 +20,7 @@ class OciCliRuntime final : public Runtime {
   Result<void> Delete(const std::string& id, bool force) override;
   Result<std::string> Status(const std::string& id) override;
   Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& args,
-                          const std::vector<std::string>& env) override;
+                          const std::vector<std::string>& env, const ExecOptions& options) override;
   std::vector<std::string> ShimArgs() const override;
 
  private:

@@ -6,7 +6,9 @@
 // Thread-safety: implementations are safe from any thread (each call runs a process).
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <vector>
 
@@ -15,9 +17,18 @@
 namespace berth::agent::runtime {
 
 struct ExecResult {
-  int exit_code = -1;
+  int exit_code = -1;  // -1 when killed
   std::string out;
   std::string err;
+  bool timed_out = false;  // killed at ExecOptions::timeout
+  bool stopped = false;    // killed because ExecOptions::stop was requested
+};
+
+// Bounds on an exec: past `timeout` (0: none) or once `stop` is requested, the command in the
+// container and what it started in its process group are SIGKILLed, and Exec returns.
+struct ExecOptions {
+  std::chrono::milliseconds timeout{0};
+  std::stop_token stop;
 };
 
 class Runtime {
@@ -34,9 +45,10 @@ class Runtime {
   virtual Result<void> Delete(const std::string& id, bool force) = 0;
   // "running", "stopped", "created", "paused", or NotFound.
   virtual Result<std::string> Status(const std::string& id) = 0;
-  // Runs `args` inside the running container and collects its output.
+  // Runs `args` inside the running container and collects its output, within `options`.
   virtual Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& args,
-                                  const std::vector<std::string>& env) = 0;
+                                  const std::vector<std::string>& env,
+                                  const ExecOptions& options) = 0;
   // Extra berth-shim flags this runtime needs (crun on a hybrid cgroup host: "-m", run it in
   // a mount namespace without the cgroup v2 hierarchy).
   virtual std::vector<std::string> ShimArgs() const { return {}; }

@@ -136,6 +136,9 @@ class HealthChecker::Core : public std::enable_shared_from_this<HealthChecker::C
     c->key = key;
     c->instance = *in;
     c->status = in->health;
+    // A status some checker already wrote (before a restart or on a leader that has gone) is
+    // a result: rise and fall apply from the first probe, so a new leader does not flap it.
+    c->has_result = in->health_output != kNoCheckResultYet;
     checks_[key] = c;
     ++stats_.checks;
     auto interval = in->check->interval;
@@ -178,7 +181,8 @@ class HealthChecker::Core : public std::enable_shared_from_this<HealthChecker::C
           exec_->Run(c->instance, spec.command, spec.timeout, std::move(done));
         } else {
           asio::post(io_, [done = std::move(done)] {
-            done({Health::kCritical, "no exec runner on this server"});
+            done({Health::kCritical,
+                  "exec check: this control plane has no node agent to run it in the container"});
           });
         }
         break;
@@ -193,7 +197,7 @@ class HealthChecker::Core : public std::enable_shared_from_this<HealthChecker::C
     if (!c->has_result) {
       c->has_result = true;
       c->streak = 0;
-      if (r.status != c->status) Transition(*c, r.status, r.output + " (first result)");
+      Transition(*c, r.status, r.output + " (first result)");  // also replaces "no result yet"
     } else if (r.status == c->status) {
       c->streak = 0;
     } else if (Class(r.status) == Class(c->status)) {

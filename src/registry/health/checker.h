@@ -4,7 +4,9 @@
 //
 // Rise/fall: the first result of a new check is taken at once; afterwards a status
 // changes only after `rise` consecutive passing results (to passing) or `fall` consecutive
-// results of a worse kind (to warning or critical), so one slow answer does not flap.
+// results of a worse kind (to warning or critical), so one slow answer does not flap. A
+// check whose instance already carries a result (written by an earlier checker: a restart,
+// another control plane that led before) starts "afterwards".
 //
 // It mirrors the registry by listing every instance and then watching from that revision,
 // so checks start and stop as instances come and go. It also runs the registry's Sweep

@@ -8,9 +8,9 @@
 #include <asio/executor_work_guard.hpp>
 #include <thread>
 
-#include "registry/health/local_exec_runner.h"
 #include "registry/testing/fake_store.h"
 #include "registry/testing/http_stub.h"
+#include "registry/testing/local_exec_runner.h"
 
 namespace berth::registry::health {
 namespace {
@@ -53,6 +53,7 @@ class CheckerTest : public ::testing::Test {
     in.id = std::move(id);
     in.address = "127.0.0.1";
     in.port = 1;
+    if (check.kind == CheckSpec::Kind::kExec) in.metadata[std::string(kContainerMetadataKey)] = "c";
     in.check = std::move(check);
     return in;
   }
@@ -63,7 +64,7 @@ class CheckerTest : public ::testing::Test {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);
   std::thread thread_;
-  LocalExecRunner exec_{io_};
+  testing::LocalExecRunner exec_{io_};
   std::unique_ptr<HealthChecker> checker_;
 };
 

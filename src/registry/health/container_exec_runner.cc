@@ -49,13 +49,15 @@ ContainerExecRunner::ContainerExecRunner(asio::io_context& io, ContainerExec& ex
       options_(options),
       pool_(static_cast<size_t>(std::max(1, options.threads))) {}
 
-ContainerExecRunner::~ContainerExecRunner() { pool_.join(); }
+ContainerExecRunner::~ContainerExecRunner() {
+  stop_.request_stop();  // running commands are killed
+  pool_.join();
+}
 
 void ContainerExecRunner::Run(const Instance& instance, const std::vector<std::string>& argv,
                               std::chrono::milliseconds timeout, ProbeDone done) {
   auto it = instance.metadata.find(std::string(kContainerMetadataKey));
   if (it == instance.metadata.end() || it->second.empty()) {
-    if (options_.fallback) return options_.fallback->Run(instance, argv, timeout, std::move(done));
     asio::post(io_, [done = std::move(done)] {
       done({Health::kCritical, fmt::format("exec check: the instance names no container "
                                            "(metadata \"{}\")",
@@ -75,13 +77,15 @@ void ContainerExecRunner::Run(const Instance& instance, const std::vector<std::s
   run->timer.async_wait([run](const asio::error_code& ec) {
     if (!ec) run->Answer({Health::kCritical, "timeout"});
   });
-  asio::post(pool_, [this, run, container = it->second, argv] {
-    auto r = exec_.Exec(container, argv);
+  asio::post(pool_, [this, run, container = it->second, argv, timeout] {
+    auto r = exec_.Exec(container, argv, timeout, stop_.get_token());
     running_.fetch_sub(1);
     ProbeResult result;
     if (!r) {
       result = {Health::kCritical,
                 Cut(fmt::format("exec in {}: {}", container, r.error().message))};
+    } else if (r->timed_out) {
+      result = {Health::kCritical, "timeout"};
     } else {
       result.status = ExecVerdict(r->exit_code);
       result.output = Cut(r->output.empty() ? fmt::format("exit {}", r->exit_code)

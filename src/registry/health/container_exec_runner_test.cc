@@ -18,18 +18,22 @@ using namespace std::chrono_literals;
 // Answers from a script by command name; "block" waits until Release().
 class FakeExec final : public ContainerExec {
  public:
-  Result<Outcome> Exec(const std::string& container,
-                       const std::vector<std::string>& argv) override {
+  Result<Outcome> Exec(const std::string& container, const std::vector<std::string>& argv,
+                       std::chrono::milliseconds, std::stop_token stop) override {
     {
       std::lock_guard lock(mu_);
       calls_.push_back(container + ":" + argv.at(0));
     }
     const std::string& cmd = argv.at(0);
     if (container == "gone") return Fail(ErrorCode::kNotFound, "no container gone");
-    if (cmd == "block") {
+    if (cmd == "block") {  // a hung command: ends on Release() or when stopped (killed)
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return released_; });
-      return Outcome{0, "late"};
+      cv_.wait(lock, stop, [&] { return released_; });
+      if (!released_) ++killed_;
+      return Outcome{released_ ? 0 : -1, "late"};
+    }
+    if (cmd == "hang") {  // as the agent answers a command it killed at the timeout
+      return Outcome{.exit_code = -1, .timed_out = true};
     }
     if (cmd == "ok") return Outcome{0, "fine\n"};
     if (cmd == "warn") return Outcome{1, "degraded"};
@@ -44,22 +48,17 @@ class FakeExec final : public ContainerExec {
     std::lock_guard lock(mu_);
     return calls_;
   }
+  int killed() {
+    std::lock_guard lock(mu_);
+    return killed_;
+  }
 
  private:
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable_any cv_;
+  int killed_ = 0;
   bool released_ = false;
   std::vector<std::string> calls_;
-};
-
-class RecordingRunner final : public ExecRunner {
- public:
-  void Run(const Instance& instance, const std::vector<std::string>&, std::chrono::milliseconds,
-           ProbeDone done) override {
-    ran_for = instance.id;
-    done({Health::kPassing, "local"});
-  }
-  std::string ran_for;
 };
 
 class ContainerExecRunnerTest : public ::testing::Test {
@@ -119,19 +118,28 @@ TEST_F(ContainerExecRunnerTest, UnknownContainerIsCriticalWithTheReason) {
   EXPECT_NE(r.output.find("no container gone"), std::string::npos) << r.output;
 }
 
-TEST_F(ContainerExecRunnerTest, InstanceWithoutContainerIsCriticalUnlessAFallbackRuns) {
+TEST_F(ContainerExecRunnerTest, InstanceWithoutContainerIsCriticalAndNothingRuns) {
   Make();
   auto r = RunOnce(In(""), "ok");
   EXPECT_EQ(r.status, Health::kCritical);
   EXPECT_NE(r.output.find("berth.container"), std::string::npos) << r.output;
   EXPECT_TRUE(exec_.calls().empty());
+}
 
-  runner_.reset();
-  RecordingRunner local;
-  Make({.fallback = &local});
-  EXPECT_EQ(RunOnce(In(""), "ok").output, "local");
-  EXPECT_EQ(local.ran_for, "i1");
-  EXPECT_TRUE(exec_.calls().empty());
+TEST_F(ContainerExecRunnerTest, ACommandKilledAtItsTimeoutIsCritical) {
+  Make();
+  auto r = RunOnce(In("c"), "hang");
+  EXPECT_EQ(r.status, Health::kCritical);
+  EXPECT_EQ(r.output, "timeout");
+}
+
+TEST_F(ContainerExecRunnerTest, DestroyingTheRunnerStopsAHungCommandInsteadOfWaitingForIt) {
+  Make({.threads = 1});
+  auto r = RunOnce(In("c"), "block", 50ms);
+  EXPECT_EQ(r.status, Health::kCritical);
+  EXPECT_EQ(r.output, "timeout");
+  runner_.reset();  // never released: returns only because the command is told to stop
+  EXPECT_EQ(exec_.killed(), 1);
 }
 
 TEST_F(ContainerExecRunnerTest,

@@ -1,4 +1,4 @@
-#include "registry/health/local_exec_runner.h"
+#include "registry/testing/local_exec_runner.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -17,7 +17,9 @@
 
 extern char** environ;
 
-namespace berth::registry::health {
+namespace berth::registry::testing {
+
+using health::ProbeResult;
 namespace {
 
 class ExecSession : public std::enable_shared_from_this<ExecSession> {
@@ -127,4 +129,4 @@ void LocalExecRunner::Run(const Instance& instance, const std::vector<std::strin
   std::make_shared<ExecSession>(io_, pid, pidfd, pipefd[0], timeout, std::move(done))->Start();
 }
 
-}  // namespace berth::registry::health
+}  // namespace berth::registry::testing
