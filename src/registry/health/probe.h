@@ -32,8 +32,8 @@ void RunHttpProbe(asio::io_context& io, const std::string& url, std::chrono::mil
 void RunTcpProbe(asio::io_context& io, const std::string& host_port,
                  std::chrono::milliseconds timeout, ProbeDone done);
 
-// Runs a check command for an instance. The agent's implementation runs it inside the
-// instance's container (the runtime issue); LocalExecRunner runs a local process.
+// Runs a check command for an instance. berthd's only implementation runs it inside the
+// instance's container (container_exec_runner.h); tests use testing::LocalExecRunner.
 class ExecRunner {
  public:
   virtual ~ExecRunner() = default;
