@@ -104,7 +104,10 @@ void Worker::Accept(tcp::acceptor& acceptor, bool admin) {
 void Worker::TickLater() {
   tick_timer_.expires_after(kTick);
   tick_timer_.async_wait([this](const asio::error_code& ec) {
-    if (ec) return;
+    // Stop cancels the timer, but a tick that expired just before is already queued and
+    // completes without an error: without this check it would re-arm the timer and run()
+    // would never return (Stop hung in join).
+    if (ec || stopped_.load(std::memory_order_relaxed)) return;
     if (access_log_) access_log_->Flush();
     SweepDeadlines();
     // Every 10 s, hand freed heap pages back to the kernel: after a burst of connections the
