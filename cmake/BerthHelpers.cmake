@@ -16,7 +16,7 @@ function(berth_library)
 endfunction()
 
 function(berth_test)
-  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS;CASES" ${ARGN})
   add_executable(${T_NAME} ${T_SRCS})
   target_include_directories(${T_NAME} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR})
   target_link_libraries(${T_NAME} PRIVATE ${T_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
@@ -26,8 +26,21 @@ function(berth_test)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
-  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
-  set_tests_properties(${T_NAME} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
+  # CASES: one ctest test per GoogleTest filter, NAME.<filter>, each with the TIMEOUT
+  # (slow integration cases that would not fit one bound together).
+  set(names ${T_NAME})
+  if(T_CASES)
+    set(names)
+    foreach(c ${T_CASES})
+      add_test(NAME ${T_NAME}.${c} COMMAND ${T_NAME} --gtest_filter=*.${c})
+      # A filter that names no test fails rather than passing empty.
+      set_tests_properties(${T_NAME}.${c} PROPERTIES FAIL_REGULAR_EXPRESSION "ran 0 tests|0 tests from 0 test suites ran")
+      list(APPEND names ${T_NAME}.${c})
+    endforeach()
+  else()
+    add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  endif()
+  set_tests_properties(${names} PROPERTIES LABELS "${T_LABELS}" TIMEOUT ${T_TIMEOUT}
     ENVIRONMENT "BERTH_SOURCE_DIR=${PROJECT_SOURCE_DIR};BERTH_BINARY_DIR=${PROJECT_BINARY_DIR}")
 endfunction()
 

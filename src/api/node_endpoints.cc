@@ -362,9 +362,9 @@ Result<void> CheckInstancePath(const Call& call) {
 Result<std::string> ParseStatus(const Call& call) {
   auto body = call.JsonBody();
   if (!body) return std::unexpected(body.error());
-  if (auto r = RejectUnknownFields(*body,
-                                   {"state", "readySinceMs", "message", "cpuMillis", "ip", "ports"},
-                                   "instance status");
+  if (auto r = RejectUnknownFields(
+          *body, {"state", "readySinceMs", "message", "cpuMillis", "restarts", "ip", "ports"},
+          "instance status");
       !r) {
     return std::unexpected(r.error());
   }
@@ -378,6 +378,10 @@ Result<std::string> ParseStatus(const Call& call) {
   }
   if (body->contains("message") && !(*body)["message"].is_string()) {
     return Fail(ErrorCode::kInvalidArgument, "message must be a string");
+  }
+  if (body->contains("restarts") &&
+      (!(*body)["restarts"].is_number_integer() || (*body)["restarts"].get<int64_t>() < 0)) {
+    return Fail(ErrorCode::kInvalidArgument, "restarts must be a non-negative integer");
   }
   auto s = orch::InstanceStatusFromJson(body->dump());
   if (!s) return std::unexpected(s.error());

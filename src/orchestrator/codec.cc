@@ -181,6 +181,7 @@ std::string InstanceStatusToJson(const InstanceStatus& s) {
             {"readySinceMs", s.ready_since_ms},
             {"message", s.message}};
   if (s.cpu_millis >= 0) j["cpuMillis"] = s.cpu_millis;
+  if (s.restarts > 0) j["restarts"] = s.restarts;
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
@@ -200,6 +201,7 @@ Result<InstanceStatus> InstanceStatusFromJson(std::string_view json) {
       }
       s.cpu_millis = c.get<int64_t>();
     }
+    s.restarts = j.value("restarts", int64_t{0});
     return s;
   });
 }

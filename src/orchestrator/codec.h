@@ -46,6 +46,7 @@ struct InstanceStatus {
   // CPU use of the container (millicores, averaged over the agent's window, from its
   // cgroup); -1: not measured (not running yet, or an agent that does not report it).
   int64_t cpu_millis = -1;
+  int64_t restarts = 0;  // times its container was restarted (exits and failed probes)
   bool operator==(const InstanceStatus&) const = default;
 };
 

@@ -262,10 +262,16 @@ void Controller::TrackRollouts(const PassResult& pass, TickResult& out) {
       const uint64_t to = spec.DeployHash();
       int64_t new_total = 0, new_available = 0, outdated = 0;
       std::map<uint64_t, int> old_hashes;
-      std::vector<const Instance*> failed_now;
+      std::vector<std::pair<const Instance*, std::string>> failed_now;  // and why
+      std::vector<const Instance*> crash_looping;  // candidates: restarted often enough
       for (const Instance* i : by_service[key]) {
         if (i->deploy_hash == to) {
-          if (i->state == InstanceState::kFailed) failed_now.push_back(i);
+          if (i->state == InstanceState::kFailed) {
+            failed_now.emplace_back(i, fmt::format("{} on {} failed", i->id, i->node_id));
+          } else if (i->Live() && options_.crash_loop_restarts > 0 &&
+                     i->restarts >= options_.crash_loop_restarts) {
+            crash_looping.push_back(i);
+          }
           if (!i->Live()) continue;
           ++new_total;
           if (i->state == InstanceState::kReady &&
@@ -295,6 +301,9 @@ void Controller::TrackRollouts(const PassResult& pass, TickResult& out) {
         n.canary = canary && canary->state == CanaryState::kCanary && canary->canary_hash == to &&
                    spec.update.canary > 0;
         if (n.canary) n.from = canary->stable_hash;
+        for (const Instance* i : by_service[key]) {
+          if (i->deploy_hash == to && i->restarts > 0) n.restarts_before[i->id] = i->restarts;
+        }
         evs.push_back(
             {now_ms, "Normal", spec.name, "RolloutStarted",
              n.canary
@@ -313,14 +322,28 @@ void Controller::TrackRollouts(const PassResult& pass, TickResult& out) {
         t.phase = RolloutPhase::kProgressing;
         t.reason.clear();
         t.failed.clear();
+        t.failure.clear();
         t.rollout.emplace(t.from, to, now_ms);
       }
+      // Crash loops: restarts since the rollout began (a rollback's old instances had some).
+      for (const Instance* i : crash_looping) {
+        auto b = t.restarts_before.find(i->id);
+        int32_t since = i->restarts - (b == t.restarts_before.end() ? 0 : b->second);
+        if (since < options_.crash_loop_restarts) continue;
+        failed_now.emplace_back(
+            i, fmt::format("{} on {} restarted {} times (crash loop)", i->id, i->node_id, since));
+      }
+      std::vector<const Instance*> failed_instances;
+      for (const auto& [i, why] : failed_now) {
+        failed_instances.push_back(i);
+        if (t.failure.empty() && !t.failed.count(i->id)) t.failure = why;
+      }
       if (t.canary) {
-        TrackCanary(app, spec, t, new_available, failed_now, evs, out);
+        TrackCanary(app, spec, t, new_available, failed_instances, evs, out);
       } else if (t.rollout) {
-        for (const Instance* i : failed_now) t.failed.insert(i->id);
-        RolloutObservation o{now_ms, new_available, static_cast<int64_t>(t.failed.size()),
-                             outdated};
+        for (const Instance* i : failed_instances) t.failed.insert(i->id);
+        RolloutObservation o{now_ms, new_available, static_cast<int64_t>(t.failed.size()), outdated,
+                             t.failure};
         RolloutPhase phase = t.rollout->Observe(spec, o);
         if (phase == RolloutPhase::kComplete) {
           t.phase = phase;
@@ -427,7 +450,7 @@ void Controller::TrackCanary(const App& app, const ServiceSpec& spec, Tracked& t
   std::string failure;
   if (t.phase == RolloutPhase::kProgressing) {
     if (!t.rollout) t.rollout.emplace(t.from, t.to, now_ms);
-    RolloutPhase phase = t.rollout->Observe(half, {now_ms, new_available, failed, 0});
+    RolloutPhase phase = t.rollout->Observe(half, {now_ms, new_available, failed, 0, t.failure});
     if (phase == RolloutPhase::kComplete) {
       t.phase = RolloutPhase::kPaused;
       t.rollout.reset();

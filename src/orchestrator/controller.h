@@ -47,6 +47,9 @@ struct ControllerOptions {
   int64_t lease_ttl_seconds = 10;
   std::chrono::milliseconds interval{1000};  // a pass at least this often (real time)
   std::chrono::milliseconds debounce{100};   // after a watch event, wait for more
+  // A new-version instance whose container restarted this many times during its rollout
+  // counts as failed (a crash loop), like one its agent reports failed. 0: only the latter.
+  int32_t crash_loop_restarts = 3;
   ReconcilerOptions reconciler;
 };
 
@@ -84,7 +87,11 @@ class Controller {
     std::string reason;
     int64_t started_ms = 0;
     std::set<std::string> failed;  // new-version instances seen failed
-    bool is_rollback = false;      // this rollout undoes a failed one: never rolled back
+    std::string failure;           // the first of them and why
+    // Restarts of new-version instances that already ran when the rollout began (a
+    // rollback's): only restarts after that count towards a crash loop.
+    std::map<std::string, int32_t> restarts_before;
+    bool is_rollback = false;  // this rollout undoes a failed one: never rolled back
     bool rolled_back = false;
     // A canary (canary.h) before its promotion: `rollout` follows the canary instances only
     // (update.canary of them), then the phase is kPaused until promote or abort.

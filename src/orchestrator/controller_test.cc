@@ -257,6 +257,48 @@ TEST_F(ControllerTest, FailedNewInstancesRollBackAtOnce) {
   EXPECT_EQ(CountImage("web/front:1"), 3);
 }
 
+TEST_F(ControllerTest, CrashLoopingNewInstancesRollBackWithoutWaitingForTheDeadline) {
+  Controller& c = NewController("c");
+  for (int i = 0; i < 3; ++i) PutNode("n" + std::to_string(i));
+  Apply(kWeb);
+  Tick(c);
+  // v1 restarted often before (not during) the rollout: that never counts against it.
+  auto report = [&](std::string_view image, InstanceState state, int64_t restarts) {
+    for (const auto& a : Assignments()) {
+      if (a.spec.image != image) continue;
+      InstanceStatus s{state, clock_.WallMillis(), ""};
+      s.restarts = restarts;
+      ASSERT_TRUE(store_->Put(StatusKey(a.instance), InstanceStatusToJson(s)));
+    }
+  };
+  report("web/front:1", InstanceState::kReady, 7);
+  Tick(c);
+  Apply(V2(kWeb));
+  Tick(c);  // surge: one v2 instance
+  ASSERT_EQ(CountImage("web/front:2"), 1);
+  report("web/front:2", InstanceState::kUnready, 2);  // exited twice, restarting
+  EXPECT_TRUE(Tick(c).rolled_back.empty());
+  report("web/front:2", InstanceState::kStarting, 3);
+  TickResult r = Tick(c);
+  ASSERT_EQ(r.rolled_back.size(), 1u);
+  auto hist = apps_->History("default", "web", "front");
+  ASSERT_TRUE(hist);
+  ASSERT_EQ(hist->size(), 3u);
+  EXPECT_NE((*hist)[2].cause.find("1 new instance failed (budget 1)"), std::string::npos)
+      << (*hist)[2].cause;
+  EXPECT_NE((*hist)[2].cause.find("restarted 3 times (crash loop)"), std::string::npos)
+      << (*hist)[2].cause;
+  // The rollback replaces the v2 instance and completes, v1's old restarts notwithstanding.
+  Tick(c);
+  EXPECT_EQ(CountImage("web/front:2"), 0);
+  EXPECT_EQ(CountImage("web/front:1"), 3);
+  Tick(c);
+  auto rec = ParseJson(Get(RolloutKey("default", "web", "front")));
+  ASSERT_TRUE(rec);
+  EXPECT_EQ((*rec)["phase"], "complete") << rec->dump();
+  EXPECT_EQ((*rec)["is_rollback"], true);
+}
+
 TEST_F(ControllerTest, UndoGoesBackToThePreviousVersion) {
   Controller& c = NewController("c");
   PutNode("n0");

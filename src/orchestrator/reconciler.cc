@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <unordered_map>
 
@@ -126,6 +128,7 @@ Result<PassResult> Reconciler::RunOnce() {
       i.state = it->second.state;
       i.ready_since_ms = it->second.ready_since_ms;
       i.cpu_millis = it->second.cpu_millis;
+      i.restarts = static_cast<int32_t>(std::min<int64_t>(it->second.restarts, INT32_MAX));
     }
     if (missing_since_.count(i.node_id) && i.Live()) i.state = InstanceState::kUnready;
     if (!i.Live()) continue;

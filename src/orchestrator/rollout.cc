@@ -40,8 +40,9 @@ RolloutPhase Rollout::Observe(const ServiceSpec& spec, const RolloutObservation&
   const int64_t budget = std::max<int64_t>(1, spec.update.Resolve(desired).second);
   if (o.new_failed >= budget) {
     phase_ = RolloutPhase::kFailed;
-    reason_ = fmt::format("{} new instance{} failed (budget {}): {} of {} available", o.new_failed,
-                          o.new_failed == 1 ? "" : "s", budget, o.new_available, desired);
+    reason_ = fmt::format("{} new instance{} failed (budget {}): {} of {} available{}",
+                          o.new_failed, o.new_failed == 1 ? "" : "s", budget, o.new_available,
+                          desired, o.failure.empty() ? "" : "; " + o.failure);
     return phase_;
   }
   const int64_t deadline = spec.update.progress_deadline.count();

@@ -31,6 +31,7 @@ struct RolloutObservation {
   int64_t new_available = 0;  // new-spec instances available (ready >= minReadySeconds)
   int64_t new_failed = 0;     // new-spec instances that failed (crash loop, probes, image)
   int64_t outdated = 0;       // live instances still to be replaced
+  std::string failure;        // one failed instance and why, for the reason ("" : none)
 };
 
 class Rollout {

@@ -241,6 +241,7 @@ struct Instance {
   InstanceState state = InstanceState::kPending;
   int64_t ready_since_ms = 0;  // wall-clock millis of the last transition to kReady
   int64_t cpu_millis = -1;     // CPU use its agent reports (millicores, averaged); -1: none
+  int32_t restarts = 0;        // container restarts its agent reported
   Resources resources;
   std::vector<int> host_ports;
 

@@ -64,10 +64,7 @@ class AgentE2E : public ::testing::Test {
     std::system(("ip link delete " + bridge_ + " 2>/dev/null").c_str());
   }
 
-  struct Out {
-    int code = -1;
-    std::string text;  // stdout and stderr together
-  };
+  using Out = ToolResult;  // text: stdout and stderr together
 
   Out Berth(std::vector<std::string> args, std::string token = "") {
     if (token.empty()) token = admin_;
@@ -78,19 +75,7 @@ class AgentE2E : public ::testing::Test {
                 {"XDG_CONFIG_HOME", dir_.Sub("config")},
                 {"HOME", dir_.path()}};
     opts.log_path = dir_.Sub("cli-" + std::to_string(counter_++) + ".log");
-    auto p = Process::Start("berth", args, opts);
-    Out out;
-    if (!p) return out;
-    auto status = p->Wait(std::chrono::seconds(180));
-    out.code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
-    const std::string log = p->Logs();
-    for (size_t pos = 0; pos < log.size();) {  // without the harness's banner lines
-      size_t nl = log.find('\n', pos);
-      size_t end = nl == std::string::npos ? log.size() : nl + 1;
-      if (log.compare(pos, 12, "=== harness:") != 0) out.text.append(log, pos, end - pos);
-      pos = end;
-    }
-    return out;
+    return RunTool("berth", std::move(args), std::move(opts), std::chrono::seconds(180));
   }
 
   Json BerthJson(std::vector<std::string> args, std::string token = "") {

@@ -15,10 +15,7 @@ class CliTest : public ::testing::Test {
     ASSERT_TRUE(berthd_->Start());
   }
 
-  struct Out {
-    int code = -1;
-    std::string text;
-  };
+  using Out = ToolResult;
 
   // Runs berth with BERTH_ADDR/BERTH_TOKEN set; stdout and stderr together.
   Out Berth(std::vector<std::string> args, std::string token = "\x01") {
@@ -30,26 +27,7 @@ class CliTest : public ::testing::Test {
                 {"XDG_CONFIG_HOME", dir_.Sub("config")},
                 {"HOME", dir_.path()}};
     opts.log_path = dir_.Sub("cli-" + std::to_string(counter_++) + ".log");
-    auto p = Process::Start("berth", args, opts);
-    Out out;
-    if (!p) return out;
-    auto status = p->Wait();
-    out.code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
-    out.text = WithoutHarnessLines(p->Logs());
-    return out;
-  }
-
-  // The harness writes "=== harness: ..." banner lines into each process's log.
-  static std::string WithoutHarnessLines(const std::string& log) {
-    std::string out;
-    size_t pos = 0;
-    while (pos < log.size()) {
-      size_t nl = log.find('\n', pos);
-      size_t end = nl == std::string::npos ? log.size() : nl + 1;
-      if (log.compare(pos, 12, "=== harness:") != 0) out.append(log, pos, end - pos);
-      pos = end;
-    }
-    return out;
+    return RunTool("berth", std::move(args), std::move(opts));
   }
 
   TempDir dir_{"berth-cli"};

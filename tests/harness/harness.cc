@@ -435,6 +435,32 @@ void Process::DumpLogs(std::ostream& out, size_t max_bytes) const {
   out.flush();
 }
 
+std::string WithoutHarnessLines(std::string_view log) {
+  std::string out;
+  for (size_t pos = 0; pos < log.size();) {
+    size_t nl = log.find('\n', pos);
+    size_t end = nl == std::string_view::npos ? log.size() : nl + 1;
+    if (log.substr(pos, 12) != "=== harness:") out.append(log.substr(pos, end - pos));
+    pos = end;
+  }
+  return out;
+}
+
+ToolResult RunTool(std::string name, std::vector<std::string> argv, ProcessOptions options,
+                   Duration timeout) {
+  ToolResult out;
+  std::string error;
+  auto p = Process::Start(std::move(name), std::move(argv), std::move(options), &error);
+  if (!p) {
+    out.text = error;
+    return out;
+  }
+  auto status = p->Wait(timeout);
+  if (status && WIFEXITED(*status)) out.code = WEXITSTATUS(*status);
+  out.text = WithoutHarnessLines(p->Logs());
+  return out;
+}
+
 void DumpAllProcessLogs(std::ostream& out) {
   std::lock_guard lock(RegistryMutex());
   for (const Process* p : Registry()) p->DumpLogs(out);

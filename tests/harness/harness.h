@@ -14,6 +14,7 @@
 // - EtcdCluster: a 1- or 3-member etcd on free loopback ports in a temp dir; waits until
 //   healthy, exposes client endpoints, kills/restarts a member.
 // - BinaryPath(): built binaries under $BERTH_BINARY_DIR (set by ctest for berth_test).
+// - RunTool(name, argv, options): runs a command to completion; exit code and output.
 //
 // Thread-safety: a Process or EtcdCluster is used from the test thread; FreePort, WaitFor
 // and WaitForTcp are safe from any thread.
@@ -141,6 +142,17 @@ class Process {
   bool owns_log_ = false;
   std::optional<int> status_;  // set once reaped
 };
+
+// A command-line tool run to completion (`berth ...` in CLI tests).
+struct ToolResult {
+  int code = -1;     // exit code; -1 when it did not start, died of a signal or timed out
+  std::string text;  // stdout and stderr together, without the harness's banner lines
+};
+// Runs argv (its log at options.log_path, or a temporary one) and waits up to `timeout`.
+ToolResult RunTool(std::string name, std::vector<std::string> argv, ProcessOptions options = {},
+                   Duration timeout = kDefaultTimeout);
+// A process log without the "=== harness: ..." lines the harness writes into it.
+std::string WithoutHarnessLines(std::string_view log);
 
 // Writes the logs of every live Process to `out` (what the failure listener does).
 void DumpAllProcessLogs(std::ostream& out);

@@ -176,6 +176,23 @@ Json Cluster::Call(std::string_view method, std::string_view path, std::string b
   return j ? *j : Json();
 }
 
+ToolResult Cluster::Berth(std::vector<std::string> args, Duration timeout) {
+  args.insert(args.begin(), BinaryPath("src/cmd/berth"));
+  ProcessOptions opts;
+  opts.env = {{"BERTH_ADDR", "http://127.0.0.1:" + std::to_string(port_)},
+              {"BERTH_TOKEN", token_},
+              {"XDG_CONFIG_HOME", dir_.Sub("config")},
+              {"HOME", dir_.path()}};
+  opts.log_path = dir_.Sub(fmt::format("cli-{}.log", cli_runs_++));
+  return RunTool("berth", std::move(args), std::move(opts), timeout);
+}
+
+std::string Cluster::WriteFile(const std::string& name, const std::string& text) {
+  std::string path = dir_.Sub(name);
+  std::ofstream(path) << text;
+  return path;
+}
+
 Json Cluster::Instances(const std::string& node) {
   Json j = Call("GET", "/v1/nodes/" + node);
   return j.is_object() && j.contains("assignments") ? j["assignments"] : Json::array();

@@ -4,10 +4,10 @@
 // side by side), and with the test images built into its image store before it starts:
 //   shop-api:v1  the demo's API (static; GET /healthz, /products; $PORT)
 //   busy:v1      busybox-static with sh, sleep, touch, cat (cmd /bin/sh)
-// Assignments can be written straight into the store (as the reconciler writes them) for
-// tests that run without a controller. The destructor stops every process, removes the
-// containers the agents left running (containers outlive their agent by design) and the
-// bridges.
+// `Berth(...)` runs the CLI against the server. Assignments can be written straight into the store
+// (as the reconciler writes them) for tests that run without a controller. The destructor stops
+// every process, removes the containers the agents left running (containers outlive their agent by
+// design) and the bridges.
 #pragma once
 
 #include <memory>
@@ -37,6 +37,11 @@ class Cluster {
   Json Call(std::string_view method, std::string_view path, std::string body = {},
             int* status = nullptr);
   int port() const { return port_; }
+  // Runs the `berth` CLI against the server (BERTH_ADDR, BERTH_TOKEN set), to completion.
+  ToolResult Berth(std::vector<std::string> args, Duration timeout = kDefaultTimeout);
+  // Writes `text` to a file in the cluster's temp dir; its path.
+  std::string WriteFile(const std::string& name, const std::string& text);
+  const TempDir& dir() const { return dir_; }
   const std::string& token() const { return token_; }
   std::string agent_dir(size_t i) const { return agents_.at(i).dir; }
 
@@ -67,6 +72,7 @@ class Cluster {
   std::string token_;
   int octet_ = 101;
   std::string tag_;
+  int cli_runs_ = 0;
   std::vector<Agent> agents_;
 };
 

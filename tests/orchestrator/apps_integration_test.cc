@@ -3,7 +3,6 @@
 // `berth` app commands. Nodes are written straight into the store through /v1/kv (the agent
 // is another test's), so these tests need no root.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <fstream>
 
@@ -195,10 +194,7 @@ TEST_F(AppsTest, MoreMemoryThanAnyNodeHasIsUnschedulableAndTheRunningVersionStay
 // The CLI over the same server.
 class AppsCliTest : public AppsTest {
  protected:
-  struct Out {
-    int code = -1;
-    std::string text;
-  };
+  using Out = ToolResult;
   Out Berth(std::vector<std::string> args) {
     args.insert(args.begin(), BinaryPath("src/cmd/berth"));
     ProcessOptions opts;
@@ -207,20 +203,7 @@ class AppsCliTest : public AppsTest {
                 {"XDG_CONFIG_HOME", dir_.Sub("config")},
                 {"HOME", dir_.path()}};
     opts.log_path = dir_.Sub("cli-" + std::to_string(counter_++) + ".log");
-    auto p = Process::Start("berth", args, opts);
-    Out out;
-    if (!p) return out;
-    auto status = p->Wait();
-    out.code = status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
-    std::string log = p->Logs();
-    size_t pos = 0;
-    while (pos < log.size()) {
-      size_t nl = log.find('\n', pos);
-      size_t end = nl == std::string::npos ? log.size() : nl + 1;
-      if (log.compare(pos, 12, "=== harness:") != 0) out.text.append(log, pos, end - pos);
-      pos = end;
-    }
-    return out;
+    return RunTool("berth", std::move(args), std::move(opts));
   }
   std::string Write(const std::string& name, const std::string& text) {
     std::string path = dir_.Sub(name);

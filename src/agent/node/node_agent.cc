@@ -86,6 +86,10 @@ struct NodeAgent::Inst {
   int64_t cpu_millis = -1;  // reported CPU use; -1: not measured
   orch::InstanceState state = orch::InstanceState::kPending;
   std::string message;
+  // Restarts reported: those of earlier containers of this instance (a failed probe, a
+  // removed container) plus the current container's own (its restart policy).
+  int64_t restarts = 0;
+  int64_t restarts_before = 0;
   ProbeState probes[3];
   Clock::TimePoint restart_at{};
   Backoff probe_backoff;
@@ -465,8 +469,10 @@ void NodeAgent::Follow(const std::shared_ptr<Inst>& inst) {
     inst->ready = false;
     inst->state = orch::InstanceState::kPending;
     inst->message = "container was removed; starting it again";
+    inst->restarts_before = ++inst->restarts;
     return;
   }
+  inst->restarts = inst->restarts_before + info->restart_count;
   switch (info->status) {
     case ContainerStatus::kRunning:
       inst->pid = info->pid;
@@ -726,6 +732,7 @@ void NodeAgent::RestartOp(std::shared_ptr<Inst> inst, std::string why) {
   log::Info("node", "node {}: restarting {}: {} (in {})", options_.node, name, why, Seconds(delay));
   (void)agent_.Stop(name, options_.stop_grace);
   std::lock_guard lock(mu_);
+  inst->restarts_before = ++inst->restarts;  // the next container starts counting afresh
   inst->busy = false;
   inst->phase = Inst::Phase::kBackoff;
   inst->restart_at = clock_.Now() + delay;
@@ -802,6 +809,7 @@ void NodeAgent::Sync(const std::shared_ptr<Inst>& inst) {
         inst->state == orch::InstanceState::kReady ? inst->ready_since_ms : 0;
     report.status.message = inst->message;
     report.status.cpu_millis = inst->phase == Inst::Phase::kRunning ? inst->cpu_millis : -1;
+    report.status.restarts = inst->restarts;
     report.ip = inst->ip;
     for (const auto& p : inst->assignment.spec.ports) report.ports[p.container_port] = p.host_port;
     const auto& spec = inst->assignment.spec;
