@@ -247,7 +247,7 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndChangesNothing) {
   EXPECT_NE(Raw("GARBAGE\r\n\r\n").find(" 400 "), std::string::npos);
 
   // Only audit records were written (refused mutating calls are audited); the key is intact.
-  // (/orchestrator/leader is the controller's, written at start.)
+  // (The leader keys are the controller's and the health checker's, written at start.)
   auto keep = berthd_->Request("GET", "/v1/kv/keep");
   EXPECT_EQ(Body(*keep)["kv"]["value"], "original");
   EXPECT_EQ(Body(*keep)["kv"]["version"], 1);
@@ -255,7 +255,8 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndChangesNothing) {
   Json all = Body(*kvs)["kvs"];
   for (const auto& kv : all) {
     std::string key = kv["key"];
-    EXPECT_TRUE(key == "/keep" || key.starts_with("/security/") || key == "/orchestrator/leader")
+    EXPECT_TRUE(key == "/keep" || key.starts_with("/security/") || key == "/orchestrator/leader" ||
+                key == "/registry-health/leader")
         << key;
   }
   EXPECT_GE(berthd_->Revision(), before);

@@ -1,7 +1,10 @@
 #include "tests/nodes/cluster.h"
 
+#include <arpa/inet.h>
 #include <fmt/core.h>
 #include <gtest/gtest.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "agent/agent.h"
@@ -60,9 +64,28 @@ orch::ServiceSpec ServiceFromYaml(const std::string& name, const std::string& ya
   return app ? app->services.front() : orch::ServiceSpec{};
 }
 
+namespace {
+// Second octets of 100.<octet>.x.x that some interface here already uses: a crashed run's
+// leftover bridge, or another test binary's cluster running now.
+std::set<int> OctetsInUse() {
+  std::set<int> used;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return used;
+  for (ifaddrs* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+    uint32_t a = ntohl(reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr);
+    if ((a >> 24) == 100) used.insert(static_cast<int>((a >> 16) & 255));
+  }
+  ::freeifaddrs(list);
+  return used;
+}
+}  // namespace
+
 Cluster::Cluster() {
   std::random_device rd;
+  std::set<int> used = OctetsInUse();
   octet_ = 101 + static_cast<int>(rd() % 20);
+  for (int tries = 0; tries < 20 && used.count(octet_); ++tries) octet_ = 101 + (octet_ - 100) % 20;
   tag_ = fmt::format("{:04x}", rd() % 0x10000);
 }
 

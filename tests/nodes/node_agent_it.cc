@@ -24,11 +24,7 @@ class NodeAgentIT : public ::testing::Test {
  protected:
   void SetUp() override {
     // Assignments are written by hand here: no controller may replace them.
-#ifdef BERTH_HAS_CONTROLLER
     ASSERT_TRUE(cluster_.StartServer("server", {"--no-controller"}));
-#else
-    ASSERT_TRUE(cluster_.StartServer());
-#endif
     ASSERT_TRUE(cluster_.StartAgent(0, "n1"));
   }
 
