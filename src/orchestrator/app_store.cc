@@ -129,6 +129,17 @@ Result<std::optional<StoredApp>> AppStore::Get(std::string_view ns, std::string_
   return std::optional<StoredApp>(StoredApp{std::move(*parsed), r->kvs[0].mod_revision});
 }
 
+Result<StoredApp> AppStore::GetWithService(std::string_view ns, std::string_view app,
+                                           std::string_view svc) {
+  auto cur = Get(ns, app);
+  if (!cur) return std::unexpected(cur.error());
+  if (!*cur) return Fail(ErrorCode::kNotFound, fmt::format("no app {}/{}", ns, app));
+  if ((*cur)->app.FindService(svc) == nullptr) {
+    return Fail(ErrorCode::kNotFound, fmt::format("app {}/{} has no service {}", ns, app, svc));
+  }
+  return std::move(**cur);
+}
+
 Result<std::vector<StoredApp>> AppStore::List() {
   auto r = store_.Get(kAppsPrefix, {.prefix = true});
   if (!r) return std::unexpected(r.error());
@@ -342,17 +353,10 @@ Result<int64_t> AppStore::Delete(std::string_view ns, std::string_view app) {
 Result<ApplyResult> AppStore::Scale(std::string_view ns, std::string_view app, std::string_view svc,
                                     int64_t replicas, ScaleOptions options) {
   for (int attempt = 0;; ++attempt) {
-    auto cur = Get(ns, app);
+    auto cur = GetWithService(ns, app, svc);
     if (!cur) return std::unexpected(cur.error());
-    if (!*cur) return Fail(ErrorCode::kNotFound, fmt::format("no app {}/{}", ns, app));
-    App next = (*cur)->app;
-    ServiceSpec* s = nullptr;
-    for (auto& x : next.services) {
-      if (x.name == svc) s = &x;
-    }
-    if (s == nullptr) {
-      return Fail(ErrorCode::kNotFound, fmt::format("app {}/{} has no service {}", ns, app, svc));
-    }
+    App next = cur->app;
+    ServiceSpec* s = next.FindService(svc);
     const int64_t old = s->replicas;
     if (options.from && *options.from != old) {
       return Fail(
@@ -363,7 +367,7 @@ Result<ApplyResult> AppStore::Scale(std::string_view ns, std::string_view app, s
     if (auto v = next.Validate(); !v) return std::unexpected(v.error());
     Event event = options.event.value_or(Event{0, "Normal", std::string(svc), "Scaled",
                                                fmt::format("replicas {} -> {}", old, replicas)});
-    auto r = Apply(next, "scale", false, (*cur)->mod_revision, {std::move(event)}, options.guard);
+    auto r = Apply(next, "scale", false, cur->mod_revision, {std::move(event)}, options.guard);
     if (!r && r.error().code == ErrorCode::kFailedPrecondition && attempt + 1 < kApplyAttempts) {
       continue;
     }
@@ -374,17 +378,10 @@ Result<ApplyResult> AppStore::Scale(std::string_view ns, std::string_view app, s
 Result<ApplyResult> AppStore::Undo(std::string_view ns, std::string_view app, std::string_view svc,
                                    int64_t to_revision, std::string_view why,
                                    std::optional<store::Compare> guard) {
-  auto cur = Get(ns, app);
+  auto cur = GetWithService(ns, app, svc);
   if (!cur) return std::unexpected(cur.error());
-  if (!*cur) return Fail(ErrorCode::kNotFound, fmt::format("no app {}/{}", ns, app));
-  App next = (*cur)->app;
-  ServiceSpec* s = nullptr;
-  for (auto& x : next.services) {
-    if (x.name == svc) s = &x;
-  }
-  if (s == nullptr) {
-    return Fail(ErrorCode::kNotFound, fmt::format("app {}/{} has no service {}", ns, app, svc));
-  }
+  App next = cur->app;
+  ServiceSpec* s = next.FindService(svc);
   auto hist = History(ns, app, svc);
   if (!hist) return std::unexpected(hist.error());
   const HistoryEntry* target = nullptr;
@@ -412,19 +409,15 @@ Result<ApplyResult> AppStore::Undo(std::string_view ns, std::string_view app, st
           rollback ? fmt::format("rolled back to revision {} ({}): {}", target->revision,
                                  target->spec.image, why)
                    : fmt::format("back to revision {} ({})", target->revision, target->spec.image)};
-  return ApplyImpl(next, cause, false, (*cur)->mod_revision, {e}, guard, CanaryMode::kBack);
+  return ApplyImpl(next, cause, false, cur->mod_revision, {e}, guard, CanaryMode::kBack);
 }
 
 Result<ApplyResult> AppStore::Promote(std::string_view ns, std::string_view app,
                                       std::string_view svc) {
   for (int attempt = 0;; ++attempt) {
-    auto cur = Get(ns, app);
+    auto cur = GetWithService(ns, app, svc);
     if (!cur) return std::unexpected(cur.error());
-    if (!*cur) return Fail(ErrorCode::kNotFound, fmt::format("no app {}/{}", ns, app));
-    const ServiceSpec* spec = (*cur)->app.FindService(svc);
-    if (spec == nullptr) {
-      return Fail(ErrorCode::kNotFound, fmt::format("app {}/{} has no service {}", ns, app, svc));
-    }
+    const ServiceSpec* spec = cur->app.FindService(svc);
     auto rec = Canary(ns, app, svc);
     if (!rec) return std::unexpected(rec.error());
     if (!*rec || (*rec)->state != CanaryState::kCanary ||
@@ -442,7 +435,7 @@ Result<ApplyResult> AppStore::Promote(std::string_view ns, std::string_view app,
     txn.compare.push_back({.key = AppKey(ns, app),
                            .target = store::Compare::Target::kModRevision,
                            .op = store::Compare::Op::kEqual,
-                           .number = (*cur)->mod_revision});
+                           .number = cur->mod_revision});
     txn.compare.push_back({.key = CanaryKey(ns, app, svc),
                            .target = store::Compare::Target::kModRevision,
                            .op = store::Compare::Op::kEqual,
@@ -471,17 +464,10 @@ Result<ApplyResult> AppStore::Promote(std::string_view ns, std::string_view app,
 
 Result<ApplyResult> AppStore::Abort(std::string_view ns, std::string_view app, std::string_view svc,
                                     std::string_view why, std::optional<store::Compare> guard) {
-  auto cur = Get(ns, app);
+  auto cur = GetWithService(ns, app, svc);
   if (!cur) return std::unexpected(cur.error());
-  if (!*cur) return Fail(ErrorCode::kNotFound, fmt::format("no app {}/{}", ns, app));
-  App next = (*cur)->app;
-  ServiceSpec* s = nullptr;
-  for (auto& x : next.services) {
-    if (x.name == svc) s = &x;
-  }
-  if (s == nullptr) {
-    return Fail(ErrorCode::kNotFound, fmt::format("app {}/{} has no service {}", ns, app, svc));
-  }
+  App next = cur->app;
+  ServiceSpec* s = next.FindService(svc);
   auto rec = Canary(ns, app, svc);
   if (!rec) return std::unexpected(rec.error());
   if (!*rec || (*rec)->state == CanaryState::kAborted || (*rec)->canary_hash != s->DeployHash()) {
@@ -499,7 +485,7 @@ Result<ApplyResult> AppStore::Abort(std::string_view ns, std::string_view app, s
           automatic ? fmt::format("canary {} aborted, back to {}: {}", image, s->image, why)
                     : fmt::format("canary {} aborted, back to {}", image, s->image)};
   return ApplyImpl(next, automatic ? fmt::format("canary aborted: {}", why) : "canary aborted",
-                   false, (*cur)->mod_revision, {e}, guard, CanaryMode::kBack);
+                   false, cur->mod_revision, {e}, guard, CanaryMode::kBack);
 }
 
 Result<std::vector<Event>> AppStore::Events(std::string_view ns, std::string_view app) {

@@ -159,6 +159,9 @@ class AppStore {
                                 std::vector<Event> events, std::optional<store::Compare> guard,
                                 CanaryMode mode);
   Result<void> TrimEvents(std::string_view ns, std::string_view app);
+  // The stored app ns/app when it has service `svc`; otherwise kNotFound naming what is
+  // missing.
+  Result<StoredApp> GetWithService(std::string_view ns, std::string_view app, std::string_view svc);
 
   store::Store& store_;
   Clock& clock_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <set>
+#include <utility>
 
 namespace berth::orchestrator {
 namespace {
@@ -388,6 +389,10 @@ const ServiceSpec* App::FindService(std::string_view n) const {
     if (s.name == n) return &s;
   }
   return nullptr;
+}
+
+ServiceSpec* App::FindService(std::string_view n) {
+  return const_cast<ServiceSpec*>(std::as_const(*this).FindService(n));
 }
 
 Result<void> Node::Validate() const {

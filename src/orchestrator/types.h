@@ -206,6 +206,7 @@ struct App {
 
   Result<void> Validate() const;
   const ServiceSpec* FindService(std::string_view name) const;
+  ServiceSpec* FindService(std::string_view name);
   std::string Key() const { return ns + "/" + name; }  // the store key suffix /apps/<ns>/<app>
   bool operator==(const App&) const = default;
 };
