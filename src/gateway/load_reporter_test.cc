@@ -2,11 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <random>
-
 #include "core/json.h"
-#include "store/sqlite/sqlite_store.h"
+#include "store/sqlite/temp_store.h"
 
 namespace berth::gateway {
 namespace {
@@ -14,17 +11,12 @@ namespace {
 class LoadReporterTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("berth-load-test-" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir_);
-    auto s = store::OpenSqliteStore((dir_ / "store.db").string(), {.durable = false}, clock_);
-    ASSERT_TRUE(s) << s.error().message;
-    store_ = std::move(*s);
+    auto t = store::TempSqliteStore::Open("load-test", clock_);
+    ASSERT_TRUE(t) << t.error().message;
+    temp_ = std::move(*t);
+    store_ = &temp_->store();
   }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  void TearDown() override { temp_.reset(); }
   LoadReporter Make() {
     return LoadReporter(*store_, clock_, [this] { return totals_; },
                         {.id = "gw-1", .interval = std::chrono::seconds(5), .ttl_seconds = 15});
@@ -37,9 +29,9 @@ class LoadReporterTest : public ::testing::Test {
     return j ? *j : Json();
   }
 
-  std::filesystem::path dir_;
+  std::unique_ptr<store::TempSqliteStore> temp_;
   ManualClock clock_;
-  std::unique_ptr<store::Store> store_;
+  store::Store* store_ = nullptr;
   std::map<std::string, uint64_t> totals_;
 };
 

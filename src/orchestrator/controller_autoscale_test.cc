@@ -3,14 +3,11 @@
 // real embedded store with time driven by hand.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <random>
-
 #include "core/json.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/controller.h"
 #include "orchestrator/spec.h"
-#include "store/sqlite/sqlite_store.h"
+#include "store/sqlite/temp_store.h"
 
 namespace berth::orchestrator {
 namespace {
@@ -20,14 +17,12 @@ constexpr int64_t kGi = 1LL << 30;
 class ControllerAutoscaleTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("berth-autoscale-test-" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir_);
-    auto s = store::OpenSqliteStore(
-        (dir_ / "store.db").string(),
-        {.lease_check_interval = std::chrono::milliseconds(5), .durable = false}, clock_);
-    ASSERT_TRUE(s) << s.error().message;
-    store_ = std::move(*s);
+    auto t = store::TempSqliteStore::Open(
+        "autoscale-test", clock_,
+        {.lease_check_interval = std::chrono::milliseconds(5), .durable = false});
+    ASSERT_TRUE(t) << t.error().message;
+    temp_ = std::move(*t);
+    store_ = &temp_->store();
     apps_ = std::make_unique<AppStore>(*store_, clock_);
     for (int i = 0; i < 3; ++i) {
       Node n;
@@ -39,8 +34,7 @@ class ControllerAutoscaleTest : public ::testing::Test {
   void TearDown() override {
     controllers_.clear();
     apps_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
+    temp_.reset();
   }
 
   Controller& NewController(const std::string& id) {
@@ -108,9 +102,9 @@ class ControllerAutoscaleTest : public ::testing::Test {
     return out;
   }
 
-  std::filesystem::path dir_;
+  std::unique_ptr<store::TempSqliteStore> temp_;
   ManualClock clock_;
-  std::unique_ptr<store::Store> store_;
+  store::Store* store_ = nullptr;
   SeededRandom random_{7};
   std::unique_ptr<AppStore> apps_;
   std::vector<std::unique_ptr<Controller>> controllers_;

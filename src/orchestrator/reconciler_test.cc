@@ -2,13 +2,11 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <map>
-#include <random>
 
 #include "orchestrator/codec.h"
 #include "orchestrator/spec.h"
-#include "store/sqlite/sqlite_store.h"
+#include "store/sqlite/temp_store.h"
 
 namespace berth::orchestrator {
 namespace {
@@ -19,20 +17,17 @@ constexpr int64_t kGi = 1LL << 30;
 class ReconcilerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("berth-reconciler-test-" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(dir_);
-    auto s = store::OpenSqliteStore((dir_ / "store.db").string(), {.durable = false}, clock_);
-    ASSERT_TRUE(s) << s.error().message;
-    store_ = std::move(*s);
+    auto t = store::TempSqliteStore::Open("reconciler-test", clock_);
+    ASSERT_TRUE(t) << t.error().message;
+    temp_ = std::move(*t);
+    store_ = &temp_->store();
     // Small transactions, so a pass spans several of them.
     reconciler_ = std::make_unique<Reconciler>(*store_, clock_, random_,
                                                ReconcilerOptions{.max_ops_per_txn = 4});
   }
   void TearDown() override {
     reconciler_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
+    temp_.reset();
   }
 
   void PutNode(const std::string& id, NodeStatus status = NodeStatus::kReady,
@@ -77,9 +72,9 @@ class ReconcilerTest : public ::testing::Test {
     return r ? *r : PassResult{};
   }
 
-  std::filesystem::path dir_;
+  std::unique_ptr<store::TempSqliteStore> temp_;
   ManualClock clock_;
-  std::unique_ptr<store::Store> store_;
+  store::Store* store_ = nullptr;
   SeededRandom random_{7};
   std::unique_ptr<Reconciler> reconciler_;
 };

@@ -3,10 +3,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <filesystem>
 #include <thread>
 
-#include "store/sqlite/sqlite_store.h"
+#include "store/sqlite/temp_store.h"
 
 namespace berth::store {
 namespace {
@@ -19,19 +18,12 @@ constexpr std::string_view kKey = "/test/leader";
 class LeaderElectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "berth-leader-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    auto s =
-        OpenSqliteStore(dir_ + "/store.db", {.lease_check_interval = milliseconds(10)}, clock_);
-    ASSERT_TRUE(s.has_value()) << s.error().message;
-    store_ = std::move(*s);
+    auto t = TempSqliteStore::Open("leader", clock_, {.lease_check_interval = milliseconds(10)});
+    ASSERT_TRUE(t) << t.error().message;
+    temp_ = std::move(*t);
+    store_ = &temp_->store();
   }
-  void TearDown() override {
-    store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void TearDown() override { temp_.reset(); }
   LeaderElection Candidate(std::string id) {
     return LeaderElection(*store_, clock_,
                           {.key = std::string(kKey), .id = std::move(id), .ttl_seconds = 3});
@@ -50,8 +42,8 @@ class LeaderElectionTest : public ::testing::Test {
   }
 
   ManualClock clock_;
-  std::string dir_;
-  std::unique_ptr<Store> store_;
+  std::unique_ptr<TempSqliteStore> temp_;
+  Store* store_ = nullptr;
 };
 
 TEST_F(LeaderElectionTest, OneOfTwoCandidatesLeadsAndTheOtherTakesOverAfterResign) {
