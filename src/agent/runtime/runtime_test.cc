@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <algorithm>
+#include <filesystem>
 
 #include "agent/runtime/cgroup_layout.h"
 #include "agent/runtime/oci_cli_runtime.h"
@@ -24,9 +25,11 @@ TEST(RuntimeTest, ChosenByName) {
 }
 
 TEST(RuntimeTest, StatusOfUnknownContainerIsNotFound) {
-  auto runc = MakeRuntime("runc", "/tmp/berth-runtime-test-" + std::to_string(::getpid()));
+  const std::string root = "/tmp/berth-runtime-test-" + std::to_string(::getpid());
+  auto runc = MakeRuntime("runc", root);
   ASSERT_TRUE(runc);
   auto s = (*runc)->Status("does-not-exist");
+  std::filesystem::remove_all(root);  // runc made its state root on the way
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ErrorCode::kNotFound);
 }
