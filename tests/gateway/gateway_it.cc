@@ -232,10 +232,12 @@ class GatewayIt : public ::testing::Test {
     return path;
   }
 
-  void StartGateway(const std::string& yaml, int workers = 1) {
+  void StartGateway(const std::string& yaml, int workers = 1,
+                    std::chrono::milliseconds idle_timeout = std::chrono::milliseconds(60'000)) {
     GatewayOptions o;
     o.listen = "127.0.0.1:0";
     o.workers = workers;
+    o.idle_timeout = idle_timeout;
     o.config_path = WriteConfig(yaml);
     o.admin_listen = "127.0.0.1:0";
     o.access_log_path = dir_.Sub("access.log");
@@ -801,6 +803,45 @@ TEST_F(GatewayIt, KeepAliveRequestsAndAnswersArrivingInPiecesAreAllServed) {
     }
   }
   EXPECT_EQ(a.Requests(), 36);
+}
+
+// A keep-alive connection waits for its next request inside its coroutine for a short while
+// (Session::kHotIdle), then without one: it is served the same either way, its idle timeout
+// still closes it, and a drain closes it at once whichever way it waits.
+TEST_F(GatewayIt, KeepAliveConnectionIsServedAndTimedOutAfterItsCoroutineEnds) {
+  auto& a = StartUpstream("a");
+  StartGateway(Replace("routes: [{name: r, upstreams: [\"A\"]}]", {{"A", a.addr()}}), 1,
+               std::chrono::milliseconds(2000));
+  Conn conn(port_);
+  ASSERT_TRUE(conn.Send(Get("/first")));
+  auto r = conn.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  // Well past kHotIdle and the worker's tick: the coroutine has given the connection up.
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(conn.Send(Get("/second")));
+  r = conn.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->keep_alive);
+  // Nothing more sent: the idle timeout closes it (the client gives up after 30 s).
+  EXPECT_TRUE(conn.PeerClosed());
+  EXPECT_EQ(a.Requests(), 2);
+
+  // Drain closes idle connections at once (here most likely one still waiting in its
+  // coroutine); it stops the gateway only when none is left or after its deadline, and the
+  // idle timeout is 60 s, both beyond the client's 30 s: a connection drain left open would
+  // time the client's read out instead of reading EOF.
+  gw_->Stop();
+  StartGateway(Replace("routes: [{name: r, upstreams: [\"A\"]}]", {{"A", a.addr()}}));
+  Conn idle(port_);
+  ASSERT_TRUE(idle.Send(Get("/third")));
+  r = idle.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  std::thread drain([&] { gw_->Drain(std::chrono::milliseconds(60'000)); });
+  EXPECT_TRUE(idle.PeerClosed());
+  drain.join();
 }
 
 TEST_F(GatewayIt, StreamsLargeChunkedBodiesWithoutBuffering) {

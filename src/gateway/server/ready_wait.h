@@ -25,6 +25,7 @@
 // Thread-safety: that of the socket (call on the thread that runs its io_context).
 #pragma once
 
+#include <asio/async_result.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/version.hpp>
 #include <memory>
@@ -100,6 +101,15 @@ void AsyncWaitReadable(asio::ip::tcp::socket& socket, Handler handler) {
   }
 #endif
   socket.async_wait(asio::ip::tcp::socket::wait_read, std::move(handler));
+}
+
+// AsyncWaitReadable with a completion token (e.g. use_awaitable), signature
+// void(asio::error_code).
+template <typename Token>
+auto WaitReadable(asio::ip::tcp::socket& socket, Token&& token) {
+  return asio::async_initiate<Token, void(asio::error_code)>(
+      [](auto handler, asio::ip::tcp::socket* s) { AsyncWaitReadable(*s, std::move(handler)); },
+      token, &socket);
 }
 
 }  // namespace berth::gateway::server

@@ -257,12 +257,13 @@ void Session::Start() {
   if (tls_) {  // the handshake first
     asio::co_spawn(worker_.io(), Serve(shared_from_this(), false), asio::detached);
   } else {
-    WaitForRequest(false);
+    WaitForRequest(false, IdleDeadline());
   }
 }
 
-void Session::WaitForRequest(bool after_request) {
-  SetPhase(Phase::kIdle, worker_.options().idle_timeout);
+void Session::WaitForRequest(bool after_request, Clock::TimePoint deadline) {
+  phase_ = Phase::kIdle;
+  worker_.SetDeadline(slot_, deadline);
   auto on_ready = [self = shared_from_this()](asio::error_code ec) {
     if (ec || self->closed_ || self->worker_.draining()) {
       self->Close();
@@ -281,13 +282,18 @@ void Session::WaitForRequest(bool after_request) {
   }
 }
 
+Clock::TimePoint Session::IdleDeadline() const {
+  const auto timeout = worker_.options().idle_timeout;
+  return timeout.count() == 0 ? Clock::TimePoint::max() : worker_.clock().Now() + timeout;
+}
+
 void Session::DownDrained() {
   // Through TLS the reads of the socket are the TLS stream's, not these.
   if (!tls_) NoteReadDrained(socket_);
 }
 
 void Session::CloseIfIdle() {
-  if (phase_ == Phase::kIdle) Close();
+  if (phase_ == Phase::kIdle || phase_ == Phase::kIdleHot) Close();
 }
 
 void Session::Close() {
@@ -334,6 +340,17 @@ void Session::SetPhase(Phase phase, std::chrono::milliseconds timeout) {
 
 void Session::OnTimer() {
   if (closed_ || phase_ == Phase::kNone) return;
+  if (phase_ == Phase::kIdleHot) {
+    if (worker_.clock().Now() >= idle_deadline_) {
+      Close();  // the idle timeout
+    } else {
+      // Idle for kHotIdle: the coroutine's wait ends (operation_aborted) and the
+      // connection waits on without it (Serve).
+      asio::error_code ec;
+      socket_.cancel(ec);
+    }
+    return;
+  }
   timed_out_ = true;
   asio::error_code ec;
   if (phase_ == Phase::kUpstream && upstream_ != nullptr) {
@@ -357,10 +374,23 @@ asio::awaitable<void> Session::Serve(std::shared_ptr<Session> self, bool readabl
     const HeadResult r = co_await ReadHead(readable);
     readable = false;
     if (r == HeadResult::kIdle) {
-      // Keep-alive between requests: give everything back and wait without a coroutine.
+      // Keep-alive between requests: give the buffers back and wait for the next request
+      // here, for up to kHotIdle (a busy connection keeps its coroutine); after that, the
+      // worker's tick cancels this wait and the connection waits without a coroutine.
       ReleaseBuffers();
-      WaitForRequest(true);
-      co_return;
+      idle_deadline_ = IdleDeadline();
+      phase_ = Phase::kIdleHot;
+      worker_.SetDeadline(slot_, std::min(idle_deadline_, worker_.clock().Now() + kHotIdle));
+      asio::error_code ec;
+      co_await WaitReadable(socket_, kNoThrow(ec));
+      if (closed_) break;
+      if (ec == asio::error::operation_aborted) {
+        WaitForRequest(true, idle_deadline_);
+        co_return;
+      }
+      if (ec || worker_.draining()) break;
+      readable = true;
+      continue;
     }
     if (r == HeadResult::kEnd) break;
     const bool keep = admin_ ? co_await HandleAdmin() : co_await Handle();
@@ -396,7 +426,9 @@ asio::awaitable<Session::HeadResult> Session::ReadHead(bool readable) {
     readable = false;
     if (between_requests) {
       // Keep-alive wait (TLS, or a wake-up that finds no bytes): the idle timeout.
-      if (phase_ != Phase::kIdle) SetPhase(Phase::kIdle, worker_.options().idle_timeout);
+      if (phase_ != Phase::kIdle && phase_ != Phase::kIdleHot) {
+        SetPhase(Phase::kIdle, worker_.options().idle_timeout);
+      }
     } else if (phase_ != Phase::kHead) {
       // The whole head must arrive within header_timeout (a slowloris cannot extend it).
       SetPhase(Phase::kHead, worker_.options().header_timeout);
@@ -412,7 +444,12 @@ asio::awaitable<Session::HeadResult> Session::ReadHead(bool readable) {
         DownDrained();  // a stale readiness edge: the read below waits for the next one
       }
     }
-    if (n == 0 && !ec) n = co_await DownRead(space, ec);
+    if (n == 0 && !ec) {
+      // Woken from the wait in Serve for nothing: this read waits inside the coroutine,
+      // under the idle timeout (the shorter kIdleHot deadline would cancel it).
+      if (phase_ == Phase::kIdleHot) SetPhase(Phase::kIdle, worker_.options().idle_timeout);
+      n = co_await DownRead(space, ec);
+    }
     if (ec || n == 0) co_return HeadResult::kEnd;  // closed (mid-head or between requests)
     if (n < space.size()) DownDrained();
     in_.end += n;

@@ -5,10 +5,13 @@
 // through fixed-size buffers, keep-alive and pipelining included. Upgrades (WebSocket) become
 // a bidirectional byte pump after the upstream's 101.
 //
-// Lifetime: owned (shared_ptr) by the coroutine serving a request, or, while a plain-TCP
-// keep-alive connection waits for its next request, by the handler of that wait alone: an
-// idle connection holds no coroutine, buffer, parser, head string or timer (the worker's
-// tick sweeps deadlines). Registered with its Worker for drain/stop and timeouts.
+// Lifetime: owned (shared_ptr) by the coroutine serving its requests. A plain-TCP keep-alive
+// connection that has just served a request waits for the next one inside that coroutine
+// (a busy connection keeps it: no co_spawn per request); once it has been idle for
+// kHotIdle (plus up to one tick) the coroutine ends and the connection is owned by the
+// handler of its readiness wait alone: an idle connection holds no coroutine, buffer,
+// parser, head string or timer (the worker's tick sweeps deadlines). Registered with its
+// Worker for drain/stop and timeouts.
 // Thread-safety: lives on its worker thread only.
 #pragma once
 
@@ -75,15 +78,21 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnTimer();
   void set_slot(uint32_t slot) { slot_ = slot; }
 
+  // How long a keep-alive connection waits for its next request inside its coroutine
+  // before giving the coroutine up (the worker's tick notices up to one tick later).
+  static constexpr std::chrono::milliseconds kHotIdle{100};
+
  private:
-  enum class Phase : uint8_t { kNone, kIdle, kHead, kUpstream, kStreaming };
+  // kIdleHot: between requests, waiting inside the coroutine; kIdle: waiting without one
+  // (or, through TLS, reading inside it).
+  enum class Phase : uint8_t { kNone, kIdle, kIdleHot, kHead, kUpstream, kStreaming };
   enum class HeadResult { kHead, kIdle, kEnd };
   struct Exchange;
 
   // Waits (without a coroutine) until the client sends bytes, then runs Serve().
   // `after_request`: the connection just served one (its last read was short), so the wait
   // needs no system call (ready_wait.h).
-  void WaitForRequest(bool after_request);
+  void WaitForRequest(bool after_request, Clock::TimePoint deadline);
   asio::awaitable<void> Serve(std::shared_ptr<Session> self, bool readable);
   // Reads until the parser reports a head. kIdle: nothing buffered and the client sent
   // nothing more (plain TCP only): the caller gives everything back and waits.
@@ -121,6 +130,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // out_, cleared, with capacity from the worker's pool.
   std::string& Out();
   void SetPhase(Phase phase, std::chrono::milliseconds timeout);
+  // The keep-alive deadline from now (max when there is no idle timeout).
+  Clock::TimePoint IdleDeadline() const;
 
   Worker& worker_;
   asio::ip::tcp::socket socket_;
@@ -132,6 +143,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string out_;
   asio::ip::tcp::socket* upstream_ = nullptr;  // during an exchange, for timeouts
   uint32_t slot_;                              // in the worker's session table
+  Clock::TimePoint idle_deadline_;             // of the keep-alive wait in kIdleHot
   Phase phase_ = Phase::kNone;
   const bool admin_;
   bool timed_out_ = false;
