@@ -6,6 +6,7 @@
 #include <asio/steady_timer.hpp>
 #include <atomic>
 #include <mutex>
+#include <set>
 
 #include "core/http/message.h"
 #include "core/json.h"
@@ -81,6 +82,17 @@ void StreamWatch(const std::shared_ptr<Call>& call, registry::Registry& reg, std
   if (*revision < 0) {
     return call->ReplyError(Error(ErrorCode::kInvalidArgument, "revision must be >= 0"));
   }
+  if (*revision > 0) {  // a compacted start answers 410 before streaming
+    auto compact = reg.store().CompactRevision();
+    if (!compact) return call->ReplyError(compact.error());
+    if (*revision < *compact) {
+      return call->ReplyError(
+          Error(ErrorCode::kCompacted,
+                fmt::format("revision {} was compacted (compact revision {}); list the service and "
+                            "watch from the list's index + 1",
+                            *revision, *compact)));
+    }
+  }
   struct State {
     std::mutex mu;
     std::unique_ptr<registry::Subscription> sub;
@@ -123,6 +135,231 @@ void StreamWatch(const std::shared_ptr<Call>& call, registry::Registry& reg, std
     // Cancel off the connection's thread: it may wait for a running callback.
     if (s)
       asio::post(io, [s = std::shared_ptr<registry::Subscription>(std::move(s))] { s->Cancel(); });
+  });
+}
+
+// ---- multiplexed watch stream: POST /v1/registry:watch ---------------------------------
+
+constexpr size_t kMaxWatchesPerStream = 10000;
+constexpr auto kDefaultProgress = std::chrono::seconds(5);
+constexpr auto kMinProgress = std::chrono::milliseconds(100);
+
+struct MultiWatchRequest {
+  std::vector<registry::WatchSpec> specs;
+  std::chrono::milliseconds progress{kDefaultProgress};  // 0: no progress lines
+};
+
+Result<int64_t> NonNegativeInt(const Json& v, std::string_view what) {
+  if (!v.is_number_integer() || v.get<int64_t>() < 0) {
+    return Fail(ErrorCode::kInvalidArgument, fmt::format("{} must be an integer >= 0", what));
+  }
+  return v.get<int64_t>();
+}
+
+// {"watches":[{"id","namespace","service","service_prefix","revision","filters"}],
+//  "progress_interval":"5s"}; every spec validated, ids unique.
+Result<MultiWatchRequest> ParseMultiWatch(const Json& body) {
+  MultiWatchRequest out;
+  if (auto r = RejectUnknownFields(body, {"watches", "progress_interval"}, "watch request"); !r) {
+    return std::unexpected(r.error());
+  }
+  if (body.contains("progress_interval")) {
+    const Json& p = body["progress_interval"];
+    if (!p.is_string()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "progress_interval must be a duration string such as \"5s\" (\"0s\": none)");
+    }
+    auto d = registry::ParseDuration(p.get<std::string>());
+    if (!d) return std::unexpected(Wrap(d.error(), "progress_interval"));
+    if (d->count() != 0 && *d < kMinProgress) {
+      return Fail(ErrorCode::kInvalidArgument, "progress_interval must be 0s or at least 100ms");
+    }
+    out.progress = *d;
+  }
+  if (!body.contains("watches") || !body["watches"].is_array() || body["watches"].empty()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "watches must be a non-empty array of {\"id\",\"namespace\",\"service\","
+                "\"service_prefix\",\"revision\",\"filters\"}");
+  }
+  const Json& list = body["watches"];
+  if (list.size() > kMaxWatchesPerStream) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("{} watches on one stream; the limit is {} (open another stream)",
+                            list.size(), kMaxWatchesPerStream));
+  }
+  std::set<int64_t> ids;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Json& w = list[i];
+    std::string what = fmt::format("watches[{}]", i);
+    if (!w.is_object()) {
+      return Fail(ErrorCode::kInvalidArgument, fmt::format("{} must be an object", what));
+    }
+    if (auto r = RejectUnknownFields(
+            w, {"id", "namespace", "service", "service_prefix", "revision", "filters"}, what);
+        !r) {
+      return std::unexpected(r.error());
+    }
+    registry::WatchSpec spec;
+    spec.id = static_cast<int64_t>(i);
+    if (w.contains("id")) {
+      auto id = NonNegativeInt(w["id"], what + ".id");
+      if (!id) return std::unexpected(id.error());
+      spec.id = *id;
+    }
+    for (auto [field, target] :
+         {std::pair{"namespace", &spec.ns}, std::pair{"service", &spec.service},
+          std::pair{"service_prefix", &spec.service_prefix}}) {
+      if (!w.contains(field)) continue;
+      if (!w[field].is_string()) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    fmt::format("{}.{} must be a string", what, field));
+      }
+      *target = w[field].get<std::string>();
+    }
+    if (w.contains("revision")) {
+      auto rev = NonNegativeInt(w["revision"], what + ".revision");
+      if (!rev) return std::unexpected(rev.error());
+      spec.from_revision = *rev;
+    }
+    if (w.contains("filters")) {
+      if (!w["filters"].is_array()) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    fmt::format("{}.filters must be an array of \"noput\", \"nodelete\"", what));
+      }
+      for (const auto& f : w["filters"]) {
+        if (f == "noput") {
+          spec.no_put = true;
+        } else if (f == "nodelete") {
+          spec.no_delete = true;
+        } else {
+          return Fail(ErrorCode::kInvalidArgument,
+                      fmt::format("{}.filters: unknown filter {} (want \"noput\" or \"nodelete\")",
+                                  what, DumpJson(f)));
+        }
+      }
+    }
+    if (auto r = registry::Registry::ValidateWatchSpec(spec); !r) return std::unexpected(r.error());
+    if (!ids.insert(spec.id).second) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("{}: watch id {} is given twice; ids must be unique", what, spec.id));
+    }
+    out.specs.push_back(std::move(spec));
+  }
+  return out;
+}
+
+// What a multiplexed stream keeps: per watch its line prefix, the subscription, the
+// progress timer.
+struct MultiWatchState {
+  explicit MultiWatchState(asio::io_context& io) : timer(io) {}
+  std::vector<std::string> prefixes;  // `{"watch_id":N,` per watch
+  std::atomic<size_t> live{0};        // watches not ended yet
+  std::mutex mu;                      // guards the two below
+  std::shared_ptr<registry::MultiSubscription> sub;
+  bool closed = false;
+  asio::steady_timer timer;  // touched only by ScheduleProgress and its handler
+};
+
+// A progress line every `every` until the stream closes (the handler holds the state until
+// then).
+void ScheduleProgress(const std::shared_ptr<MultiWatchState>& state,
+                      std::chrono::milliseconds every) {
+  state->timer.expires_after(every);
+  state->timer.async_wait([state, every](const asio::error_code& ec) {
+    if (ec) return;
+    std::shared_ptr<registry::MultiSubscription> s;
+    {
+      std::lock_guard lock(state->mu);
+      if (state->closed) return;
+      s = state->sub;
+    }
+    if (s) s->Progress();
+    ScheduleProgress(state, every);
+  });
+}
+
+// One multiplexed stream: lines `{"watch_id":N,...}` for created/events/canceled, and
+// `{"type":"progress","revision":R}`. Each delivery is one chunk (one gather write): the
+// event's JSON is rendered once by the registry and shared by every watch and stream.
+void StreamMultiWatch(const std::shared_ptr<Call>& call, registry::Registry& reg,
+                      asio::io_context& io) {
+  auto body = call->JsonBody();
+  if (!body) return call->ReplyError(body.error());
+  auto request = ParseMultiWatch(*body);
+  if (!request) return call->ReplyError(request.error());
+  // A compacted start answers 410 before streaming, as the single watch and /v1/watch do.
+  auto compact = reg.store().CompactRevision();
+  if (!compact) return call->ReplyError(compact.error());
+  for (const auto& spec : request->specs) {
+    if (spec.from_revision > 0 && spec.from_revision < *compact) {
+      return call->ReplyError(
+          Error(ErrorCode::kCompacted,
+                fmt::format("watch {}: revision {} was compacted (compact revision {}); list the "
+                            "service and watch from the list's index + 1",
+                            spec.id, spec.from_revision, *compact)));
+    }
+  }
+  auto state = std::make_shared<MultiWatchState>(io);
+  state->prefixes.reserve(request->specs.size());
+  for (const auto& spec : request->specs) {
+    state->prefixes.push_back(fmt::format(R"({{"watch_id":{},)", spec.id));
+  }
+  state->live = request->specs.size();
+  call->StartStream();
+  auto handler = [call, state](registry::MultiWatchBatch&& b) {
+    std::string out;
+    for (size_t i = 0; i < b.created.size(); ++i) {
+      fmt::format_to(std::back_inserter(out),
+                     R"({}"type":"created","start_revision":{}}})"
+                     "\n",
+                     state->prefixes[i], b.created[i]);
+    }
+    if (b.progress_revision > 0) {
+      fmt::format_to(std::back_inserter(out),
+                     R"({{"type":"progress","revision":{}}})"
+                     "\n",
+                     b.progress_revision);
+    }
+    for (const auto& [w, e] : b.events) {
+      const std::string& json = *e->json;  // {"type":...}: the watch id goes in front
+      out += state->prefixes[w];
+      out.append(json.data() + 1, json.size() - 1);
+      out += '\n';
+    }
+    size_t ended = 0;
+    for (const auto& end : b.ended) {
+      Json error{{"code", end.compacted ? "compacted" : "unavailable"}, {"message", end.reason}};
+      if (end.compacted) error["compact_revision"] = end.compact_revision;
+      fmt::format_to(std::back_inserter(out),
+                     R"({}"type":"canceled","error":{}}})"
+                     "\n",
+                     state->prefixes[end.watch], DumpJson(error));
+      ++ended;
+    }
+    if (!out.empty()) call->writer()->Write(std::move(out));
+    if (ended > 0 && state->live.fetch_sub(ended) == ended) call->EndStream();
+  };
+  auto sub = reg.WatchMany(std::move(request->specs), std::move(handler));
+  if (!sub) {
+    call->StreamLine(Json{
+        {"error", {{"code", ErrorCodeName(sub.error().code)}, {"message", sub.error().message}}}});
+    call->EndStream();
+    return;
+  }
+  {
+    std::lock_guard lock(state->mu);
+    state->sub = std::shared_ptr<registry::MultiSubscription>(std::move(*sub));
+  }
+  if (request->progress.count() > 0) ScheduleProgress(state, request->progress);
+  call->writer()->OnClose([state, &io] {
+    std::shared_ptr<registry::MultiSubscription> s;
+    {
+      std::lock_guard lock(state->mu);
+      state->closed = true;
+      s = std::move(state->sub);
+    }
+    // Cancel off the connection's thread: it may wait for a running callback.
+    if (s) asio::post(io, [s] { s->Cancel(); });
   });
 }
 
@@ -293,6 +530,12 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
                 auto r = reg.ListServices(ns);
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, ListJson(*r));
+              })});
+  // A multiplexed watch stream: many watches, one connection (docs/decisions/0006).
+  router.Add({.method = "POST",
+              .pattern = "/v1/registry:watch",
+              .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
+                StreamMultiWatch(call, reg, io);
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry",

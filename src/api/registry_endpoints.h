@@ -6,9 +6,12 @@
 //   GET    /v1/registry[?watch&revision=N]                    services of every namespace
 //   GET    /v1/registry/{ns}[?watch&revision=N]               services of a namespace
 //   GET    /v1/registry/{ns}/{service}[?tag=T...][&passing][&index=N&wait=30s][&watch&revision=N]
+//   POST   /v1/registry:watch                                 many watches on one stream
 // `?watch` streams JSON lines (one change each, in revision order, from `revision`);
 // `index`/`wait` make a blocking query (Consul-style) answered when the service changes
-// after revision `index` or when `wait` (default 30s, at most 10m) passes.
+// after revision `index` or when `wait` (default 30s, at most 10m) passes. `:watch` takes
+// {"watches":[{"id","namespace","service"|"service_prefix","revision","filters"}]} and
+// streams lines tagged {"watch_id":N,...} (docs/api.md, docs/decisions/0006).
 #pragma once
 
 #include <asio/io_context.hpp>

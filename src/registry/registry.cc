@@ -523,3 +523,66 @@ Result<void> Registry::Sweep() {
 }
 
 }  // namespace berth::registry
+
+namespace berth::registry {
+
+Result<void> Registry::ValidateWatchSpec(const WatchSpec& spec) {
+  auto fail = [&](std::string_view what) {
+    return Fail(ErrorCode::kInvalidArgument, fmt::format("watch {}: {}", spec.id, what));
+  };
+  if (spec.from_revision < 0) return fail("revision must not be negative");
+  if (spec.no_put && spec.no_delete) {
+    return fail("filters noput and nodelete together leave nothing to watch");
+  }
+  if (!spec.service.empty() && !spec.service_prefix.empty()) {
+    return fail("service and service_prefix exclude each other");
+  }
+  if (spec.ns.empty()) {
+    if (!spec.service.empty() || !spec.service_prefix.empty()) {
+      return fail("a service or service_prefix watch needs its namespace");
+    }
+    return {};
+  }
+  if (auto r = ValidateNamespace(spec.ns); !r) return fail(r.error().message);
+  if (!spec.service.empty()) {
+    if (auto r = ValidateServiceName(spec.service); !r) return fail(r.error().message);
+  }
+  if (!spec.service_prefix.empty()) {
+    if (spec.service_prefix.size() > 63) return fail("service_prefix is longer than 63 bytes");
+    for (char c : spec.service_prefix) {
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+        return fail(fmt::format("service_prefix \"{}\" has a character outside a-z, 0-9 and '-'",
+                                spec.service_prefix));
+      }
+    }
+  }
+  return {};
+}
+
+Result<std::unique_ptr<MultiSubscription>> Registry::WatchMany(std::vector<WatchSpec> specs,
+                                                               MultiWatchHandler handler) {
+  if (specs.empty()) return Fail(ErrorCode::kInvalidArgument, "no watches given");
+  std::set<int64_t> ids;
+  std::vector<WatchHub::MultiWatch> watches;
+  watches.reserve(specs.size());
+  for (const auto& spec : specs) {
+    if (auto r = ValidateWatchSpec(spec); !r) return std::unexpected(r.error());
+    if (!ids.insert(spec.id).second) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("watch id {} is given twice; ids must be unique", spec.id));
+    }
+    std::string prefix(kKeyRoot);
+    if (!spec.ns.empty()) {
+      prefix =
+          spec.service.empty() ? NamespacePrefix(spec.ns) : ServicePrefix(spec.ns, spec.service);
+      if (!spec.service_prefix.empty()) prefix += spec.service_prefix;
+    }
+    watches.push_back({.prefix = std::move(prefix),
+                       .from = spec.from_revision,
+                       .no_put = spec.no_put,
+                       .no_delete = spec.no_delete});
+  }
+  return hub_->SubscribeMany(std::move(watches), std::move(handler));
+}
+
+}  // namespace berth::registry

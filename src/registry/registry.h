@@ -110,6 +110,50 @@ class Subscription {
   virtual void Cancel() = 0;
 };
 
+// One watch of a multiplexed watch (Registry::WatchMany): what it covers, where it starts,
+// which events it wants. `id` is the caller's name for it, unique within one WatchMany.
+struct WatchSpec {
+  int64_t id = 0;
+  std::string ns;              // "" : every namespace
+  std::string service;         // "" : the whole namespace (needs `ns`)
+  std::string service_prefix;  // with `service` empty: services whose name starts with it
+  int64_t from_revision = 0;   // 0: from now
+  bool no_put = false;         // drop puts (etcd's NOPUT filter)
+  bool no_delete = false;      // drop deletes (etcd's NODELETE filter)
+};
+
+// One delivery to a multiplexed watch. Only one of the parts is set per delivery.
+struct MultiWatchBatch {
+  // The first delivery, once: per watch (index into the specs) the first revision it can
+  // deliver (its from_revision, or the revision after the current one for 0).
+  std::vector<int64_t> created;
+  // Events as (watch index, event): per watch in revision order, never lost or repeated;
+  // one event shared by every watch that wants it.
+  std::vector<std::pair<uint32_t, std::shared_ptr<const WatchEvent>>> events;
+  // Watches that are over (their start revision was compacted, or the store ended them).
+  struct Ended {
+    uint32_t watch = 0;
+    bool compacted = false;
+    int64_t compact_revision = 0;
+    std::string reason;
+  };
+  std::vector<Ended> ended;
+  // > 0 on a progress delivery: every watch has been given every event <= this revision.
+  int64_t progress_revision = 0;
+};
+
+using MultiWatchHandler = std::function<void(MultiWatchBatch&& batch)>;
+
+// A live multiplexed watch. Cancel (or destruction) stops every callback; after it returns
+// none is running or will run. Progress() delivers a progress batch now (in order with the
+// events) unless the watch is over.
+class MultiSubscription {
+ public:
+  virtual ~MultiSubscription() = default;
+  virtual void Cancel() = 0;
+  virtual void Progress() = 0;
+};
+
 class WatchHub;
 
 class Registry {
@@ -159,6 +203,17 @@ class Registry {
   // (0: from now) in revision order, never losing one. `ns` empty watches everything.
   Result<std::unique_ptr<Subscription>> Watch(std::string_view ns, std::string_view service,
                                               int64_t from_revision, WatchHandler handler);
+
+  // Many watches on one handler (a multiplexed watch stream): each spec is validated
+  // (kInvalidArgument naming the watch id; nothing starts then), then every watch behaves as
+  // Watch would, delivered through one handler: first a `created` batch, then per store
+  // change one batch with the events of every watch that wants them. Callbacks of one
+  // MultiSubscription may run on several threads (watches older than the hub's history
+  // have store watches of their own) but each watch's events arrive in order.
+  Result<std::unique_ptr<MultiSubscription>> WatchMany(std::vector<WatchSpec> specs,
+                                                       MultiWatchHandler handler);
+  // Why `spec` cannot be watched, naming it by id; used by WatchMany before anything starts.
+  static Result<void> ValidateWatchSpec(const WatchSpec& spec);
 
   // Records a health transition; writes only when `health` differs from the stored one, or
   // when the stored output is still kNoCheckResultYet (a check's first result). kNotFound when the

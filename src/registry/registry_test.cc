@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -219,6 +220,158 @@ TEST_F(RegistryTest, CancelFromInsideTheHandlerStopsDelivery) {
   ASSERT_TRUE(registry_.Register(Make("web", "b")).has_value());
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(registry_.stats().watchers.load(), 0);
+}
+
+// Collects a multiplexed watch's deliveries per watch index.
+struct MultiCollector {
+  std::mutex mu;
+  std::vector<int64_t> created;
+  std::map<uint32_t, std::vector<int64_t>> revisions;
+  std::map<uint32_t, std::vector<WatchEvent::Type>> types;
+  std::vector<int64_t> progress;
+  std::vector<MultiWatchBatch::Ended> ended;
+  int batches_before_created = 0;
+  MultiWatchHandler Handler() {
+    return [this](MultiWatchBatch&& b) {
+      std::lock_guard lock(mu);
+      if (!b.created.empty()) created = b.created;
+      if (created.empty()) ++batches_before_created;
+      for (auto& [w, e] : b.events) {
+        revisions[w].push_back(e->revision);
+        types[w].push_back(e->type);
+      }
+      if (b.progress_revision > 0) progress.push_back(b.progress_revision);
+      for (auto& e : b.ended) ended.push_back(e);
+    };
+  }
+  std::vector<int64_t> Of(uint32_t w) {
+    std::lock_guard lock(mu);
+    return revisions[w];
+  }
+};
+
+TEST_F(RegistryTest, WatchManyGivesEachWatchExactlyItsOwnEventsInOrder) {
+  ASSERT_TRUE(registry_.Register(Make("web", "seed")).has_value());
+  MultiCollector c;
+  std::vector<WatchSpec> specs = {
+      {.id = 10, .ns = "default", .service = "web"},
+      {.id = 20, .ns = "default"},
+      {.id = 30, .ns = "other"},
+      {.id = 40, .ns = "default", .service_prefix = "we"},
+      {.id = 50, .ns = "default", .service = "web", .no_delete = true},
+      {.id = 60, .no_put = true},
+  };
+  auto sub = registry_.WatchMany(specs, c.Handler());
+  ASSERT_TRUE(sub.has_value()) << sub.error().message;
+  EXPECT_EQ(registry_.stats().watchers.load(), 6);
+  std::map<uint32_t, std::vector<int64_t>> want;
+  auto put = [&](const std::string& ns, const std::string& svc, const std::string& id) {
+    Instance in = Make(svc, id);
+    in.ns = ns;
+    auto r = registry_.Register(in);
+    EXPECT_TRUE(r.has_value()) << r.error().message;
+    return r->revision;
+  };
+  int64_t r1 = put("default", "web", "a");
+  int64_t r2 = put("default", "webshop", "b");
+  int64_t r3 = put("default", "api", "c");
+  int64_t r4 = put("other", "web", "d");
+  int64_t r5 = *registry_.Deregister("default", "web", "a");
+  int64_t r6 = *registry_.Deregister("other", "web", "d");
+  EXPECT_EQ(c.Of(0), (std::vector<int64_t>{r1, r5}));
+  EXPECT_EQ(c.Of(1), (std::vector<int64_t>{r1, r2, r3, r5}));
+  EXPECT_EQ(c.Of(2), (std::vector<int64_t>{r4, r6}));
+  EXPECT_EQ(c.Of(3), (std::vector<int64_t>{r1, r2, r5}));
+  EXPECT_EQ(c.Of(4), (std::vector<int64_t>{r1}));
+  EXPECT_EQ(c.Of(5), (std::vector<int64_t>{r5, r6}));
+  std::lock_guard lock(c.mu);
+  EXPECT_EQ(c.batches_before_created, 0);
+  ASSERT_EQ(c.created.size(), 6u);
+  for (int64_t from : c.created) EXPECT_EQ(from, r1);  // "from now" = the next revision
+  EXPECT_TRUE(c.ended.empty());
+}
+
+TEST_F(RegistryTest, WatchManyFromARevisionReplaysWhatItMissed) {
+  std::vector<int64_t> expected;
+  for (int i = 0; i < 4; ++i)
+    expected.push_back(registry_.Register(Make("web", "i" + std::to_string(i)))->revision);
+  Collector warm;
+  auto w = registry_.Watch("", "", 0, warm.Handler());  // the hub runs from here on
+  expected.push_back(registry_.Register(Make("web", "late"))->revision);
+  MultiCollector c;
+  // Watch 0 resumes inside the hub's history, watch 1 before the hub started (a store watch
+  // of its own), watch 2 from now.
+  auto sub = registry_.WatchMany({{.id = 1, .ns = "default", .from_revision = expected[4]},
+                                  {.id = 2, .ns = "default", .from_revision = expected[1]},
+                                  {.id = 3, .ns = "default"}},
+                                 c.Handler());
+  ASSERT_TRUE(sub.has_value()) << sub.error().message;
+  int64_t last = registry_.Register(Make("web", "after"))->revision;
+  EXPECT_EQ(c.Of(0), (std::vector<int64_t>{expected[4], last}));
+  EXPECT_EQ(c.Of(1),
+            (std::vector<int64_t>{expected[1], expected[2], expected[3], expected[4], last}));
+  EXPECT_EQ(c.Of(2), (std::vector<int64_t>{last}));
+  // Progress: every watch has had everything up to the store's revision.
+  (*sub)->Progress();
+  std::lock_guard lock(c.mu);
+  ASSERT_EQ(c.progress.size(), 1u);
+  EXPECT_EQ(c.progress[0], last);
+  EXPECT_EQ(c.created, (std::vector<int64_t>{expected[4], expected[1], last + 0}));
+}
+
+TEST_F(RegistryTest, WatchManyRefusesBadSpecsAndStartsNothing) {
+  MultiCollector c;
+  struct Case {
+    std::vector<WatchSpec> specs;
+    std::string want;
+  };
+  std::vector<Case> cases = {
+      {{}, "no watches"},
+      {{{.id = 1, .ns = "default"}, {.id = 1, .ns = "default"}}, "watch id 1 is given twice"},
+      {{{.id = 2, .ns = "Bad_NS"}}, "watch 2:"},
+      {{{.id = 3, .service = "web"}},
+       "watch 3: a service or service_prefix watch needs its namespace"},
+      {{{.id = 4, .ns = "default", .no_put = true, .no_delete = true}}, "watch 4: filters"},
+      {{{.id = 5, .ns = "default", .service = "web", .service_prefix = "w"}}, "exclude each other"},
+      {{{.id = 6, .ns = "default", .service_prefix = "a/b"}}, "watch 6: service_prefix"},
+      {{{.id = 7, .ns = "default", .from_revision = -1}}, "watch 7: revision"},
+  };
+  for (auto& k : cases) {
+    auto sub = registry_.WatchMany(k.specs, c.Handler());
+    ASSERT_FALSE(sub.has_value()) << k.want;
+    EXPECT_EQ(sub.error().code, ErrorCode::kInvalidArgument);
+    EXPECT_NE(sub.error().message.find(k.want), std::string::npos) << sub.error().message;
+  }
+  EXPECT_EQ(registry_.stats().watchers.load(), 0);
+  ASSERT_TRUE(registry_.Register(Make("web", "a")).has_value());
+  std::lock_guard lock(c.mu);
+  EXPECT_TRUE(c.created.empty());
+  EXPECT_TRUE(c.revisions.empty());
+}
+
+TEST_F(RegistryTest, WatchManyCancelStopsEveryWatch) {
+  MultiCollector c;
+  auto sub = registry_.WatchMany({{.id = 1, .ns = "default"}, {.id = 2}}, c.Handler());
+  ASSERT_TRUE(sub.has_value());
+  int64_t r1 = registry_.Register(Make("web", "a"))->revision;
+  (*sub)->Cancel();
+  EXPECT_EQ(registry_.stats().watchers.load(), 0);
+  ASSERT_TRUE(registry_.Register(Make("web", "b")).has_value());
+  (*sub)->Progress();  // over: nothing
+  EXPECT_EQ(c.Of(0), (std::vector<int64_t>{r1}));
+  EXPECT_EQ(c.Of(1), (std::vector<int64_t>{r1}));
+  std::lock_guard lock(c.mu);
+  EXPECT_TRUE(c.progress.empty());
+}
+
+TEST_F(RegistryTest, WatchManySurvivesTheStoreCancellingTheHubWatch) {
+  MultiCollector c;
+  auto sub = registry_.WatchMany({{.id = 1, .ns = "default"}}, c.Handler());
+  std::vector<int64_t> expected;
+  expected.push_back(registry_.Register(Make("web", "a"))->revision);
+  store_.CancelAllWatches("back-end lost");
+  expected.push_back(registry_.Register(Make("web", "b"))->revision);
+  EXPECT_EQ(c.Of(0), expected);
 }
 
 TEST_F(RegistryTest, BlockingQueryReturnsAtOnceWhenIndexIsBehind) {

@@ -3,6 +3,14 @@
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -68,6 +76,42 @@ class RegistryApiIt : public ::testing::Test {
     return {r->status, j ? *j : Json()};
   }
   int64_t Rev() { return *store_->CurrentRevision(); }
+  // POST /v1/registry:watch with `body`; `on_line` gets each JSON line until it returns
+  // false. Returns the status (and the error body for a refused stream).
+  int MultiWatch(const std::string& body, const std::function<bool(const Json&)>& on_line,
+                 Json* error = nullptr) {
+    auto client = http::Client::Create(base_);
+    EXPECT_TRUE(client.has_value());
+    if (!client) return 0;
+    http::Request req;
+    req.method = "POST";
+    req.target = "/v1/registry:watch";
+    req.headers.Set("Authorization", "Bearer " + token_);
+    req.headers.Set("Content-Type", "application/json");
+    req.body = body;
+    int status = 0;
+    std::string buf;
+    auto r = (*client)->Stream(
+        req, [&](const http::Response& head) { status = head.status; },
+        [&](std::string_view data) {
+          buf.append(data);
+          size_t nl;
+          while ((nl = buf.find('\n')) != std::string::npos) {
+            auto j = ParseJson(buf.substr(0, nl));
+            buf.erase(0, nl + 1);
+            EXPECT_TRUE(j.has_value()) << buf;
+            if (!j) return false;
+            if (status != 200) {
+              if (error) *error = *j;
+              return false;
+            }
+            if (!on_line(*j)) return false;
+          }
+          return true;
+        });
+    (void)r;
+    return status;
+  }
   // Everything the registry holds (the audit log writes elsewhere in the store).
   std::vector<store::KeyValue> RegistryKeys() {
     return store_->Get("/registry/", {.prefix = true})->kvs;
@@ -247,6 +291,255 @@ TEST_F(RegistryApiIt, WatchStreamResumesAfterADisconnectWithoutLosingChanges) {
   expected.push_back(Call("DELETE", "/v1/registry/default/web/i1").body["revision"]);
   stream(got.back() + 1, expected.size() - 3);
   EXPECT_EQ(got, expected);
+}
+
+// Many watches on one multiplexed stream (POST /v1/registry:watch): each gets its created
+// line first, then exactly the events it covers, in revision order, tagged with its id.
+TEST_F(RegistryApiIt, MultiplexedStreamGivesEachWatchExactlyItsOwnEventsInOrder) {
+  constexpr int kServices = 5, kWatchesPerService = 20, kChanges = 6;
+  Json watches = Json::array();
+  for (int s = 0; s < kServices; ++s) {
+    for (int k = 0; k < kWatchesPerService; ++k) {
+      Json w{{"id", 1000 + s * kWatchesPerService + k},
+             {"namespace", "default"},
+             {"service", fmt::format("svc{}", s)}};
+      if (k == 0) w["filters"] = Json::array({"nodelete"});
+      watches.push_back(w);
+    }
+  }
+  watches.push_back(Json{{"id", 7}, {"namespace", "other"}});  // sees nothing below
+  std::map<int64_t, std::vector<int64_t>> want;                // watch id -> revisions
+  std::map<int64_t, std::vector<int64_t>> got;
+  std::map<int64_t, int64_t> created;
+  std::atomic<bool> ready{false};
+  size_t want_lines = 0;
+  std::thread writer([&] {
+    ASSERT_TRUE(WaitFor([&] { return ready.load(); }));
+    for (int c = 0; c < kChanges; ++c) {
+      for (int s = 0; s < kServices; ++s) {
+        bool remove = c == kChanges - 1;
+        auto r = remove ? Call("DELETE", fmt::format("/v1/registry/default/svc{}/i{}", s, 0))
+                        : Call("PUT", fmt::format("/v1/registry/default/svc{}/i{}", s, c % 2),
+                               fmt::format(R"({{"address":"10.0.0.{}","port":{}}})", s, 80 + c));
+        ASSERT_EQ(r.status, 200) << r.body.dump();
+        for (int k = 0; k < kWatchesPerService; ++k) {
+          if (remove && k == 0) continue;  // nodelete
+          want[1000 + s * kWatchesPerService + k].push_back(r.body["revision"]);
+          ++want_lines;
+        }
+      }
+    }
+  });
+  size_t lines = 0;
+  std::atomic<size_t> expected_total{
+      static_cast<size_t>(kServices * kWatchesPerService * kChanges - kServices)};
+  int status = MultiWatch(Json{{"watches", watches}}.dump(), [&](const Json& line) {
+    if (!line.contains("watch_id")) return true;  // progress
+    int64_t id = line["watch_id"];
+    std::string type = line["type"];
+    if (type == "created") {
+      EXPECT_FALSE(got.contains(id)) << "created after an event of watch " << id;
+      created[id] = line["start_revision"];
+      if (created.size() == watches.size()) ready = true;
+      return true;
+    }
+    EXPECT_TRUE(created.contains(id)) << "event before created on watch " << id;
+    EXPECT_NE(type, "canceled") << line.dump();
+    EXPECT_EQ(line["service"], fmt::format("svc{}", (id - 1000) / kWatchesPerService));
+    got[id].push_back(line["revision"]);
+    return ++lines < expected_total;
+  });
+  writer.join();
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(lines, want_lines);
+  EXPECT_EQ(got, want);
+  EXPECT_FALSE(got.contains(7));
+}
+
+// A client that drops the stream and comes back with each watch's last revision + 1 loses
+// nothing and sees nothing twice.
+TEST_F(RegistryApiIt, MultiplexedStreamResumesAfterADisconnectWithoutLosingChanges) {
+  int64_t start = Rev() + 1;
+  std::map<int64_t, std::vector<int64_t>> want;
+  auto change = [&](const std::string& svc, int i) {
+    auto r = Call("PUT", fmt::format("/v1/registry/default/{}/i{}", svc, i),
+                  fmt::format(R"({{"address":"10.0.0.1","port":{}}})", 8000 + i));
+    want[svc == "web" ? 1 : 2].push_back(r.body["revision"]);
+  };
+  for (int i = 0; i < 4; ++i) {
+    change("web", i);
+    change("api", i);
+  }
+  std::map<int64_t, std::vector<int64_t>> got;
+  auto stream = [&](int64_t web_from, int64_t api_from, size_t stop_after) {
+    size_t seen = 0;
+    Json body{
+        {"watches",
+         {{{"id", 1}, {"namespace", "default"}, {"service", "web"}, {"revision", web_from}},
+          {{"id", 2}, {"namespace", "default"}, {"service", "api"}, {"revision", api_from}}}}};
+    return MultiWatch(body.dump(), [&](const Json& line) {
+      if (!line.contains("revision") || line.value("type", "") == "created" ||
+          !line.contains("watch_id")) {
+        return true;
+      }
+      got[line["watch_id"]].push_back(line["revision"]);
+      return ++seen < stop_after;
+    });
+  };
+  EXPECT_EQ(stream(start, start, 5), 200);  // then the client goes away
+  // Changes while disconnected.
+  change("web", 9);
+  change("api", 9);
+  size_t remaining = want[1].size() + want[2].size() - 5;
+  EXPECT_EQ(stream(got[1].back() + 1, got[2].back() + 1, remaining), 200);
+  EXPECT_EQ(got, want);
+  // A start revision that was compacted answers 410 before streaming.
+  ASSERT_TRUE(store_->Compact(Rev()).has_value());
+  Json error;
+  EXPECT_EQ(
+      MultiWatch(
+          fmt::format(R"({{"watches":[{{"id":5,"namespace":"default","revision":{}}}]}})", start),
+          [](const Json&) { return false; }, &error),
+      410);
+  EXPECT_NE(error["error"]["message"].get<std::string>().find("watch 5: revision"),
+            std::string::npos)
+      << error.dump();
+}
+
+TEST_F(RegistryApiIt, BadMultiplexedWatchRequestsGet400AndChangeNothing) {
+  ASSERT_EQ(
+      Call("PUT", "/v1/registry/default/web/w1", R"({"address":"10.0.0.1","port":80})").status,
+      200);
+  auto before = RegistryKeys();
+  // The health checker (once it holds the lease) has a watch of its own.
+  ASSERT_TRUE(WaitFor([&] { return component_->registry().stats().watchers.load() == 1; }));
+  std::string many = R"({"watches":[)";
+  for (int i = 0; i < 10001; ++i) many += fmt::format("{}{{\"id\":{}}}", i ? "," : "", i);
+  many += "]}";
+  struct Case {
+    std::string body, message;
+  };
+  std::vector<Case> cases = {
+      {"", "request body is empty"},
+      {"{", "JSON"},
+      {R"({"watches":[]})", "watches must be a non-empty array"},
+      {R"({"watches":{}})", "watches must be a non-empty array"},
+      {R"({"watches":[{"namespace":"default"}],"colour":1})", "unknown field \"colour\""},
+      {R"({"watches":[{"namespace":"default","colour":1}]})",
+       "unknown field \"colour\" in watches[0]"},
+      {R"({"watches":[{"id":-1}]})", "watches[0].id must be an integer >= 0"},
+      {R"({"watches":[{"id":"x"}]})", "watches[0].id must be an integer >= 0"},
+      {R"({"watches":[{"id":1},{"id":1}]})", "watch id 1 is given twice"},
+      {R"({"watches":[{"id":3,"namespace":"Bad_NS"}]})", "watch 3: namespace \"Bad_NS\""},
+      {R"({"watches":[{"id":4,"service":"web"}]})",
+       "watch 4: a service or service_prefix watch needs its namespace"},
+      {R"({"watches":[{"namespace":"default","revision":-5}]})",
+       "watches[0].revision must be an integer >= 0"},
+      {R"({"watches":[{"namespace":"default","filters":["noput","nodelete"]}]})",
+       "leave nothing to watch"},
+      {R"({"watches":[{"namespace":"default","filters":["nope"]}]})", "unknown filter \"nope\""},
+      {R"({"watches":[{"namespace":"default","service":7}]})",
+       "watches[0].service must be a string"},
+      {R"({"watches":[{"namespace":"default"}],"progress_interval":"1ms"})",
+       "progress_interval must be 0s or at least 100ms"},
+      {many, "10001 watches on one stream; the limit is 10000"},
+  };
+  for (const auto& c : cases) {
+    Json error;
+    int status = MultiWatch(
+        c.body, [](const Json&) { return false; }, &error);
+    EXPECT_EQ(status, 400) << c.body.substr(0, 80);
+    std::string msg = error["error"].value("message", "");
+    EXPECT_NE(msg.find(c.message), std::string::npos) << msg;
+  }
+  EXPECT_EQ(RegistryKeys(), before);
+  EXPECT_EQ(component_->registry().stats().watchers.load(), 1);
+}
+
+// A stream whose client stops reading piles up on its own connection only: another stream
+// gets every change meanwhile, and the slow one, read at last, has lost nothing.
+TEST_F(RegistryApiIt, ASlowMultiplexedReaderDoesNotHoldUpOtherStreams) {
+  constexpr int kWatches = 10, kChanges = 60;
+  // ~30 KB per event (a big metadata map) times 10 watches: ~18 MB for the slow reader,
+  // far more than the socket buffers hold.
+  std::string meta;
+  for (int i = 0; i < 60; ++i)
+    meta += fmt::format("{}\"k{}\":\"{}\"", i ? "," : "", i, std::string(500, 'm'));
+  Json watches = Json::array();
+  for (int k = 0; k < kWatches; ++k) {
+    watches.push_back(Json{{"id", k}, {"namespace", "default"}, {"service", "big"}});
+  }
+  std::string body = Json{{"watches", watches}}.dump();
+  // The health checker (once it holds the lease) has a watch of its own.
+  ASSERT_TRUE(WaitFor([&] { return component_->registry().stats().watchers.load() == 1; }));
+  // The slow reader: a raw socket that sends its request and reads nothing for now.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(api_->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  std::string req = fmt::format(
+      "POST /v1/registry:watch HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n"
+      "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+      token_, body.size(), body);
+  ASSERT_EQ(::send(fd, req.data(), req.size(), MSG_NOSIGNAL), static_cast<ssize_t>(req.size()));
+  ASSERT_TRUE(
+      WaitFor([&] { return component_->registry().stats().watchers.load() == kWatches + 1; }));
+  std::vector<int64_t> want;
+  std::atomic<int> created{0};
+  std::thread writer([&] {
+    ASSERT_TRUE(WaitFor([&] { return created.load() == 1; }));
+    for (int i = 0; i < kChanges; ++i) {
+      auto r = Call(
+          "PUT", fmt::format("/v1/registry/default/big/i{}", i),
+          fmt::format(R"({{"address":"10.0.0.1","port":{},"metadata":{{{}}}}})", 80 + i, meta));
+      ASSERT_EQ(r.status, 200) << r.body.dump().substr(0, 200);
+      want.push_back(r.body["revision"]);
+    }
+  });
+  std::vector<int64_t> fast;
+  EXPECT_EQ(MultiWatch(R"({"watches":[{"id":1,"namespace":"default","service":"big"}]})",
+                       [&](const Json& line) {
+                         if (line.value("type", "") == "created") {
+                           ++created;
+                           return true;
+                         }
+                         if (!line.contains("watch_id")) return true;
+                         fast.push_back(line["revision"]);
+                         return fast.size() < static_cast<size_t>(kChanges);
+                       }),
+            200);
+  writer.join();
+  EXPECT_EQ(fast, want);
+  // Now read the slow one: every watch has every change, in order.
+  std::map<int64_t, std::vector<int64_t>> slow;
+  std::string data;
+  size_t events = 0;
+  char buf[65536];
+  size_t pos = 0;
+  while (events < static_cast<size_t>(kWatches * kChanges)) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    ASSERT_GT(n, 0) << "the slow stream ended after " << events << " events";
+    data.append(buf, static_cast<size_t>(n));
+    // Lines start with '{'; chunk-size lines do not (each chunk holds whole lines).
+    size_t nl;
+    while ((nl = data.find('\n', pos)) != std::string::npos) {
+      std::string_view line(data.data() + pos, nl - pos);
+      pos = nl + 1;
+      if (!line.starts_with("{\"watch_id\"")) continue;
+      auto j = ParseJson(line);
+      ASSERT_TRUE(j.has_value());
+      if ((*j)["type"] == "created") continue;
+      slow[(*j)["watch_id"]].push_back((*j)["revision"]);
+      ++events;
+    }
+    data.erase(0, pos);
+    pos = 0;
+  }
+  ::close(fd);
+  for (int k = 0; k < kWatches; ++k) EXPECT_EQ(slow[k], want) << "watch " << k;
 }
 
 TEST_F(RegistryApiIt, DigAnswersForInstancesRegisteredOverRest) {
