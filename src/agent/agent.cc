@@ -224,6 +224,7 @@ struct Agent::Container {
   Clock::TimePoint restart_at{};
   int64_t next_restart_wall_ms = 0;
   std::string cni_result;
+  bool record_unsynced = false;  // state.json written without fsync; Supervise syncs it
 };
 
 Agent::Agent(AgentOptions options, Clock& clock, image::ImageStore& images,
@@ -270,7 +271,7 @@ void Agent::Loop() {
   }
 }
 
-Result<void> Agent::SaveLocked(const Container& c) const {
+Result<void> Agent::SaveLocked(const Container& c, bool sync) const {
   const ContainerInfo& i = c.info;
   Json j = {{"id", i.id},
             {"name", i.name},
@@ -300,7 +301,7 @@ Result<void> Agent::SaveLocked(const Container& c) const {
               {"attempts", c.backoff.attempts()}}},
             {"next_restart_wall_ms", c.next_restart_wall_ms},
             {"cni_result", c.cni_result}};
-  return WriteFileAtomic(c.dir + "/state.json", j.dump(1), 0600);
+  return WriteFileAtomic(c.dir + "/state.json", j.dump(1), 0600, sync);
 }
 
 ContainerInfo Agent::InfoLocked(const Container& c) const {
@@ -533,20 +534,7 @@ Result<void> Agent::StartLocked(Container& c) {
   i.error.clear();
   i.ip.clear();
   const auto t_start = std::chrono::steady_clock::now();
-  if (i.network == NetworkMode::kBridge) {
-    auto att = network_.Attach(i.id, i.ports);
-    if (!att) {
-      i.error = att.error().message;
-      return std::unexpected(att.error());
-    }
-    i.ip = att->ip;
-    c.cni_result = att->result;
-    std::string hostname = ReadFile(c.dir + "/etc/hostname").value_or("");
-    while (!hostname.empty() && hostname.back() == '\n') hostname.pop_back();
-    (void)WriteFileAtomic(c.dir + "/etc/hosts",
-                          "127.0.0.1\tlocalhost\n::1\tlocalhost\n" + i.ip + "\t" + hostname + "\n",
-                          0644, /*sync=*/false);
-  }
+  const bool bridge = i.network == NetworkMode::kBridge;
   if (Exists(c.dir + "/exit.json"))
     ::rename((c.dir + "/exit.json").c_str(), (c.dir + "/exit.prev.json").c_str());
   std::vector<std::string> shim_argv = {options_.shim_path,
@@ -567,8 +555,6 @@ Result<void> Agent::StartLocked(Container& c) {
                                         "-o",
                                         OomFile("/berth/" + i.id)};
   for (auto& a : runtime_.ShimArgs()) shim_argv.push_back(std::move(a));
-  const auto t_shim = std::chrono::steady_clock::now();
-  auto r = internal::Run(shim_argv);
   auto failed = [&](std::string msg) -> std::unexpected<Error> {
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     TeardownNetworkLocked(c);
@@ -577,13 +563,58 @@ Result<void> Agent::StartLocked(Container& c) {
       ::rename((c.dir + "/exit.json").c_str(), (c.dir + "/exit.prev.json").c_str());
     return std::unexpected(Error(ErrorCode::kFailedPrecondition, "start " + i.name + ": " + msg));
   };
-  if (!r) return failed(r.error().message);
-  if (r->exit_code != 0) return failed(runtime_.Name() + ": " + r->err);
-  log::Debug(
-      "agent", "start {}: network {:.1f} ms, shim and {} {:.1f} ms", i.name,
-      std::chrono::duration<double, std::milli>(t_shim - t_start).count(), runtime_.Name(),
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_shim).count());
-  i.pid = std::atoi(r->out.c_str());
+  double network_ms = 0;
+  internal::RunResult r;
+  if (!bridge) {
+    auto run = internal::Run(shim_argv);
+    if (!run) return failed(run.error().message);
+    r = std::move(*run);
+  } else {
+    // The runtime creates the container in its (still empty) namespace while the CNI
+    // plugins configure that namespace; the container's process starts once both are done.
+    auto netns = network_.Namespace(i.id);
+    if (!netns) {
+      i.error = netns.error().message;
+      return std::unexpected(netns.error());
+    }
+    shim_argv.push_back("-c");
+    auto shim = internal::Spawn(shim_argv);
+    if (!shim) return failed(shim.error().message);
+    const auto t_cni = std::chrono::steady_clock::now();
+    auto att = network_.Attach(i.id, i.ports);
+    network_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_cni).count();
+    if (att) {
+      i.ip = att->ip;
+      c.cni_result = att->result;
+    }
+    auto created = internal::ReadLine(*shim);
+    const bool was_created = created && created->starts_with("CR ");
+    if (!att || !was_created) {
+      r = internal::Finish(*shim);  // closes the shim's stdin: it deletes what it created
+      if (!att) {                   // Attach has undone its part
+        i.error = att.error().message;
+        if (Exists(c.dir + "/exit.json"))
+          ::rename((c.dir + "/exit.json").c_str(), (c.dir + "/exit.prev.json").c_str());
+        return std::unexpected(att.error());
+      }
+      return failed(runtime_.Name() + ": " + (r.err.empty() ? "shim ended early" : r.err));
+    }
+    // /etc/hosts is bound into the container already: change it in place.
+    std::string hostname = ReadFile(c.dir + "/etc/hostname").value_or("");
+    while (!hostname.empty() && hostname.back() == '\n') hostname.pop_back();
+    (void)internal::WriteFileInPlace(
+        c.dir + "/etc/hosts",
+        "127.0.0.1\tlocalhost\n::1\tlocalhost\n" + i.ip + "\t" + hostname + "\n");
+    (void)internal::WriteAll(*shim, "g");
+    r = internal::Finish(*shim);
+  }
+  if (r.exit_code != 0) return failed(runtime_.Name() + ": " + r.err);
+  const double start_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_start).count();
+  log::Debug("agent", "start {}: network {:.1f} ms (beside the runtime's create), {} {:.1f} ms",
+             i.name, network_ms, runtime_.Name(), start_ms);
+  i.pid = std::atoi(r.out.c_str());
   auto shim_pid = ReadFile(c.dir + "/shim.pid");
   i.shim_pid = shim_pid ? std::atoi(shim_pid->c_str()) : 0;
   i.status = ContainerStatus::kRunning;
@@ -593,8 +624,11 @@ Result<void> Agent::StartLocked(Container& c) {
   i.exit_signal = 0;
   i.oom_killed = false;
   c.started_at = clock_.Now();
-  if (auto ok = SaveLocked(c); !ok)
+  // Not synced here: the container is running and the caller waits. The next supervision
+  // pass makes the record durable (a power cut before then also ends the container).
+  if (auto ok = SaveLocked(c, /*sync=*/false); !ok)
     log::Warn("agent", "save state of {}: {}", i.name, ok.error().message);
+  c.record_unsynced = true;
   return {};
 }
 
@@ -650,6 +684,10 @@ void Agent::Supervise() {
     std::unique_lock lock(c->mu, std::try_to_lock);
     if (!lock.owns_lock()) continue;  // a Stop/Run/Remove is working on it
     ContainerInfo& i = c->info;
+    if (c->record_unsynced) {
+      c->record_unsynced = false;
+      (void)SaveLocked(*c);
+    }
     if (i.status == ContainerStatus::kRunning) {
       if (Exists(c->dir + "/exit.json")) {
         HandleExitLocked(*c);

@@ -150,7 +150,8 @@ class Agent {
   Result<void> StartLocked(Container& c);
   void HandleExitLocked(Container& c);
   void TeardownNetworkLocked(Container& c);
-  Result<void> SaveLocked(const Container& c) const;
+  // Writes <dir>/state.json (atomically; fsynced unless `sync` is false).
+  Result<void> SaveLocked(const Container& c, bool sync = true) const;
   ContainerInfo InfoLocked(const Container& c) const;
   bool ShimAlive(int pid) const;
   void Loop();

@@ -170,6 +170,76 @@ TEST(AgentIntegrationTest, PublishedPortAnswersOnLoopback) {
   EXPECT_EQ(ReadFromPort(port), "");
 }
 
+// The runtime creates a bridge container while the CNI plugins configure its namespace; its
+// process starts only once both are done: the first thing it runs sees its address, its
+// route and its own /etc/hosts line.
+TEST(AgentIntegrationTest, BridgeNetworkIsReadyWhenTheProcessStarts) {
+  AgentEnv env;
+  RunSpec spec =
+      env.Spec({"/bin/sh", "-c", "cat /etc/hosts; ip -4 addr show eth0; ip route show default"});
+  spec.network = runtime::NetworkMode::kBridge;
+  auto c = env.agent().Run(spec);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(c->ip.starts_with("100.64.")) << c->ip;
+  ASSERT_TRUE(env.WaitExited(c->name));
+  std::string out = env.LogText(c->name);
+  EXPECT_NE(out.find(c->ip + "\t" + c->name), std::string::npos) << out;
+  EXPECT_NE(out.find("inet " + c->ip + "/24"), std::string::npos) << out;
+  EXPECT_NE(out.find("default via "), std::string::npos) << out;
+  EXPECT_EQ(env.agent().Inspect(c->name)->exit_code, 0);
+  EXPECT_FALSE(fs::exists("/run/netns/berth-" + c->id));
+}
+
+// A bridge start that fails at either side (the runtime's create, or the CNI plugins while
+// the runtime creates) leaves no container, no runtime state, no address and no namespace.
+TEST(AgentIntegrationTest, FailedBridgeStartLeavesNothingBehind) {
+  AgentEnv env;
+  auto runtime_ids = [&] {
+    auto r =
+        internal::Run({env.runtime().Binary(), "--root", env.runtime().StateRoot(), "list", "-q"});
+    return r ? r->out : std::string("runtime list failed");
+  };
+  auto addresses = [&] {
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : fs::recursive_directory_iterator(env.dir() + "/ipam", ec))
+      n += e.path().filename().string().starts_with("100.64.");
+    return n;
+  };
+  // The runtime refuses: the command does not exist in the image.
+  RunSpec bad = env.Spec({"/no/such/program"});
+  bad.network = runtime::NetworkMode::kBridge;
+  auto r = env.agent().Run(bad);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("/no/such/program"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(env.agent().List(true).empty());
+  EXPECT_EQ(runtime_ids(), "");
+  EXPECT_EQ(addresses(), 0u);
+
+  // The plugins fail (none installed where this network looks) while the runtime creates:
+  // the created container is deleted.
+  std::string empty_plugins = env.dir() + "/no-plugins";
+  fs::create_directories(empty_plugins);
+  network::CniNetwork broken({"berth-broken", "bx" + internal::RandomHex(6), "100.64.251.0/24",
+                              empty_plugins, env.dir() + "/ipam-broken"});
+  AgentOptions opts = env.options();
+  opts.data_dir = env.dir() + "/agent-broken";
+  SystemClock clock;
+  auto agent = Agent::Create(opts, clock, env.images(), env.runtime(), broken);
+  ASSERT_TRUE(agent) << agent.error().message;
+  RunSpec spec = env.Spec({"/bin/echo", "never"});
+  spec.network = runtime::NetworkMode::kBridge;
+  auto f = (*agent)->Run(spec);
+  ASSERT_FALSE(f);
+  EXPECT_NE(f.error().message.find("cni bridge ADD"), std::string::npos) << f.error().message;
+  EXPECT_TRUE((*agent)->List(true).empty());
+  EXPECT_EQ(runtime_ids(), "");
+  std::error_code ec;
+  size_t left = 0;
+  for (const auto& e : fs::directory_iterator(opts.data_dir + "/containers", ec)) ++left, (void)e;
+  EXPECT_EQ(left, 0u);
+}
+
 TEST(AgentIntegrationTest, NoneAndHostNetworkModes) {
   AgentEnv env;
   auto none = env.agent().Run(env.Spec({"/bin/ls", "/sys/class/net"}));

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -67,6 +68,158 @@ void RemoveAll(const std::string& path) {
 bool Exists(const std::string& path) {
   struct stat st;
   return ::lstat(path.c_str(), &st) == 0;
+}
+
+Result<void> WriteFileInPlace(const std::string& path, std::string_view data) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0) return Fail(ErrorCode::kInternal, "open " + path + ": " + std::strerror(errno));
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      return Fail(ErrorCode::kInternal, "write " + path + ": " + std::strerror(e));
+    }
+    off += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return {};
+}
+
+Result<Child> Spawn(const std::vector<std::string>& argv) {
+  if (argv.empty()) return Fail(ErrorCode::kInvalidArgument, "spawn: empty argv");
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0) return Fail(ErrorCode::kInternal, "pipe");
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
+    ::close(in_pipe[0]), ::close(in_pipe[1]);
+    return Fail(ErrorCode::kInternal, "pipe");
+  }
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1]}) ::close(fd);
+    return Fail(ErrorCode::kInternal, "pipe");
+  }
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]})
+      ::close(fd);
+    return Fail(ErrorCode::kInternal, std::string("fork: ") + std::strerror(e));
+  }
+  if (pid == 0) {
+    ::dup2(in_pipe[0], 0);
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (::close_range(3, ~0U, 0) != 0) {
+      for (int fd = 3; fd < 4096; ++fd) ::close(fd);
+    }
+    ::execvp(cargv[0], cargv.data());
+    dprintf(2, "exec %s: %s\n", cargv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  Child c;
+  c.pid = pid;
+  c.in = in_pipe[1];
+  c.out = out_pipe[0];
+  c.err = err_pipe[0];
+  return c;
+}
+
+Result<std::string> ReadLine(Child& c) {
+  while (true) {
+    if (auto nl = c.out_buffer.find('\n'); nl != std::string::npos) {
+      std::string line = c.out_buffer.substr(0, nl);
+      c.out_buffer.erase(0, nl + 1);
+      return line;
+    }
+    if (c.out < 0) return Fail(ErrorCode::kNotFound, "end of the child's output");
+    char buf[4096];
+    ssize_t r = ::read(c.out, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      ::close(c.out);
+      c.out = -1;
+      continue;
+    }
+    c.out_buffer.append(buf, static_cast<size_t>(r));
+  }
+}
+
+bool WriteAll(Child& c, std::string_view data) {
+  if (c.in < 0) return false;
+  // A child that has gone away must not kill the caller with SIGPIPE: block it for this
+  // thread and take back a SIGPIPE the write raised before unblocking.
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  bool ok = true;
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(c.in, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ok = false;
+      break;
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (!ok) {
+    timespec zero{};
+    (void)::sigtimedwait(&pipe_set, nullptr, &zero);
+  }
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return ok;
+}
+
+RunResult Finish(Child& c) {
+  RunResult result;
+  if (c.in >= 0) ::close(c.in);
+  c.in = -1;
+  result.out = std::move(c.out_buffer);
+  c.out_buffer.clear();
+  while (c.out >= 0 || c.err >= 0) {
+    pollfd p[2];
+    int n = 0;
+    if (c.out >= 0) p[n++] = {c.out, POLLIN, 0};
+    if (c.err >= 0) p[n++] = {c.err, POLLIN, 0};
+    if (::poll(p, n, -1) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      if (!p[i].revents) continue;
+      char buf[4096];
+      ssize_t r = ::read(p[i].fd, buf, sizeof buf);
+      if (r < 0 && errno == EINTR) continue;
+      const bool is_out = p[i].fd == c.out;
+      if (r > 0) {
+        (is_out ? result.out : result.err).append(buf, static_cast<size_t>(r));
+      } else {
+        ::close(p[i].fd);
+        (is_out ? c.out : c.err) = -1;
+      }
+    }
+  }
+  if (c.out >= 0) ::close(c.out);
+  if (c.err >= 0) ::close(c.err);
+  c.out = c.err = -1;
+  int status = 0;
+  while (c.pid > 0 && ::waitpid(c.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  c.pid = -1;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
 }
 
 std::string RandomHex(size_t n) {

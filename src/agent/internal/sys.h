@@ -54,6 +54,27 @@ struct RunOptions {
 // stdout and stderr only: every other descriptor is closed before the exec.
 Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options = {});
 
+// A child in dialogue with its caller: stdin, stdout and stderr on pipes (every other
+// descriptor closed before the exec, as with Run). The caller reads lines from `out`,
+// writes to `in`, and calls Finish, which closes `in`, reads both pipes to their end and
+// reaps the child.
+struct Child {
+  int pid = -1;
+  int in = -1, out = -1, err = -1;
+  std::string out_buffer;  // read from `out` past the last line ReadLine returned
+};
+Result<Child> Spawn(const std::vector<std::string>& argv);
+// The next line of the child's stdout without its '\n'; NotFound at its end (what was left
+// without a newline stays in out_buffer for Finish).
+Result<std::string> ReadLine(Child& child);
+// Writes all of `data` to the child's stdin (false when the child no longer reads it).
+bool WriteAll(Child& child, std::string_view data);
+RunResult Finish(Child& child);
+
+// Replaces the content of `path` in place (same inode: a file already bind-mounted into a
+// container shows the new content), unlike WriteFileAtomic.
+Result<void> WriteFileInPlace(const std::string& path, std::string_view data);
+
 // Random lowercase hex of `n` chars (from /dev/urandom).
 std::string RandomHex(size_t n);
 

@@ -137,12 +137,18 @@ Result<std::string> CniNetwork::Exec(const std::string& plugin, const std::strin
   return r->out;
 }
 
-Result<Attachment> CniNetwork::Attach(const std::string& id,
-                                      const std::vector<PortMapping>& ports) {
-  const std::string ns = NetnsName(id);
-  const std::string netns = "/run/netns/" + ns;
+Result<std::string> CniNetwork::Namespace(const std::string& id) {
+  const std::string netns = "/run/netns/" + NetnsName(id);
   if (!internal::Exists(netns))
     if (auto ok = CreateNetns(netns); !ok) return std::unexpected(ok.error());
+  return netns;
+}
+
+Result<Attachment> CniNetwork::Attach(const std::string& id,
+                                      const std::vector<PortMapping>& ports) {
+  auto made = Namespace(id);
+  if (!made) return std::unexpected(made.error());
+  const std::string netns = *made;
   Attachment att;
   att.netns_path = netns;
   auto undo = [&](const Error& e) {

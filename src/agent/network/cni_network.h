@@ -25,6 +25,7 @@ struct CniOptions {
 class CniNetwork final : public Network {
  public:
   explicit CniNetwork(CniOptions options) : options_(std::move(options)) {}
+  Result<std::string> Namespace(const std::string& id) override;
   Result<Attachment> Attach(const std::string& id, const std::vector<PortMapping>& ports) override;
   Result<void> Detach(const std::string& id, const std::vector<PortMapping>& ports,
                       const std::string& result) override;

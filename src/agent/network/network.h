@@ -31,7 +31,10 @@ struct Attachment {
 class Network {
  public:
   virtual ~Network() = default;
-  // Creates the namespace for container `id` and configures it.
+  // Creates the (unconfigured) namespace for container `id` if it does not exist yet and
+  // returns its path: a runtime may create the container in it while Attach configures it.
+  virtual Result<std::string> Namespace(const std::string& id) = 0;
+  // Creates the namespace for container `id` (unless Namespace did) and configures it.
   virtual Result<Attachment> Attach(const std::string& id,
                                     const std::vector<PortMapping>& ports) = 0;
   // Tears down what Attach made (tolerates a half-made attachment, and being called twice).

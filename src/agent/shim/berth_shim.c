@@ -18,6 +18,13 @@
  * releases the cgroup, and only then is STATE/exit.json written (atomically): once it exists
  * the id is free to run again.
  *
+ * With -c the start is split in two, so that the agent can configure the container's network
+ * namespace while the runtime creates the container: the shim runs `RUNTIME create` instead,
+ * and once it has succeeded the first process prints "CR <pid>" on a line of its own and
+ * the shim waits for the agent to write "g" on the shim's stdin; then it runs `RUNTIME start
+ * ID` and the first process prints the pid as above. End of stdin without "g" (the agent
+ * gave up, or died) deletes the created container: the start failed.
+ *
  * With -m, every runtime command runs in a private mount namespace without
  * /sys/fs/cgroup/unified (crun 1.8 on a hybrid cgroup host; see runtime/cgroup_layout.h).
  *
@@ -27,11 +34,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -51,6 +58,7 @@ static const char* oom_file;
 static long long max_log = 10 * 1024 * 1024;
 static int keep_files = 3;
 static int hide_cgroup2;
+static int split_start; /* -c: create, wait for the agent's go, start */
 
 static int log_fd = -1;
 static long long log_size;
@@ -111,8 +119,8 @@ static void emit(struct stream* s, const char* data, size_t n, int partial) {
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
   int h = snprintf(head, sizeof head, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ %s %c ",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                   tm.tm_sec, ts.tv_nsec, s->name, partial ? 'P' : 'F');
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   ts.tv_nsec, s->name, partial ? 'P' : 'F');
   long long need = h + (long long)n + 1;
   if (log_size > 0 && log_size + need > max_log) rotate();
   if (log_fd < 0) return;
@@ -181,8 +189,7 @@ static void write_exit(int status, int start_failed, long long oom, const char* 
   snprintf(body, sizeof body,
            "{\"exit_code\":%d,\"signal\":%d,\"oom_killed\":%s,\"start_failed\":%s,"
            "\"error\":\"%s\",\"finished_ms\":%lld}\n",
-           code, sig, oom > 0 ? "true" : "false",
-           start_failed ? "true" : "false", err,
+           code, sig, oom > 0 ? "true" : "false", start_failed ? "true" : "false", err,
            (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
   path_in_state(path, sizeof path, "exit.json");
   path_in_state(tmp, sizeof tmp, "exit.json.tmp");
@@ -225,14 +232,15 @@ static void run_delete(void) {
 static int usage(void) {
   fprintf(stderr,
           "usage: berth-shim -s STATE -b BUNDLE -i ID -r RUNTIME -R ROOT [-l BYTES] [-k N] "
-          "[-o OOM_FILE] [-m]\n");
+          "[-o OOM_FILE] [-m] [-c]\n");
   return 2;
 }
 
 int main(int argc, char** argv) {
   int opt;
-  while ((opt = getopt(argc, argv, "s:b:i:r:R:l:k:o:m")) != -1) {
+  while ((opt = getopt(argc, argv, "s:b:i:r:R:l:k:o:mc")) != -1) {
     switch (opt) {
+      /* clang-format off */
       case 's': state_dir = optarg; break;
       case 'b': bundle = optarg; break;
       case 'i': id = optarg; break;
@@ -242,7 +250,9 @@ int main(int argc, char** argv) {
       case 'k': keep_files = atoi(optarg); break;
       case 'o': oom_file = optarg; break;
       case 'm': hide_cgroup2 = 1; break;
+      case 'c': split_start = 1; break;
       default: return usage();
+        /* clang-format on */
     }
   }
   if (!state_dir || !bundle || !id || !runtime || !runtime_root) return usage();
@@ -262,6 +272,16 @@ int main(int argc, char** argv) {
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) break;
       got += (size_t)r;
+      /* "CR <pid>\n" (with -c): relay it at once, the agent answers on our stdin. */
+      if (got >= 3 && memcmp(msg, "CR ", 3) == 0) {
+        char* nl = memchr(msg, '\n', got);
+        if (!nl) continue;
+        size_t line = (size_t)(nl - msg) + 1;
+        write_all(1, msg, line);
+        memmove(msg, msg + line, got - line);
+        got -= line;
+        continue;
+      }
       if (got == sizeof msg - 1) break;
     }
     msg[got] = 0;
@@ -271,7 +291,8 @@ int main(int argc, char** argv) {
       printf("%s\n", msg + 3);
       return 0;
     }
-    fprintf(stderr, "%s\n", got ? msg + (got > 2 ? 3 : 0) : "shim died before the container started");
+    fprintf(stderr, "%s\n",
+            got ? msg + (got > 2 ? 3 : 0) : "shim died before the container started");
     return 1;
   }
   /* Middle process: new session, then fork the long-lived shim and exit. */
@@ -281,6 +302,7 @@ int main(int argc, char** argv) {
   if (shim < 0) _exit(1);
   if (shim > 0) _exit(0);
 
+  int go_fd = split_start ? fcntl(0, F_DUPFD_CLOEXEC, 3) : -1;
   int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
   dup2(nul, 0);
   dup2(nul, 1);
@@ -328,8 +350,12 @@ int main(int argc, char** argv) {
       dprintf(2, "%s: mount namespace without cgroup v2: %s", runtime, strerror(e));
       _exit(126);
     }
-    execl(runtime, runtime, "--root", runtime_root, "run", "-d", "--pid-file", pidfile,
-          "--bundle", bundle, id, (char*)NULL);
+    if (split_start)
+      execl(runtime, runtime, "--root", runtime_root, "create", "--pid-file", pidfile, "--bundle",
+            bundle, id, (char*)NULL);
+    else
+      execl(runtime, runtime, "--root", runtime_root, "run", "-d", "--pid-file", pidfile,
+            "--bundle", bundle, id, (char*)NULL);
     dprintf(2, "exec %s: %s", runtime, strerror(errno));
     _exit(127);
   }
@@ -367,6 +393,67 @@ int main(int argc, char** argv) {
   if (init_pid <= 0) {
     write_all(report[1], "ER no init pid", 14);
     _exit(1);
+  }
+  if (split_start) {
+    char cr[64];
+    int n = snprintf(cr, sizeof cr, "CR %d\n", (int)init_pid);
+    write_all(report[1], cr, (size_t)n);
+    char go = 0;
+    ssize_t r;
+    while ((r = read(go_fd, &go, 1)) < 0 && errno == EINTR) {
+    }
+    close(go_fd);
+    const char* failure = NULL;
+    char msg[4096] = "ER ";
+    int st = 0;
+    if (r != 1 || go != 'g') {
+      failure = "start cancelled by the agent";
+    } else {
+      int serr[2];
+      pid_t sp = -1;
+      if (pipe2(serr, O_CLOEXEC) == 0) sp = fork();
+      if (sp == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        dup2(serr[1], 2);
+        int e = prepare_runtime_child();
+        if (e != 0) {
+          dprintf(2, "%s: mount namespace without cgroup v2: %s", runtime, strerror(e));
+          _exit(126);
+        }
+        execl(runtime, runtime, "--root", runtime_root, "start", id, (char*)NULL);
+        dprintf(2, "exec %s: %s", runtime, strerror(errno));
+        _exit(127);
+      }
+      if (sp < 0) {
+        failure = "fork for the runtime's start failed";
+      } else {
+        close(serr[1]);
+        size_t got = 3;
+        ssize_t m;
+        while (got < sizeof msg - 1 && ((m = read(serr[0], msg + got, sizeof msg - 1 - got)) > 0 ||
+                                        (m < 0 && errno == EINTR)))
+          if (m > 0) got += (size_t)m;
+        msg[got] = 0;
+        close(serr[0]);
+        while (waitpid(sp, &st, 0) < 0 && errno == EINTR) {
+        }
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) failure = got > 3 ? msg + 3 : "start failed";
+      }
+    }
+    if (failure) {
+      char err_text[4000];
+      snprintf(err_text, sizeof err_text, "%.3990s", failure);
+      run_delete();
+      /* The created container's init, reparented here, is gone with the delete. */
+      while (waitpid(-1, NULL, WNOHANG) > 0) {
+      }
+      write_exit(st ? st : (1 << 8), 1, 0, err_text);
+      snprintf(msg, sizeof msg, "ER %s", err_text);
+      write_all(report[1], msg, strlen(msg));
+      _exit(1);
+    }
   }
   {
     char ok[64];
