@@ -1,7 +1,7 @@
 // bench/registry: the service registry against etcd, same load, one run.
 //
 //   build/release/bench/bench_registry [--seconds 5] [--clients 32] [--watchers 10000]
-//                                      [--rounds 20]
+//                                      [--rounds 20] [--streams 100] [--per-connection 1]
 //
 // The control plane runs in a child process (this binary with `serve`): the sqlite store
 // (durable), the registry, its REST API. The parent drives it over HTTP, and etcd (started
@@ -9,9 +9,11 @@
 // - registrations/s: PUT /v1/registry/... (each a real change) vs etcd PUT of a same-sized
 //   value;
 // - lookups/s: GET a 10-instance service vs an etcd prefix range over 10 keys;
-// - watch fan-out: N HTTP watch streams on one service (vs N etcd watch streams on a
-//   prefix); one change; the time until the last stream has it, per round (p50, p99), and
-//   over every delivery;
+// - watch fan-out: N watchers of one service (vs N etcd watches of a prefix); one change;
+//   the time until the last watcher has it, per round (p50, p99), and over every delivery.
+//   Two shapes: the watchers multiplexed over `--streams` connections (POST
+//   /v1/registry:watch; etcd: that many create requests in one /v3/watch body, which its
+//   gateway decodes one after another onto one gRPC stream), and one connection per watcher;
 // - resident memory growth of the control plane per watcher (vs etcd's).
 // Also the in-process fan-out (N Registry::Watch subscriptions, no HTTP).
 // Output: `name value unit` lines and the ratios.
@@ -59,6 +61,10 @@ namespace {
 struct Load : berth::bench::Load {
   int watchers = 10000;
   int rounds = 20;
+  // Connections the watchers share in the multiplexed shape: 100 × 100 watches, as 100
+  // client processes (gateways, sidecars) each watching 100 services over one stream.
+  int streams = 100;
+  bool per_connection = true;  // also the one-connection-per-watcher shape
 };
 
 void Line(const std::string& name, double value, const std::string& unit) {
@@ -131,44 +137,60 @@ std::string RegistrationBody(int64_t i) {
 
 // ---- watch fan-out over HTTP streams ---------------------------------------------------
 
-// N streaming HTTP requests on one io_context thread; records when each one sees `marker`
-// after Arm().
+// One shape of watchers: `connections` streaming HTTP requests, each carrying
+// `per_connection` watches (1: a connection per watcher; more: a multiplexed stream).
+struct Shape {
+  std::vector<std::string> requests;  // one per connection (raw HTTP/1.1)
+  std::vector<int> watches;           // per connection: how many watches it carries
+  std::string marker;                 // a line with it is one watcher's delivery
+  std::string created_marker;         // a line with it confirms one watch (empty: the headers do)
+};
+
+// The connections of a shape on one io_context thread. Decodes the chunked bodies into
+// lines and records, per round, when each watcher's line arrives after Arm().
 class StreamFleet {
  public:
-  StreamFleet(int port, std::string request, std::string marker, int n)
-      : port_(port), request_(std::move(request)), marker_(std::move(marker)), conns_(n) {}
+  explicit StreamFleet(int port, Shape shape) : port_(port), shape_(std::move(shape)) {
+    conns_.resize(shape_.requests.size());
+  }
   ~StreamFleet() { Close(); }
 
+  int watchers() const {
+    int n = 0;
+    for (int w : shape_.watches) n += w;
+    return n;
+  }
   bool Open(std::chrono::seconds deadline) {
     for (size_t i = 0; i < conns_.size(); ++i) {
       conns_[i] = std::make_unique<Conn>(io_);
+      conns_[i]->watches = shape_.watches[i];
       Connect(i);
     }
     thread_ = std::thread([this] { io_.run(); });
     auto end = Clock::now() + deadline;
     while (Clock::now() < end) {
-      if (ready_ == static_cast<int>(conns_.size())) return true;
+      if (ready_ == watchers()) return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
   }
   int ready() const { return ready_; }
-  // Starts a round: every stream's next sighting of the marker counts.
+  // Starts a round: every watcher's next delivery counts.
   void Arm(Clock::time_point t0) {
     std::lock_guard lock(mu_);
     t0_ = t0;
     arrivals_.clear();
     ++round_;
   }
-  // Waits until every stream has seen the marker this round; returns arrival offsets (ms).
+  // Waits until every watcher has its delivery this round; returns arrival offsets (ms).
   std::vector<double> Collect(std::chrono::seconds deadline) {
     auto end = Clock::now() + deadline;
     while (Clock::now() < end) {
       {
         std::lock_guard lock(mu_);
-        if (arrivals_.size() >= conns_.size()) return arrivals_;
+        if (static_cast<int>(arrivals_.size()) >= ready_) return arrivals_;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
     std::lock_guard lock(mu_);
     return arrivals_;
@@ -183,53 +205,103 @@ class StreamFleet {
   struct Conn {
     explicit Conn(asio::io_context& io) : socket(io) {}
     asio::ip::tcp::socket socket;
-    std::array<char, 4096> buf{};
-    std::string tail;
-    bool headers = false;
+    std::array<char, 65536> buf{};
+    std::string head;  // until the header section is complete
+    bool in_body = false;
+    // Chunked decoding: reading a size line, or `left` bytes of data, then its CRLF.
+    std::string size_line;
+    size_t left = 0;
+    int crlf = 0;  // CRLF bytes still to skip after a chunk's data
+    std::string line;
+    int watches = 1;
     int seen_round = 0;
+    int seen = 0;  // deliveries in round seen_round
   };
   void Connect(size_t i) {
     Conn& c = *conns_[i];
     asio::ip::tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), static_cast<uint16_t>(port_));
     c.socket.async_connect(ep, [this, i](const asio::error_code& ec) {
       if (ec) return;
-      asio::async_write(conns_[i]->socket, asio::buffer(request_),
+      asio::async_write(conns_[i]->socket, asio::buffer(shape_.requests[i]),
                         [this, i](const asio::error_code& ec, size_t) {
                           if (!ec) Read(i);
                         });
     });
   }
+  void OnLine(Conn& c, Clock::time_point now) {
+    if (!shape_.created_marker.empty() && c.line.find(shape_.created_marker) != std::string::npos) {
+      ++ready_;
+      return;
+    }
+    if (c.line.find(shape_.marker) == std::string::npos) return;
+    std::lock_guard lock(mu_);
+    if (round_ == 0) return;
+    if (c.seen_round != round_) {
+      c.seen_round = round_;
+      c.seen = 0;
+    }
+    if (c.seen >= c.watches) return;
+    ++c.seen;
+    arrivals_.push_back(std::chrono::duration<double, std::milli>(now - t0_).count());
+  }
+  void OnBody(Conn& c, std::string_view data, Clock::time_point now) {
+    while (!data.empty()) {
+      if (c.crlf > 0) {
+        data.remove_prefix(1);
+        --c.crlf;
+        continue;
+      }
+      if (c.left == 0) {  // a chunk-size line
+        size_t nl = data.find('\n');
+        c.size_line.append(data.substr(0, nl));
+        if (nl == std::string_view::npos) return;
+        data.remove_prefix(nl + 1);
+        c.left = std::strtoul(c.size_line.c_str(), nullptr, 16);
+        c.size_line.clear();
+        if (c.left == 0) c.crlf = 2;  // the last chunk (unexpected here)
+        continue;
+      }
+      size_t n = std::min(c.left, data.size());
+      std::string_view piece = data.substr(0, n);
+      data.remove_prefix(n);
+      c.left -= n;
+      if (c.left == 0) c.crlf = 2;
+      while (!piece.empty()) {
+        size_t nl = piece.find('\n');
+        c.line.append(piece.substr(0, nl));
+        if (nl == std::string_view::npos) break;
+        piece.remove_prefix(nl + 1);
+        OnLine(c, now);
+        c.line.clear();
+      }
+    }
+  }
   void Read(size_t i) {
     Conn& c = *conns_[i];
     c.socket.async_read_some(asio::buffer(c.buf), [this, i](const asio::error_code& ec, size_t n) {
       if (ec) return;
+      auto now = Clock::now();
       Conn& c = *conns_[i];
-      std::string data = c.tail + std::string(c.buf.data(), n);
-      if (!c.headers) {
-        auto end = data.find("\r\n\r\n");
+      std::string_view data(c.buf.data(), n);
+      if (!c.in_body) {
+        c.head.append(data);
+        auto end = c.head.find("\r\n\r\n");
         if (end != std::string::npos) {
-          c.headers = true;
-          ++ready_;
-          data = data.substr(end + 4);
+          c.in_body = true;
+          if (shape_.created_marker.empty()) ready_ += c.watches;
+          std::string rest = c.head.substr(end + 4);
+          c.head.clear();
+          OnBody(c, rest, now);
         }
+      } else {
+        OnBody(c, data, now);
       }
-      if (c.headers && data.find(marker_) != std::string::npos) {
-        auto now = Clock::now();
-        std::lock_guard lock(mu_);
-        if (round_ > 0 && c.seen_round != round_) {
-          c.seen_round = round_;
-          arrivals_.push_back(std::chrono::duration<double, std::milli>(now - t0_).count());
-        }
-        data.clear();
-      }
-      c.tail = data.size() > 64 ? data.substr(data.size() - 64) : data;
       Read(i);
     });
   }
 
   int port_;
-  std::string request_;
-  std::string marker_;
+  Shape shape_;
   asio::io_context io_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::thread thread_;
@@ -247,13 +319,13 @@ struct FanOut {
   double rss_per_watcher_bytes = 0;
 };
 
-FanOut RunFanOut(int port, pid_t server_pid, const std::string& request, const std::string& marker,
-                 const Load& load, const std::function<void(int round)>& change) {
+FanOut RunFanOut(int port, pid_t server_pid, Shape shape, const Load& load,
+                 const std::function<void(int round)>& change) {
   FanOut out;
   int64_t rss0 = RssKb(server_pid);
-  StreamFleet fleet(port, request, marker, load.watchers);
+  StreamFleet fleet(port, std::move(shape));
   if (!fleet.Open(std::chrono::seconds(120))) {
-    fmt::print(stderr, "only {} of {} watch streams opened\n", fleet.ready(), load.watchers);
+    fmt::print(stderr, "only {} of {} watches opened\n", fleet.ready(), fleet.watchers());
   }
   std::this_thread::sleep_for(std::chrono::seconds(2));  // let the server settle
   int64_t rss1 = RssKb(server_pid);
@@ -267,9 +339,15 @@ FanOut RunFanOut(int port, pid_t server_pid, const std::string& request, const s
     out.missing += fleet.ready() - static_cast<int>(arrivals.size());
     if (!arrivals.empty()) out.last.push_back(*std::max_element(arrivals.begin(), arrivals.end()));
     out.all.insert(out.all.end(), arrivals.begin(), arrivals.end());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the round's tail drains
   }
   fleet.Close();
   return out;
+}
+
+// `watchers` spread over `streams` connections as evenly as possible: how many on stream i.
+int WatchesOnStream(int watchers, int streams, int i) {
+  return watchers / streams + (i < watchers % streams ? 1 : 0);
 }
 
 // In-process registrations/s (no HTTP): `clients` threads calling Registry::Register.
@@ -366,13 +444,15 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--clients")) load.clients = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--watchers")) load.watchers = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--rounds")) load.rounds = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--streams")) load.streams = std::max(1, std::atoi(argv[i + 1]));
+    if (!std::strcmp(argv[i], "--per-connection")) load.per_connection = std::atoi(argv[i + 1]);
   }
   RaiseFdLimit();
   signal(SIGPIPE, SIG_IGN);
   berth::log::Configure(berth::log::Level::kWarn, false);
   TempDir dir("bench-registry");
-  fmt::print("# clients {} seconds {} watchers {} rounds {}\n", load.clients, load.seconds,
-             load.watchers, load.rounds);
+  fmt::print("# clients {} seconds {} watchers {} rounds {} streams {}\n", load.clients,
+             load.seconds, load.watchers, load.rounds, load.streams);
 
   InProcessRegistrations(load, dir, true);
   InProcessRegistrations(load, dir, false);
@@ -477,57 +557,106 @@ int main(int argc, char** argv) {
   Line("etcd_ranges_per_sec", ranges, "ops/s");
   Line("lookups_vs_etcd_ranges_ratio", ranges > 0 ? lookups / ranges : 0, "x");
 
-  // Watch fan-out over HTTP streams.
+  // Watch fan-out over HTTP streams, in two shapes: one connection per watcher, and the
+  // watchers multiplexed over `streams` connections (POST /v1/registry:watch; etcd: many
+  // create requests in one /v3/watch request body, as its clients share one gRPC stream).
   (void)berth::http::Fetch("PUT", base + "/v1/registry/bench/fan/seed", RegistrationBody(1), [&] {
     berth::http::Headers h;
     h.Set("Authorization", "Bearer " + token);
     return h;
   }());
-  std::string watch_req = fmt::format(
-      "GET /v1/registry/bench/fan?watch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
-      "{}\r\n\r\n",
-      token);
   auto change_client = berth::http::Client::Create(base);
-  FanOut ours = RunFanOut(port, server->Pid(), watch_req, "\"type\":\"put\"", load, [&](int r) {
+  auto change_ours = [&](int r) {
     berth::http::Request req;
     req.method = "PUT";
     req.target = "/v1/registry/bench/fan/seed";
     req.headers.Set("Authorization", "Bearer " + token);
     req.body = RegistrationBody(100 + r);
     (void)(*change_client)->Send(req);
-  });
-  std::string ebody = fmt::format(R"({{"create_request":{{"key":"{}","range_end":"{}"}}}})",
-                                  Base64("/fan/"), Base64("/fan0"));
-  std::string ewatch_req = fmt::format(
-      "POST /v3/watch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-      "Content-Length: {}\r\n\r\n{}",
-      ebody.size(), ebody);
+  };
   auto echange = berth::http::Client::Create(ebase);
-  FanOut theirs = RunFanOut(eport, epid, ewatch_req, "\"events\"", load, [&](int r) {
+  int eround = 0;
+  auto change_etcd = [&](int) {
     berth::http::Request req;
     req.method = "POST";
     req.target = "/v3/kv/put";
     req.headers.Set("Content-Type", "application/json");
     req.body = fmt::format(R"({{"key":"{}","value":"{}"}})", Base64("/fan/seed"),
-                           Base64(RegistrationBody(100 + r)));
+                           Base64(RegistrationBody(100 + ++eround)));
     (void)(*echange)->Send(req);
-  });
-  Line("registry_watchers", load.watchers, "streams");
-  Line("registry_fanout_last_p50", Percentile(ours.last, 0.5), "ms");
-  Line("registry_fanout_last_p99", Percentile(ours.last, 0.99), "ms");
-  Line("registry_fanout_delivery_p99", Percentile(ours.all, 0.99), "ms");
-  Line("registry_fanout_missed", ours.missing, "deliveries");
-  Line("etcd_fanout_last_p50", Percentile(theirs.last, 0.5), "ms");
-  Line("etcd_fanout_last_p99", Percentile(theirs.last, 0.99), "ms");
-  Line("etcd_fanout_delivery_p99", Percentile(theirs.all, 0.99), "ms");
-  Line("etcd_fanout_missed", theirs.missing, "deliveries");
-  Line("registry_rss_per_watcher", ours.rss_per_watcher_bytes, "bytes");
-  Line("etcd_rss_per_watcher", theirs.rss_per_watcher_bytes, "bytes");
-  Line("fanout_last_p99_vs_etcd_ratio",
-       Percentile(theirs.last, 0.99) > 0
-           ? Percentile(ours.last, 0.99) / Percentile(theirs.last, 0.99)
-           : 0,
-       "x");
+  };
+  std::string ecreate = fmt::format(R"({{"create_request":{{"key":"{}","range_end":"{}"}}}})",
+                                    Base64("/fan/"), Base64("/fan0"));
+  auto etcd_request = [&](int watches) {
+    std::string body;
+    for (int k = 0; k < watches; ++k) body += ecreate;
+    return fmt::format(
+        "POST /v3/watch HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: {}\r\n\r\n{}",
+        body.size(), body);
+  };
+  auto report = [&](const std::string& prefix, const std::string& eprefix, const FanOut& ours,
+                    const FanOut& theirs) {
+    Line(prefix + "_last_p50", Percentile(ours.last, 0.5), "ms");
+    Line(prefix + "_last_p99", Percentile(ours.last, 0.99), "ms");
+    Line(prefix + "_delivery_p99", Percentile(ours.all, 0.99), "ms");
+    Line(prefix + "_missed", ours.missing, "deliveries");
+    Line(eprefix + "_last_p50", Percentile(theirs.last, 0.5), "ms");
+    Line(eprefix + "_last_p99", Percentile(theirs.last, 0.99), "ms");
+    Line(eprefix + "_delivery_p99", Percentile(theirs.all, 0.99), "ms");
+    Line(eprefix + "_missed", theirs.missing, "deliveries");
+    Line(prefix + "_rss_per_watcher", ours.rss_per_watcher_bytes, "bytes");
+    Line(eprefix + "_rss_per_watcher", theirs.rss_per_watcher_bytes, "bytes");
+    Line(prefix + "_last_p99_vs_etcd_ratio",
+         Percentile(theirs.last, 0.99) > 0
+             ? Percentile(ours.last, 0.99) / Percentile(theirs.last, 0.99)
+             : 0,
+         "x");
+  };
+  Line("registry_watchers", load.watchers, "watchers");
+  // Multiplexed: watchers spread over `streams` connections.
+  {
+    Shape ours_shape{.marker = "\"type\":\"put\"", .created_marker = "\"type\":\"created\""};
+    Shape etcd_shape{.marker = "\"events\"", .created_marker = "\"created\":true"};
+    for (int i = 0; i < load.streams; ++i) {
+      int n = WatchesOnStream(load.watchers, load.streams, i);
+      if (n == 0) continue;
+      std::string body = R"({"progress_interval":"0s","watches":[)";
+      for (int k = 0; k < n; ++k) {
+        body +=
+            fmt::format(R"({}{{"id":{},"namespace":"bench","service":"fan"}})", k ? "," : "", k);
+      }
+      body += "]}";
+      ours_shape.requests.push_back(fmt::format(
+          "POST /v1/registry:watch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n"
+          "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
+          token, body.size(), body));
+      ours_shape.watches.push_back(n);
+      etcd_shape.requests.push_back(etcd_request(n));
+      etcd_shape.watches.push_back(n);
+    }
+    FanOut ours = RunFanOut(port, server->Pid(), ours_shape, load, change_ours);
+    FanOut theirs = RunFanOut(eport, epid, etcd_shape, load, change_etcd);
+    Line("registry_mux_streams", load.streams, "connections");
+    report("registry_mux_fanout", "etcd_mux_fanout", ours, theirs);
+  }
+  // One connection per watcher (GET ...?watch; etcd: one create request per /v3/watch).
+  if (load.per_connection) {
+    std::string watch_req = fmt::format(
+        "GET /v1/registry/bench/fan?watch HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+        "{}\r\n\r\n",
+        token);
+    Shape ours_shape{.requests = std::vector<std::string>(load.watchers, watch_req),
+                     .watches = std::vector<int>(load.watchers, 1),
+                     .marker = "\"type\":\"put\""};
+    Shape etcd_shape{.requests = std::vector<std::string>(load.watchers, etcd_request(1)),
+                     .watches = std::vector<int>(load.watchers, 1),
+                     .marker = "\"events\"",
+                     .created_marker = "\"created\":true"};
+    FanOut ours = RunFanOut(port, server->Pid(), ours_shape, load, change_ours);
+    FanOut theirs = RunFanOut(eport, epid, etcd_shape, load, change_etcd);
+    report("registry_fanout", "etcd_fanout", ours, theirs);
+  }
   server->Kill(SIGKILL);
   return 0;
 }
