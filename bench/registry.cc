@@ -2,6 +2,7 @@
 //
 //   build/release/bench/bench_registry [--seconds 5] [--clients 32] [--watchers 10000]
 //                                      [--rounds 20] [--streams 100] [--per-connection 1]
+//                                      [--inproc 1] [--fanout 1]
 //
 // The control plane runs in a child process (this binary with `serve`): the sqlite store
 // (durable), the registry, its REST API. The parent drives it over HTTP, and etcd (started
@@ -65,6 +66,8 @@ struct Load : berth::bench::Load {
   // client processes (gateways, sidecars) each watching 100 services over one stream.
   int streams = 100;
   bool per_connection = true;  // also the one-connection-per-watcher shape
+  bool inproc = true;          // the in-process figures
+  bool fanout = true;          // the fan-out figures
 };
 
 void Line(const std::string& name, double value, const std::string& unit) {
@@ -446,6 +449,8 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--rounds")) load.rounds = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--streams")) load.streams = std::max(1, std::atoi(argv[i + 1]));
     if (!std::strcmp(argv[i], "--per-connection")) load.per_connection = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--inproc")) load.inproc = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--fanout")) load.fanout = std::atoi(argv[i + 1]);
   }
   RaiseFdLimit();
   signal(SIGPIPE, SIG_IGN);
@@ -454,9 +459,11 @@ int main(int argc, char** argv) {
   fmt::print("# clients {} seconds {} watchers {} rounds {} streams {}\n", load.clients,
              load.seconds, load.watchers, load.rounds, load.streams);
 
-  InProcessRegistrations(load, dir, true);
-  InProcessRegistrations(load, dir, false);
-  InProcessFanOut(load, dir);
+  if (load.inproc) {
+    InProcessRegistrations(load, dir, true);
+    InProcessRegistrations(load, dir, false);
+    InProcessFanOut(load, dir);
+  }
   if (getenv("BENCH_INPROC_ONLY")) return 0;
 
   // The control plane, in its own process so its memory is its own.
@@ -557,6 +564,10 @@ int main(int argc, char** argv) {
   Line("etcd_ranges_per_sec", ranges, "ops/s");
   Line("lookups_vs_etcd_ranges_ratio", ranges > 0 ? lookups / ranges : 0, "x");
 
+  if (!load.fanout) {
+    server->Kill(SIGKILL);
+    return 0;
+  }
   // Watch fan-out over HTTP streams, in two shapes: one connection per watcher, and the
   // watchers multiplexed over `streams` connections (POST /v1/registry:watch; etcd: many
   // create requests in one /v3/watch request body, as its clients share one gRPC stream).

@@ -23,13 +23,18 @@ constexpr auto kDefaultWait = std::chrono::seconds(30);
 
 Json InstanceJson(const Instance& in) { return Json::parse(registry::InstanceToJsonText(in)); }
 
-Json ViewJson(const registry::ServiceView& v) {
-  Json list = Json::array();
-  for (const auto& in : v.instances) list.push_back(InstanceJson(in));
-  return Json{{"namespace", v.ns},
-              {"service", v.service},
-              {"index", v.index},
-              {"instances", std::move(list)}};
+// A service view ({"index","instances","namespace","service"}) written as text: each instance's
+// JSON is pasted in as it is rendered (no parse and re-serialization per instance). Keys in
+// nlohmann's order; namespace and service are DNS labels, nothing to escape.
+std::string ViewJsonText(const registry::ServiceView& v) {
+  std::string out = fmt::format(R"({{"index":{},"instances":[)", v.index);
+  for (size_t i = 0; i < v.instances.size(); ++i) {
+    if (i > 0) out += ',';
+    out += registry::InstanceToJsonText(v.instances[i]);
+  }
+  fmt::format_to(std::back_inserter(out), R"(],"namespace":"{}","service":"{}"}})", v.ns,
+                 v.service);
+  return out;
 }
 
 Json ListJson(const registry::ServiceList& l) {
@@ -377,7 +382,7 @@ void GetService(const std::shared_ptr<Call>& call, registry::Registry& reg, asio
   if (*index == 0) {
     auto v = reg.GetService(ns, service, filter);
     if (!v) return call->ReplyError(v.error());
-    return call->Reply(200, ViewJson(*v));
+    return call->ReplyJsonText(200, ViewJsonText(*v));
   }
   std::chrono::milliseconds wait = kDefaultWait;
   if (auto w = call->Query("wait")) {
@@ -407,7 +412,7 @@ void GetService(const std::shared_ptr<Call>& call, registry::Registry& reg, asio
       if (s) s->Cancel();
       auto v = reg.BlockingGetService(ns, service, filter, 0, std::chrono::milliseconds(0));
       if (!v) return call->ReplyError(v.error());
-      call->Reply(200, ViewJson(*v));
+      call->ReplyJsonText(200, ViewJsonText(*v));
     });
   };
   auto sub = reg.Watch(ns, service, *index + 1, [finish](registry::WatchBatch&& b) {
@@ -487,7 +492,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
                     [&pool](std::function<void()> fn) { asio::post(pool, std::move(fn)); },
                     [call](Result<registry::Instance> r) {
                       if (!r) return call->ReplyError(r.error());
-                      call->Reply(200, InstanceJson(*r));
+                      call->ReplyJsonText(200, registry::InstanceToJsonText(*r));
                     });
               }});
   router.Add({.method = "PUT",
@@ -497,7 +502,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
                 auto r = reg.Heartbeat(call->Param("ns"), call->Param("service"),
                                        call->Param("instance"));
                 if (!r) return call->ReplyError(r.error());
-                call->Reply(200, InstanceJson(*r));
+                call->ReplyJsonText(200, registry::InstanceToJsonText(*r));
               })});
   router.Add({.method = "DELETE",
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
@@ -515,7 +520,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
                 auto r = reg.GetInstance(call->Param("ns"), call->Param("service"),
                                          call->Param("instance"));
                 if (!r) return call->ReplyError(r.error());
-                call->Reply(200, InstanceJson(*r));
+                call->ReplyJsonText(200, registry::InstanceToJsonText(*r));
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry/{ns}/{service}",

@@ -112,6 +112,14 @@ void Call::Reply(int status, const Json& body) {
   writer_->Send(http::Response::Json(status, DumpJson(body) + "\n"));
 }
 
+void Call::ReplyJsonText(int status, std::string body) {
+  if (done_) return;
+  done_ = true;
+  Done(status, "ok");
+  body += '\n';
+  writer_->Send(http::Response::Json(status, std::move(body)));
+}
+
 void Call::ReplyError(const Error& error) {
   if (done_) return;
   done_ = true;

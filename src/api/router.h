@@ -49,6 +49,8 @@ class Call {
   Result<Json> JsonBody(bool allow_empty = false) const;
 
   void Reply(int status, const Json& body);
+  // Reply with a body that is JSON text already (no parse and re-serialization).
+  void ReplyJsonText(int status, std::string body);
   void ReplyError(const Error& error);
   // Starts a chunked stream of JSON lines (Content-Type application/x-ndjson).
   void StartStream();
