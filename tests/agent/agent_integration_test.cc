@@ -188,6 +188,22 @@ TEST(AgentIntegrationTest, BridgeNetworkIsReadyWhenTheProcessStarts) {
   EXPECT_NE(out.find("default via "), std::string::npos) << out;
   EXPECT_EQ(env.agent().Inspect(c->name)->exit_code, 0);
   EXPECT_FALSE(fs::exists("/run/netns/berth-" + c->id));
+
+  // Started through runc's exec fifo (the shim's -f): runc itself sees it running.
+  RunSpec sleeper = env.Spec({"/bin/sleep", "60"});
+  sleeper.network = runtime::NetworkMode::kBridge;
+  auto s = env.agent().Run(sleeper);
+  ASSERT_TRUE(s) << s.error().message;
+  auto status = env.runtime().Status(s->id);
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(*status, "running");
+  EXPECT_FALSE(fs::exists(env.runtime().StateRoot() + "/" + s->id + "/exec.fifo"));
+  auto ps = env.agent().Exec(s->name, {"/bin/cat", "/proc/1/cmdline"});
+  ASSERT_TRUE(ps) << ps.error().message;
+  EXPECT_EQ(ps->out, std::string("/bin/sleep\0"
+                                 "60\0",
+                                 14));
+  ASSERT_TRUE(env.agent().Stop(s->name, milliseconds(0)));
 }
 
 // A bridge start that fails at either side (the runtime's create, or the CNI plugins while

@@ -18,8 +18,12 @@ OciCliRuntime::OciCliRuntime(std::string name, std::string binary, std::string s
       hide_cgroup2_(hide_cgroup2) {}
 
 std::vector<std::string> OciCliRuntime::ShimArgs() const {
-  if (hide_cgroup2_) return {"-m"};
-  return {};
+  std::vector<std::string> args;
+  if (hide_cgroup2_) args.push_back("-m");
+  // runc's created container waits on <root>/<id>/exec.fifo: the shim starts it by reading
+  // that, as `runc start` does, instead of executing runc once more.
+  if (name_ == "runc") args.push_back("-f");
+  return args;
 }
 
 Result<ExecResult> OciCliRuntime::RunCli(const std::vector<std::string>& argv) const {

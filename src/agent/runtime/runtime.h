@@ -50,7 +50,8 @@ class Runtime {
                                   const std::vector<std::string>& env,
                                   const ExecOptions& options) = 0;
   // Extra berth-shim flags this runtime needs (crun on a hybrid cgroup host: "-m", run it in
-  // a mount namespace without the cgroup v2 hierarchy).
+  // a mount namespace without the cgroup v2 hierarchy; runc: "-f", a split start reads its
+  // exec fifo instead of executing `runc start`).
   virtual std::vector<std::string> ShimArgs() const { return {}; }
 };
 

@@ -47,7 +47,7 @@ TEST(RuntimeTest, RuncIsTheDefaultAndCrunIsHonoured) {
   EXPECT_TRUE((*crun)->Binary().ends_with("/crun"));
   auto runc = MakeRuntime("runc", "/tmp/berth-runtime-test");
   ASSERT_TRUE(runc);
-  EXPECT_TRUE((*runc)->ShimArgs().empty());
+  EXPECT_EQ((*runc)->ShimArgs(), std::vector<std::string>{"-f"});
 }
 
 CgroupLayout Hybrid(std::vector<std::string> v1, std::vector<std::string> v2) {

@@ -25,6 +25,11 @@
  * ID` and the first process prints the pid as above. End of stdin without "g" (the agent
  * gave up, or died) deletes the created container: the start failed.
  *
+ * With -f (runc), the start is what `runc start` does without executing another runc (a Go
+ * program, slow to start): read runc's exec.fifo (<root>/<id>/exec.fifo), which the created
+ * container's init blocks on, until the init closes it by executing the container's process,
+ * then remove it. Without such a fifo, `RUNTIME start` runs as above.
+ *
  * With -m, every runtime command runs in a private mount namespace without
  * /sys/fs/cgroup/unified (crun 1.8 on a hybrid cgroup host; see runtime/cgroup_layout.h).
  *
@@ -58,7 +63,8 @@ static const char* oom_file;
 static long long max_log = 10 * 1024 * 1024;
 static int keep_files = 3;
 static int hide_cgroup2;
-static int split_start; /* -c: create, wait for the agent's go, start */
+static int split_start;   /* -c: create, wait for the agent's go, start */
+static int start_by_fifo; /* -f: start as `runc start` does, without executing it */
 
 static int log_fd = -1;
 static long long log_size;
@@ -229,16 +235,77 @@ static void run_delete(void) {
   }
 }
 
+/* 1: the init is gone (exited, or a zombie not reaped yet). */
+static int init_gone(pid_t pid) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) return errno == ECHILD;
+  return si.si_pid == pid;
+}
+
+/* `runc start` done here (-f): 0 started, 1 no fifo (run the runtime's start), -1 the
+ * container's init ended first. */
+static int start_through_fifo(pid_t init_pid) {
+  char fifo[4096];
+  snprintf(fifo, sizeof fifo, "%s/%s/exec.fifo", runtime_root, id);
+  int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return 1;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+    close(fd);
+    return 1;
+  }
+  /* Opening it released the init's blocked open for writing: it writes one byte and closes
+   * the fifo when it executes the container's process (close-on-exec). */
+  size_t got = 0;
+  int result = 0;
+  for (;;) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = poll(&p, 1, 100);
+    if (r < 0 && errno != EINTR) {
+      result = -1;
+      break;
+    }
+    if (r > 0) {
+      char b[64];
+      ssize_t n = read(fd, b, sizeof b);
+      if (n > 0) {
+        got += (size_t)n;
+        continue;
+      }
+      if (n == 0 && got > 0) break;
+      if (n == 0) { /* a writer came and went without a byte: the init failed */
+        result = -1;
+        break;
+      }
+      if (errno == EAGAIN || errno == EINTR) continue;
+      result = -1;
+      break;
+    }
+    if (r == 0 && init_gone(init_pid)) {
+      /* Ended before it opened the fifo, or between our polls: what it wrote is still
+       * there if it got that far. */
+      char b[64];
+      ssize_t n = read(fd, b, sizeof b);
+      result = (got > 0 || n > 0) ? 0 : -1;
+      break;
+    }
+  }
+  close(fd);
+  if (result == 0) unlink(fifo);
+  return result;
+}
+
 static int usage(void) {
   fprintf(stderr,
           "usage: berth-shim -s STATE -b BUNDLE -i ID -r RUNTIME -R ROOT [-l BYTES] [-k N] "
-          "[-o OOM_FILE] [-m] [-c]\n");
+          "[-o OOM_FILE] [-m] [-c [-f]]\n");
   return 2;
 }
 
 int main(int argc, char** argv) {
   int opt;
-  while ((opt = getopt(argc, argv, "s:b:i:r:R:l:k:o:mc")) != -1) {
+  while ((opt = getopt(argc, argv, "s:b:i:r:R:l:k:o:mcf")) != -1) {
     switch (opt) {
       /* clang-format off */
       case 's': state_dir = optarg; break;
@@ -251,6 +318,7 @@ int main(int argc, char** argv) {
       case 'o': oom_file = optarg; break;
       case 'm': hide_cgroup2 = 1; break;
       case 'c': split_start = 1; break;
+      case 'f': start_by_fifo = 1; break;
       default: return usage();
         /* clang-format on */
     }
@@ -408,6 +476,8 @@ int main(int argc, char** argv) {
     int st = 0;
     if (r != 1 || go != 'g') {
       failure = "start cancelled by the agent";
+    } else if (start_by_fifo && (r = start_through_fifo(init_pid)) <= 0) {
+      if (r < 0) failure = "the container's process ended before it was started";
     } else {
       int serr[2];
       pid_t sp = -1;
