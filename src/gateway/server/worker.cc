@@ -2,12 +2,13 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <malloc.h>
 #include <netinet/in.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "gateway/server/access_log.h"
@@ -21,11 +22,23 @@ Worker::Worker(int index, WorkerOptions options, const Clock& clock)
     : index_(index),
       options_(std::move(options)),
       clock_(clock),
-      clusters_(random_, clock_, stats_) {}
+      hand_over_fd_(io_),
+      clusters_(random_, clock_, stats_) {
+  asio::error_code ec;
+  const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) {
+    ec = asio::error_code(errno, asio::system_category());
+  } else if (hand_over_fd_.assign(fd, ec); ec) {
+    ::close(fd);
+  }
+  if (ec)
+    hand_over_error_ = "gateway: worker " + std::to_string(index) + ": eventfd: " + ec.message();
+}
 
 Worker::~Worker() { Stop(); }
 
 Result<uint16_t> Worker::Listen(const tcp::endpoint& endpoint, bool freebind) {
+  if (!hand_over_error_.empty()) return Fail(ErrorCode::kUnavailable, hand_over_error_);
   asio::error_code ec;
   auto acceptor = std::make_unique<tcp::acceptor>(io_);
   acceptor->open(endpoint.protocol(), ec);
@@ -70,6 +83,7 @@ void Worker::Start() {
   for (auto& a : acceptors_) Accept(*a, false);
   if (admin_acceptor_) Accept(*admin_acceptor_, true);
   TickLater();
+  WaitForHandOver();
   work_.emplace(io_.get_executor());
   thread_ = std::thread([this] {
     io_.run();
@@ -99,6 +113,37 @@ void Worker::Accept(tcp::acceptor& acceptor, bool admin) {
         }
       },
       asio::detached);
+}
+
+void Worker::RunOnWorker(std::function<void()> fn) {
+  {
+    std::lock_guard lock(hand_over_mu_);
+    hand_over_.push_back(std::move(fn));
+  }
+  const uint64_t one = 1;
+  // Fails only when the counter would overflow: then the worker is woken already.
+  [[maybe_unused]] ssize_t n = ::write(hand_over_fd_.native_handle(), &one, sizeof(one));
+}
+
+void Worker::WaitForHandOver() {
+  hand_over_fd_.async_wait(
+      asio::posix::stream_descriptor::wait_read, [this](const asio::error_code& ec) {
+        if (ec) return;  // closed by Stop
+        uint64_t count;
+        [[maybe_unused]] ssize_t n = ::read(hand_over_fd_.native_handle(), &count, sizeof(count));
+        {
+          std::lock_guard lock(hand_over_mu_);
+          handed_.swap(hand_over_);
+        }
+        // Stop's task closes hand_over_fd_: nothing after it runs.
+        bool stop = false;
+        for (auto& fn : handed_) {
+          if (!stop) fn();
+          stop = !hand_over_fd_.is_open();
+        }
+        handed_.clear();
+        if (!stop) WaitForHandOver();
+      });
 }
 
 void Worker::TickLater() {
@@ -145,7 +190,7 @@ void Worker::Unregister(uint32_t slot) {
 }
 
 void Worker::SetRoutes(std::shared_ptr<const router::RouteTable> table) {
-  asio::post(io_, [this, table = std::move(table)]() mutable {
+  RunOnWorker([this, table = std::move(table)]() mutable {
     clusters_.Update(table->snapshot());
     route_stats_.clear();
     for (const auto& r : table->snapshot().routes) route_stats_[r.get()] = stats_.Route(r->name);
@@ -167,7 +212,7 @@ RouteStats* Worker::RouteStatsFor(const router::Route* route) {
 }
 
 void Worker::Drain() {
-  asio::post(io_, [this] {
+  RunOnWorker([this] {
     draining_ = true;
     asio::error_code ec;
     for (auto& a : acceptors_) a->close(ec);
@@ -180,7 +225,7 @@ void Worker::Drain() {
 
 void Worker::Stop() {
   if (stopped_.exchange(true)) return;
-  asio::post(io_, [this] {
+  RunOnWorker([this] {
     draining_ = true;
     asio::error_code ec;
     for (auto& a : acceptors_) a->close(ec);
@@ -190,6 +235,7 @@ void Worker::Stop() {
     for (Session* s : all) s->Close();
     clusters_.CloseIdle();
     tick_timer_.cancel();
+    hand_over_fd_.close(ec);  // nothing is handed over after Stop
     if (access_log_) access_log_->Flush();
     // run() returns once the closed sessions have unwound and no timer is pending.
     work_.reset();

@@ -2,20 +2,26 @@
 // owns, for their whole life, its listener (SO_REUSEPORT: the kernel spreads new connections
 // over the workers), its client connections (Sessions), its upstream clusters and
 // connection pools (ClusterManager), its stats, its access log writer and its buffers.
-// The main thread never touches that state; it posts new route snapshots to the worker,
+// The main thread never touches that state; it hands new route snapshots to the worker,
 // which swaps them in between two events, so requests take no lock.
-// Thread-safety: the public methods are safe from any thread (they post to the worker);
-// everything else runs on the worker thread.
+// The io_context runs without any locking (ASIO_CONCURRENCY_HINT_UNSAFE): nothing may post
+// to it from another thread once the worker runs. Other threads hand work over through
+// RunOnWorker (a mutex-guarded queue and an eventfd the worker's reactor waits on).
+// Thread-safety: the public methods are safe from any thread (they hand over to the
+// worker), except Listen, ListenAdmin and SetTls (before Start); everything else runs on
+// the worker thread.
 #pragma once
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/posix/stream_descriptor.hpp>
 #include <asio/ssl/context.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -113,15 +119,24 @@ class Worker {
     Clock::TimePoint deadline;
   };
   void Accept(asio::ip::tcp::acceptor& acceptor, bool admin);
+  // From any thread: runs `fn` on the worker thread (in order; never once Stop has run).
+  void RunOnWorker(std::function<void()> fn);
+  // Worker thread: waits for the next hand-over, then runs what was handed over.
+  void WaitForHandOver();
   void TickLater();
   void SweepDeadlines();
 
   const int index_;
   const WorkerOptions options_;
   const Clock& clock_;
-  // One thread runs it and every socket is used only from that thread (other threads only
-  // post): no per-operation locking of socket state.
-  asio::io_context io_{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  // One thread runs it and uses every object on it; other threads never post to it (they go
+  // through RunOnWorker): no locking in the scheduler or the reactor.
+  asio::io_context io_{ASIO_CONCURRENCY_HINT_UNSAFE};
+  std::mutex hand_over_mu_;
+  std::vector<std::function<void()>> hand_over_;  // guarded by hand_over_mu_
+  std::vector<std::function<void()>> handed_;     // worker thread: being run
+  asio::posix::stream_descriptor hand_over_fd_;   // an eventfd, written after a push
+  std::string hand_over_error_;                   // creating it failed (Listen reports it)
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
