@@ -38,6 +38,18 @@ constexpr CharTables kTables = MakeTables();
 
 inline unsigned char U(char c) { return static_cast<unsigned char>(c); }
 
+// EqualsIgnoreCase (message.h) inlined for the parser's per-field comparisons (every field
+// name of every head goes through several): equal bytes, or bytes that differ only in the
+// 0x20 bit and are letters.
+inline bool IEq(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const unsigned x = U(a[i]), y = U(b[i]);
+    if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) - 'a' > 25u)) return false;
+  }
+  return true;
+}
+
 bool IsToken(std::string_view s) {
   if (s.empty()) return false;
   for (char c : s) {
@@ -96,7 +108,7 @@ ParseStep Step(ParseEvent event, size_t consumed, std::string_view body = {}) {
 
 std::optional<std::string_view> MessageHead::Get(std::string_view name) const {
   for (const auto& h : headers) {
-    if (EqualsIgnoreCase(h.name, name)) return h.value;
+    if (IEq(h.name, name)) return h.value;
   }
   return std::nullopt;
 }
@@ -418,7 +430,7 @@ ParseResult<void> Parser::DecideFraming() {
       default:
         continue;
     }
-    if (EqualsIgnoreCase(name, "content-length")) {
+    if (IEq(name, "content-length")) {
       if (has_cl) return Fail(400, "duplicate Content-Length");
       has_cl = true;
       if (h.value.empty()) return Fail(400, "empty Content-Length");
@@ -427,21 +439,21 @@ ParseResult<void> Parser::DecideFraming() {
         if (c < '0' || c > '9') return Fail(400, "invalid Content-Length");
         cl = cl * 10 + static_cast<uint64_t>(c - '0');
       }
-    } else if (EqualsIgnoreCase(name, "transfer-encoding")) {
+    } else if (IEq(name, "transfer-encoding")) {
       ++te_count;
       te = h.value;
-    } else if (EqualsIgnoreCase(name, "host")) {
+    } else if (IEq(name, "host")) {
       ++hosts;
-    } else if (EqualsIgnoreCase(name, "connection")) {
+    } else if (IEq(name, "connection")) {
       ForEachListElement(h.value, [&](std::string_view token) {
-        if (EqualsIgnoreCase(token, "close")) conn_close = true;
-        if (EqualsIgnoreCase(token, "keep-alive")) conn_keep_alive = true;
-        if (EqualsIgnoreCase(token, "upgrade")) conn_upgrade = true;
+        if (IEq(token, "close")) conn_close = true;
+        if (IEq(token, "keep-alive")) conn_keep_alive = true;
+        if (IEq(token, "upgrade")) conn_upgrade = true;
       });
-    } else if (EqualsIgnoreCase(name, "upgrade")) {
+    } else if (IEq(name, "upgrade")) {
       has_upgrade = true;
-    } else if (request && EqualsIgnoreCase(name, "expect")) {
-      if (EqualsIgnoreCase(h.value, "100-continue")) head_.expect_continue = true;
+    } else if (request && IEq(name, "expect")) {
+      if (IEq(h.value, "100-continue")) head_.expect_continue = true;
     }
   }
 
@@ -452,11 +464,11 @@ ParseResult<void> Parser::DecideFraming() {
     if (te_count > 1) return Fail(400, "multiple Transfer-Encoding fields");
     if (has_cl) return Fail(400, "both Content-Length and Transfer-Encoding");
     if (head_.version_minor == 0) return Fail(400, "Transfer-Encoding in an HTTP/1.0 message");
-    if (!EqualsIgnoreCase(te, "chunked")) {
+    if (!IEq(te, "chunked")) {
       int chunked = 0;
       bool last_chunked = false;
       ForEachListElement(te, [&](std::string_view coding) {
-        last_chunked = EqualsIgnoreCase(coding, "chunked");
+        last_chunked = IEq(coding, "chunked");
         if (last_chunked) ++chunked;
       });
       if (last_chunked && chunked == 1) {

@@ -146,6 +146,27 @@ TEST(ParserTest, ParsesSimpleGet) {
   EXPECT_EQ(m.headers[1].second, "spaced value");
 }
 
+// Field names match case-insensitively, letters only: '^' and '~' (both token characters)
+// differ in the same bit as 'A' and 'a' but are different names.
+TEST(ParserTest, FieldNamesMatchIgnoringTheCaseOfLettersOnly) {
+  Parser p(MessageKind::kRequest);
+  auto step = p.Feed("POST /x HTTP/1.1\r\nhOsT: a\r\nCONTENT-length: 2\r\nX^Y: caret\r\n\r\nok");
+  ASSERT_TRUE(step);
+  ASSERT_EQ(step->event, ParseEvent::kHead);
+  EXPECT_EQ(p.head().framing, BodyFraming::kContentLength);
+  EXPECT_EQ(p.head().Get("Host"), "a");
+  EXPECT_EQ(p.head().Get("x^y"), "caret");
+  EXPECT_EQ(p.head().Get("X~Y"), std::nullopt);
+  EXPECT_EQ(p.head().Get("content-lengtH"), "2");
+  EXPECT_EQ(p.head().Get("content-length "), std::nullopt);
+  // A duplicate differing only in case is still a duplicate.
+  Parser q(MessageKind::kRequest);
+  auto dup =
+      q.Feed("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\ncontent-LENGTH: 2\r\n\r\nok");
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().status, 400);
+}
+
 TEST(ParserTest, ParsesContentLengthBody) {
   Outcome o = Req("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world");
   ASSERT_FALSE(o.error);

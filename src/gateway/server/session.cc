@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "gateway/filters/filter.h"
 #include "gateway/server/access_log.h"
@@ -41,7 +42,15 @@ const std::vector<std::pair<std::string, std::string>>& OverloadedHeaders() {
   return h;
 }
 
-bool IEquals(std::string_view a, std::string_view b) { return http::EqualsIgnoreCase(a, b); }
+// http::EqualsIgnoreCase, inlined: the head rebuilds compare every field name several times.
+inline bool IEquals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const unsigned x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+    if (x != y && ((x | 0x20) != (y | 0x20) || (x | 0x20) - 'a' > 25u)) return false;
+  }
+  return true;
+}
 
 // Hop-by-hop fields (RFC 9110 7.6.1) plus the framing fields we re-emit ourselves.
 bool IsHopByHop(std::string_view n) {
@@ -99,11 +108,23 @@ void AppendStatusLine(std::string& out, int status, std::string_view reason) {
   out += "\r\n";
 }
 
+// "name: value\r\n" in one copy (the head strings come from the worker's pool with room).
 void AppendField(std::string& out, std::string_view name, std::string_view value) {
-  out += name;
-  out += ": ";
-  out += value;
-  out += "\r\n";
+  const size_t at = out.size();
+  const size_t n = name.size() + value.size() + 4;
+  if (out.capacity() < at + n) out.reserve(std::max(2 * out.capacity(), at + n));
+  out.resize_and_overwrite(at + n, [&](char* p, size_t) {
+    char* w = p + at;
+    std::memcpy(w, name.data(), name.size());
+    w += name.size();
+    *w++ = ':';
+    *w++ = ' ';
+    std::memcpy(w, value.data(), value.size());
+    w += value.size();
+    *w++ = '\r';
+    *w++ = '\n';
+    return at + n;
+  });
 }
 
 std::optional<std::string_view> CookieValue(std::string_view cookies, std::string_view name) {
