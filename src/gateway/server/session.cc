@@ -252,6 +252,12 @@ struct Session::Exchange {
   size_t fed = 0;                 // body bytes at the front of in_ parsed but not yet sent
   bool body_written = false;      // some body bytes went to an upstream
   std::string flags;
+  // A reply of the gateway's own (Prepare returned false).
+  int reply_status = 0;
+  std::string_view reply_body;   // a literal or reply_body_owned
+  std::string reply_body_owned;  // a filter's
+  std::vector<std::pair<std::string, std::string>> reply_headers;
+  bool reply_close = false;
 };
 
 Session::Session(Worker& worker, tcp::socket socket, bool admin)
@@ -392,7 +398,14 @@ asio::awaitable<void> Session::Serve(std::shared_ptr<Session> self, bool readabl
     }
   }
   while (!closed_) {
-    const HeadResult r = co_await ReadHead(readable);
+    // Usually the whole head is there at once: parsed without ReadHead's coroutine frame.
+    HeadResult r = ReadHeadNow(readable);
+    if (r == HeadResult::kBad) {
+      worker_.stats().bad_requests.Inc();
+      co_await Reply(nullptr, bad_.status, bad_.message + "\n", {}, true);
+      break;
+    }
+    if (r == HeadResult::kMore) r = co_await ReadHead(readable);
     readable = false;
     if (r == HeadResult::kIdle) {
       // Keep-alive between requests: give the buffers back and wait for the next request
@@ -414,10 +427,61 @@ asio::awaitable<void> Session::Serve(std::shared_ptr<Session> self, bool readabl
       continue;
     }
     if (r == HeadResult::kEnd) break;
-    const bool keep = admin_ ? co_await HandleAdmin() : co_await Handle();
+    bool keep;
+    if (admin_) {
+      keep = co_await HandleAdmin();
+    } else {
+      // Handle's parts run here, not in a coroutine of their own: one frame less per request.
+      Exchange ex;
+      if (Prepare(ex)) {
+        keep = co_await Proxy(ex);
+      } else {
+        keep =
+            co_await Reply(&ex, ex.reply_status, ex.reply_body, ex.reply_headers, ex.reply_close);
+      }
+      Finish(ex);
+      keep = keep && !closed_;
+    }
     if (!keep || worker_.draining()) break;
   }
   Close();
+}
+
+Session::HeadResult Session::ReadHeadNow(bool& readable) {
+  for (;;) {
+    if (closed_) return HeadResult::kEnd;
+    if (!parser_) parser_ = worker_.TakeParser(http::MessageKind::kRequest);
+    auto step = parser_->Feed(in_.data ? in_.view() : std::string_view());
+    if (!step) {
+      bad_ = std::move(step.error());
+      return HeadResult::kBad;
+    }
+    if (in_.data) in_.Consume(step->consumed);
+    if (step->event == http::ParseEvent::kHead) {
+      SetPhase(Phase::kNone, 0ms);
+      return HeadResult::kHead;
+    }
+    // kNeedMore: every byte consumed. As ReadHead, without waiting.
+    const bool between_requests = parser_->idle();
+    if (between_requests && !readable) {
+      if (worker_.draining()) return HeadResult::kEnd;
+      if (!tls_) return HeadResult::kIdle;
+    }
+    if (!readable || tls_) return HeadResult::kMore;
+    readable = false;
+    EnsureBuffer(in_);
+    asio::error_code ec;
+    const asio::mutable_buffer space = in_.ReadInto();
+    const size_t n = RecvNow(socket_, space, ec);
+    if (ec == asio::error::would_block) {
+      DownDrained();  // a stale readiness edge
+      // Between requests: back to the wait (kIdle); mid-head: ReadHead waits for the rest.
+      continue;
+    }
+    if (ec || n == 0) return HeadResult::kEnd;
+    if (n < space.size()) DownDrained();
+    in_.end += n;
+  }
 }
 
 asio::awaitable<Session::HeadResult> Session::ReadHead(bool readable) {
@@ -524,9 +588,8 @@ asio::awaitable<bool> Session::HandleAdmin() {
   co_return co_await Reply(&ex, 404, "not found\n", {}, false);
 }
 
-asio::awaitable<bool> Session::Handle() {
+bool Session::Prepare(Exchange& ex) {
   const auto& head = parser_->head();
-  Exchange ex;
   ex.start = worker_.clock().Now();
   worker_.stats().downstream_requests.Inc();
   ex.method = head.method;
@@ -563,56 +626,54 @@ asio::awaitable<bool> Session::Handle() {
     ex.request_id = std::string_view(ex.request_id_buf, sizeof(ex.request_id_buf));
   }
 
-  bool keep = false;
+  auto reply = [&ex](int status, std::string_view body, bool close) {
+    ex.reply_status = status;
+    ex.reply_body = body;
+    ex.reply_close = close;
+    return false;
+  };
   ex.table = worker_.routes();
-  if (!ex.table) {
-    keep = co_await Reply(&ex, 503, "no route configuration\n", {}, false);
-  } else if (head.method == "CONNECT") {
-    keep = co_await Reply(&ex, 501, "CONNECT is not supported\n", {}, true);
-  } else {
-    router::MatchInput in{ex.host, ex.method, ex.path,
-                          [&head](std::string_view n) { return head.Get(n); }};
-    ex.route = ex.table->Match(in);
-    if (ex.route == nullptr) {
-      worker_.stats().no_route.Inc();
-      keep = co_await Reply(&ex, 404, "no route\n", {}, false);
-    } else {
-      ex.route_stats = worker_.RouteStatsFor(ex.route);
-      bool stopped = false;
-      if (!ex.route->filters.empty()) {
-        std::vector<filters::HeaderRef> refs;
-        refs.reserve(head.headers.size());
-        for (const auto& h : head.headers) refs.push_back({h.name, h.value});
-        filters::RequestContext ctx;
-        ctx.method = ex.method;
-        ctx.path = ex.path;
-        ctx.host = ex.host;
-        ctx.client_ip = client_ip_;
-        ctx.headers = &refs;
-        ctx.clock = &worker_.clock();
-        for (const auto& factory : ex.route->filters) {
-          if (factory->Create()->OnRequest(ctx) == filters::FilterStatus::kStop) {
-            stopped = true;
-            break;
-          }
-        }
-        ex.add_request_headers = std::move(ctx.add_request_headers);
-        if (stopped) {
-          if (ctx.stopped_by == "rate_limit") ex.route_stats->rate_limited.Inc();
-          if (ctx.stopped_by == "jwt" || ctx.stopped_by == "api_key")
-            ex.route_stats->auth_denied.Inc();
-          ex.flags = std::string(ctx.stopped_by);
-          // CORS headers decided before a later filter stopped still apply.
-          ex.add_response_headers = std::move(ctx.add_response_headers);
-          keep = co_await Reply(&ex, ctx.reply_status, ctx.reply_body, ctx.reply_headers, false);
-        } else {
-          ex.add_response_headers = std::move(ctx.add_response_headers);
-        }
-      }
-      if (!stopped) keep = co_await Proxy(ex);
+  if (!ex.table) return reply(503, "no route configuration\n", false);
+  if (head.method == "CONNECT") return reply(501, "CONNECT is not supported\n", true);
+  router::MatchInput in{ex.host, ex.method, ex.path,
+                        [&head](std::string_view n) { return head.Get(n); }};
+  ex.route = ex.table->Match(in);
+  if (ex.route == nullptr) {
+    worker_.stats().no_route.Inc();
+    return reply(404, "no route\n", false);
+  }
+  ex.route_stats = worker_.RouteStatsFor(ex.route);
+  if (ex.route->filters.empty()) return true;
+  std::vector<filters::HeaderRef> refs;
+  refs.reserve(head.headers.size());
+  for (const auto& h : head.headers) refs.push_back({h.name, h.value});
+  filters::RequestContext ctx;
+  ctx.method = ex.method;
+  ctx.path = ex.path;
+  ctx.host = ex.host;
+  ctx.client_ip = client_ip_;
+  ctx.headers = &refs;
+  ctx.clock = &worker_.clock();
+  bool stopped = false;
+  for (const auto& factory : ex.route->filters) {
+    if (factory->Create()->OnRequest(ctx) == filters::FilterStatus::kStop) {
+      stopped = true;
+      break;
     }
   }
+  ex.add_request_headers = std::move(ctx.add_request_headers);
+  // CORS headers decided before a later filter stopped still apply.
+  ex.add_response_headers = std::move(ctx.add_response_headers);
+  if (!stopped) return true;
+  if (ctx.stopped_by == "rate_limit") ex.route_stats->rate_limited.Inc();
+  if (ctx.stopped_by == "jwt" || ctx.stopped_by == "api_key") ex.route_stats->auth_denied.Inc();
+  ex.flags = std::string(ctx.stopped_by);
+  ex.reply_body_owned = std::move(ctx.reply_body);
+  ex.reply_headers = std::move(ctx.reply_headers);
+  return reply(ctx.reply_status, ex.reply_body_owned, false);
+}
 
+void Session::Finish(Exchange& ex) {
   // Stats and access log.
   const double ms =
       std::chrono::duration<double, std::milli>(worker_.clock().Now() - ex.start).count();
@@ -640,7 +701,6 @@ asio::awaitable<bool> Session::Handle() {
     r.flags = ex.flags;
     log->Write(r);
   }
-  co_return keep && !closed_;
 }
 
 namespace {

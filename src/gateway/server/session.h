@@ -86,7 +86,9 @@ class Session : public std::enable_shared_from_this<Session> {
   // kIdleHot: between requests, waiting inside the coroutine; kIdle: waiting without one
   // (or, through TLS, reading inside it).
   enum class Phase : uint8_t { kNone, kIdle, kIdleHot, kHead, kUpstream, kStreaming };
-  enum class HeadResult { kHead, kIdle, kEnd };
+  // kMore (ReadHeadNow only): ReadHead must read on; kBad (ReadHeadNow only): a malformed
+  // head, the error in bad_.
+  enum class HeadResult { kHead, kIdle, kEnd, kMore, kBad };
   struct Exchange;
 
   // Waits (without a coroutine) until the client sends bytes, then runs Serve().
@@ -97,8 +99,14 @@ class Session : public std::enable_shared_from_this<Session> {
   // Reads until the parser reports a head. kIdle: nothing buffered and the client sent
   // nothing more (plain TCP only): the caller gives everything back and waits.
   asio::awaitable<HeadResult> ReadHead(bool readable);
-  // Proxies (or answers) the request whose head was just parsed; false: close after.
-  asio::awaitable<bool> Handle();
+  // ReadHead's synchronous part: parses what is buffered and, when `readable`, reads once
+  // without waiting (and clears `readable`). kMore: ReadHead goes on from there.
+  HeadResult ReadHeadNow(bool& readable);
+  // The request whose head was just parsed: host, target, request id, route, filters. True:
+  // Proxy it; false: answer it with ex.reply_* (no route, a filter stopped it...).
+  bool Prepare(Exchange& ex);
+  // After the exchange: stats and the access log line.
+  void Finish(Exchange& ex);
   asio::awaitable<bool> HandleAdmin();
   asio::awaitable<bool> Proxy(Exchange& ex);
   // Sends a local reply; the connection closes after it when `close` or a body is unread.
@@ -138,6 +146,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // when terminating TLS
   std::string client_ip_;
   std::unique_ptr<http::Parser> parser_;  // request parser, from the worker while not idle
+  http::ParseError bad_;                  // ReadHeadNow's kBad
   IoBuffer in_;
   IoBuffer upstream_in_;
   std::string out_;
