@@ -167,6 +167,30 @@ TEST(ParserTest, FieldNamesMatchIgnoringTheCaseOfLettersOnly) {
   EXPECT_EQ(dup.error().status, 400);
 }
 
+// Field values are scanned 8 bytes at a time: a control byte (or DEL) is refused at every
+// offset of a long value, HTAB and obs-text are kept wherever they are.
+TEST(ParserTest, ControlBytesAreRefusedAtEveryOffsetOfAValue) {
+  for (size_t at = 0; at < 24; ++at) {
+    for (char bad : {'\x01', '\x1f', '\x7f', '\x00', '\n', '\r'}) {
+      std::string value(24, 'v');
+      value[at] = bad;
+      ExpectReject("GET / HTTP/1.1\r\nHost: h\r\nX-Long: " + value + "w\r\n\r\n", 400);
+    }
+    std::string value(24, 'v');
+    value[at] = '\t';
+    value[(at + 5) % 24] = '\x80';
+    value[(at + 9) % 24] = '\xff';
+    Outcome o = Req("GET / HTTP/1.1\r\nHost: h\r\nX-Long: " + value + "w\r\n\r\n");
+    ASSERT_FALSE(o.error) << at << ": " << o.error->message;
+    ASSERT_EQ(o.messages.size(), 1u);
+    ASSERT_EQ(o.messages[0].headers.size(), 2u);
+    // OWS at the ends is trimmed; inside the value, HTAB stays.
+    std::string expect = value + "w";
+    while (expect.front() == '\t') expect.erase(0, 1);
+    EXPECT_EQ(o.messages[0].headers[1].second, expect) << at;
+  }
+}
+
 TEST(ParserTest, ParsesContentLengthBody) {
   Outcome o = Req("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world");
   ASSERT_FALSE(o.error);
