@@ -3,7 +3,7 @@
  * outlives the agent that started it.
  *
  * The agent runs `berth-shim -s STATE -b BUNDLE -i ID -r RUNTIME -R RUNTIME_ROOT
- * [-l MAX_LOG_BYTES] [-k KEEP_FILES] [-o OOM_FILE] [-m]`. The shim detaches (double fork,
+ * [-l MAX_LOG_BYTES] [-k KEEP_FILES] [-o OOM_FILE] [-m]`. The shim detaches (one fork,
  * setsid), becomes a child subreaper, and runs `RUNTIME --root RUNTIME_ROOT run -d
  * --pid-file STATE/init.pid --bundle BUNDLE ID` with the container's stdout and stderr on
  * two pipes it owns. Once the runtime reports the container started, the first process
@@ -353,8 +353,6 @@ int main(int argc, char** argv) {
       if (got == sizeof msg - 1) break;
     }
     msg[got] = 0;
-    int st;
-    waitpid(child, &st, 0);
     if (got > 2 && msg[0] == 'O' && msg[1] == 'K') {
       printf("%s\n", msg + 3);
       return 0;
@@ -363,12 +361,11 @@ int main(int argc, char** argv) {
             got ? msg + (got > 2 ? 3 : 0) : "shim died before the container started");
     return 1;
   }
-  /* Middle process: new session, then fork the long-lived shim and exit. */
+  /* The long-lived shim: a session of its own; orphaned (adopted by init) when the first
+   * process exits, so it outlives the agent. One fork, not two: on a loaded machine every
+   * process hand-off before the runtime starts costs a scheduling delay. */
   close(report[0]);
   setsid();
-  pid_t shim = fork();
-  if (shim < 0) _exit(1);
-  if (shim > 0) _exit(0);
 
   int go_fd = split_start ? fcntl(0, F_DUPFD_CLOEXEC, 3) : -1;
   int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
