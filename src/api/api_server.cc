@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 #include <asio/post.hpp>
+#include <optional>
 
 #include "core/log.h"
 
@@ -123,11 +124,28 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   }
 
   const Endpoint& ep = *match.endpoint;
+  std::optional<Error> denied;
   if (!ep.public_ && principal.role < ep.min_role) {
-    Error e(ErrorCode::kPermissionDenied,
-            fmt::format("{} {} needs role {} (token \"{}\" has {})", request.method, request.path,
-                        security::RoleName(ep.min_role), principal.name,
-                        security::RoleName(principal.role)));
+    denied = Error(ErrorCode::kPermissionDenied,
+                   fmt::format("{} {} needs role {} (token \"{}\" has {})", request.method,
+                               request.path, security::RoleName(ep.min_role), principal.name,
+                               security::RoleName(principal.role)));
+  } else if (!ep.public_ && !principal.node.empty()) {
+    // A node's token acts only as that node.
+    auto node = match.params.find("node");
+    if (!ep.for_nodes) {
+      denied = Error(ErrorCode::kPermissionDenied,
+                     fmt::format("token \"{}\" is bound to node {}: it may only make that node "
+                                 "agent's calls, not {} {}",
+                                 principal.name, principal.node, request.method, request.path));
+    } else if (node != match.params.end() && node->second != principal.node) {
+      denied = Error(ErrorCode::kPermissionDenied,
+                     fmt::format("token \"{}\" is bound to node {}: it cannot act for node {}",
+                                 principal.name, principal.node, node->second.substr(0, 63)));
+    }
+  }
+  if (denied) {
+    const Error& e = *denied;
     if (ep.mutating && deps_.audit) {
       deps_.audit->Record({.actor = principal.name,
                            .token_id = principal.token_id,

@@ -544,6 +544,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
               .pattern = "/v1/nodes/{node}",
               .min_role = Role::kOperator,
               .mutating = true,
+              .for_nodes = true,
               .handler = OnPool(pool, [&store, &clock](const std::shared_ptr<Call>& call) {
                 const std::string& node = call->Param("node");
                 if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
@@ -561,6 +562,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
       {.method = "POST",
        .pattern = "/v1/nodes/{node}/heartbeat",
        .min_role = Role::kOperator,
+       .for_nodes = true,
        .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
          const std::string& node = call->Param("node");
          if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
@@ -604,6 +606,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/nodes/{node}",
+              .for_nodes = true,
               .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
                 const std::string& node = call->Param("node");
                 if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
@@ -623,6 +626,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
   router.Add(
       {.method = "GET",
        .pattern = "/v1/nodes/{node}/assignments",
+       .for_nodes = true,
        .handler = OnPool(pool, [&store, &io](const std::shared_ptr<Call>& call) {
          const std::string& node = call->Param("node");
          if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
@@ -643,6 +647,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
   router.Add({.method = "PUT",
               .pattern = "/v1/nodes/{node}/status/{ns}/{app}/{instance}",
               .min_role = Role::kOperator,
+              .for_nodes = true,
               .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
                 if (auto r = CheckInstancePath(*call); !r) return call->ReplyError(r.error());
                 auto value = ParseStatus(*call);
@@ -679,6 +684,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
   router.Add({.method = "DELETE",
               .pattern = "/v1/nodes/{node}/status/{ns}/{app}/{instance}",
               .min_role = Role::kOperator,
+              .for_nodes = true,
               .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
                 if (auto r = CheckInstancePath(*call); !r) return call->ReplyError(r.error());
                 auto r = store.Delete(StatusKeyOf(*call));

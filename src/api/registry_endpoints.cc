@@ -444,22 +444,132 @@ Result<Instance> ParseBody(const Call& call) {
 }
 
 // An exec check runs a command in a container on every interval: admin only, and only where
-// a node agent in this process can run it (never as a process of the control plane).
-Result<void> ExecCheckAllowed(const Call& call, const RegistryEndpointOptions& options) {
+// a node agent can run it — the agent of the node the instance names, or one in this process
+// (never as a process of the control plane).
+Result<void> ExecCheckAllowed(const Call& call, const Instance& in,
+                              const RegistryEndpointOptions& options) {
   if (call.principal().role < Role::kAdmin) {
     return Fail(ErrorCode::kPermissionDenied,
                 fmt::format("exec health checks need the admin role (they run a command in the "
                             "container on every interval); {} has {}",
                             call.principal().name, security::RoleName(call.principal().role)));
   }
-  if (!options.exec_checks) {
+  if (!options.exec_checks && !registry::ExecCheckNode(in)) {
     return Fail(ErrorCode::kInvalidArgument,
-                "check.exec: this control plane has no node agent to run it inside the "
-                "container (exec checks run only through the agent that owns the container: "
-                "berthd dev as root); use an http or tcp check, or an exec probe in the app "
-                "spec, which the node agent runs");
+                fmt::format("check.exec: this control plane has no node agent of its own to run "
+                            "it inside the container; name the node whose agent runs the "
+                            "container in metadata \"{}\" (that agent runs the check and "
+                            "reports it), or use an http or tcp check",
+                            registry::kNodeMetadataKey));
   }
   return {};
+}
+
+// Keeps a JSON-lines stream alive: a progress line every few seconds, so a client can tell a
+// quiet stream from a dead connection.
+struct NodeCheckStream {
+  explicit NodeCheckStream(asio::io_context& io) : timer(io) {}
+  std::mutex mu;
+  std::unique_ptr<registry::Subscription> sub;  // guarded by mu
+  bool closed = false;                          // guarded by mu
+  asio::steady_timer timer;                     // on io
+};
+
+bool WriteCheckLine(const std::shared_ptr<Call>& call, NodeCheckStream& s, const Json& line) {
+  std::lock_guard lock(s.mu);
+  if (s.closed) return false;
+  return call->StreamLine(line);
+}
+
+void ArmCheckKeepAlive(const std::shared_ptr<Call>& call,
+                       const std::shared_ptr<NodeCheckStream>& s) {
+  s->timer.expires_after(std::chrono::seconds(5));
+  s->timer.async_wait([call, s](const asio::error_code& ec) {
+    if (ec) return;
+    if (!WriteCheckLine(call, *s, Json{{"type", "progress"}})) return;
+    ArmCheckKeepAlive(call, s);
+  });
+}
+
+// GET /v1/nodes/{node}/checks: the instances whose exec check this node's agent runs; with
+// ?watch=1&revision=R, their changes as JSON lines from R: "put" with the instance for a
+// check of this node, "delete" with its identity for any other change (the instance went,
+// or its check is no longer this node's; a client drops what it does not have).
+void NodeChecks(const std::shared_ptr<Call>& call, registry::Registry& reg, asio::io_context& io) {
+  const std::string node = call->Param("node");
+  if (auto v = registry::ValidateNamespace(node); !v) {
+    return call->ReplyError(
+        Error(ErrorCode::kInvalidArgument, fmt::format("node \"{}\" is not a node name", node)));
+  }
+  auto mine = [node](const Instance& in) { return registry::ExecCheckNode(in) == node; };
+  if (!call->QueryFlag("watch")) {
+    auto all = reg.ListInstances("");
+    if (!all) return call->ReplyError(all.error());
+    Json list = Json::array();
+    for (const auto& in : all->instances)
+      if (mine(in)) list.push_back(InstanceJson(in));
+    return call->Reply(200, Json{{"revision", all->index}, {"instances", std::move(list)}});
+  }
+  auto revision = call->QueryInt("revision", 0);
+  if (!revision) return call->ReplyError(revision.error());
+  if (*revision < 0) {
+    return call->ReplyError(Error(ErrorCode::kInvalidArgument, "revision must be >= 0"));
+  }
+  auto state = std::make_shared<NodeCheckStream>(io);
+  call->StartStream();
+  auto sub = reg.Watch("", "", *revision, [call, state, mine](registry::WatchBatch&& b) {
+    if (b.compacted || b.canceled) {
+      WriteCheckLine(
+          call, *state,
+          Json{{"error",
+                {{"code", b.compacted ? "compacted" : "unavailable"},
+                 {"message", b.compacted ? "watch start revision was compacted" : b.cancel_reason},
+                 {"compact_revision", b.compact_revision}}}});
+      std::lock_guard lock(state->mu);
+      if (!state->closed) call->EndStream();
+      return;
+    }
+    for (const auto& e : b.events) {
+      Json line;
+      if (e.type == registry::WatchEvent::Type::kPut && e.instance && mine(*e.instance)) {
+        line = Json{
+            {"type", "put"}, {"revision", e.revision}, {"instance", InstanceJson(*e.instance)}};
+      } else {
+        line = Json{{"type", "delete"},
+                    {"revision", e.revision},
+                    {"namespace", e.ns},
+                    {"service", e.service},
+                    {"id", e.id}};
+      }
+      if (!WriteCheckLine(call, *state, line)) return;
+    }
+  });
+  if (!sub) {
+    WriteCheckLine(
+        call, *state,
+        Json{{"error",
+              {{"code", ErrorCodeName(sub.error().code)}, {"message", sub.error().message}}}});
+    std::lock_guard lock(state->mu);
+    call->EndStream();
+    return;
+  }
+  {
+    std::lock_guard lock(state->mu);
+    state->sub = std::move(*sub);
+  }
+  asio::post(io, [call, state] { ArmCheckKeepAlive(call, state); });
+  call->writer()->OnClose([state, &io] {
+    std::unique_ptr<registry::Subscription> s;
+    {
+      std::lock_guard lock(state->mu);
+      state->closed = true;
+      s = std::move(state->sub);
+    }
+    asio::post(io, [state, s = std::shared_ptr<registry::Subscription>(std::move(s))] {
+      state->timer.cancel();
+      if (s) s->Cancel();  // off the connection's thread: it may wait for a running callback
+    });
+  });
 }
 
 // Runs `fn(call)` on the blocking pool.
@@ -479,11 +589,12 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               .min_role = Role::kOperator,
               .mutating = true,
               .runs_inline = true,  // never waits: the store or the pool answers
+              .for_nodes = true,    // the agent registers its ready instances
               .handler = [&reg, &pool, options](std::shared_ptr<Call> call) {
                 auto in = ParseBody(*call);
                 if (!in) return call->ReplyError(in.error());
                 if (in->check && in->check->kind == registry::CheckSpec::Kind::kExec) {
-                  if (auto e = ExecCheckAllowed(*call, options); !e) {
+                  if (auto e = ExecCheckAllowed(*call, *in, options); !e) {
                     return call->ReplyError(e.error());
                   }
                 }
@@ -498,16 +609,42 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
   router.Add({.method = "PUT",
               .pattern = "/v1/registry/{ns}/{service}/{instance}/heartbeat",
               .min_role = Role::kOperator,
+              .for_nodes = true,
               .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
                 auto r = reg.Heartbeat(call->Param("ns"), call->Param("service"),
                                        call->Param("instance"));
                 if (!r) return call->ReplyError(r.error());
                 call->ReplyJsonText(200, registry::InstanceToJsonText(*r));
               })});
+  router.Add({.method = "PUT",
+              .pattern = "/v1/registry/{ns}/{service}/{instance}/health",
+              .min_role = Role::kOperator,
+              .mutating = true,
+              .for_nodes = true,
+              .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
+                auto report = registry::ParseHealthReport(call->request().body);
+                if (!report) return call->ReplyError(report.error());
+                const security::Principal& who = call->principal();
+                auto r = reg.SetHealth(call->Param("ns"), call->Param("service"),
+                                       call->Param("instance"), report->status, report->output,
+                                       [&who](const Instance& stored) {
+                                         return registry::AuthorizeHealthReport(
+                                             stored, who.node, who.role >= Role::kAdmin);
+                                       });
+                if (!r) return call->ReplyError(r.error());
+                call->Reply(200, InstanceJson(*r));
+              })});
+  router.Add({.method = "GET",
+              .pattern = "/v1/nodes/{node}/checks",
+              .for_nodes = true,
+              .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
+                NodeChecks(call, reg, io);
+              })});
   router.Add({.method = "DELETE",
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
               .min_role = Role::kOperator,
               .mutating = true,
+              .for_nodes = true,
               .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
                 auto r = reg.Deregister(call->Param("ns"), call->Param("service"),
                                         call->Param("instance"));

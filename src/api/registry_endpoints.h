@@ -1,6 +1,9 @@
 // The service registry's REST endpoints (registry_endpoints.cc):
 //   PUT    /v1/registry/{ns}/{service}/{instance}            register (idempotent)
 //   PUT    /v1/registry/{ns}/{service}/{instance}/heartbeat  renew the TTL lease
+//   PUT    /v1/registry/{ns}/{service}/{instance}/health     a node's exec check result
+//                                                            (its node's token, or admin)
+//   GET    /v1/nodes/{node}/checks[?watch=1&revision=R]      the exec checks a node runs
 //   DELETE /v1/registry/{ns}/{service}/{instance}            deregister
 //   GET    /v1/registry/{ns}/{service}/{instance}            one instance
 //   GET    /v1/registry[?watch&revision=N]                    services of every namespace
@@ -23,8 +26,9 @@
 namespace berth::api {
 
 // Exec health checks run commands inside the instance's container on every interval, so a
-// registration with one needs the admin role (403 otherwise) and a control plane that can
-// run them (`exec_checks`: a node agent in the process; 400 otherwise).
+// registration with one needs the admin role (403 otherwise) and an agent that can run them:
+// the node the instance names in metadata "berth.node" (node-local checks, reported through
+// .../health), or one in this process (`exec_checks`); 400 otherwise.
 struct RegistryEndpointOptions {
   bool exec_checks = false;
 };

@@ -81,6 +81,9 @@ struct Endpoint {
   // The handler never blocks (it answers at once or from another thread's callback): run it
   // on the HTTP worker instead of handing it to the handler pool.
   bool runs_inline = false;
+  // A token bound to a node may call it (the node agent's calls); with a {node} path
+  // parameter only for its own node. Every other endpoint refuses node tokens (403).
+  bool for_nodes = false;
   EndpointHandler handler;
 };
 

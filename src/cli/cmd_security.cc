@@ -15,11 +15,21 @@ void AddSecurityCommands(CLI::App& app, Context& ctx) {
     auto* cmd = token->add_subcommand("create", "Create a token; prints it once");
     auto role = std::make_shared<std::string>();
     auto name = std::make_shared<std::string>();
-    cmd->add_option("--role", *role, "admin, operator or viewer")->required();
+    auto node = std::make_shared<std::string>();
+    cmd->add_option("--role", *role, "admin, operator or viewer (a node token: operator)");
     cmd->add_option("--name", *name, "A name for people to recognise it by");
-    cmd->callback([&ctx, role, name] {
-      ctx.run = [&ctx, role, name] {
-        Json body{{"role", *role}};
+    cmd->add_option("--node", *node,
+                    "Bind the token to a node: the credential of that node's agent, which may "
+                    "then act only as that node");
+    cmd->callback([&ctx, role, name, node] {
+      ctx.run = [&ctx, role, name, node] {
+        if (role->empty() && node->empty()) {
+          std::cerr << "error: --role is required (or --node for a node token)\n";
+          return 2;
+        }
+        Json body = Json::object();
+        if (!role->empty()) body["role"] = *role;
+        if (!node->empty()) body["node"] = *node;
         if (!name->empty()) body["name"] = *name;
         auto r = ctx.Call("POST", "/v1/tokens", &body);
         if (!r) return PrintError(r.error());
@@ -38,11 +48,12 @@ void AddSecurityCommands(CLI::App& app, Context& ctx) {
         if (PrintStructured(ctx, *r)) return 0;
         std::vector<std::vector<std::string>> rows;
         for (const auto& t : (*r)["tokens"]) {
+          std::string node = t.value("node", "");
           rows.push_back({t.value("id", ""), t.value("name", ""), t.value("role", ""),
-                          FormatTime(t.value("created_ms", int64_t{0})),
+                          node.empty() ? "-" : node, FormatTime(t.value("created_ms", int64_t{0})),
                           t.value("created_by", "")});
         }
-        PrintTable({"ID", "NAME", "ROLE", "CREATED", "CREATED_BY"}, rows);
+        PrintTable({"ID", "NAME", "ROLE", "NODE", "CREATED", "CREATED_BY"}, rows);
         return 0;
       };
     });

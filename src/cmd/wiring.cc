@@ -19,6 +19,7 @@
 #include "gateway/load_reporter.h"
 #include "gateway/registry_source.h"
 #include "gateway/route_store.h"
+#include "orchestrator/codec.h"
 #include "orchestrator/controller.h"
 #include "orchestrator/spec.h"
 #include "registry/component.h"
@@ -142,6 +143,13 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   registry::ComponentOptions ro;
   ro.dns_address = w.flags.dns == "none" ? "" : w.flags.dns;
   ro.health_leader_id = candidate;
+  // Node-local exec checks (metadata "berth.node") are run by that node's agent; the health
+  // leader marks them critical once the node's key (under its lease) is gone.
+  ro.health.node_alive = [&store = w.store](const std::string& node) -> Result<bool> {
+    auto r = store.Get(orchestrator::NodeKey(node), {.count_only = true});
+    if (!r) return std::unexpected(r.error());
+    return r->count > 0;
+  };
   if (with_agent) {
     started->container_exec = std::make_unique<AgentContainerExec>();
     ro.container_exec = started->container_exec.get();

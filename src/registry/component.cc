@@ -166,6 +166,9 @@ std::string Component::RenderMetrics() const {
       counter("berth_registry_probes_total", "Health probes run", h.probes);
       counter("berth_registry_probes_failed_total", "Probes with a non-passing result",
               h.probes_failed);
+      counter("berth_registry_node_checks",
+              "Exec checks run by the agent of the instance's node (watched for node loss)",
+              checker_->node_checks(), "gauge");
     }
   }
   if (answerer_) {

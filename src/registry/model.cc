@@ -552,6 +552,79 @@ Result<void> ValidateInstance(const Instance& in) {
       }
     }
   }
+  if (auto n = in.metadata.find(std::string(kNodeMetadataKey)); n != in.metadata.end()) {
+    if (auto r = ValidateLabel(n->second,
+                               fmt::format("metadata \"{}\" (a node name)", kNodeMetadataKey));
+        !r) {
+      return r;
+    }
+  }
+  return {};
+}
+
+std::optional<std::string> ExecCheckNode(const Instance& instance) {
+  if (!instance.check || instance.check->kind != CheckSpec::Kind::kExec) return std::nullopt;
+  auto n = instance.metadata.find(std::string(kNodeMetadataKey));
+  if (n == instance.metadata.end() || n->second.empty()) return std::nullopt;
+  return n->second;
+}
+
+Result<HealthReport> ParseHealthReport(std::string_view body) {
+  auto j = ParseJson(body, JsonLimits{.max_bytes = 16 * 1024, .max_depth = 4});
+  if (!j) return std::unexpected(j.error());
+  if (!j->is_object())
+    return Fail(ErrorCode::kInvalidArgument, "health report must be a JSON object");
+  if (auto r = RejectUnknownFields(*j, {"status", "output"}, "health report"); !r) {
+    return std::unexpected(r.error());
+  }
+  if (!j->contains("status") || !(*j)["status"].is_string()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "health report needs \"status\": passing, warning or critical");
+  }
+  HealthReport out;
+  auto h = ParseHealth((*j)["status"].get<std::string>());
+  if (!h) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("health report status \"{}\" is not passing, warning or critical",
+                            (*j)["status"].get<std::string>().substr(0, 40)));
+  }
+  out.status = *h;
+  if (j->contains("output")) {
+    if (!(*j)["output"].is_string())
+      return Fail(ErrorCode::kInvalidArgument, "health report output must be a string");
+    out.output = (*j)["output"].get<std::string>();
+    if (out.output.size() > kMaxHealthOutputBytes) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("health report output is {} bytes; the limit is {}",
+                              out.output.size(), kMaxHealthOutputBytes));
+    }
+  }
+  return out;
+}
+
+Result<void> AuthorizeHealthReport(const Instance& instance, std::string_view reporter_node,
+                                   bool admin) {
+  auto node = ExecCheckNode(instance);
+  if (!node) {
+    return Fail(ErrorCode::kFailedPrecondition,
+                fmt::format("instance {} of {}/{} has no node-local exec check (an exec check "
+                            "with metadata \"{}\"): its health comes from the control plane's "
+                            "checks, not from reports",
+                            instance.id, instance.ns, instance.service, kNodeMetadataKey));
+  }
+  if (admin) return {};
+  if (reporter_node.empty()) {
+    return Fail(ErrorCode::kPermissionDenied,
+                fmt::format("only node {}'s token (or an admin) may report the health of "
+                            "instance {}; this token is bound to no node",
+                            *node, instance.id));
+  }
+  if (reporter_node != *node) {
+    return Fail(ErrorCode::kPermissionDenied,
+                fmt::format("a token of node {} cannot report the health of instance {}: its "
+                            "check runs on node {}",
+                            reporter_node, instance.id, *node));
+  }
   return {};
 }
 
@@ -600,6 +673,26 @@ std::string InstanceToJsonText(const Instance& instance) {
   j["revision"] = instance.revision;
   if (instance.lease) j["lease"] = instance.lease;
   return j.dump();
+}
+
+Result<Instance> DecodeReported(std::string_view json_text) {
+  auto j = ParseJson(json_text);
+  if (!j) return std::unexpected(j.error());
+  if (!j->is_object()) return Fail(ErrorCode::kInvalidArgument, "instance must be a JSON object");
+  std::string ns, service, id;
+  int64_t revision = 0, lease = 0;
+  try {
+    ns = j->at("namespace").get<std::string>();
+    service = j->at("service").get<std::string>();
+    id = j->at("id").get<std::string>();
+    revision = j->value("revision", int64_t{0});
+    lease = j->value("lease", int64_t{0});
+  } catch (const Json::exception&) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "instance needs string \"namespace\", \"service\" and \"id\"");
+  }
+  for (const char* f : {"namespace", "service", "id", "revision", "lease"}) j->erase(f);
+  return DecodeStored(InstanceKey(ns, service, id), j->dump(), revision, lease);
 }
 
 std::string InstanceKey(std::string_view ns, std::string_view service, std::string_view id) {

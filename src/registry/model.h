@@ -39,6 +39,13 @@ inline constexpr std::string_view kNoCheckResultYet = "no check result yet";
 // Metadata naming the container an instance runs in ("berth.container": a container name or
 // id on the node agent); exec checks run inside it and need it.
 inline constexpr std::string_view kContainerMetadataKey = "berth.container";
+// Metadata naming the node whose agent owns that container ("berth.node": a node name as in
+// /v1/nodes). An instance with it has its exec check run by that node's agent, which reports
+// the result (node-local exec checks); without it the control plane's health leader runs it
+// through a node agent in its own process (berthd dev).
+inline constexpr std::string_view kNodeMetadataKey = "berth.node";
+// The most bytes of check output a node may report.
+inline constexpr size_t kMaxHealthOutputBytes = 1024;
 
 // Limits enforced by validation.
 inline constexpr size_t kMaxLabelBytes = 63;
@@ -125,6 +132,27 @@ Result<Instance> DecodeStored(std::string_view key, std::string_view value, int6
 
 // The reported JSON text of an instance (stored form + ns, service, id, revision, lease).
 std::string InstanceToJsonText(const Instance& instance);
+// Parses InstanceToJsonText's form back (the node agent reads its checks this way).
+Result<Instance> DecodeReported(std::string_view json_text);
+
+// Node-local exec checks: the node whose agent runs `instance`'s check, when the check is an
+// exec check and the instance names a node (kNodeMetadataKey); nullopt when the control
+// plane's health leader runs the check (http, tcp, and exec without a node).
+std::optional<std::string> ExecCheckNode(const Instance& instance);
+
+// A node's report of its exec check's result: PUT .../{instance}/health
+// {"status": "passing"|"warning"|"critical", "output": "..."} (unknown fields refused,
+// output at most kMaxHealthOutputBytes).
+struct HealthReport {
+  Health status = Health::kCritical;
+  std::string output;
+};
+Result<HealthReport> ParseHealthReport(std::string_view body);
+// Whether a caller may report the health of `instance`: only for a node-local exec check
+// (kFailedPrecondition otherwise), and only an admin or a token bound to that very node
+// (`reporter_node`, empty for unbound tokens) may (kPermissionDenied otherwise).
+Result<void> AuthorizeHealthReport(const Instance& instance, std::string_view reporter_node,
+                                   bool admin);
 
 // Keys.
 std::string InstanceKey(std::string_view ns, std::string_view service, std::string_view id);

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <string>
+
+#include "core/json.h"
 
 namespace berth::registry {
 namespace {
@@ -162,6 +165,92 @@ TEST(ModelTest, DurationsParseAndFormat) {
   EXPECT_FALSE(ParseDuration("99999999999h").has_value());
   EXPECT_EQ(FormatDuration(Millis(90'000)), "90s");
   EXPECT_EQ(FormatDuration(Millis(120'000)), "2m");
+}
+
+// --- node-local exec checks: the routing decision and the report's validation.
+
+Instance ExecInstance(std::map<std::string, std::string> metadata) {
+  auto r = ParseRegistration(
+      R"({"address":"10.0.0.1","port":80,"check":{"exec":["test","-f","/tmp/ok"]},"metadata":)" +
+          Json(metadata).dump() + "}",
+      "default", "web", "web-1");
+  EXPECT_TRUE(r.has_value()) << (r ? "" : r.error().message);
+  return r ? *r : Instance{};
+}
+
+TEST(ModelTest, ExecChecksThatNameANodeRunOnThatNode) {
+  // exec + berth.node: the node's agent runs it.
+  auto remote = ExecInstance({{"berth.container", "box"}, {"berth.node", "n2"}});
+  EXPECT_EQ(ExecCheckNode(remote), std::optional<std::string>("n2"));
+  // exec without a node: the control plane's leader (its in-process agent) runs it.
+  auto local = ExecInstance({{"berth.container", "box"}});
+  EXPECT_EQ(ExecCheckNode(local), std::nullopt);
+  // http and tcp checks always stay with the leader, whatever the metadata says.
+  auto http = ParseRegistration(
+      R"({"address":"10.0.0.1","port":80,"metadata":{"berth.node":"n2"},
+          "check":{"http":"http://10.0.0.1/"}})",
+      "default", "web", "web-1");
+  ASSERT_TRUE(http.has_value()) << http.error().message;
+  EXPECT_EQ(ExecCheckNode(*http), std::nullopt);
+  Instance none;
+  EXPECT_EQ(ExecCheckNode(none), std::nullopt);
+}
+
+TEST(ModelTest, RejectsANodeNameThatIsNotOne) {
+  auto msg = ErrorOf(
+      R"({"address":"10.0.0.1","port":80,"check":{"exec":["true"]},
+          "metadata":{"berth.container":"box","berth.node":"N_2"}})");
+  EXPECT_NE(msg.find("berth.node"), std::string::npos) << msg;
+}
+
+TEST(ModelTest, HealthReportsParseStrictly) {
+  auto ok = ParseHealthReport(R"({"status":"warning","output":"exit 1: slow"})");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(ok->status, Health::kWarning);
+  EXPECT_EQ(ok->output, "exit 1: slow");
+  for (const char* bad :
+       {R"({})", R"({"status":"up"})", R"({"status":1})", R"([])",
+        R"({"status":"passing","extra":1})", R"({"status":"passing","output":2})", "not json"}) {
+    auto r = ParseHealthReport(bad);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument) << bad;
+  }
+  auto huge = ParseHealthReport(
+      Json{{"status", "critical"}, {"output", std::string(kMaxHealthOutputBytes + 1, 'x')}}.dump());
+  ASSERT_FALSE(huge.has_value());
+  EXPECT_NE(huge.error().message.find("output"), std::string::npos);
+}
+
+TEST(ModelTest, OnlyTheOwningNodeOrAnAdminMayReportHealth) {
+  auto in = ExecInstance({{"berth.container", "box"}, {"berth.node", "n2"}});
+  EXPECT_TRUE(AuthorizeHealthReport(in, "n2", false).has_value());
+  EXPECT_TRUE(AuthorizeHealthReport(in, "", true).has_value());
+  auto other = AuthorizeHealthReport(in, "n1", false);
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(other.error().code, ErrorCode::kPermissionDenied);
+  EXPECT_NE(other.error().message.find("node n1"), std::string::npos) << other.error().message;
+  auto unbound = AuthorizeHealthReport(in, "", false);
+  ASSERT_FALSE(unbound.has_value());
+  EXPECT_EQ(unbound.error().code, ErrorCode::kPermissionDenied);
+  // Health the control plane checks itself is never set by reports, not even an admin's.
+  auto local = ExecInstance({{"berth.container", "box"}});
+  auto r = AuthorizeHealthReport(local, "", true);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+}
+
+TEST(ModelTest, ReportedInstancesDecodeBack) {
+  auto in = ExecInstance({{"berth.container", "box"}, {"berth.node", "n2"}});
+  in.revision = 42;
+  in.health = Health::kWarning;
+  in.health_output = "exit 1";
+  auto back = DecodeReported(InstanceToJsonText(in));
+  ASSERT_TRUE(back.has_value()) << back.error().message;
+  EXPECT_EQ(back->id, "web-1");
+  EXPECT_EQ(back->revision, 42);
+  EXPECT_EQ(back->health, Health::kWarning);
+  EXPECT_EQ(back->check, in.check);
+  EXPECT_FALSE(DecodeReported(R"({"service":"web"})").has_value());
 }
 
 }  // namespace

@@ -403,7 +403,8 @@ Result<std::unique_ptr<Subscription>> Registry::Watch(std::string_view ns, std::
 }
 
 Result<Instance> Registry::SetHealth(std::string_view ns, std::string_view service,
-                                     std::string_view id, Health health, std::string_view output) {
+                                     std::string_view id, Health health, std::string_view output,
+                                     const HealthPrecondition& precondition) {
   const std::string key = InstanceKey(ns, service, id);
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
     store::KeyValue raw;
@@ -414,6 +415,9 @@ Result<Instance> Registry::SetHealth(std::string_view ns, std::string_view servi
                                                     id, ServiceName(ns, service)));
     }
     Instance in = std::move(**existing);
+    if (precondition) {
+      if (auto p = precondition(in); !p) return std::unexpected(p.error());
+    }
     // No transition, no write; but the first result of a check replaces "no check result
     // yet" even when it keeps the status (a check that fails from the start says why).
     if (in.health == health && !in.preserved && in.health_output != kNoCheckResultYet) return in;

@@ -218,8 +218,13 @@ class Registry {
   // Records a health transition; writes only when `health` differs from the stored one, or
   // when the stored output is still kNoCheckResultYet (a check's first result). kNotFound when the
   // instance is gone. Returns the stored instance (unchanged when there was no transition).
+  // `precondition`, when set, is asked about the stored instance inside the compare-and-swap
+  // loop; its error is returned and nothing is written (a node's report on an instance that
+  // moved to another node, a stale "node down" on one that now passes).
+  using HealthPrecondition = std::function<Result<void>(const Instance& stored)>;
   Result<Instance> SetHealth(std::string_view ns, std::string_view service, std::string_view id,
-                             Health health, std::string_view output);
+                             Health health, std::string_view output,
+                             const HealthPrecondition& precondition = nullptr);
 
   // One sweep: self-preservation and deregister_after. Call every ~window (Run does).
   Result<void> Sweep();

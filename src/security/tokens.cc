@@ -37,12 +37,14 @@ std::string Sha256Hex(std::string_view s) {
 }
 
 Json ToJson(const TokenRecord& r, std::string_view hash) {
-  return Json{{"id", r.id},
-              {"name", r.name},
-              {"role", RoleName(r.role)},
-              {"created_ms", r.created_ms},
-              {"created_by", r.created_by},
-              {"hash", hash}};
+  Json j{{"id", r.id},
+         {"name", r.name},
+         {"role", RoleName(r.role)},
+         {"created_ms", r.created_ms},
+         {"created_by", r.created_by},
+         {"hash", hash}};
+  if (!r.node.empty()) j["node"] = r.node;
+  return j;
 }
 
 Result<TokenRecord> FromJson(const Json& j, std::string* hash) {
@@ -55,6 +57,7 @@ Result<TokenRecord> FromJson(const Json& j, std::string* hash) {
     r.role = *role;
     r.created_ms = j.value("created_ms", int64_t{0});
     r.created_by = j.value("created_by", std::string());
+    r.node = j.value("node", std::string());
     if (hash) *hash = j.at("hash").get<std::string>();
     return r;
   } catch (const Json::exception& e) {
@@ -85,7 +88,7 @@ Result<Role> ParseRole(std::string_view name) {
 }
 
 Result<IssuedToken> TokenService::Create(std::string_view name, Role role,
-                                         std::string_view created_by) {
+                                         std::string_view created_by, std::string_view node) {
   if (name.empty() || name.size() > 128) {
     return Fail(ErrorCode::kInvalidArgument, "token name must be 1 to 128 characters");
   }
@@ -100,6 +103,7 @@ Result<IssuedToken> TokenService::Create(std::string_view name, Role role,
   issued.record.role = role;
   issued.record.created_ms = clock_.WallMillis();
   issued.record.created_by = std::string(created_by);
+  issued.record.node = std::string(node);
   std::string secret = RandomHex(24);
   issued.secret = fmt::format("{}{}_{}", kTokenPrefix, issued.record.id, secret);
   std::string key = fmt::format("{}{}", kPrefix, issued.record.id);
@@ -157,7 +161,8 @@ Result<Principal> TokenService::Authenticate(std::string_view bearer) const {
     auto record = FromJson(*json, &entry.hash);
     if (!record) return std::unexpected(record.error());
     entry.mod_revision = kv.mod_revision;
-    entry.principal = Principal{.token_id = record->id, .name = record->name, .role = record->role};
+    entry.principal = Principal{
+        .token_id = record->id, .name = record->name, .role = record->role, .node = record->node};
     std::lock_guard lock(cache_mu_);
     if (cache_.size() >= kMaxCached) cache_.clear();
     cache_.insert_or_assign(std::string(id), entry);

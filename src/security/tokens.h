@@ -31,6 +31,7 @@ struct TokenRecord {
   Role role = Role::kViewer;
   int64_t created_ms = 0;
   std::string created_by;
+  std::string node;  // bound to this node ("" : not bound)
 };
 
 // The caller of an API request once its token checks out.
@@ -38,6 +39,7 @@ struct Principal {
   std::string token_id;
   std::string name;
   Role role = Role::kViewer;
+  std::string node;  // the node this token speaks for ("" : none)
 };
 
 struct IssuedToken {
@@ -49,8 +51,10 @@ class TokenService {
  public:
   TokenService(store::Store& store, Clock& clock) : store_(store), clock_(clock) {}
 
-  // Creates a token; the returned secret is the only copy.
-  Result<IssuedToken> Create(std::string_view name, Role role, std::string_view created_by);
+  // Creates a token; the returned secret is the only copy. `node` binds it to a node (the
+  // caller validates the name).
+  Result<IssuedToken> Create(std::string_view name, Role role, std::string_view created_by,
+                             std::string_view node = {});
   // Checks a bearer token; kUnauthenticated with a reason when it is malformed, unknown or
   // revoked.
   Result<Principal> Authenticate(std::string_view bearer) const;

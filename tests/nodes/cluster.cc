@@ -159,7 +159,9 @@ bool Cluster::StartAgent(size_t i, const std::string& name, std::vector<std::str
     a.bridge = fmt::format("bn{}{}", tag_, i);
     a.subnet = fmt::format("100.{}.{}.0/24", octet_, i + 1);
     BuildImages(a.dir);
-    std::ofstream(a.dir + "/token") << token_ << "\n";
+    std::string token = node_tokens_ ? CreateNodeToken(name) : token_;
+    if (token.empty()) return false;
+    std::ofstream(a.dir + "/token") << token << "\n";
     a.argv = {BerthdPath(),    "agent",
               "--server",      "127.0.0.1:" + std::to_string(port_),
               "--token-file",  a.dir + "/token",
@@ -261,6 +263,28 @@ int Cluster::ShimPid(size_t i, const std::string& name) const {
     return j->value("shim_pid", 0);
   }
   return 0;
+}
+
+int Cluster::InitPid(size_t i, const std::string& name) const {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(agents_.at(i).dir + "/agent/containers", ec)) {
+    std::ifstream st(e.path() / "state.json");
+    std::stringstream text;
+    text << st.rdbuf();
+    auto j = ParseJson(text.str());
+    if (!j || !j->is_object() || j->value("name", "") != name) continue;
+    int pid = 0;
+    std::ifstream(e.path() / "init.pid") >> pid;
+    return pid > 0 ? pid : j->value("pid", 0);
+  }
+  return 0;
+}
+
+std::string Cluster::CreateNodeToken(const std::string& node) {
+  int status = 0;
+  Json r = Call("POST", "/v1/tokens", Json{{"node", node}}.dump(), &status);
+  if (status != 201 || !r.is_object()) return "";
+  return r.value("token", "");
 }
 
 }  // namespace berth::testing

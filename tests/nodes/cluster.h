@@ -58,6 +58,14 @@ class Cluster {
                 const std::string& id);
   // Shim pid of the container named `name` in agent i's data dir (0: none).
   int ShimPid(size_t i, const std::string& name) const;
+  // Pid of the container's init process (its <container>/init.pid; 0: none). Its
+  // /proc/<pid>/root is the container's root file system as the container sees it.
+  int InitPid(size_t i, const std::string& name) const;
+  // Agents started from now on authenticate with a token bound to their node (POST /v1/tokens
+  // {"node"}) rather than the admin token.
+  void UseNodeTokens(bool on = true) { node_tokens_ = on; }
+  // A new token bound to `node` ("" when the server refused).
+  std::string CreateNodeToken(const std::string& node);
 
  private:
   struct Agent {
@@ -74,6 +82,7 @@ class Cluster {
   int octet_ = 101;
   std::string tag_;
   int cli_runs_ = 0;
+  bool node_tokens_ = false;
   std::vector<Agent> agents_;
 };
 

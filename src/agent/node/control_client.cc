@@ -134,9 +134,8 @@ Result<AssignmentList> ControlClient::ListAssignments(const std::string& node) {
   return out;
 }
 
-Result<void> ControlClient::WatchAssignments(
-    const std::string& node, int64_t from_revision,
-    const std::function<bool(AssignmentEvent&&)>& on_event) {
+Result<void> ControlClient::StreamLines(const std::string& target, std::string_view what,
+                                        const std::function<bool(const Json&)>& on_line) {
   http::ClientOptions opts;
   opts.connect_timeout = kConnectTimeout;
   opts.timeout = kWatchSilence;
@@ -149,8 +148,7 @@ Result<void> ControlClient::WatchAssignments(
   }
   http::Request req;
   req.method = "GET";
-  req.target =
-      fmt::format("/v1/nodes/{}/assignments?watch=1&revision={}", PathPart(node), from_revision);
+  req.target = target;
   req.headers.Set("Authorization", "Bearer " + token_);
   int status = 0;
   std::string buf;
@@ -167,7 +165,7 @@ Result<void> ControlClient::WatchAssignments(
           buf.erase(0, nl + 1);
           auto j = ParseJson(line);
           if (!j || !j->is_object()) {
-            log::Warn("node", "assignment watch: a line that is not JSON: {}", line.substr(0, 120));
+            log::Warn("node", "{}: a line that is not JSON: {}", what, line.substr(0, 120));
             continue;
           }
           if (j->contains("error")) {
@@ -175,24 +173,7 @@ Result<void> ControlClient::WatchAssignments(
             stream_error = Error(CodeFor(0, e.value("code", "")), e.value("message", ""));
             return false;
           }
-          AssignmentEvent ev;
-          std::string type = j->value("type", "");
-          ev.revision = j->value("revision", int64_t{0});
-          ev.key = j->value("key", "");
-          if (type == "put") {
-            ev.type = AssignmentEvent::Type::kPut;
-            auto a = orch::AssignmentFromJson((*j)["assignment"].dump());
-            if (!a) {
-              log::Warn("node", "assignment {} does not decode: {}", ev.key, a.error().message);
-              continue;
-            }
-            ev.assignment = std::move(*a);
-          } else if (type == "delete") {
-            ev.type = AssignmentEvent::Type::kDelete;
-          } else {
-            ev.type = AssignmentEvent::Type::kProgress;
-          }
-          if (!on_event(std::move(ev))) {
+          if (!on_line(*j)) {
             stopped = true;
             return false;
           }
@@ -206,7 +187,92 @@ Result<void> ControlClient::WatchAssignments(
   if (stream_error) return std::unexpected(*stream_error);
   if (status != 0 && status != 200) return std::unexpected(HttpError(status, buf));
   if (!r && !stopped)
-    return Fail(ErrorCode::kUnavailable, "assignment watch: " + r.error().message);
+    return Fail(ErrorCode::kUnavailable, fmt::format("{}: {}", what, r.error().message));
+  return {};
+}
+
+Result<void> ControlClient::WatchAssignments(
+    const std::string& node, int64_t from_revision,
+    const std::function<bool(AssignmentEvent&&)>& on_event) {
+  return StreamLines(
+      fmt::format("/v1/nodes/{}/assignments?watch=1&revision={}", PathPart(node), from_revision),
+      "assignment watch", [&](const Json& j) {
+        AssignmentEvent ev;
+        std::string type = j.value("type", "");
+        ev.revision = j.value("revision", int64_t{0});
+        ev.key = j.value("key", "");
+        if (type == "put") {
+          ev.type = AssignmentEvent::Type::kPut;
+          auto a = orch::AssignmentFromJson(j["assignment"].dump());
+          if (!a) {
+            log::Warn("node", "assignment {} does not decode: {}", ev.key, a.error().message);
+            return true;
+          }
+          ev.assignment = std::move(*a);
+        } else if (type == "delete") {
+          ev.type = AssignmentEvent::Type::kDelete;
+        } else {
+          ev.type = AssignmentEvent::Type::kProgress;
+        }
+        return on_event(std::move(ev));
+      });
+}
+
+Result<CheckList> ControlClient::ListChecks(const std::string& node) {
+  auto r = Do("GET", "/v1/nodes/" + PathPart(node) + "/checks");
+  if (!r) return std::unexpected(r.error());
+  auto j = ParseJson(*r);
+  if (!j || !j->is_object() || !(*j)["instances"].is_array()) {
+    return Fail(ErrorCode::kInternal, "check list is not {revision, instances}");
+  }
+  CheckList out;
+  out.revision = j->value("revision", int64_t{0});
+  for (const auto& in : (*j)["instances"]) {
+    auto parsed = registry::DecodeReported(in.dump());
+    if (!parsed) {
+      log::Warn("node", "skipping a check that does not decode: {}", parsed.error().message);
+      continue;
+    }
+    out.instances.push_back(std::move(*parsed));
+  }
+  return out;
+}
+
+Result<void> ControlClient::WatchChecks(const std::string& node, int64_t from_revision,
+                                        const std::function<bool(CheckEvent&&)>& on_event) {
+  return StreamLines(
+      fmt::format("/v1/nodes/{}/checks?watch=1&revision={}", PathPart(node), from_revision),
+      "check watch", [&](const Json& j) {
+        CheckEvent ev;
+        std::string type = j.value("type", "");
+        ev.revision = j.value("revision", int64_t{0});
+        if (type == "put") {
+          auto in = registry::DecodeReported(j["instance"].dump());
+          if (!in) {
+            log::Warn("node", "check does not decode: {}", in.error().message);
+            return true;
+          }
+          ev.type = CheckEvent::Type::kPut;
+          ev.key = registry::InstanceKey(in->ns, in->service, in->id);
+          ev.instance = std::move(*in);
+        } else if (type == "delete") {
+          ev.type = CheckEvent::Type::kDelete;
+          ev.key = registry::InstanceKey(j.value("namespace", ""), j.value("service", ""),
+                                         j.value("id", ""));
+        } else {
+          ev.type = CheckEvent::Type::kProgress;
+        }
+        return on_event(std::move(ev));
+      });
+}
+
+Result<void> ControlClient::ReportHealth(const std::string& ns, const std::string& service,
+                                         const std::string& id, registry::Health status,
+                                         const std::string& output) {
+  std::string out = output.substr(0, registry::kMaxHealthOutputBytes);
+  auto r = Do("PUT", RegistryPath(ns, service, id) + "/health",
+              Json{{"status", registry::HealthName(status)}, {"output", out}}.dump());
+  if (!r) return std::unexpected(r.error());
   return {};
 }
 

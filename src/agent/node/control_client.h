@@ -16,10 +16,14 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include "core/error.h"
+
 #include "core/http/client.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/types.h"
+#include "registry/model.h"
 
 namespace berth::agent::node {
 
@@ -61,6 +65,20 @@ struct RegistryEntry {
   int64_t ttl_seconds = 10;
 };
 
+// The exec checks this node runs (GET /v1/nodes/{node}/checks).
+struct CheckList {
+  int64_t revision = 0;
+  std::vector<registry::Instance> instances;
+};
+
+struct CheckEvent {
+  enum class Type { kPut, kDelete, kProgress };
+  Type type = Type::kProgress;
+  int64_t revision = 0;
+  std::string key;                             // the instance key (registry::InstanceKey)
+  std::optional<registry::Instance> instance;  // kPut
+};
+
 class ControlClient {
  public:
   // `server` is "http://host:port" (a bare "host:port" gets http://).
@@ -90,10 +108,23 @@ class ControlClient {
   Result<void> DeregisterInstance(const std::string& ns, const std::string& service,
                                   const std::string& id);
 
+  // Node-local exec checks: the list, its watch (as WatchAssignments; kCompacted: list
+  // again), and a result (kPermissionDenied, kFailedPrecondition or kNotFound when the check
+  // is not this node's any more). One stream at a time per client.
+  Result<CheckList> ListChecks(const std::string& node);
+  Result<void> WatchChecks(const std::string& node, int64_t from_revision,
+                           const std::function<bool(CheckEvent&&)>& on_event);
+  Result<void> ReportHealth(const std::string& ns, const std::string& service,
+                            const std::string& id, registry::Health status,
+                            const std::string& output);
+
   const std::string& server() const { return server_; }
 
  private:
   Result<std::string> Do(std::string_view method, const std::string& path, std::string body = {});
+  // GET `target` as a JSON-lines stream; each line that is not an error goes to `on_line`.
+  Result<void> StreamLines(const std::string& target, std::string_view what,
+                           const std::function<bool(const nlohmann::json&)>& on_line);
 
   std::string server_;
   std::string token_;

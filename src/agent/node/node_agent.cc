@@ -156,6 +156,13 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options, Cl
   std::unique_ptr<NodeAgent> n(new NodeAgent(std::move(options), clock, agent, images, puller));
   if (auto r = n->LoadOwned(); !r) return std::unexpected(r.error());
   n->pools_ = std::make_unique<Pools>(n->options_.op_threads);
+  if (n->options_.exec_checks) {
+    auto checks = NodeChecks::Start(
+        {.server = n->options_.server, .token = n->options_.token, .node = n->options_.node},
+        agent);
+    if (!checks) return std::unexpected(Wrap(checks.error(), "exec checks"));
+    n->checks_ = std::move(*checks);
+  }
   n->lease_thread_ = std::thread([p = n.get()] { p->LeaseLoop(); });
   n->watch_thread_ = std::thread([p = n.get()] { p->WatchLoop(); });
   n->worker_thread_ = std::thread([p = n.get()] { p->WorkerLoop(); });
@@ -173,6 +180,7 @@ NodeAgent::~NodeAgent() {
   }
   wake_cv_.notify_all();
   client_.Shutdown();
+  checks_.reset();  // kills running check commands
   for (auto* t : {&lease_thread_, &watch_thread_, &worker_thread_})
     if (t->joinable()) t->join();
   pools_.reset();  // waits for ops in flight (a stop finishes its sequence)

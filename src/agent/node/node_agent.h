@@ -17,6 +17,8 @@
 //                  grace, SIGKILL, remove, delete the status report
 //   probe io       HTTP and TCP probes against the container IP (registry/health probes);
 //                  exec probes through Agent::Exec on the op pool
+//   exec checks    the registry's exec checks of instances that name this node
+//                  (NodeChecks: run here, reported to the control plane)
 //
 // Containers are named by instance id. The instances this agent started are recorded in
 // <state_dir>/instances.json, so a restarted agent adopts the containers that still run
@@ -46,6 +48,7 @@
 #include "agent/image/puller.h"
 #include "agent/node/cgroup_cpu.h"
 #include "agent/node/control_client.h"
+#include "agent/node/node_checks.h"
 #include "agent/node/run_spec.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -72,6 +75,8 @@ struct NodeAgentOptions {
   // averaged over this window.
   std::chrono::milliseconds cpu_sample_interval{5000};
   std::chrono::milliseconds cpu_window{30000};
+  // Run the registry's node-local exec checks of this node (node_checks.h).
+  bool exec_checks = true;
 };
 
 // One instance as this agent sees it (for tests, logs and `berthd agent` status).
@@ -158,6 +163,7 @@ class NodeAgent {
 
   struct Pools;
   std::unique_ptr<Pools> pools_;
+  std::unique_ptr<NodeChecks> checks_;
   std::thread lease_thread_, watch_thread_, worker_thread_;
 };
 

@@ -7,6 +7,8 @@
 #include <asio/thread_pool.hpp>
 #include <functional>
 #include <future>
+#include <map>
+#include <mutex>
 #include <unordered_map>
 
 #include <fmt/core.h>
@@ -15,45 +17,41 @@
 
 namespace berth::registry::health {
 
-namespace {
-int Class(Health h) { return h == Health::kPassing ? 0 : 1; }
-}  // namespace
-
 class HealthChecker::Core : public std::enable_shared_from_this<HealthChecker::Core> {
  public:
   Core(asio::io_context& io, Registry& registry, ExecRunner* exec, HealthCheckerOptions options)
-      : io_(io),
-        strand_(asio::make_strand(io)),
+      : strand_(asio::make_strand(io)),
         registry_(registry),
-        exec_(exec),
-        options_(options),
-        sweep_timer_(strand_) {}
-
-  struct Check {
-    explicit Check(asio::strand<asio::io_context::executor_type>& s) : timer(s) {}
-    std::string key;
-    Instance instance;
-    asio::steady_timer timer;
-    Health status = Health::kCritical;
-    bool has_result = false;
-    int streak_class = 0;
-    int streak = 0;
-    bool removed = false;
-  };
+        options_(std::move(options)),
+        sweep_timer_(strand_),
+        node_timer_(strand_) {
+    // The sink outlives nothing: the scheduler is stopped before the writer is joined.
+    scheduler_ = std::make_unique<CheckScheduler>(
+        io, exec,
+        [this](const Instance& in, Health status, std::string output) {
+          Write(in, status, std::move(output));
+        },
+        CheckSchedulerOptions{.start_spread = options_.start_spread},
+        "exec check: this control plane has no node agent to run it in the container");
+  }
 
   Result<void> Start() {
     auto list = registry_.ListInstances("");
     if (!list) return std::unexpected(list.error());
+    for (auto& in : list->instances) Route(std::make_shared<const Instance>(std::move(in)));
     auto self = shared_from_this();
-    asio::post(strand_, [self, instances = std::move(list->instances)]() mutable {
-      for (auto& in : instances) self->Upsert(std::make_shared<const Instance>(std::move(in)));
-    });
-    auto sub = registry_.Watch("", "", list->index + 1, [self](WatchBatch&& batch) {
-      asio::post(self->strand_, [self, batch = std::move(batch)]() { self->OnBatch(batch); });
+    // A weak reference: the store may keep a cancelled watch's handler until it closes,
+    // which must not keep the checker (and its timers on the io_context) alive.
+    std::weak_ptr<Core> weak = self;
+    auto sub = registry_.Watch("", "", list->index + 1, [weak](WatchBatch&& batch) {
+      if (auto core = weak.lock()) core->OnBatch(batch);
     });
     if (!sub) return std::unexpected(sub.error());
     sub_ = std::move(*sub);
     if (options_.sweep_interval.count() > 0) asio::post(strand_, [self] { self->ScheduleSweep(); });
+    if (options_.node_alive && options_.node_check_interval.count() > 0) {
+      asio::post(strand_, [self] { self->ScheduleNodeCheck(); });
+    }
     return {};
   }
 
@@ -62,175 +60,91 @@ class HealthChecker::Core : public std::enable_shared_from_this<HealthChecker::C
       sub_->Cancel();
       sub_.reset();
     }
+    scheduler_->Stop();
     auto self = shared_from_this();
     std::promise<void> done;
     auto fut = done.get_future();
     asio::post(strand_, [self, &done] {
-      self->StopOnStrand();
+      self->stopped_ = true;
+      self->sweep_timer_.cancel();
+      self->node_timer_.cancel();
       done.set_value();
     });
     if (fut.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
-      // The io_context is not running: nothing runs concurrently with us.
       log::Warn("registry", "health checker stopped without a running io_context");
     }
     writer_.join();
   }
 
-  HealthStats stats_;
-
- private:
-  void StopOnStrand() {
-    stopped_ = true;
-    sweep_timer_.cancel();
-    for (auto& [k, c] : checks_) {
-      c->removed = true;
-      c->timer.cancel();
-    }
-    checks_.clear();
-    stats_.checks = 0;
+  HealthStats& stats() { return scheduler_->stats(); }
+  int64_t node_checks() {
+    std::lock_guard lock(remote_mu_);
+    return static_cast<int64_t>(remote_.size());
   }
 
+ private:
+  // An instance whose exec check its node's agent runs.
+  struct Remote {
+    std::string ns, service, id, node;
+    Health health = Health::kCritical;
+  };
+
+  // Watch callbacks of one watcher never run concurrently, and the initial list is routed
+  // before the watch starts, so routing happens in revision order.
   void OnBatch(const WatchBatch& batch) {
-    if (stopped_) return;
     if (batch.compacted) {
       log::Error("registry", "health checker watch compacted at {}", batch.compact_revision);
     }
     for (const auto& e : batch.events) {
-      std::string key = InstanceKey(e.ns, e.service, e.id);
       if (e.type == WatchEvent::Type::kDelete) {
-        Remove(key);
-      } else if (e.instance) {
-        Upsert(e.instance);
-      }
-    }
-  }
-
-  void Remove(const std::string& key) {
-    auto it = checks_.find(key);
-    if (it == checks_.end()) return;
-    it->second->removed = true;
-    it->second->timer.cancel();
-    checks_.erase(it);
-    --stats_.checks;
-  }
-
-  void Upsert(const std::shared_ptr<const Instance>& in) {
-    if (stopped_) return;
-    std::string key = InstanceKey(in->ns, in->service, in->id);
-    if (!in->check) {
-      Remove(key);
-      return;
-    }
-    auto it = checks_.find(key);
-    if (it != checks_.end() && it->second->instance.check == in->check) {
-      Check& c = *it->second;
-      c.instance = *in;
-      if (in->health != c.status) {  // someone else wrote (registration, self-preservation)
-        c.status = in->health;
-        c.streak = 0;
-      }
-      return;
-    }
-    if (it != checks_.end()) Remove(key);
-    auto c = std::make_shared<Check>(strand_);
-    c->key = key;
-    c->instance = *in;
-    c->status = in->health;
-    // A status some checker already wrote (before a restart or on a leader that has gone) is
-    // a result: rise and fall apply from the first probe, so a new leader does not flap it.
-    c->has_result = in->health_output != kNoCheckResultYet;
-    checks_[key] = c;
-    ++stats_.checks;
-    auto interval = in->check->interval;
-    auto spread = std::chrono::milliseconds(
-        static_cast<int64_t>(static_cast<double>(interval.count()) * options_.start_spread));
-    auto delay = spread.count() > 0 ? std::chrono::milliseconds(std::hash<std::string>{}(key) %
-                                                                static_cast<size_t>(spread.count()))
-                                    : std::chrono::milliseconds(0);
-    Schedule(c, delay);
-  }
-
-  void Schedule(const std::shared_ptr<Check>& c, std::chrono::steady_clock::duration delay) {
-    c->timer.expires_after(delay);
-    auto self = shared_from_this();
-    c->timer.async_wait([self, c](const asio::error_code& ec) {
-      if (ec || c->removed) return;
-      self->RunProbe(c);
-    });
-  }
-
-  void RunProbe(const std::shared_ptr<Check>& c) {
-    auto start = std::chrono::steady_clock::now();
-    ++stats_.probes;
-    auto self = shared_from_this();
-    ProbeDone done = [self, c, start](ProbeResult r) {
-      asio::post(self->strand_, [self, c, start, r = std::move(r)]() mutable {
-        self->OnResult(c, std::move(r), start);
-      });
-    };
-    const CheckSpec& spec = *c->instance.check;
-    switch (spec.kind) {
-      case CheckSpec::Kind::kHttp:
-        RunHttpProbe(io_, spec.http, spec.timeout, std::move(done));
-        break;
-      case CheckSpec::Kind::kTcp:
-        RunTcpProbe(io_, spec.tcp, spec.timeout, std::move(done));
-        break;
-      case CheckSpec::Kind::kExec:
-        if (exec_) {
-          exec_->Run(c->instance, spec.command, spec.timeout, std::move(done));
-        } else {
-          asio::post(io_, [done = std::move(done)] {
-            done({Health::kCritical,
-                  "exec check: this control plane has no node agent to run it in the container"});
-          });
+        std::string key = InstanceKey(e.ns, e.service, e.id);
+        {
+          std::lock_guard lock(remote_mu_);
+          remote_.erase(key);
         }
-        break;
+        scheduler_->Remove(std::move(key));
+      } else if (e.instance) {
+        Route(e.instance);
+      }
     }
   }
 
-  void OnResult(const std::shared_ptr<Check>& c, ProbeResult r,
-                std::chrono::steady_clock::time_point start) {
-    if (c->removed || stopped_) return;
-    if (r.status != Health::kPassing) ++stats_.probes_failed;
-    const CheckSpec& spec = *c->instance.check;
-    if (!c->has_result) {
-      c->has_result = true;
-      c->streak = 0;
-      Transition(*c, r.status, r.output + " (first result)");  // also replaces "no result yet"
-    } else if (r.status == c->status) {
-      c->streak = 0;
-    } else if (Class(r.status) == Class(c->status)) {
-      // warning <-> critical: both failing, no flap to guard against.
-      c->streak = 0;
-      Transition(*c, r.status, r.output);
-    } else {
-      if (c->streak > 0 && c->streak_class == Class(r.status)) {
-        ++c->streak;
-      } else {
-        c->streak_class = Class(r.status);
-        c->streak = 1;
+  // The routing decision: a node-local exec check is watched over, anything else scheduled.
+  void Route(const std::shared_ptr<const Instance>& in) {
+    std::string key = InstanceKey(in->ns, in->service, in->id);
+    if (auto node = ExecCheckNode(*in)) {
+      {
+        std::lock_guard lock(remote_mu_);
+        remote_[key] = Remote{in->ns, in->service, in->id, *node, in->health};
       }
-      int threshold = r.status == Health::kPassing ? spec.rise : spec.fall;
-      if (c->streak >= threshold) {
-        Transition(*c, r.status, fmt::format("{} ({} consecutive)", r.output, c->streak));
-        c->streak = 0;
-      }
+      scheduler_->Remove(std::move(key));
+      return;
     }
-    auto next = start + spec.interval;
-    auto now = std::chrono::steady_clock::now();
-    Schedule(c, next > now ? next - now : std::chrono::steady_clock::duration::zero());
+    {
+      std::lock_guard lock(remote_mu_);
+      remote_.erase(key);
+    }
+    scheduler_->Upsert(in);
   }
 
-  void Transition(Check& c, Health status, std::string output) {
-    c.status = status;
+  // A transition from the scheduler (on its strand): written on the writer thread, unless the
+  // check has moved to a node meanwhile.
+  void Write(const Instance& in, Health status, std::string output) {
     auto self = shared_from_this();
-    asio::post(writer_, [self, ns = c.instance.ns, svc = c.instance.service, id = c.instance.id,
-                         status, output = std::move(output)] {
-      auto r = self->registry_.SetHealth(ns, svc, id, status, output);
+    asio::post(writer_, [self, ns = in.ns, svc = in.service, id = in.id, status,
+                         output = std::move(output)] {
+      auto r = self->registry_.SetHealth(
+          ns, svc, id, status, output, [](const Instance& stored) -> Result<void> {
+            if (auto node = ExecCheckNode(stored)) {
+              return Fail(ErrorCode::kFailedPrecondition,
+                          fmt::format("its exec check runs on node {} now", *node));
+            }
+            return {};
+          });
       if (r) {
-        ++self->stats_.transitions;
-      } else if (r.error().code != ErrorCode::kNotFound) {
+        ++self->stats().transitions;
+      } else if (r.error().code != ErrorCode::kNotFound &&
+                 r.error().code != ErrorCode::kFailedPrecondition) {
         log::Warn("registry", "health of {}/{}/{}: {}", ns, svc, id, r.error().message);
       }
     });
@@ -254,27 +168,85 @@ class HealthChecker::Core : public std::enable_shared_from_this<HealthChecker::C
     });
   }
 
-  asio::io_context& io_;
-  asio::strand<asio::io_context::executor_type> strand_;
+  void ScheduleNodeCheck() {
+    if (stopped_) return;
+    node_timer_.expires_after(options_.node_check_interval);
+    auto self = shared_from_this();
+    node_timer_.async_wait([self](const asio::error_code& ec) {
+      if (ec || self->stopped_) return;
+      if (!self->node_check_running_.exchange(true)) {
+        asio::post(self->writer_, [self] {
+          self->CheckNodes();
+          self->node_check_running_ = false;
+        });
+      }
+      self->ScheduleNodeCheck();
+    });
+  }
+
+  // On the writer thread: instances that are not critical yet and whose node is gone turn
+  // critical. A critical one needs nothing; one whose node lives is its agent's to report.
+  void CheckNodes() {
+    std::vector<Remote> watch;
+    {
+      std::lock_guard lock(remote_mu_);
+      for (const auto& [key, r] : remote_)
+        if (r.health != Health::kCritical) watch.push_back(r);
+    }
+    std::map<std::string, bool> alive;  // by node, asked once per pass
+    for (const auto& r : watch) {
+      auto it = alive.find(r.node);
+      if (it == alive.end()) {
+        auto a = options_.node_alive(r.node);
+        if (!a) {
+          log::Warn("registry", "is node {} alive: {}", r.node, a.error().message);
+          continue;  // unknown: leave the instance as it is
+        }
+        it = alive.emplace(r.node, *a).first;
+      }
+      if (it->second) continue;
+      std::string output = fmt::format(
+          "node {} is down: its agent's lease has ended, so nothing runs this exec check", r.node);
+      auto w = registry_.SetHealth(r.ns, r.service, r.id, Health::kCritical, output,
+                                   [node = r.node](const Instance& stored) -> Result<void> {
+                                     auto n = ExecCheckNode(stored);
+                                     if (!n || *n != node)
+                                       return Fail(ErrorCode::kFailedPrecondition, "check moved");
+                                     return {};
+                                   });
+      if (w) {
+        ++stats().transitions;
+      } else if (w.error().code != ErrorCode::kNotFound &&
+                 w.error().code != ErrorCode::kFailedPrecondition) {
+        log::Warn("registry", "health of {}/{}/{}: {}", r.ns, r.service, r.id, w.error().message);
+      }
+    }
+  }
+
+  asio::strand<asio::io_context::executor_type> strand_;  // the timers
   Registry& registry_;
-  ExecRunner* exec_;
   HealthCheckerOptions options_;
   asio::thread_pool writer_{1};  // store writes, in order
+  std::unique_ptr<CheckScheduler> scheduler_;
   std::unique_ptr<Subscription> sub_;
   asio::steady_timer sweep_timer_;
+  asio::steady_timer node_timer_;
   std::atomic<bool> sweep_running_{false};
-  bool stopped_ = false;                                            // strand only
-  std::unordered_map<std::string, std::shared_ptr<Check>> checks_;  // strand only
+  std::atomic<bool> node_check_running_{false};
+  bool stopped_ = false;  // strand only
+  std::mutex remote_mu_;
+  std::unordered_map<std::string, Remote> remote_;  // by instance key; guarded by remote_mu_
 };
 
 HealthChecker::HealthChecker(asio::io_context& io, Registry& registry, ExecRunner* exec,
                              HealthCheckerOptions options)
-    : core_(std::make_shared<Core>(io, registry, exec, options)) {}
+    : core_(std::make_shared<Core>(io, registry, exec, std::move(options))) {}
 
 HealthChecker::~HealthChecker() = default;
 
 Result<void> HealthChecker::Start() { return core_->Start(); }
 void HealthChecker::Stop() { core_->Stop(); }
-const HealthStats& HealthChecker::stats() const { return core_->stats_; }
+const HealthStats& HealthChecker::stats() const { return core_->stats(); }
+int64_t HealthChecker::node_checks() const { return core_->node_checks(); }
 
 }  // namespace berth::registry::health

@@ -1,12 +1,14 @@
-// The health checker: runs the HTTP, TCP and exec checks that instances declare, all on
-// one Asio io_context (or a few threads running it) with one timer per check — no thread
-// per check — and writes health transitions (only transitions) to the registry.
+// The health checker of the control plane: runs the HTTP, TCP and exec checks that
+// instances declare through a CheckScheduler (scheduler.h: one timer per check, no thread per
+// check, rise/fall thresholds) and writes health transitions (only transitions) to the
+// registry. It runs on the health leader only (component.h).
 //
-// Rise/fall: the first result of a new check is taken at once; afterwards a status
-// changes only after `rise` consecutive passing results (to passing) or `fall` consecutive
-// results of a worse kind (to warning or critical), so one slow answer does not flap. A
-// check whose instance already carries a result (written by an earlier checker: a restart,
-// another control plane that led before) starts "afterwards".
+// Routing: exec checks of instances that name a node (ExecCheckNode: metadata "berth.node")
+// are not run here: that node's agent runs them and reports (agent/node/node_checks.h). The
+// checker keeps an eye on those instances instead: every `node_check_interval` it asks
+// `node_alive` about the node of each one that is not critical, and marks it critical ("node
+// N is down") when the node's lease has ended, so an instance whose agent has gone never stays
+// passing. HTTP and TCP checks, and exec checks without a node, run here.
 //
 // It mirrors the registry by listing every instance and then watching from that revision,
 // so checks start and stop as instances come and go. It also runs the registry's Sweep
@@ -22,7 +24,11 @@
 #include <chrono>
 #include <memory>
 
+#include <functional>
+#include <string>
+
 #include "registry/health/probe.h"
+#include "registry/health/scheduler.h"
 #include "registry/registry.h"
 
 namespace berth::registry::health {
@@ -32,13 +38,10 @@ struct HealthCheckerOptions {
   std::chrono::milliseconds sweep_interval{1000};
   // Spread first probes over up to this share of their interval (by a hash of the key).
   double start_spread = 0.5;
-};
-
-struct HealthStats {
-  std::atomic<int64_t> probes{0};
-  std::atomic<int64_t> probes_failed{0};  // results other than passing
-  std::atomic<int64_t> transitions{0};    // transitions written
-  std::atomic<int64_t> checks{0};         // checks currently scheduled (gauge)
+  // Whether a node's agent is alive (its lease holds); kept out of the registry, which knows
+  // no nodes (berthd reads /nodes/<node>). Null: node-local checks are never marked down.
+  std::function<Result<bool>(const std::string& node)> node_alive;
+  std::chrono::milliseconds node_check_interval{1000};
 };
 
 class HealthChecker {
@@ -54,6 +57,8 @@ class HealthChecker {
   void Stop();
 
   const HealthStats& stats() const;
+  // Node-local exec checks this checker watches over (gauge).
+  int64_t node_checks() const;
 
   class Core;
 

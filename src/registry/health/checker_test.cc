@@ -205,5 +205,74 @@ TEST_F(CheckerTest, ThousandsOfChecksRunOnOneThread) {
       60s));
 }
 
+CheckSpec ExecCheck(std::vector<std::string> argv) {
+  CheckSpec c;
+  c.kind = CheckSpec::Kind::kExec;
+  c.command = std::move(argv);
+  c.interval = 100ms;
+  c.timeout = 100ms;
+  return c;
+}
+
+TEST_F(CheckerTest, LeaderLeavesNodeLocalExecChecksToTheirNode) {
+  // Both would pass if run here (LocalExecRunner runs `true`); only the one without a node is
+  // the leader's.
+  Instance remote = WithCheck("remote", ExecCheck({"true"}));
+  remote.metadata[std::string(kNodeMetadataKey)] = "n2";
+  ASSERT_TRUE(registry_.Register(remote).has_value());
+  ASSERT_TRUE(registry_.Register(WithCheck("local", ExecCheck({"true"}))).has_value());
+  StartChecker();
+  ASSERT_TRUE(WaitFor([&] { return HealthOf("local") == Health::kPassing; }));
+  EXPECT_EQ(checker_->stats().checks, 1);
+  EXPECT_EQ(checker_->node_checks(), 1);
+  auto in = registry_.GetInstance("default", "web", "remote");
+  EXPECT_EQ(in->health, Health::kCritical);
+  EXPECT_EQ(in->health_output, kNoCheckResultYet);
+
+  // Moving a check to a node takes it from the leader; moving it back gives it back.
+  Instance moved = WithCheck("local", ExecCheck({"true"}));
+  moved.metadata[std::string(kNodeMetadataKey)] = "n1";
+  ASSERT_TRUE(registry_.Register(moved).has_value());
+  ASSERT_TRUE(WaitFor([&] { return checker_->node_checks() == 2; }));
+  ASSERT_TRUE(WaitFor([&] { return checker_->stats().checks == 0; }));
+  remote.metadata.erase(std::string(kNodeMetadataKey));
+  ASSERT_TRUE(registry_.Register(remote).has_value());
+  ASSERT_TRUE(WaitFor([&] { return HealthOf("remote") == Health::kPassing; }));
+  EXPECT_EQ(checker_->node_checks(), 1);
+}
+
+TEST_F(CheckerTest, NodeLocalChecksTurnCriticalWhenTheirNodeIsDown) {
+  std::atomic<bool> n2_alive{true};
+  for (const char* id : {"on-n1", "on-n2"}) {
+    Instance in = WithCheck(id, ExecCheck({"true"}));
+    in.metadata[std::string(kNodeMetadataKey)] = std::string(id).substr(3);
+    ASSERT_TRUE(registry_.Register(in).has_value());
+    // As their nodes reported.
+    ASSERT_TRUE(registry_.SetHealth("default", "web", id, Health::kPassing, "exit 0").has_value());
+  }
+  HealthCheckerOptions o{.sweep_interval = 0ms, .node_check_interval = 20ms};
+  std::atomic<int> asked{0};
+  o.node_alive = [&](const std::string& node) -> Result<bool> {
+    ++asked;
+    if (node == "n1") return true;
+    if (node == "n2") return n2_alive.load();
+    return Fail(ErrorCode::kInternal, "unexpected node " + node);
+  };
+  checker_ = std::make_unique<HealthChecker>(io_, registry_, &exec_, o);
+  ASSERT_TRUE(checker_->Start().has_value());
+  // Nodes that live are asked, and their instances keep what the node reported.
+  ASSERT_TRUE(WaitFor([&] { return asked >= 4; }));
+  EXPECT_EQ(HealthOf("on-n1"), Health::kPassing);
+  EXPECT_EQ(HealthOf("on-n2"), Health::kPassing);
+
+  n2_alive = false;
+  ASSERT_TRUE(WaitFor([&] { return HealthOf("on-n2") == Health::kCritical; }));
+  auto in = registry_.GetInstance("default", "web", "on-n2");
+  EXPECT_NE(in->health_output.find("node n2 is down"), std::string::npos) << in->health_output;
+  // Decided in the same pass as n1's, which lives.
+  EXPECT_EQ(HealthOf("on-n1"), Health::kPassing);
+  EXPECT_EQ(checker_->stats().checks, 0);  // none of them is probed here
+}
+
 }  // namespace
 }  // namespace berth::registry::health
