@@ -281,9 +281,6 @@ Result<ServiceView> Registry::ListInstances(std::string_view ns) {
   v.ns = ns;
   v.index = r->revision;
   for (const auto& kv : r->kvs) {
-    // Only leased instances (self-preservation) and those with deregister_after can need
-    // anything: skip decoding the rest (most of a large registry, every second).
-    if (kv.lease == 0 && kv.value.find("\"deregister_after\"") == std::string::npos) continue;
     auto in = DecodeStored(kv.key, kv.value, kv.mod_revision, kv.lease);
     if (in) v.instances.push_back(std::move(*in));
   }
@@ -455,6 +452,9 @@ Result<void> Registry::Sweep() {
   };
   std::map<std::pair<std::string, std::string>, std::vector<Entry>> ttl_by_service;
   for (const auto& kv : r->kvs) {
+    // Only leased instances (self-preservation) and those with deregister_after can need
+    // anything: skip decoding the rest (most of a large registry, every second).
+    if (kv.lease == 0 && kv.value.find("\"deregister_after\"") == std::string::npos) continue;
     auto in = DecodeStored(kv.key, kv.value, kv.mod_revision, kv.lease);
     if (!in) continue;
     // deregister_after: critical for too long.

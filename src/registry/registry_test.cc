@@ -75,6 +75,20 @@ TEST_F(RegistryTest, InstanceWithoutHeartbeatExpiresWithItsLease) {
   EXPECT_EQ(hb.error().code, ErrorCode::kNotFound);
 }
 
+// Regression: ListInstances skipped every instance with neither a lease nor
+// deregister_after (an optimisation meant for the sweep), so the health leader never checked
+// them after a restart and the gateway's first endpoint list missed them.
+TEST_F(RegistryTest, ListInstancesReturnsInstancesWithoutLeaseOrDeregisterAfter) {
+  ASSERT_TRUE(registry_.Register(Make("web", "plain")).has_value());
+  ASSERT_TRUE(registry_.Register(Make("web", "leased", 10)).has_value());
+  auto all = registry_.ListInstances("");
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  ASSERT_EQ(all->instances.size(), 2u);
+  EXPECT_EQ(all->instances[0].id, "leased");
+  EXPECT_EQ(all->instances[1].id, "plain");
+  EXPECT_TRUE(registry_.Sweep().has_value());
+}
+
 TEST_F(RegistryTest, HeartbeatWithoutTtlIsAPreconditionFailure) {
   ASSERT_TRUE(registry_.Register(Make("web", "w1")).has_value());
   auto hb = registry_.Heartbeat("default", "web", "w1");
