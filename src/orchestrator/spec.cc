@@ -69,7 +69,10 @@ bool ParseInt(std::string_view s, int64_t* out) {
 
 class Reader {
  public:
-  explicit Reader(std::string_view file) : file_(file) {}
+  // `stored`: the text is a spec Berth stored earlier (AppFromJson), not a user's input:
+  // checks added after it was stored must not make it unreadable.
+  explicit Reader(std::string_view file, bool stored = false) : file_(file), stored_(stored) {}
+  bool stored() const { return stored_; }
 
   [[noreturn]] void Fail(const YAML::Node& at, std::string_view path, std::string_view what) {
     throw SpecError{fmt::format("{}:{}: {}: {}", file_, Line(at), path, what)};
@@ -188,6 +191,7 @@ class Reader {
 
  private:
   std::string file_;
+  bool stored_ = false;
   std::map<std::string, int> lines_;
 };
 
@@ -549,6 +553,13 @@ ServiceSpec ReadService(Reader& r, const std::string& name, const YAML::Node& n,
            "63 characters");
   }
   std::vector<PendingPort> pending;
+  // expose[].canaryWeight as written, checked once update.canary is known.
+  struct Weight {
+    YAML::Node node;
+    std::string path;
+    size_t expose = 0;
+  };
+  std::vector<Weight> weights;
   YAML::Node probes_node;
   r.ForEachField(
       n, path,
@@ -708,6 +719,9 @@ ServiceSpec ReadService(Reader& r, const std::string& name, const YAML::Node& n,
         } else {
           auto read_one = [&](const YAML::Node& e, const std::string& ep) {
             Expose x;
+            if (e.IsMap() && e["canaryWeight"]) {
+              weights.push_back({e["canaryWeight"], ep + ".canaryWeight", s.expose.size()});
+            }
             r.Note(e, ep);
             r.ForEachField(e, ep, {"host", "path", "port", "canaryWeight"},
                            [&](const std::string& k2, const YAML::Node& v2, const std::string& p2) {
@@ -741,6 +755,18 @@ ServiceSpec ReadService(Reader& r, const std::string& name, const YAML::Node& n,
                            [&](const PortSpec& p) { return p.name == want; });
     if (it == s.ports.end()) r.Fail(pp.node, pp.path, "no port named " + Quote(want));
     (*pp.probe)->port = it->container_port;
+  }
+  // A weight splits traffic between a canary and the stable version; without a canary there
+  // is nothing to split, and the weight would be silently ignored.
+  for (const auto& w : weights) {
+    if (r.stored() || s.update.canary > 0 || w.expose >= s.expose.size() ||
+        s.expose[w.expose].canary_weight == 0) {
+      continue;
+    }
+    r.Fail(w.node, w.path,
+           fmt::format("is {} but the service has no update.canary, so no canary would get "
+                       "that traffic: add update: {{canary: 1}} or remove canaryWeight",
+                       s.expose[w.expose].canary_weight));
   }
   for (size_t i = 0; i < s.expose.size(); ++i) {
     const auto& port = s.expose[i].port;
@@ -812,8 +838,17 @@ YAML::Node Load(Reader& r, std::string_view text) {
 
 // ---- public entry points ----------------------------------------------------------------
 
+namespace {
+Result<App> ParseApp(std::string_view text, std::string_view filename, bool stored);
+}  // namespace
+
 Result<App> ParseAppYaml(std::string_view text, std::string_view filename) {
-  Reader r(filename);
+  return ParseApp(text, filename, /*stored=*/false);
+}
+
+namespace {
+Result<App> ParseApp(std::string_view text, std::string_view filename, bool stored) {
+  Reader r(filename, stored);
   try {
     YAML::Node root = Load(r, text);
     if (!root.IsMap()) r.Fail(root, "(top level)", "must be a map, got " + Reader::Describe(root));
@@ -850,6 +885,7 @@ Result<App> ParseAppYaml(std::string_view text, std::string_view filename) {
     return Fail(ErrorCode::kInvalidArgument, fmt::format("{}: invalid YAML: {}", filename, e.msg));
   }
 }
+}  // namespace
 
 Result<App> ParseComposeYaml(std::string_view text, std::string_view filename,
                              std::string_view app_name, std::string_view ns) {
@@ -1186,8 +1222,8 @@ Result<ServiceSpec> ServiceSpecFromJson(const Json& json) {
   Json body = json;
   body.erase("name");
   app["services"][json["name"].get<std::string>()] = body;
-  auto parsed =
-      ParseAppYaml(app.dump(-1, ' ', false, Json::error_handler_t::replace), "service.json");
+  auto parsed = ParseApp(app.dump(-1, ' ', false, Json::error_handler_t::replace), "service.json",
+                         /*stored=*/true);
   if (!parsed) return std::unexpected(parsed.error());
   return parsed->services.front();
 }
@@ -1202,7 +1238,7 @@ Result<App> AppFromJson(std::string_view json) {
   auto parsed = ParseJson(json);
   if (!parsed) return std::unexpected(parsed.error());
   if (!parsed->is_object()) return Fail(ErrorCode::kInvalidArgument, "app JSON must be an object");
-  return ParseAppYaml(json, "app.json");
+  return ParseApp(json, "app.json", /*stored=*/true);
 }
 
 }  // namespace berth::orchestrator

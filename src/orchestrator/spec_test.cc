@@ -28,7 +28,7 @@ services:
       readiness: {http: {path: /healthz, port: http}, period: 5s, failureThreshold: 2}
       liveness: {tcp: {port: 8080}, initialDelay: 10s}
     restart: {policy: on-failure, backoff: 2s, maxBackoff: 1m, maxRestarts: 5}
-    update: {maxSurge: 1, maxUnavailable: "50%", minReadySeconds: 10, progressDeadline: 5m, autoRollback: false}
+    update: {maxSurge: 1, maxUnavailable: "50%", minReadySeconds: 10, progressDeadline: 5m, autoRollback: false, canary: 1}
     placement:
       constraints:
         - "zone in (eu-1, eu-2)"
@@ -334,6 +334,30 @@ TEST(ParseAppYaml, RejectsBadExpose) {
             "got \"101\"");
   EXPECT_EQ(ParseError(App1("    ports: [80]\n    expose: {port: http}\n")),
             "app.yaml:6: services.api.expose: no port \"http\" in ports");
+}
+
+TEST(ParseAppYaml, RejectsACanaryWeightWithoutACanary) {
+  // The weight was silently ignored: no canary, nothing to split.
+  EXPECT_EQ(ParseError(App1("    expose: [{path: /, canaryWeight: 20}]\n")),
+            "app.yaml:5: services.api.expose[0].canaryWeight: is 20 but the service has no "
+            "update.canary, so no canary would get that traffic: add update: {canary: 1} or "
+            "remove canaryWeight");
+  EXPECT_NE(ParseError(App1("    expose:\n      path: /\n      canaryWeight: 5\n"))
+                .find("app.yaml:7: services.api.expose.canaryWeight: is 5 but"),
+            std::string::npos);
+  // Wherever update comes in the service, and with a canary it is what it says.
+  auto ok =
+      ParseAppYaml(App1("    expose: [{path: /, canaryWeight: 20}]\n    update: {canary: 1}\n"));
+  ASSERT_TRUE(ok) << ok.error().message;
+  EXPECT_EQ(ok->services[0].expose[0].canary_weight, 20);
+  // Weight 0 (the default, and what the stored JSON always carries) says nothing.
+  EXPECT_TRUE(ParseAppYaml(App1("    expose: [{path: /, canaryWeight: 0}]\n")));
+  // An app stored before this check still reads back: nothing stored is lost.
+  App stored = *ParseAppYaml(App1("    expose: [{path: /}]\n"));
+  stored.services[0].expose[0].canary_weight = 20;
+  auto back = AppFromJson(AppToJson(stored));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_EQ(back->services[0].expose[0].canary_weight, 20);
 }
 
 TEST(ParseAppYaml, RejectsBadAutoscale) {
