@@ -15,7 +15,7 @@ packages=(
   # containers and networks
   runc crun containernetworking-plugins busybox-static iproute2 iptables skopeo docker-registry
   # tests and benchmarks
-  dnsutils curl wrk nginx haproxy podman procps psmisc python3 hyperfine
+  dnsutils curl wrk nginx haproxy podman procps psmisc python3 hyperfine valgrind
 )
 
 if [ "$(id -u)" -ne 0 ]; then
