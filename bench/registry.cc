@@ -2,7 +2,7 @@
 //
 //   build/release/bench/bench_registry [--seconds 5] [--clients 32] [--watchers 10000]
 //                                      [--rounds 20] [--streams 100] [--per-connection 1]
-//                                      [--inproc 1] [--fanout 1]
+//                                      [--inproc 1] [--ops 1] [--fanout 1]
 //
 // The control plane runs in a child process (this binary with `serve`): the sqlite store
 // (durable), the registry, its REST API. The parent drives it over HTTP, and etcd (started
@@ -68,6 +68,7 @@ struct Load : berth::bench::Load {
   bool per_connection = true;  // also the one-connection-per-watcher shape
   bool inproc = true;          // the in-process figures
   bool fanout = true;          // the fan-out figures
+  bool ops = true;             // registrations/s and lookups/s over HTTP
 };
 
 void Line(const std::string& name, double value, const std::string& unit) {
@@ -231,12 +232,13 @@ class StreamFleet {
                         });
     });
   }
-  void OnLine(Conn& c, Clock::time_point now) {
-    if (!shape_.created_marker.empty() && c.line.find(shape_.created_marker) != std::string::npos) {
-      ++ready_;
+  void OnLine(Conn& c, std::string_view line, Clock::time_point now) {
+    if (line.find(shape_.marker) == std::string::npos) {
+      if (!shape_.created_marker.empty() && line.find(shape_.created_marker) != std::string::npos) {
+        ++ready_;
+      }
       return;
     }
-    if (c.line.find(shape_.marker) == std::string::npos) return;
     std::lock_guard lock(mu_);
     if (round_ == 0) return;
     if (c.seen_round != round_) {
@@ -271,11 +273,18 @@ class StreamFleet {
       if (c.left == 0) c.crlf = 2;
       while (!piece.empty()) {
         size_t nl = piece.find('\n');
-        c.line.append(piece.substr(0, nl));
-        if (nl == std::string_view::npos) break;
+        if (nl == std::string_view::npos) {
+          c.line.append(piece);  // the rest of this line comes later
+          break;
+        }
+        if (c.line.empty()) {
+          OnLine(c, piece.substr(0, nl), now);  // a whole line in place, no copy
+        } else {
+          c.line.append(piece.substr(0, nl));
+          OnLine(c, c.line, now);
+          c.line.clear();
+        }
         piece.remove_prefix(nl + 1);
-        OnLine(c, now);
-        c.line.clear();
       }
     }
   }
@@ -451,6 +460,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--per-connection")) load.per_connection = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--inproc")) load.inproc = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--fanout")) load.fanout = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--ops")) load.ops = std::atoi(argv[i + 1]);
   }
   RaiseFdLimit();
   signal(SIGPIPE, SIG_IGN);
@@ -492,77 +502,79 @@ int main(int argc, char** argv) {
   int eport = etcd.ClientPort(0);
   pid_t epid = etcd.member_process(0)->Pid();
 
-  // Registrations vs puts.
-  int64_t err1 = 0, err2 = 0;
-  double reg = Drive(
-      base, load,
-      [&](int c, int64_t i) {
-        berth::http::Request r;
-        r.method = "PUT";
-        r.target = fmt::format("/v1/registry/bench/svc{}/i{}", c, i % 500);
-        r.headers.Set("Authorization", "Bearer " + token);
-        r.headers.Set("Content-Type", "application/json");
-        r.body = RegistrationBody(i);
-        return r;
-      },
-      &err1);
-  std::string value = RegistrationBody(12345);
-  double puts = Drive(
-      ebase, load,
-      [&](int c, int64_t i) {
-        berth::http::Request r;
-        r.method = "POST";
-        r.target = "/v3/kv/put";
-        r.headers.Set("Content-Type", "application/json");
-        r.body = fmt::format(R"({{"key":"{}","value":"{}"}})",
-                             Base64(fmt::format("/registry/bench/svc{}/i{}", c, i % 500)),
-                             Base64(RegistrationBody(i)));
-        return r;
-      },
-      &err2);
-  Line("registry_registrations_per_sec", reg, "ops/s");
-  Line("etcd_puts_per_sec", puts, "ops/s");
-  Line("registrations_vs_etcd_puts_ratio", puts > 0 ? reg / puts : 0, "x");
-  if (err1 || err2) fmt::print("# errors: registry {} etcd {}\n", err1, err2);
+  if (load.ops) {
+    // Registrations vs puts.
+    int64_t err1 = 0, err2 = 0;
+    double reg = Drive(
+        base, load,
+        [&](int c, int64_t i) {
+          berth::http::Request r;
+          r.method = "PUT";
+          r.target = fmt::format("/v1/registry/bench/svc{}/i{}", c, i % 500);
+          r.headers.Set("Authorization", "Bearer " + token);
+          r.headers.Set("Content-Type", "application/json");
+          r.body = RegistrationBody(i);
+          return r;
+        },
+        &err1);
+    std::string value = RegistrationBody(12345);
+    double puts = Drive(
+        ebase, load,
+        [&](int c, int64_t i) {
+          berth::http::Request r;
+          r.method = "POST";
+          r.target = "/v3/kv/put";
+          r.headers.Set("Content-Type", "application/json");
+          r.body = fmt::format(R"({{"key":"{}","value":"{}"}})",
+                               Base64(fmt::format("/registry/bench/svc{}/i{}", c, i % 500)),
+                               Base64(RegistrationBody(i)));
+          return r;
+        },
+        &err2);
+    Line("registry_registrations_per_sec", reg, "ops/s");
+    Line("etcd_puts_per_sec", puts, "ops/s");
+    Line("registrations_vs_etcd_puts_ratio", puts > 0 ? reg / puts : 0, "x");
+    if (err1 || err2) fmt::print("# errors: registry {} etcd {}\n", err1, err2);
 
-  // Lookups: a 10-instance service vs a 10-key prefix range.
-  for (int i = 0; i < 10; ++i) {
-    (void)berth::http::Fetch("PUT", fmt::format("{}/v1/registry/bench/lookup/i{}", base, i),
-                             RegistrationBody(i), [&] {
-                               berth::http::Headers h;
-                               h.Set("Authorization", "Bearer " + token);
-                               return h;
-                             }());
-    (void)berth::http::Fetch(
-        "POST", ebase + "/v3/kv/put",
-        fmt::format(R"({{"key":"{}","value":"{}"}})", Base64(fmt::format("/lookup/i{}", i)),
-                    Base64(RegistrationBody(i))));
+    // Lookups: a 10-instance service vs a 10-key prefix range.
+    for (int i = 0; i < 10; ++i) {
+      (void)berth::http::Fetch("PUT", fmt::format("{}/v1/registry/bench/lookup/i{}", base, i),
+                               RegistrationBody(i), [&] {
+                                 berth::http::Headers h;
+                                 h.Set("Authorization", "Bearer " + token);
+                                 return h;
+                               }());
+      (void)berth::http::Fetch(
+          "POST", ebase + "/v3/kv/put",
+          fmt::format(R"({{"key":"{}","value":"{}"}})", Base64(fmt::format("/lookup/i{}", i)),
+                      Base64(RegistrationBody(i))));
+    }
+    double lookups = Drive(
+        base, load,
+        [&](int, int64_t) {
+          berth::http::Request r;
+          r.method = "GET";
+          r.target = "/v1/registry/bench/lookup?passing";
+          r.headers.Set("Authorization", "Bearer " + token);
+          return r;
+        },
+        &err1);
+    double ranges = Drive(
+        ebase, load,
+        [&](int, int64_t) {
+          berth::http::Request r;
+          r.method = "POST";
+          r.target = "/v3/kv/range";
+          r.headers.Set("Content-Type", "application/json");
+          r.body = fmt::format(R"({{"key":"{}","range_end":"{}"}})", Base64("/lookup/"),
+                               Base64("/lookup0"));
+          return r;
+        },
+        &err2);
+    Line("registry_lookups_per_sec", lookups, "ops/s");
+    Line("etcd_ranges_per_sec", ranges, "ops/s");
+    Line("lookups_vs_etcd_ranges_ratio", ranges > 0 ? lookups / ranges : 0, "x");
   }
-  double lookups = Drive(
-      base, load,
-      [&](int, int64_t) {
-        berth::http::Request r;
-        r.method = "GET";
-        r.target = "/v1/registry/bench/lookup?passing";
-        r.headers.Set("Authorization", "Bearer " + token);
-        return r;
-      },
-      &err1);
-  double ranges = Drive(
-      ebase, load,
-      [&](int, int64_t) {
-        berth::http::Request r;
-        r.method = "POST";
-        r.target = "/v3/kv/range";
-        r.headers.Set("Content-Type", "application/json");
-        r.body = fmt::format(R"({{"key":"{}","range_end":"{}"}})", Base64("/lookup/"),
-                             Base64("/lookup0"));
-        return r;
-      },
-      &err2);
-  Line("registry_lookups_per_sec", lookups, "ops/s");
-  Line("etcd_ranges_per_sec", ranges, "ops/s");
-  Line("lookups_vs_etcd_ranges_ratio", ranges > 0 ? lookups / ranges : 0, "x");
 
   if (!load.fanout) {
     server->Kill(SIGKILL);

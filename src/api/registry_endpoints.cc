@@ -313,6 +313,9 @@ void StreamMultiWatch(const std::shared_ptr<Call>& call, registry::Registry& reg
   call->StartStream();
   auto handler = [call, state](registry::MultiWatchBatch&& b) {
     std::string out;
+    size_t size = 0;
+    for (const auto& [w, e] : b.events) size += state->prefixes[w].size() + e->json->size();
+    out.reserve(size);
     for (size_t i = 0; i < b.created.size(); ++i) {
       fmt::format_to(std::back_inserter(out),
                      R"({}"type":"created","start_revision":{}}})"

@@ -5,7 +5,8 @@
 //   berth service get NAME [--passing] [--tag T]...
 //   berth service deregister NAME ID
 //   berth service heartbeat NAME ID
-//   berth service watch [NAME] [--revision N]   (resumes after a dropped stream)
+//   berth service watch [NAME...] [--revision N] (resumes after a dropped stream; several
+//                                                 names share one multiplexed stream)
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
 
@@ -188,19 +189,35 @@ void AddServiceCommands(CLI::App& app, Context& ctx) {
     });
   }
   {
-    auto* cmd = svc->add_subcommand("watch", "Stream registry changes (a namespace or a service)");
-    auto name = std::make_shared<std::string>();
+    auto* cmd = svc->add_subcommand(
+        "watch",
+        "Stream registry changes (a namespace, a service, or several services on one stream)");
+    auto names = std::make_shared<std::vector<std::string>>();
     auto revision = std::make_shared<int64_t>(0);
-    cmd->add_option("name", *name, "Service name (default: the whole namespace)");
+    cmd->add_option("name", *names,
+                    "Service names (default: the whole namespace); several share one "
+                    "multiplexed stream");
     cmd->add_option("--revision", *revision, "Replay from this revision");
-    cmd->callback([&ctx, ns, name, revision] {
-      ctx.run = [&ctx, ns, name, revision] {
-        int64_t next = *revision;
+    cmd->callback([&ctx, ns, names, revision] {
+      ctx.run = [&ctx, ns, names, revision] {
+        const bool many = names->size() > 1;
+        // Per watch (one per name, or the one), the revision to resume from.
+        std::vector<int64_t> next(std::max<size_t>(1, names->size()), *revision);
+        auto print = [&ctx](const Json& line) {
+          if (ctx.format() != Format::kTable) {
+            std::cout << line.dump() << std::endl;
+            return;
+          }
+          const Json& in = line.contains("instance") ? line["instance"] : Json::object();
+          std::cout << fmt::format("{} {} {}/{}/{} {}\n", line.value("revision", int64_t{0}),
+                                   line.value("type", ""), line.value("namespace", ""),
+                                   line.value("service", ""), line.value("id", ""),
+                                   in.value("health", ""))
+                    << std::flush;
+        };
         for (int failures = 0;;) {
-          std::string path = Path(*ns, *name) + "?watch";
-          if (next > 0) path += fmt::format("&revision={}", next);
           bool fatal = false;
-          auto r = ctx.Stream(path, [&](const Json& line) {
+          auto on_line = [&](const Json& line) {
             if (line.contains("error")) {
               std::string code = line["error"].value("code", "");
               if (code != "unavailable") {
@@ -210,26 +227,38 @@ void AddServiceCommands(CLI::App& app, Context& ctx) {
               }
               return false;
             }
-            failures = 0;
-            next = line.value("revision", next) + 1;  // resume after the last one seen
-            if (ctx.format() != Format::kTable) {
-              std::cout << line.dump() << std::endl;
-            } else {
-              const Json& in = line.contains("instance") ? line["instance"] : Json::object();
-              std::cout << fmt::format("{} {} {}/{}/{} {}\n", line.value("revision", int64_t{0}),
-                                       line.value("type", ""), line.value("namespace", ""),
-                                       line.value("service", ""), line.value("id", ""),
-                                       in.value("health", ""))
-                        << std::flush;
+            std::string type = line.value("type", "");
+            size_t w = many ? static_cast<size_t>(line.value("watch_id", int64_t{0})) : 0;
+            if (w >= next.size() || type == "progress") return true;
+            if (type == "created") {
+              if (next[w] == 0) next[w] = line.value("start_revision", int64_t{0});
+              return true;
             }
+            failures = 0;
+            next[w] = line.value("revision", next[w]) + 1;  // resume after the last one seen
+            print(line);
             return true;
-          });
+          };
+          Result<void> r;
+          if (many) {
+            Json watches = Json::array();
+            for (size_t i = 0; i < names->size(); ++i) {
+              watches.push_back(Json{
+                  {"id", i}, {"namespace", *ns}, {"service", (*names)[i]}, {"revision", next[i]}});
+            }
+            Json body{{"watches", std::move(watches)}};
+            r = ctx.Stream("POST", "/v1/registry:watch", &body, on_line);
+          } else {
+            std::string path = Path(*ns, names->empty() ? "" : names->front()) + "?watch";
+            if (next[0] > 0) path += fmt::format("&revision={}", next[0]);
+            r = ctx.Stream(path, on_line);
+          }
           if (fatal) return 1;
           if (!r && r.error().code != ErrorCode::kUnavailable &&
               r.error().code != ErrorCode::kInternal) {
             return PrintError(r.error());
           }
-          // The stream ended (server restart, network): reconnect from the next revision.
+          // The stream ended (server restart, network): reconnect from the next revisions.
           if (++failures > 30)
             return PrintError(r ? Error(ErrorCode::kUnavailable, "stream ended") : r.error());
           std::this_thread::sleep_for(std::chrono::milliseconds(200 * std::min(failures, 10)));

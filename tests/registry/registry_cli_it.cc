@@ -105,6 +105,12 @@ TEST_F(RegistryCliIt, RegisterListGetWatchDeregister) {
   r = Berth(fmt::format("-o json service watch web --revision {} & sleep 2; kill $!", index));
   EXPECT_NE(r.text.find("\"type\":\"delete\""), std::string::npos) << r.text;
   EXPECT_NE(r.text.find("web-10.0.0.2-8080"), std::string::npos) << r.text;
+  // Several names share one multiplexed stream; each line names its watch.
+  ASSERT_EQ(Berth("service register api --addr 10.0.0.9:90 --id api-1").code, 0);
+  r = Berth(fmt::format("-o json service watch web api --revision {} & sleep 2; kill $!", index));
+  EXPECT_NE(r.text.find(R"("type":"delete","watch_id":0)"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find(R"("type":"put","watch_id":1)"), std::string::npos) << r.text;
+  EXPECT_NE(r.text.find("api-1"), std::string::npos) << r.text;
 }
 
 TEST_F(RegistryCliIt, BadInputIsAClearErrorAndExitCodeOne) {
