@@ -263,7 +263,64 @@ struct MultiWatchState {
   std::shared_ptr<registry::MultiSubscription> sub;
   bool closed = false;
   asio::steady_timer timer;  // touched only by ScheduleProgress and its handler
+  std::mutex out_mu;         // guards the two below
+  std::vector<registry::MultiWatchBatch> queued;  // delivered, not written yet
+  bool draining = false;                          // a DrainMultiWatch job is queued or running
 };
+
+// Renders what the hub delivered for one stream as one chunk (one gather write) and writes
+// it; runs as one job per stream at a time, so the stream's lines keep the hub's order.
+void DrainMultiWatch(Call& call, MultiWatchState& state) {
+  for (;;) {
+    std::vector<registry::MultiWatchBatch> batches;
+    {
+      std::lock_guard lock(state.out_mu);
+      if (state.queued.empty()) {
+        state.draining = false;
+        return;
+      }
+      batches.swap(state.queued);
+    }
+    std::string out;
+    size_t size = 0;
+    for (const auto& b : batches) {
+      for (const auto& [w, e] : b.events) size += state.prefixes[w].size() + e->json->size();
+    }
+    out.reserve(size);
+    size_t ended = 0;
+    for (const auto& b : batches) {
+      for (size_t i = 0; i < b.created.size(); ++i) {
+        fmt::format_to(std::back_inserter(out),
+                       R"({}"type":"created","start_revision":{}}})"
+                       "\n",
+                       state.prefixes[i], b.created[i]);
+      }
+      if (b.progress_revision > 0) {
+        fmt::format_to(std::back_inserter(out),
+                       R"({{"type":"progress","revision":{}}})"
+                       "\n",
+                       b.progress_revision);
+      }
+      for (const auto& [w, e] : b.events) {
+        const std::string& json = *e->json;  // {"type":...}: the watch id goes in front
+        out += state.prefixes[w];
+        out.append(json.data() + 1, json.size() - 1);
+        out += '\n';
+      }
+      for (const auto& end : b.ended) {
+        Json error{{"code", end.compacted ? "compacted" : "unavailable"}, {"message", end.reason}};
+        if (end.compacted) error["compact_revision"] = end.compact_revision;
+        fmt::format_to(std::back_inserter(out),
+                       R"({}"type":"canceled","error":{}}})"
+                       "\n",
+                       state.prefixes[end.watch], DumpJson(error));
+        ++ended;
+      }
+    }
+    if (!out.empty()) call.writer()->Write(std::move(out));
+    if (ended > 0 && state.live.fetch_sub(ended) == ended) call.EndStream();
+  }
+}
 
 // A progress line every `every` until the stream closes (the handler holds the state until
 // then).
@@ -287,7 +344,7 @@ void ScheduleProgress(const std::shared_ptr<MultiWatchState>& state,
 // `{"type":"progress","revision":R}`. Each delivery is one chunk (one gather write): the
 // event's JSON is rendered once by the registry and shared by every watch and stream.
 void StreamMultiWatch(const std::shared_ptr<Call>& call, registry::Registry& reg,
-                      asio::io_context& io) {
+                      asio::io_context& io, asio::thread_pool& pool) {
   auto body = call->JsonBody();
   if (!body) return call->ReplyError(body.error());
   auto request = ParseMultiWatch(*body);
@@ -311,41 +368,16 @@ void StreamMultiWatch(const std::shared_ptr<Call>& call, registry::Registry& reg
   }
   state->live = request->specs.size();
   call->StartStream();
-  auto handler = [call, state](registry::MultiWatchBatch&& b) {
-    std::string out;
-    size_t size = 0;
-    for (const auto& [w, e] : b.events) size += state->prefixes[w].size() + e->json->size();
-    out.reserve(size);
-    for (size_t i = 0; i < b.created.size(); ++i) {
-      fmt::format_to(std::back_inserter(out),
-                     R"({}"type":"created","start_revision":{}}})"
-                     "\n",
-                     state->prefixes[i], b.created[i]);
+  // The hub calls this under its lock, for every stream in turn: it only queues, and one
+  // pool job per stream at a time renders and writes (streams in parallel, each in order).
+  auto handler = [call, state, &pool](registry::MultiWatchBatch&& b) {
+    {
+      std::lock_guard lock(state->out_mu);
+      state->queued.push_back(std::move(b));
+      if (state->draining) return;
+      state->draining = true;
     }
-    if (b.progress_revision > 0) {
-      fmt::format_to(std::back_inserter(out),
-                     R"({{"type":"progress","revision":{}}})"
-                     "\n",
-                     b.progress_revision);
-    }
-    for (const auto& [w, e] : b.events) {
-      const std::string& json = *e->json;  // {"type":...}: the watch id goes in front
-      out += state->prefixes[w];
-      out.append(json.data() + 1, json.size() - 1);
-      out += '\n';
-    }
-    size_t ended = 0;
-    for (const auto& end : b.ended) {
-      Json error{{"code", end.compacted ? "compacted" : "unavailable"}, {"message", end.reason}};
-      if (end.compacted) error["compact_revision"] = end.compact_revision;
-      fmt::format_to(std::back_inserter(out),
-                     R"({}"type":"canceled","error":{}}})"
-                     "\n",
-                     state->prefixes[end.watch], DumpJson(error));
-      ++ended;
-    }
-    if (!out.empty()) call->writer()->Write(std::move(out));
-    if (ended > 0 && state->live.fetch_sub(ended) == ended) call->EndStream();
+    asio::post(pool, [call, state] { DrainMultiWatch(*call, *state); });
   };
   auto sub = reg.WatchMany(std::move(request->specs), std::move(handler));
   if (!sub) {
@@ -679,8 +711,8 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
   // A multiplexed watch stream: many watches, one connection (docs/decisions/0006).
   router.Add({.method = "POST",
               .pattern = "/v1/registry:watch",
-              .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
-                StreamMultiWatch(call, reg, io);
+              .handler = OnPool(pool, [&reg, &io, &pool](const std::shared_ptr<Call>& call) {
+                StreamMultiWatch(call, reg, io, pool);
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry",
