@@ -220,6 +220,8 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndChangesNothing) {
       {"PUT", "/v1/kv/keep", R"({"value":"x","lease":"soon"})", 400, "lease"},
       {"GET", "/v1/kv/keep?revision=abc", "", 400, "revision"},
       {"POST", "/v1/tokens", R"({"role":"root"})", 400, "unknown role"},
+      {"POST", "/v1/tokens", R"({"node":"N_1"})", 400, "is not a node name"},
+      {"POST", "/v1/tokens", R"({"node":"n1","role":"admin"})", 400, "operator role"},
       {"POST", "/v1/leases", R"({"ttl":0})", 400, "ttl"},
       {"GET", "/v1/nothing", "", 404, "no endpoint"},
   };
