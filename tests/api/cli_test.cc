@@ -59,9 +59,18 @@ TEST_F(CliTest, TokensAndAudit) {
   ASSERT_EQ(created.code, 0) << created.text;
   std::string viewer = created.text.substr(0, created.text.find('\n'));
   EXPECT_TRUE(viewer.starts_with("berth_"));
+  auto node = Berth({"token", "create", "--node", "n1"});
+  ASSERT_EQ(node.code, 0) << node.text;
+  EXPECT_TRUE(node.text.starts_with("berth_")) << node.text;
   auto ls = Berth({"token", "ls"});
   EXPECT_NE(ls.text.find("dash"), std::string::npos);
   EXPECT_EQ(ls.text.find(viewer), std::string::npos);
+  EXPECT_NE(ls.text.find("node-n1"), std::string::npos) << ls.text;  // its name and node
+  // A node token acts only as its node: not even a viewer's status call.
+  std::string node_token = node.text.substr(0, node.text.find('\n'));
+  auto as_node = Berth({"status"}, node_token);
+  EXPECT_EQ(as_node.code, 1);
+  EXPECT_NE(as_node.text.find("bound to node n1"), std::string::npos) << as_node.text;
 
   auto denied = Berth({"kv", "put", "/x", "1"}, viewer);
   EXPECT_EQ(denied.code, 1);
