@@ -5,6 +5,7 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <fcntl.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
@@ -24,8 +25,11 @@ Worker::Worker(int index, WorkerOptions options, const Clock& clock)
       clock_(clock),
       hand_over_fd_(io_),
       clusters_(random_, clock_, stats_) {
+  // Other threads write to wake_fd_, which stays open until the destructor; the worker waits
+  // on a duplicate that Stop closes (so writers never race with that close).
   asio::error_code ec;
-  const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  const int fd = wake_fd_ < 0 ? -1 : ::fcntl(wake_fd_, F_DUPFD_CLOEXEC, 0);
   if (fd < 0) {
     ec = asio::error_code(errno, asio::system_category());
   } else if (hand_over_fd_.assign(fd, ec); ec) {
@@ -35,7 +39,10 @@ Worker::Worker(int index, WorkerOptions options, const Clock& clock)
     hand_over_error_ = "gateway: worker " + std::to_string(index) + ": eventfd: " + ec.message();
 }
 
-Worker::~Worker() { Stop(); }
+Worker::~Worker() {
+  Stop();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
 
 Result<uint16_t> Worker::Listen(const tcp::endpoint& endpoint, bool freebind) {
   if (!hand_over_error_.empty()) return Fail(ErrorCode::kUnavailable, hand_over_error_);
@@ -122,7 +129,7 @@ void Worker::RunOnWorker(std::function<void()> fn) {
   }
   const uint64_t one = 1;
   // Fails only when the counter would overflow: then the worker is woken already.
-  [[maybe_unused]] ssize_t n = ::write(hand_over_fd_.native_handle(), &one, sizeof(one));
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
 }
 
 void Worker::WaitForHandOver() {

@@ -135,7 +135,8 @@ class Worker {
   std::mutex hand_over_mu_;
   std::vector<std::function<void()>> hand_over_;  // guarded by hand_over_mu_
   std::vector<std::function<void()>> handed_;     // worker thread: being run
-  asio::posix::stream_descriptor hand_over_fd_;   // an eventfd, written after a push
+  int wake_fd_ = -1;                              // an eventfd, written after a push
+  asio::posix::stream_descriptor hand_over_fd_;   // wake_fd_ duplicated: the worker's wait
   std::string hand_over_error_;                   // creating it failed (Listen reports it)
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
