@@ -607,6 +607,15 @@ void NodeChecks(const std::shared_ptr<Call>& call, registry::Registry& reg, asio
   });
 }
 
+// For a node token (`node` not empty): the stored instance a write may change must be that
+// node's own (registry::AuthorizeNodeWrite); other callers are not restricted here.
+registry::Registry::WritePrecondition OwnedBy(std::string node) {
+  if (node.empty()) return nullptr;
+  return [node = std::move(node)](const Instance* stored) {
+    return registry::AuthorizeNodeWrite(node, stored, nullptr);
+  };
+}
+
 // Runs `fn(call)` on the blocking pool.
 EndpointHandler OnPool(asio::thread_pool& pool,
                        std::function<void(const std::shared_ptr<Call>&)> fn) {
@@ -633,13 +642,18 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
                     return call->ReplyError(e.error());
                   }
                 }
+                const std::string node = call->principal().node;
+                if (auto own = registry::AuthorizeNodeWrite(node, nullptr, &*in); !own) {
+                  return call->ReplyError(own.error());
+                }
                 reg.RegisterAsync(
                     std::move(*in),
                     [&pool](std::function<void()> fn) { asio::post(pool, std::move(fn)); },
                     [call](Result<registry::Instance> r) {
                       if (!r) return call->ReplyError(r.error());
                       call->ReplyJsonText(200, registry::InstanceToJsonText(*r));
-                    });
+                    },
+                    OwnedBy(node));
               }});
   router.Add({.method = "PUT",
               .pattern = "/v1/registry/{ns}/{service}/{instance}/heartbeat",
@@ -647,7 +661,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               .for_nodes = true,
               .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
                 auto r = reg.Heartbeat(call->Param("ns"), call->Param("service"),
-                                       call->Param("instance"));
+                                       call->Param("instance"), OwnedBy(call->principal().node));
                 if (!r) return call->ReplyError(r.error());
                 call->ReplyJsonText(200, registry::InstanceToJsonText(*r));
               })});
@@ -682,7 +696,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               .for_nodes = true,
               .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
                 auto r = reg.Deregister(call->Param("ns"), call->Param("service"),
-                                        call->Param("instance"));
+                                        call->Param("instance"), OwnedBy(call->principal().node));
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, Json{{"revision", *r}});
               })});

@@ -569,6 +569,34 @@ std::optional<std::string> ExecCheckNode(const Instance& instance) {
   return n->second;
 }
 
+namespace {
+std::string_view NamedNode(const Instance& instance) {
+  auto n = instance.metadata.find(std::string(kNodeMetadataKey));
+  return n == instance.metadata.end() ? std::string_view() : std::string_view(n->second);
+}
+}  // namespace
+
+Result<void> AuthorizeNodeWrite(std::string_view writer_node, const Instance* stored,
+                                const Instance* incoming) {
+  if (writer_node.empty()) return {};
+  if (incoming != nullptr && NamedNode(*incoming) != writer_node) {
+    return Fail(ErrorCode::kPermissionDenied,
+                fmt::format("a token of node {} registers only instances of its own node: "
+                            "instance {} has metadata \"{}\" = \"{}\" (want \"{}\")",
+                            writer_node, incoming->id, kNodeMetadataKey, NamedNode(*incoming),
+                            writer_node));
+  }
+  if (stored != nullptr && NamedNode(*stored) != writer_node) {
+    const std::string_view owner = NamedNode(*stored);
+    return Fail(ErrorCode::kPermissionDenied,
+                fmt::format("a token of node {} cannot change instance {} of {}/{}: it {}",
+                            writer_node, stored->id, stored->ns, stored->service,
+                            owner.empty() ? std::string("belongs to no node")
+                                          : fmt::format("belongs to node {}", owner)));
+  }
+  return {};
+}
+
 Result<HealthReport> ParseHealthReport(std::string_view body) {
   auto j = ParseJson(body, JsonLimits{.max_bytes = 16 * 1024, .max_depth = 4});
   if (!j) return std::unexpected(j.error());

@@ -148,6 +148,13 @@ struct HealthReport {
   std::string output;
 };
 Result<HealthReport> ParseHealthReport(std::string_view body);
+// Node tokens write only their own node's instances: those whose metadata names the node
+// (kNodeMetadataKey), as the node agent's registrations do. `writer_node` is the node the
+// caller's token is bound to (empty: not a node token; nothing to check). `stored` is the
+// instance as stored (nullptr when there is none) and `incoming` the registration
+// (nullptr for a heartbeat or a deregistration). kPermissionDenied names the other node.
+Result<void> AuthorizeNodeWrite(std::string_view writer_node, const Instance* stored,
+                                const Instance* incoming);
 // Whether a caller may report the health of `instance`: only for a node-local exec check
 // (kFailedPrecondition otherwise), and only an admin or a token bound to that very node
 // (`reporter_node`, empty for unbound tokens) may (kPermissionDenied otherwise).

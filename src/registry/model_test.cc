@@ -221,6 +221,38 @@ TEST(ModelTest, HealthReportsParseStrictly) {
   EXPECT_NE(huge.error().message.find("output"), std::string::npos);
 }
 
+TEST(ModelTest, ANodeTokenWritesOnlyInstancesThatNameItsNode) {
+  Instance mine;
+  mine.id = "a";
+  mine.ns = "shop";
+  mine.service = "api";
+  mine.metadata[std::string(kNodeMetadataKey)] = "n1";
+  Instance theirs = mine;
+  theirs.metadata[std::string(kNodeMetadataKey)] = "n2";
+  Instance nobodys = mine;
+  nobodys.metadata.clear();
+
+  // Not a node token: nothing to check here (roles are checked before).
+  EXPECT_TRUE(AuthorizeNodeWrite("", &theirs, &nobodys));
+  // Its own, new or stored.
+  EXPECT_TRUE(AuthorizeNodeWrite("n1", nullptr, &mine));
+  EXPECT_TRUE(AuthorizeNodeWrite("n1", &mine, &mine));
+  EXPECT_TRUE(AuthorizeNodeWrite("n1", &mine, nullptr));
+  // A registration that names another node, or none.
+  auto r = AuthorizeNodeWrite("n1", nullptr, &theirs);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kPermissionDenied);
+  EXPECT_NE(r.error().message.find("\"n2\""), std::string::npos) << r.error().message;
+  EXPECT_FALSE(AuthorizeNodeWrite("n1", nullptr, &nobodys));
+  // Taking over, renewing or removing another node's instance, or one of no node.
+  r = AuthorizeNodeWrite("n1", &theirs, &mine);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("belongs to node n2"), std::string::npos) << r.error().message;
+  r = AuthorizeNodeWrite("n1", &nobodys, nullptr);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("belongs to no node"), std::string::npos) << r.error().message;
+}
+
 TEST(ModelTest, OnlyTheOwningNodeOrAnAdminMayReportHealth) {
   auto in = ExecInstance({{"berth.container", "box"}, {"berth.node", "n2"}});
   EXPECT_TRUE(AuthorizeHealthReport(in, "n2", false).has_value());

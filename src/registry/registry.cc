@@ -97,20 +97,25 @@ struct Registry::AsyncRegistration {
   Instance spec;
   RunBlocking run_blocking;
   std::function<void(Result<Instance>)> done;
+  WritePrecondition precondition;
 };
 
 void Registry::RegisterAsync(Instance instance, RunBlocking run_blocking,
-                             std::function<void(Result<Instance>)> done) {
+                             std::function<void(Result<Instance>)> done,
+                             WritePrecondition precondition) {
   if (auto r = ValidateInstance(instance); !r) return done(std::unexpected(r.error()));
-  RegisterAttempt(std::make_shared<AsyncRegistration>(AsyncRegistration{
-                      std::move(instance), std::move(run_blocking), std::move(done)}),
-                  0);
+  RegisterAttempt(
+      std::make_shared<AsyncRegistration>(AsyncRegistration{
+          std::move(instance), std::move(run_blocking), std::move(done), std::move(precondition)}),
+      0);
 }
 
 // Runs on the caller's thread first, then (after a lost race) on the store's writer thread:
 // it only reads the store and queues writes, never waits.
 void Registry::RegisterAttempt(std::shared_ptr<AsyncRegistration> a, int attempt) {
-  auto blocking = [this, a] { a->run_blocking([this, a] { a->done(Register(a->spec)); }); };
+  auto blocking = [this, a] {
+    a->run_blocking([this, a] { a->done(Register(a->spec, a->precondition)); });
+  };
   store::AsyncTxnStore* async = store::AsyncTxnOf(store_);
   if (async == nullptr || a->spec.ttl_seconds > 0) return blocking();
   const std::string key = InstanceKey(a->spec.ns, a->spec.service, a->spec.id);
@@ -118,6 +123,11 @@ void Registry::RegisterAttempt(std::shared_ptr<AsyncRegistration> a, int attempt
   auto existing = Load(key, &raw);
   if (!existing) return a->done(std::unexpected(existing.error()));
   const std::optional<Instance>& old = *existing;
+  if (a->precondition) {
+    if (auto p = a->precondition(old ? &*old : nullptr); !p) {
+      return a->done(std::unexpected(p.error()));
+    }
+  }
   if (old && old->lease != 0) return blocking();  // its lease must be revoked: store work
   if (old && old->SameRegistration(a->spec)) return a->done(*old);  // idempotent
   Instance next = NextRegistration(a->spec, old, 0);
@@ -148,7 +158,7 @@ Result<std::optional<int64_t>> Registry::CasPut(const Instance& in, int64_t mod_
   return std::optional<int64_t>(r->revision);
 }
 
-Result<Instance> Registry::Register(const Instance& spec) {
+Result<Instance> Registry::Register(const Instance& spec, const WritePrecondition& precondition) {
   if (auto r = ValidateInstance(spec); !r) return std::unexpected(r.error());
   const std::string key = InstanceKey(spec.ns, spec.service, spec.id);
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
@@ -156,6 +166,9 @@ Result<Instance> Registry::Register(const Instance& spec) {
     auto existing = Load(key, &raw);
     if (!existing) return std::unexpected(existing.error());
     const std::optional<Instance>& old = *existing;
+    if (precondition) {
+      if (auto p = precondition(old ? &*old : nullptr); !p) return std::unexpected(p.error());
+    }
     int64_t lease = 0;
     if (old && old->lease && old->ttl_seconds == spec.ttl_seconds && spec.ttl_seconds > 0) {
       auto k = store_.KeepAlive(old->lease);
@@ -192,29 +205,40 @@ Result<Instance> Registry::Register(const Instance& spec) {
 }
 
 Result<int64_t> Registry::Deregister(std::string_view ns, std::string_view service,
-                                     std::string_view id) {
+                                     std::string_view id, const WritePrecondition& precondition) {
   if (auto r = ValidateIdentity(ns, service, id); !r) return std::unexpected(r.error());
   const std::string key = InstanceKey(ns, service, id);
-  store::KeyValue raw;
-  auto existing = Load(key, &raw);
-  if (!existing) return std::unexpected(existing.error());
-  if (!existing->has_value()) {
+  auto not_registered = [&] {
     return Fail(ErrorCode::kNotFound, fmt::format("instance {} of service {} is not registered", id,
                                                   ServiceName(ns, service)));
+  };
+  for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
+    store::KeyValue raw;
+    auto existing = Load(key, &raw);
+    if (!existing) return std::unexpected(existing.error());
+    if (!existing->has_value()) return not_registered();
+    if (precondition) {
+      if (auto p = precondition(&**existing); !p) return std::unexpected(p.error());
+    }
+    // Deleted only as it was read: the precondition judged this very instance.
+    store::TxnRequest txn;
+    txn.compare.push_back({.key = key,
+                           .target = store::Compare::Target::kModRevision,
+                           .op = store::Compare::Op::kEqual,
+                           .number = raw.mod_revision});
+    txn.success.push_back(store::TxnOp::Delete(key));
+    auto d = store_.Txn(txn);
+    if (!d) return std::unexpected(d.error());
+    if (!d->succeeded) continue;  // changed or gone meanwhile: read again
+    if (raw.lease) (void)store_.RevokeLease(raw.lease);
+    ++stats_.deregistrations;
+    return d->revision;
   }
-  auto d = store_.Delete(key);
-  if (!d) return std::unexpected(d.error());
-  if (d->deleted == 0) {
-    return Fail(ErrorCode::kNotFound, fmt::format("instance {} of service {} is not registered", id,
-                                                  ServiceName(ns, service)));
-  }
-  if (raw.lease) (void)store_.RevokeLease(raw.lease);
-  ++stats_.deregistrations;
-  return d->revision;
+  return Fail(ErrorCode::kUnavailable, fmt::format("deregistering {} kept racing", key));
 }
 
 Result<Instance> Registry::Heartbeat(std::string_view ns, std::string_view service,
-                                     std::string_view id) {
+                                     std::string_view id, const WritePrecondition& precondition) {
   if (auto r = ValidateIdentity(ns, service, id); !r) return std::unexpected(r.error());
   const std::string key = InstanceKey(ns, service, id);
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
@@ -226,6 +250,9 @@ Result<Instance> Registry::Heartbeat(std::string_view ns, std::string_view servi
                                                     id, ServiceName(ns, service)));
     }
     Instance in = std::move(**existing);
+    if (precondition) {
+      if (auto p = precondition(&in); !p) return std::unexpected(p.error());
+    }
     if (in.lease == 0) {
       return Fail(ErrorCode::kFailedPrecondition,
                   fmt::format("instance {} of service {} has no ttl to heartbeat", id,

@@ -167,7 +167,14 @@ class Registry {
   // nothing in the store and returns the stored instance. A TTL attaches a lease (reused
   // and renewed when the instance already has a live one). Health is kept across an
   // update unless the check changed. Returns the stored instance with its revision.
-  Result<Instance> Register(const Instance& instance);
+  //
+  // `precondition`, when set, is asked about the stored instance (nullptr when there is
+  // none) inside the compare-and-swap loop of Register, RegisterAsync, Deregister and
+  // Heartbeat; its error is returned and nothing is written (a node token touching another
+  // node's instance).
+  using WritePrecondition = std::function<Result<void>(const Instance* stored)>;
+  Result<Instance> Register(const Instance& instance,
+                            const WritePrecondition& precondition = nullptr);
   // Register without waiting where it can: a registration that needs no lease work (no TTL,
   // and no older registration's lease to revoke) on a store that writes asynchronously is
   // written with store::AsyncTxnStore::TxnAsync; `done` runs on the store's writer thread.
@@ -175,12 +182,15 @@ class Registry {
   // thread that may wait). `done` runs exactly once and must not block.
   using RunBlocking = std::function<void(std::function<void()>)>;
   void RegisterAsync(Instance instance, RunBlocking run_blocking,
-                     std::function<void(Result<Instance>)> done);
+                     std::function<void(Result<Instance>)> done,
+                     WritePrecondition precondition = nullptr);
   // Removes an instance; kNotFound when absent. Returns the store revision after.
-  Result<int64_t> Deregister(std::string_view ns, std::string_view service, std::string_view id);
+  Result<int64_t> Deregister(std::string_view ns, std::string_view service, std::string_view id,
+                             const WritePrecondition& precondition = nullptr);
   // Renews the instance's lease; kNotFound when the instance (or lease) is gone,
   // kFailedPrecondition when it has no TTL. Ends self-preservation for it.
-  Result<Instance> Heartbeat(std::string_view ns, std::string_view service, std::string_view id);
+  Result<Instance> Heartbeat(std::string_view ns, std::string_view service, std::string_view id,
+                             const WritePrecondition& precondition = nullptr);
 
   Result<Instance> GetInstance(std::string_view ns, std::string_view service, std::string_view id);
   // Every instance under `ns` ("" : every namespace) and the revision read at; for

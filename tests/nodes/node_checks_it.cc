@@ -171,6 +171,31 @@ TEST_F(NodeChecksIT, ANodeTokenReportsOnlyOnItsOwnNodesInstances) {
   EXPECT_EQ(As(cluster_, n1, "GET", "/v1/apps").status, 403);
   EXPECT_EQ(As(cluster_, n1, "GET", "/v1/nodes/n1/checks").body["instances"].size(), 0u);
 
+  // A node token registers, renews and removes only instances that name its node.
+  // (Exec checks need an admin; these registrations carry none.)
+  auto plain = [](const std::string& node) {
+    return Json{{"address", "127.0.0.1"}, {"port", 80}, {"metadata", {{"berth.node", node}}}};
+  };
+  a = As(cluster_, n1, "PUT", path, plain("n1"));  // n2's instance, taken over
+  EXPECT_EQ(a.status, 403) << a.body.dump();
+  EXPECT_NE(a.body.dump().find("belongs to node n2"), std::string::npos) << a.body.dump();
+  a = As(cluster_, n1, "PUT", "/v1/registry/shop/box/y", plain("n2"));
+  EXPECT_EQ(a.status, 403) << a.body.dump();
+  EXPECT_NE(a.body.dump().find("berth.node"), std::string::npos) << a.body.dump();
+  EXPECT_EQ(As(cluster_, n1, "DELETE", path).status, 403);
+  EXPECT_EQ(As(cluster_, n1, "PUT", path + "/heartbeat").status, 403);
+  a = As(cluster_, n1, "DELETE", "/v1/registry/shop/web/h");  // an instance of no node
+  EXPECT_EQ(a.status, 403) << a.body.dump();
+  EXPECT_NE(a.body.dump().find("belongs to no node"), std::string::npos) << a.body.dump();
+  EXPECT_EQ(Instance(path)["metadata"].value("berth.node", ""), "n2");
+  EXPECT_EQ(Instance("/v1/registry/shop/web/h").value("id", ""), "h");
+  cluster_.Call("GET", "/v1/registry/shop/box/y", "", &status);
+  EXPECT_EQ(status, 404);
+  // Its own node's instance: registered and removed.
+  a = As(cluster_, n1, "PUT", "/v1/registry/shop/box/z", plain("n1"));
+  EXPECT_EQ(a.status, 200) << a.body.dump();
+  EXPECT_EQ(As(cluster_, n1, "DELETE", "/v1/registry/shop/box/z").status, 200);
+
   // Node n2 never joined: the leader does not leave its reported "passing" standing.
   ASSERT_TRUE(WaitFor([&] { return Instance(path).value("health", "") == "critical"; }))
       << Instance(path).dump();

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "orchestrator/codec.h"
 #include "registry/health/probe.h"
+#include "registry/model.h"
 
 namespace berth::agent::node {
 
@@ -831,7 +832,10 @@ void NodeAgent::Sync(const std::shared_ptr<Inst>& inst) {
       entry.address = inst->ip;
       entry.port = spec.ports.front().container_port;
       entry.tags = {"app=" + instance.app, fmt::format("deploy={:016x}", instance.deploy_hash)};
-      entry.metadata = {{"node", options_.node}, {"app", instance.app}};
+      // The node named as the registry expects: a node token may change only instances
+      // that name its node (registry::AuthorizeNodeWrite).
+      entry.metadata = {{std::string(registry::kNodeMetadataKey), options_.node},
+                        {"app", instance.app}};
       entry.ttl_seconds = options_.registry_ttl_seconds;
     }
   }
