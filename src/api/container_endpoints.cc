@@ -474,12 +474,8 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
                  Json{{"progress", {{"digest", p.digest}, {"done", p.done}, {"total", p.total}}}});
            };
            auto r = puller.Pull(ref, o);
-           if (!r)
-             c->StreamLine(Json{{"error",
-                                 {{"code", std::string(ErrorCodeName(r.error().code))},
-                                  {"message", r.error().message}}}});
-           else
-             c->StreamLine(Json{{"image", agent::image::ImageToJson(*r)}});
+           if (!r) return c->EndStreamWithError(r.error());
+           c->StreamLine(Json{{"image", agent::image::ImageToJson(*r)}});
            c->EndStream();
          });
        }});

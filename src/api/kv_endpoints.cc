@@ -191,9 +191,7 @@ void Watch(const std::shared_ptr<Call>& call, store::Store& store, std::string k
     }
   });
   if (!w) {
-    call->StreamLine(
-        Json{{"error", {{"code", ErrorCodeName(w.error().code)}, {"message", w.error().message}}}});
-    call->EndStream();
+    call->EndStreamWithError(w.error());
     return;
   }
   {

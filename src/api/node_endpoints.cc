@@ -481,10 +481,7 @@ void WatchAssignments(const std::shared_ptr<Call>& call, store::Store& store, as
         }
       });
   if (!watcher) {
-    WriteLine(call, *state,
-              Json{{"error",
-                    {{"code", ErrorCodeName(watcher.error().code)},
-                     {"message", watcher.error().message}}}});
+    WriteLine(call, *state, ErrorJson(watcher.error()));
     std::lock_guard lock(state->mu);
     call->EndStream();
     return;

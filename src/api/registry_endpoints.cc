@@ -121,9 +121,7 @@ void StreamWatch(const std::shared_ptr<Call>& call, registry::Registry& reg, std
     }
   });
   if (!sub) {
-    call->StreamLine(Json{
-        {"error", {{"code", ErrorCodeName(sub.error().code)}, {"message", sub.error().message}}}});
-    call->EndStream();
+    call->EndStreamWithError(sub.error());
     return;
   }
   {
@@ -381,9 +379,7 @@ void StreamMultiWatch(const std::shared_ptr<Call>& call, registry::Registry& reg
   };
   auto sub = reg.WatchMany(std::move(request->specs), std::move(handler));
   if (!sub) {
-    call->StreamLine(Json{
-        {"error", {{"code", ErrorCodeName(sub.error().code)}, {"message", sub.error().message}}}});
-    call->EndStream();
+    call->EndStreamWithError(sub.error());
     return;
   }
   {
@@ -580,10 +576,7 @@ void NodeChecks(const std::shared_ptr<Call>& call, registry::Registry& reg, asio
     }
   });
   if (!sub) {
-    WriteCheckLine(
-        call, *state,
-        Json{{"error",
-              {{"code", ErrorCodeName(sub.error().code)}, {"message", sub.error().message}}}});
+    WriteCheckLine(call, *state, ErrorJson(sub.error()));
     std::lock_guard lock(state->mu);
     call->EndStream();
     return;

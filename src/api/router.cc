@@ -55,6 +55,10 @@ bool MatchPattern(const std::vector<std::string>& want, std::string_view path,
 
 }  // namespace
 
+Json ErrorJson(const Error& error) {
+  return Json{{"error", {{"code", ErrorCodeName(error.code)}, {"message", error.message}}}};
+}
+
 std::string DumpJson(const Json& j) {
   // Keys and values may hold bytes that are not UTF-8; never throw on the way out.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -149,6 +153,11 @@ bool Call::StreamLine(const Json& line) { return writer_->Write(DumpJson(line) +
 
 void Call::EndStream() { writer_->End(); }
 
+void Call::EndStreamWithError(const Error& error) {
+  StreamLine(ErrorJson(error));
+  EndStream();
+}
+
 void Router::Add(Endpoint endpoint) {
   std::vector<std::string> segments;
   for (auto part : Split(endpoint.pattern)) segments.emplace_back(part);
@@ -173,8 +182,7 @@ Router::Match Router::Find(std::string_view method, std::string_view path) const
 }
 
 http::Response ErrorResponse(const Error& error) {
-  Json body{{"error", {{"code", ErrorCodeName(error.code)}, {"message", error.message}}}};
-  return http::Response::Json(HttpStatusFor(error.code), DumpJson(body) + "\n");
+  return http::Response::Json(HttpStatusFor(error.code), DumpJson(ErrorJson(error)) + "\n");
 }
 
 }  // namespace berth::api

@@ -57,6 +57,9 @@ class Call {
   // Writes one JSON line; false once the client has gone.
   bool StreamLine(const Json& line);
   void EndStream();
+  // Ends a stream that failed after it started: one last line with the error, as an error
+  // reply's body ({"error":{"code","message"}}), then the end.
+  void EndStreamWithError(const Error& error);
   std::shared_ptr<http::ResponseWriter> writer() const { return writer_; }
 
  private:
@@ -106,7 +109,10 @@ class Router {
 // Serializes JSON for the wire; bytes that are not UTF-8 become U+FFFD instead of throwing.
 std::string DumpJson(const Json& j);
 
-// Writes `{"error":{"code","message"}}` with the status for `error.code`.
+// `{"error":{"code","message"}}`: the body of every error reply and the last line of a stream
+// that failed after it started.
+Json ErrorJson(const Error& error);
+// Writes ErrorJson(error) with the status for `error.code`.
 http::Response ErrorResponse(const Error& error);
 
 }  // namespace berth::api
