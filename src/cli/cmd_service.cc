@@ -1,6 +1,7 @@
 // berth service register|ls|get|deregister|heartbeat|watch — the service registry.
 //   berth service register NAME --addr HOST:PORT [--id ID] [--tag T]... [--meta K=V]...
-//         [--ttl 10s] [--check-http URL | --check-tcp HOST:PORT] [--interval 5s] [-n NS]
+//         [--ttl 10s] [--check-http URL | --check-tcp HOST:PORT | --check-exec 'CMD ARGS'
+//         [--check-exec-arg ARG]...] [--interval 5s] [--node NODE] [-n NS]
 //   berth service ls [-n NS | -A]
 //   berth service get NAME [--passing] [--tag T]...
 //   berth service deregister NAME ID
@@ -14,6 +15,7 @@
 #include <thread>
 
 #include "cli/cli.h"
+#include "registry/model.h"
 
 namespace berth::cli {
 
@@ -38,6 +40,35 @@ std::string Join(const Json& array) {
   return out;
 }
 
+// The argv of an exec check: --check-exec split at spaces and tabs, then every
+// --check-exec-arg as it is. No shell: quotes and backslashes would not be interpreted, so
+// they are refused rather than passed on literally.
+Result<std::vector<std::string>> ExecCommand(const std::string& words,
+                                             const std::vector<std::string>& args) {
+  if (words.find_first_of("'\"\\") != std::string::npos) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("--check-exec \"{}\": quotes and backslashes are not interpreted (no "
+                            "shell; the command is split at spaces); pass an argument that has "
+                            "spaces or quotes with --check-exec-arg",
+                            words));
+  }
+  std::vector<std::string> argv;
+  size_t i = 0;
+  while (i < words.size()) {
+    size_t start = words.find_first_not_of(" \t", i);
+    if (start == std::string::npos) break;
+    size_t end = words.find_first_of(" \t", start);
+    if (end == std::string::npos) end = words.size();
+    argv.push_back(words.substr(start, end - start));
+    i = end;
+  }
+  if (argv.empty()) {
+    return Fail(ErrorCode::kInvalidArgument, "--check-exec needs a command (CMD [ARGS...])");
+  }
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
 }  // namespace
 
 void AddServiceCommands(CLI::App& app, Context& ctx) {
@@ -49,8 +80,9 @@ void AddServiceCommands(CLI::App& app, Context& ctx) {
   {
     auto* cmd = svc->add_subcommand("register", "Register (or update) a service instance");
     struct Args {
-      std::string name, addr, id, ttl, check_http, check_tcp, interval, deregister_after;
-      std::vector<std::string> tags, meta;
+      std::string name, addr, id, ttl, check_http, check_tcp, check_exec, interval,
+          deregister_after, node;
+      std::vector<std::string> tags, meta, check_exec_args;
       int weight = -1;
     };
     auto a = std::make_shared<Args>();
@@ -63,10 +95,18 @@ void AddServiceCommands(CLI::App& app, Context& ctx) {
     cmd->add_option("--ttl", a->ttl, "Lease TTL (e.g. 10s): heartbeat or be removed");
     cmd->add_option("--deregister-after", a->deregister_after,
                     "Remove the instance once critical this long (e.g. 5m)");
-    auto* http = cmd->add_option("--check-http", a->check_http, "HTTP health check URL");
-    auto* tcp = cmd->add_option("--check-tcp", a->check_tcp, "TCP health check HOST:PORT");
-    http->excludes(tcp);
+    // One check per instance: the run callback refuses two kinds, naming both flags.
+    cmd->add_option("--check-http", a->check_http, "HTTP health check URL");
+    cmd->add_option("--check-tcp", a->check_tcp, "TCP health check HOST:PORT");
+    cmd->add_option("--check-exec", a->check_exec,
+                    "Exec health check run in the instance's container: 'CMD ARGS...', split at "
+                    "spaces, no shell (needs --meta berth.container=NAME and an admin token)");
+    cmd->add_option("--check-exec-arg", a->check_exec_args,
+                    "One more argument for --check-exec, taken as it is (repeatable)");
     cmd->add_option("--interval", a->interval, "Health check interval (e.g. 5s)");
+    cmd->add_option("--node", a->node,
+                    "Node the instance runs on (metadata berth.node); that node's agent runs "
+                    "its exec check");
     cmd->callback([&ctx, ns, a] {
       ctx.run = [&ctx, ns, a] {
         auto colon = a->addr.rfind(':');
@@ -96,18 +136,49 @@ void AddServiceCommands(CLI::App& app, Context& ctx) {
           }
           body["metadata"] = m;
         }
+        if (!a->node.empty()) {
+          const std::string key(registry::kNodeMetadataKey);
+          if (body.contains("metadata") && body["metadata"].contains(key) &&
+              body["metadata"][key] != a->node) {
+            return PrintError(
+                Error(ErrorCode::kInvalidArgument,
+                      fmt::format("--node {} and --meta {}={} name different nodes", a->node, key,
+                                  body["metadata"][key].get<std::string>())));
+          }
+          body["metadata"][key] = a->node;
+        }
         if (a->weight >= 0) body["weight"] = a->weight;
         if (!a->ttl.empty()) body["ttl"] = a->ttl;
         if (!a->deregister_after.empty()) body["deregister_after"] = a->deregister_after;
-        if (!a->check_http.empty() || !a->check_tcp.empty()) {
+        std::vector<std::string> kinds;
+        if (!a->check_http.empty()) kinds.push_back("--check-http");
+        if (!a->check_tcp.empty()) kinds.push_back("--check-tcp");
+        if (!a->check_exec.empty()) kinds.push_back("--check-exec");
+        if (kinds.size() > 1) {
+          return PrintError(Error(ErrorCode::kInvalidArgument,
+                                  fmt::format("{} and {} are exclusive: an instance has one "
+                                              "health check",
+                                              kinds[0], kinds[1])));
+        }
+        if (!a->check_exec_args.empty() && a->check_exec.empty()) {
+          return PrintError(
+              Error(ErrorCode::kInvalidArgument,
+                    "--check-exec-arg needs --check-exec (the command it belongs to)"));
+        }
+        if (!kinds.empty()) {
           Json check = Json::object();
           if (!a->check_http.empty()) check["http"] = a->check_http;
           if (!a->check_tcp.empty()) check["tcp"] = a->check_tcp;
+          if (!a->check_exec.empty()) {
+            auto argv = ExecCommand(a->check_exec, a->check_exec_args);
+            if (!argv) return PrintError(argv.error());
+            check["exec"] = *argv;
+          }
           if (!a->interval.empty()) check["interval"] = a->interval;
           body["check"] = check;
         } else if (!a->interval.empty()) {
-          return PrintError(
-              Error(ErrorCode::kInvalidArgument, "--interval needs --check-http or --check-tcp"));
+          return PrintError(Error(ErrorCode::kInvalidArgument,
+                                  "--interval needs --check-http, --check-tcp or --check-exec"));
         }
         std::string id = a->id.empty() ? fmt::format("{}-{}-{}", a->name, host, port) : a->id;
         auto r = ctx.Call("PUT", Path(*ns, a->name, id), &body);

@@ -128,5 +128,69 @@ TEST_F(RegistryCliIt, BadInputIsAClearErrorAndExitCodeOne) {
   EXPECT_EQ((*ParseJson(r.text))["services"].size(), 0u);
 }
 
+TEST_F(RegistryCliIt, CheckExecAndNodeRegisterANodeLocalExecCheck) {
+  // --check-exec is split at spaces (no shell); each --check-exec-arg is one argument as it
+  // is, spaces, quotes and a leading dash included. --node names the node (berth.node).
+  auto r = Berth(
+      "service register api --addr 10.0.0.5:8081 --id api-1 --node n1 "
+      "--meta berth.container=api-00000001 --check-exec '/bin/sh  -c' "
+      "--check-exec-arg 'test -f \"/tmp/ready\" || exit 2' --check-exec-arg -x --interval 5s");
+  ASSERT_EQ(r.code, 0) << r.text;
+  r = Berth("-o json service get api");
+  ASSERT_EQ(r.code, 0) << r.text;
+  auto j = ParseJson(r.text);
+  ASSERT_TRUE(j.has_value()) << r.text;
+  ASSERT_EQ((*j)["instances"].size(), 1u) << r.text;
+  const Json in = (*j)["instances"][0];
+  EXPECT_EQ(in["check"]["exec"],
+            Json::array({"/bin/sh", "-c", "test -f \"/tmp/ready\" || exit 2", "-x"}))
+      << r.text;
+  EXPECT_EQ(in["check"]["interval"], "5s") << r.text;
+  EXPECT_EQ(in["metadata"]["berth.node"], "n1") << r.text;
+  EXPECT_EQ(in["metadata"]["berth.container"], "api-00000001") << r.text;
+  // --node alone (no check) names the node too, and agrees with the same --meta.
+  r = Berth("service register api --addr 10.0.0.6:8081 --id api-2 --node n2 --meta berth.node=n2");
+  ASSERT_EQ(r.code, 0) << r.text;
+  r = Berth("-o json service get api");
+  j = ParseJson(r.text);
+  ASSERT_TRUE(j.has_value()) << r.text;
+  ASSERT_EQ((*j)["instances"].size(), 2u) << r.text;
+  for (const auto& i : (*j)["instances"]) {
+    EXPECT_EQ(i["metadata"]["berth.node"], i["id"] == "api-1" ? "n1" : "n2") << r.text;
+  }
+}
+
+TEST_F(RegistryCliIt, BadCheckFlagsAreAClearErrorAndStoreNothing) {
+  struct Case {
+    std::string args, error;
+  };
+  const std::vector<Case> cases = {
+      {"--check-http http://127.0.0.1:1/ --check-exec true",
+       "--check-http and --check-exec are exclusive"},
+      {"--check-tcp 127.0.0.1:1 --check-exec true", "--check-tcp and --check-exec are exclusive"},
+      {"--check-http http://127.0.0.1:1/ --check-tcp 127.0.0.1:1",
+       "--check-http and --check-tcp are exclusive"},
+      {"--check-exec \"/bin/sh -c 'exit 0'\" --meta berth.container=c --node n1",
+       "quotes and backslashes are not interpreted"},
+      {"--check-exec ' ' --meta berth.container=c --node n1", "--check-exec needs a command"},
+      {"--check-exec-arg -c", "--check-exec-arg needs --check-exec"},
+      {"--interval 5s", "--interval needs --check-http, --check-tcp or --check-exec"},
+      {"--node n2 --meta berth.node=n1", "--node n2 and --meta berth.node=n1 name different"},
+      {"--node Not_A_Node", "berth.node"},                              // the server's 400
+      {"--check-exec true --node n1", "metadata \"berth.container\""},  // the server's 400
+      // Without a node, this control plane has no agent to run it: the server's 400.
+      {"--check-exec true --meta berth.container=c", "metadata \"berth.node\""},
+  };
+  for (const auto& c : cases) {
+    auto r = Berth("service register web --addr 10.0.0.1:80 " + c.args);
+    EXPECT_EQ(r.code, 1) << c.args << ": " << r.text;
+    EXPECT_NE(r.text.find("error: "), std::string::npos) << c.args << ": " << r.text;
+    EXPECT_NE(r.text.find(c.error), std::string::npos) << c.args << ": " << r.text;
+  }
+  auto r = Berth("-o json service ls");
+  ASSERT_EQ(r.code, 0) << r.text;
+  EXPECT_EQ((*ParseJson(r.text))["services"].size(), 0u) << r.text;
+}
+
 }  // namespace
 }  // namespace berth::registry
