@@ -3,12 +3,11 @@
 #include <fmt/core.h>
 
 #include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
 #include <charconv>
 #include <map>
-#include <mutex>
 #include <set>
 
+#include "api/line_stream.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "orchestrator/codec.h"
@@ -409,31 +408,6 @@ Result<std::string> ParseStatus(const Call& call) {
   return body->dump();
 }
 
-// One streaming watch of a node's assignments; lines are written under `mu` because the
-// store's callbacks and the keep-alive timer run on different threads.
-struct AssignmentWatch {
-  explicit AssignmentWatch(asio::io_context& io) : timer(io) {}
-  std::mutex mu;
-  std::unique_ptr<store::Watcher> watcher;  // guarded by mu
-  bool closed = false;                      // guarded by mu
-  asio::steady_timer timer;                 // on io
-};
-
-bool WriteLine(const std::shared_ptr<Call>& call, AssignmentWatch& w, const Json& line) {
-  std::lock_guard lock(w.mu);
-  if (w.closed) return false;
-  return call->StreamLine(line);
-}
-
-void ArmKeepAlive(const std::shared_ptr<Call>& call, const std::shared_ptr<AssignmentWatch>& w) {
-  w->timer.expires_after(kKeepAliveEvery);
-  w->timer.async_wait([call, w](const asio::error_code& ec) {
-    if (ec) return;
-    if (!WriteLine(call, *w, Json{{"type", "progress"}})) return;
-    ArmKeepAlive(call, w);
-  });
-}
-
 void WatchAssignments(const std::shared_ptr<Call>& call, store::Store& store, asio::io_context& io,
                       const std::string& node) {
   auto revision = call->QueryInt("revision", 0);
@@ -448,21 +422,12 @@ void WatchAssignments(const std::shared_ptr<Call>& call, store::Store& store, as
                           *revision, *compact)));
   }
   const std::string prefix = orch::NodeKey(node) + "/assignments/";
-  auto state = std::make_shared<AssignmentWatch>(io);
-  call->StartStream();
+  auto stream = LineStream::Start(call, io);
   auto watcher = store.Watch(
-      prefix, {.prefix = true, .start_revision = *revision},
-      [call, state](store::WatchResponse&& resp) {
+      prefix, {.prefix = true, .start_revision = *revision}, [stream](store::WatchResponse&& resp) {
         if (resp.compacted || resp.canceled) {
-          WriteLine(call, *state,
-                    Json{{"error",
-                          {{"code", resp.compacted ? "compacted" : "unavailable"},
-                           {"message", resp.compacted ? "watch start revision was compacted"
-                                                      : resp.cancel_reason},
-                           {"compact_revision", resp.compact_revision}}}});
-          std::lock_guard lock(state->mu);
-          if (!state->closed) call->EndStream();
-          return;
+          return stream->End(
+              WatchEndedJson(resp.compacted, resp.compact_revision, resp.cancel_reason));
         }
         for (const auto& e : resp.events) {
           Json line{{"key", e.kv.key}, {"revision", e.kv.mod_revision}};
@@ -477,30 +442,12 @@ void WatchAssignments(const std::shared_ptr<Call>& call, store::Store& store, as
           } else {
             line["type"] = "delete";
           }
-          if (!WriteLine(call, *state, line)) return;
+          if (!stream->Write(line)) return;
         }
       });
-  if (!watcher) {
-    WriteLine(call, *state, ErrorJson(watcher.error()));
-    std::lock_guard lock(state->mu);
-    call->EndStream();
-    return;
-  }
-  {
-    std::lock_guard lock(state->mu);
-    state->watcher = std::move(*watcher);
-  }
-  asio::post(io, [call, state] { ArmKeepAlive(call, state); });
-  call->writer()->OnClose([state, &io] {
-    std::unique_ptr<store::Watcher> w;
-    {
-      std::lock_guard lock(state->mu);
-      state->closed = true;
-      w = std::move(state->watcher);
-    }
-    asio::post(io, [state] { state->timer.cancel(); });
-    if (w) w->Cancel();
-  });
+  if (!watcher) return stream->EndWithError(watcher.error());
+  stream->SetFeed([w = std::shared_ptr<store::Watcher>(std::move(*watcher))] { w->Cancel(); });
+  stream->KeepAlive(kKeepAliveEvery, [] { return Json{{"type", "progress"}}; });
 }
 
 EndpointHandler OnPool(asio::thread_pool& pool,

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <set>
 
+#include "api/line_stream.h"
 #include "core/http/message.h"
 #include "core/json.h"
 
@@ -107,11 +108,7 @@ void StreamWatch(const std::shared_ptr<Call>& call, registry::Registry& reg, std
   call->StartStream();
   auto sub = reg.Watch(ns, service, *revision, [call, state, &io](registry::WatchBatch&& b) {
     if (b.compacted || b.canceled) {
-      call->StreamLine(
-          Json{{"error",
-                {{"code", b.compacted ? "compacted" : "unavailable"},
-                 {"message", b.compacted ? "watch start revision was compacted" : b.cancel_reason},
-                 {"compact_revision", b.compact_revision}}}});
+      call->StreamLine(WatchEndedJson(b.compacted, b.compact_revision, b.cancel_reason));
       call->EndStream();
       return;
     }
@@ -496,32 +493,6 @@ Result<void> ExecCheckAllowed(const Call& call, const Instance& in,
   return {};
 }
 
-// Keeps a JSON-lines stream alive: a progress line every few seconds, so a client can tell a
-// quiet stream from a dead connection.
-struct NodeCheckStream {
-  explicit NodeCheckStream(asio::io_context& io) : timer(io) {}
-  std::mutex mu;
-  std::unique_ptr<registry::Subscription> sub;  // guarded by mu
-  bool closed = false;                          // guarded by mu
-  asio::steady_timer timer;                     // on io
-};
-
-bool WriteCheckLine(const std::shared_ptr<Call>& call, NodeCheckStream& s, const Json& line) {
-  std::lock_guard lock(s.mu);
-  if (s.closed) return false;
-  return call->StreamLine(line);
-}
-
-void ArmCheckKeepAlive(const std::shared_ptr<Call>& call,
-                       const std::shared_ptr<NodeCheckStream>& s) {
-  s->timer.expires_after(std::chrono::seconds(5));
-  s->timer.async_wait([call, s](const asio::error_code& ec) {
-    if (ec) return;
-    if (!WriteCheckLine(call, *s, Json{{"type", "progress"}})) return;
-    ArmCheckKeepAlive(call, s);
-  });
-}
-
 // GET /v1/nodes/{node}/checks: the instances whose exec check this node's agent runs; with
 // ?watch=1&revision=R, their changes as JSON lines from R: "put" with the instance for a
 // check of this node, "delete" with its identity for any other change (the instance went,
@@ -546,19 +517,10 @@ void NodeChecks(const std::shared_ptr<Call>& call, registry::Registry& reg, asio
   if (*revision < 0) {
     return call->ReplyError(Error(ErrorCode::kInvalidArgument, "revision must be >= 0"));
   }
-  auto state = std::make_shared<NodeCheckStream>(io);
-  call->StartStream();
-  auto sub = reg.Watch("", "", *revision, [call, state, mine](registry::WatchBatch&& b) {
+  auto stream = LineStream::Start(call, io);
+  auto sub = reg.Watch("", "", *revision, [stream, mine](registry::WatchBatch&& b) {
     if (b.compacted || b.canceled) {
-      WriteCheckLine(
-          call, *state,
-          Json{{"error",
-                {{"code", b.compacted ? "compacted" : "unavailable"},
-                 {"message", b.compacted ? "watch start revision was compacted" : b.cancel_reason},
-                 {"compact_revision", b.compact_revision}}}});
-      std::lock_guard lock(state->mu);
-      if (!state->closed) call->EndStream();
-      return;
+      return stream->End(WatchEndedJson(b.compacted, b.compact_revision, b.cancel_reason));
     }
     for (const auto& e : b.events) {
       Json line;
@@ -572,32 +534,12 @@ void NodeChecks(const std::shared_ptr<Call>& call, registry::Registry& reg, asio
                     {"service", e.service},
                     {"id", e.id}};
       }
-      if (!WriteCheckLine(call, *state, line)) return;
+      if (!stream->Write(line)) return;
     }
   });
-  if (!sub) {
-    WriteCheckLine(call, *state, ErrorJson(sub.error()));
-    std::lock_guard lock(state->mu);
-    call->EndStream();
-    return;
-  }
-  {
-    std::lock_guard lock(state->mu);
-    state->sub = std::move(*sub);
-  }
-  asio::post(io, [call, state] { ArmCheckKeepAlive(call, state); });
-  call->writer()->OnClose([state, &io] {
-    std::unique_ptr<registry::Subscription> s;
-    {
-      std::lock_guard lock(state->mu);
-      state->closed = true;
-      s = std::move(state->sub);
-    }
-    asio::post(io, [state, s = std::shared_ptr<registry::Subscription>(std::move(s))] {
-      state->timer.cancel();
-      if (s) s->Cancel();  // off the connection's thread: it may wait for a running callback
-    });
-  });
+  if (!sub) return stream->EndWithError(sub.error());
+  stream->SetFeed([s = std::shared_ptr<registry::Subscription>(std::move(*sub))] { s->Cancel(); });
+  stream->KeepAlive(std::chrono::seconds(5), [] { return Json{{"type", "progress"}}; });
 }
 
 // For a node token (`node` not empty): the stored instance a write may change must be that
