@@ -261,6 +261,14 @@ int main(int argc, char** argv) {
     cmd->add_option("--node-grace", flags.components.node_grace,
                     "How long a lost node keeps its instances before they move (e.g. 30s)")
         ->capture_default_str();
+    cmd->add_option("--auto-compaction-mode", flags.components.compaction_mode,
+                    "Store history compaction: periodic, revision or off")
+        ->check(CLI::IsMember({"periodic", "revision", "off"}))
+        ->capture_default_str();
+    cmd->add_option("--auto-compaction-retention", flags.components.compaction_retention,
+                    "History kept: a duration (periodic; 5m, 1h, bare number = hours) or a "
+                    "count of revisions (revision); 0: off")
+        ->capture_default_str();
     cmd->add_flag("!--no-controller", flags.components.controller,
                   "Do not run the orchestrator's controller (apps are stored, not scheduled)");
   };

@@ -24,6 +24,7 @@
 #include "orchestrator/spec.h"
 #include "registry/component.h"
 #include "registry/health/container_exec_runner.h"
+#include "store/compactor.h"
 
 namespace berth {
 namespace {
@@ -61,6 +62,7 @@ class Started final : public Components {
     registry.reset();
     container_exec.reset();
     agent.Reset();
+    compactor.reset();  // resigns, so another server compacts at once
   }
 
   std::string RenderMetrics() const override {
@@ -68,6 +70,7 @@ class Started final : public Components {
     if (registry) out += registry->RenderMetrics();
     if (gateway) out += gateway->RenderMetrics();
     if (load) out += load->RenderMetrics();
+    if (compactor) out += compactor->RenderMetrics();
     return out;
   }
 
@@ -82,6 +85,7 @@ class Started final : public Components {
   std::unique_ptr<gateway::LoadReporter> load;  // the gateway's request rates → the store
   std::unique_ptr<orchestrator::SeededRandom> random;
   std::unique_ptr<orchestrator::Controller> controller;
+  std::unique_ptr<store::Compactor> compactor;
   std::vector<std::string> banner;
 };
 
@@ -140,6 +144,16 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   const std::string candidate = fmt::format("{}:{}", host, w.data_dir);
+
+  // Automatic compaction of the store's history: on a shared store (etcd) only the holder of
+  // the compactor's leader key compacts; the embedded store has one process.
+  {
+    auto co = store::ParseCompactorFlags(w.flags.compaction_mode, w.flags.compaction_retention);
+    if (!co) return std::unexpected(co.error());
+    if (w.store.backend() != "sqlite") co->leader_id = candidate;
+    started->compactor = std::make_unique<store::Compactor>(w.store, w.clock, *co);
+    started->compactor->Start();
+  }
   registry::ComponentOptions ro;
   ro.dns_address = w.flags.dns == "none" ? "" : w.flags.dns;
   ro.health_leader_id = candidate;

@@ -30,6 +30,9 @@ struct ComponentFlags {
   std::string api_address = "127.0.0.1:7700";  // dev: where the local node agent joins
   std::string node_grace = "30s";              // a lost node's instances move after this
   bool controller = true;                      // run the orchestrator's controller
+  // Automatic compaction of the store's history (store/compactor.h; etcd-style flags).
+  std::string compaction_mode = "periodic";  // periodic | revision | off
+  std::string compaction_retention = "5m";   // periodic: duration; revision: count; 0: off
 };
 
 struct Wiring {

@@ -91,10 +91,21 @@ constexpr char kSetMeta[] =
     "ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 // Compaction at C keeps, for every key, its newest row at or below C (so reads at >= C are
 // exact) and every row above C; a tombstone below C is the key's absence and goes too.
+// It runs in steps from the previous compact revision P to C: after a compaction at P no row
+// below P has a newer row at or below P and no tombstone is below P, so the rows a step
+// deletes are the predecessors of the rows in (P, C] and the tombstones in [P, C). Both
+// statements touch only those rows (never the whole table), and kCompactStep picks C so that
+// (P, C] holds a bounded number of rows: the writer is held for a bounded time per step.
+constexpr char kCompactStep[] =
+    "SELECT mod_revision FROM kv INDEXED BY kv_by_revision WHERE mod_revision > ?1 "
+    "ORDER BY mod_revision LIMIT 1 OFFSET ?2";
 constexpr char kCompactSuperseded[] =
-    "DELETE FROM kv WHERE mod_revision < ?1 AND EXISTS (SELECT 1 FROM kv n WHERE "
-    "n.key = kv.key AND n.mod_revision > kv.mod_revision AND n.mod_revision <= ?1)";
-constexpr char kCompactTombstones[] = "DELETE FROM kv WHERE mod_revision < ?1 AND version = 0";
+    "DELETE FROM kv WHERE (key, mod_revision) IN (SELECT n.key, (SELECT p.mod_revision FROM kv p "
+    "WHERE p.key = n.key AND p.mod_revision < n.mod_revision ORDER BY p.mod_revision DESC "
+    "LIMIT 1) FROM kv n INDEXED BY kv_by_revision WHERE n.mod_revision > ?1 AND "
+    "n.mod_revision <= ?2)";
+constexpr char kCompactTombstones[] =
+    "DELETE FROM kv WHERE mod_revision >= ?1 AND mod_revision < ?2 AND version = 0";
 constexpr char kForeignTables[] =
     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
     "name NOT IN ('meta', 'kv', 'leases') AND name NOT LIKE 'sqlite_%'";
@@ -780,30 +791,53 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
 
   // ---------------------------------------------------------------- compaction, status
 
+  // In steps of at most `compact_step_rows` rows of history each, one write request each, so
+  // writes queued meanwhile are applied between steps (see kCompactSuperseded).
   Result<void> Compact(int64_t revision) override {
-    return Submit([&](Batch& b) -> Result<void> {
-      if (revision > b.revision) {
-        return Fail(ErrorCode::kInvalidArgument,
-                    fmt::format("compact: revision {} is in the future (current {})", revision,
-                                b.revision));
-      }
-      const int64_t previous = compact_guard_.load();
-      if (revision <= previous) {
-        return Fail(ErrorCode::kCompacted,
-                    fmt::format("compact: revision {} is already compacted (compacted at {})",
-                                revision, previous));
-      }
-      compact_guard_.store(revision);
-      b.on_abort.push_back([this, previous] { compact_guard_.store(previous); });
-      BERTH_TRY(SetMeta(b.db, "compact_revision", revision));
-      for (const char* sql : {kCompactSuperseded, kCompactTombstones}) {
-        BERTH_TRY_ASSIGN(Query q, b.db.Prepare(sql));
-        q.Bind(1, revision);
-        BERTH_TRY(q.Run());
-      }
-      b.after_commit.push_back([this, revision] { compact_revision_.store(revision); });
-      return {};
-    });
+    bool first = true;
+    bool done = false;
+    while (!done) {
+      BERTH_TRY(Submit([&](Batch& b) -> Result<void> {
+        if (revision > b.revision) {
+          return Fail(ErrorCode::kInvalidArgument,
+                      fmt::format("compact: revision {} is in the future (current {})", revision,
+                                  b.revision));
+        }
+        const int64_t previous = compact_guard_.load();
+        if (revision <= previous) {
+          if (!first) {  // another compaction went past ours between two steps
+            done = true;
+            return {};
+          }
+          return Fail(ErrorCode::kCompacted,
+                      fmt::format("compact: revision {} is already compacted (compacted at {})",
+                                  revision, previous));
+        }
+        first = false;
+        int64_t step = revision;
+        if (options_.compact_step_rows > 0) {
+          BERTH_TRY_ASSIGN(Query q, b.db.Prepare(kCompactStep));
+          q.Bind(1, previous).Bind(2, static_cast<int64_t>(options_.compact_step_rows) - 1);
+          BERTH_TRY_ASSIGN(bool more, q.Step());
+          if (more) step = std::min(step, q.Int(0));
+        }
+        compact_guard_.store(step);
+        b.on_abort.push_back([this, previous] { compact_guard_.store(previous); });
+        BERTH_TRY(SetMeta(b.db, "compact_revision", step));
+        for (const char* sql : {kCompactSuperseded, kCompactTombstones}) {
+          BERTH_TRY_ASSIGN(Query q, b.db.Prepare(sql));
+          q.Bind(1, previous).Bind(2, step);
+          BERTH_TRY(q.Run());
+        }
+        b.after_commit.push_back([this, step] {
+          compact_revision_.store(step);
+          compact_steps_.fetch_add(1);
+        });
+        done = step == revision;
+        return {};
+      }));
+    }
+    return {};
   }
 
   Result<int64_t> CurrentRevision() override { return committed_revision_.load(); }
@@ -816,6 +850,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
     s.writes = writes_.load();
     s.largest_batch = largest_batch_.load();
     s.failed_batches = failed_batches_.load();
+    s.compact_steps = compact_steps_.load();
     return s;
   }
   const std::string& path() const override { return path_; }
@@ -1244,6 +1279,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
   std::atomic<int64_t> writes_{0};
   std::atomic<int64_t> largest_batch_{0};
   std::atomic<int64_t> failed_batches_{0};
+  std::atomic<int64_t> compact_steps_{0};
 
   std::unique_ptr<WatchHub> hub_;
   std::thread writer_;

@@ -49,6 +49,11 @@ struct SqliteOptions {
   // A watch whose callback falls this many events behind stops queueing them in memory and
   // catches up from history (it may then be compacted, as a slow etcd watcher may).
   size_t watch_max_pending_events = 10000;
+  // Compact(rev) deletes history in steps, each a write request of its own covering at most
+  // about this many rows written since the previous compact revision, so the writer (and
+  // every write queued behind a compaction) waits for one bounded step at a time rather than
+  // for the whole history. 0: one step.
+  size_t compact_step_rows = 4096;
 };
 
 // Counters for tests and metrics; each is a total since open.
@@ -57,6 +62,7 @@ struct SqliteStats {
   int64_t writes = 0;          // write requests applied (put, delete, txn, lease, compact)
   int64_t largest_batch = 0;   // most write requests in one committed transaction
   int64_t failed_batches = 0;  // commits that failed (every write of the batch failed)
+  int64_t compact_steps = 0;   // committed compaction steps (SqliteOptions::compact_step_rows)
 };
 
 // The sqlite back-end's own surface beyond Store (reach it with dynamic_cast).

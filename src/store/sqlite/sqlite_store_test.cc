@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "store/conformance/conformance.h"
@@ -75,6 +76,19 @@ BERTH_INSTANTIATE_STORE_CONFORMANCE(SqliteNoCache,
                                               return OpenOrDie(
                                                   FreshDbPath(), RealClock(),
                                                   SqliteOptions{.cache_current = false});
+                                            },
+                                    });
+
+// The same suite with compaction in steps of two rows (every compaction takes several).
+BERTH_INSTANTIATE_STORE_CONFORMANCE(SqliteCompactSteps,
+                                    conformance::StoreFactory{
+                                        .name = "sqlite_compact_steps",
+                                        .open =
+                                            [] {
+                                              return OpenOrDie(
+                                                  FreshDbPath(), RealClock(),
+                                                  SqliteOptions{.durable = false,
+                                                                .compact_step_rows = 2});
                                             },
                                     });
 
@@ -422,6 +436,121 @@ TEST(SqliteStoreTest, SlowWatcherCatchesUpFromHistoryInOrder) {
   ASSERT_TRUE(cv.wait_for(lock, seconds(20), [&] { return revisions.size() >= kWrites; }));
   ASSERT_EQ(revisions.size(), static_cast<size_t>(kWrites));
   for (int i = 0; i < kWrites; ++i) EXPECT_EQ(revisions[i], first + i);
+}
+
+// Rows of the kv table (the history), read straight from the closed store's file.
+int64_t HistoryRows(const std::string& path) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM kv", -1, &st, nullptr), SQLITE_OK);
+  int64_t n = -1;
+  if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return n;
+}
+
+// Compaction in steps of a few rows (and again from there) keeps exactly etcd's history: for
+// every key its newest row at or below the compact revision unless that is a delete, and
+// every row above it; reads at every kept revision see what they saw before.
+TEST(SqliteStoreTest, CompactionInStepsKeepsExactlyTheHistoryAtAndAboveTheRevision) {
+  const std::string path = FreshDbPath();
+  // A model of the history: per revision, the changes (key -> value, nullopt for delete).
+  std::map<int64_t, std::map<std::string, std::optional<std::string>>> log;
+  auto snapshot = [&](int64_t at) {
+    std::map<std::string, std::string> state;
+    for (auto it = log.begin(); it != log.end() && it->first <= at; ++it) {
+      for (const auto& [k, v] : it->second) {
+        if (v) {
+          state[k] = *v;
+        } else {
+          state.erase(k);
+        }
+      }
+    }
+    return state;
+  };
+  // Rows the table must hold after compacting at `c`.
+  auto expected_rows = [&](int64_t c) {
+    int64_t rows = 0;
+    std::map<std::string, bool> newest_live;  // per key: newest change at or below c is a put
+    for (const auto& [rev, changes] : log) {
+      for (const auto& [k, v] : changes) {
+        if (rev <= c) {
+          newest_live[k] = v.has_value();
+        } else {
+          ++rows;
+        }
+      }
+    }
+    for (const auto& [k, live] : newest_live) rows += live ? 1 : 0;
+    return rows;
+  };
+  int64_t current = 0;
+  int64_t first_compact = 0;
+  {
+    auto store = OpenOrDie(path, RealClock(), {.durable = false, .compact_step_rows = 3});
+    ASSERT_NE(store, nullptr);
+    for (int i = 0; i < 300; ++i) {
+      const std::string key = "/m/" + std::to_string(i * 7 % 11);
+      if (i % 9 == 4) {
+        auto d = store->Delete(key);
+        ASSERT_TRUE(d);
+        if (d->deleted > 0) log[d->revision][key] = std::nullopt;
+      } else if (i % 17 == 5) {  // a txn writing three keys at one revision
+        TxnRequest t;
+        for (int k = 0; k < 3; ++k) {
+          t.success.push_back(TxnOp::Put("/m/t" + std::to_string(k), std::to_string(i)));
+        }
+        auto r = store->Txn(t);
+        ASSERT_TRUE(r);
+        for (int k = 0; k < 3; ++k)
+          log[r->revision]["/m/t" + std::to_string(k)] = std::to_string(i);
+      } else {
+        auto p = store->Put(key, std::to_string(i));
+        ASSERT_TRUE(p);
+        log[p->revision][key] = std::to_string(i);
+      }
+    }
+    current = store->CurrentRevision().value();
+    auto check_from = [&](int64_t c) {
+      for (int64_t rev = c; rev <= current; ++rev) {
+        auto got = store->Get("/m/", {.prefix = true, .revision = rev});
+        ASSERT_TRUE(got) << rev << ": " << got.error().message;
+        std::map<std::string, std::string> seen;
+        for (const auto& kv : got->kvs) seen[kv.key] = kv.value;
+        ASSERT_EQ(seen, snapshot(rev)) << "at revision " << rev;
+      }
+      auto old = store->Get("/m/", {.prefix = true, .revision = c - 1});
+      ASSERT_FALSE(old);
+      EXPECT_EQ(old.error().code, ErrorCode::kCompacted);
+    };
+    first_compact = current / 2;
+    auto* sqlite = dynamic_cast<SqliteStore*>(store.get());
+    ASSERT_TRUE(store->Compact(first_compact));
+    EXPECT_EQ(store->CompactRevision().value(), first_compact);
+    EXPECT_GT(sqlite->stats().compact_steps, 10) << "steps of about three rows each";
+    ASSERT_NO_FATAL_FAILURE(check_from(first_compact));
+  }
+  EXPECT_EQ(HistoryRows(path), expected_rows(first_compact));
+  // Reopened, compacted further: the steps start from the stored compact revision.
+  const int64_t second = current - 20;
+  {
+    auto store = OpenOrDie(path, RealClock(), {.durable = false, .compact_step_rows = 3});
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->CompactRevision().value(), first_compact);
+    ASSERT_TRUE(store->Compact(second));
+    EXPECT_EQ(store->CompactRevision().value(), second);
+    for (int64_t rev = second; rev <= current; ++rev) {
+      auto got = store->Get("/m/", {.prefix = true, .revision = rev});
+      ASSERT_TRUE(got) << rev;
+      std::map<std::string, std::string> seen;
+      for (const auto& kv : got->kvs) seen[kv.key] = kv.value;
+      ASSERT_EQ(seen, snapshot(rev)) << "at revision " << rev;
+    }
+  }
+  EXPECT_EQ(HistoryRows(path), expected_rows(second));
 }
 
 }  // namespace
