@@ -5,6 +5,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <atomic>
+#include <limits>
 #include <mutex>
 #include <set>
 
@@ -493,10 +494,23 @@ Result<void> ExecCheckAllowed(const Call& call, const Instance& in,
   return {};
 }
 
+// What one node's check stream has told its client: the instances the client holds, so that
+// only their departures go out as deletes (decision 0007). The client holds, once the stream
+// has passed the revision the server listed at (`listed`), exactly this node's checks at that
+// revision — the list from which `held` starts — whatever it held before: up to `listed` every
+// change that is not this node's check goes out as a delete, as any could be a departure.
+struct NodeCheckFilter {
+  std::mutex mu;
+  int64_t listed = 0;               // filter the changes after it (INT64_MAX: none)
+  std::set<std::string> held;       // guarded by mu: instance keys
+  std::atomic<int64_t> through{0};  // every change up to it has been sent or filtered out
+};
+
 // GET /v1/nodes/{node}/checks: the instances whose exec check this node's agent runs; with
 // ?watch=1&revision=R, their changes as JSON lines from R: "put" with the instance for a
-// check of this node, "delete" with its identity for any other change (the instance went,
-// or its check is no longer this node's; a client drops what it does not have).
+// check of this node, "delete" with its identity when an instance the client holds went or
+// its check is no longer this node's, and progress lines with the revision every change up
+// to which has been considered (a client resumes after it).
 void NodeChecks(const std::shared_ptr<Call>& call, registry::Registry& reg, asio::io_context& io) {
   const std::string node = call->Param("node");
   if (auto v = registry::ValidateNamespace(node); !v) {
@@ -517,29 +531,58 @@ void NodeChecks(const std::shared_ptr<Call>& call, registry::Registry& reg, asio
   if (*revision < 0) {
     return call->ReplyError(Error(ErrorCode::kInvalidArgument, "revision must be >= 0"));
   }
+  auto all = reg.ListInstances("");
+  if (!all) return call->ReplyError(all.error());
+  auto filter = std::make_shared<NodeCheckFilter>();
+  for (const auto& in : all->instances) {
+    if (mine(in)) filter->held.insert(registry::InstanceKey(in.ns, in.service, in.id));
+  }
+  // From now is from just after the list. A start past it (a revision this store has not
+  // reached when it listed) leaves a gap the list cannot fill: nothing is filtered then.
+  const int64_t start = *revision == 0 ? all->index + 1 : *revision;
+  filter->listed = start <= all->index + 1 ? all->index : std::numeric_limits<int64_t>::max();
+  filter->through = start - 1;
   auto stream = LineStream::Start(call, io);
-  auto sub = reg.Watch("", "", *revision, [stream, mine](registry::WatchBatch&& b) {
+  auto sub = reg.Watch("", "", start, [stream, mine, filter](registry::WatchBatch&& b) {
     if (b.compacted || b.canceled) {
       return stream->End(WatchEndedJson(b.compacted, b.compact_revision, b.cancel_reason));
     }
+    std::lock_guard lock(filter->mu);
     for (const auto& e : b.events) {
-      Json line;
-      if (e.type == registry::WatchEvent::Type::kPut && e.instance && mine(*e.instance)) {
-        line = Json{
-            {"type", "put"}, {"revision", e.revision}, {"instance", InstanceJson(*e.instance)}};
-      } else {
-        line = Json{{"type", "delete"},
-                    {"revision", e.revision},
-                    {"namespace", e.ns},
-                    {"service", e.service},
-                    {"id", e.id}};
+      const bool put =
+          e.type == registry::WatchEvent::Type::kPut && e.instance && mine(*e.instance);
+      // After `listed`: a put of this node's check is held from then on; any other change is
+      // told only when it ends an instance the client holds.
+      auto tell = [&] {
+        if (e.revision <= filter->listed) return true;
+        std::string key = registry::InstanceKey(e.ns, e.service, e.id);
+        if (put) {
+          filter->held.insert(std::move(key));
+          return true;
+        }
+        return filter->held.erase(key) > 0;
+      };
+      if (tell()) {
+        Json line = put ? Json{{"type", "put"},
+                               {"revision", e.revision},
+                               {"instance", InstanceJson(*e.instance)}}
+                        : Json{{"type", "delete"},
+                               {"revision", e.revision},
+                               {"namespace", e.ns},
+                               {"service", e.service},
+                               {"id", e.id}};
+        if (!stream->Write(line)) return;
       }
-      if (!stream->Write(line)) return;
+      filter->through = std::max(filter->through.load(), e.revision);
     }
   });
   if (!sub) return stream->EndWithError(sub.error());
   stream->SetFeed([s = std::shared_ptr<registry::Subscription>(std::move(*sub))] { s->Cancel(); });
-  stream->KeepAlive(std::chrono::seconds(5), [] { return Json{{"type", "progress"}}; });
+  stream->KeepAlive(std::chrono::seconds(5), [filter] {
+    Json line{{"type", "progress"}};
+    if (int64_t r = filter->through.load(); r > 0) line["revision"] = r;
+    return line;
+  });
 }
 
 // For a node token (`node` not empty): the stored instance a write may change must be that

@@ -1,6 +1,7 @@
 // The registry's REST endpoints in process: a real ApiServer (auth, router) over the sqlite
 // store, the registry component (health checks, DNS) and the HTTP client.
 #include <fmt/core.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -540,6 +541,134 @@ TEST_F(RegistryApiIt, ASlowMultiplexedReaderDoesNotHoldUpOtherStreams) {
   }
   ::close(fd);
   for (int k = 0; k < kWatches; ++k) EXPECT_EQ(slow[k], want) << "watch " << k;
+}
+
+// The check stream of node n1 (GET /v1/nodes/n1/checks?watch=1, what n1's agent reads)
+// carries n1's exec checks and, as deletes, only the departures of instances it holds: an
+// instance moved to another node or deregistered. Changes of other nodes' instances and of
+// instances without an exec check never reach it; they still advance its progress revision.
+TEST_F(RegistryApiIt, NodeCheckStreamCarriesOnlyItsOwnNodesChecksAndTheirDepartures) {
+  auto exec = [](const std::string& node, int port) {
+    return fmt::format(
+        R"({{"address":"10.0.0.1","port":{},"metadata":{{"berth.container":"c","berth.node":"{}"}},)"
+        R"("check":{{"exec":["true"],"interval":"5s"}}}})",
+        port, node);
+  };
+  auto put = [&](const std::string& id, const std::string& body) {
+    auto r = Call("PUT", "/v1/registry/default/app/" + id, body);
+    EXPECT_EQ(r.status, 200) << r.body.dump();
+    return r.body.value("revision", int64_t{0});
+  };
+  auto del = [&](const std::string& id) {
+    auto r = Call("DELETE", "/v1/registry/default/app/" + id);
+    EXPECT_EQ(r.status, 200) << r.body.dump();
+    return r.body.value("revision", int64_t{0});
+  };
+  put("a1", exec("n1", 1));
+  put("b1", exec("n2", 2));
+  auto list = Call("GET", "/v1/nodes/n1/checks");
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.body["instances"].size(), 1u) << list.body.dump();
+  const int64_t from = list.body["revision"].get<int64_t>() + 1;
+
+  // Streams n1's checks from `revision`; `changes` runs once the stream has answered. Lines
+  // come back as "type id@revision" (progress lines apart) until `done` says stop.
+  struct Seen {
+    std::vector<std::string> lines;
+    std::vector<int64_t> progress;  // the revisions of progress lines
+  };
+  auto stream = [&](int64_t revision, const std::function<void()>& changes,
+                    const std::function<bool(const Seen&)>& done) {
+    Seen seen;
+    auto client = http::Client::Create(base_);
+    EXPECT_TRUE(client.has_value());
+    if (!client) return seen;
+    http::Request req;
+    req.method = "GET";
+    req.target = fmt::format("/v1/nodes/n1/checks?watch=1&revision={}", revision);
+    req.headers.Set("Authorization", "Bearer " + token_);
+    std::thread writer;
+    std::string buf;
+    auto r = (*client)->Stream(
+        req,
+        [&](const http::Response& head) {
+          EXPECT_EQ(head.status, 200);
+          writer = std::thread(changes);
+        },
+        [&](std::string_view data) {
+          buf.append(data);
+          size_t nl;
+          while ((nl = buf.find('\n')) != std::string::npos) {
+            auto j = ParseJson(buf.substr(0, nl));
+            buf.erase(0, nl + 1);
+            EXPECT_TRUE(j.has_value());
+            if (!j) return false;
+            std::string type = j->value("type", "");
+            if (type == "progress") {
+              seen.progress.push_back(j->value("revision", int64_t{0}));
+            } else {
+              EXPECT_TRUE(type == "put" || type == "delete") << j->dump();
+              std::string id =
+                  type == "put" ? (*j)["instance"].value("id", "") : j->value("id", "");
+              seen.lines.push_back(fmt::format("{} {}@{}", type, id, j->value("revision", 0)));
+            }
+            if (done(seen)) return false;
+          }
+          return true;
+        });
+    (void)r;
+    if (writer.joinable()) writer.join();
+    return seen;
+  };
+
+  std::vector<std::string> want;
+  std::atomic<int64_t> last_change{0};
+  std::atomic<bool> changed{false};
+  auto live = stream(
+      from,
+      [&] {
+        put("b2", exec("n2", 3));                         // another node's: not sent
+        put("w1", R"({"address":"10.0.0.1","port":4})");  // no exec check: not sent
+        want.push_back(fmt::format("put a1@{}", put("a1", exec("n1", 5))));
+        want.push_back(fmt::format("put a2@{}", put("a2", exec("n1", 6))));
+        want.push_back(fmt::format("delete a1@{}", put("a1", exec("n2", 7))));  // moved off n1
+        put("a1", exec("n2", 8));  // n2's now: not sent again
+        del("b1");
+        del("w1");
+        want.push_back(fmt::format("delete a2@{}", del("a2")));
+        want.push_back(fmt::format("put a3@{}", put("a3", exec("n1", 9))));
+        last_change = put("b3", exec("n2", 10));  // not sent; the progress line covers it
+        changed = true;
+      },
+      [&](const Seen& s) {
+        // Until a progress line covers the last change (one comes every 5 s); a progress
+        // revision that never gets there stops after a minute of them and fails below.
+        if (!changed || s.progress.empty()) return false;
+        return s.progress.back() >= last_change || s.progress.size() > 12;
+      });
+  EXPECT_EQ(live.lines, want);
+  ASSERT_FALSE(live.progress.empty());
+  EXPECT_GE(live.progress.back(), last_change.load());
+
+  // Resumed from the same revision after all that: up to the revision the server lists at,
+  // every change is replayed (an instance n1's agent had may have left in between: a delete
+  // for each change that is not an n1 check); after it, only n1's again.
+  std::atomic<bool> resumed{false};
+  auto replay = stream(
+      from,
+      [&] {
+        put("b4", exec("n2", 11));
+        del("a3");
+        resumed = true;
+      },
+      [&](const Seen& s) { return !s.lines.empty() && s.lines.back().starts_with("delete a3@"); });
+  size_t next = 0;  // `want` in order within the replay
+  for (const auto& line : replay.lines) {
+    if (next < want.size() && line == want[next]) ++next;
+    EXPECT_EQ(line.find(" b4@"), std::string::npos) << line;
+  }
+  EXPECT_EQ(next, want.size()) << fmt::format("{}", fmt::join(replay.lines, ", "));
+  EXPECT_TRUE(resumed);
 }
 
 TEST_F(RegistryApiIt, DigAnswersForInstancesRegisteredOverRest) {

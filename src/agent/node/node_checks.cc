@@ -131,7 +131,12 @@ void NodeChecks::SyncLoop() {
     int64_t last = from;
     auto r = client_.WatchChecks(options_.node, from, [&](CheckEvent&& ev) {
       if (Stopping()) return false;
-      if (ev.type == CheckEvent::Type::kProgress) return true;
+      if (ev.type == CheckEvent::Type::kProgress) {
+        // Every change up to its revision has been sent: the server filters out the changes
+        // that are not this node's, so this is how a quiet stream's resume point moves on.
+        if (ev.revision > 0) last = std::max(last, ev.revision + 1);
+        return true;
+      }
       last = std::max(last, ev.revision);
       Apply(std::move(ev));
       return true;
