@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+
 #include "api/api_server.h"
 #include "api/registry_endpoints.h"
 #include "harness/harness.h"
@@ -64,8 +66,32 @@ class RegistryCliIt : public ::testing::Test {
     return out;
   }
 
+  // Runs `berth ARGS` (a watch: it does not end by itself) until its output holds every
+  // one of `want`, then stops it; returns the output.
+  std::string WatchUntil(const std::vector<std::string>& args,
+                         const std::vector<std::string>& want) {
+    std::vector<std::string> argv = {berth::testing::BinaryPath("src/cmd/berth"), "--addr",
+                                     fmt::format("http://127.0.0.1:{}", api_->port()), "--token",
+                                     token_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto p = berth::testing::Process::Start(
+        "berth-watch", argv, {.log_path = dir_.Sub(fmt::format("watch{}.log", watches_++))});
+    if (!p) {
+      ADD_FAILURE() << "cannot start berth";
+      return "";
+    }
+    WaitFor([&] {
+      std::string out = p->Logs();
+      return std::ranges::all_of(
+          want, [&](const std::string& w) { return out.find(w) != std::string::npos; });
+    });
+    p->Stop();
+    return p->Logs();
+  }
+
   SystemClock clock_;
   TempDir dir_{"berth-registry-cli-it"};
+  int watches_ = 0;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<security::TokenService> tokens_;
   std::unique_ptr<security::AuditLog> audit_;
@@ -101,16 +127,20 @@ TEST_F(RegistryCliIt, RegisterListGetWatchDeregister) {
   int64_t index = (*j)["index"];
   EXPECT_EQ(Berth("service heartbeat web web-1").code, 0);
   EXPECT_EQ(Berth("service deregister web web-10.0.0.2-8080").code, 0);
-  // watch replays from a revision; `timeout` ends the stream.
-  r = Berth(fmt::format("-o json service watch web --revision {} & sleep 2; kill $!", index));
-  EXPECT_NE(r.text.find("\"type\":\"delete\""), std::string::npos) << r.text;
-  EXPECT_NE(r.text.find("web-10.0.0.2-8080"), std::string::npos) << r.text;
+  // watch replays from a revision; stopped once it has printed what it must.
+  std::string out =
+      WatchUntil({"-o", "json", "service", "watch", "web", "--revision", std::to_string(index)},
+                 {R"("type":"delete")", "web-10.0.0.2-8080"});
+  EXPECT_NE(out.find(R"("type":"delete")"), std::string::npos) << out;
+  EXPECT_NE(out.find("web-10.0.0.2-8080"), std::string::npos) << out;
   // Several names share one multiplexed stream; each line names its watch.
   ASSERT_EQ(Berth("service register api --addr 10.0.0.9:90 --id api-1").code, 0);
-  r = Berth(fmt::format("-o json service watch web api --revision {} & sleep 2; kill $!", index));
-  EXPECT_NE(r.text.find(R"("type":"delete","watch_id":0)"), std::string::npos) << r.text;
-  EXPECT_NE(r.text.find(R"("type":"put","watch_id":1)"), std::string::npos) << r.text;
-  EXPECT_NE(r.text.find("api-1"), std::string::npos) << r.text;
+  out = WatchUntil(
+      {"-o", "json", "service", "watch", "web", "api", "--revision", std::to_string(index)},
+      {R"("type":"delete","watch_id":0)", R"("type":"put","watch_id":1)", "api-1"});
+  EXPECT_NE(out.find(R"("type":"delete","watch_id":0)"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("type":"put","watch_id":1)"), std::string::npos) << out;
+  EXPECT_NE(out.find("api-1"), std::string::npos) << out;
 }
 
 TEST_F(RegistryCliIt, BadInputIsAClearErrorAndExitCodeOne) {
