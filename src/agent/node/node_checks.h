@@ -4,7 +4,8 @@
 // plane — the health leader does not run them.
 //
 //   sync thread    GET /v1/nodes/{node}/checks, then its watch from the list's revision + 1
-//                  (resumed from the last revision seen; a compacted one lists again)
+//                  (resumed from the last revision seen, an event's or a progress line's:
+//                  the server filters out other nodes' changes; a compacted one lists again)
 //   io thread      the registry's CheckScheduler (the same timers, interval, timeout and
 //                  rise/fall as the leader's) with a ContainerExecRunner over Agent::Exec
 //   report thread  each transition as PUT /v1/registry/{ns}/{svc}/{id}/health with the
