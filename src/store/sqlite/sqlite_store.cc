@@ -7,6 +7,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <shared_mutex>
@@ -458,6 +460,17 @@ struct WriteRequest {
   bool finished = false;  // guarded by mu
 };
 
+// A batch the writer has committed (or failed to commit), waiting for the syncer: its WAL
+// frames are written but not yet fsynced, so nothing of it is visible or acknowledged yet.
+struct CommittedBatch {
+  bool committed = false;  // false: the commit failed and every request holds its error
+  int64_t revision = 0;    // the batch's last revision
+  int64_t applied = 0;     // requests that succeeded
+  std::vector<std::pair<int64_t, std::vector<Event>>> events;
+  std::vector<std::function<void()>> after_commit;
+  std::vector<WriteRequest*> requests;
+};
+
 // A reader-writer lock that prefers the writer: a steady stream of readers must not starve
 // the group-commit writer (glibc's default rwlock prefers readers). Meets SharedMutex.
 class WriterPreferringMutex {
@@ -495,8 +508,8 @@ struct LeaseState {
 class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
  public:
   SqliteStoreImpl(std::string path, SqliteOptions options, Clock& clock, int lock_fd,
-                  std::unique_ptr<Db> writer_db, int64_t revision, int64_t compact_revision,
-                  std::map<int64_t, LeaseState> leases, LiveView view)
+                  std::unique_ptr<Db> writer_db, int wal_fd, int64_t revision,
+                  int64_t compact_revision, std::map<int64_t, LeaseState> leases, LiveView view)
       : path_(std::move(path)),
         options_(options),
         clock_(clock),
@@ -507,6 +520,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
         compact_guard_(compact_revision),
         compact_revision_(compact_revision),
         revision_(revision),
+        wal_fd_(wal_fd),
         leases_(std::move(leases)),
         view_(std::move(view)),
         rng_(std::random_device{}()) {
@@ -516,6 +530,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
           return Replay(range, from, to, prev_kv, compact_revision, emit);
         },
         revision, options.watch_max_pending_events);
+    syncer_ = std::thread([this] { SyncerLoop(); });
     writer_ = std::thread([this] { WriterLoop(); });
     reaper_ = std::thread([this] { ReaperLoop(); });
   }
@@ -533,6 +548,13 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
       queue_cv_.notify_all();
     }
     writer_.join();
+    {
+      std::lock_guard lock(sync_mu_);
+      sync_stop_ = true;
+    }
+    sync_cv_.notify_all();
+    syncer_.join();
+    if (wal_fd_ >= 0) ::close(wal_fd_);
     hub_->Shutdown("store closed");
     hub_.reset();
     writer_db_.reset();
@@ -851,6 +873,9 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
     s.largest_batch = largest_batch_.load();
     s.failed_batches = failed_batches_.load();
     s.compact_steps = compact_steps_.load();
+    s.syncs = syncs_.load();
+    s.commits = commits_.load();
+    s.applied = applied_.load();
     return s;
   }
   const std::string& path() const override { return path_; }
@@ -1065,7 +1090,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
     return std::move(request.status);
   }
 
-  // Like Submit, without waiting: `done` runs on the writer thread once the batch holding the
+  // Like Submit, without waiting: `done` runs on the syncer thread once the batch holding the
   // write is durable (or failed); on the caller's thread when the store is closed.
   void SubmitAsync(std::function<Result<void>(Batch&)> apply,
                    std::function<void(Result<void>)> done) {
@@ -1088,38 +1113,64 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
     queue_cv_.notify_one();
   }
 
+  // The writer: applies queued writes into an open SQLite transaction and commits it when
+  // the syncer is idle, so each fsync covers everything that arrived while the previous one
+  // ran (as many writes per commit as before the pipelining), while applying those writes
+  // overlaps that fsync. A full batch (`max_batch`) or closing commits at once.
   void WriterLoop() {
-    std::vector<WriteRequest*> batch;
+    std::optional<Batch> open;           // the open transaction, if any
+    std::vector<WriteRequest*> pending;  // its requests, applied or failed, in order
+    int64_t applied = 0;
+    std::vector<WriteRequest*> take;
     for (;;) {
+      bool commit = false;
+      bool stopping = false;
       {
         std::unique_lock lock(queue_mu_);
-        queue_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, everything queued was applied
-        while (!queue_.empty() && batch.size() < options_.max_batch) {
-          batch.push_back(queue_.front());
+        queue_cv_.wait(
+            lock, [&] { return stop_ || !queue_.empty() || (open.has_value() && unsynced_ == 0); });
+        while (!queue_.empty() && pending.size() + take.size() < options_.max_batch) {
+          take.push_back(queue_.front());
           queue_.pop_front();
         }
+        stopping = stop_ && queue_.empty();
+        if (take.empty() && !open && stopping) return;  // everything queued was committed
       }
-      RunBatch(batch);
-      batch.clear();
+      if (!take.empty()) {
+        if (!open) {
+          Batch b{*writer_db_, revision_, {}, {}, {}};
+          Result<void> begin = Broken();
+          if (begin) begin = writer_db_->Exec("BEGIN IMMEDIATE");
+          if (!begin) {
+            for (WriteRequest* r : take) r->status = std::unexpected(begin.error());
+            Hand(CommittedBatch{.requests = std::move(take)});
+            take.clear();
+            continue;
+          }
+          open.emplace(std::move(b));
+        }
+        applied += ApplyRequests(*open, take);
+        pending.insert(pending.end(), take.begin(), take.end());
+        take.clear();
+      }
+      {
+        std::lock_guard lock(queue_mu_);
+        commit =
+            open.has_value() && (unsynced_ == 0 || pending.size() >= options_.max_batch || stop_);
+      }
+      if (commit) {
+        Commit(*open, std::move(pending), applied);
+        open.reset();
+        pending.clear();
+        applied = 0;
+      }
     }
   }
 
-  void RunBatch(const std::vector<WriteRequest*>& requests) {
-    Db& db = *writer_db_;
-    Batch b{db, revision_, {}, {}, {}};
-    auto fail_all = [&](const Error& e) {
-      for (auto it = b.on_abort.rbegin(); it != b.on_abort.rend(); ++it) (*it)();
-      for (WriteRequest* r : requests) {
-        if (r->status) r->status = std::unexpected(e);
-      }
-      failed_batches_.fetch_add(1);
-    };
-    if (auto begin = db.Exec("BEGIN IMMEDIATE"); !begin) {
-      fail_all(begin.error());
-      for (WriteRequest* r : requests) r->Finish();
-      return;
-    }
+  // Applies each request in its own savepoint of the open transaction; returns how many
+  // succeeded. A failed one is rolled back alone, with its in-memory effects.
+  int64_t ApplyRequests(Batch& b, const std::vector<WriteRequest*>& requests) {
+    Db& db = b.db;
     int64_t applied = 0;
     for (WriteRequest* r : requests) {
       const int64_t revision_mark = b.revision;
@@ -1135,6 +1186,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
       if (r->status) {
         (void)db.Exec("RELEASE w");
         ++applied;
+        applied_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
       (void)db.Exec("ROLLBACK TO w");
@@ -1145,30 +1197,136 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
       b.after_commit.resize(after_mark);
       b.on_abort.resize(abort_mark);
     }
+    return applied;
+  }
+
+  // Commits the open transaction (WAL frames written, not fsynced) and hands it to the
+  // syncer; on failure every request of it fails.
+  void Commit(Batch& b, std::vector<WriteRequest*> requests, int64_t applied) {
+    Db& db = b.db;
     Result<void> commit;
     if (b.revision != revision_) commit = SetMeta(db, "revision", b.revision);
     if (commit) commit = db.Exec("COMMIT");
+    CommittedBatch done;
     if (!commit) {
       (void)db.Exec("ROLLBACK");
       log::Error(kComponent, "commit of {} writes to {} failed: {}", requests.size(), path_,
                  commit.error().message);
-      fail_all(commit.error());
+      for (auto it = b.on_abort.rbegin(); it != b.on_abort.rend(); ++it) (*it)();
+      for (WriteRequest* r : requests) {
+        if (r->status) r->status = std::unexpected(commit.error());
+      }
+      failed_batches_.fetch_add(1);
     } else {
       revision_ = b.revision;
+      commits_.fetch_add(1);
+      done.committed = true;
+      done.revision = b.revision;
+      done.applied = applied;
+      done.events = std::move(b.events);
+      done.after_commit = std::move(b.after_commit);
+    }
+    done.requests = std::move(requests);
+    Hand(std::move(done));
+  }
+
+  void Hand(CommittedBatch done) {
+    const bool committed = done.committed;
+    {
+      std::lock_guard lock(sync_mu_);
+      sync_queue_.push_back(std::move(done));
+    }
+    if (committed) {
+      std::lock_guard lock(queue_mu_);
+      ++unsynced_;
+    }
+    sync_cv_.notify_one();
+  }
+
+  // The syncer: fsyncs the WAL once for every batch committed since its last pass (the
+  // writer meanwhile applies and commits the next batch), then, in commit order, makes each
+  // batch visible (live view, revision, watch events) and answers its requests. A write is
+  // thus acknowledged, seen by readers and published only once it is durable.
+  void SyncerLoop() {
+    std::vector<CommittedBatch> work;
+    for (;;) {
+      {
+        std::unique_lock lock(sync_mu_);
+        sync_cv_.wait(lock, [&] { return sync_stop_ || !sync_queue_.empty(); });
+        if (sync_queue_.empty()) return;  // stopping, everything committed was answered
+        std::swap(work, sync_queue_);
+      }
+      Result<void> synced;
+      const bool any = std::any_of(work.begin(), work.end(),
+                                   [](const CommittedBatch& c) { return c.committed; });
+      if (any) synced = SyncWal();
+      for (CommittedBatch& c : work) Publish(c, synced);
+      bool idle = false;
+      {
+        std::lock_guard lock(queue_mu_);
+        unsynced_ -= static_cast<int64_t>(std::count_if(
+            work.begin(), work.end(), [](const CommittedBatch& c) { return c.committed; }));
+        idle = unsynced_ == 0;
+      }
+      work.clear();
+      // The writer may be holding an open transaction until the syncer is idle.
+      if (idle) queue_cv_.notify_one();
+    }
+  }
+
+  // Makes the write-ahead log durable: everything committed before the call.
+  Result<void> SyncWal() {
+    if (!options_.durable) return {};
+    if (auto broken = Broken(); !broken) return broken;
+    int rc = 0;
+    if (options_.sync_fault_for_test) {
+      rc = options_.sync_fault_for_test();
+    } else if (::fdatasync(wal_fd_) != 0) {
+      rc = errno;
+    }
+    syncs_.fetch_add(1);
+    if (rc == 0) return {};
+    // What was written may or may not be on disk, and a retried fsync may report success
+    // without writing it: stop taking writes (PostgreSQL panics here for the same reason).
+    auto message = fmt::format(
+        "fsync of {}-wal failed ({}): the store takes no more writes until berthd is "
+        "restarted",
+        path_, std::strerror(rc));
+    log::Error(kComponent, "{}", message);
+    {
+      std::lock_guard lock(broken_mu_);
+      if (broken_.empty()) broken_ = message;
+    }
+    return Fail(ErrorCode::kUnavailable, std::move(message));
+  }
+
+  Result<void> Broken() {
+    std::lock_guard lock(broken_mu_);
+    if (broken_.empty()) return {};
+    return Fail(ErrorCode::kUnavailable, broken_);
+  }
+
+  void Publish(CommittedBatch& c, const Result<void>& synced) {
+    if (c.committed && !synced) {
+      for (WriteRequest* r : c.requests) {
+        if (r->status) r->status = std::unexpected(synced.error());
+      }
+      failed_batches_.fetch_add(1);
+    } else if (c.committed) {
       if (options_.cache_current) {
         std::unique_lock lock(view_mu_);
-        for (auto& [revision, events] : b.events) ApplyToView(events);
-        committed_revision_.store(b.revision);
+        for (auto& [revision, events] : c.events) ApplyToView(events);
+        committed_revision_.store(c.revision);
       } else {
-        committed_revision_.store(b.revision);
+        committed_revision_.store(c.revision);
       }
-      for (auto& f : b.after_commit) f();
-      for (auto& [revision, events] : b.events) hub_->Publish(revision, events);
+      for (auto& f : c.after_commit) f();
+      for (auto& [revision, events] : c.events) hub_->Publish(revision, events);
       batches_.fetch_add(1);
-      writes_.fetch_add(applied);
-      if (applied > largest_batch_.load()) largest_batch_.store(applied);
+      writes_.fetch_add(c.applied);
+      if (c.applied > largest_batch_.load()) largest_batch_.store(c.applied);
     }
-    for (WriteRequest* r : requests) r->Finish();
+    for (WriteRequest* r : c.requests) r->Finish();
   }
 
   void ReaperLoop() {
@@ -1252,15 +1410,17 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
   std::unique_ptr<Db> writer_db_;  // the writer thread's connection
   ReaderPool readers_;
 
-  std::atomic<int64_t> committed_revision_;  // last durable revision, published after commit
+  std::atomic<int64_t> committed_revision_;  // last durable revision, published after fsync
   std::atomic<int64_t> compact_guard_;       // raised before a compaction deletes rows
   std::atomic<int64_t> compact_revision_;    // committed compact revision
-  int64_t revision_;                         // writer thread only: == committed_revision_
+  int64_t revision_;  // writer thread only: the last committed revision (maybe not yet durable)
+  int wal_fd_;        // the WAL, opened by us: the syncer fdatasyncs it
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::deque<WriteRequest*> queue_;  // guarded by queue_mu_
   bool stop_ = false;                // guarded by queue_mu_
+  int64_t unsynced_ = 0;             // guarded by queue_mu_: committed batches awaiting fsync
 
   std::mutex lease_mu_;
   std::map<int64_t, LeaseState> leases_;  // guarded by lease_mu_
@@ -1280,8 +1440,20 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
   std::atomic<int64_t> largest_batch_{0};
   std::atomic<int64_t> failed_batches_{0};
   std::atomic<int64_t> compact_steps_{0};
+  std::atomic<int64_t> syncs_{0};
+  std::atomic<int64_t> commits_{0};
+  std::atomic<int64_t> applied_{0};
+
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::vector<CommittedBatch> sync_queue_;  // guarded by sync_mu_, in commit order
+  bool sync_stop_ = false;                  // guarded by sync_mu_
+
+  std::mutex broken_mu_;
+  std::string broken_;  // guarded by broken_mu_: why the store takes no more writes
 
   std::unique_ptr<WatchHub> hub_;
+  std::thread syncer_;
   std::thread writer_;
   std::thread reaper_;
 };
@@ -1325,11 +1497,11 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, SqliteOp
   if (*mode != "wal") {
     return fail(Error(ErrorCode::kFailedPrecondition, "cannot use WAL mode (got " + *mode + ")"));
   }
-  if (auto r =
-          w.Exec(options.durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
-      !r) {
-    return fail(r.error());
-  }
+  // NORMAL: a commit writes its WAL frames without fsync; the store's syncer fsyncs the WAL
+  // before it acknowledges or shows any write of the commit (SqliteStoreImpl::SyncerLoop).
+  // SQLite still syncs the WAL before each checkpoint and the WAL header when it restarts the
+  // log, so a crash never corrupts; it can only lose writes nobody was told about.
+  if (auto r = w.Exec("PRAGMA synchronous = NORMAL"); !r) return fail(r.error());
   {
     auto foreign = w.Prepare(kForeignTables);
     if (!foreign) return fail(foreign.error());
@@ -1344,25 +1516,43 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, SqliteOp
     (void)w.Exec("ROLLBACK");
     return fail(r.error());
   }
+  // Our own descriptor of the WAL (the schema transaction above created it; SQLite keeps
+  // the file while any connection is open, and only truncates it in place).
+  const std::string wal_path = path + "-wal";
+  int wal_fd = ::open(wal_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (wal_fd < 0) {
+    return fail(Error(ErrorCode::kUnavailable,
+                      fmt::format("cannot open {}: {}", wal_path, std::strerror(errno))));
+  }
+  if (options.durable && ::fdatasync(wal_fd) != 0) {
+    int e = errno;
+    ::close(wal_fd);
+    return fail(Error(ErrorCode::kUnavailable,
+                      fmt::format("fsync of {} failed: {}", wal_path, std::strerror(e))));
+  }
+  auto fail_wal = [&](const Error& e) {
+    ::close(wal_fd);
+    return fail(e);
+  };
   auto schema = GetMeta(w, "schema_version");
-  if (!schema) return fail(schema.error());
+  if (!schema) return fail_wal(schema.error());
   if (*schema != kSchemaVersion) {
-    return fail(Error(ErrorCode::kFailedPrecondition,
-                      fmt::format("schema version {} is not {} (a newer Berth wrote it?)", *schema,
-                                  kSchemaVersion)));
+    return fail_wal(Error(ErrorCode::kFailedPrecondition,
+                          fmt::format("schema version {} is not {} (a newer Berth wrote it?)",
+                                      *schema, kSchemaVersion)));
   }
   auto revision = GetMeta(w, "revision");
-  if (!revision) return fail(revision.error());
+  if (!revision) return fail_wal(revision.error());
   auto compact = GetMeta(w, "compact_revision");
-  if (!compact) return fail(compact.error());
+  if (!compact) return fail_wal(compact.error());
   std::map<int64_t, LeaseState> leases;
   {
     auto q = w.Prepare(kLeaseAll);
-    if (!q) return fail(q.error());
+    if (!q) return fail_wal(q.error());
     const auto now = clock.Now();
     for (;;) {
       auto row = q->Step();
-      if (!row) return fail(row.error());
+      if (!row) return fail_wal(row.error());
       if (!*row) break;
       int64_t ttl = q->Int(1);
       leases[q->Int(0)] = LeaseState{ttl, now + std::chrono::seconds(ttl)};
@@ -1373,7 +1563,7 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, SqliteOp
     KeyRange all;
     all.end = std::string(1, '\0');
     auto live = RangeAt(w, all, *revision, RangeQuery{});
-    if (!live) return fail(live.error());
+    if (!live) return fail_wal(live.error());
     for (KeyValue& kv : live->kvs) {
       std::string key = kv.key;
       view.emplace(std::move(key), std::move(kv));
@@ -1382,7 +1572,7 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, SqliteOp
   log::Info(kComponent, "opened {} at revision {} (compacted at {}, {} leases, {} live keys)", path,
             *revision, *compact, leases.size(), view.size());
   return std::unique_ptr<Store>(new SqliteStoreImpl(path, options, clock, fd, std::move(*db),
-                                                    *revision, *compact, std::move(leases),
+                                                    wal_fd, *revision, *compact, std::move(leases),
                                                     std::move(view)));
 }
 

@@ -1,16 +1,22 @@
 // The embedded `sqlite` Store back-end: etcd v3 semantics (see store/store.h) over one SQLite
 // file in WAL mode. Berth's default store (`berthd dev`, single-server installs).
 //
-// - Durability: synchronous=FULL; a write is acknowledged only after the SQLite transaction
-//   holding it has committed (and fsynced its WAL frames).
-// - Group commit: one writer thread takes every queued write from concurrent callers, applies
-//   them in order in one SQLite transaction (each write in its own savepoint, so one failing
-//   write fails alone), commits once (one fsync), then publishes the events and wakes all the
-//   callers of the batch.
+// - Durability: a write is acknowledged, visible to readers and published to watchers only
+//   after the SQLite transaction holding it has committed and its WAL frames are fsynced.
+// - Group commit, pipelined: one writer thread takes every queued write from concurrent
+//   callers, applies them in order in one SQLite transaction (each write in its own
+//   savepoint, so one failing write fails alone) and commits it without waiting for the disk
+//   (synchronous=NORMAL). A syncer thread fdatasyncs the WAL, then, in commit order, updates
+//   the live view and the revision, publishes the events and wakes the callers. While batch N
+//   is being fsynced the writer applies what arrives meanwhile into batch N+1, and commits it
+//   when the syncer is free (or the batch is full): each fsync still covers everything that
+//   queued during the previous one, and applying overlaps the disk (as etcd's raft loop
+//   overlaps its WAL fsync with the next proposals). A failed fsync stops the store taking
+//   writes (kUnavailable) until it is reopened.
 // - MVCC: every change is a row (key, mod_revision), so reads at old revisions and watch
 //   replay come from history until Compact() forgets it (docs/decisions/0001).
 // - Reads at the latest revision come from an in-memory view of the live keys, updated by
-//   the writer right after each commit (`cache_current`); reads at older revisions run on a
+//   the syncer once each commit is durable (`cache_current`); reads at older revisions run on a
 //   pool of read connections (WAL readers run beside the writer).
 // - Watches: an in-process hub (watch_hub.h) with one dispatcher thread for callbacks.
 // - Leases: granted TTLs are stored; expiry deadlines live in memory on the injected Clock.
@@ -24,6 +30,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,15 +61,20 @@ struct SqliteOptions {
   // every write queued behind a compaction) waits for one bounded step at a time rather than
   // for the whole history. 0: one step.
   size_t compact_step_rows = 4096;
+  // Tests only: called instead of fdatasync of the WAL; returns 0 or an errno.
+  std::function<int()> sync_fault_for_test;
 };
 
 // Counters for tests and metrics; each is a total since open.
 struct SqliteStats {
-  int64_t batches = 0;         // SQLite transactions committed by the writer (= WAL fsyncs)
+  int64_t batches = 0;         // SQLite transactions committed by the writer and made durable
   int64_t writes = 0;          // write requests applied (put, delete, txn, lease, compact)
   int64_t largest_batch = 0;   // most write requests in one committed transaction
   int64_t failed_batches = 0;  // commits that failed (every write of the batch failed)
   int64_t compact_steps = 0;   // committed compaction steps (SqliteOptions::compact_step_rows)
+  int64_t syncs = 0;           // fdatasyncs of the WAL (one covers every batch committed before)
+  int64_t commits = 0;         // SQLite transactions committed by the writer, durable or not yet
+  int64_t applied = 0;         // write requests applied by the writer, committed or not yet
 };
 
 // The sqlite back-end's own surface beyond Store (reach it with dynamic_cast).

@@ -351,6 +351,116 @@ TEST(SqliteStoreTest, AcknowledgedWritesSurviveAKilledProcess) {
   }
 }
 
+// The syncer holds a batch until the WAL is fsynced: until then its write is not
+// acknowledged, not readable and not published, while the writer goes on applying the next
+// batch.
+TEST(SqliteStoreTest, AWriteIsNeitherVisibleNorAcknowledgedBeforeItsWalIsSynced) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  int syncs_started = 0;
+  SqliteOptions options;
+  options.sync_fault_for_test = [&] {
+    std::unique_lock lock(mu);
+    ++syncs_started;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+    return 0;
+  };
+  auto store = OpenOrDie(FreshDbPath(), RealClock(), options);
+  ASSERT_NE(store, nullptr);
+  auto* sqlite = dynamic_cast<SqliteStore*>(store.get());
+  ASSERT_NE(sqlite, nullptr);
+  const int64_t rev0 = *store->CurrentRevision();
+  std::vector<WatchResponse> seen;
+  std::mutex seen_mu;
+  auto watcher = store->Watch("/sync/", {.prefix = true}, [&](WatchResponse&& r) {
+    std::lock_guard lock(seen_mu);
+    seen.push_back(std::move(r));
+  });
+  ASSERT_TRUE(watcher.has_value());
+
+  std::atomic<bool> first_done{false}, second_done{false};
+  std::thread first([&] {
+    EXPECT_TRUE(store->Put("/sync/a", "1").has_value());
+    first_done = true;
+  });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return syncs_started == 1; });  // batch 1 committed, fsync "running"
+  }
+  // The writer is not held by the fsync: a second batch commits meanwhile.
+  std::thread second([&] {
+    EXPECT_TRUE(store->Put("/sync/b", "2").has_value());
+    second_done = true;
+  });
+  for (int i = 0; i < 5000 && sqlite->stats().applied < 2; ++i) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_EQ(sqlite->stats().applied, 2) << "the writer waited for the fsync of batch 1";
+  // ... and holds its transaction open until the syncer is free (one fsync per commit).
+  EXPECT_EQ(sqlite->stats().commits, 1);
+  EXPECT_FALSE(first_done.load());
+  EXPECT_FALSE(second_done.load());
+  EXPECT_EQ(*store->CurrentRevision(), rev0);
+  EXPECT_FALSE(GetOne(*store, "/sync/a").has_value());
+  EXPECT_FALSE(store->Get("/sync/a", {.revision = rev0 + 1}).has_value())
+      << "a reader reached a revision that is not yet durable";
+  {
+    std::lock_guard lock(seen_mu);
+    EXPECT_TRUE(seen.empty());
+  }
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  first.join();
+  second.join();
+  EXPECT_EQ(*store->CurrentRevision(), rev0 + 2);
+  EXPECT_EQ(GetOne(*store, "/sync/a")->value, "1");
+  EXPECT_EQ(GetOne(*store, "/sync/b")->value, "2");
+  EXPECT_EQ(sqlite->stats().batches, 2) << "the second put was not committed on its own";
+  for (int i = 0; i < 2000; ++i) {
+    std::lock_guard lock(seen_mu);
+    size_t events = 0;
+    for (const auto& r : seen) events += r.events.size();
+    if (events == 2) break;
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  std::lock_guard lock(seen_mu);
+  std::vector<std::string> keys;
+  for (const auto& r : seen)
+    for (const auto& e : r.events) keys.push_back(e.kv.key);
+  EXPECT_EQ(keys, (std::vector<std::string>{"/sync/a", "/sync/b"}));
+}
+
+// A failed fsync fails the writes it covered, shows none of them, and the store refuses
+// writes from then on (a retried fsync may lie), while reads still work.
+TEST(SqliteStoreTest, AFailedWalFsyncFailsItsWritesAndStopsWrites) {
+  std::atomic<int> fault{0};
+  SqliteOptions options;
+  options.sync_fault_for_test = [&] { return fault.load(); };
+  auto store = OpenOrDie(FreshDbPath(), RealClock(), options);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->Put("/f/kept", "1").has_value());
+  const int64_t rev = *store->CurrentRevision();
+  fault = EIO;
+  auto lost = store->Put("/f/lost", "2");
+  ASSERT_FALSE(lost.has_value());
+  EXPECT_EQ(lost.error().code, ErrorCode::kUnavailable);
+  EXPECT_NE(lost.error().message.find("fsync"), std::string::npos) << lost.error().message;
+  EXPECT_NE(lost.error().message.find("-wal"), std::string::npos) << lost.error().message;
+  fault = 0;
+  auto after = store->Put("/f/after", "3");
+  ASSERT_FALSE(after.has_value());
+  EXPECT_EQ(after.error().code, ErrorCode::kUnavailable);
+  EXPECT_EQ(*store->CurrentRevision(), rev);
+  EXPECT_EQ(GetOne(*store, "/f/kept")->value, "1");
+  EXPECT_FALSE(GetOne(*store, "/f/lost").has_value());
+  EXPECT_FALSE(GetOne(*store, "/f/after").has_value());
+}
+
 TEST(SqliteStoreTest, FailingWriteInABatchFailsAlone) {
   auto store = OpenOrDie(FreshDbPath(), RealClock());
   ASSERT_NE(store, nullptr);
