@@ -38,7 +38,7 @@ Result<void> AuditLog::Record(AuditRecord record) {
           fmt::format("audit queue full ({} records waiting for the store)", queue_.size()));
     }
     q.seq = next_seq_++;
-    q.key = fmt::format("{}{:016d}-{:08d}", kPrefix, record.time_ms, q.seq % 100'000'000);
+    q.time_ms = record.time_ms;
     queue_.push_back(std::move(q));
   }
   work_cv_.notify_one();
@@ -108,10 +108,23 @@ void AuditLog::WriterLoop() {
 
 void AuditLog::Store(std::vector<Queued>& batch) {
   const uint64_t last = batch.back().seq;
+  // One key per batch, named by its first record and holding them all, oldest first: a
+  // record costs the store a few hundred bytes of one row, not a row, an index entry and a
+  // tombstone of its own.
+  std::string key = fmt::format("{}{:016d}-{:08d}+{}", kPrefix, batch.front().time_ms,
+                                batch.front().seq % 100'000'000, batch.size());
+  size_t size = 2;
+  for (const auto& q : batch) size += q.value.size() + 1;
+  std::string value;
+  value.reserve(size);
+  value.push_back('[');
+  for (const auto& q : batch) {
+    if (value.size() > 1) value.push_back(',');
+    value += q.value;
+  }
+  value.push_back(']');
   store::TxnRequest txn;
-  txn.success.reserve(batch.size());
-  for (auto& q : batch)
-    txn.success.push_back(store::TxnOp::Put(std::move(q.key), std::move(q.value)));
+  txn.success.push_back(store::TxnOp::Put(std::move(key), std::move(value)));
   auto r = store_.Txn(txn);
   if (!r) {
     log::Error("audit", "{} audit records lost: {}", batch.size(), r.error().message);
@@ -133,14 +146,32 @@ void AuditLog::Store(std::vector<Queued>& batch) {
   if (trim) Trim();
 }
 
-// Drops the oldest records beyond `keep`.
+namespace {
+// Records under one key: `+<n>` ends a batch's key; keys of one record each (written before
+// batching) have no count.
+int64_t RecordsIn(std::string_view key) {
+  auto plus = key.rfind('+');
+  if (plus == std::string_view::npos) return 1;
+  int64_t n = 0;
+  for (char c : key.substr(plus + 1)) {
+    if (c < '0' || c > '9') return 1;
+    n = n * 10 + (c - '0');
+  }
+  return n > 0 ? n : 1;
+}
+}  // namespace
+
+// Drops the oldest keys while the newer ones still hold at least `keep` records.
 void AuditLog::Trim() {
-  auto count = store_.Get(kPrefix, {.prefix = true, .count_only = true});
-  if (!count || count->count <= options_.keep) return;
-  auto oldest = store_.Get(
-      kPrefix, {.prefix = true, .limit = count->count - options_.keep, .keys_only = true});
-  if (oldest && !oldest->kvs.empty()) {
-    (void)store_.Delete(kPrefix, {.range_end = oldest->kvs.back().key + '\0'});
+  auto keys = store_.Get(kPrefix, {.prefix = true, .keys_only = true});
+  if (!keys) return;
+  int64_t newer = 0;
+  for (size_t i = keys->kvs.size(); i-- > 0;) {
+    if (newer >= options_.keep) {
+      (void)store_.Delete(kPrefix, {.range_end = keys->kvs[i].key + '\0'});
+      return;
+    }
+    newer += RecordsIn(keys->kvs[i].key);
   }
 }
 
@@ -151,18 +182,26 @@ Result<std::vector<AuditRecord>> AuditLog::List(int64_t limit) {
   auto got = store_.Get(kPrefix, {.prefix = true});
   if (!got) return std::unexpected(Wrap(got.error(), "list audit records"));
   std::vector<AuditRecord> out;
+  auto take = [&](const Json& j) {
+    if (!j.is_object() || static_cast<int64_t>(out.size()) >= limit) return;
+    AuditRecord r;
+    r.time_ms = j.value("time_ms", int64_t{0});
+    r.actor = j.value("actor", std::string());
+    r.token_id = j.value("token_id", std::string());
+    r.action = j.value("action", std::string());
+    r.status = j.value("status", 0);
+    r.result = j.value("result", std::string());
+    r.remote = j.value("remote", std::string());
+    out.push_back(std::move(r));
+  };
   for (auto it = got->kvs.rbegin(); it != got->kvs.rend() && int64_t(out.size()) < limit; ++it) {
     auto j = ParseJson(it->value);
     if (!j) continue;
-    AuditRecord r;
-    r.time_ms = j->value("time_ms", int64_t{0});
-    r.actor = j->value("actor", std::string());
-    r.token_id = j->value("token_id", std::string());
-    r.action = j->value("action", std::string());
-    r.status = j->value("status", 0);
-    r.result = j->value("result", std::string());
-    r.remote = j->value("remote", std::string());
-    out.push_back(std::move(r));
+    if (j->is_array()) {
+      for (auto e = j->rbegin(); e != j->rend(); ++e) take(*e);
+    } else {
+      take(*j);
+    }
   }
   return out;
 }

@@ -1,13 +1,15 @@
 // The audit trail: one record per mutating API call (who, what, when, result), kept in the
-// store under `/security/audit/<ms:016>-<seq:08>` so records sort by time. Append-only from
-// the API's point of view; old records are trimmed by count.
+// store. Append-only from the API's point of view; old records are trimmed by count.
 //
 // Writing: Record() queues the record and returns at once; one writer thread stores what is
-// queued as one store transaction per batch (at most `max_batch` records), so a burst of
-// mutating calls costs one extra write in the store's group commit rather than one each, and
-// no API thread waits for an audit fsync. A record is durable within one store commit after
-// Record() returns (the API sends its response first, then records). List() and Flush() wait
-// for everything queued before them, so a reader always sees the calls made before it asked.
+// queued as one key per batch (at most `max_batch` records): `/security/audit/<ms:016>-
+// <seq:08>+<n>`, named by the batch's first record so keys sort by time, holding a JSON array
+// of its n records, oldest first. So a burst of mutating calls costs one extra key in the
+// store's group commit rather than one each, and no API thread waits for an audit fsync.
+// (Keys without `+<n>` hold one record as an object: how records were stored before.) A record is
+// durable within one store commit after Record() returns (the API sends its response first, then
+// records). List() and Flush() wait for everything queued before them, so a reader always sees the
+// calls made before it asked.
 //
 // Shutdown: Close() stops accepting, stores what is queued (for at most `close_timeout`;
 // records still queued after that are counted as lost and logged), and joins the writer. Call
@@ -41,12 +43,12 @@ struct AuditRecord {
 };
 
 struct AuditOptions {
-  // Records stored per transaction (etcd refuses transactions of more than 128 operations).
+  // Records stored under one key.
   size_t max_batch = 100;
   // Records queued beyond this are refused (counted as lost) rather than growing memory
   // without bound while the store is down.
   size_t max_queue = 100'000;
-  // Records kept; older ones are trimmed now and then.
+  // Records kept (at least; up to one batch more); older ones are trimmed now and then.
   int64_t keep = 10'000;
   // Longest Close() spends storing what is still queued.
   std::chrono::milliseconds close_timeout{5'000};
@@ -55,7 +57,7 @@ struct AuditOptions {
 struct AuditStats {
   int64_t recorded = 0;  // records stored
   int64_t lost = 0;      // records refused or whose store write failed
-  int64_t batches = 0;   // store transactions written
+  int64_t batches = 0;   // store writes (keys) made
 };
 
 class AuditLog {
@@ -81,8 +83,8 @@ class AuditLog {
  private:
   struct Queued {
     uint64_t seq = 0;
-    std::string key;
-    std::string value;
+    int64_t time_ms = 0;
+    std::string value;  // the record's JSON object
   };
   void WriterLoop();
   void Store(std::vector<Queued>& batch);

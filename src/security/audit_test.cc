@@ -9,6 +9,7 @@
 #include <atomic>
 #include <thread>
 
+#include "core/json.h"
 #include "harness/harness.h"
 #include "security/tokens.h"
 #include "store/sqlite/sqlite_store.h"
@@ -70,7 +71,19 @@ class AuditLogTest : public ::testing::Test {
     store_ = std::move(*s);
     shaky_ = std::make_unique<ShakyStore>(*store_);
   }
+  // Records stored (each key holds a JSON array of records, or one record as an object).
   int64_t Stored() {
+    auto got = store_->Get("/security/audit/", {.prefix = true});
+    EXPECT_TRUE(got.has_value());
+    int64_t n = 0;
+    for (const auto& kv : got->kvs) {
+      auto j = ParseJson(kv.value);
+      EXPECT_TRUE(j.has_value()) << kv.key;
+      if (j) n += j->is_array() ? static_cast<int64_t>(j->size()) : 1;
+    }
+    return n;
+  }
+  int64_t Keys() {
     return store_->Get("/security/audit/", {.prefix = true, .count_only = true})->count;
   }
   static AuditRecord Rec(int i) {
@@ -101,6 +114,62 @@ TEST_F(AuditLogTest, ListSeesEveryRecordMadeBeforeItNewestFirst) {
   EXPECT_EQ(stats.recorded, 50);
   EXPECT_EQ(stats.lost, 0);
   EXPECT_GE(stats.batches, 8);  // at most 7 records per transaction
+}
+
+TEST_F(AuditLogTest, ABatchIsOneKeyNamedByItsFirstRecordAndHoldingItsRecordsInOrder) {
+  AuditLog audit(*store_, clock_, {.max_batch = 7});
+  for (int i = 0; i < 50; ++i) ASSERT_TRUE(audit.Record(Rec(i)).has_value());
+  ASSERT_TRUE(audit.Flush().has_value());
+  EXPECT_EQ(Keys(), audit.stats().batches);
+  EXPECT_EQ(Stored(), 50);
+  auto got = store_->Get("/security/audit/", {.prefix = true});
+  ASSERT_TRUE(got.has_value());
+  int next = 0;
+  for (const auto& kv : got->kvs) {
+    auto j = ParseJson(kv.value);
+    ASSERT_TRUE(j.has_value() && j->is_array()) << kv.value;
+    EXPECT_LE(j->size(), 7u);
+    EXPECT_TRUE(kv.key.ends_with(fmt::format("+{}", j->size()))) << kv.key;
+    for (const auto& r : *j) {
+      EXPECT_EQ(r.value("action", ""), fmt::format("PUT /v1/kv/k{}", next)) << kv.key;
+      ++next;
+    }
+  }
+  EXPECT_EQ(next, 50);
+}
+
+TEST_F(AuditLogTest, RecordsStoredOnePerKeyBeforeBatchingAreListedAndTrimmedWithTheRest) {
+  // Two records in the old layout: one object per key, no count in the key.
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(store_
+                    ->Put(fmt::format("/security/audit/{:016d}-{:08d}", 1000 + i, i + 1),
+                          fmt::format(R"({{"time_ms":{},"actor":"old","action":"PUT /old{}",)"
+                                      R"("status":200,"result":"ok","remote":"r"}})",
+                                      1000 + i, i))
+                    .has_value());
+  }
+  {
+    AuditLog audit(*store_, clock_, {.max_batch = 10});
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE(audit.Record(Rec(i)).has_value());
+    auto list = audit.List(100);
+    ASSERT_TRUE(list.has_value());
+    ASSERT_EQ(list->size(), 7u);
+    EXPECT_EQ(list->front().action, "PUT /v1/kv/k4");
+    EXPECT_EQ((*list)[5].action, "PUT /old1");
+    EXPECT_EQ(list->back().action, "PUT /old0");
+    EXPECT_EQ(list->back().actor, "old");
+  }
+  // Trimming counts the records of each key: with keep 1,000 and 1,100 new records in
+  // batches of at most 100, the two old records go and at least 1,000 new ones stay.
+  AuditLog audit(*store_, clock_, {.max_batch = 100, .keep = 1000});
+  for (int i = 0; i < 1100; ++i) ASSERT_TRUE(audit.Record(Rec(100 + i)).has_value());
+  audit.Close();
+  const int64_t stored = Stored();
+  EXPECT_GE(stored, 1000);
+  EXPECT_LE(stored, 1100);
+  auto got = store_->Get("/security/audit/", {.prefix = true, .keys_only = true});
+  ASSERT_TRUE(got.has_value());
+  for (const auto& kv : got->kvs) EXPECT_NE(kv.key.find('+'), std::string::npos) << kv.key;
 }
 
 TEST_F(AuditLogTest, ConcurrentRecordersShareTransactionsAndCloseStoresEveryQueuedRecord) {
