@@ -77,23 +77,29 @@ class RegistryApiIt : public ::testing::Test {
     return {r->status, j ? *j : Json()};
   }
   int64_t Rev() { return *store_->CurrentRevision(); }
-  // POST /v1/registry:watch with `body`; `on_line` gets each JSON line until it returns
-  // false. Returns the status (and the error body for a refused stream).
-  int MultiWatch(const std::string& body, const std::function<bool(const Json&)>& on_line,
-                 Json* error = nullptr) {
+  // `method target` (with the token, and `body` when there is one) as a stream: `on_open`
+  // runs once a 200 has come, then `on_line` gets each JSON line until it returns false.
+  // Returns the status (and the error body of a refused stream in *error).
+  int StreamJson(const std::string& method, const std::string& target, const std::string& body,
+                 const std::function<bool(const Json&)>& on_line, Json* error = nullptr,
+                 const std::function<void()>& on_open = nullptr) {
     auto client = http::Client::Create(base_);
     EXPECT_TRUE(client.has_value());
     if (!client) return 0;
     http::Request req;
-    req.method = "POST";
-    req.target = "/v1/registry:watch";
+    req.method = method;
+    req.target = target;
     req.headers.Set("Authorization", "Bearer " + token_);
-    req.headers.Set("Content-Type", "application/json");
+    if (!body.empty()) req.headers.Set("Content-Type", "application/json");
     req.body = body;
     int status = 0;
     std::string buf;
     auto r = (*client)->Stream(
-        req, [&](const http::Response& head) { status = head.status; },
+        req,
+        [&](const http::Response& head) {
+          status = head.status;
+          if (status == 200 && on_open) on_open();
+        },
         [&](std::string_view data) {
           buf.append(data);
           size_t nl;
@@ -112,6 +118,11 @@ class RegistryApiIt : public ::testing::Test {
         });
     (void)r;
     return status;
+  }
+  // POST /v1/registry:watch with `body`; see StreamJson.
+  int MultiWatch(const std::string& body, const std::function<bool(const Json&)>& on_line,
+                 Json* error = nullptr) {
+    return StreamJson("POST", "/v1/registry:watch", body, on_line, error);
   }
   // Everything the registry holds (the audit log writes elsewhere in the store).
   std::vector<store::KeyValue> RegistryKeys() {
@@ -261,29 +272,13 @@ TEST_F(RegistryApiIt, WatchStreamResumesAfterADisconnectWithoutLosingChanges) {
   }
   std::vector<int64_t> got;
   auto stream = [&](int64_t from, size_t stop_after) {
-    auto client = http::Client::Create(base_);
-    ASSERT_TRUE(client.has_value());
-    http::Request req;
-    req.method = "GET";
-    req.target = fmt::format("/v1/registry/default/web?watch&revision={}", from);
-    req.headers.Set("Authorization", "Bearer " + token_);
-    std::string buf;
     size_t seen = 0;
-    auto r = (*client)->Stream(
-        req, [](const http::Response&) {},
-        [&](std::string_view data) {
-          buf.append(data);
-          size_t nl;
-          while ((nl = buf.find('\n')) != std::string::npos) {
-            auto j = ParseJson(buf.substr(0, nl));
-            buf.erase(0, nl + 1);
-            if (!j) continue;
-            got.push_back((*j)["revision"]);
-            if (++seen == stop_after) return false;  // the client goes away
-          }
-          return true;
-        });
-    (void)r;
+    int status = StreamJson("GET", fmt::format("/v1/registry/default/web?watch&revision={}", from),
+                            "", [&](const Json& j) {
+                              got.push_back(j["revision"]);
+                              return ++seen != stop_after;  // then the client goes away
+                            });
+    EXPECT_EQ(status, 200);
   };
   stream(start, 3);  // sees 3, then disconnects
   ASSERT_EQ(got.size(), 3u);
@@ -580,43 +575,22 @@ TEST_F(RegistryApiIt, NodeCheckStreamCarriesOnlyItsOwnNodesChecksAndTheirDepartu
   auto stream = [&](int64_t revision, const std::function<void()>& changes,
                     const std::function<bool(const Seen&)>& done) {
     Seen seen;
-    auto client = http::Client::Create(base_);
-    EXPECT_TRUE(client.has_value());
-    if (!client) return seen;
-    http::Request req;
-    req.method = "GET";
-    req.target = fmt::format("/v1/nodes/n1/checks?watch=1&revision={}", revision);
-    req.headers.Set("Authorization", "Bearer " + token_);
     std::thread writer;
-    std::string buf;
-    auto r = (*client)->Stream(
-        req,
-        [&](const http::Response& head) {
-          EXPECT_EQ(head.status, 200);
-          writer = std::thread(changes);
-        },
-        [&](std::string_view data) {
-          buf.append(data);
-          size_t nl;
-          while ((nl = buf.find('\n')) != std::string::npos) {
-            auto j = ParseJson(buf.substr(0, nl));
-            buf.erase(0, nl + 1);
-            EXPECT_TRUE(j.has_value());
-            if (!j) return false;
-            std::string type = j->value("type", "");
-            if (type == "progress") {
-              seen.progress.push_back(j->value("revision", int64_t{0}));
-            } else {
-              EXPECT_TRUE(type == "put" || type == "delete") << j->dump();
-              std::string id =
-                  type == "put" ? (*j)["instance"].value("id", "") : j->value("id", "");
-              seen.lines.push_back(fmt::format("{} {}@{}", type, id, j->value("revision", 0)));
-            }
-            if (done(seen)) return false;
+    int status = StreamJson(
+        "GET", fmt::format("/v1/nodes/n1/checks?watch=1&revision={}", revision), "",
+        [&](const Json& j) {
+          std::string type = j.value("type", "");
+          if (type == "progress") {
+            seen.progress.push_back(j.value("revision", int64_t{0}));
+          } else {
+            EXPECT_TRUE(type == "put" || type == "delete") << j.dump();
+            std::string id = type == "put" ? j["instance"].value("id", "") : j.value("id", "");
+            seen.lines.push_back(fmt::format("{} {}@{}", type, id, j.value("revision", 0)));
           }
-          return true;
-        });
-    (void)r;
+          return !done(seen);
+        },
+        nullptr, [&] { writer = std::thread(changes); });
+    EXPECT_EQ(status, 200);
     if (writer.joinable()) writer.join();
     return seen;
   };
