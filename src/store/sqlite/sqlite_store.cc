@@ -1257,20 +1257,20 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
         std::swap(work, sync_queue_);
       }
       Result<void> synced;
-      const bool any = std::any_of(work.begin(), work.end(),
-                                   [](const CommittedBatch& c) { return c.committed; });
-      if (any) synced = SyncWal();
-      for (CommittedBatch& c : work) Publish(c, synced);
+      const int64_t committed = std::count_if(work.begin(), work.end(),
+                                              [](const CommittedBatch& c) { return c.committed; });
+      if (committed > 0) synced = SyncWal();
       bool idle = false;
       {
         std::lock_guard lock(queue_mu_);
-        unsynced_ -= static_cast<int64_t>(std::count_if(
-            work.begin(), work.end(), [](const CommittedBatch& c) { return c.committed; }));
+        unsynced_ -= committed;
         idle = unsynced_ == 0;
       }
-      work.clear();
-      // The writer may be holding an open transaction until the syncer is idle.
+      // The writer may hold an open transaction until nothing awaits the disk: let it commit
+      // while the batches just synced are published and answered.
       if (idle) queue_cv_.notify_one();
+      for (CommittedBatch& c : work) Publish(c, synced);
+      work.clear();
     }
   }
 
