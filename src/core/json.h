@@ -5,6 +5,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <string>
 #include <string_view>
 
 #include "core/error.h"
@@ -24,7 +25,15 @@ Result<Json> ParseJson(std::string_view text, JsonLimits limits = {});
 
 // Checks that `object` is an object whose keys are all in `allowed`; the error names the
 // first unknown field ("unknown field \"x\" in <what>").
-Result<void> RejectUnknownFields(const Json& object, std::initializer_list<std::string_view> allowed,
+Result<void> RejectUnknownFields(const Json& object,
+                                 std::initializer_list<std::string_view> allowed,
                                  std::string_view what);
+
+// Appends `text` as a JSON string (quotes included), byte for byte as Json(text).dump() writes
+// it: `"` `\\` and \b \f \n \r \t escaped, other bytes below 0x20 as \u00xx, UTF-8 kept
+// as is. Returns false when `text` is not well-formed UTF-8 (dump would throw, or replace with
+// another error handler); `out` then holds a partial string and the caller falls back to Json.
+// For hand-written renderers of hot paths whose output must equal Json's.
+bool AppendJsonString(std::string& out, std::string_view text);
 
 }  // namespace berth

@@ -1,6 +1,6 @@
 #include "registry/model.h"
 
-#include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
@@ -367,6 +367,317 @@ Json StoredJson(const Instance& in) {
   return j;
 }
 
+// ---- hand-written JSON forms (hot paths) ------------------------------------------------
+// Registration, heartbeat, the watch hub and every listing encode and decode instances; these
+// do it without building a Json tree. Each either produces exactly what the Json path
+// (StoredJson().dump(), ParseJson + ParseFields) produces or declines (false), and the caller
+// then takes the Json path, so errors, escaping corner cases and exceptions stay as they were.
+
+void AppendInt(std::string& out, int64_t v) {
+  fmt::format_int text(v);
+  out.append(text.data(), text.size());
+}
+
+// Writes the object's members in nlohmann's (sorted) key order; `reported` adds the identity
+// and revision/lease members of InstanceToJsonText.
+bool WriteInstanceText(std::string& out, const Instance& in, bool reported) {
+  out.reserve(out.size() + 192 + in.address.size() + in.health_output.size() +
+              in.metadata.size() * 32 + in.tags.size() * 16);
+  auto key = [&out](std::string_view k) {
+    out += '"';
+    out += k;
+    out += "\":";
+  };
+  out += '{';
+  key("address");
+  if (!AppendJsonString(out, in.address)) return false;
+  if (in.check) {
+    const CheckSpec& c = *in.check;
+    out += ',';
+    key("check");
+    out += '{';
+    if (c.kind == CheckSpec::Kind::kExec) {
+      key("exec");
+      out += '[';
+      for (size_t i = 0; i < c.command.size(); ++i) {
+        if (i > 0) out += ',';
+        if (!AppendJsonString(out, c.command[i])) return false;
+      }
+      out += "],";
+    }
+    key("fall");
+    AppendInt(out, c.fall);
+    out += ',';
+    if (c.kind == CheckSpec::Kind::kHttp) {
+      key("http");
+      if (!AppendJsonString(out, c.http)) return false;
+      out += ',';
+    }
+    key("interval");
+    if (!AppendJsonString(out, FormatDuration(c.interval))) return false;
+    out += ',';
+    key("rise");
+    AppendInt(out, c.rise);
+    out += ',';
+    if (c.kind == CheckSpec::Kind::kTcp) {
+      key("tcp");
+      if (!AppendJsonString(out, c.tcp)) return false;
+      out += ',';
+    }
+    key("timeout");
+    if (!AppendJsonString(out, FormatDuration(c.timeout))) return false;
+    out += '}';
+  }
+  if (in.deregister_after.count() > 0) {
+    out += ',';
+    key("deregister_after");
+    if (!AppendJsonString(out, FormatDuration(in.deregister_after))) return false;
+  }
+  out += ',';
+  key("health");
+  if (!AppendJsonString(out, HealthName(in.health))) return false;
+  if (!in.health_output.empty()) {
+    out += ',';
+    key("health_output");
+    if (!AppendJsonString(out, in.health_output)) return false;
+  }
+  if (in.health_since_ms) {
+    out += ',';
+    key("health_since");
+    AppendInt(out, in.health_since_ms);
+  }
+  if (reported) {
+    out += ',';
+    key("id");
+    if (!AppendJsonString(out, in.id)) return false;
+    if (in.lease) {
+      out += ',';
+      key("lease");
+      AppendInt(out, in.lease);
+    }
+  }
+  out += ',';
+  key("metadata");
+  out += '{';
+  bool first = true;
+  for (const auto& [k, v] : in.metadata) {
+    if (!first) out += ',';
+    first = false;
+    if (!AppendJsonString(out, k)) return false;
+    out += ':';
+    if (!AppendJsonString(out, v)) return false;
+  }
+  out += '}';
+  if (reported) {
+    out += ',';
+    key("namespace");
+    if (!AppendJsonString(out, in.ns)) return false;
+  }
+  out += ',';
+  key("port");
+  AppendInt(out, in.port);
+  if (in.preserved) {
+    out += ',';
+    key("preserved");
+    out += "true";
+  }
+  if (reported) {
+    out += ',';
+    key("revision");
+    AppendInt(out, in.revision);
+    out += ',';
+    key("service");
+    if (!AppendJsonString(out, in.service)) return false;
+  }
+  out += ',';
+  key("tags");
+  out += '[';
+  for (size_t i = 0; i < in.tags.size(); ++i) {
+    if (i > 0) out += ',';
+    if (!AppendJsonString(out, in.tags[i])) return false;
+  }
+  out += ']';
+  if (in.ttl_seconds > 0) {
+    out += ',';
+    key("ttl");
+    if (!AppendJsonString(out, FormatDuration(Millis(in.ttl_seconds * 1000)))) return false;
+  }
+  out += ',';
+  key("weight");
+  AppendInt(out, in.weight);
+  out += '}';
+  return true;
+}
+
+// A cursor over JSON text for the common shape of registrations and stored instances:
+// strings of printable ASCII without escapes, non-negative integers without sign, exponent
+// or fraction. Anything else makes the caller decline.
+class FastReader {
+ public:
+  explicit FastReader(std::string_view text) : t_(text) {}
+
+  void SkipSpace() {
+    while (i_ < t_.size() && (t_[i_] == ' ' || t_[i_] == '\n' || t_[i_] == '\r' || t_[i_] == '\t'))
+      ++i_;
+  }
+  bool Eat(char c) {
+    SkipSpace();
+    if (i_ < t_.size() && t_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  bool Peek(char c) {
+    SkipSpace();
+    return i_ < t_.size() && t_[i_] == c;
+  }
+  bool AtEnd() {
+    SkipSpace();
+    return i_ == t_.size();
+  }
+  bool String(std::string_view& out) {
+    if (!Eat('"')) return false;
+    size_t start = i_;
+    while (i_ < t_.size()) {
+      char c = t_[i_];
+      if (c == '"') {
+        out = t_.substr(start, i_ - start);
+        ++i_;
+        return true;
+      }
+      if (c < 0x20 || c > 0x7e || c == '\\') return false;  // escapes, control, non-ASCII
+      ++i_;
+    }
+    return false;
+  }
+  // 0 or [1-9][0-9]{0,17}: what nlohmann reads as an unsigned integer that fits int64.
+  bool Uint(int64_t& out) {
+    SkipSpace();
+    size_t start = i_;
+    int64_t v = 0;
+    while (i_ < t_.size() && t_[i_] >= '0' && t_[i_] <= '9') {
+      if (i_ - start == 18) return false;
+      v = v * 10 + (t_[i_] - '0');
+      ++i_;
+    }
+    size_t n = i_ - start;
+    if (n == 0 || (n > 1 && t_[start] == '0')) return false;
+    if (i_ < t_.size() && (t_[i_] == '.' || t_[i_] == 'e' || t_[i_] == 'E')) return false;
+    out = v;
+    return true;
+  }
+  bool Literal(std::string_view word) {
+    SkipSpace();
+    if (t_.substr(i_).starts_with(word)) {
+      i_ += word.size();
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  std::string_view t_;
+  size_t i_ = 0;
+};
+
+// ParseFields' result for `text` when it is one object of the common shape, or false (also for
+// anything ParseFields would refuse; the caller's Json path then says why). No "check".
+bool FastParseFields(std::string_view text, Instance& out, bool stored) {
+  FastReader r(text);
+  if (!r.Eat('{')) return false;
+  enum : uint32_t {
+    kAddress = 1,
+    kPort = 2,
+    kTags = 4,
+    kMetadata = 8,
+    kWeight = 16,
+    kTtl = 32,
+    kDeregister = 64,
+    kHealth = 128,
+    kHealthOutput = 256,
+    kHealthSince = 512,
+    kPreserved = 1024,
+  };
+  uint32_t seen = 0;
+  auto once = [&seen](uint32_t bit) {
+    if (seen & bit) return false;  // duplicate key: Json refuses it
+    seen |= bit;
+    return true;
+  };
+  if (!r.Eat('}')) {
+    do {
+      std::string_view k, v;
+      int64_t n = 0;
+      if (!r.String(k) || !r.Eat(':')) return false;
+      if (k == "address") {
+        if (!once(kAddress) || !r.String(v)) return false;
+        out.address = v;
+      } else if (k == "port") {
+        if (!once(kPort) || !r.Uint(n) || n < 1 || n > 65535) return false;
+        out.port = static_cast<uint32_t>(n);
+      } else if (k == "tags") {
+        if (!once(kTags) || !r.Eat('[')) return false;
+        if (!r.Eat(']')) {
+          do {
+            if (!r.String(v) || out.tags.size() >= kMaxTags) return false;
+            out.tags.emplace_back(v);
+          } while (r.Eat(','));
+          if (!r.Eat(']')) return false;
+        }
+      } else if (k == "metadata") {
+        if (!once(kMetadata) || !r.Eat('{')) return false;
+        if (!r.Eat('}')) {
+          do {
+            std::string_view mk;
+            if (!r.String(mk) || !r.Eat(':') || !r.String(v)) return false;
+            if (out.metadata.size() >= kMaxMetadataEntries) return false;
+            if (!out.metadata.emplace(mk, v).second) return false;  // duplicate key
+          } while (r.Eat(','));
+          if (!r.Eat('}')) return false;
+        }
+      } else if (k == "weight") {
+        if (!once(kWeight) || !r.Uint(n) || n > kMaxWeight) return false;
+        out.weight = static_cast<uint32_t>(n);
+      } else if (k == "ttl") {
+        if (!once(kTtl) || !r.String(v)) return false;
+        auto d = ParseDuration(v);
+        if (!d || d->count() % 1000 != 0 || d->count() == 0) return false;
+        out.ttl_seconds = d->count() / 1000;
+      } else if (k == "deregister_after") {
+        if (!once(kDeregister) || !r.String(v)) return false;
+        auto d = ParseDuration(v);
+        if (!d || d->count() == 0) return false;
+        out.deregister_after = *d;
+      } else if (stored && k == "health") {
+        if (!once(kHealth) || !r.String(v)) return false;
+        auto h = ParseHealth(v);
+        if (!h) return false;
+        out.health = *h;
+      } else if (stored && k == "health_output") {
+        if (!once(kHealthOutput) || !r.String(v)) return false;
+        out.health_output = v;
+      } else if (stored && k == "health_since") {
+        if (!once(kHealthSince) || !r.Uint(n)) return false;
+        out.health_since_ms = n;
+      } else if (stored && k == "preserved") {
+        if (!once(kPreserved)) return false;
+        if (r.Literal("true")) {
+          out.preserved = true;
+        } else if (r.Literal("false")) {
+          out.preserved = false;
+        } else {
+          return false;
+        }
+      } else {
+        return false;  // "check", or a field the Json path refuses
+      }
+    } while (r.Eat(','));
+    if (!r.Eat('}')) return false;
+  }
+  return r.AtEnd() && (seen & kAddress) && (seen & kPort);
+}
+
 }  // namespace
 
 std::string_view HealthName(Health health) {
@@ -666,6 +977,26 @@ Result<Instance> ParseRegistration(std::string_view body, std::string_view ns,
   if (auto r = ValidateNamespace(in.ns); !r) return std::unexpected(r.error());
   if (auto r = ValidateServiceName(in.service); !r) return std::unexpected(r.error());
   if (auto r = ValidateInstanceId(in.id); !r) return std::unexpected(r.error());
+  constexpr JsonLimits kLimits{.max_bytes = 256 * 1024, .max_depth = 8};
+  if (body.size() > kLimits.max_bytes || !FastParseFields(body, in, /*stored=*/false)) {
+    in = Instance{.ns = std::move(in.ns), .service = std::move(in.service), .id = std::move(in.id)};
+    auto j = ParseJson(body, kLimits);
+    if (!j) return std::unexpected(j.error());
+    if (auto r = ParseFields(*j, in, /*stored=*/false); !r) return std::unexpected(r.error());
+  }
+  if (auto r = ValidateInstance(in); !r) return std::unexpected(r.error());
+  return in;
+}
+
+Result<Instance> ParseRegistrationViaJson(std::string_view body, std::string_view ns,
+                                          std::string_view service, std::string_view id) {
+  Instance in;
+  in.ns = ns.empty() ? std::string(kDefaultNamespace) : std::string(ns);
+  in.service = service;
+  in.id = id;
+  if (auto r = ValidateNamespace(in.ns); !r) return std::unexpected(r.error());
+  if (auto r = ValidateServiceName(in.service); !r) return std::unexpected(r.error());
+  if (auto r = ValidateInstanceId(in.id); !r) return std::unexpected(r.error());
   auto j = ParseJson(body, JsonLimits{.max_bytes = 256 * 1024, .max_depth = 8});
   if (!j) return std::unexpected(j.error());
   if (auto r = ParseFields(*j, in, /*stored=*/false); !r) return std::unexpected(r.error());
@@ -673,10 +1004,32 @@ Result<Instance> ParseRegistration(std::string_view body, std::string_view ns,
   return in;
 }
 
-std::string EncodeStored(const Instance& instance) { return StoredJson(instance).dump(); }
+std::string EncodeStored(const Instance& instance) {
+  std::string out;
+  if (WriteInstanceText(out, instance, /*reported=*/false)) return out;
+  return EncodeStoredViaJson(instance);
+}
+
+std::string EncodeStoredViaJson(const Instance& instance) { return StoredJson(instance).dump(); }
 
 Result<Instance> DecodeStored(std::string_view key, std::string_view value, int64_t mod_revision,
                               int64_t lease) {
+  auto parts = ParseInstanceKey(key);
+  if (!parts) return Fail(ErrorCode::kInternal, fmt::format("not an instance key: {}", key));
+  Instance in;
+  in.ns = std::move(parts->ns);
+  in.service = std::move(parts->service);
+  in.id = std::move(parts->id);
+  if (value.size() > JsonLimits{}.max_bytes || !FastParseFields(value, in, /*stored=*/true)) {
+    return DecodeStoredViaJson(key, value, mod_revision, lease);
+  }
+  in.revision = mod_revision;
+  in.lease = lease;
+  return in;
+}
+
+Result<Instance> DecodeStoredViaJson(std::string_view key, std::string_view value,
+                                     int64_t mod_revision, int64_t lease) {
   auto parts = ParseInstanceKey(key);
   if (!parts) return Fail(ErrorCode::kInternal, fmt::format("not an instance key: {}", key));
   Instance in;
@@ -694,6 +1047,12 @@ Result<Instance> DecodeStored(std::string_view key, std::string_view value, int6
 }
 
 std::string InstanceToJsonText(const Instance& instance) {
+  std::string out;
+  if (WriteInstanceText(out, instance, /*reported=*/true)) return out;
+  return InstanceToJsonTextViaJson(instance);
+}
+
+std::string InstanceToJsonTextViaJson(const Instance& instance) {
   Json j = StoredJson(instance);
   j["namespace"] = instance.ns;
   j["service"] = instance.service;

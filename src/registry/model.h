@@ -132,6 +132,16 @@ Result<Instance> DecodeStored(std::string_view key, std::string_view value, int6
 
 // The reported JSON text of an instance (stored form + ns, service, id, revision, lease).
 std::string InstanceToJsonText(const Instance& instance);
+// The same four through a Json tree: the reference the hand-written paths above must equal
+// byte for byte (they fall back to these for what they do not handle: escapes in input,
+// checks in input, ill-formed UTF-8...). For tests; slower.
+Result<Instance> ParseRegistrationViaJson(std::string_view body, std::string_view ns,
+                                          std::string_view service, std::string_view id);
+std::string EncodeStoredViaJson(const Instance& instance);
+Result<Instance> DecodeStoredViaJson(std::string_view key, std::string_view value,
+                                     int64_t mod_revision, int64_t lease);
+std::string InstanceToJsonTextViaJson(const Instance& instance);
+
 // Parses InstanceToJsonText's form back (the node agent reads its checks this way).
 Result<Instance> DecodeReported(std::string_view json_text);
 

@@ -2,8 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/core.h>
+
 #include <map>
 #include <string>
+#include <vector>
 
 #include "core/json.h"
 
@@ -283,6 +286,219 @@ TEST(ModelTest, ReportedInstancesDecodeBack) {
   EXPECT_EQ(back->health, Health::kWarning);
   EXPECT_EQ(back->check, in.check);
   EXPECT_FALSE(DecodeReported(R"({"service":"web"})").has_value());
+}
+
+// ---- the hand-written JSON paths equal the Json ones -------------------------------------
+
+// Every field, compared (Instance has no operator==).
+void ExpectSameInstance(const Instance& a, const Instance& b, const std::string& what) {
+  EXPECT_TRUE(a.SameRegistration(b)) << what;
+  EXPECT_EQ(a.health, b.health) << what;
+  EXPECT_EQ(a.health_output, b.health_output) << what;
+  EXPECT_EQ(a.health_since_ms, b.health_since_ms) << what;
+  EXPECT_EQ(a.preserved, b.preserved) << what;
+  EXPECT_EQ(a.revision, b.revision) << what;
+  EXPECT_EQ(a.lease, b.lease) << what;
+}
+
+// Instances covering every optional member and the escaping corner cases.
+std::vector<Instance> Samples() {
+  std::vector<Instance> out;
+  Instance plain;
+  plain.ns = "bench";
+  plain.service = "svc7";
+  plain.id = "i42";
+  plain.address = "10.0.1.2";
+  plain.port = 8080;
+  plain.tags = {"v1", "bench"};
+  plain.metadata = {{"zone", "a"}};
+  plain.health_since_ms = 1'764'000'000'123;
+  plain.revision = 981;
+  out.push_back(plain);
+
+  Instance empty = plain;  // no tags, no metadata, nothing optional
+  empty.tags.clear();
+  empty.metadata.clear();
+  empty.health_since_ms = 0;
+  empty.revision = 0;
+  empty.weight = 0;
+  out.push_back(empty);
+
+  Instance escaped = plain;  // metadata values (and keys) that JSON must escape
+  escaped.metadata = {{"quote", "say \"hi\""},
+                      {"back\\slash", "C:\\path\\x"},
+                      {"ctl", std::string("a\x01\x1f\x7f\b\f\n\r\tb")},
+                      {"slash", "a/b"},
+                      {"utf8", "caf\xc3\xa9 \xf0\x9f\x9a\xa2"},
+                      {"", "empty key"},
+                      {"zz", ""},
+                      {"Zone", "upper sorts first"}};
+  escaped.tags = {"t\"q", "caf\xc3\xa9", "x\\y"};
+  escaped.health = Health::kWarning;
+  escaped.health_output = "HTTP 503 \"Service Unavailable\"\n(3 consecutive)";
+  out.push_back(escaped);
+
+  Instance leased = plain;  // a lease, ttl, deregister_after, preserved, a negative time
+  leased.ttl_seconds = 90;
+  leased.lease = 7'000'000'001;
+  leased.deregister_after = Millis(90'000);
+  leased.preserved = true;
+  leased.health_since_ms = -5;
+  leased.weight = 10000;
+  out.push_back(leased);
+
+  Instance http = plain;
+  http.check = CheckSpec{.kind = CheckSpec::Kind::kHttp,
+                         .http = "http://10.0.1.2:8080/health?x=\"1\"",
+                         .interval = Millis(1500),
+                         .timeout = Millis(500),
+                         .rise = 1,
+                         .fall = 100};
+  http.health = Health::kCritical;
+  http.health_output = std::string(kNoCheckResultYet);
+  out.push_back(http);
+
+  Instance tcp = plain;
+  tcp.check = CheckSpec{.kind = CheckSpec::Kind::kTcp, .tcp = "10.0.1.2:8080"};
+  out.push_back(tcp);
+
+  Instance exec = plain;
+  exec.check = CheckSpec{.kind = CheckSpec::Kind::kExec,
+                         .command = {"/bin/sh", "-c", "test -f \"/tmp/ok\"\n"},
+                         .interval = Millis(3'600'000)};
+  exec.metadata = {{std::string(kContainerMetadataKey), "web-1"},
+                   {std::string(kNodeMetadataKey), "node-a"}};
+  out.push_back(exec);
+
+  Instance no_command = exec;
+  no_command.check->command.clear();
+  out.push_back(no_command);
+  return out;
+}
+
+TEST(ModelTest, HandWrittenJsonEqualsTheJsonPathByteForByte) {
+  for (const Instance& in : Samples()) {
+    EXPECT_EQ(EncodeStored(in), EncodeStoredViaJson(in));
+    EXPECT_EQ(InstanceToJsonText(in), InstanceToJsonTextViaJson(in));
+  }
+}
+
+TEST(ModelTest, IllFormedUtf8FallsBackToTheJsonPath) {
+  Instance in = Samples()[0];
+  in.health_output = "exit 1: \xff\xfe";  // output of a command is not always UTF-8
+  // The Json path throws on it; the hand-written one must not hide that by writing it.
+  EXPECT_THROW(EncodeStoredViaJson(in), Json::exception);
+  EXPECT_THROW(EncodeStored(in), Json::exception);
+  EXPECT_THROW(InstanceToJsonText(in), Json::exception);
+}
+
+TEST(ModelTest, HandWrittenDecodeEqualsTheJsonPath) {
+  std::vector<std::string> values;
+  for (const Instance& in : Samples()) values.push_back(EncodeStored(in));
+  // Shapes the hand-written reader declines or refuses; the result must still be the same.
+  for (const char* v : {
+           R"({"address":"10.0.0.1","port":80})",
+           R"( { "address" : "10.0.0.1" , "port" : 80 , "tags" : [ ] , "metadata" : { } } )",
+           "{\"address\":\"10.0.0.1\",\n\t\"port\":80,\r\n\"weight\":0}",
+           R"({"address":"10.0.0.1","port":80,"metadata":{"k":"v\u0041\n"}})",
+           R"({"address":"10.0.0.1","port":80,"address":"10.0.0.2"})",
+           R"({"address":"10.0.0.1","port":80,"metadata":{"k":"a","k":"b"}})",
+           R"({"address":"10.0.0.1","port":80,"unknown":1})",
+           R"({"address":"10.0.0.1","port":0})",
+           R"({"address":"10.0.0.1","port":65536})",
+           R"({"address":"10.0.0.1","port":080})",
+           R"({"address":"10.0.0.1","port":80.0})",
+           R"({"address":"10.0.0.1","port":8e1})",
+           R"({"address":"10.0.0.1","port":-80})",
+           R"({"address":"10.0.0.1","port":"80"})",
+           R"({"address":"10.0.0.1","port":99999999999999999999})",
+           R"({"address":"10.0.0.1"})",
+           R"({"port":80})",
+           R"({})",
+           R"([])",
+           R"({"address":"10.0.0.1","port":80} x)",
+           R"({"address":"10.0.0.1","port":80)",
+           R"({"address":"10.0.0.1","port":80,})",
+           R"({"address":"10.0.0.1","port":80,"weight":10001})",
+           R"({"address":"10.0.0.1","port":80,"weight":-1})",
+           R"({"address":"10.0.0.1","port":80,"tags":["a",1]})",
+           R"({"address":"10.0.0.1","port":80,"tags":"a"})",
+           R"({"address":"10.0.0.1","port":80,"metadata":{"k":1}})",
+           R"({"address":"10.0.0.1","port":80,"ttl":"0s"})",
+           R"({"address":"10.0.0.1","port":80,"ttl":"1500ms"})",
+           R"({"address":"10.0.0.1","port":80,"ttl":"1m30s"})",
+           R"({"address":"10.0.0.1","port":80,"ttl":"soon"})",
+           R"({"address":"10.0.0.1","port":80,"deregister_after":"0s"})",
+           R"({"address":"10.0.0.1","port":80,"deregister_after":"2h"})",
+           R"({"address":"10.0.0.1","port":80,"health":"unknown"})",
+           R"({"address":"10.0.0.1","port":80,"health":"warning","health_output":"x"})",
+           R"({"address":"10.0.0.1","port":80,"health_since":-7})",
+           R"({"address":"10.0.0.1","port":80,"health_since":1.5})",
+           R"({"address":"10.0.0.1","port":80,"preserved":false})",
+           R"({"address":"10.0.0.1","port":80,"preserved":1})",
+           R"({"address":"10.0.0.1","port":80,"preserved":truex})",
+           "{\"address\":\"caf\xc3\xa9\",\"port\":80}",
+           "{\"address\":\"bad\xff\",\"port\":80}",
+           "{\"address\":\"ctl\x01\",\"port\":80}",
+           "\xef\xbb\xbf{\"address\":\"10.0.0.1\",\"port\":80}",
+       }) {
+    values.push_back(v);
+  }
+  for (const auto& v : values) {
+    auto fast = DecodeStored("/registry/ns1/web/web-1", v, 17, 3);
+    auto slow = DecodeStoredViaJson("/registry/ns1/web/web-1", v, 17, 3);
+    ASSERT_EQ(fast.has_value(), slow.has_value()) << v;
+    if (fast) {
+      ExpectSameInstance(*fast, *slow, v);
+      EXPECT_EQ(fast->ns, "ns1");
+      EXPECT_EQ(fast->id, "web-1");
+    } else {
+      EXPECT_EQ(fast.error().code, slow.error().code) << v;
+      EXPECT_EQ(fast.error().message, slow.error().message) << v;
+    }
+    // A registration body is the same text without the server's fields.
+    auto reg = ParseRegistration(v, "ns1", "web", "web-1");
+    auto reg_slow = ParseRegistrationViaJson(v, "ns1", "web", "web-1");
+    ASSERT_EQ(reg.has_value(), reg_slow.has_value()) << v;
+    if (reg) {
+      ExpectSameInstance(*reg, *reg_slow, v);
+    } else {
+      EXPECT_EQ(reg.error().code, reg_slow.error().code) << v;
+      EXPECT_EQ(reg.error().message, reg_slow.error().message) << v;
+    }
+  }
+}
+
+TEST(ModelTest, HandWrittenPathsAgreeOnLimits) {
+  std::string tags = R"({"address":"10.0.0.1","port":80,"tags":[)";
+  std::string meta = R"({"address":"10.0.0.1","port":80,"metadata":{)";
+  for (size_t i = 0; i <= kMaxTags; ++i) {
+    if (i > 0) {
+      tags += ',';
+      meta += ',';
+    }
+    tags += fmt::format(R"("t{}")", i);
+    meta += fmt::format(R"("k{}":"v")", i);
+    for (const std::string& body : {tags + "]}", meta + "}}"}) {
+      auto fast = ParseRegistration(body, "ns1", "web", "web-1");
+      auto slow = ParseRegistrationViaJson(body, "ns1", "web", "web-1");
+      ASSERT_EQ(fast.has_value(), slow.has_value()) << body;
+      if (!fast) {
+        EXPECT_EQ(fast.error().message, slow.error().message);
+      }
+      auto sfast = DecodeStored("/registry/ns1/web/web-1", body, 1, 0);
+      auto sslow = DecodeStoredViaJson("/registry/ns1/web/web-1", body, 1, 0);
+      ASSERT_EQ(sfast.has_value(), sslow.has_value()) << body;
+      if (!sfast) {
+        EXPECT_EQ(sfast.error().message, sslow.error().message);
+      }
+    }
+  }
+  std::string huge = R"({"address":"10.0.0.1","port":80,"metadata":{"k":")" +
+                     std::string(300 * 1024, 'x') + "\"}}";
+  auto fast = ParseRegistration(huge, "ns1", "web", "web-1");
+  ASSERT_FALSE(fast.has_value());
+  EXPECT_EQ(fast.error().code, ErrorCode::kPayloadTooLarge);
 }
 
 }  // namespace

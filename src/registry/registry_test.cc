@@ -1,5 +1,6 @@
 #include "registry/registry.h"
 
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -7,6 +8,7 @@
 #include <thread>
 
 #include "registry/testing/fake_store.h"
+#include "registry/watch_hub.h"
 
 namespace berth::registry {
 namespace {
@@ -464,6 +466,69 @@ TEST_F(RegistryTest, CriticalTooLongIsDeregistered) {
   ASSERT_TRUE(registry_.Sweep().has_value());
   EXPECT_FALSE(registry_.GetInstance("default", "web", "a").has_value());
   EXPECT_EQ(registry_.stats().deregistered_critical.load(), 1);
+}
+
+// The hub renders each event once; its text must stay what the Json path made of it.
+TEST(WatchHubTest, EventTextIsTheSameAsTheJsonPaths) {
+  std::vector<Instance> samples;
+  Instance plain = Make("svc7", "i42", 0, {"v1", "bench"});
+  plain.ns = "bench";
+  plain.metadata = {{"zone", "a"}};
+  plain.health_since_ms = 1'764'000'000'123;
+  samples.push_back(plain);
+  Instance escaped = plain;
+  escaped.metadata = {{"quote", "say \"hi\""},
+                      {"back\\slash", "C:\\path"},
+                      {"ctl", std::string("a\x01\n\t\x7f")},
+                      {"utf8", "caf\xc3\xa9"}};
+  escaped.health = Health::kWarning;
+  escaped.health_output = "HTTP 503 \"x\"\n";
+  samples.push_back(escaped);
+  Instance leased = Make("web", "w-1.a_b", 30);
+  leased.preserved = true;
+  leased.check = CheckSpec{.kind = CheckSpec::Kind::kHttp, .http = "http://10.0.0.1:8080/h"};
+  samples.push_back(leased);
+  int64_t revision = 100;
+  for (const Instance& in : samples) {
+    store::Event e;
+    e.kv.key = InstanceKey(in.ns, in.service, in.id);
+    // A stored value as the writer encodes it, and one with whitespace (the Json path's).
+    for (std::string value : {EncodeStored(in), " " + EncodeStoredViaJson(in) + "\n"}) {
+      e.type = store::Event::Type::kPut;
+      e.kv.value = value;
+      e.kv.mod_revision = ++revision;
+      e.kv.lease = in.ttl_seconds ? 77 : 0;
+      auto c = ConvertEvent(e);
+      ASSERT_NE(c, nullptr);
+      auto decoded = DecodeStoredViaJson(e.kv.key, value, e.kv.mod_revision, e.kv.lease);
+      ASSERT_TRUE(decoded.has_value());
+      EXPECT_EQ(
+          *c->json,
+          fmt::format(R"({{"type":"put","revision":{},"namespace":"{}","service":"{}","id":"{}",)"
+                      R"("instance":{}}})",
+                      revision, in.ns, in.service, in.id, InstanceToJsonTextViaJson(*decoded)));
+      ASSERT_NE(c->instance, nullptr);
+      EXPECT_EQ(EncodeStored(*c->instance), EncodeStoredViaJson(*decoded));
+      EXPECT_EQ(c->instance->revision, revision);
+    }
+    e.type = store::Event::Type::kDelete;
+    e.kv.value.clear();
+    e.kv.mod_revision = ++revision;
+    auto d = ConvertEvent(e);
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(d->type, WatchEvent::Type::kDelete);
+    EXPECT_EQ(d->instance, nullptr);
+    EXPECT_EQ(*d->json,
+              fmt::format(R"({{"type":"delete","revision":{},"namespace":"{}","service":"{}",)"
+                          R"("id":"{}"}})",
+                          revision, in.ns, in.service, in.id));
+  }
+  store::Event bad;
+  bad.kv.key = "/registry/ns/svc/id";
+  bad.kv.value = R"({"address":"10.0.0.1"})";  // no port: not an instance
+  EXPECT_EQ(ConvertEvent(bad), nullptr);
+  bad.kv.key = "/registry/ns/svc";
+  EXPECT_EQ(ConvertEvent(bad), nullptr);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <atomic>
 
-#include <fmt/core.h>
+#include <fmt/format.h>
 
 #include "core/log.h"
 
@@ -61,30 +61,43 @@ std::shared_ptr<const WatchEvent> ConvertEvent(const store::Event& event) {
   auto parts = ParseInstanceKey(event.kv.key);
   if (!parts) return nullptr;
   auto out = std::make_shared<WatchEvent>();
+  const bool put = event.type != store::Event::Type::kDelete;
+  out->type = put ? WatchEvent::Type::kPut : WatchEvent::Type::kDelete;
   out->revision = event.kv.mod_revision;
   out->ns = std::move(parts->ns);
   out->service = std::move(parts->service);
   out->id = std::move(parts->id);
-  // Names are DNS labels and ids [A-Za-z0-9._-]: nothing to escape.
-  auto head =
-      fmt::format(R"({{"type":"{}","revision":{},"namespace":"{}","service":"{}","id":"{}")",
-                  event.type == store::Event::Type::kDelete ? "delete" : "put", out->revision,
-                  out->ns, out->service, out->id);
-  if (event.type == store::Event::Type::kDelete) {
-    out->type = WatchEvent::Type::kDelete;
-    out->json = std::make_shared<const std::string>(head + "}");
-    return out;
+  std::string instance_json;
+  if (put) {
+    auto in = DecodeStored(event.kv.key, event.kv.value, event.kv.mod_revision, event.kv.lease);
+    if (!in) {
+      log::Warn("registry", "skipping undecodable instance at {}: {}", event.kv.key,
+                in.error().message);
+      return nullptr;
+    }
+    out->instance = std::make_shared<const Instance>(std::move(*in));
+    instance_json = InstanceToJsonText(*out->instance);
   }
-  out->type = WatchEvent::Type::kPut;
-  auto in = DecodeStored(event.kv.key, event.kv.value, event.kv.mod_revision, event.kv.lease);
-  if (!in) {
-    log::Warn("registry", "skipping undecodable instance at {}: {}", event.kv.key,
-              in.error().message);
-    return nullptr;
+  // {"type","revision","namespace","service","id"[,"instance"]}, in that order. Names are
+  // DNS labels and ids [A-Za-z0-9._-]: nothing to escape.
+  fmt::format_int revision(out->revision);
+  std::string json;
+  json.reserve(80 + out->ns.size() + out->service.size() + out->id.size() + instance_json.size());
+  json += put ? R"({"type":"put","revision":)" : R"({"type":"delete","revision":)";
+  json.append(revision.data(), revision.size());
+  json += R"(,"namespace":")";
+  json += out->ns;
+  json += R"(","service":")";
+  json += out->service;
+  json += R"(","id":")";
+  json += out->id;
+  json += '"';
+  if (put) {
+    json += R"(,"instance":)";
+    json += instance_json;
   }
-  out->instance = std::make_shared<const Instance>(std::move(*in));
-  out->json = std::make_shared<const std::string>(
-      fmt::format(R"({},"instance":{}}})", head, InstanceToJsonText(*out->instance)));
+  json += '}';
+  out->json = std::make_shared<const std::string>(std::move(json));
   return out;
 }
 

@@ -18,13 +18,37 @@ AuditLog::AuditLog(store::Store& store, Clock& clock, AuditOptions options)
 
 AuditLog::~AuditLog() { Close(); }
 
-Result<void> AuditLog::Record(AuditRecord record) {
-  if (record.time_ms == 0) record.time_ms = clock_.WallMillis();
+std::string EncodeAuditRecord(const AuditRecord& record) {
+  // By hand in Json's key order; through Json when a string is not UTF-8 (it replaces).
+  std::string out;
+  out.reserve(128 + record.action.size() + record.result.size());
+  bool ok = true;
+  out += R"({"action":)";
+  ok = ok && AppendJsonString(out, record.action);
+  out += R"(,"actor":)";
+  ok = ok && AppendJsonString(out, record.actor);
+  out += R"(,"remote":)";
+  ok = ok && AppendJsonString(out, record.remote);
+  out += R"(,"result":)";
+  ok = ok && AppendJsonString(out, record.result);
+  fmt::format_to(std::back_inserter(out), R"(,"status":{},"time_ms":{},"token_id":)", record.status,
+                 record.time_ms);
+  ok = ok && AppendJsonString(out, record.token_id);
+  out += '}';
+  return ok ? out : EncodeAuditRecordViaJson(record);
+}
+
+std::string EncodeAuditRecordViaJson(const AuditRecord& record) {
   Json j{{"time_ms", record.time_ms}, {"actor", record.actor},   {"token_id", record.token_id},
          {"action", record.action},   {"status", record.status}, {"result", record.result},
          {"remote", record.remote}};
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+Result<void> AuditLog::Record(AuditRecord record) {
+  if (record.time_ms == 0) record.time_ms = clock_.WallMillis();
   Queued q;
-  q.value = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  q.value = EncodeAuditRecord(record);
   {
     std::lock_guard lock(mu_);
     if (closing_) {

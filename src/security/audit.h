@@ -42,6 +42,12 @@ struct AuditRecord {
   std::string remote;  // client address
 };
 
+// A record's stored value: one JSON object (keys sorted), strings that are not UTF-8 with
+// U+FFFD in their place. EncodeAuditRecordViaJson is the same through a Json tree (the
+// reference the hand-written one must equal; for tests).
+std::string EncodeAuditRecord(const AuditRecord& record);
+std::string EncodeAuditRecordViaJson(const AuditRecord& record);
+
 struct AuditOptions {
   // Records stored under one key.
   size_t max_batch = 100;

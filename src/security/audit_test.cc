@@ -239,6 +239,35 @@ TEST_F(AuditLogTest, AQueueAtItsLimitRefusesRecordsWithAClearError) {
   EXPECT_EQ(Stored(), 10 - refused);
 }
 
+TEST(AuditRecordTest, StoredValueIsTheSameAsTheJsonPathsByteForByte) {
+  std::vector<AuditRecord> records = {
+      {.time_ms = 1764000000123,
+       .actor = "bench",
+       .token_id = "0123abcd",
+       .action = "PUT /v1/registry/bench/svc1/i7",
+       .status = 200,
+       .result = "ok",
+       .remote = "127.0.0.1:40000"},
+      {.time_ms = 0, .status = 0},
+      {.time_ms = -1,
+       .actor = "name \"quoted\" \\ back",
+       .token_id = "",
+       .action = "PUT /v1/kv/caf\xc3\xa9/\xf0\x9f\x9a\xa2",
+       .status = 400,
+       .result = "malformed JSON: line 1\n\tcolumn 2 \x01\x1f\x7f /",
+       .remote = "[::1]:1"},
+      // Not UTF-8: the Json path replaces the bytes; the hand-written one must too.
+      {.time_ms = 5,
+       .actor = "a",
+       .action = "PUT /v1/kv/\xff\xfe",
+       .status = 404,
+       .result = "no key \xc3"},
+  };
+  for (const auto& r : records) {
+    EXPECT_EQ(EncodeAuditRecord(r), EncodeAuditRecordViaJson(r)) << r.action;
+  }
+}
+
 TEST(TokenServiceTest, ARevokedTokenFailsAtOnceEvenAfterItsRecordWasCached) {
   SystemClock clock;
   testing::TempDir dir("berth-token-test");
