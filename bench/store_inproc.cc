@@ -5,15 +5,21 @@
 //
 //   build/release/bench/bench_store_inproc [--seconds 3] [--writers 32] [--readers 2]
 //                                           [--dir /path/on/the/disk/to/measure]
+//                                           [--compaction yes|no|only]
+//
+// The compaction phase (Compaction below) measures how long writes wait while a large
+// history is compacted, in one step and in bounded steps.
 //
 // Output: `name value unit` lines.
 #include <fmt/core.h>
 #include <sqlite3.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -31,6 +37,9 @@ struct Config {
   int readers = 2;
   int keys = 10000;
   std::string dir;
+  bool compaction = true;  // --compaction no: skip the compaction phase; only: just it
+  bool only_compaction = false;
+  std::vector<size_t> compact_steps = {0, 1024, 256};  // --compact-steps 0,1024,...
 };
 
 void Line(const std::string& name, double value, const std::string& unit) {
@@ -143,6 +152,129 @@ double PeerReads(const std::string& path, double seconds, int keys, const std::s
 
 }  // namespace
 
+// The writer stall of a compaction: a history of `hot` keys x `versions` superseded rows
+// beside `live` keys written once (registrations), compacted to its last revision while
+// `writers` threads keep writing; the figures are the compaction's time and the writes'
+// worst and p99 latency during it, for Compact in one step and in bounded steps, beside
+// the writes' latency without a compaction and the previous one-statement SQL (plain
+// SQLite on a copy of the same file).
+void Compaction(const std::string& base, const Config& cfg, berth::Clock& clock) {
+  constexpr int kHot = 1000, kVersions = 200, kLive = 10000, kWriters = 8;
+  const std::string value(100, 'v');
+  const std::string filled = base + "/compact-filled.db";
+  int64_t top = 0;
+  {
+    auto opened = berth::store::OpenSqliteStore(filled, {.durable = false}, clock);
+    if (!opened) std::exit(1);
+    auto& store = **opened;
+    std::vector<std::thread> fill;
+    for (int t = 0; t < 16; ++t) {
+      fill.emplace_back([&, t] {
+        for (int i = t; i < kLive; i += 16)
+          (void)store.Put(fmt::format("/bench/live/{}", i), value);
+        for (int i = t; i < kHot * kVersions; i += 16) {
+          (void)store.Put(fmt::format("/bench/hot/{}", i % kHot), value);
+        }
+      });
+    }
+    for (auto& t : fill) t.join();
+    top = store.CurrentRevision().value_or(0);
+  }
+  fmt::print(
+      "# compaction: {} superseded rows ({} keys x {} versions) beside {} live keys, "
+      "compacted to revision {} while {} writers put new keys\n",
+      kHot * (kVersions - 1), kHot, kVersions, kLive, top, kWriters);
+  auto copy = [&](const std::string& name) {
+    std::string path = base + "/" + name;
+    std::filesystem::copy_file(filled, path, std::filesystem::copy_options::overwrite_existing);
+    return path;
+  };
+  // Writers' latencies (ms) while `during` runs; returns {max, p99}.
+  auto writes_during = [&](berth::store::Store& store, const std::function<void()>& during) {
+    std::atomic<bool> stop{false}, measuring{false};
+    std::vector<std::vector<double>> lat(kWriters);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < kWriters; ++t) {
+      pool.emplace_back([&, t] {
+        for (int64_t i = 0; !stop.load(); ++i) {
+          const bool counted = measuring.load();  // writes that started during `during`
+          auto start = std::chrono::steady_clock::now();
+          (void)store.Put(fmt::format("/bench/new/{}/{}", t, i), value);
+          if (!counted) continue;
+          lat[t].push_back(
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                  .count());
+        }
+      });
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // writers running
+    measuring = true;
+    during();
+    measuring = false;
+    stop = true;
+    for (auto& t : pool) t.join();
+    std::vector<double> all;
+    for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+    std::sort(all.begin(), all.end());
+    if (all.empty()) return std::pair<double, double>{0, 0};
+    return std::pair<double, double>{all.back(), all[all.size() * 99 / 100]};
+  };
+  for (size_t step : cfg.compact_steps) {
+    const std::string label = step == 0 ? "one_step" : fmt::format("steps_of_{}_rows", step);
+    auto opened = berth::store::OpenSqliteStore(copy("compact-" + label + ".db"),
+                                                {.compact_step_rows = step}, clock);
+    if (!opened) std::exit(1);
+    auto& store = **opened;
+    if (step == 0) {
+      auto [max, p99] =
+          writes_during(store, [] { std::this_thread::sleep_for(std::chrono::milliseconds(500)); });
+      Line("sqlite_store_writes_without_compaction_max_latency", max, "ms");
+      Line("sqlite_store_writes_without_compaction_p99_latency", p99, "ms");
+    }
+    double took = 0;
+    auto [max, p99] = writes_during(store, [&] {
+      auto start = std::chrono::steady_clock::now();
+      auto r = store.Compact(top);
+      took = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                 .count();
+      if (!r) fmt::print("# compact: {}\n", r.error().message);
+    });
+    auto* sqlite = dynamic_cast<berth::store::SqliteStore*>(&store);
+    Line(fmt::format("sqlite_store_compaction_{}_total", label), took, "ms");
+    Line(fmt::format("sqlite_store_compaction_{}_steps", label),
+         static_cast<double>(sqlite->stats().compact_steps), "steps");
+    Line(fmt::format("sqlite_store_compaction_{}_longest_step_statements", label),
+         static_cast<double>(sqlite->stats().compact_longest_step_us) / 1000.0, "ms");
+    Line(fmt::format("sqlite_store_compaction_{}_mean_step_statements", label),
+         static_cast<double>(sqlite->stats().compact_step_us) / 1000.0 /
+             static_cast<double>(std::max<int64_t>(1, sqlite->stats().compact_steps)),
+         "ms");
+    Line(fmt::format("sqlite_store_writes_during_compaction_{}_max_latency", label), max, "ms");
+    Line(fmt::format("sqlite_store_writes_during_compaction_{}_p99_latency", label), p99, "ms");
+  }
+  // The previous SQL (one statement over every row below the revision), on plain SQLite.
+  {
+    sqlite3* db = nullptr;
+    sqlite3_open(copy("compact-peer.db").c_str(), &db);
+    auto start = std::chrono::steady_clock::now();
+    std::string sql = fmt::format(
+        "BEGIN; DELETE FROM kv WHERE mod_revision < {0} AND EXISTS (SELECT 1 FROM kv n WHERE "
+        "n.key = kv.key AND n.mod_revision > kv.mod_revision AND n.mod_revision <= {0}); "
+        "DELETE FROM kv WHERE mod_revision < {0} AND version = 0; COMMIT;",
+        top);
+    char* err = nullptr;
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      fmt::print("# previous compaction SQL: {}\n", err ? err : "?");
+      sqlite3_free(err);
+    }
+    Line(
+        "previous_one_statement_compaction_total",
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count(),
+        "ms");
+    sqlite3_close(db);
+  }
+}
+
 int main(int argc, char** argv) {
   Config cfg;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -150,6 +282,19 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--writers")) cfg.writers = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--readers")) cfg.readers = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--dir")) cfg.dir = argv[i + 1];
+    if (!std::strcmp(argv[i], "--compact-steps")) {
+      cfg.compact_steps.clear();
+      for (const char* p = argv[i + 1]; *p != '\0';) {
+        char* end = nullptr;
+        cfg.compact_steps.push_back(std::strtoull(p, &end, 10));
+        p = *end == ',' ? end + 1 : end;
+        if (end == p && *p != '\0') break;
+      }
+    }
+    if (!std::strcmp(argv[i], "--compaction")) {
+      cfg.compaction = std::strcmp(argv[i + 1], "no") != 0;
+      cfg.only_compaction = !std::strcmp(argv[i + 1], "only");
+    }
   }
   berth::log::Configure(berth::log::Level::kWarn, false);
   std::string base = cfg.dir;
@@ -163,6 +308,12 @@ int main(int argc, char** argv) {
       "# bench/store_inproc: sqlite back-end in-process, dir {}, {} s per phase, "
       "100-byte values, durable (synchronous=FULL)\n",
       base, cfg.seconds);
+
+  if (cfg.only_compaction) {
+    Compaction(base, cfg, clock);
+    if (cfg.dir.empty()) std::filesystem::remove_all(base);
+    return 0;
+  }
 
   // Writes: 1 writer, then many; the peer is plain SQLite with one fsync per write.
   {
@@ -261,6 +412,7 @@ int main(int argc, char** argv) {
     Line("ratio_store_1_reader_vs_peer", one / peer, "x");
     if (errors != 0) fmt::print("# read errors: {}\n", errors);
   }
+  if (cfg.compaction) Compaction(base, cfg, clock);
   if (cfg.dir.empty()) {
     std::error_code ec;
     std::filesystem::remove_all(base, ec);

@@ -819,6 +819,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
     bool first = true;
     bool done = false;
     while (!done) {
+      const auto submitted = std::chrono::steady_clock::now();
       BERTH_TRY(Submit([&](Batch& b) -> Result<void> {
         if (revision > b.revision) {
           return Fail(ErrorCode::kInvalidArgument,
@@ -836,6 +837,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
                                   revision, previous));
         }
         first = false;
+        const auto started = std::chrono::steady_clock::now();
         int64_t step = revision;
         if (options_.compact_step_rows > 0) {
           BERTH_TRY_ASSIGN(Query q, b.db.Prepare(kCompactStep));
@@ -851,13 +853,24 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
           q.Bind(1, previous).Bind(2, step);
           BERTH_TRY(q.Run());
         }
-        b.after_commit.push_back([this, step] {
+        const int64_t took_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                    std::chrono::steady_clock::now() - started)
+                                    .count();
+        b.after_commit.push_back([this, step, took_us] {
           compact_revision_.store(step);
           compact_steps_.fetch_add(1);
+          if (took_us > compact_longest_step_us_.load()) compact_longest_step_us_.store(took_us);
+          compact_step_us_.fetch_add(took_us);
         });
         done = step == revision;
         return {};
       }));
+      // Leave the writer to other writes for as long as the step took (at most 50 ms), so a
+      // write queued during a compaction finds a batch without a step in it.
+      if (!done) {
+        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+            std::chrono::steady_clock::now() - submitted, std::chrono::milliseconds(50)));
+      }
     }
     return {};
   }
@@ -876,6 +889,8 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
     s.syncs = syncs_.load();
     s.commits = commits_.load();
     s.applied = applied_.load();
+    s.compact_longest_step_us = compact_longest_step_us_.load();
+    s.compact_step_us = compact_step_us_.load();
     return s;
   }
   const std::string& path() const override { return path_; }
@@ -1451,6 +1466,8 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
 
   std::mutex broken_mu_;
   std::string broken_;  // guarded by broken_mu_: why the store takes no more writes
+  std::atomic<int64_t> compact_longest_step_us_{0};  // written by the writer thread only
+  std::atomic<int64_t> compact_step_us_{0};
 
   std::unique_ptr<WatchHub> hub_;
   std::thread syncer_;
@@ -1488,7 +1505,11 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, SqliteOp
   auto db = Db::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (!db) return fail(db.error());
   Db& w = **db;
-  if (auto r = w.Exec("PRAGMA busy_timeout = 10000"); !r) return fail(r.error());
+  // The writer's page cache: 32 MiB (SQLite's default is 2 MiB), so deleting history spread
+  // over the table (a compaction step) does not spill dirty pages and re-read them.
+  if (auto r = w.Exec("PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32768"); !r) {
+    return fail(r.error());
+  }
   auto mode = w.QueryText("PRAGMA journal_mode = WAL");
   if (!mode) {
     return fail(Error(ErrorCode::kFailedPrecondition,

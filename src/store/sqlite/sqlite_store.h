@@ -57,10 +57,11 @@ struct SqliteOptions {
   // catches up from history (it may then be compacted, as a slow etcd watcher may).
   size_t watch_max_pending_events = 10000;
   // Compact(rev) deletes history in steps, each a write request of its own covering at most
-  // about this many rows written since the previous compact revision, so the writer (and
-  // every write queued behind a compaction) waits for one bounded step at a time rather than
-  // for the whole history. 0: one step.
-  size_t compact_step_rows = 4096;
+  // about this many rows written since the previous compact revision, with a pause as long
+  // as the step between steps, so the writer (and every write queued behind a compaction)
+  // waits for one bounded step at a time rather than for the whole history (bench/
+  // store_inproc --compaction only: a few ms per 256-row step). 0: one step.
+  size_t compact_step_rows = 256;
   // Tests only: called instead of fdatasync of the WAL; returns 0 or an errno.
   std::function<int()> sync_fault_for_test;
 };
@@ -75,6 +76,8 @@ struct SqliteStats {
   int64_t syncs = 0;           // fdatasyncs of the WAL (one covers every batch committed before)
   int64_t commits = 0;         // SQLite transactions committed by the writer, durable or not yet
   int64_t applied = 0;         // write requests applied by the writer, committed or not yet
+  int64_t compact_longest_step_us = 0;  // longest a step's statements held the writer (no commit)
+  int64_t compact_step_us = 0;          // time in compaction steps' statements, all steps
 };
 
 // The sqlite back-end's own surface beyond Store (reach it with dynamic_cast).
