@@ -189,32 +189,36 @@ void Compaction(const std::string& base, const Config& cfg, berth::Clock& clock)
     std::filesystem::copy_file(filled, path, std::filesystem::copy_options::overwrite_existing);
     return path;
   };
-  // Writers' latencies (ms) while `during` runs; returns {max, p99}.
+  // Latencies (ms) of the writes that overlap `during` (started before it ends and ended
+  // after it starts); returns {max, p99}.
   auto writes_during = [&](berth::store::Store& store, const std::function<void()>& during) {
-    std::atomic<bool> stop{false}, measuring{false};
-    std::vector<std::vector<double>> lat(kWriters);
+    using Clock = std::chrono::steady_clock;
+    std::atomic<bool> stop{false};
+    std::vector<std::vector<std::pair<Clock::time_point, Clock::time_point>>> spans(kWriters);
     std::vector<std::thread> pool;
     for (int t = 0; t < kWriters; ++t) {
       pool.emplace_back([&, t] {
         for (int64_t i = 0; !stop.load(); ++i) {
-          const bool counted = measuring.load();  // writes that started during `during`
-          auto start = std::chrono::steady_clock::now();
+          auto start = Clock::now();
           (void)store.Put(fmt::format("/bench/new/{}/{}", t, i), value);
-          if (!counted) continue;
-          lat[t].push_back(
-              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                  .count());
+          spans[t].emplace_back(start, Clock::now());
         }
       });
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // writers running
-    measuring = true;
+    const auto from = Clock::now();
     during();
-    measuring = false;
+    const auto to = Clock::now();
     stop = true;
     for (auto& t : pool) t.join();
     std::vector<double> all;
-    for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+    for (const auto& s : spans) {
+      for (const auto& [start, end] : s) {
+        if (start <= to && end >= from) {
+          all.push_back(std::chrono::duration<double, std::milli>(end - start).count());
+        }
+      }
+    }
     std::sort(all.begin(), all.end());
     if (all.empty()) return std::pair<double, double>{0, 0};
     return std::pair<double, double>{all.back(), all[all.size() * 99 / 100]};
