@@ -33,6 +33,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -90,6 +91,26 @@ double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
   return v[std::min(i, v.size() - 1)];
+}
+
+// User + system CPU seconds a process has used so far (/proc/<pid>/stat), -1 if unknown.
+double CpuSeconds(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close + 2));
+  std::string f;
+  double utime = -1, stime = -1;
+  for (int i = 3; fields >> f; ++i) {  // field 3 is the state; utime is 14, stime 15
+    if (i == 14) utime = std::atof(f.c_str());
+    if (i == 15) {
+      stime = std::atof(f.c_str());
+      break;
+    }
+  }
+  if (utime < 0 || stime < 0) return -1;
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // ---- the control plane (child process) ------------------------------------------------
@@ -505,6 +526,8 @@ int main(int argc, char** argv) {
   if (load.ops) {
     // Registrations vs puts.
     int64_t err1 = 0, err2 = 0;
+    const pid_t cp_pid = server->Pid();
+    double cpu0 = CpuSeconds(cp_pid);
     double reg = Drive(
         base, load,
         [&](int c, int64_t i) {
@@ -517,7 +540,9 @@ int main(int argc, char** argv) {
           return r;
         },
         &err1);
+    double cpu1 = CpuSeconds(cp_pid);
     std::string value = RegistrationBody(12345);
+    double ecpu0 = CpuSeconds(epid);
     double puts = Drive(
         ebase, load,
         [&](int c, int64_t i) {
@@ -534,6 +559,14 @@ int main(int argc, char** argv) {
     Line("registry_registrations_per_sec", reg, "ops/s");
     Line("etcd_puts_per_sec", puts, "ops/s");
     Line("registrations_vs_etcd_puts_ratio", puts > 0 ? reg / puts : 0, "x");
+    // CPU of the serving process (every thread, user + system) per operation.
+    double ecpu1 = CpuSeconds(epid);
+    if (reg > 0 && cpu0 >= 0 && cpu1 >= 0) {
+      Line("registry_cpu_us_per_registration", (cpu1 - cpu0) * 1e6 / (reg * load.seconds), "us");
+    }
+    if (puts > 0 && ecpu0 >= 0 && ecpu1 >= 0) {
+      Line("etcd_cpu_us_per_put", (ecpu1 - ecpu0) * 1e6 / (puts * load.seconds), "us");
+    }
     if (err1 || err2) fmt::print("# errors: registry {} etcd {}\n", err1, err2);
 
     // Lookups: a 10-instance service vs a 10-key prefix range.

@@ -1083,7 +1083,15 @@ Result<Instance> DecodeReported(std::string_view json_text) {
 }
 
 std::string InstanceKey(std::string_view ns, std::string_view service, std::string_view id) {
-  return fmt::format("{}{}/{}/{}", kKeyRoot, ns, service, id);
+  std::string key;
+  key.reserve(kKeyRoot.size() + ns.size() + service.size() + id.size() + 2);
+  key += kKeyRoot;
+  key += ns;
+  key += '/';
+  key += service;
+  key += '/';
+  key += id;
+  return key;
 }
 std::string ServicePrefix(std::string_view ns, std::string_view service) {
   return fmt::format("{}{}/{}/", kKeyRoot, ns, service);

@@ -52,9 +52,9 @@ Result<std::optional<Instance>> Registry::Load(const std::string& key, store::Ke
   auto r = store_.Get(key);
   if (!r) return std::unexpected(r.error());
   if (r->kvs.empty()) return std::optional<Instance>();
-  const auto& kv = r->kvs.front();
-  if (raw) *raw = kv;
+  auto& kv = r->kvs.front();
   auto in = DecodeStored(kv.key, kv.value, kv.mod_revision, kv.lease);
+  if (raw) *raw = std::move(kv);
   if (!in) return std::unexpected(in.error());
   return std::optional<Instance>(std::move(*in));
 }
