@@ -49,8 +49,10 @@ class Query {
 
 class Db {
  public:
-  // Opens `path` with `flags` (SQLITE_OPEN_*); NOMUTEX is added.
-  static Result<std::unique_ptr<Db>> Open(const std::string& path, int flags);
+  // Opens `path` with `flags` (SQLITE_OPEN_*) through the VFS named `vfs` (null: the
+  // default); NOMUTEX is added.
+  static Result<std::unique_ptr<Db>> Open(const std::string& path, int flags,
+                                          const char* vfs = nullptr);
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "store/async_txn.h"
 #include "store/sqlite/sqlite_db.h"
+#include "store/sqlite/wal_vfs.h"
 #include "store/sqlite/watch_hub.h"
 
 namespace berth::store {
@@ -469,6 +470,7 @@ struct CommittedBatch {
   std::vector<std::pair<int64_t, std::vector<Event>>> events;
   std::vector<std::function<void()>> after_commit;
   std::vector<WriteRequest*> requests;
+  Result<void> synced;  // set by the syncer: whether the fsync covering it succeeded
 };
 
 // A reader-writer lock that prefers the writer: a steady stream of readers must not starve
@@ -524,12 +526,15 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
         leases_(std::move(leases)),
         view_(std::move(view)),
         rng_(std::random_device{}()) {
+    wal_state_ = WalStateOf(writer_db_->raw());
+    if (wal_state_) wal_state_->fault_for_test = options_.wal_write_fault_for_test;
     hub_ = std::make_unique<WatchHub>(
         [this](const KeyRange& range, int64_t from, int64_t to, bool prev_kv,
                int64_t* compact_revision, const std::function<bool(WatchResponse &&)>& emit) {
           return Replay(range, from, to, prev_kv, compact_revision, emit);
         },
         revision, options.watch_max_pending_events);
+    publisher_ = std::thread([this] { PublisherLoop(); });
     syncer_ = std::thread([this] { SyncerLoop(); });
     writer_ = std::thread([this] { WriterLoop(); });
     reaper_ = std::thread([this] { ReaperLoop(); });
@@ -554,6 +559,12 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
     }
     sync_cv_.notify_all();
     syncer_.join();
+    {
+      std::lock_guard lock(publish_mu_);
+      publish_stop_ = true;
+    }
+    publish_cv_.notify_all();
+    publisher_.join();
     if (wal_fd_ >= 0) ::close(wal_fd_);
     hub_->Shutdown("store closed");
     hub_.reset();
@@ -891,6 +902,10 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
     s.applied = applied_.load();
     s.compact_longest_step_us = compact_longest_step_us_.load();
     s.compact_step_us = compact_step_us_.load();
+    if (wal_state_) {
+      s.wal_writes = wal_state_->writes.load();
+      s.wal_flushes = wal_state_->flushes.load();
+    }
     return s;
   }
   const std::string& path() const override { return path_; }
@@ -1105,7 +1120,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
     return std::move(request.status);
   }
 
-  // Like Submit, without waiting: `done` runs on the syncer thread once the batch holding the
+  // Like Submit, without waiting: `done` runs on the publisher thread once the batch holding the
   // write is durable (or failed); on the caller's thread when the store is closed.
   void SubmitAsync(std::function<Result<void>(Batch&)> apply,
                    std::function<void(Result<void>)> done) {
@@ -1284,7 +1299,32 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
       // The writer may hold an open transaction until nothing awaits the disk: let it commit
       // while the batches just synced are published and answered.
       if (idle) queue_cv_.notify_one();
-      for (CommittedBatch& c : work) Publish(c, synced);
+      // Publishing (live view, watch events, answering callers) runs on its own thread, so
+      // the next fsync need not wait for it.
+      {
+        std::lock_guard lock(publish_mu_);
+        for (CommittedBatch& c : work) {
+          c.synced = synced;
+          publish_queue_.push_back(std::move(c));
+        }
+      }
+      publish_cv_.notify_one();
+      work.clear();
+    }
+  }
+
+  // The publisher: in commit order, makes each synced batch visible and answers its
+  // requests (or fails them, if the fsync that covered it failed).
+  void PublisherLoop() {
+    std::vector<CommittedBatch> work;
+    for (;;) {
+      {
+        std::unique_lock lock(publish_mu_);
+        publish_cv_.wait(lock, [&] { return publish_stop_ || !publish_queue_.empty(); });
+        if (publish_queue_.empty()) return;  // stopping, everything synced was answered
+        std::swap(work, publish_queue_);
+      }
+      for (CommittedBatch& c : work) Publish(c, c.synced);
       work.clear();
     }
   }
@@ -1294,7 +1334,9 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
     if (!options_.durable) return {};
     if (auto broken = Broken(); !broken) return broken;
     int rc = 0;
-    if (options_.sync_fault_for_test) {
+    if (wal_state_ && wal_state_->failed_rc.load() != 0) {
+      rc = EIO;  // the shim could not write a commit's frames (wal_vfs.h)
+    } else if (options_.sync_fault_for_test) {
       rc = options_.sync_fault_for_test();
     } else if (::fdatasync(wal_fd_) != 0) {
       rc = errno;
@@ -1430,6 +1472,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
   std::atomic<int64_t> compact_revision_;    // committed compact revision
   int64_t revision_;  // writer thread only: the last committed revision (maybe not yet durable)
   int wal_fd_;        // the WAL, opened by us: the syncer fdatasyncs it
+  std::shared_ptr<WalWriteState> wal_state_;  // the writer's WAL shim, if gather_wal_writes
 
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
@@ -1463,6 +1506,11 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
   std::condition_variable sync_cv_;
   std::vector<CommittedBatch> sync_queue_;  // guarded by sync_mu_, in commit order
   bool sync_stop_ = false;                  // guarded by sync_mu_
+  std::thread publisher_;
+  std::mutex publish_mu_;
+  std::condition_variable publish_cv_;
+  std::vector<CommittedBatch> publish_queue_;  // guarded by publish_mu_, in commit order
+  bool publish_stop_ = false;                  // guarded by publish_mu_
 
   std::mutex broken_mu_;
   std::string broken_;  // guarded by broken_mu_: why the store takes no more writes
@@ -1502,7 +1550,11 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, SqliteOp
     ::close(fd);
     return std::unexpected(OpenError(path, e));
   };
-  auto db = Db::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (options.gather_wal_writes && !RegisterWalVfs()) {
+    return fail(Error(ErrorCode::kInternal, "cannot register the berth-wal SQLite VFS"));
+  }
+  auto db = Db::Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                     options.gather_wal_writes ? kWalVfsName : nullptr);
   if (!db) return fail(db.error());
   Db& w = **db;
   // The writer's page cache: 32 MiB (SQLite's default is 2 MiB), so deleting history spread

@@ -6,17 +6,20 @@
 // - Group commit, pipelined: one writer thread takes every queued write from concurrent
 //   callers, applies them in order in one SQLite transaction (each write in its own
 //   savepoint, so one failing write fails alone) and commits it without waiting for the disk
-//   (synchronous=NORMAL). A syncer thread fdatasyncs the WAL, then, in commit order, updates
-//   the live view and the revision, publishes the events and wakes the callers. While batch N
-//   is being fsynced the writer applies what arrives meanwhile into batch N+1, and commits it
+//   (synchronous=NORMAL). A syncer thread fdatasyncs the WAL and hands the batch to a
+//   publisher thread, which, in commit order, updates the live view and the revision,
+//   publishes the events and wakes the callers while the next fsync runs. While batch N is
+//   being fsynced the writer applies what arrives meanwhile into batch N+1, and commits it
 //   when the syncer is free (or the batch is full): each fsync still covers everything that
 //   queued during the previous one, and applying overlaps the disk (as etcd's raft loop
-//   overlaps its WAL fsync with the next proposals). A failed fsync stops the store taking
-//   writes (kUnavailable) until it is reopened.
+//   overlaps its WAL fsync with the next proposals). The writer's connection writes each
+//   commit's WAL frames with one write, not two per page (wal_vfs.h). A failed fsync (or
+//   failed write of gathered frames) stops the store taking writes (kUnavailable) until it is
+//   reopened.
 // - MVCC: every change is a row (key, mod_revision), so reads at old revisions and watch
 //   replay come from history until Compact() forgets it (docs/decisions/0001).
 // - Reads at the latest revision come from an in-memory view of the live keys, updated by
-//   the syncer once each commit is durable (`cache_current`); reads at older revisions run on a
+//   the publisher once each commit is durable (`cache_current`); reads at older revisions run on a
 //   pool of read connections (WAL readers run beside the writer).
 // - Watches: an in-process hub (watch_hub.h) with one dispatcher thread for callbacks.
 // - Leases: granted TTLs are stored; expiry deadlines live in memory on the injected Clock.
@@ -62,8 +65,13 @@ struct SqliteOptions {
   // waits for one bounded step at a time rather than for the whole history (bench/
   // store_inproc --compaction only: a few ms per 256-row step). 0: one step.
   size_t compact_step_rows = 256;
+  // Write each commit's WAL frames with one write instead of two per page (the "berth-wal"
+  // VFS shim, wal_vfs.h). false: SQLite's own writes (bench comparisons).
+  bool gather_wal_writes = true;
   // Tests only: called instead of fdatasync of the WAL; returns 0 or an errno.
   std::function<int()> sync_fault_for_test;
+  // Tests only: called before the shim writes a commit's gathered frames; non-zero fails it.
+  std::function<int()> wal_write_fault_for_test;
 };
 
 // Counters for tests and metrics; each is a total since open.
@@ -78,6 +86,8 @@ struct SqliteStats {
   int64_t applied = 0;         // write requests applied by the writer, committed or not yet
   int64_t compact_longest_step_us = 0;  // longest a step's statements held the writer (no commit)
   int64_t compact_step_us = 0;          // time in compaction steps' statements, all steps
+  int64_t wal_writes = 0;   // SQLite's writes to the WAL gathered by the shim (gather_wal_writes)
+  int64_t wal_flushes = 0;  // the writes the shim made of them
 };
 
 // The sqlite back-end's own surface beyond Store (reach it with dynamic_cast).
