@@ -83,6 +83,12 @@ Result<void> Db::Exec(std::string_view sql) {
   return {};
 }
 
+Result<void> Db::Run(const char* sql) {
+  auto query = Prepare(sql);
+  if (!query) return std::unexpected(query.error());
+  return query->Run();
+}
+
 Result<Query> Db::Prepare(const char* sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {

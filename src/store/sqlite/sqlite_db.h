@@ -62,6 +62,9 @@ class Db {
   // Returns the cached prepared statement for `sql` (a string with static storage: the
   // pointer is the cache key).
   Result<Query> Prepare(const char* sql);
+  // Runs one statement without results and without parameters through the statement cache
+  // (for statements run many times: SAVEPOINT, RELEASE, BEGIN, COMMIT).
+  Result<void> Run(const char* sql);
   // Runs a single-value query ("PRAGMA journal_mode=WAL") and returns the first column.
   Result<std::string> QueryText(std::string_view sql);
 

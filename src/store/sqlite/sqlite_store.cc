@@ -84,6 +84,13 @@ constexpr char kLeaseKeys[] =
     "SELECT k.key FROM kv k WHERE k.lease = ?1 AND k.lease <> 0 AND k.version > 0 AND "
     "k.mod_revision = (SELECT mod_revision FROM kv WHERE key = k.key "
     "ORDER BY mod_revision DESC LIMIT 1) ORDER BY k.key";
+// The writer's transaction control, prepared once (statement cache) rather than parsed per
+// write.
+constexpr char kBegin[] = "BEGIN IMMEDIATE";
+constexpr char kCommit[] = "COMMIT";
+constexpr char kSavepoint[] = "SAVEPOINT w";
+constexpr char kRelease[] = "RELEASE w";
+constexpr char kRollbackTo[] = "ROLLBACK TO w";
 constexpr char kLeaseTtl[] = "SELECT ttl FROM leases WHERE id = ?1";
 constexpr char kLeaseInsert[] = "INSERT INTO leases (id, ttl) VALUES (?1, ?2)";
 constexpr char kLeaseDelete[] = "DELETE FROM leases WHERE id = ?1";
@@ -1170,7 +1177,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
         if (!open) {
           Batch b{*writer_db_, revision_, {}, {}, {}};
           Result<void> begin = Broken();
-          if (begin) begin = writer_db_->Exec("BEGIN IMMEDIATE");
+          if (begin) begin = writer_db_->Run(kBegin);
           if (!begin) {
             for (WriteRequest* r : take) r->status = std::unexpected(begin.error());
             Hand(CommittedBatch{.requests = std::move(take)});
@@ -1207,20 +1214,20 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
       const size_t events_mark = b.events.size();
       const size_t after_mark = b.after_commit.size();
       const size_t abort_mark = b.on_abort.size();
-      auto savepoint = db.Exec("SAVEPOINT w");
+      auto savepoint = db.Run(kSavepoint);
       if (!savepoint) {
         r->status = std::unexpected(savepoint.error());
         continue;
       }
       r->status = r->apply(b);
       if (r->status) {
-        (void)db.Exec("RELEASE w");
+        (void)db.Run(kRelease);
         ++applied;
         applied_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      (void)db.Exec("ROLLBACK TO w");
-      (void)db.Exec("RELEASE w");
+      (void)db.Run(kRollbackTo);
+      (void)db.Run(kRelease);
       for (size_t i = b.on_abort.size(); i > abort_mark; --i) b.on_abort[i - 1]();
       b.revision = revision_mark;
       b.events.resize(events_mark);
@@ -1236,7 +1243,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
     Db& db = b.db;
     Result<void> commit;
     if (b.revision != revision_) commit = SetMeta(db, "revision", b.revision);
-    if (commit) commit = db.Exec("COMMIT");
+    if (commit) commit = db.Run(kCommit);
     CommittedBatch done;
     if (!commit) {
       (void)db.Exec("ROLLBACK");
@@ -1378,7 +1385,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
         committed_revision_.store(c.revision);
       }
       for (auto& f : c.after_commit) f();
-      for (auto& [revision, events] : c.events) hub_->Publish(revision, events);
+      hub_->PublishAll(c.events);
       batches_.fetch_add(1);
       writes_.fetch_add(c.applied);
       if (c.applied > largest_batch_.load()) largest_batch_.store(c.applied);

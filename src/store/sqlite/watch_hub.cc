@@ -49,12 +49,13 @@ struct WatchHub::Core {
   std::string stop_reason;                                  // guarded by mu
   std::thread::id dispatcher_id;
 
-  // Requires mu held.
-  void Enqueue(const std::shared_ptr<WatchState>& w) {
+  // Requires mu held. Wakes the dispatcher unless `defer_wake` (the caller then calls
+  // work_cv.notify_one() once it has queued everything).
+  void Enqueue(const std::shared_ptr<WatchState>& w, bool defer_wake = false) {
     if (w->queued) return;
     w->queued = true;
     ready.push_back(w);
-    work_cv.notify_one();
+    if (!defer_wake) work_cv.notify_one();
   }
 
   void Cancel(WatchState& w) {
@@ -136,7 +137,22 @@ std::unique_ptr<Watcher> WatchHub::Add(KeyRange range, int64_t start_revision, b
 }
 
 void WatchHub::Publish(int64_t revision, const std::vector<Event>& events) {
-  std::lock_guard lock(core_->mu);
+  std::vector<std::pair<int64_t, std::vector<Event>>> one;
+  one.emplace_back(revision, events);
+  PublishAll(one);
+}
+
+void WatchHub::PublishAll(const std::vector<std::pair<int64_t, std::vector<Event>>>& revisions) {
+  bool wake = false;
+  {
+    std::lock_guard lock(core_->mu);
+    for (const auto& [revision, events] : revisions) wake |= PublishLocked(revision, events);
+  }
+  if (wake) core_->work_cv.notify_one();
+}
+
+bool WatchHub::PublishLocked(int64_t revision, const std::vector<Event>& events) {
+  bool wake = false;
   core_->published = revision;
   for (auto& [id, w] : core_->watchers) {
     if (w->finished || revision < w->min_revision) continue;
@@ -164,8 +180,10 @@ void WatchHub::Publish(int64_t revision, const std::vector<Event>& events) {
       w->pending.push_back(std::move(r));
       w->pending_events += n;
     }
-    core_->Enqueue(w);
+    core_->Enqueue(w, /*defer_wake=*/true);
+    wake = true;
   }
+  return wake;
 }
 
 void WatchHub::Shutdown(std::string reason) {

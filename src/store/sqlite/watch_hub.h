@@ -60,6 +60,9 @@ class WatchHub {
   // Publishes one committed revision's events (every event carries prev_kv when the key had
   // one; the hub strips it for watchers that did not ask). Called by the writer, in order.
   void Publish(int64_t revision, const std::vector<Event>& events);
+  // Publishes several committed revisions, in order, under one lock and with at most one
+  // wake-up of the dispatcher (a group commit's revisions).
+  void PublishAll(const std::vector<std::pair<int64_t, std::vector<Event>>>& revisions);
 
   // Delivers what is queued, then a canceled response with `reason` to every live watch,
   // and stops the dispatcher. Later Add() calls get a canceled watch.
@@ -70,6 +73,8 @@ class WatchHub {
   struct Core;  // shared with the Watcher handles, which may outlive the hub
 
  private:
+  // Requires Core::mu held; true when a watch was queued for the dispatcher.
+  bool PublishLocked(int64_t revision, const std::vector<Event>& events);
   void Dispatch();
 
   ReplayFn replay_;

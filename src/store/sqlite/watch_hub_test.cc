@@ -69,6 +69,28 @@ TEST(WatchHubTest, ReplaysHistoryThenDeliversLiveRevisionsInOrder) {
   EXPECT_EQ(Revisions(recorder), (std::vector<int64_t>{2, 3, 4, 5, 6, 7, 8, 9}));
 }
 
+TEST(WatchHubTest, PublishAllDeliversAGroupCommitsRevisionsInOrder) {
+  WatchHub hub(FakeHistory(), /*published_revision=*/5);
+  conformance::WatchRecorder recorder;
+  conformance::WatchRecorder other;
+  auto watcher = hub.Add(KeyRange{"/k", ""}, 0, false, 0, recorder.Callback());
+  auto watcher2 = hub.Add(KeyRange{"/other", ""}, 0, false, 0, other.Callback());
+  std::vector<std::pair<int64_t, std::vector<Event>>> batch;
+  for (int64_t r = 6; r <= 9; ++r) batch.emplace_back(r, std::vector<Event>{PutEvent("/k", r)});
+  batch.emplace_back(10, std::vector<Event>{PutEvent("/other", 10)});
+  hub.PublishAll(batch);
+  ASSERT_TRUE(recorder.WaitForEvents(4, seconds(20)));
+  ASSERT_TRUE(other.WaitForEvents(1, seconds(20)));
+  EXPECT_EQ(Revisions(recorder), (std::vector<int64_t>{6, 7, 8, 9}));
+  EXPECT_EQ(Revisions(other), (std::vector<int64_t>{10}));
+  // A watch added after the batch starts at the revision after its last.
+  conformance::WatchRecorder late;
+  auto watcher3 = hub.Add(KeyRange{"/k", ""}, 0, false, 0, late.Callback());
+  hub.Publish(11, {PutEvent("/k", 11)});
+  ASSERT_TRUE(late.WaitForEvents(1, seconds(20)));
+  EXPECT_EQ(Revisions(late), (std::vector<int64_t>{11}));
+}
+
 TEST(WatchHubTest, StartBelowCompactRevisionGetsOneCompactedResponse) {
   WatchHub hub(FakeHistory(), 10);
   conformance::WatchRecorder recorder;
