@@ -1331,7 +1331,7 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
         if (publish_queue_.empty()) return;  // stopping, everything synced was answered
         std::swap(work, publish_queue_);
       }
-      for (CommittedBatch& c : work) Publish(c, c.synced);
+      for (CommittedBatch& c : work) Publish(c);
       work.clear();
     }
   }
@@ -1370,7 +1370,8 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
     return Fail(ErrorCode::kUnavailable, broken_);
   }
 
-  void Publish(CommittedBatch& c, const Result<void>& synced) {
+  void Publish(CommittedBatch& c) {
+    const Result<void>& synced = c.synced;
     if (c.committed && !synced) {
       for (WriteRequest* r : c.requests) {
         if (r->status) r->status = std::unexpected(synced.error());

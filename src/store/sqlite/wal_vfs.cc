@@ -102,13 +102,12 @@ int Close(sqlite3_file* f) {
   Extra* x = &X(f);
   int rc = FlushWal(f);
   if (x->link) {
-    if (x->is_wal) {
-      x->link->wal = nullptr;
-    } else {
-      std::lock_guard lock(LinksMutex());
-      auto it = Links().find(x->db_name);
-      if (it != Links().end() && it->second.expired()) Links().erase(it);
-    }
+    if (x->is_wal) x->link->wal = nullptr;
+    x->link.reset();
+    // The last file of the database drops its entry.
+    std::lock_guard lock(LinksMutex());
+    auto it = Links().find(x->db_name);
+    if (it != Links().end() && it->second.expired()) Links().erase(it);
   }
   int close_rc = x->real->pMethods != nullptr ? x->real->pMethods->xClose(x->real) : SQLITE_OK;
   delete x;
@@ -234,7 +233,7 @@ const sqlite3_io_methods kMethods = {
     Unfetch,
 };
 
-int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
+int Open(sqlite3_vfs* /*vfs*/, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
   auto* shim = reinterpret_cast<ShimFile*>(f);
   shim->base.pMethods = nullptr;
   auto* x = new (std::nothrow) Extra;
@@ -247,7 +246,6 @@ int Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* f, int flags, in
     delete x;
     return rc;
   }
-  (void)vfs;
   if (name != nullptr && (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL)) != 0) {
     x->is_wal = (flags & SQLITE_OPEN_WAL) != 0;
     x->db_name = x->is_wal ? sqlite3_filename_database(name) : name;

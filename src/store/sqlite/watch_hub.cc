@@ -137,9 +137,12 @@ std::unique_ptr<Watcher> WatchHub::Add(KeyRange range, int64_t start_revision, b
 }
 
 void WatchHub::Publish(int64_t revision, const std::vector<Event>& events) {
-  std::vector<std::pair<int64_t, std::vector<Event>>> one;
-  one.emplace_back(revision, events);
-  PublishAll(one);
+  bool wake = false;
+  {
+    std::lock_guard lock(core_->mu);
+    wake = PublishLocked(revision, events);
+  }
+  if (wake) core_->work_cv.notify_one();
 }
 
 void WatchHub::PublishAll(const std::vector<std::pair<int64_t, std::vector<Event>>>& revisions) {
