@@ -514,6 +514,41 @@ TEST(SqliteStoreTest, ACommitsWalFramesGoOutInOneWriteAndReadersAndReopenSeeThem
   EXPECT_EQ(GetOne(*store, "/big/before")->value, "1");
 }
 
+TEST(SqliteStoreTest, ACommitLargerThanTheShimsBufferIsWrittenWhole) {
+  // Four values of 1.5 MiB: ~6 MiB of WAL frames in one commit, past the shim's 4 MiB
+  // buffer, so it writes part of the commit before the commit ends.
+  const std::string path = FreshDbPath();
+  int64_t revision = 0;
+  std::vector<std::string> values;
+  for (char c : {'a', 'b', 'c', 'd'}) values.emplace_back(kMaxValueBytes, c);
+  {
+    auto store = OpenOrDie(path, RealClock());
+    ASSERT_NE(store, nullptr);
+    auto* sqlite = dynamic_cast<SqliteStore*>(store.get());
+    ASSERT_NE(sqlite, nullptr);
+    const SqliteStats before = sqlite->stats();
+    TxnRequest txn;
+    for (size_t i = 0; i < values.size(); ++i) {
+      txn.success.push_back(TxnOp::Put(fmt::format("/huge/{}", i), values[i]));
+    }
+    auto done = store->Txn(txn);
+    ASSERT_TRUE(done.has_value()) << done.error().message;
+    revision = done->revision;
+    EXPECT_GE(sqlite->stats().wal_flushes - before.wal_flushes, 2);
+    for (size_t i = 0; i < values.size(); ++i) {
+      auto at = GetOne(*store, fmt::format("/huge/{}", i), revision);  // a read connection
+      ASSERT_TRUE(at.has_value());
+      EXPECT_EQ(at->value, values[i]);
+    }
+  }
+  auto store = OpenOrDie(path, RealClock());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->CurrentRevision().value(), revision);
+  for (size_t i = 0; i < values.size(); ++i) {
+    EXPECT_EQ(GetOne(*store, fmt::format("/huge/{}", i))->value, values[i]);
+  }
+}
+
 TEST(SqliteStoreTest, AFailedWriteOfGatheredWalFramesFailsItsWritesAndStopsWrites) {
   const std::string path = FreshDbPath();
   std::atomic<int> fault{0};
