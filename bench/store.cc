@@ -21,6 +21,7 @@
 
 using berth::bench::Base64;
 using berth::bench::Drive;
+using berth::bench::DriveStats;
 using berth::bench::Load;
 using berth::bench::MakeRequest;
 using berth::bench::RssKb;
@@ -106,6 +107,19 @@ void Line(const std::string& name, double value, const std::string& unit) {
   std::fflush(stdout);
 }
 
+// One phase: `name` ops/s, then the load generator's CPU per operation (this process,
+// alike for every server) and the failures, if any.
+double Phase(const std::string& name, const std::string& base, const Load& load,
+             const MakeRequest& make) {
+  DriveStats stats;
+  double rate = Drive(base, load, make, nullptr, &stats);
+  Line(name, rate, "ops/s");
+  fmt::print("{}_client_cpu_us_per_op {:.1f} us\n", name, stats.CpuUsPerOp());
+  if (stats.errors) fmt::print("# errors: {} {}\n", name, stats.errors);
+  std::fflush(stdout);
+  return rate;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -123,13 +137,10 @@ int main(int argc, char** argv) {
   auto sqlite = StartBerthd(dir, "berthd-sqlite", "sqlite");
   std::this_thread::sleep_for(std::chrono::seconds(1));
   Line("berthd_sqlite_idle_rss", RssKb(sqlite.process->Pid()) / 1024.0, "MB");
-  int64_t errors = 0;
-  double sqlite_w = Drive(sqlite.base, load, ApiPut(sqlite.token, value), &errors);
-  Line("berthd_sqlite_api_writes", sqlite_w, "ops/s");
-  double sqlite_r = Drive(sqlite.base, load, ApiGet(sqlite.token), nullptr);
-  Line("berthd_sqlite_api_reads", sqlite_r, "ops/s");
+  double sqlite_w =
+      Phase("berthd_sqlite_api_writes", sqlite.base, load, ApiPut(sqlite.token, value));
+  double sqlite_r = Phase("berthd_sqlite_api_reads", sqlite.base, load, ApiGet(sqlite.token));
   Line("berthd_sqlite_loaded_rss", RssKb(sqlite.process->Pid()) / 1024.0, "MB");
-  if (errors) fmt::print("# sqlite write errors: {}\n", errors);
   sqlite.process->Stop();
 
   // 2. etcd (one member, default durability) and berthd dev over it.
@@ -138,16 +149,12 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "etcd did not start: {}\n", etcd.error());
     return 1;
   }
-  double etcd_w = Drive(etcd.ClientEndpoint(0), load, EtcdPut(value), nullptr);
-  Line("etcd_direct_writes", etcd_w, "ops/s");
-  double etcd_r = Drive(etcd.ClientEndpoint(0), load, EtcdGet(), nullptr);
-  Line("etcd_direct_reads", etcd_r, "ops/s");
+  double etcd_w = Phase("etcd_direct_writes", etcd.ClientEndpoint(0), load, EtcdPut(value));
+  double etcd_r = Phase("etcd_direct_reads", etcd.ClientEndpoint(0), load, EtcdGet());
 
   auto over_etcd = StartBerthd(dir, "berthd-etcd", "etcd://" + etcd.ClientHostPorts());
-  double be_w = Drive(over_etcd.base, load, ApiPut(over_etcd.token, value), nullptr);
-  Line("berthd_etcd_api_writes", be_w, "ops/s");
-  double be_r = Drive(over_etcd.base, load, ApiGet(over_etcd.token), nullptr);
-  Line("berthd_etcd_api_reads", be_r, "ops/s");
+  Phase("berthd_etcd_api_writes", over_etcd.base, load, ApiPut(over_etcd.token, value));
+  Phase("berthd_etcd_api_reads", over_etcd.base, load, ApiGet(over_etcd.token));
   over_etcd.process->Stop();
 
   fmt::print("ratio_sqlite_writes_vs_etcd {:.2f} x (target >= 2)\n", sqlite_w / etcd_w);

@@ -1,6 +1,7 @@
 #include "common/load.h"
 
 #include <fmt/core.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,7 +13,16 @@
 
 namespace berth::bench {
 
-double Drive(const std::string& base, const Load& load, const MakeRequest& make, int64_t* errors) {
+double SelfCpuSeconds() {
+  rusage u{};
+  if (getrusage(RUSAGE_SELF, &u) != 0) return 0;
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  return secs(u.ru_utime) + secs(u.ru_stime);
+}
+
+double Drive(const std::string& base, const Load& load, const MakeRequest& make, int64_t* errors,
+             DriveStats* stats) {
+  double cpu0 = SelfCpuSeconds();
   std::atomic<bool> stop{false};
   std::atomic<int64_t> done{0}, failed{0};
   std::vector<std::thread> threads;
@@ -36,6 +46,12 @@ double Drive(const std::string& base, const Load& load, const MakeRequest& make,
   for (auto& t : threads) t.join();
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (errors) *errors = failed.load();
+  if (stats) {
+    *stats = {.ops = done.load(),
+              .errors = failed.load(),
+              .seconds = elapsed,
+              .cpu_seconds = SelfCpuSeconds() - cpu0};
+  }
   return static_cast<double>(done.load()) / elapsed;
 }
 

@@ -22,11 +22,25 @@ struct Load {
 // Builds the request for operation `i` of client `c`.
 using MakeRequest = std::function<http::Request(int c, int64_t i)>;
 
+// What one Drive measured.
+struct DriveStats {
+  int64_t ops = 0;         // completed operations (2xx answers)
+  int64_t errors = 0;      // failed operations and connection errors
+  double seconds = 0;      // the measured time
+  double cpu_seconds = 0;  // user + system CPU of this process (the load generator) meanwhile
+  // µs of load-generator CPU per completed operation (0 when none completed).
+  double CpuUsPerOp() const { return ops > 0 ? cpu_seconds * 1e6 / static_cast<double>(ops) : 0; }
+};
+
 // Runs `load.clients` threads, each with its own keep-alive connection to `base`, for
 // `load.seconds`; returns completed operations per second (only 2xx answers count) and
-// stores the number of failed ones in `*errors` when it is given.
+// stores the number of failed ones in `*errors` and the whole measurement in `*stats` when
+// they are given.
 double Drive(const std::string& base, const Load& load, const MakeRequest& make,
-             int64_t* errors = nullptr);
+             int64_t* errors = nullptr, DriveStats* stats = nullptr);
+
+// User + system CPU seconds this process has used so far (getrusage(RUSAGE_SELF)).
+double SelfCpuSeconds();
 
 // VmRSS of `pid` in KiB, or -1 when it cannot be read.
 int64_t RssKb(pid_t pid);
