@@ -4,13 +4,17 @@
 //
 //   build/release/bench/bench_store [--seconds 5] [--clients 32]
 //
-// Output: `name value unit` lines, then the ratios the spine issue asks about.
+// Each client writes keys k0..k999 of its own, then reads back keys its writes stored.
+// Output: `name value unit` lines (each phase also with the load generator's CPU per
+// operation), then the ratios the spine issue asks about.
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -57,8 +61,25 @@ Berthd StartBerthd(const TempDir& dir, const std::string& name, const std::strin
   return b;
 }
 
-MakeRequest ApiPut(const std::string& token, const std::string& value) {
-  return [token, value](int c, int64_t i) {
+// How many requests each client's write phase made (operation i of client c writes key
+// k{i % 1000}), so that the read phase that follows reads only keys that exist: a GET of a
+// missing key is a 404 from berthd (an error, not counted) but an empty 200 from etcd.
+using Written = std::shared_ptr<std::vector<int64_t>>;
+
+Written NewWritten(const Load& load) {
+  return std::make_shared<std::vector<int64_t>>(static_cast<size_t>(load.clients), 0);
+}
+
+// Key index for read `i` of client `c`: among the keys its writes surely stored (the last
+// write may still have been in flight when the phase stopped).
+int64_t ReadKey(const Written& written, int c, int64_t i) {
+  int64_t stored = std::min<int64_t>(1000, (*written)[static_cast<size_t>(c)] - 1);
+  return i % std::max<int64_t>(1, stored);
+}
+
+MakeRequest ApiPut(const std::string& token, const std::string& value, Written written) {
+  return [token, value, written](int c, int64_t i) {
+    (*written)[static_cast<size_t>(c)] = i + 1;
     berth::http::Request r;
     r.method = "PUT";
     r.target = fmt::format("/v1/kv/bench/c{}/k{}", c, i % 1000);
@@ -69,18 +90,19 @@ MakeRequest ApiPut(const std::string& token, const std::string& value) {
   };
 }
 
-MakeRequest ApiGet(const std::string& token) {
-  return [token](int c, int64_t i) {
+MakeRequest ApiGet(const std::string& token, Written written) {
+  return [token, written](int c, int64_t i) {
     berth::http::Request r;
     r.method = "GET";
-    r.target = fmt::format("/v1/kv/bench/c{}/k{}", c, i % 1000);
+    r.target = fmt::format("/v1/kv/bench/c{}/k{}", c, ReadKey(written, c, i));
     r.headers.Set("Authorization", "Bearer " + token);
     return r;
   };
 }
 
-MakeRequest EtcdPut(const std::string& value) {
-  return [value](int c, int64_t i) {
+MakeRequest EtcdPut(const std::string& value, Written written) {
+  return [value, written](int c, int64_t i) {
+    (*written)[static_cast<size_t>(c)] = i + 1;
     berth::http::Request r;
     r.method = "POST";
     r.target = "/v3/kv/put";
@@ -91,13 +113,14 @@ MakeRequest EtcdPut(const std::string& value) {
   };
 }
 
-MakeRequest EtcdGet() {
-  return [](int c, int64_t i) {
+MakeRequest EtcdGet(Written written) {
+  return [written](int c, int64_t i) {
     berth::http::Request r;
     r.method = "POST";
     r.target = "/v3/kv/range";
     r.headers.Set("Content-Type", "application/json");
-    r.body = fmt::format(R"({{"key":"{}"}})", Base64(fmt::format("/bench/c{}/k{}", c, i % 1000)));
+    r.body = fmt::format(R"({{"key":"{}"}})",
+                         Base64(fmt::format("/bench/c{}/k{}", c, ReadKey(written, c, i))));
     return r;
   };
 }
@@ -137,9 +160,11 @@ int main(int argc, char** argv) {
   auto sqlite = StartBerthd(dir, "berthd-sqlite", "sqlite");
   std::this_thread::sleep_for(std::chrono::seconds(1));
   Line("berthd_sqlite_idle_rss", RssKb(sqlite.process->Pid()) / 1024.0, "MB");
-  double sqlite_w =
-      Phase("berthd_sqlite_api_writes", sqlite.base, load, ApiPut(sqlite.token, value));
-  double sqlite_r = Phase("berthd_sqlite_api_reads", sqlite.base, load, ApiGet(sqlite.token));
+  Written sqlite_keys = NewWritten(load);
+  double sqlite_w = Phase("berthd_sqlite_api_writes", sqlite.base, load,
+                          ApiPut(sqlite.token, value, sqlite_keys));
+  double sqlite_r =
+      Phase("berthd_sqlite_api_reads", sqlite.base, load, ApiGet(sqlite.token, sqlite_keys));
   Line("berthd_sqlite_loaded_rss", RssKb(sqlite.process->Pid()) / 1024.0, "MB");
   sqlite.process->Stop();
 
@@ -149,12 +174,16 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "etcd did not start: {}\n", etcd.error());
     return 1;
   }
-  double etcd_w = Phase("etcd_direct_writes", etcd.ClientEndpoint(0), load, EtcdPut(value));
-  double etcd_r = Phase("etcd_direct_reads", etcd.ClientEndpoint(0), load, EtcdGet());
+  Written etcd_keys = NewWritten(load);
+  double etcd_w =
+      Phase("etcd_direct_writes", etcd.ClientEndpoint(0), load, EtcdPut(value, etcd_keys));
+  double etcd_r = Phase("etcd_direct_reads", etcd.ClientEndpoint(0), load, EtcdGet(etcd_keys));
 
   auto over_etcd = StartBerthd(dir, "berthd-etcd", "etcd://" + etcd.ClientHostPorts());
-  Phase("berthd_etcd_api_writes", over_etcd.base, load, ApiPut(over_etcd.token, value));
-  Phase("berthd_etcd_api_reads", over_etcd.base, load, ApiGet(over_etcd.token));
+  Written over_etcd_keys = NewWritten(load);
+  Phase("berthd_etcd_api_writes", over_etcd.base, load,
+        ApiPut(over_etcd.token, value, over_etcd_keys));
+  Phase("berthd_etcd_api_reads", over_etcd.base, load, ApiGet(over_etcd.token, over_etcd_keys));
   over_etcd.process->Stop();
 
   fmt::print("ratio_sqlite_writes_vs_etcd {:.2f} x (target >= 2)\n", sqlite_w / etcd_w);
