@@ -1,6 +1,11 @@
 // Helpers shared by the HTTP benches (bench/store, bench/registry): a closed-loop load
 // driver over keep-alive connections, a process's resident memory, and the base64 that
 // etcd's JSON gateway wants for keys and values.
+//
+// The driver runs on the same cores as the servers it measures, so it is built to cost
+// little CPU per request (one thread multiplexing every connection with epoll, one `send`
+// and usually one `recv` per request, a minimal answer reader; see load.cc) and reports
+// what it cost: whatever it takes is taken alike from every server it drives.
 #pragma once
 
 #include <sys/types.h>
@@ -32,10 +37,14 @@ struct DriveStats {
   double CpuUsPerOp() const { return ops > 0 ? cpu_seconds * 1e6 / static_cast<double>(ops) : 0; }
 };
 
-// Runs `load.clients` threads, each with its own keep-alive connection to `base`, for
-// `load.seconds`; returns completed operations per second (only 2xx answers count) and
-// stores the number of failed ones in `*errors` and the whole measurement in `*stats` when
-// they are given.
+// A closed loop over `load.clients` keep-alive connections to `base` ("http://host:port"),
+// each with exactly one request in flight, for `load.seconds`: operation i of connection c
+// is `make(c, i)`, sent when the answer to operation i-1 is complete. All connections are
+// multiplexed on the calling thread. Returns completed operations per second (only 2xx
+// answers count; answers still in flight at the end do not); a non-2xx answer, a malformed
+// one or a connection error counts as failed, and a failed connection is replaced by a new
+// one. Stores the failures in `*errors` and the whole measurement in `*stats` when given.
+// `make` is called on the calling thread only.
 double Drive(const std::string& base, const Load& load, const MakeRequest& make,
              int64_t* errors = nullptr, DriveStats* stats = nullptr);
 
