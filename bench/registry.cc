@@ -16,7 +16,9 @@
 //   /v1/registry:watch; etcd: that many create requests in one /v3/watch body, which its
 //   gateway decodes one after another onto one gRPC stream), and one connection per watcher;
 // - resident memory growth of the control plane per watcher (vs etcd's).
-// Also the in-process fan-out (N Registry::Watch subscriptions, no HTTP).
+// Also the in-process fan-out (N Registry::Watch subscriptions, no HTTP), and the CPU per
+// operation of the servers and of the load generator (this process, on the same cores:
+// `*_client_cpu_us_per_op`, alike for both sides).
 // Output: `name value unit` lines and the ratios.
 #include <fmt/core.h>
 #include <sys/resource.h>
