@@ -184,6 +184,36 @@ TEST_F(CheckerTest, ChecksStopWhenTheInstanceGoes) {
   ASSERT_TRUE(WaitFor([&] { return checker_->stats().checks == 0; }));
 }
 
+// The scheduler skips instances without a check unless it had scheduled one for their key:
+// dropping a check by re-registering must still reach it, and instances that never had a
+// check must not count as checks.
+TEST_F(CheckerTest, ACheckStopsWhenItsInstanceIsReRegisteredWithoutOne) {
+  registry::testing::HttpStub stub;
+  CheckSpec check;
+  check.http = fmt::format("http://127.0.0.1:{}/", stub.port());
+  check.interval = 100ms;
+  check.timeout = 100ms;
+  StartChecker();
+  Instance plain;
+  plain.service = "web";
+  plain.id = "plain";
+  plain.address = "127.0.0.1";
+  plain.port = 2;
+  ASSERT_TRUE(registry_.Register(plain).has_value());
+  ASSERT_TRUE(registry_.Register(WithCheck("a", check)).has_value());
+  ASSERT_TRUE(WaitFor([&] { return checker_->stats().checks == 1; }));
+  Instance without = WithCheck("a", check);
+  without.check.reset();
+  ASSERT_TRUE(registry_.Register(without).has_value());
+  ASSERT_TRUE(WaitFor([&] { return checker_->stats().checks == 0; }));
+  // Checked again after the check comes back.
+  ASSERT_TRUE(registry_.Register(WithCheck("a", check)).has_value());
+  ASSERT_TRUE(WaitFor([&] { return checker_->stats().checks == 1; }));
+  ASSERT_TRUE(registry_.Deregister("default", "web", "plain").has_value());
+  ASSERT_TRUE(registry_.Deregister("default", "web", "a").has_value());
+  ASSERT_TRUE(WaitFor([&] { return checker_->stats().checks == 0; }));
+}
+
 TEST_F(CheckerTest, ThousandsOfChecksRunOnOneThread) {
   registry::testing::HttpStub stub;
   CheckSpec check;

@@ -212,10 +212,27 @@ CheckScheduler::CheckScheduler(asio::io_context& io, ExecRunner* exec, Transitio
 
 CheckScheduler::~CheckScheduler() = default;
 
+bool CheckScheduler::Forget(const std::string& key) {
+  std::lock_guard lock(scheduled_mu_);
+  return scheduled_.erase(key) > 0;
+}
+
 void CheckScheduler::Upsert(std::shared_ptr<const Instance> instance) {
+  std::string key = InstanceKey(instance->ns, instance->service, instance->id);
+  if (!instance->check) {
+    if (Forget(key)) core_->PostRemove(std::move(key));
+    return;
+  }
+  {
+    std::lock_guard lock(scheduled_mu_);
+    scheduled_.insert(std::move(key));
+  }
   core_->PostUpsert(std::move(instance));
 }
-void CheckScheduler::Remove(std::string key) { core_->PostRemove(std::move(key)); }
+
+void CheckScheduler::Remove(std::string key) {
+  if (Forget(key)) core_->PostRemove(std::move(key));
+}
 void CheckScheduler::Stop() { core_->Stop(); }
 HealthStats& CheckScheduler::stats() { return core_->stats_; }
 

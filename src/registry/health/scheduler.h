@@ -22,7 +22,9 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_set>
 
 #include "registry/health/probe.h"
 #include "registry/model.h"
@@ -57,7 +59,9 @@ class CheckScheduler {
   CheckScheduler& operator=(const CheckScheduler&) = delete;
 
   // Schedules the instance's check (or reschedules it when the check changed; an instance
-  // without a check is removed).
+  // without a check is removed). An instance without a check whose key has no check
+  // scheduled costs a set lookup and nothing else: the registry's health checker passes every
+  // registration here, and most have no check.
   void Upsert(std::shared_ptr<const Instance> instance);
   // Stops the check of the instance at `key` (InstanceKey), if any.
   void Remove(std::string key);
@@ -69,7 +73,14 @@ class CheckScheduler {
   class Core;
 
  private:
+  // Forgets `key` if it was scheduled; true when it was (its removal must then be posted).
+  bool Forget(const std::string& key);
+
   std::shared_ptr<Core> core_;
+  // Keys whose latest post scheduled a check: a superset of the core's checks (posts run in
+  // order on its strand), so a removal of a key not here has nothing to remove.
+  std::mutex scheduled_mu_;
+  std::unordered_set<std::string> scheduled_;  // guarded by scheduled_mu_
 };
 
 }  // namespace berth::registry::health
