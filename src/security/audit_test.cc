@@ -285,6 +285,13 @@ TEST(TokenServiceTest, ARevokedTokenFailsAtOnceEvenAfterItsRecordWasCached) {
   std::string wrong = t->secret;
   wrong.back() = wrong.back() == 'a' ? 'b' : 'a';
   EXPECT_EQ(tokens.Authenticate(wrong).error().code, ErrorCode::kUnauthenticated);
+  // The accepted token is remembered beside the cached record: a prefix or an extension of it
+  // is still checked (and refused), and the right one still passes after a wrong one.
+  std::string longer = t->secret + "0";
+  std::string shorter = t->secret.substr(0, t->secret.size() - 1);
+  EXPECT_EQ(tokens.Authenticate(longer).error().code, ErrorCode::kUnauthenticated);
+  EXPECT_EQ(tokens.Authenticate(shorter).error().code, ErrorCode::kUnauthenticated);
+  ASSERT_TRUE(tokens.Authenticate(t->secret).has_value());
   ASSERT_TRUE(tokens.Revoke(t->record.id).has_value());
   auto after = tokens.Authenticate(t->secret);
   ASSERT_FALSE(after.has_value());

@@ -2,7 +2,8 @@
 // store (`/security/tokens/<id>`), the secret is checked against its SHA-256 hash; the
 // secret itself is never stored. Roles are ordered: viewer < operator < admin.
 // Authenticate reads the token's record from the store on every call (so a revocation counts
-// at once) but decodes it only when its mod_revision changed: decoded records are cached by id.
+// at once) but decodes it only when its mod_revision changed: decoded records are cached by id,
+// with the bearer token that last matched (in memory only), so a repeat caller skips the hash.
 // Thread-safety: TokenService is safe from any thread (the cache has its own lock).
 #pragma once
 
@@ -67,6 +68,9 @@ class TokenService {
   struct Cached {
     int64_t mod_revision = 0;
     std::string hash;  // SHA-256 hex of the whole bearer token
+    // The bearer token that last matched `hash` ("" : none yet). Memory only: never stored,
+    // logged or returned; it dies with the entry when the record changes or is revoked.
+    std::string accepted;
     Principal principal;
   };
   static constexpr size_t kMaxCached = 4096;
