@@ -21,6 +21,7 @@
 #include "core/http/parser.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/wake_batch.h"
 
 namespace berth::http {
 namespace {
@@ -110,18 +111,23 @@ struct Gate : std::enable_shared_from_this<Gate> {
   std::vector<std::shared_ptr<Channel>> ready;  // guarded by mu
   bool scheduled = false;                       // guarded by mu: RunReady is posted
 
-  // Queues `channel` for draining on the worker; false when the server has stopped.
+  // Queues `channel` for draining on the worker; false when the server has stopped. Inside a
+  // WakeBatch (the store's publisher answering a group commit) the post waits for the batch's
+  // end, so the worker wakes once for all of the batch's answers.
   bool Schedule(std::shared_ptr<Channel> channel) {
     std::lock_guard lock(mu);
     if (ctx == nullptr) return false;
     ready.push_back(std::move(channel));
     if (!scheduled) {
       scheduled = true;
-      asio::post(*ctx, [self = shared_from_this()] { self->RunReady(); });
+      if (!WakeBatch::Defer([self = shared_from_this()] { self->Wake(); })) {
+        asio::post(*ctx, [self = shared_from_this()] { self->RunReady(); });
+      }
     }
     return true;
   }
   void RunReady();  // on the worker; defined after Channel
+  void Wake();      // a deferred post; defined after Channel
 };
 
 struct Worker {
@@ -151,6 +157,16 @@ class Channel : public std::enable_shared_from_this<Channel> {
   void EnqueueOnClose(std::function<void()> callback) { Add(Op{.on_close = std::move(callback)}); }
 
   void Drain();  // on the worker thread; defined after Connection
+  // The server stopped before this channel was drained: runs its OnClose callbacks here.
+  void Orphan() {
+    std::vector<Op> ops;
+    {
+      std::lock_guard lock(mu_);
+      ops.swap(ops_);
+      posted_ = false;
+    }
+    RunWithout(ops);
+  }
 
  private:
   struct Op {
@@ -705,6 +721,21 @@ void Channel::Drain() {
     }
   }
   c->EndBatch();
+}
+
+void Gate::Wake() {
+  std::vector<std::shared_ptr<Channel>> orphaned;
+  {
+    std::lock_guard lock(mu);
+    if (ctx != nullptr) {
+      asio::post(*ctx, [self = shared_from_this()] { self->RunReady(); });
+      return;
+    }
+    // The server stopped since Schedule: nothing will drain these on the worker.
+    orphaned.swap(ready);
+    scheduled = false;
+  }
+  for (auto& c : orphaned) c->Orphan();
 }
 
 void Gate::RunReady() {

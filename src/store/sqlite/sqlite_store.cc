@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "core/log.h"
+#include "core/wake_batch.h"
 #include "store/async_txn.h"
 #include "store/sqlite/sqlite_db.h"
 #include "store/sqlite/wal_vfs.h"
@@ -1331,7 +1332,12 @@ class SqliteStoreImpl final : public SqliteStore, public AsyncTxnStore {
         if (publish_queue_.empty()) return;  // stopping, everything synced was answered
         std::swap(work, publish_queue_);
       }
-      for (CommittedBatch& c : work) Publish(c);
+      {
+        // Callers' answers (the HTTP server's posts to its workers) wake their threads once,
+        // after the last batch here, not once per answer.
+        WakeBatch wakes;
+        for (CommittedBatch& c : work) Publish(c);
+      }
       work.clear();
     }
   }
