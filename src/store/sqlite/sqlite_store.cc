@@ -1589,6 +1589,14 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path, SqliteOp
   // SQLite still syncs the WAL before each checkpoint and the WAL header when it restarts the
   // log, so a crash never corrupts; it can only lose writes nobody was told about.
   if (auto r = w.Exec("PRAGMA synchronous = NORMAL"); !r) return fail(r.error());
+  if (options.wal_autocheckpoint_pages < 0) {
+    return fail(Error(ErrorCode::kInvalidArgument, "wal_autocheckpoint_pages must be >= 0"));
+  }
+  if (auto r =
+          w.Exec(fmt::format("PRAGMA wal_autocheckpoint = {}", options.wal_autocheckpoint_pages));
+      !r) {
+    return fail(r.error());
+  }
   {
     auto foreign = w.Prepare(kForeignTables);
     if (!foreign) return fail(foreign.error());

@@ -514,6 +514,45 @@ TEST(SqliteStoreTest, ACommitsWalFramesGoOutInOneWriteAndReadersAndReopenSeeThem
   EXPECT_EQ(GetOne(*store, "/big/before")->value, "1");
 }
 
+// wal_autocheckpoint_pages bounds the WAL: a small setting checkpoints and starts the WAL
+// over, so it stays near that size; a large one lets it hold every commit. Either way every
+// write reads back after reopen.
+TEST(SqliteStoreTest, TheWalStaysNearItsAutocheckpointSize) {
+  const std::string value(3000, 'v');  // about a page per key
+  auto wal_bytes_after_writes = [&](int pages) -> int64_t {
+    const std::string path = FreshDbPath();
+    {
+      auto store = OpenOrDie(path, RealClock(), {.wal_autocheckpoint_pages = pages});
+      if (store == nullptr) return -1;
+      for (int i = 0; i < 300; ++i) {
+        EXPECT_TRUE(store->Put(fmt::format("/wal/{:03}", i), value).has_value());
+      }
+      std::error_code ec;
+      auto size = std::filesystem::file_size(path + "-wal", ec);
+      EXPECT_FALSE(ec) << ec.message();
+      auto reopened_check = GetOne(*store, "/wal/299");
+      EXPECT_TRUE(reopened_check.has_value());
+      if (ec) return -1;
+      store.reset();
+      auto again = OpenOrDie(path, RealClock(), {.wal_autocheckpoint_pages = pages});
+      EXPECT_NE(again, nullptr);
+      if (again != nullptr) {
+        EXPECT_EQ(again->Get("/wal/", {.prefix = true, .count_only = true})->count, 300);
+      }
+      return static_cast<int64_t>(size);
+    }
+  };
+  const int64_t small = wal_bytes_after_writes(20);
+  const int64_t large = wal_bytes_after_writes(100'000);
+  // 300 commits of a page or more each: 1.2 MB or more when nothing was checkpointed.
+  EXPECT_GT(large, 300 * 4096);
+  EXPECT_GT(small, 0);
+  EXPECT_LT(small, 200 * 4096);
+  auto bad = OpenSqliteStore(FreshDbPath(), {.wal_autocheckpoint_pages = -1}, RealClock());
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_NE(bad.error().message.find("wal_autocheckpoint_pages"), std::string::npos);
+}
+
 TEST(SqliteStoreTest, ACommitLargerThanTheShimsBufferIsWrittenWhole) {
   // Four values of 1.5 MiB: ~6 MiB of WAL frames in one commit, past the shim's 4 MiB
   // buffer, so it writes part of the commit before the commit ends.
