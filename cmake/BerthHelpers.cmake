@@ -60,3 +60,17 @@ function(berth_fuzz)
   add_test(NAME ${F_NAME}_replay COMMAND ${F_NAME} ${F_CORPUS})
   set_tests_properties(${F_NAME}_replay PROPERTIES LABELS fuzz TIMEOUT 120)
 endfunction()
+
+# Links a server executable with jemalloc when BERTH_JEMALLOC is on (decision 0009): it then
+# serves malloc/free for the whole process. The C library's malloc otherwise.
+function(berth_server_malloc target)
+  if(NOT BERTH_JEMALLOC)
+    return()
+  endif()
+  find_library(BERTH_JEMALLOC_LIBRARY NAMES jemalloc)
+  if(NOT BERTH_JEMALLOC_LIBRARY)
+    message(FATAL_ERROR "BERTH_JEMALLOC is on but libjemalloc was not found: run scripts/deps.sh "
+                        "(it installs libjemalloc-dev) or configure with -DBERTH_JEMALLOC=OFF")
+  endif()
+  target_link_libraries(${target} PRIVATE ${BERTH_JEMALLOC_LIBRARY})
+endfunction()
