@@ -627,9 +627,15 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
                 reg.RegisterAsync(
                     std::move(*in),
                     [&pool](std::function<void()> fn) { asio::post(pool, std::move(fn)); },
+                    // Runs on the store's publisher, which answers a whole group commit:
+                    // the answer is formatted and sent (and audited) on the connection's
+                    // worker, so the workers do it side by side.
                     [call](Result<registry::Instance> r) {
-                      if (!r) return call->ReplyError(r.error());
-                      call->ReplyJsonText(200, registry::InstanceToJsonText(*r));
+                      auto writer = call->writer();
+                      writer->Post([call = std::move(call), r = std::move(r)] {
+                        if (!r) return call->ReplyError(r.error());
+                        call->ReplyJsonText(200, registry::InstanceToJsonText(*r));
+                      });
                     },
                     OwnedBy(node));
               }});

@@ -156,6 +156,9 @@ class Channel : public std::enable_shared_from_this<Channel> {
   // worker; or on the calling thread once the server has stopped).
   void EnqueueOnClose(std::function<void()> callback) { Add(Op{.on_close = std::move(callback)}); }
 
+  // ResponseWriter::Post: runs on the worker whether or not the connection is still there.
+  void EnqueuePost(std::function<void()> fn) { Add(Op{.posted = std::move(fn)}); }
+
   void Drain();  // on the worker thread; defined after Connection
   // The server stopped before this channel was drained: runs its OnClose callbacks here.
   void Orphan() {
@@ -172,6 +175,7 @@ class Channel : public std::enable_shared_from_this<Channel> {
   struct Op {
     std::function<void(Connection&)> run;
     std::function<void()> on_close;
+    std::function<void()> posted;
     uint64_t id = 0;
     std::string chunk;
     bool is_write = false;
@@ -191,10 +195,11 @@ class Channel : public std::enable_shared_from_this<Channel> {
     RunWithout(orphaned);
   }
 
-  // The connection is gone: only OnClose callbacks mean anything now.
+  // The connection is gone: only OnClose callbacks and posted work mean anything now.
   static void RunWithout(std::vector<Op>& ops) {
     for (auto& op : ops) {
       if (op.on_close) op.on_close();
+      if (op.posted) op.posted();
     }
   }
 
@@ -217,6 +222,7 @@ class WriterImpl final : public ResponseWriter {
   void End() override;
   bool Closed() const override { return closed_.load(std::memory_order_acquire); }
   void OnClose(std::function<void()> callback) override;
+  void Post(std::function<void()> fn) override { channel_->EnqueuePost(std::move(fn)); }
 
   void MarkClosed() { closed_.store(true, std::memory_order_release); }
   bool answered() const { return phase_.load() != kFresh; }
@@ -712,7 +718,9 @@ void Channel::Drain() {
   }
   c->BeginBatch();
   for (auto& op : ops) {
-    if (op.on_close) {
+    if (op.posted) {
+      op.posted();
+    } else if (op.on_close) {
       c->DoOnClose(std::move(op.on_close));
     } else if (op.is_write) {
       c->DoWrite(op.id, std::move(op.chunk));

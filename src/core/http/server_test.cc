@@ -442,6 +442,51 @@ TEST_F(ServerTest, AnswersLaterFromAnotherThread) {
   for (auto& t : threads) t.join();
 }
 
+// ResponseWriter::Post: work handed from another thread runs on the connection's worker (the
+// thread that ran the handler), and can answer from there.
+TEST_F(ServerTest, PostedWorkRunsOnTheWorkerAndMayAnswer) {
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::thread::id handler_thread;
+  std::promise<std::thread::id> posted_thread;
+  StartServer([&](Request&& r, std::shared_ptr<ResponseWriter> w) {
+    std::lock_guard lock(mu);
+    handler_thread = std::this_thread::get_id();
+    threads.emplace_back([&, w, path = r.path] {
+      w->Post([&, w, path] {
+        posted_thread.set_value(std::this_thread::get_id());
+        w->Send(Response::Text(200, "posted " + path));
+      });
+    });
+  });
+  RawClient c(server_->port());
+  c.Send(Get("/p"));
+  auto r = c.Read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "posted /p");
+  auto ran_on = posted_thread.get_future().get();
+  std::lock_guard lock(mu);
+  EXPECT_EQ(ran_on, handler_thread);
+  for (auto& t : threads) t.join();
+}
+
+// Posted work runs even when the client has gone (it may have more to do than answering,
+// such as recording an audit entry).
+TEST_F(ServerTest, PostedWorkRunsAfterTheClientHasGone) {
+  std::promise<std::shared_ptr<ResponseWriter>> writer;
+  StartServer([&](Request&&, std::shared_ptr<ResponseWriter> w) { writer.set_value(w); });
+  RawClient c(server_->port());
+  c.Send(Get("/gone"));
+  auto w = writer.get_future().get();
+  c.Close();
+  while (!w->Closed()) std::this_thread::yield();
+  std::promise<void> ran;
+  w->Post([&ran] { ran.set_value(); });
+  EXPECT_EQ(ran.get_future().wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  w->Send(Response::Text(200, "too late"));  // dropped: nobody to send it to
+}
+
 TEST_F(ServerTest, ClosesIdleConnections) {
   ServerOptions o;
   o.idle_timeout_ms = 50;
