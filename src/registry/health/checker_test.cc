@@ -47,6 +47,14 @@ class CheckerTest : public ::testing::Test {
     auto in = registry_.GetInstance("default", "web", id);
     return in ? in->health : Health::kCritical;
   }
+  // An HTTP check of `stub` every 100 ms.
+  static CheckSpec QuickHttpCheck(const registry::testing::HttpStub& stub) {
+    CheckSpec check;
+    check.http = fmt::format("http://127.0.0.1:{}/", stub.port());
+    check.interval = 100ms;
+    check.timeout = 100ms;
+    return check;
+  }
   Instance WithCheck(std::string id, CheckSpec check) {
     Instance in;
     in.service = "web";
@@ -173,10 +181,7 @@ TEST_F(CheckerTest, ExecChecksMapExitCodes) {
 
 TEST_F(CheckerTest, ChecksStopWhenTheInstanceGoes) {
   registry::testing::HttpStub stub;
-  CheckSpec check;
-  check.http = fmt::format("http://127.0.0.1:{}/", stub.port());
-  check.interval = 100ms;
-  check.timeout = 100ms;
+  const CheckSpec check = QuickHttpCheck(stub);
   StartChecker();
   ASSERT_TRUE(registry_.Register(WithCheck("a", check)).has_value());
   ASSERT_TRUE(WaitFor([&] { return checker_->stats().checks == 1; }));
@@ -189,10 +194,7 @@ TEST_F(CheckerTest, ChecksStopWhenTheInstanceGoes) {
 // check must not count as checks.
 TEST_F(CheckerTest, ACheckStopsWhenItsInstanceIsReRegisteredWithoutOne) {
   registry::testing::HttpStub stub;
-  CheckSpec check;
-  check.http = fmt::format("http://127.0.0.1:{}/", stub.port());
-  check.interval = 100ms;
-  check.timeout = 100ms;
+  const CheckSpec check = QuickHttpCheck(stub);
   StartChecker();
   Instance plain;
   plain.service = "web";
