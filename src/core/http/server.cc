@@ -160,7 +160,8 @@ class Channel : public std::enable_shared_from_this<Channel> {
   void EnqueuePost(std::function<void()> fn) { Add(Op{.posted = std::move(fn)}); }
 
   void Drain();  // on the worker thread; defined after Connection
-  // The server stopped before this channel was drained: runs its OnClose callbacks here.
+  // The server stopped before this channel was drained: runs its OnClose callbacks and posted
+  // work here (as Add does when Schedule refuses).
   void Orphan() {
     std::vector<Op> ops;
     {
