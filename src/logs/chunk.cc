@@ -12,7 +12,21 @@
 namespace berth::logs {
 namespace {
 constexpr uint8_t kChunkRecord = 1;
+
+// One compression and one decompression context per thread, freed with the thread.
+struct ZstdContexts {
+  ZSTD_CCtx* c = ZSTD_createCCtx();
+  ZSTD_DCtx* d = ZSTD_createDCtx();
+  ~ZstdContexts() {
+    ZSTD_freeCCtx(c);
+    ZSTD_freeDCtx(d);
+  }
+};
+ZstdContexts& Contexts() {
+  static thread_local ZstdContexts contexts;
+  return contexts;
 }
+}  // namespace
 
 void ChunkBuilder::Add(int64_t ts, std::string_view line) {
   ts_.push_back(ts);
@@ -63,7 +77,7 @@ Result<std::string> EncodeChunkRecord(const ChunkMeta& meta, std::string_view pa
   size_t header = rec.size();
   size_t bound = ZSTD_compressBound(payload.size());
   rec.resize(header + bound);
-  static thread_local ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  ZSTD_CCtx* cctx = Contexts().c;
   ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0);  // the frame's CRC-32C covers it
@@ -132,7 +146,7 @@ Result<DecodedChunk> DecodeChunkBody(std::string_view body, const ChunkMeta& met
     return Fail(ErrorCode::kInternal, "chunk record: bad zstd frame size");
   }
   // Decompress into a scratch buffer, then split columns into place.
-  static thread_local ZSTD_DCtx* dctx = ZSTD_createDCtx();
+  ZSTD_DCtx* dctx = Contexts().d;
   std::string payload;
   payload.resize(size);
   size_t n = ZSTD_decompressDCtx(dctx, payload.data(), payload.size(), body.data(), body.size());
