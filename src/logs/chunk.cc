@@ -65,15 +65,36 @@ std::string ChunkBuilder::Finish(ChunkMeta& meta) const {
   return out;
 }
 
+void PutChunkContent(std::string& out, const ChunkMeta& m) {
+  PutVarint(out, m.stream_id);
+  PutVarint(out, ZigZag(m.min_ts));
+  PutVarint(out, static_cast<uint64_t>(m.max_ts - m.min_ts));
+  PutVarint(out, m.count);
+  PutVarint(out, m.raw_bytes);
+  PutVarint(out, m.max_lsn);
+}
+
+bool GetChunkContent(std::string_view& in, ChunkMeta& m) {
+  auto id = GetVarint(in);
+  auto min = id ? GetVarint(in) : std::nullopt;
+  auto span = min ? GetVarint(in) : std::nullopt;
+  auto count = span ? GetVarint(in) : std::nullopt;
+  auto raw = count ? GetVarint(in) : std::nullopt;
+  auto lsn = raw ? GetVarint(in) : std::nullopt;
+  if (!lsn) return false;
+  m.stream_id = *id;
+  m.min_ts = UnZigZag(*min);
+  m.max_ts = m.min_ts + static_cast<int64_t>(*span);
+  m.count = static_cast<uint32_t>(*count);
+  m.raw_bytes = *raw;
+  m.max_lsn = *lsn;
+  return true;
+}
+
 Result<std::string> EncodeChunkRecord(const ChunkMeta& meta, std::string_view payload, int level) {
   std::string rec;
   rec.push_back(static_cast<char>(kChunkRecord));
-  PutVarint(rec, meta.stream_id);
-  PutVarint(rec, ZigZag(meta.min_ts));
-  PutVarint(rec, static_cast<uint64_t>(meta.max_ts - meta.min_ts));
-  PutVarint(rec, meta.count);
-  PutVarint(rec, meta.raw_bytes);
-  PutVarint(rec, meta.max_lsn);
+  PutChunkContent(rec, meta);
   size_t header = rec.size();
   size_t bound = ZSTD_compressBound(payload.size());
   rec.resize(header + bound);
@@ -90,20 +111,12 @@ Result<std::string> EncodeChunkRecord(const ChunkMeta& meta, std::string_view pa
 }
 
 Result<std::string_view> DecodeChunkHeader(std::string_view rec, ChunkMeta& meta) {
-  auto bad = [](std::string_view what) {
-    return Fail(ErrorCode::kInternal, std::string("chunk record: ") + std::string(what));
-  };
-  if (rec.empty() || static_cast<uint8_t>(rec[0]) != kChunkRecord) return bad("unknown type");
+  if (rec.empty() || static_cast<uint8_t>(rec[0]) != kChunkRecord) {
+    return Fail(ErrorCode::kInternal, "chunk record: unknown type");
+  }
   rec.remove_prefix(1);
-  auto id = GetVarint(rec), min = GetVarint(rec), span = GetVarint(rec), count = GetVarint(rec),
-       raw = GetVarint(rec), lsn = GetVarint(rec);
-  if (!lsn) return bad("truncated header");
-  meta.stream_id = *id;
-  meta.min_ts = UnZigZag(*min);
-  meta.max_ts = meta.min_ts + static_cast<int64_t>(*span);
-  meta.count = static_cast<uint32_t>(*count);
-  meta.raw_bytes = *raw;
-  meta.max_lsn = *lsn;
+  if (!GetChunkContent(rec, meta))
+    return Fail(ErrorCode::kInternal, "chunk record: truncated header");
   return rec;
 }
 

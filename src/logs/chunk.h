@@ -68,6 +68,11 @@ class ChunkBuilder {
   std::string lines_;
 };
 
+// The fields a chunk's record header and a segment index share (stream, times, count, raw
+// bytes, lsn), as varints; Get advances `in` and is false when it is truncated.
+void PutChunkContent(std::string& out, const ChunkMeta& m);
+bool GetChunkContent(std::string_view& in, ChunkMeta& m);
+
 // Builds the segment record of a chunk: metadata + zstd(payload) at `level`.
 Result<std::string> EncodeChunkRecord(const ChunkMeta& meta, std::string_view payload, int level);
 // Reads a record's metadata (fills stream/time/count fields) and returns the compressed body.

@@ -81,30 +81,31 @@ class PosixRandomAccessFile final : public RandomAccessFile {
   uint64_t size_;
 };
 
+// Opens `path` and reads its size; the fd is the caller's.
+Result<std::pair<int, uint64_t>> OpenWithSize(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
+  if (fd < 0) return std::unexpected(IoError("open", path, errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return std::unexpected(IoError("stat", path, err));
+  }
+  return std::make_pair(fd, static_cast<uint64_t>(st.st_size));
+}
+
 class PosixEnvImpl final : public Env {
  public:
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return std::unexpected(IoError("open", path, errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      int err = errno;
-      ::close(fd);
-      return std::unexpected(IoError("stat", path, err));
-    }
-    return std::make_unique<PosixWritableFile>(path, fd, static_cast<uint64_t>(st.st_size));
+    auto f = OpenWithSize(path, O_WRONLY | O_CREAT | O_APPEND);
+    if (!f) return std::unexpected(f.error());
+    return std::make_unique<PosixWritableFile>(path, f->first, f->second);
   }
 
   Result<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(const std::string& path) override {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return std::unexpected(IoError("open", path, errno));
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      int err = errno;
-      ::close(fd);
-      return std::unexpected(IoError("stat", path, err));
-    }
-    return std::make_unique<PosixRandomAccessFile>(path, fd, static_cast<uint64_t>(st.st_size));
+    auto f = OpenWithSize(path, O_RDONLY);
+    if (!f) return std::unexpected(f.error());
+    return std::make_unique<PosixRandomAccessFile>(path, f->first, f->second);
   }
 
   Result<std::string> ReadFile(const std::string& path) override {

@@ -1,7 +1,10 @@
 #include "logs/log_store.h"
 
 #include <gmock/gmock.h>
+#include <stdlib.h>
+
 #include <gtest/gtest.h>
+#include <filesystem>
 
 #include "logs/testing/mem_env.h"
 
@@ -295,6 +298,40 @@ TEST_F(LogStoreTest, SelectUsesEveryMatcher) {
   auto only_shop =
       store_->Select({Eq("app", "api")}, [](std::string_view ns) { return ns == "shop"; });
   EXPECT_TRUE(only_shop.empty());
+}
+
+}  // namespace
+}  // namespace berth::logs
+
+namespace berth::logs {
+namespace {
+
+TEST(LogStorePosix, StoresAndReopensOnARealDirectory) {
+  char tmpl[] = "/tmp/berth-logs-test-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  std::string dir = tmpl;
+  ManualClock clock;
+  LogStoreOptions o;
+  o.dir = dir + "/logs";
+  o.background = false;
+  o.chunk_target_bytes = 1024;
+  int64_t now = clock.WallMillis() * 1'000'000;
+  {
+    auto s = LogStore::Open(o, PosixEnv(), clock);
+    ASSERT_TRUE(s) << s.error().message;
+    PushRequest req;
+    PushStream ps{*LabelSet::Parse(R"({app="a"})"), {}};
+    for (int i = 0; i < 1000; ++i)
+      ps.entries.push_back({now + i, "posix line " + std::to_string(i)});
+    req.streams.push_back(std::move(ps));
+    ASSERT_TRUE((*s)->Push(std::move(req)));
+  }
+  auto s = LogStore::Open(o, PosixEnv(), clock);
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_EQ((*s)->Stats().entries, 1000u);
+  EXPECT_GT((*s)->Stats().stored_bytes, 0u);
+  s->reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

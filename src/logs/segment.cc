@@ -12,26 +12,16 @@ namespace berth::logs {
 namespace {
 
 void EncodeMeta(std::string& out, const ChunkMeta& m) {
-  PutVarint(out, m.stream_id);
-  PutVarint(out, ZigZag(m.min_ts));
-  PutVarint(out, static_cast<uint64_t>(m.max_ts - m.min_ts));
-  PutVarint(out, m.count);
-  PutVarint(out, m.raw_bytes);
-  PutVarint(out, m.max_lsn);
+  PutChunkContent(out, m);
   PutVarint(out, m.offset);
   PutVarint(out, m.length);
 }
 
 bool DecodeMeta(std::string_view in, ChunkMeta& m) {
-  auto id = GetVarint(in), min = GetVarint(in), span = GetVarint(in), count = GetVarint(in),
-       raw = GetVarint(in), lsn = GetVarint(in), off = GetVarint(in), len = GetVarint(in);
+  if (!GetChunkContent(in, m)) return false;
+  auto off = GetVarint(in);
+  auto len = off ? GetVarint(in) : std::nullopt;
   if (!len || !in.empty()) return false;
-  m.stream_id = *id;
-  m.min_ts = UnZigZag(*min);
-  m.max_ts = m.min_ts + static_cast<int64_t>(*span);
-  m.count = static_cast<uint32_t>(*count);
-  m.raw_bytes = *raw;
-  m.max_lsn = *lsn;
   m.offset = *off;
   m.length = static_cast<uint32_t>(*len);
   return true;
