@@ -9,13 +9,16 @@ packages=(
   # libraries
   libasio-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libssl-dev libfmt-dev
   libspdlog-dev libcli11-dev libre2-dev libarchive-dev libzstd-dev libnghttp2-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev libsnappy-dev
   # store peers
   etcd-server etcd-client
   # containers and networks
   runc crun containernetworking-plugins busybox-static iproute2 iptables skopeo docker-registry
   # tests and benchmarks
   dnsutils curl wrk nginx haproxy podman procps psmisc python3 hyperfine valgrind
+  # log center peers (bench/logs): ripgrep and zstd (Debian has no Grafana Loki, Vector or
+  # Fluent Bit; its "loki" package is a genetics tool)
+  ripgrep zstd
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -9,6 +9,7 @@
 
 #include "api/app_endpoints.h"
 #include "api/container_endpoints.h"
+#include "api/logs_endpoints.h"
 #include "api/node_endpoints.h"
 #include "api/registry_endpoints.h"
 #include "api/route_endpoints.h"
@@ -62,6 +63,7 @@ class Started final : public Components {
     registry.reset();
     container_exec.reset();
     agent.Reset();
+    logs.reset();       // flushes what is in memory into segments
     compactor.reset();  // resigns, so another server compacts at once
   }
 
@@ -71,6 +73,7 @@ class Started final : public Components {
     if (gateway) out += gateway->RenderMetrics();
     if (load) out += load->RenderMetrics();
     if (compactor) out += compactor->RenderMetrics();
+    if (logs) out += logs->RenderMetrics();
     return out;
   }
 
@@ -86,6 +89,7 @@ class Started final : public Components {
   std::unique_ptr<orchestrator::SeededRandom> random;
   std::unique_ptr<orchestrator::Controller> controller;
   std::unique_ptr<store::Compactor> compactor;
+  std::unique_ptr<logs::LogCenter> logs;
   std::vector<std::string> banner;
 };
 
@@ -202,6 +206,16 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
       return std::unexpected(s.error());
     }
     api::RegisterAppEndpoints(router, w.store, w.clock);
+  }
+
+  // Log center: Loki's push and query API over segment files in <data dir>/logs. Readers
+  // see every namespace with the global roles; the per-namespace check comes with RBAC.
+  if (w.flags.logs) {
+    auto center = logs::LogCenter::Open(w.data_dir, w.flags.log_center, w.clock);
+    if (!center) return std::unexpected(Wrap(center.error(), "log center"));
+    started->logs = std::move(*center);
+    api::RegisterLogsEndpoints(router, started->logs->store(), started->logs->engine(), w.clock,
+                               [](const security::Principal&) { return nullptr; });
   }
 
   // Node agent (dev only): containers need root; without it the control plane runs alone.
