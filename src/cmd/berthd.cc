@@ -285,7 +285,7 @@ int main(int argc, char** argv) {
                     "Keep logs this long, per namespace (7d, 12h)")
         ->capture_default_str();
     cmd->add_option("--logs-max-bytes", flags.components.log_center.max_bytes,
-                    "Stored log bytes per namespace, oldest dropped first (10GiB); 0: no limit")
+                    "Stored log bytes per namespace, oldest dropped first (10Gi); 0: no limit")
         ->capture_default_str();
     cmd->add_option("--logs-max-streams", flags.components.log_center.max_streams,
                     "Log streams per namespace (more are refused, naming the label)")

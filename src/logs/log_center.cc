@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "logs/logql/lexer.h"
+#include "core/units.h"
 
 namespace berth::logs {
 
@@ -10,20 +10,15 @@ Result<std::unique_ptr<LogCenter>> LogCenter::Open(const std::string& data_dir,
                                                    const LogCenterFlags& flags, Clock& clock) {
   LogStoreOptions o;
   o.dir = JoinPath(data_dir, "logs");
-  auto retention = logql::ParseDurationNanos(flags.retention);
-  if (!retention || *retention <= 0) {
-    return Fail(ErrorCode::kInvalidArgument, "--logs-retention: \"" + flags.retention +
-                                                 "\" is not a duration such as 7d or 12h");
+  auto retention = ParseDuration(flags.retention);
+  if (!retention) return std::unexpected(Wrap(retention.error(), "--logs-retention"));
+  if (retention->count() <= 0) {
+    return Fail(ErrorCode::kInvalidArgument, "--logs-retention: must be above 0");
   }
-  o.default_limits.retention_ms = *retention / 1'000'000;
-  if (flags.max_bytes != "0") {
-    auto bytes = logql::ParseBytes(flags.max_bytes);
-    if (!bytes || *bytes < 1) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "--logs-max-bytes: \"" + flags.max_bytes + "\" is not a size such as 10GiB");
-    }
-    o.default_limits.max_bytes = static_cast<uint64_t>(*bytes);
-  }
+  o.default_limits.retention_ms = retention->count();
+  auto bytes = ParseBytes(flags.max_bytes);
+  if (!bytes) return std::unexpected(Wrap(bytes.error(), "--logs-max-bytes"));
+  o.default_limits.max_bytes = static_cast<uint64_t>(*bytes);
   if (flags.max_streams < 1)
     return Fail(ErrorCode::kInvalidArgument, "--logs-max-streams must be at least 1");
   o.default_limits.max_streams = flags.max_streams;

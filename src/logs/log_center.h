@@ -16,7 +16,7 @@ namespace berth::logs {
 
 struct LogCenterFlags {
   std::string retention = "7d";  // per namespace by default
-  std::string max_bytes = "0";   // per namespace; 0: no size limit ("10GiB", "500MB")
+  std::string max_bytes = "0";   // per namespace; 0: no size limit ("10Gi", "500Mi")
   size_t max_streams = 10'000;   // per namespace
   int query_threads = 2;
 };
