@@ -201,6 +201,7 @@ void Apply(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
   std::string name = call->Query("name").value_or("app");
   auto app = orch::ParseAppFile(body, filename, name);
   if (!app) return call->ReplyError(app.error());
+  if (!call->Authorize(app->ns, Role::kOperator)) return;
   bool dry_run = call->QueryFlag("dry_run") || call->QueryFlag("dry-run");
   auto r = apps.Apply(*app, "apply", dry_run);
   if (!r) return call->ReplyError(r.error());
@@ -228,13 +229,16 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
   auto apps = std::make_shared<orch::AppStore>(store, clock);
   router.Add({.method = "POST",
               .pattern = "/v1/apps",
+              .access = Access::kHandler,
               .min_role = Role::kOperator,
               .mutating = true,
               .handler = [apps](std::shared_ptr<Call> call) { Apply(call, *apps); }});
   router.Add({.method = "GET",
               .pattern = "/v1/apps",
+              .access = Access::kList,
               .handler = [apps, &store, &clock](std::shared_ptr<Call> call) {
                 std::string ns = call->Query("namespace").value_or("");
+                if (!ns.empty() && !call->Authorize(ns, Role::kViewer)) return;
                 auto list = apps->List();
                 if (!list) return call->ReplyError(list.error());
                 auto inst = LoadInstances(store, ns, "");
@@ -244,7 +248,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                 const int64_t now = clock.WallMillis();
                 static const std::vector<InstanceView> kNone;
                 for (const auto& sa : *list) {
-                  if (!ns.empty() && sa.app.ns != ns) continue;
+                  if ((!ns.empty() && sa.app.ns != ns) || !call->MayRead(sa.app.ns)) continue;
                   auto it = inst->find(sa.app.Key());
                   out.push_back(AppSummary(store, sa, it == inst->end() ? kNone : it->second,
                                            with_instances, now));
@@ -253,6 +257,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
               }});
   router.Add({.method = "GET",
               .pattern = "/v1/apps/{ns}/{app}",
+              .access = Access::kNamespace,
               .handler = [apps, &store, &clock](std::shared_ptr<Call> call) {
                 auto sa = AppOr404(call, *apps);
                 if (!sa) return;
@@ -272,6 +277,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
               }});
   router.Add({.method = "DELETE",
               .pattern = "/v1/apps/{ns}/{app}",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
               .handler = [apps](std::shared_ptr<Call> call) {
@@ -284,6 +290,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
               }});
   router.Add({.method = "POST",
               .pattern = "/v1/apps/{ns}/{app}/services/{svc}/scale",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
               .handler = [apps](std::shared_ptr<Call> call) {
@@ -310,6 +317,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
   router.Add(
       {.method = "GET",
        .pattern = "/v1/apps/{ns}/{app}/services/{svc}/rollout",
+       .access = Access::kNamespace,
        .handler = [apps, &store, &clock](std::shared_ptr<Call> call) {
          auto sa = AppOr404(call, *apps);
          if (!sa) return;
@@ -348,6 +356,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
        }});
   router.Add({.method = "POST",
               .pattern = "/v1/apps/{ns}/{app}/services/{svc}/rollout/undo",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
               .handler = [apps](std::shared_ptr<Call> call) {
@@ -378,6 +387,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
   for (std::string verb : {"promote", "abort"}) {
     router.Add({.method = "POST",
                 .pattern = "/v1/apps/{ns}/{app}/services/{svc}/rollout/" + verb,
+                .access = Access::kNamespace,
                 .min_role = Role::kOperator,
                 .mutating = true,
                 .handler = [apps, verb](std::shared_ptr<Call> call) {
@@ -386,6 +396,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                   if (auto u = RejectUnknownFields(*body, {}, verb + " request"); !u) {
                     return call->ReplyError(u.error());
                   }
+
                   auto r =
                       verb == "promote"
                           ? apps->Promote(call->Param("ns"), call->Param("app"), call->Param("svc"))

@@ -32,7 +32,10 @@ namespace berth::api {
 Result<agent::RunSpec> RunSpecFromJson(const Json& body, bool admin);
 Json ContainerJson(const agent::ContainerInfo& c);
 
+// `on_image` (optional) is told the name of every image imported, built or pulled (the
+// scanner scans it at once).
 void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
-                                agent::image::ImageStore& images, agent::image::Puller& puller);
+                                agent::image::ImageStore& images, agent::image::Puller& puller,
+                                std::function<void(const std::string&)> on_image = nullptr);
 
 }  // namespace berth::api

@@ -225,6 +225,7 @@ Result<int64_t> IdParam(const Call& call) {
 void RegisterKvEndpoints(Router& router, store::Store& store) {
   router.Add({.method = "GET",
               .pattern = "/v1/kv",
+              .access = Access::kCluster,
               .min_role = Role::kAdmin,
               .handler = [&store](std::shared_ptr<Call> call) {
                 if (!call->QueryFlag("prefix")) {
@@ -235,6 +236,7 @@ void RegisterKvEndpoints(Router& router, store::Store& store) {
               }});
   router.Add({.method = "GET",
               .pattern = "/v1/kv/{key...}",
+              .access = Access::kCluster,
               .min_role = Role::kAdmin,
               .handler = [&store](std::shared_ptr<Call> call) {
                 auto key = KeyParam(*call);
@@ -245,21 +247,25 @@ void RegisterKvEndpoints(Router& router, store::Store& store) {
   // worker and is answered from the store's writer: no thread hand-off, no thread waiting.
   router.Add({.method = "PUT",
               .pattern = "/v1/kv/{key...}",
+              .access = Access::kCluster,
               .min_role = Role::kAdmin,
               .mutating = true,
               .runs_inline = store::AsyncTxnOf(store) != nullptr,
               .handler = [&store](std::shared_ptr<Call> call) { Put(call, store); }});
   router.Add({.method = "DELETE",
               .pattern = "/v1/kv/{key...}",
+              .access = Access::kCluster,
               .min_role = Role::kAdmin,
               .mutating = true,
               .handler = [&store](std::shared_ptr<Call> call) { Delete(call, store); }});
   router.Add({.method = "GET",
               .pattern = "/v1/watch",
+              .access = Access::kCluster,
               .min_role = Role::kAdmin,
               .handler = [&store](std::shared_ptr<Call> call) { Watch(call, store, ""); }});
   router.Add({.method = "GET",
               .pattern = "/v1/watch/{key...}",
+              .access = Access::kCluster,
               .min_role = Role::kAdmin,
               .handler = [&store](std::shared_ptr<Call> call) {
                 auto key = KeyParam(*call);
@@ -269,6 +275,7 @@ void RegisterKvEndpoints(Router& router, store::Store& store) {
   router.Add(
       {.method = "POST",
        .pattern = "/v1/leases",
+       .access = Access::kCluster,
        .min_role = Role::kAdmin,
        .mutating = true,
        .handler = [&store](std::shared_ptr<Call> call) {
@@ -288,6 +295,7 @@ void RegisterKvEndpoints(Router& router, store::Store& store) {
        }});
   router.Add({.method = "GET",
               .pattern = "/v1/leases/{id}",
+              .access = Access::kCluster,
               .min_role = Role::kAdmin,
               .handler = [&store](std::shared_ptr<Call> call) {
                 auto id = IdParam(*call);
@@ -301,6 +309,7 @@ void RegisterKvEndpoints(Router& router, store::Store& store) {
               }});
   router.Add({.method = "PUT",
               .pattern = "/v1/leases/{id}/keepalive",
+              .access = Access::kCluster,
               .min_role = Role::kAdmin,
               .handler = [&store](std::shared_ptr<Call> call) {
                 auto id = IdParam(*call);
@@ -311,6 +320,7 @@ void RegisterKvEndpoints(Router& router, store::Store& store) {
               }});
   router.Add({.method = "DELETE",
               .pattern = "/v1/leases/{id}",
+              .access = Access::kCluster,
               .min_role = Role::kAdmin,
               .mutating = true,
               .handler = [&store](std::shared_ptr<Call> call) {
@@ -322,6 +332,7 @@ void RegisterKvEndpoints(Router& router, store::Store& store) {
               }});
   router.Add({.method = "POST",
               .pattern = "/v1/compact",
+              .access = Access::kCluster,
               .min_role = Role::kAdmin,
               .mutating = true,
               .handler = [&store](std::shared_ptr<Call> call) {

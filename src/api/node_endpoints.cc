@@ -461,6 +461,7 @@ void SetStatus(Router& router, store::Store& store, asio::thread_pool& pool, std
                orch::NodeStatus status) {
   router.Add({.method = "POST",
               .pattern = "/v1/nodes/{node}/" + verb,
+              .access = Access::kCluster,
               .min_role = Role::kOperator,
               .mutating = true,
               .handler = OnPool(pool, [&store, status](const std::shared_ptr<Call>& call) {
@@ -486,6 +487,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
                            asio::thread_pool& pool) {
   router.Add({.method = "PUT",
               .pattern = "/v1/nodes/{node}",
+              .access = Access::kCluster,
               .min_role = Role::kOperator,
               .mutating = true,
               .for_nodes = true,
@@ -505,6 +507,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
   router.Add(
       {.method = "POST",
        .pattern = "/v1/nodes/{node}/heartbeat",
+       .access = Access::kCluster,
        .min_role = Role::kOperator,
        .for_nodes = true,
        .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
@@ -541,6 +544,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
        })});
   router.Add({.method = "GET",
               .pattern = "/v1/nodes",
+              .access = Access::kCluster,
               .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
                 auto views = ReadNodes(store, "", false);
                 if (!views) return call->ReplyError(views.error());
@@ -550,6 +554,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/nodes/{node}",
+              .access = Access::kCluster,
               .for_nodes = true,
               .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
                 const std::string& node = call->Param("node");
@@ -570,6 +575,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
   router.Add(
       {.method = "GET",
        .pattern = "/v1/nodes/{node}/assignments",
+       .access = Access::kCluster,
        .for_nodes = true,
        .handler = OnPool(pool, [&store, &io](const std::shared_ptr<Call>& call) {
          const std::string& node = call->Param("node");
@@ -590,6 +596,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
        })});
   router.Add({.method = "PUT",
               .pattern = "/v1/nodes/{node}/status/{ns}/{app}/{instance}",
+              .access = Access::kCluster,
               .min_role = Role::kOperator,
               .for_nodes = true,
               .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
@@ -627,6 +634,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
               })});
   router.Add({.method = "DELETE",
               .pattern = "/v1/nodes/{node}/status/{ns}/{app}/{instance}",
+              .access = Access::kCluster,
               .min_role = Role::kOperator,
               .for_nodes = true,
               .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {

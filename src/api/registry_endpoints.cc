@@ -39,9 +39,11 @@ std::string ViewJsonText(const registry::ServiceView& v) {
   return out;
 }
 
-Json ListJson(const registry::ServiceList& l) {
+// The services the caller may see (a token bound to some namespaces sees only theirs).
+Json ListJson(const registry::ServiceList& l, const Call& call) {
   Json services = Json::array();
   for (const auto& s : l.services) {
+    if (!call.MayRead(s.ns)) continue;
     services.push_back(Json{{"namespace", s.ns},
                             {"service", s.service},
                             {"instances", s.instances},
@@ -114,6 +116,7 @@ void StreamWatch(const std::shared_ptr<Call>& call, registry::Registry& reg, std
       return;
     }
     for (const auto& e : b.events) {
+      if (!call->MayRead(e.ns)) continue;  // a watch of every namespace, by a namespaced token
       bool ok = e.json ? call->writer()->Write(*e.json + "\n") : call->StreamLine(EventJson(e));
       if (!ok) return;  // gone: OnClose cancels
     }
@@ -254,6 +257,7 @@ Result<MultiWatchRequest> ParseMultiWatch(const Json& body) {
 struct MultiWatchState {
   explicit MultiWatchState(asio::io_context& io) : timer(io) {}
   std::vector<std::string> prefixes;  // `{"watch_id":N,` per watch
+  bool filter = false;                // drop events of namespaces the caller may not read
   std::atomic<size_t> live{0};        // watches not ended yet
   std::mutex mu;                      // guards the two below
   std::shared_ptr<registry::MultiSubscription> sub;
@@ -298,6 +302,7 @@ void DrainMultiWatch(Call& call, MultiWatchState& state) {
                        b.progress_revision);
       }
       for (const auto& [w, e] : b.events) {
+        if (state.filter && !call.MayRead(e->ns)) continue;
         const std::string& json = *e->json;  // {"type":...}: the watch id goes in front
         out += state.prefixes[w];
         out.append(json.data() + 1, json.size() - 1);
@@ -345,6 +350,17 @@ void StreamMultiWatch(const std::shared_ptr<Call>& call, registry::Registry& reg
   if (!body) return call->ReplyError(body.error());
   auto request = ParseMultiWatch(*body);
   if (!request) return call->ReplyError(request.error());
+  // A watch of one namespace needs viewer there; a watch of every namespace shows a token
+  // bound to some namespaces only theirs.
+  bool filter = false;
+  for (const auto& spec : request->specs) {
+    if (!spec.ns.empty()) {
+      if (!call->Authorize(spec.ns, Role::kViewer)) return;
+    } else if (!call->principal().SeesAllNamespaces()) {
+      filter = true;
+    }
+  }
+  call->FilterByNamespace();  // every namespace named was authorized, the rest is filtered
   // A compacted start answers 410 before streaming, as the single watch and /v1/watch do.
   auto compact = reg.store().CompactRevision();
   if (!compact) return call->ReplyError(compact.error());
@@ -363,6 +379,7 @@ void StreamMultiWatch(const std::shared_ptr<Call>& call, registry::Registry& reg
     state->prefixes.push_back(fmt::format(R"({{"watch_id":{},)", spec.id));
   }
   state->live = request->specs.size();
+  state->filter = filter;
   call->StartStream();
   // The hub calls this under its lock, for every stream in turn: it only queues, and one
   // pool job per stream at a time renders and writes (streams in parallel, each in order).
@@ -608,6 +625,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
                                asio::thread_pool& pool, RegistryEndpointOptions options) {
   router.Add({.method = "PUT",
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
               .runs_inline = true,  // never waits: the store or the pool answers
@@ -641,6 +659,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               }});
   router.Add({.method = "PUT",
               .pattern = "/v1/registry/{ns}/{service}/{instance}/heartbeat",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .for_nodes = true,
               .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
@@ -651,6 +670,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               })});
   router.Add({.method = "PUT",
               .pattern = "/v1/registry/{ns}/{service}/{instance}/health",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
               .for_nodes = true,
@@ -669,12 +689,14 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/nodes/{node}/checks",
+              .access = Access::kCluster,
               .for_nodes = true,
               .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
                 NodeChecks(call, reg, io);
               })});
   router.Add({.method = "DELETE",
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
               .for_nodes = true,
@@ -686,6 +708,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
+              .access = Access::kNamespace,
               .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
                 auto r = reg.GetInstance(call->Param("ns"), call->Param("service"),
                                          call->Param("instance"));
@@ -694,31 +717,35 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry/{ns}/{service}",
+              .access = Access::kNamespace,
               .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
                 GetService(call, reg, io);
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry/{ns}",
+              .access = Access::kNamespace,
               .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
                 const std::string& ns = call->Param("ns");
                 if (call->QueryFlag("watch")) return StreamWatch(call, reg, ns, "", io);
                 auto r = reg.ListServices(ns);
                 if (!r) return call->ReplyError(r.error());
-                call->Reply(200, ListJson(*r));
+                call->Reply(200, ListJson(*r, *call));
               })});
   // A multiplexed watch stream: many watches, one connection (docs/decisions/0006).
   router.Add({.method = "POST",
               .pattern = "/v1/registry:watch",
+              .access = Access::kHandler,
               .handler = OnPool(pool, [&reg, &io, &pool](const std::shared_ptr<Call>& call) {
                 StreamMultiWatch(call, reg, io, pool);
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry",
+              .access = Access::kList,
               .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
                 if (call->QueryFlag("watch")) return StreamWatch(call, reg, "", "", io);
                 auto r = reg.ListServices("");
                 if (!r) return call->ReplyError(r.error());
-                call->Reply(200, ListJson(*r));
+                call->Reply(200, ListJson(*r, *call));
               })});
 }
 

@@ -120,7 +120,7 @@ void AddContainerCommands(CLI::App& app, Context& ctx) {
   {
     auto* cmd = app.add_subcommand("run", "Run a container from an image");
     struct Opts {
-      std::string name, image, memory, user, restart = "never", network = "bridge";
+      std::string name, ns, image, memory, user, restart = "never", network = "bridge";
       std::vector<std::string> env, ports, args, cap_add;
       double cpus = 0;
       int64_t pids = 0;
@@ -128,6 +128,8 @@ void AddContainerCommands(CLI::App& app, Context& ctx) {
     };
     auto o = std::make_shared<Opts>();
     cmd->add_option("--name", o->name, "Container name");
+    cmd->add_option("-n,--namespace", o->ns,
+                    "Namespace it belongs to (default: default); who may see and touch it");
     cmd->add_option("-e,--env", o->env, "Environment variable K=V (repeatable)")
         ->allow_extra_args(false);
     cmd->add_option("-p,--publish", o->ports,
@@ -150,6 +152,7 @@ void AddContainerCommands(CLI::App& app, Context& ctx) {
       ctx.run = [&ctx, o] {
         Json body{{"image", o->image}, {"restart", o->restart}, {"network", o->network}};
         if (!o->name.empty()) body["name"] = o->name;
+        if (!o->ns.empty()) body["namespace"] = o->ns;
         if (!o->env.empty()) body["env"] = o->env;
         if (!o->ports.empty()) body["ports"] = o->ports;
         if (!o->memory.empty()) body["memory"] = o->memory;
@@ -183,11 +186,11 @@ void AddContainerCommands(CLI::App& app, Context& ctx) {
           std::string ports;
           for (const auto& p : c["ports"])
             ports += (ports.empty() ? "" : ",") + p.get<std::string>();
-          rows.push_back({Short(c.value("id", "")), c.value("name", ""), c.value("image", ""),
-                          Status(c), c.value("ip", ""), ports,
-                          std::to_string(c.value("restart_count", 0))});
+          rows.push_back({Short(c.value("id", "")), c.value("namespace", "default"),
+                          c.value("name", ""), c.value("image", ""), Status(c), c.value("ip", ""),
+                          ports, std::to_string(c.value("restart_count", 0))});
         }
-        PrintTable({"ID", "NAME", "IMAGE", "STATUS", "IP", "PORTS", "RESTARTS"}, rows);
+        PrintTable({"ID", "NAMESPACE", "NAME", "IMAGE", "STATUS", "IP", "PORTS", "RESTARTS"}, rows);
         return 0;
       };
     });

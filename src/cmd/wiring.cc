@@ -110,7 +110,7 @@ Result<std::string> LocalNodeToken(Wiring& w) {
   std::string token;
   std::getline(in, token);
   if (!token.empty()) return token;
-  auto issued = w.tokens.Create("node-local", security::Role::kOperator, "berthd");
+  auto issued = w.tokens.Create("node-local", {.role = security::Role::kOperator}, "berthd");
   if (!issued) return std::unexpected(issued.error());
   return issued->secret;
 }

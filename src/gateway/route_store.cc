@@ -179,6 +179,44 @@ Result<StoredServiceSettings> CanonicalServiceSettings(std::string_view ns,
   return CheckService(ns, service, body, "body");
 }
 
+RouteScope ScopeOfRoute(std::string_view json) {
+  RouteScope scope;
+  auto j = ParseJson(json);
+  if (!j || !j->is_object()) {
+    scope.cluster = true;
+    return scope;
+  }
+  Json targets = Json::array();
+  if (j->contains("targets") && (*j)["targets"].is_array()) {
+    targets = (*j)["targets"];
+  } else {
+    targets.push_back(*j);  // `service:`/`namespace:` or `upstreams:` on the route itself
+  }
+  std::set<std::string> namespaces;
+  for (const auto& t : targets) {
+    if (!t.is_object() || t.contains("upstreams") || !t.contains("service")) {
+      scope.cluster = true;
+      continue;
+    }
+    const Json ns = t.value("namespace", Json("default"));
+    namespaces.insert(ns.is_string() ? ns.get<std::string>() : std::string("default"));
+  }
+  if (j->contains("filters") && (*j)["filters"].is_array()) {
+    for (const auto& f : (*j)["filters"]) {
+      if (!f.is_object()) continue;
+      for (const auto& [kind, settings] : f.items()) {
+        if (!settings.is_object()) continue;
+        for (const auto& [key, value] : settings.items()) {
+          if (key.ends_with("_file")) scope.cluster = true;
+        }
+      }
+    }
+  }
+  if (namespaces.empty()) scope.cluster = true;
+  scope.namespaces.assign(namespaces.begin(), namespaces.end());
+  return scope;
+}
+
 Result<std::vector<StoredRoute>> RouteStore::List(int64_t* revision) {
   auto r = store_.Get(kRoutesKeyPrefix, {.prefix = true});
   if (!r) return std::unexpected(r.error());
@@ -199,9 +237,13 @@ Result<StoredRoute> RouteStore::Get(std::string_view name) {
   return DecodeRoute(**kv);
 }
 
-Result<PutResult> RouteStore::Put(std::string_view name, std::string_view body, bool force) {
+Result<PutResult> RouteStore::Put(std::string_view name, std::string_view body, bool force,
+                                  const ScopeGuard& guard) {
   auto route = CheckRoute(name, body, "body", base_dir_);
   if (!route) return std::unexpected(route.error());
+  if (guard) {
+    if (auto g = guard(ScopeOfRoute(route->json)); !g) return std::unexpected(g.error());
+  }
   const std::string key = RouteKey(name);
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
     auto existing = Load(store_, key);
@@ -210,6 +252,9 @@ Result<PutResult> RouteStore::Put(std::string_view name, std::string_view body, 
     out.route = *route;
     out.created = !existing->has_value();
     if (*existing) {
+      if (guard) {
+        if (auto g = guard(ScopeOfRoute((*existing)->value)); !g) return std::unexpected(g.error());
+      }
       const std::string owner = OwnerOf((*existing)->value);
       if (!owner.empty() && owner != route->owner && !force)
         return std::unexpected(OwnedError(name, owner));
@@ -234,13 +279,16 @@ Result<PutResult> RouteStore::Put(std::string_view name, std::string_view body, 
   return std::unexpected(RacedError());
 }
 
-Result<int64_t> RouteStore::Delete(std::string_view name, bool force) {
+Result<int64_t> RouteStore::Delete(std::string_view name, bool force, const ScopeGuard& guard) {
   if (auto v = ValidateRouteName(name); !v) return std::unexpected(v.error());
   const std::string key = RouteKey(name);
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
     auto existing = Load(store_, key);
     if (!existing) return std::unexpected(existing.error());
     if (!*existing) return Fail(ErrorCode::kNotFound, fmt::format("no route \"{}\"", name));
+    if (guard) {
+      if (auto g = guard(ScopeOfRoute((*existing)->value)); !g) return std::unexpected(g.error());
+    }
     const std::string owner = OwnerOf((*existing)->value);
     if (!owner.empty() && !force) return std::unexpected(OwnedError(name, owner));
     store::TxnRequest txn;
@@ -253,7 +301,8 @@ Result<int64_t> RouteStore::Delete(std::string_view name, bool force) {
   return std::unexpected(RacedError());
 }
 
-Result<ApplyResult> RouteStore::Apply(std::string_view text, bool dry_run, bool force) {
+Result<ApplyResult> RouteStore::Apply(std::string_view text, bool dry_run, bool force,
+                                      const ScopeGuard& guard) {
   constexpr std::string_view kOrigin = "apply";
   auto doc = router::SplitConfig(text, kOrigin, base_dir_);
   if (!doc) return std::unexpected(doc.error());
@@ -280,6 +329,9 @@ Result<ApplyResult> RouteStore::Apply(std::string_view text, bool dry_run, bool 
     }
     auto r = CheckRoute(e.name, e.json, kOrigin, base_dir_);
     if (!r) return std::unexpected(r.error());
+    if (guard) {
+      if (auto g = guard(ScopeOfRoute(r->json)); !g) return std::unexpected(g.error());
+    }
     writes.push_back({"route", r->name, RouteKey(r->name), r->json, r->owner});
     ++i;
   }
@@ -290,6 +342,9 @@ Result<ApplyResult> RouteStore::Apply(std::string_view text, bool dry_run, bool 
     const std::string svc = slash == std::string::npos ? e.name : e.name.substr(slash + 1);
     auto s = CheckService(ns, svc, e.json, kOrigin);
     if (!s) return std::unexpected(s.error());
+    if (guard) {
+      if (auto g = guard(RouteScope{.namespaces = {ns}}); !g) return std::unexpected(g.error());
+    }
     std::string key = ServiceSettingsKey(ns, svc);
     if (!service_keys.insert(key).second) {
       return Invalid(fmt::format("apply: services: \"{}\" is given twice", e.name));
@@ -310,6 +365,9 @@ Result<ApplyResult> RouteStore::Apply(std::string_view text, bool dry_run, bool 
       const store::KeyValue* kv = it == by_key.end() ? nullptr : it->second;
       std::string action = "created";
       if (kv) {
+        if (w.kind == "route" && guard) {
+          if (auto g = guard(ScopeOfRoute(kv->value)); !g) return std::unexpected(g.error());
+        }
         if (w.kind == "route") {
           const std::string owner = OwnerOf(kv->value);
           if (!owner.empty() && owner != w.owner && !force)

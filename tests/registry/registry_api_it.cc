@@ -41,7 +41,7 @@ class RegistryApiIt : public ::testing::Test {
     store_ = std::move(*s);
     tokens_ = std::make_unique<security::TokenService>(*store_, clock_);
     audit_ = std::make_unique<security::AuditLog>(*store_, clock_);
-    auto t = tokens_->Create("test", security::Role::kAdmin, "test");
+    auto t = tokens_->Create("test", {.role = security::Role::kAdmin}, "test");
     ASSERT_TRUE(t.has_value());
     token_ = t->secret;
     auto c = Component::Start(*store_, clock_, {.dns_address = "127.0.0.1:0"});

@@ -33,7 +33,7 @@ class RegistryCliIt : public ::testing::Test {
     store_ = std::move(*s);
     tokens_ = std::make_unique<security::TokenService>(*store_, clock_);
     audit_ = std::make_unique<security::AuditLog>(*store_, clock_);
-    token_ = tokens_->Create("cli", security::Role::kAdmin, "test")->secret;
+    token_ = tokens_->Create("cli", {.role = security::Role::kAdmin}, "test")->secret;
     auto c = Component::Start(*store_, clock_, {.dns_address = ""});
     ASSERT_TRUE(c.has_value());
     component_ = std::move(*c);
