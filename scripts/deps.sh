@@ -19,6 +19,8 @@ packages=(
   # log center peers (bench/logs): ripgrep and zstd (Debian has no Grafana Loki, Vector or
   # Fluent Bit; its "loki" package is a genetics tool)
   ripgrep zstd
+  # scanner references: dpkg --compare-versions (dpkg), rpm.vercmp (rpm), PEP 440 (packaging)
+  dpkg rpm python3-packaging
 )
 
 if [ "$(id -u)" -ne 0 ]; then

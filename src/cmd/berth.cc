@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
+#include "cli/cmd_scan.h"
 #include "cli/cmd_container.h"
 #include "cli/cmd_node.h"
 #include "cli/cmd_route.h"
@@ -12,11 +13,14 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.add_option("--addr", ctx.addr, "API address (default $BERTH_ADDR or http://127.0.0.1:7700)");
   app.add_option("--token", ctx.token, "API token (default $BERTH_TOKEN or the saved login)");
-  app.add_option("-o,--output", ctx.output, "table | json | yaml")
-      ->check(CLI::IsMember({"table", "json", "yaml"}));
+  app.add_option("-o,--output", ctx.output,
+                 "table | json | yaml (security scan also sarif | cyclonedx, security sbom "
+                 "cyclonedx | spdx)")
+      ->check(CLI::IsMember({"table", "json", "yaml", "sarif", "cyclonedx", "spdx"}));
   berth::cli::AddSystemCommands(app, ctx);
   berth::cli::AddKvCommands(app, ctx);
   berth::cli::AddSecurityCommands(app, ctx);
+  berth::cli::AddScanCommands(app, ctx);
   berth::cli::AddServiceCommands(app, ctx);
   berth::cli::AddAppCommands(app, ctx);
   berth::cli::AddContainerCommands(app, ctx);

@@ -13,6 +13,7 @@
 #include "api/node_endpoints.h"
 #include "api/registry_endpoints.h"
 #include "api/route_endpoints.h"
+#include "api/scan_endpoints.h"
 #include "cmd/agent_role.h"
 #include "core/log.h"
 #include "gateway/endpoint_source.h"
@@ -62,6 +63,8 @@ class Started final : public Components {
     controller.reset();
     registry.reset();
     container_exec.reset();
+    if (scanner) scanner->Stop();  // it reads the image store's layers
+    scanner.reset();
     agent.Reset();
     logs.reset();       // flushes what is in memory into segments
     compactor.reset();  // resigns, so another server compacts at once
@@ -83,6 +86,7 @@ class Started final : public Components {
   std::unique_ptr<gateway::RouteStore> routes;
   AgentParts agent;
   std::unique_ptr<AgentContainerExec> container_exec;  // the registry's exec checks
+  std::unique_ptr<security::scan::ScanService> scanner;  // beside the image store
   std::shared_ptr<gateway::RegistryEndpointSource> gateway_source;
   std::unique_ptr<gateway::Gateway> gateway;
   std::unique_ptr<gateway::LoadReporter> load;  // the gateway's request rates → the store
@@ -133,6 +137,35 @@ Result<std::unique_ptr<agent::node::NodeAgent>> StartLocalNode(Wiring& w, AgentP
     o.gateway_url = fmt::format("http://{}:{}", *bridge_ip, w.flags.gateway.substr(colon + 1));
   }
   return agent::node::NodeAgent::Start(o, w.clock, *parts.agent, *parts.images, parts.puller.get());
+}
+
+// The image scanner over this node's image store: its own advisory database under
+// <data-dir>/security/, images scanned when they arrive and again when the database changes.
+Result<std::unique_ptr<security::scan::ScanService>> StartScanner(Wiring& w,
+                                                                  agent::image::ImageStore& images) {
+  security::scan::ScanServiceOptions o;
+  o.db_path = w.data_dir + "/security/advisories.db";
+  o.image = [&images](std::string_view ref) -> Result<security::scan::ScanImage> {
+    auto im = images.Inspect(ref);
+    if (!im) return std::unexpected(im.error());
+    auto dirs = images.LayerDirs(im->id);
+    if (!dirs) return std::unexpected(dirs.error());
+    security::scan::ScanImage out;
+    out.ref = agent::image::NormalizeRef(ref);
+    out.id = im->id;
+    out.user = im->config.user;
+    out.layer_dirs = std::move(*dirs);
+    for (const auto& l : im->layers) out.layer_ids.push_back(l.diff_id);
+    return out;
+  };
+  o.images = [&images] {
+    std::vector<std::string> refs;
+    for (const auto& im : images.List()) {
+      for (const auto& n : im.names) refs.push_back(n);
+    }
+    return refs;
+  };
+  return security::scan::ScanService::Start(std::move(o), w.store, w.clock);
 }
 
 }  // namespace
@@ -232,8 +265,12 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     if (!parts) return std::unexpected(parts.error());
     started->agent = std::move(*parts);
     if (started->container_exec) started->container_exec->SetAgent(started->agent.agent.get());
-    api::RegisterContainerEndpoints(router, *started->agent.agent, *started->agent.images,
-                                    *started->agent.puller);
+    auto scanner = StartScanner(w, *started->agent.images);
+    if (!scanner) return std::unexpected(Wrap(scanner.error(), "scanner"));
+    started->scanner = std::move(*scanner);
+    api::RegisterContainerEndpoints(
+        router, *started->agent.agent, *started->agent.images, *started->agent.puller,
+        [s = started->scanner.get()](const std::string& ref) { s->ScanSoon(ref); });
     // The agent joins this control plane as node "local", over loopback, through the same
     // NodeAgent as `berthd agent`: dev is a one-node cluster.
     auto node = StartLocalNode(w, started->agent);
@@ -242,6 +279,9 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     started->banner.push_back(
         fmt::format("agent runtime {} network {} node local", w.flags.runtime, w.flags.subnet));
   }
+
+  // The image scanner's endpoints (without an image store here: findings and ignores only).
+  api::RegisterScanEndpoints(router, started->scanner.get(), w.store, w.clock);
 
   // Gateway: static routes from a file when given, otherwise live from the store's
   // /gateway/ keys with endpoints from the registry.

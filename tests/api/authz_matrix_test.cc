@@ -217,6 +217,22 @@ std::map<std::string, Case> Cases() {
       {"POST /v1/images/pull",
        {Rule::kClusterOperator, "/v1/images/pull",
         R"({"ref":"127.0.0.1:1/nope:1","plain_http":true})"}},
+      // The image scanner.
+      {"GET /v1/security/db", {Rule::kAnyToken, "/v1/security/db", "", 200}},
+      {"POST /v1/security/db/import",
+       {Rule::kClusterAdmin, "/v1/security/db/import", R"({"path":"/nonexistent/osv"})", 404}},
+      {"GET /v1/security/scan/{ref...}",
+       {Rule::kAnyToken, "/v1/security/scan/authz-test:1", "", 200}},
+      {"GET /v1/security/sbom/{ref...}",
+       {Rule::kAnyToken, "/v1/security/sbom/authz-test:1?format=spdx", "", 200}},
+      {"GET /v1/security/findings", {Rule::kAnyToken, "/v1/security/findings", "", 200}},
+      {"GET /v1/security/ignores", {Rule::kAnyToken, "/v1/security/ignores", "", 200, false, true}},
+      {"POST /v1/security/ignores",
+       {Rule::kNsOperator, "/v1/security/ignores",
+        R"({"advisory":"CVE-2023-{n}","namespace":"shop","reason":"not reachable","expires":"30d"})",
+        201}},
+      {"DELETE /v1/security/ignores/{id}",
+       {Rule::kNsOperator, "/v1/security/ignores/{ignore}", "", 200}},
   };
 }
 
@@ -353,6 +369,13 @@ class AuthzMatrixTest : public ::testing::Test {
     Must(
         "PUT", "/v1/nodes/n9",
         R"({"address":"127.0.0.1","ttl_seconds":600,"capacity":{"cpu_millis":1000,"memory_bytes":1073741824,"pids":1000}})");
+    for (std::string ns : {"billing", "shop"}) {
+      auto r = Call(Who::kAdmin, "POST", "/v1/security/ignores",
+                    R"({"advisory":"CVE-2024-0001","namespace":")" + ns +
+                        R"(","reason":"fixture","expires":"30d"})");
+      ASSERT_EQ(r.status, 201) << r.body;
+      shop_ignore_ = ParseJson(r.body).value().value("id", "");
+    }
   }
 
   // What the refused callers must not have changed.
@@ -361,7 +384,7 @@ class AuthzMatrixTest : public ::testing::Test {
     for (const char* path :
          {"/v1/apps/shop/web", "/v1/registry/shop/api/i1", "/v1/routes/shop-route",
           "/v1/gateway/services/shop/api", "/v1/containers/shop-c", "/v1/tokens", "/v1/nodes/n9",
-          "/v1/kv/authz/k"}) {
+          "/v1/kv/authz/k", "/v1/security/ignores"}) {
       auto r = Call(Who::kAdmin, "GET", path);
       auto j = ParseJson(r.body);
       if (j && j->is_object()) {
@@ -380,6 +403,8 @@ class AuthzMatrixTest : public ::testing::Test {
     for (const auto& [key, c] : cases) {
       const std::string method = key.substr(0, key.find(' '));
       std::string path = Fill(c.path, ++counter_);
+      if (auto at = path.find("{ignore}"); at != std::string::npos)
+        path.replace(at, 8, shop_ignore_);
       auto r = Call(who, method, path, Fill(c.body, counter_), c.stream);
       const std::string where = fmt::format("{} as {} ({} {})", key, WhoName(who), method, path);
       if (!Allowed(c.rule, who)) {
@@ -405,6 +430,7 @@ class AuthzMatrixTest : public ::testing::Test {
   std::string data_, bridge_;
   int port_ = 0;
   int counter_ = 0;
+  std::string shop_ignore_;  // an ignore in shop, made by EnsureFixtures
   std::unique_ptr<Process> process_;
   std::map<Who, std::string> tokens_{{Who::kNone, ""}};
 };
