@@ -1,5 +1,7 @@
 #include "api/app_endpoints.h"
 
+#include "api/admission_endpoints.h"
+
 #include <fmt/core.h>
 
 #include <map>
@@ -186,7 +188,17 @@ Json AppSummary(store::Store& store, const orch::StoredApp& sa,
               {"services", std::move(services)}};
 }
 
-void Apply(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
+// The containers admission judges for an app's services (what the orchestrator runs: the
+// default profile, so only image rules apply: registries, scan, findings, user).
+std::vector<security::admission::Container> Containers(
+    const std::vector<orch::ServiceSpec>& services) {
+  std::vector<security::admission::Container> out;
+  for (const auto& s : services) out.push_back({.name = s.name, .image = s.image});
+  return out;
+}
+
+void Apply(const std::shared_ptr<Call>& call, orch::AppStore& apps,
+           security::admission::AdmissionController* admission) {
   const std::string& body = call->request().body;
   if (body.empty()) {
     return call->ReplyError(
@@ -203,9 +215,16 @@ void Apply(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
   if (!app) return call->ReplyError(app.error());
   if (!call->Authorize(app->ns, Role::kOperator)) return;
   bool dry_run = call->QueryFlag("dry_run") || call->QueryFlag("dry-run");
+  Json warnings;
+  if (!Admit(*call, admission, app->ns, fmt::format("app {}/{}", app->ns, app->name),
+             Containers(app->services), dry_run, &warnings)) {
+    return;
+  }
   auto r = apps.Apply(*app, "apply", dry_run);
   if (!r) return call->ReplyError(r.error());
-  call->Reply(r->action == "created" && !dry_run ? 201 : 200, ApplyJson(*app, *r, dry_run));
+  Json out = ApplyJson(*app, *r, dry_run);
+  if (!warnings.is_null()) out["admission"] = std::move(warnings);
+  call->Reply(r->action == "created" && !dry_run ? 201 : 200, out);
 }
 
 // The app named by the path, or a 404 reply.
@@ -223,16 +242,55 @@ std::optional<orch::StoredApp> AppOr404(const std::shared_ptr<Call>& call, orch:
   return std::move(**a);
 }
 
+// Admission for a service of the app the path names before `action` (scale-up: only when
+// `replicas` is above the current count; promote: always). False after answering.
+bool AdmitService(const std::shared_ptr<Call>& call, orch::AppStore& apps,
+                  security::admission::AdmissionController* admission, std::string_view action,
+                  int64_t replicas = -1) {
+  if (admission == nullptr) return true;
+  auto sa = apps.Get(call->Param("ns"), call->Param("app"));
+  if (!sa || !*sa) return true;  // the action itself answers the error
+  const orch::ServiceSpec* spec = (*sa)->app.FindService(call->Param("svc"));
+  if (spec == nullptr || (replicas >= 0 && replicas <= spec->replicas)) return true;
+  return Admit(*call, admission, call->Param("ns"),
+               fmt::format("{} of {}/{} service {}", action, call->Param("ns"), call->Param("app"),
+                           spec->name),
+               Containers({*spec}), false, nullptr);
+}
+
+// Admission for the version an undo rolls back to (`to`, or the newest other one).
+bool AdmitUndo(const std::shared_ptr<Call>& call, orch::AppStore& apps,
+               security::admission::AdmissionController* admission, int64_t to) {
+  if (admission == nullptr) return true;
+  auto sa = apps.Get(call->Param("ns"), call->Param("app"));
+  if (!sa || !*sa) return true;
+  const orch::ServiceSpec* spec = (*sa)->app.FindService(call->Param("svc"));
+  auto hist = apps.History(call->Param("ns"), call->Param("app"), call->Param("svc"));
+  if (spec == nullptr || !hist) return true;
+  for (auto it = hist->rbegin(); it != hist->rend(); ++it) {
+    if (to > 0 ? it->revision == to : it->deploy_hash != spec->DeployHash()) {
+      return Admit(*call, admission, call->Param("ns"),
+                   fmt::format("rollback of {}/{} service {} to revision {}", call->Param("ns"),
+                               call->Param("app"), spec->name, it->revision),
+                   Containers({it->spec}), false, nullptr);
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
-void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
+void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
+                          security::admission::AdmissionController* admission) {
   auto apps = std::make_shared<orch::AppStore>(store, clock);
   router.Add({.method = "POST",
               .pattern = "/v1/apps",
               .access = Access::kHandler,
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [apps](std::shared_ptr<Call> call) { Apply(call, *apps); }});
+              .handler = [apps, admission](std::shared_ptr<Call> call) {
+                Apply(call, *apps, admission);
+              }});
   router.Add({.method = "GET",
               .pattern = "/v1/apps",
               .access = Access::kList,
@@ -293,7 +351,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
               .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [apps](std::shared_ptr<Call> call) {
+              .handler = [apps, admission](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody();
                 if (!body) return call->ReplyError(body.error());
                 if (auto u = RejectUnknownFields(*body, {"replicas"}, "scale request"); !u) {
@@ -303,6 +361,11 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                     (*body)["replicas"].get<int64_t>() < 0) {
                   return call->ReplyError(Error(ErrorCode::kInvalidArgument,
                                                 "\"replicas\" must be a non-negative integer"));
+                }
+                // Scaling up starts containers: admission judges the service as it is now.
+                if (!AdmitService(call, *apps, admission, "scale-up",
+                                  (*body)["replicas"].get<int64_t>())) {
+                  return;
                 }
                 auto r = apps->Scale(call->Param("ns"), call->Param("app"), call->Param("svc"),
                                      (*body)["replicas"].get<int64_t>());
@@ -359,7 +422,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
               .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [apps](std::shared_ptr<Call> call) {
+              .handler = [apps, admission](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody(true);
                 if (!body) return call->ReplyError(body.error());
                 if (auto u = RejectUnknownFields(*body, {"revision"}, "undo request"); !u) {
@@ -374,6 +437,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                   }
                   to = (*body)["revision"].get<int64_t>();
                 }
+                if (!AdmitUndo(call, *apps, admission, to)) return;
                 auto r = apps->Undo(call->Param("ns"), call->Param("app"), call->Param("svc"), to);
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, Json{{"namespace", call->Param("ns")},
@@ -390,13 +454,14 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                 .access = Access::kNamespace,
                 .min_role = Role::kOperator,
                 .mutating = true,
-                .handler = [apps, verb](std::shared_ptr<Call> call) {
+                .handler = [apps, verb, admission](std::shared_ptr<Call> call) {
                   auto body = call->JsonBody(true);
                   if (!body) return call->ReplyError(body.error());
                   if (auto u = RejectUnknownFields(*body, {}, verb + " request"); !u) {
                     return call->ReplyError(u.error());
                   }
-
+                  // Promoting rolls the canary's version out to every replica.
+                  if (verb == "promote" && !AdmitService(call, *apps, admission, "promote")) return;
                   auto r =
                       verb == "promote"
                           ? apps->Promote(call->Param("ns"), call->Param("app"), call->Param("svc"))

@@ -6,6 +6,7 @@
 #include <map>
 #include <thread>
 
+#include "api/admission_endpoints.h"
 #include "security/tokens.h"
 
 namespace berth::api {
@@ -223,7 +224,8 @@ std::string ImageRefParam(Call& call) {
 
 void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
                                 agent::image::ImageStore& images, agent::image::Puller& puller,
-                                std::function<void(const std::string&)> on_image) {
+                                std::function<void(const std::string&)> on_image,
+                                security::admission::AdmissionController* admission) {
   auto added = [on_image](const agent::image::Image& im) {
     if (!on_image) return;
     for (const auto& name : im.names) on_image(name);
@@ -239,12 +241,24 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
               .access = Access::kHandler,
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [&agent](std::shared_ptr<Call> call) {
+              .handler = [&agent, admission](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody();
                 if (!body) return call->ReplyError(body.error());
                 auto spec = RunSpecFromJson(*body, call->principal().role == Role::kAdmin);
                 if (!spec) return call->ReplyError(spec.error());
                 if (!call->Authorize(spec->ns, Role::kOperator)) return;
+                security::admission::Container c{
+                    .name = spec->name.empty() ? "(unnamed)" : spec->name,
+                    .image = spec->image,
+                    .privileged = spec->security.privileged,
+                    .host_network = spec->network == agent::runtime::NetworkMode::kHost,
+                    .cap_add = spec->security.cap_add,
+                    .user = spec->user,
+                    .read_only_rootfs = spec->security.read_only_rootfs};
+                if (!Admit(*call, admission, spec->ns,
+                           fmt::format("container {}/{}", spec->ns, c.name), {c}, false, nullptr)) {
+                  return;
+                }
                 Async(call, [&agent, spec = *spec](std::shared_ptr<Call> c) {
                   auto r = agent.Run(spec);
                   if (!r) return c->ReplyError(r.error());

@@ -144,6 +144,12 @@ void AddApply(CLI::App& app, Context& ctx) {
       auto r = ctx.CallText("POST", "/v1/apps" + q, std::move(*text), "application/yaml");
       if (!r) return PrintError(r.error());
       if (PrintStructured(ctx, *r)) return 0;
+      if (r->contains("admission")) {
+        for (const auto& w : (*r)["admission"]["warnings"]) {
+          std::cerr << "warning: admission (" << (*r)["admission"].value("mode", "")
+                    << "): " << w.get<std::string>() << "\n";
+        }
+      }
       std::string id = r->value("namespace", "") + "/" + r->value("name", "");
       std::string action = r->value("action", "");
       if (a->dry_run) {

@@ -7,10 +7,17 @@
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 namespace berth::cli {
 namespace {
+
+Result<std::string> ReadText(const std::string& path) {
+  std::ifstream in(path == "-" ? "/dev/stdin" : path, std::ios::binary);
+  if (!in) return Fail(ErrorCode::kNotFound, "cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 void Print(const Json& j) { std::cout << j.dump(2) << "\n"; }
 
@@ -205,6 +212,69 @@ void AddIgnore(CLI::App& security, Context& ctx) {
   });
 }
 
+void AddPolicy(CLI::App& security, Context& ctx) {
+  auto* policy = security.add_subcommand("policy", "Admission policy per namespace");
+  policy->require_subcommand(1);
+  auto ns = std::make_shared<std::string>();
+  auto file = std::make_shared<std::string>();
+  auto* set = policy->add_subcommand("set", "Set a namespace's policy from a YAML file (admin)");
+  set->add_option("namespace", *ns, "Namespace")->required();
+  set->add_option("-f,--file", *file, "Policy YAML (- for stdin)")->required();
+  set->callback([&ctx, ns, file] {
+    ctx.run = [&ctx, ns, file] {
+      auto text = ReadText(*file);
+      if (!text) return PrintError(text.error());
+      auto r = ctx.CallText("PUT", "/v1/security/policies/" + PathEscape(*ns), std::move(*text),
+                            "application/yaml");
+      if (!r) return PrintError(r.error());
+      if (PrintStructured(ctx, *r)) return 0;
+      const Json& p = (*r)["policy"];
+      std::cout << fmt::format("policy of {}: {} ({})\n", *ns, p.value("level", ""),
+                               p.value("mode", ""));
+      return 0;
+    };
+  });
+  auto get_ns = std::make_shared<std::string>();
+  auto* get = policy->add_subcommand("get", "Show a namespace's policy");
+  get->add_option("namespace", *get_ns, "Namespace")->required();
+  get->callback([&ctx, get_ns] {
+    ctx.run = [&ctx, get_ns] {
+      auto r = ctx.Call("GET", "/v1/security/policies/" + PathEscape(*get_ns));
+      if (!r) return PrintError(r.error());
+      if (PrintStructured(ctx, *r)) return 0;
+      std::cout << r->value("text", "");
+      return 0;
+    };
+  });
+  auto rm_ns = std::make_shared<std::string>();
+  auto* rm = policy->add_subcommand("rm", "Remove a namespace's policy (admin)");
+  rm->add_option("namespace", *rm_ns, "Namespace")->required();
+  rm->callback([&ctx, rm_ns] {
+    ctx.run = [&ctx, rm_ns] {
+      auto r = ctx.Call("DELETE", "/v1/security/policies/" + PathEscape(*rm_ns));
+      if (!r) return PrintError(r.error());
+      if (PrintStructured(ctx, *r)) return 0;
+      std::cout << "removed the policy of " << *rm_ns << "\n";
+      return 0;
+    };
+  });
+  auto* ls = policy->add_subcommand("ls", "Policies of the namespaces you may read");
+  ls->callback([&ctx] {
+    ctx.run = [&ctx] {
+      auto r = ctx.Call("GET", "/v1/security/policies");
+      if (!r) return PrintError(r.error());
+      if (PrintStructured(ctx, *r)) return 0;
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& p : (*r)["policies"]) {
+        rows.push_back({p.value("namespace", ""), p["policy"].value("level", ""),
+                        p["policy"].value("mode", "")});
+      }
+      PrintTable({"NAMESPACE", "LEVEL", "MODE"}, rows);
+      return 0;
+    };
+  });
+}
+
 }  // namespace
 
 void AddScanCommands(CLI::App& app, Context& ctx) {
@@ -214,6 +284,7 @@ void AddScanCommands(CLI::App& app, Context& ctx) {
   AddScan(*security, ctx);
   AddFindings(*security, ctx);
   AddIgnore(*security, ctx);
+  AddPolicy(*security, ctx);
 }
 
 }  // namespace berth::cli

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "api/admission_endpoints.h"
 #include "api/app_endpoints.h"
 #include "api/container_endpoints.h"
 #include "api/logs_endpoints.h"
@@ -85,8 +86,9 @@ class Started final : public Components {
   std::unique_ptr<registry::Component> registry;
   std::unique_ptr<gateway::RouteStore> routes;
   AgentParts agent;
-  std::unique_ptr<AgentContainerExec> container_exec;  // the registry's exec checks
+  std::unique_ptr<AgentContainerExec> container_exec;    // the registry's exec checks
   std::unique_ptr<security::scan::ScanService> scanner;  // beside the image store
+  std::unique_ptr<security::admission::AdmissionController> admission;
   std::shared_ptr<gateway::RegistryEndpointSource> gateway_source;
   std::unique_ptr<gateway::Gateway> gateway;
   std::unique_ptr<gateway::LoadReporter> load;  // the gateway's request rates → the store
@@ -141,8 +143,8 @@ Result<std::unique_ptr<agent::node::NodeAgent>> StartLocalNode(Wiring& w, AgentP
 
 // The image scanner over this node's image store: its own advisory database under
 // <data-dir>/security/, images scanned when they arrive and again when the database changes.
-Result<std::unique_ptr<security::scan::ScanService>> StartScanner(Wiring& w,
-                                                                  agent::image::ImageStore& images) {
+Result<std::unique_ptr<security::scan::ScanService>> StartScanner(
+    Wiring& w, agent::image::ImageStore& images) {
   security::scan::ScanServiceOptions o;
   o.db_path = w.data_dir + "/security/advisories.db";
   o.image = [&images](std::string_view ref) -> Result<security::scan::ScanImage> {
@@ -222,6 +224,11 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   started->routes = std::make_unique<gateway::RouteStore>(w.store, w.data_dir);
   api::RegisterRouteEndpoints(router, *started->routes);
 
+  // Admission policy per namespace: judged on apply, run, scale-up and rollouts.
+  started->admission =
+      std::make_unique<security::admission::AdmissionController>(w.store, &w.audit, w.clock);
+  api::RegisterAdmissionEndpoints(router, *started->admission, w.store);
+
   // Orchestrator: the /v1/apps API and the controller (leads when it holds the store lease).
   {
     auto grace = orchestrator::ParseDuration(w.flags.node_grace);
@@ -238,7 +245,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     } else if (auto s = started->controller->Start(); !s) {
       return std::unexpected(s.error());
     }
-    api::RegisterAppEndpoints(router, w.store, w.clock);
+    api::RegisterAppEndpoints(router, w.store, w.clock, started->admission.get());
   }
 
   // Log center: Loki's push and query API over segment files in <data dir>/logs. Readers
@@ -270,7 +277,8 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     started->scanner = std::move(*scanner);
     api::RegisterContainerEndpoints(
         router, *started->agent.agent, *started->agent.images, *started->agent.puller,
-        [s = started->scanner.get()](const std::string& ref) { s->ScanSoon(ref); });
+        [s = started->scanner.get()](const std::string& ref) { s->ScanSoon(ref); },
+        started->admission.get());
     // The agent joins this control plane as node "local", over loopback, through the same
     // NodeAgent as `berthd agent`: dev is a one-node cluster.
     auto node = StartLocalNode(w, started->agent);

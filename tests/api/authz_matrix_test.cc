@@ -251,6 +251,13 @@ std::map<std::string, Case> Cases() {
        {Rule::kNsOperator, "/v1/security/ignores",
         R"({"advisory":"CVE-2023-{n}","namespace":"shop","reason":"not reachable","expires":"30d"})",
         201}},
+      {"GET /v1/security/policies",
+       {Rule::kAnyToken, "/v1/security/policies", "", 200, false, true}},
+      {"GET /v1/security/policies/{ns}", {Rule::kNsViewer, "/v1/security/policies/shop", "", 200}},
+      {"PUT /v1/security/policies/{ns}",
+       {Rule::kAdminOnly, "/v1/security/policies/shop", "mode: audit\nlevel: privileged\n", 200}},
+      {"DELETE /v1/security/policies/{ns}",
+       {Rule::kAdminOnly, "/v1/security/policies/shop", "", 200}},
       {"DELETE /v1/security/ignores/{id}",
        {Rule::kNsOperator, "/v1/security/ignores/{ignore}", "", 200}},
   };
@@ -389,6 +396,9 @@ class AuthzMatrixTest : public ::testing::Test {
     Must(
         "PUT", "/v1/nodes/n9",
         R"({"address":"127.0.0.1","ttl_seconds":600,"capacity":{"cpu_millis":1000,"memory_bytes":1073741824,"pids":1000}})");
+    for (std::string ns : {"shop", "billing"}) {  // admits everything, records it
+      Must("PUT", "/v1/security/policies/" + ns, "mode: audit\nlevel: privileged\n");
+    }
     for (std::string ns : {"billing", "shop"}) {
       auto r = Call(Who::kAdmin, "POST", "/v1/security/ignores",
                     R"({"advisory":"CVE-2024-0001","namespace":")" + ns +

@@ -189,5 +189,52 @@ TEST_F(ScanE2E, AnImageWhoseStatusIsASymlinkOutOfItIsNotScannedAndSaysWhy) {
       << r.text;
 }
 
+// Admission: an app whose image has a fixable critical finding is refused under enforce (one
+// error listing the rule, --dry-run shows the same), admitted with a warning under warn, and
+// both decisions are in the audit trail.
+TEST_F(ScanE2E, ApplyIsRefusedUnderEnforceAndAdmittedWithAWarningUnderWarn) {
+  // The sample's bind9 advisory, scored critical.
+  std::string db = dir_.MakeSubdir("critical");
+  auto j = ParseJson(Slurp(std::string(BERTH_OSV_SAMPLE) + "/DSA-5621-1.json")).value();
+  j["id"] = "DSA-9997-1";
+  j["severity"] = Json::array(
+      {{{"type", "CVSS_V3"}, {"score", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}}});
+  std::ofstream(db + "/DSA-9997-1.json") << j.dump();
+  ASSERT_EQ(Berth({"security", "db", "import", db}).code, 0);
+  ASSERT_EQ(
+      Berth({"image", "build", Context({{"bind9-libs", "1:9.18.19-1~deb12u1"}}), "-t", "crit:1"})
+          .code,
+      0);
+  ASSERT_EQ(Berth({"security", "scan", "crit:1"}).code, 0);
+  std::ofstream(dir_.Sub("enforce.yaml"))
+      << "mode: enforce\nlevel: baseline\ndenySeverity: critical\n";
+  std::ofstream(dir_.Sub("warn.yaml")) << "mode: warn\nlevel: baseline\ndenySeverity: critical\n";
+  std::ofstream(dir_.Sub("app.yaml")) << "namespace: shop\nname: web\nservices:\n  api:\n"
+                                         "    image: crit:1\n";
+  ASSERT_EQ(Berth({"security", "policy", "set", "shop", "-f", dir_.Sub("enforce.yaml")}).code, 0);
+
+  auto dry = Berth({"apply", "-f", dir_.Sub("app.yaml"), "--dry-run"});
+  EXPECT_NE(dry.code, 0);
+  EXPECT_NE(dry.text.find("admission policy of namespace shop (enforce) refuses app shop/web"),
+            std::string::npos)
+      << dry.text;
+  auto refused = Berth({"apply", "-f", dir_.Sub("app.yaml")});
+  EXPECT_NE(refused.code, 0);
+  EXPECT_NE(refused.text.find("critical finding DSA-9997-1 in bind9-libs has a fix (1:9.18.24-1)"),
+            std::string::npos)
+      << refused.text;
+  EXPECT_EQ(Berth({"get", "-n", "shop", "apps"}).text.find("web"), std::string::npos);
+
+  ASSERT_EQ(Berth({"security", "policy", "set", "shop", "-f", dir_.Sub("warn.yaml")}).code, 0);
+  auto warned = Berth({"apply", "-f", dir_.Sub("app.yaml")});
+  ASSERT_EQ(warned.code, 0) << warned.text;
+  EXPECT_NE(warned.text.find("warning: admission"), std::string::npos) << warned.text;
+  EXPECT_NE(warned.text.find("app shop/web created"), std::string::npos) << warned.text;
+
+  auto audit = Berth({"audit", "ls", "--limit", "50"});
+  EXPECT_NE(audit.text.find("admission app shop/web (dry run)"), std::string::npos) << audit.text;
+  EXPECT_NE(audit.text.find("admitted with warnings"), std::string::npos) << audit.text;
+}
+
 }  // namespace
 }  // namespace berth::testing
