@@ -78,6 +78,38 @@ int Die(const std::string& message) {
 
 }  // namespace
 
+Result<std::unique_ptr<agent::logship::LogShipper>> StartLogShipper(
+    AgentParts& parts, const std::string& server, const std::string& token, const std::string& node,
+    const std::string& data_dir, Clock& clock) {
+  agent::logship::ShipperOptions o;
+  o.server = server.starts_with("http") ? server : "http://" + server;
+  o.token = token;
+  o.source = "node/" + node;
+  o.state_dir = data_dir + "/agent/logs";
+  auto containers = [p = &parts, node] {
+    std::map<std::string, orchestrator::Instance> instances;
+    if (p->node_agent) {
+      for (const auto& v : p->node_agent->Instances()) instances[v.instance.id] = v.instance;
+    }
+    std::vector<agent::logship::ShippedContainer> out;
+    for (const auto& c : p->agent->List(true)) {
+      agent::logship::ShippedContainer s{c.id, c.log_path, {}};
+      if (auto it = instances.find(c.name); it != instances.end()) {
+        const auto& in = it->second;
+        s.labels = {
+            {"namespace", in.ns}, {"app", in.app}, {"service", in.service}, {"instance", in.id}};
+      } else {
+        s.labels = {{"namespace", "default"}, {"container", c.name}};
+      }
+      s.labels.emplace_back("node", node);
+      std::erase_if(s.labels, [](const auto& kv) { return kv.second.empty(); });
+      out.push_back(std::move(s));
+    }
+    return out;
+  };
+  return agent::logship::LogShipper::Start(o, containers, clock);
+}
+
 int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_dir) {
   log::Level level;
   if (!log::ParseLevel(flags.log_level, &level)) {
@@ -132,6 +164,9 @@ int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_di
       agent::node::NodeAgent::Start(no, clock, *parts->agent, *parts->images, parts->puller.get());
   if (!node) return Die(node.error().message);
   parts->node_agent = std::move(*node);
+  auto shipper = StartLogShipper(*parts, flags.server, token, flags.node, data_dir, clock);
+  if (!shipper) return Die(shipper.error().message);
+  parts->log_shipper = std::move(*shipper);
   std::printf("berthd agent: node %s joining %s (data %s, runtime %s, network %s on %s)\n",
               flags.node.c_str(), flags.server.c_str(), data_dir.c_str(), flags.runtime.c_str(),
               flags.subnet.c_str(), flags.bridge.c_str());

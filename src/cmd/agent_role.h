@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "agent/image/image_store.h"
 #include "agent/image/puller.h"
+#include "agent/logship/shipper.h"
 #include "agent/network/cni_network.h"
 #include "agent/node/node_agent.h"
 #include "agent/runtime/runtime.h"
@@ -34,12 +35,14 @@ struct AgentParts {
   std::unique_ptr<agent::image::Puller> puller;
   std::unique_ptr<agent::Agent> agent;
   std::unique_ptr<agent::node::NodeAgent> node_agent;
+  std::unique_ptr<agent::logship::LogShipper> log_shipper;
 
   AgentParts() = default;
   AgentParts(AgentParts&&) = default;
   AgentParts& operator=(AgentParts&&) = default;
   ~AgentParts() { Reset(); }
   void Reset() {
+    log_shipper.reset();
     node_agent.reset();
     agent.reset();
     puller.reset();
@@ -52,6 +55,13 @@ struct AgentParts {
 // Opens the image store and runtime and creates the Agent (which adopts running
 // containers); no NodeAgent yet.
 Result<AgentParts> StartAgentParts(const AgentPartsOptions& options, Clock& clock);
+
+// Ships every container's output of `parts` (labels from the node agent's instances when it
+// has one) to the log center's push API at `server` with `token`, its state under
+// <data_dir>/agent/logs. Call once `parts` is where it stays (the shipper keeps a pointer).
+Result<std::unique_ptr<agent::logship::LogShipper>> StartLogShipper(
+    AgentParts& parts, const std::string& server, const std::string& token, const std::string& node,
+    const std::string& data_dir, Clock& clock);
 
 struct AgentRoleFlags {
   std::string server;

@@ -284,6 +284,15 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     auto node = StartLocalNode(w, started->agent);
     if (!node) return std::unexpected(Wrap(node.error(), "node agent"));
     started->agent.node_agent = std::move(*node);
+    // Containers' output to this process's log center, as a remote agent ships it.
+    if (started->logs) {
+      auto token = LocalNodeToken(w);
+      if (!token) return std::unexpected(token.error());
+      auto shipper = StartLogShipper(started->agent, w.flags.api_address, *token, "local",
+                                     w.data_dir, w.clock);
+      if (!shipper) return std::unexpected(shipper.error());
+      started->agent.log_shipper = std::move(*shipper);
+    }
     started->banner.push_back(
         fmt::format("agent runtime {} network {} node local", w.flags.runtime, w.flags.subnet));
   }
