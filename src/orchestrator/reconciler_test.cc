@@ -220,6 +220,57 @@ TEST_F(ReconcilerTest, ReportsUnplaceableAndSkipsBadValues) {
   EXPECT_EQ(r.skipped[1].rfind("/nodes/node-9: ", 0), 0u);
 }
 
+// Issue 15: the first apply of the demo raced the local node's join and logged
+// "unplaceable" warnings. While no node has joined at all, replicas wait for one.
+TEST_F(ReconcilerTest, BugFirstApplyBeforeAnyNodeJoinedWasReportedUnplaceable) {
+  PutApp("name: shop\nservices:\n  api:\n    image: shop/api:1\n    replicas: 2\n");
+  PassResult waiting = Run();
+  EXPECT_EQ(waiting.placed, 0);
+  ASSERT_EQ(waiting.unplaceable.size(), 1u);
+  EXPECT_TRUE(waiting.unplaceable[0].waiting_for_nodes);
+  EXPECT_EQ(waiting.unplaceable[0].count, 2);
+  EXPECT_EQ(waiting.unplaceable[0].reason, "waiting for a node to join the cluster");
+
+  PutNode("node-0");
+  PassResult placed = Run();
+  EXPECT_EQ(placed.placed, 2);
+  EXPECT_TRUE(placed.unplaceable.empty());
+}
+
+TEST_F(ReconcilerTest, ReplicasThatFitNoJoinedNodeAreUnplaceableNotWaiting) {
+  PutNode("node-0", NodeStatus::kCordoned);
+  PutApp("name: shop\nservices:\n  api:\n    image: shop/api:1\n");
+  PassResult r = Run();
+  ASSERT_EQ(r.unplaceable.size(), 1u);
+  EXPECT_FALSE(r.unplaceable[0].waiting_for_nodes);
+  EXPECT_NE(r.unplaceable[0].reason, "waiting for a node to join the cluster");
+}
+
+TEST_F(ReconcilerTest, APlannedPassWritesNothingUntilCommitted) {
+  PutNode("node-0");
+  PutApp("name: shop\nservices:\n  api:\n    image: shop/api:1\n    replicas: 3\n");
+  auto planned = reconciler_->Plan();
+  ASSERT_TRUE(planned) << planned.error().message;
+  EXPECT_EQ(planned->result.placed, 3);
+  EXPECT_TRUE(Assignments().empty());
+  ASSERT_TRUE(reconciler_->Commit(*planned));
+  EXPECT_EQ(Assignments()["node-0"].size(), 3u);
+}
+
+TEST_F(ReconcilerTest, ACommitWhoseGuardNoLongerHoldsFailsAsNotLeading) {
+  PutNode("node-0");
+  PutApp("name: shop\nservices:\n  api:\n    image: shop/api:1\n");
+  ASSERT_TRUE(store_->Put("/leader", "me"));
+  reconciler_->set_guard(store::Compare{.key = "/leader",
+                                        .target = store::Compare::Target::kValue,
+                                        .op = store::Compare::Op::kEqual,
+                                        .value = "someone else"});
+  auto r = reconciler_->RunOnce();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE(Assignments().empty());
+}
+
 TEST(Codec, NodeKeysAndRoundTrips) {
   auto k = ParseNodeKey("/nodes/n1/assignments/default/shop/api-1");
   ASSERT_TRUE(k);
