@@ -9,120 +9,19 @@
 #include "orchestrator/canary.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/spec.h"
-#include "store/sqlite/temp_store.h"
+#include "orchestrator/testing/orchestrator_test.h"
 
 namespace berth::orchestrator {
 namespace {
 
-constexpr int64_t kGi = 1LL << 30;
+using testing::kGi;
 
 // Controllers over the real embedded store (sqlite back-end), time driven by hand; the
 // tests call Tick() instead of starting the loop thread.
-class ControllerTest : public ::testing::Test {
+class ControllerTest : public testing::OrchestratorTest {
  protected:
-  void SetUp() override {
-    auto t = store::TempSqliteStore::Open(
-        "controller-test", clock_,
-        {.lease_check_interval = std::chrono::milliseconds(5), .durable = false});
-    ASSERT_TRUE(t) << t.error().message;
-    temp_ = std::move(*t);
-    store_ = &temp_->store();
-    apps_ = std::make_unique<AppStore>(*store_, clock_);
-  }
-  void TearDown() override {
-    controllers_.clear();
-    apps_.reset();
-    temp_.reset();
-  }
-
-  Controller& NewController(const std::string& id) {
-    ControllerOptions o;
-    o.id = id;
-    o.lease_ttl_seconds = 6;
-    controllers_.push_back(std::make_unique<Controller>(*store_, clock_, random_, o));
-    return *controllers_.back();
-  }
-
-  void PutNode(const std::string& id, Resources capacity = {4000, 8 * kGi, 1000}) {
-    Node n;
-    n.id = id;
-    n.capacity = capacity;
-    ASSERT_TRUE(store_->Put(NodeKey(id), NodeToJson(n)));
-  }
-  App Parse(std::string_view yaml) {
-    auto app = ParseAppYaml(yaml);
-    EXPECT_TRUE(app) << app.error().message;
-    return app ? *app : App{};
-  }
-  void Apply(std::string_view yaml) {
-    auto r = apps_->Apply(Parse(yaml), "apply");
-    ASSERT_TRUE(r) << r.error().message;
-  }
-  std::vector<Assignment> Assignments() {
-    std::vector<Assignment> out;
-    auto r = store_->Get(kNodesPrefix, {.prefix = true});
-    EXPECT_TRUE(r);
-    for (const auto& kv : r->kvs) {
-      auto parts = ParseNodeKey(kv.key);
-      if (!parts || parts->kind != NodeKeyParts::Kind::kAssignment) continue;
-      auto a = AssignmentFromJson(kv.value);
-      if (a) out.push_back(std::move(*a));
-    }
-    return out;
-  }
-  int CountImage(std::string_view image) {
-    int n = 0;
-    for (const auto& a : Assignments()) n += a.spec.image == image;
-    return n;
-  }
-  void Report(const Instance& i, InstanceState state) {
-    InstanceStatus s{state, clock_.WallMillis(), state == InstanceState::kFailed ? "exit 1" : ""};
-    ASSERT_TRUE(store_->Put(StatusKey(i), InstanceStatusToJson(s)));
-  }
-  // Reports every assignment of `image` in `state` (all when image is empty).
-  void ReportAll(InstanceState state, std::string_view image = "") {
-    for (const auto& a : Assignments()) {
-      if (image.empty() || a.spec.image == image) Report(a.instance, state);
-    }
-  }
-  TickResult Tick(Controller& c) {
-    auto r = c.Tick();
-    EXPECT_TRUE(r) << r.error().message;
-    return r ? std::move(*r) : TickResult{};
-  }
-  // Moves time on a second at a time, ticking `c` after each (so its lease stays alive);
-  // returns the controllers' services rolled back meanwhile.
-  std::vector<std::string> AdvanceTicking(Controller& c, int seconds) {
-    std::vector<std::string> rolled;
-    for (int i = 0; i < seconds; ++i) {
-      clock_.Advance(std::chrono::seconds(1));
-      TickResult r = Tick(c);
-      EXPECT_TRUE(r.leading);
-      rolled.insert(rolled.end(), r.rolled_back.begin(), r.rolled_back.end());
-    }
-    return rolled;
-  }
-  std::string Get(std::string_view key) {
-    auto r = store_->Get(key);
-    return r && !r->kvs.empty() ? r->kvs[0].value : "";
-  }
+  ControllerTest() : OrchestratorTest(/*seed=*/11) {}
   std::string Leader() { return Get(kLeaderKey); }
-  std::vector<std::string> EventReasons(std::string_view app) {
-    std::vector<std::string> out;
-    auto ev = apps_->Events("default", app);
-    EXPECT_TRUE(ev);
-    if (ev) {
-      for (const auto& e : *ev) out.push_back(e.reason);
-    }
-    return out;
-  }
-
-  std::unique_ptr<store::TempSqliteStore> temp_;
-  ManualClock clock_;
-  store::Store* store_ = nullptr;
-  SeededRandom random_{11};
-  std::unique_ptr<AppStore> apps_;
-  std::vector<std::unique_ptr<Controller>> controllers_;
 };
 
 constexpr const char* kWeb = R"(name: web
