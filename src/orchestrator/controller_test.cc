@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <set>
 #include <thread>
 
 #include "core/json.h"
@@ -416,6 +418,101 @@ TEST_F(CanaryTest, AbortRemovesTheCanaryAndSendsEveryRequestToStable) {
   auto hist = apps_->History("default", "web", "front");
   ASSERT_TRUE(hist);
   EXPECT_EQ(hist->back().cause, "canary aborted");
+}
+
+// Issue 15: after a canary abort one controller pass could still route to the stopping
+// canary: the pass wrote the deletes of the canary's assignments (its agent deregisters and
+// stops it) before the route that takes its share of the traffic away.
+TEST_F(CanaryTest, BugAfterAnAbortOnePassStillRoutedToTheStoppingCanary) {
+  Controller& c = StartWithV1();
+  const std::string v1 = Tag("web/front:1");
+  Apply(V2(kCanaryWeb));
+  Tick(c);
+  ReportAll(InstanceState::kReady, "web/front:2");
+  Tick(c);
+  const std::string v2 = Tag("web/front:2");
+  ASSERT_EQ(Route(), Json::array({Target(v1, 80), Target(v2, 20)}));
+  std::set<std::string> canary_keys;
+  for (const auto& a : Assignments()) {
+    if (a.spec.image == "web/front:2") canary_keys.insert(AssignmentKey(a.instance));
+  }
+  ASSERT_EQ(canary_keys.size(), 1u);
+
+  ASSERT_TRUE(apps_->Abort("default", "web", "front"));
+  const int64_t from = Revision() + 1;
+  Tick(c);
+  // The pass's writes in order: every route of the service is all-stable before the first
+  // canary stop.
+  int64_t first_stop = std::numeric_limits<int64_t>::max();
+  std::map<std::string, int64_t> stable_since;  // route key -> revision it went all-stable
+  for (const auto& e : EventsSince(from)) {
+    if (e.type == store::Event::Type::kDelete && canary_keys.count(e.kv.key)) {
+      first_stop = std::min(first_stop, e.kv.mod_revision);
+    }
+    if (e.type == store::Event::Type::kPut && e.kv.key.starts_with("/gateway/routes/")) {
+      auto j = ParseJson(e.kv.value);
+      ASSERT_TRUE(j);
+      if ((*j)["targets"].size() == 1) stable_since[e.kv.key] = e.kv.mod_revision;
+    }
+  }
+  ASSERT_NE(first_stop, std::numeric_limits<int64_t>::max()) << "the canary was not stopped";
+  ASSERT_EQ(stable_since.size(), 2u);  // both exposes
+  for (const auto& [key, rev] : stable_since) EXPECT_LT(rev, first_stop) << key;
+  EXPECT_EQ(Route(), Json::array({Target(v1, -1)}));
+}
+
+// A canary the controller aborts itself routes to stable in the same pass.
+TEST_F(CanaryTest, ACanaryAbortedByTheControllerRoutesToStableInTheSamePass) {
+  Controller& c = StartWithV1();
+  const std::string v1 = Tag("web/front:1");
+  Apply(std::string(V2(kCanaryWeb))
+            .replace(V2(kCanaryWeb).find("canary: {replicas: 1}"), 21, "canary: {replicas: 2}"));
+  Tick(c);
+  const auto canaries = [&] {
+    std::vector<Instance> out;
+    for (const auto& a : Assignments())
+      if (a.spec.image == "web/front:2") out.push_back(a.instance);
+    return out;
+  }();
+  ASSERT_EQ(canaries.size(), 2u);
+  for (const auto& i : canaries) Report(i, InstanceState::kReady);
+  Tick(c);
+  ASSERT_EQ(Record()["phase"], "paused");
+  ASSERT_EQ(Route()[1]["weight"], 20);
+  // One of the two fails: past the budget, the controller aborts; the other still answers.
+  Report(canaries[0], InstanceState::kFailed);
+  TickResult r = Tick(c);
+  ASSERT_EQ(r.rolled_back, std::vector<std::string>{"default/web/front"});
+  EXPECT_EQ(Route(), Json::array({Target(v1, -1)}));
+}
+
+// Issue 15: the first apply of the demo raced the local node's join, and the controller
+// recorded "Unschedulable" warnings that a newcomer read as a failure.
+TEST_F(ControllerTest, BugFirstApplyBeforeTheNodeJoinedWasAnUnschedulableWarning) {
+  Controller& c = NewController("c");
+  Apply(kWeb);
+  Tick(c);
+  auto status = ParseJson(Get(AppStatusKey("default", "web")));
+  ASSERT_TRUE(status) << Get(AppStatusKey("default", "web"));
+  const Json& front = (*status)["services"]["front"];
+  EXPECT_FALSE(front.contains("unschedulable")) << front.dump();
+  EXPECT_EQ(front["waiting"]["count"], 3);
+  EXPECT_EQ(front["waiting"]["reason"], "waiting for a node to join the cluster");
+  auto reasons = EventReasons("web");
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "Unschedulable"), 0);
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "WaitingForNodes"), 1);
+  Tick(c);  // still waiting: said once
+  reasons = EventReasons("web");
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "WaitingForNodes"), 1);
+
+  PutNode("n0");
+  EXPECT_EQ(Tick(c).pass->placed, 3);
+  Tick(c);
+  status = ParseJson(Get(AppStatusKey("default", "web")));
+  ASSERT_TRUE(status);
+  EXPECT_FALSE((*status)["services"].contains("front")) << status->dump();
+  reasons = EventReasons("web");
+  EXPECT_EQ(reasons.back(), "Scheduled");
 }
 
 TEST_F(CanaryTest, FailedCanaryIsAbortedByItself) {
