@@ -279,6 +279,15 @@ class CanaryTest : public ControllerTest {
     Tick(c);
     return c;
   }
+  // v1 running, v2 applied as a canary whose instance is ready: the canary is paused.
+  Controller& StartWithPausedCanary() {
+    Controller& c = StartWithV1();
+    Apply(V2(kCanaryWeb));
+    Tick(c);
+    ReportAll(InstanceState::kReady, "web/front:2");
+    Tick(c);
+    return c;
+  }
   Json Route(const std::string& name = "default.web.front.0") {
     auto j = ParseJson(Get("/gateway/routes/" + name));
     EXPECT_TRUE(j) << name;
@@ -382,12 +391,8 @@ TEST_F(CanaryTest, NewVersionStartsBesideStableGetsItsWeightAndWaitsForPromotion
 }
 
 TEST_F(CanaryTest, AbortRemovesTheCanaryAndSendsEveryRequestToStable) {
-  Controller& c = StartWithV1();
+  Controller& c = StartWithPausedCanary();
   const std::string v1 = Tag("web/front:1");
-  Apply(V2(kCanaryWeb));
-  Tick(c);
-  ReportAll(InstanceState::kReady, "web/front:2");
-  Tick(c);
   ASSERT_EQ(Record()["phase"], "paused");
   // A canary that stops being ready takes its share off the gateway (no 503s for it).
   const std::string v2 = Tag("web/front:2");
@@ -424,12 +429,8 @@ TEST_F(CanaryTest, AbortRemovesTheCanaryAndSendsEveryRequestToStable) {
 // canary: the pass wrote the deletes of the canary's assignments (its agent deregisters and
 // stops it) before the route that takes its share of the traffic away.
 TEST_F(CanaryTest, BugAfterAnAbortOnePassStillRoutedToTheStoppingCanary) {
-  Controller& c = StartWithV1();
+  Controller& c = StartWithPausedCanary();
   const std::string v1 = Tag("web/front:1");
-  Apply(V2(kCanaryWeb));
-  Tick(c);
-  ReportAll(InstanceState::kReady, "web/front:2");
-  Tick(c);
   const std::string v2 = Tag("web/front:2");
   ASSERT_EQ(Route(), Json::array({Target(v1, 80), Target(v2, 20)}));
   std::set<std::string> canary_keys;
@@ -534,12 +535,8 @@ TEST_F(CanaryTest, FailedCanaryIsAbortedByItself) {
 // The canary's state is in the store: a new leader neither rolls the canary out nor fails
 // it, and promotion through it completes.
 TEST_F(CanaryTest, ANewLeaderKeepsThePausedCanaryAndPromotes) {
-  Controller& c = StartWithV1();
+  Controller& c = StartWithPausedCanary();
   const std::string v1 = Tag("web/front:1");
-  Apply(V2(kCanaryWeb));
-  Tick(c);
-  ReportAll(InstanceState::kReady, "web/front:2");
-  Tick(c);
   ASSERT_EQ(Record()["phase"], "paused");
   const std::string v2 = Tag("web/front:2");
   c.Stop();
