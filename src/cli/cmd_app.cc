@@ -271,6 +271,8 @@ void AddGet(CLI::App& app, Context& ctx) {
             std::string status = RolloutText(v);
             if (v.contains("unschedulable")) {
               status = fmt::format("{} unschedulable", v["unschedulable"].value("count", 0));
+            } else if (v.contains("waiting")) {
+              status = fmt::format("{} waiting for nodes", v["waiting"].value("count", 0));
             }
             rows.push_back({v.value("namespace", ""), v.value("app", ""), v.value("name", ""),
                             v.value("image", ""),
@@ -346,6 +348,9 @@ void AddDescribe(CLI::App& app, Context& ctx) {
           std::cout << fmt::format("  Unschedulable: {} replica(s): {}\n",
                                    s["unschedulable"].value("count", 0),
                                    s["unschedulable"].value("reason", ""));
+        } else if (s.contains("waiting")) {
+          std::cout << fmt::format("  Pending:    {} replica(s): {}\n",
+                                   s["waiting"].value("count", 0), s["waiting"].value("reason", ""));
         }
         std::vector<std::vector<std::string>> rows;
         for (const auto& i : s["instances"]) {

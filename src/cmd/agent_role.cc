@@ -41,6 +41,23 @@ Result<AgentParts> StartAgentParts(const AgentPartsOptions& o, Clock& clock) {
   return parts;
 }
 
+Result<void> StartNodeAgent(AgentParts& parts, const NodeJoin& join,
+                            agent::node::NodeAgentOptions options, Clock& clock) {
+  if (join.server.empty()) return Fail(ErrorCode::kInvalidArgument, "no control plane address");
+  if (join.token.empty()) return Fail(ErrorCode::kInvalidArgument, "no API token");
+  parts.control = std::make_unique<agent::node::ControlClient>(join.server, join.token);
+  parts.containers = std::make_unique<agent::node::AgentContainers>(
+      *parts.agent, *parts.images, parts.puller.get(), options.node);
+  auto node = agent::node::NodeAgent::Start(options, clock, *parts.control, *parts.containers);
+  if (!node) return std::unexpected(node.error());
+  auto checks = agent::node::NodeChecks::Start(
+      {.server = join.server, .token = join.token, .node = options.node}, *parts.containers);
+  if (!checks) return std::unexpected(Wrap(checks.error(), "exec checks"));
+  parts.node_agent = std::move(*node);
+  parts.checks = std::move(*checks);
+  return {};
+}
+
 namespace {
 
 Result<orchestrator::Resources> ParseCapacity(std::string_view text) {
@@ -149,8 +166,6 @@ int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_di
                                clock);
   if (!parts) return Die(parts.error().message);
   agent::node::NodeAgentOptions no;
-  no.server = flags.server;
-  no.token = token;
   no.node = flags.node;
   no.labels = *labels;
   no.capacity = *capacity;
@@ -160,10 +175,9 @@ int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_di
   no.ttl_seconds = flags.ttl_seconds;
   no.drain_pause = *drain;
   no.stop_grace = *grace;
-  auto node =
-      agent::node::NodeAgent::Start(no, clock, *parts->agent, *parts->images, parts->puller.get());
-  if (!node) return Die(node.error().message);
-  parts->node_agent = std::move(*node);
+  if (auto node = StartNodeAgent(*parts, {.server = flags.server, .token = token}, no, clock);
+      !node)
+    return Die(node.error().message);
   auto shipper = StartLogShipper(*parts, flags.server, token, flags.node, data_dir, clock);
   if (!shipper) return Die(shipper.error().message);
   parts->log_shipper = std::move(*shipper);

@@ -121,14 +121,12 @@ Result<std::string> LocalNodeToken(Wiring& w) {
   return issued->secret;
 }
 
-Result<std::unique_ptr<agent::node::NodeAgent>> StartLocalNode(Wiring& w, AgentParts& parts) {
+Result<void> StartLocalNode(Wiring& w, AgentParts& parts) {
   auto token = LocalNodeToken(w);
   if (!token) return std::unexpected(token.error());
   agent::node::NodeAgentOptions o;
   std::string api = w.flags.api_address;
   if (api.starts_with("0.0.0.0:")) api = "127.0.0.1:" + api.substr(8);
-  o.server = "http://" + api;
-  o.token = *token;
   o.node = "local";
   o.address = "127.0.0.1";
   o.state_dir = w.data_dir + "/agent/node";
@@ -138,7 +136,7 @@ Result<std::unique_ptr<agent::node::NodeAgent>> StartLocalNode(Wiring& w, AgentP
   if (bridge_ip && colon != std::string::npos && w.flags.gateway != "none") {
     o.gateway_url = fmt::format("http://{}:{}", *bridge_ip, w.flags.gateway.substr(colon + 1));
   }
-  return agent::node::NodeAgent::Start(o, w.clock, *parts.agent, *parts.images, parts.puller.get());
+  return StartNodeAgent(parts, {.server = "http://" + api, .token = *token}, o, w.clock);
 }
 
 // The image scanner over this node's image store: its own advisory database under
@@ -281,9 +279,8 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
         started->admission.get());
     // The agent joins this control plane as node "local", over loopback, through the same
     // NodeAgent as `berthd agent`: dev is a one-node cluster.
-    auto node = StartLocalNode(w, started->agent);
-    if (!node) return std::unexpected(Wrap(node.error(), "node agent"));
-    started->agent.node_agent = std::move(*node);
+    if (auto node = StartLocalNode(w, started->agent); !node)
+      return std::unexpected(Wrap(node.error(), "node agent"));
     // Containers' output to this process's log center, as a remote agent ships it.
     if (started->logs) {
       auto token = LocalNodeToken(w);

@@ -206,8 +206,8 @@ Result<void> Controller::LoadRecords() {
     if (!j || !j->is_object() || !j->contains("services")) continue;
     std::string app = kv.key.substr(kStatusPrefix.size());
     for (const auto& [svc, v] : (*j)["services"].items()) {
-      if (v.contains("unschedulable")) {
-        unplaceable_[app + "/" + svc] = v["unschedulable"].value("reason", std::string());
+      for (const char* field : {"unschedulable", "waiting"}) {
+        if (v.contains(field)) unplaceable_[app + "/" + svc] = v[field].value("reason", "");
       }
     }
   }
@@ -223,18 +223,22 @@ Result<TickResult> Controller::Tick() {
     return out;
   }
   if (!leading_) OnElected();
-  auto pass = reconciler_.RunOnce();
-  if (!pass) {
-    if (pass.error().code == ErrorCode::kFailedPrecondition) {
-      StepDown(pass.error().message);
-      return out;
+  auto planned = reconciler_.Plan();
+  if (!planned) return std::unexpected(planned.error());
+  const PassResult& pass = planned->result;
+  for (const auto& s : pass.skipped) log::Warn("orchestrator", "skipped {}", s);
+  // The bookkeeping before the plan is written: a route moves off instances (an aborted
+  // canary's) before the plan's stops reach their agents.
+  Bookkeep(pass, out);
+  if (auto c = reconciler_.Commit(*planned); !c) {
+    if (c.error().code == ErrorCode::kFailedPrecondition) {
+      StepDown(c.error().message);
+      return TickResult{};
     }
-    return std::unexpected(pass.error());
+    return std::unexpected(c.error());
   }
-  for (const auto& s : pass->skipped) log::Warn("orchestrator", "skipped {}", s);
-  Bookkeep(*pass, out);
   out.leading = leading_;
-  out.pass = std::move(*pass);
+  out.pass = std::move(planned->result);
   return out;
 }
 
@@ -242,7 +246,9 @@ void Controller::Bookkeep(const PassResult& pass, TickResult& out) {
   TrackRollouts(pass, out);
   const std::set<std::string> canaries_done = CollectCanaries(pass);
   WriteStatus(pass);
-  SyncRoutes(pass, canaries_done);
+  // Canaries this pass aborted (TrackCanary) route to stable at once.
+  const std::set<std::string> aborted(out.rolled_back.begin(), out.rolled_back.end());
+  SyncRoutes(pass, canaries_done, aborted);
   RunAutoscalers(pass, out);
 }
 
@@ -545,15 +551,21 @@ void Controller::WriteStatus(const PassResult& pass) {
   std::set<std::string> still;
   for (const auto& u : pass.unplaceable) {
     Json& s = status[AppStatusKey(u.ns, u.app)];
-    s[u.service] = Json{{"unschedulable", {{"count", u.count}, {"reason", u.reason}}}};
+    // No node yet (a first start racing its own node's join): pending, not a failure.
+    const char* field = u.waiting_for_nodes ? "waiting" : "unschedulable";
+    s[u.service] = Json{{field, {{"count", u.count}, {"reason", u.reason}}}};
     std::string key = fmt::format("{}/{}/{}", u.ns, u.app, u.service);
     still.insert(key);
     auto it = unplaceable_.find(key);
     if (it == unplaceable_.end() || it->second != u.reason) {
+      const char* s_replicas = u.count == 1 ? "" : "s";
       events[u.ns + "/" + u.app].push_back(
-          {now_ms, "Warning", u.service, "Unschedulable",
-           fmt::format("{} replica{} cannot be placed: {}", u.count, u.count == 1 ? "" : "s",
-                       u.reason)});
+          u.waiting_for_nodes
+              ? Event{now_ms, "Normal", u.service, "WaitingForNodes",
+                      fmt::format("{} replica{} pending: {}", u.count, s_replicas, u.reason)}
+              : Event{now_ms, "Warning", u.service, "Unschedulable",
+                      fmt::format("{} replica{} cannot be placed: {}", u.count, s_replicas,
+                                  u.reason)});
       unplaceable_[key] = u.reason;
     }
   }
@@ -597,7 +609,8 @@ void Controller::WriteStatus(const PassResult& pass) {
   }
 }
 
-void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>& canaries_done) {
+void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>& canaries_done,
+                            const std::set<std::string>& aborted) {
   // Ready instances per service and deploy hash, for canary splits.
   std::unordered_map<std::string, std::map<uint64_t, int64_t>> ready;
   for (const Instance& i : pass.instances) {
@@ -609,7 +622,13 @@ void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>&
   for (const App& app : pass.apps) {
     for (const ServiceSpec& s : app.services) {
       const std::string key = fmt::format("{}/{}/{}", app.ns, app.name, s.name);
-      const CanaryRecord* canary = canaries_done.count(key) ? nullptr : FindCanary(pass, key);
+      const CanaryRecord* found = canaries_done.count(key) ? nullptr : FindCanary(pass, key);
+      std::optional<CanaryRecord> aborted_now;
+      if (found && aborted.count(key)) {
+        aborted_now = *found;
+        aborted_now->state = CanaryState::kAborted;
+      }
+      const CanaryRecord* canary = aborted_now ? &*aborted_now : found;
       auto& by_hash = ready[key];
       for (size_t i = 0; i < s.expose.size(); ++i) {
         const Expose& e = s.expose[i];

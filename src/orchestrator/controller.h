@@ -111,7 +111,9 @@ class Controller {
   // version left, or of a service that is gone. Returns their "ns/app/svc".
   std::set<std::string> CollectCanaries(const PassResult& pass);
   void WriteStatus(const PassResult& pass);
-  void SyncRoutes(const PassResult& pass, const std::set<std::string>& canaries_done = {});
+  // `aborted`: canaries aborted in this pass (their records still say canary).
+  void SyncRoutes(const PassResult& pass, const std::set<std::string>& canaries_done,
+                  const std::set<std::string>& aborted);
   void RunAutoscalers(const PassResult& pass, TickResult& out);
   // Requests per second by "ns/svc", summed over the gateways' reports; nullopt when no
   // gateway reports (then a request-rate target is not measured).

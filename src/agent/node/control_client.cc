@@ -4,6 +4,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "orchestrator/codec.h"
 
 namespace berth::agent::node {
 
