@@ -421,7 +421,7 @@ void WatchAssignments(const std::shared_ptr<Call>& call, store::Store& store, as
                           "again and watch from the list's revision + 1",
                           *revision, *compact)));
   }
-  const std::string prefix = orch::NodeKey(node) + "/assignments/";
+  const std::string prefix = orch::AssignmentsPrefix(node);
   auto stream = LineStream::Start(call, io);
   auto watcher = store.Watch(
       prefix, {.prefix = true, .start_revision = *revision}, [stream](store::WatchResponse&& resp) {
@@ -575,7 +575,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
          const std::string& node = call->Param("node");
          if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
          if (call->QueryFlag("watch")) return WatchAssignments(call, store, io, node);
-         auto kvs = store.Get(orch::NodeKey(node) + "/assignments/", {.prefix = true});
+         auto kvs = store.Get(orch::AssignmentsPrefix(node), {.prefix = true});
          if (!kvs) return call->ReplyError(kvs.error());
          Json list = Json::array();
          for (const auto& kv : kvs->kvs) {

@@ -21,17 +21,10 @@ std::unexpected<Error> Invalid(std::string message) {
   return Fail(ErrorCode::kInvalidArgument, std::move(message));
 }
 
-// The "owner" of a stored route value ("" when none or unreadable).
-std::string OwnerOf(std::string_view value) {
-  auto j = ParseJson(value);
-  if (!j || !j->is_object() || !j->contains("owner") || !(*j)["owner"].is_string()) return "";
-  return (*j)["owner"].get<std::string>();
-}
-
 Result<StoredRoute> DecodeRoute(const store::KeyValue& kv) {
   StoredRoute r;
   r.name = kv.key.substr(kRoutesKeyPrefix.size());
-  r.owner = OwnerOf(kv.value);
+  r.owner = RouteOwner(kv.value);
   r.json = kv.value;
   r.create_revision = kv.create_revision;
   r.mod_revision = kv.mod_revision;
@@ -210,7 +203,7 @@ Result<PutResult> RouteStore::Put(std::string_view name, std::string_view body, 
     out.route = *route;
     out.created = !existing->has_value();
     if (*existing) {
-      const std::string owner = OwnerOf((*existing)->value);
+      const std::string owner = RouteOwner((*existing)->value);
       if (!owner.empty() && owner != route->owner && !force)
         return std::unexpected(OwnedError(name, owner));
       if ((*existing)->value == route->json) {
@@ -241,7 +234,7 @@ Result<int64_t> RouteStore::Delete(std::string_view name, bool force) {
     auto existing = Load(store_, key);
     if (!existing) return std::unexpected(existing.error());
     if (!*existing) return Fail(ErrorCode::kNotFound, fmt::format("no route \"{}\"", name));
-    const std::string owner = OwnerOf((*existing)->value);
+    const std::string owner = RouteOwner((*existing)->value);
     if (!owner.empty() && !force) return std::unexpected(OwnedError(name, owner));
     store::TxnRequest txn;
     txn.compare.push_back(Unchanged(key, (*existing)->mod_revision));
@@ -311,7 +304,7 @@ Result<ApplyResult> RouteStore::Apply(std::string_view text, bool dry_run, bool 
       std::string action = "created";
       if (kv) {
         if (w.kind == "route") {
-          const std::string owner = OwnerOf(kv->value);
+          const std::string owner = RouteOwner(kv->value);
           if (!owner.empty() && owner != w.owner && !force)
             return std::unexpected(Wrap(OwnedError(w.name, owner), "apply"));
         }

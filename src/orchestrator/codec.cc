@@ -66,8 +66,12 @@ std::string AppKey(std::string_view ns, std::string_view app) {
 
 std::string NodeKey(std::string_view node) { return fmt::format("{}{}", kNodesPrefix, node); }
 
+std::string AssignmentsPrefix(std::string_view node) {
+  return fmt::format("{}{}/assignments/", kNodesPrefix, node);
+}
+
 std::string AssignmentKey(const Instance& i) {
-  return fmt::format("{}{}/assignments/{}/{}/{}", kNodesPrefix, i.node_id, i.ns, i.app, i.id);
+  return fmt::format("{}{}/{}/{}", AssignmentsPrefix(i.node_id), i.ns, i.app, i.id);
 }
 
 std::string StatusKey(const Instance& i) {

@@ -19,14 +19,12 @@ namespace berth::orchestrator {
 
 inline constexpr std::string_view kAppsPrefix = "/apps/";
 inline constexpr std::string_view kNodesPrefix = "/nodes/";
-// Request rates the gateways publish, one key per gateway under its lease (docs/api.md):
-//   /load/gateway/<gateway-id>  {"time_ms", "window_ms", "services": {"<ns>/<svc>": {"rps",
-//   "requests"}}}
-inline constexpr std::string_view kGatewayLoadPrefix = "/load/gateway/";
 
 std::string AppKey(std::string_view ns, std::string_view app);
 std::string NodeKey(std::string_view node);
 std::string AssignmentKey(const Instance& instance);
+// "/nodes/<node>/assignments/": every assignment of one node (what its agent watches).
+std::string AssignmentsPrefix(std::string_view node);
 std::string StatusKey(const Instance& instance);
 
 // What a key under /nodes/ names.

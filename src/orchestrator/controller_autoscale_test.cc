@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/json.h"
+#include "gateway/load_report.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/controller.h"
 #include "orchestrator/spec.h"
@@ -85,10 +86,11 @@ class ControllerAutoscaleTest : public ::testing::Test {
   }
   // What gateway `id` reports for default/api.
   void GatewayReports(const std::string& id, double rps) {
-    Json j{{"time_ms", clock_.WallMillis()},
-           {"window_ms", 5000},
-           {"services", {{"default/api", {{"rps", rps}, {"requests", 1000}}}}}};
-    ASSERT_TRUE(store_->Put(std::string(kGatewayLoadPrefix) + id, j.dump()));
+    gateway::LoadReport report{.time_ms = clock_.WallMillis(),
+                               .window_ms = 5000,
+                               .services = {{"default/api", {.rps = rps, .requests = 1000}}}};
+    ASSERT_TRUE(store_->Put(std::string(gateway::kGatewayLoadPrefix) + id,
+                            gateway::EncodeLoadReport(report)));
   }
   std::vector<std::string> ScaledMessages() {
     std::vector<std::string> out;
