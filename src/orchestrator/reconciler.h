@@ -20,7 +20,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
-#include "orchestrator/random.h"
+#include "core/random.h"
 #include "orchestrator/scheduler.h"
 #include "store/store.h"
 
