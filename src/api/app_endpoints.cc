@@ -326,7 +326,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
                 static const std::vector<InstanceView> kNone;
                 Json out = AppSummary(store, *sa, it == inst->end() ? kNone : it->second, true,
                                       clock.WallMillis());
-                out["spec"] = Json::parse(orch::AppToJson(sa->app));
+                out["spec"] = orch::AppToJsonValue(sa->app);
                 auto events = apps->Events(sa->app.ns, sa->app.name);
                 if (!events) return call->ReplyError(events.error());
                 Json ev = Json::array();

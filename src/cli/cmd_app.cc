@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cli/cli.h"
+#include "core/units.h"
 #include "orchestrator/spec.h"
 
 namespace berth::cli {
@@ -436,7 +437,7 @@ void AddRollout(CLI::App& app, Context& ctx) {
       ctx.run = [&ctx, target, watch, timeout, path_of] {
         auto path = path_of(*target);
         if (!path) return PrintError(path.error());
-        auto limit = orchestrator::ParseDuration(*timeout);
+        auto limit = ParseDuration(*timeout);
         if (!limit) return PrintError(Wrap(limit.error(), "--timeout"));
         auto deadline = std::chrono::steady_clock::now() + *limit;
         std::string last;

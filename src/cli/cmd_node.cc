@@ -12,6 +12,7 @@
 #include <iostream>
 #include <thread>
 
+#include "core/units.h"
 #include "orchestrator/spec.h"
 #include "orchestrator/types.h"
 
@@ -121,7 +122,7 @@ void AddNodeCommands(CLI::App& app, Context& ctx) {
     cmd->add_option("--timeout", *timeout, "How long --wait waits")->capture_default_str();
     cmd->callback([&ctx, name, wait, timeout] {
       ctx.run = [&ctx, name, wait, timeout] {
-        auto limit = orchestrator::ParseDuration(*timeout);
+        auto limit = ParseDuration(*timeout);
         if (!limit) return PrintError(Wrap(limit.error(), "--timeout"));
         auto r = ctx.Call("POST", NodePath(*name) + "/drain");
         if (!r) return PrintError(r.error());

@@ -12,6 +12,7 @@
 
 #include "cmd/process.h"
 #include "core/log.h"
+#include "core/units.h"
 #include "orchestrator/spec.h"
 
 namespace berth {
@@ -66,11 +67,11 @@ Result<orchestrator::Resources> ParseCapacity(std::string_view text) {
   if (!pairs) return std::unexpected(Wrap(pairs.error(), "--capacity"));
   for (const auto& [k, v] : *pairs) {
     if (k == "cpu") {
-      auto c = orchestrator::ParseCpu(v);
+      auto c = ParseCpu(v);
       if (!c) return std::unexpected(Wrap(c.error(), "--capacity cpu"));
       r.cpu_millis = *c;
     } else if (k == "memory") {
-      auto m = orchestrator::ParseBytes(v);
+      auto m = ParseBytes(v);
       if (!m) return std::unexpected(Wrap(m.error(), "--capacity memory"));
       r.memory_bytes = *m;
     } else if (k == "pids") {
@@ -147,9 +148,9 @@ int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_di
   if (!labels) return Die("--labels: " + labels.error().message);
   auto capacity = ParseCapacity(flags.capacity);
   if (!capacity) return Die(capacity.error().message);
-  auto drain = orchestrator::ParseDuration(flags.drain_pause);
+  auto drain = ParseDuration(flags.drain_pause);
   if (!drain) return Die("--drain-pause: " + drain.error().message);
-  auto grace = orchestrator::ParseDuration(flags.stop_grace);
+  auto grace = ParseDuration(flags.stop_grace);
   if (!grace) return Die("--stop-grace: " + grace.error().message);
   if (auto first = agent::node::FirstHost(flags.subnet); !first)
     return Die("--subnet: " + first.error().message);

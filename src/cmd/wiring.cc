@@ -17,6 +17,7 @@
 #include "api/scan_endpoints.h"
 #include "cmd/agent_role.h"
 #include "core/log.h"
+#include "core/units.h"
 #include "gateway/endpoint_source.h"
 #include "gateway/gateway.h"
 #include "gateway/load_reporter.h"
@@ -92,7 +93,7 @@ class Started final : public Components {
   std::shared_ptr<gateway::RegistryEndpointSource> gateway_source;
   std::unique_ptr<gateway::Gateway> gateway;
   std::unique_ptr<gateway::LoadReporter> load;  // the gateway's request rates → the store
-  std::unique_ptr<orchestrator::SeededRandom> random;
+  std::unique_ptr<FastRandom> random;
   std::unique_ptr<orchestrator::Controller> controller;
   std::unique_ptr<store::Compactor> compactor;
   std::unique_ptr<logs::LogCenter> logs;
@@ -229,13 +230,12 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
 
   // Orchestrator: the /v1/apps API and the controller (leads when it holds the store lease).
   {
-    auto grace = orchestrator::ParseDuration(w.flags.node_grace);
+    auto grace = ParseDuration(w.flags.node_grace);
     if (!grace) return std::unexpected(Wrap(grace.error(), "--node-grace"));
     orchestrator::ControllerOptions co;
     co.id = candidate;
     co.reconciler.down_grace = *grace;
-    started->random =
-        std::make_unique<orchestrator::SeededRandom>(static_cast<uint64_t>(w.clock.WallMillis()));
+    started->random = std::make_unique<FastRandom>();
     started->controller =
         std::make_unique<orchestrator::Controller>(w.store, w.clock, *started->random, co);
     if (!w.flags.controller) {

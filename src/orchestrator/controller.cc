@@ -7,6 +7,8 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "gateway/load_report.h"
+#include "gateway/route_spec.h"
 #include "orchestrator/canary.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/spec.h"
@@ -618,7 +620,7 @@ void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>&
       ++ready[fmt::format("{}/{}/{}", i.ns, i.app, i.service)][i.deploy_hash];
     }
   }
-  std::map<std::string, std::string> desired;  // store key -> JSON
+  std::map<std::string, std::string> desired;  // store key -> the route entry (JSON)
   for (const App& app : pass.apps) {
     for (const ServiceSpec& s : app.services) {
       const std::string key = fmt::format("{}/{}/{}", app.ns, app.name, s.name);
@@ -637,39 +639,37 @@ void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>&
         // The whole service; during a canary, one target per version by the agent's
         // deploy tag: split by canaryWeight once both have a ready instance, all to stable
         // before that and after an abort.
-        Json target{{"service", s.name}, {"namespace", app.ns}};
-        if (uint32_t port = ExposePort(s, e); port != 0) target["port"] = port;
-        Json targets = Json::array({target});
+        gateway::ServiceTarget target{.service = s.name, .ns = app.ns, .port = ExposePort(s, e)};
+        gateway::ServiceRoute route{.name = name,
+                                    .owner = fmt::format("app:{}/{}", app.ns, app.name),
+                                    .hosts = {},
+                                    .path_prefix = e.path,
+                                    .targets = {target}};
+        if (!e.host.empty()) route.hosts = {e.host};
         if (canary && canary->state != CanaryState::kPromoted && by_hash[canary->stable_hash] > 0) {
-          auto tagged = [&](uint64_t hash, int weight) {
-            Json t = target;
-            t["tags"] = Json::array({DeployTag(hash)});
-            if (weight >= 0) t["weight"] = weight;
+          auto tagged = [&](uint64_t hash, std::optional<uint32_t> weight) {
+            gateway::ServiceTarget t = target;
+            t.tags = {DeployTag(hash)};
+            t.weight = weight;
             return t;
           };
           const bool split = canary->state == CanaryState::kCanary &&
                              canary->canary_hash == s.DeployHash() &&
                              by_hash[canary->canary_hash] > 0 && e.canary_weight > 0;
-          targets = Json::array();
           if (!split) {
-            targets.push_back(tagged(canary->stable_hash, -1));
+            route.targets = {tagged(canary->stable_hash, std::nullopt)};
           } else if (e.canary_weight >= 100) {
-            targets.push_back(tagged(canary->canary_hash, -1));
+            route.targets = {tagged(canary->canary_hash, std::nullopt)};
           } else {
-            targets.push_back(tagged(canary->stable_hash, 100 - e.canary_weight));
-            targets.push_back(tagged(canary->canary_hash, e.canary_weight));
+            route.targets = {tagged(canary->stable_hash, 100 - e.canary_weight),
+                             tagged(canary->canary_hash, e.canary_weight)};
           }
         }
-        Json route{{"name", name},
-                   {"match", {{"prefix", e.path}}},
-                   {"targets", std::move(targets)},
-                   {"owner", fmt::format("app:{}/{}", app.ns, app.name)}};
-        if (!e.host.empty()) route["hosts"] = Json::array({e.host});
-        desired[std::string(kRoutesPrefix) + name] = Dump(route);
+        desired[std::string(gateway::kRoutesKeyPrefix) + name] = gateway::EncodeServiceRoute(route);
       }
     }
   }
-  auto r = store_.Get(kRoutesPrefix, {.prefix = true});
+  auto r = store_.Get(gateway::kRoutesKeyPrefix, {.prefix = true});
   if (!r) {
     log::Warn("orchestrator", "controller: read routes: {}", r.error().message);
     return;
@@ -678,8 +678,7 @@ void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>&
   txn.compare.push_back(election_.Guard());
   std::set<std::string> existing;
   for (const auto& kv : r->kvs) {
-    auto j = ParseJson(kv.value);
-    std::string owner = j && j->is_object() ? j->value("owner", std::string()) : "";
+    const std::string owner = gateway::RouteOwner(kv.value);
     auto want = desired.find(kv.key);
     if (!owner.starts_with("app:")) {
       if (want != desired.end()) {
@@ -704,25 +703,20 @@ void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>&
 }
 
 std::optional<std::map<std::string, double>> Controller::ReadGatewayLoad() {
-  auto r = store_.Get(kGatewayLoadPrefix, {.prefix = true});
+  auto r = store_.Get(gateway::kGatewayLoadPrefix, {.prefix = true});
   if (!r) {
     log::Warn("orchestrator", "controller: read gateway load: {}", r.error().message);
     return std::nullopt;
   }
   std::optional<std::map<std::string, double>> out;
   for (const auto& kv : r->kvs) {
-    auto j = ParseJson(kv.value);
-    if (!j || !j->is_object()) continue;
-    if (!out) out.emplace();
-    auto it = j->find("services");
-    if (it == j->end() || !it->is_object()) continue;
-    for (const auto& [svc, v] : it->items()) {
-      if (!v.is_object()) continue;
-      auto rps = v.find("rps");
-      if (rps != v.end() && rps->is_number() && rps->get<double>() >= 0) {
-        (*out)[svc] += rps->get<double>();
-      }
+    auto report = gateway::DecodeLoadReport(kv.value);
+    if (!report) {
+      log::Warn("orchestrator", "controller: {}: {}", kv.key, report.error().message);
+      continue;
     }
+    if (!out) out.emplace();
+    for (const auto& [svc, load] : report->services) (*out)[svc] += load.rps;
   }
   return out;
 }

@@ -32,9 +32,9 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/random.h"
 #include "orchestrator/app_store.h"
 #include "orchestrator/autoscaler.h"
-#include "orchestrator/random.h"
 #include "orchestrator/reconciler.h"
 #include "orchestrator/rollout.h"
 #include "store/leader.h"

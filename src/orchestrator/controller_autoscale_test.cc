@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "core/json.h"
+#include "core/testing/random.h"
+#include "gateway/load_report.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/controller.h"
 #include "orchestrator/spec.h"

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/json.h"
+#include "core/testing/random.h"
 #include "gateway/route_store.h"
 #include "orchestrator/canary.h"
 #include "orchestrator/codec.h"

@@ -25,8 +25,8 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/random.h"
 #include "orchestrator/node_grace.h"
-#include "orchestrator/random.h"
 #include "orchestrator/scheduler.h"
 #include "store/store.h"
 

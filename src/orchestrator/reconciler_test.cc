@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "core/testing/random.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/spec.h"
 #include "orchestrator/testing/orchestrator_test.h"

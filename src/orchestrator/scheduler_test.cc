@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "core/testing/random.h"
 #include "orchestrator/reconcile.h"
 
 namespace berth::orchestrator {

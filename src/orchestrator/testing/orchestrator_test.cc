@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "core/json.h"
+#include "gateway/load_report.h"
 #include "orchestrator/spec.h"
 
 namespace berth::orchestrator::testing {
@@ -103,10 +104,10 @@ std::vector<std::string> OrchestratorTest::EventReasons(std::string_view app, st
 
 void OrchestratorTest::GatewayReports(const std::string& id,
                                       const std::map<std::string, double>& rps) {
-  Json services = Json::object();
-  for (const auto& [svc, r] : rps) services[svc] = Json{{"rps", r}, {"requests", 1000}};
-  Json j{{"time_ms", clock_.WallMillis()}, {"window_ms", 5000}, {"services", services}};
-  ASSERT_TRUE(store_->Put(std::string(kGatewayLoadPrefix) + id, j.dump()));
+  gateway::LoadReport report{.time_ms = clock_.WallMillis(), .window_ms = 5000};
+  for (const auto& [svc, r] : rps) report.services[svc] = {.rps = r, .requests = 1000};
+  ASSERT_TRUE(store_->Put(std::string(gateway::kGatewayLoadPrefix) + id,
+                          gateway::EncodeLoadReport(report)));
 }
 
 Controller& OrchestratorTest::NewController(const std::string& id) {

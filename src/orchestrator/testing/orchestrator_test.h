@@ -19,7 +19,7 @@
 #include "orchestrator/app_store.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/controller.h"
-#include "orchestrator/random.h"
+#include "core/testing/random.h"
 #include "store/sqlite/temp_store.h"
 
 namespace berth::orchestrator::testing {
