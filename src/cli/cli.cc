@@ -58,15 +58,24 @@ ErrorCode CodeForStatus(int status) {
   }
 }
 
-// The role a 403 names ("... needs role operator (token ...)"), or empty.
+// The role a 403 names ("... needs role operator (token ...)", "... need the admin role"), or
+// empty.
 std::string NeededRole(const std::string& message) {
-  constexpr std::string_view kNeeds = "needs role ";
-  auto p = message.find(kNeeds);
-  if (p == std::string::npos) return "";
-  p += kNeeds.size();
-  auto end = p;
-  while (end < message.size() && std::islower(static_cast<unsigned char>(message[end]))) ++end;
-  return message.substr(p, end - p);
+  auto word_at = [&](size_t p) {
+    auto end = p;
+    while (end < message.size() && std::islower(static_cast<unsigned char>(message[end]))) ++end;
+    return message.substr(p, end - p);
+  };
+  constexpr std::string_view kNeedsRole = "needs role ";
+  if (auto p = message.find(kNeedsRole); p != std::string::npos) {
+    return word_at(p + kNeedsRole.size());
+  }
+  constexpr std::string_view kNeedThe = "need the ";
+  if (auto p = message.find(kNeedThe); p != std::string::npos) {
+    std::string role = word_at(p + kNeedThe.size());
+    if (message.compare(p + kNeedThe.size() + role.size(), 5, " role") == 0) return role;
+  }
+  return "";
 }
 
 }  // namespace

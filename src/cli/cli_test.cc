@@ -36,6 +36,11 @@ TEST(HttpErrorTest, PermissionDeniedNamesTheRoleToAskFor) {
             "HTTP 403: PUT /v1/kv/x needs role admin (token \"dash\" has viewer); use a token "
             "with role admin (an admin makes one with `berth token create --role admin`) and "
             "`berth login` with it");
+  auto phrased =
+      At("http://h:1")
+          .HttpError(403, R"({"error":{"message":"privileged containers need the admin role"}})");
+  EXPECT_NE(phrased.message.find("use a token with role admin"), std::string::npos)
+      << phrased.message;
   auto node =
       At("http://h:1")
           .HttpError(

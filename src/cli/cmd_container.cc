@@ -103,8 +103,8 @@ void AddRun(CLI::App& app, Context& ctx) {
   cmd->add_flag("--read-only", o->read_only, "Read-only root filesystem");
   cmd->add_option("--user", o->user, "User uid[:gid] or name from the image");
   Choices(cmd->add_option("--restart", o->restart, "Restart policy"),
-          {"always", "on-failure", "never"});
-  Choices(cmd->add_option("--network", o->network, "Network"), {"bridge", "none", "host"});
+          {"always", "on-failure", "never"}, false);
+  Choices(cmd->add_option("--network", o->network, "Network"), {"bridge", "none", "host"}, false);
   cmd->add_flag("--privileged", o->privileged, "Lift the security profile (admin only)");
   cmd->add_option("--cap-add", o->cap_add, "Add a capability (admin only)")
       ->allow_extra_args(false);

@@ -156,11 +156,12 @@ void AddGlobalFlags(CLI::App& app, Context& ctx) {
       ->multi_option_policy(last);
 }
 
-CLI::Option* Choices(CLI::Option* option, const std::vector<std::string>& choices) {
+CLI::Option* Choices(CLI::Option* option, const std::vector<std::string>& choices, bool check) {
   std::string names;
   for (const auto& c : choices) names += (names.empty() ? "" : "|") + c;
   // The type name lists the choices; the check's own description would list them twice.
-  return option->check(CLI::IsMember(choices).description(""))->type_name(names);
+  if (check) option->check(CLI::IsMember(choices).description(""));
+  return option->type_name(names);
 }
 
 const std::vector<std::string>& GlobalFlagNames() {

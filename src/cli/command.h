@@ -36,9 +36,11 @@ std::vector<std::string> FormatsOf(const CLI::App* cmd, const Context& ctx);
 Result<void> CheckOutput(const CLI::App& root, const Context& ctx);
 // The names of the global flags ("--addr", "-n", "--namespace", ...).
 const std::vector<std::string>& GlobalFlagNames();
-// An option whose value is one of `choices`: checked at parse time, shown in --help as
-// "a|b|c", offered by shell completion.
-CLI::Option* Choices(CLI::Option* option, const std::vector<std::string>& choices);
+// An option whose value is one of `choices`: shown in --help as "a|b|c" and offered by shell
+// completion; checked at parse time with `check`, else left to the server (which owns the
+// vocabulary: restart policies, roles, ...).
+CLI::Option* Choices(CLI::Option* option, const std::vector<std::string>& choices,
+                     bool check = true);
 // Called once every group is added: every subcommand falls through to its parent (so global
 // flags work anywhere). A subcommand that defines an option named like a global flag is a
 // programming error: it fails naming the option, and the CLI's tests run this over the tree.
