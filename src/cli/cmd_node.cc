@@ -13,7 +13,7 @@
 
 #include "cli/command.h"
 #include "cli/commands.h"
-#include "orchestrator/spec.h"
+#include "core/units.h"
 #include "orchestrator/types.h"
 
 namespace berth::cli {
@@ -81,7 +81,7 @@ std::string NodePath(const std::string& node) { return "/v1/nodes/" + PathEscape
 
 // Waits until the node has no instance left, printing how many are left as that changes.
 int WaitDrained(Context& ctx, const std::string& name, const std::string& timeout) {
-  auto limit = orchestrator::ParseDuration(timeout);
+  auto limit = ParseDuration(timeout);
   if (!limit) return PrintError(Wrap(limit.error(), "--timeout"));
   auto deadline = std::chrono::steady_clock::now() + *limit;
   int64_t last = -1;
@@ -120,7 +120,7 @@ void AddDrain(CLI::App* node, Context& ctx) {
   cmd->add_option("--timeout", *timeout, "How long --wait waits")->capture_default_str();
   cmd->callback([&ctx, name, wait, timeout] {
     ctx.run = [&ctx, name, wait, timeout] {
-      if (auto limit = orchestrator::ParseDuration(*timeout); !limit) {
+      if (auto limit = ParseDuration(*timeout); !limit) {
         return PrintError(Wrap(limit.error(), "--timeout"));
       }
       auto r = ctx.Call("POST", NodePath(*name) + "/drain");

@@ -13,7 +13,7 @@
 #include "cli/cmd_app.h"
 #include "cli/command.h"
 #include "cli/commands.h"
-#include "orchestrator/spec.h"
+#include "core/units.h"
 
 namespace berth::cli {
 namespace {
@@ -85,7 +85,7 @@ std::string Phase(const Json& r) {
 // Prints the rollout's line each time it changes until it completes, fails or pauses.
 int WatchStatus(Context& ctx, const std::string& target, const std::string& path,
                 const std::string& timeout) {
-  auto limit = orchestrator::ParseDuration(timeout);
+  auto limit = ParseDuration(timeout);
   if (!limit) return PrintError(Wrap(limit.error(), "--timeout"));
   auto deadline = std::chrono::steady_clock::now() + *limit;
   std::string last;

@@ -10,7 +10,10 @@
 
 #include <unistd.h>
 
+#include "core/input.h"
 #include "core/json.h"
+#include "core/try.h"
+#include "core/units.h"
 
 namespace berth::cli {
 namespace {
@@ -20,38 +23,58 @@ std::string Env(const char* name) {
   return v ? v : "";
 }
 
-Error Bad(const std::string& path, std::string_view what) {
-  return Error(ErrorCode::kInvalidArgument,
-               fmt::format("config file {}: {}; fix it, or remove it and run `berth login` again",
-                           path, what));
+// A config error with what to do about it.
+Error Bad(const Error& e) {
+  return Error(
+      ErrorCode::kInvalidArgument,
+      fmt::format("config file {}; fix it, or remove it and run `berth login` again", e.message));
 }
 
-Result<std::string> StringField(const Json& j, const char* field, const std::string& path,
-                                const std::string& where) {
-  if (!j.contains(field)) return std::string();
-  if (!j[field].is_string()) {
-    return std::unexpected(Bad(path, fmt::format("{}.{} must be a string", where, field)));
-  }
-  return j[field].get<std::string>();
-}
-
-Result<SavedContext> ReadContext(const Json& j, const std::string& path, size_t i) {
-  const std::string where = fmt::format("contexts[{}]", i);
-  if (!j.is_object()) return std::unexpected(Bad(path, where + " must be an object"));
-  if (auto r = RejectUnknownFields(j, {"name", "addr", "token", "namespace"}, where); !r) {
-    return std::unexpected(Bad(path, r.error().message));
-  }
+Result<SavedContext> ReadContext(const input::Node& n) {
   SavedContext c;
-  for (auto [field, out] : {std::pair{"name", &c.name}, std::pair{"addr", &c.addr},
-                            std::pair{"token", &c.token}, std::pair{"namespace", &c.ns}}) {
-    auto v = StringField(j, field, path, where);
-    if (!v) return std::unexpected(v.error());
-    *out = std::move(*v);
-  }
-  if (c.name.empty()) return std::unexpected(Bad(path, where + ".name is missing"));
-  if (c.addr.empty()) return std::unexpected(Bad(path, where + ".addr is missing"));
+  input::Object o(n);
+  o.Required("name", c.name, input::NonEmptyString);
+  o.Required("addr", c.addr, input::NonEmptyString);
+  o.Optional("token", c.token);
+  o.Optional("namespace", c.ns);
+  BERTH_TRY(o.Done());
   c.addr = NormalizeAddr(c.addr);
   return c;
+}
+
+Result<Config> ReadConfig(const input::Node& root) {
+  Config config;
+  if (root.IsMap() && !root.Find("contexts") && root.Find("addr")) {
+    // The file of older versions: one server, no name.
+    SavedContext c;
+    input::Object o(root);
+    o.Optional("addr", c.addr, input::NonEmptyString);
+    o.Optional("token", c.token);
+    BERTH_TRY(o.Done());
+    c.addr = NormalizeAddr(c.addr);
+    c.name = ContextNameFor(c.addr);
+    config.current = c.name;
+    config.contexts.push_back(std::move(c));
+    return config;
+  }
+  input::Object o(root);
+  o.Optional("current", config.current);
+  o.Optional("contexts", config.contexts, input::ListOf(ReadContext));
+  BERTH_TRY(o.Done());
+  const input::Node* list = root.Find("contexts");
+  for (size_t i = 0; i < config.contexts.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (config.contexts[j].name == config.contexts[i].name) {
+        return std::unexpected(list->items()[i]->Invalid(
+            fmt::format("a second context named {}", Quoted(config.contexts[i].name))));
+      }
+    }
+  }
+  if (!config.current.empty() && !config.Find(config.current)) {
+    return std::unexpected(root.Find("current")->Invalid(
+        fmt::format("{} is not the name of a context", Quoted(config.current))));
+  }
+  return config;
 }
 
 }  // namespace
@@ -97,46 +120,10 @@ Result<Config> LoadConfig(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   if (ss.str().find_first_not_of(" \t\r\n") == std::string::npos) return Config{};
-  auto j = ParseJson(ss.str());
-  if (!j) return std::unexpected(Bad(path, "not JSON: " + j.error().message));
-  if (!j->is_object()) return std::unexpected(Bad(path, "not a JSON object"));
-  Config config;
-  if (!j->contains("contexts")) {
-    // The file of older versions: one server, no name.
-    if (auto r = RejectUnknownFields(*j, {"addr", "token"}, "the config"); !r) {
-      return std::unexpected(Bad(path, r.error().message));
-    }
-    auto addr = StringField(*j, "addr", path, "the config");
-    auto token = StringField(*j, "token", path, "the config");
-    if (!addr) return std::unexpected(addr.error());
-    if (!token) return std::unexpected(token.error());
-    if (addr->empty()) return config;
-    SavedContext c{ContextNameFor(*addr), NormalizeAddr(*addr), *token, ""};
-    config.current = c.name;
-    config.contexts.push_back(std::move(c));
-    return config;
-  }
-  if (auto r = RejectUnknownFields(*j, {"current", "contexts"}, "the config"); !r) {
-    return std::unexpected(Bad(path, r.error().message));
-  }
-  auto current = StringField(*j, "current", path, "the config");
-  if (!current) return std::unexpected(current.error());
-  config.current = *current;
-  const Json& list = (*j)["contexts"];
-  if (!list.is_array()) return std::unexpected(Bad(path, "contexts must be a list"));
-  for (size_t i = 0; i < list.size(); ++i) {
-    auto c = ReadContext(list[i], path, i);
-    if (!c) return std::unexpected(c.error());
-    if (config.Find(c->name)) {
-      return std::unexpected(
-          Bad(path, fmt::format("contexts[{}]: a second context named \"{}\"", i, c->name)));
-    }
-    config.contexts.push_back(std::move(*c));
-  }
-  if (!config.current.empty() && !config.Find(config.current)) {
-    return std::unexpected(
-        Bad(path, fmt::format("current context \"{}\" is not in contexts", config.current)));
-  }
+  auto doc = input::ParseJson(ss.str(), path);
+  if (!doc) return std::unexpected(Bad(doc.error()));
+  auto config = ReadConfig(doc->root());
+  if (!config) return std::unexpected(Bad(config.error()));
   return config;
 }
 

@@ -75,15 +75,19 @@ TEST_F(ConfigTest, ReadsTheFileOfOlderVersionsAsOneContext) {
 }
 
 TEST_F(ConfigTest, ABadFileIsRefusedNamingWhatAndWhatToDo) {
+  // Each names the file, the line and column, and the field.
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"{not json", "not JSON"},
-      {"[]", "not a JSON object"},
-      {R"({"current":"x","contexts":[]})", "current context \"x\" is not in contexts"},
-      {R"({"contexts":[{"name":"a"}]})", "contexts[0].addr is missing"},
-      {R"({"contexts":[{"name":"a","addr":"h:1","colour":1}]})", "unknown field \"colour\""},
-      {R"({"contexts":[{"name":"a","addr":7}]})", "contexts[0].addr must be a string"},
+      {"{not json", "config.json: malformed JSON: parse error at line 1, column 3"},
+      {"[]", "config.json:1:1: must be a map, got a list"},
+      {R"({"current":"x","contexts":[]})",
+       "config.json:1:12: current: \"x\" is not the name of a context"},
+      {R"({"contexts":[{"name":"a"}]})", "config.json:1:14: contexts[0]: \"addr\" is required"},
+      {R"({"contexts":[{"name":"a","addr":"h:1","colour":1}]})",
+       "config.json:1:39: contexts[0].colour: unknown field"},
+      {R"({"contexts":[{"name":"a","addr":7}]})",
+       "config.json:1:33: contexts[0].addr: must be a string, got 7"},
       {R"({"contexts":[{"name":"a","addr":"h:1"},{"name":"a","addr":"h:2"}]})",
-       "a second context named \"a\""},
+       "config.json:1:40: contexts[1]: a second context named \"a\""},
   };
   for (const auto& [text, want] : cases) {
     Write(text);
