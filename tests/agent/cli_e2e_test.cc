@@ -489,7 +489,8 @@ TEST_F(AgentE2E, PrivilegedAndAddedCapabilitiesNeedAdmin) {
     EXPECT_EQ(r.code, 1) << flags[0];
     EXPECT_EQ(r.text,
               "error: HTTP 403: privileged containers and added capabilities need the admin "
-              "role\n");
+              "role; use a token with role admin (an admin makes one with `berth token create "
+              "--role admin`) and `berth login` with it\n");
   }
   auto raw = Api("POST", "/v1/containers",
                  Json{{"image", "e2e/app:1"}, {"privileged", true}, {"cmd", {"/bin/true"}}}, op);
