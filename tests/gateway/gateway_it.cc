@@ -938,7 +938,9 @@ routes:
     auto r = conn.Read();
     ASSERT_TRUE(r);
     statuses.push_back(r->status);
-    if (r->status == 429) EXPECT_FALSE(r->headers["retry-after"].empty());
+    if (r->status == 429) {
+      EXPECT_FALSE(r->headers["retry-after"].empty());
+    }
   }
   EXPECT_EQ(statuses, (std::vector<int>{200, 200, 429}));
 
