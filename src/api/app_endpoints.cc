@@ -189,12 +189,19 @@ Json AppSummary(store::Store& store, const orch::StoredApp& sa,
               {"services", std::move(services)}};
 }
 
-// The containers admission judges for an app's services (what the orchestrator runs: the
-// default profile, so only image rules apply: registries, scan, findings, user).
+// The containers admission judges for an app's services: what the orchestrator runs (the
+// default profile: never privileged, no host network, no added capabilities) with the
+// service's securityContext (read-only root, runAsUser, runAsNonRoot).
 std::vector<security::admission::Container> Containers(
     const std::vector<orch::ServiceSpec>& services) {
   std::vector<security::admission::Container> out;
-  for (const auto& s : services) out.push_back({.name = s.name, .image = s.image});
+  for (const auto& s : services) {
+    out.push_back({.name = s.name,
+                   .image = s.image,
+                   .user = s.security.run_as_user ? std::to_string(*s.security.run_as_user) : "",
+                   .read_only_rootfs = s.security.read_only_root_filesystem,
+                   .run_as_non_root = s.security.run_as_non_root});
+  }
   return out;
 }
 
