@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "api/admission_endpoints.h"
+#include "core/try.h"
+#include "core/units.h"
 #include "security/tokens.h"
 
 namespace berth::api {
@@ -30,28 +32,16 @@ Result<std::vector<std::string>> Strings(const Json& body, const char* key) {
   return out;
 }
 
+// A byte size: a JSON integer, or a string in core's one grammar ("64m", "512Mi").
 Result<int64_t> Size(const Json& v, const char* what) {
-  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_number_integer()) {
+    if (v.get<int64_t>() < 0)
+      return Fail(ErrorCode::kInvalidArgument, std::string(what) + " must not be negative");
+    return v.get<int64_t>();
+  }
   if (!v.is_string())
     return Fail(ErrorCode::kInvalidArgument, std::string(what) + " must be a number or \"64m\"");
-  std::string s = v.get<std::string>();
-  int64_t mult = 1;
-  if (!s.empty()) {
-    char u = static_cast<char>(std::tolower(static_cast<unsigned char>(s.back())));
-    if (u == 'k') mult = 1 << 10;
-    if (u == 'm') mult = 1 << 20;
-    if (u == 'g') mult = 1 << 30;
-    if (mult > 1 || u == 'b') s.pop_back();
-  }
-  try {
-    size_t used = 0;
-    int64_t n = std::stoll(s, &used);
-    if (used != s.size() || n < 0) throw std::invalid_argument(s);
-    return n * mult;
-  } catch (...) {
-    return Fail(ErrorCode::kInvalidArgument,
-                std::string(what) + " \"" + v.get<std::string>() + "\" is not a size");
-  }
+  return BERTH_TRY_WRAP(ParseBytes(v.get<std::string>()), what);
 }
 
 // Runs `work` on its own thread so the HTTP worker is free meanwhile.
