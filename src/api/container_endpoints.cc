@@ -324,7 +324,12 @@ void ExecInContainer(agent::Agent& agent, std::shared_ptr<Call> call) {
     auto r = agent.Exec(c->Param("name"), cmd, {.timeout = std::chrono::milliseconds(timeout)});
     if (!r) return c->ReplyError(r.error());
     Json out{{"exit_code", r->exit_code}, {"stdout", r->out}, {"stderr", r->err}};
-    if (r->timed_out) out["timed_out"] = true;
+    if (r->timed_out) {
+      // Killed: runc reports 137 or nothing depending on which process the kill reached
+      // first; the API answers one value.
+      out["exit_code"] = -1;
+      out["timed_out"] = true;
+    }
     c->Reply(200, out);
   });
 }
