@@ -86,16 +86,23 @@ Json Header(const Analysis& a, const logs::logql::ScanStats& scan) {
               {"truncated", scan.truncated}};
 }
 
+// `buckets`: how many slices of the range trends count in (default 12).
+Result<int64_t> ReadBuckets(const Call& call) {
+  auto buckets = call.QueryInt("buckets", 12);
+  if (!buckets) return std::unexpected(buckets.error());
+  if (*buckets < 1 || *buckets > 1000) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("buckets: {} is not between 1 and 1000", *buckets));
+  }
+  return *buckets;
+}
+
 void HandlePatterns(const std::shared_ptr<Call>& call, const logs::logql::Engine& engine,
                     Clock& clock) {
   auto a = ReadAnalysis(*call, clock, R"({namespace=~".+"})", 50);
   if (!a) return call->ReplyError(a.error());
-  auto buckets = call->QueryInt("buckets", 12);
+  auto buckets = ReadBuckets(*call);
   if (!buckets) return call->ReplyError(buckets.error());
-  if (*buckets < 1 || *buckets > 1000) {
-    return call->ReplyError(Error(ErrorCode::kInvalidArgument,
-                                  fmt::format("buckets: {} is not between 1 and 1000", *buckets)));
-  }
   logs::analysis::PatternTrends trends(a->params.start_ns, a->params.end_ns,
                                        static_cast<size_t>(*buckets));
   auto scan = engine.Scan(
@@ -207,12 +214,8 @@ void HandleErrors(const std::shared_ptr<Call>& call, const logs::logql::Engine& 
                   Clock& clock) {
   auto a = ReadAnalysis(*call, clock, R"({namespace=~".+"})", 50);
   if (!a) return call->ReplyError(a.error());
-  auto buckets = call->QueryInt("buckets", 12);
+  auto buckets = ReadBuckets(*call);
   if (!buckets) return call->ReplyError(buckets.error());
-  if (*buckets < 1 || *buckets > 1000) {
-    return call->ReplyError(Error(ErrorCode::kInvalidArgument,
-                                  fmt::format("buckets: {} is not between 1 and 1000", *buckets)));
-  }
   logs::analysis::ErrorRates rates(a->params.start_ns, a->params.end_ns,
                                    static_cast<size_t>(*buckets));
   auto scan = engine.Scan(a->query(), a->params, kMaxScanned,
