@@ -12,6 +12,7 @@
 
 #include "core/json.h"
 #include "gateway/filters/factory.h"
+#include "gateway/grpc_status.h"
 
 namespace berth::gateway::router {
 namespace {
@@ -117,6 +118,9 @@ class Parser {
   Result<void> ParseClusterSettings(const Json& j, const std::string& where, Cluster* c,
                                     bool service_level);
   Result<std::shared_ptr<const Route>> ParseRoute(const Json& j, size_t index);
+  // upstream_protocol and upstream_tls (a route's or a service's).
+  Result<void> ParseUpstreamSettings(const Json& j, const std::string& where, Cluster* c);
+  Result<void> ParseWebSocket(const Json& ws, const std::string& where, Route* r);
   Result<void> ParseMatch(const Json& j, const std::string& where, Route* r);
   Result<std::shared_ptr<const re2::RE2>> Regex(const Json& j, const std::string& where);
 
@@ -272,6 +276,47 @@ Result<void> Parser::ParseClusterSettings(const Json& j, const std::string& wher
     c->max_idle_connections = static_cast<uint32_t>(*v);
   }
   (void)service_level;
+  return ParseUpstreamSettings(j, where, c);
+}
+
+Result<void> Parser::ParseUpstreamSettings(const Json& j, const std::string& where, Cluster* c) {
+  if (j.contains("upstream_protocol")) {
+    auto s = String(j["upstream_protocol"], where + ".upstream_protocol");
+    if (!s) return std::unexpected(s.error());
+    auto p = ParseUpstreamProtocol(*s);
+    if (!p) return Bad(where + ".upstream_protocol", fmt::format("\"{}\": use http1, h2 or h2c", *s));
+    c->protocol = *p;
+  }
+  if (j.contains("upstream_tls")) {
+    const Json& t = j["upstream_tls"];
+    const std::string w = where + ".upstream_tls";
+    if (auto f = Fields(t, {"ca_file", "server_name"}, w); !f) return f;
+    if (t.contains("ca_file")) {
+      auto s = String(t["ca_file"], w + ".ca_file");
+      if (!s) return std::unexpected(s.error());
+      c->tls.ca_file = Path(*s);
+    }
+    if (t.contains("server_name")) {
+      auto s = String(t["server_name"], w + ".server_name");
+      if (!s) return std::unexpected(s.error());
+      c->tls.server_name = *s;
+    }
+  }
+  return {};
+}
+
+Result<void> Parser::ParseWebSocket(const Json& ws, const std::string& where, Route* r) {
+  if (auto f = Fields(ws, {"max_connections", "idle_timeout_ms"}, where); !f) return f;
+  if (ws.contains("max_connections")) {
+    auto v = Uint(ws["max_connections"], where + ".max_connections", 1'000'000);
+    if (!v) return std::unexpected(v.error());
+    r->websocket.max_connections = static_cast<uint32_t>(*v);
+  }
+  if (ws.contains("idle_timeout_ms")) {
+    auto v = Uint(ws["idle_timeout_ms"], where + ".idle_timeout_ms", 86'400'000);
+    if (!v) return std::unexpected(v.error());
+    r->websocket.idle = std::chrono::milliseconds(*v);
+  }
   return {};
 }
 
@@ -350,7 +395,8 @@ Result<std::shared_ptr<const Route>> Parser::ParseRoute(const Json& j, size_t in
           Fields(j,
                  {"name", "owner", "hosts", "match", "rewrite", "service", "namespace", "upstreams",
                   "targets", "lb", "hash_on", "outlier", "panic_threshold", "circuit_breakers",
-                  "connect_timeout_ms", "max_idle_connections", "retry", "timeouts", "filters"},
+                  "connect_timeout_ms", "max_idle_connections", "retry", "timeouts", "filters",
+                  "upstream_protocol", "upstream_tls", "websocket"},
                  where);
       !f) {
     return std::unexpected(f.error());
@@ -415,6 +461,11 @@ Result<std::shared_ptr<const Route>> Parser::ParseRoute(const Json& j, size_t in
   Cluster inline_settings;
   if (auto s = ParseClusterSettings(j, where, &inline_settings, false); !s)
     return std::unexpected(s.error());
+  if (j.contains("upstream_protocol")) r->upstream_protocol = inline_settings.protocol;
+  if (j.contains("websocket")) {
+    if (auto s = ParseWebSocket(j["websocket"], where + ".websocket", r.get()); !s)
+      return std::unexpected(s.error());
+  }
 
   // Targets: `service`, `upstreams`, or `targets` (a weighted list of either).
   Json targets = Json::array();
@@ -558,8 +609,14 @@ Result<std::shared_ptr<const Route>> Parser::ParseRoute(const Json& j, size_t in
           r->retry.on_connect_failure = true;
         } else if (x.is_number_integer() && x.get<int>() >= 500 && x.get<int>() <= 599) {
           r->retry.on_statuses.push_back(x.get<int>());
+        } else if (auto code = x.is_string() ? GrpcStatusFromName(x.get<std::string>())
+                                             : std::nullopt;
+                   code && *code != kGrpcOk) {
+          r->retry.on_grpc_statuses.push_back(*code);
         } else {
-          return Bad(w + ".on", "entries are connect_failure or a 5xx status");
+          return Bad(w + ".on",
+                     "entries are connect_failure, a 5xx status or a gRPC status name "
+                     "(unavailable, resource_exhausted, ...)");
         }
       }
     }
@@ -610,7 +667,8 @@ Result<std::shared_ptr<Cluster>> Parser::ParseService(const Json& j, const std::
   const std::string where = fmt::format("service \"{}\"", name);
   if (auto f = Fields(j,
                       {"endpoints", "lb", "outlier", "panic_threshold", "circuit_breakers",
-                       "connect_timeout_ms", "max_idle_connections"},
+                       "connect_timeout_ms", "max_idle_connections", "upstream_protocol",
+                       "upstream_tls"},
                       where);
       !f) {
     return std::unexpected(f.error());
@@ -749,6 +807,25 @@ Result<Json> TextToJson(std::string_view text, std::string_view origin) {
 }
 
 }  // namespace
+
+std::optional<UpstreamProtocol> ParseUpstreamProtocol(std::string_view name) {
+  if (name == "http1") return UpstreamProtocol::kHttp1;
+  if (name == "h2") return UpstreamProtocol::kH2;
+  if (name == "h2c") return UpstreamProtocol::kH2c;
+  return std::nullopt;
+}
+
+std::string_view UpstreamProtocolName(UpstreamProtocol protocol) {
+  switch (protocol) {
+    case UpstreamProtocol::kH2:
+      return "h2";
+    case UpstreamProtocol::kH2c:
+      return "h2c";
+    case UpstreamProtocol::kHttp1:
+      break;
+  }
+  return "http1";
+}
 
 std::string ServiceClusterName(std::string_view ns, std::string_view service) {
   if (ns.empty() || ns == "default") return std::string(service);

@@ -1,5 +1,7 @@
 #include "gateway/server/cluster_manager.h"
 
+#include <asio/redirect_error.hpp>
+#include <asio/use_awaitable.hpp>
 #include <charconv>
 
 namespace berth::gateway::server {
@@ -108,6 +110,61 @@ void ClusterManager::CloseIdle() {
       h->idle.clear();
     }
   }
+}
+
+asio::awaitable<ConnectResult> OpenConnection(
+    asio::io_context& io, WorkerCluster& cluster, PooledHost& host,
+    std::optional<asio::ip::tcp::socket>& conn, bool& reused,
+    const std::function<void(asio::ip::tcp::socket*)>& watch,
+    const std::function<bool()>& cancelled) {
+  using asio::ip::tcp;
+  auto no_throw = [](asio::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); };
+  reused = host.TakeIdle(conn);
+  if (reused) co_return ConnectResult::kOk;
+  ClusterLoad& load = cluster.load();
+  const auto& cb = cluster.config().circuit_breakers;
+  asio::error_code ec;
+  while (load.open_connections >= cb.max_connections) {
+    if (load.pending_requests >= cb.max_pending_requests) co_return ConnectResult::kOverflow;
+    ++load.pending_requests;
+    asio::steady_timer wait(io);
+    wait.expires_after(cluster.config().connect_timeout);
+    load.waiters.push_back(&wait);
+    co_await wait.async_wait(no_throw(ec));
+    --load.pending_requests;
+    std::erase(load.waiters, &wait);
+    if (!ec || cancelled()) co_return ConnectResult::kOverflow;  // not woken in time
+    if (host.TakeIdle(conn)) {
+      reused = true;
+      co_return ConnectResult::kOk;
+    }
+  }
+  ++load.open_connections;
+  cluster.stats().connections_opened.Inc();
+  conn.emplace(io);
+  watch(&*conn);
+  asio::steady_timer connect_timer(io);
+  connect_timer.expires_after(cluster.config().connect_timeout);
+  connect_timer.async_wait([sock = &*conn](const asio::error_code& e) {
+    if (!e) {
+      asio::error_code ignored;
+      sock->close(ignored);
+    }
+  });
+  co_await conn->async_connect(host.endpoint(), no_throw(ec));
+  connect_timer.cancel();
+  watch(nullptr);
+  if (ec || cancelled()) {
+    conn->close(ec);
+    conn.reset();
+    cluster.ConnectionClosed();
+    if (cancelled()) co_return ConnectResult::kCancelled;
+    cluster.stats().connect_failures.Inc();
+    cluster.outlier().Report(host, lb::Outcome::kConnectFailure);
+    co_return ConnectResult::kFailed;
+  }
+  conn->set_option(tcp::no_delay(true), ec);
+  co_return ConnectResult::kOk;
 }
 
 }  // namespace berth::gateway::server

@@ -6,9 +6,11 @@
 // Thread-safety: none; everything here belongs to one worker thread.
 #pragma once
 
+#include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -109,6 +111,19 @@ class ClusterManager {
   std::unordered_map<std::string, std::shared_ptr<WorkerCluster>> clusters_;
   std::unordered_map<std::string, std::shared_ptr<ClusterLoad>> loads_;  // never shrinks
 };
+
+// A connection to `host` of `cluster` for one request: an idle pooled one if the host has one
+// (`reused`), else a new one within the cluster's max_connections, waiting up to its connect
+// timeout for a slot (kOverflow when none frees, or when max_pending_requests wait already).
+// `watch` is told the socket while it connects (so a request timeout can close it) and
+// nullptr after; `cancelled` says the request was abandoned meanwhile (kCancelled).
+enum class ConnectResult { kOk, kOverflow, kFailed, kCancelled };
+asio::awaitable<ConnectResult> OpenConnection(asio::io_context& io, WorkerCluster& cluster,
+                                              PooledHost& host,
+                                              std::optional<asio::ip::tcp::socket>& conn,
+                                              bool& reused,
+                                              const std::function<void(asio::ip::tcp::socket*)>& watch,
+                                              const std::function<bool()>& cancelled);
 
 // Parses "1.2.3.4:80" / "[::1]:80" into an endpoint (port 0 only for listeners).
 std::optional<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address,

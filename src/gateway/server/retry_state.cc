@@ -49,6 +49,14 @@ bool RetryState::RetryOnStatus(int status) {
 
 bool RetryState::RetryOnReset() { return RetryOnStatus(502); }
 
+bool RetryState::RetryOnGrpcStatus(int code) {
+  if (std::find(policy_.on_grpc_statuses.begin(), policy_.on_grpc_statuses.end(), code) ==
+      policy_.on_grpc_statuses.end()) {
+    return false;
+  }
+  return Take();
+}
+
 bool RetryState::RetryStaleConnection(bool body_sent, bool idempotent_only) {
   if (body_sent || stale_retry_used_) return false;
   if (idempotent_only && !idempotent_ && has_body_) return false;

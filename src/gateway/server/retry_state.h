@@ -36,6 +36,9 @@ class RetryState {
   bool RetryOnStatus(int status);
   // The upstream closed or failed before its answer's head.
   bool RetryOnReset();
+  // A gRPC answer without body (trailers-only) carried `code` (the caller checked that the
+  // request body can be replayed: gRPC calls are retried whatever their method).
+  bool RetryOnGrpcStatus(int code);
   // A pooled keep-alive connection turned out closed (`body_sent`: some request body bytes
   // were sent on it already, so the request cannot be replayed). `idempotent_only`: a reset
   // after the head went out, where only an idempotent or bodiless request may be replayed.
