@@ -4,6 +4,8 @@
 #include <asio/use_awaitable.hpp>
 #include <charconv>
 
+#include "gateway/server/http2_upstream.h"
+
 namespace berth::gateway::server {
 
 std::optional<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address,
@@ -57,6 +59,27 @@ void WorkerCluster::ConnectionClosed() {
   WakeOneWaiter();
 }
 
+asio::ssl::context* WorkerCluster::UpstreamTlsContext() {
+  if (tls_) return tls_.get();
+  auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  asio::error_code ec;
+  if (config_->tls.ca_file.empty()) {
+    ctx->set_default_verify_paths(ec);
+  } else {
+    ctx->load_verify_file(config_->tls.ca_file, ec);
+  }
+  if (ec) {
+    tls_error_ = "CA file \"" + config_->tls.ca_file + "\": " + ec.message();
+    return nullptr;
+  }
+  ctx->set_verify_mode(asio::ssl::verify_peer);
+  static constexpr unsigned char kH2[] = {2, 'h', '2'};
+  SSL_CTX_set_alpn_protos(ctx->native_handle(), kH2, sizeof(kH2));
+  tls_ = std::move(ctx);
+  return tls_.get();
+}
+
 void WorkerCluster::WakeOneWaiter() {
   if (!load_->waiters.empty()) {
     load_->waiters.front()->cancel();
@@ -108,6 +131,8 @@ void ClusterManager::CloseIdle() {
         c->ConnectionClosed();
       }
       h->idle.clear();
+      auto h2 = h->h2;  // Close leaves the host's list
+      for (auto& c : h2) c->Close();
     }
   }
 }

@@ -8,6 +8,7 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
 #include <asio/steady_timer.hpp>
 #include <deque>
 #include <functional>
@@ -26,6 +27,7 @@
 namespace berth::gateway::server {
 
 class ClusterManager;
+class Http2Upstream;
 
 // An upstream host with its pool of idle keep-alive connections.
 class PooledHost : public lb::Host {
@@ -41,6 +43,8 @@ class PooledHost : public lb::Host {
     return true;
   }
   std::vector<asio::ip::tcp::socket> idle;  // most recently used last
+  // HTTP/2 connections to this host (each carries many requests at once).
+  std::vector<std::shared_ptr<Http2Upstream>> h2;
 
  private:
   asio::ip::tcp::endpoint endpoint_;
@@ -81,6 +85,10 @@ class WorkerCluster {
   // Accounts a connection that was closed.
   void ConnectionClosed();
   void WakeOneWaiter();
+  // The client TLS context for an `h2` cluster (made on first use; nullptr when its CA file
+  // cannot be read: tls_error() says why).
+  asio::ssl::context* UpstreamTlsContext();
+  const std::string& tls_error() const { return tls_error_; }
 
  private:
   std::shared_ptr<const router::Cluster> config_;
@@ -90,6 +98,8 @@ class WorkerCluster {
   std::unique_ptr<lb::LoadBalancer> lb_;
   ClusterStats* stats_;
   std::shared_ptr<ClusterLoad> load_;
+  std::unique_ptr<asio::ssl::context> tls_;
+  std::string tls_error_;
 };
 
 class ClusterManager {

@@ -123,8 +123,9 @@ void Http2Stream::Closed() {
 Http2Connection::Http2Connection(Downstream& down, const Http2Limits& limits)
     : Http2Session(Role::kServer, limits, down.worker().clock()),
       down_(down),
-      executor_(down.worker().io().get_executor()),
-      writer_done_(executor_) {}
+      executor_(down.worker().io().get_executor()) {
+  SetTransport(&down.socket(), down.tls(), executor_);
+}
 
 Http2Connection::~Http2Connection() = default;
 
@@ -196,6 +197,7 @@ int Http2Connection::OnHeader(const nghttp2_frame& frame, std::string_view name,
 
 void Http2Connection::OnRequestHead(Http2Stream& s, bool end_stream) {
   s.headers_done_ = true;
+  s.has_body_ = !end_stream;
   if (end_stream) s.body_end_ = true;
   if (s.oversized_) {
     // Answered here, never routed (an HPACK bomb costs the decoding only).
@@ -305,7 +307,7 @@ asio::awaitable<void> Http2Connection::ServeStream(std::shared_ptr<Http2Stream> 
   Exchange ex;
   ex.start = worker.clock().Now();
   ex.method = r.method;
-  ex.has_body = !stream->body_end_;
+  ex.has_body = stream->has_body_;
   SetHost(ex, r.authority);
   SetTarget(ex, r.path);
   SetRequestId(ex, FindField(r.fields, "x-request-id"), worker.random());
@@ -336,68 +338,13 @@ asio::awaitable<void> Http2Connection::ServeStream(std::shared_ptr<Http2Stream> 
   (void)owner;
 }
 
-void Http2Connection::ScheduleFlush() {
-  if (flush_posted_ || shut_) return;
-  flush_posted_ = true;
-  asio::post(executor_, [this, owner = owner_] {
-    flush_posted_ = false;
-    Flush();
-  });
+void Http2Connection::OnIoError() {
+  log::Debug("gateway", "http2 connection from {}: {}", down_.client_ip(), error());
+  Shutdown();
 }
 
-void Http2Connection::Flush() {
-  if (shut_) return;
-  if (!TakeOutput(out_)) {
-    log::Debug("gateway", "http2: {}", error());
-    Shutdown();
-    return;
-  }
-  if (writing_ || out_pos_ == out_.size()) {
-    if (!writing_ && draining_ && streams_.empty()) Shutdown();
-    return;
-  }
-  if (!down_.tls()) {
-    std::array<asio::const_buffer, 1> bufs{asio::buffer(out_.data() + out_pos_, out_.size() - out_pos_)};
-    asio::error_code ec;
-    const size_t before = asio::buffer_size(bufs);
-    const bool all = SendNow(down_.socket(), bufs, ec);
-    if (ec) {
-      Shutdown();
-      return;
-    }
-    out_pos_ += before - asio::buffer_size(bufs);
-    if (all) {
-      out_.clear();
-      out_pos_ = 0;
-      if (draining_ && streams_.empty()) Shutdown();
-      return;
-    }
-  }
-  writing_ = true;
-  asio::co_spawn(executor_, Writer(owner_), asio::detached);
-}
-
-asio::awaitable<void> Http2Connection::Writer(std::shared_ptr<void> owner) {
-  while (!shut_ && out_pos_ < out_.size()) {
-    writing_buf_.assign(out_, out_pos_);
-    out_.clear();
-    out_pos_ = 0;
-    asio::error_code ec;
-    co_await down_.Write(asio::buffer(writing_buf_), ec);
-    writing_buf_.clear();
-    if (ec) {
-      Shutdown();
-      break;
-    }
-    if (!TakeOutput(out_)) {
-      Shutdown();
-      break;
-    }
-  }
-  writing_ = false;
-  writer_done_.Notify();
+void Http2Connection::OnFlushed() {
   if (draining_ && streams_.empty()) Shutdown();
-  (void)owner;
 }
 
 void Http2Connection::UpdateIdleDeadline() {
@@ -426,6 +373,7 @@ void Http2Connection::OnIdleTimeout() {
 void Http2Connection::Shutdown() {
   if (shut_) return;
   shut_ = true;
+  CloseIo();
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [id, s] : streams) s->Closed();
@@ -459,9 +407,9 @@ asio::awaitable<void> Http2Connection::Serve(std::shared_ptr<void> owner) {
   }
   if (!ok) {
     log::Debug("gateway", "http2 connection from {}: {}", down_.client_ip(), error());
-    Flush();  // the GOAWAY, if the socket takes it
+    Flush();  // the GOAWAY
   }
-  if (writing_ && !shut_) co_await writer_done_.Wait();
+  if (!shut_) co_await WaitWritten();
   Shutdown();
   owner_.reset();  // the streams still running hold their own
 }

@@ -65,6 +65,7 @@ class Http2Stream final : public DownstreamStream {
   size_t header_bytes_ = 0;
   bool oversized_ = false;     // the header list passed the limit: answered 431
   bool headers_done_ = false;  // the request head ended: trailers come next
+  bool has_body_ = false;      // the head did not end the stream
   Fields trailers_;
   std::string body_;  // arrived, not yet read by ReadBody
   bool body_end_ = false;
@@ -104,8 +105,6 @@ class Http2Connection final : public Http2Session {
   // For the streams.
   Downstream& down() { return down_; }
   const asio::any_io_executor& executor() const { return executor_; }
-  // Sends what nghttp2 has queued, once this turn of the event loop ends.
-  void ScheduleFlush();
   nghttp2_data_provider DataProviderFor() { return DataProvider(); }
   ssize_t ReadStreamData(Http2Stream& s, uint8_t* buf, size_t size, uint32_t* flags);
 
@@ -116,6 +115,9 @@ class Http2Connection final : public Http2Session {
   int OnDataChunk(int32_t stream_id, std::string_view data) override;
   int OnStreamClose(int32_t stream_id, uint32_t error_code) override;
   ssize_t ReadData(int32_t stream_id, uint8_t* buf, size_t size, uint32_t* flags) override;
+  void OnIoError() override;
+  void OnFlushed() override;
+  std::shared_ptr<void> KeepAlive() override { return owner_; }
 
  private:
   Http2Stream* Find(int32_t id);
@@ -124,9 +126,6 @@ class Http2Connection final : public Http2Session {
   asio::awaitable<void> ServeStream(std::shared_ptr<Http2Stream> stream, std::shared_ptr<void> owner);
   // The request head of `s` ended: checks it (431 for oversized, 400 for malformed).
   void OnRequestHead(Http2Stream& s, bool end_stream);
-  // Writes what nghttp2 has queued: at once when the socket takes it, else in Writer.
-  void Flush();
-  asio::awaitable<void> Writer(std::shared_ptr<void> owner);
   // Ends every stream (the connection is gone) and closes the socket.
   void Shutdown();
   void UpdateIdleDeadline();
@@ -136,15 +135,9 @@ class Http2Connection final : public Http2Session {
   asio::any_io_executor executor_;
   std::unordered_map<int32_t, std::shared_ptr<Http2Stream>> streams_;
   std::vector<std::shared_ptr<Http2Stream>> starting_;
-  std::string out_;        // queued by nghttp2, not yet written
-  size_t out_pos_ = 0;
-  std::string writing_buf_;  // being written by Writer
-  bool writing_ = false;
-  bool flush_posted_ = false;
   bool draining_ = false;
   bool shut_ = false;
   int oversized_headers_ = 0;
-  AsyncEvent writer_done_;
 };
 
 }  // namespace berth::gateway::server

@@ -1,6 +1,13 @@
 #include "gateway/server/http2_session.h"
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <asio/write.hpp>
+
 #include <algorithm>
+
+#include "gateway/server/socket_io.h"
 
 namespace berth::gateway::server {
 
@@ -142,6 +149,87 @@ bool Http2Session::CountSettings() {
   if (++settings_in_window_ <= limits_.max_settings_per_second) return true;
   error_ = "SETTINGS flood";
   return false;
+}
+
+void Http2Session::SetTransport(asio::ip::tcp::socket* socket,
+                                asio::ssl::stream<asio::ip::tcp::socket&>* tls,
+                                const asio::any_io_executor& executor) {
+  socket_ = socket;
+  tls_ = tls;
+  executor_ = executor;
+  writer_done_.emplace(executor);
+}
+
+void Http2Session::ScheduleFlush() {
+  if (flush_posted_ || io_closed_) return;
+  auto keep = KeepAlive();
+  if (!keep) return;
+  flush_posted_ = true;
+  asio::post(*executor_, [this, keep = std::move(keep)] {
+    flush_posted_ = false;
+    Flush();
+  });
+}
+
+void Http2Session::Flush() {
+  if (io_closed_) return;
+  if (!TakeOutput(out_)) {
+    OnIoError();
+    return;
+  }
+  if (writing_) return;
+  if (out_pos_ < out_.size() && tls_ == nullptr) {
+    std::array<asio::const_buffer, 1> bufs{
+        asio::buffer(out_.data() + out_pos_, out_.size() - out_pos_)};
+    const size_t before = asio::buffer_size(bufs);
+    asio::error_code ec;
+    SendNow(*socket_, bufs, ec);
+    if (ec) {
+      OnIoError();
+      return;
+    }
+    out_pos_ += before - asio::buffer_size(bufs);
+  }
+  if (out_pos_ == out_.size()) {
+    out_.clear();
+    out_pos_ = 0;
+    OnFlushed();
+    return;
+  }
+  auto keep = KeepAlive();
+  if (!keep) return;
+  writing_ = true;
+  asio::co_spawn(*executor_, Writer(std::move(keep)), asio::detached);
+}
+
+asio::awaitable<void> Http2Session::Writer(std::shared_ptr<void> keep) {
+  while (!io_closed_ && out_pos_ < out_.size()) {
+    writing_buf_.assign(out_, out_pos_);
+    out_.clear();
+    out_pos_ = 0;
+    asio::error_code ec;
+    auto token = asio::redirect_error(asio::use_awaitable, ec);
+    if (tls_ != nullptr) {
+      co_await asio::async_write(*tls_, asio::buffer(writing_buf_), token);
+    } else {
+      co_await asio::async_write(*socket_, asio::buffer(writing_buf_), token);
+    }
+    writing_buf_.clear();
+    if (ec || !TakeOutput(out_)) {
+      writing_ = false;
+      writer_done_->Notify();
+      OnIoError();
+      co_return;
+    }
+  }
+  writing_ = false;
+  writer_done_->Notify();
+  if (!io_closed_) OnFlushed();
+  (void)keep;
+}
+
+asio::awaitable<void> Http2Session::WaitWritten() {
+  while (writing_) co_await writer_done_->Wait();
 }
 
 }  // namespace berth::gateway::server

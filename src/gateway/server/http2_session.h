@@ -17,12 +17,18 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ssl/stream.hpp>
 #include <chrono>
+#include <memory>
 #include <cstdint>
 #include <string>
+#include <optional>
 #include <string_view>
 
 #include "core/clock.h"
+#include "gateway/server/async_event.h"
 
 namespace berth::gateway::server {
 
@@ -64,6 +70,18 @@ class Http2Session {
   const std::string& error() const { return error_; }
   nghttp2_session* session() { return session_; }
 
+  // Writing to the owner's socket. Flush sends what nghttp2 queued: straight to a plain
+  // socket when it takes all of it, else from a writer coroutine (one at a time, so bytes
+  // never interleave). ScheduleFlush flushes once the current turn of the event loop ends,
+  // so the work of many streams in one turn leaves in one write.
+  void Flush();
+  void ScheduleFlush();
+  // Returns once no write is in progress.
+  asio::awaitable<void> WaitWritten();
+  // No more I/O (the owner is shutting down).
+  void CloseIo() { io_closed_ = true; }
+  bool io_closed() const { return io_closed_; }
+
  protected:
   // nghttp2's callbacks. Return 0, or NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE to reset the
   // stream, or NGHTTP2_ERR_CALLBACK_FAILURE to end the connection.
@@ -80,6 +98,17 @@ class Http2Session {
   virtual ssize_t ReadData(int32_t stream_id, uint8_t* buf, size_t size, uint32_t* flags) = 0;
   // A data provider whose reads go to ReadData.
   nghttp2_data_provider DataProvider();
+  // Where Flush writes: `socket`, through `tls` when not null; `executor` runs the writer.
+  void SetTransport(asio::ip::tcp::socket* socket,
+                    asio::ssl::stream<asio::ip::tcp::socket&>* tls,
+                    const asio::any_io_executor& executor);
+  // A write failed, or nghttp2 gave up: the owner shuts the connection down.
+  virtual void OnIoError() = 0;
+  // Everything queued was written.
+  virtual void OnFlushed() {}
+  // What keeps the owner alive while a flush or a write is pending (null: nothing is
+  // pending any more that may run).
+  virtual std::shared_ptr<void> KeepAlive() = 0;
   // Counts a SETTINGS frame from the peer; false when they come faster than allowed.
   bool CountSettings();
 
@@ -88,7 +117,19 @@ class Http2Session {
 
  private:
   friend struct Http2SessionCallbacks;
+  asio::awaitable<void> Writer(std::shared_ptr<void> keep);
+
   nghttp2_session* session_ = nullptr;
+  asio::ip::tcp::socket* socket_ = nullptr;
+  asio::ssl::stream<asio::ip::tcp::socket&>* tls_ = nullptr;
+  std::optional<asio::any_io_executor> executor_;
+  std::optional<AsyncEvent> writer_done_;
+  std::string out_;          // queued by nghttp2, not yet written
+  size_t out_pos_ = 0;
+  std::string writing_buf_;  // being written by the writer
+  bool writing_ = false;
+  bool flush_posted_ = false;
+  bool io_closed_ = false;
   std::string error_;
   Clock::TimePoint settings_window_start_{};
   uint32_t settings_in_window_ = 0;

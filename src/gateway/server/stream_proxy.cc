@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/log.h"
 #include "gateway/grpc_status.h"
 #include "gateway/server/cluster_manager.h"
 #include "gateway/server/http1_heads.h"
 #include "gateway/server/http1_upstream.h"
+#include "gateway/server/http2_upstream.h"
 #include "gateway/server/retry_state.h"
 #include "gateway/server/upstream_request.h"
 #include "gateway/server/worker.h"
@@ -206,10 +208,60 @@ StreamProxy::Attempt StreamProxy::Reply(int status, std::string_view body, const
   return Attempt::kReply;
 }
 
+asio::awaitable<std::unique_ptr<UpstreamStream>> StreamProxy::OpenHttp2(PooledHost& host,
+                                                                        bool& retry_connect) {
+  WorkerCluster& cluster = *ex_.cluster;
+  std::shared_ptr<Http2Upstream> conn;
+  for (auto& c : host.h2) {
+    if (c->Available()) {
+      conn = c;
+      break;
+    }
+  }
+  if (!conn) {
+    for (auto& c : host.h2) {
+      if (c->connecting()) {
+        conn = c;  // share the connection being opened rather than open another
+        break;
+      }
+    }
+    if (conn) {
+      co_await conn->WaitConnected();
+      if (!conn->Available()) conn.reset();
+    }
+  }
+  if (!conn) {
+    ClusterLoad& load = cluster.load();
+    if (load.open_connections >= cluster.config().circuit_breakers.max_connections) {
+      cluster.stats().circuit_open.Inc();
+      Reply(503, "upstream overloaded\n", "UO");
+      co_return nullptr;
+    }
+    ++load.open_connections;
+    cluster.stats().connections_opened.Inc();
+    conn = std::make_shared<Http2Upstream>(worker_, ex_.cluster, host,
+                                           router::EffectiveProtocol(*ex_.route, cluster.config()));
+    host.h2.push_back(conn);
+    if (!co_await conn->Connect([this] { return down_.gone() || timed_out_; })) {
+      if (down_.gone() || timed_out_) co_return nullptr;
+      log::Debug("gateway", "http2 upstream {}: {}", host.address(), conn->connect_error());
+      cluster.stats().connect_failures.Inc();
+      cluster.outlier().Report(host, lb::Outcome::kConnectFailure);
+      retry_connect = true;
+      Reply(503, "upstream connect error\n", "UF");
+      co_return nullptr;
+    }
+  }
+  co_return conn->NewStream();
+}
+
 asio::awaitable<std::unique_ptr<UpstreamStream>> StreamProxy::Open(PooledHost& host,
                                                                    bool& retry_connect) {
   retry_connect = false;
   WorkerCluster& cluster = *ex_.cluster;
+  if (router::EffectiveProtocol(*ex_.route, cluster.config()) != router::UpstreamProtocol::kHttp1) {
+    co_return co_await OpenHttp2(host, retry_connect);
+  }
   std::optional<tcp::socket> conn;
   bool reused = host.TakeIdle(conn);
   if (!reused) {
@@ -394,7 +446,8 @@ asio::awaitable<void> StreamProxy::Run() {
   const router::Route& route = *ex_.route;
   grpc_ = ex_.grpc = IsGrpc(down_.request());
   body_ended_ = !ex_.has_body;
-  if (!AdmitToCluster(worker_, ex_)) {
+  // (An HTTP/1.1 request reaches here admitted already: ex_.cluster is set.)
+  if (!ex_.cluster && !AdmitToCluster(worker_, ex_)) {
     ex_.status = ex_.reply_status;
     co_await LocalReply(down_, ex_.reply_status, ex_.reply_body, ex_.reply_headers,
                         &ex_.add_response_headers, ex_.request_id);
@@ -417,8 +470,8 @@ asio::awaitable<void> StreamProxy::Run() {
       client_ip_);
   BuildUpstreamHead();
   // gRPC calls are retried whatever their method: their bodies are replayed.
-  RetryState retry(route.retry, load, cluster.stats(),
-                   grpc_ || IdempotentMethod(ex_.method), grpc_ ? false : ex_.has_body);
+  RetryState retry(route.retry, load, cluster.stats(), grpc_ || IdempotentMethod(ex_.method),
+                   grpc_ ? false : ex_.has_body, grpc_);
   StartDeadline();
   down_.OnGone([this] {
     if (connecting_ != nullptr) {

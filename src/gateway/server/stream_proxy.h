@@ -114,6 +114,7 @@ class StreamProxy {
   // A connection (or HTTP/2 stream) to `host` by the route's protocol; nullptr with the
   // reply set, or with `retry_connect` when a connect failure may be retried.
   asio::awaitable<std::unique_ptr<UpstreamStream>> Open(PooledHost& host, bool& retry_connect);
+  asio::awaitable<std::unique_ptr<UpstreamStream>> OpenHttp2(PooledHost& host, bool& retry_connect);
   asio::awaitable<Attempt> RunAttempt(UpstreamStream& up, RetryState& retry);
   // Sends the request body: what was kept from earlier attempts, then what arrives.
   asio::awaitable<void> PumpRequest(UpstreamStream& up);

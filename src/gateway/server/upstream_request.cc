@@ -7,6 +7,8 @@
 #include <algorithm>
 
 #include "gateway/server/cluster_manager.h"
+#include "gateway/server/http1_stream.h"
+#include "gateway/server/stream_proxy.h"
 #include "gateway/server/retry_state.h"
 #include "gateway/server/worker.h"
 
@@ -136,6 +138,14 @@ bool AdmitToCluster(Worker& worker, Exchange& ex) {
 
 asio::awaitable<UpstreamRequest::Outcome> UpstreamRequest::Run() {
   if (!AdmitToCluster(down_.worker(), ex_)) co_return Outcome::kLocalReply;
+  if (router::EffectiveProtocol(*ex_.route, ex_.cluster->config()) !=
+      router::UpstreamProtocol::kHttp1) {
+    // An HTTP/2 upstream: the protocol-neutral path.
+    Http1Stream stream(down_, ex_);
+    StreamProxy proxy(down_.worker(), ex_, stream, down_.client_ip(), down_.tls() != nullptr);
+    co_await proxy.Run();
+    co_return stream.keep_alive() ? Outcome::kKeepAlive : Outcome::kClose;
+  }
   const router::Route& route = *ex_.route;
   Worker& worker = down_.worker();
   WorkerCluster& cluster = *ex_.cluster;
