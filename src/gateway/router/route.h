@@ -33,8 +33,6 @@ struct Endpoint {
 // How the gateway talks to a cluster's endpoints: HTTP/1.1, HTTP/2 over TLS (ALPN "h2"), or
 // HTTP/2 in clear text with prior knowledge ("h2c", what gRPC servers speak).
 enum class UpstreamProtocol { kHttp1, kH2, kH2c };
-std::optional<UpstreamProtocol> ParseUpstreamProtocol(std::string_view name);
-std::string_view UpstreamProtocolName(UpstreamProtocol protocol);
 
 // TLS to the endpoints of an `h2` cluster: verified against `ca_file` (the system's CAs when
 // empty) for `server_name` (the endpoint's address when empty).
