@@ -136,7 +136,8 @@ class H2Client {
                   std::vector<std::pair<std::string, std::string>> extra = {},
                   const std::string* body = nullptr) {
     std::vector<nghttp2_nv> nva;
-    auto add = [&](const std::string& n, const std::string& v) {
+    // Views only: the names and values live until nghttp2 copies them below.
+    auto add = [&](std::string_view n, std::string_view v) {
       nva.push_back({(uint8_t*)n.data(), (uint8_t*)v.data(), n.size(), v.size(), 0});
     };
     std::string m = method, s = "http", a = "test", p = path;

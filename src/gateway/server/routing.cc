@@ -30,7 +30,7 @@ void SetTarget(Exchange& ex, std::string_view target) {
   ex.path = target.substr(0, target.find('?'));
 }
 
-void SetRequestId(Exchange& ex, std::optional<std::string_view> client_id, lb::Random& random) {
+void SetRequestId(Exchange& ex, std::optional<std::string_view> client_id, Random& random) {
   if (client_id && ValidRequestId(*client_id)) {
     ex.request_id = *client_id;
     return;

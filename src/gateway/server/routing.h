@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "gateway/filters/filter.h"
-#include "gateway/lb/random.h"
+#include "core/random.h"
 #include "gateway/server/exchange.h"
 
 namespace berth::gateway::server {
@@ -26,7 +26,7 @@ void SetHost(Exchange& ex, std::string_view host);
 // ex.target (origin form; an absolute-form target is reduced to its path) and ex.path.
 void SetTarget(Exchange& ex, std::string_view target);
 // ex.request_id: the client's X-Request-Id when it is a sane one, else a new UUID.
-void SetRequestId(Exchange& ex, std::optional<std::string_view> client_id, lb::Random& random);
+void SetRequestId(Exchange& ex, std::optional<std::string_view> client_id, Random& random);
 
 // The route for the prepared exchange (ex.table, ex.route, ex.route_stats), then its filters
 // over `headers` (filled by `all_headers` only when the route has filters). False: ex's reply
