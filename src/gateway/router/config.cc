@@ -120,8 +120,9 @@ Result<CircuitBreakers> ReadCircuitBreakers(const Node& n) {
   return cb;
 }
 
-const input::Enum<UpstreamProtocol> kUpstreamProtocol{
-    {"http1", UpstreamProtocol::kHttp1}, {"h2", UpstreamProtocol::kH2}, {"h2c", UpstreamProtocol::kH2c}};
+const input::Enum<UpstreamProtocol> kUpstreamProtocol{{"http1", UpstreamProtocol::kHttp1},
+                                                      {"h2", UpstreamProtocol::kH2},
+                                                      {"h2c", UpstreamProtocol::kH2c}};
 
 // upstream_tls: {ca_file, server_name}; a relative ca_file is under `base_dir`.
 Result<UpstreamTls> ReadUpstreamTls(const Node& n, std::string_view base_dir) {
@@ -145,8 +146,7 @@ void ReadClusterSettings(Object& o, Cluster& c, std::string_view base_dir) {
       .Optional("connect_timeout_ms", connect_ms, Uint(600'000))
       .Optional("max_idle_connections", c.max_idle_connections, Uint(100'000))
       .Optional("upstream_protocol", c.protocol, kUpstreamProtocol)
-      .Optional("upstream_tls", c.tls,
-                [&](const Node& n) { return ReadUpstreamTls(n, base_dir); });
+      .Optional("upstream_tls", c.tls, [&](const Node& n) { return ReadUpstreamTls(n, base_dir); });
   c.connect_timeout = std::chrono::milliseconds(connect_ms);
 }
 

@@ -1,9 +1,9 @@
 #include "gateway/server/http2_connection.h"
 
+#include <fmt/format.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/post.hpp>
-#include <fmt/format.h>
 
 #include <charconv>
 #include <cstring>
@@ -136,6 +136,12 @@ Http2Stream* Http2Connection::Find(int32_t id) {
 
 int Http2Connection::OnBeginHeaders(const nghttp2_frame& frame) {
   if (frame.hd.type != NGHTTP2_HEADERS || frame.headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+  if (draining_ && frame.hd.stream_id > goaway_last_id_) {
+    // Opened after our GOAWAY (in the same read): not processed, as the GOAWAY says.
+    nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, frame.hd.stream_id,
+                              NGHTTP2_REFUSED_STREAM);
+    return 0;
+  }
   auto stream = std::make_shared<Http2Stream>(*this, frame.hd.stream_id);
   streams_.emplace(frame.hd.stream_id, std::move(stream));
   UpdateIdleDeadline();
@@ -204,12 +210,7 @@ void Http2Connection::OnRequestHead(Http2Stream& s, bool end_stream) {
     nghttp2_nv nva[] = {Nv(":status", "431"), Nv("content-length", "0")};
     nghttp2_submit_response(session(), s.id_, nva, 2, nullptr);
     s.response_ended_ = true;
-    if (++oversized_headers_ >= kMaxOversizedHeaders) {
-      nghttp2_submit_goaway(session(), NGHTTP2_FLAG_NONE,
-                            nghttp2_session_get_last_proc_stream_id(session()),
-                            NGHTTP2_ENHANCE_YOUR_CALM, nullptr, 0);
-      draining_ = true;
-    }
+    if (++oversized_headers_ >= kMaxOversizedHeaders) Goaway(NGHTTP2_ENHANCE_YOUR_CALM);
     return;
   }
   starting_.push_back(streams_[s.id_]);
@@ -356,12 +357,16 @@ void Http2Connection::UpdateIdleDeadline() {
   }
 }
 
+void Http2Connection::Goaway(uint32_t error_code) {
+  if (draining_) return;
+  draining_ = true;
+  goaway_last_id_ = nghttp2_session_get_last_proc_stream_id(session());
+  nghttp2_submit_goaway(session(), NGHTTP2_FLAG_NONE, goaway_last_id_, error_code, nullptr, 0);
+}
+
 void Http2Connection::Drain() {
   if (draining_ || shut_) return;
-  draining_ = true;
-  nghttp2_submit_goaway(session(), NGHTTP2_FLAG_NONE,
-                        nghttp2_session_get_last_proc_stream_id(session()), NGHTTP2_NO_ERROR,
-                        nullptr, 0);
+  Goaway(NGHTTP2_NO_ERROR);
   Flush();
 }
 

@@ -72,7 +72,7 @@ class Http2Stream final : public DownstreamStream {
   bool interrupted_ = false;
   AsyncEvent request_event_;
   // Response side.
-  std::string out_;       // response body bytes waiting for the data provider
+  std::string out_;  // response body bytes waiting for the data provider
   size_t out_pos_ = 0;
   bool out_end_ = false;  // nothing follows out_ but the trailers
   Fields response_trailers_;
@@ -123,12 +123,15 @@ class Http2Connection final : public Http2Session {
   Http2Stream* Find(int32_t id);
   // Starts a coroutine for each stream whose request head completed in the last Receive.
   void StartStreams();
-  asio::awaitable<void> ServeStream(std::shared_ptr<Http2Stream> stream, std::shared_ptr<void> owner);
+  asio::awaitable<void> ServeStream(std::shared_ptr<Http2Stream> stream,
+                                    std::shared_ptr<void> owner);
   // The request head of `s` ended: checks it (431 for oversized, 400 for malformed).
   void OnRequestHead(Http2Stream& s, bool end_stream);
   // Ends every stream (the connection is gone) and closes the socket.
   void Shutdown();
   void UpdateIdleDeadline();
+  // Sends GOAWAY with `error_code` (once): streams above the last one processed are refused.
+  void Goaway(uint32_t error_code);
 
   Downstream& down_;
   std::shared_ptr<void> owner_;
@@ -136,6 +139,7 @@ class Http2Connection final : public Http2Session {
   std::unordered_map<int32_t, std::shared_ptr<Http2Stream>> streams_;
   std::vector<std::shared_ptr<Http2Stream>> starting_;
   bool draining_ = false;
+  int32_t goaway_last_id_ = 0;  // the last stream id our GOAWAY lets finish
   bool shut_ = false;
   int oversized_headers_ = 0;
 };

@@ -89,7 +89,8 @@ class H2Client {
         cb, [](nghttp2_session*, const nghttp2_frame* f, const uint8_t* n, size_t nl,
                const uint8_t* v, size_t vl, uint8_t, void* u) {
           auto& r = static_cast<H2Client*>(u)->responses[f->hd.stream_id];
-          std::string name(reinterpret_cast<const char*>(n), nl), value(reinterpret_cast<const char*>(v), vl);
+          std::string name(reinterpret_cast<const char*>(n), nl),
+              value(reinterpret_cast<const char*>(v), vl);
           if (name == ":status") {
             r.status = std::stoi(value);
           } else if (r.status != 0 && f->headers.cat == NGHTTP2_HCAT_HEADERS) {
@@ -226,15 +227,16 @@ TEST_F(Http2ConnectionTest, PriorKnowledgeRequestIsProxiedToAnHttp11Upstream) {
   Peer up = loop_.AddPooledConnection("r#0", "127.0.0.1:9");
   Peer peer = Connect();
   H2Client c(peer);
-  const int32_t id = c.Request("GET", "/a?b=1", {{"x-client", "yes"}, {"cookie", "a=1"}, {"cookie", "b=2"}});
+  const int32_t id =
+      c.Request("GET", "/a?b=1", {{"x-client", "yes"}, {"cookie", "a=1"}, {"cookie", "b=2"}});
   Exchange(c);
   const std::string sent = up.Receive();
   EXPECT_TRUE(sent.starts_with("GET /a?b=1 HTTP/1.1\r\nHost: test\r\n")) << sent;
   EXPECT_NE(sent.find("x-client: yes\r\n"), std::string::npos) << sent;
   EXPECT_NE(sent.find("cookie: a=1; b=2\r\n"), std::string::npos) << "crumbs joined: " << sent;
-  ASSERT_TRUE(up.Send(
-      "HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: t=5\r\n"
-      "Set-Cookie: s=1\r\nContent-Length: 5\r\n\r\nhello"));
+  ASSERT_TRUE(
+      up.Send("HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nKeep-Alive: t=5\r\n"
+              "Set-Cookie: s=1\r\nContent-Length: 5\r\n\r\nhello"));
   loop_.RunUntilIdle();
   Exchange(c);
   const auto& r = c.responses[id];
@@ -258,8 +260,9 @@ TEST_F(Http2ConnectionTest, RequestBodyAndChunkedTrailersCrossProtocols) {
   const std::string sent = up.Receive();
   EXPECT_NE(sent.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << sent.substr(0, 300);
   EXPECT_TRUE(sent.ends_with("\r\n0\r\n\r\n")) << "the chunked body ends";
-  ASSERT_TRUE(up.Send(
-      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\ngrpc-status: 0\r\n\r\n"));
+  ASSERT_TRUE(
+      up.Send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\ngrpc-status: "
+              "0\r\n\r\n"));
   Exchange(c);
   const auto& r = c.responses[id];
   EXPECT_EQ(r.status, 200);
@@ -267,7 +270,7 @@ TEST_F(Http2ConnectionTest, RequestBodyAndChunkedTrailersCrossProtocols) {
   EXPECT_EQ(r.trailers.at("grpc-status"), "0");
 }
 
-TEST_F(Http2ConnectionTest, StreamsBeyondTheLimitAreRefused) {
+TEST_F(Http2ConnectionTest, NoMoreStreamsThanTheAnnouncedLimitReachUpstreams) {
   std::vector<Peer> ups;
   for (int i = 0; i < 5; ++i) ups.push_back(loop_.AddPooledConnection("r#0", "127.0.0.1:9"));
   Peer peer = Connect();
@@ -276,13 +279,10 @@ TEST_F(Http2ConnectionTest, StreamsBeyondTheLimitAreRefused) {
   std::vector<int32_t> ids;
   for (int i = 0; i < 6; ++i) ids.push_back(c.Request("GET", "/s" + std::to_string(i)));
   Exchange(c);
-  int refused = 0;
-  for (int32_t id : ids) refused += c.responses[id].closed && c.responses[id].status == 0;
   // nghttp2's client holds back what the server's SETTINGS forbid: never more than 4 open.
   int reached = 0;
   for (auto& u : ups) reached += !u.Receive().empty();
   EXPECT_EQ(reached, 4);
-  (void)refused;
 }
 
 TEST_F(Http2ConnectionTest, DrainSendsGoawayAndLetsTheOpenStreamFinish) {
@@ -339,30 +339,16 @@ TEST_F(Http2ConnectionTest, SlowClientWindowHoldsTheUpstreamBack) {
   EXPECT_LE(c.responses[id].body.size(), size_t{16} << 10);
 }
 
-TEST_F(Http2ConnectionTest, RapidResetEndsTheConnection) {
-  for (int i = 0; i < 4; ++i) loop_.AddPooledConnection("r#0", "127.0.0.1:9");
-  Peer peer = Connect();
-  H2Client c(peer);
-  Exchange(c);
-  // CVE-2023-44487: open a stream and cancel it at once, again and again.
-  for (int i = 0; i < 200 && c.goaway == -1; ++i) {
-    const int32_t id = c.Request("GET", "/r");
-    nghttp2_submit_rst_stream(c.session(), NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
-    c.Pump();
-    loop_.RunUntilIdle();
-  }
-  Exchange(c);
-  EXPECT_EQ(c.goaway, NGHTTP2_ENHANCE_YOUR_CALM);
-  EXPECT_TRUE(peer.Closed());
-}
-
 // The raw attacks: hand-written frames, the gateway's answer read frame by frame.
 class Http2AttackTest : public Http2ConnectionTest {
  protected:
-  // HEADERS for a GET / (HPACK: indexed :method GET, :scheme http, :path /).
-  static std::string Get() { return std::string("\x82\x86\x84", 3); }
-  Frames Attack(Peer& peer, const std::string& frames) {
-    EXPECT_TRUE(peer.Send(std::string(kPreface) + Frame(NGHTTP2_SETTINGS, 0, 0, "") + frames));
+  // HEADERS for a GET / (HPACK: indexed :method GET, :scheme http, :path /; :authority test
+  // as a literal without indexing: nghttp2 refuses a request without an authority).
+  static std::string Get() { return std::string("\x82\x86\x84\x01\x04test", 9); }
+  Frames Attack(Peer& peer, const std::string& frames, bool preface = true) {
+    const std::string start =
+        preface ? std::string(kPreface) + Frame(NGHTTP2_SETTINGS, 0, 0, "") : std::string();
+    EXPECT_TRUE(peer.Send(start + frames));
     std::string got;
     for (int i = 0; i < 8; ++i) {
       loop_.RunUntilIdle();
@@ -371,6 +357,48 @@ class Http2AttackTest : public Http2ConnectionTest {
     return Frames(got);
   }
 };
+
+TEST_F(Http2AttackTest, RapidResetEndsTheConnection) {
+  for (int i = 0; i < 4; ++i) loop_.AddPooledConnection("r#0", "127.0.0.1:9");
+  Peer peer = Connect();
+  // CVE-2023-44487: open a stream and cancel it at once, again and again (the options allow
+  // a burst of 20 resets and 1 more a second; the fake clock does not move).
+  std::string frames;
+  for (int32_t id = 1; id < 1 + 2 * 40; id += 2) {
+    frames += Frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, id, Get());
+    frames += Frame(NGHTTP2_RST_STREAM, 0, id, std::string("\0\0\0\x08", 4));  // CANCEL
+  }
+  Frames got = Attack(peer, frames);
+  EXPECT_EQ(got.goaway(), NGHTTP2_ENHANCE_YOUR_CALM);
+  EXPECT_TRUE(peer.Closed());
+}
+
+TEST_F(Http2AttackTest, ResetsWithinTheBudgetKeepTheConnection) {
+  for (int i = 0; i < 4; ++i) loop_.AddPooledConnection("r#0", "127.0.0.1:9");
+  Peer peer = Connect();
+  std::string frames;
+  for (int32_t id = 1; id < 1 + 2 * 20; id += 2) {
+    frames += Frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, id, Get());
+    frames += Frame(NGHTTP2_RST_STREAM, 0, id, std::string("\0\0\0\x08", 4));
+  }
+  Frames got = Attack(peer, frames);
+  EXPECT_EQ(got.goaway(), -1);
+  EXPECT_FALSE(peer.Closed());
+  // A second later one more reset is allowed; two are not.
+  loop_.Advance(1s);
+  got =
+      Attack(peer,
+             Frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 41, Get()) +
+                 Frame(NGHTTP2_RST_STREAM, 0, 41, std::string("\0\0\0\x08", 4)),
+             /*preface=*/false);
+  EXPECT_EQ(got.goaway(), -1);
+  got =
+      Attack(peer,
+             Frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 43, Get()) +
+                 Frame(NGHTTP2_RST_STREAM, 0, 43, std::string("\0\0\0\x08", 4)),
+             /*preface=*/false);
+  EXPECT_EQ(got.goaway(), NGHTTP2_ENHANCE_YOUR_CALM);
+}
 
 TEST_F(Http2AttackTest, ContinuationFloodEndsTheConnection) {
   Peer up = loop_.AddPooledConnection("r#0", "127.0.0.1:9");
@@ -393,12 +421,18 @@ TEST_F(Http2AttackTest, HpackBombIsAnswered431AndThenTheConnectionEnds) {
   // indexing, 4038 table bytes: under the 4096 we allow); every later header block names it
   // 20 times in one byte each: 80 KB of headers from 23 bytes.
   std::string fill = Get() + "\x40\x06x-bomb" + "\x7f\xa1\x1e" + std::string(4000, 'a');
-  std::string frames = Frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 1, fill);
+  // Three bombs a write: the options allow 4 open streams, and stream 1 stays open.
+  std::string frames =
+      Frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 1, fill);
+  Frames got("");
   for (int32_t id = 3; id < 3 + 2 * 12; id += 2) {
     frames += Frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, id,
                     Get() + std::string(20, '\xbe'));
+    if ((id - 1) % 6 == 0) {
+      for (auto& f : Attack(peer, frames, /*preface=*/id == 7).all) got.all.push_back(f);
+      frames.clear();
+    }
   }
-  Frames got = Attack(peer, frames);
   int answered_431 = 0;
   nghttp2_hd_inflater* inflater;
   nghttp2_hd_inflate_new(&inflater);

@@ -24,9 +24,8 @@ struct Http2SessionCallbacks {
   }
   static int Header(nghttp2_session*, const nghttp2_frame* f, const uint8_t* name, size_t namelen,
                     const uint8_t* value, size_t valuelen, uint8_t, void* u) {
-    return Self(u)->OnHeader(
-        *f, {reinterpret_cast<const char*>(name), namelen},
-        {reinterpret_cast<const char*>(value), valuelen});
+    return Self(u)->OnHeader(*f, {reinterpret_cast<const char*>(name), namelen},
+                             {reinterpret_cast<const char*>(value), valuelen});
   }
   static int FrameRecv(nghttp2_session*, const nghttp2_frame* f, void* u) {
     auto* self = Self(u);
@@ -34,12 +33,14 @@ struct Http2SessionCallbacks {
         !self->CountSettings()) {
       return NGHTTP2_ERR_CALLBACK_FAILURE;
     }
+    if (f->hd.type == NGHTTP2_RST_STREAM && !self->CountReset()) {
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+    }
     return self->OnFrameRecv(*f);
   }
   static int DataChunk(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data,
                        size_t len, void* u) {
-    return Self(u)->OnDataChunk(
-        stream_id, {reinterpret_cast<const char*>(data), len});
+    return Self(u)->OnDataChunk(stream_id, {reinterpret_cast<const char*>(data), len});
   }
   static int StreamClose(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* u) {
     return Self(u)->OnStreamClose(stream_id, error_code);
@@ -51,7 +52,7 @@ struct Http2SessionCallbacks {
 };
 
 Http2Session::Http2Session(Role role, const Http2Limits& limits, const Clock& clock)
-    : limits_(limits), clock_(clock) {
+    : limits_(limits), clock_(clock), role_(role) {
   nghttp2_session_callbacks* cb;
   nghttp2_session_callbacks_new(&cb);
   nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &Http2SessionCallbacks::BeginHeaders);
@@ -64,7 +65,8 @@ Http2Session::Http2Session(Role role, const Http2Limits& limits, const Clock& cl
   nghttp2_option_set_no_auto_window_update(opt, 1);
   nghttp2_option_set_max_outbound_ack(opt, limits.max_outbound_ack);
   nghttp2_option_set_max_continuations(opt, limits.max_continuations);
-  nghttp2_option_set_stream_reset_rate_limit(opt, limits.reset_burst, limits.reset_rate);
+  // A backstop on the wall clock at twice our own bucket (CountReset), which answers first.
+  nghttp2_option_set_stream_reset_rate_limit(opt, 2 * limits.reset_burst, 2 * limits.reset_rate);
   nghttp2_option_set_no_closed_streams(opt, 1);
   // Our encoder's table (the decoder's is bounded by the SETTINGS_HEADER_TABLE_SIZE we
   // announce: nghttp2 refuses a peer's table size update beyond it).
@@ -100,16 +102,25 @@ bool Http2Session::Start() {
 
 bool Http2Session::Receive(const uint8_t* data, size_t size) {
   const ssize_t rv = nghttp2_session_mem_recv(session_, data, size);
-  if (rv < 0) {
-    error_ = rv == NGHTTP2_ERR_CALLBACK_FAILURE && error_.empty() ? "refused by the gateway"
-                                                                  : nghttp2_strerror(static_cast<int>(rv));
-    if (rv == NGHTTP2_ERR_CALLBACK_FAILURE || rv == NGHTTP2_ERR_FLOODED) {
-      // Tell the peer why before the connection ends.
-      nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
-    }
-    return false;
+  if (rv >= 0) return true;
+  if (error_.empty()) error_ = nghttp2_strerror(static_cast<int>(rv));
+  // Tell the peer why before the connection ends (nghttp2 queued a GOAWAY itself for the
+  // protocol errors it survives; these it leaves to us).
+  uint32_t code = NGHTTP2_PROTOCOL_ERROR;
+  switch (rv) {
+    case NGHTTP2_ERR_CALLBACK_FAILURE:  // our limits (SETTINGS, RST_STREAM rates)
+    case NGHTTP2_ERR_FLOODED:
+    case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS:
+      code = NGHTTP2_ENHANCE_YOUR_CALM;
+      break;
+    case NGHTTP2_ERR_HEADER_COMP:
+      code = NGHTTP2_COMPRESSION_ERROR;
+      break;
+    default:
+      break;
   }
-  return true;
+  nghttp2_session_terminate_session(session_, code);
+  return false;
 }
 
 bool Http2Session::TakeOutput(std::string& out) {
@@ -148,6 +159,30 @@ bool Http2Session::CountSettings() {
   }
   if (++settings_in_window_ <= limits_.max_settings_per_second) return true;
   error_ = "SETTINGS flood";
+  return false;
+}
+
+bool Http2Session::CountReset() {
+  if (role_ != Role::kServer) return true;  // an upstream's resets are its business
+  // A token bucket on the injected clock: reset_burst tokens, reset_rate more a second.
+  const auto now = clock_.Now();
+  if (!reset_bucket_started_) {
+    reset_bucket_started_ = true;
+    resets_refilled_ = now;
+    reset_tokens_ = limits_.reset_burst;
+  }
+  const auto seconds =
+      std::chrono::duration_cast<std::chrono::seconds>(now - resets_refilled_).count();
+  if (seconds > 0) {
+    reset_tokens_ = std::min<uint64_t>(
+        limits_.reset_burst, reset_tokens_ + static_cast<uint64_t>(seconds) * limits_.reset_rate);
+    resets_refilled_ += std::chrono::seconds(seconds);
+  }
+  if (reset_tokens_ > 0) {
+    --reset_tokens_;
+    return true;
+  }
+  error_ = "RST_STREAM flood (rapid reset)";
   return false;
 }
 

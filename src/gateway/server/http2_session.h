@@ -21,10 +21,10 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/stream.hpp>
 #include <chrono>
-#include <memory>
 #include <cstdint>
-#include <string>
+#include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include "core/clock.h"
@@ -33,16 +33,16 @@
 namespace berth::gateway::server {
 
 struct Http2Limits {
-  uint32_t max_concurrent_streams = 128;   // SETTINGS_MAX_CONCURRENT_STREAMS we announce
-  uint32_t stream_window = 1 << 20;        // SETTINGS_INITIAL_WINDOW_SIZE we announce
-  uint32_t connection_window = 8 << 20;    // our connection-level receive window
+  uint32_t max_concurrent_streams = 128;      // SETTINGS_MAX_CONCURRENT_STREAMS we announce
+  uint32_t stream_window = 1 << 20;           // SETTINGS_INITIAL_WINDOW_SIZE we announce
+  uint32_t connection_window = 8 << 20;       // our connection-level receive window
   uint32_t max_header_list_bytes = 64 << 10;  // decoded name+value+32 per field: 431 beyond
-  uint32_t header_table_bytes = 4096;      // HPACK dynamic table we allow the peer
-  size_t max_continuations = 8;            // CONTINUATION frames after one HEADERS
-  uint64_t reset_burst = 200;              // the peer's RST_STREAMs: bucket size...
-  uint64_t reset_rate = 33;                // ...and refill per second; empty: GOAWAY
-  size_t max_outbound_ack = 1000;          // unsent SETTINGS/PING ACKs before we give up
-  uint32_t max_settings_per_second = 100;  // SETTINGS frames from the peer
+  uint32_t header_table_bytes = 4096;         // HPACK dynamic table we allow the peer
+  size_t max_continuations = 8;               // CONTINUATION frames after one HEADERS
+  uint64_t reset_burst = 200;                 // the peer's RST_STREAMs: bucket size...
+  uint64_t reset_rate = 33;                   // ...and refill per second; empty: GOAWAY
+  size_t max_outbound_ack = 1000;             // unsent SETTINGS/PING ACKs before we give up
+  uint32_t max_settings_per_second = 100;     // SETTINGS frames from the peer
 };
 
 class Http2Session {
@@ -99,8 +99,7 @@ class Http2Session {
   // A data provider whose reads go to ReadData.
   nghttp2_data_provider DataProvider();
   // Where Flush writes: `socket`, through `tls` when not null; `executor` runs the writer.
-  void SetTransport(asio::ip::tcp::socket* socket,
-                    asio::ssl::stream<asio::ip::tcp::socket&>* tls,
+  void SetTransport(asio::ip::tcp::socket* socket, asio::ssl::stream<asio::ip::tcp::socket&>* tls,
                     const asio::any_io_executor& executor);
   // A write failed, or nghttp2 gave up: the owner shuts the connection down.
   virtual void OnIoError() = 0;
@@ -111,9 +110,13 @@ class Http2Session {
   virtual std::shared_ptr<void> KeepAlive() = 0;
   // Counts a SETTINGS frame from the peer; false when they come faster than allowed.
   bool CountSettings();
+  // Takes a token for a RST_STREAM from the peer (server side); false when the bucket is
+  // empty (rapid reset). nghttp2's own limiter, on the wall clock, stays as a backstop.
+  bool CountReset();
 
   const Http2Limits limits_;
   const Clock& clock_;
+  const Role role_;
 
  private:
   friend struct Http2SessionCallbacks;
@@ -124,7 +127,7 @@ class Http2Session {
   asio::ssl::stream<asio::ip::tcp::socket&>* tls_ = nullptr;
   std::optional<asio::any_io_executor> executor_;
   std::optional<AsyncEvent> writer_done_;
-  std::string out_;          // queued by nghttp2, not yet written
+  std::string out_;  // queued by nghttp2, not yet written
   size_t out_pos_ = 0;
   std::string writing_buf_;  // being written by the writer
   bool writing_ = false;
@@ -133,6 +136,9 @@ class Http2Session {
   std::string error_;
   Clock::TimePoint settings_window_start_{};
   uint32_t settings_in_window_ = 0;
+  Clock::TimePoint resets_refilled_{};
+  uint64_t reset_tokens_ = 0;
+  bool reset_bucket_started_ = false;
 };
 
 // The nghttp2 name/value for a field; nghttp2 copies both when the frame is submitted.

@@ -1,12 +1,12 @@
 #include "gateway/server/http2_upstream.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <charconv>
 #include <cstring>
@@ -114,7 +114,8 @@ bool Http2Upstream::Available() const {
   if (state_ != State::kOpen || goaway_ || io_closed()) return false;
   auto* s = const_cast<Http2Upstream*>(this)->session();
   if (nghttp2_session_check_request_allowed(s) == 0) return false;
-  const uint32_t max = nghttp2_session_get_remote_settings(s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+  const uint32_t max =
+      nghttp2_session_get_remote_settings(s, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
   return streams_.size() < max;
 }
 
@@ -168,7 +169,8 @@ void Http2Upstream::Shutdown() {
   asio::error_code ec;
   socket_.close(ec);
   connected_.Notify();
-  std::erase_if(host_.h2, [this](const std::shared_ptr<Http2Upstream>& c) { return c.get() == this; });
+  std::erase_if(host_.h2,
+                [this](const std::shared_ptr<Http2Upstream>& c) { return c.get() == this; });
   if (counted) cluster_->ConnectionClosed();
 }
 
