@@ -97,7 +97,8 @@ Result<std::shared_ptr<TlsContexts>> BuildTls(const router::ListenerTls& tls, bo
   // A non-null argument means HTTP/2 is offered.
   void* alpn_arg = http2 ? out.get() : nullptr;
   SSL_CTX_set_alpn_select_cb(out->primary->native_handle(), SelectAlpn, alpn_arg);
-  for (auto& c : out->sni_contexts) SSL_CTX_set_alpn_select_cb(c->native_handle(), SelectAlpn, alpn_arg);
+  for (auto& c : out->sni_contexts)
+    SSL_CTX_set_alpn_select_cb(c->native_handle(), SelectAlpn, alpn_arg);
   return out;
 }
 

@@ -7,11 +7,10 @@ namespace berth::gateway {
 namespace {
 
 constexpr std::array<std::string_view, 17> kNames = {
-    "ok",        "cancelled",         "unknown",          "invalid_argument",
-    "deadline_exceeded", "not_found", "already_exists",   "permission_denied",
-    "resource_exhausted", "failed_precondition", "aborted", "out_of_range",
-    "unimplemented", "internal",      "unavailable",      "data_loss",
-    "unauthenticated"};
+    "ok",        "cancelled",      "unknown",           "invalid_argument",   "deadline_exceeded",
+    "not_found", "already_exists", "permission_denied", "resource_exhausted", "failed_precondition",
+    "aborted",   "out_of_range",   "unimplemented",     "internal",           "unavailable",
+    "data_loss", "unauthenticated"};
 
 }  // namespace
 

@@ -14,6 +14,7 @@
 
 #include "echo.grpc.pb.h"
 #include "gateway/gateway.h"
+#include "gateway/router/config.h"
 #include "harness/harness.h"
 
 namespace berth::gateway {
@@ -66,7 +67,8 @@ class GrpcIt : public ::testing::Test {
   // Routes to the given servers ("127.0.0.1:P"), upstream h2c, with `extra` route settings.
   static std::string Routes(const std::vector<int>& ports, const std::string& extra = "") {
     std::string list;
-    for (int p : ports) list += (list.empty() ? "" : ", ") + ("\"127.0.0.1:" + std::to_string(p) + "\"");
+    for (int p : ports)
+      list += (list.empty() ? "" : ", ") + ("\"127.0.0.1:" + std::to_string(p) + "\"");
     return "routes:\n  - {name: grpc, match: {prefix: /berth.test.Echo/}, upstreams: [" + list +
            "], upstream_protocol: h2c" + (extra.empty() ? "" : ", " + extra) + "}\n";
   }
@@ -251,6 +253,53 @@ TEST_F(GrpcIt, KilledInstanceUnderLoadFailsNoCall) {
   stop = true;
   for (auto& c : clients) c.join();
   EXPECT_EQ(failed, 0) << last_error;
+}
+
+TEST_F(GrpcIt, RouteChangesEvery100msBreakNoStreamAndFailNoCall) {
+  const int a = StartServer("a");
+  const int b = StartServer("b");
+  StartGateway(Routes({a}));
+  // Two tables, swapped every 100 ms while calls run: a different endpoint list and policy.
+  auto one = router::ParseConfig(Routes({a}), "one");
+  auto two = router::ParseConfig(Routes({a, b}, "lb: least_request"), "two");
+  ASSERT_TRUE(one && two);
+  std::atomic<bool> stop{false};
+  std::atomic<int> changes{0};
+  std::thread changer([&] {
+    while (!stop) {
+      gw_->Apply(changes % 2 ? *one : *two);
+      ++changes;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  std::atomic<int> failed{0}, ok{0};
+  std::thread unary([&] {
+    while (!stop) {
+      EchoReply reply;
+      (Unary("u", &reply).ok() ? ok : failed)++;
+    }
+  });
+  // One bidirectional stream lives through all the changes.
+  grpc::ClientContext ctx;
+  auto stream = stub_->Bidi(&ctx);
+  bool broken = false;
+  int i = 0;
+  for (; !broken && (changes < 20 || i < 50); ++i) {
+    EchoRequest req;
+    req.set_message("m" + std::to_string(i));
+    EchoReply reply;
+    broken = !stream->Write(req) || !stream->Read(&reply) || reply.index() != i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stop = true;
+  changer.join();
+  unary.join();
+  EXPECT_FALSE(broken) << "the stream broke at message " << i - 1;
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_GE(changes, 20);
+  EXPECT_GT(ok, 0);
+  EXPECT_EQ(failed, 0);
 }
 
 }  // namespace

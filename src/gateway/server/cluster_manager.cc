@@ -143,7 +143,9 @@ asio::awaitable<ConnectResult> OpenConnection(
     const std::function<void(asio::ip::tcp::socket*)>& watch,
     const std::function<bool()>& cancelled) {
   using asio::ip::tcp;
-  auto no_throw = [](asio::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); };
+  auto no_throw = [](asio::error_code& ec) {
+    return asio::redirect_error(asio::use_awaitable, ec);
+  };
   reused = host.TakeIdle(conn);
   if (reused) co_return ConnectResult::kOk;
   ClusterLoad& load = cluster.load();

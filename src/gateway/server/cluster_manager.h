@@ -128,12 +128,11 @@ class ClusterManager {
 // `watch` is told the socket while it connects (so a request timeout can close it) and
 // nullptr after; `cancelled` says the request was abandoned meanwhile (kCancelled).
 enum class ConnectResult { kOk, kOverflow, kFailed, kCancelled };
-asio::awaitable<ConnectResult> OpenConnection(asio::io_context& io, WorkerCluster& cluster,
-                                              PooledHost& host,
-                                              std::optional<asio::ip::tcp::socket>& conn,
-                                              bool& reused,
-                                              const std::function<void(asio::ip::tcp::socket*)>& watch,
-                                              const std::function<bool()>& cancelled);
+asio::awaitable<ConnectResult> OpenConnection(
+    asio::io_context& io, WorkerCluster& cluster, PooledHost& host,
+    std::optional<asio::ip::tcp::socket>& conn, bool& reused,
+    const std::function<void(asio::ip::tcp::socket*)>& watch,
+    const std::function<bool()>& cancelled);
 
 // Parses "1.2.3.4:80" / "[::1]:80" into an endpoint (port 0 only for listeners).
 std::optional<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address,

@@ -255,8 +255,7 @@ asio::awaitable<ConnectionManager::HeadResult> ConnectionManager::ReadHead(bool 
       auto step = parser.Feed(in.data ? in.view() : std::string_view());
       if (!step) {
         worker_.stats().bad_requests.Inc();
-        co_await Reply(nullptr, step.error().status, step.error().message + "\n", kNoHeaders,
-                       true);
+        co_await Reply(nullptr, step.error().status, step.error().message + "\n", kNoHeaders, true);
         co_return HeadResult::kEnd;
       }
       if (in.data) in.Consume(step->consumed);

@@ -114,8 +114,9 @@ std::optional<UpstreamStream::Event> Http1Upstream::Parse(std::string& data) {
         }
         head_seen_ = true;
         reusable_ = h.keep_alive;
-        ended_with_head_ = h.framing == http::BodyFraming::kNone ||
-                           (h.framing == http::BodyFraming::kContentLength && h.content_length == 0);
+        ended_with_head_ =
+            h.framing == http::BodyFraming::kNone ||
+            (h.framing == http::BodyFraming::kContentLength && h.content_length == 0);
         response_.status = h.status;
         response_.fields.clear();
         std::string_view connection;
@@ -139,23 +140,25 @@ std::optional<UpstreamStream::Event> Http1Upstream::Parse(std::string& data) {
         }
         complete_ = true;
         if (data.size() > data_before) return Event::kData;  // kEnd on the next call
-        trailers_.clear();
-        for (const auto& f : parser_->trailers()) {
-          Field field;
-          AppendLower(field.name, f.name);
-          field.value = f.value;
-          trailers_.push_back(std::move(field));
-        }
-        if (!trailers_.empty()) {
-          trailers_due_ = true;
-          return Event::kTrailers;
-        }
-        return Event::kEnd;
+        return Ended();
       case http::ParseEvent::kNeedMore:
         if (data.size() > data_before) return Event::kData;
         return std::nullopt;
     }
   }
+}
+
+UpstreamStream::Event Http1Upstream::Ended() {
+  trailers_.clear();
+  for (const auto& f : parser_->trailers()) {
+    Field field;
+    AppendLower(field.name, f.name);
+    field.value = f.value;
+    trailers_.push_back(std::move(field));
+  }
+  if (trailers_.empty()) return Event::kEnd;
+  trailers_due_ = true;
+  return Event::kTrailers;
 }
 
 asio::awaitable<UpstreamStream::Event> Http1Upstream::Read(std::string& data) {
@@ -166,18 +169,7 @@ asio::awaitable<UpstreamStream::Event> Http1Upstream::Read(std::string& data) {
   if (complete_) {
     // kData came with the end: the trailers (if any), then the end.
     complete_ = false;
-    trailers_.clear();
-    for (const auto& f : parser_->trailers()) {
-      Field field;
-      AppendLower(field.name, f.name);
-      field.value = f.value;
-      trailers_.push_back(std::move(field));
-    }
-    if (!trailers_.empty()) {
-      trailers_due_ = true;
-      co_return Event::kTrailers;
-    }
-    co_return Event::kEnd;
+    co_return Ended();
   }
   if (failed_ || !conn_) co_return Event::kFailed;
   if (!in_.data) in_.data = worker_.TakeBuffer();

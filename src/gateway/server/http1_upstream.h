@@ -44,6 +44,9 @@ class Http1Upstream final : public UpstreamStream {
   asio::awaitable<bool> Write(std::string_view bytes);
   // Parses what is buffered into the next event; nullopt: more bytes are needed.
   std::optional<Event> Parse(std::string& data);
+  // The message ended: kTrailers when its chunked body had trailers (kEnd comes next), else
+  // kEnd.
+  Event Ended();
 
   Worker& worker_;
   std::shared_ptr<WorkerCluster> cluster_;

@@ -81,11 +81,7 @@ asio::awaitable<bool> Http2Stream::SendData(std::string_view data, bool end_stre
     out_end_ = true;
     response_ended_ = true;
   }
-  if (deferred_) {
-    deferred_ = false;
-    nghttp2_session_resume_data(conn_.session(), id_);
-  }
-  conn_.ScheduleFlush();
+  ResponseQueued();
   while (!closed_ && out_.size() - out_pos_ > kResponseBuffer) co_await response_event_.Wait();
   co_return !closed_;
 }
@@ -96,12 +92,16 @@ asio::awaitable<bool> Http2Stream::SendTrailers(Fields trailers) {
   trailers_pending_ = true;
   out_end_ = true;
   response_ended_ = true;
+  ResponseQueued();
+  co_return true;
+}
+
+void Http2Stream::ResponseQueued() {
   if (deferred_) {
     deferred_ = false;
     nghttp2_session_resume_data(conn_.session(), id_);
   }
   conn_.ScheduleFlush();
-  co_return true;
 }
 
 void Http2Stream::Reset() {

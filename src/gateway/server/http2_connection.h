@@ -57,6 +57,8 @@ class Http2Stream final : public DownstreamStream {
   static constexpr size_t kResponseBuffer = 64 * 1024;
 
   void Closed();  // the stream ended on the connection (either side)
+  // Response bytes or trailers were queued: wakes the data provider if it was waiting.
+  void ResponseQueued();
 
   Http2Connection& conn_;
   const int32_t id_;

@@ -15,9 +15,9 @@ RetryState::RetryState(const router::RetryPolicy& policy, ClusterLoad& load, Clu
       stats_(stats),
       idempotent_(idempotent),
       has_body_(has_body),
-      grpc_unavailable_(grpc && std::find(policy.on_grpc_statuses.begin(),
-                                          policy.on_grpc_statuses.end(),
-                                          kGrpcUnavailable) != policy.on_grpc_statuses.end()),
+      grpc_unavailable_(grpc &&
+                        std::find(policy.on_grpc_statuses.begin(), policy.on_grpc_statuses.end(),
+                                  kGrpcUnavailable) != policy.on_grpc_statuses.end()),
       retries_left_(policy.attempts) {}
 
 RetryState::~RetryState() {

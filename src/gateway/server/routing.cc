@@ -111,7 +111,7 @@ void RecordExchange(Worker& worker, const Exchange& ex, std::string_view client_
   if (ex.grpc && ex.route != nullptr) {
     GrpcMethodStats* g = worker.GrpcStatsFor(*ex.route, ex.path);
     g->status[ex.grpc_status >= 0 && ex.grpc_status < 17 ? ex.grpc_status
-                                                          : GrpcMethodStats::kNoStatus]
+                                                         : GrpcMethodStats::kNoStatus]
         .Inc();
     g->latency.Observe(ms);
   }

@@ -10,8 +10,8 @@
 #include <string_view>
 #include <vector>
 
-#include "gateway/filters/filter.h"
 #include "core/random.h"
+#include "gateway/filters/filter.h"
 #include "gateway/server/exchange.h"
 
 namespace berth::gateway::server {

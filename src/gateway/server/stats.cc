@@ -28,8 +28,7 @@ ClusterStats* WorkerStats::Cluster(const std::string& name) {
   return p.get();
 }
 
-GrpcMethodStats* WorkerStats::Grpc(const std::string& route, std::string_view method,
-                                   bool* other) {
+GrpcMethodStats* WorkerStats::Grpc(const std::string& route, std::string_view method, bool* other) {
   std::lock_guard lock(mu);
   auto& methods = grpc[route];
   auto it = methods.find(std::string(method));
@@ -108,8 +107,7 @@ void RenderDownstream(std::string& out, const std::vector<WorkerStats*>& workers
          sum([](WorkerStats& w) { return w.downstream_http2.value(); }));
 }
 
-void RenderRoutes(std::string& out,
-                  const std::map<std::string, std::vector<RouteStats*>>& routes) {
+void RenderRoutes(std::string& out, const std::map<std::string, std::vector<RouteStats*>>& routes) {
   auto rsum = [](const std::vector<RouteStats*>& v, auto f) {
     uint64_t t = 0;
     for (auto* s : v) t += f(*s);
@@ -227,9 +225,10 @@ void RenderGrpc(std::string& out, const std::vector<WorkerStats*>& workers) {
       "# HELP berth_gateway_grpc_latency_ms gRPC call duration in milliseconds.\n"
       "# TYPE berth_gateway_grpc_latency_ms histogram\n";
   for (auto& [key, v] : methods) {
-    AppendHistogram(out, "berth_gateway_grpc_latency_ms",
-                    fmt::format("route=\"{}\",method=\"{}\"", Escape(key.first), Escape(key.second)),
-                    v, [](GrpcMethodStats& s) -> Histogram& { return s.latency; });
+    AppendHistogram(
+        out, "berth_gateway_grpc_latency_ms",
+        fmt::format("route=\"{}\",method=\"{}\"", Escape(key.first), Escape(key.second)), v,
+        [](GrpcMethodStats& s) -> Histogram& { return s.latency; });
   }
 }
 

@@ -1,8 +1,8 @@
 #include "gateway/server/stream_proxy.h"
 
+#include <fmt/format.h>
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <fmt/format.h>
 
 #include <algorithm>
 #include <charconv>

@@ -101,9 +101,8 @@ class StreamProxy {
 
   // The gateway's own answer to `down` (no route, a filter, no upstream...): plain text, or
   // for a gRPC request a trailers-only answer with the grpc-status for `status`.
-  static asio::awaitable<void> LocalReply(DownstreamStream& down, int status,
-                                          std::string_view body, const HeaderList* headers,
-                                          const HeaderList* add_headers,
+  static asio::awaitable<void> LocalReply(DownstreamStream& down, int status, std::string_view body,
+                                          const HeaderList* headers, const HeaderList* add_headers,
                                           std::string_view request_id);
 
  private:

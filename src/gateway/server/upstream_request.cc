@@ -8,8 +8,8 @@
 
 #include "gateway/server/cluster_manager.h"
 #include "gateway/server/http1_stream.h"
-#include "gateway/server/stream_proxy.h"
 #include "gateway/server/retry_state.h"
+#include "gateway/server/stream_proxy.h"
 #include "gateway/server/worker.h"
 
 namespace berth::gateway::server {
@@ -148,6 +148,16 @@ asio::awaitable<UpstreamRequest::Outcome> UpstreamRequest::Run() {
   }
   const router::Route& route = *ex_.route;
   Worker& worker = down_.worker();
+  // An upgrade (WebSocket) takes one of the route's slots on this worker until it ends.
+  Decrement upgrade_slot{nullptr};
+  if (down_.parser().head().upgrade && route.websocket.max_connections > 0) {
+    uint32_t& open = worker.open_upgrades(route.name);
+    if (open >= route.websocket.max_connections) {
+      co_return Reply(503, "too many websocket connections on this route\n", false, "UW");
+    }
+    ++open;
+    upgrade_slot.counter = &open;
+  }
   WorkerCluster& cluster = *ex_.cluster;
   ClusterLoad& load = cluster.load();
   ++load.active_requests;
@@ -225,7 +235,8 @@ asio::awaitable<UpstreamRequest::Outcome> UpstreamRequest::Run() {
       // WebSocket (or any upgrade): bytes both ways until either side closes.
       ex_.status = r.status;
       RecordAnswer(r.status);
-      co_await pump_.Tunnel(*conn_);
+      co_await pump_.Tunnel(
+          *conn_, route.websocket.idle.count() > 0 ? route.websocket.idle : route.timeouts.idle);
       Release(false);
       co_return Outcome::kClose;
     }

@@ -36,9 +36,10 @@ const router::WeightedCluster& ChooseTarget(const router::Route& route, lb::Rand
 lb::LbContext HashContext(const router::Route& route, const http::MessageHead& request,
                           std::string_view client_ip);
 // The same over fields of any protocol.
-lb::LbContext HashContext(const router::Route& route,
-                          const std::function<std::optional<std::string_view>(std::string_view)>& header,
-                          std::string_view client_ip);
+lb::LbContext HashContext(
+    const router::Route& route,
+    const std::function<std::optional<std::string_view>(std::string_view)>& header,
+    std::string_view client_ip);
 
 class UpstreamRequest {
  public:

@@ -112,6 +112,9 @@ class Worker {
   // The stats of gRPC `method` ("/pkg.Service/Method") on `route` (cached on this worker).
   GrpcMethodStats* GrpcStatsFor(const router::Route& route, std::string_view method);
   AccessLog* access_log() { return access_log_.get(); }
+  // Upgraded connections (WebSocket) open on this worker through route `route` (by name, so
+  // the count survives route-table changes): websocket.max_connections checks it.
+  uint32_t& open_upgrades(const std::string& route) { return open_upgrades_[route]; }
   bool draining() const { return draining_; }
   asio::ssl::context* tls_context() const { return tls_context_.get(); }
   int index() const { return index_; }
@@ -171,6 +174,7 @@ class Worker {
   std::shared_ptr<const router::RouteTable> routes_;
   std::unordered_map<const router::Route*, RouteStats*> route_stats_;
   std::unordered_map<std::string, GrpcMethodStats*> grpc_stats_;  // "<route>\n<method>"
+  std::unordered_map<std::string, uint32_t> open_upgrades_;       // by route name
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
   std::unique_ptr<asio::ip::tcp::acceptor> admin_acceptor_;
   std::function<std::string()> render_metrics_;
