@@ -3,6 +3,7 @@
 #include <asio/redirect_error.hpp>
 #include <asio/use_awaitable.hpp>
 #include <charconv>
+#include <unordered_set>
 
 #include "gateway/server/http2_upstream.h"
 
@@ -114,7 +115,33 @@ void ClusterManager::Update(const router::Snapshot& snapshot) {
     next[name] = std::make_shared<WorkerCluster>(config, std::move(hosts), random_, clock_,
                                                  stats_.Cluster(name), load);
   }
+  RetireDroppedHosts(next);
   clusters_ = std::move(next);
+}
+
+void ClusterManager::RetireDroppedHosts(
+    const std::unordered_map<std::string, std::shared_ptr<WorkerCluster>>& next) {
+  std::unordered_set<const PooledHost*> kept;
+  for (const auto& [name, c] : next) {
+    for (const auto& h : c->hosts()) kept.insert(h.get());
+  }
+  std::erase_if(retired_, [](const std::weak_ptr<PooledHost>& h) { return h.expired(); });
+  for (auto& [name, c] : clusters_) {
+    for (const auto& h : c->hosts()) {
+      if (kept.contains(h.get())) continue;
+      // Out of every cluster: its idle connections close now; its HTTP/2 connections take no
+      // new stream and close once their streams ended (CloseIdle still reaches them).
+      for (auto& sock : h->idle) {
+        asio::error_code ec;
+        sock.close(ec);
+        c->ConnectionClosed();
+      }
+      h->idle.clear();
+      auto h2 = h->h2;  // Retire may leave the host's list
+      for (auto& conn : h2) conn->Retire();
+      if (!h->h2.empty()) retired_.push_back(h);
+    }
+  }
 }
 
 std::shared_ptr<WorkerCluster> ClusterManager::Get(const std::string& name) const {
@@ -135,6 +162,13 @@ void ClusterManager::CloseIdle() {
       for (auto& c : h2) c->Close();
     }
   }
+  for (auto& weak : retired_) {
+    if (auto h = weak.lock()) {
+      auto h2 = h->h2;
+      for (auto& c : h2) c->Close();
+    }
+  }
+  retired_.clear();
 }
 
 asio::awaitable<ConnectResult> OpenConnection(

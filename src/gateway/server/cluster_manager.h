@@ -111,15 +111,22 @@ class ClusterManager {
   void Update(const router::Snapshot& snapshot);
   // The live cluster, or nullptr when the snapshot has none by that name.
   std::shared_ptr<WorkerCluster> Get(const std::string& name) const;
-  // Closes every idle pooled connection (drain, stop).
+  // Closes every idle pooled connection (drain, stop), and the HTTP/2 connections of hosts
+  // that left every cluster.
   void CloseIdle();
 
  private:
+  // Hosts of the current clusters that none of `next` keeps: their pools are retired.
+  void RetireDroppedHosts(
+      const std::unordered_map<std::string, std::shared_ptr<WorkerCluster>>& next);
+
   lb::Random& random_;
   const Clock& clock_;
   WorkerStats& stats_;
   std::unordered_map<std::string, std::shared_ptr<WorkerCluster>> clusters_;
   std::unordered_map<std::string, std::shared_ptr<ClusterLoad>> loads_;  // never shrinks
+  // Dropped hosts whose HTTP/2 connections still finish streams (kept alive by them).
+  std::vector<std::weak_ptr<PooledHost>> retired_;
 };
 
 // A connection to `host` of `cluster` for one request: an idle pooled one if the host has one

@@ -146,6 +146,11 @@ asio::awaitable<void> Http2Upstream::Run(std::shared_ptr<Http2Upstream> self) {
   Shutdown();
 }
 
+void Http2Upstream::Retire() {
+  goaway_ = true;
+  if (streams_.empty()) Close();
+}
+
 void Http2Upstream::Close() {
   if (state_ == State::kClosed) return;
   nghttp2_session_terminate_session(session(), NGHTTP2_NO_ERROR);

@@ -52,6 +52,8 @@ class Http2Upstream final : public Http2Session,
   std::unique_ptr<Http2UpstreamStream> NewStream();
   // Ends the connection (drain, stop): its streams fail.
   void Close();
+  // Its host left the routes: no new stream; closes once the open ones ended.
+  void Retire();
   // The error that ended a failed Connect.
   const std::string& connect_error() const { return connect_error_; }
 
