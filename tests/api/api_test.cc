@@ -214,7 +214,7 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndChangesNothing) {
       {"PUT", "/v1/kv/keep", R"({"value": 7})", 400,
        "request body:1:11: value: must be a string, got 7"},
       {"PUT", "/v1/kv/keep", R"({"value": "x", "colour": "red"})", 400,
-       "request body:1:15: colour: unknown field"},
+       "request body:1:16: colour: unknown field"},
       {"PUT", "/v1/kv/keep", R"({"value": "x", "value": "y"})", 400, "value: given twice"},
       {"PUT", "/v1/kv/keep", R"(["value"])", 400, "must be an object, got an array"},
       {"PUT", "/v1/kv/keep", "", 400, "empty"},
@@ -240,7 +240,9 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndChangesNothing) {
   }
   // A body over the limit (4 MiB) is refused before it is read.
   auto big = berthd_->Request("PUT", "/v1/kv/keep", std::string(5 << 20, 'x'));
-  if (big) EXPECT_EQ(big->status, 413);
+  if (big) {
+    EXPECT_EQ(big->status, 413);
+  }
   // Oversized header section and request line.
   EXPECT_NE(
       Raw("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100'000, 'a') + "\r\n\r\n")
