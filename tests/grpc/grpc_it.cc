@@ -109,6 +109,23 @@ TEST_F(GrpcIt, UnaryCallsReachTheServiceAndItsAnswerComesBack) {
   }
 }
 
+// Regression: requests that arrived while the first upstream HTTP/2 connection was opening
+// waited for it on a one-waiter event; all but one slept until their deadline.
+TEST_F(GrpcIt, CallsArrivingWhileTheUpstreamConnectionOpensAllComplete) {
+  const int a = StartServer("a");
+  StartGateway(Routes({a}));
+  std::atomic<int> ok{0};
+  std::vector<std::thread> calls;
+  for (int t = 0; t < 8; ++t) {
+    calls.emplace_back([&] {
+      EchoReply reply;
+      if (Unary("first", &reply, 0, std::chrono::seconds(20)).ok()) ++ok;
+    });
+  }
+  for (auto& c : calls) c.join();
+  EXPECT_EQ(ok, 8);
+}
+
 TEST_F(GrpcIt, StatusCodeAndMessagePassThrough) {
   const int a = StartServer("a");
   StartGateway(Routes({a}));

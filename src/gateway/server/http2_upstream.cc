@@ -29,7 +29,7 @@ Http2Upstream::Http2Upstream(Worker& worker, std::shared_ptr<WorkerCluster> clus
       host_(host),
       protocol_(protocol),
       socket_(worker.io()),
-      connected_(worker.io().get_executor()) {}
+      connected_(worker.io().get_executor(), asio::steady_timer::time_point::max()) {}
 
 Http2Upstream::~Http2Upstream() = default;
 
@@ -101,13 +101,16 @@ asio::awaitable<bool> Http2Upstream::Connect(const std::function<bool()>& cancel
   if (!Start()) co_return fail(error());
   state_ = State::kOpen;
   Flush();
-  connected_.Notify();
+  connected_.cancel();
   asio::co_spawn(worker_.io(), Run(self), asio::detached);
   co_return state_ == State::kOpen;
 }
 
 asio::awaitable<void> Http2Upstream::WaitConnected() {
-  while (state_ == State::kConnecting) co_await connected_.Wait();
+  while (state_ == State::kConnecting) {
+    asio::error_code ec;
+    co_await connected_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
 }
 
 bool Http2Upstream::Available() const {
@@ -173,7 +176,7 @@ void Http2Upstream::Shutdown() {
   }
   asio::error_code ec;
   socket_.close(ec);
-  connected_.Notify();
+  connected_.cancel();
   std::erase_if(host_.h2,
                 [this](const std::shared_ptr<Http2Upstream>& c) { return c.get() == this; });
   if (counted) cluster_->ConnectionClosed();

@@ -14,6 +14,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/ssl/stream.hpp>
+#include <asio/steady_timer.hpp>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -90,7 +91,9 @@ class Http2Upstream final : public Http2Session,
   State state_ = State::kNew;
   bool goaway_ = false;
   std::string connect_error_;
-  AsyncEvent connected_;
+  // Every request waiting for this connection to open waits on it (an AsyncEvent wakes one
+  // waiter only: the others slept on after the first took the wake-up); cancel wakes all.
+  asio::steady_timer connected_;
   std::unordered_map<int32_t, Http2UpstreamStream*> streams_;
 };
 
