@@ -46,8 +46,8 @@ void Http2Stream::InterruptRead() {
 }
 
 void Http2Stream::BodyForwarded(size_t n) {
-  if (closed_ || n == 0) return;
-  conn_.Consume(id_, n);
+  if (n == 0) return;
+  conn_.Consume(closed_ ? -1 : id_, n);  // closed: the connection's window only
   conn_.ScheduleFlush();
 }
 
@@ -113,6 +113,10 @@ void Http2Stream::Reset() {
 void Http2Stream::Closed() {
   if (closed_) return;
   closed_ = true;
+  if (!body_.empty()) {  // never read: its bytes go back to the connection's window
+    conn_.Consume(-1, body_.size());
+    body_.clear();
+  }
   request_event_.Notify();
   response_event_.Notify();
   if (auto fn = std::move(on_gone_)) fn();

@@ -141,7 +141,15 @@ bool Http2Session::WantsIo() const {
 }
 
 void Http2Session::Consume(int32_t stream_id, size_t size) {
-  if (size > 0) nghttp2_session_consume(session_, stream_id, size);
+  if (size == 0) return;
+  // The connection's window always gets the bytes back, also for a stream that closed
+  // meanwhile (else each such stream's bytes leak from the connection window until the peer
+  // can send no more DATA at all).
+  if (stream_id > 0) {
+    nghttp2_session_consume(session_, stream_id, size);
+  } else {
+    nghttp2_session_consume_connection(session_, size);
+  }
 }
 
 nghttp2_data_provider Http2Session::DataProvider() {

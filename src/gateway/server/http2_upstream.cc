@@ -377,10 +377,8 @@ asio::awaitable<UpstreamStream::Event> Http2UpstreamStream::Read(std::string& da
     if (head_reported_) {
       if (!in_.empty()) {
         data.append(in_);
-        if (id_ > 0) {
-          conn_->Consume(id_, in_.size());
-          conn_->ScheduleFlush();
-        }
+        conn_->Consume(id_, in_.size());  // id_ -1 (closed): the connection's window only
+        conn_->ScheduleFlush();
         in_.clear();
         co_return Event::kData;
       }
@@ -402,6 +400,11 @@ void Http2UpstreamStream::Cancel() {
   }
   failed_ = true;
   Detach();
+  if (!in_.empty()) {  // never read: its bytes go back to the connection's window
+    conn_->Consume(-1, in_.size());
+    conn_->ScheduleFlush();
+    in_.clear();
+  }
   readable_.Notify();
   writable_.Notify();
 }
