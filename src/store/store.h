@@ -50,6 +50,11 @@ struct RangeOptions {
   int64_t revision = 0;   // 0: latest; otherwise read as of that revision
   bool keys_only = false;
   bool count_only = false;
+  // etcd's serializable read: may be served from a member's (or the etcd back-end's
+  // mirror's) state without a round trip to confirm it is the latest, so it may miss writes
+  // acknowledged elsewhere a moment ago; never older than what this process read or wrote
+  // before. Off (the default): linearizable. The sqlite back-end is always both.
+  bool serializable = false;
 };
 
 struct RangeResult {
