@@ -107,7 +107,10 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
   sigset_t stop_signals = BlockStopSignals();
 
   SystemClock clock;
-  auto store = store::OpenStore({.url = flags.store, .data_dir = data_dir, .clock = &clock});
+  auto store = store::OpenStore({.url = flags.store,
+                                 .data_dir = data_dir,
+                                 .clock = &clock,
+                                 .uncached_prefixes = {std::string(security::kAuditKeyPrefix)}});
   if (!store) {
     std::fprintf(stderr, "error: open store %s: %s\n", flags.store.c_str(),
                  store.error().message.c_str());

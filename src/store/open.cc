@@ -44,7 +44,9 @@ Result<std::unique_ptr<Store>> OpenStore(const StoreOptions& options) {
     if (endpoints.empty()) {
       return Fail(ErrorCode::kInvalidArgument, "store URL etcd:// names no endpoint");
     }
-    return OpenEtcdStore(std::move(endpoints), {});
+    EtcdOptions etcd;
+    etcd.mirror_uncached = options.uncached_prefixes;
+    return OpenEtcdStore(std::move(endpoints), std::move(etcd));
   }
   return Fail(
       ErrorCode::kInvalidArgument,

@@ -217,6 +217,9 @@ struct StoreOptions {
   std::string url;         // "sqlite:///path/to/db" or "etcd://h1:p1,h2:p2"
   std::string data_dir;    // for sqlite when url is just "sqlite"
   Clock* clock = nullptr;  // lease expiry for sqlite; must outlive the store
+  // Key prefixes of write-mostly data (the audit trail) that the etcd back-end keeps out of
+  // its in-memory mirror; reads under them go to etcd. Ignored by sqlite.
+  std::vector<std::string> uncached_prefixes;
 };
 
 // Opens the back-end named by `url`: "sqlite" (db in data_dir/store.db), "sqlite:///abs/path",

@@ -9,7 +9,9 @@
 #include <mutex>
 
 #include "core/log.h"
+#include "store/async_read.h"
 #include "store/async_txn.h"
+#include "store/etcd/internal/async_unary.h"
 #include "store/etcd/internal/convert.h"
 #include "store/etcd/internal/kv_mirror.h"
 #include "store/etcd/internal/members.h"
@@ -21,6 +23,7 @@ namespace berth::store {
 namespace {
 
 namespace pb = ::etcdserverpb;
+using etcd_internal::AsyncUnary;
 using etcd_internal::KvMirror;
 using etcd_internal::Members;
 using etcd_internal::MirrorFeed;
@@ -39,31 +42,15 @@ class EtcdWatcher final : public Watcher {
   std::shared_ptr<WatchStream> stream_;
 };
 
-class EtcdStore;
-
-// One asynchronous Txn in flight: what gRPC writes into and reads from until it completes.
-struct AsyncTxnCall final : etcd_internal::CqEvent {
-  void Done(bool ok) override;
-  EtcdStore* store = nullptr;
-  grpc::ClientContext context;
-  pb::TxnRequest request;
-  pb::TxnResponse response;
-  grpc::Status status;
-  std::unique_ptr<grpc::ClientAsyncResponseReader<pb::TxnResponse>> reader;
-  TxnRequest txn;
-  bool writes = false;
-  size_t member = 0;
-  std::function<void(Result<TxnResult>)> done;
-};
-
-class EtcdStore final : public Store, public AsyncTxnStore {
+class EtcdStore final : public Store, public AsyncTxnStore, public AsyncReadStore {
  public:
   EtcdStore(std::shared_ptr<Members> members, EtcdOptions options)
       : members_(std::move(members)),
         options_(std::move(options)),
-        fence_([this] { return FetchRevision(); }) {}
+        fence_([this](RevisionFence::Callback done) { FetchRevisionAsync(std::move(done)); }) {}
 
   ~EtcdStore() override {
+    closing_ = true;
     if (feed_) feed_->Stop();
     std::vector<std::weak_ptr<WatchStream>> watches;
     {
@@ -82,7 +69,7 @@ class EtcdStore final : public Store, public AsyncTxnStore {
 
   void StartMirror() {
     if (!options_.mirror) return;
-    mirror_ = std::make_shared<KvMirror>();
+    mirror_ = std::make_shared<KvMirror>(options_.mirror_uncached);
     feed_ = std::make_shared<MirrorFeed>(
         members_, mirror_,
         etcd_internal::MirrorFeedOptions{.retry_initial = options_.watch_retry_initial,
@@ -95,16 +82,20 @@ class EtcdStore final : public Store, public AsyncTxnStore {
     if (key.empty() && !options.prefix && options.range_end.empty()) {
       return Fail(ErrorCode::kInvalidArgument, "etcd: get: key is empty");
     }
-    if (options.revision == 0 && mirror_ != nullptr && mirror_->ready()) {
-      if (options.serializable) {
-        if (auto r = mirror_->Read(key, options)) return std::move(*r);
-      } else {
+    if (options.revision == 0 && mirror_ != nullptr && mirror_->ready() &&
+        mirror_->Covers(key, options)) {
+      // Serializable: no older than anything this process saw acknowledged. Linearizable:
+      // no older than a revision fetched after the read began.
+      int64_t floor = observed_->load();
+      if (!options.serializable) {
         auto fence = fence_.Fetch();
         if (!fence) return std::unexpected(Wrap(fence.error(), "etcd: get"));
-        auto deadline = std::chrono::steady_clock::now() + options_.mirror_wait;
-        if (mirror_->WaitFor(*fence, deadline)) {
-          if (auto r = mirror_->Read(key, options)) return std::move(*r);
-        }
+        floor = *fence;
+        Observe(floor);
+      }
+      auto deadline = std::chrono::steady_clock::now() + options_.mirror_wait;
+      if (mirror_->WaitFor(floor, deadline)) {
+        if (auto r = mirror_->Read(key, options)) return std::move(*r);
       }
     }
     return GetFromEtcd(key, options);
@@ -123,6 +114,7 @@ class EtcdStore final : public Store, public AsyncTxnStore {
                               return members_->kv(member).Put(&context, request, &response);
                             });
     if (!r) return std::unexpected(r.error());
+    Observe(response.header().revision());
     return etcd_internal::DecodePut(response);
   }
 
@@ -138,12 +130,19 @@ class EtcdStore final : public Store, public AsyncTxnStore {
                               return members_->kv(member).DeleteRange(&context, request, &response);
                             });
     if (!r) return std::unexpected(r.error());
+    Observe(response.header().revision());
     return etcd_internal::DecodeDelete(response);
   }
 
   Result<TxnResult> Txn(const TxnRequest& txn) override {
     bool writes = false;
     if (auto ok = etcd_internal::ValidateTxn(txn, &writes); !ok) return std::unexpected(ok.error());
+    if (IsPlainPut(txn)) {
+      const TxnOp& op = txn.success[0];
+      auto put = Put(op.key, op.value, PutOptions{.lease = op.lease, .prev_kv = op.prev_kv});
+      if (!put) return std::unexpected(put.error());
+      return PutAsTxnResult(std::move(*put));
+    }
     pb::TxnRequest request;
     etcd_internal::EncodeTxn(txn, &request);
     pb::TxnResponse response;
@@ -152,12 +151,14 @@ class EtcdStore final : public Store, public AsyncTxnStore {
                               return members_->kv(member).Txn(&context, request, &response);
                             });
     if (!r) return std::unexpected(r.error());
-    return etcd_internal::DecodeTxn(std::move(response), txn);
+    auto result = etcd_internal::DecodeTxn(std::move(response), txn);
+    if (result) Observe(result->revision);
+    return result;
   }
 
   void TxnAsync(TxnRequest txn, std::function<void(Result<TxnResult>)> done) override;
-  // The completion of an asynchronous txn, on the completion thread.
-  void FinishAsync(AsyncTxnCall* call);
+  void GetAsync(std::string key, RangeOptions options,
+                std::function<void(Result<RangeResult>)> done) override;
 
   Result<std::unique_ptr<Watcher>> Watch(std::string_view key, const WatchOptions& options,
                                          WatchCallback callback) override;
@@ -250,7 +251,11 @@ class EtcdStore final : public Store, public AsyncTxnStore {
 
   // A revision at least as new as every write acknowledged before the call (shared with
   // concurrent callers).
-  Result<int64_t> CurrentRevision() override { return fence_.Fetch(); }
+  Result<int64_t> CurrentRevision() override {
+    auto r = fence_.Fetch();
+    if (r) Observe(*r);
+    return r;
+  }
 
   Result<int64_t> CompactRevision() override;
 
@@ -267,14 +272,27 @@ class EtcdStore final : public Store, public AsyncTxnStore {
           return members_->kv(member).Range(&context, request, &response);
         });
     if (!r) return std::unexpected(r.error());
+    if (!options.serializable && options.revision == 0) Observe(response.header().revision());
     return etcd_internal::DecodeRange(std::move(response));
   }
 
-  // The revision of a linearizable read of one key nobody writes ("\0").
-  Result<int64_t> FetchRevision() {
-    auto r = GetFromEtcd(std::string_view("\0", 1), RangeOptions{.count_only = true});
-    if (!r) return std::unexpected(r.error());
-    return r->revision;
+  // The revision of a linearizable read of one key nobody writes ("\0"), on the completion
+  // thread; on a transient failure it fails over (on a thread that may wait).
+  void FetchRevisionAsync(RevisionFence::Callback done);
+  // A Range sent to etcd without a thread waiting, failing over like GetFromEtcd.
+  void GetFromEtcdAsync(std::string key, RangeOptions options,
+                        std::function<void(Result<RangeResult>)> done);
+  // Answers a read from the mirror once it reached `floor`, or from etcd.
+  void ReadAtLeast(int64_t floor, std::string key, RangeOptions options,
+                   std::function<void(Result<RangeResult>)> done);
+  // Counts an asynchronous operation in flight until the token goes (the destructor waits
+  // for none to be left).
+  std::shared_ptr<void> InFlight() {
+    {
+      std::lock_guard lock(async_mu_);
+      ++async_in_flight_;
+    }
+    return std::shared_ptr<void>(nullptr, [this](void*) { EndAsync(); });
   }
 
   // A count-only read at `revision`: ok, kCompacted below the compact revision.
@@ -283,6 +301,28 @@ class EtcdStore final : public Store, public AsyncTxnStore {
                          RangeOptions{.revision = revision, .count_only = true});
     if (!r) return std::unexpected(r.error());
     return {};
+  }
+
+  // A txn that is exactly one put, unconditional: etcd's Put says the same, for less.
+  static bool IsPlainPut(const TxnRequest& txn) {
+    return txn.compare.empty() && txn.failure.empty() && txn.success.size() == 1 &&
+           txn.success[0].type == TxnOp::Type::kPut;
+  }
+  static TxnResult PutAsTxnResult(PutResult put) {
+    TxnResult out;
+    out.succeeded = true;
+    out.revision = put.revision;
+    out.results.push_back(TxnOpResult{.type = TxnOp::Type::kPut, .put = std::move(put)});
+    return out;
+  }
+  // Remembers a revision this process has seen acknowledged: serializable reads from the
+  // mirror wait until it reflects the newest (read-your-writes, monotonic reads).
+  void Observe(int64_t revision) { ObserveIn(*observed_, revision); }
+  static void ObserveIn(std::atomic<int64_t>& observed, int64_t revision) {
+    int64_t seen = observed.load(std::memory_order_relaxed);
+    while (revision > seen &&
+           !observed.compare_exchange_weak(seen, revision, std::memory_order_relaxed)) {
+    }
   }
 
   std::function<void(size_t)> AttemptObserver(int64_t id) const {
@@ -303,63 +343,165 @@ class EtcdStore final : public Store, public AsyncTxnStore {
   std::shared_ptr<KvMirror> mirror_;  // null when options_.mirror is off; fixed after open
   std::shared_ptr<MirrorFeed> feed_;
   std::atomic<int64_t> next_watch_id_{0};
+  // See Observe; shared with the watches, whose events count as seen too.
+  const std::shared_ptr<std::atomic<int64_t>> observed_ = std::make_shared<std::atomic<int64_t>>(0);
   std::mutex mu_;
   std::vector<std::weak_ptr<WatchStream>> watches_;  // guarded by mu_
   int64_t known_compact_ = 0;                        // guarded by mu_
   std::mutex async_mu_;
   std::condition_variable async_cv_;
   int64_t async_in_flight_ = 0;  // guarded by async_mu_
+  std::atomic<bool> closing_{false};
 };
 
 void EtcdStore::TxnAsync(TxnRequest txn, std::function<void(Result<TxnResult>)> done) {
-  auto call = std::make_unique<AsyncTxnCall>();
-  if (auto ok = etcd_internal::ValidateTxn(txn, &call->writes); !ok) {
+  bool writes = false;
+  if (auto ok = etcd_internal::ValidateTxn(txn, &writes); !ok) {
     return done(std::unexpected(ok.error()));
   }
-  etcd_internal::EncodeTxn(txn, &call->request);
-  call->txn = std::move(txn);
-  call->done = std::move(done);
-  call->member = members_->preferred();
-  members_->Prepare(call->context);
-  {
-    std::lock_guard lock(async_mu_);
-    ++async_in_flight_;
-  }
-  call->store = this;
-  AsyncTxnCall* raw = call.release();
-  raw->reader = members_->kv(raw->member).AsyncTxn(&raw->context, raw->request, members_->cq());
-  raw->reader->Finish(&raw->response, &raw->status, raw);
-}
-
-void AsyncTxnCall::Done(bool) { store->FinishAsync(this); }
-
-void EtcdStore::FinishAsync(AsyncTxnCall* raw) {
-  std::unique_ptr<AsyncTxnCall> call(raw);
-  const grpc::Status& status = call->status;
-  if (status.ok()) {
-    call->done(etcd_internal::DecodeTxn(std::move(call->response), call->txn));
-    return EndAsync();
-  }
-  Error e = etcd_internal::ErrorFromStatus(status, "txn");
-  bool transient = e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kDeadlineExceeded;
-  bool may_retry = transient && (!call->writes || etcd_internal::NotProposed(status));
-  if (!may_retry) {
+  const size_t member = members_->preferred();
+  auto shared_txn = std::make_shared<TxnRequest>(std::move(txn));
+  // The outcome of a call, on the completion thread: answered, failed for good, or (when
+  // another member may take it) retried on a thread that may wait.
+  auto finish = [this, member, writes, shared_txn, done = std::move(done), token = InFlight()](
+                    const grpc::Status& status, Result<TxnResult> result) {
+    if (status.ok()) {
+      if (result) Observe(result->revision);
+      return done(std::move(result));
+    }
+    Error e = etcd_internal::ErrorFromStatus(status, "txn");
+    bool transient = e.code == ErrorCode::kUnavailable || e.code == ErrorCode::kDeadlineExceeded;
+    if (transient && (!writes || etcd_internal::NotProposed(status))) {
+      members_->MarkFailed(member);
+      return members_->RunBlocking([this, shared_txn, done, token] { done(Txn(*shared_txn)); });
+    }
     if (transient) {
       e = Error(ErrorCode::kUnavailable,
                 fmt::format("etcd: txn: {} did not answer and the outcome is unknown (the write "
                             "may or may not have been applied): {}",
-                            members_->endpoint(call->member), status.error_message()));
+                            members_->endpoint(member), status.error_message()));
     }
-    call->done(std::unexpected(std::move(e)));
-    return EndAsync();
+    done(std::unexpected(std::move(e)));
+  };
+  auto& kv = members_->kv(member);
+  if (IsPlainPut(*shared_txn)) {
+    // One unconditional put travels as a Put (etcd 3.4 applies a Txn at about half the rate
+    // of a Put: bench/store's etcd_grpc_txn_writes).
+    const TxnOp& op = shared_txn->success[0];
+    pb::PutRequest request;
+    etcd_internal::EncodePut(op.key, op.value, PutOptions{.lease = op.lease, .prev_kv = op.prev_kv},
+                             &request);
+    AsyncUnary<pb::PutResponse>::Start(
+        *members_,
+        [&](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
+          return kv.AsyncPut(c, request, cq);
+        },
+        [finish = std::move(finish)](const grpc::Status& status, pb::PutResponse& response) {
+          finish(status, PutAsTxnResult(etcd_internal::DecodePut(response)));
+        });
+    return;
   }
-  // Another member may take it: fail over on a thread that may wait.
-  members_->MarkFailed(call->member);
-  std::shared_ptr<AsyncTxnCall> shared(std::move(call));
-  members_->RunBlocking([this, shared] {
-    shared->done(Txn(shared->txn));
-    EndAsync();
+  pb::TxnRequest request;
+  etcd_internal::EncodeTxn(*shared_txn, &request);
+  AsyncUnary<pb::TxnResponse>::Start(
+      *members_,
+      [&](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
+        return kv.AsyncTxn(c, request, cq);
+      },
+      [finish = std::move(finish), shared_txn](const grpc::Status& status,
+                                               pb::TxnResponse& response) {
+        if (!status.ok()) return finish(status, Fail(ErrorCode::kInternal, "unused"));
+        finish(status, etcd_internal::DecodeTxn(std::move(response), *shared_txn));
+      });
+}
+
+void EtcdStore::FetchRevisionAsync(RevisionFence::Callback done) {
+  const size_t member = members_->preferred();
+  pb::RangeRequest request;
+  request.set_key(std::string(1, '\0'));
+  request.set_count_only(true);
+  AsyncUnary<pb::RangeResponse>::Start(
+      *members_,
+      [&](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
+        return members_->kv(member).AsyncRange(c, request, cq);
+      },
+      [this, member, done = std::move(done), token = InFlight()](const grpc::Status& status,
+                                                                 pb::RangeResponse& response) {
+        if (status.ok()) return done(response.header().revision());
+        members_->MarkFailed(member);
+        members_->RunBlocking([this, done, token] {
+          auto r = GetFromEtcd(std::string_view("\0", 1), RangeOptions{.count_only = true});
+          if (!r) return done(std::unexpected(r.error()));
+          done(r->revision);
+        });
+      });
+}
+
+void EtcdStore::GetFromEtcdAsync(std::string key, RangeOptions options,
+                                 std::function<void(Result<RangeResult>)> done) {
+  const size_t member = members_->preferred();
+  pb::RangeRequest request;
+  etcd_internal::EncodeRange(key, options, options.prefix, &request);
+  request.set_serializable(options.serializable);
+  AsyncUnary<pb::RangeResponse>::Start(
+      *members_,
+      [&](grpc::ClientContext* c, grpc::CompletionQueue* cq) {
+        return members_->kv(member).AsyncRange(c, request, cq);
+      },
+      [this, member, key = std::move(key), options, done = std::move(done), token = InFlight()](
+          const grpc::Status& status, pb::RangeResponse& response) {
+        if (status.ok()) {
+          if (!options.serializable && options.revision == 0) {
+            Observe(response.header().revision());
+          }
+          return done(etcd_internal::DecodeRange(std::move(response)));
+        }
+        Error e = etcd_internal::ErrorFromStatus(status, "range");
+        if (e.code != ErrorCode::kUnavailable && e.code != ErrorCode::kDeadlineExceeded) {
+          return done(std::unexpected(std::move(e)));
+        }
+        members_->MarkFailed(member);
+        members_->RunBlocking(
+            [this, key, options, done, token] { done(GetFromEtcd(key, options)); });
+      });
+}
+
+void EtcdStore::ReadAtLeast(int64_t floor, std::string key, RangeOptions options,
+                            std::function<void(Result<RangeResult>)> done) {
+  auto shared_done = std::make_shared<std::function<void(Result<RangeResult>)>>(std::move(done));
+  auto answer = [this, key, options, shared_done](bool reached) {
+    if (reached) {
+      if (auto r = mirror_->Read(key, options)) return (*shared_done)(std::move(*r));
+    }
+    if (closing_) return (*shared_done)(Fail(ErrorCode::kUnavailable, "etcd: store closed"));
+    GetFromEtcdAsync(key, options, std::move(*shared_done));
+  };
+  uint64_t id = mirror_->WhenReached(floor, std::move(answer));
+  if (id == 0) return;  // answered
+  // A mirror that lags for long is not waited for: etcd answers instead.
+  std::weak_ptr<KvMirror> weak = mirror_;
+  members_->timers().PostAfter(options_.mirror_wait, [weak, id] {
+    if (auto m = weak.lock()) m->Expire(id);
   });
+}
+
+void EtcdStore::GetAsync(std::string key, RangeOptions options,
+                         std::function<void(Result<RangeResult>)> done) {
+  if (key.empty() && !options.prefix && options.range_end.empty()) {
+    return done(Fail(ErrorCode::kInvalidArgument, "etcd: get: key is empty"));
+  }
+  if (options.revision != 0 || mirror_ == nullptr || !mirror_->ready() ||
+      !mirror_->Covers(key, options)) {
+    return GetFromEtcdAsync(std::move(key), options, std::move(done));
+  }
+  if (options.serializable)
+    return ReadAtLeast(observed_->load(), std::move(key), options, std::move(done));
+  fence_.FetchAsync(
+      [this, key = std::move(key), options, done = std::move(done)](Result<int64_t> fence) mutable {
+        if (!fence) return done(std::unexpected(Wrap(fence.error(), "etcd: get")));
+        Observe(*fence);
+        ReadAtLeast(*fence, std::move(key), options, std::move(done));
+      });
 }
 
 Result<std::unique_ptr<Watcher>> EtcdStore::Watch(std::string_view key, const WatchOptions& options,
@@ -386,7 +528,10 @@ Result<std::unique_ptr<Watcher>> EtcdStore::Watch(std::string_view key, const Wa
           .retry_initial = options_.watch_retry_initial,
           .retry_max = options_.watch_retry_max,
           .on_attempt = AttemptObserver(id)},
-      std::move(callback));
+      [observed = observed_, callback = std::move(callback)](WatchResponse&& r) {
+        if (!r.events.empty()) ObserveIn(*observed, r.events.back().kv.mod_revision);
+        callback(std::move(r));
+      });
   {
     std::lock_guard lock(mu_);
     std::erase_if(watches_, [](const auto& w) { return w.expired(); });

@@ -52,6 +52,9 @@ struct EtcdOptions {
   // Serve reads of the latest revision from a mirror of the keyspace (see above). Off: every
   // read goes to etcd.
   bool mirror = true;
+  // Key prefixes the mirror does not keep (write-mostly data, e.g. the audit trail): reads
+  // under them go to etcd.
+  std::vector<std::string> mirror_uncached;
   // How long a linearizable read waits for the mirror to catch up before it asks etcd.
   std::chrono::milliseconds mirror_wait{2000};
   // HTTP/2 connections per member.

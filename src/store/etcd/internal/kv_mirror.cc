@@ -4,11 +4,34 @@
 
 namespace berth::store::etcd_internal {
 
+bool KvMirror::Uncached(std::string_view key) const {
+  for (const auto& p : uncached_) {
+    if (key.starts_with(p)) return true;
+  }
+  return false;
+}
+
+bool KvMirror::Covers(std::string_view key, const RangeOptions& options) const {
+  if (uncached_.empty()) return true;
+  KeyRange range = MakeKeyRange(key, options.prefix, options.range_end);
+  if (range.range_end.empty()) return !Uncached(range.key);
+  const bool to_end = range.range_end == std::string_view("\0", 1);
+  for (const auto& p : uncached_) {
+    // [key, end) and [p, PrefixEnd(p)) overlap unless one ends before the other begins.
+    const std::string p_end = PrefixEnd(p);
+    bool before = !to_end && range.range_end <= p;
+    bool after = range.key >= p_end;
+    if (!before && !after) return false;
+  }
+  return true;
+}
+
 void KvMirror::Load(std::vector<KeyValue> kvs, int64_t revision) {
   {
     std::unique_lock lock(mu_);
     kvs_.clear();
     for (auto& kv : kvs) {
+      if (Uncached(kv.key)) continue;
       std::string key = kv.key;
       kvs_.insert_or_assign(std::move(key), std::move(kv));
     }
@@ -27,6 +50,7 @@ void KvMirror::Apply(const std::vector<Event>& events) {
     for (const auto& e : events) {
       // A revision's events arrive together; older ones were applied before a resume.
       if (e.kv.mod_revision <= applied) continue;
+      if (Uncached(e.kv.key)) continue;
       if (e.type == Event::Type::kDelete) {
         auto it = kvs_.find(e.kv.key);
         if (it != kvs_.end()) kvs_.erase(it);
@@ -64,8 +88,58 @@ void KvMirror::Invalidate() {
 }
 
 void KvMirror::Notify() {
-  std::lock_guard lock(wait_mu_);
-  wait_cv_.notify_all();
+  std::vector<std::pair<std::function<void(bool)>, bool>> due;
+  {
+    std::lock_guard lock(wait_mu_);
+    wait_cv_.notify_all();
+    if (waiters_.empty()) return;
+    const bool is_ready = ready();
+    const int64_t rev = revision_.load();
+    auto end = is_ready ? waiters_by_rev_.upper_bound(rev) : waiters_by_rev_.end();
+    for (auto it = waiters_by_rev_.begin(); it != end;) {
+      auto w = waiters_.find(it->second);
+      due.emplace_back(std::move(w->second.done), is_ready);
+      waiters_.erase(w);
+      it = waiters_by_rev_.erase(it);
+    }
+  }
+  for (auto& [done, reached] : due) done(reached);
+}
+
+uint64_t KvMirror::WhenReached(int64_t revision, std::function<void(bool)> done) {
+  uint64_t id;
+  bool is_ready;
+  {
+    std::lock_guard lock(wait_mu_);
+    id = ++next_waiter_;
+    is_ready = ready();
+    if (is_ready && revision_.load() < revision) {
+      waiters_.emplace(id, Waiter{.revision = revision, .done = std::move(done)});
+      waiters_by_rev_.emplace(revision, id);
+      return id;
+    }
+  }
+  done(is_ready);
+  return 0;
+}
+
+void KvMirror::Expire(uint64_t id) {
+  std::function<void(bool)> done;
+  {
+    std::lock_guard lock(wait_mu_);
+    auto w = waiters_.find(id);
+    if (w == waiters_.end()) return;
+    auto range = waiters_by_rev_.equal_range(w->second.revision);
+    for (auto it = range.first; it != range.second; ++it) {
+      if (it->second == id) {
+        waiters_by_rev_.erase(it);
+        break;
+      }
+    }
+    done = std::move(w->second.done);
+    waiters_.erase(w);
+  }
+  done(false);
 }
 
 bool KvMirror::WaitFor(int64_t revision, std::chrono::steady_clock::time_point deadline) {
@@ -86,6 +160,7 @@ size_t KvMirror::size() const {
 }
 
 std::optional<RangeResult> KvMirror::Read(std::string_view key, const RangeOptions& options) const {
+  if (!Covers(key, options)) return std::nullopt;
   KeyRange range = MakeKeyRange(key, options.prefix, options.range_end);
   std::shared_lock lock(mu_);
   if (!loaded_ || !live_.load()) return std::nullopt;

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -31,6 +32,15 @@ namespace berth::store::etcd_internal {
 
 class KvMirror {
  public:
+  // `uncached`: key prefixes whose keys the mirror does not keep (write-mostly data such as
+  // the audit trail); their events still advance its revision, and reads of ranges that touch
+  // them are not answered here (Covers).
+  explicit KvMirror(std::vector<std::string> uncached = {}) : uncached_(std::move(uncached)) {}
+
+  // Whether a read of this range can be answered from the mirror (it touches no uncached
+  // prefix).
+  bool Covers(std::string_view key, const RangeOptions& options) const;
+
   // Replaces the content with `kvs`, the whole keyspace at `revision`.
   void Load(std::vector<KeyValue> kvs, int64_t revision);
   // Applies one watch response's events (revision order, newer than the mirror's revision;
@@ -47,6 +57,13 @@ class KvMirror {
   // Waits until the mirror has applied `revision` or later; false when it is (or becomes)
   // not live, or `deadline` passes first.
   bool WaitFor(int64_t revision, std::chrono::steady_clock::time_point deadline);
+  // The same without a thread waiting: calls `done(true)` once the mirror has applied
+  // `revision` (at once, on the caller's thread, when it has), or `done(false)` when it is not
+  // ready or stops being ready first, or when Expire(id) comes first. Returns the waiter's id.
+  // `done` runs on the feed's thread and must be quick.
+  uint64_t WhenReached(int64_t revision, std::function<void(bool reached)> done);
+  void Expire(uint64_t id);
+
   // A Range of the latest revision, as etcd answers it (key, prefix or range_end; limit with
   // count and more; keys_only; count_only), at the mirror's revision; nullopt unless loaded
   // and live. `options.revision` is ignored: the caller sends older reads to etcd.
@@ -57,16 +74,27 @@ class KvMirror {
   size_t size() const;
 
  private:
+  // Wakes WaitFor callers and runs the waiters that are due (all of them, with false, when
+  // the mirror is not ready).
   void Notify();
+  bool Uncached(std::string_view key) const;
 
+  const std::vector<std::string> uncached_;
   mutable std::shared_mutex mu_;
   std::map<std::string, KeyValue, std::less<>> kvs_;  // guarded by mu_
   bool loaded_ = false;                               // guarded by mu_
   std::atomic<int64_t> revision_{0};                  // written under mu_ (exclusive)
   std::atomic<bool> live_{false};
 
+  struct Waiter {
+    int64_t revision = 0;
+    std::function<void(bool)> done;
+  };
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
+  std::map<uint64_t, Waiter> waiters_;               // guarded by wait_mu_, by id
+  std::multimap<int64_t, uint64_t> waiters_by_rev_;  // guarded by wait_mu_
+  uint64_t next_waiter_ = 0;                         // guarded by wait_mu_
 };
 
 }  // namespace berth::store::etcd_internal

@@ -119,6 +119,29 @@ TEST_F(KvMirrorTest, WaitForReturnsOnceTheRevisionIsAppliedOrTheFeedIsLost) {
   EXPECT_FALSE(mirror_.WaitFor(99, std::chrono::steady_clock::now()));
 }
 
+TEST_F(KvMirrorTest, WaitersRunOnceTheirRevisionIsAppliedOrWithFalseWhenTheFeedIsLost) {
+  std::vector<std::string> log;
+  EXPECT_EQ(mirror_.WhenReached(10, [&](bool ok) { log.push_back(ok ? "10 now" : "10 lost"); }),
+            0u);
+  EXPECT_EQ(log, (std::vector<std::string>{"10 now"})) << "an applied revision answers at once";
+  mirror_.WhenReached(12, [&](bool ok) { log.push_back(ok ? "12" : "12 lost"); });
+  mirror_.WhenReached(11, [&](bool ok) { log.push_back(ok ? "11" : "11 lost"); });
+  uint64_t expired =
+      mirror_.WhenReached(13, [&](bool ok) { log.push_back(ok ? "13" : "13 expired"); });
+  mirror_.WhenReached(20, [&](bool ok) { log.push_back(ok ? "20" : "20 lost"); });
+  mirror_.Apply({Put(Kv("/d", "1", 11))});
+  EXPECT_EQ(log.back(), "11");
+  mirror_.Apply({Put(Kv("/d", "2", 12))});
+  EXPECT_EQ(log.back(), "12");
+  mirror_.Expire(expired);
+  EXPECT_EQ(log.back(), "13 expired");
+  mirror_.Expire(expired);  // once only
+  mirror_.SetLive(false);
+  EXPECT_EQ(log, (std::vector<std::string>{"10 now", "11", "12", "13 expired", "20 lost"}));
+  mirror_.WhenReached(1, [&](bool ok) { log.push_back(ok ? "1" : "1 not ready"); });
+  EXPECT_EQ(log.back(), "1 not ready");
+}
+
 TEST_F(KvMirrorTest, InvalidateForgetsTheContentUntilLoadedAgain) {
   mirror_.Invalidate();
   EXPECT_FALSE(mirror_.ready());
@@ -128,6 +151,30 @@ TEST_F(KvMirrorTest, InvalidateForgetsTheContentUntilLoadedAgain) {
   EXPECT_TRUE(mirror_.Read("/x", {})->kvs.empty());
   EXPECT_EQ(mirror_.Read("/y", {})->kvs.size(), 1u);
   EXPECT_EQ(mirror_.size(), 1u);
+}
+
+}  // namespace
+}  // namespace berth::store::etcd_internal
+
+namespace berth::store::etcd_internal {
+namespace {
+
+TEST(KvMirrorUncachedTest, KeepsNoKeysUnderUncachedPrefixesButFollowsTheirRevisions) {
+  KvMirror mirror({"/audit/"});
+  mirror.Load({Kv("/a", "1", 2), Kv("/audit/1", "big", 3)}, 3);
+  mirror.SetLive(true);
+  mirror.Apply({Put(Kv("/audit/2", "big", 4))});
+  EXPECT_EQ(mirror.revision(), 4) << "an uncached key's event still moves the mirror on";
+  EXPECT_EQ(mirror.size(), 1u);
+  EXPECT_FALSE(mirror.Read("/audit/", {.prefix = true}).has_value()) << "etcd answers that";
+  EXPECT_FALSE(mirror.Read("/audit/1", {}).has_value());
+  EXPECT_FALSE(mirror.Read("", {.prefix = true}).has_value()) << "every key includes them";
+  EXPECT_FALSE(mirror.Read("/a", {.range_end = "/b"}).has_value());
+  EXPECT_TRUE(mirror.Read("/a", {}).has_value());
+  EXPECT_TRUE(mirror.Read("/a", {.range_end = "/audit/"}).has_value()) << "ends where they begin";
+  EXPECT_TRUE(mirror.Read("/audit0", {.prefix = true}).has_value()) << "begins past them";
+  EXPECT_TRUE(mirror.Covers("/b/", {.prefix = true}));
+  EXPECT_FALSE(mirror.Covers("/audit/x", {}));
 }
 
 }  // namespace

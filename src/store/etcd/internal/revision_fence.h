@@ -4,14 +4,16 @@
 // arrive wait for the next one, which then serves all of them with one round trip to etcd.
 // At most one fetch is in flight at a time.
 //
-// Private to store/etcd. Thread-safety: Fetch from any thread (it blocks its caller).
+// Private to store/etcd. Thread-safety: every method from any thread. FetchAsync's callbacks
+// run where the fetch completes (or on the caller's thread when a fetch starts and completes
+// inside the call); Fetch blocks its caller.
 #pragma once
 
-#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <vector>
 
 #include "core/error.h"
 
@@ -19,10 +21,16 @@ namespace berth::store::etcd_internal {
 
 class RevisionFence {
  public:
-  // `fetch` asks etcd for its current revision with a linearizable read.
-  explicit RevisionFence(std::function<Result<int64_t>()> fetch) : fetch_(std::move(fetch)) {}
+  using Callback = std::function<void(Result<int64_t>)>;
+  // Starts one fetch of etcd's current revision (a linearizable read) and calls `done` once
+  // with its result, from any thread.
+  using AsyncFetch = std::function<void(Callback done)>;
 
-  // The result of a fetch that started after this call began.
+  explicit RevisionFence(AsyncFetch fetch) : fetch_(std::move(fetch)) {}
+
+  // Calls `done` with the result of a fetch that started after this call began.
+  void FetchAsync(Callback done);
+  // The same, waiting for it.
   Result<int64_t> Fetch();
 
   // How many fetches went to etcd, and how many callers wait now (for tests and metrics).
@@ -30,14 +38,14 @@ class RevisionFence {
   size_t waiting() const;
 
  private:
-  const std::function<Result<int64_t>()> fetch_;
+  void Completed(Result<int64_t> result);
+
+  const AsyncFetch fetch_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool in_flight_ = false;            // guarded by mu_
-  uint64_t started_ = 0;              // guarded by mu_: rounds started
-  uint64_t finished_ = 0;             // guarded by mu_: rounds finished (rounds run one by one)
-  size_t waiting_ = 0;                // guarded by mu_
-  Result<int64_t> last_{int64_t{0}};  // guarded by mu_: the result of round `finished_`
+  bool in_flight_ = false;         // guarded by mu_
+  uint64_t started_ = 0;           // guarded by mu_
+  std::vector<Callback> current_;  // guarded by mu_: served by the fetch in flight
+  std::vector<Callback> next_;     // guarded by mu_: arrived during it; served by the next
 };
 
 }  // namespace berth::store::etcd_internal

@@ -4,90 +4,69 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <condition_variable>
 #include <thread>
 #include <vector>
 
 namespace berth::store::etcd_internal {
 namespace {
 
-// A fetch the test releases by hand; each fetch returns its sequence number.
-class GatedFetch {
- public:
-  Result<int64_t> operator()() {
-    std::unique_lock lock(mu_);
-    int64_t mine = ++started_;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return released_ >= mine; });
-    if (fail_) return Fail(ErrorCode::kUnavailable, "etcd down");
-    return mine * 100;
+// Fetches the test completes by hand, in order.
+struct ManualFetches {
+  std::vector<RevisionFence::Callback> pending;
+  RevisionFence::AsyncFetch Fn() {
+    return [this](RevisionFence::Callback done) { pending.push_back(std::move(done)); };
   }
-  void WaitStarted(int64_t n) {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return started_ >= n; });
-  }
-  void Release(int64_t n) {
-    std::lock_guard lock(mu_);
-    released_ = n;
-    cv_.notify_all();
-  }
-  void FailFromNowOn() {
-    std::lock_guard lock(mu_);
-    fail_ = true;
-  }
-  int64_t started() {
-    std::lock_guard lock(mu_);
-    return started_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int64_t started_ = 0;
-  int64_t released_ = 0;
-  bool fail_ = false;
+  void Complete(size_t i, Result<int64_t> r) { pending.at(i)(std::move(r)); }
 };
 
-TEST(RevisionFenceTest, CallersArrivingDuringAFetchWaitForTheNextOneAndShareIt) {
-  GatedFetch gate;
-  RevisionFence fence([&] { return gate(); });
-  std::atomic<int64_t> first{0};
-  std::thread a([&] { first = *fence.Fetch(); });
-  gate.WaitStarted(1);
+TEST(RevisionFenceTest, CallersArrivingDuringAFetchShareTheNextOne) {
+  ManualFetches etcd;
+  RevisionFence fence(etcd.Fn());
+  std::vector<int64_t> got(5, 0);
+  fence.FetchAsync([&](Result<int64_t> r) { got[0] = *r; });
+  ASSERT_EQ(etcd.pending.size(), 1u);
   // These arrive while fetch 1 is in flight: it may have read etcd before their writes.
-  std::vector<std::thread> later;
-  std::vector<int64_t> got(4, 0);
-  for (int i = 0; i < 4; ++i) later.emplace_back([&, i] { got[i] = *fence.Fetch(); });
-  // All four wait on the fence before fetch 1 ends (none can start a fetch meanwhile).
-  while (fence.waiting() < 4) std::this_thread::yield();
-  gate.Release(1);
-  a.join();
-  EXPECT_EQ(first.load(), 100);
-  gate.WaitStarted(2);
-  gate.Release(2);
-  for (auto& t : later) t.join();
-  for (int64_t g : got) EXPECT_EQ(g, 200) << "answered by the fetch that started after them";
-  EXPECT_EQ(gate.started(), 2) << "four waiting callers shared one fetch";
+  for (int i = 1; i < 5; ++i) fence.FetchAsync([&, i](Result<int64_t> r) { got[i] = *r; });
+  EXPECT_EQ(etcd.pending.size(), 1u) << "no second fetch while one is in flight";
+  EXPECT_EQ(fence.waiting(), 5u);
+  etcd.Complete(0, 100);
+  EXPECT_EQ(got[0], 100);
+  for (int i = 1; i < 5; ++i) EXPECT_EQ(got[i], 0) << "not answered by the earlier fetch";
+  ASSERT_EQ(etcd.pending.size(), 2u) << "the waiting callers started the next fetch";
+  etcd.Complete(1, 200);
+  for (int i = 1; i < 5; ++i) EXPECT_EQ(got[i], 200);
   EXPECT_EQ(fence.fetches(), 2u);
+  EXPECT_EQ(fence.waiting(), 0u);
 }
 
-TEST(RevisionFenceTest, ALoneCallerStartsItsOwnFetch) {
+TEST(RevisionFenceTest, AFinishedFetchNeverAnswersALaterCaller) {
   int64_t calls = 0;
-  RevisionFence fence([&]() -> Result<int64_t> { return ++calls; });
+  RevisionFence fence([&](RevisionFence::Callback done) { done(++calls); });
   EXPECT_EQ(*fence.Fetch(), 1);
-  EXPECT_EQ(*fence.Fetch(), 2) << "a finished fetch never answers a later caller";
+  EXPECT_EQ(*fence.Fetch(), 2);
 }
 
-TEST(RevisionFenceTest, AFailedFetchFailsItsCallersAndTheNextOneRetries) {
-  GatedFetch gate;
-  RevisionFence fence([&] { return gate(); });
-  gate.FailFromNowOn();
-  gate.Release(1);
-  auto failed = fence.Fetch();
-  ASSERT_FALSE(failed.has_value());
-  EXPECT_EQ(failed.error().code, ErrorCode::kUnavailable);
-  EXPECT_EQ(fence.fetches(), 1u);
+TEST(RevisionFenceTest, AFailedFetchFailsItsCallersOnly) {
+  ManualFetches etcd;
+  RevisionFence fence(etcd.Fn());
+  Result<int64_t> first = 0, second = 0;
+  fence.FetchAsync([&](Result<int64_t> r) { first = std::move(r); });
+  fence.FetchAsync([&](Result<int64_t> r) { second = std::move(r); });
+  etcd.Complete(0, Fail(ErrorCode::kUnavailable, "etcd down"));
+  ASSERT_FALSE(first.has_value());
+  EXPECT_EQ(first.error().code, ErrorCode::kUnavailable);
+  etcd.Complete(1, 7);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(*second, 7);
+}
+
+TEST(RevisionFenceTest, FetchWaitsForAFetchCompletedOnAnotherThread) {
+  std::vector<std::thread> threads;
+  RevisionFence fence([&](RevisionFence::Callback done) {
+    threads.emplace_back([done = std::move(done)] { done(42); });
+  });
+  EXPECT_EQ(*fence.Fetch(), 42);
+  for (auto& t : threads) t.join();
 }
 
 }  // namespace

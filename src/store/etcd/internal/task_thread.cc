@@ -14,8 +14,9 @@ TaskThread::~TaskThread() { Stop(); }
 void TaskThread::PostAt(Clock::time_point at, Task task) {
   std::lock_guard lock(state_->mu);
   if (state_->stopping) return;
-  state_->tasks.emplace(std::make_pair(at, state_->next_seq++), std::move(task));
-  state_->cv.notify_one();
+  auto it = state_->tasks.emplace(std::make_pair(at, state_->next_seq++), std::move(task)).first;
+  // The thread sleeps until the earliest task is due: wake it only for a new earliest one.
+  if (it == state_->tasks.begin()) state_->cv.notify_one();
 }
 
 void TaskThread::Stop() {
