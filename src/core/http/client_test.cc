@@ -21,6 +21,7 @@
 
 #include "core/http/parser.h"
 #include "core/http/server.h"
+#include "core/http/testing/test_certs.h"
 
 namespace berth::http {
 namespace {
@@ -343,51 +344,8 @@ TEST_F(ClientTest, RejectsBadUrls) {
 
 // --- TLS -------------------------------------------------------------------------------
 
-struct TestCert {
-  std::string cert_pem;
-  std::string key_pem;
-};
-
-// A self-signed EC certificate for 127.0.0.1 (SAN IP).
-TestCert MakeSelfSigned() {
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509* x = X509_new();
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-  X509_set_pubkey(x, key);
-  X509_NAME* name = X509_get_subject_name(x);
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>("berth-test"), -1, -1, 0);
-  X509_set_issuer_name(x, name);
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
-  X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
-  X509_add_ext(x, san, -1);
-  X509_EXTENSION_free(san);
-  X509_EXTENSION* bc =
-      X509V3_EXT_conf_nid(nullptr, &ctx, NID_basic_constraints, "critical,CA:TRUE");
-  X509_add_ext(x, bc, -1);
-  X509_EXTENSION_free(bc);
-  X509_sign(x, key, EVP_sha256());
-  TestCert out;
-  BIO* b = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(b, x);
-  char* data = nullptr;
-  long n = BIO_get_mem_data(b, &data);
-  out.cert_pem.assign(data, static_cast<size_t>(n));
-  BIO_free(b);
-  b = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr);
-  n = BIO_get_mem_data(b, &data);
-  out.key_pem.assign(data, static_cast<size_t>(n));
-  BIO_free(b);
-  X509_free(x);
-  EVP_PKEY_free(key);
-  return out;
-}
+using testing::MakeSelfSigned;
+using testing::TestCert;
 
 // A TLS server on a raw socket with OpenSSL: answers each connection's request with "tls ok".
 class TlsServer {
