@@ -79,8 +79,19 @@ void Context::Resolve() {
   if (addr.empty()) addr = Env("BERTH_ADDR");
   if (addr.empty()) addr = config.value("addr", std::string());
   if (addr.empty()) addr = "http://127.0.0.1:7700";
-  if (addr.find("://") == std::string::npos) addr = "http://" + addr;
-  while (!addr.empty() && addr.back() == '/') addr.pop_back();
+  // Several servers, comma-separated ("https://a:7700,https://b:7700"): the API client fails
+  // over between them (core/http/client.h). Each gets a scheme and loses a trailing slash.
+  std::string normalized;
+  for (size_t start = 0; start <= addr.size();) {
+    size_t comma = std::min(addr.find(',', start), addr.size());
+    std::string one = addr.substr(start, comma - start);
+    if (one.find("://") == std::string::npos) one = "http://" + one;
+    while (!one.empty() && one.back() == '/') one.pop_back();
+    normalized += (normalized.empty() ? "" : ",") + one;
+    start = comma + 1;
+  }
+  addr = std::move(normalized);
+  if (ca_file.empty()) ca_file = Env("BERTH_CA_FILE");
   if (token.empty()) token = Env("BERTH_TOKEN");
   if (token.empty()) token = config.value("token", std::string());
   if (token.empty()) {
@@ -99,7 +110,8 @@ Result<Json> Context::CallText(std::string_view method, std::string_view path, s
   http::Headers headers;
   if (!token.empty()) headers.Set("Authorization", "Bearer " + token);
   if (!content_type.empty()) headers.Set("Content-Type", std::string(content_type));
-  auto resp = http::Fetch(method, addr + std::string(path), std::move(payload), std::move(headers));
+  auto resp = http::FetchFrom(addr, method, path, std::move(payload), std::move(headers),
+                              {.tls_ca_file = ca_file});
   if (!resp) {
     return Fail(resp.error().code,
                 fmt::format("cannot reach berthd at {}: {}", addr, resp.error().message));
@@ -152,7 +164,8 @@ Result<void> Context::Stream(std::string_view path,
 
 Result<void> Context::Stream(std::string_view method, std::string_view path, const Json* body,
                              const std::function<bool(const Json&)>& on_line) {
-  auto client = http::Client::Create(addr, {.timeout = std::chrono::hours(24 * 365)});
+  auto client = http::Client::Create(
+      addr, {.timeout = std::chrono::hours(24 * 365), .tls_ca_file = ca_file});
   if (!client) return std::unexpected(client.error());
   http::Request req;
   req.method = std::string(method);

@@ -20,7 +20,10 @@ namespace berth::cli {
 enum class Format { kTable, kJson, kYaml };
 
 struct Context {
-  std::string addr;   // --addr, else BERTH_ADDR, else config file, else http://127.0.0.1:7700
+  // --addr, else BERTH_ADDR, else config file, else http://127.0.0.1:7700; several servers
+  // comma-separated.
+  std::string addr;
+  std::string ca_file;  // CA bundle for https servers: BERTH_CA_FILE (else the system's)
   std::string token;  // --token, else BERTH_TOKEN, else config file, else admin.token
   std::string output = "table";
   // Set by the chosen subcommand; returns the process exit code.

@@ -118,6 +118,9 @@ int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_di
   if (!parts) return Die(parts.error().message);
   agent::node::NodeAgentOptions no;
   no.server = flags.server;
+  no.tls = {.tls_ca_file = flags.ca_file,
+            .tls_cert_file = flags.tls_cert,
+            .tls_key_file = flags.tls_key};
   no.token = token;
   no.node = flags.node;
   no.labels = *labels;

@@ -54,7 +54,10 @@ struct AgentParts {
 Result<AgentParts> StartAgentParts(const AgentPartsOptions& options, Clock& clock);
 
 struct AgentRoleFlags {
-  std::string server;
+  std::string server;  // one or several comma-separated
+  std::string ca_file;
+  std::string tls_cert;
+  std::string tls_key;
   std::string token;
   std::string token_file;
   std::string node;

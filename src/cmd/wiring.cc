@@ -121,7 +121,10 @@ Result<std::unique_ptr<agent::node::NodeAgent>> StartLocalNode(Wiring& w, AgentP
   agent::node::NodeAgentOptions o;
   std::string api = w.flags.api_address;
   if (api.starts_with("0.0.0.0:")) api = "127.0.0.1:" + api.substr(8);
-  o.server = "http://" + api;
+  o.server = (w.flags.api_tls ? "https://" : "http://") + api;
+  // The agent of `berthd dev` calls its own process over loopback: it does not check the
+  // certificate (its CA need not be known to the process).
+  o.tls.tls_verify = false;
   o.token = *token;
   o.node = "local";
   o.address = "127.0.0.1";

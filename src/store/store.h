@@ -220,6 +220,11 @@ struct StoreOptions {
   // Key prefixes of write-mostly data (the audit trail) that the etcd back-end keeps out of
   // its in-memory mirror; reads under them go to etcd. Ignored by sqlite.
   std::vector<std::string> uncached_prefixes;
+  // TLS to etcd (its --client-cert-auth, --trusted-ca-file): with a CA file the endpoints are
+  // https; a client certificate and key when etcd asks for one. Ignored by sqlite.
+  std::string etcd_ca_file;
+  std::string etcd_cert_file;
+  std::string etcd_key_file;
 };
 
 // Opens the back-end named by `url`: "sqlite" (db in data_dir/store.db), "sqlite:///abs/path",

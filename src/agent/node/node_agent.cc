@@ -130,7 +130,7 @@ NodeAgent::NodeAgent(NodeAgentOptions options, Clock& clock, Agent& agent,
       agent_(agent),
       images_(images),
       puller_(puller),
-      client_(options_.server, options_.token) {}
+      client_(options_.server, options_.token, options_.tls) {}
 
 Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options, Clock& clock,
                                                     Agent& agent, image::ImageStore& images,
@@ -159,7 +159,10 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options, Cl
   n->pools_ = std::make_unique<Pools>(n->options_.op_threads);
   if (n->options_.exec_checks) {
     auto checks = NodeChecks::Start(
-        {.server = n->options_.server, .token = n->options_.token, .node = n->options_.node},
+        {.server = n->options_.server,
+         .tls = n->options_.tls,
+         .token = n->options_.token,
+         .node = n->options_.node},
         agent);
     if (!checks) return std::unexpected(Wrap(checks.error(), "exec checks"));
     n->checks_ = std::move(*checks);

@@ -52,12 +52,16 @@
 #include "agent/node/run_spec.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/http/client.h"
 #include "orchestrator/types.h"
 
 namespace berth::agent::node {
 
 struct NodeAgentOptions {
-  std::string server;  // control plane API, "http://127.0.0.1:7700"
+  // Control plane API, "http://127.0.0.1:7700", or several servers comma-separated (calls fail
+  // over between them).
+  std::string server;
+  http::ClientOptions tls;  // CA (and client certificate) for https servers
   std::string token;   // operator or admin
   std::string node;    // node name
   std::map<std::string, std::string> labels;

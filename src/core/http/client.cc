@@ -442,6 +442,18 @@ Result<std::unique_ptr<Client>> Client::Create(std::string_view base, ClientOpti
   return std::unique_ptr<Client>(std::move(client));
 }
 
+Result<Response> FetchFrom(std::string_view base, std::string_view method, std::string_view target,
+                           std::string body, Headers headers, ClientOptions options) {
+  auto client = Client::Create(base, std::move(options));
+  if (!client) return std::unexpected(client.error());
+  Request request;
+  request.method = std::string(method);
+  request.target = std::string(target);
+  request.headers = std::move(headers);
+  request.body = std::move(body);
+  return (*client)->Send(request);
+}
+
 bool IdempotentMethod(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
          method == "OPTIONS";

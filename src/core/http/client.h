@@ -61,6 +61,11 @@ class Client {
 // Whether HTTP says repeating `method` has the effect of sending it once (RFC 9110 9.2.2).
 bool IdempotentMethod(std::string_view method);
 
+// One request with `target` ("/path?q") on a fresh client for `base`: one base URL, or a
+// comma-separated list of them that fails over (see above).
+Result<Response> FetchFrom(std::string_view base, std::string_view method, std::string_view target,
+                           std::string body = {}, Headers headers = {}, ClientOptions options = {});
+
 // Convenience: one request on a fresh client. `url` is absolute ("http://h:p/path?q").
 Result<Response> Fetch(std::string_view method, std::string_view url, std::string body = {},
                        Headers headers = {}, ClientOptions options = {});

@@ -44,7 +44,8 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::Load(const Tls
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, f.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     return Fail(ErrorCode::kInvalidArgument,
-                fmt::format("TLS key {}: {}", f.key_file, OpenSslError()));
+                fmt::format("TLS key {} does not load with certificate {}: {}", f.key_file,
+                            f.cert_file, OpenSslError()));
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     return Fail(ErrorCode::kInvalidArgument,

@@ -258,7 +258,9 @@ void ConcurrentWriterAcrossAKill(EtcdCluster& cluster, Victim which) {
   for (int i = 0; i < kWrites; ++i) {
     EXPECT_EQ(events[i].kv.key, "/cw/" + Padded(i + 1));
     EXPECT_EQ(events[i].kv.version, 1);
-    if (i > 0) EXPECT_GT(events[i].kv.mod_revision, events[i - 1].kv.mod_revision);
+    if (i > 0) {
+      EXPECT_GT(events[i].kv.mod_revision, events[i - 1].kv.mod_revision);
+    }
   }
   EXPECT_EQ(events.back().kv.key, "/cw/zz-sentinel");
 }

@@ -16,7 +16,8 @@ struct ManualFetches {
   RevisionFence::AsyncFetch Fn() {
     return [this](RevisionFence::Callback done) { pending.push_back(std::move(done)); };
   }
-  void Complete(size_t i, Result<int64_t> r) { pending.at(i)(std::move(r)); }
+  void Complete(size_t i, int64_t revision) { pending.at(i)(revision); }
+  void Fail(size_t i, const Error& e) { pending.at(i)(std::unexpected(e)); }
 };
 
 TEST(RevisionFenceTest, CallersArrivingDuringAFetchShareTheNextOne) {
@@ -52,7 +53,7 @@ TEST(RevisionFenceTest, AFailedFetchFailsItsCallersOnly) {
   Result<int64_t> first = 0, second = 0;
   fence.FetchAsync([&](Result<int64_t> r) { first = std::move(r); });
   fence.FetchAsync([&](Result<int64_t> r) { second = std::move(r); });
-  etcd.Complete(0, Fail(ErrorCode::kUnavailable, "etcd down"));
+  etcd.Fail(0, Error(ErrorCode::kUnavailable, "etcd down"));
   ASSERT_FALSE(first.has_value());
   EXPECT_EQ(first.error().code, ErrorCode::kUnavailable);
   etcd.Complete(1, 7);
