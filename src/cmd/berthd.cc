@@ -303,6 +303,10 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     cmd->add_option("--dns", flags.components.dns, "Registry DNS address host:port, or none")
         ->capture_default_str();
+    cmd->add_option("--leader-ttl", flags.components.leader_ttl,
+                    "Lease of the controller, health-check and compactor leaders among servers: "
+                    "a dead leader is replaced within about this long (>= 2s)")
+        ->capture_default_str();
     cmd->add_option("--node-grace", flags.components.node_grace,
                     "How long a lost node keeps its instances before they move (e.g. 30s)")
         ->capture_default_str();

@@ -15,6 +15,7 @@
 #include "api/route_endpoints.h"
 #include "cmd/agent_role.h"
 #include "core/log.h"
+#include "core/units.h"
 #include "gateway/endpoint_source.h"
 #include "gateway/gateway.h"
 #include "gateway/load_reporter.h"
@@ -151,6 +152,15 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   char host[256] = {};
   ::gethostname(host, sizeof host - 1);
   const std::string candidate = fmt::format("{}:{}", host, w.data_dir);
+  auto leader_ttl = berth::ParseDuration(w.flags.leader_ttl);
+  if (!leader_ttl) return std::unexpected(Wrap(leader_ttl.error(), "--leader-ttl"));
+  const int64_t leader_ttl_seconds = std::chrono::ceil<std::chrono::seconds>(*leader_ttl).count();
+  if (leader_ttl_seconds < 2) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("--leader-ttl {} is below 2s: etcd keeps leases at least that long, "
+                            "and a leader renews every third of it",
+                            w.flags.leader_ttl));
+  }
 
   // Automatic compaction of the store's history: on a shared store (etcd) only the holder of
   // the compactor's leader key compacts; the embedded store has one process.
@@ -158,12 +168,14 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     auto co = store::ParseCompactorFlags(w.flags.compaction_mode, w.flags.compaction_retention);
     if (!co) return std::unexpected(co.error());
     if (w.store.backend() != "sqlite") co->leader_id = candidate;
+    co->leader_ttl_seconds = leader_ttl_seconds;
     started->compactor = std::make_unique<store::Compactor>(w.store, w.clock, *co);
     started->compactor->Start();
   }
   registry::ComponentOptions ro;
   ro.dns_address = w.flags.dns == "none" ? "" : w.flags.dns;
   ro.health_leader_id = candidate;
+  ro.health_leader_ttl_seconds = leader_ttl_seconds;
   // Node-local exec checks (metadata "berth.node") are run by that node's agent; the health
   // leader marks them critical once the node's key (under its lease) is gone.
   ro.health.node_alive = [&store = w.store](const std::string& node) -> Result<bool> {
@@ -198,6 +210,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     if (!grace) return std::unexpected(Wrap(grace.error(), "--node-grace"));
     orchestrator::ControllerOptions co;
     co.id = candidate;
+    co.lease_ttl_seconds = leader_ttl_seconds;
     co.reconciler.down_grace = *grace;
     started->random =
         std::make_unique<orchestrator::SeededRandom>(static_cast<uint64_t>(w.clock.WallMillis()));
