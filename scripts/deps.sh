@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build ccache clang libclang-rt-14-dev pkg-config git
+  build-essential cmake ninja-build ccache clang libclang-rt-14-dev lld pkg-config git
   # libraries
   libasio-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libssl-dev libfmt-dev
   libspdlog-dev libcli11-dev libre2-dev libarchive-dev libzstd-dev libnghttp2-dev
@@ -21,6 +21,10 @@ packages=(
   # log center peers (bench/logs): ripgrep and zstd (Debian has no Grafana Loki, Vector or
   # Fluent Bit; its "loki" package is a genetics tool)
   ripgrep zstd
+  # scanner references: dpkg --compare-versions (dpkg), rpm.vercmp (rpm), PEP 440 (packaging)
+  dpkg rpm python3-packaging
+  # shells the CLI's completion scripts are tested under
+  bash zsh
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -11,6 +11,7 @@ namespace berth::api {
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiDeps deps,
                                                     Router router) {
   std::unique_ptr<ApiServer> api(new ApiServer(std::move(deps), std::move(router)));
+  api->AddDiscovery();
   api->handlers_ = std::make_unique<asio::thread_pool>(std::max(1, options.handler_threads));
   if (api->deps_.metrics) {
     api->requests_ = &api->deps_.metrics->AddCounterFamily(
@@ -36,6 +37,26 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiDeps 
 }
 
 ApiServer::~ApiServer() { Stop(); }
+
+void ApiServer::AddDiscovery() {
+  router_.Add({.method = "GET",
+               .pattern = "/v1/api/endpoints",
+               .access = Access::kList,
+               .runs_inline = true,
+               .handler = [this](std::shared_ptr<Call> call) {
+                 Json list = Json::array();
+                 for (const Endpoint& e : router_.endpoints()) {
+                   Json j{{"method", e.method},
+                          {"pattern", e.pattern},
+                          {"access", AccessName(e.access)},
+                          {"mutating", e.mutating}};
+                   if (e.access != Access::kPublic) j["role"] = security::RoleName(e.min_role);
+                   if (e.for_nodes) j["for_nodes"] = true;
+                   list.push_back(std::move(j));
+                 }
+                 call->Reply(200, Json{{"endpoints", std::move(list)}});
+               }});
+}
 
 void ApiServer::Stop() {
   if (server_) server_->Stop();
@@ -68,6 +89,55 @@ void ApiServer::Count(std::string_view method, int status, Clock::TimePoint star
   latency_->Observe(std::chrono::duration<double>(deps_.clock->Now() - start).count());
 }
 
+std::optional<Error> ApiServer::Admit(const Endpoint& ep, const security::Principal& principal,
+                                      const http::Request& request,
+                                      const std::map<std::string, std::string>& params) const {
+  if (ep.access == Access::kPublic) return std::nullopt;
+  auto refuse = [&](const Error& e) {
+    return Error(e.code, fmt::format("{} {} {}", request.method, request.path, e.message));
+  };
+  switch (ep.access) {
+    case Access::kCluster:
+      if (auto ok = security::AuthorizeCluster(principal, ep.min_role); !ok)
+        return refuse(ok.error());
+      break;
+    case Access::kNamespace:
+      if (auto ns = params.find("ns"); ns != params.end()) {
+        if (auto ok = security::Authorize(principal, ns->second, ep.min_role); !ok)
+          return refuse(ok.error());
+      }
+      break;  // else namespace_of, on the pool
+    case Access::kHandler:
+    case Access::kList:
+      // Refused early when the token holds the role nowhere; the handler checks the rest.
+      if (principal.HighestRole() < ep.min_role) {
+        return Error(ErrorCode::kPermissionDenied,
+                     fmt::format("{} {} needs role {} (in some namespace at least); token \"{}\" "
+                                 "has none that high",
+                                 request.method, request.path, security::RoleName(ep.min_role),
+                                 principal.name));
+      }
+      break;
+    case Access::kPublic:
+      break;
+  }
+  if (principal.node.empty()) return std::nullopt;
+  // A node's token acts only as that node.
+  auto node = params.find("node");
+  if (!ep.for_nodes) {
+    return Error(ErrorCode::kPermissionDenied,
+                 fmt::format("token \"{}\" is bound to node {}: it may only make that node "
+                             "agent's calls, not {} {}",
+                             principal.name, principal.node, request.method, request.path));
+  }
+  if (node != params.end() && node->second != principal.node) {
+    return Error(ErrorCode::kPermissionDenied,
+                 fmt::format("token \"{}\" is bound to node {}: it cannot act for node {}",
+                             principal.name, principal.node, node->second.substr(0, 63)));
+  }
+  return std::nullopt;
+}
+
 void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWriter> writer) {
   const auto start = deps_.clock->Now();
   // Every early answer goes through here so that it is counted.
@@ -91,7 +161,7 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
     }
   }
   security::Principal principal;
-  bool needs_token = is_metrics || !match.endpoint->public_;
+  bool needs_token = is_metrics || match.endpoint->access != Access::kPublic;
   if (needs_token) {
     auto auth = request.headers.Get("Authorization");
     if (!auth || !auth->starts_with("Bearer ")) {
@@ -114,6 +184,10 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   }
 
   if (is_metrics) {
+    if (auto ok = security::AuthorizeCluster(principal, security::Role::kViewer); !ok) {
+      answer(ErrorResponse(Error(ErrorCode::kPermissionDenied, "/metrics " + ok.error().message)));
+      return;
+    }
     http::Response r;
     r.status = 200;
     r.headers.Set("Content-Type", std::string(metrics::kContentType));
@@ -125,27 +199,7 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   }
 
   const Endpoint& ep = *match.endpoint;
-  std::optional<Error> denied;
-  if (!ep.public_ && principal.role < ep.min_role) {
-    denied = Error(ErrorCode::kPermissionDenied,
-                   fmt::format("{} {} needs role {} (token \"{}\" has {})", request.method,
-                               request.path, security::RoleName(ep.min_role), principal.name,
-                               security::RoleName(principal.role)));
-  } else if (!ep.public_ && !principal.node.empty()) {
-    // A node's token acts only as that node.
-    auto node = match.params.find("node");
-    if (!ep.for_nodes) {
-      denied = Error(ErrorCode::kPermissionDenied,
-                     fmt::format("token \"{}\" is bound to node {}: it may only make that node "
-                                 "agent's calls, not {} {}",
-                                 principal.name, principal.node, request.method, request.path));
-    } else if (node != match.params.end() && node->second != principal.node) {
-      denied = Error(ErrorCode::kPermissionDenied,
-                     fmt::format("token \"{}\" is bound to node {}: it cannot act for node {}",
-                                 principal.name, principal.node, node->second.substr(0, 63)));
-    }
-  }
-  if (denied) {
+  if (auto denied = Admit(ep, principal, request, match.params); denied) {
     const Error& e = *denied;
     if (ep.mutating && deps_.audit) {
       deps_.audit->Record({.actor = principal.name,
@@ -176,11 +230,20 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   };
   auto call = std::make_shared<Call>(std::move(request), std::move(writer), std::move(principal),
                                      std::move(match.params), std::move(on_done));
+  if (ep.access == Access::kHandler) call->RequireHandlerAuthorization();
   if (ep.runs_inline) {
     ep.handler(std::move(call));
     return;
   }
-  asio::post(*handlers_, [&ep, call = std::move(call)]() mutable { ep.handler(std::move(call)); });
+  asio::post(*handlers_, [&ep, call = std::move(call)]() mutable {
+    // A namespace found by looking the object up (a container's): checked here, on the pool.
+    if (ep.access == Access::kNamespace && ep.namespace_of) {
+      auto ns = ep.namespace_of(*call);
+      if (!ns) return call->ReplyError(ns.error());
+      if (!call->Authorize(*ns, ep.min_role)) return;
+    }
+    ep.handler(std::move(call));
+  });
 }
 
 }  // namespace berth::api

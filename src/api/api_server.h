@@ -1,5 +1,6 @@
 // The control plane's REST API server: authenticates every request by bearer token (except
-// public endpoints), checks the endpoint's role, dispatches through the Router, writes an
+// public endpoints), checks the endpoint's access rule (global or per-namespace role, see
+// Access in router.h), dispatches through the Router, writes an
 // audit record for every mutating call, and serves /metrics. Endpoint groups are added by
 // the caller (cmd/) through the Register* functions in endpoints.h.
 // Handlers run on a pool of their own (they may wait on the store), or on the HTTP worker
@@ -14,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <asio/thread_pool.hpp>
@@ -65,7 +67,15 @@ class ApiServer {
 
  private:
   ApiServer(ApiDeps deps, Router router) : deps_(std::move(deps)), router_(std::move(router)) {}
+  // GET /v1/api/endpoints: every endpoint with its access rule (clients and the
+  // authorization matrix test read it).
+  void AddDiscovery();
   void Handle(http::Request&& request, std::shared_ptr<http::ResponseWriter> writer);
+  // The endpoint's access rule and the node-token rule, before any handler runs: the refusal
+  // (401/403), or nullopt. (kNamespace with namespace_of and kHandler finish on the pool.)
+  std::optional<Error> Admit(const Endpoint& ep, const security::Principal& principal,
+                             const http::Request& request,
+                             const std::map<std::string, std::string>& params) const;
   // Counts a finished request (every path through Handle ends here once).
   void Count(std::string_view method, int status, Clock::TimePoint start);
 

@@ -1,5 +1,7 @@
 #include "api/app_endpoints.h"
 
+#include "api/admission_endpoints.h"
+
 #include <fmt/core.h>
 
 #include <map>
@@ -113,9 +115,10 @@ Json ServiceJson(const orch::ServiceSpec& spec, const std::vector<InstanceView>&
     if (a.target_rps > 0) as["target_rps"] = a.target_rps;
     s["autoscale"] = std::move(as);
   }
-  if (status.is_object() && status.contains(spec.name) &&
-      status[spec.name].contains("unschedulable")) {
-    s["unschedulable"] = status[spec.name]["unschedulable"];
+  if (status.is_object() && status.contains(spec.name)) {
+    for (const char* field : {"unschedulable", "waiting"}) {
+      if (status[spec.name].contains(field)) s[field] = status[spec.name][field];
+    }
   }
   if (rollout.is_object() && !rollout.empty()) s["rollout"] = rollout;
   return s;
@@ -186,7 +189,17 @@ Json AppSummary(store::Store& store, const orch::StoredApp& sa,
               {"services", std::move(services)}};
 }
 
-void Apply(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
+// The containers admission judges for an app's services (what the orchestrator runs: the
+// default profile, so only image rules apply: registries, scan, findings, user).
+std::vector<security::admission::Container> Containers(
+    const std::vector<orch::ServiceSpec>& services) {
+  std::vector<security::admission::Container> out;
+  for (const auto& s : services) out.push_back({.name = s.name, .image = s.image});
+  return out;
+}
+
+void Apply(const std::shared_ptr<Call>& call, orch::AppStore& apps,
+           security::admission::AdmissionController* admission) {
   const std::string& body = call->request().body;
   if (body.empty()) {
     return call->ReplyError(
@@ -201,10 +214,18 @@ void Apply(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
   std::string name = call->Query("name").value_or("app");
   auto app = orch::ParseAppFile(body, filename, name);
   if (!app) return call->ReplyError(app.error());
+  if (!call->Authorize(app->ns, Role::kOperator)) return;
   bool dry_run = call->QueryFlag("dry_run") || call->QueryFlag("dry-run");
+  Json warnings;
+  if (!Admit(*call, admission, app->ns, fmt::format("app {}/{}", app->ns, app->name),
+             Containers(app->services), dry_run, &warnings)) {
+    return;
+  }
   auto r = apps.Apply(*app, "apply", dry_run);
   if (!r) return call->ReplyError(r.error());
-  call->Reply(r->action == "created" && !dry_run ? 201 : 200, ApplyJson(*app, *r, dry_run));
+  Json out = ApplyJson(*app, *r, dry_run);
+  if (!warnings.is_null()) out["admission"] = std::move(warnings);
+  call->Reply(r->action == "created" && !dry_run ? 201 : 200, out);
 }
 
 // The app named by the path, or a 404 reply.
@@ -222,19 +243,61 @@ std::optional<orch::StoredApp> AppOr404(const std::shared_ptr<Call>& call, orch:
   return std::move(**a);
 }
 
+// Admission for a service of the app the path names before `action` (scale-up: only when
+// `replicas` is above the current count; promote: always). False after answering.
+bool AdmitService(const std::shared_ptr<Call>& call, orch::AppStore& apps,
+                  security::admission::AdmissionController* admission, std::string_view action,
+                  int64_t replicas = -1) {
+  if (admission == nullptr) return true;
+  auto sa = apps.Get(call->Param("ns"), call->Param("app"));
+  if (!sa || !*sa) return true;  // the action itself answers the error
+  const orch::ServiceSpec* spec = (*sa)->app.FindService(call->Param("svc"));
+  if (spec == nullptr || (replicas >= 0 && replicas <= spec->replicas)) return true;
+  return Admit(*call, admission, call->Param("ns"),
+               fmt::format("{} of {}/{} service {}", action, call->Param("ns"), call->Param("app"),
+                           spec->name),
+               Containers({*spec}), false, nullptr);
+}
+
+// Admission for the version an undo rolls back to (`to`, or the newest other one).
+bool AdmitUndo(const std::shared_ptr<Call>& call, orch::AppStore& apps,
+               security::admission::AdmissionController* admission, int64_t to) {
+  if (admission == nullptr) return true;
+  auto sa = apps.Get(call->Param("ns"), call->Param("app"));
+  if (!sa || !*sa) return true;
+  const orch::ServiceSpec* spec = (*sa)->app.FindService(call->Param("svc"));
+  auto hist = apps.History(call->Param("ns"), call->Param("app"), call->Param("svc"));
+  if (spec == nullptr || !hist) return true;
+  for (auto it = hist->rbegin(); it != hist->rend(); ++it) {
+    if (to > 0 ? it->revision == to : it->deploy_hash != spec->DeployHash()) {
+      return Admit(*call, admission, call->Param("ns"),
+                   fmt::format("rollback of {}/{} service {} to revision {}", call->Param("ns"),
+                               call->Param("app"), spec->name, it->revision),
+                   Containers({it->spec}), false, nullptr);
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
-void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
+void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
+                          security::admission::AdmissionController* admission) {
   auto apps = std::make_shared<orch::AppStore>(store, clock);
   router.Add({.method = "POST",
               .pattern = "/v1/apps",
+              .access = Access::kHandler,
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [apps](std::shared_ptr<Call> call) { Apply(call, *apps); }});
+              .handler = [apps, admission](std::shared_ptr<Call> call) {
+                Apply(call, *apps, admission);
+              }});
   router.Add({.method = "GET",
               .pattern = "/v1/apps",
+              .access = Access::kList,
               .handler = [apps, &store, &clock](std::shared_ptr<Call> call) {
                 std::string ns = call->Query("namespace").value_or("");
+                if (!ns.empty() && !call->Authorize(ns, Role::kViewer)) return;
                 auto list = apps->List();
                 if (!list) return call->ReplyError(list.error());
                 auto inst = LoadInstances(store, ns, "");
@@ -244,7 +307,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                 const int64_t now = clock.WallMillis();
                 static const std::vector<InstanceView> kNone;
                 for (const auto& sa : *list) {
-                  if (!ns.empty() && sa.app.ns != ns) continue;
+                  if ((!ns.empty() && sa.app.ns != ns) || !call->MayRead(sa.app.ns)) continue;
                   auto it = inst->find(sa.app.Key());
                   out.push_back(AppSummary(store, sa, it == inst->end() ? kNone : it->second,
                                            with_instances, now));
@@ -253,6 +316,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
               }});
   router.Add({.method = "GET",
               .pattern = "/v1/apps/{ns}/{app}",
+              .access = Access::kNamespace,
               .handler = [apps, &store, &clock](std::shared_ptr<Call> call) {
                 auto sa = AppOr404(call, *apps);
                 if (!sa) return;
@@ -262,7 +326,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                 static const std::vector<InstanceView> kNone;
                 Json out = AppSummary(store, *sa, it == inst->end() ? kNone : it->second, true,
                                       clock.WallMillis());
-                out["spec"] = Json::parse(orch::AppToJson(sa->app));
+                out["spec"] = orch::AppToJsonValue(sa->app);
                 auto events = apps->Events(sa->app.ns, sa->app.name);
                 if (!events) return call->ReplyError(events.error());
                 Json ev = Json::array();
@@ -272,6 +336,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
               }});
   router.Add({.method = "DELETE",
               .pattern = "/v1/apps/{ns}/{app}",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
               .handler = [apps](std::shared_ptr<Call> call) {
@@ -284,9 +349,10 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
               }});
   router.Add({.method = "POST",
               .pattern = "/v1/apps/{ns}/{app}/services/{svc}/scale",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [apps](std::shared_ptr<Call> call) {
+              .handler = [apps, admission](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody();
                 if (!body) return call->ReplyError(body.error());
                 if (auto u = RejectUnknownFields(*body, {"replicas"}, "scale request"); !u) {
@@ -296,6 +362,11 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                     (*body)["replicas"].get<int64_t>() < 0) {
                   return call->ReplyError(Error(ErrorCode::kInvalidArgument,
                                                 "\"replicas\" must be a non-negative integer"));
+                }
+                // Scaling up starts containers: admission judges the service as it is now.
+                if (!AdmitService(call, *apps, admission, "scale-up",
+                                  (*body)["replicas"].get<int64_t>())) {
+                  return;
                 }
                 auto r = apps->Scale(call->Param("ns"), call->Param("app"), call->Param("svc"),
                                      (*body)["replicas"].get<int64_t>());
@@ -310,6 +381,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
   router.Add(
       {.method = "GET",
        .pattern = "/v1/apps/{ns}/{app}/services/{svc}/rollout",
+       .access = Access::kNamespace,
        .handler = [apps, &store, &clock](std::shared_ptr<Call> call) {
          auto sa = AppOr404(call, *apps);
          if (!sa) return;
@@ -348,9 +420,10 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
        }});
   router.Add({.method = "POST",
               .pattern = "/v1/apps/{ns}/{app}/services/{svc}/rollout/undo",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [apps](std::shared_ptr<Call> call) {
+              .handler = [apps, admission](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody(true);
                 if (!body) return call->ReplyError(body.error());
                 if (auto u = RejectUnknownFields(*body, {"revision"}, "undo request"); !u) {
@@ -365,6 +438,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                   }
                   to = (*body)["revision"].get<int64_t>();
                 }
+                if (!AdmitUndo(call, *apps, admission, to)) return;
                 auto r = apps->Undo(call->Param("ns"), call->Param("app"), call->Param("svc"), to);
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, Json{{"namespace", call->Param("ns")},
@@ -378,14 +452,17 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
   for (std::string verb : {"promote", "abort"}) {
     router.Add({.method = "POST",
                 .pattern = "/v1/apps/{ns}/{app}/services/{svc}/rollout/" + verb,
+                .access = Access::kNamespace,
                 .min_role = Role::kOperator,
                 .mutating = true,
-                .handler = [apps, verb](std::shared_ptr<Call> call) {
+                .handler = [apps, verb, admission](std::shared_ptr<Call> call) {
                   auto body = call->JsonBody(true);
                   if (!body) return call->ReplyError(body.error());
                   if (auto u = RejectUnknownFields(*body, {}, verb + " request"); !u) {
                     return call->ReplyError(u.error());
                   }
+                  // Promoting rolls the canary's version out to every replica.
+                  if (verb == "promote" && !AdmitService(call, *apps, admission, "promote")) return;
                   auto r =
                       verb == "promote"
                           ? apps->Promote(call->Param("ns"), call->Param("app"), call->Param("svc"))

@@ -66,7 +66,7 @@ Result<void> BootstrapAdminToken(security::TokenService& tokens, const std::stri
   auto empty = tokens.Empty();
   if (!empty) return std::unexpected(empty.error());
   if (!*empty) return {};
-  auto issued = tokens.Create("admin", security::Role::kAdmin, "berthd");
+  auto issued = tokens.Create("admin", {.role = security::Role::kAdmin}, "berthd");
   if (!issued) return std::unexpected(issued.error());
   std::string path = data_dir + "/admin.token";
   std::string tmp = path + ".tmp";

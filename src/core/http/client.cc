@@ -454,6 +454,19 @@ Result<Response> FetchFrom(std::string_view base, std::string_view method, std::
   return (*client)->Send(request);
 }
 
+std::string WithSchemes(std::string_view bases) {
+  std::string out;
+  for (size_t start = 0; start <= bases.size();) {
+    size_t comma = std::min(bases.find(',', start), bases.size());
+    std::string one(bases.substr(start, comma - start));
+    if (!one.starts_with("http://") && !one.starts_with("https://")) one = "http://" + one;
+    while (one.ends_with("/")) one.pop_back();
+    out += (out.empty() ? "" : ",") + one;
+    start = comma + 1;
+  }
+  return out;
+}
+
 bool IdempotentMethod(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
          method == "OPTIONS";

@@ -58,6 +58,10 @@ class Client {
   virtual bool last_request_sent() const = 0;
 };
 
+// A base (or comma-separated bases) as given by a user: each bare "host:port" gets http://, and
+// trailing slashes go ("a:7700,https://b:7700/" -> "http://a:7700,https://b:7700").
+std::string WithSchemes(std::string_view bases);
+
 // Whether HTTP says repeating `method` has the effect of sending it once (RFC 9110 9.2.2).
 bool IdempotentMethod(std::string_view method);
 

@@ -1,6 +1,6 @@
 // The `etcd` Store back-end: Berth's store on a real etcd v3 cluster, spoken to the way
 // etcd's own clients do, over gRPC (HTTP/2: every call and watch multiplexed on one
-// connection per member; docs/decisions/0012-etcd-grpc.md).
+// connection per member; docs/decisions/0013-etcd-grpc.md).
 //
 // - Several endpoints: a call goes to the current member; on a transport failure it fails
 //   over to the next one (reads and idempotent calls always; writes only when they provably
