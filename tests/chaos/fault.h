@@ -1,5 +1,6 @@
-// The chaos suite's fault injection, as a library (tests/chaos/*_it.cc) and as the command
-// `berth-fault` (scripts/chaos.sh): the faults a Berth cluster meets, made real.
+// The chaos suite's fault injection (tests/chaos/*_it.cc): the faults a Berth cluster meets,
+// made real. Process kills and freezes go through the harness's Process::Kill (SIGKILL,
+// SIGSTOP/SIGCONT) and EtcdCluster::KillMember; this library adds what signals cannot fake.
 //
 // - NetnsLink: a network namespace joined to the host by a veth pair; processes started in it
 //   (ExecPrefix) reach the host at host_address(). Cut() drops every packet between the two
