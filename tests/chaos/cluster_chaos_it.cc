@@ -200,7 +200,11 @@ TEST_F(ChaosCluster, SigkillOfTheLeadingServerHandsReconcileToAnother) {
 // they resumed after quorum came back.
 TEST_F(ChaosCluster, LosingEtcdQuorumFailsWritesClearlyUntilItReturns) {
   StartEtcdServers();
-  KvLoad load({.servers = ServerUrls(cluster_), .token = cluster_.token(), .run = "quorum"});
+  // Longer than the server's etcd failover deadline (10 s), so clients get its answer.
+  KvLoad load({.servers = ServerUrls(cluster_),
+               .token = cluster_.token(),
+               .run = "quorum",
+               .request_timeout = 20s});
   load.Start();
   ASSERT_TRUE(WritesProgress(load)) << load.error_summary();
   const int first = etcd_.Leader();
@@ -212,7 +216,7 @@ TEST_F(ChaosCluster, LosingEtcdQuorumFailsWritesClearlyUntilItReturns) {
   etcd_.KillMember(second);
   const auto lost = Clock::now();
   const uint64_t failures_before = load.failures();
-  ASSERT_TRUE(WaitFor([&] { return load.failures() >= failures_before + 10; }))
+  ASSERT_TRUE(WaitFor([&] { return load.failures() >= failures_before + 4; }, 90s))
       << "writes did not fail without a quorum";
   const std::string error = load.last_error();
   EXPECT_NE(error.find("503"), std::string::npos) << error;
@@ -227,7 +231,7 @@ TEST_F(ChaosCluster, LosingEtcdQuorumFailsWritesClearlyUntilItReturns) {
   ASSERT_TRUE(etcd_.RestartMember(second));
   ASSERT_TRUE(WritesProgress(load, 20)) << "writes never resumed:\n" << load.error_summary();
   std::printf("chaos_quorum_lost_writes_failing %.2f s\n", SecondsSince(lost));
-  std::printf("chaos_quorum_back_writes_resumed %.2f s after the member restarted\n",
+  std::printf("chaos_quorum_back_writes_resumed %.2f s from the restart of a member (its start included)\n",
               SecondsSince(back));
   std::printf("chaos_quorum_error %s\n", error.substr(0, 300).c_str());
   ASSERT_TRUE(etcd_.RestartMember(first));

@@ -39,7 +39,6 @@ Operation Cas(int client, std::optional<std::string> from, std::string to, Outco
           .return_ns = ret};
 }
 
-Verdict Check(const std::vector<Operation>& ops) { return CheckLinearizable(ops).verdict; }
 
 // Each case: a history, and whether a single register could have produced it.
 struct Case {

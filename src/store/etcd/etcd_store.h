@@ -44,8 +44,10 @@ struct EtcdTls {
 struct EtcdOptions {
   // One attempt of a call on one member.
   std::chrono::milliseconds request_timeout{8000};
-  // How long a call keeps failing over between members before it returns kUnavailable.
-  std::chrono::milliseconds failover_deadline{30000};
+  // How long a call keeps failing over between members before it returns kUnavailable: longer
+  // than an etcd leader election (~1-3 s), shorter than the timeouts of Berth's own clients
+  // (agent 15 s, CLI 30 s), so that they get this clear error rather than their own timeout.
+  std::chrono::milliseconds failover_deadline{10000};
   // Backoff between reconnect attempts of a watch (doubles up to the max).
   std::chrono::milliseconds watch_retry_initial{50};
   std::chrono::milliseconds watch_retry_max{2000};

@@ -8,6 +8,8 @@
 #include <grpcpp/support/channel_arguments.h>
 #include <pthread.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -171,7 +173,11 @@ Result<void> Members::Call(std::string_view what, Retry retry, const Attempt& at
   for (size_t round_attempt = 1;; ++round_attempt) {
     size_t member = preferred();
     grpc::ClientContext context;
-    Prepare(context);
+    // No attempt runs past the call's deadline (much): a client waiting for the answer gets
+    // the clear error below rather than its own timeout.
+    const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    Prepare(context, std::clamp(remaining, std::chrono::milliseconds(200), options_.attempt_timeout));
     grpc::Status status = attempt(member, context);
     if (status.ok()) return {};
     Error e = ErrorFromStatus(status, what);

@@ -64,8 +64,10 @@ struct MembersOptions {
   // One call's attempt on one member (etcd answers a write it cannot commit within ~7 s
   // with "request timed out"; reads are quick).
   std::chrono::milliseconds attempt_timeout{8000};
-  // How long a call keeps failing over between members before it returns kUnavailable.
-  std::chrono::milliseconds failover_deadline{30000};
+  // How long a call keeps failing over between members before it returns kUnavailable: longer
+  // than an etcd leader election (~1-3 s), shorter than the timeouts of Berth's own clients
+  // (agent 15 s, CLI 30 s), so that they get this clear error rather than their own timeout.
+  std::chrono::milliseconds failover_deadline{10000};
   // HTTP/2 keepalive pings: a member that stops answering (frozen, cut off) is declared dead
   // after time + timeout. etcd refuses pings more often than every 5 s.
   std::chrono::milliseconds keepalive_time{6000};
