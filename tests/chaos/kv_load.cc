@@ -102,6 +102,7 @@ void KvLoad::Client(int id) {
       }
       conns[at] = std::move(*c);
     }
+    op.server = static_cast<int>(at);
     op.call_ns = MonotonicNanos();
     auto r = conns[at]->Send(req);
     op.return_ns = MonotonicNanos();

@@ -184,6 +184,24 @@ KeyVerdict CheckKey(const std::vector<KeyOp>& ops, uint64_t* steps, uint64_t max
 
 std::string Show(const std::optional<std::string>& v) { return v ? "\"" + *v + "\"" : "nothing"; }
 
+std::string DescribeOp(const Operation& op) {
+  std::string outcome = op.outcome == Outcome::kOk       ? "ok"
+                        : op.outcome == Outcome::kFailed ? "failed"
+                                                         : "unknown";
+  switch (op.kind) {
+    case OpKind::kPut:
+      return fmt::format("client {} put {} = \"{}\": {}", op.client, op.key, op.value, outcome);
+    case OpKind::kGet:
+      return fmt::format("client {} get {} -> {}", op.client, op.key,
+                         op.outcome == Outcome::kOk ? Show(op.output) : outcome);
+    case OpKind::kCas:
+      return fmt::format("client {} cas {} from {} to \"{}\": {}", op.client, op.key,
+                         Show(op.expected), op.value, outcome);
+  }
+  return {};
+}
+
+
 std::string Explain(const std::vector<Operation>& ops, const KeyVerdict& v) {
   int64_t t0 = std::numeric_limits<int64_t>::max();
   for (const auto& op : ops) t0 = std::min(t0, op.call_ns);
@@ -210,20 +228,8 @@ std::string Explain(const std::vector<Operation>& ops, const KeyVerdict& v) {
 }  // namespace
 
 std::string Describe(const Operation& op) {
-  std::string outcome = op.outcome == Outcome::kOk       ? "ok"
-                        : op.outcome == Outcome::kFailed ? "failed"
-                                                         : "unknown";
-  switch (op.kind) {
-    case OpKind::kPut:
-      return fmt::format("client {} put {} = \"{}\": {}", op.client, op.key, op.value, outcome);
-    case OpKind::kGet:
-      return fmt::format("client {} get {} -> {}", op.client, op.key,
-                         op.outcome == Outcome::kOk ? Show(op.output) : outcome);
-    case OpKind::kCas:
-      return fmt::format("client {} cas {} from {} to \"{}\": {}", op.client, op.key,
-                         Show(op.expected), op.value, outcome);
-  }
-  return {};
+  std::string via = op.server >= 0 ? fmt::format(" (server {})", op.server) : "";
+  return DescribeOp(op) + via;
 }
 
 void History::Record(Operation op) {

@@ -42,6 +42,7 @@ struct Operation {
   Outcome outcome = Outcome::kOk;
   int64_t call_ns = 0;    // when the client sent it (one monotonic clock for all clients)
   int64_t return_ns = 0;  // when the client learned the outcome (ignored for kUnknown)
+  int server = -1;        // which server it went to (for the printout only)
 };
 
 std::string Describe(const Operation& op);

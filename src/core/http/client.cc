@@ -180,10 +180,12 @@ class ClientImpl final : public Client {
     if (!req.headers.Has("Host")) req.headers.Add("Host", host_header_);
     std::string wire = Serialize(req);
 
+    // sent_ stays true once any attempt wrote the request: a server that read it and died may
+    // have acted on it, whatever the retry below finds.
+    sent_ = false;
     for (int attempt = 0;; ++attempt) {
       deadline_ = Clock::now() + options_.timeout;
       bool reused = connected_;
-      sent_ = false;
       if (!connected_) {
         if (auto ok = Connect(); !ok) return ok;
       }

@@ -321,6 +321,51 @@ TEST_F(ClientTest, ReconnectsWhenTheServerClosedAnIdleConnection) {
   EXPECT_EQ(b->body, "two");
 }
 
+// The server answers one request on a kept-alive connection, then reads the next one, dies
+// without answering and refuses new connections: the client's retry of what looks like an
+// idle close fails to connect, and the request must still count as sent (the server may have
+// acted on it; the chaos suite's linearizability check caught writes lost this way).
+TEST_F(ClientTest, BugARequestAServerDiedOnStillCountsAsSentAfterTheRetryFails) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+  std::atomic<int> requests{0};
+  std::thread server([&] {
+    int c = ::accept(fd, nullptr, nullptr);
+    ::close(fd);  // no more connections: a reconnect is refused
+    if (c < 0) return;
+    const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    std::string got;
+    char buf[4096];
+    for (int answered = 0; answered < 2;) {
+      ssize_t n = ::recv(c, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+      for (size_t end; (end = got.find("\r\n\r\n")) != std::string::npos;) {
+        got.erase(0, end + 4);
+        ++requests;
+        if (++answered == 1) ::send(c, ok.data(), ok.size(), MSG_NOSIGNAL);
+      }
+    }
+    ::close(c);  // the second request got no answer
+  });
+  auto c = Client::Create(fmt::format("http://127.0.0.1:{}", port));
+  ASSERT_TRUE(c) << c.error().message;
+  auto first = (*c)->Send(Req("GET", "/one"));
+  ASSERT_TRUE(first) << first.error().message;
+  auto second = (*c)->Send(Req("GET", "/two"));
+  server.join();
+  ASSERT_FALSE(second);
+  EXPECT_EQ(requests.load(), 2);
+  EXPECT_TRUE((*c)->last_request_sent()) << second.error().message;
+}
+
 TEST_F(ClientTest, FetchBuildsAOneShotRequest) {
   StartServer(Echo());
   Headers h;
