@@ -37,7 +37,7 @@ class Context {
   std::string ca_file;  // CA bundle for https servers: BERTH_CA_FILE (else the system's)
   std::string ns;       // -n/--namespace (the last one given)
   std::vector<std::string> namespaces;  // every -n given, in order (token create -n a -n b)
-  std::string context;  // --context
+  std::string context;                  // --context
   std::string output = "table";
   bool all_namespaces = false;  // -A/--all-namespaces
 
