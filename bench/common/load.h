@@ -30,10 +30,10 @@ using MakeRequest = std::function<http::Request(int c, int64_t i)>;
 
 // What one Drive measured.
 struct DriveStats {
-  int64_t ops = 0;         // completed operations (2xx answers)
-  int64_t errors = 0;      // failed operations and connection errors
+  int64_t ops = 0;                  // completed operations (2xx answers)
+  int64_t errors = 0;               // failed operations and connection errors
   std::map<int, int64_t> statuses;  // of the failed operations answered: how many per status
-  double seconds = 0;      // the measured time
+  double seconds = 0;               // the measured time
   double cpu_seconds = 0;  // user + system CPU of this process (the load generator) meanwhile
   // µs of load-generator CPU per completed operation (0 when none completed).
   double CpuUsPerOp() const { return ops > 0 ? cpu_seconds * 1e6 / static_cast<double>(ops) : 0; }

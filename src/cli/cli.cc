@@ -217,8 +217,7 @@ Result<Json> Context::CallText(std::string_view method, std::string_view path, s
     options.connect_timeout = std::chrono::milliseconds(300);
     options.timeout = std::chrono::milliseconds(1500);
   }
-  auto resp =
-      http::FetchFrom(addr, method, path, std::move(payload), std::move(headers), options);
+  auto resp = http::FetchFrom(addr, method, path, std::move(payload), std::move(headers), options);
   if (!resp) return std::unexpected(Unreachable(resp.error()));
   if (resp->status >= 400) return std::unexpected(HttpError(resp->status, resp->body));
   auto j = ParseJson(resp->body);
@@ -238,8 +237,8 @@ Result<void> Context::Stream(std::string_view path,
 
 Result<void> Context::Stream(std::string_view method, std::string_view path, const Json* body,
                              const std::function<bool(const Json&)>& on_line) {
-  auto client = http::Client::Create(
-      addr, {.timeout = std::chrono::hours(24 * 365), .tls_ca_file = ca_file});
+  auto client =
+      http::Client::Create(addr, {.timeout = std::chrono::hours(24 * 365), .tls_ca_file = ca_file});
   if (!client) return std::unexpected(Unreachable(client.error()));
   http::Request req;
   req.method = std::string(method);

@@ -1,8 +1,8 @@
 #include "cli/config.h"
 
-#include "core/http/client.h"
 #include <fmt/core.h>
 #include <sys/stat.h>
+#include "core/http/client.h"
 
 #include <cstdlib>
 #include <filesystem>

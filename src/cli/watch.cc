@@ -200,8 +200,8 @@ int RunWatch(Context& ctx, const ListSpec& spec) {
   if (!doc) return PrintError(doc.error());
   WatchPrinter printer(ctx, spec.view, std::cout);
   printer.First(spec.items(*doc));
-  ChangeFeed feed(ctx.addr, ctx.token, ctx.ca_file, spec.watch_path ? spec.watch_path(ctx, *doc) : "",
-                  kPollInterval);
+  ChangeFeed feed(ctx.addr, ctx.token, ctx.ca_file,
+                  spec.watch_path ? spec.watch_path(ctx, *doc) : "", kPollInterval);
   while (true) {
     feed.Wait();
     doc = spec.fetch(ctx);

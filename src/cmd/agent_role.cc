@@ -52,7 +52,8 @@ Result<void> StartNodeAgent(AgentParts& parts, const NodeJoin& join,
   auto node = agent::node::NodeAgent::Start(options, clock, *parts.control, *parts.containers);
   if (!node) return std::unexpected(node.error());
   auto checks = agent::node::NodeChecks::Start(
-      {.server = join.server, .tls = join.tls, .token = join.token, .node = options.node}, *parts.containers);
+      {.server = join.server, .tls = join.tls, .token = join.token, .node = options.node},
+      *parts.containers);
   if (!checks) return std::unexpected(Wrap(checks.error(), "exec checks"));
   parts.node_agent = std::move(*node);
   parts.checks = std::move(*checks);
@@ -96,9 +97,11 @@ int Die(const std::string& message) {
 
 }  // namespace
 
-Result<std::unique_ptr<agent::logship::LogShipper>> StartLogShipper(
-    AgentParts& parts, const NodeJoin& join, const std::string& node, const std::string& data_dir,
-    Clock& clock) {
+Result<std::unique_ptr<agent::logship::LogShipper>> StartLogShipper(AgentParts& parts,
+                                                                    const NodeJoin& join,
+                                                                    const std::string& node,
+                                                                    const std::string& data_dir,
+                                                                    Clock& clock) {
   agent::logship::ShipperOptions o;
   o.server = http::WithSchemes(join.server);
   o.tls = join.tls;
@@ -177,10 +180,11 @@ int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_di
   no.ttl_seconds = flags.ttl_seconds;
   no.drain_pause = *drain;
   no.stop_grace = *grace;
-  const NodeJoin join{
-      .server = flags.server,
-      .token = token,
-      .tls = {.tls_ca_file = flags.ca_file, .tls_cert_file = flags.tls_cert, .tls_key_file = flags.tls_key}};
+  const NodeJoin join{.server = flags.server,
+                      .token = token,
+                      .tls = {.tls_ca_file = flags.ca_file,
+                              .tls_cert_file = flags.tls_cert,
+                              .tls_key_file = flags.tls_key}};
   if (auto node = StartNodeAgent(*parts, join, no, clock); !node) return Die(node.error().message);
   auto shipper = StartLogShipper(*parts, join, flags.node, data_dir, clock);
   if (!shipper) return Die(shipper.error().message);

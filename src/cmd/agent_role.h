@@ -69,7 +69,7 @@ Result<AgentParts> StartAgentParts(const AgentPartsOptions& options, Clock& cloc
 // Where the node agent joins: the control plane's API ("http://127.0.0.1:7700") and its
 // token (operator, admin or the node's).
 struct NodeJoin {
-  std::string server;       // one, or several comma-separated (calls fail over)
+  std::string server;  // one, or several comma-separated (calls fail over)
   std::string token;
   http::ClientOptions tls;  // CA (and client certificate) for https servers
 };
@@ -77,9 +77,11 @@ struct NodeJoin {
 // Ships every container's output of `parts` (labels from the node agent's instances when it
 // has one) to the log center's push API at `join`'s servers with its token, its state under
 // <data_dir>/agent/logs. Call once `parts` is where it stays (the shipper keeps a pointer).
-Result<std::unique_ptr<agent::logship::LogShipper>> StartLogShipper(
-    AgentParts& parts, const NodeJoin& join, const std::string& node, const std::string& data_dir,
-    Clock& clock);
+Result<std::unique_ptr<agent::logship::LogShipper>> StartLogShipper(AgentParts& parts,
+                                                                    const NodeJoin& join,
+                                                                    const std::string& node,
+                                                                    const std::string& data_dir,
+                                                                    Clock& clock);
 
 // Starts the node's exec checks (NodeChecks) and its NodeAgent on `parts`, both over a
 // ControlClient to `join` and AgentContainers over the parts' Agent.

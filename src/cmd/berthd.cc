@@ -279,8 +279,9 @@ int main(int argc, char** argv) {
   DaemonFlags flags;
   std::string chosen;
   auto add_etcd_tls = [&flags](CLI::App* cmd) {
-    cmd->add_option("--etcd-cacert", flags.etcd_cacert,
-                    "TLS to etcd: CA that signs the members' certificates (endpoints become https)");
+    cmd->add_option(
+        "--etcd-cacert", flags.etcd_cacert,
+        "TLS to etcd: CA that signs the members' certificates (endpoints become https)");
     cmd->add_option("--etcd-cert", flags.etcd_cert, "TLS to etcd: client certificate (PEM)");
     cmd->add_option("--etcd-key", flags.etcd_key, "TLS to etcd: client key (PEM)");
   };
@@ -374,9 +375,10 @@ int main(int argc, char** argv) {
   gw->callback([&] { chosen = "gateway"; });
   berth::AgentRoleFlags agent_flags;
   auto* agent = app.add_subcommand("agent", "A node agent joining a control plane");
-  agent->add_option("--server", agent_flags.server,
-                    "Control plane API: host:port or https://host:port, several comma-separated "
-                    "(calls fail over between them)")
+  agent
+      ->add_option("--server", agent_flags.server,
+                   "Control plane API: host:port or https://host:port, several comma-separated "
+                   "(calls fail over between them)")
       ->required();
   agent->add_option("--ca-file", agent_flags.ca_file, "CA that signs the servers' certificates");
   agent->add_option("--tls-cert", agent_flags.tls_cert,

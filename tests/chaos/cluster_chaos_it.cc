@@ -83,7 +83,8 @@ void ExpectLinearizable(const std::string& name, const KvLoad& load, uint64_t mi
 }
 
 // Waits until the load has acknowledged `more` writes beyond now (false: it never did).
-bool WritesProgress(const KvLoad& load, uint64_t more = 20, berth::testing::Duration timeout = 60s) {
+bool WritesProgress(const KvLoad& load, uint64_t more = 20,
+                    berth::testing::Duration timeout = 60s) {
   const uint64_t from = load.acknowledged_writes();
   return WaitFor([&] { return load.acknowledged_writes() >= from + more; }, timeout);
 }
@@ -243,8 +244,9 @@ TEST_F(ChaosCluster, LosingEtcdQuorumFailsWritesClearlyUntilItReturns) {
   ASSERT_TRUE(etcd_.RestartMember(second));
   ASSERT_TRUE(WritesProgress(load, 20)) << "writes never resumed:\n" << load.error_summary();
   std::printf("chaos_quorum_lost_writes_failing %.2f s\n", SecondsSince(lost));
-  std::printf("chaos_quorum_back_writes_resumed %.2f s from the restart of a member (its start included)\n",
-              SecondsSince(back));
+  std::printf(
+      "chaos_quorum_back_writes_resumed %.2f s from the restart of a member (its start included)\n",
+      SecondsSince(back));
   std::printf("chaos_quorum_error %s\n", error.substr(0, 300).c_str());
   ASSERT_TRUE(etcd_.RestartMember(first));
   load.Stop();

@@ -156,7 +156,7 @@ Result<void> SmallDisk::Free() {
 }
 
 size_t SmallDisk::available() const {
-  struct statvfs st{};
+  struct statvfs st {};
   if (::statvfs(dir_.c_str(), &st) != 0) return 0;
   return static_cast<size_t>(st.f_bavail) * st.f_frsize;
 }

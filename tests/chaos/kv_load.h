@@ -31,8 +31,8 @@ struct KvLoadOptions {
   std::vector<std::string> servers;  // "http://127.0.0.1:P" each
   std::string token;                 // admin token
   int clients = 4;
-  int keys = 8;                      // /chaos/<run>/k0 .. k<keys-1>
-  std::string run = "run";           // names the keys apart between cases
+  int keys = 8;             // /chaos/<run>/k0 .. k<keys-1>
+  std::string run = "run";  // names the keys apart between cases
   std::chrono::milliseconds request_timeout{10000};
 };
 

@@ -201,7 +201,6 @@ std::string DescribeOp(const Operation& op) {
   return {};
 }
 
-
 std::string Explain(const std::vector<Operation>& ops, const KeyVerdict& v) {
   int64_t t0 = std::numeric_limits<int64_t>::max();
   for (const auto& op : ops) t0 = std::min(t0, op.call_ns);
@@ -278,7 +277,8 @@ CheckResult CheckLinearizable(const std::vector<Operation>& all, uint64_t max_st
     if (v.gave_up) {
       result.verdict = CheckResult::Verdict::kGaveUp;
       result.key = key;
-      result.explanation = fmt::format("gave up after {} search steps on key {}", result.steps, key);
+      result.explanation =
+          fmt::format("gave up after {} search steps on key {}", result.steps, key);
       return result;
     }
     if (!v.linearizable) {

@@ -39,7 +39,6 @@ Operation Cas(int client, std::optional<std::string> from, std::string to, Outco
           .return_ns = ret};
 }
 
-
 // Each case: a history, and whether a single register could have produced it.
 struct Case {
   const char* name;
@@ -52,8 +51,7 @@ TEST(LinearizabilityTest, JudgesHandMadeHistories) {
       {"empty history", {}, Verdict::kLinearizable},
       {"read of a key never written", {Get(0, std::nullopt, 0, 1)}, Verdict::kLinearizable},
       {"read of a value never written", {Get(0, "x", 0, 1)}, Verdict::kNotLinearizable},
-      {"read after write sees it", {Put(0, "a", 0, 1), Get(1, "a", 2, 3)},
-       Verdict::kLinearizable},
+      {"read after write sees it", {Put(0, "a", 0, 1), Get(1, "a", 2, 3)}, Verdict::kLinearizable},
       {"stale read after an acknowledged write",
        {Put(0, "a", 0, 1), Get(1, std::nullopt, 2, 3)},
        Verdict::kNotLinearizable},
@@ -73,8 +71,8 @@ TEST(LinearizabilityTest, JudgesHandMadeHistories) {
        {Put(0, "a", 0, 10), Put(1, "b", 0, 10), Get(2, "a", 11, 12), Get(3, "b", 13, 14),
         Get(2, "a", 15, 16)},
        Verdict::kNotLinearizable},
-      {"compare-and-swap that holds", {Put(0, "a", 0, 1), Cas(1, "a", "b", Outcome::kOk, 2, 3),
-                                       Get(2, "b", 4, 5)},
+      {"compare-and-swap that holds",
+       {Put(0, "a", 0, 1), Cas(1, "a", "b", Outcome::kOk, 2, 3), Get(2, "b", 4, 5)},
        Verdict::kLinearizable},
       {"compare-and-swap that succeeded against the wrong value",
        {Put(0, "a", 0, 1), Cas(1, "z", "b", Outcome::kOk, 2, 3)},
@@ -160,8 +158,7 @@ TEST(LinearizabilityTest, SimulatedRegisterPassesAndOneCorruptedReadFails) {
             rng() % 2 ? reg : std::optional<std::string>("v" + std::to_string(i / 2));
         bool holds = from == reg;
         std::string to = "c" + std::to_string(i);
-        ops.push_back(
-            Cas(client, from, to, holds ? Outcome::kOk : Outcome::kFailed, call, ret));
+        ops.push_back(Cas(client, from, to, holds ? Outcome::kOk : Outcome::kFailed, call, ret));
         if (holds) reg = to;
       }
     }

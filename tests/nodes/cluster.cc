@@ -134,9 +134,9 @@ bool Cluster::LaunchServer(Server& sv) {
   sv.process = Process::Start(sv.name, sv.argv);
   if (!sv.process) return false;
   return WaitFor([&] {
-    auto r = http::Fetch("GET", fmt::format("http://{}:{}/v1/health", sv.host, sv.port), {}, {},
-                         {.connect_timeout = std::chrono::seconds(2),
-                          .timeout = std::chrono::seconds(5)});
+    auto r = http::Fetch(
+        "GET", fmt::format("http://{}:{}/v1/health", sv.host, sv.port), {}, {},
+        {.connect_timeout = std::chrono::seconds(2), .timeout = std::chrono::seconds(5)});
     return r && r->status == 200;
   });
 }
@@ -150,7 +150,7 @@ bool Cluster::StartServer(const std::string& role, std::vector<std::string> extr
   // BERTH_SERVER_BINARY runs the control plane from another build (mixing branches by hand).
   const char* other = std::getenv("BERTH_SERVER_BINARY");
   std::string binary = other && *other ? other : BerthdPath();
-  sv.argv = {binary, role, "--data-dir", data, "--api", "127.0.0.1:" + std::to_string(sv.port),
+  sv.argv = {binary,  role,  "--data-dir", data, "--api", "127.0.0.1:" + std::to_string(sv.port),
              "--dns", "none"};
   if (role == "dev") {
     for (const char* f : {"--gateway", "none", "--no-agent"}) sv.argv.push_back(f);
@@ -173,8 +173,9 @@ bool Cluster::StartServers(size_t n, const std::string& store,
     sv.host = host;
     sv.port = FreePort();
     std::string data = dir_.MakeSubdir(fmt::format("server-{}", i));
-    sv.argv = {binary,    "server", "--data-dir", data, "--api", fmt::format("{}:{}", host, sv.port),
-               "--store", store,    "--dns",      "none"};
+    sv.argv = {
+        binary,    "server", "--data-dir", data,  "--api", fmt::format("{}:{}", host, sv.port),
+        "--store", store,    "--dns",      "none"};
     if (extra) {
       auto more = extra(i);
       sv.argv.insert(sv.argv.end(), more.begin(), more.end());
@@ -222,16 +223,10 @@ bool Cluster::StartAgent(size_t i, const std::string& name, std::vector<std::str
     std::string token = node_tokens_ ? CreateNodeToken(name) : token_;
     if (token.empty()) return false;
     std::ofstream(a.dir + "/token") << token << "\n";
-    a.argv = {BerthdPath(),    "agent",
-              "--server",      Servers(),
-              "--token-file",  a.dir + "/token",
-              "--node-name",   name,
-              "--data-dir",    a.dir,
-              "--subnet",      a.subnet,
-              "--bridge",      a.bridge,
-              "--ttl",         "3",
-              "--drain-pause", "500ms",
-              "--stop-grace",  "3s"};
+    a.argv = {BerthdPath(),   "agent",  "--server",   Servers(), "--token-file",  a.dir + "/token",
+              "--node-name",  name,     "--data-dir", a.dir,     "--subnet",      a.subnet,
+              "--bridge",     a.bridge, "--ttl",      "3",       "--drain-pause", "500ms",
+              "--stop-grace", "3s"};
     a.argv.insert(a.argv.end(), extra.begin(), extra.end());
   }
   std::vector<std::string> argv = a.prefix;

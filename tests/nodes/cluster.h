@@ -1,9 +1,9 @@
 // A real cluster on this machine for the orchestrator's node tests and the chaos suite:
 // `berthd server` (or dev --no-agent), or several servers over one etcd (StartServers), and
-// N `berthd agent` processes (joined to every server: they fail over), each with its own data directory, Linux
-// bridge and /24 of 100.<101..120>.<i>.0 (random per test process, skipping second octets an
-// interface already uses, so test binaries can run side by side), and with the test images built
-// into its image store before it starts:
+// N `berthd agent` processes (joined to every server: they fail over), each with its own data
+// directory, Linux bridge and /24 of 100.<101..120>.<i>.0 (random per test process, skipping second
+// octets an interface already uses, so test binaries can run side by side), and with the test
+// images built into its image store before it starts:
 //   shop-api:v1  the demo's API (static; GET /healthz, /products; $PORT)
 //   busy:v1      busybox-static with sh, sleep, touch, cat (cmd /bin/sh)
 // `Berth(...)` runs the CLI against the server. Assignments can be written straight into the store

@@ -37,9 +37,9 @@
 namespace berth::agent::node {
 
 struct NodeChecksOptions {
-  std::string server;        // control plane API (several comma-separated)
-  http::ClientOptions tls;   // CA (and client certificate) for https servers
-  std::string token;         // the node's token (or admin)
+  std::string server;       // control plane API (several comma-separated)
+  http::ClientOptions tls;  // CA (and client certificate) for https servers
+  std::string token;        // the node's token (or admin)
   std::string node;
   int exec_threads = 4;  // exec checks running at once (more report "busy")
 };

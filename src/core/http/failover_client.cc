@@ -43,9 +43,9 @@ class FailoverClient final : public Client {
       }
     }
     if (unavailable) return std::move(*unavailable);
-    return Fail(last.code == ErrorCode::kDeadlineExceeded ? last.code : ErrorCode::kUnavailable,
-                fmt::format("no server of [{}] answered: {}", fmt::join(bases_, ","),
-                            last.message));
+    return Fail(
+        last.code == ErrorCode::kDeadlineExceeded ? last.code : ErrorCode::kUnavailable,
+        fmt::format("no server of [{}] answered: {}", fmt::join(bases_, ","), last.message));
   }
 
   Result<void> Stream(const Request& request,

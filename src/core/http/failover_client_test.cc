@@ -125,8 +125,7 @@ TEST(FailoverClientTest, APostThatMayHaveArrivedIsNeverSentAgain) {
   auto post = (*client)->Send(Req("POST"));
   ASSERT_FALSE(post);
   EXPECT_EQ(post.error().code, ErrorCode::kUnavailable);
-  EXPECT_NE(post.error().message.find("may or may not"), std::string::npos)
-      << post.error().message;
+  EXPECT_NE(post.error().message.find("may or may not"), std::string::npos) << post.error().message;
   EXPECT_EQ(b.requests.load(), 0);
   auto get = (*client)->Send(Req("GET"));
   ASSERT_TRUE(get) << get.error().message;

@@ -21,7 +21,8 @@ std::string OpenSslError() {
 
 Result<void> Readable(const std::string& path, std::string_view what) {
   std::ifstream in(path);
-  if (!in) return Fail(ErrorCode::kInvalidArgument, fmt::format("TLS {} {}: cannot read it", what, path));
+  if (!in)
+    return Fail(ErrorCode::kInvalidArgument, fmt::format("TLS {} {}: cannot read it", what, path));
   return {};
 }
 
@@ -60,7 +61,8 @@ Result<std::shared_ptr<const TlsServerContext>> TlsServerContext::Load(const Tls
     }
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   }
-  return std::shared_ptr<const TlsServerContext>(new TlsServerContext(guard.release(), client_certs));
+  return std::shared_ptr<const TlsServerContext>(
+      new TlsServerContext(guard.release(), client_certs));
 }
 
 TlsServerContext::~TlsServerContext() { SSL_CTX_free(ctx_); }

@@ -26,7 +26,8 @@ using testing::WritePem;
 class TlsServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / fmt::format("berth-tls-{}-{}", ::getpid(), n_++);
+    dir_ =
+        std::filesystem::temp_directory_path() / fmt::format("berth-tls-{}-{}", ::getpid(), n_++);
     std::filesystem::create_directories(dir_);
     ca_ = MakeSelfSigned();
     ca_file_ = WritePem(Path("ca.pem"), ca_.cert_pem);
@@ -85,11 +86,11 @@ TEST_F(TlsServerTest, AnswersClientsThatTrustItsCa) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->body, fmt::format("PUT /big {}", 3 << 20)) << "a body of many TLS records";
   std::string streamed;
-  auto s = (*client)->Stream(
-      Request{.method = "GET", .target = "/stream"}, nullptr, [&](std::string_view d) {
-        streamed.append(d);
-        return true;
-      });
+  auto s = (*client)->Stream(Request{.method = "GET", .target = "/stream"}, nullptr,
+                             [&](std::string_view d) {
+                               streamed.append(d);
+                               return true;
+                             });
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(streamed, "line 0\nline 1\nline 2\n");
 }

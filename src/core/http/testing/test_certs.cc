@@ -54,8 +54,8 @@ void AddExtension(X509* x, X509* issuer, int nid, const std::string& value) {
 }
 
 // A certificate for `key` named `cn`, issued by `issuer_name`/`issuer_key` (itself when null).
-TestCert Make(EVP_PKEY* key, const std::string& cn, const std::string& san, bool ca,
-              X509* issuer, EVP_PKEY* issuer_key, long serial) {
+TestCert Make(EVP_PKEY* key, const std::string& cn, const std::string& san, bool ca, X509* issuer,
+              EVP_PKEY* issuer_key, long serial) {
   X509* x = X509_new();
   X509_set_version(x, 2);
   ASN1_INTEGER_set(X509_get_serialNumber(x), serial);

@@ -177,7 +177,8 @@ Result<void> Members::Call(std::string_view what, Retry retry, const Attempt& at
     // the clear error below rather than its own timeout.
     const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    Prepare(context, std::clamp(remaining, std::chrono::milliseconds(200), options_.attempt_timeout));
+    Prepare(context,
+            std::clamp(remaining, std::chrono::milliseconds(200), options_.attempt_timeout));
     grpc::Status status = attempt(member, context);
     if (status.ok()) return {};
     Error e = ErrorFromStatus(status, what);
