@@ -269,6 +269,51 @@ int RunGateway(const DaemonFlags& flags) {
   return 0;
 }
 
+// TLS to etcd (--etcd-cacert, --etcd-cert, --etcd-key).
+void AddEtcdTlsFlags(CLI::App* cmd, DaemonFlags& flags) {
+  cmd->add_option("--etcd-cacert", flags.etcd_cacert,
+                  "TLS to etcd: CA that signs the members' certificates (endpoints become https)");
+  cmd->add_option("--etcd-cert", flags.etcd_cert, "TLS to etcd: client certificate (PEM)");
+  cmd->add_option("--etcd-key", flags.etcd_key, "TLS to etcd: client key (PEM)");
+}
+
+// The flags of every control-plane role (dev, server).
+void AddCommonFlags(CLI::App* cmd, DaemonFlags& flags) {
+  cmd->add_option(
+      "--data-dir", flags.data_dir,
+      "State directory (default /var/lib/berth as root, $XDG_STATE_HOME/berth otherwise)");
+  cmd->add_option("--api", flags.api, "Control-plane API address host:port")->capture_default_str();
+  cmd->add_option("--store", flags.store, "sqlite | sqlite:///path/db | etcd://h1:p1,h2:p2")
+      ->capture_default_str();
+  cmd->add_option("--log-level", flags.log_level, "debug|info|warn|error")->capture_default_str();
+  cmd->add_flag("--log-json", flags.log_json, "Log as JSON lines");
+  cmd->add_option("--tls-cert", flags.tls_cert, "Serve the API over HTTPS: certificate (PEM)");
+  cmd->add_option("--tls-key", flags.tls_key, "Private key of --tls-cert (PEM)");
+  cmd->add_option("--tls-client-ca", flags.tls_client_ca,
+                  "Require API clients to present a certificate signed by these CAs (PEM)");
+  AddEtcdTlsFlags(cmd, flags);
+  cmd->add_option("--api-threads", flags.api_threads, "API worker threads")->capture_default_str();
+  cmd->add_option("--dns", flags.components.dns, "Registry DNS address host:port, or none")
+      ->capture_default_str();
+  cmd->add_option("--leader-ttl", flags.components.leader_ttl,
+                  "Lease of the controller, health-check and compactor leaders among servers: "
+                  "a dead leader is replaced within about this long (>= 2s)")
+      ->capture_default_str();
+  cmd->add_option("--node-grace", flags.components.node_grace,
+                  "How long a lost node keeps its instances before they move (e.g. 30s)")
+      ->capture_default_str();
+  cmd->add_option("--auto-compaction-mode", flags.components.compaction_mode,
+                  "Store history compaction: periodic, revision or off")
+      ->check(CLI::IsMember({"periodic", "revision", "off"}))
+      ->capture_default_str();
+  cmd->add_option("--auto-compaction-retention", flags.components.compaction_retention,
+                  "History kept: a duration (periodic; 5m, 1h, bare number = hours) or a "
+                  "count of revisions (revision); 0: off")
+      ->capture_default_str();
+  cmd->add_flag("!--no-controller", flags.components.controller,
+                "Do not run the orchestrator's controller (apps are stored, not scheduled)");
+}
+
 }  // namespace
 }  // namespace berth
 
@@ -278,50 +323,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   DaemonFlags flags;
   std::string chosen;
-  auto add_etcd_tls = [&flags](CLI::App* cmd) {
-    cmd->add_option(
-        "--etcd-cacert", flags.etcd_cacert,
-        "TLS to etcd: CA that signs the members' certificates (endpoints become https)");
-    cmd->add_option("--etcd-cert", flags.etcd_cert, "TLS to etcd: client certificate (PEM)");
-    cmd->add_option("--etcd-key", flags.etcd_key, "TLS to etcd: client key (PEM)");
-  };
-  auto add_common = [&flags, &add_etcd_tls](CLI::App* cmd) {
-    cmd->add_option(
-        "--data-dir", flags.data_dir,
-        "State directory (default /var/lib/berth as root, $XDG_STATE_HOME/berth otherwise)");
-    cmd->add_option("--api", flags.api, "Control-plane API address host:port")
-        ->capture_default_str();
-    cmd->add_option("--store", flags.store, "sqlite | sqlite:///path/db | etcd://h1:p1,h2:p2")
-        ->capture_default_str();
-    cmd->add_option("--log-level", flags.log_level, "debug|info|warn|error")->capture_default_str();
-    cmd->add_flag("--log-json", flags.log_json, "Log as JSON lines");
-    cmd->add_option("--tls-cert", flags.tls_cert, "Serve the API over HTTPS: certificate (PEM)");
-    cmd->add_option("--tls-key", flags.tls_key, "Private key of --tls-cert (PEM)");
-    cmd->add_option("--tls-client-ca", flags.tls_client_ca,
-                    "Require API clients to present a certificate signed by these CAs (PEM)");
-    add_etcd_tls(cmd);
-    cmd->add_option("--api-threads", flags.api_threads, "API worker threads")
-        ->capture_default_str();
-    cmd->add_option("--dns", flags.components.dns, "Registry DNS address host:port, or none")
-        ->capture_default_str();
-    cmd->add_option("--leader-ttl", flags.components.leader_ttl,
-                    "Lease of the controller, health-check and compactor leaders among servers: "
-                    "a dead leader is replaced within about this long (>= 2s)")
-        ->capture_default_str();
-    cmd->add_option("--node-grace", flags.components.node_grace,
-                    "How long a lost node keeps its instances before they move (e.g. 30s)")
-        ->capture_default_str();
-    cmd->add_option("--auto-compaction-mode", flags.components.compaction_mode,
-                    "Store history compaction: periodic, revision or off")
-        ->check(CLI::IsMember({"periodic", "revision", "off"}))
-        ->capture_default_str();
-    cmd->add_option("--auto-compaction-retention", flags.components.compaction_retention,
-                    "History kept: a duration (periodic; 5m, 1h, bare number = hours) or a "
-                    "count of revisions (revision); 0: off")
-        ->capture_default_str();
-    cmd->add_flag("!--no-controller", flags.components.controller,
-                  "Do not run the orchestrator's controller (apps are stored, not scheduled)");
-  };
+  auto add_etcd_tls = [&flags](CLI::App* cmd) { berth::AddEtcdTlsFlags(cmd, flags); };
+  auto add_common = [&flags](CLI::App* cmd) { berth::AddCommonFlags(cmd, flags); };
   auto add_gateway = [&flags](CLI::App* cmd, const char* default_listen) {
     cmd->add_option(
         "--gateway", flags.components.gateway,

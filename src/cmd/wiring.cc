@@ -179,6 +179,41 @@ Result<std::unique_ptr<security::scan::ScanService>> StartScanner(
   return security::scan::ScanService::Start(std::move(o), w.store, w.clock);
 }
 
+// This process as a candidate for the leader keys servers sharing a store elect through
+// (controller, health checks, compactor): "host:data-dir", and --leader-ttl in seconds.
+struct Candidacy {
+  std::string id;
+  int64_t ttl_seconds = 10;
+};
+
+Result<Candidacy> LeaderCandidate(const Wiring& w) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  auto ttl = berth::ParseDuration(w.flags.leader_ttl);
+  if (!ttl) return std::unexpected(Wrap(ttl.error(), "--leader-ttl"));
+  Candidacy c{.id = fmt::format("{}:{}", host, w.data_dir),
+              .ttl_seconds = std::chrono::ceil<std::chrono::seconds>(*ttl).count()};
+  if (c.ttl_seconds < 2) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("--leader-ttl {} is below 2s: etcd keeps leases at least that long, "
+                            "and a leader renews every third of it",
+                            w.flags.leader_ttl));
+  }
+  return c;
+}
+
+// Automatic compaction of the store's history: on a shared store (etcd) only the holder of
+// the compactor's leader key compacts; the embedded store has one process.
+Result<std::unique_ptr<store::Compactor>> StartCompactor(Wiring& w, const Candidacy& lead) {
+  auto co = store::ParseCompactorFlags(w.flags.compaction_mode, w.flags.compaction_retention);
+  if (!co) return std::unexpected(co.error());
+  if (w.store.backend() != "sqlite") co->leader_id = lead.id;
+  co->leader_ttl_seconds = lead.ttl_seconds;
+  auto compactor = std::make_unique<store::Compactor>(w.store, w.clock, *co);
+  compactor->Start();
+  return compactor;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& router) {
@@ -189,29 +224,13 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   // this process; without one they are refused. Health checks run on one control plane
   // among those sharing the store: the holder of the registry's health lease.
   const bool with_agent = w.role == "dev" && w.flags.agent && ::geteuid() == 0;
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  const std::string candidate = fmt::format("{}:{}", host, w.data_dir);
-  auto leader_ttl = berth::ParseDuration(w.flags.leader_ttl);
-  if (!leader_ttl) return std::unexpected(Wrap(leader_ttl.error(), "--leader-ttl"));
-  const int64_t leader_ttl_seconds = std::chrono::ceil<std::chrono::seconds>(*leader_ttl).count();
-  if (leader_ttl_seconds < 2) {
-    return Fail(ErrorCode::kInvalidArgument,
-                fmt::format("--leader-ttl {} is below 2s: etcd keeps leases at least that long, "
-                            "and a leader renews every third of it",
-                            w.flags.leader_ttl));
-  }
-
-  // Automatic compaction of the store's history: on a shared store (etcd) only the holder of
-  // the compactor's leader key compacts; the embedded store has one process.
-  {
-    auto co = store::ParseCompactorFlags(w.flags.compaction_mode, w.flags.compaction_retention);
-    if (!co) return std::unexpected(co.error());
-    if (w.store.backend() != "sqlite") co->leader_id = candidate;
-    co->leader_ttl_seconds = leader_ttl_seconds;
-    started->compactor = std::make_unique<store::Compactor>(w.store, w.clock, *co);
-    started->compactor->Start();
-  }
+  auto lead = LeaderCandidate(w);
+  if (!lead) return std::unexpected(lead.error());
+  const std::string& candidate = lead->id;
+  const int64_t leader_ttl_seconds = lead->ttl_seconds;
+  auto compactor = StartCompactor(w, *lead);
+  if (!compactor) return std::unexpected(compactor.error());
+  started->compactor = std::move(*compactor);
   registry::ComponentOptions ro;
   ro.dns_address = w.flags.dns == "none" ? "" : w.flags.dns;
   ro.health_leader_id = candidate;
