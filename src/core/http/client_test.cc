@@ -136,18 +136,24 @@ TEST_F(ClientTest, HeadResponseHasNoBody) {
 }
 
 // A one-shot raw server: accepts one connection, reads a request head, writes `reply`, closes.
+// A socket bound to a free loopback port (listening when `listen`); its port in *port.
+int BindLoopback(bool listen, uint16_t* port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  if (listen) ::listen(fd, 4);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  *port = ntohs(addr.sin_port);
+  return fd;
+}
+
 class RawServer {
  public:
   explicit RawServer(std::string reply) : reply_(std::move(reply)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 4);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
+    fd_ = BindLoopback(/*listen=*/true, &port_);
     thread_ = std::thread([this] {
       int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) return;
@@ -292,17 +298,9 @@ TEST_F(ClientTest, TimesOutWhenTheServerDoesNotAnswer) {
 }
 
 TEST_F(ClientTest, FailsToConnectToAClosedPort) {
-  RawServer* none = nullptr;
-  (void)none;
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  uint16_t port = ntohs(addr.sin_port);
-  ::close(fd);  // bound, never listened: the port refuses connections
+  uint16_t port = 0;
+  ::close(BindLoopback(/*listen=*/false,
+                       &port));  // bound, never listened: the port refuses connections
   auto r = Fetch("GET", fmt::format("http://127.0.0.1:{}/", port));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kUnavailable);
@@ -326,15 +324,8 @@ TEST_F(ClientTest, ReconnectsWhenTheServerClosedAnIdleConnection) {
 // idle close fails to connect, and the request must still count as sent (the server may have
 // acted on it; the chaos suite's linearizability check caught writes lost this way).
 TEST_F(ClientTest, BugARequestAServerDiedOnStillCountsAsSentAfterTheRetryFails) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 4), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
+  uint16_t port = 0;
+  int fd = BindLoopback(/*listen=*/true, &port);
   std::atomic<int> requests{0};
   std::thread server([&] {
     int c = ::accept(fd, nullptr, nullptr);
