@@ -18,6 +18,8 @@ packages=(
   runc crun containernetworking-plugins busybox-static iproute2 iptables skopeo docker-registry
   # tests and benchmarks
   dnsutils curl wrk nginx haproxy podman procps psmisc python3 hyperfine valgrind
+  # HTTP/2 through the gateway: nghttp and h2load (tests, bench/gateway.sh)
+  nghttp2-client
   # log center peers (bench/logs): ripgrep and zstd (Debian has no Grafana Loki, Vector or
   # Fluent Bit; its "loki" package is a genetics tool)
   ripgrep zstd
