@@ -7,6 +7,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -282,15 +283,20 @@ class TailSession : public std::enable_shared_from_this<TailSession> {
           }
           logs::logql::Pipeline pipeline(&q.pipeline);
           logs::logql::EntryState st;
-          std::vector<std::pair<int64_t, std::string>> kept;
-          std::vector<logs::Label> labels;
+          // Kept entries by their labels after the pipeline (a parser may give each its own).
+          std::map<std::string, logs::logql::StreamEntries> kept;
           for (const auto& e : entries) {
             st.Reset(&ref.labels, e.line);
             if (!pipeline.Process(st)) continue;
-            labels = st.Final();
-            kept.emplace_back(e.ts, std::string(st.line));
+            auto labels = st.Final();
+            std::string key;
+            for (const auto& l : labels)
+              key.append(l.name).append(1, '\0').append(l.value).append(1, '\0');
+            auto& out = kept[key];
+            if (out.labels.empty()) out.labels = std::move(labels);
+            out.entries.emplace_back(e.ts, std::string(st.line));
           }
-          if (!kept.empty()) self->Deliver({std::move(labels), std::move(kept)});
+          for (auto& [labels, stream] : kept) self->Deliver(std::move(stream));
         });
     // The newest `limit` entries stored already (as one message, each stream's oldest
     // first, as `tail -f` shows the last lines), then what arrived meanwhile.

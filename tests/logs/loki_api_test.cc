@@ -459,5 +459,72 @@ TEST_F(LokiApiTest, TailStreamsNewLinesAsTheyArrive) {
   EXPECT_THAT(received, HasSubstr(R"("stream":{"app":"live","namespace":"default"})"));
 }
 
+// Live entries of one push that a parser labels differently arrive under their own labels.
+TEST_F(LokiApiTest, TailSendsEachEntryUnderTheLabelsItsPipelineGave) {
+  http::Headers h;
+  h.Set("Authorization", "Bearer " + berthd_->admin_token());
+  std::mutex mu;
+  std::string received;
+  std::atomic<bool> done{false};
+  auto client = http::Client::Create(berthd_->base(), {.timeout = std::chrono::seconds(120)});
+  ASSERT_TRUE(client);
+  std::thread reader([&] {
+    http::Request req;
+    req.method = "GET";
+    req.target = "/loki/api/v1/tail?query=" + Enc(R"({app="lv"} | logfmt)");
+    req.headers = h;
+    (void)(*client)->Stream(
+        req, [](const http::Response&) {},
+        [&](std::string_view chunk) {
+          std::lock_guard lock(mu);
+          received += chunk;
+          return !done.load();
+        });
+  });
+  auto push = [&](const char* info, const char* error) {
+    Json values = Json::array({Json::array({std::to_string(NowNs()), info}),
+                               Json::array({std::to_string(NowNs()), error})});
+    Json body{{"streams", Json::array({Json{{"stream", {{"app", "lv"}}}, {"values", values}}})}};
+    EXPECT_EQ(Push(body.dump())->status, 204);
+  };
+  auto got = [&](const char* text) {
+    std::lock_guard lock(mu);
+    return received.find(text) != std::string::npos;
+  };
+  // The first pair reaches the tail as its backlog (or live); the second only live.
+  bool seen = WaitFor(
+      [&] {
+        push("level=info a", "level=error b");
+        return got("level=error b");
+      },
+      kDefaultTimeout, 200ms);
+  seen = seen && WaitFor(
+                     [&] {
+                       push("level=info c", "level=error d");
+                       return got("level=error d");
+                     },
+                     kDefaultTimeout, 200ms);
+  done = true;
+  (*client)->Shutdown();
+  reader.join();
+  ASSERT_TRUE(seen);
+  // Every line is under the stream its own level gave it, in the backlog and live alike.
+  size_t checked = 0;
+  for (size_t start = 0, end; (end = received.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    auto msg = ParseJson(received.substr(start, end - start));
+    ASSERT_TRUE(msg.has_value()) << received;
+    for (const auto& stream : (*msg)["streams"]) {
+      for (const auto& v : stream["values"]) {
+        EXPECT_EQ("level=" + stream["stream"]["level"].get<std::string>(),
+                  v[1].get<std::string>().substr(0, v[1].get<std::string>().find(' ')))
+            << received;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GE(checked, 4u) << received;  // the first push, and one after the tail began at least
+}
+
 }  // namespace
 }  // namespace berth::testing
