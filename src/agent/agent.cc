@@ -858,6 +858,23 @@ Result<runtime::ExecResult> Agent::Exec(std::string_view key, const std::vector<
   return runtime_.Exec(c->info.id, args, {}, options);
 }
 
+Result<std::shared_ptr<TtySession>> Agent::ExecTty(std::string_view key,
+                                                   const std::vector<std::string>& args,
+                                                   uint16_t rows, uint16_t cols,
+                                                   TtySession::Callbacks callbacks) {
+  auto c = Find(key);
+  if (!c) return Fail(ErrorCode::kNotFound, "no container " + std::string(key));
+  {
+    std::lock_guard lock(c->mu);
+    if (c->info.status != ContainerStatus::kRunning)
+      return Fail(ErrorCode::kFailedPrecondition, "container " + c->info.name + " is not running");
+  }
+  if (args.empty()) return Fail(ErrorCode::kInvalidArgument, "exec: no command");
+  auto exec = runtime_.ExecTty(c->info.id, args, {"TERM=xterm-256color"}, rows, cols);
+  if (!exec) return std::unexpected(exec.error());
+  return TtySession::Start(std::move(*exec), std::move(callbacks));
+}
+
 Result<void> Agent::RemoveImage(std::string_view ref) {
   auto im = images_.Inspect(ref);
   if (!im) return std::unexpected(im.error());

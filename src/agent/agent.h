@@ -34,6 +34,7 @@
 #include "agent/network/network.h"
 #include "agent/runtime/bundle.h"
 #include "agent/runtime/runtime.h"
+#include "agent/tty_session.h"
 #include "core/clock.h"
 #include "core/error.h"
 
@@ -133,6 +134,11 @@ class Agent {
   Result<runtime::ExecResult> Exec(std::string_view name_or_id,
                                    const std::vector<std::string>& args,
                                    const runtime::ExecOptions& options = {});
+  // Runs `args` in the running container on a terminal of `rows` x `cols` (the console's
+  // shell); `callbacks` receive its output and exit code (tty_session.h).
+  Result<std::shared_ptr<TtySession>> ExecTty(std::string_view name_or_id,
+                                              const std::vector<std::string>& args, uint16_t rows,
+                                              uint16_t cols, TtySession::Callbacks callbacks);
   // Refuses to remove an image a container uses.
   Result<void> RemoveImage(std::string_view ref);
 
