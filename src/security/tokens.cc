@@ -25,29 +25,6 @@ std::string Hex(const unsigned char* data, size_t n) {
   return out;
 }
 
-std::string RandomHex(size_t bytes) {
-  std::vector<unsigned char> buf(bytes);
-  RAND_bytes(buf.data(), static_cast<int>(buf.size()));
-  return Hex(buf.data(), buf.size());
-}
-
-std::string Sha256Hex(std::string_view s) {
-  // Every API request hashes its token: the algorithm is fetched once (EVP_sha256() makes
-  // EVP_Digest look it up again on each call) and each thread reuses one digest context.
-  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                           &EVP_MD_CTX_free);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  const EVP_MD* md = kSha256 ? kSha256 : EVP_sha256();
-  if (!ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), s.data(), s.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
-    EVP_Digest(s.data(), s.size(), digest, &len, EVP_sha256(), nullptr);
-  }
-  return Hex(digest, len);
-}
-
 Json ToJson(const TokenRecord& r, std::string_view hash) {
   Json j{{"id", r.id},
          {"name", r.name},
@@ -79,6 +56,29 @@ Result<TokenRecord> FromJson(const Json& j, std::string* hash) {
 
 }  // namespace
 
+std::string RandomHex(size_t bytes) {
+  std::vector<unsigned char> buf(bytes);
+  RAND_bytes(buf.data(), static_cast<int>(buf.size()));
+  return Hex(buf.data(), buf.size());
+}
+
+std::string Sha256Hex(std::string_view s) {
+  // Every API request hashes its token: the algorithm is fetched once (EVP_sha256() makes
+  // EVP_Digest look it up again on each call) and each thread reuses one digest context.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                           &EVP_MD_CTX_free);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  const EVP_MD* md = kSha256 ? kSha256 : EVP_sha256();
+  if (!ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), s.data(), s.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
+    EVP_Digest(s.data(), s.size(), digest, &len, EVP_sha256(), nullptr);
+  }
+  return Hex(digest, len);
+}
+
 std::string_view RoleName(Role role) {
   switch (role) {
     case Role::kViewer:
@@ -100,7 +100,8 @@ Result<Role> ParseRole(std::string_view name) {
 }
 
 Result<IssuedToken> TokenService::Create(std::string_view name, Role role,
-                                         std::string_view created_by, std::string_view node) {
+                                         std::string_view created_by, std::string_view node,
+                                         int64_t lease) {
   if (name.empty() || name.size() > 128) {
     return Fail(ErrorCode::kInvalidArgument, "token name must be 1 to 128 characters");
   }
@@ -126,7 +127,7 @@ Result<IssuedToken> TokenService::Create(std::string_view name, Role role,
                          .op = store::Compare::Op::kEqual,
                          .number = 0});
   txn.success.push_back(
-      store::TxnOp::Put(key, ToJson(issued.record, Sha256Hex(issued.secret)).dump()));
+      store::TxnOp::Put(key, ToJson(issued.record, Sha256Hex(issued.secret)).dump(), lease));
   auto r = store_.Txn(txn);
   if (!r) return std::unexpected(Wrap(r.error(), "store token"));
   if (!r->succeeded) return Fail(ErrorCode::kInternal, "token id collision; try again");

@@ -24,6 +24,10 @@ namespace berth::security {
 enum class Role { kViewer = 0, kOperator = 1, kAdmin = 2 };
 
 std::string_view RoleName(Role role);
+// `bytes` random bytes (OpenSSL's generator) as lower-case hex.
+std::string RandomHex(size_t bytes);
+// SHA-256 of `s` as lower-case hex (how token secrets are stored).
+std::string Sha256Hex(std::string_view s);
 Result<Role> ParseRole(std::string_view name);
 
 struct TokenRecord {
@@ -53,9 +57,10 @@ class TokenService {
   TokenService(store::Store& store, Clock& clock) : store_(store), clock_(clock) {}
 
   // Creates a token; the returned secret is the only copy. `node` binds it to a node (the
-  // caller validates the name).
+  // caller validates the name). With a `lease` the token's record is stored under it, so the
+  // token ends when the lease does (the console's session tokens, login_links.h).
   Result<IssuedToken> Create(std::string_view name, Role role, std::string_view created_by,
-                             std::string_view node = {});
+                             std::string_view node = {}, int64_t lease = 0);
   // Checks a bearer token; kUnauthenticated with a reason when it is malformed, unknown or
   // revoked.
   Result<Principal> Authenticate(std::string_view bearer) const;
