@@ -9,14 +9,20 @@ packages=(
   # libraries
   libasio-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libssl-dev libfmt-dev
   libspdlog-dev libcli11-dev libre2-dev libarchive-dev libzstd-dev libnghttp2-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev zlib1g-dev
   # store peers
   etcd-server etcd-client
   # containers and networks
   runc crun containernetworking-plugins busybox-static iproute2 iptables skopeo docker-registry
   # tests and benchmarks
   dnsutils curl wrk nginx haproxy podman procps psmisc python3 hyperfine valgrind
+  # the web console's browser tests (tests/ui): Debian's Chromium, driven by playwright-core
+  chromium chromium-driver
 )
+# The web console (ui/) is built with Node.js and npm. Debian's packages unless a Node.js is
+# already there (a nodesource nodejs bundles its own npm, which Debian's npm would fight).
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "deps.sh: run as root (it calls apt-get)" >&2

@@ -7,6 +7,33 @@
 #include "core/log.h"
 
 namespace berth::api {
+namespace {
+
+// The bearer token of a request: the Authorization header, or, for a WebSocket handshake
+// (a browser cannot set headers on one), the "bearer.<token>" entry of
+// Sec-WebSocket-Protocol (as Kubernetes does).
+std::optional<std::string_view> BearerToken(const http::Request& request) {
+  if (auto auth = request.headers.Get("Authorization")) {
+    if (auth->starts_with("Bearer ")) return auth->substr(7);
+    return std::nullopt;
+  }
+  auto protocols = request.headers.Get("Sec-WebSocket-Protocol");
+  if (!protocols) return std::nullopt;
+  std::string_view rest = *protocols;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.starts_with("bearer.")) return item.substr(7);
+  }
+  return std::nullopt;
+}
+
+constexpr size_t kMaxAccessChecks = 500;
+
+}  // namespace
 
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiDeps deps,
                                                     Router router) {
@@ -24,6 +51,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiDeps 
   so.threads = options.threads;
   so.max_body_bytes = options.max_body_bytes;
   ApiServer* self = api.get();
+  api->AddAuthEndpoints();
   auto server = http::Server::Listen(
       so, [self](http::Request&& req, std::shared_ptr<http::ResponseWriter> w) {
         self->Handle(std::move(req), std::move(w));
@@ -46,6 +74,95 @@ void ApiServer::Stop() {
                                [&] { return in_flight_->calls == 0; })) {
     log::Error("api", "stopping with {} calls still unanswered", in_flight_->calls);
   }
+}
+
+std::optional<Error> ApiServer::Authorize(const security::Principal& principal, const Endpoint& ep,
+                                          const std::map<std::string, std::string>& params,
+                                          std::string_view method, std::string_view path) {
+  if (ep.public_) return std::nullopt;
+  if (principal.role < ep.min_role) {
+    return Error(ErrorCode::kPermissionDenied,
+                 fmt::format("{} {} needs role {} (token \"{}\" has {})", method, path,
+                             security::RoleName(ep.min_role), principal.name,
+                             security::RoleName(principal.role)));
+  }
+  if (!principal.node.empty()) {
+    // A node's token acts only as that node.
+    auto node = params.find("node");
+    if (!ep.for_nodes) {
+      return Error(ErrorCode::kPermissionDenied,
+                   fmt::format("token \"{}\" is bound to node {}: it may only make that node "
+                               "agent's calls, not {} {}",
+                               principal.name, principal.node, method, path));
+    }
+    if (node != params.end() && node->second != principal.node) {
+      return Error(ErrorCode::kPermissionDenied,
+                   fmt::format("token \"{}\" is bound to node {}: it cannot act for node {}",
+                               principal.name, principal.node, node->second.substr(0, 63)));
+    }
+  }
+  return std::nullopt;
+}
+
+void ApiServer::AddAuthEndpoints() {
+  router_.Add(
+      {.method = "GET",
+       .pattern = "/v1/auth/whoami",
+       .runs_inline = true,
+       .handler = [](std::shared_ptr<Call> call) {
+         const security::Principal& p = call->principal();
+         Json out{{"name", p.name}, {"token_id", p.token_id}, {"role", security::RoleName(p.role)}};
+         if (!p.node.empty()) out["node"] = p.node;
+         call->Reply(200, out);
+       }});
+  // Like Kubernetes' SelfSubjectAccessReview: may the caller make these requests? The console
+  // asks about the requests its buttons would make and shows only those allowed.
+  router_.Add(
+      {.method = "POST",
+       .pattern = "/v1/auth/access",
+       .runs_inline = true,
+       .handler = [this](std::shared_ptr<Call> call) {
+         auto body = call->JsonBody();
+         if (!body) return call->ReplyError(body.error());
+         if (auto u = RejectUnknownFields(*body, {"checks"}, "access request"); !u) {
+           return call->ReplyError(u.error());
+         }
+         const Json* checks = body->contains("checks") ? &(*body)["checks"] : nullptr;
+         if (!checks || !checks->is_array() || checks->size() > kMaxAccessChecks) {
+           return call->ReplyError(Error(
+               ErrorCode::kInvalidArgument,
+               fmt::format("\"checks\" must be an array of at most {} {{\"method\",\"path\"}}",
+                           kMaxAccessChecks)));
+         }
+         Json results = Json::array();
+         for (size_t i = 0; i < checks->size(); ++i) {
+           const Json& c = (*checks)[i];
+           if (!c.is_object() || !c.contains("method") || !c["method"].is_string() ||
+               !c.contains("path") || !c["path"].is_string() || c.size() != 2) {
+             return call->ReplyError(
+                 Error(ErrorCode::kInvalidArgument,
+                       fmt::format("checks[{}] must be {{\"method\": \"POST\", \"path\": "
+                                   "\"/v1/...\"}} and nothing else",
+                                   i)));
+           }
+           std::string method = c["method"].get<std::string>();
+           std::string path = c["path"].get<std::string>();
+           if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
+           auto decoded = http::PercentDecode(path);
+           if (decoded) path = std::move(*decoded);
+           auto match = router_.Find(method, path);
+           if (!match.endpoint) {
+             results.push_back(Json{{"allowed", false},
+                                    {"reason", fmt::format("no endpoint {} {}", method, path)}});
+             continue;
+           }
+           auto denied = Authorize(call->principal(), *match.endpoint, match.params, method, path);
+           Json r{{"allowed", !denied.has_value()}};
+           if (denied) r["reason"] = denied->message;
+           results.push_back(std::move(r));
+         }
+         call->Reply(200, Json{{"results", std::move(results)}});
+       }});
 }
 
 std::shared_ptr<void> ApiServer::TrackCall() {
@@ -92,15 +209,15 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   security::Principal principal;
   bool needs_token = is_metrics || !match.endpoint->public_;
   if (needs_token) {
-    auto auth = request.headers.Get("Authorization");
-    if (!auth || !auth->starts_with("Bearer ")) {
+    auto bearer = BearerToken(request);
+    if (!bearer) {
       auto resp = ErrorResponse(Error(ErrorCode::kUnauthenticated,
                                       "missing bearer token (Authorization: Bearer <token>)"));
       resp.headers.Set("WWW-Authenticate", "Bearer realm=\"berth\"");
       answer(std::move(resp));
       return;
     }
-    auto p = deps_.tokens->Authenticate(auth->substr(7));
+    auto p = deps_.tokens->Authenticate(*bearer);
     if (!p) {
       auto resp = ErrorResponse(p.error());
       if (p.error().code == ErrorCode::kUnauthenticated) {
@@ -124,26 +241,8 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   }
 
   const Endpoint& ep = *match.endpoint;
-  std::optional<Error> denied;
-  if (!ep.public_ && principal.role < ep.min_role) {
-    denied = Error(ErrorCode::kPermissionDenied,
-                   fmt::format("{} {} needs role {} (token \"{}\" has {})", request.method,
-                               request.path, security::RoleName(ep.min_role), principal.name,
-                               security::RoleName(principal.role)));
-  } else if (!ep.public_ && !principal.node.empty()) {
-    // A node's token acts only as that node.
-    auto node = match.params.find("node");
-    if (!ep.for_nodes) {
-      denied = Error(ErrorCode::kPermissionDenied,
-                     fmt::format("token \"{}\" is bound to node {}: it may only make that node "
-                                 "agent's calls, not {} {}",
-                                 principal.name, principal.node, request.method, request.path));
-    } else if (node != match.params.end() && node->second != principal.node) {
-      denied = Error(ErrorCode::kPermissionDenied,
-                     fmt::format("token \"{}\" is bound to node {}: it cannot act for node {}",
-                                 principal.name, principal.node, node->second.substr(0, 63)));
-    }
-  }
+  std::optional<Error> denied =
+      Authorize(principal, ep, match.params, request.method, request.path);
   if (denied) {
     const Error& e = *denied;
     if (ep.mutating && deps_.audit) {

@@ -2,6 +2,8 @@
 // public endpoints), checks the endpoint's role, dispatches through the Router, writes an
 // audit record for every mutating call, and serves /metrics. Endpoint groups are added by
 // the caller (cmd/) through the Register* functions in endpoints.h.
+// It also answers who the caller is and what it may do (GET /v1/auth/whoami, POST
+// /v1/auth/access), from the same decision it enforces.
 // Handlers run on a pool of their own (they may wait on the store), or on the HTTP worker
 // when the endpoint says it never blocks (`runs_inline`, answered later from a store thread).
 // Stop: stop accepting and close connections, join the handler pool, then wait (at most
@@ -14,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <asio/thread_pool.hpp>
@@ -63,6 +66,15 @@ class ApiServer {
  private:
   ApiServer(ApiDeps deps, Router router) : deps_(std::move(deps)), router_(std::move(router)) {}
   void Handle(http::Request&& request, std::shared_ptr<http::ResponseWriter> writer);
+  // The one authorization decision: may `principal` call `endpoint` (with these path
+  // parameters)? An error naming why not. Used for every request and by
+  // POST /v1/auth/access, so what the console shows is what the API allows.
+  static std::optional<Error> Authorize(const security::Principal& principal,
+                                        const Endpoint& endpoint,
+                                        const std::map<std::string, std::string>& params,
+                                        std::string_view method, std::string_view path);
+  // GET /v1/auth/whoami and POST /v1/auth/access (added by Start: they read the router).
+  void AddAuthEndpoints();
   // Counts a finished request (every path through Handle ends here once).
   void Count(std::string_view method, int status, Clock::TimePoint start);
 

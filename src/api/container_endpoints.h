@@ -34,5 +34,8 @@ Json ContainerJson(const agent::ContainerInfo& c);
 
 void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
                                 agent::image::ImageStore& images, agent::image::Puller& puller);
+// GET /v1/containers/{name}/terminal: a shell on a terminal over a WebSocket
+// (container_terminal.cc).
+void RegisterContainerTerminal(Router& router, agent::Agent& agent);
 
 }  // namespace berth::api

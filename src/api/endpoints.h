@@ -12,6 +12,7 @@ class Store;
 namespace berth::security {
 class TokenService;
 class AuditLog;
+class LoginLinks;
 }  // namespace berth::security
 
 namespace berth::api {
@@ -30,5 +31,8 @@ void RegisterKvEndpoints(Router& router, store::Store& store);
 // /v1/tokens, /v1/audit.
 void RegisterSecurityEndpoints(Router& router, security::TokenService& tokens,
                                security::AuditLog& audit);
+
+// The web console's sign-in: /v1/auth/login-links, /v1/auth/login, /v1/auth/logout.
+void RegisterLoginEndpoints(Router& router, security::LoginLinks& links);
 
 }  // namespace berth::api

@@ -131,6 +131,55 @@ void Call::ReplyError(const Error& error) {
   writer_->Send(ErrorResponse(error));
 }
 
+void Call::ReplyResponse(http::Response response) {
+  if (done_) return;
+  done_ = true;
+  Done(response.status, response.status < 400 ? "ok" : "error");
+  writer_->Send(std::move(response));
+}
+
+Result<std::shared_ptr<http::ws::Session>> Call::AcceptWebSocket(
+    std::string_view protocol, http::ws::Session::Handlers handlers) {
+  if (done_) return Fail(ErrorCode::kInternal, "call already answered");
+  if (auto ok = http::ws::CheckHandshake(request_); !ok) {
+    ReplyError(ok.error());
+    return std::unexpected(ok.error());
+  }
+  // A browser always sends Origin on a WebSocket: a page of another site must not open one
+  // with credentials it holds (they are not cookies here, but refuse it all the same).
+  if (auto origin = request_.headers.Get("Origin")) {
+    std::string host(request_.headers.Get("Host").value_or(""));
+    if (*origin != "http://" + host && *origin != "https://" + host) {
+      Error e(ErrorCode::kPermissionDenied,
+              "WebSocket from origin " + std::string(origin->substr(0, 200)) + " refused");
+      ReplyError(e);
+      return std::unexpected(e);
+    }
+  }
+  bool offered = false;
+  for (const auto& f : request_.headers.fields()) {
+    if (!http::EqualsIgnoreCase(f.name, "Sec-WebSocket-Protocol")) continue;
+    std::string_view rest = f.value;
+    while (!rest.empty()) {
+      size_t comma = rest.find(',');
+      std::string_view item = rest.substr(0, comma);
+      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      if (item == protocol) offered = true;
+    }
+  }
+  if (!offered) {
+    Error e(ErrorCode::kInvalidArgument, "offer the WebSocket subprotocol " +
+                                             std::string(protocol) + " (Sec-WebSocket-Protocol)");
+    ReplyError(e);
+    return std::unexpected(e);
+  }
+  done_ = true;
+  Done(101, "websocket");
+  return http::ws::Session::Accept(request_, writer_, protocol, std::move(handlers));
+}
+
 void Call::StartStream() {
   if (done_) return;
   done_ = true;

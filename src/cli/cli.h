@@ -63,5 +63,7 @@ void AddServiceCommands(CLI::App& app,
                         Context& ctx);  // service register|ls|get|... (cmd_service.cc)
 // apply, delete, get, describe, scale, rollout (cmd_app.cc)
 void AddAppCommands(CLI::App& app, Context& ctx);
+// ui: opens the web console with a one-time login link (cmd_ui.cc)
+void AddUiCommands(CLI::App& app, Context& ctx);
 
 }  // namespace berth::cli

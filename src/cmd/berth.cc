@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   berth::cli::AddImageCommands(app, ctx);
   berth::cli::AddNodeCommands(app, ctx);
   berth::cli::AddRouteCommands(app, ctx);
+  berth::cli::AddUiCommands(app, ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "api/app_endpoints.h"
+#include "api/change_feed.h"
 #include "api/container_endpoints.h"
 #include "api/node_endpoints.h"
 #include "api/registry_endpoints.h"
@@ -177,6 +178,8 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   // Nodes: agents register, heartbeat, watch their assignments and report status.
   api::RegisterNodeEndpoints(router, w.store, w.clock, started->registry->io(),
                              started->registry->blocking());
+  // The console's live pages: which apps, nodes, routes and services changed.
+  api::RegisterChangeEndpoints(router, w.store, started->registry->io());
   if (started->registry->dns_port() != 0) {
     started->banner.push_back(fmt::format("dns udp+tcp {}", w.flags.dns));
   }
@@ -220,6 +223,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     if (started->container_exec) started->container_exec->SetAgent(started->agent.agent.get());
     api::RegisterContainerEndpoints(router, *started->agent.agent, *started->agent.images,
                                     *started->agent.puller);
+    api::RegisterContainerTerminal(router, *started->agent.agent);
     // The agent joins this control plane as node "local", over loopback, through the same
     // NodeAgent as `berthd agent`: dev is a one-node cluster.
     auto node = StartLocalNode(w, started->agent);
