@@ -274,6 +274,7 @@ function AppPage({ params }: PageProps) {
   const { ns, app } = params;
   const live = useLive(() => get<AppView>(path`/v1/apps/${ns}/${app}`), [ns, app], (c) => c.topic === 'apps' && c.namespace === ns && c.name === app, 250);
   const a = live.data;
+  const canApply = useAllowed({ method: 'POST', path: '/v1/apps' });
   return (
     <>
       <header class="page-head">
@@ -281,9 +282,11 @@ function AppPage({ params }: PageProps) {
           {ns}/{app} {a?.health && <Badge state={a.health} />}
         </h1>
         <div class="row">
-          <Link to={`/apply?ns=${encodeURIComponent(ns)}&app=${encodeURIComponent(app)}`} class="btn">
-            Edit spec
-          </Link>
+          {canApply && (
+            <Link to={`/apply?ns=${encodeURIComponent(ns)}&app=${encodeURIComponent(app)}`} class="btn">
+              Edit spec
+            </Link>
+          )}
           <Action
             label="Delete"
             danger

@@ -79,10 +79,13 @@ function ApplyPage({ query }: PageProps) {
           }}
         />
       </label>
+      {ok === false && <p class="muted">This token may not apply specs (operator or admin may).</p>}
       <div class="row">
-        <button class="btn" type="button" disabled={busy} onClick={() => send(true)}>
-          Dry run
-        </button>
+        {ok && (
+          <button class="btn" type="button" disabled={busy} onClick={() => send(true)}>
+            Dry run
+          </button>
+        )}
         {ok && (
           <button class="btn btn-primary" type="button" disabled={busy || !result?.dry_run} onClick={() => send(false)} title={result?.dry_run ? '' : 'Run a dry run first'}>
             Apply

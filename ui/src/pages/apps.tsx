@@ -1,6 +1,7 @@
 // Apps: the list, paged and filtered on the server (GET /v1/apps?limit&continue&q&health),
 // live: a change to any app on the page reads the page again.
 import { useState } from 'preact/hooks';
+import { useAllowed } from '../access';
 import { get } from '../api';
 import { Badge, Bar, ErrorBox, Link, Loading, Table } from '../components/ui';
 import { useLive } from '../live';
@@ -28,13 +29,16 @@ function AppsPage({ query }: PageProps) {
   if (after) params.set('continue', after);
   const list = useLive(() => get<AppList>(`/v1/apps?${params}`), [q, health, after], (c) => c.topic === 'apps', 500);
   const apps = list.data?.apps ?? [];
+  const canApply = useAllowed({ method: 'POST', path: '/v1/apps' });
   return (
     <>
       <header class="page-head">
         <h1>Apps</h1>
-        <Link to="/apply" class="btn btn-primary">
-          Apply a spec
-        </Link>
+        {canApply && (
+          <Link to="/apply" class="btn btn-primary">
+            Apply a spec
+          </Link>
+        )}
       </header>
       <form
         class="filters"

@@ -147,18 +147,27 @@ function Terminal({ id }: { id: string }) {
   );
 }
 
+function probeText(p: any): string {
+  const how = p.http ? `HTTP GET ${p.http.path ?? '/'} on port ${p.http.port}` : p.tcp ? `TCP connect to port ${p.tcp.port}` : p.exec ? `exec ${(p.exec.command ?? p.exec).join?.(' ') ?? ''}` : 'custom';
+  const every = p.period ? ` every ${p.period}` : '';
+  const timeout = p.timeout ? `, timeout ${p.timeout}` : '';
+  const fails = p.failureThreshold ? `, ${p.failureThreshold} failures to fail` : '';
+  return `${how}${every}${timeout}${fails}`;
+}
+
 function Probes({ spec }: { spec: any }) {
   const probes = spec?.probes ?? {};
   const names = Object.keys(probes);
   if (names.length === 0) return <p class="muted">No probes.</p>;
   return (
-    <ul>
+    <dl class="facts">
       {names.map((n) => (
-        <li key={n}>
-          <strong>{n}</strong>: <code>{JSON.stringify(probes[n])}</code>
-        </li>
+        <>
+          <dt key={n}>{n}</dt>
+          <dd title={JSON.stringify(probes[n])}>{probeText(probes[n])}</dd>
+        </>
       ))}
-    </ul>
+    </dl>
   );
 }
 
