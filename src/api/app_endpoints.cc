@@ -282,7 +282,8 @@ void ListApps(const std::shared_ptr<Call>& call, orch::AppStore& apps, store::St
       ++total;
       if (key <= page->after || !next.empty()) continue;
       if (page->limit != 0 && out.size() == page->limit) {
-        next = out.back()["namespace"].get<std::string>() + "/" + out.back()["name"].get<std::string>();
+        next = out.back()["namespace"].get<std::string>() + "/" +
+               out.back()["name"].get<std::string>();
         continue;
       }
       const size_t slash = key.find('/');
@@ -290,8 +291,8 @@ void ListApps(const std::shared_ptr<Call>& call, orch::AppStore& apps, store::St
       if (!sa) return call->ReplyError(sa.error());
       if (!*sa) continue;  // deleted meanwhile
       auto it = inst->find(key);
-      Json summary = AppSummary(store, **sa, it == inst->end() ? kNone : it->second,
-                                with_instances, now);
+      Json summary =
+          AppSummary(store, **sa, it == inst->end() ? kNone : it->second, with_instances, now);
       summary["health"] = AppHealth(summary);
       out.push_back(std::move(summary));
     }
@@ -392,6 +393,25 @@ void ListInstances(const std::shared_ptr<Call>& call, store::Store& store) {
   call->Reply(200, reply);
 }
 
+// GET /v1/events?limit=N: the newest events of every app, newest first.
+void ListEvents(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
+  auto limit = call->QueryInt("limit", 50);
+  if (!limit) return call->ReplyError(limit.error());
+  if (*limit < 1 || *limit > 500) {
+    return call->ReplyError(Error(ErrorCode::kInvalidArgument, "limit must be between 1 and 500"));
+  }
+  auto events = apps.RecentEvents(static_cast<size_t>(*limit));
+  if (!events) return call->ReplyError(events.error());
+  Json out = Json::array();
+  for (const auto& e : *events) {
+    Json j = EventJson(e.event);
+    j["namespace"] = e.ns;
+    j["app"] = e.app;
+    out.push_back(std::move(j));
+  }
+  call->Reply(200, Json{{"events", std::move(out)}});
+}
+
 void Apply(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
   const std::string& body = call->request().body;
   if (body.empty()) {
@@ -442,25 +462,9 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
               .handler = [apps, &store, &clock](std::shared_ptr<Call> call) {
                 ListApps(call, *apps, store, clock);
               }});
-  router.Add(
-      {.method = "GET", .pattern = "/v1/events", .handler = [apps](std::shared_ptr<Call> call) {
-         auto limit = call->QueryInt("limit", 50);
-         if (!limit) return call->ReplyError(limit.error());
-         if (*limit < 1 || *limit > 500) {
-           return call->ReplyError(
-               Error(ErrorCode::kInvalidArgument, "limit must be between 1 and 500"));
-         }
-         auto events = apps->RecentEvents(static_cast<size_t>(*limit));
-         if (!events) return call->ReplyError(events.error());
-         Json out = Json::array();
-         for (const auto& e : *events) {
-           Json j = EventJson(e.event);
-           j["namespace"] = e.ns;
-           j["app"] = e.app;
-           out.push_back(std::move(j));
-         }
-         call->Reply(200, Json{{"events", std::move(out)}});
-       }});
+  router.Add({.method = "GET",
+              .pattern = "/v1/events",
+              .handler = [apps](std::shared_ptr<Call> call) { ListEvents(call, *apps); }});
   router.Add({.method = "GET",
               .pattern = "/v1/instances",
               .handler = [&store](std::shared_ptr<Call> call) { ListInstances(call, store); }});
