@@ -153,6 +153,9 @@ class Agent {
         network::Network& network);
   Result<void> Adopt();
   std::shared_ptr<Container> Find(std::string_view name_or_id) const;
+  // The id of the running container an exec of `args` goes to, or why there is none.
+  Result<std::string> ExecTarget(std::string_view name_or_id,
+                                 const std::vector<std::string>& args) const;
   Result<void> StartLocked(Container& c);
   void HandleExitLocked(Container& c);
   void TeardownNetworkLocked(Container& c);

@@ -19,13 +19,7 @@ std::optional<std::string_view> BearerToken(const http::Request& request) {
   }
   auto protocols = request.headers.Get("Sec-WebSocket-Protocol");
   if (!protocols) return std::nullopt;
-  std::string_view rest = *protocols;
-  while (!rest.empty()) {
-    size_t comma = rest.find(',');
-    std::string_view item = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+  for (std::string_view item : http::SplitHeaderList(*protocols)) {
     if (item.starts_with("bearer.")) return item.substr(7);
   }
   return std::nullopt;

@@ -156,20 +156,7 @@ Result<std::shared_ptr<http::ws::Session>> Call::AcceptWebSocket(
       return std::unexpected(e);
     }
   }
-  bool offered = false;
-  for (const auto& f : request_.headers.fields()) {
-    if (!http::EqualsIgnoreCase(f.name, "Sec-WebSocket-Protocol")) continue;
-    std::string_view rest = f.value;
-    while (!rest.empty()) {
-      size_t comma = rest.find(',');
-      std::string_view item = rest.substr(0, comma);
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-      if (item == protocol) offered = true;
-    }
-  }
-  if (!offered) {
+  if (!http::ws::OffersProtocol(request_, protocol)) {
     Error e(ErrorCode::kInvalidArgument, "offer the WebSocket subprotocol " +
                                              std::string(protocol) + " (Sec-WebSocket-Protocol)");
     ReplyError(e);

@@ -36,32 +36,21 @@ std::optional<std::string> Gunzip(std::span<const unsigned char> in, size_t size
   return out;
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
 // True when Accept-Encoding lists gzip (or *) without q=0.
 bool AcceptsGzip(const http::Request& request) {
   auto header = request.headers.Get("Accept-Encoding");
   if (!header) return false;
-  std::string_view rest = *header;
-  while (!rest.empty()) {
-    size_t comma = rest.find(',');
-    std::string_view item = Trim(rest.substr(0, comma));
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  for (std::string_view item : http::SplitHeaderList(*header)) {
     size_t semi = item.find(';');
-    std::string_view coding = Trim(item.substr(0, semi));
+    std::string_view coding = item.substr(0, semi);
+    while (!coding.empty() && coding.back() == ' ') coding.remove_suffix(1);
     if (!http::EqualsIgnoreCase(coding, "gzip") && coding != "*") continue;
     if (semi == std::string_view::npos) return true;
-    std::string_view param = Trim(item.substr(semi + 1));
-    if (param.starts_with("q=") || param.starts_with("Q=")) {
-      std::string_view q = param.substr(2);
-      bool zero = !q.empty() && q.find_first_not_of("0.") == std::string_view::npos;
-      return !zero;
-    }
-    return true;
+    std::string_view param = item.substr(semi + 1);
+    while (!param.empty() && param.front() == ' ') param.remove_prefix(1);
+    if (!param.starts_with("q=") && !param.starts_with("Q=")) return true;
+    std::string_view q = param.substr(2);
+    return q.empty() || q.find_first_not_of("0.") != std::string_view::npos;
   }
   return false;
 }
@@ -69,11 +58,7 @@ bool AcceptsGzip(const http::Request& request) {
 bool EtagMatches(const http::Request& request, std::string_view etag) {
   auto header = request.headers.Get("If-None-Match");
   if (!header) return false;
-  std::string_view rest = *header;
-  while (!rest.empty()) {
-    size_t comma = rest.find(',');
-    std::string_view item = Trim(rest.substr(0, comma));
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  for (std::string_view item : http::SplitHeaderList(*header)) {
     if (item.starts_with("W/")) item.remove_prefix(2);
     if (item == "*" || item == etag) return true;
   }

@@ -14,13 +14,7 @@ constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 bool HeaderHasToken(const Request& request, std::string_view name, std::string_view token) {
   for (const auto& f : request.headers.fields()) {
     if (!EqualsIgnoreCase(f.name, name)) continue;
-    std::string_view rest = f.value;
-    while (!rest.empty()) {
-      size_t comma = rest.find(',');
-      std::string_view item = rest.substr(0, comma);
-      rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    for (std::string_view item : SplitHeaderList(f.value)) {
       if (EqualsIgnoreCase(item, token)) return true;
     }
   }
@@ -40,6 +34,10 @@ std::string AcceptKey(std::string_view client_key) {
 }
 
 bool IsUpgrade(const Request& request) { return HeaderHasToken(request, "Upgrade", "websocket"); }
+
+bool OffersProtocol(const Request& request, std::string_view protocol) {
+  return HeaderHasToken(request, "Sec-WebSocket-Protocol", protocol);
+}
 
 Result<void> CheckHandshake(const Request& request) {
   if (request.method != "GET") {

@@ -46,6 +46,8 @@ std::string AcceptKey(std::string_view client_key);
 // Connection: upgrade, Sec-WebSocket-Version: 13, a 16-byte base64 key); the error says what
 // is missing. `IsUpgrade` only looks at the Upgrade header.
 bool IsUpgrade(const Request& request);
+// Whether the client offered `protocol` in Sec-WebSocket-Protocol.
+bool OffersProtocol(const Request& request, std::string_view protocol);
 Result<void> CheckHandshake(const Request& request);
 
 // The 101 answer to a checked handshake; `protocol` (may be empty) is echoed as the chosen

@@ -1,12 +1,11 @@
 // Apps: the list, paged and filtered on the server (GET /v1/apps?limit&continue&q&health),
 // live: a change to any app on the page reads the page again.
-import { useState } from 'preact/hooks';
 import { useAllowed } from '../access';
 import { get } from '../api';
+import { Filters, Pager, QuerySelect, usePaging } from '../components/paging';
 import { Badge, Bar, ErrorBox, Link, Loading, Table } from '../components/ui';
 import { useLive } from '../live';
 import { definePage, type PageProps } from '../page';
-import { setQuery } from '../router';
 import type { AppList, AppView } from './types';
 
 const PAGE = 50;
@@ -20,14 +19,12 @@ function AppBar({ a }: { a: AppView }) {
 function AppsPage({ query }: PageProps) {
   const q = query.get('q') ?? '';
   const health = query.get('health') ?? '';
-  const after = query.get('after') ?? '';
-  const [pages, setPages] = useState<string[]>([]); // continue tokens of the pages before
-  const [text, setText] = useState(q);
+  const paging = usePaging(query);
   const params = new URLSearchParams({ limit: String(PAGE) });
   if (q) params.set('q', q);
   if (health) params.set('health', health);
-  if (after) params.set('continue', after);
-  const list = useLive(() => get<AppList>(`/v1/apps?${params}`), [q, health, after], (c) => c.topic === 'apps', 500);
+  if (paging.after) params.set('continue', paging.after);
+  const list = useLive(() => get<AppList>(`/v1/apps?${params}`), [q, health, paging.after], (c) => c.topic === 'apps', 500);
   const apps = list.data?.apps ?? [];
   const canApply = useAllowed({ method: 'POST', path: '/v1/apps' });
   return (
@@ -40,41 +37,21 @@ function AppsPage({ query }: PageProps) {
           </Link>
         )}
       </header>
-      <form
-        class="filters"
-        role="search"
-        onSubmit={(e) => {
-          e.preventDefault();
-          setPages([]);
-          setQuery('after', null);
-          setQuery('q', text.trim());
-        }}
-      >
-        <label class="field inline">
-          <span>Filter</span>
-          <input type="search" name="q" placeholder="namespace/name contains…" value={text} onInput={(e) => setText((e.target as HTMLInputElement).value)} />
-        </label>
-        <label class="field inline">
-          <span>Health</span>
-          <select
-            value={health}
-            onChange={(e) => {
-              setPages([]);
-              setQuery('after', null);
-              setQuery('health', (e.target as HTMLSelectElement).value);
-            }}
-          >
-            <option value="">any</option>
-            <option value="healthy">healthy</option>
-            <option value="progressing">progressing</option>
-            <option value="degraded">degraded</option>
-            <option value="unhealthy">not healthy</option>
-          </select>
-        </label>
-        <button class="btn" type="submit">
-          Filter
-        </button>
-      </form>
+      <Filters q={q} placeholder="namespace/name contains…" paging={paging}>
+        <QuerySelect
+          label="Health"
+          name="health"
+          value={health}
+          paging={paging}
+          options={[
+            ['', 'any'],
+            ['healthy', 'healthy'],
+            ['progressing', 'progressing'],
+            ['degraded', 'degraded'],
+            ['unhealthy', 'not healthy'],
+          ]}
+        />
+      </Filters>
       <ErrorBox error={list.error} />
       {list.loading && !list.data ? (
         <Loading />
@@ -102,31 +79,7 @@ function AppsPage({ query }: PageProps) {
               { label: 'Services', cell: (a) => a.services.map((s) => `${s.name} ${s.ready}/${s.desired}`).join(', ') },
             ]}
           />
-          <nav class="pager" aria-label="Pages">
-            <button
-              class="btn"
-              type="button"
-              disabled={pages.length === 0}
-              onClick={() => {
-                const prev = pages.slice(0, -1);
-                setPages(prev);
-                setQuery('after', pages[pages.length - 1] || null);
-              }}
-            >
-              Previous
-            </button>
-            <button
-              class="btn"
-              type="button"
-              disabled={!list.data?.continue}
-              onClick={() => {
-                setPages([...pages, after]);
-                setQuery('after', list.data!.continue!);
-              }}
-            >
-              Next
-            </button>
-          </nav>
+          <Pager paging={paging} next={list.data?.continue} />
         </>
       )}
     </>
