@@ -5,6 +5,9 @@
 #
 #   bench/gateway.sh [throughput|reload|idle|all]     (default: all)
 #   env: DURATION=10s CONNECTIONS=64 THREADS=1 ROUNDS=3 IDLE_CONNECTIONS=10000 BUILD=1
+#        BUILD_DIR=build/release BERTH_BIN=<berth-gateway to measure (default: BUILD_DIR's)>
+#        BASELINE_BIN=<another berth-gateway, e.g. main's before a change: measured in the
+#                      same rounds right before BERTH_BIN, printed as base_* with the ratio>
 #
 # throughput  req/s and p99 for direct-to-upstream (the ceiling), nginx, haproxy, berth;
 #             berth's ratios to nginx and haproxy. ROUNDS rounds, each running the four one
@@ -23,7 +26,8 @@ CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD_DIR=$ROOT/build/gateway-rel
+BUILD_DIR=${BUILD_DIR:-$ROOT/build/release}
+BASELINE=${BASELINE_BIN:-}
 WORK=$(mktemp -d /tmp/berth-bench-gateway.XXXXXX)
 chmod 755 "$WORK"  # nginx workers run as nobody
 PIDS=()
@@ -43,7 +47,9 @@ if [ "${BUILD:-1}" = 1 ]; then
   cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS="-O2 -g1" >/dev/null
   ninja -C "$BUILD_DIR" -j2 berth-gateway >/dev/null
 fi
-BERTH=$BUILD_DIR/src/gateway/berth-gateway
+BERTH=${BERTH_BIN:-$BUILD_DIR/src/gateway/berth-gateway}
+echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+trap 'echo "# load average at end: $(cut -d" " -f1-3 /proc/loadavg)"; cleanup' EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; return 1; }
@@ -56,6 +62,7 @@ rss_kb() {  # resident memory of a process and its children, in KiB
 }
 
 UP_PORT=$(free_port); NGINX_PORT=$(free_port); HAPROXY_PORT=$(free_port); BERTH_PORT=$(free_port)
+BASE_PORT=$(free_port)
 
 # --- the upstream: nginx, one worker, a 13-byte static body
 mkdir -p "$WORK/up/www" "$WORK/up/logs" "$WORK/nginx/logs"
@@ -132,9 +139,16 @@ CONF
 "$BERTH" --config "$WORK/routes.yaml" --listen "127.0.0.1:$BERTH_PORT" --workers 1 \
   --idle-timeout-ms 300000 >"$WORK/berth.log" 2>&1 &
 BERTH_PID=$!; PIDS+=($BERTH_PID)
+PORTS="$UP_PORT $NGINX_PORT $HAPROXY_PORT $BERTH_PORT"
+if [ -n "$BASELINE" ]; then
+  "$BASELINE" --config "$WORK/routes.yaml" --listen "127.0.0.1:$BASE_PORT" --workers 1 \
+    --idle-timeout-ms 300000 >"$WORK/base.log" 2>&1 &
+  BASE_PID=$!; PIDS+=($BASE_PID)
+  PORTS="$PORTS $BASE_PORT"
+fi
 
-for p in $UP_PORT $NGINX_PORT $HAPROXY_PORT $BERTH_PORT; do wait_port "$p"; done
-for p in $UP_PORT $NGINX_PORT $HAPROXY_PORT $BERTH_PORT; do
+for p in $PORTS; do wait_port "$p"; done
+for p in $PORTS; do
   curl -sf "http://127.0.0.1:$p/" >/dev/null || { echo "port $p does not answer (upstream $UP_PORT nginx $NGINX_PORT haproxy $HAPROXY_PORT berth $BERTH_PORT)" >&2; cat "$WORK"/*/logs/error.log "$WORK/berth.log" >&2; exit 1; }
 done
 
@@ -174,13 +188,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else
 if [ "$MODE" = throughput ] || [ "$MODE" = all ]; then
   echo "# throughput: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, ${ROUNDS:-3} rounds (medians), one worker each, upstream nginx static 13 B"
   wrk -t1 -c16 -d2s "http://127.0.0.1:$BERTH_PORT/" >/dev/null  # warm-up (pools)
+  [ -n "$BASELINE" ] && wrk -t1 -c16 -d2s "http://127.0.0.1:$BASE_PORT/" >/dev/null
   declare -A V
   for r in $(seq 1 "${ROUNDS:-3}"); do
     read -r d_rps d_p99 _ _ d_cpu < <(run_wrk "$UP_PORT" "$UP_PID")
     read -r n_rps n_p99 n_bad n_err n_cpu < <(run_wrk "$NGINX_PORT" "$NGINX_PID")
     read -r h_rps h_p99 h_bad h_err h_cpu < <(run_wrk "$HAPROXY_PORT" "$HAPROXY_PID")
+    if [ -n "$BASELINE" ]; then
+      read -r a_rps a_p99 _ _ a_cpu < <(run_wrk "$BASE_PORT" "$BASE_PID")
+      V[A_RPS]+=" $a_rps"; V[A_P99]+=" $a_p99"; V[A_CPU]+=" $a_cpu"
+      echo "# round $r baseline: req/s $a_rps p99 ms $a_p99 cpu us/req $a_cpu"
+    fi
     read -r b_rps b_p99 b_bad b_err b_cpu < <(run_wrk "$BERTH_PORT" "$BERTH_PID")
-    echo "# round $r: req/s direct $d_rps nginx $n_rps haproxy $h_rps berth $b_rps; p99 ms nginx $n_p99 haproxy $h_p99 berth $b_p99; cpu us/req upstream $d_cpu nginx $n_cpu haproxy $h_cpu berth $b_cpu"
+    echo "# round $r: req/s direct $d_rps nginx $n_rps haproxy $h_rps berth $b_rps; p99 ms nginx $n_p99 haproxy $h_p99 berth $b_p99; cpu us/req upstream $d_cpu nginx $n_cpu haproxy $h_cpu berth $b_cpu; load $(cut -d' ' -f1 /proc/loadavg)"
     V[D_RPS]+=" $d_rps"; V[D_P99]+=" $d_p99"; V[D_CPU]+=" $d_cpu"
     V[N_RPS]+=" $n_rps"; V[N_P99]+=" $n_p99"; V[N_CPU]+=" $n_cpu"
     V[H_RPS]+=" $h_rps"; V[H_P99]+=" $h_p99"; V[H_CPU]+=" $h_cpu"
@@ -210,6 +230,15 @@ if [ "$MODE" = throughput ] || [ "$MODE" = all ]; then
   echo "berth_vs_haproxy_p99 $(ratio "$B_P99" "$H_P99") x"
   echo "berth_vs_direct_rps $(ratio "$B_RPS" "$D_RPS") x"
   echo "berth_vs_nginx_cpu_per_request $(ratio "$B_CPU" "$N_CPU") x"
+  if [ -n "$BASELINE" ]; then
+    A_RPS=$(median ${V[A_RPS]}); A_P99=$(median ${V[A_P99]}); A_CPU=$(median ${V[A_CPU]})
+    echo "base_rps $A_RPS req/s"
+    echo "base_p99 $A_P99 ms"
+    echo "base_cpu_per_request $A_CPU us"
+    echo "base_vs_nginx_rps $(ratio "$A_RPS" "$N_RPS") x"
+    echo "berth_vs_base_rps $(ratio "$B_RPS" "$A_RPS") x"
+    echo "berth_vs_base_cpu_per_request $(ratio "$B_CPU" "$A_CPU") x"
+  fi
 fi
 
 if [ "$MODE" = reload ] || [ "$MODE" = all ]; then
@@ -288,7 +317,10 @@ while not os.path.exists(release):
     time.sleep(0.1)
 PY
   }
-  for target in "nginx $NGINX_PORT $NGINX_PID" "haproxy $HAPROXY_PORT $HAPROXY_PID" "berth $BERTH_PORT $BERTH_PID"; do
+  TARGETS=("nginx $NGINX_PORT $NGINX_PID" "haproxy $HAPROXY_PORT $HAPROXY_PID")
+  [ -n "$BASELINE" ] && TARGETS+=("base $BASE_PORT $BASE_PID")
+  TARGETS+=("berth $BERTH_PORT $BERTH_PID")
+  for target in "${TARGETS[@]}"; do
     read -r name port pid <<<"$target"
     before=$(rss_kb "$pid")
     hold_idle "$port" &

@@ -130,7 +130,7 @@ int Serve(const std::string& dir, const std::string& info_file) {
   }
   berth::security::TokenService tokens(**store, clock);
   berth::security::AuditLog audit(**store, clock);
-  auto token = tokens.Create("bench", berth::security::Role::kAdmin, "bench");
+  auto token = tokens.Create("bench", {.role = berth::security::Role::kAdmin}, "bench");
   auto component = berth::registry::Component::Start(**store, clock, {.dns_address = ""});
   if (!component) {
     fmt::print(stderr, "registry: {}\n", component.error().message);

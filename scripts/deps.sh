@@ -5,17 +5,24 @@ set -euo pipefail
 
 packages=(
   # toolchain
-  build-essential cmake ninja-build ccache clang libclang-rt-14-dev pkg-config git
+  build-essential cmake ninja-build ccache clang libclang-rt-14-dev lld pkg-config git
   # libraries
   libasio-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libssl-dev libfmt-dev
   libspdlog-dev libcli11-dev libre2-dev libarchive-dev libzstd-dev libnghttp2-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev zlib1g-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev zlib1g-dev libsnappy-dev
   # store peers
   etcd-server etcd-client
   # containers and networks
   runc crun containernetworking-plugins busybox-static iproute2 iptables skopeo docker-registry
   # tests and benchmarks
   dnsutils curl wrk nginx haproxy podman procps psmisc python3 hyperfine valgrind
+  # log center peers (bench/logs): ripgrep and zstd (Debian has no Grafana Loki, Vector or
+  # Fluent Bit; its "loki" package is a genetics tool)
+  ripgrep zstd
+  # scanner references: dpkg --compare-versions (dpkg), rpm.vercmp (rpm), PEP 440 (packaging)
+  dpkg rpm python3-packaging
+  # shells the CLI's completion scripts are tested under
+  bash zsh
   # the web console's browser tests (tests/ui): Debian's Chromium, driven by playwright-core
   chromium chromium-driver
 )

@@ -38,7 +38,7 @@ cat <<EOM
 berthd dev is running (pid $pid). The web console: http://$api/ui/
 (sign in with the token in $data_dir/admin.token, or run \`$bin/berth ui\`). In another shell:
   export BERTH_ADDR=$BERTH_ADDR BERTH_TOKEN=\$(cat $data_dir/admin.token)
-  $bin/berth get instances -n shop && $bin/berth describe app shop/shop
+  $bin/berth get instances -n shop -o wide && $bin/berth describe app shop/shop
 Ctrl-C stops it.
 EOM
 wait $pid

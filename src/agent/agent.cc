@@ -275,6 +275,7 @@ Result<void> Agent::SaveLocked(const Container& c, bool sync) const {
   const ContainerInfo& i = c.info;
   Json j = {{"id", i.id},
             {"name", i.name},
+            {"namespace", i.ns},
             {"image", i.image},
             {"image_id", i.image_id},
             {"status", ContainerStatusName(i.status)},
@@ -336,6 +337,7 @@ Result<void> Agent::Adopt() {
       ContainerInfo& i = c->info;
       i.id = j->value("id", "");
       i.name = j->value("name", "");
+      i.ns = j->value("namespace", "default");
       i.image = j->value("image", "");
       i.image_id = j->value("image_id", "");
       i.status = StatusFromName(j->value("status", ""));
@@ -416,6 +418,7 @@ Result<ContainerInfo> Agent::Run(const RunSpec& spec) {
   ContainerInfo& i = c->info;
   i.id = internal::RandomHex(16);
   i.name = spec.name.empty() ? "c-" + i.id.substr(0, 8) : spec.name;
+  i.ns = spec.ns.empty() ? "default" : spec.ns;
   if (i.name.size() > 128 || i.name.find_first_of("/ \t\n:") != std::string::npos)
     return Fail(ErrorCode::kInvalidArgument, "container name \"" + i.name + "\" is not valid");
   i.image = spec.image;

@@ -47,7 +47,8 @@ Result<runtime::NetworkMode> ParseNetworkMode(std::string_view text);
 
 // What `berth run` asks for.
 struct RunSpec {
-  std::string name;  // empty: generated
+  std::string name;            // empty: generated
+  std::string ns = "default";  // the namespace it belongs to (who may see and touch it)
   std::string image;
   std::vector<std::string> entrypoint;  // replaces the image's when non-empty
   std::vector<std::string> cmd;         // replaces the image's Cmd when non-empty
@@ -70,6 +71,7 @@ std::string_view ContainerStatusName(ContainerStatus s);
 struct ContainerInfo {
   std::string id;
   std::string name;
+  std::string ns = "default";
   std::string image;
   std::string image_id;
   ContainerStatus status = ContainerStatus::kCreated;

@@ -1,10 +1,15 @@
 #include "api/api_server.h"
 
+#include "api/endpoints.h"
+
 #include <fmt/core.h>
 #include <asio/post.hpp>
 #include <optional>
 
+#include "core/http/message.h"
+#include "core/input.h"
 #include "core/log.h"
+#include "core/try.h"
 
 namespace berth::api {
 namespace {
@@ -32,6 +37,8 @@ constexpr size_t kMaxAccessChecks = 500;
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiDeps deps,
                                                     Router router) {
   std::unique_ptr<ApiServer> api(new ApiServer(std::move(deps), std::move(router)));
+  api->AddDiscovery();
+  api->AddAuthEndpoints();
   api->handlers_ = std::make_unique<asio::thread_pool>(std::max(1, options.handler_threads));
   if (api->deps_.metrics) {
     api->requests_ = &api->deps_.metrics->AddCounterFamily(
@@ -45,7 +52,6 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiDeps 
   so.threads = options.threads;
   so.max_body_bytes = options.max_body_bytes;
   ApiServer* self = api.get();
-  api->AddAuthEndpoints();
   auto server = http::Server::Listen(
       so, [self](http::Request&& req, std::shared_ptr<http::ResponseWriter> w) {
         self->Handle(std::move(req), std::move(w));
@@ -57,6 +63,26 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiDeps 
 }
 
 ApiServer::~ApiServer() { Stop(); }
+
+void ApiServer::AddDiscovery() {
+  router_.Add({.method = "GET",
+               .pattern = "/v1/api/endpoints",
+               .access = Access::kList,
+               .runs_inline = true,
+               .handler = [this](std::shared_ptr<Call> call) {
+                 Json list = Json::array();
+                 for (const Endpoint& e : router_.endpoints()) {
+                   Json j{{"method", e.method},
+                          {"pattern", e.pattern},
+                          {"access", AccessName(e.access)},
+                          {"mutating", e.mutating}};
+                   if (e.access != Access::kPublic) j["role"] = security::RoleName(e.min_role);
+                   if (e.for_nodes) j["for_nodes"] = true;
+                   list.push_back(std::move(j));
+                 }
+                 call->Reply(200, Json{{"endpoints", std::move(list)}});
+               }});
+}
 
 void ApiServer::Stop() {
   if (server_) server_->Stop();
@@ -70,93 +96,82 @@ void ApiServer::Stop() {
   }
 }
 
-std::optional<Error> ApiServer::Authorize(const security::Principal& principal, const Endpoint& ep,
-                                          const std::map<std::string, std::string>& params,
-                                          std::string_view method, std::string_view path) {
-  if (ep.public_) return std::nullopt;
-  if (principal.role < ep.min_role) {
-    return Error(ErrorCode::kPermissionDenied,
-                 fmt::format("{} {} needs role {} (token \"{}\" has {})", method, path,
-                             security::RoleName(ep.min_role), principal.name,
-                             security::RoleName(principal.role)));
-  }
-  if (!principal.node.empty()) {
-    // A node's token acts only as that node.
-    auto node = params.find("node");
-    if (!ep.for_nodes) {
-      return Error(ErrorCode::kPermissionDenied,
-                   fmt::format("token \"{}\" is bound to node {}: it may only make that node "
-                               "agent's calls, not {} {}",
-                               principal.name, principal.node, method, path));
-    }
-    if (node != params.end() && node->second != principal.node) {
-      return Error(ErrorCode::kPermissionDenied,
-                   fmt::format("token \"{}\" is bound to node {}: it cannot act for node {}",
-                               principal.name, principal.node, node->second.substr(0, 63)));
-    }
-  }
-  return std::nullopt;
-}
-
 void ApiServer::AddAuthEndpoints() {
-  router_.Add(
-      {.method = "GET",
-       .pattern = "/v1/auth/whoami",
-       .runs_inline = true,
-       .handler = [](std::shared_ptr<Call> call) {
-         const security::Principal& p = call->principal();
-         Json out{{"name", p.name}, {"token_id", p.token_id}, {"role", security::RoleName(p.role)}};
-         if (!p.node.empty()) out["node"] = p.node;
-         call->Reply(200, out);
-       }});
+  router_.Add({.method = "GET",
+               .pattern = "/v1/auth/whoami",
+               .access = Access::kList,
+               .runs_inline = true,
+               .handler = [](std::shared_ptr<Call> call) {
+                 Json out = CallerJson(call->principal());
+                 out["token_id"] = call->principal().token_id;
+                 call->Reply(200, out);
+               }});
   // Like Kubernetes' SelfSubjectAccessReview: may the caller make these requests? The console
   // asks about the requests its buttons would make and shows only those allowed.
-  router_.Add(
-      {.method = "POST",
-       .pattern = "/v1/auth/access",
-       .runs_inline = true,
-       .handler = [this](std::shared_ptr<Call> call) {
-         auto body = call->JsonBody();
-         if (!body) return call->ReplyError(body.error());
-         if (auto u = RejectUnknownFields(*body, {"checks"}, "access request"); !u) {
-           return call->ReplyError(u.error());
-         }
-         const Json* checks = body->contains("checks") ? &(*body)["checks"] : nullptr;
-         if (!checks || !checks->is_array() || checks->size() > kMaxAccessChecks) {
-           return call->ReplyError(Error(
-               ErrorCode::kInvalidArgument,
-               fmt::format("\"checks\" must be an array of at most {} {{\"method\",\"path\"}}",
-                           kMaxAccessChecks)));
-         }
-         Json results = Json::array();
-         for (size_t i = 0; i < checks->size(); ++i) {
-           const Json& c = (*checks)[i];
-           if (!c.is_object() || !c.contains("method") || !c["method"].is_string() ||
-               !c.contains("path") || !c["path"].is_string() || c.size() != 2) {
-             return call->ReplyError(
-                 Error(ErrorCode::kInvalidArgument,
-                       fmt::format("checks[{}] must be {{\"method\": \"POST\", \"path\": "
-                                   "\"/v1/...\"}} and nothing else",
-                                   i)));
-           }
-           std::string method = c["method"].get<std::string>();
-           std::string path = c["path"].get<std::string>();
-           if (auto q = path.find('?'); q != std::string::npos) path.resize(q);
-           auto decoded = http::PercentDecode(path);
-           if (decoded) path = std::move(*decoded);
-           auto match = router_.Find(method, path);
-           if (!match.endpoint) {
-             results.push_back(Json{{"allowed", false},
-                                    {"reason", fmt::format("no endpoint {} {}", method, path)}});
-             continue;
-           }
-           auto denied = Authorize(call->principal(), *match.endpoint, match.params, method, path);
-           Json r{{"allowed", !denied.has_value()}};
-           if (denied) r["reason"] = denied->message;
-           results.push_back(std::move(r));
-         }
-         call->Reply(200, Json{{"results", std::move(results)}});
-       }});
+  router_.Add({.method = "POST",
+               .pattern = "/v1/auth/access",
+               .access = Access::kList,
+               .runs_inline = true,
+               .handler = [this](std::shared_ptr<Call> call) {
+                 auto results = CheckAccess(*call);
+                 if (!results) return call->ReplyError(results.error());
+                 call->Reply(200, Json{{"results", std::move(*results)}});
+               }});
+}
+
+namespace {
+
+struct AccessCheck {
+  std::string method;
+  std::string path;       // may carry a query, which is left out
+  std::string ns;         // the namespace a handler would act in ("" : not said)
+};
+
+Result<AccessCheck> ReadAccessCheck(const input::Node& n) {
+  AccessCheck c;
+  input::Object o(n);
+  o.Required("method", c.method, input::NonEmptyString);
+  o.Required("path", c.path, input::NonEmptyString);
+  o.Optional("namespace", c.ns);
+  BERTH_TRY(o.Done());
+  return c;
+}
+
+}  // namespace
+
+Result<Json> ApiServer::CheckAccess(const Call& call) const {
+  auto doc = BERTH_TRY(call.ReadBody());
+  std::vector<AccessCheck> checks;
+  input::Object body(doc.root());
+  body.Required("checks", checks, input::ListOf(ReadAccessCheck, kMaxAccessChecks));
+  BERTH_TRY(body.Done());
+  Json results = Json::array();
+  for (const AccessCheck& c : checks) {
+    std::string path = c.path.substr(0, c.path.find('?'));
+    if (auto decoded = http::PercentDecode(path)) path = std::move(*decoded);
+    auto match = router_.Find(c.method, path);
+    if (!match.endpoint) {
+      results.push_back(
+          Json{{"allowed", false}, {"reason", fmt::format("no endpoint {} {}", c.method, path)}});
+      continue;
+    }
+    const Endpoint& ep = *match.endpoint;
+    auto denied = Admit(ep, call.principal(), c.method, path, match.params);
+    // Where the handler finds the namespace (in the body, of a stored object), the early
+    // check is all the router knows; with the namespace said, the handler's check is made too.
+    bool late = ep.access == Access::kHandler || ep.access == Access::kList ||
+                (ep.access == Access::kNamespace && !match.params.contains("ns"));
+    if (!denied && late && !c.ns.empty()) {
+      if (auto ok = security::Authorize(call.principal(), c.ns, ep.min_role); !ok) {
+        denied = Error(ErrorCode::kPermissionDenied,
+                       fmt::format("{} {} {}", c.method, path, ok.error().message));
+      }
+    }
+    Json r{{"allowed", !denied.has_value()}};
+    if (denied) r["reason"] = denied->message;
+    results.push_back(std::move(r));
+  }
+  return results;
 }
 
 std::shared_ptr<void> ApiServer::TrackCall() {
@@ -176,6 +191,55 @@ void ApiServer::Count(std::string_view method, int status, Clock::TimePoint star
   if (m != "GET" && m != "PUT" && m != "POST" && m != "DELETE" && m != "HEAD") m = "other";
   requests_->WithLabels({m, std::to_string(status)}).Inc();
   latency_->Observe(std::chrono::duration<double>(deps_.clock->Now() - start).count());
+}
+
+std::optional<Error> ApiServer::Admit(const Endpoint& ep, const security::Principal& principal,
+                                      std::string_view method, std::string_view path,
+                                      const std::map<std::string, std::string>& params) {
+  if (ep.access == Access::kPublic) return std::nullopt;
+  auto refuse = [&](const Error& e) {
+    return Error(e.code, fmt::format("{} {} {}", method, path, e.message));
+  };
+  switch (ep.access) {
+    case Access::kCluster:
+      if (auto ok = security::AuthorizeCluster(principal, ep.min_role); !ok)
+        return refuse(ok.error());
+      break;
+    case Access::kNamespace:
+      if (auto ns = params.find("ns"); ns != params.end()) {
+        if (auto ok = security::Authorize(principal, ns->second, ep.min_role); !ok)
+          return refuse(ok.error());
+      }
+      break;  // else namespace_of, on the pool
+    case Access::kHandler:
+    case Access::kList:
+      // Refused early when the token holds the role nowhere; the handler checks the rest.
+      if (principal.HighestRole() < ep.min_role) {
+        return Error(ErrorCode::kPermissionDenied,
+                     fmt::format("{} {} needs role {} (in some namespace at least); token \"{}\" "
+                                 "has none that high",
+                                 method, path, security::RoleName(ep.min_role),
+                                 principal.name));
+      }
+      break;
+    case Access::kPublic:
+      break;
+  }
+  if (principal.node.empty()) return std::nullopt;
+  // A node's token acts only as that node.
+  auto node = params.find("node");
+  if (!ep.for_nodes) {
+    return Error(ErrorCode::kPermissionDenied,
+                 fmt::format("token \"{}\" is bound to node {}: it may only make that node "
+                             "agent's calls, not {} {}",
+                             principal.name, principal.node, method, path));
+  }
+  if (node != params.end() && node->second != principal.node) {
+    return Error(ErrorCode::kPermissionDenied,
+                 fmt::format("token \"{}\" is bound to node {}: it cannot act for node {}",
+                             principal.name, principal.node, node->second.substr(0, 63)));
+  }
+  return std::nullopt;
 }
 
 void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWriter> writer) {
@@ -201,7 +265,7 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
     }
   }
   security::Principal principal;
-  bool needs_token = is_metrics || !match.endpoint->public_;
+  bool needs_token = is_metrics || match.endpoint->access != Access::kPublic;
   if (needs_token) {
     auto bearer = BearerToken(request);
     if (!bearer) {
@@ -224,6 +288,10 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   }
 
   if (is_metrics) {
+    if (auto ok = security::AuthorizeCluster(principal, security::Role::kViewer); !ok) {
+      answer(ErrorResponse(Error(ErrorCode::kPermissionDenied, "/metrics " + ok.error().message)));
+      return;
+    }
     http::Response r;
     r.status = 200;
     r.headers.Set("Content-Type", std::string(metrics::kContentType));
@@ -235,9 +303,7 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   }
 
   const Endpoint& ep = *match.endpoint;
-  std::optional<Error> denied =
-      Authorize(principal, ep, match.params, request.method, request.path);
-  if (denied) {
+  if (auto denied = Admit(ep, principal, request.method, request.path, match.params); denied) {
     const Error& e = *denied;
     if (ep.mutating && deps_.audit) {
       deps_.audit->Record({.actor = principal.name,
@@ -268,11 +334,20 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   };
   auto call = std::make_shared<Call>(std::move(request), std::move(writer), std::move(principal),
                                      std::move(match.params), std::move(on_done));
+  if (ep.access == Access::kHandler) call->RequireHandlerAuthorization();
   if (ep.runs_inline) {
     ep.handler(std::move(call));
     return;
   }
-  asio::post(*handlers_, [&ep, call = std::move(call)]() mutable { ep.handler(std::move(call)); });
+  asio::post(*handlers_, [&ep, call = std::move(call)]() mutable {
+    // A namespace found by looking the object up (a container's): checked here, on the pool.
+    if (ep.access == Access::kNamespace && ep.namespace_of) {
+      auto ns = ep.namespace_of(*call);
+      if (!ns) return call->ReplyError(ns.error());
+      if (!call->Authorize(*ns, ep.min_role)) return;
+    }
+    ep.handler(std::move(call));
+  });
 }
 
 }  // namespace berth::api

@@ -1,9 +1,10 @@
 // The control plane's REST API server: authenticates every request by bearer token (except
-// public endpoints), checks the endpoint's role, dispatches through the Router, writes an
+// public endpoints), checks the endpoint's access rule (global or per-namespace role, see
+// Access in router.h), dispatches through the Router, writes an
 // audit record for every mutating call, and serves /metrics. Endpoint groups are added by
 // the caller (cmd/) through the Register* functions in endpoints.h.
 // It also answers who the caller is and what it may do (GET /v1/auth/whoami, POST
-// /v1/auth/access), from the same decision it enforces.
+// /v1/auth/access), from the same decision it enforces (Admit).
 // Handlers run on a pool of their own (they may wait on the store), or on the HTTP worker
 // when the endpoint says it never blocks (`runs_inline`, answered later from a store thread).
 // Stop: stop accepting and close connections, join the handler pool, then wait (at most
@@ -65,16 +66,22 @@ class ApiServer {
 
  private:
   ApiServer(ApiDeps deps, Router router) : deps_(std::move(deps)), router_(std::move(router)) {}
+  // GET /v1/api/endpoints: every endpoint with its access rule (clients and the
+  // authorization matrix test read it).
+  void AddDiscovery();
   void Handle(http::Request&& request, std::shared_ptr<http::ResponseWriter> writer);
-  // The one authorization decision: may `principal` call `endpoint` (with these path
-  // parameters)? An error naming why not. Used for every request and by
-  // POST /v1/auth/access, so what the console shows is what the API allows.
-  static std::optional<Error> Authorize(const security::Principal& principal,
-                                        const Endpoint& endpoint,
-                                        const std::map<std::string, std::string>& params,
-                                        std::string_view method, std::string_view path);
+  // The endpoint's access rule and the node-token rule, before any handler runs: the refusal
+  // (401/403), or nullopt. (kNamespace with namespace_of and kHandler finish on the pool.)
+  // Used for every request and by POST /v1/auth/access, so what the console shows is what the
+  // API allows.
+  static std::optional<Error> Admit(const Endpoint& ep, const security::Principal& principal,
+                                    std::string_view method, std::string_view path,
+                                    const std::map<std::string, std::string>& params);
   // GET /v1/auth/whoami and POST /v1/auth/access (added by Start: they read the router).
   void AddAuthEndpoints();
+  // POST /v1/auth/access: {"checks": [{"method", "path", "namespace"?}]} -> one
+  // {"allowed", "reason"?} per check; kInvalidArgument naming the field for a bad body.
+  Result<Json> CheckAccess(const Call& call) const;
   // Counts a finished request (every path through Handle ends here once).
   void Count(std::string_view method, int status, Clock::TimePoint start);
 

@@ -1,5 +1,7 @@
 #include "api/app_endpoints.h"
 
+#include "api/admission_endpoints.h"
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -114,9 +116,10 @@ Json ServiceJson(const orch::ServiceSpec& spec, const std::vector<InstanceView>&
     if (a.target_rps > 0) as["target_rps"] = a.target_rps;
     s["autoscale"] = std::move(as);
   }
-  if (status.is_object() && status.contains(spec.name) &&
-      status[spec.name].contains("unschedulable")) {
-    s["unschedulable"] = status[spec.name]["unschedulable"];
+  if (status.is_object() && status.contains(spec.name)) {
+    for (const char* field : {"unschedulable", "waiting"}) {
+      if (status[spec.name].contains(field)) s[field] = status[spec.name][field];
+    }
   }
   if (rollout.is_object() && !rollout.empty()) s["rollout"] = rollout;
   return s;
@@ -265,6 +268,7 @@ void ListApps(const std::shared_ptr<Call>& call, orch::AppStore& apps, store::St
     return call->ReplyError(Error(ErrorCode::kInvalidArgument,
                                   "health must be healthy, progressing, degraded or unhealthy"));
   }
+  if (!ns.empty() && !call->Authorize(ns, Role::kViewer)) return;
   auto inst = LoadInstances(store, ns, "");
   if (!inst) return call->ReplyError(inst.error());
   const bool with_instances = call->QueryFlag("instances");
@@ -279,6 +283,8 @@ void ListApps(const std::shared_ptr<Call>& call, orch::AppStore& apps, store::St
     std::string next;
     for (const auto& key : *names) {
       if (!q.empty() && key.find(q) == std::string::npos) continue;
+      const size_t slash = key.find('/');
+      if (!call->MayRead(std::string_view(key).substr(0, slash))) continue;
       ++total;
       if (key <= page->after || !next.empty()) continue;
       if (page->limit != 0 && out.size() == page->limit) {
@@ -286,7 +292,6 @@ void ListApps(const std::shared_ptr<Call>& call, orch::AppStore& apps, store::St
                out.back()["name"].get<std::string>();
         continue;
       }
-      const size_t slash = key.find('/');
       auto sa = apps.Get(key.substr(0, slash), key.substr(slash + 1));
       if (!sa) return call->ReplyError(sa.error());
       if (!*sa) continue;  // deleted meanwhile
@@ -310,7 +315,7 @@ void ListApps(const std::shared_ptr<Call>& call, orch::AppStore& apps, store::St
   int64_t total = 0;
   std::string next;
   for (const auto& sa : *list) {
-    if (!ns.empty() && sa.app.ns != ns) continue;
+    if ((!ns.empty() && sa.app.ns != ns) || !call->MayRead(sa.app.ns)) continue;
     const std::string key = sa.app.Key();
     if (!q.empty() && key.find(q) == std::string::npos) continue;
     const bool in_page = key > page->after && (page->limit == 0 || out.size() < page->limit);
@@ -348,11 +353,13 @@ void ListInstances(const std::shared_ptr<Call>& call, store::Store& store) {
   const std::string node = call->Query("node").value_or("");
   const std::string state = call->Query("state").value_or("");
   const std::string q = call->Query("q").value_or("");
+  if (!ns.empty() && !call->Authorize(ns, Role::kViewer)) return;
   auto inst = LoadInstances(store, ns, app);
   if (!inst) return call->ReplyError(inst.error());
   std::vector<std::pair<std::string, const InstanceView*>> all;
   for (const auto& [key, list] : *inst) {
     for (const auto& v : list) {
+      if (!call->MayRead(v.instance.ns)) continue;
       if (!node.empty() && v.instance.node_id != node) continue;
       if (!state.empty() && StateOf(v) != state) continue;
       std::string sort_key = key + "/" + v.instance.id;
@@ -393,7 +400,8 @@ void ListInstances(const std::shared_ptr<Call>& call, store::Store& store) {
   call->Reply(200, reply);
 }
 
-// GET /v1/events?limit=N: the newest events of every app, newest first.
+// GET /v1/events?limit=N: the newest events of every app, newest first (of those the caller
+// may read: a token bound to some namespaces may get fewer than N).
 void ListEvents(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
   auto limit = call->QueryInt("limit", 50);
   if (!limit) return call->ReplyError(limit.error());
@@ -404,6 +412,7 @@ void ListEvents(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
   if (!events) return call->ReplyError(events.error());
   Json out = Json::array();
   for (const auto& e : *events) {
+    if (!call->MayRead(e.ns)) continue;
     Json j = EventJson(e.event);
     j["namespace"] = e.ns;
     j["app"] = e.app;
@@ -412,7 +421,17 @@ void ListEvents(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
   call->Reply(200, Json{{"events", std::move(out)}});
 }
 
-void Apply(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
+// The containers admission judges for an app's services (what the orchestrator runs: the
+// default profile, so only image rules apply: registries, scan, findings, user).
+std::vector<security::admission::Container> Containers(
+    const std::vector<orch::ServiceSpec>& services) {
+  std::vector<security::admission::Container> out;
+  for (const auto& s : services) out.push_back({.name = s.name, .image = s.image});
+  return out;
+}
+
+void Apply(const std::shared_ptr<Call>& call, orch::AppStore& apps,
+           security::admission::AdmissionController* admission) {
   const std::string& body = call->request().body;
   if (body.empty()) {
     return call->ReplyError(
@@ -427,10 +446,18 @@ void Apply(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
   std::string name = call->Query("name").value_or("app");
   auto app = orch::ParseAppFile(body, filename, name);
   if (!app) return call->ReplyError(app.error());
+  if (!call->Authorize(app->ns, Role::kOperator)) return;
   bool dry_run = call->QueryFlag("dry_run") || call->QueryFlag("dry-run");
+  Json warnings;
+  if (!Admit(*call, admission, app->ns, fmt::format("app {}/{}", app->ns, app->name),
+             Containers(app->services), dry_run, &warnings)) {
+    return;
+  }
   auto r = apps.Apply(*app, "apply", dry_run);
   if (!r) return call->ReplyError(r.error());
-  call->Reply(r->action == "created" && !dry_run ? 201 : 200, ApplyJson(*app, *r, dry_run));
+  Json out = ApplyJson(*app, *r, dry_run);
+  if (!warnings.is_null()) out["admission"] = std::move(warnings);
+  call->Reply(r->action == "created" && !dry_run ? 201 : 200, out);
 }
 
 // The app named by the path, or a 404 reply.
@@ -448,28 +475,72 @@ std::optional<orch::StoredApp> AppOr404(const std::shared_ptr<Call>& call, orch:
   return std::move(**a);
 }
 
+// Admission for a service of the app the path names before `action` (scale-up: only when
+// `replicas` is above the current count; promote: always). False after answering.
+bool AdmitService(const std::shared_ptr<Call>& call, orch::AppStore& apps,
+                  security::admission::AdmissionController* admission, std::string_view action,
+                  int64_t replicas = -1) {
+  if (admission == nullptr) return true;
+  auto sa = apps.Get(call->Param("ns"), call->Param("app"));
+  if (!sa || !*sa) return true;  // the action itself answers the error
+  const orch::ServiceSpec* spec = (*sa)->app.FindService(call->Param("svc"));
+  if (spec == nullptr || (replicas >= 0 && replicas <= spec->replicas)) return true;
+  return Admit(*call, admission, call->Param("ns"),
+               fmt::format("{} of {}/{} service {}", action, call->Param("ns"), call->Param("app"),
+                           spec->name),
+               Containers({*spec}), false, nullptr);
+}
+
+// Admission for the version an undo rolls back to (`to`, or the newest other one).
+bool AdmitUndo(const std::shared_ptr<Call>& call, orch::AppStore& apps,
+               security::admission::AdmissionController* admission, int64_t to) {
+  if (admission == nullptr) return true;
+  auto sa = apps.Get(call->Param("ns"), call->Param("app"));
+  if (!sa || !*sa) return true;
+  const orch::ServiceSpec* spec = (*sa)->app.FindService(call->Param("svc"));
+  auto hist = apps.History(call->Param("ns"), call->Param("app"), call->Param("svc"));
+  if (spec == nullptr || !hist) return true;
+  for (auto it = hist->rbegin(); it != hist->rend(); ++it) {
+    if (to > 0 ? it->revision == to : it->deploy_hash != spec->DeployHash()) {
+      return Admit(*call, admission, call->Param("ns"),
+                   fmt::format("rollback of {}/{} service {} to revision {}", call->Param("ns"),
+                               call->Param("app"), spec->name, it->revision),
+                   Containers({it->spec}), false, nullptr);
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
-void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
+void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
+                          security::admission::AdmissionController* admission) {
   auto apps = std::make_shared<orch::AppStore>(store, clock);
   router.Add({.method = "POST",
               .pattern = "/v1/apps",
+              .access = Access::kHandler,
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [apps](std::shared_ptr<Call> call) { Apply(call, *apps); }});
+              .handler = [apps, admission](std::shared_ptr<Call> call) {
+                Apply(call, *apps, admission);
+              }});
   router.Add({.method = "GET",
               .pattern = "/v1/apps",
+              .access = Access::kList,
               .handler = [apps, &store, &clock](std::shared_ptr<Call> call) {
                 ListApps(call, *apps, store, clock);
               }});
   router.Add({.method = "GET",
               .pattern = "/v1/events",
+              .access = Access::kList,
               .handler = [apps](std::shared_ptr<Call> call) { ListEvents(call, *apps); }});
   router.Add({.method = "GET",
               .pattern = "/v1/instances",
+              .access = Access::kList,
               .handler = [&store](std::shared_ptr<Call> call) { ListInstances(call, store); }});
   router.Add({.method = "GET",
               .pattern = "/v1/apps/{ns}/{app}",
+              .access = Access::kNamespace,
               .handler = [apps, &store, &clock](std::shared_ptr<Call> call) {
                 auto sa = AppOr404(call, *apps);
                 if (!sa) return;
@@ -479,7 +550,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                 static const std::vector<InstanceView> kNone;
                 Json out = AppSummary(store, *sa, it == inst->end() ? kNone : it->second, true,
                                       clock.WallMillis());
-                out["spec"] = Json::parse(orch::AppToJson(sa->app));
+                out["spec"] = orch::AppToJsonValue(sa->app);
                 auto events = apps->Events(sa->app.ns, sa->app.name);
                 if (!events) return call->ReplyError(events.error());
                 Json ev = Json::array();
@@ -489,6 +560,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
               }});
   router.Add({.method = "DELETE",
               .pattern = "/v1/apps/{ns}/{app}",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
               .handler = [apps](std::shared_ptr<Call> call) {
@@ -501,9 +573,10 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
               }});
   router.Add({.method = "POST",
               .pattern = "/v1/apps/{ns}/{app}/services/{svc}/scale",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [apps](std::shared_ptr<Call> call) {
+              .handler = [apps, admission](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody();
                 if (!body) return call->ReplyError(body.error());
                 if (auto u = RejectUnknownFields(*body, {"replicas"}, "scale request"); !u) {
@@ -513,6 +586,11 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                     (*body)["replicas"].get<int64_t>() < 0) {
                   return call->ReplyError(Error(ErrorCode::kInvalidArgument,
                                                 "\"replicas\" must be a non-negative integer"));
+                }
+                // Scaling up starts containers: admission judges the service as it is now.
+                if (!AdmitService(call, *apps, admission, "scale-up",
+                                  (*body)["replicas"].get<int64_t>())) {
+                  return;
                 }
                 auto r = apps->Scale(call->Param("ns"), call->Param("app"), call->Param("svc"),
                                      (*body)["replicas"].get<int64_t>());
@@ -527,6 +605,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
   router.Add(
       {.method = "GET",
        .pattern = "/v1/apps/{ns}/{app}/services/{svc}/rollout",
+       .access = Access::kNamespace,
        .handler = [apps, &store, &clock](std::shared_ptr<Call> call) {
          auto sa = AppOr404(call, *apps);
          if (!sa) return;
@@ -567,9 +646,10 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
        }});
   router.Add({.method = "POST",
               .pattern = "/v1/apps/{ns}/{app}/services/{svc}/rollout/undo",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [apps](std::shared_ptr<Call> call) {
+              .handler = [apps, admission](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody(true);
                 if (!body) return call->ReplyError(body.error());
                 if (auto u = RejectUnknownFields(*body, {"revision"}, "undo request"); !u) {
@@ -585,6 +665,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
                   to = (*body)["revision"].get<int64_t>();
                 }
                 const bool dry_run = call->QueryFlag("dry_run");
+                if (!AdmitUndo(call, *apps, admission, to)) return;
                 auto r = apps->Undo(call->Param("ns"), call->Param("app"), call->Param("svc"), to,
                                     "", std::nullopt, dry_run);
                 if (!r) return call->ReplyError(r.error());
@@ -600,14 +681,17 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock) {
   for (std::string verb : {"promote", "abort"}) {
     router.Add({.method = "POST",
                 .pattern = "/v1/apps/{ns}/{app}/services/{svc}/rollout/" + verb,
+                .access = Access::kNamespace,
                 .min_role = Role::kOperator,
                 .mutating = true,
-                .handler = [apps, verb](std::shared_ptr<Call> call) {
+                .handler = [apps, verb, admission](std::shared_ptr<Call> call) {
                   auto body = call->JsonBody(true);
                   if (!body) return call->ReplyError(body.error());
                   if (auto u = RejectUnknownFields(*body, {}, verb + " request"); !u) {
                     return call->ReplyError(u.error());
                   }
+                  // Promoting rolls the canary's version out to every replica.
+                  if (verb == "promote" && !AdmitService(call, *apps, admission, "promote")) return;
                   auto r =
                       verb == "promote"
                           ? apps->Promote(call->Param("ns"), call->Param("app"), call->Param("svc"))

@@ -14,8 +14,15 @@
 #include "core/clock.h"
 #include "store/store.h"
 
+namespace berth::security::admission {
+class AdmissionController;
+}
+
 namespace berth::api {
 
-void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock);
+// `admission` (optional) judges apply, scale-up, undo and promote against the namespace's
+// admission policy (api/admission_endpoints.h).
+void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
+                          security::admission::AdmissionController* admission = nullptr);
 
 }  // namespace berth::api

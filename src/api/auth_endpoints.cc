@@ -15,6 +15,7 @@ namespace berth::api {
 void RegisterLoginEndpoints(Router& router, security::LoginLinks& links) {
   router.Add({.method = "POST",
               .pattern = "/v1/auth/login-links",
+              .access = Access::kList,
               .mutating = true,
               .handler = [&links](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody(true);
@@ -30,8 +31,8 @@ void RegisterLoginEndpoints(Router& router, security::LoginLinks& links) {
               }});
   router.Add({.method = "POST",
               .pattern = "/v1/auth/login",
+              .access = Access::kPublic,
               .mutating = true,
-              .public_ = true,
               .handler = [&links](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody();
                 if (!body) return call->ReplyError(body.error());
@@ -49,10 +50,12 @@ void RegisterLoginEndpoints(Router& router, security::LoginLinks& links) {
                                       {"token_id", r.id},
                                       {"name", r.name},
                                       {"role", security::RoleName(r.role)},
+                                      {"bindings", BindingsJson(r.bindings)},
                                       {"expires_ms", session->expires_ms}});
               }});
   router.Add({.method = "POST",
               .pattern = "/v1/auth/logout",
+              .access = Access::kList,
               .mutating = true,
               .handler = [&links](std::shared_ptr<Call> call) {
                 auto r = links.Logout(call->principal());

@@ -81,8 +81,11 @@ namespace {
 struct Filter {
   std::set<std::string, std::less<>> topics;
   std::string ns;
+  security::Principal caller;  // names only what it may read
   bool Wants(const ChangedObject& o) const {
     if (!topics.contains(o.topic)) return false;
+    // Cluster-wide objects (nodes, routes) for global viewers; the rest by namespace.
+    if (o.ns.empty() ? !caller.SeesAllNamespaces() : !caller.MayRead(o.ns)) return false;
     return ns.empty() || o.ns.empty() || o.ns == ns;
   }
 };
@@ -109,12 +112,14 @@ Result<Filter> ParseFilter(const Call& call) {
     }
   }
   f.ns = call.Query("namespace").value_or("");
+  f.caller = call.principal();
   return f;
 }
 
 void Watch(const std::shared_ptr<Call>& call, store::Store& store, asio::io_context& io) {
   auto filter = ParseFilter(*call);
   if (!filter) return call->ReplyError(filter.error());
+  if (!filter->ns.empty() && !call->Authorize(filter->ns, Role::kViewer)) return;
   auto revision = call->QueryInt("revision", 0);
   if (!revision) return call->ReplyError(revision.error());
   if (*revision < 0) {
@@ -170,6 +175,7 @@ void Watch(const std::shared_ptr<Call>& call, store::Store& store, asio::io_cont
 void RegisterChangeEndpoints(Router& router, store::Store& store, asio::io_context& io) {
   router.Add({.method = "GET",
               .pattern = "/v1/changes",
+              .access = Access::kList,
               .handler = [&store, &io](std::shared_ptr<Call> call) { Watch(call, store, io); }});
 }
 

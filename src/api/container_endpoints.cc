@@ -7,6 +7,7 @@
 #include <map>
 #include <thread>
 
+#include "api/admission_endpoints.h"
 #include "security/tokens.h"
 
 namespace berth::api {
@@ -86,10 +87,10 @@ Result<agent::RunSpec> RunSpecFromJson(const Json& b, bool admin) {
 namespace {
 Result<agent::RunSpec> RunSpecFromJsonUnchecked(const Json& b, bool admin) {
   if (auto ok = RejectUnknownFields(
-          b,
-          {"name",     "image",   "entrypoint", "cmd",     "env",       "user",       "working_dir",
-           "hostname", "memory",  "cpus",       "pids",    "read_only", "privileged", "cap_add",
-           "cap_drop", "network", "ports",      "restart", "backoff",   "nofile",     "userns"},
+          b, {"name",      "namespace",   "image",    "entrypoint", "cmd",     "env",
+              "user",      "working_dir", "hostname", "memory",     "cpus",    "pids",
+              "read_only", "privileged",  "cap_add",  "cap_drop",   "network", "ports",
+              "restart",   "backoff",     "nofile",   "userns"},
           "run body");
       !ok)
     return std::unexpected(ok.error());
@@ -98,6 +99,8 @@ Result<agent::RunSpec> RunSpecFromJsonUnchecked(const Json& b, bool admin) {
     return Fail(ErrorCode::kInvalidArgument, "run body needs \"image\"");
   s.image = b["image"];
   s.name = b.value("name", "");
+  s.ns = b.value("namespace", "default");
+  if (auto v = security::ValidateNamespaceName(s.ns); !v) return std::unexpected(v.error());
   s.user = b.value("user", "");
   s.working_dir = b.value("working_dir", "");
   s.hostname = b.value("hostname", "");
@@ -201,6 +204,7 @@ Json ContainerJson(const agent::ContainerInfo& c) {
                     std::to_string(p.container_port) + "/" + p.protocol);
   return {{"id", c.id},
           {"name", c.name},
+          {"namespace", c.ns},
           {"image", c.image},
           {"image_id", c.image_id},
           {"status", agent::ContainerStatusName(c.status)},
@@ -228,17 +232,45 @@ std::string ImageRefParam(Call& call) {
 }
 }  // namespace
 
+Result<std::string> ContainerNamespace(agent::Agent& agent, const Call& call) {
+  auto c = agent.Inspect(call.Param("name"));
+  if (!c) return std::unexpected(c.error());
+  return c->ns;
+}
+
 void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
-                                agent::image::ImageStore& images, agent::image::Puller& puller) {
+                                agent::image::ImageStore& images, agent::image::Puller& puller,
+                                std::function<void(const std::string&)> on_image,
+                                security::admission::AdmissionController* admission) {
+  auto added = [on_image](const agent::image::Image& im) {
+    if (!on_image) return;
+    for (const auto& name : im.names) on_image(name);
+  };
+  // The namespace of the container a path names (its 404 when there is none).
+  auto container_ns = [&agent](const Call& call) { return ContainerNamespace(agent, call); };
   router.Add({.method = "POST",
               .pattern = "/v1/containers",
+              .access = Access::kHandler,
               .min_role = Role::kOperator,
               .mutating = true,
-              .handler = [&agent](std::shared_ptr<Call> call) {
+              .handler = [&agent, admission](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody();
                 if (!body) return call->ReplyError(body.error());
                 auto spec = RunSpecFromJson(*body, call->principal().role == Role::kAdmin);
                 if (!spec) return call->ReplyError(spec.error());
+                if (!call->Authorize(spec->ns, Role::kOperator)) return;
+                security::admission::Container c{
+                    .name = spec->name.empty() ? "(unnamed)" : spec->name,
+                    .image = spec->image,
+                    .privileged = spec->security.privileged,
+                    .host_network = spec->network == agent::runtime::NetworkMode::kHost,
+                    .cap_add = spec->security.cap_add,
+                    .user = spec->user,
+                    .read_only_rootfs = spec->security.read_only_rootfs};
+                if (!Admit(*call, admission, spec->ns,
+                           fmt::format("container {}/{}", spec->ns, c.name), {c}, false, nullptr)) {
+                  return;
+                }
                 Async(call, [&agent, spec = *spec](std::shared_ptr<Call> c) {
                   auto r = agent.Run(spec);
                   if (!r) return c->ReplyError(r.error());
@@ -247,14 +279,18 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
               }});
   router.Add({.method = "GET",
               .pattern = "/v1/containers",
+              .access = Access::kList,
               .handler = [&agent](std::shared_ptr<Call> call) {
                 Json items = Json::array();
-                for (const auto& c : agent.List(call->QueryFlag("all")))
-                  items.push_back(ContainerJson(c));
+                for (const auto& c : agent.List(call->QueryFlag("all"))) {
+                  if (call->MayRead(c.ns)) items.push_back(ContainerJson(c));
+                }
                 call->Reply(200, Json{{"containers", items}});
               }});
   router.Add({.method = "GET",
               .pattern = "/v1/containers/{name}",
+              .access = Access::kNamespace,
+              .namespace_of = container_ns,
               .handler = [&agent](std::shared_ptr<Call> call) {
                 auto c = agent.Inspect(call->Param("name"));
                 if (!c) return call->ReplyError(c.error());
@@ -262,8 +298,10 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
               }});
   router.Add({.method = "POST",
               .pattern = "/v1/containers/{name}/stop",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
+              .namespace_of = container_ns,
               .handler = [&agent](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody(/*allow_empty=*/true);
                 if (!body) return call->ReplyError(body.error());
@@ -282,8 +320,10 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
               }});
   router.Add({.method = "POST",
               .pattern = "/v1/containers/{name}/start",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
+              .namespace_of = container_ns,
               .handler = [&agent](std::shared_ptr<Call> call) {
                 Async(call, [&agent](std::shared_ptr<Call> c) {
                   auto r = agent.Start(c->Param("name"));
@@ -293,8 +333,10 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
               }});
   router.Add({.method = "DELETE",
               .pattern = "/v1/containers/{name}",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
+              .namespace_of = container_ns,
               .handler = [&agent](std::shared_ptr<Call> call) {
                 Async(call, [&agent](std::shared_ptr<Call> c) {
                   auto r = agent.Remove(c->Param("name"), c->QueryFlag("force"));
@@ -305,6 +347,8 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
   router.Add(
       {.method = "GET",
        .pattern = "/v1/containers/{name}/logs",
+       .access = Access::kNamespace,
+       .namespace_of = container_ns,
        .handler = [&agent](std::shared_ptr<Call> call) {
          auto tail = call->QueryInt("tail", 0);
          if (!tail) return call->ReplyError(tail.error());
@@ -354,8 +398,10 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
   router.Add(
       {.method = "POST",
        .pattern = "/v1/containers/{name}/exec",
+       .access = Access::kNamespace,
        .min_role = Role::kOperator,
        .mutating = true,
+       .namespace_of = container_ns,
        .handler = [&agent](std::shared_ptr<Call> call) {
          auto body = call->JsonBody();
          if (!body) return call->ReplyError(body.error());
@@ -371,13 +417,17 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
        }});
 
   router.Add(
-      {.method = "GET", .pattern = "/v1/images", .handler = [&images](std::shared_ptr<Call> call) {
+      {.method = "GET",
+       .pattern = "/v1/images",
+       .access = Access::kList,  // images belong to no namespace: any token with a role sees them
+       .handler = [&images](std::shared_ptr<Call> call) {
          Json items = Json::array();
          for (const auto& im : images.List()) items.push_back(agent::image::ImageToJson(im));
          call->Reply(200, Json{{"images", items}});
        }});
   router.Add({.method = "GET",
               .pattern = "/v1/images/{ref...}",
+              .access = Access::kList,
               .handler = [&images](std::shared_ptr<Call> call) {
                 auto im = images.Inspect(ImageRefParam(*call));
                 if (!im) return call->ReplyError(im.error());
@@ -385,6 +435,7 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
               }});
   router.Add({.method = "DELETE",
               .pattern = "/v1/images/{ref...}",
+              .access = Access::kCluster,
               .min_role = Role::kOperator,
               .mutating = true,
               .handler = [&agent](std::shared_ptr<Call> call) {
@@ -396,9 +447,10 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
   router.Add(
       {.method = "POST",
        .pattern = "/v1/images/import",
+       .access = Access::kCluster,
        .min_role = Role::kAdmin,
        .mutating = true,
-       .handler = [&images](std::shared_ptr<Call> call) {
+       .handler = [&images, added](std::shared_ptr<Call> call) {
          auto body = call->JsonBody();
          if (!body) return call->ReplyError(body.error());
          if (body->contains("path") && !(*body)["path"].is_string())
@@ -407,19 +459,23 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
          if (path.empty() || path.front() != '/')
            return call->ReplyError(
                Error(ErrorCode::kInvalidArgument, "import needs an absolute \"path\" on the node"));
-         Async(call, [&images, path](std::shared_ptr<Call> c) {
+         Async(call, [&images, path, added](std::shared_ptr<Call> c) {
            auto r = images.Import(path);
            if (!r) return c->ReplyError(r.error());
            Json items = Json::array();
-           for (const auto& im : *r) items.push_back(agent::image::ImageToJson(im));
+           for (const auto& im : *r) {
+             items.push_back(agent::image::ImageToJson(im));
+             added(im);
+           }
            c->Reply(201, Json{{"images", items}});
          });
        }});
   router.Add({.method = "POST",
               .pattern = "/v1/images/build",
+              .access = Access::kCluster,
               .min_role = Role::kAdmin,
               .mutating = true,
-              .handler = [&images](std::shared_ptr<Call> call) {
+              .handler = [&images, added](std::shared_ptr<Call> call) {
                 auto body = call->JsonBody();
                 if (!body) return call->ReplyError(body.error());
                 for (const char* k : {"dir", "name", "user", "working_dir"})
@@ -440,18 +496,20 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
                 if (dir.empty() || dir.front() != '/')
                   return call->ReplyError(Error(ErrorCode::kInvalidArgument,
                                                 "build needs an absolute \"dir\" on the node"));
-                Async(call, [&images, dir, o](std::shared_ptr<Call> c) {
+                Async(call, [&images, dir, o, added](std::shared_ptr<Call> c) {
                   auto r = images.Build(dir, o);
                   if (!r) return c->ReplyError(r.error());
+                  added(*r);
                   c->Reply(201, agent::image::ImageToJson(*r));
                 });
               }});
   router.Add(
       {.method = "POST",
        .pattern = "/v1/images/pull",
+       .access = Access::kCluster,
        .min_role = Role::kOperator,
        .mutating = true,
-       .handler = [&puller](std::shared_ptr<Call> call) {
+       .handler = [&puller, added](std::shared_ptr<Call> call) {
          auto body = call->JsonBody();
          if (!body) return call->ReplyError(body.error());
          for (const char* k : {"ref", "username", "password"})
@@ -474,9 +532,10 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
          o.username = body->value("username", "");
          o.password = body->value("password", "");
          if (!body->value("progress", false)) {
-           Async(call, [&puller, ref, o](std::shared_ptr<Call> c) {
+           Async(call, [&puller, ref, o, added](std::shared_ptr<Call> c) {
              auto r = puller.Pull(ref, o);
              if (!r) return c->ReplyError(r.error());
+             added(*r);
              c->Reply(201, agent::image::ImageToJson(*r));
            });
            return;
@@ -484,7 +543,7 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
          // Progress: JSON lines {"progress":{digest,done,total}} (each blob at most
          // every 100 ms, and when it completes), then {"image":...} or {"error":...}.
          call->StartStream();
-         Async(call, [&puller, ref, o](std::shared_ptr<Call> c) mutable {
+         Async(call, [&puller, ref, o, added](std::shared_ptr<Call> c) mutable {
            std::map<std::string, std::chrono::steady_clock::time_point> last;
            o.on_progress = [&](const agent::image::PullProgress& p) {
              auto now = std::chrono::steady_clock::now();
@@ -498,6 +557,7 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
            };
            auto r = puller.Pull(ref, o);
            if (!r) return c->EndStreamWithError(r.error());
+           added(*r);
            c->StreamLine(Json{{"image", agent::image::ImageToJson(*r)}});
            c->EndStream();
          });

@@ -26,14 +26,25 @@
 #include "agent/image/puller.h"
 #include "api/router.h"
 
+namespace berth::security::admission {
+class AdmissionController;
+}
+
 namespace berth::api {
 
 // Validates a run body; `admin` allows privileged and cap_add.
 Result<agent::RunSpec> RunSpecFromJson(const Json& body, bool admin);
 Json ContainerJson(const agent::ContainerInfo& c);
 
+// `on_image` (optional) is told the name of every image imported, built or pulled (the
+// scanner scans it at once); `admission` (optional) judges every run against the container's
+// namespace's admission policy.
 void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
-                                agent::image::ImageStore& images, agent::image::Puller& puller);
+                                agent::image::ImageStore& images, agent::image::Puller& puller,
+                                std::function<void(const std::string&)> on_image = nullptr,
+                                security::admission::AdmissionController* admission = nullptr);
+// The namespace of the container {name} names (an endpoint's namespace_of); 404 when none.
+Result<std::string> ContainerNamespace(agent::Agent& agent, const Call& call);
 // GET /v1/containers/{name}/terminal: a shell on a terminal over a WebSocket
 // (container_terminal.cc).
 void RegisterContainerTerminal(Router& router, agent::Agent& agent);

@@ -24,11 +24,15 @@ struct SystemInfo {
   int64_t started_ms = 0;
 };
 
+// [{"namespace","role"}] in namespace order.
+Json BindingsJson(const std::vector<security::Binding>& bindings);
+// The caller as /v1/status shows it: name, global role, bindings, node.
+Json CallerJson(const security::Principal& p);
 // GET /v1/health (public), GET /v1/status.
 void RegisterSystemEndpoints(Router& router, store::Store& store, Clock& clock, SystemInfo info);
 // Raw KV for administrators: /v1/kv/{key...}, /v1/watch/{key...}, /v1/leases, /v1/compact.
 void RegisterKvEndpoints(Router& router, store::Store& store);
-// /v1/tokens, /v1/audit.
+// /v1/tokens (with role bindings), /v1/audit.
 void RegisterSecurityEndpoints(Router& router, security::TokenService& tokens,
                                security::AuditLog& audit);
 

@@ -12,6 +12,7 @@
 #include "api/line_stream.h"
 #include "core/http/message.h"
 #include "core/json.h"
+#include "core/json_writer.h"
 
 namespace berth::api {
 namespace {
@@ -23,25 +24,25 @@ using security::Role;
 constexpr auto kMaxWait = std::chrono::minutes(10);
 constexpr auto kDefaultWait = std::chrono::seconds(30);
 
-Json InstanceJson(const Instance& in) { return Json::parse(registry::InstanceToJsonText(in)); }
+Json InstanceJson(const Instance& in) { return registry::InstanceToJson(in); }
 
 // A service view ({"index","instances","namespace","service"}) written as text: each instance's
 // JSON is pasted in as it is rendered (no parse and re-serialization per instance). Keys in
-// nlohmann's order; namespace and service are DNS labels, nothing to escape.
+// nlohmann's order.
 std::string ViewJsonText(const registry::ServiceView& v) {
-  std::string out = fmt::format(R"({{"index":{},"instances":[)", v.index);
-  for (size_t i = 0; i < v.instances.size(); ++i) {
-    if (i > 0) out += ',';
-    out += registry::InstanceToJsonText(v.instances[i]);
-  }
-  fmt::format_to(std::back_inserter(out), R"(],"namespace":"{}","service":"{}"}})", v.ns,
-                 v.service);
+  std::string out;
+  JsonWriter w(out);
+  w.BeginObject().Key("index").Int(v.index).Key("instances").BeginArray();
+  for (const auto& in : v.instances) w.Raw(registry::InstanceToJsonText(in));
+  w.EndArray().Key("namespace").String(v.ns).Key("service").String(v.service).EndObject();
   return out;
 }
 
-Json ListJson(const registry::ServiceList& l) {
+// The services the caller may see (a token bound to some namespaces sees only theirs).
+Json ListJson(const registry::ServiceList& l, const Call& call) {
   Json services = Json::array();
   for (const auto& s : l.services) {
+    if (!call.MayRead(s.ns)) continue;
     services.push_back(Json{{"namespace", s.ns},
                             {"service", s.service},
                             {"instances", s.instances},
@@ -114,6 +115,7 @@ void StreamWatch(const std::shared_ptr<Call>& call, registry::Registry& reg, std
       return;
     }
     for (const auto& e : b.events) {
+      if (!call->MayRead(e.ns)) continue;  // a watch of every namespace, by a namespaced token
       bool ok = e.json ? call->writer()->Write(*e.json + "\n") : call->StreamLine(EventJson(e));
       if (!ok) return;  // gone: OnClose cancels
     }
@@ -150,99 +152,58 @@ struct MultiWatchRequest {
   std::chrono::milliseconds progress{kDefaultProgress};  // 0: no progress lines
 };
 
-Result<int64_t> NonNegativeInt(const Json& v, std::string_view what) {
-  if (!v.is_number_integer() || v.get<int64_t>() < 0) {
-    return Fail(ErrorCode::kInvalidArgument, fmt::format("{} must be an integer >= 0", what));
+Result<registry::WatchSpec> ReadWatchSpec(const input::Node& n, int64_t default_id) {
+  registry::WatchSpec spec;
+  spec.id = default_id;
+  input::Object o(n);
+  o.Optional("id", spec.id, input::Int(0, INT64_MAX))
+      .Optional("namespace", spec.ns)
+      .Optional("service", spec.service)
+      .Optional("service_prefix", spec.service_prefix)
+      .Optional("revision", spec.from_revision, input::Int(0, INT64_MAX));
+  if (const input::Node* filters = o.Take("filters")) {
+    const auto filter =
+        input::Enum<std::string_view>({{"noput", "noput"}, {"nodelete", "nodelete"}});
+    auto list = input::ListOf(filter)(*filters);
+    if (!list) {
+      o.Fail(std::move(list.error()));
+    } else {
+      for (std::string_view f : *list) (f == "noput" ? spec.no_put : spec.no_delete) = true;
+    }
   }
-  return v.get<int64_t>();
+  BERTH_TRY(o.Done());
+  if (auto r = registry::Registry::ValidateWatchSpec(spec); !r) return n.Fail(r.error().message);
+  return spec;
 }
 
 // {"watches":[{"id","namespace","service","service_prefix","revision","filters"}],
 //  "progress_interval":"5s"}; every spec validated, ids unique.
-Result<MultiWatchRequest> ParseMultiWatch(const Json& body) {
+Result<MultiWatchRequest> ParseMultiWatch(const input::Node& body) {
   MultiWatchRequest out;
-  if (auto r = RejectUnknownFields(body, {"watches", "progress_interval"}, "watch request"); !r) {
-    return std::unexpected(r.error());
+  input::Object o(body);
+  o.Optional("progress_interval", out.progress, [](const input::Node& p) -> Result<Millis> {
+    const Millis d = BERTH_TRY(input::Duration{}(p));
+    if (d.count() != 0 && d < kMinProgress) return p.Fail("must be 0s (none) or at least 100ms");
+    return d;
+  });
+  const input::Node* list = o.Take("watches");
+  if (list == nullptr) o.Fail(body.Invalid("\"watches\" is required"));
+  BERTH_TRY(o.Done());
+  if (!list->IsList() || list->items().empty()) {
+    return list->Fail(
+        "must be a non-empty array of {\"id\",\"namespace\",\"service\",\"service_prefix\","
+        "\"revision\",\"filters\"}");
   }
-  if (body.contains("progress_interval")) {
-    const Json& p = body["progress_interval"];
-    if (!p.is_string()) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "progress_interval must be a duration string such as \"5s\" (\"0s\": none)");
-    }
-    auto d = registry::ParseDuration(p.get<std::string>());
-    if (!d) return std::unexpected(Wrap(d.error(), "progress_interval"));
-    if (d->count() != 0 && *d < kMinProgress) {
-      return Fail(ErrorCode::kInvalidArgument, "progress_interval must be 0s or at least 100ms");
-    }
-    out.progress = *d;
-  }
-  if (!body.contains("watches") || !body["watches"].is_array() || body["watches"].empty()) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "watches must be a non-empty array of {\"id\",\"namespace\",\"service\","
-                "\"service_prefix\",\"revision\",\"filters\"}");
-  }
-  const Json& list = body["watches"];
-  if (list.size() > kMaxWatchesPerStream) {
-    return Fail(ErrorCode::kInvalidArgument,
-                fmt::format("{} watches on one stream; the limit is {} (open another stream)",
-                            list.size(), kMaxWatchesPerStream));
+  if (list->items().size() > kMaxWatchesPerStream) {
+    return list->Fail(fmt::format("{} watches on one stream; the limit is {} (open another stream)",
+                                  list->items().size(), kMaxWatchesPerStream));
   }
   std::set<int64_t> ids;
-  for (size_t i = 0; i < list.size(); ++i) {
-    const Json& w = list[i];
-    std::string what = fmt::format("watches[{}]", i);
-    if (!w.is_object()) {
-      return Fail(ErrorCode::kInvalidArgument, fmt::format("{} must be an object", what));
-    }
-    if (auto r = RejectUnknownFields(
-            w, {"id", "namespace", "service", "service_prefix", "revision", "filters"}, what);
-        !r) {
-      return std::unexpected(r.error());
-    }
-    registry::WatchSpec spec;
-    spec.id = static_cast<int64_t>(i);
-    if (w.contains("id")) {
-      auto id = NonNegativeInt(w["id"], what + ".id");
-      if (!id) return std::unexpected(id.error());
-      spec.id = *id;
-    }
-    for (auto [field, target] :
-         {std::pair{"namespace", &spec.ns}, std::pair{"service", &spec.service},
-          std::pair{"service_prefix", &spec.service_prefix}}) {
-      if (!w.contains(field)) continue;
-      if (!w[field].is_string()) {
-        return Fail(ErrorCode::kInvalidArgument,
-                    fmt::format("{}.{} must be a string", what, field));
-      }
-      *target = w[field].get<std::string>();
-    }
-    if (w.contains("revision")) {
-      auto rev = NonNegativeInt(w["revision"], what + ".revision");
-      if (!rev) return std::unexpected(rev.error());
-      spec.from_revision = *rev;
-    }
-    if (w.contains("filters")) {
-      if (!w["filters"].is_array()) {
-        return Fail(ErrorCode::kInvalidArgument,
-                    fmt::format("{}.filters must be an array of \"noput\", \"nodelete\"", what));
-      }
-      for (const auto& f : w["filters"]) {
-        if (f == "noput") {
-          spec.no_put = true;
-        } else if (f == "nodelete") {
-          spec.no_delete = true;
-        } else {
-          return Fail(ErrorCode::kInvalidArgument,
-                      fmt::format("{}.filters: unknown filter {} (want \"noput\" or \"nodelete\")",
-                                  what, DumpJson(f)));
-        }
-      }
-    }
-    if (auto r = registry::Registry::ValidateWatchSpec(spec); !r) return std::unexpected(r.error());
+  for (size_t i = 0; i < list->items().size(); ++i) {
+    const input::Node& w = *list->items()[i];
+    registry::WatchSpec spec = BERTH_TRY(ReadWatchSpec(w, static_cast<int64_t>(i)));
     if (!ids.insert(spec.id).second) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  fmt::format("{}: watch id {} is given twice; ids must be unique", what, spec.id));
+      return w.Fail(fmt::format("watch id {} is given twice; ids must be unique", spec.id));
     }
     out.specs.push_back(std::move(spec));
   }
@@ -254,6 +215,7 @@ Result<MultiWatchRequest> ParseMultiWatch(const Json& body) {
 struct MultiWatchState {
   explicit MultiWatchState(asio::io_context& io) : timer(io) {}
   std::vector<std::string> prefixes;  // `{"watch_id":N,` per watch
+  bool filter = false;                // drop events of namespaces the caller may not read
   std::atomic<size_t> live{0};        // watches not ended yet
   std::mutex mu;                      // guards the two below
   std::shared_ptr<registry::MultiSubscription> sub;
@@ -298,6 +260,7 @@ void DrainMultiWatch(Call& call, MultiWatchState& state) {
                        b.progress_revision);
       }
       for (const auto& [w, e] : b.events) {
+        if (state.filter && !call.MayRead(e->ns)) continue;
         const std::string& json = *e->json;  // {"type":...}: the watch id goes in front
         out += state.prefixes[w];
         out.append(json.data() + 1, json.size() - 1);
@@ -341,10 +304,21 @@ void ScheduleProgress(const std::shared_ptr<MultiWatchState>& state,
 // event's JSON is rendered once by the registry and shared by every watch and stream.
 void StreamMultiWatch(const std::shared_ptr<Call>& call, registry::Registry& reg,
                       asio::io_context& io, asio::thread_pool& pool) {
-  auto body = call->JsonBody();
+  auto body = call->ReadBody();
   if (!body) return call->ReplyError(body.error());
-  auto request = ParseMultiWatch(*body);
+  auto request = ParseMultiWatch(body->root());
   if (!request) return call->ReplyError(request.error());
+  // A watch of one namespace needs viewer there; a watch of every namespace shows a token
+  // bound to some namespaces only theirs.
+  bool filter = false;
+  for (const auto& spec : request->specs) {
+    if (!spec.ns.empty()) {
+      if (!call->Authorize(spec.ns, Role::kViewer)) return;
+    } else if (!call->principal().SeesAllNamespaces()) {
+      filter = true;
+    }
+  }
+  call->FilterByNamespace();  // every namespace named was authorized, the rest is filtered
   // A compacted start answers 410 before streaming, as the single watch and /v1/watch do.
   auto compact = reg.store().CompactRevision();
   if (!compact) return call->ReplyError(compact.error());
@@ -363,6 +337,7 @@ void StreamMultiWatch(const std::shared_ptr<Call>& call, registry::Registry& reg
     state->prefixes.push_back(fmt::format(R"({{"watch_id":{},)", spec.id));
   }
   state->live = request->specs.size();
+  state->filter = filter;
   call->StartStream();
   // The hub calls this under its lock, for every stream in turn: it only queues, and one
   // pool job per stream at a time renders and writes (streams in parallel, each in order).
@@ -415,7 +390,7 @@ void GetService(const std::shared_ptr<Call>& call, registry::Registry& reg, asio
   }
   std::chrono::milliseconds wait = kDefaultWait;
   if (auto w = call->Query("wait")) {
-    auto d = registry::ParseDuration(*w);
+    auto d = ParseDuration(*w);
     if (!d) return call->ReplyError(Wrap(d.error(), "wait"));
     wait = std::min<std::chrono::milliseconds>(*d, kMaxWait);
   }
@@ -608,6 +583,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
                                asio::thread_pool& pool, RegistryEndpointOptions options) {
   router.Add({.method = "PUT",
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
               .runs_inline = true,  // never waits: the store or the pool answers
@@ -641,6 +617,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               }});
   router.Add({.method = "PUT",
               .pattern = "/v1/registry/{ns}/{service}/{instance}/heartbeat",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .for_nodes = true,
               .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
@@ -651,6 +628,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               })});
   router.Add({.method = "PUT",
               .pattern = "/v1/registry/{ns}/{service}/{instance}/health",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
               .for_nodes = true,
@@ -669,12 +647,14 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/nodes/{node}/checks",
+              .access = Access::kCluster,
               .for_nodes = true,
               .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
                 NodeChecks(call, reg, io);
               })});
   router.Add({.method = "DELETE",
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
+              .access = Access::kNamespace,
               .min_role = Role::kOperator,
               .mutating = true,
               .for_nodes = true,
@@ -686,6 +666,7 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry/{ns}/{service}/{instance}",
+              .access = Access::kNamespace,
               .handler = OnPool(pool, [&reg](const std::shared_ptr<Call>& call) {
                 auto r = reg.GetInstance(call->Param("ns"), call->Param("service"),
                                          call->Param("instance"));
@@ -694,31 +675,35 @@ void RegisterRegistryEndpoints(Router& router, registry::Registry& reg, asio::io
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry/{ns}/{service}",
+              .access = Access::kNamespace,
               .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
                 GetService(call, reg, io);
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry/{ns}",
+              .access = Access::kNamespace,
               .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
                 const std::string& ns = call->Param("ns");
                 if (call->QueryFlag("watch")) return StreamWatch(call, reg, ns, "", io);
                 auto r = reg.ListServices(ns);
                 if (!r) return call->ReplyError(r.error());
-                call->Reply(200, ListJson(*r));
+                call->Reply(200, ListJson(*r, *call));
               })});
   // A multiplexed watch stream: many watches, one connection (docs/decisions/0006).
   router.Add({.method = "POST",
               .pattern = "/v1/registry:watch",
+              .access = Access::kHandler,
               .handler = OnPool(pool, [&reg, &io, &pool](const std::shared_ptr<Call>& call) {
                 StreamMultiWatch(call, reg, io, pool);
               })});
   router.Add({.method = "GET",
               .pattern = "/v1/registry",
+              .access = Access::kList,
               .handler = OnPool(pool, [&reg, &io](const std::shared_ptr<Call>& call) {
                 if (call->QueryFlag("watch")) return StreamWatch(call, reg, "", "", io);
                 auto r = reg.ListServices("");
                 if (!r) return call->ReplyError(r.error());
-                call->Reply(200, ListJson(*r));
+                call->Reply(200, ListJson(*r, *call));
               })});
 }
 

@@ -1,6 +1,11 @@
 #include "api/router.h"
 
+#include <fmt/core.h>
+
+#include <cassert>
 #include <charconv>
+
+#include "core/log.h"
 
 namespace berth::api {
 namespace {
@@ -108,8 +113,75 @@ Result<Json> Call::JsonBody(bool allow_empty) const {
   return j;
 }
 
+std::string_view AccessName(Access access) {
+  switch (access) {
+    case Access::kPublic:
+      return "public";
+    case Access::kCluster:
+      return "cluster";
+    case Access::kNamespace:
+      return "namespace";
+    case Access::kHandler:
+      return "handler";
+    case Access::kList:
+      return "list";
+  }
+  return "cluster";
+}
+
+Result<void> Call::Permit(std::string_view ns, security::Role need) {
+  auto ok = security::Authorize(principal_, ns, need);
+  if (!ok) {
+    return Fail(ErrorCode::kPermissionDenied,
+                fmt::format("{} {} {}", request_.method, request_.path, ok.error().message));
+  }
+  authorized_ = true;
+  return {};
+}
+
+Result<void> Call::PermitCluster(security::Role need) {
+  auto ok = security::AuthorizeCluster(principal_, need);
+  if (!ok) {
+    return Fail(ErrorCode::kPermissionDenied,
+                fmt::format("{} {} {}", request_.method, request_.path, ok.error().message));
+  }
+  authorized_ = true;
+  return {};
+}
+
+bool Call::Authorize(std::string_view ns, security::Role need) {
+  auto ok = Permit(ns, need);
+  if (!ok) ReplyError(ok.error());
+  return ok.has_value();
+}
+
+bool Call::AuthorizeCluster(security::Role need) {
+  auto ok = PermitCluster(need);
+  if (!ok) ReplyError(ok.error());
+  return ok.has_value();
+}
+
+bool Call::Unauthorized(int status) {
+  if (!must_authorize_ || authorized_ || status >= 400) return false;
+  log::Error("api", "{} {} answered {} without authorizing the caller (a bug): refused",
+             request_.method, request_.path, status);
+  ReplyError(Error(ErrorCode::kInternal,
+                   fmt::format("{} {}: the endpoint did not check the caller's namespace; "
+                               "refused (a bug in berthd, please report it)",
+                               request_.method, request_.path)));
+  return true;
+}
+
+Result<input::Document> Call::ReadBody(bool allow_empty) const {
+  if (request_.body.empty()) {
+    if (allow_empty) return input::FromJson(Json::object(), "request body");
+    return Fail(ErrorCode::kInvalidArgument, "request body is empty; want a JSON object");
+  }
+  return input::ParseJson(request_.body, "request body");
+}
+
 void Call::Reply(int status, const Json& body) {
-  if (done_) return;
+  if (done_ || Unauthorized(status)) return;
   done_ = true;
   // Audit (queued, not waited for) before the client can see the answer and ask for it.
   Done(status, "ok");
@@ -117,7 +189,7 @@ void Call::Reply(int status, const Json& body) {
 }
 
 void Call::ReplyJsonText(int status, std::string body) {
-  if (done_) return;
+  if (done_ || Unauthorized(status)) return;
   done_ = true;
   Done(status, "ok");
   body += '\n';
@@ -132,7 +204,7 @@ void Call::ReplyError(const Error& error) {
 }
 
 void Call::ReplyResponse(http::Response response) {
-  if (done_) return;
+  if (done_ || Unauthorized(response.status)) return;
   done_ = true;
   Done(response.status, response.status < 400 ? "ok" : "error");
   writer_->Send(std::move(response));
@@ -141,6 +213,7 @@ void Call::ReplyResponse(http::Response response) {
 Result<std::shared_ptr<http::ws::Session>> Call::AcceptWebSocket(
     std::string_view protocol, http::ws::Session::Handlers handlers) {
   if (done_) return Fail(ErrorCode::kInternal, "call already answered");
+  if (Unauthorized(101)) return Fail(ErrorCode::kInternal, "the caller was not authorized");
   if (auto ok = http::ws::CheckHandshake(request_); !ok) {
     ReplyError(ok.error());
     return std::unexpected(ok.error());
@@ -168,7 +241,7 @@ Result<std::shared_ptr<http::ws::Session>> Call::AcceptWebSocket(
 }
 
 void Call::StartStream() {
-  if (done_) return;
+  if (done_ || Unauthorized(200)) return;
   done_ = true;
   http::Headers h;
   h.Set("Content-Type", "application/x-ndjson");
@@ -195,6 +268,10 @@ void Call::EndStreamWithError(const Error& error) {
 }
 
 void Router::Add(Endpoint endpoint) {
+  // kNamespace needs a namespace: the {ns} parameter or a resolver (run on the pool).
+  assert(endpoint.access != Access::kNamespace ||
+         endpoint.pattern.find("{ns}") != std::string::npos || endpoint.namespace_of);
+  assert(!endpoint.namespace_of || !endpoint.runs_inline);
   std::vector<std::string> segments;
   for (auto part : Split(endpoint.pattern)) segments.emplace_back(part);
   endpoints_.push_back(std::move(endpoint));

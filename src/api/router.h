@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/http/server.h"
 #include "core/http/websocket.h"
+#include "core/input.h"
 #include "core/json.h"
 #include "security/tokens.h"
 
@@ -37,6 +38,25 @@ class Call {
 
   const http::Request& request() const { return request_; }
   const security::Principal& principal() const { return principal_; }
+  // The authorization call for handlers (Access::kHandler, and any handler that acts in a
+  // namespace it learns from the body or a stored object): true when the caller holds `need`
+  // in namespace `ns`; otherwise answers 403 naming both (audited like any answer) and
+  // returns false.
+  //   if (!call->Authorize(spec.ns, Role::kOperator)) return;
+  bool Authorize(std::string_view ns, security::Role need);
+  // The same for something cluster-wide found only in the body (a route to raw addresses):
+  // the global role must be at least `need`.
+  bool AuthorizeCluster(security::Role need);
+  // The same checks without answering, for a check made inside another component's write
+  // (a compare-and-swap guard): the 403 to answer, or OK (the call then counts as authorized).
+  Result<void> Permit(std::string_view ns, security::Role need);
+  Result<void> PermitCluster(security::Role need);
+  // For a kHandler list or watch that keeps only what MayRead allows: counts as authorized.
+  void FilterByNamespace() { authorized_ = true; }
+  // For lists and watches: whether the caller may see namespace `ns`.
+  bool MayRead(std::string_view ns) const { return principal_.MayRead(ns); }
+  // Set by the server for Access::kHandler endpoints: success answers need an Authorize first.
+  void RequireHandlerAuthorization() { must_authorize_ = true; }
   // Path parameter by name ("key" for "/v1/kv/{key...}"); empty when absent.
   const std::string& Param(std::string_view name) const;
   std::optional<std::string> Query(std::string_view name) const {
@@ -48,6 +68,9 @@ class Call {
   Result<int64_t> QueryInt(std::string_view name, int64_t fallback) const;
   // The body parsed strictly as a JSON object (empty body -> {} when `allow_empty`).
   Result<Json> JsonBody(bool allow_empty = false) const;
+  // The body for the strict reader (core/input.h): JSON, errors naming "request body", the
+  // line and the field. An empty body is an error, or `{}` with `allow_empty`.
+  Result<input::Document> ReadBody(bool allow_empty = false) const;
 
   void Reply(int status, const Json& body);
   // Reply with a body that is JSON text already (no parse and re-serialization).
@@ -81,16 +104,44 @@ class Call {
   std::map<std::string, std::string> params_;
   std::function<void(int, std::string_view)> on_done_;
   bool done_ = false;
+  bool must_authorize_ = false;
+  bool authorized_ = false;
+  // True (after answering 500) when a success answer comes before any Authorize call.
+  bool Unauthorized(int status);
 };
 
 using EndpointHandler = std::function<void(std::shared_ptr<Call> call)>;
 
+// Who may call an endpoint; every endpoint declares one (src/security/README.md).
+enum class Access {
+  // No token (GET /v1/health only).
+  kPublic,
+  // A cluster-wide resource (nodes, images, raw KV, tokens, audit): the token's global role
+  // must be at least min_role.
+  kCluster,
+  // A resource in one namespace, named by the {ns} path parameter (or, without one, by
+  // `namespace_of`): the token's role in that namespace must be at least min_role. Checked
+  // before the handler runs.
+  kNamespace,
+  // The namespace is known only to the handler (in the body, or of a stored object): the
+  // handler calls `call->Authorize(ns, role)` before it acts. A handler that answers success
+  // without having authorized anything answers 500 instead (a bug, refused closed).
+  kHandler,
+  // A list or watch across namespaces: min_role somewhere is enough to call it, and the
+  // handler keeps only what `call->principal().MayRead(ns)` allows.
+  kList,
+};
+std::string_view AccessName(Access access);
+
 struct Endpoint {
   std::string method;
   std::string pattern;  // "/v1/kv/{key...}": {name} is one segment, {name...} the rest
+  Access access = Access::kCluster;
   security::Role min_role = security::Role::kViewer;
   bool mutating = false;
-  bool public_ = false;  // no token needed (/v1/health only)
+  // kNamespace without an {ns} parameter: the namespace of the object the path names (a
+  // container's), or its error (404). Runs on the handler pool before the handler.
+  std::function<Result<std::string>(const Call& call)> namespace_of;
   // The handler never blocks (it answers at once or from another thread's callback): run it
   // on the HTTP worker instead of handing it to the handler pool.
   bool runs_inline = false;
@@ -110,6 +161,7 @@ class Router {
     bool path_matched = false;  // some endpoint has this path (for 405 vs 404)
   };
   Match Find(std::string_view method, std::string_view path) const;
+  const std::vector<Endpoint>& endpoints() const { return endpoints_; }
 
  private:
   std::vector<Endpoint> endpoints_;

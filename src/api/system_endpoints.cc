@@ -4,10 +4,23 @@
 
 namespace berth::api {
 
+Json BindingsJson(const std::vector<security::Binding>& bindings) {
+  Json out = Json::array();
+  for (const auto& b : bindings)
+    out.push_back({{"namespace", b.ns}, {"role", security::RoleName(b.role)}});
+  return out;
+}
+
+Json CallerJson(const security::Principal& p) {
+  Json j{{"name", p.name}, {"role", security::RoleName(p.role)}, {"bindings", BindingsJson(p.bindings)}};
+  if (!p.node.empty()) j["node"] = p.node;
+  return j;
+}
+
 void RegisterSystemEndpoints(Router& router, store::Store& store, Clock& clock, SystemInfo info) {
   router.Add({.method = "GET",
               .pattern = "/v1/health",
-              .public_ = true,
+              .access = Access::kPublic,
               .handler = [&store](std::shared_ptr<Call> call) {
                 auto rev = store.CurrentRevision();
                 if (!rev) {
@@ -18,6 +31,7 @@ void RegisterSystemEndpoints(Router& router, store::Store& store, Clock& clock, 
               }});
   router.Add({.method = "GET",
               .pattern = "/v1/status",
+              .access = Access::kList,  // any token: it says who the caller is
               .min_role = security::Role::kViewer,
               .handler = [&store, &clock, info](std::shared_ptr<Call> call) {
                 auto rev = store.CurrentRevision();
@@ -30,9 +44,7 @@ void RegisterSystemEndpoints(Router& router, store::Store& store, Clock& clock, 
                                         {"revision", *rev},
                                         {"compact_revision", compact.value_or(0)}}},
                                       {"uptime_ms", clock.WallMillis() - info.started_ms},
-                                      {"caller",
-                                       {{"name", call->principal().name},
-                                        {"role", security::RoleName(call->principal().role)}}}});
+                                      {"caller", CallerJson(call->principal())}});
               }});
 }
 

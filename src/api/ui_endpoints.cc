@@ -154,7 +154,7 @@ void RegisterUiEndpoints(Router& router, std::span<const UiAsset> assets) {
   router.Add(
       {.method = "GET",
        .pattern = "/",
-       .public_ = true,
+       .access = Access::kPublic,
        .runs_inline = true,
        .handler = [](std::shared_ptr<Call> call) { call->ReplyResponse(Redirect(302, "/ui/")); }});
   auto serve = [console](std::shared_ptr<Call> call) {
@@ -179,10 +179,10 @@ void RegisterUiEndpoints(Router& router, std::span<const UiAsset> assets) {
     call->ReplyResponse(ServeIndex(*console));
   };
   router.Add(
-      {.method = "GET", .pattern = "/ui", .public_ = true, .runs_inline = true, .handler = serve});
+      {.method = "GET", .pattern = "/ui", .access = Access::kPublic, .runs_inline = true, .handler = serve});
   router.Add({.method = "GET",
               .pattern = "/ui/{path...}",
-              .public_ = true,
+              .access = Access::kPublic,
               .runs_inline = true,
               .handler = serve});
 }

@@ -54,7 +54,7 @@ class UiEndpoints : public ::testing::Test {
     auto match = router_.Find("GET", path);
     EXPECT_NE(match.endpoint, nullptr) << path;
     if (!match.endpoint) return {};
-    EXPECT_TRUE(match.endpoint->public_);
+    EXPECT_EQ(match.endpoint->access, Access::kPublic);
     http::Request request;
     request.method = "GET";
     request.path = path;

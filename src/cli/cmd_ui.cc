@@ -8,7 +8,7 @@
 
 #include <iostream>
 
-#include "cli/cli.h"
+#include "cli/commands.h"
 
 extern char** environ;
 

@@ -60,7 +60,7 @@ Result<void> BootstrapAdminToken(security::TokenService& tokens, const std::stri
   auto empty = tokens.Empty();
   if (!empty) return std::unexpected(empty.error());
   if (!*empty) return {};
-  auto issued = tokens.Create("admin", security::Role::kAdmin, "berthd");
+  auto issued = tokens.Create("admin", {.role = security::Role::kAdmin}, "berthd");
   if (!issued) return std::unexpected(issued.error());
   std::string path = data_dir + "/admin.token";
   std::string tmp = path + ".tmp";
@@ -292,6 +292,16 @@ int main(int argc, char** argv) {
                     "Static routes.yaml (default: routes from the store, endpoints from the "
                     "registry)");
     cmd->add_option("--gateway-workers", flags.components.gateway_workers, "0: one per core");
+    cmd->add_flag("!--no-logs", flags.components.logs, "Run without the log center");
+    cmd->add_option("--logs-retention", flags.components.log_center.retention,
+                    "Keep logs this long, per namespace (7d, 12h)")
+        ->capture_default_str();
+    cmd->add_option("--logs-max-bytes", flags.components.log_center.max_bytes,
+                    "Stored log bytes per namespace, oldest dropped first (10Gi); 0: no limit")
+        ->capture_default_str();
+    cmd->add_option("--logs-max-streams", flags.components.log_center.max_streams,
+                    "Log streams per namespace (more are refused, naming the label)")
+        ->capture_default_str();
   };
   auto* dev = app.add_subcommand("dev", "Control plane, agent and gateway in one process");
   add_common(dev);

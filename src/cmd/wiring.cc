@@ -7,14 +7,18 @@
 #include <filesystem>
 #include <fstream>
 
+#include "api/admission_endpoints.h"
 #include "api/app_endpoints.h"
 #include "api/change_feed.h"
 #include "api/container_endpoints.h"
+#include "api/logs_endpoints.h"
 #include "api/node_endpoints.h"
 #include "api/registry_endpoints.h"
 #include "api/route_endpoints.h"
+#include "api/scan_endpoints.h"
 #include "cmd/agent_role.h"
 #include "core/log.h"
+#include "core/units.h"
 #include "gateway/endpoint_source.h"
 #include "gateway/gateway.h"
 #include "gateway/load_reporter.h"
@@ -62,7 +66,10 @@ class Started final : public Components {
     controller.reset();
     registry.reset();
     container_exec.reset();
+    if (scanner) scanner->Stop();  // it reads the image store's layers
+    scanner.reset();
     agent.Reset();
+    logs.reset();       // flushes what is in memory into segments
     compactor.reset();  // resigns, so another server compacts at once
   }
 
@@ -72,6 +79,7 @@ class Started final : public Components {
     if (gateway) out += gateway->RenderMetrics();
     if (load) out += load->RenderMetrics();
     if (compactor) out += compactor->RenderMetrics();
+    if (logs) out += logs->RenderMetrics();
     return out;
   }
 
@@ -80,13 +88,16 @@ class Started final : public Components {
   std::unique_ptr<registry::Component> registry;
   std::unique_ptr<gateway::RouteStore> routes;
   AgentParts agent;
-  std::unique_ptr<AgentContainerExec> container_exec;  // the registry's exec checks
+  std::unique_ptr<AgentContainerExec> container_exec;    // the registry's exec checks
+  std::unique_ptr<security::scan::ScanService> scanner;  // beside the image store
+  std::unique_ptr<security::admission::AdmissionController> admission;
   std::shared_ptr<gateway::RegistryEndpointSource> gateway_source;
   std::unique_ptr<gateway::Gateway> gateway;
   std::unique_ptr<gateway::LoadReporter> load;  // the gateway's request rates → the store
-  std::unique_ptr<orchestrator::SeededRandom> random;
+  std::unique_ptr<FastRandom> random;
   std::unique_ptr<orchestrator::Controller> controller;
   std::unique_ptr<store::Compactor> compactor;
+  std::unique_ptr<logs::LogCenter> logs;
   std::vector<std::string> banner;
 };
 
@@ -107,19 +118,17 @@ Result<std::string> LocalNodeToken(Wiring& w) {
   std::string token;
   std::getline(in, token);
   if (!token.empty()) return token;
-  auto issued = w.tokens.Create("node-local", security::Role::kOperator, "berthd");
+  auto issued = w.tokens.Create("node-local", {.role = security::Role::kOperator}, "berthd");
   if (!issued) return std::unexpected(issued.error());
   return issued->secret;
 }
 
-Result<std::unique_ptr<agent::node::NodeAgent>> StartLocalNode(Wiring& w, AgentParts& parts) {
+Result<void> StartLocalNode(Wiring& w, AgentParts& parts) {
   auto token = LocalNodeToken(w);
   if (!token) return std::unexpected(token.error());
   agent::node::NodeAgentOptions o;
   std::string api = w.flags.api_address;
   if (api.starts_with("0.0.0.0:")) api = "127.0.0.1:" + api.substr(8);
-  o.server = "http://" + api;
-  o.token = *token;
   o.node = "local";
   o.address = "127.0.0.1";
   o.state_dir = w.data_dir + "/agent/node";
@@ -129,7 +138,36 @@ Result<std::unique_ptr<agent::node::NodeAgent>> StartLocalNode(Wiring& w, AgentP
   if (bridge_ip && colon != std::string::npos && w.flags.gateway != "none") {
     o.gateway_url = fmt::format("http://{}:{}", *bridge_ip, w.flags.gateway.substr(colon + 1));
   }
-  return agent::node::NodeAgent::Start(o, w.clock, *parts.agent, *parts.images, parts.puller.get());
+  return StartNodeAgent(parts, {.server = "http://" + api, .token = *token}, o, w.clock);
+}
+
+// The image scanner over this node's image store: its own advisory database under
+// <data-dir>/security/, images scanned when they arrive and again when the database changes.
+Result<std::unique_ptr<security::scan::ScanService>> StartScanner(
+    Wiring& w, agent::image::ImageStore& images) {
+  security::scan::ScanServiceOptions o;
+  o.db_path = w.data_dir + "/security/advisories.db";
+  o.image = [&images](std::string_view ref) -> Result<security::scan::ScanImage> {
+    auto im = images.Inspect(ref);
+    if (!im) return std::unexpected(im.error());
+    auto dirs = images.LayerDirs(im->id);
+    if (!dirs) return std::unexpected(dirs.error());
+    security::scan::ScanImage out;
+    out.ref = agent::image::NormalizeRef(ref);
+    out.id = im->id;
+    out.user = im->config.user;
+    out.layer_dirs = std::move(*dirs);
+    for (const auto& l : im->layers) out.layer_ids.push_back(l.diff_id);
+    return out;
+  };
+  o.images = [&images] {
+    std::vector<std::string> refs;
+    for (const auto& im : images.List()) {
+      for (const auto& n : im.names) refs.push_back(n);
+    }
+    return refs;
+  };
+  return security::scan::ScanService::Start(std::move(o), w.store, w.clock);
 }
 
 }  // namespace
@@ -188,15 +226,19 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   started->routes = std::make_unique<gateway::RouteStore>(w.store, w.data_dir);
   api::RegisterRouteEndpoints(router, *started->routes);
 
+  // Admission policy per namespace: judged on apply, run, scale-up and rollouts.
+  started->admission =
+      std::make_unique<security::admission::AdmissionController>(w.store, &w.audit, w.clock);
+  api::RegisterAdmissionEndpoints(router, *started->admission, w.store);
+
   // Orchestrator: the /v1/apps API and the controller (leads when it holds the store lease).
   {
-    auto grace = orchestrator::ParseDuration(w.flags.node_grace);
+    auto grace = ParseDuration(w.flags.node_grace);
     if (!grace) return std::unexpected(Wrap(grace.error(), "--node-grace"));
     orchestrator::ControllerOptions co;
     co.id = candidate;
     co.reconciler.down_grace = *grace;
-    started->random =
-        std::make_unique<orchestrator::SeededRandom>(static_cast<uint64_t>(w.clock.WallMillis()));
+    started->random = std::make_unique<FastRandom>();
     started->controller =
         std::make_unique<orchestrator::Controller>(w.store, w.clock, *started->random, co);
     if (!w.flags.controller) {
@@ -204,7 +246,17 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     } else if (auto s = started->controller->Start(); !s) {
       return std::unexpected(s.error());
     }
-    api::RegisterAppEndpoints(router, w.store, w.clock);
+    api::RegisterAppEndpoints(router, w.store, w.clock, started->admission.get());
+  }
+
+  // Log center: Loki's push and query API over segment files in <data dir>/logs. Readers
+  // see every namespace with the global roles; the per-namespace check comes with RBAC.
+  if (w.flags.logs) {
+    auto center = logs::LogCenter::Open(w.data_dir, w.flags.log_center, w.clock);
+    if (!center) return std::unexpected(Wrap(center.error(), "log center"));
+    started->logs = std::move(*center);
+    api::RegisterLogsEndpoints(router, started->logs->store(), started->logs->engine(), w.clock,
+                               [](const security::Principal&) { return nullptr; });
   }
 
   // Node agent (dev only): containers need root; without it the control plane runs alone.
@@ -221,17 +273,33 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     if (!parts) return std::unexpected(parts.error());
     started->agent = std::move(*parts);
     if (started->container_exec) started->container_exec->SetAgent(started->agent.agent.get());
-    api::RegisterContainerEndpoints(router, *started->agent.agent, *started->agent.images,
-                                    *started->agent.puller);
+    auto scanner = StartScanner(w, *started->agent.images);
+    if (!scanner) return std::unexpected(Wrap(scanner.error(), "scanner"));
+    started->scanner = std::move(*scanner);
+    api::RegisterContainerEndpoints(
+        router, *started->agent.agent, *started->agent.images, *started->agent.puller,
+        [s = started->scanner.get()](const std::string& ref) { s->ScanSoon(ref); },
+        started->admission.get());
     api::RegisterContainerTerminal(router, *started->agent.agent);
     // The agent joins this control plane as node "local", over loopback, through the same
     // NodeAgent as `berthd agent`: dev is a one-node cluster.
-    auto node = StartLocalNode(w, started->agent);
-    if (!node) return std::unexpected(Wrap(node.error(), "node agent"));
-    started->agent.node_agent = std::move(*node);
+    if (auto node = StartLocalNode(w, started->agent); !node)
+      return std::unexpected(Wrap(node.error(), "node agent"));
+    // Containers' output to this process's log center, as a remote agent ships it.
+    if (started->logs) {
+      auto token = LocalNodeToken(w);
+      if (!token) return std::unexpected(token.error());
+      auto shipper = StartLogShipper(started->agent, w.flags.api_address, *token, "local",
+                                     w.data_dir, w.clock);
+      if (!shipper) return std::unexpected(shipper.error());
+      started->agent.log_shipper = std::move(*shipper);
+    }
     started->banner.push_back(
         fmt::format("agent runtime {} network {} node local", w.flags.runtime, w.flags.subnet));
   }
+
+  // The image scanner's endpoints (without an image store here: findings and ignores only).
+  api::RegisterScanEndpoints(router, started->scanner.get(), w.store, w.clock);
 
   // Gateway: static routes from a file when given, otherwise live from the store's
   // /gateway/ keys with endpoints from the registry.

@@ -12,6 +12,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/metrics/metrics.h"
+#include "logs/log_center.h"
 #include "security/audit.h"
 #include "security/tokens.h"
 #include "store/store.h"
@@ -33,6 +34,9 @@ struct ComponentFlags {
   // Automatic compaction of the store's history (store/compactor.h; etcd-style flags).
   std::string compaction_mode = "periodic";  // periodic | revision | off
   std::string compaction_retention = "5m";   // periodic: duration; revision: count; 0: off
+  // The log center (logs/log_center.h): on unless "--no-logs".
+  bool logs = true;
+  logs::LogCenterFlags log_center;
 };
 
 struct Wiring {

@@ -1,5 +1,7 @@
 #include "core/json.h"
 
+#include "core/json_writer.h"
+
 #include <fmt/core.h>
 
 #include <set>
@@ -82,80 +84,8 @@ Result<void> RejectUnknownFields(const Json& object,
   return {};
 }
 
-namespace {
-
-// Length of the well-formed UTF-8 sequence starting at text[i] (a byte >= 0x80), 0 if none
-// (Unicode table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF).
-size_t Utf8SequenceLength(std::string_view text, size_t i) {
-  auto at = [&](size_t k) -> unsigned {
-    return i + k < text.size() ? static_cast<unsigned char>(text[i + k]) : 0u;
-  };
-  auto cont = [](unsigned b, unsigned lo = 0x80, unsigned hi = 0xBF) { return b >= lo && b <= hi; };
-  const unsigned b0 = at(0);
-  if (b0 >= 0xC2 && b0 <= 0xDF) return cont(at(1)) ? 2 : 0;
-  if (b0 >= 0xE0 && b0 <= 0xEF) {
-    const unsigned lo = b0 == 0xE0 ? 0xA0 : 0x80, hi = b0 == 0xED ? 0x9F : 0xBF;
-    return cont(at(1), lo, hi) && cont(at(2)) ? 3 : 0;
-  }
-  if (b0 >= 0xF0 && b0 <= 0xF4) {
-    const unsigned lo = b0 == 0xF0 ? 0x90 : 0x80, hi = b0 == 0xF4 ? 0x8F : 0xBF;
-    return cont(at(1), lo, hi) && cont(at(2)) && cont(at(3)) ? 4 : 0;
-  }
-  return 0;
-}
-
-}  // namespace
-
 bool AppendJsonString(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out.push_back('"');
-  size_t run = 0;  // start of the bytes not yet appended
-  size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-      ++i;
-      continue;
-    }
-    if (c >= 0x80) {
-      size_t n = Utf8SequenceLength(text, i);
-      if (n == 0) return false;
-      i += n;
-      continue;
-    }
-    out.append(text.data() + run, i - run);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default: {
-        const char u[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xf]};
-        out.append(u, sizeof(u));
-      }
-    }
-    run = ++i;
-  }
-  out.append(text.data() + run, text.size() - run);
-  out.push_back('"');
-  return true;
+  return AppendJsonString(out, text, JsonWriter::Utf8::kFail);
 }
 
 }  // namespace berth

@@ -51,7 +51,11 @@ int SelectSni(SSL* ssl, int*, void* arg) {
   if (it == contexts->by_name.end()) {
     // "*.example.com" entries.
     auto dot = n.find('.');
-    if (dot != std::string::npos) it = contexts->by_name.find("*" + n.substr(dot));
+    if (dot != std::string::npos) {
+      std::string wildcard(1, '*');
+      wildcard += std::string_view(n).substr(dot);
+      it = contexts->by_name.find(wildcard);
+    }
   }
   if (it != contexts->by_name.end()) SSL_set_SSL_CTX(ssl, it->second);
   return SSL_TLSEXT_ERR_OK;

@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "core/input.h"
 #include "core/json.h"
 #include "gateway/router/config.h"
 #include "registry/model.h"
@@ -21,17 +22,10 @@ std::unexpected<Error> Invalid(std::string message) {
   return Fail(ErrorCode::kInvalidArgument, std::move(message));
 }
 
-// The "owner" of a stored route value ("" when none or unreadable).
-std::string OwnerOf(std::string_view value) {
-  auto j = ParseJson(value);
-  if (!j || !j->is_object() || !j->contains("owner") || !(*j)["owner"].is_string()) return "";
-  return (*j)["owner"].get<std::string>();
-}
-
 Result<StoredRoute> DecodeRoute(const store::KeyValue& kv) {
   StoredRoute r;
   r.name = kv.key.substr(kRoutesKeyPrefix.size());
-  r.owner = OwnerOf(kv.value);
+  r.owner = RouteOwner(kv.value);
   r.json = kv.value;
   r.create_revision = kv.create_revision;
   r.mod_revision = kv.mod_revision;
@@ -64,22 +58,22 @@ Result<StoredRoute> CheckRoute(std::string_view name, std::string_view body,
                                std::string_view origin, std::string_view base_dir) {
   if (auto v = ValidateRouteName(name); !v)
     return Invalid(fmt::format("{}: {}", origin, v.error().message));
-  auto j = ParseJson(body);
-  if (!j) return Invalid(fmt::format("{}: {}", origin, j.error().message));
-  if (!j->is_object()) return Invalid(fmt::format("{}: a route must be a JSON object", origin));
-  if (j->contains("name")) {
-    if (!(*j)["name"].is_string() || (*j)["name"].get<std::string>() != name) {
-      return Invalid(fmt::format("{}: route \"{}\": name: the body names another route ({})",
-                                 origin, name, (*j)["name"].dump()));
-    }
-  } else {
-    (*j)["name"] = std::string(name);
+  // Errors name the body's lines and fields, and the route.
+  const input::Document doc =
+      BERTH_TRY(input::ParseJson(body, fmt::format("{} of route \"{}\"", origin, name)));
+  const input::Node& root = doc.root();
+  if (!root.IsMap()) return root.Fail("a route must be a JSON object");
+  if (const input::Node* named = root.Find("name");
+      named != nullptr && !(named->IsScalar() && named->text() == name)) {
+    return named->Fail(fmt::format("the body names another route ({})", named->Describe()));
   }
+  auto entry = router::ReadRouteEntry(root, name, base_dir);
+  if (!entry) return std::unexpected(entry.error());
   StoredRoute out;
   out.name = std::string(name);
-  out.json = j->dump();
-  auto entry = router::ParseRouteEntry(out.json, origin, base_dir);
-  if (!entry) return std::unexpected(entry.error());
+  Json canonical = input::ToJson(root);
+  canonical["name"] = std::string(name);
+  out.json = canonical.dump();
   for (const auto& c : entry->clusters) {
     if (c->service_name.empty()) continue;
     auto r =
@@ -98,16 +92,16 @@ Result<StoredServiceSettings> CheckService(std::string_view ns, std::string_view
                                            std::string_view body, std::string_view origin) {
   const std::string where = fmt::format("{}: service \"{}/{}\"", origin, ns, service);
   if (auto r = CheckServiceNames(where, ns, service); !r) return std::unexpected(r.error());
-  auto j = ParseJson(body.empty() ? std::string_view("{}") : body);
-  if (!j) return Invalid(fmt::format("{}: {}", where, j.error().message));
-  if (!j->is_object()) return Invalid(fmt::format("{}: settings must be a JSON object", where));
+  const input::Document doc =
+      BERTH_TRY(input::ParseJson(body.empty() ? std::string_view("{}") : body,
+                                 fmt::format("{} of service \"{}/{}\"", origin, ns, service)));
+  if (!doc.root().IsMap()) return doc.root().Fail("must be a JSON object");
+  BERTH_TRY(router::ReadServiceSettings(doc.root(), router::ServiceClusterName(ns, service),
+                                        /*allow_endpoints=*/false));
   StoredServiceSettings out;
   out.ns = std::string(ns);
   out.service = std::string(service);
-  out.json = j->dump();
-  auto c = router::ParseServiceSettings(out.json, router::ServiceClusterName(ns, service), origin,
-                                        /*allow_endpoints=*/false);
-  if (!c) return std::unexpected(c.error());
+  out.json = input::ToJson(doc.root()).dump();
   return out;
 }
 
@@ -179,6 +173,44 @@ Result<StoredServiceSettings> CanonicalServiceSettings(std::string_view ns,
   return CheckService(ns, service, body, "body");
 }
 
+RouteScope ScopeOfRoute(std::string_view json) {
+  RouteScope scope;
+  auto j = ParseJson(json);
+  if (!j || !j->is_object()) {
+    scope.cluster = true;
+    return scope;
+  }
+  Json targets = Json::array();
+  if (j->contains("targets") && (*j)["targets"].is_array()) {
+    targets = (*j)["targets"];
+  } else {
+    targets.push_back(*j);  // `service:`/`namespace:` or `upstreams:` on the route itself
+  }
+  std::set<std::string> namespaces;
+  for (const auto& t : targets) {
+    if (!t.is_object() || t.contains("upstreams") || !t.contains("service")) {
+      scope.cluster = true;
+      continue;
+    }
+    const Json ns = t.value("namespace", Json("default"));
+    namespaces.insert(ns.is_string() ? ns.get<std::string>() : std::string("default"));
+  }
+  if (j->contains("filters") && (*j)["filters"].is_array()) {
+    for (const auto& f : (*j)["filters"]) {
+      if (!f.is_object()) continue;
+      for (const auto& [kind, settings] : f.items()) {
+        if (!settings.is_object()) continue;
+        for (const auto& [key, value] : settings.items()) {
+          if (key.ends_with("_file")) scope.cluster = true;
+        }
+      }
+    }
+  }
+  if (namespaces.empty()) scope.cluster = true;
+  scope.namespaces.assign(namespaces.begin(), namespaces.end());
+  return scope;
+}
+
 Result<std::vector<StoredRoute>> RouteStore::List(int64_t* revision) {
   auto r = store_.Get(kRoutesKeyPrefix, {.prefix = true});
   if (!r) return std::unexpected(r.error());
@@ -199,9 +231,13 @@ Result<StoredRoute> RouteStore::Get(std::string_view name) {
   return DecodeRoute(**kv);
 }
 
-Result<PutResult> RouteStore::Put(std::string_view name, std::string_view body, bool force) {
+Result<PutResult> RouteStore::Put(std::string_view name, std::string_view body, bool force,
+                                  const ScopeGuard& guard) {
   auto route = CheckRoute(name, body, "body", base_dir_);
   if (!route) return std::unexpected(route.error());
+  if (guard) {
+    if (auto g = guard(ScopeOfRoute(route->json)); !g) return std::unexpected(g.error());
+  }
   const std::string key = RouteKey(name);
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
     auto existing = Load(store_, key);
@@ -210,7 +246,10 @@ Result<PutResult> RouteStore::Put(std::string_view name, std::string_view body, 
     out.route = *route;
     out.created = !existing->has_value();
     if (*existing) {
-      const std::string owner = OwnerOf((*existing)->value);
+      if (guard) {
+        if (auto g = guard(ScopeOfRoute((*existing)->value)); !g) return std::unexpected(g.error());
+      }
+      const std::string owner = RouteOwner((*existing)->value);
       if (!owner.empty() && owner != route->owner && !force)
         return std::unexpected(OwnedError(name, owner));
       if ((*existing)->value == route->json) {
@@ -234,14 +273,17 @@ Result<PutResult> RouteStore::Put(std::string_view name, std::string_view body, 
   return std::unexpected(RacedError());
 }
 
-Result<int64_t> RouteStore::Delete(std::string_view name, bool force) {
+Result<int64_t> RouteStore::Delete(std::string_view name, bool force, const ScopeGuard& guard) {
   if (auto v = ValidateRouteName(name); !v) return std::unexpected(v.error());
   const std::string key = RouteKey(name);
   for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
     auto existing = Load(store_, key);
     if (!existing) return std::unexpected(existing.error());
     if (!*existing) return Fail(ErrorCode::kNotFound, fmt::format("no route \"{}\"", name));
-    const std::string owner = OwnerOf((*existing)->value);
+    if (guard) {
+      if (auto g = guard(ScopeOfRoute((*existing)->value)); !g) return std::unexpected(g.error());
+    }
+    const std::string owner = RouteOwner((*existing)->value);
     if (!owner.empty() && !force) return std::unexpected(OwnedError(name, owner));
     store::TxnRequest txn;
     txn.compare.push_back(Unchanged(key, (*existing)->mod_revision));
@@ -253,7 +295,8 @@ Result<int64_t> RouteStore::Delete(std::string_view name, bool force) {
   return std::unexpected(RacedError());
 }
 
-Result<ApplyResult> RouteStore::Apply(std::string_view text, bool dry_run, bool force) {
+Result<ApplyResult> RouteStore::Apply(std::string_view text, bool dry_run, bool force,
+                                      const ScopeGuard& guard) {
   constexpr std::string_view kOrigin = "apply";
   auto doc = router::SplitConfig(text, kOrigin, base_dir_);
   if (!doc) return std::unexpected(doc.error());
@@ -280,6 +323,9 @@ Result<ApplyResult> RouteStore::Apply(std::string_view text, bool dry_run, bool 
     }
     auto r = CheckRoute(e.name, e.json, kOrigin, base_dir_);
     if (!r) return std::unexpected(r.error());
+    if (guard) {
+      if (auto g = guard(ScopeOfRoute(r->json)); !g) return std::unexpected(g.error());
+    }
     writes.push_back({"route", r->name, RouteKey(r->name), r->json, r->owner});
     ++i;
   }
@@ -290,6 +336,9 @@ Result<ApplyResult> RouteStore::Apply(std::string_view text, bool dry_run, bool 
     const std::string svc = slash == std::string::npos ? e.name : e.name.substr(slash + 1);
     auto s = CheckService(ns, svc, e.json, kOrigin);
     if (!s) return std::unexpected(s.error());
+    if (guard) {
+      if (auto g = guard(RouteScope{.namespaces = {ns}}); !g) return std::unexpected(g.error());
+    }
     std::string key = ServiceSettingsKey(ns, svc);
     if (!service_keys.insert(key).second) {
       return Invalid(fmt::format("apply: services: \"{}\" is given twice", e.name));
@@ -310,8 +359,11 @@ Result<ApplyResult> RouteStore::Apply(std::string_view text, bool dry_run, bool 
       const store::KeyValue* kv = it == by_key.end() ? nullptr : it->second;
       std::string action = "created";
       if (kv) {
+        if (w.kind == "route" && guard) {
+          if (auto g = guard(ScopeOfRoute(kv->value)); !g) return std::unexpected(g.error());
+        }
         if (w.kind == "route") {
-          const std::string owner = OwnerOf(kv->value);
+          const std::string owner = RouteOwner(kv->value);
           if (!owner.empty() && owner != w.owner && !force)
             return std::unexpected(Wrap(OwnedError(w.name, owner), "apply"));
         }

@@ -18,18 +18,17 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "core/error.h"
+#include "gateway/route_spec.h"  // the key prefixes, the route form other components write
 #include "store/store.h"
 
 namespace berth::gateway {
 
-inline constexpr std::string_view kGatewayKeyPrefix = "/gateway/";
-inline constexpr std::string_view kRoutesKeyPrefix = "/gateway/routes/";
-inline constexpr std::string_view kServicesKeyPrefix = "/gateway/services/";
 // At most this many entries are written by one apply (etcd's default --max-txn-ops).
 inline constexpr size_t kMaxApplyEntries = 128;
 
@@ -79,6 +78,22 @@ Result<StoredServiceSettings> CanonicalServiceSettings(std::string_view ns,
                                                        std::string_view service,
                                                        std::string_view body);
 
+// Which namespaces a stored route acts in (for per-namespace permissions): those of its
+// `service:` targets (namespace "default" when a target names none). `cluster` when the route
+// also reaches raw addresses (`upstreams:`), reads files on the gateway's host (a filter's
+// `*_file`), or targets no service: only a global role may set or see such a route.
+struct RouteScope {
+  std::vector<std::string> namespaces;  // sorted, unique
+  bool cluster = false;
+};
+// The scope of a stored (canonical) route entry; a route that does not parse is cluster.
+RouteScope ScopeOfRoute(std::string_view json);
+
+// Asked inside a write's compare-and-swap, before anything is written, once for the scope of
+// every entry the write stores and once for what each one replaces or deletes (a service
+// settings entry's scope is its namespace): an error refuses the whole write with it.
+using ScopeGuard = std::function<Result<void>(const RouteScope& scope)>;
+
 class RouteStore {
  public:
   explicit RouteStore(store::Store& store, std::string base_dir = ".")
@@ -89,14 +104,17 @@ class RouteStore {
   Result<StoredRoute> Get(std::string_view name);
   // Creates or replaces route `name` with `body`. kFailedPrecondition when the stored route
   // has another owner and `force` is false.
-  Result<PutResult> Put(std::string_view name, std::string_view body, bool force = false);
+  Result<PutResult> Put(std::string_view name, std::string_view body, bool force = false,
+                        const ScopeGuard& guard = nullptr);
   // Removes route `name`; kNotFound when absent; kFailedPrecondition when it has an owner and
   // `force` is false. Returns the store revision after.
-  Result<int64_t> Delete(std::string_view name, bool force = false);
+  Result<int64_t> Delete(std::string_view name, bool force = false,
+                         const ScopeGuard& guard = nullptr);
   // Applies a routes.yaml (or JSON) document: every route (each needs a name) and every
   // `services:` entry ("svc" or "ns/svc"), all checked first, then written in one
   // transaction. Routes not in the document stay. `dry_run` checks and reports only.
-  Result<ApplyResult> Apply(std::string_view text, bool dry_run = false, bool force = false);
+  Result<ApplyResult> Apply(std::string_view text, bool dry_run = false, bool force = false,
+                            const ScopeGuard& guard = nullptr);
 
   Result<std::vector<StoredServiceSettings>> ListServices(int64_t* revision = nullptr);
   Result<StoredServiceSettings> GetService(std::string_view ns, std::string_view service);

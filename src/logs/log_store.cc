@@ -313,16 +313,31 @@ Result<LogStore::Stream*> LogStore::CreateStreamLocked(Namespace& ns, const Labe
   return raw;
 }
 
-Error LogStore::StreamLimitError(const Namespace& ns, const LabelSet& labels) const {
-  // The label with the most values is the one that explodes the stream count.
+Error LogStore::StreamLimitError(const Namespace& ns, const LabelSet& labels,
+                                 const std::vector<LabelSet>& planned) const {
+  // The label with the most values is the one that multiplies streams: count the values of
+  // the streams stored and of those this push would have added.
+  std::map<std::string_view, std::set<std::string_view>> extra;
+  for (const LabelSet& p : planned) {
+    for (const auto& l : p.labels()) extra[l.name].insert(l.value);
+  }
   std::string worst;
   size_t worst_values = 0;
-  for (const auto& [name, values] : ns.postings) {
-    if (name == kNamespaceLabel) continue;
-    if (values.size() > worst_values) {
-      worst = name;
-      worst_values = values.size();
+  auto consider = [&](std::string_view name, size_t n) {
+    if (name != kNamespaceLabel && n > worst_values) {
+      worst = std::string(name);
+      worst_values = n;
     }
+  };
+  for (const auto& [name, values] : ns.postings) {
+    size_t n = values.size();
+    if (auto it = extra.find(name); it != extra.end()) {
+      for (auto v : it->second) n += values.contains(std::string(v)) ? 0 : 1;
+    }
+    consider(name, n);
+  }
+  for (const auto& [name, values] : extra) {
+    if (!ns.postings.contains(std::string(name))) consider(name, values.size());
   }
   std::string msg =
       fmt::format("namespace {} has reached its limit of {} streams; stream {} would be new",
@@ -331,7 +346,7 @@ Error LogStore::StreamLimitError(const Namespace& ns, const LabelSet& labels) co
     msg += fmt::format(
         ". Label \"{}\" has {} values across {} streams: it is the one that multiplies streams; "
         "move it into the log line or raise the namespace's max_streams",
-        worst, worst_values, ns.streams.size());
+        worst, worst_values, ns.streams.size() + planned.size());
   }
   return Error(ErrorCode::kResourceExhausted, msg);
 }
@@ -339,7 +354,7 @@ Error LogStore::StreamLimitError(const Namespace& ns, const LabelSet& labels) co
 void LogStore::PlanPushLocked(PushRequest& request, std::vector<Planned>& plan,
                               PushResult& result) {
   const int64_t now_ns = clock_.WallMillis() * 1'000'000;
-  std::map<std::string, size_t> new_streams;                   // per namespace, in this request
+  std::map<std::string, std::vector<LabelSet>> new_streams;    // per namespace, planned here
   std::map<std::string, std::pair<uint64_t, Error>> problems;  // key: kind + stream
   auto refuse = [&](const std::string& key, ErrorCode code, std::string msg) {
     auto& p = problems[key];
@@ -364,13 +379,14 @@ void LogStore::PlanPushLocked(PushRequest& request, std::vector<Planned>& plan,
       bool seen = false;
       for (const auto& q : plan)
         seen |= q.ns == p.ns && q.stream == nullptr && q.canonical == p.canonical;
-      if (!seen && p.ns->streams.size() + new_streams[ns_name] >= limits.max_streams) {
-        Error e = StreamLimitError(*p.ns, p.labels);
+      auto& planned_new = new_streams[ns_name];
+      if (!seen && p.ns->streams.size() + planned_new.size() >= limits.max_streams) {
         result.rejected += ps.entries.size();
-        problems["limit" + p.canonical] = {1, e};
+        auto& problem = problems["limit" + ns_name];
+        if (problem.first++ == 0) problem.second = StreamLimitError(*p.ns, p.labels, planned_new);
         continue;
       }
-      if (!seen) ++new_streams[ns_name];
+      if (!seen) planned_new.push_back(p.labels);
     }
     int64_t newest = p.stream ? p.stream->newest_ts : INT64_MIN;
     for (const auto& q : plan) {

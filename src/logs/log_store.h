@@ -179,7 +179,8 @@ class LogStore {
   const NamespaceLimits& LimitsFor(const std::string& ns) const;
   Result<Stream*> CreateStreamLocked(Namespace& ns, const LabelSet& labels,
                                      const std::string& canonical);
-  Error StreamLimitError(const Namespace& ns, const LabelSet& labels) const;
+  Error StreamLimitError(const Namespace& ns, const LabelSet& labels,
+                         const std::vector<LabelSet>& planned) const;
   void PlanPushLocked(PushRequest& request, std::vector<Planned>& plan, PushResult& result);
   void ApplyLocked(Stream& stream, Namespace& ns, std::vector<Entry>& entries, uint64_t lsn);
   void CutLocked(Namespace& ns, Stream& stream);

@@ -274,7 +274,7 @@ TEST(TokenServiceTest, ARevokedTokenFailsAtOnceEvenAfterItsRecordWasCached) {
   auto s = store::OpenSqliteStore(dir.Sub("store.db"), {.durable = false}, clock);
   ASSERT_TRUE(s.has_value());
   TokenService tokens(**s, clock);
-  auto t = tokens.Create("ci", Role::kOperator, "test");
+  auto t = tokens.Create("ci", {.role = Role::kOperator}, "test");
   ASSERT_TRUE(t.has_value());
   for (int i = 0; i < 3; ++i) {
     auto p = tokens.Authenticate(t->secret);

@@ -14,6 +14,28 @@ bool IsHex(std::string_view s) {
   return true;
 }
 
+// The role and bindings a stored link grants (those of the token that asked for it).
+Result<TokenGrant> ReadGrant(std::string_view stored) {
+  auto record = ParseJson(stored);
+  if (!record || !record->is_object()) return Fail(ErrorCode::kInternal, "corrupt login link");
+  TokenGrant grant;
+  try {
+    if (record->contains("role")) {
+      auto role = ParseRole(record->at("role").get<std::string>());
+      if (!role) return std::unexpected(role.error());
+      grant.role = *role;
+    }
+    for (const auto& b : record->value("bindings", Json::array())) {
+      auto role = ParseRole(b.at("role").get<std::string>());
+      if (!role) return std::unexpected(role.error());
+      grant.bindings.push_back({b.at("namespace").get<std::string>(), *role});
+    }
+  } catch (const Json::exception& e) {
+    return Fail(ErrorCode::kInternal, std::string("corrupt login link: ") + e.what());
+  }
+  return grant;
+}
+
 }  // namespace
 
 Result<LoginLink> LoginLinks::Create(const Principal& for_whom, std::chrono::seconds ttl) {
@@ -27,10 +49,15 @@ Result<LoginLink> LoginLinks::Create(const Principal& for_whom, std::chrono::sec
   LoginLink link;
   link.code = RandomHex(32);
   link.expires_ms = clock_.WallMillis() + ttl.count() * 1000;
-  Json record{{"role", RoleName(for_whom.role)},
-              {"name", for_whom.name},
+  Json bindings = Json::array();
+  for (const auto& b : for_whom.bindings) {
+    bindings.push_back({{"namespace", b.ns}, {"role", RoleName(b.role)}});
+  }
+  Json record{{"name", for_whom.name},
               {"token_id", for_whom.token_id},
+              {"bindings", std::move(bindings)},
               {"expires_ms", link.expires_ms}};
+  if (for_whom.role != Role::kNone) record["role"] = RoleName(for_whom.role);
   auto put = store_.Put(fmt::format("{}{}", kLoginLinksPrefix, Sha256Hex(link.code)), record.dump(),
                         {.lease = *lease});
   if (!put) return std::unexpected(Wrap(put.error(), "store login link"));
@@ -61,15 +88,15 @@ Result<UiSession> LoginLinks::Redeem(std::string_view code, std::chrono::seconds
   if (!won->succeeded) {
     return Fail(ErrorCode::kUnauthenticated, "login link already used: run `berth ui` again");
   }
+  auto grant = ReadGrant(kv.value);
+  if (!grant) return std::unexpected(grant.error());
   auto record = ParseJson(kv.value);
-  if (!record || !record->is_object()) return Fail(ErrorCode::kInternal, "corrupt login link");
-  auto role = ParseRole(record->value("role", std::string()));
-  if (!role) return std::unexpected(role.error());
   const std::string name = record->value("name", std::string("console"));
 
   auto lease = store_.GrantLease(std::max<int64_t>(1, session_ttl.count()));
   if (!lease) return std::unexpected(Wrap(lease.error(), "session lease"));
-  auto issued = tokens_.Create(fmt::format("ui:{}", name).substr(0, 128), *role, name, {}, *lease);
+  auto issued =
+      tokens_.Create(fmt::format("ui:{}", name).substr(0, 128), std::move(*grant), name, *lease);
   if (!issued) {
     (void)store_.RevokeLease(*lease);
     return std::unexpected(issued.error());

@@ -26,12 +26,19 @@ std::string Hex(const unsigned char* data, size_t n) {
 }
 
 Json ToJson(const TokenRecord& r, std::string_view hash) {
+  // A record with bindings only has no "role": a server that does not know bindings refuses
+  // it ("corrupt token record") instead of reading it as a global role.
   Json j{{"id", r.id},
          {"name", r.name},
-         {"role", RoleName(r.role)},
          {"created_ms", r.created_ms},
          {"created_by", r.created_by},
          {"hash", hash}};
+  if (r.role != Role::kNone) j["role"] = RoleName(r.role);
+  if (!r.bindings.empty()) {
+    Json b = Json::array();
+    for (const auto& x : r.bindings) b.push_back({{"namespace", x.ns}, {"role", RoleName(x.role)}});
+    j["bindings"] = std::move(b);
+  }
   if (!r.node.empty()) j["node"] = r.node;
   return j;
 }
@@ -41,9 +48,22 @@ Result<TokenRecord> FromJson(const Json& j, std::string* hash) {
     TokenRecord r;
     r.id = j.at("id").get<std::string>();
     r.name = j.at("name").get<std::string>();
-    auto role = ParseRole(j.at("role").get<std::string>());
-    if (!role) return std::unexpected(role.error());
-    r.role = *role;
+    if (j.contains("role")) {
+      auto role = ParseRole(j.at("role").get<std::string>());
+      if (!role) return std::unexpected(role.error());
+      r.role = *role;
+    }
+    if (j.contains("bindings")) {
+      for (const auto& b : j.at("bindings")) {
+        auto role = ParseRole(b.at("role").get<std::string>());
+        if (!role) return std::unexpected(role.error());
+        r.bindings.push_back({b.at("namespace").get<std::string>(), *role});
+      }
+      if (auto v = NormalizeBindings(r.bindings); !v) return std::unexpected(v.error());
+    }
+    if (r.role == Role::kNone && r.bindings.empty()) {
+      return Fail(ErrorCode::kInternal, "corrupt token record: no role and no bindings");
+    }
     r.created_ms = j.value("created_ms", int64_t{0});
     r.created_by = j.value("created_by", std::string());
     r.node = j.value("node", std::string());
@@ -52,6 +72,21 @@ Result<TokenRecord> FromJson(const Json& j, std::string* hash) {
   } catch (const Json::exception& e) {
     return Fail(ErrorCode::kInternal, std::string("corrupt token record: ") + e.what());
   }
+}
+
+// What a token may hold: some role, admin only globally, a node token operator without
+// bindings.
+Result<void> CheckGrant(TokenGrant& g) {
+  if (auto v = NormalizeBindings(g.bindings); !v) return v;
+  if (g.role == Role::kNone && g.bindings.empty()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "a token needs a global role or at least one namespace binding");
+  }
+  if (!g.node.empty() && (g.role != Role::kOperator || !g.bindings.empty())) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "a node token has the operator role for its node and no namespace bindings");
+  }
+  return {};
 }
 
 }  // namespace
@@ -79,29 +114,9 @@ std::string Sha256Hex(std::string_view s) {
   return Hex(digest, len);
 }
 
-std::string_view RoleName(Role role) {
-  switch (role) {
-    case Role::kViewer:
-      return "viewer";
-    case Role::kOperator:
-      return "operator";
-    case Role::kAdmin:
-      return "admin";
-  }
-  return "viewer";
-}
-
-Result<Role> ParseRole(std::string_view name) {
-  if (name == "viewer") return Role::kViewer;
-  if (name == "operator") return Role::kOperator;
-  if (name == "admin") return Role::kAdmin;
-  return Fail(ErrorCode::kInvalidArgument,
-              fmt::format("unknown role \"{}\" (want admin, operator or viewer)", name));
-}
-
-Result<IssuedToken> TokenService::Create(std::string_view name, Role role,
-                                         std::string_view created_by, std::string_view node,
-                                         int64_t lease) {
+Result<IssuedToken> TokenService::Create(std::string_view name, TokenGrant grant,
+                                         std::string_view created_by, int64_t lease) {
+  if (auto g = CheckGrant(grant); !g) return std::unexpected(g.error());
   if (name.empty() || name.size() > 128) {
     return Fail(ErrorCode::kInvalidArgument, "token name must be 1 to 128 characters");
   }
@@ -113,10 +128,11 @@ Result<IssuedToken> TokenService::Create(std::string_view name, Role role,
   IssuedToken issued;
   issued.record.id = RandomHex(8);
   issued.record.name = std::string(name);
-  issued.record.role = role;
+  issued.record.role = grant.role;
+  issued.record.bindings = std::move(grant.bindings);
   issued.record.created_ms = clock_.WallMillis();
   issued.record.created_by = std::string(created_by);
-  issued.record.node = std::string(node);
+  issued.record.node = std::move(grant.node);
   std::string secret = RandomHex(24);
   issued.secret = fmt::format("{}{}_{}", kTokenPrefix, issued.record.id, secret);
   std::string key = fmt::format("{}{}", kPrefix, issued.record.id);
@@ -174,8 +190,11 @@ Result<Principal> TokenService::Authenticate(std::string_view bearer) const {
     auto record = FromJson(*json, &entry.hash);
     if (!record) return std::unexpected(record.error());
     entry.mod_revision = kv.mod_revision;
-    entry.principal = Principal{
-        .token_id = record->id, .name = record->name, .role = record->role, .node = record->node};
+    entry.principal = Principal{.token_id = record->id,
+                                .name = record->name,
+                                .role = record->role,
+                                .bindings = std::move(record->bindings),
+                                .node = record->node};
     std::lock_guard lock(cache_mu_);
     if (cache_.size() >= kMaxCached) cache_.clear();
     cache_.insert_or_assign(std::string(id), entry);
@@ -212,6 +231,44 @@ Result<std::vector<TokenRecord>> TokenService::List() const {
     if (record) out.push_back(std::move(*record));
   }
   return out;
+}
+
+Result<TokenRecord> TokenService::SetGrant(std::string_view id, Role role,
+                                           std::vector<Binding> bindings) {
+  TokenGrant grant{.role = role, .bindings = std::move(bindings)};
+  if (auto g = CheckGrant(grant); !g) return std::unexpected(g.error());
+  const std::string key = fmt::format("{}{}", kPrefix, id);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    auto got = store_.Get(key);
+    if (!got) return std::unexpected(Wrap(got.error(), "read token"));
+    if (got->kvs.empty())
+      return Fail(ErrorCode::kNotFound, fmt::format("no token with id \"{}\"", id));
+    auto json = ParseJson(got->kvs[0].value);
+    if (!json) return Fail(ErrorCode::kInternal, "corrupt token record");
+    std::string hash;
+    auto record = FromJson(*json, &hash);
+    if (!record) return std::unexpected(record.error());
+    if (!record->node.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("token {} is node {}'s: its role is fixed (revoke it and create "
+                              "another)",
+                              id, record->node));
+    }
+    record->role = grant.role;
+    record->bindings = grant.bindings;
+    store::TxnRequest txn;
+    txn.compare.push_back({.key = key,
+                           .target = store::Compare::Target::kModRevision,
+                           .op = store::Compare::Op::kEqual,
+                           .number = got->kvs[0].mod_revision});
+    // Kept under its lease: a console session token stays one that ends.
+    txn.success.push_back(
+        store::TxnOp::Put(key, ToJson(*record, hash).dump(), got->kvs[0].lease));
+    auto r = store_.Txn(txn);
+    if (!r) return std::unexpected(Wrap(r.error(), "store token"));
+    if (r->succeeded) return *record;
+  }
+  return Fail(ErrorCode::kFailedPrecondition, "token changed concurrently; try again");
 }
 
 Result<void> TokenService::Revoke(std::string_view id) {

@@ -806,8 +806,8 @@ TEST_F(GatewayIt, KeepAliveRequestsAndAnswersArrivingInPiecesAreAllServed) {
 }
 
 // A keep-alive connection waits for its next request inside its coroutine for a short while
-// (Session::kHotIdle), then without one: it is served the same either way, its idle timeout
-// still closes it, and a drain closes it at once whichever way it waits.
+// (ConnectionManager::kHotIdle), then without one: it is served the same either way, its idle
+// timeout still closes it, and a drain closes it at once whichever way it waits.
 TEST_F(GatewayIt, KeepAliveConnectionIsServedAndTimedOutAfterItsCoroutineEnds) {
   auto& a = StartUpstream("a");
   StartGateway(Replace("routes: [{name: r, upstreams: [\"A\"]}]", {{"A", a.addr()}}), 1,

@@ -1,7 +1,7 @@
 // What the caller may do, asked of the server (POST /v1/auth/access) with the very requests
 // the console's buttons would make, so a button shows exactly when the API would accept its
-// request: with global roles today, and with per-namespace bindings when the server has them,
-// without a change here. Checks asked for in the same tick go in one request; answers are
+// request: global roles and per-namespace bindings alike (a check may name the namespace a
+// request would act in when its path does not). Checks asked for in the same tick go in one request; answers are
 // kept for the session (cleared on sign-out).
 import { useEffect, useState } from 'preact/hooks';
 import { post } from './api';
@@ -12,7 +12,7 @@ const waiting = new Map<string, Array<(allowed: boolean) => void>>();
 let batch: Check[] = [];
 let scheduled = false;
 
-const keyOf = (c: Check) => `${c.method} ${c.path}`;
+const keyOf = (c: Check) => `${c.method} ${c.path} ${c.namespace ?? ''}`;
 
 export function clearAccess(): void {
   answers.clear();

@@ -11,6 +11,13 @@ import { session, signedOutReason, who, type WhoAmI } from './session';
 import { useSignal } from './signal';
 import { Login } from './pages/login';
 
+// "admin", "operator of shop, viewer of billing", "viewer; operator of shop".
+function describeRoles(me: WhoAmI): string {
+  const bound = (me.bindings ?? []).map((b) => `${b.role} of ${b.namespace}`).join(', ');
+  if (me.role === 'none') return bound || 'no role';
+  return bound ? `${me.role}; ${bound}` : me.role;
+}
+
 function useVisiblePages(me: WhoAmI | null): PageDef[] {
   const [visible, setVisible] = useState<PageDef[]>([]);
   useEffect(() => {
@@ -69,7 +76,7 @@ function Header({ me }: { me: WhoAmI }) {
       </span>
       <span class="spacer" />
       <span class="who" data-role={me.role}>
-        {me.name} <span class="muted">({me.role})</span>
+        {me.name} <span class="muted">({describeRoles(me)})</span>
       </span>
       <button type="button" class="btn btn-small" onClick={signOut}>
         Sign out

@@ -9,6 +9,9 @@ import type { ComponentChildren } from 'preact';
 export interface Check {
   method: string;
   path: string;
+  // Where the request would act when the path does not say (POST /v1/apps, a container):
+  // the server then checks the caller's role in that namespace too.
+  namespace?: string;
 }
 
 export interface PageProps {

@@ -7,7 +7,8 @@ const KEY = 'berth.token';
 export interface WhoAmI {
   name: string;
   token_id: string;
-  role: 'viewer' | 'operator' | 'admin';
+  role: 'none' | 'viewer' | 'operator' | 'admin'; // global ('none': bindings only)
+  bindings: { namespace: string; role: string }[];
   node?: string;
 }
 

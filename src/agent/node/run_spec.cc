@@ -17,6 +17,7 @@ RunSpec ToRunSpec(const orch::Assignment& a, const RunSpecContext& ctx) {
   const orch::Instance& in = a.instance;
   RunSpec s;
   s.name = in.id;
+  s.ns = in.ns;
   s.hostname = in.id;
   s.image = spec.image;
   s.entrypoint = spec.command;  // a spec's command replaces the image's entrypoint and cmd

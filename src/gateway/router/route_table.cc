@@ -100,7 +100,7 @@ std::string RouteTable::RewritePath(const Route& route, std::string_view target)
   std::string_view rest = target.substr(route.path.value.size());
   // Avoid "//" when both the rewrite ends and the rest starts with '/'.
   if (out.ends_with('/') && rest.starts_with('/')) rest.remove_prefix(1);
-  if (out.empty() && !rest.starts_with('/')) out = "/";
+  if (out.empty() && !rest.starts_with('/')) out.push_back('/');
   out += rest;
   return out;
 }

@@ -10,6 +10,7 @@
 #include <asio/steady_timer.hpp>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -30,6 +31,13 @@ class PooledHost : public lb::Host {
   PooledHost(std::string address, uint32_t weight, asio::ip::tcp::endpoint endpoint)
       : lb::Host(std::move(address), weight), endpoint_(endpoint) {}
   const asio::ip::tcp::endpoint& endpoint() const { return endpoint_; }
+  // Moves the most recently used idle connection into `into`; false when there is none.
+  bool TakeIdle(std::optional<asio::ip::tcp::socket>& into) {
+    if (idle.empty()) return false;
+    into.emplace(std::move(idle.back()));
+    idle.pop_back();
+    return true;
+  }
   std::vector<asio::ip::tcp::socket> idle;  // most recently used last
 
  private:

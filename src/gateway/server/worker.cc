@@ -13,7 +13,7 @@
 
 #include "core/log.h"
 #include "gateway/server/access_log.h"
-#include "gateway/server/session.h"
+#include "gateway/server/connection_manager.h"
 
 namespace berth::gateway::server {
 
@@ -116,7 +116,7 @@ void Worker::Accept(tcp::acceptor& acceptor, bool admin) {
             continue;
           }
           if (draining_) continue;  // closes the socket
-          std::make_shared<Session>(*this, std::move(socket), admin)->Start();
+          std::make_shared<ConnectionManager>(*this, std::move(socket), admin)->Start();
         }
       },
       asio::detached);
@@ -138,19 +138,23 @@ void Worker::WaitForHandOver() {
         if (ec) return;  // closed by Stop
         uint64_t count;
         [[maybe_unused]] ssize_t n = ::read(hand_over_fd_.native_handle(), &count, sizeof(count));
-        {
-          std::lock_guard lock(hand_over_mu_);
-          handed_.swap(hand_over_);
-        }
-        // Stop's task closes hand_over_fd_: nothing after it runs.
-        bool stop = false;
-        for (auto& fn : handed_) {
-          if (!stop) fn();
-          stop = !hand_over_fd_.is_open();
-        }
-        handed_.clear();
-        if (!stop) WaitForHandOver();
+        RunHandedOver();
+        if (hand_over_fd_.is_open()) WaitForHandOver();
       });
+}
+
+void Worker::RunHandedOver() {
+  {
+    std::lock_guard lock(hand_over_mu_);
+    handed_.swap(hand_over_);
+  }
+  // Stop's task closes hand_over_fd_: nothing after it runs.
+  bool stop = false;
+  for (auto& fn : handed_) {
+    if (!stop) fn();
+    stop = !hand_over_fd_.is_open();
+  }
+  handed_.clear();
 }
 
 void Worker::TickLater() {
@@ -176,22 +180,22 @@ void Worker::SweepDeadlines() {
   for (auto& slot : slots_) {
     if (slot.deadline <= now) {
       slot.deadline = Clock::TimePoint::max();
-      expired_.push_back(slot.session);
+      expired_.push_back(slot.connection);
     }
   }
-  // OnTimer closes sockets; the sessions unwind (and unregister) later, from their handlers.
-  for (Session* s : expired_) s->OnTimer();
+  // OnTimer closes sockets; the connections unwind (and unregister) later, from their handlers.
+  for (WorkerConnection* c : expired_) c->OnTimer();
 }
 
-uint32_t Worker::Register(Session* s) {
-  slots_.push_back({s, Clock::TimePoint::max()});
+uint32_t Worker::Register(WorkerConnection* c) {
+  slots_.push_back({c, Clock::TimePoint::max()});
   return static_cast<uint32_t>(slots_.size() - 1);
 }
 
 void Worker::Unregister(uint32_t slot) {
   if (slot + 1 != slots_.size()) {
     slots_[slot] = slots_.back();
-    slots_[slot].session->set_slot(slot);
+    slots_[slot].connection->set_slot(slot);
   }
   slots_.pop_back();
 }
@@ -223,9 +227,9 @@ void Worker::Drain() {
     draining_ = true;
     asio::error_code ec;
     for (auto& a : acceptors_) a->close(ec);
-    std::vector<Session*> idle;
-    for (const auto& slot : slots_) idle.push_back(slot.session);
-    for (Session* s : idle) s->CloseIfIdle();
+    std::vector<WorkerConnection*> idle;
+    for (const auto& slot : slots_) idle.push_back(slot.connection);
+    for (WorkerConnection* c : idle) c->CloseIfIdle();
     clusters_.CloseIdle();
   });
 }
@@ -237,9 +241,9 @@ void Worker::Stop() {
     asio::error_code ec;
     for (auto& a : acceptors_) a->close(ec);
     if (admin_acceptor_) admin_acceptor_->close(ec);
-    std::vector<Session*> all;
-    for (const auto& slot : slots_) all.push_back(slot.session);
-    for (Session* s : all) s->Close();
+    std::vector<WorkerConnection*> all;
+    for (const auto& slot : slots_) all.push_back(slot.connection);
+    for (WorkerConnection* c : all) c->Close();
     clusters_.CloseIdle();
     tick_timer_.cancel();
     hand_over_fd_.close(ec);  // nothing is handed over after Stop

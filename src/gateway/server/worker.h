@@ -1,6 +1,6 @@
 // A data-plane worker (Envoy's worker thread): one thread running one asio io_context that
 // owns, for their whole life, its listener (SO_REUSEPORT: the kernel spreads new connections
-// over the workers), its client connections (Sessions), its upstream clusters and
+// over the workers), its client connections (ConnectionManagers), its upstream clusters and
 // connection pools (ClusterManager), its stats, its access log writer and its buffers.
 // The main thread never touches that state; it hands new route snapshots to the worker,
 // which swaps them in between two events, so requests take no lock.
@@ -30,15 +30,30 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/http/parser.h"
-#include "gateway/lb/random.h"
+#include "core/random.h"
 #include "gateway/router/route_table.h"
 #include "gateway/server/cluster_manager.h"
+#include "gateway/server/io_buffer.h"
 #include "gateway/server/stats.h"
 
 namespace berth::gateway::server {
 
-class Session;
 class AccessLog;
+
+// What the worker's connection table holds (a ConnectionManager; a test's double): a client
+// connection it can time out, drain and stop.
+class WorkerConnection {
+ public:
+  virtual ~WorkerConnection() = default;
+  // Its deadline (Worker::SetDeadline) passed.
+  virtual void OnTimer() = 0;
+  // Drain: closes the connection now if it is idle between requests.
+  virtual void CloseIfIdle() = 0;
+  // Stop: closes the connection whatever it is doing.
+  virtual void Close() = 0;
+  // Its slot in the table moved.
+  virtual void set_slot(uint32_t slot) = 0;
+};
 
 struct WorkerOptions {
   http::ParserLimits limits;
@@ -49,7 +64,7 @@ struct WorkerOptions {
 
 class Worker {
  public:
-  static constexpr size_t kBufferSize = 16 * 1024;
+  static constexpr size_t kBufferSize = kIoBufferSize;
   // Period of the worker's tick: access-log flush and the sweep of session deadlines (one
   // timer per worker, not one per connection): a timeout fires at most one tick late.
   static constexpr std::chrono::milliseconds kTick{100};
@@ -83,7 +98,7 @@ class Worker {
   // The admin listener's /metrics body.
   std::string RenderMetrics();
 
-  // --- worker-thread API for Sessions ---
+  // --- worker-thread API for its connections ---
   asio::io_context& io() { return io_; }
   const WorkerOptions& options() const { return options_; }
   const Clock& clock() const { return clock_; }
@@ -107,15 +122,20 @@ class Worker {
   std::string TakeString();
   void GiveString(std::string s);
 
-  // Sessions and their deadlines: Register returns the session's slot; the tick calls
-  // Session::OnTimer once a slot's deadline has passed (and clears it).
-  uint32_t Register(Session* s);
+  // Connections and their deadlines: Register returns the connection's slot; the tick calls
+  // OnTimer once a slot's deadline has passed (and clears it).
+  uint32_t Register(WorkerConnection* c);
   void Unregister(uint32_t slot);
   void SetDeadline(uint32_t slot, Clock::TimePoint deadline) { slots_[slot].deadline = deadline; }
+  // The tick's sweep of deadlines (a test driving the worker calls it after moving its clock).
+  void SweepDeadlines();
+  // Runs, on the calling thread, what other threads handed over (SetRoutes, Drain, Stop):
+  // for a worker that a test drives itself, without Start.
+  void RunHandedOver();
 
  private:
   struct Slot {
-    Session* session;
+    WorkerConnection* connection;
     Clock::TimePoint deadline;
   };
   void Accept(asio::ip::tcp::acceptor& acceptor, bool admin);
@@ -124,7 +144,6 @@ class Worker {
   // Worker thread: waits for the next hand-over, then runs what was handed over.
   void WaitForHandOver();
   void TickLater();
-  void SweepDeadlines();
 
   const int index_;
   const WorkerOptions options_;
@@ -141,7 +160,7 @@ class Worker {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
-  lb::DefaultRandom random_;
+  FastRandom random_;
   WorkerStats stats_;
   ClusterManager clusters_;
   std::shared_ptr<const router::RouteTable> routes_;
@@ -159,8 +178,8 @@ class Worker {
   std::vector<std::unique_ptr<http::Parser>> free_request_parsers_;
   std::vector<std::unique_ptr<http::Parser>> free_response_parsers_;
   std::vector<std::string> free_strings_;
-  std::vector<Slot> slots_;        // every live session, in no order
-  std::vector<Session*> expired_;  // scratch for the sweep
+  std::vector<Slot> slots_;                 // every live connection, in no order
+  std::vector<WorkerConnection*> expired_;  // scratch for the sweep
 };
 
 }  // namespace berth::gateway::server

@@ -154,8 +154,10 @@ struct BinaryOp {
   size_t pos = 0;
 };
 
+// A number; `vector(1)` is a label-less series with that value at every step.
 struct Literal {
   double value = 0;
+  bool vector = false;
 };
 
 struct Expr {

@@ -670,6 +670,11 @@ Result<SeriesSet> Eval(const LogStore& store, int threads, const Expr& e, const 
                        double& scalar_value) {
   scalar = false;
   if (const auto* lit = std::get_if<Literal>(&e.node)) {
+    if (lit->vector) {
+      Series s;
+      for (size_t k = 0; k < steps.count; ++k) s.points.emplace_back(steps.At(k), lit->value);
+      return SeriesSet{std::move(s)};
+    }
     scalar = true;
     scalar_value = lit->value;
     return SeriesSet{};

@@ -173,6 +173,14 @@ TEST_F(EngineTest, TopkAndBinaryOperators) {
   EXPECT_TRUE(none->series.empty());
 }
 
+TEST_F(EngineTest, VectorLiteralsAnswerGrafanasHealthCheck) {
+  auto r = Query("vector(1)+vector(1)", Range());
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->kind, QueryResult::Kind::kVector);
+  ASSERT_EQ(r->series.size(), 1u);
+  EXPECT_DOUBLE_EQ(r->series[0].points[0].second, 2);
+}
+
 TEST_F(EngineTest, PatternAndRegexpExtractLabels) {
   auto p = Range();
   p.limit = 3;

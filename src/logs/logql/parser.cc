@@ -241,6 +241,17 @@ class ParserImpl {
         return e;
       }
       case Tok::kIdent:
+        if (t.text == "vector" && Peek(1).kind == Tok::kLParen) {
+          Next();
+          Next();
+          const Token& n = Peek();
+          if (n.kind != Tok::kNumber) return Err(n, "vector() takes a number, found " + Shown(n));
+          Next();
+          if (auto r = Expect(Tok::kRParen, "to close vector("); !r)
+            return std::unexpected(r.error());
+          e.node = Literal{n.num, true};
+          return e;
+        }
         for (const auto& [name, fn] : kRangeFns) {
           if (t.text == name) return RangeAgg(fn);
         }

@@ -274,7 +274,7 @@ function AppPage({ params }: PageProps) {
   const { ns, app } = params;
   const live = useLive(() => get<AppView>(path`/v1/apps/${ns}/${app}`), [ns, app], (c) => c.topic === 'apps' && c.namespace === ns && c.name === app, 250);
   const a = live.data;
-  const canApply = useAllowed({ method: 'POST', path: '/v1/apps' });
+  const canApply = useAllowed({ method: 'POST', path: '/v1/apps', namespace: ns });
   return (
     <>
       <header class="page-head">

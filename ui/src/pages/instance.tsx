@@ -184,7 +184,7 @@ function InstancePage({ params }: PageProps) {
     500,
   );
   const appView = useLive(() => get<AppView>(path`/v1/apps/${ns}/${app}`), [ns, app], null);
-  const terminalOk = useAllowed({ method: 'GET', path: path`/v1/containers/${id}/terminal` });
+  const terminalOk = useAllowed({ method: 'GET', path: path`/v1/containers/${id}/terminal`, namespace: ns });
   const i = inst.data;
   const svcSpec = i && appView.data?.spec?.services?.[i.service];
   return (
