@@ -119,7 +119,7 @@ Result<Filter> ParseFilter(const Call& call) {
 void Watch(const std::shared_ptr<Call>& call, store::Store& store, asio::io_context& io) {
   auto filter = ParseFilter(*call);
   if (!filter) return call->ReplyError(filter.error());
-  if (!filter->ns.empty() && !call->Authorize(filter->ns, Role::kViewer)) return;
+  if (!filter->ns.empty() && !call->Authorize(filter->ns, security::Role::kViewer)) return;
   auto revision = call->QueryInt("revision", 0);
   if (!revision) return call->ReplyError(revision.error());
   if (*revision < 0) {

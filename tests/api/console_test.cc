@@ -116,6 +116,61 @@ TEST_F(ConsoleTest, WhoAmIAndAccessAnswerFromTheEnforcedRoles) {
   EXPECT_NE(bad["error"].value("message", "").find("checks[0]"), std::string::npos);
 }
 
+// A token with a role in some namespaces only: the console learns its bindings, asks about
+// requests whose namespace the path does not say, and its lists hold only those namespaces.
+TEST_F(ConsoleTest, NamespacedTokenSeesAndMayDoOnlyItsNamespaces) {
+  ApplyApp("team-a", "shop");
+  ApplyApp("team-b", "bank");
+  auto created =
+      Call("POST", "/v1/tokens", R"({"role":"operator","namespaces":["team-a"],"name":"t-team-a"})",
+           "\x01", 201);
+  const std::string token = created.value("token", "");
+  ASSERT_FALSE(token.empty());
+  auto me = Call("GET", "/v1/auth/whoami", "", token);
+  EXPECT_EQ(me["role"], "none");
+  ASSERT_EQ(me["bindings"].size(), 1u);
+  EXPECT_EQ(me["bindings"][0]["namespace"], "team-a");
+  EXPECT_EQ(me["bindings"][0]["role"], "operator");
+  auto r = Call("POST", "/v1/auth/access", R"({"checks":[
+      {"method":"POST","path":"/v1/apps","namespace":"team-a"},
+      {"method":"POST","path":"/v1/apps","namespace":"team-b"},
+      {"method":"POST","path":"/v1/apps/team-a/shop/services/web/scale"},
+      {"method":"POST","path":"/v1/apps/team-b/bank/services/web/scale"},
+      {"method":"GET","path":"/v1/tokens"}]})",
+                token)["results"];
+  ASSERT_EQ(r.size(), 5u);
+  EXPECT_EQ(r[0]["allowed"], true) << r[0];
+  EXPECT_EQ(r[1]["allowed"], false);
+  EXPECT_NE(r[1].value("reason", "").find("team-b"), std::string::npos) << r[1];
+  EXPECT_EQ(r[2]["allowed"], true) << r[2];
+  EXPECT_EQ(r[3]["allowed"], false);
+  EXPECT_EQ(r[4]["allowed"], false);
+  // What access said is what the API does.
+  auto scale = berthd_->Request("POST", "/v1/apps/team-b/bank/services/web/scale",
+                                R"({"replicas":2})", token);
+  ASSERT_TRUE(scale.has_value());
+  EXPECT_EQ(scale->status, 403);
+  // Lists hold only team-a; asking for team-b by name is refused.
+  auto apps = Call("GET", "/v1/apps", "", token);
+  EXPECT_EQ(apps["total"], 1);
+  ASSERT_EQ(apps["apps"].size(), 1u);
+  EXPECT_EQ(apps["apps"][0]["namespace"], "team-a");
+  Call("GET", "/v1/apps?namespace=team-b", "", token, 403);
+  Call("GET", "/v1/apps?health=unhealthy&namespace=team-b", "", token, 403);
+  Call("GET", "/v1/instances?namespace=team-b", "", token, 403);
+  for (const auto& e : Call("GET", "/v1/events?limit=500", "", token)["events"]) {
+    EXPECT_EQ(e["namespace"], "team-a") << e;
+  }
+  // A console session opened by this token has its bindings, not more.
+  auto link = Call("POST", "/v1/auth/login-links", "{}", token, 201);
+  auto session =
+      Call("POST", "/v1/auth/login", R"({"code":")" + link.value("code", "") + R"("})", "");
+  auto session_me = Call("GET", "/v1/auth/whoami", "", session.value("token", ""));
+  EXPECT_EQ(session_me["role"], "none");
+  EXPECT_EQ(session_me["bindings"], me["bindings"]);
+  Call("GET", "/v1/apps?namespace=team-b", "", session.value("token", ""), 403);
+}
+
 TEST_F(ConsoleTest, LoginLinkWorksOnceForASessionOfTheCallersRole) {
   std::string viewer = CreateToken("viewer");
   auto link = Call("POST", "/v1/auth/login-links", "{}", viewer, 201);

@@ -389,6 +389,73 @@ test('edits a route with a dry run first', async () => {
   await waitFor(async () => (await fetch(`http://127.0.0.1:${gatewayPort}/e2e2/`)).status < 500, 'the gateway to serve the edited route');
 });
 
+test('queries the log center with LogQL, draws the volume and tails new lines', async () => {
+  // The node agent ships every container's output to the log center, labelled by namespace,
+  // app, service, instance, node and stream.
+  const query = '{namespace="shop", service="worker"} |= "processed order"';
+  await go(page, '/logs');
+  await page.locator('select[name="pick-namespace"] option[value="shop"]').waitFor({ state: 'attached', timeout: LONG });
+  await page.selectOption('select[name="pick-namespace"]', 'shop');
+  assert.equal(await page.inputValue('input[name="logql"]'), '{namespace="shop"}', 'picking a namespace writes its selector');
+  await page.fill('input[name="logql"]', query);
+  const rows = page.locator('[data-testid="log-results"] tbody tr');
+  await waitFor(
+    async () => {
+      await page.click('form[role="search"] button[type="submit"]');
+      await rows.first().waitFor({ timeout: 10_000 });
+      return true;
+    },
+    'shipped worker lines in the results',
+    LONG,
+  );
+  assert.match(await rows.first().innerText(), /processed order/);
+  assert.match(await rows.first().innerText(), /service=worker/);
+  const caption = await page.locator('figure.volume figcaption').innerText();
+  assert.match(caption, /^[1-9][0-9]* lines matched/, `the histogram counts the lines: ${caption}`);
+  assert.ok((await page.locator('[data-testid="log-volume"] rect').count()) > 0, 'the histogram has bars');
+  await checkPage(page, '18-logs');
+  // Live tail: a line stored after it starts appears without another query.
+  await page.click('[data-testid="tail-toggle"]');
+  const tailRows = page.locator('section[aria-label="Live tail"] tbody tr');
+  await tailRows.first().waitFor({ timeout: LONG });
+  assert.match(await tailRows.first().innerText(), /processed order/);
+  await page.click('[data-testid="tail-toggle"]');
+  // A query that does not parse says where.
+  await page.fill('input[name="logql"]', '{namespace=');
+  await page.click('form[role="search"] button[type="submit"]');
+  await page.locator('.error').waitFor();
+  assert.match(await page.locator('.error').innerText(), /parse error/);
+});
+
+test('shows findings by image and instance, policies and admission decisions', async () => {
+  // An audit-mode policy for shop: every decision is recorded and nothing is refused.
+  const put = await fetch(`${base}/v1/security/policies/shop`, {
+    method: 'PUT',
+    headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/yaml' },
+    body: 'mode: audit\nlevel: baseline\n',
+  });
+  assert.equal(put.status, 200, await put.text());
+  const stored = await call('GET', '/v1/apps/shop/shop');
+  const dry = await call('POST', '/v1/apps?dry_run=1', stored.body.spec);
+  assert.equal(dry.status, 200, JSON.stringify(dry.body));
+  await go(page, '/security');
+  const images = page.locator('[data-testid="findings-by-image"] details summary');
+  await waitFor(async () => (await images.allInnerTexts()).some((t) => t.includes('shop-api')), 'the shop images in the findings', LONG);
+  const policy = page.locator('section[aria-label="Admission policies"] tbody tr', { hasText: 'shop' });
+  await policy.waitFor();
+  assert.match(await policy.innerText(), /audit/);
+  assert.match(await policy.innerText(), /baseline/);
+  const decision = page.locator('section[aria-label="Admission decisions"] tbody tr', { hasText: 'app shop/shop (dry run)' });
+  await decision.first().waitFor({ timeout: 30_000 });
+  await checkPage(page, '19-security');
+  await page.locator('button[role="tab"]', { hasText: 'By instance' }).click();
+  const instances = page.locator('section[aria-label="Findings in running images"] tbody tr');
+  await instances.first().waitFor();
+  assert.ok((await instances.allInnerTexts()).some((t) => t.includes('shop/shop/')), 'running shop instances listed');
+  await checkPage(page, '20-security-by-instance');
+  assert.equal((await call('DELETE', '/v1/security/policies/shop')).status, 200);
+});
+
 test('shows the registry, instances, audit log and tokens pages', async () => {
   for (const [to, name, ready] of [
     ['/registry', '11-registry', 'table tbody tr'],
@@ -421,6 +488,8 @@ test('a viewer sees no mutating button and a forged mutating request gets 403', 
     ['/gateway', 'section[aria-label="Routes"] tbody tr'],
     ['/registry', 'table tbody tr'],
     ['/apply', 'textarea.editor'],
+    [`/logs?q=${encodeURIComponent('{namespace="shop"}')}`, '[data-testid="log-results"] tbody tr'],
+    ['/security', '[data-testid="findings-by-image"] details'],
   ];
   for (const [to, drawn] of pages) {
     await go(tab, to);

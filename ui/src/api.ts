@@ -23,14 +23,17 @@ function headers(extra?: Record<string, string>): Record<string, string> {
 async function failure(res: Response): Promise<ApiError> {
   let code = 'http_' + res.status;
   let message = `${res.status} ${res.statusText}`;
+  const text = await res.text().catch(() => '');
   try {
-    const body = await res.json();
+    const body = JSON.parse(text);
     if (body?.error) {
       code = body.error.code ?? code;
       message = body.error.message ?? message;
     }
   } catch {
-    // not JSON: keep the status line
+    // Not JSON: the log center answers Loki's plain-text errors ("parse error at line 1,
+    // col 11: ..."); otherwise keep the status line.
+    if (text.trim()) message = `${res.status}: ${text.trim().slice(0, 500)}`;
   }
   if (res.status === 401) session.expired(message);
   return new ApiError(res.status, code, message);
