@@ -123,8 +123,8 @@ namespace {
 
 struct AccessCheck {
   std::string method;
-  std::string path;       // may carry a query, which is left out
-  std::string ns;         // the namespace a handler would act in ("" : not said)
+  std::string path;  // may carry a query, which is left out
+  std::string ns;    // the namespace a handler would act in ("" : not said)
 };
 
 Result<AccessCheck> ReadAccessCheck(const input::Node& n) {
@@ -218,8 +218,7 @@ std::optional<Error> ApiServer::Admit(const Endpoint& ep, const security::Princi
         return Error(ErrorCode::kPermissionDenied,
                      fmt::format("{} {} needs role {} (in some namespace at least); token \"{}\" "
                                  "has none that high",
-                                 method, path, security::RoleName(ep.min_role),
-                                 principal.name));
+                                 method, path, security::RoleName(ep.min_role), principal.name));
       }
       break;
     case Access::kPublic:

@@ -130,13 +130,14 @@ void Terminal(const std::shared_ptr<Call>& call, agent::Agent& agent) {
 }  // namespace
 
 void RegisterContainerTerminal(Router& router, agent::Agent& agent) {
-  router.Add({.method = "GET",
-              .pattern = "/v1/containers/{name}/terminal",
-              .access = Access::kNamespace,
-              .min_role = Role::kOperator,
-              .mutating = true,
-              .namespace_of = [&agent](const Call& call) { return ContainerNamespace(agent, call); },
-              .handler = [&agent](std::shared_ptr<Call> call) { Terminal(call, agent); }});
+  router.Add(
+      {.method = "GET",
+       .pattern = "/v1/containers/{name}/terminal",
+       .access = Access::kNamespace,
+       .min_role = Role::kOperator,
+       .mutating = true,
+       .namespace_of = [&agent](const Call& call) { return ContainerNamespace(agent, call); },
+       .handler = [&agent](std::shared_ptr<Call> call) { Terminal(call, agent); }});
 }
 
 }  // namespace berth::api

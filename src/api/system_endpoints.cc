@@ -12,7 +12,9 @@ Json BindingsJson(const std::vector<security::Binding>& bindings) {
 }
 
 Json CallerJson(const security::Principal& p) {
-  Json j{{"name", p.name}, {"role", security::RoleName(p.role)}, {"bindings", BindingsJson(p.bindings)}};
+  Json j{{"name", p.name},
+         {"role", security::RoleName(p.role)},
+         {"bindings", BindingsJson(p.bindings)}};
   if (!p.node.empty()) j["node"] = p.node;
   return j;
 }

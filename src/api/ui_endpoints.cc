@@ -178,8 +178,11 @@ void RegisterUiEndpoints(Router& router, std::span<const UiAsset> assets) {
     }
     call->ReplyResponse(ServeIndex(*console));
   };
-  router.Add(
-      {.method = "GET", .pattern = "/ui", .access = Access::kPublic, .runs_inline = true, .handler = serve});
+  router.Add({.method = "GET",
+              .pattern = "/ui",
+              .access = Access::kPublic,
+              .runs_inline = true,
+              .handler = serve});
   router.Add({.method = "GET",
               .pattern = "/ui/{path...}",
               .access = Access::kPublic,

@@ -4,12 +4,12 @@
 //
 // A code is 32 random bytes (hex); the store keeps only its SHA-256, at
 // `/security/login-links/<sha256>`, under a lease of the link's lifetime (60 s by default),
-// with the role, bindings and name of the token that asked. Redeeming deletes it in a compare-and-swap
-// (so a code works once, even when two redeem it at once) and creates a session token with
-// that role and those bindings, named "ui:<name>", stored under a lease of the session's lifetime (12 h by
-// default): the store deletes it when the lease ends, and the token is revoked with it.
-// Session tokens are marked at `/security/ui-sessions/<token id>` (same lease), so a console
-// may end its own session (Logout) while other tokens cannot be revoked that way.
+// with the role, bindings and name of the token that asked. Redeeming deletes it in a
+// compare-and-swap (so a code works once, even when two redeem it at once) and creates a session
+// token with that role and those bindings, named "ui:<name>", stored under a lease of the session's
+// lifetime (12 h by default): the store deletes it when the lease ends, and the token is revoked
+// with it. Session tokens are marked at `/security/ui-sessions/<token id>` (same lease), so a
+// console may end its own session (Logout) while other tokens cannot be revoked that way.
 // Thread-safety: safe from any thread (state lives in the store).
 #pragma once
 

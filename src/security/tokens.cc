@@ -262,8 +262,7 @@ Result<TokenRecord> TokenService::SetGrant(std::string_view id, Role role,
                            .op = store::Compare::Op::kEqual,
                            .number = got->kvs[0].mod_revision});
     // Kept under its lease: a console session token stays one that ends.
-    txn.success.push_back(
-        store::TxnOp::Put(key, ToJson(*record, hash).dump(), got->kvs[0].lease));
+    txn.success.push_back(store::TxnOp::Put(key, ToJson(*record, hash).dump(), got->kvs[0].lease));
     auto r = store_.Txn(txn);
     if (!r) return std::unexpected(Wrap(r.error(), "store token"));
     if (r->succeeded) return *record;
