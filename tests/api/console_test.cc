@@ -158,7 +158,8 @@ TEST_F(ConsoleTest, NamespacedTokenSeesAndMayDoOnlyItsNamespaces) {
   Call("GET", "/v1/apps?namespace=team-b", "", token, 403);
   Call("GET", "/v1/apps?health=unhealthy&namespace=team-b", "", token, 403);
   Call("GET", "/v1/instances?namespace=team-b", "", token, 403);
-  for (const auto& e : Call("GET", "/v1/events?limit=500", "", token)["events"]) {
+  const Json own_events = Call("GET", "/v1/events?limit=500", "", token);
+  for (const auto& e : own_events["events"]) {
     EXPECT_EQ(e["namespace"], "team-a") << e;
   }
   // A console session opened by this token has its bindings, not more.
@@ -273,7 +274,8 @@ TEST_F(ConsoleTest, AppListIsPagedAndFilteredOnTheServer) {
     EXPECT_GE(events[i - 1].value("time_ms", int64_t{0}), events[i].value("time_ms", int64_t{0}));
   }
   std::set<std::string> with_events;
-  for (const auto& e : Call("GET", "/v1/events?limit=500")["events"]) {
+  const Json all_events = Call("GET", "/v1/events?limit=500");
+  for (const auto& e : all_events["events"]) {
     with_events.insert(e["namespace"].get<std::string>() + "/" + e["app"].get<std::string>());
   }
   EXPECT_EQ(with_events.size(), 7u);
