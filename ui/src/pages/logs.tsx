@@ -59,7 +59,7 @@ function Volume({ points, step, total }: { points: [number, number][]; step: num
   const max = Math.max(1, ...points.map((p) => p[1]));
   return (
     <figure class="volume">
-      <svg viewBox={`0 0 ${BUCKETS} 40`} preserveAspectRatio="none" role="img" aria-label={`Log volume: ${total} lines, in steps of ${step} s`} data-testid="log-volume">
+      <svg viewBox={`0 0 ${points.length} 40`} preserveAspectRatio="none" role="img" aria-label={`Log volume: ${total} lines, in steps of ${step} s`} data-testid="log-volume">
         {points.map(([, v], i) => (
           <rect x={i + 0.1} width={0.8} y={40 - (40 * v) / max} height={(40 * v) / max} class="volume-bar">
             <title>{v} lines</title>
@@ -73,13 +73,15 @@ function Volume({ points, step, total }: { points: [number, number][]; step: num
   );
 }
 
-// Buckets of a matrix answer laid on the range's steps (missing steps count zero).
-function buckets(result: any[], start: number, step: number): [number, number][] {
-  const out: [number, number][] = Array.from({ length: BUCKETS }, (_, i) => [start + i * step, 0]);
+// A matrix answer laid on the range's steps, start to end inclusive (missing steps count
+// zero): the point at t counts the lines of (t - step, t].
+export function buckets(result: any[], start: number, end: number, step: number): [number, number][] {
+  const n = Math.floor((end - start) / step) + 1;
+  const out: [number, number][] = Array.from({ length: n }, (_, i) => [start + i * step, 0]);
   for (const series of result) {
-    for (const [t, v] of series.values as [number, string][]) {
-      const i = Math.floor((t - start) / step);
-      if (i >= 0 && i < BUCKETS) out[i][1] += Number(v);
+    for (const [t, v] of series.values as [number | string, string][]) {
+      const i = Math.round((Number(t) - start) / step);
+      if (i >= 0 && i < n) out[i][1] += Number(v);
     }
   }
   return out;
@@ -208,7 +210,7 @@ async function runQuery(query: string, seconds: number): Promise<Answer> {
     answer.series = r.data.result.map((s: any) => ({ labels: s.metric ?? {}, value: s.values ? s.values[s.values.length - 1]?.[1] : s.value?.[1] }));
   }
   if (v) {
-    const points = buckets(v.data.result, start, step);
+    const points = buckets(v.data.result, start, end, step);
     answer.volume = { points, step, total: points.reduce((a, p) => a + p[1], 0) };
   }
   return answer;

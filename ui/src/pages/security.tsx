@@ -1,5 +1,6 @@
 // Security: the image scanner's findings for what runs (GET /v1/security/findings, ignores
-// applied), by image and by running instance; the admission policy of each namespace
+// applied: images with findings at the chosen severity, or not scanned), by image and by
+// running instance; the admission policy of each namespace
 // (GET /v1/security/policies); and, for admins, the admission decisions recorded in the audit
 // log. Read again when instances change (a new image) and every 15 s (scans finish on their own).
 import { useEffect, useState } from 'preact/hooks';
@@ -25,7 +26,7 @@ interface ImageFindings {
   scanned_ms?: number;
   error?: string;
   instances: { namespace: string; app: string; service: string; id: string }[];
-  findings: Finding[];
+  findings?: Finding[]; // absent when not scanned
 }
 interface Policy {
   namespace: string;
@@ -39,8 +40,16 @@ interface AuditRecord {
   result: string;
 }
 
-const SEVERITIES = ['critical', 'high', 'medium', 'low'];
-const severityState: Record<string, string> = { critical: 'critical', high: 'failed', medium: 'warning', low: 'stopped' };
+const SEVERITIES = ['critical', 'high', 'medium', 'low', 'none', 'unknown'];
+const severityState: Record<string, string> = { critical: 'critical', high: 'failed', medium: 'warning', low: 'stopped', none: 'stopped', unknown: 'stopped' };
+// The ?severity= choices: the least severity shown ('unknown' shows every finding).
+const AT_LEAST: [string, string][] = [
+  ['unknown', 'any'],
+  ['low', 'low'],
+  ['medium', 'medium'],
+  ['high', 'high'],
+  ['critical', 'critical'],
+];
 
 // Findings counted by severity: {critical: 2, high: 0, ...}.
 export function countBySeverity(findings: Finding[]): Record<string, number> {
@@ -49,7 +58,7 @@ export function countBySeverity(findings: Finding[]): Record<string, number> {
   return out;
 }
 
-function Counts({ findings, scanned, error }: { findings: Finding[]; scanned: boolean; error?: string }) {
+function Counts({ findings = [], scanned, error }: { findings?: Finding[]; scanned: boolean; error?: string }) {
   if (!scanned) return <Badge state="pending" label={error ? 'scan failed' : 'not scanned'} />;
   const c = countBySeverity(findings);
   if (findings.length === 0) return <Badge state="ready" label="no findings" />;
@@ -81,7 +90,7 @@ function FindingsTable({ findings }: { findings: Finding[] }) {
 }
 
 function ByImage({ images }: { images: ImageFindings[] }) {
-  if (images.length === 0) return <p class="empty">No running instance: nothing to scan.</p>;
+  if (images.length === 0) return <p class="empty">No running image has a finding at this severity.</p>;
   return (
     <div data-testid="findings-by-image">
       {images.map((im) => (
@@ -93,7 +102,7 @@ function ByImage({ images }: { images: ImageFindings[] }) {
             </span>
           </summary>
           {im.error && <p class="error">{im.error}</p>}
-          <FindingsTable findings={im.findings} />
+          <FindingsTable findings={im.findings ?? []} />
         </details>
       ))}
     </div>
@@ -107,7 +116,7 @@ function ByInstance({ images }: { images: ImageFindings[] }) {
       caption="Findings by running instance"
       rows={rows}
       rowKey={(r) => `${r.namespace}/${r.app}/${r.id}`}
-      empty="No running instance."
+      empty="No running instance has a finding at this severity."
       columns={[
         { label: 'Instance', cell: (r) => <Link to={`/instances/${r.namespace}/${r.app}/${r.id}`}>{`${r.namespace}/${r.app}/${r.id}`}</Link> },
         { label: 'Service', cell: (r) => r.service },
@@ -170,7 +179,7 @@ function Decisions() {
 }
 
 function SecurityPage({ query }: PageProps) {
-  const severity = query.get('severity') ?? 'low';
+  const severity = query.get('severity') ?? 'unknown';
   const tab = query.get('by') === 'instance' ? 'instance' : 'image';
   const [tick, setTick] = useState(0);
   useEffect(() => {
@@ -192,8 +201,8 @@ function SecurityPage({ query }: PageProps) {
           <label class="field inline">
             <span>At least</span>
             <select name="severity" value={severity} onChange={(e) => setQuery('severity', (e.target as HTMLSelectElement).value)}>
-              {[...SEVERITIES].reverse().map((s) => (
-                <option value={s}>{s}</option>
+              {AT_LEAST.map(([v, label]) => (
+                <option value={v}>{label}</option>
               ))}
             </select>
           </label>
