@@ -216,8 +216,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   // Nodes: agents register, heartbeat, watch their assignments and report status.
   api::RegisterNodeEndpoints(router, w.store, w.clock, started->registry->io(),
                              started->registry->blocking());
-  // The console's live pages: which apps, nodes, routes and services changed.
-  api::RegisterChangeEndpoints(router, w.store, started->registry->io());
+  api::RegisterChangeEndpoints(router, w.store, started->registry->io());  // live pages
   if (started->registry->dns_port() != 0) {
     started->banner.push_back(fmt::format("dns udp+tcp {}", w.flags.dns));
   }
@@ -249,14 +248,14 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     api::RegisterAppEndpoints(router, w.store, w.clock, started->admission.get());
   }
 
-  // Log center: Loki's push and query API over segment files in <data dir>/logs. Readers
-  // see every namespace with the global roles; the per-namespace check comes with RBAC.
+  // Log center: Loki's push and query API over segment files in <data dir>/logs; callers
+  // read and write only the namespaces their roles allow (api/logs_endpoints.h).
   if (w.flags.logs) {
     auto center = logs::LogCenter::Open(w.data_dir, w.flags.log_center, w.clock);
     if (!center) return std::unexpected(Wrap(center.error(), "log center"));
     started->logs = std::move(*center);
-    api::RegisterLogsEndpoints(router, started->logs->store(), started->logs->engine(), w.clock,
-                               [](const security::Principal&) { return nullptr; });
+    api::RegisterLogsEndpoints(router, started->logs->store(), started->logs->engine(), w.clock);
+    api::RegisterLogAnalysisEndpoints(router, started->logs->engine(), w.clock);
   }
 
   // Node agent (dev only): containers need root; without it the control plane runs alone.
