@@ -419,6 +419,15 @@ test('queries the log center with LogQL, draws the volume and tails new lines', 
   assert.match(caption, /^[1-9][0-9]* lines matched/, `the histogram counts the lines: ${caption}`);
   assert.ok((await page.locator('[data-testid="log-volume"] rect').count()) > 0, 'the histogram has bars');
   await checkPage(page, '18-logs');
+  // The patterns of the same lines: "processed order <number>" is one template.
+  await page.locator('button[role="tab"]', { hasText: 'Patterns' }).click();
+  const pattern = page.locator('[data-testid="log-patterns"] tbody tr', { hasText: 'processed order' });
+  await pattern.first().waitFor({ timeout: 60_000 });
+  assert.match(await pattern.first().innerText(), /processed order <\*>/);
+  await checkPage(page, '18-logs-patterns');
+  await page.locator('button[role="tab"]', { hasText: 'Exceptions' }).click();
+  await page.locator('p.empty', { hasText: 'No stack trace' }).waitFor({ timeout: 60_000 });
+  await page.locator('button[role="tab"]', { hasText: 'Lines' }).click();
   // Live tail: a line stored after it starts appears without another query.
   await page.click('[data-testid="tail-toggle"]');
   const tailRows = page.locator('section[aria-label="Live tail"] tbody tr');

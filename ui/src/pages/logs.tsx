@@ -1,10 +1,12 @@
 // Logs: the log center through Loki's HTTP API (docs/api.md, "Log center"). A LogQL box with
 // stream pickers (label values), the volume of matching lines over the range drawn as a
-// histogram (sum(count_over_time(...)) by step), the lines newest first with their labels,
-// and live tail (GET /loki/api/v1/tail, JSON lines). The query and range live in the URL.
+// histogram (sum(count_over_time(...)) by step), then tabs: the lines newest first with their
+// labels, the patterns of the selected lines and their stack traces grouped by fingerprint
+// (GET /v1/logs/patterns, /v1/logs/exceptions); and live tail (GET /loki/api/v1/tail, JSON
+// lines). The query, range and tab live in the URL.
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, get, streamLines } from '../api';
-import { ErrorBox, Loading, Section, Table } from '../components/ui';
+import { Ago, Badge, ErrorBox, Loading, Section, Table } from '../components/ui';
 import { definePage, type PageProps } from '../page';
 import { setQuery } from '../router';
 
@@ -216,7 +218,125 @@ async function runQuery(query: string, seconds: number): Promise<Answer> {
   return answer;
 }
 
+interface Pattern {
+  id: string;
+  template: string;
+  count: number;
+  last_seen_ms: number;
+  trend: number[];
+  new?: boolean;
+}
+interface ExceptionGroup {
+  fingerprint: string;
+  language: string;
+  type: string;
+  message: string;
+  count: number;
+  last_seen_ms: number;
+  instances: string[];
+  example: string;
+}
+interface Analysis {
+  lines_scanned: number;
+  truncated: boolean;
+  patterns?: Pattern[];
+  exceptions?: ExceptionGroup[];
+}
+
+// One of the log center's analyses of the query's lines over the range.
+function useAnalysis(kind: 'patterns' | 'exceptions', q: string, range: string, runs: number) {
+  const [data, setData] = useState<Analysis | undefined>(undefined);
+  const [error, setError] = useState<ApiError | undefined>(undefined);
+  useEffect(() => {
+    setData(undefined);
+    setError(undefined);
+    if (!q) return;
+    let live = true;
+    get<Analysis>(`/v1/logs/${kind}?${qs({ query: q, since: range, limit: 50 })}`).then(
+      (a) => live && setData(a),
+      (e) => live && setError(e instanceof ApiError ? e : new ApiError(0, 'client', String(e))),
+    );
+    return () => {
+      live = false;
+    };
+  }, [kind, q, range, runs]);
+  return { data, error };
+}
+
+function Scanned({ a }: { a: Analysis }) {
+  return (
+    <p class="muted small">
+      {a.lines_scanned} lines read{a.truncated ? ' (stopped at the limit: narrow the query or the range)' : ''}
+    </p>
+  );
+}
+
+function Patterns({ q, range, runs }: { q: string; range: string; runs: number }) {
+  const { data, error } = useAnalysis('patterns', q, range, runs);
+  return (
+    <>
+      <ErrorBox error={error} />
+      {!data && !error && <Loading />}
+      {data && <Scanned a={data} />}
+      {data && (
+        <div data-testid="log-patterns">
+          <Table
+            caption="Patterns of the matching lines, most frequent first"
+            rows={data.patterns ?? []}
+            rowKey={(p) => p.id}
+            empty="No pattern: no line matches."
+            columns={[
+              { label: 'Count', cell: (p) => p.count },
+              { label: 'Pattern', cell: (p) => <code class="log-line">{p.template}</code> },
+              { label: 'Trend', cell: (p) => <span class="mono small" aria-label={`counts over the range: ${p.trend.join(', ')}`}>{spark(p.trend)}</span> },
+              { label: 'Last seen', cell: (p) => <Ago ms={p.last_seen_ms} /> },
+              { label: 'New', cell: (p) => (p.new ? <Badge state="warning" label="new" /> : null) },
+            ]}
+          />
+        </div>
+      )}
+    </>
+  );
+}
+
+function Exceptions({ q, range, runs }: { q: string; range: string; runs: number }) {
+  const { data, error } = useAnalysis('exceptions', q, range, runs);
+  return (
+    <>
+      <ErrorBox error={error} />
+      {!data && !error && <Loading />}
+      {data && <Scanned a={data} />}
+      {data && (data.exceptions ?? []).length === 0 && <p class="empty">No stack trace in these lines.</p>}
+      {(data?.exceptions ?? []).map((x) => (
+        <details class="card finding-image" key={x.fingerprint}>
+          <summary>
+            <strong>{x.type}</strong> <Badge state="failed" label={`${x.count}×`} /> <span class="small">{x.message}</span>
+            <span class="muted small">
+              {x.language}, last <Ago ms={x.last_seen_ms} />, on {x.instances.join(', ')}
+            </span>
+          </summary>
+          <pre class="log-line small">{x.example}</pre>
+        </details>
+      ))}
+    </>
+  );
+}
+
+// A trend as a line of block characters (▁ to █), one per slice of the range.
+export function spark(counts: number[]): string {
+  const bars = '▁▂▃▄▅▆▇█';
+  const max = Math.max(1, ...counts);
+  return counts.map((c) => (c === 0 ? ' ' : bars[Math.min(7, Math.floor((7 * c) / max))])).join('');
+}
+
+const TABS: [string, string][] = [
+  ['lines', 'Lines'],
+  ['patterns', 'Patterns'],
+  ['exceptions', 'Exceptions'],
+];
+
 function LogsPage({ query }: PageProps) {
+  const tab = query.get('tab') ?? 'lines';
   const q = query.get('q') ?? '';
   const range = query.get('range') ?? '1h';
   const seconds = RANGES.find(([r]) => r === range)?.[1] ?? 3600;
@@ -290,7 +410,18 @@ function LogsPage({ query }: PageProps) {
           {tailing ? <LinesTable lines={tail.lines} caption="Lines as they arrive" /> : <p class="muted small">Off: start it to see new lines as they are stored.</p>}
         </Section>
       )}
-      {answer?.lines && (
+      {isLogQuery(q) && (
+        <div class="tabs" role="tablist">
+          {TABS.map(([id, label]) => (
+            <button type="button" role="tab" aria-selected={tab === id} class={tab === id ? 'tab active' : 'tab'} onClick={() => setQuery('tab', id === 'lines' ? null : id)}>
+              {label}
+            </button>
+          ))}
+        </div>
+      )}
+      {tab === 'patterns' && isLogQuery(q) && <Patterns q={q} range={range} runs={runs} />}
+      {tab === 'exceptions' && isLogQuery(q) && <Exceptions q={q} range={range} runs={runs} />}
+      {tab === 'lines' && answer?.lines && (
         <Section title={`Lines (${answer.lines.length}${answer.lines.length >= LIMIT ? `, the newest ${LIMIT}` : ''})`}>
           <div data-testid="log-results">
             <LinesTable lines={answer.lines} caption="Matching lines, newest first" />
