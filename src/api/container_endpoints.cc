@@ -13,12 +13,6 @@
 #include "security/tokens.h"
 
 namespace berth::api {
-
-Result<std::string> ContainerNamespace(agent::Agent& agent, const Call& call) {
-  auto c = agent.Inspect(call.Param("name"));
-  if (!c) return std::unexpected(c.error());
-  return c->ns;
-}
 namespace {
 
 using security::Role;
