@@ -15,6 +15,10 @@ find_package(ZLIB REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(SNAPPY REQUIRED IMPORTED_TARGET snappy)
+pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
+# etcd's gRPC API (store/etcd): protoc and gRPC's C++ plugin generate the client at build time.
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
 
 # Standalone Asio, compiled once (ASIO_SEPARATE_COMPILATION) in src/core/asio_impl.cc so
 # that every file that includes asio does not instantiate its implementation again.

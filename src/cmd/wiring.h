@@ -29,8 +29,12 @@ struct ComponentFlags {
   std::string bridge = "berth0";               // the container network's Linux bridge
   bool agent = true;                           // dev: run the node agent (needs root)
   std::string api_address = "127.0.0.1:7700";  // dev: where the local node agent joins
+  bool api_tls = false;                        // the API serves HTTPS
   std::string node_grace = "30s";              // a lost node's instances move after this
-  bool controller = true;                      // run the orchestrator's controller
+  // TTL of the leases that elect the controller, the health checker and the compactor among
+  // servers: a dead leader is replaced within about this long.
+  std::string leader_ttl = "10s";
+  bool controller = true;  // run the orchestrator's controller
   // Automatic compaction of the store's history (store/compactor.h; etcd-style flags).
   std::string compaction_mode = "periodic";  // periodic | revision | off
   std::string compaction_retention = "5m";   // periodic: duration; revision: count; 0: off
