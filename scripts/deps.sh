@@ -9,7 +9,7 @@ packages=(
   # libraries
   libasio-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libssl-dev libfmt-dev
   libspdlog-dev libcli11-dev libre2-dev libarchive-dev libzstd-dev libnghttp2-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev libsnappy-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev zlib1g-dev libsnappy-dev
   # etcd's gRPC API (store/etcd): the library and the code generators
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   # store peers
@@ -27,7 +27,13 @@ packages=(
   dpkg rpm python3-packaging
   # shells the CLI's completion scripts are tested under
   bash zsh
+  # the web console's browser tests (tests/ui): Debian's Chromium, driven by playwright-core
+  chromium chromium-driver
 )
+# The web console (ui/) is built with Node.js and npm. Debian's packages unless a Node.js is
+# already there (a nodesource nodejs bundles its own npm, which Debian's npm would fight).
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "deps.sh: run as root (it calls apt-get)" >&2

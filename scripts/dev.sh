@@ -35,7 +35,8 @@ else
 fi
 cat <<EOM
 
-berthd dev is running (pid $pid). In another shell:
+berthd dev is running (pid $pid). The web console: http://$api/ui/
+(sign in with the token in $data_dir/admin.token, or run \`$bin/berth ui\`). In another shell:
   export BERTH_ADDR=$BERTH_ADDR BERTH_TOKEN=\$(cat $data_dir/admin.token)
   $bin/berth get instances -n shop -o wide && $bin/berth describe app shop/shop
 Ctrl-C stops it.

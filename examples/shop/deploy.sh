@@ -16,8 +16,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 for svc in api web worker; do
-  mkdir -p "$work/$svc"
+  mkdir -p "$work/$svc/bin"
   cp "$svc_bin/shop-$svc" "$work/$svc/"
+  # A shell for `berth exec` and the console's terminal: busybox (Debian's busybox-static).
+  if [ -x /bin/busybox ]; then
+    cp /bin/busybox "$work/$svc/bin/busybox"
+    for applet in sh ls cat ps env; do ln -s busybox "$work/$svc/bin/$applet"; done
+  fi
   "$berth" image build "$work/$svc" -t "shop-$svc:v1" --entrypoint "/shop-$svc" >/dev/null
 done
 

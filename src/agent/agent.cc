@@ -854,8 +854,8 @@ Result<std::vector<LogLine>> Agent::Logs(std::string_view key, size_t tail) cons
   return out;
 }
 
-Result<runtime::ExecResult> Agent::Exec(std::string_view key, const std::vector<std::string>& args,
-                                        const runtime::ExecOptions& options) {
+Result<std::string> Agent::ExecTarget(std::string_view key,
+                                      const std::vector<std::string>& args) const {
   auto c = Find(key);
   if (!c) return Fail(ErrorCode::kNotFound, "no container " + std::string(key));
   {
@@ -864,7 +864,25 @@ Result<runtime::ExecResult> Agent::Exec(std::string_view key, const std::vector<
       return Fail(ErrorCode::kFailedPrecondition, "container " + c->info.name + " is not running");
   }
   if (args.empty()) return Fail(ErrorCode::kInvalidArgument, "exec: no command");
-  return runtime_.Exec(c->info.id, args, {}, options);
+  return c->info.id;
+}
+
+Result<runtime::ExecResult> Agent::Exec(std::string_view key, const std::vector<std::string>& args,
+                                        const runtime::ExecOptions& options) {
+  auto id = ExecTarget(key, args);
+  if (!id) return std::unexpected(id.error());
+  return runtime_.Exec(*id, args, {}, options);
+}
+
+Result<std::shared_ptr<TtySession>> Agent::ExecTty(std::string_view key,
+                                                   const std::vector<std::string>& args,
+                                                   uint16_t rows, uint16_t cols,
+                                                   TtySession::Callbacks callbacks) {
+  auto id = ExecTarget(key, args);
+  if (!id) return std::unexpected(id.error());
+  auto exec = runtime_.ExecTty(*id, args, {"TERM=xterm-256color"}, rows, cols);
+  if (!exec) return std::unexpected(exec.error());
+  return TtySession::Start(std::move(*exec), std::move(callbacks));
 }
 
 Result<void> Agent::RemoveImage(std::string_view ref) {

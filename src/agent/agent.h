@@ -34,6 +34,7 @@
 #include "agent/network/network.h"
 #include "agent/runtime/bundle.h"
 #include "agent/runtime/runtime.h"
+#include "agent/tty_session.h"
 #include "core/clock.h"
 #include "core/error.h"
 
@@ -137,6 +138,11 @@ class Agent {
   Result<runtime::ExecResult> Exec(std::string_view name_or_id,
                                    const std::vector<std::string>& args,
                                    const runtime::ExecOptions& options = {});
+  // Runs `args` in the running container on a terminal of `rows` x `cols` (the console's
+  // shell); `callbacks` receive its output and exit code (tty_session.h).
+  Result<std::shared_ptr<TtySession>> ExecTty(std::string_view name_or_id,
+                                              const std::vector<std::string>& args, uint16_t rows,
+                                              uint16_t cols, TtySession::Callbacks callbacks);
   // Refuses to remove an image a container uses.
   Result<void> RemoveImage(std::string_view ref);
 
@@ -151,6 +157,9 @@ class Agent {
         network::Network& network);
   Result<void> Adopt();
   std::shared_ptr<Container> Find(std::string_view name_or_id) const;
+  // The id of the running container an exec of `args` goes to, or why there is none.
+  Result<std::string> ExecTarget(std::string_view name_or_id,
+                                 const std::vector<std::string>& args) const;
   Result<void> StartLocked(Container& c);
   void HandleExitLocked(Container& c);
   void TeardownNetworkLocked(Container& c);

@@ -1,17 +1,44 @@
 #include "api/api_server.h"
 
+#include "api/endpoints.h"
+
 #include <fmt/core.h>
 #include <asio/post.hpp>
 #include <optional>
 
+#include "core/http/message.h"
+#include "core/input.h"
 #include "core/log.h"
+#include "core/try.h"
 
 namespace berth::api {
+namespace {
+
+// The bearer token of a request: the Authorization header, or, for a WebSocket handshake
+// (a browser cannot set headers on one), the "bearer.<token>" entry of
+// Sec-WebSocket-Protocol (as Kubernetes does).
+std::optional<std::string_view> BearerToken(const http::Request& request) {
+  if (auto auth = request.headers.Get("Authorization")) {
+    if (auth->starts_with("Bearer ")) return auth->substr(7);
+    return std::nullopt;
+  }
+  auto protocols = request.headers.Get("Sec-WebSocket-Protocol");
+  if (!protocols) return std::nullopt;
+  for (std::string_view item : http::SplitHeaderList(*protocols)) {
+    if (item.starts_with("bearer.")) return item.substr(7);
+  }
+  return std::nullopt;
+}
+
+constexpr size_t kMaxAccessChecks = 500;
+
+}  // namespace
 
 Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiDeps deps,
                                                     Router router) {
   std::unique_ptr<ApiServer> api(new ApiServer(std::move(deps), std::move(router)));
   api->AddDiscovery();
+  api->AddAuthEndpoints();
   api->handlers_ = std::make_unique<asio::thread_pool>(std::max(1, options.handler_threads));
   if (api->deps_.metrics) {
     api->requests_ = &api->deps_.metrics->AddCounterFamily(
@@ -70,6 +97,84 @@ void ApiServer::Stop() {
   }
 }
 
+void ApiServer::AddAuthEndpoints() {
+  router_.Add({.method = "GET",
+               .pattern = "/v1/auth/whoami",
+               .access = Access::kList,
+               .runs_inline = true,
+               .handler = [](std::shared_ptr<Call> call) {
+                 Json out = CallerJson(call->principal());
+                 out["token_id"] = call->principal().token_id;
+                 call->Reply(200, out);
+               }});
+  // Like Kubernetes' SelfSubjectAccessReview: may the caller make these requests? The console
+  // asks about the requests its buttons would make and shows only those allowed.
+  router_.Add({.method = "POST",
+               .pattern = "/v1/auth/access",
+               .access = Access::kList,
+               .runs_inline = true,
+               .handler = [this](std::shared_ptr<Call> call) {
+                 auto results = CheckAccess(*call);
+                 if (!results) return call->ReplyError(results.error());
+                 call->Reply(200, Json{{"results", std::move(*results)}});
+               }});
+}
+
+namespace {
+
+struct AccessCheck {
+  std::string method;
+  std::string path;  // may carry a query, which is left out
+  std::string ns;    // the namespace a handler would act in ("" : not said)
+};
+
+Result<AccessCheck> ReadAccessCheck(const input::Node& n) {
+  AccessCheck c;
+  input::Object o(n);
+  o.Required("method", c.method, input::NonEmptyString);
+  o.Required("path", c.path, input::NonEmptyString);
+  o.Optional("namespace", c.ns);
+  BERTH_TRY(o.Done());
+  return c;
+}
+
+}  // namespace
+
+Result<Json> ApiServer::CheckAccess(const Call& call) const {
+  auto doc = BERTH_TRY(call.ReadBody());
+  std::vector<AccessCheck> checks;
+  input::Object body(doc.root());
+  body.Required("checks", checks, input::ListOf(ReadAccessCheck, kMaxAccessChecks));
+  BERTH_TRY(body.Done());
+  Json results = Json::array();
+  for (const AccessCheck& c : checks) {
+    std::string path = c.path.substr(0, c.path.find('?'));
+    if (auto decoded = http::PercentDecode(path)) path = std::move(*decoded);
+    auto match = router_.Find(c.method, path);
+    if (!match.endpoint) {
+      results.push_back(
+          Json{{"allowed", false}, {"reason", fmt::format("no endpoint {} {}", c.method, path)}});
+      continue;
+    }
+    const Endpoint& ep = *match.endpoint;
+    auto denied = Admit(ep, call.principal(), c.method, path, match.params);
+    // Where the handler finds the namespace (in the body, of a stored object), the early
+    // check is all the router knows; with the namespace said, the handler's check is made too.
+    bool late = ep.access == Access::kHandler || ep.access == Access::kList ||
+                (ep.access == Access::kNamespace && !match.params.contains("ns"));
+    if (!denied && late && !c.ns.empty()) {
+      if (auto ok = security::Authorize(call.principal(), c.ns, ep.min_role); !ok) {
+        denied = Error(ErrorCode::kPermissionDenied,
+                       fmt::format("{} {} {}", c.method, path, ok.error().message));
+      }
+    }
+    Json r{{"allowed", !denied.has_value()}};
+    if (denied) r["reason"] = denied->message;
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
 std::shared_ptr<void> ApiServer::TrackCall() {
   {
     std::lock_guard lock(in_flight_->mu);
@@ -90,11 +195,11 @@ void ApiServer::Count(std::string_view method, int status, Clock::TimePoint star
 }
 
 std::optional<Error> ApiServer::Admit(const Endpoint& ep, const security::Principal& principal,
-                                      const http::Request& request,
-                                      const std::map<std::string, std::string>& params) const {
+                                      std::string_view method, std::string_view path,
+                                      const std::map<std::string, std::string>& params) {
   if (ep.access == Access::kPublic) return std::nullopt;
   auto refuse = [&](const Error& e) {
-    return Error(e.code, fmt::format("{} {} {}", request.method, request.path, e.message));
+    return Error(e.code, fmt::format("{} {} {}", method, path, e.message));
   };
   switch (ep.access) {
     case Access::kCluster:
@@ -114,8 +219,7 @@ std::optional<Error> ApiServer::Admit(const Endpoint& ep, const security::Princi
         return Error(ErrorCode::kPermissionDenied,
                      fmt::format("{} {} needs role {} (in some namespace at least); token \"{}\" "
                                  "has none that high",
-                                 request.method, request.path, security::RoleName(ep.min_role),
-                                 principal.name));
+                                 method, path, security::RoleName(ep.min_role), principal.name));
       }
       break;
     case Access::kPublic:
@@ -128,7 +232,7 @@ std::optional<Error> ApiServer::Admit(const Endpoint& ep, const security::Princi
     return Error(ErrorCode::kPermissionDenied,
                  fmt::format("token \"{}\" is bound to node {}: it may only make that node "
                              "agent's calls, not {} {}",
-                             principal.name, principal.node, request.method, request.path));
+                             principal.name, principal.node, method, path));
   }
   if (node != params.end() && node->second != principal.node) {
     return Error(ErrorCode::kPermissionDenied,
@@ -163,15 +267,15 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   security::Principal principal;
   bool needs_token = is_metrics || match.endpoint->access != Access::kPublic;
   if (needs_token) {
-    auto auth = request.headers.Get("Authorization");
-    if (!auth || !auth->starts_with("Bearer ")) {
+    auto bearer = BearerToken(request);
+    if (!bearer) {
       auto resp = ErrorResponse(Error(ErrorCode::kUnauthenticated,
                                       "missing bearer token (Authorization: Bearer <token>)"));
       resp.headers.Set("WWW-Authenticate", "Bearer realm=\"berth\"");
       answer(std::move(resp));
       return;
     }
-    auto p = deps_.tokens->Authenticate(auth->substr(7));
+    auto p = deps_.tokens->Authenticate(*bearer);
     if (!p) {
       auto resp = ErrorResponse(p.error());
       if (p.error().code == ErrorCode::kUnauthenticated) {
@@ -199,7 +303,7 @@ void ApiServer::Handle(http::Request&& request, std::shared_ptr<http::ResponseWr
   }
 
   const Endpoint& ep = *match.endpoint;
-  if (auto denied = Admit(ep, principal, request, match.params); denied) {
+  if (auto denied = Admit(ep, principal, request.method, request.path, match.params); denied) {
     const Error& e = *denied;
     if (ep.mutating && deps_.audit) {
       deps_.audit->Record({.actor = principal.name,

@@ -3,6 +3,8 @@
 // Access in router.h), dispatches through the Router, writes an
 // audit record for every mutating call, and serves /metrics. Endpoint groups are added by
 // the caller (cmd/) through the Register* functions in endpoints.h.
+// It also answers who the caller is and what it may do (GET /v1/auth/whoami, POST
+// /v1/auth/access), from the same decision it enforces (Admit).
 // Handlers run on a pool of their own (they may wait on the store), or on the HTTP worker
 // when the endpoint says it never blocks (`runs_inline`, answered later from a store thread).
 // Stop: stop accepting and close connections, join the handler pool, then wait (at most
@@ -73,9 +75,16 @@ class ApiServer {
   void Handle(http::Request&& request, std::shared_ptr<http::ResponseWriter> writer);
   // The endpoint's access rule and the node-token rule, before any handler runs: the refusal
   // (401/403), or nullopt. (kNamespace with namespace_of and kHandler finish on the pool.)
-  std::optional<Error> Admit(const Endpoint& ep, const security::Principal& principal,
-                             const http::Request& request,
-                             const std::map<std::string, std::string>& params) const;
+  // Used for every request and by POST /v1/auth/access, so what the console shows is what the
+  // API allows.
+  static std::optional<Error> Admit(const Endpoint& ep, const security::Principal& principal,
+                                    std::string_view method, std::string_view path,
+                                    const std::map<std::string, std::string>& params);
+  // GET /v1/auth/whoami and POST /v1/auth/access (added by Start: they read the router).
+  void AddAuthEndpoints();
+  // POST /v1/auth/access: {"checks": [{"method", "path", "namespace"?}]} -> one
+  // {"allowed", "reason"?} per check; kInvalidArgument naming the field for a bad body.
+  Result<Json> CheckAccess(const Call& call) const;
   // Counts a finished request (every path through Handle ends here once).
   void Count(std::string_view method, int status, Clock::TimePoint start);
 

@@ -4,6 +4,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <map>
 
 #include "core/json.h"
@@ -172,10 +173,33 @@ Result<Records> LoadRecords(store::Store& store, std::string_view ns, std::strin
   return rec;
 }
 
-Json AppSummary(store::Store& store, const orch::StoredApp& sa,
+// The controller's records of every app (of `ns` when given), by "ns/app": two range reads
+// instead of two reads per app.
+Result<std::map<std::string, Records>> LoadAllRecords(store::Store& store, std::string_view ns) {
+  std::map<std::string, Records> out;
+  const std::string scope = ns.empty() ? "" : std::string(ns) + "/";
+  auto status = store.Get(std::string(orch::kStatusPrefix) + scope, {.prefix = true});
+  if (!status) return std::unexpected(status.error());
+  for (const auto& kv : status->kvs) {
+    Json j = ParseOr(kv.value, Json::object());
+    if (j.is_object() && j.contains("services")) {
+      out[kv.key.substr(orch::kStatusPrefix.size())].status = j["services"];
+    }
+  }
+  auto rollouts = store.Get(std::string(orch::kRolloutsPrefix) + scope, {.prefix = true});
+  if (!rollouts) return std::unexpected(rollouts.error());
+  for (const auto& kv : rollouts->kvs) {
+    // "<ns>/<app>/<service>"
+    std::string rest = kv.key.substr(orch::kRolloutsPrefix.size());
+    size_t last = rest.rfind('/');
+    if (last == std::string::npos) continue;
+    out[rest.substr(0, last)].rollouts[rest.substr(last + 1)] = ParseOr(kv.value, Json::object());
+  }
+  return out;
+}
+
+Json AppSummary(const orch::StoredApp& sa, const Records& records,
                 const std::vector<InstanceView>& instances, bool with_instances, int64_t now_ms) {
-  auto rec = LoadRecords(store, sa.app.ns, sa.app.name);
-  Records records = rec ? std::move(*rec) : Records{};
   Json services = Json::array();
   for (const auto& spec : sa.app.services) {
     auto it = records.rollouts.find(spec.name);
@@ -187,6 +211,214 @@ Json AppSummary(store::Store& store, const orch::StoredApp& sa,
               {"name", sa.app.name},
               {"revision", sa.mod_revision},
               {"services", std::move(services)}};
+}
+
+Json AppSummary(store::Store& store, const orch::StoredApp& sa,
+                const std::vector<InstanceView>& instances, bool with_instances, int64_t now_ms) {
+  auto rec = LoadRecords(store, sa.app.ns, sa.app.name);
+  return AppSummary(sa, rec ? *rec : Records{}, instances, with_instances, now_ms);
+}
+
+// "healthy" (every service has its replicas ready, no rollout running or failed),
+// "progressing" (a rollout is running or a canary waits) or "degraded".
+std::string AppHealth(const Json& summary) {
+  bool progressing = false;
+  for (const auto& s : summary["services"]) {
+    if (s.contains("rollout")) {
+      std::string phase = s["rollout"].value("phase", std::string());
+      if (phase == "failed") return "degraded";
+      if (phase == "progressing" || phase == "paused") progressing = true;
+    }
+    if (s.contains("unschedulable")) return "degraded";
+    if (s.value("ready", int64_t{0}) < s.value("desired", int64_t{0})) {
+      if (!progressing) return "degraded";
+    }
+  }
+  return progressing ? "progressing" : "healthy";
+}
+
+// Paging of lists the console shows (Kubernetes' limit/continue): `limit` (1-500; 0 or absent:
+// everything) items after the opaque `continue` token of the previous page.
+struct Page {
+  size_t limit = 0;
+  std::string after;  // the last key of the previous page
+};
+
+Result<Page> ParsePage(const Call& call) {
+  auto limit = call.QueryInt("limit", 0);
+  if (!limit) return std::unexpected(limit.error());
+  if (*limit < 0 || *limit > 500) {
+    return Fail(ErrorCode::kInvalidArgument, "limit must be between 0 and 500");
+  }
+  return Page{static_cast<size_t>(*limit), call.Query("continue").value_or("")};
+}
+
+// GET /v1/apps?namespace=&q=&health=&limit=&continue=&instances=1: apps sorted by
+// namespace/name; `q` keeps those whose "ns/name" contains it, `health` those with that health.
+// Summaries are computed for the page only, unless a health filter needs them all.
+void ListApps(const std::shared_ptr<Call>& call, orch::AppStore& apps, store::Store& store,
+              Clock& clock) {
+  auto page = ParsePage(*call);
+  if (!page) return call->ReplyError(page.error());
+  const std::string ns = call->Query("namespace").value_or("");
+  const std::string q = call->Query("q").value_or("");
+  const std::string health = call->Query("health").value_or("");
+  if (!health.empty() && health != "healthy" && health != "progressing" && health != "degraded" &&
+      health != "unhealthy") {
+    return call->ReplyError(Error(ErrorCode::kInvalidArgument,
+                                  "health must be healthy, progressing, degraded or unhealthy"));
+  }
+  if (!ns.empty() && !call->Authorize(ns, Role::kViewer)) return;
+  auto inst = LoadInstances(store, ns, "");
+  if (!inst) return call->ReplyError(inst.error());
+  const bool with_instances = call->QueryFlag("instances");
+  const int64_t now = clock.WallMillis();
+  static const std::vector<InstanceView> kNone;
+  if (health.empty()) {
+    // Paged by name from the keys alone; only the page's apps are read and summarized.
+    auto names = apps.ListNames(ns);
+    if (!names) return call->ReplyError(names.error());
+    Json out = Json::array();
+    int64_t total = 0;
+    std::string next;
+    for (const auto& key : *names) {
+      if (!q.empty() && key.find(q) == std::string::npos) continue;
+      const size_t slash = key.find('/');
+      if (!call->MayRead(std::string_view(key).substr(0, slash))) continue;
+      ++total;
+      if (key <= page->after || !next.empty()) continue;
+      if (page->limit != 0 && out.size() == page->limit) {
+        next = out.back()["namespace"].get<std::string>() + "/" +
+               out.back()["name"].get<std::string>();
+        continue;
+      }
+      auto sa = apps.Get(key.substr(0, slash), key.substr(slash + 1));
+      if (!sa) return call->ReplyError(sa.error());
+      if (!*sa) continue;  // deleted meanwhile
+      auto it = inst->find(key);
+      Json summary =
+          AppSummary(store, **sa, it == inst->end() ? kNone : it->second, with_instances, now);
+      summary["health"] = AppHealth(summary);
+      out.push_back(std::move(summary));
+    }
+    Json reply{{"apps", std::move(out)}, {"total", total}};
+    if (!next.empty()) reply["continue"] = next;
+    return call->Reply(200, reply);
+  }
+  auto list = apps.List();
+  if (!list) return call->ReplyError(list.error());
+  auto records = LoadAllRecords(store, ns);
+  if (!records) return call->ReplyError(records.error());
+  static const Records kNoRecords;
+  std::map<std::string, int64_t> counts;  // by health, over every app that matches ns and q
+  Json out = Json::array();
+  int64_t total = 0;
+  std::string next;
+  for (const auto& sa : *list) {
+    if ((!ns.empty() && sa.app.ns != ns) || !call->MayRead(sa.app.ns)) continue;
+    const std::string key = sa.app.Key();
+    if (!q.empty() && key.find(q) == std::string::npos) continue;
+    const bool in_page = key > page->after && (page->limit == 0 || out.size() < page->limit);
+    auto it = inst->find(key);
+    auto rec = records->find(key);
+    Json summary = AppSummary(sa, rec == records->end() ? kNoRecords : rec->second,
+                              it == inst->end() ? kNone : it->second, with_instances, now);
+    std::string h = AppHealth(summary);
+    ++counts[h];
+    if (h != health && !(health == "unhealthy" && h != "healthy")) continue;
+    ++total;
+    if (!in_page) {
+      if (key > page->after && next.empty() && page->limit != 0) {
+        next = out.back()["key"].get<std::string>();
+      }
+      continue;
+    }
+    summary["health"] = h;
+    summary["key"] = key;
+    out.push_back(std::move(summary));
+  }
+  for (auto& a : out) a.erase("key");
+  Json reply{{"apps", std::move(out)}, {"total", total}, {"health_counts", counts}};
+  if (!next.empty()) reply["continue"] = next;
+  call->Reply(200, reply);
+}
+
+// GET /v1/instances?namespace=&app=&node=&state=&q=&limit=&continue=: every assigned instance
+// with its status, sorted by namespace/app/id.
+void ListInstances(const std::shared_ptr<Call>& call, store::Store& store) {
+  auto page = ParsePage(*call);
+  if (!page) return call->ReplyError(page.error());
+  const std::string ns = call->Query("namespace").value_or("");
+  const std::string app = call->Query("app").value_or("");
+  const std::string node = call->Query("node").value_or("");
+  const std::string state = call->Query("state").value_or("");
+  const std::string q = call->Query("q").value_or("");
+  if (!ns.empty() && !call->Authorize(ns, Role::kViewer)) return;
+  auto inst = LoadInstances(store, ns, app);
+  if (!inst) return call->ReplyError(inst.error());
+  std::vector<std::pair<std::string, const InstanceView*>> all;
+  for (const auto& [key, list] : *inst) {
+    for (const auto& v : list) {
+      if (!call->MayRead(v.instance.ns)) continue;
+      if (!node.empty() && v.instance.node_id != node) continue;
+      if (!state.empty() && StateOf(v) != state) continue;
+      std::string sort_key = key + "/" + v.instance.id;
+      if (!q.empty() && sort_key.find(q) == std::string::npos &&
+          v.instance.service.find(q) == std::string::npos) {
+        continue;
+      }
+      all.emplace_back(std::move(sort_key), &v);
+    }
+  }
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  Json out = Json::array();
+  std::string next;
+  for (const auto& [key, v] : all) {
+    if (key <= page->after) continue;
+    if (page->limit != 0 && out.size() == page->limit) {
+      next = out.back()["key"].get<std::string>();
+      break;
+    }
+    Json i{{"key", key},
+           {"namespace", v->instance.ns},
+           {"app", v->instance.app},
+           {"service", v->instance.service},
+           {"id", v->instance.id},
+           {"node", v->instance.node_id},
+           {"state", StateOf(*v)},
+           {"deploy_hash", fmt::format("{:016x}", v->instance.deploy_hash)}};
+    if (v->status.is_object()) {
+      for (auto field : {"message", "readySinceMs", "ip", "ports", "restarts", "cpuMillis"}) {
+        if (v->status.contains(field)) i[field] = v->status[field];
+      }
+    }
+    out.push_back(std::move(i));
+  }
+  for (auto& i : out) i.erase("key");
+  Json reply{{"instances", std::move(out)}, {"total", all.size()}};
+  if (!next.empty()) reply["continue"] = next;
+  call->Reply(200, reply);
+}
+
+// GET /v1/events?limit=N: the newest events of every app, newest first (of those the caller
+// may read: a token bound to some namespaces may get fewer than N).
+void ListEvents(const std::shared_ptr<Call>& call, orch::AppStore& apps) {
+  auto limit = call->QueryInt("limit", 50);
+  if (!limit) return call->ReplyError(limit.error());
+  if (*limit < 1 || *limit > 500) {
+    return call->ReplyError(Error(ErrorCode::kInvalidArgument, "limit must be between 1 and 500"));
+  }
+  auto events = apps.RecentEvents(static_cast<size_t>(*limit));
+  if (!events) return call->ReplyError(events.error());
+  Json out = Json::array();
+  for (const auto& e : *events) {
+    if (!call->MayRead(e.ns)) continue;
+    Json j = EventJson(e.event);
+    j["namespace"] = e.ns;
+    j["app"] = e.app;
+    out.push_back(std::move(j));
+  }
+  call->Reply(200, Json{{"events", std::move(out)}});
 }
 
 // The containers admission judges for an app's services: what the orchestrator runs (the
@@ -371,24 +603,16 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
               .pattern = "/v1/apps",
               .access = Access::kList,
               .handler = [apps, &store, &clock](std::shared_ptr<Call> call) {
-                std::string ns = call->Query("namespace").value_or("");
-                if (!ns.empty() && !call->Authorize(ns, Role::kViewer)) return;
-                auto list = apps->List();
-                if (!list) return call->ReplyError(list.error());
-                auto inst = LoadInstances(store, ns, "");
-                if (!inst) return call->ReplyError(inst.error());
-                bool with_instances = call->QueryFlag("instances");
-                Json out = Json::array();
-                const int64_t now = clock.WallMillis();
-                static const std::vector<InstanceView> kNone;
-                for (const auto& sa : *list) {
-                  if ((!ns.empty() && sa.app.ns != ns) || !call->MayRead(sa.app.ns)) continue;
-                  auto it = inst->find(sa.app.Key());
-                  out.push_back(AppSummary(store, sa, it == inst->end() ? kNone : it->second,
-                                           with_instances, now));
-                }
-                call->Reply(200, Json{{"apps", std::move(out)}});
+                ListApps(call, *apps, store, clock);
               }});
+  router.Add({.method = "GET",
+              .pattern = "/v1/events",
+              .access = Access::kList,
+              .handler = [apps](std::shared_ptr<Call> call) { ListEvents(call, *apps); }});
+  router.Add({.method = "GET",
+              .pattern = "/v1/instances",
+              .access = Access::kList,
+              .handler = [&store](std::shared_ptr<Call> call) { ListInstances(call, store); }});
   router.Add({.method = "GET",
               .pattern = "/v1/apps/{ns}/{app}",
               .access = Access::kNamespace,
@@ -445,6 +669,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
          auto hist = apps->History(sa->app.ns, sa->app.name, svc);
          if (!hist) return call->ReplyError(hist.error());
          Json h = Json::array();
+         const bool with_specs = call->QueryFlag("specs");
          for (const auto& e : *hist) {
            h.push_back(Json{{"revision", e.revision},
                             {"deploy_hash", fmt::format("{:016x}", e.deploy_hash)},
@@ -452,6 +677,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
                             {"cause", e.cause},
                             {"image", e.spec.image},
                             {"current", e.deploy_hash == spec->DeployHash()}});
+           if (with_specs) h.back()["spec"] = orch::ServiceSpecToJson(e.spec);
          }
          out["history"] = std::move(h);
          call->Reply(200, out);
@@ -476,13 +702,16 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
                   }
                   to = (*body)["revision"].get<int64_t>();
                 }
+                const bool dry_run = call->QueryFlag("dry_run");
                 if (!AdmitUndo(call, *apps, admission, to)) return;
-                auto r = apps->Undo(call->Param("ns"), call->Param("app"), call->Param("svc"), to);
+                auto r = apps->Undo(call->Param("ns"), call->Param("app"), call->Param("svc"), to,
+                                    "", std::nullopt, dry_run);
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, Json{{"namespace", call->Param("ns")},
                                       {"name", call->Param("app")},
                                       {"service", call->Param("svc")},
                                       {"action", r->action},
+                                      {"dry_run", dry_run},
                                       {"revision", r->revision},
                                       {"diff", DiffJson(r->diff)}});
               }});

@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <chrono>
+#include <ctime>
 #include <map>
 #include <thread>
 
@@ -42,6 +43,15 @@ Result<int64_t> Size(const Json& v, const char* what) {
   if (!v.is_string())
     return Fail(ErrorCode::kInvalidArgument, std::string(what) + " must be a number or \"64m\"");
   return BERTH_TRY_WRAP(ParseBytes(v.get<std::string>()), what);
+}
+
+// A wall-clock time in the log files' format (RFC 3339, nanoseconds, UTC), for comparing.
+std::string LogTime(int64_t ms) {
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  return fmt::format("{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}.{:03d}000000Z", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms % 1000);
 }
 
 // Runs `work` on its own thread so the HTTP worker is free meanwhile.
@@ -290,9 +300,21 @@ void FollowLogs(agent::Agent& agent, std::shared_ptr<Call> c, std::string last_t
 void StreamLogs(agent::Agent& agent, std::shared_ptr<Call> call) {
   auto tail = call->QueryInt("tail", 0);
   if (!tail) return call->ReplyError(tail.error());
-  auto lines = agent.Logs(call->Param("name"), static_cast<size_t>(std::max<int64_t>(0, *tail)));
+  // ?previous: the runs before the current one (a crashed container's last words).
+  const bool previous = call->QueryFlag("previous");
+  auto lines = agent.Logs(call->Param("name"),
+                          previous ? 0 : static_cast<size_t>(std::max<int64_t>(0, *tail)));
   if (!lines) return call->ReplyError(lines.error());
-  bool follow = call->QueryFlag("follow");
+  if (previous) {
+    auto info = agent.Inspect(call->Param("name"));
+    if (!info) return call->ReplyError(info.error());
+    const std::string cutoff = LogTime(info->started_ms);
+    std::erase_if(*lines, [&](const agent::LogLine& l) { return l.time >= cutoff; });
+    if (*tail > 0 && lines->size() > static_cast<size_t>(*tail)) {
+      lines->erase(lines->begin(), lines->end() - *tail);
+    }
+  }
+  bool follow = call->QueryFlag("follow") && !previous;
   call->StartStream();
   std::string last_time;
   for (const auto& l : *lines) {

@@ -46,5 +46,8 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
                                 security::admission::AdmissionController* admission = nullptr);
 // The namespace of the container {name} names (an endpoint's namespace_of); 404 when none.
 Result<std::string> ContainerNamespace(agent::Agent& agent, const Call& call);
+// GET /v1/containers/{name}/terminal: a shell on a terminal over a WebSocket
+// (container_terminal.cc).
+void RegisterContainerTerminal(Router& router, agent::Agent& agent);
 
 }  // namespace berth::api

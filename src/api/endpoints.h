@@ -12,6 +12,7 @@ class Store;
 namespace berth::security {
 class TokenService;
 class AuditLog;
+class LoginLinks;
 }  // namespace berth::security
 
 namespace berth::api {
@@ -23,6 +24,8 @@ struct SystemInfo {
   int64_t started_ms = 0;
 };
 
+// [{"namespace","role"}] in namespace order.
+Json BindingsJson(const std::vector<security::Binding>& bindings);
 // The caller as /v1/status shows it: name, global role, bindings, node.
 Json CallerJson(const security::Principal& p);
 // GET /v1/health (public), GET /v1/status.
@@ -32,5 +35,8 @@ void RegisterKvEndpoints(Router& router, store::Store& store);
 // /v1/tokens (with role bindings), /v1/audit.
 void RegisterSecurityEndpoints(Router& router, security::TokenService& tokens,
                                security::AuditLog& audit);
+
+// The web console's sign-in: /v1/auth/login-links, /v1/auth/login, /v1/auth/logout.
+void RegisterLoginEndpoints(Router& router, security::LoginLinks& links);
 
 }  // namespace berth::api

@@ -203,6 +203,43 @@ void Call::ReplyError(const Error& error) {
   writer_->Send(ErrorResponse(error));
 }
 
+void Call::ReplyResponse(http::Response response) {
+  if (done_ || Unauthorized(response.status)) return;
+  done_ = true;
+  Done(response.status, response.status < 400 ? "ok" : "error");
+  writer_->Send(std::move(response));
+}
+
+Result<std::shared_ptr<http::ws::Session>> Call::AcceptWebSocket(
+    std::string_view protocol, http::ws::Session::Handlers handlers) {
+  if (done_) return Fail(ErrorCode::kInternal, "call already answered");
+  if (Unauthorized(101)) return Fail(ErrorCode::kInternal, "the caller was not authorized");
+  if (auto ok = http::ws::CheckHandshake(request_); !ok) {
+    ReplyError(ok.error());
+    return std::unexpected(ok.error());
+  }
+  // A browser always sends Origin on a WebSocket: a page of another site must not open one
+  // with credentials it holds (they are not cookies here, but refuse it all the same).
+  if (auto origin = request_.headers.Get("Origin")) {
+    std::string host(request_.headers.Get("Host").value_or(""));
+    if (*origin != "http://" + host && *origin != "https://" + host) {
+      Error e(ErrorCode::kPermissionDenied,
+              "WebSocket from origin " + std::string(origin->substr(0, 200)) + " refused");
+      ReplyError(e);
+      return std::unexpected(e);
+    }
+  }
+  if (!http::ws::OffersProtocol(request_, protocol)) {
+    Error e(ErrorCode::kInvalidArgument, "offer the WebSocket subprotocol " +
+                                             std::string(protocol) + " (Sec-WebSocket-Protocol)");
+    ReplyError(e);
+    return std::unexpected(e);
+  }
+  done_ = true;
+  Done(101, "websocket");
+  return http::ws::Session::Accept(request_, writer_, protocol, std::move(handlers));
+}
+
 void Call::StartStream() {
   if (done_ || Unauthorized(200)) return;
   done_ = true;

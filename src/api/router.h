@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "core/http/server.h"
+#include "core/http/websocket.h"
 #include "core/input.h"
 #include "core/json.h"
 #include "security/tokens.h"
@@ -75,6 +76,15 @@ class Call {
   // Reply with a body that is JSON text already (no parse and re-serialization).
   void ReplyJsonText(int status, std::string body);
   void ReplyError(const Error& error);
+  // Replies with a response built by the handler (a static file, a redirect): any status,
+  // headers and body.
+  void ReplyResponse(http::Response response);
+  // Answers a WebSocket handshake on this call and runs the session (core/http/websocket.h);
+  // the call counts as answered with 101 (and is audited so when mutating). A handshake that
+  // is not valid, or whose Origin is another site's, is answered with 400/403 and returned.
+  // `protocol` is the subprotocol to choose (it must be among those the client offered).
+  Result<std::shared_ptr<http::ws::Session>> AcceptWebSocket(std::string_view protocol,
+                                                             http::ws::Session::Handlers handlers);
   // Starts a chunked stream of JSON lines (Content-Type application/x-ndjson).
   void StartStream();
   // Writes one JSON line; false once the client has gone.

@@ -19,13 +19,10 @@ namespace {
 using security::Role;
 
 Json TokenJson(const security::TokenRecord& r) {
-  Json bindings = Json::array();
-  for (const auto& b : r.bindings)
-    bindings.push_back({{"namespace", b.ns}, {"role", security::RoleName(b.role)}});
   return Json{{"id", r.id},
               {"name", r.name},
               {"role", security::RoleName(r.role)},
-              {"bindings", std::move(bindings)},
+              {"bindings", BindingsJson(r.bindings)},
               {"created_ms", r.created_ms},
               {"created_by", r.created_by},
               {"node", r.node}};

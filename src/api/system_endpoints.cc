@@ -4,11 +4,17 @@
 
 namespace berth::api {
 
+Json BindingsJson(const std::vector<security::Binding>& bindings) {
+  Json out = Json::array();
+  for (const auto& b : bindings)
+    out.push_back({{"namespace", b.ns}, {"role", security::RoleName(b.role)}});
+  return out;
+}
+
 Json CallerJson(const security::Principal& p) {
-  Json bindings = Json::array();
-  for (const auto& b : p.bindings)
-    bindings.push_back({{"namespace", b.ns}, {"role", security::RoleName(b.role)}});
-  Json j{{"name", p.name}, {"role", security::RoleName(p.role)}, {"bindings", std::move(bindings)}};
+  Json j{{"name", p.name},
+         {"role", security::RoleName(p.role)},
+         {"bindings", BindingsJson(p.bindings)}};
   if (!p.node.empty()) j["node"] = p.node;
   return j;
 }

@@ -16,6 +16,8 @@
 
 #include "api/api_server.h"
 #include "api/endpoints.h"
+#include "api/ui_assets.h"
+#include "api/ui_endpoints.h"
 #include "cmd/agent_role.h"
 #include "cmd/process.h"
 #include "cmd/wiring.h"
@@ -23,6 +25,7 @@
 #include "core/http/tls.h"
 #include "core/log.h"
 #include "security/audit.h"
+#include "security/login_links.h"
 #include "security/tokens.h"
 #include "store/store.h"
 
@@ -167,6 +170,9 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
                                 .started_ms = clock.WallMillis()});
   api::RegisterKvEndpoints(router, **store);
   api::RegisterSecurityEndpoints(router, tokens, audit);
+  security::LoginLinks login_links(**store, clock, tokens);
+  api::RegisterLoginEndpoints(router, login_links);
+  api::RegisterUiEndpoints(router, api::UiAssets());
   auto components = StartComponents(wiring, router);
   if (!components) {
     std::fprintf(stderr, "error: %s\n", components.error().message.c_str());
@@ -191,6 +197,12 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
   std::printf("berthd %s listening on %s://%s\n", std::string(role).c_str(), scheme,
               (*api)->address().c_str());
   for (const auto& line : (*components)->Banner()) std::printf("  %s\n", line.c_str());
+  if (!api::UiAssets().empty()) {
+    std::string host = (*api)->address();
+    if (host.starts_with("0.0.0.0:")) host = "127.0.0.1:" + host.substr(8);
+    std::printf("  console http://%s/ui/ (sign in with a token, or run `berth ui`)\n",
+                host.c_str());
+  }
   std::fflush(stdout);
 
   int sig = 0;

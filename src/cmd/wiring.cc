@@ -9,6 +9,7 @@
 
 #include "api/admission_endpoints.h"
 #include "api/app_endpoints.h"
+#include "api/change_feed.h"
 #include "api/container_endpoints.h"
 #include "api/logs_endpoints.h"
 #include "api/node_endpoints.h"
@@ -288,6 +289,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   // Nodes: agents register, heartbeat, watch their assignments and report status.
   api::RegisterNodeEndpoints(router, w.store, w.clock, started->registry->io(),
                              started->registry->blocking());
+  api::RegisterChangeEndpoints(router, w.store, started->registry->io());  // live pages
   if (started->registry->dns_port() != 0) {
     started->banner.push_back(fmt::format("dns udp+tcp {}", w.flags.dns));
   }
@@ -351,6 +353,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
         router, *started->agent.agent, *started->agent.images, *started->agent.puller,
         [s = started->scanner.get()](const std::string& ref) { s->ScanSoon(ref); },
         started->admission.get());
+    api::RegisterContainerTerminal(router, *started->agent.agent);
     // The agent joins this control plane as node "local", over loopback, through the same
     // NodeAgent as `berthd agent`: dev is a one-node cluster.
     if (auto node = StartLocalNode(w, started->agent); !node)

@@ -144,6 +144,17 @@ Result<std::vector<StoredApp>> AppStore::List() {
   return out;
 }
 
+Result<std::vector<std::string>> AppStore::ListNames(std::string_view ns) {
+  std::string prefix(kAppsPrefix);
+  if (!ns.empty()) prefix += std::string(ns) + "/";
+  auto r = store_.Get(prefix, {.prefix = true, .keys_only = true});
+  if (!r) return std::unexpected(r.error());
+  std::vector<std::string> out;
+  out.reserve(r->kvs.size());
+  for (const auto& kv : r->kvs) out.push_back(kv.key.substr(kAppsPrefix.size()));
+  return out;
+}
+
 Result<std::vector<HistoryEntry>> AppStore::History(std::string_view ns, std::string_view app,
                                                     std::string_view svc) {
   auto r = store_.Get(HistoryPrefix(ns, app, svc), {.prefix = true});
@@ -369,7 +380,7 @@ Result<ApplyResult> AppStore::Scale(std::string_view ns, std::string_view app, s
 
 Result<ApplyResult> AppStore::Undo(std::string_view ns, std::string_view app, std::string_view svc,
                                    int64_t to_revision, std::string_view why,
-                                   std::optional<store::Compare> guard) {
+                                   std::optional<store::Compare> guard, bool dry_run) {
   auto cur = GetWithService(ns, app, svc);
   if (!cur) return std::unexpected(cur.error());
   App next = cur->app;
@@ -401,7 +412,7 @@ Result<ApplyResult> AppStore::Undo(std::string_view ns, std::string_view app, st
           rollback ? fmt::format("rolled back to revision {} ({}): {}", target->revision,
                                  target->spec.image, why)
                    : fmt::format("back to revision {} ({})", target->revision, target->spec.image)};
-  return ApplyImpl(next, cause, false, cur->mod_revision, {e}, guard, CanaryMode::kBack);
+  return ApplyImpl(next, cause, dry_run, cur->mod_revision, {e}, guard, CanaryMode::kBack);
 }
 
 Result<ApplyResult> AppStore::Promote(std::string_view ns, std::string_view app,
@@ -487,6 +498,43 @@ Result<std::vector<Event>> AppStore::Events(std::string_view ns, std::string_vie
   for (const auto& kv : r->kvs) {
     auto j = ParseJson(kv.value);
     if (j && j->is_object()) out.push_back(EventFromJson(*j));
+  }
+  return out;
+}
+
+Result<std::vector<AppStore::AppEvent>> AppStore::RecentEvents(size_t limit) {
+  auto keys = store_.Get(kEventsPrefix, {.prefix = true, .keys_only = true});
+  if (!keys) return std::unexpected(keys.error());
+  // Keys end in "<ms:13>-<seq:6>": sort by that suffix, newest first.
+  struct Entry {
+    std::string_view stamp;
+    const store::KeyValue* kv;
+  };
+  std::vector<Entry> entries;
+  for (const auto& kv : keys->kvs) {
+    size_t slash = kv.key.rfind('/');
+    if (slash == std::string::npos) continue;
+    entries.push_back({std::string_view(kv.key).substr(slash + 1), &kv});
+  }
+  size_t n = std::min(limit, entries.size());
+  std::partial_sort(entries.begin(), entries.begin() + static_cast<std::ptrdiff_t>(n),
+                    entries.end(),
+                    [](const Entry& a, const Entry& b) { return a.stamp > b.stamp; });
+  std::vector<AppEvent> out;
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& key = entries[i].kv->key;
+    // "/orchestrator/events/<ns>/<app>/<stamp>"
+    std::string_view rest = std::string_view(key).substr(kEventsPrefix.size());
+    size_t a = rest.find('/');
+    size_t b = a == std::string_view::npos ? a : rest.find('/', a + 1);
+    if (b == std::string_view::npos) continue;
+    auto got = store_.Get(key);
+    if (!got) return std::unexpected(got.error());
+    if (got->kvs.empty()) continue;  // trimmed meanwhile
+    auto j = ParseJson(got->kvs[0].value);
+    if (!j || !j->is_object()) continue;
+    out.push_back({std::string(rest.substr(0, a)), std::string(rest.substr(a + 1, b - a - 1)),
+                   EventFromJson(*j)});
   }
   return out;
 }

@@ -94,6 +94,8 @@ class AppStore {
 
   Result<std::optional<StoredApp>> Get(std::string_view ns, std::string_view app);
   Result<std::vector<StoredApp>> List();
+  // "<ns>/<app>" of every app (of `ns` when given), sorted; reads keys only.
+  Result<std::vector<std::string>> ListNames(std::string_view ns = {});
 
   // Stores `app` (already validated). With `expect_mod_revision` the write happens only if
   // the stored app is still at that revision (0: absent); otherwise it retries a few times
@@ -125,10 +127,12 @@ class AppStore {
   }
 
   // Writes back the spec of history revision `to_revision` of a service (0: the newest
-  // one with a deploy hash other than the current), keeping replicas and autoscale.
+  // one with a deploy hash other than the current), keeping replicas and autoscale. With
+  // `dry_run` nothing is stored: the result tells what would change.
   Result<ApplyResult> Undo(std::string_view ns, std::string_view app, std::string_view svc,
                            int64_t to_revision, std::string_view why = "",
-                           std::optional<store::Compare> guard = std::nullopt);
+                           std::optional<store::Compare> guard = std::nullopt,
+                           bool dry_run = false);
 
   // Canary rollouts (canary.h). Promote: the service's canary of its current version goes
   // on to a full rollout; kFailedPrecondition when none waits. Abort: the stable spec goes
@@ -146,6 +150,13 @@ class AppStore {
                                             std::string_view svc);
   // Newest last.
   Result<std::vector<Event>> Events(std::string_view ns, std::string_view app);
+  struct AppEvent {
+    std::string ns, app;
+    Event event;
+  };
+  // The newest `limit` events of every app, newest first (reads every event key, but only
+  // the values of those returned).
+  Result<std::vector<AppEvent>> RecentEvents(size_t limit);
   Result<void> RecordEvents(std::string_view ns, std::string_view app, std::vector<Event> events);
 
  private:

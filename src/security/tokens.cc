@@ -25,29 +25,6 @@ std::string Hex(const unsigned char* data, size_t n) {
   return out;
 }
 
-std::string RandomHex(size_t bytes) {
-  std::vector<unsigned char> buf(bytes);
-  RAND_bytes(buf.data(), static_cast<int>(buf.size()));
-  return Hex(buf.data(), buf.size());
-}
-
-std::string Sha256Hex(std::string_view s) {
-  // Every API request hashes its token: the algorithm is fetched once (EVP_sha256() makes
-  // EVP_Digest look it up again on each call) and each thread reuses one digest context.
-  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
-                                                                           &EVP_MD_CTX_free);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  const EVP_MD* md = kSha256 ? kSha256 : EVP_sha256();
-  if (!ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
-      EVP_DigestUpdate(ctx.get(), s.data(), s.size()) != 1 ||
-      EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
-    EVP_Digest(s.data(), s.size(), digest, &len, EVP_sha256(), nullptr);
-  }
-  return Hex(digest, len);
-}
-
 Json ToJson(const TokenRecord& r, std::string_view hash) {
   // A record with bindings only has no "role": a server that does not know bindings refuses
   // it ("corrupt token record") instead of reading it as a global role.
@@ -114,8 +91,31 @@ Result<void> CheckGrant(TokenGrant& g) {
 
 }  // namespace
 
+std::string RandomHex(size_t bytes) {
+  std::vector<unsigned char> buf(bytes);
+  RAND_bytes(buf.data(), static_cast<int>(buf.size()));
+  return Hex(buf.data(), buf.size());
+}
+
+std::string Sha256Hex(std::string_view s) {
+  // Every API request hashes its token: the algorithm is fetched once (EVP_sha256() makes
+  // EVP_Digest look it up again on each call) and each thread reuses one digest context.
+  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                           &EVP_MD_CTX_free);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  const EVP_MD* md = kSha256 ? kSha256 : EVP_sha256();
+  if (!ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx.get(), s.data(), s.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) {
+    EVP_Digest(s.data(), s.size(), digest, &len, EVP_sha256(), nullptr);
+  }
+  return Hex(digest, len);
+}
+
 Result<IssuedToken> TokenService::Create(std::string_view name, TokenGrant grant,
-                                         std::string_view created_by) {
+                                         std::string_view created_by, int64_t lease) {
   if (auto g = CheckGrant(grant); !g) return std::unexpected(g.error());
   if (name.empty() || name.size() > 128) {
     return Fail(ErrorCode::kInvalidArgument, "token name must be 1 to 128 characters");
@@ -143,7 +143,7 @@ Result<IssuedToken> TokenService::Create(std::string_view name, TokenGrant grant
                          .op = store::Compare::Op::kEqual,
                          .number = 0});
   txn.success.push_back(
-      store::TxnOp::Put(key, ToJson(issued.record, Sha256Hex(issued.secret)).dump()));
+      store::TxnOp::Put(key, ToJson(issued.record, Sha256Hex(issued.secret)).dump(), lease));
   auto r = store_.Txn(txn);
   if (!r) return std::unexpected(Wrap(r.error(), "store token"));
   if (!r->succeeded) return Fail(ErrorCode::kInternal, "token id collision; try again");
@@ -264,7 +264,8 @@ Result<TokenRecord> TokenService::SetGrant(std::string_view id, Role role,
                            .target = store::Compare::Target::kModRevision,
                            .op = store::Compare::Op::kEqual,
                            .number = got->kvs[0].mod_revision});
-    txn.success.push_back(store::TxnOp::Put(key, ToJson(*record, hash).dump()));
+    // Kept under its lease: a console session token stays one that ends.
+    txn.success.push_back(store::TxnOp::Put(key, ToJson(*record, hash).dump(), got->kvs[0].lease));
     auto r = store_.Txn(txn);
     if (!r) return std::unexpected(Wrap(r.error(), "store token"));
     if (r->succeeded) return *record;

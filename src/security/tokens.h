@@ -41,6 +41,11 @@ struct TokenGrant {
   std::string node;
 };
 
+// `bytes` random bytes (OpenSSL's generator) as lower-case hex.
+std::string RandomHex(size_t bytes);
+// SHA-256 of `s` as lower-case hex (how token secrets are stored).
+std::string Sha256Hex(std::string_view s);
+
 struct IssuedToken {
   TokenRecord record;
   std::string secret;  // the whole bearer token; shown once
@@ -51,8 +56,11 @@ class TokenService {
   TokenService(store::Store& store, Clock& clock) : store_(store), clock_(clock) {}
 
   // Creates a token; the returned secret is the only copy. kInvalidArgument when the grant
-  // gives no role at all, binds admin to a namespace or a namespace twice.
-  Result<IssuedToken> Create(std::string_view name, TokenGrant grant, std::string_view created_by);
+  // gives no role at all, binds admin to a namespace or a namespace twice. With a `lease` the
+  // token's record is stored under it, so the token ends when the lease does (the console's
+  // session tokens, login_links.h).
+  Result<IssuedToken> Create(std::string_view name, TokenGrant grant, std::string_view created_by,
+                             int64_t lease = 0);
   // Replaces the global role and bindings of token `id` (not a node token's); takes effect on
   // the token's next request. kNotFound when there is no such token.
   Result<TokenRecord> SetGrant(std::string_view id, Role role, std::vector<Binding> bindings);

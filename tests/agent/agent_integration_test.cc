@@ -10,6 +10,9 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 
 #include <algorithm>
 #include <filesystem>
@@ -370,6 +373,64 @@ TEST(AgentIntegrationTest, ReadOnlyRootUserAndExec) {
   ASSERT_TRUE(e) << e.error().message;
   EXPECT_EQ(e->exit_code, 0) << e->err;
   EXPECT_EQ(e->out, c->name + "\n");
+}
+
+// The console's terminal: a shell on a pty in the container, keystrokes in, output out, the
+// window size seen by the command, and the exit code at the end; hanging up ends a shell that
+// would not exit.
+TEST(AgentIntegrationTest, ShellOnATerminalTakesKeystrokesAndReportsItsExit) {
+  AgentEnv env;
+  auto c = env.agent().Run(env.Spec({"/bin/sleep", "1000"}));
+  ASSERT_TRUE(c) << c.error().message;
+  struct Seen {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::string out;
+    std::optional<int> exit;
+  };
+  auto seen = std::make_shared<Seen>();
+  agent::TtySession::Callbacks cb{.on_output =
+                                      [seen](std::string_view bytes) {
+                                        std::lock_guard lock(seen->mu);
+                                        seen->out.append(bytes);
+                                        seen->cv.notify_all();
+                                      },
+                                  .on_exit =
+                                      [seen](int code) {
+                                        std::lock_guard lock(seen->mu);
+                                        seen->exit = code;
+                                        seen->cv.notify_all();
+                                      }};
+  auto wait = [&](auto pred) {
+    std::unique_lock lock(seen->mu);
+    return seen->cv.wait_for(lock, std::chrono::seconds(30), [&] { return pred(*seen); });
+  };
+  auto tty = env.agent().ExecTty(c->name, {"/bin/sh"}, 33, 101, cb);
+  ASSERT_TRUE(tty) << tty.error().message;
+  ASSERT_TRUE((*tty)->Write("echo hi-$((40+2)); stty size; exit 3\n"));
+  ASSERT_TRUE(wait([](Seen& s) { return s.exit.has_value(); })) << seen->out;
+  EXPECT_NE(seen->out.find("hi-42"), std::string::npos) << seen->out;
+  EXPECT_NE(seen->out.find("33 101"), std::string::npos) << seen->out;
+  EXPECT_EQ(*seen->exit, 3);
+  EXPECT_FALSE((*tty)->Write("echo late\n"));
+
+  // A shell that ignores its input is ended by hanging up.
+  auto seen2 = std::make_shared<Seen>();
+  cb.on_output = [seen2](std::string_view b) {
+    std::lock_guard lock(seen2->mu);
+    seen2->out.append(b);
+  };
+  cb.on_exit = [seen2](int code) {
+    std::lock_guard lock(seen2->mu);
+    seen2->exit = code;
+    seen2->cv.notify_all();
+  };
+  auto tty2 = env.agent().ExecTty(c->name, {"/bin/sh", "-c", "sleep 600"}, 24, 80, cb);
+  ASSERT_TRUE(tty2) << tty2.error().message;
+  (*tty2)->Hangup();
+  std::unique_lock lock(seen2->mu);
+  EXPECT_TRUE(
+      seen2->cv.wait_for(lock, std::chrono::seconds(30), [&] { return seen2->exit.has_value(); }));
 }
 
 // An app's securityContext reaches the runc config: from the spec as `berth apply` reads it,

@@ -109,6 +109,22 @@ std::map<std::string, Case> Cases() {
       {"GET /v1/health", {Rule::kPublic, "/v1/health", "", 200}},
       {"GET /v1/status", {Rule::kAnyToken, "/v1/status", "", 200}},
       {"GET /v1/api/endpoints", {Rule::kAnyToken, "/v1/api/endpoints", "", 200}},
+      // Who the caller is and what it may do; the web console's sign-in and its files.
+      {"GET /v1/auth/whoami", {Rule::kAnyToken, "/v1/auth/whoami", "", 200}},
+      {"POST /v1/auth/access",
+       {Rule::kAnyToken, "/v1/auth/access",
+        R"({"checks":[{"method":"GET","path":"/v1/apps/shop/web"}]})", 200}},
+      {"POST /v1/auth/login-links", {Rule::kAnyToken, "/v1/auth/login-links", "{}", 201}},
+      {"POST /v1/auth/login", {Rule::kPublic, "/v1/auth/login", R"({"code":1})", 400}},
+      // Only a console session may end itself (409 for the other tokens).
+      {"POST /v1/auth/logout", {Rule::kAnyToken, "/v1/auth/logout", "", 409}},
+      {"GET /", {Rule::kPublic, "/", "", 302}},
+      {"GET /ui", {Rule::kPublic, "/ui", "", 301}},
+      {"GET /ui/{path...}", {Rule::kPublic, "/ui/apps", ""}},
+      // What changed (names only), the newest events, every instance: of readable namespaces.
+      {"GET /v1/changes", {Rule::kAnyToken, "/v1/changes", "", 200, true}},
+      {"GET /v1/events", {Rule::kAnyToken, "/v1/events?limit=5", "", 200}},
+      {"GET /v1/instances", {Rule::kAnyToken, "/v1/instances?limit=5", "", 200}},
       // Raw KV (admin).
       {"GET /v1/kv", {Rule::kClusterAdmin, "/v1/kv?prefix&limit=1", "", 200}},
       {"GET /v1/kv/{key...}", {Rule::kClusterAdmin, "/v1/kv/authz/k", ""}},
@@ -214,6 +230,9 @@ std::map<std::string, Case> Cases() {
        {Rule::kNsViewer, "/v1/containers/shop-c/logs?tail=1", "", 200, true}},
       {"POST /v1/containers/{name}/exec",
        {Rule::kNsOperator, "/v1/containers/shop-c/exec", R"({"cmd":["true"]})", 200}},
+      // A plain GET is no WebSocket handshake: 400 once the caller is let in.
+      {"GET /v1/containers/{name}/terminal",
+       {Rule::kNsOperator, "/v1/containers/shop-c/terminal", "", 400}},
       // Images: node-wide; reading them needs a role anywhere.
       {"GET /v1/images", {Rule::kAnyToken, "/v1/images", "", 200}},
       {"GET /v1/images/{ref...}", {Rule::kAnyToken, "/v1/images/authz-test:1", "", 200}},

@@ -58,6 +58,24 @@ class Berthd {
     return http::Fetch(method, base() + std::string(path), std::move(body), std::move(h));
   }
 
+  // One request whose answer must have status `want`; its JSON body (null when it has none).
+  Json CallJson(std::string_view method, std::string_view path, std::string body = {},
+                std::string token = "\x01", int want = 200) {
+    auto r = Request(method, path, std::move(body), std::move(token));
+    EXPECT_TRUE(r.has_value());
+    if (!r) return Json();
+    EXPECT_EQ(r->status, want) << method << " " << path << ": " << r->body;
+    auto j = ParseJson(r->body);
+    return j ? *j : Json();
+  }
+
+  // A new token of `role` named "t-<role>"; its secret.
+  std::string CreateToken(const std::string& role) {
+    return CallJson("POST", "/v1/tokens",
+                    R"({"role":")" + role + R"(","name":"t-)" + role + R"("})", "\x01", 201)
+        .value("token", std::string());
+  }
+
   // Current store revision via /v1/status.
   int64_t Revision() {
     auto r = Request("GET", "/v1/status");

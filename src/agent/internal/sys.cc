@@ -29,7 +29,7 @@ namespace {
 // at once while the caller waits for its exec, instead of queueing behind other work on a
 // loaded machine. Returns 0 or the errno of the failed start (exec included).
 int SpawnProcess(char* const* argv, char* const* envp, int in, int out, int err, bool new_group,
-                 pid_t* pid) {
+                 pid_t* pid, bool new_session = false) {
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t attr;
   if (int e = posix_spawn_file_actions_init(&fa); e != 0) return e;
@@ -46,6 +46,7 @@ int SpawnProcess(char* const* argv, char* const* envp, int in, int out, int err,
   sigemptyset(&none);
   short flags = POSIX_SPAWN_SETSIGMASK;
   if (new_group) flags |= POSIX_SPAWN_SETPGROUP;
+  if (new_session) flags |= POSIX_SPAWN_SETSID;
   if (e == 0) e = posix_spawnattr_setsigmask(&attr, &none);
   if (e == 0 && new_group) e = posix_spawnattr_setpgroup(&attr, 0);
   if (e == 0) e = posix_spawnattr_setflags(&attr, flags);
@@ -369,6 +370,20 @@ Result<Child> Spawn(const std::vector<std::string>& argv) {
   std::swap(c.out, pipes.out[0]);
   std::swap(c.err, pipes.err[0]);
   return c;
+}
+
+Result<int> SpawnOnTerminal(const std::vector<std::string>& argv, int tty) {
+  if (argv.empty()) return Fail(ErrorCode::kInvalidArgument, "spawn: empty argv");
+  std::vector<char*> cargv;
+  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
+  cargv.push_back(nullptr);
+  pid_t pid = -1;
+  if (int e = SpawnProcess(cargv.data(), nullptr, tty, tty, tty, /*new_group=*/false, &pid,
+                           /*new_session=*/true);
+      e != 0) {
+    return Fail(ErrorCode::kInternal, std::string("start ") + cargv[0] + ": " + std::strerror(e));
+  }
+  return pid;
 }
 
 Result<std::string> ReadLine(Child& c) {

@@ -64,6 +64,10 @@ struct Child {
   std::string out_buffer;  // read from `out` past the last line ReadLine returned
 };
 Result<Child> Spawn(const std::vector<std::string>& argv);
+// Starts argv[0] in a session of its own with stdin, stdout and stderr on `tty` (a
+// terminal's slave side); every other descriptor is closed before the exec. The pid; reap it
+// with Finish on a Child holding only that pid.
+Result<int> SpawnOnTerminal(const std::vector<std::string>& argv, int tty);
 // The next line of the child's stdout without its '\n'; NotFound at its end (what was left
 // without a newline stays in out_buffer for Finish).
 Result<std::string> ReadLine(Child& child);

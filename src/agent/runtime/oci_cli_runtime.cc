@@ -1,8 +1,15 @@
 #include "agent/runtime/oci_cli_runtime.h"
 
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
+
+#include <fmt/core.h>
+#include <signal.h>
 
 #include "agent/internal/sys.h"
 #include "agent/runtime/cgroup_layout.h"
@@ -115,6 +122,58 @@ Result<ExecResult> OciCliRuntime::Exec(const std::string& id, const std::vector<
   ExecResult out{r->exit_code, std::move(r->out), std::move(r->err)};
   out.timed_out = r->timed_out;
   out.stopped = r->stopped;
+  return out;
+}
+
+Result<TtyExec> OciCliRuntime::ExecTty(const std::string& id, const std::vector<std::string>& args,
+                                       const std::vector<std::string>& env, uint16_t rows,
+                                       uint16_t cols) {
+  // The runtime's own stdio is a terminal of ours: `exec --tty` then gives the command a
+  // terminal in the container and relays between the two, follows our window size (on
+  // SIGWINCH) and exits with the command's status. (Its --console-socket would hand over the
+  // container's terminal directly, but only with --detach, which loses the exit status.)
+  int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return Fail(ErrorCode::kInternal, fmt::format("posix_openpt: {}", std::strerror(errno)));
+  char name[128];
+  if (::grantpt(master) != 0 || ::unlockpt(master) != 0 || ::ptsname_r(master, name, sizeof name) != 0) {
+    ::close(master);
+    return Fail(ErrorCode::kInternal, fmt::format("pseudo-terminal: {}", std::strerror(errno)));
+  }
+  int slave = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (slave < 0) {
+    ::close(master);
+    return Fail(ErrorCode::kInternal, fmt::format("open {}: {}", name, std::strerror(errno)));
+  }
+  // Raw from the start: the runtime makes it raw too, but keystrokes sent before it has would
+  // otherwise be echoed twice.
+  termios mode{};
+  if (::tcgetattr(slave, &mode) == 0) {
+    ::cfmakeraw(&mode);
+    ::tcsetattr(slave, TCSANOW, &mode);
+  }
+  winsize size{};
+  size.ws_row = rows;
+  size.ws_col = cols;
+  ::ioctl(master, TIOCSWINSZ, &size);
+  const std::string pid_file = state_root_ + "/tty-" + internal::RandomHex(12) + ".pid";
+  std::vector<std::string> argv = {binary_, "--root", state_root_, "exec", "--tty", "--pid-file",
+                                   pid_file};
+  for (const auto& e : env) {
+    argv.push_back("--env");
+    argv.push_back(e);
+  }
+  argv.push_back(id);
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto pid = internal::SpawnOnTerminal(argv, slave);
+  ::close(slave);
+  if (!pid) {
+    ::close(master);
+    return std::unexpected(pid.error());
+  }
+  TtyExec out;
+  out.pty = master;
+  out.pid_file = pid_file;
+  out.runtime_pid = *pid;
   return out;
 }
 

@@ -21,6 +21,9 @@ class OciCliRuntime final : public Runtime {
   Result<std::string> Status(const std::string& id) override;
   Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& args,
                           const std::vector<std::string>& env, const ExecOptions& options) override;
+  Result<TtyExec> ExecTty(const std::string& id, const std::vector<std::string>& args,
+                          const std::vector<std::string>& env, uint16_t rows,
+                          uint16_t cols) override;
   std::vector<std::string> ShimArgs() const override;
 
  private:

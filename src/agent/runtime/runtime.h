@@ -31,6 +31,17 @@ struct ExecOptions {
   std::stop_token stop;
 };
 
+// An exec on a terminal (the web console's shell): the master side of the terminal the
+// runtime process runs on (it relays to the command's own terminal in the container), and that
+// process, whose exit code is the command's. The caller owns `pty`, reaps `runtime_pid`, and
+// signals the command through `pid_file` (its host pid, a session leader in the container);
+// after a window size change on `pty`, SIGWINCH to the runtime passes it on.
+struct TtyExec {
+  int pty = -1;  // read: the command's output; write: its input
+  std::string pid_file;
+  int runtime_pid = -1;
+};
+
 class Runtime {
  public:
   virtual ~Runtime() = default;
@@ -49,6 +60,12 @@ class Runtime {
   virtual Result<ExecResult> Exec(const std::string& id, const std::vector<std::string>& args,
                                   const std::vector<std::string>& env,
                                   const ExecOptions& options) = 0;
+  // Runs `args` in the running container on a new pseudo-terminal of `rows` x `cols`.
+  virtual Result<TtyExec> ExecTty(const std::string& id, const std::vector<std::string>& args,
+                                  const std::vector<std::string>& env, uint16_t rows,
+                                  uint16_t cols) {
+    return Fail(ErrorCode::kFailedPrecondition, Name() + " cannot exec on a terminal");
+  }
   // Extra berth-shim flags this runtime needs (crun on a hybrid cgroup host: "-m", run it in
   // a mount namespace without the cgroup v2 hierarchy; runc: "-f", a split start reads its
   // exec fifo instead of executing `runc start`).

@@ -209,6 +209,19 @@ std::string_view ReasonPhrase(int status) {
   }
 }
 
+std::vector<std::string_view> SplitHeaderList(std::string_view value) {
+  std::vector<std::string_view> out;
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
 std::optional<std::string> PercentDecode(std::string_view in, bool plus_as_space) {
   std::string out;
   out.reserve(in.size());

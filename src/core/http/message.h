@@ -41,10 +41,10 @@ class Headers {
 };
 
 struct Request {
-  std::string method;  // "GET"
-  std::string target;  // as sent: "/v1/kv/a?prefix=true"
-  std::string path;    // percent-decoded path part of the target: "/v1/kv/a"
-  std::string query;   // raw query after '?', not decoded: "prefix=true"
+  std::string method;     // "GET"
+  std::string target;     // as sent: "/v1/kv/a?prefix=true"
+  std::string path;       // percent-decoded path part of the target: "/v1/kv/a"
+  std::string query;      // raw query after '?', not decoded: "prefix=true"
   int version_minor = 1;  // HTTP/1.x
   Headers headers;
   std::string body;
@@ -65,6 +65,10 @@ struct Response {
 
 // Standard reason phrase for `status` ("Not Found"); "Unknown" when none.
 std::string_view ReasonPhrase(int status);
+
+// The items of a comma-separated header value ("gzip, br;q=0.5"), each without the spaces and
+// tabs around it; empty items are left out.
+std::vector<std::string_view> SplitHeaderList(std::string_view value);
 
 // Percent-decodes `in`; nullopt on a malformed escape. With `plus_as_space`, '+' -> ' '.
 std::optional<std::string> PercentDecode(std::string_view in, bool plus_as_space = false);

@@ -225,6 +225,7 @@ class WriterImpl final : public ResponseWriter {
   bool Closed() const override { return closed_.load(std::memory_order_acquire); }
   void OnClose(std::function<void()> callback) override;
   void Post(std::function<void()> fn) override { channel_->EnqueuePost(std::move(fn)); }
+  void Upgrade(Response response, std::function<void(std::string_view)> on_data) override;
 
   void MarkClosed() { closed_.store(true, std::memory_order_release); }
   bool answered() const { return phase_.load() != kFresh; }
@@ -350,6 +351,24 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Flush();
   }
 
+  // Switches to raw bytes both ways (a WebSocket): the head goes out, the client's bytes go
+  // to `on_data` from now on (those it sent right after the handshake too), writes are raw
+  // and the end of the "response" closes the connection.
+  void DoUpgrade(uint64_t id, Response response, std::function<void(std::string_view)> on_data) {
+    if (closed_ || id != writer_id_ || response_done_) return;
+    keep_alive_ = false;
+    streaming_ = true;
+    raw_stream_ = true;
+    upgraded_ = std::move(on_data);
+    Queue(Serialize(response, /*head_only=*/true));
+    Flush();
+    if (!pending_.empty()) {
+      std::string early;
+      early.swap(pending_);
+      upgraded_(early);
+    }
+  }
+
   // The writer went away mid-stream or without answering.
   void DoAbandon(uint64_t id, bool answered) {
     if (closed_ || id != writer_id_ || response_done_) return;
@@ -449,6 +468,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void OnBytes(std::string_view in) {
     if (draining_) return;  // after an error answer: discard until the peer closes
+    if (upgraded_) {
+      if (!response_done_) upgraded_(in);
+      return;
+    }
     if (busy_ || !pending_.empty()) {
       pending_.append(in);
       if (!busy_) ProcessPending();
@@ -739,6 +762,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   std::vector<std::function<void()>> on_close_;
   bool closed_ = false;
+  std::function<void(std::string_view)> upgraded_;  // set once the connection is upgraded
 };
 
 void Channel::Drain() {
@@ -810,6 +834,18 @@ void WriterImpl::Send(Response response) {
   uint64_t id = id_;
   OnConnection(
       [id, r = std::move(response)](Connection& c) mutable { c.DoSend(id, std::move(r)); });
+}
+
+void WriterImpl::Upgrade(Response response, std::function<void(std::string_view)> on_data) {
+  int expected = kFresh;
+  if (!phase_.compare_exchange_strong(expected, kStreaming)) {
+    log::Warn("http", "ResponseWriter::Upgrade after a response; ignored");
+    return;
+  }
+  uint64_t id = id_;
+  OnConnection([id, r = std::move(response), fn = std::move(on_data)](Connection& c) mutable {
+    c.DoUpgrade(id, std::move(r), std::move(fn));
+  });
 }
 
 void WriterImpl::StartStream(int status, Headers headers) {

@@ -46,6 +46,13 @@ class ResponseWriter {
   // sending it then runs on the workers, in parallel, instead of one after another there.
   // The default runs `fn` at once (writers that are not a connection).
   virtual void Post(std::function<void()> fn) { fn(); }
+  // Switches the connection to another protocol (WebSocket, websocket.h): sends `response`
+  // (a 101) and from then on gives every byte the client sends to `on_data`, on the worker
+  // thread; Write sends raw bytes, End closes the connection once they are out. Once per
+  // request, instead of Send or StartStream. Writers that are not a connection just Send.
+  virtual void Upgrade(Response response, std::function<void(std::string_view)> on_data) {
+    Send(std::move(response));
+  }
 };
 
 using Handler = std::function<void(Request&& request, std::shared_ptr<ResponseWriter> writer)>;
