@@ -14,6 +14,11 @@ find_package(LibArchive REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(SNAPPY REQUIRED IMPORTED_TARGET snappy)
+# toml++ (header-only use; the config center validates TOML configs with it).
+find_path(TOMLPP_INCLUDE_DIR toml++/toml.h)
+if(NOT TOMLPP_INCLUDE_DIR)
+  message(FATAL_ERROR "toml++ not found: apt-get install libtomlplusplus-dev (scripts/deps.sh)")
+endif()
 
 # Standalone Asio, compiled once (ASIO_SEPARATE_COMPILATION) in src/core/asio_impl.cc so
 # that every file that includes asio does not instantiate its implementation again.

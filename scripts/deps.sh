@@ -10,6 +10,7 @@ packages=(
   libasio-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libssl-dev libfmt-dev
   libspdlog-dev libcli11-dev libre2-dev libarchive-dev libzstd-dev libnghttp2-dev
   libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev libsnappy-dev
+  libtomlplusplus-dev
   # store peers
   etcd-server etcd-client
   # containers and networks
