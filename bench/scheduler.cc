@@ -17,8 +17,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/testing/random.h"
 #include "orchestrator/node_table.h"
-#include "orchestrator/random.h"
 #include "orchestrator/scheduler.h"
 #include "orchestrator/types.h"
 

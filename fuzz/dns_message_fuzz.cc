@@ -9,13 +9,13 @@
 #include "core/log.h"
 #include "registry/dns/answerer.h"
 #include "registry/registry.h"
-#include "registry/testing/fake_store.h"
+#include "store/testing/fake_store.h"
 
 namespace {
 
 struct World {
   berth::ManualClock clock;
-  berth::registry::testing::FakeStore store{clock};
+  berth::store::testing::FakeStore store{clock};
   berth::registry::Registry registry{store, clock};
   berth::registry::dns::Answerer answerer{registry};
   World() {

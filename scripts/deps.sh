@@ -22,6 +22,8 @@ packages=(
   ripgrep zstd
   # scanner references: dpkg --compare-versions (dpkg), rpm.vercmp (rpm), PEP 440 (packaging)
   dpkg rpm python3-packaging
+  # shells the CLI's completion scripts are tested under
+  bash zsh
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -37,7 +37,7 @@ cat <<EOM
 
 berthd dev is running (pid $pid). In another shell:
   export BERTH_ADDR=$BERTH_ADDR BERTH_TOKEN=\$(cat $data_dir/admin.token)
-  $bin/berth get instances -n shop && $bin/berth describe app shop/shop
+  $bin/berth get instances -n shop -o wide && $bin/berth describe app shop/shop
 Ctrl-C stops it.
 EOM
 wait $pid

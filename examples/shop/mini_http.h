@@ -5,7 +5,6 @@
 #pragma once
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -159,7 +158,8 @@ inline int Serve(int port, const std::function<Response(const Request&)>& handle
   }
 }
 
-// GET http://host:port/path with Connection: close; returns status (0 on failure) and body.
+// GET http://host:port/path with Connection: close (host: an IPv4 literal or localhost);
+// returns status (0 on failure) and body.
 inline int Get(const std::string& url, std::string* body) {
   if (url.rfind("http://", 0) != 0) return 0;
   std::string rest = url.substr(7);
@@ -169,18 +169,14 @@ inline int Get(const std::string& url, std::string* body) {
   size_t colon = hostport.rfind(':');
   std::string host = hostport.substr(0, colon);
   std::string port = colon == std::string::npos ? "80" : hostport.substr(colon + 1);
-  // Numeric addresses need no resolver (a static binary in a one-file image has no NSS);
-  // names go through getaddrinfo.
+  // IPv4 literals and "localhost" only: a static binary in a one-file image has no resolver
+  // (glibc's getaddrinfo needs the NSS libraries the image does not hold), and the agent hands
+  // out the gateway's address as a literal.
   sockaddr_in target{};
   target.sin_family = AF_INET;
   target.sin_port = htons(static_cast<uint16_t>(std::atoi(port.c_str())));
   if (inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host.c_str(), &target.sin_addr) != 1) {
-    addrinfo hints{}, *res = nullptr;
-    hints.ai_family = AF_INET;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host.c_str(), port.c_str(), &hints, &res) != 0 || !res) return 0;
-    target = *reinterpret_cast<sockaddr_in*>(res->ai_addr);
-    freeaddrinfo(res);
+    return 0;
   }
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   timeval tv{.tv_sec = 3, .tv_usec = 0};

@@ -115,9 +115,10 @@ Json ServiceJson(const orch::ServiceSpec& spec, const std::vector<InstanceView>&
     if (a.target_rps > 0) as["target_rps"] = a.target_rps;
     s["autoscale"] = std::move(as);
   }
-  if (status.is_object() && status.contains(spec.name) &&
-      status[spec.name].contains("unschedulable")) {
-    s["unschedulable"] = status[spec.name]["unschedulable"];
+  if (status.is_object() && status.contains(spec.name)) {
+    for (const char* field : {"unschedulable", "waiting"}) {
+      if (status[spec.name].contains(field)) s[field] = status[spec.name][field];
+    }
   }
   if (rollout.is_object() && !rollout.empty()) s["rollout"] = rollout;
   return s;
@@ -325,7 +326,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
                 static const std::vector<InstanceView> kNone;
                 Json out = AppSummary(store, *sa, it == inst->end() ? kNone : it->second, true,
                                       clock.WallMillis());
-                out["spec"] = Json::parse(orch::AppToJson(sa->app));
+                out["spec"] = orch::AppToJsonValue(sa->app);
                 auto events = apps->Events(sa->app.ns, sa->app.name);
                 if (!events) return call->ReplyError(events.error());
                 Json ev = Json::array();

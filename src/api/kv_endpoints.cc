@@ -78,35 +78,20 @@ void Get(const std::shared_ptr<Call>& call, store::Store& store, std::string key
 void Put(const std::shared_ptr<Call>& call, store::Store& store) {
   auto key = KeyParam(*call);
   if (!key) return call->ReplyError(key.error());
-  auto body = call->JsonBody();
+  auto body = call->ReadBody();
   if (!body) return call->ReplyError(body.error());
-  if (auto v = RejectUnknownFields(*body, {"value", "lease", "prev_revision"}, "kv put body"); !v) {
-    return call->ReplyError(v.error());
-  }
-  if (!body->contains("value") || !(*body)["value"].is_string()) {
-    return call->ReplyError(
-        Error(ErrorCode::kInvalidArgument, "kv put body needs \"value\" as a string"));
-  }
-  const auto& value = (*body)["value"].get_ref<const std::string&>();
+  std::string value;
+  int64_t lease = 0;
+  std::optional<int64_t> prev;
+  input::Object o(body->root());
+  o.Required("value", value)
+      .Optional("lease", lease, input::Int(0, INT64_MAX))
+      .Optional("prev_revision", prev, input::Int(0, INT64_MAX));
+  if (auto done = o.Done(); !done) return call->ReplyError(done.error());
   if (value.size() > store::kMaxValueBytes) {
     return call->ReplyError(
         Error(ErrorCode::kPayloadTooLarge, fmt::format("value of {} bytes exceeds the limit of {}",
                                                        value.size(), store::kMaxValueBytes)));
-  }
-  int64_t lease = 0;
-  if (body->contains("lease")) {
-    if (!(*body)["lease"].is_number_integer()) {
-      return call->ReplyError(Error(ErrorCode::kInvalidArgument, "\"lease\" must be an integer"));
-    }
-    lease = (*body)["lease"].get<int64_t>();
-  }
-  std::optional<int64_t> prev;
-  if (body->contains("prev_revision")) {
-    if (!(*body)["prev_revision"].is_number_integer()) {
-      return call->ReplyError(
-          Error(ErrorCode::kInvalidArgument, "\"prev_revision\" must be an integer"));
-    }
-    prev = (*body)["prev_revision"].get<int64_t>();
   }
   store::AsyncTxnStore* async = store::AsyncTxnOf(store);
   if (!prev && !async) {
@@ -272,27 +257,23 @@ void RegisterKvEndpoints(Router& router, store::Store& store) {
                 if (!key) return call->ReplyError(key.error());
                 Watch(call, store, *key);
               }});
-  router.Add(
-      {.method = "POST",
-       .pattern = "/v1/leases",
-       .access = Access::kCluster,
-       .min_role = Role::kAdmin,
-       .mutating = true,
-       .handler = [&store](std::shared_ptr<Call> call) {
-         auto body = call->JsonBody();
-         if (!body) return call->ReplyError(body.error());
-         if (auto v = RejectUnknownFields(*body, {"ttl"}, "lease body"); !v) {
-           return call->ReplyError(v.error());
-         }
-         if (!body->contains("ttl") || !(*body)["ttl"].is_number_integer() ||
-             (*body)["ttl"].get<int64_t>() < 1 || (*body)["ttl"].get<int64_t>() > 86400 * 30) {
-           return call->ReplyError(Error(ErrorCode::kInvalidArgument,
-                                         "\"ttl\" must be an integer from 1 to 2592000 seconds"));
-         }
-         auto id = store.GrantLease((*body)["ttl"].get<int64_t>());
-         if (!id) return call->ReplyError(id.error());
-         call->Reply(200, Json{{"id", *id}, {"ttl", (*body)["ttl"]}});
-       }});
+  router.Add({.method = "POST",
+              .pattern = "/v1/leases",
+              .access = Access::kCluster,
+              .min_role = Role::kAdmin,
+              .mutating = true,
+              .handler = [&store](std::shared_ptr<Call> call) {
+                auto body = call->ReadBody();
+                if (!body) return call->ReplyError(body.error());
+                int64_t ttl = 0;  // seconds, as etcd's LeaseGrant
+                input::Object o(body->root());
+                o.Required("ttl", ttl,
+                           input::Int(1, 86400 * 30, "an integer from 1 to 2592000 seconds"));
+                if (auto done = o.Done(); !done) return call->ReplyError(done.error());
+                auto id = store.GrantLease(ttl);
+                if (!id) return call->ReplyError(id.error());
+                call->Reply(200, Json{{"id", *id}, {"ttl", ttl}});
+              }});
   router.Add({.method = "GET",
               .pattern = "/v1/leases/{id}",
               .access = Access::kCluster,
@@ -336,16 +317,12 @@ void RegisterKvEndpoints(Router& router, store::Store& store) {
               .min_role = Role::kAdmin,
               .mutating = true,
               .handler = [&store](std::shared_ptr<Call> call) {
-                auto body = call->JsonBody();
+                auto body = call->ReadBody();
                 if (!body) return call->ReplyError(body.error());
-                if (auto v = RejectUnknownFields(*body, {"revision"}, "compact body"); !v) {
-                  return call->ReplyError(v.error());
-                }
-                if (!body->contains("revision") || !(*body)["revision"].is_number_integer()) {
-                  return call->ReplyError(Error(ErrorCode::kInvalidArgument,
-                                                "compact body needs \"revision\" (integer)"));
-                }
-                auto rev = (*body)["revision"].get<int64_t>();
+                int64_t rev = 0;
+                input::Object o(body->root());
+                o.Required("revision", rev, input::Int(0, INT64_MAX));
+                if (auto done = o.Done(); !done) return call->ReplyError(done.error());
                 auto r = store.Compact(rev);
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, Json{{"compact_revision", rev}});

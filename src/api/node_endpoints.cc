@@ -42,17 +42,6 @@ Json ResourcesJson(const orch::Resources& r) {
   return {{"cpu_millis", r.cpu_millis}, {"memory_bytes", r.memory_bytes}, {"pids", r.pids}};
 }
 
-Result<int64_t> NonNegative(const Json& j, std::string_view field, std::string_view what) {
-  if (!j.contains(field)) return int64_t{0};
-  const Json& v = j.at(field);
-  if (!v.is_number_integer() || v.get<int64_t>() < 0) {
-    return Fail(ErrorCode::kInvalidArgument,
-                fmt::format("{}.{} must be a non-negative integer, got {}", what, field,
-                            v.dump().substr(0, 40)));
-  }
-  return v.get<int64_t>();
-}
-
 // The registration body: labels, capacity, address, ttl_seconds.
 struct Registration {
   orch::Node node;
@@ -60,70 +49,51 @@ struct Registration {
   int64_t ttl_seconds = kDefaultTtlSeconds;
 };
 
-Result<Registration> ParseRegistration(const Json& body, const std::string& id) {
-  if (auto r = RejectUnknownFields(body, {"labels", "capacity", "address", "ttl_seconds"},
-                                   "node registration");
-      !r) {
-    return std::unexpected(r.error());
+// A label value: at most kMaxLabelBytes, no ',' or spaces (keys are checked by the map).
+Result<std::string> ReadLabelValue(const input::Node& n) {
+  std::string v = BERTH_TRY(input::String(n));
+  if (v.size() > kMaxLabelBytes || v.find_first_of(", \t\r\n") != std::string::npos) {
+    return n.Fail(fmt::format("is not a valid label value: at most {} bytes, no ',' or spaces",
+                              kMaxLabelBytes));
   }
+  return v;
+}
+
+Result<orch::Resources> ReadCapacity(const input::Node& n) {
+  orch::Resources r;
+  input::Object o(n);
+  o.Optional("cpu_millis", r.cpu_millis, input::Int(0, INT64_MAX))
+      .Optional("memory_bytes", r.memory_bytes, input::Int(0, INT64_MAX))
+      .Optional("pids", r.pids, input::Int(0, INT64_MAX));
+  BERTH_TRY(o.Done());
+  return r;
+}
+
+Result<Registration> ParseRegistration(const input::Node& body, const std::string& id) {
   Registration reg;
   reg.node.id = id;
-  if (body.contains("labels")) {
-    const Json& l = body.at("labels");
-    if (!l.is_object()) return std::unexpected(Invalid("labels must be an object of strings"));
-    if (l.size() > kMaxLabels) {
-      return std::unexpected(
-          Invalid(fmt::format("{} labels is more than the limit of {}", l.size(), kMaxLabels)));
-    }
-    for (const auto& [k, v] : l.items()) {
-      if (!v.is_string()) {
-        return std::unexpected(
-            Invalid(fmt::format("label \"{}\" must be a string", k.substr(0, 80))));
+  input::Object o(body);
+  o.Optional("labels", reg.node.labels, input::MapOf(ReadLabelValue, kMaxLabels))
+      .Required("capacity", reg.node.capacity, ReadCapacity)
+      .Optional("address", reg.address,
+                [](const input::Node& a) -> Result<std::string> {
+                  std::string v = BERTH_TRY(input::String(a));
+                  if (v.size() > 255) return a.Fail("must be a host name or IP address");
+                  return v;
+                })
+      .Optional("ttl_seconds", reg.ttl_seconds, input::Int(1, kMaxTtlSeconds));
+  BERTH_TRY(o.Done());
+  if (const input::Node* labels = body.Find("labels")) {
+    for (const input::Entry& e : labels->entries()) {
+      if (e.key.empty() || e.key.size() > kMaxLabelBytes ||
+          e.key.find_first_of(",= \t\r\n") != std::string::npos) {
+        return labels->Fail(fmt::format(
+            "label {} is not valid: keys are at most {} bytes, with no ',', '=' or spaces",
+            Quoted(e.key), kMaxLabelBytes));
       }
-      const auto& s = v.get_ref<const std::string&>();
-      if (k.empty() || k.size() > kMaxLabelBytes || s.size() > kMaxLabelBytes ||
-          k.find_first_of(",= \t\r\n") != std::string::npos ||
-          s.find_first_of(", \t\r\n") != std::string::npos) {
-        return std::unexpected(Invalid(fmt::format(
-            "label \"{}\"=\"{}\" is not valid: keys and values are at most {} bytes, keys "
-            "have no ',', '=' or spaces, values no ',' or spaces",
-            k.substr(0, 80), s.substr(0, 80), kMaxLabelBytes)));
-      }
-      reg.node.labels[k] = s;
     }
   }
-  if (!body.contains("capacity") || !body.at("capacity").is_object()) {
-    return std::unexpected(
-        Invalid("node registration needs \"capacity\": {\"cpu_millis\", \"memory_bytes\", "
-                "\"pids\"}"));
-  }
-  const Json& c = body.at("capacity");
-  if (auto r = RejectUnknownFields(c, {"cpu_millis", "memory_bytes", "pids"}, "capacity"); !r) {
-    return std::unexpected(r.error());
-  }
-  auto cpu = NonNegative(c, "cpu_millis", "capacity");
-  if (!cpu) return std::unexpected(cpu.error());
-  auto mem = NonNegative(c, "memory_bytes", "capacity");
-  if (!mem) return std::unexpected(mem.error());
-  auto pids = NonNegative(c, "pids", "capacity");
-  if (!pids) return std::unexpected(pids.error());
-  reg.node.capacity = {*cpu, *mem, *pids};
-  if (body.contains("address")) {
-    const Json& a = body.at("address");
-    if (!a.is_string() || a.get_ref<const std::string&>().size() > 255) {
-      return std::unexpected(Invalid("address must be a host name or IP address"));
-    }
-    reg.address = a.get<std::string>();
-  }
-  if (body.contains("ttl_seconds")) {
-    const Json& t = body.at("ttl_seconds");
-    if (!t.is_number_integer() || t.get<int64_t>() < 1 || t.get<int64_t>() > kMaxTtlSeconds) {
-      return std::unexpected(Invalid(fmt::format("ttl_seconds must be an integer 1..{}, got {}",
-                                                 kMaxTtlSeconds, t.dump().substr(0, 40))));
-    }
-    reg.ttl_seconds = t.get<int64_t>();
-  }
-  if (auto v = reg.node.Validate(); !v) return std::unexpected(v.error());
+  if (auto v = reg.node.Validate(); !v) return body.Fail(v.error().message);
   return reg;
 }
 
@@ -274,7 +244,7 @@ Result<int64_t> UpdateNode(store::Store& store, const std::string& id,
     change(*node);
     auto stored = ParseJson(kv.value);
     if (!stored) return std::unexpected(stored.error());
-    Json j = *ParseJson(orch::NodeToJson(*node));
+    Json j = orch::NodeToJsonValue(*node);
     for (auto& [k, v] : stored->items())
       if (!j.contains(k)) j[k] = v;  // address, registeredMs: kept
     store::TxnRequest txn;
@@ -320,7 +290,7 @@ Result<std::pair<Json, int64_t>> Register(store::Store& store, Clock& clock, con
                              .op = store::Compare::Op::kEqual,
                              .number = kv.mod_revision});
     }
-    Json j = *ParseJson(orch::NodeToJson(node));
+    Json j = orch::NodeToJsonValue(node);
     j["address"] = reg.address;
     j["registeredMs"] = clock.WallMillis();
     txn.success.push_back(store::TxnOp::Put(key, j.dump(), *lease));
@@ -346,8 +316,8 @@ Result<std::pair<Json, int64_t>> Register(store::Store& store, Clock& clock, con
 }
 
 std::string StatusKeyOf(const Call& call) {
-  return fmt::format("{}{}/status/{}/{}/{}", orch::kNodesPrefix, call.Param("node"),
-                     call.Param("ns"), call.Param("app"), call.Param("instance"));
+  return orch::StatusKey(call.Param("node"), call.Param("ns"), call.Param("app"),
+                         call.Param("instance"));
 }
 
 Result<void> CheckInstancePath(const Call& call) {
@@ -357,55 +327,11 @@ Result<void> CheckInstancePath(const Call& call) {
   return CheckName("instance", call.Param("instance"));
 }
 
-// The status body: InstanceStatusToJson's fields plus "ip" and "ports".
+// The status body (orchestrator's InstanceReport), as it is stored.
 Result<std::string> ParseStatus(const Call& call) {
-  auto body = call.JsonBody();
-  if (!body) return std::unexpected(body.error());
-  if (auto r = RejectUnknownFields(
-          *body, {"state", "readySinceMs", "message", "cpuMillis", "restarts", "ip", "ports"},
-          "instance status");
-      !r) {
-    return std::unexpected(r.error());
-  }
-  if (!body->contains("state") || !(*body)["state"].is_string()) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "instance status needs \"state\": pending, starting, ready, unready, stopping, "
-                "stopped or failed");
-  }
-  if (body->contains("readySinceMs") && !(*body)["readySinceMs"].is_number_integer()) {
-    return Fail(ErrorCode::kInvalidArgument, "readySinceMs must be an integer (wall-clock ms)");
-  }
-  if (body->contains("message") && !(*body)["message"].is_string()) {
-    return Fail(ErrorCode::kInvalidArgument, "message must be a string");
-  }
-  if (body->contains("restarts") &&
-      (!(*body)["restarts"].is_number_integer() || (*body)["restarts"].get<int64_t>() < 0)) {
-    return Fail(ErrorCode::kInvalidArgument, "restarts must be a non-negative integer");
-  }
-  auto s = orch::InstanceStatusFromJson(body->dump());
-  if (!s) return std::unexpected(s.error());
-  if (body->contains("ip") && !(*body)["ip"].is_string()) {
-    return Fail(ErrorCode::kInvalidArgument, "ip must be a string");
-  }
-  if (body->contains("ports")) {
-    const Json& p = (*body)["ports"];
-    if (!p.is_object()) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "ports must be an object {\"<containerPort>\": <hostPort>}");
-    }
-    for (const auto& [k, v] : p.items()) {
-      int port = 0;
-      auto [ptr, ec] = std::from_chars(k.data(), k.data() + k.size(), port);
-      if (ec != std::errc() || ptr != k.data() + k.size() || port < 1 || port > 65535 ||
-          !v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 65535) {
-        return Fail(ErrorCode::kInvalidArgument,
-                    fmt::format("ports: \"{}\": {} is not a container port (1..65535) with a "
-                                "host port (0..65535)",
-                                k.substr(0, 20), v.dump().substr(0, 20)));
-      }
-    }
-  }
-  return body->dump();
+  const input::Document body = BERTH_TRY(call.ReadBody());
+  const orch::InstanceReport report = BERTH_TRY(orch::ReadInstanceReport(body.root()));
+  return orch::InstanceReportToJson(report);
 }
 
 void WatchAssignments(const std::shared_ptr<Call>& call, store::Store& store, asio::io_context& io,
@@ -421,7 +347,7 @@ void WatchAssignments(const std::shared_ptr<Call>& call, store::Store& store, as
                           "again and watch from the list's revision + 1",
                           *revision, *compact)));
   }
-  const std::string prefix = orch::NodeKey(node) + "/assignments/";
+  const std::string prefix = orch::AssignmentsPrefix(node);
   auto stream = LineStream::Start(call, io);
   auto watcher = store.Watch(
       prefix, {.prefix = true, .start_revision = *revision}, [stream](store::WatchResponse&& resp) {
@@ -494,9 +420,9 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
               .handler = OnPool(pool, [&store, &clock](const std::shared_ptr<Call>& call) {
                 const std::string& node = call->Param("node");
                 if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
-                auto body = call->JsonBody();
+                auto body = call->ReadBody();
                 if (!body) return call->ReplyError(body.error());
-                auto reg = ParseRegistration(*body, node);
+                auto reg = ParseRegistration(body->root(), node);
                 if (!reg) return call->ReplyError(reg.error());
                 auto r = Register(store, clock, node, *reg);
                 if (!r) return call->ReplyError(r.error());
@@ -513,16 +439,13 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
        .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
          const std::string& node = call->Param("node");
          if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
-         auto body = call->JsonBody();
+         auto body = call->ReadBody();
          if (!body) return call->ReplyError(body.error());
-         if (auto r = RejectUnknownFields(*body, {"lease"}, "heartbeat"); !r)
-           return call->ReplyError(r.error());
-         if (!body->contains("lease") || !(*body)["lease"].is_number_integer() ||
-             (*body)["lease"].get<int64_t>() <= 0) {
-           return call->ReplyError(
-               Invalid("heartbeat needs \"lease\": the positive id registration returned"));
-         }
-         int64_t lease = (*body)["lease"].get<int64_t>();
+         int64_t lease = 0;
+         input::Object o(body->root());
+         o.Required("lease", lease,
+                    input::Int(1, INT64_MAX, "the positive lease id the registration returned"));
+         if (auto done = o.Done(); !done) return call->ReplyError(done.error());
          auto cur = store.Get(orch::NodeKey(node));
          if (!cur) return call->ReplyError(cur.error());
          if (cur->kvs.empty() || cur->kvs.front().lease != lease) {
@@ -581,7 +504,7 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
          const std::string& node = call->Param("node");
          if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
          if (call->QueryFlag("watch")) return WatchAssignments(call, store, io, node);
-         auto kvs = store.Get(orch::NodeKey(node) + "/assignments/", {.prefix = true});
+         auto kvs = store.Get(orch::AssignmentsPrefix(node), {.prefix = true});
          if (!kvs) return call->ReplyError(kvs.error());
          Json list = Json::array();
          for (const auto& kv : kvs->kvs) {

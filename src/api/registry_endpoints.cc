@@ -12,6 +12,7 @@
 #include "api/line_stream.h"
 #include "core/http/message.h"
 #include "core/json.h"
+#include "core/json_writer.h"
 
 namespace berth::api {
 namespace {
@@ -23,19 +24,17 @@ using security::Role;
 constexpr auto kMaxWait = std::chrono::minutes(10);
 constexpr auto kDefaultWait = std::chrono::seconds(30);
 
-Json InstanceJson(const Instance& in) { return Json::parse(registry::InstanceToJsonText(in)); }
+Json InstanceJson(const Instance& in) { return registry::InstanceToJson(in); }
 
 // A service view ({"index","instances","namespace","service"}) written as text: each instance's
 // JSON is pasted in as it is rendered (no parse and re-serialization per instance). Keys in
-// nlohmann's order; namespace and service are DNS labels, nothing to escape.
+// nlohmann's order.
 std::string ViewJsonText(const registry::ServiceView& v) {
-  std::string out = fmt::format(R"({{"index":{},"instances":[)", v.index);
-  for (size_t i = 0; i < v.instances.size(); ++i) {
-    if (i > 0) out += ',';
-    out += registry::InstanceToJsonText(v.instances[i]);
-  }
-  fmt::format_to(std::back_inserter(out), R"(],"namespace":"{}","service":"{}"}})", v.ns,
-                 v.service);
+  std::string out;
+  JsonWriter w(out);
+  w.BeginObject().Key("index").Int(v.index).Key("instances").BeginArray();
+  for (const auto& in : v.instances) w.Raw(registry::InstanceToJsonText(in));
+  w.EndArray().Key("namespace").String(v.ns).Key("service").String(v.service).EndObject();
   return out;
 }
 
@@ -153,99 +152,58 @@ struct MultiWatchRequest {
   std::chrono::milliseconds progress{kDefaultProgress};  // 0: no progress lines
 };
 
-Result<int64_t> NonNegativeInt(const Json& v, std::string_view what) {
-  if (!v.is_number_integer() || v.get<int64_t>() < 0) {
-    return Fail(ErrorCode::kInvalidArgument, fmt::format("{} must be an integer >= 0", what));
+Result<registry::WatchSpec> ReadWatchSpec(const input::Node& n, int64_t default_id) {
+  registry::WatchSpec spec;
+  spec.id = default_id;
+  input::Object o(n);
+  o.Optional("id", spec.id, input::Int(0, INT64_MAX))
+      .Optional("namespace", spec.ns)
+      .Optional("service", spec.service)
+      .Optional("service_prefix", spec.service_prefix)
+      .Optional("revision", spec.from_revision, input::Int(0, INT64_MAX));
+  if (const input::Node* filters = o.Take("filters")) {
+    const auto filter =
+        input::Enum<std::string_view>({{"noput", "noput"}, {"nodelete", "nodelete"}});
+    auto list = input::ListOf(filter)(*filters);
+    if (!list) {
+      o.Fail(std::move(list.error()));
+    } else {
+      for (std::string_view f : *list) (f == "noput" ? spec.no_put : spec.no_delete) = true;
+    }
   }
-  return v.get<int64_t>();
+  BERTH_TRY(o.Done());
+  if (auto r = registry::Registry::ValidateWatchSpec(spec); !r) return n.Fail(r.error().message);
+  return spec;
 }
 
 // {"watches":[{"id","namespace","service","service_prefix","revision","filters"}],
 //  "progress_interval":"5s"}; every spec validated, ids unique.
-Result<MultiWatchRequest> ParseMultiWatch(const Json& body) {
+Result<MultiWatchRequest> ParseMultiWatch(const input::Node& body) {
   MultiWatchRequest out;
-  if (auto r = RejectUnknownFields(body, {"watches", "progress_interval"}, "watch request"); !r) {
-    return std::unexpected(r.error());
+  input::Object o(body);
+  o.Optional("progress_interval", out.progress, [](const input::Node& p) -> Result<Millis> {
+    const Millis d = BERTH_TRY(input::Duration{}(p));
+    if (d.count() != 0 && d < kMinProgress) return p.Fail("must be 0s (none) or at least 100ms");
+    return d;
+  });
+  const input::Node* list = o.Take("watches");
+  if (list == nullptr) o.Fail(body.Invalid("\"watches\" is required"));
+  BERTH_TRY(o.Done());
+  if (!list->IsList() || list->items().empty()) {
+    return list->Fail(
+        "must be a non-empty array of {\"id\",\"namespace\",\"service\",\"service_prefix\","
+        "\"revision\",\"filters\"}");
   }
-  if (body.contains("progress_interval")) {
-    const Json& p = body["progress_interval"];
-    if (!p.is_string()) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "progress_interval must be a duration string such as \"5s\" (\"0s\": none)");
-    }
-    auto d = registry::ParseDuration(p.get<std::string>());
-    if (!d) return std::unexpected(Wrap(d.error(), "progress_interval"));
-    if (d->count() != 0 && *d < kMinProgress) {
-      return Fail(ErrorCode::kInvalidArgument, "progress_interval must be 0s or at least 100ms");
-    }
-    out.progress = *d;
-  }
-  if (!body.contains("watches") || !body["watches"].is_array() || body["watches"].empty()) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "watches must be a non-empty array of {\"id\",\"namespace\",\"service\","
-                "\"service_prefix\",\"revision\",\"filters\"}");
-  }
-  const Json& list = body["watches"];
-  if (list.size() > kMaxWatchesPerStream) {
-    return Fail(ErrorCode::kInvalidArgument,
-                fmt::format("{} watches on one stream; the limit is {} (open another stream)",
-                            list.size(), kMaxWatchesPerStream));
+  if (list->items().size() > kMaxWatchesPerStream) {
+    return list->Fail(fmt::format("{} watches on one stream; the limit is {} (open another stream)",
+                                  list->items().size(), kMaxWatchesPerStream));
   }
   std::set<int64_t> ids;
-  for (size_t i = 0; i < list.size(); ++i) {
-    const Json& w = list[i];
-    std::string what = fmt::format("watches[{}]", i);
-    if (!w.is_object()) {
-      return Fail(ErrorCode::kInvalidArgument, fmt::format("{} must be an object", what));
-    }
-    if (auto r = RejectUnknownFields(
-            w, {"id", "namespace", "service", "service_prefix", "revision", "filters"}, what);
-        !r) {
-      return std::unexpected(r.error());
-    }
-    registry::WatchSpec spec;
-    spec.id = static_cast<int64_t>(i);
-    if (w.contains("id")) {
-      auto id = NonNegativeInt(w["id"], what + ".id");
-      if (!id) return std::unexpected(id.error());
-      spec.id = *id;
-    }
-    for (auto [field, target] :
-         {std::pair{"namespace", &spec.ns}, std::pair{"service", &spec.service},
-          std::pair{"service_prefix", &spec.service_prefix}}) {
-      if (!w.contains(field)) continue;
-      if (!w[field].is_string()) {
-        return Fail(ErrorCode::kInvalidArgument,
-                    fmt::format("{}.{} must be a string", what, field));
-      }
-      *target = w[field].get<std::string>();
-    }
-    if (w.contains("revision")) {
-      auto rev = NonNegativeInt(w["revision"], what + ".revision");
-      if (!rev) return std::unexpected(rev.error());
-      spec.from_revision = *rev;
-    }
-    if (w.contains("filters")) {
-      if (!w["filters"].is_array()) {
-        return Fail(ErrorCode::kInvalidArgument,
-                    fmt::format("{}.filters must be an array of \"noput\", \"nodelete\"", what));
-      }
-      for (const auto& f : w["filters"]) {
-        if (f == "noput") {
-          spec.no_put = true;
-        } else if (f == "nodelete") {
-          spec.no_delete = true;
-        } else {
-          return Fail(ErrorCode::kInvalidArgument,
-                      fmt::format("{}.filters: unknown filter {} (want \"noput\" or \"nodelete\")",
-                                  what, DumpJson(f)));
-        }
-      }
-    }
-    if (auto r = registry::Registry::ValidateWatchSpec(spec); !r) return std::unexpected(r.error());
+  for (size_t i = 0; i < list->items().size(); ++i) {
+    const input::Node& w = *list->items()[i];
+    registry::WatchSpec spec = BERTH_TRY(ReadWatchSpec(w, static_cast<int64_t>(i)));
     if (!ids.insert(spec.id).second) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  fmt::format("{}: watch id {} is given twice; ids must be unique", what, spec.id));
+      return w.Fail(fmt::format("watch id {} is given twice; ids must be unique", spec.id));
     }
     out.specs.push_back(std::move(spec));
   }
@@ -346,9 +304,9 @@ void ScheduleProgress(const std::shared_ptr<MultiWatchState>& state,
 // event's JSON is rendered once by the registry and shared by every watch and stream.
 void StreamMultiWatch(const std::shared_ptr<Call>& call, registry::Registry& reg,
                       asio::io_context& io, asio::thread_pool& pool) {
-  auto body = call->JsonBody();
+  auto body = call->ReadBody();
   if (!body) return call->ReplyError(body.error());
-  auto request = ParseMultiWatch(*body);
+  auto request = ParseMultiWatch(body->root());
   if (!request) return call->ReplyError(request.error());
   // A watch of one namespace needs viewer there; a watch of every namespace shows a token
   // bound to some namespaces only theirs.
@@ -432,7 +390,7 @@ void GetService(const std::shared_ptr<Call>& call, registry::Registry& reg, asio
   }
   std::chrono::milliseconds wait = kDefaultWait;
   if (auto w = call->Query("wait")) {
-    auto d = registry::ParseDuration(*w);
+    auto d = ParseDuration(*w);
     if (!d) return call->ReplyError(Wrap(d.error(), "wait"));
     wait = std::min<std::chrono::milliseconds>(*d, kMaxWait);
   }

@@ -172,6 +172,14 @@ bool Call::Unauthorized(int status) {
   return true;
 }
 
+Result<input::Document> Call::ReadBody(bool allow_empty) const {
+  if (request_.body.empty()) {
+    if (allow_empty) return input::FromJson(Json::object(), "request body");
+    return Fail(ErrorCode::kInvalidArgument, "request body is empty; want a JSON object");
+  }
+  return input::ParseJson(request_.body, "request body");
+}
+
 void Call::Reply(int status, const Json& body) {
   if (done_ || Unauthorized(status)) return;
   done_ = true;

@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "core/http/server.h"
+#include "core/input.h"
 #include "core/json.h"
 #include "security/tokens.h"
 
@@ -66,6 +67,9 @@ class Call {
   Result<int64_t> QueryInt(std::string_view name, int64_t fallback) const;
   // The body parsed strictly as a JSON object (empty body -> {} when `allow_empty`).
   Result<Json> JsonBody(bool allow_empty = false) const;
+  // The body for the strict reader (core/input.h): JSON, errors naming "request body", the
+  // line and the field. An empty body is an error, or `{}` with `allow_empty`.
+  Result<input::Document> ReadBody(bool allow_empty = false) const;
 
   void Reply(int status, const Json& body);
   // Reply with a body that is JSON text already (no parse and re-serialization).

@@ -1,18 +1,19 @@
 #include "cli/cli.h"
 
 #include <fmt/core.h>
-#include <yaml-cpp/yaml.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
-#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include <unistd.h>
 
+#include "cli/config.h"
 #include "core/http/client.h"
 
 namespace berth::cli {
@@ -23,15 +24,6 @@ std::string Env(const char* name) {
   return v ? v : "";
 }
 
-Json ReadConfig() {
-  std::ifstream in(ConfigPath());
-  if (!in) return Json::object();
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = ParseJson(ss.str());
-  return j && j->is_object() ? *j : Json::object();
-}
-
 std::string DefaultAdminTokenPath() {
   if (geteuid() == 0) return "/var/lib/berth/admin.token";
   std::string state = Env("XDG_STATE_HOME");
@@ -39,54 +31,174 @@ std::string DefaultAdminTokenPath() {
   return state + "/berth/admin.token";
 }
 
-void EmitYaml(YAML::Emitter& out, const Json& j) {
-  if (j.is_object()) {
-    out << YAML::BeginMap;
-    for (const auto& [k, v] : j.items()) {
-      out << YAML::Key << k << YAML::Value;
-      EmitYaml(out, v);
-    }
-    out << YAML::EndMap;
-  } else if (j.is_array()) {
-    out << YAML::BeginSeq;
-    for (const auto& v : j) EmitYaml(out, v);
-    out << YAML::EndSeq;
-  } else if (j.is_string()) {
-    out << j.get<std::string>();
-  } else if (j.is_null()) {
-    out << YAML::Null;
-  } else {
-    out << j.dump();
+ErrorCode CodeForStatus(int status) {
+  switch (status) {
+    case 400:
+      return ErrorCode::kInvalidArgument;
+    case 401:
+      return ErrorCode::kUnauthenticated;
+    case 403:
+      return ErrorCode::kPermissionDenied;
+    case 404:
+      return ErrorCode::kNotFound;
+    case 409:
+      return ErrorCode::kFailedPrecondition;
+    case 410:
+      return ErrorCode::kCompacted;
+    case 413:
+      return ErrorCode::kPayloadTooLarge;
+    case 429:
+      return ErrorCode::kResourceExhausted;
+    case 503:
+      return ErrorCode::kUnavailable;
+    case 504:
+      return ErrorCode::kDeadlineExceeded;
+    default:
+      return ErrorCode::kInternal;
   }
+}
+
+// The role a 403 names ("... needs role operator (token ...)", "... need the admin role"), or
+// empty.
+std::string NeededRole(const std::string& message) {
+  auto word_at = [&](size_t p) {
+    auto end = p;
+    while (end < message.size() && std::islower(static_cast<unsigned char>(message[end]))) ++end;
+    return message.substr(p, end - p);
+  };
+  constexpr std::string_view kNeedsRole = "needs role ";
+  if (auto p = message.find(kNeedsRole); p != std::string::npos) {
+    return word_at(p + kNeedsRole.size());
+  }
+  constexpr std::string_view kNeedThe = "need the ";
+  if (auto p = message.find(kNeedThe); p != std::string::npos) {
+    std::string role = word_at(p + kNeedThe.size());
+    if (message.compare(p + kNeedThe.size() + role.size(), 5, " role") == 0) return role;
+  }
+  return "";
 }
 
 }  // namespace
 
-std::string ConfigPath() {
-  std::string base = Env("XDG_CONFIG_HOME");
-  if (base.empty()) base = Env("HOME") + "/.config";
-  return base + "/berth/config.json";
-}
-
 Format Context::format() const {
+  if (output == "wide") return Format::kWide;
   if (output == "json") return Format::kJson;
   if (output == "yaml") return Format::kYaml;
+  if (output == "name") return Format::kName;
   return Format::kTable;
 }
 
-void Context::Resolve() {
-  Json config = ReadConfig();
-  if (addr.empty()) addr = Env("BERTH_ADDR");
-  if (addr.empty()) addr = config.value("addr", std::string());
-  if (addr.empty()) addr = "http://127.0.0.1:7700";
-  if (addr.find("://") == std::string::npos) addr = "http://" + addr;
-  while (!addr.empty() && addr.back() == '/') addr.pop_back();
-  if (token.empty()) token = Env("BERTH_TOKEN");
-  if (token.empty()) token = config.value("token", std::string());
+Result<void> Context::Resolve() {
+  const std::string path = ConfigPath();
+  auto config = LoadConfig(path);
+  if (!config) return std::unexpected(config.error());
+  const SavedContext* named = nullptr;
+  if (!context.empty()) {
+    named = config->Find(context);
+    if (!named) {
+      return Fail(ErrorCode::kNotFound,
+                  fmt::format("--context {}: no such context in {} (contexts: {}); `berth "
+                              "context ls` lists them, `berth login --addr URL --name {}` adds one",
+                              context, path, config->Names(), context));
+    }
+  }
+  const SavedContext* current = config->Find(config->current);
+  if (!addr.empty()) {
+    addr_source = "from --addr";
+  } else if (named) {
+    addr = named->addr;
+    addr_source = fmt::format("from --context {}", named->name);
+  } else if (!Env("BERTH_ADDR").empty()) {
+    addr = Env("BERTH_ADDR");
+    addr_source = "from BERTH_ADDR";
+  } else if (current) {
+    addr = current->addr;
+    addr_source = fmt::format("from the current context {}", current->name);
+  } else {
+    addr = "http://127.0.0.1:7700";
+    addr_source = "the default";
+  }
+  addr = NormalizeAddr(addr);
+  // The saved context of this server gives the token and namespace that env and flags leave
+  // open; a context's token is never sent to another server.
+  const SavedContext* saved = named && named->addr == addr ? named : config->ForAddr(addr);
+  if (saved) context_in_use = saved->name;
+  if (!token.empty()) {
+    token_source = "--token";
+  } else if (named && saved == named) {
+    token = named->token;
+    token_source = "--context " + named->name;
+  }
+  if (token.empty() && !Env("BERTH_TOKEN").empty()) {
+    token = Env("BERTH_TOKEN");
+    token_source = "BERTH_TOKEN";
+  }
+  if (token.empty() && saved) {
+    token = saved->token;
+    token_source = "context " + saved->name;
+  }
   if (token.empty()) {
     std::ifstream in(DefaultAdminTokenPath());
     std::getline(in, token);
+    if (!token.empty()) token_source = DefaultAdminTokenPath();
   }
+  if (!ns.empty()) {
+    ns_source = "-n";
+  } else if (named && !named->ns.empty()) {
+    ns = named->ns;
+    ns_source = "--context " + named->name;
+  } else if (!Env("BERTH_NAMESPACE").empty()) {
+    ns = Env("BERTH_NAMESPACE");
+    ns_source = "BERTH_NAMESPACE";
+  } else if (saved && !saved->ns.empty()) {
+    ns = saved->ns;
+    ns_source = "context " + saved->name;
+  } else {
+    ns = "default";
+  }
+  return {};
+}
+
+Error Context::Unreachable(const Error& cause) const {
+  return Error(cause.code,
+               fmt::format("cannot reach berthd at {} ({}): {}; is it running? Point berth at "
+                           "another server with --addr URL, BERTH_ADDR=URL or `berth context use "
+                           "NAME`",
+                           addr, addr_source, cause.message));
+}
+
+Error Context::HttpError(int status, std::string_view body) const {
+  std::string message(body);
+  if (auto j = ParseJson(body);
+      j && j->is_object() && j->contains("error") && (*j)["error"].is_object()) {
+    message = (*j)["error"].value("message", message);
+  }
+  while (!message.empty() && (message.back() == '\n' || message.back() == '\r')) {
+    message.pop_back();
+  }
+  if (message.empty()) message = "(no message)";
+  std::string next;
+  if (status == 401) {
+    next = fmt::format(
+        "; log in with `berth login --addr {}` (it reads the token from standard input), or "
+        "give one with --token or BERTH_TOKEN",
+        addr);
+  } else if (status == 403) {
+    const std::string role = NeededRole(message);
+    if (message.find("is bound to node") != std::string::npos) {
+      next = "; a node token only makes its node agent's calls: use a person's token";
+    } else if (!role.empty()) {
+      next = fmt::format(
+          "; use a token with role {} (an admin makes one with `berth token create --role {}`) "
+          "and `berth login` with it",
+          role, role);
+    } else {
+      next = "; ask an admin for a token with the role this needs";
+    }
+  } else if (status == 503) {
+    next = "; the server is up but its store is not: retry, and check `berth status`";
+  }
+  return Error(CodeForStatus(status), fmt::format("HTTP {}: {}{}", status, message, next));
 }
 
 Result<Json> Context::Call(std::string_view method, std::string_view path, const Json* body) {
@@ -99,49 +211,22 @@ Result<Json> Context::CallText(std::string_view method, std::string_view path, s
   http::Headers headers;
   if (!token.empty()) headers.Set("Authorization", "Bearer " + token);
   if (!content_type.empty()) headers.Set("Content-Type", std::string(content_type));
-  auto resp = http::Fetch(method, addr + std::string(path), std::move(payload), std::move(headers));
-  if (!resp) {
-    return Fail(resp.error().code,
-                fmt::format("cannot reach berthd at {}: {}", addr, resp.error().message));
+  http::ClientOptions options;
+  if (quick) {
+    options.connect_timeout = std::chrono::milliseconds(300);
+    options.timeout = std::chrono::milliseconds(1500);
   }
+  auto resp = http::Fetch(method, addr + std::string(path), std::move(payload), std::move(headers),
+                          options);
+  if (!resp) return std::unexpected(Unreachable(resp.error()));
+  if (resp->status >= 400) return std::unexpected(HttpError(resp->status, resp->body));
   auto j = ParseJson(resp->body);
-  if (resp->status >= 400) {
-    std::string message = resp->body;
-    if (j && j->contains("error")) message = (*j)["error"].value("message", message);
-    ErrorCode code = ErrorCode::kInternal;
-    switch (resp->status) {
-      case 400:
-        code = ErrorCode::kInvalidArgument;
-        break;
-      case 401:
-        code = ErrorCode::kUnauthenticated;
-        break;
-      case 403:
-        code = ErrorCode::kPermissionDenied;
-        break;
-      case 404:
-        code = ErrorCode::kNotFound;
-        break;
-      case 409:
-        code = ErrorCode::kFailedPrecondition;
-        break;
-      case 410:
-        code = ErrorCode::kCompacted;
-        break;
-      case 413:
-        code = ErrorCode::kPayloadTooLarge;
-        break;
-      case 503:
-        code = ErrorCode::kUnavailable;
-        break;
-      default:
-        break;
-    }
-    while (!message.empty() && message.back() == '\n') message.pop_back();
-    return Fail(code, fmt::format("HTTP {}: {}", resp->status, message));
+  if (!j) {
+    return Fail(ErrorCode::kInternal,
+                fmt::format("{} {} answered with a body that is not JSON ({}); is {} a berthd API "
+                            "address?",
+                            method, path, j.error().message, addr));
   }
-  if (!j)
-    return Fail(ErrorCode::kInternal, "server sent a body that is not JSON: " + j.error().message);
   return *j;
 }
 
@@ -153,7 +238,7 @@ Result<void> Context::Stream(std::string_view path,
 Result<void> Context::Stream(std::string_view method, std::string_view path, const Json* body,
                              const std::function<bool(const Json&)>& on_line) {
   auto client = http::Client::Create(addr, {.timeout = std::chrono::hours(24 * 365)});
-  if (!client) return std::unexpected(client.error());
+  if (!client) return std::unexpected(Unreachable(client.error()));
   http::Request req;
   req.method = std::string(method);
   req.target = std::string(path);
@@ -188,14 +273,26 @@ Result<void> Context::Stream(std::string_view method, std::string_view path, con
         }
         return true;
       });
-  if (status >= 400) {
-    auto j = ParseJson(error_body);
-    std::string message =
-        j && j->contains("error") ? (*j)["error"].value("message", error_body) : error_body;
-    return Fail(ErrorCode::kInvalidArgument, fmt::format("HTTP {}: {}", status, message));
+  if (status >= 400) return std::unexpected(HttpError(status, error_body));
+  if (!r && !stop) {
+    return std::unexpected(status == 0 ? Unreachable(r.error()) : r.error());
   }
-  if (!r && !stop) return r;
   return {};
+}
+
+Result<std::string> ReadInput(const std::string& path) {
+  std::stringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Fail(ErrorCode::kNotFound,
+                fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  }
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 int PrintError(const Error& error) {
@@ -205,43 +302,6 @@ int PrintError(const Error& error) {
   }
   std::fprintf(stderr, "error: %s\n", m.c_str());
   return 1;
-}
-
-bool PrintStructured(const Context& ctx, const Json& j) {
-  switch (ctx.format()) {
-    case Format::kJson:
-      std::cout << j.dump(2, ' ', false, Json::error_handler_t::replace) << "\n";
-      return true;
-    case Format::kYaml: {
-      YAML::Emitter out;
-      EmitYaml(out, j);
-      std::cout << out.c_str() << "\n";
-      return true;
-    }
-    case Format::kTable:
-      return false;
-  }
-  return false;
-}
-
-void PrintTable(const std::vector<std::string>& headers,
-                const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> width(headers.size());
-  for (size_t i = 0; i < headers.size(); ++i) width[i] = headers[i].size();
-  for (const auto& row : rows) {
-    for (size_t i = 0; i < row.size() && i < width.size(); ++i)
-      width[i] = std::max(width[i], row[i].size());
-  }
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::string out;
-    for (size_t i = 0; i < cells.size() && i < width.size(); ++i) {
-      out += cells[i];
-      if (i + 1 < cells.size()) out += std::string(width[i] - cells[i].size() + 3, ' ');
-    }
-    std::cout << out << "\n";
-  };
-  line(headers);
-  for (const auto& row : rows) line(row);
 }
 
 std::string PathEscape(std::string_view s) {
@@ -263,6 +323,22 @@ std::string FormatTime(int64_t ms) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+std::string JoinList(const Json& array) {
+  std::string out;
+  if (!array.is_array()) return out;
+  for (const auto& v : array) {
+    if (!out.empty()) out += ",";
+    out += v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return out;
+}
+
+std::string Text(const Json& j) {
+  if (j.is_null()) return "";
+  if (j.is_string()) return j.get<std::string>();
+  return j.dump();
 }
 
 }  // namespace berth::cli

@@ -1,10 +1,13 @@
-// The `berth` command line: shared context (address, token, output format), the API client
-// every command uses, and output helpers. Commands live one group per file (cmd_kv.cc, ...)
-// and are registered on a CLI11 app by the Add*Commands functions below.
-// Thread-safety: single-threaded, like the CLI.
+// The `berth` command line: the shared context of one run (global flags, the server it talks
+// to, the output format), the API client every command uses, and small helpers. Commands live
+// one group per file (cmd_kv.cc, ...), each registered by an Add*Commands function listed in
+// commands.cc; output.h prints their answers, command.h builds list commands with --watch.
+// Thread-safety: single-threaded, like the CLI (a --watch stream reader is its own thread with
+// its own client).
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -17,19 +20,54 @@ class App;
 
 namespace berth::cli {
 
-enum class Format { kTable, kJson, kYaml };
+// -o table|wide|json|yaml|name.
+enum class Format { kTable, kWide, kJson, kYaml, kName };
+inline constexpr const char* kFormats[] = {"table", "wide", "json", "yaml", "name"};
 
-struct Context {
-  std::string addr;   // --addr, else BERTH_ADDR, else config file, else http://127.0.0.1:7700
-  std::string token;  // --token, else BERTH_TOKEN, else config file, else admin.token
+// Names of one kind of object on the server ("service" -> the services of the namespace), for
+// shell completion. Fails quietly: completion prints nothing on an error.
+using NameSource = std::function<Result<std::vector<std::string>>(class Context&)>;
+
+class Context {
+ public:
+  // Global flags, bound by AddGlobalFlags (empty: not given). Resolve() fills addr, token and
+  // ns from the flags, the named or current context, the environment and the defaults.
+  std::string addr;     // --addr
+  std::string token;    // --token
+  std::string ns;       // -n/--namespace (the last one given)
+  std::vector<std::string> namespaces;  // every -n given, in order (token create -n a -n b)
+  std::string context;  // --context
   std::string output = "table";
+  bool all_namespaces = false;  // -A/--all-namespaces
+
+  // Where addr came from, for errors ("--addr", "BERTH_ADDR", "context \"prod\"", "the
+  // default"); the context whose address and token are in use, if any.
+  std::string addr_source;
+  std::string context_in_use;
+  // Where token and ns came from: "--token", "BERTH_TOKEN", "context NAME", ... ("" for none).
+  std::string token_source;
+  std::string ns_source;
+
   // Set by the chosen subcommand; returns the process exit code.
   std::function<int()> run;
+  // -o formats a command prints beyond kFormats (`security scan`: sarif, cyclonedx), by
+  // command; see ExtraFormats in command.h.
+  std::map<const CLI::App*, std::vector<std::string>> extra_formats;
+  // Filled by list commands as they are added: a kind's names, keyed by the upper-case kind
+  // ("SERVICE") that positionals name in their type_name. See completion.h.
+  std::map<std::string, NameSource> names;
 
   Format format() const;
-  // Resolves addr and token from flags, environment and the config file.
-  void Resolve();
-  // Calls the API; on an HTTP error returns the server's message ("HTTP 404: no key ...").
+  bool structured() const { return format() == Format::kJson || format() == Format::kYaml; }
+  // The namespace given with -n on the command line, or "" (not the context's default): for
+  // commands where no -n means every namespace or none.
+  std::string ExplicitNamespace() const { return namespaces.empty() ? "" : namespaces.back(); }
+  // Resolves addr, token and ns (flags > --context > BERTH_ADDR/BERTH_TOKEN/BERTH_NAMESPACE >
+  // the current context > defaults). Fails on an unreadable config file or an unknown
+  // --context, naming what to do.
+  Result<void> Resolve();
+  // Calls the API; on an HTTP error returns the server's message ("HTTP 404: no key ...") and
+  // what to do next (401: log in; 403: the role to ask for; unreachable: the address tried).
   Result<Json> Call(std::string_view method, std::string_view path, const Json* body = nullptr);
   // The same with a body sent as is (a YAML file, say) with `content_type`.
   Result<Json> CallText(std::string_view method, std::string_view path, std::string body,
@@ -40,28 +78,24 @@ struct Context {
   // The same for a request with a method and an optional JSON body (POST with progress).
   Result<void> Stream(std::string_view method, std::string_view path, const Json* body,
                       const std::function<bool(const Json&)>& on_line);
+  // The error for an HTTP answer >= 400 with `body`, with the next step named.
+  Error HttpError(int status, std::string_view body) const;
+  // The error for a server that could not be reached.
+  Error Unreachable(const Error& cause) const;
+  // Short timeouts for shell completion (which must fail fast).
+  bool quick = false;
 };
 
-// Path of the config file `berth login` writes: $XDG_CONFIG_HOME/berth/config.json.
-std::string ConfigPath();
-
+// The contents of a file, or of standard input for "-"; the error names the file and why.
+Result<std::string> ReadInput(const std::string& path);
 // Prints `error: <message>` to stderr and returns 1.
 int PrintError(const Error& error);
-// Prints `j` as JSON or YAML; false when the format is table (caller prints a table).
-bool PrintStructured(const Context& ctx, const Json& j);
-// Prints an aligned table with a header row.
-void PrintTable(const std::vector<std::string>& headers,
-                const std::vector<std::vector<std::string>>& rows);
 // Percent-encodes each segment of a key or name for use in a URL path, keeping '/'.
 std::string PathEscape(std::string_view s);
 std::string FormatTime(int64_t ms);
-
-void AddSystemCommands(CLI::App& app, Context& ctx);    // status, login
-void AddKvCommands(CLI::App& app, Context& ctx);        // kv get|put|rm|ls|watch
-void AddSecurityCommands(CLI::App& app, Context& ctx);  // token ..., audit ls
-void AddServiceCommands(CLI::App& app,
-                        Context& ctx);  // service register|ls|get|... (cmd_service.cc)
-// apply, delete, get, describe, scale, rollout (cmd_app.cc)
-void AddAppCommands(CLI::App& app, Context& ctx);
+// "a,b,c" from a JSON array of strings (other values dumped).
+std::string JoinList(const Json& array);
+// The text of a scalar: a string as is, null empty, others dumped.
+std::string Text(const Json& j);
 
 }  // namespace berth::cli

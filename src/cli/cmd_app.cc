@@ -1,45 +1,361 @@
 // Apps on the orchestrator (the /v1/apps API):
 //   berth apply -f FILE [--dry-run] [--name NAME]     (NAME: the app of a Compose file)
 //   berth delete -f FILE | berth delete app [NS/]NAME
-//   berth get apps|services|instances [-n NS | -A]
+//   berth get apps|services|instances [-A] [-w]
 //   berth describe app [NS/]NAME
 //   berth scale [NS/]APP/SERVICE=N
-//   berth rollout status|history|undo|promote|abort [NS/]APP/SERVICE [--watch] [--to-revision N]
+// Rollouts are cmd_rollout.cc. The namespace is the global -n (command.h).
+#include "cli/cmd_app.h"
+
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
 
-#include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sstream>
-#include <thread>
 
-#include "cli/cli.h"
+#include "cli/command.h"
+#include "cli/commands.h"
 #include "orchestrator/spec.h"
 
 namespace berth::cli {
 namespace {
 
-Result<std::string> ReadFile(const std::string& path) {
-  std::stringstream ss;
-  if (path == "-") {
-    ss << std::cin.rdbuf();
-    return ss.str();
+std::string Ready(const Json& s) {
+  return fmt::format("{}/{}", s.value("ready", 0), s.value("desired", 0));
+}
+
+View AppView() {
+  auto ready = [](const Json& a) {
+    int64_t desired = 0, ready = 0;
+    for (const auto& s : a.value("services", Json::array())) {
+      desired += s.value("desired", int64_t{0});
+      ready += s.value("ready", int64_t{0});
+    }
+    return fmt::format("{}/{}", ready, desired);
+  };
+  auto images = [](const Json& a) {
+    Json list = Json::array();
+    for (const auto& s : a.value("services", Json::array())) list.push_back(s.value("image", ""));
+    return JoinList(list);
+  };
+  return View{.kind = "app",
+              .columns = {Field("NAMESPACE", "namespace"),
+                          Field("NAME", "name"),
+                          {"SERVICES",
+                           [](const Json& a) {
+                             return std::to_string(a.value("services", Json::array()).size());
+                           }},
+                          {"READY", ready},
+                          Field("REVISION", "revision"),
+                          {"IMAGES", images, true}},
+              .namespaced = true};
+}
+
+View AppServiceView() {
+  auto rollout = [](const Json& v) {
+    if (v.contains("unschedulable")) {
+      return fmt::format("{} unschedulable", v["unschedulable"].value("count", 0));
+    }
+    if (v.contains("waiting")) {
+      return fmt::format("{} waiting for nodes", v["waiting"].value("count", 0));
+    }
+    return RolloutText(v);
+  };
+  return View{.kind = "service",
+              .name = [](const Json& v) { return v.value("app", "") + "/" + v.value("name", ""); },
+              .columns = {Field("NAMESPACE", "namespace"),
+                          Field("APP", "app"),
+                          Field("SERVICE", "name"),
+                          {"READY", Ready},
+                          Field("UP-TO-DATE", "up_to_date"),
+                          Field("AVAILABLE", "available"),
+                          {"ROLLOUT", rollout},
+                          Field("IMAGE", "image", true),
+                          Field("DEPLOY", "deploy_hash", true)},
+              .namespaced = true};
+}
+
+View AppInstanceView() {
+  return View{
+      .kind = "instance",
+      .name = [](const Json& v) { return v.value("id", ""); },
+      .columns = {Field("NAMESPACE", "namespace"), Field("APP", "app"), Field("SERVICE", "service"),
+                  Field("INSTANCE", "id"), Field("STATE", "state"), Field("MESSAGE", "message"),
+                  Field("NODE", "node", true), Field("IP", "ip", true),
+                  Field("IMAGE", "image", true)},
+      .namespaced = true};
+}
+
+Result<Json> FetchApps(Context& ctx) {
+  std::string path = "/v1/apps?instances=1";
+  if (!ctx.all_namespaces) path += "&namespace=" + PathEscape(ctx.ns);
+  return ctx.Call("GET", path);
+}
+
+// Every service of every app in `doc`, with its app and namespace.
+Json Services(const Json& doc) {
+  Json list = Json::array();
+  for (const auto& a : doc.value("apps", Json::array())) {
+    for (const auto& s : a.value("services", Json::array())) {
+      Json v = s;
+      v.erase("instances");
+      v["namespace"] = a["namespace"];
+      v["app"] = a["name"];
+      list.push_back(std::move(v));
+    }
   }
-  std::ifstream in(path);
-  if (!in) return Fail(ErrorCode::kNotFound, fmt::format("cannot read {}", path));
-  ss << in.rdbuf();
-  return ss.str();
+  return list;
 }
 
-std::string Leaf(const Json& j) {
-  if (j.is_null()) return "";
-  if (j.is_string()) return j.get<std::string>();
-  return j.dump();
+// Every instance of every app in `doc`, with its service, app, namespace and image.
+Json Instances(const Json& doc) {
+  Json list = Json::array();
+  for (const auto& a : doc.value("apps", Json::array())) {
+    for (const auto& s : a.value("services", Json::array())) {
+      for (const auto& i : s.value("instances", Json::array())) {
+        Json v = i;
+        v["namespace"] = a["namespace"];
+        v["app"] = a["name"];
+        v["service"] = s["name"];
+        v["image"] = s.value("image", "");
+        list.push_back(std::move(v));
+      }
+    }
+  }
+  return list;
 }
 
-// "[NS/]A/B" with a default namespace -> {ns, a, b}; "[NS/]A" -> {ns, a}.
+void AddApply(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("apply", "Create or update an app from a spec file");
+  struct Args {
+    std::string file, name;
+    bool dry_run = false;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("-f,--file", a->file, "App spec (YAML/JSON, or a Compose file); - for stdin")
+      ->required()
+      ->type_name("FILE");
+  cmd->add_flag("--dry-run", a->dry_run, "Show the diff against the stored app; store nothing");
+  cmd->add_option("--name", a->name, "App name for a Compose file");
+  cmd->callback([&ctx, a] {
+    ctx.run = [&ctx, a] {
+      auto text = ReadInput(a->file);
+      if (!text) return PrintError(text.error());
+      std::string filename = std::filesystem::path(a->file).filename().string();
+      std::string q = "?filename=" + PathEscape(filename == "-" ? "app.yaml" : filename);
+      if (!a->name.empty()) q += "&name=" + PathEscape(a->name);
+      if (a->dry_run) q += "&dry_run=1";
+      auto r = ctx.CallText("POST", "/v1/apps" + q, std::move(*text), "application/yaml");
+      if (!r) return PrintError(r.error());
+      if (r->contains("admission")) {  // warnings on stderr, whatever the output format
+        for (const auto& w : (*r)["admission"].value("warnings", Json::array())) {
+          std::cerr << "warning: admission (" << (*r)["admission"].value("mode", "")
+                    << "): " << w.get<std::string>() << "\n";
+        }
+      }
+      const std::string id = r->value("namespace", "") + "/" + r->value("name", "");
+      const std::string action = r->value("action", "");
+      PrintObject(ctx, *r, "app", r->value("name", ""), [&] {
+        if (a->dry_run) {
+          std::cout << fmt::format("app {} would be {} (dry run)\n", id, action);
+          PrintDiff((*r)["diff"]);
+        } else {
+          std::cout << fmt::format("app {} {}", id, action);
+          if (action != "unchanged")
+            std::cout << fmt::format(" at revision {}", r->value("revision", 0));
+          std::cout << "\n";
+        }
+        if (action == "unchanged") return;
+        for (const auto& s : r->value("rolling", Json::array())) {
+          std::cout << fmt::format("  {} {}: new version rolls out\n",
+                                   a->dry_run ? "would roll out" : "rolling out", Text(s));
+        }
+      });
+      return 0;
+    };
+  });
+}
+
+// The app a `delete` names: by its spec file, or [NS/]NAME.
+Result<std::pair<std::string, std::string>> AppToDelete(const Context& ctx, const std::string& file,
+                                                        const std::string& name) {
+  if (!file.empty()) {
+    auto text = ReadInput(file);
+    if (!text) return std::unexpected(text.error());
+    auto spec =
+        orchestrator::ParseAppFile(*text, std::filesystem::path(file).filename().string(), "app");
+    if (!spec) return std::unexpected(spec.error());
+    return std::pair{spec->ns, spec->name};
+  }
+  if (name.empty()) {
+    return Fail(ErrorCode::kInvalidArgument,
+                "say which app: `berth delete -f FILE` or `berth delete app [NS/]NAME`");
+  }
+  auto p = SplitName(name, ctx.ns, 1, "[NS/]NAME");
+  if (!p) return std::unexpected(p.error());
+  return std::pair{(*p)[0], (*p)[1]};
+}
+
+void AddDelete(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("delete", "Delete an app (by spec file or by name)");
+  auto file = std::make_shared<std::string>();
+  auto name = std::make_shared<std::string>();
+  cmd->add_option("-f,--file", *file, "The app's spec file")->type_name("FILE");
+  auto* by_name = cmd->add_subcommand("app", "Delete an app by name");
+  by_name->add_option("name", *name, "[NS/]NAME")->required()->type_name("APP");
+  auto run = [&ctx, file, name] {
+    auto target = AppToDelete(ctx, *file, *name);
+    if (!target) return PrintError(target.error());
+    const auto& [app_ns, app_name] = *target;
+    auto r = ctx.Call("DELETE", AppPath(app_ns, app_name));
+    if (!r) return PrintError(r.error());
+    PrintObject(ctx, *r, "app", app_name,
+                [&] { std::cout << fmt::format("app {}/{} deleted\n", app_ns, app_name); });
+    return 0;
+  };
+  cmd->callback([&ctx, run] {
+    if (!ctx.run) ctx.run = run;
+  });
+  by_name->callback([&ctx, run] { ctx.run = run; });
+}
+
+void AddGet(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("get", "List apps, services or instances");
+  cmd->require_subcommand(1);
+  AddListCommand(cmd, ctx, "apps", "List apps",
+                 {.view = AppView(), .fetch = FetchApps, .complete_as = "APP"});
+  // -o json|yaml print {"services": [...]}: the services of the apps, not the apps.
+  AddListCommand(cmd, ctx, "services", "List the apps' services",
+                 {.view = AppServiceView(),
+                  .fetch = [](Context& c) -> Result<Json> {
+                    auto doc = FetchApps(c);
+                    if (!doc) return doc;
+                    return Json{{"services", Services(*doc)}};
+                  },
+                  .complete_as = "APP/SERVICE"});
+  AddListCommand(cmd, ctx, "instances", "List the apps' instances",
+                 {.view = AppInstanceView(),
+                  .fetch = [](Context& c) -> Result<Json> {
+                    auto doc = FetchApps(c);
+                    if (!doc) return doc;
+                    return Json{{"instances", Instances(*doc)}};
+                  },
+                  .complete_as = "INSTANCE"});
+}
+
+void PrintServiceDetail(const Json& s) {
+  std::cout << fmt::format("\nService {}\n  Image:      {}\n", s.value("name", ""),
+                           s.value("image", ""));
+  std::cout << fmt::format("  Replicas:   {} desired, {} ready, {} available, {} up to date\n",
+                           s.value("desired", 0), s.value("ready", 0), s.value("available", 0),
+                           s.value("up_to_date", 0));
+  if (s.contains("rollout")) {
+    const Json& ro = s["rollout"];
+    std::cout << fmt::format("  Rollout:    {}{}\n", RolloutText(s),
+                             ro.value("reason", "").empty() ? "" : ": " + ro.value("reason", ""));
+  }
+  if (s.contains("autoscale")) {
+    const Json& a = s["autoscale"];
+    std::string targets;
+    if (a.contains("target_cpu_percent"))
+      targets += fmt::format(", cpu {}%", a.value("target_cpu_percent", 0));
+    if (a.contains("target_rps"))
+      targets += fmt::format(", {} req/s per instance", a.value("target_rps", 0));
+    std::cout << fmt::format(
+        "  Autoscale:  {}..{}{}, cool-down {}s{}\n", a.value("min", 0), a.value("max", 0), targets,
+        a.value("cooldown_ms", int64_t{0}) / 1000,
+        s.contains("cpu_millis_per_ready")
+            ? fmt::format("; cpu now {}m per ready instance", s.value("cpu_millis_per_ready", 0))
+            : "");
+  }
+  if (s.contains("unschedulable")) {
+    std::cout << fmt::format("  Unschedulable: {} replica(s): {}\n",
+                             s["unschedulable"].value("count", 0),
+                             s["unschedulable"].value("reason", ""));
+  } else if (s.contains("waiting")) {
+    std::cout << fmt::format("  Pending:    {} replica(s): {}\n", s["waiting"].value("count", 0),
+                             s["waiting"].value("reason", ""));
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& i : s.value("instances", Json::array())) {
+    rows.push_back({"  " + i.value("id", ""), i.value("node", ""), i.value("state", ""),
+                    i.value("up_to_date", false) ? "yes" : "no", i.value("ip", ""),
+                    i.value("message", "")});
+  }
+  if (!rows.empty()) {
+    PrintTable({"  INSTANCE", "NODE", "STATE", "UP-TO-DATE", "IP", "MESSAGE"}, rows);
+  }
+}
+
+void PrintAppDetail(const Json& r) {
+  std::cout << fmt::format("Name:       {}\nNamespace:  {}\nRevision:   {}\n", r.value("name", ""),
+                           r.value("namespace", ""), r.value("revision", 0));
+  for (const auto& s : r.value("services", Json::array())) PrintServiceDetail(s);
+  std::cout << "\nEvents:\n";
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& e : r.value("events", Json::array())) {
+    rows.push_back({"  " + FormatTime(e.value("time_ms", int64_t{0})), e.value("type", ""),
+                    e.value("service", ""), e.value("reason", ""), e.value("message", "")});
+  }
+  if (rows.empty()) {
+    std::cout << "  <none>\n";
+  } else {
+    PrintTable({"  TIME", "TYPE", "SERVICE", "REASON", "MESSAGE"}, rows);
+  }
+}
+
+void AddDescribe(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("describe", "Show an app in detail, events included");
+  cmd->require_subcommand(1);
+  auto name = std::make_shared<std::string>();
+  auto* sub = cmd->add_subcommand("app", "Describe an app");
+  sub->add_option("name", *name, "[NS/]NAME")->required()->type_name("APP");
+  sub->callback([&ctx, name] {
+    ctx.run = [&ctx, name] {
+      auto p = SplitName(*name, ctx.ns, 1, "[NS/]NAME");
+      if (!p) return PrintError(p.error());
+      auto r = ctx.Call("GET", AppPath((*p)[0], (*p)[1]));
+      if (!r) return PrintError(r.error());
+      PrintObject(ctx, *r, "app", (*p)[1], [&] { PrintAppDetail(*r); });
+      return 0;
+    };
+  });
+}
+
+void AddScale(CLI::App& app, Context& ctx) {
+  auto* cmd = app.add_subcommand("scale", "Set a service's replicas: APP/SERVICE=N");
+  auto target = std::make_shared<std::string>();
+  cmd->add_option("target", *target, "[NS/]APP/SERVICE=N")->required()->type_name("APP/SERVICE");
+  cmd->callback([&ctx, target] {
+    ctx.run = [&ctx, target] {
+      auto eq = target->rfind('=');
+      if (eq == std::string::npos) {
+        return PrintError(Error(ErrorCode::kInvalidArgument,
+                                fmt::format("\"{}\" is not APP/SERVICE=N", *target)));
+      }
+      auto p = SplitName(target->substr(0, eq), ctx.ns, 2, "[NS/]APP/SERVICE");
+      if (!p) return PrintError(p.error());
+      std::string n = target->substr(eq + 1);
+      char* end = nullptr;
+      long long replicas = std::strtoll(n.c_str(), &end, 10);
+      if (n.empty() || *end != '\0' || replicas < 0) {
+        return PrintError(Error(ErrorCode::kInvalidArgument,
+                                fmt::format("replicas \"{}\" is not a non-negative integer", n)));
+      }
+      Json body{{"replicas", replicas}};
+      auto r = ctx.Call(
+          "POST", AppPath((*p)[0], (*p)[1]) + "/services/" + PathEscape((*p)[2]) + "/scale", &body);
+      if (!r) return PrintError(r.error());
+      PrintObject(ctx, *r, "service", (*p)[1] + "/" + (*p)[2], [&] {
+        std::cout << fmt::format("{}/{}/{} scaled to {}\n", (*p)[0], (*p)[1], (*p)[2], replicas);
+      });
+      return 0;
+    };
+  });
+}
+
+}  // namespace
+
 Result<std::vector<std::string>> SplitName(const std::string& text, const std::string& ns,
                                            size_t parts, std::string_view what) {
   std::vector<std::string> out;
@@ -50,13 +366,9 @@ Result<std::vector<std::string>> SplitName(const std::string& text, const std::s
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
-  for (const auto& p : out) {
-    if (p.empty()) {
-      return Fail(ErrorCode::kInvalidArgument, fmt::format("\"{}\" is not {}", text, what));
-    }
-  }
-  if (out.size() == parts) out.insert(out.begin(), ns);
-  if (out.size() != parts + 1) {
+  bool ok = std::none_of(out.begin(), out.end(), [](const std::string& p) { return p.empty(); });
+  if (ok && out.size() == parts) out.insert(out.begin(), ns);
+  if (!ok || out.size() != parts + 1) {
     return Fail(ErrorCode::kInvalidArgument, fmt::format("\"{}\" is not {}", text, what));
   }
   return out;
@@ -70,11 +382,11 @@ void PrintDiff(const Json& diff) {
   for (const auto& d : diff) {
     const std::string path = d.value("path", "");
     if (d["before"].is_null()) {
-      std::cout << fmt::format("+ {}: {}\n", path, Leaf(d["after"]));
+      std::cout << fmt::format("+ {}: {}\n", path, Text(d["after"]));
     } else if (d["after"].is_null()) {
-      std::cout << fmt::format("- {}: {}\n", path, Leaf(d["before"]));
+      std::cout << fmt::format("- {}: {}\n", path, Text(d["before"]));
     } else {
-      std::cout << fmt::format("~ {}: {} -> {}\n", path, Leaf(d["before"]), Leaf(d["after"]));
+      std::cout << fmt::format("~ {}: {} -> {}\n", path, Text(d["before"]), Text(d["after"]));
     }
   }
 }
@@ -87,468 +399,12 @@ std::string RolloutText(const Json& svc) {
   return phase;
 }
 
-// One service's rollout in a line: "progressing: 2 of 3 new available, 1 outdated (img)".
-std::string RolloutLine(const Json& s) {
-  const std::string current = s.value("deploy_hash", "");
-  if (!s.contains("rollout") || s["rollout"].value("to", "") != current) {
-    return fmt::format("pending: the controller has not seen revision {} yet",
-                       current.substr(0, 8));
-  }
-  const Json& r = s["rollout"];
-  std::string line =
-      fmt::format("{}: {} of {} new replicas available, {} outdated left, {} failed ({})",
-                  r.value("phase", ""), r.value("new_available", 0), r.value("desired", 0),
-                  r.value("outdated", 0), r.value("new_failed", 0), r.value("image", ""));
-  if (r.contains("canary") && r["canary"].is_object()) {
-    // "paused: canary 1 of 1 available (shop/web:2), 10% of traffic; stable 3 of 3 (shop/web:1)"
-    const Json& c = r["canary"];
-    const std::string state = c.value("state", "");
-    if (state == "canary") {
-      line = fmt::format(
-          "{}: canary {} of {} available ({}), {}% of traffic; stable {} of {} "
-          "available ({})",
-          r.value("phase", ""), r.value("new_available", 0), c.value("replicas", 0),
-          r.value("image", ""), c.value("weight", 0), c.value("stable_available", 0),
-          c.value("stable_total", 0), c.value("stable_image", ""));
-      if (!r.value("reason", "").empty()) line += ": " + r.value("reason", "");
-      if (r.value("phase", "") == "paused") {
-        line += "; waiting for berth rollout promote|abort";
-      }
-    } else {
-      line += fmt::format(" (canary {})", state);
-    }
-  }
-  if (r.value("rolled_back", false)) line += " — rolled back to the previous version";
-  return line;
-}
-
-void AddApply(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("apply", "Create or update an app from a spec file");
-  struct Args {
-    std::string file, name;
-    bool dry_run = false;
-  };
-  auto a = std::make_shared<Args>();
-  cmd->add_option("-f,--file", a->file, "App spec (YAML/JSON, or a Compose file); - for stdin")
-      ->required();
-  cmd->add_flag("--dry-run", a->dry_run, "Show the diff against the stored app; store nothing");
-  cmd->add_option("--name", a->name, "App name for a Compose file");
-  cmd->callback([&ctx, a] {
-    ctx.run = [&ctx, a] {
-      auto text = ReadFile(a->file);
-      if (!text) return PrintError(text.error());
-      std::string filename = std::filesystem::path(a->file).filename().string();
-      std::string q = "?filename=" + PathEscape(filename == "-" ? "app.yaml" : filename);
-      if (!a->name.empty()) q += "&name=" + PathEscape(a->name);
-      if (a->dry_run) q += "&dry_run=1";
-      auto r = ctx.CallText("POST", "/v1/apps" + q, std::move(*text), "application/yaml");
-      if (!r) return PrintError(r.error());
-      if (PrintStructured(ctx, *r)) return 0;
-      if (r->contains("admission")) {
-        for (const auto& w : (*r)["admission"]["warnings"]) {
-          std::cerr << "warning: admission (" << (*r)["admission"].value("mode", "")
-                    << "): " << w.get<std::string>() << "\n";
-        }
-      }
-      std::string id = r->value("namespace", "") + "/" + r->value("name", "");
-      std::string action = r->value("action", "");
-      if (a->dry_run) {
-        std::cout << fmt::format("app {} would be {} (dry run)\n", id,
-                                 action == "unchanged" ? "unchanged" : action);
-        PrintDiff((*r)["diff"]);
-      } else {
-        std::cout << fmt::format("app {} {}", id, action);
-        if (action != "unchanged")
-          std::cout << fmt::format(" at revision {}", r->value("revision", 0));
-        std::cout << "\n";
-      }
-      for (const auto& s : (*r)["rolling"]) {
-        if (action != "unchanged") {
-          std::cout << fmt::format("  {} {}: new version rolls out\n",
-                                   a->dry_run ? "would roll out" : "rolling out", Leaf(s));
-        }
-      }
-      return 0;
-    };
-  });
-}
-
-void AddDelete(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("delete", "Delete an app (by spec file or by name)");
-  auto file = std::make_shared<std::string>();
-  auto name = std::make_shared<std::string>();
-  auto ns = std::make_shared<std::string>("default");
-  cmd->add_option("-f,--file", *file, "The app's spec file");
-  cmd->add_option("-n,--namespace", *ns, "Namespace")->capture_default_str();
-  auto* by_name = cmd->add_subcommand("app", "Delete an app by name");
-  by_name->add_option("name", *name, "[NS/]NAME")->required();
-  auto run = [&ctx, file, name, ns] {
-    std::string app_ns, app_name;
-    if (!file->empty()) {
-      auto text = ReadFile(*file);
-      if (!text) return PrintError(text.error());
-      auto spec = orchestrator::ParseAppFile(
-          *text, std::filesystem::path(*file).filename().string(), "app");
-      if (!spec) return PrintError(spec.error());
-      app_ns = spec->ns;
-      app_name = spec->name;
-    } else if (!name->empty()) {
-      auto p = SplitName(*name, *ns, 1, "[NS/]NAME");
-      if (!p) return PrintError(p.error());
-      app_ns = (*p)[0];
-      app_name = (*p)[1];
-    } else {
-      return PrintError(Error(ErrorCode::kInvalidArgument, "give -f FILE or `app NAME`"));
-    }
-    auto r = ctx.Call("DELETE", AppPath(app_ns, app_name));
-    if (!r) return PrintError(r.error());
-    if (PrintStructured(ctx, *r)) return 0;
-    std::cout << fmt::format("app {}/{} deleted\n", app_ns, app_name);
-    return 0;
-  };
-  cmd->callback([&ctx, run] {
-    if (!ctx.run) ctx.run = run;
-  });
-  by_name->callback([&ctx, run] { ctx.run = run; });
-}
-
-void AddGet(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("get", "List apps, services or instances");
-  cmd->require_subcommand(1);
-  auto ns = std::make_shared<std::string>("default");
-  auto all = std::make_shared<bool>(false);
-  cmd->add_option("-n,--namespace", *ns, "Namespace")->capture_default_str();
-  cmd->add_flag("-A,--all-namespaces", *all, "Every namespace");
-  for (std::string what : {"apps", "services", "instances"}) {
-    auto* sub = cmd->add_subcommand(what, "List " + what);
-    sub->callback([&ctx, ns, all, what] {
-      ctx.run = [&ctx, ns, all, what] {
-        std::string path = "/v1/apps?instances=1";
-        if (!*all) path += "&namespace=" + PathEscape(*ns);
-        auto r = ctx.Call("GET", path);
-        if (!r) return PrintError(r.error());
-        if (what == "apps") {
-          if (PrintStructured(ctx, *r)) return 0;
-          std::vector<std::vector<std::string>> rows;
-          for (const auto& a : (*r)["apps"]) {
-            int64_t desired = 0, ready = 0;
-            for (const auto& s : a["services"]) {
-              desired += s.value("desired", int64_t{0});
-              ready += s.value("ready", int64_t{0});
-            }
-            rows.push_back({a.value("namespace", ""), a.value("name", ""),
-                            std::to_string(a["services"].size()),
-                            fmt::format("{}/{}", ready, desired),
-                            std::to_string(a.value("revision", 0))});
-          }
-          PrintTable({"NAMESPACE", "NAME", "SERVICES", "READY", "REVISION"}, rows);
-          return 0;
-        }
-        Json list = Json::array();
-        for (const auto& a : (*r)["apps"]) {
-          for (const auto& s : a["services"]) {
-            if (what == "services") {
-              Json v = s;
-              v.erase("instances");
-              v["namespace"] = a["namespace"];
-              v["app"] = a["name"];
-              list.push_back(std::move(v));
-              continue;
-            }
-            for (const auto& i : s["instances"]) {
-              Json v = i;
-              v["namespace"] = a["namespace"];
-              v["app"] = a["name"];
-              v["service"] = s["name"];
-              list.push_back(std::move(v));
-            }
-          }
-        }
-        if (PrintStructured(ctx, Json{{what, list}})) return 0;
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& v : list) {
-          if (what == "services") {
-            std::string status = RolloutText(v);
-            if (v.contains("unschedulable")) {
-              status = fmt::format("{} unschedulable", v["unschedulable"].value("count", 0));
-            }
-            rows.push_back({v.value("namespace", ""), v.value("app", ""), v.value("name", ""),
-                            v.value("image", ""),
-                            fmt::format("{}/{}", v.value("ready", 0), v.value("desired", 0)),
-                            std::to_string(v.value("up_to_date", 0)),
-                            std::to_string(v.value("available", 0)), status});
-          } else {
-            rows.push_back({v.value("namespace", ""), v.value("app", ""), v.value("service", ""),
-                            v.value("id", ""), v.value("node", ""), v.value("state", ""),
-                            v.value("ip", ""), v.value("message", "")});
-          }
-        }
-        if (what == "services") {
-          PrintTable({"NAMESPACE", "APP", "SERVICE", "IMAGE", "READY", "UP-TO-DATE", "AVAILABLE",
-                      "ROLLOUT"},
-                     rows);
-        } else {
-          PrintTable({"NAMESPACE", "APP", "SERVICE", "INSTANCE", "NODE", "STATE", "IP", "MESSAGE"},
-                     rows);
-        }
-        return 0;
-      };
-    });
-  }
-}
-
-void AddDescribe(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("describe", "Show an app in detail, events included");
-  cmd->require_subcommand(1);
-  auto ns = std::make_shared<std::string>("default");
-  auto name = std::make_shared<std::string>();
-  cmd->add_option("-n,--namespace", *ns, "Namespace")->capture_default_str();
-  auto* sub = cmd->add_subcommand("app", "Describe an app");
-  sub->add_option("name", *name, "[NS/]NAME")->required();
-  sub->callback([&ctx, ns, name] {
-    ctx.run = [&ctx, ns, name] {
-      auto p = SplitName(*name, *ns, 1, "[NS/]NAME");
-      if (!p) return PrintError(p.error());
-      auto r = ctx.Call("GET", AppPath((*p)[0], (*p)[1]));
-      if (!r) return PrintError(r.error());
-      if (PrintStructured(ctx, *r)) return 0;
-      std::cout << fmt::format("Name:       {}\nNamespace:  {}\nRevision:   {}\n",
-                               r->value("name", ""), r->value("namespace", ""),
-                               r->value("revision", 0));
-      for (const auto& s : (*r)["services"]) {
-        std::cout << fmt::format("\nService {}\n  Image:      {}\n", s.value("name", ""),
-                                 s.value("image", ""));
-        std::cout << fmt::format(
-            "  Replicas:   {} desired, {} ready, {} available, {} up to date\n",
-            s.value("desired", 0), s.value("ready", 0), s.value("available", 0),
-            s.value("up_to_date", 0));
-        if (s.contains("rollout")) {
-          const Json& ro = s["rollout"];
-          std::cout << fmt::format(
-              "  Rollout:    {}{}\n", RolloutText(s),
-              ro.value("reason", "").empty() ? "" : ": " + ro.value("reason", ""));
-        }
-        if (s.contains("autoscale")) {
-          const Json& a = s["autoscale"];
-          std::string targets;
-          if (a.contains("target_cpu_percent"))
-            targets += fmt::format(", cpu {}%", a.value("target_cpu_percent", 0));
-          if (a.contains("target_rps"))
-            targets += fmt::format(", {} req/s per instance", a.value("target_rps", 0));
-          std::cout << fmt::format(
-              "  Autoscale:  {}..{}{}, cool-down {}s{}\n", a.value("min", 0), a.value("max", 0),
-              targets, a.value("cooldown_ms", int64_t{0}) / 1000,
-              s.contains("cpu_millis_per_ready") ? fmt::format("; cpu now {}m per ready instance",
-                                                               s.value("cpu_millis_per_ready", 0))
-                                                 : "");
-        }
-        if (s.contains("unschedulable")) {
-          std::cout << fmt::format("  Unschedulable: {} replica(s): {}\n",
-                                   s["unschedulable"].value("count", 0),
-                                   s["unschedulable"].value("reason", ""));
-        }
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& i : s["instances"]) {
-          rows.push_back({"  " + i.value("id", ""), i.value("node", ""), i.value("state", ""),
-                          i.value("up_to_date", false) ? "yes" : "no", i.value("ip", ""),
-                          i.value("message", "")});
-        }
-        if (!rows.empty()) {
-          PrintTable({"  INSTANCE", "NODE", "STATE", "UP-TO-DATE", "IP", "MESSAGE"}, rows);
-        }
-      }
-      std::cout << "\nEvents:\n";
-      std::vector<std::vector<std::string>> rows;
-      for (const auto& e : (*r)["events"]) {
-        rows.push_back({"  " + FormatTime(e.value("time_ms", int64_t{0})), e.value("type", ""),
-                        e.value("service", ""), e.value("reason", ""), e.value("message", "")});
-      }
-      if (rows.empty()) {
-        std::cout << "  <none>\n";
-      } else {
-        PrintTable({"  TIME", "TYPE", "SERVICE", "REASON", "MESSAGE"}, rows);
-      }
-      return 0;
-    };
-  });
-}
-
-void AddScale(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("scale", "Set a service's replicas: APP/SERVICE=N");
-  auto ns = std::make_shared<std::string>("default");
-  auto target = std::make_shared<std::string>();
-  cmd->add_option("-n,--namespace", *ns, "Namespace")->capture_default_str();
-  cmd->add_option("target", *target, "[NS/]APP/SERVICE=N")->required();
-  cmd->callback([&ctx, ns, target] {
-    ctx.run = [&ctx, ns, target] {
-      auto eq = target->rfind('=');
-      if (eq == std::string::npos) {
-        return PrintError(Error(ErrorCode::kInvalidArgument,
-                                fmt::format("\"{}\" is not APP/SERVICE=N", *target)));
-      }
-      auto p = SplitName(target->substr(0, eq), *ns, 2, "[NS/]APP/SERVICE");
-      if (!p) return PrintError(p.error());
-      std::string n = target->substr(eq + 1);
-      char* end = nullptr;
-      long long replicas = std::strtoll(n.c_str(), &end, 10);
-      if (n.empty() || *end != '\0' || replicas < 0) {
-        return PrintError(Error(ErrorCode::kInvalidArgument,
-                                fmt::format("replicas \"{}\" is not a non-negative integer", n)));
-      }
-      Json body{{"replicas", replicas}};
-      auto r = ctx.Call(
-          "POST", AppPath((*p)[0], (*p)[1]) + "/services/" + PathEscape((*p)[2]) + "/scale", &body);
-      if (!r) return PrintError(r.error());
-      if (PrintStructured(ctx, *r)) return 0;
-      std::cout << fmt::format("{}/{}/{} scaled to {}\n", (*p)[0], (*p)[1], (*p)[2], replicas);
-      return 0;
-    };
-  });
-}
-
-void AddRollout(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand(
-      "rollout", "Rollouts of a service: status, history, undo; promote or abort a canary");
-  cmd->require_subcommand(1);
-  auto ns = std::make_shared<std::string>("default");
-  cmd->add_option("-n,--namespace", *ns, "Namespace")->capture_default_str();
-  auto path_of = [ns](const std::string& target) -> Result<std::string> {
-    auto p = SplitName(target, *ns, 2, "[NS/]APP/SERVICE");
-    if (!p) return std::unexpected(p.error());
-    return AppPath((*p)[0], (*p)[1]) + "/services/" + PathEscape((*p)[2]) + "/rollout";
-  };
-  {
-    auto* sub = cmd->add_subcommand("status", "Show (or --watch) a service's rollout");
-    auto target = std::make_shared<std::string>();
-    auto watch = std::make_shared<bool>(false);
-    auto timeout = std::make_shared<std::string>("10m");
-    sub->add_option("target", *target, "[NS/]APP/SERVICE")->required();
-    sub->add_flag("-w,--watch", *watch,
-                  "Wait until the rollout completes, fails, or its canary waits for promotion");
-    sub->add_option("--timeout", *timeout, "Give up watching after this long")
-        ->capture_default_str();
-    sub->callback([&ctx, target, watch, timeout, path_of] {
-      ctx.run = [&ctx, target, watch, timeout, path_of] {
-        auto path = path_of(*target);
-        if (!path) return PrintError(path.error());
-        auto limit = orchestrator::ParseDuration(*timeout);
-        if (!limit) return PrintError(Wrap(limit.error(), "--timeout"));
-        auto deadline = std::chrono::steady_clock::now() + *limit;
-        std::string last;
-        while (true) {
-          auto r = ctx.Call("GET", *path);
-          if (!r) return PrintError(r.error());
-          bool current = r->contains("rollout") &&
-                         (*r)["rollout"].value("to", "") == r->value("deploy_hash", "");
-          std::string phase = current ? (*r)["rollout"].value("phase", "") : "pending";
-          if (!*watch) {
-            if (PrintStructured(ctx, *r)) return 0;
-            std::cout << RolloutLine(*r) << "\n";
-            return 0;
-          }
-          std::string line = RolloutLine(*r);
-          if (line != last && ctx.format() == Format::kTable)
-            std::cout << line << "\n" << std::flush;
-          last = line;
-          if (phase == "complete" || phase == "failed" || phase == "paused") {
-            PrintStructured(ctx, *r);
-            return phase == "failed" ? 1 : 0;
-          }
-          if (std::chrono::steady_clock::now() > deadline) {
-            return PrintError(Error(ErrorCode::kDeadlineExceeded,
-                                    fmt::format("rollout still {} after {}", phase, *timeout)));
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        }
-      };
-    });
-  }
-  {
-    auto* sub = cmd->add_subcommand("history", "List a service's deployed versions");
-    auto target = std::make_shared<std::string>();
-    sub->add_option("target", *target, "[NS/]APP/SERVICE")->required();
-    sub->callback([&ctx, target, path_of] {
-      ctx.run = [&ctx, target, path_of] {
-        auto path = path_of(*target);
-        if (!path) return PrintError(path.error());
-        auto r = ctx.Call("GET", *path);
-        if (!r) return PrintError(r.error());
-        if (PrintStructured(ctx, Json{{"history", (*r)["history"]}})) return 0;
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& h : (*r)["history"]) {
-          rows.push_back(
-              {std::to_string(h.value("revision", 0)) + (h.value("current", false) ? " *" : ""),
-               FormatTime(h.value("time_ms", int64_t{0})), h.value("image", ""),
-               h.value("deploy_hash", "").substr(0, 8), h.value("cause", "")});
-        }
-        PrintTable({"REVISION", "TIME", "IMAGE", "HASH", "CAUSE"}, rows);
-        return 0;
-      };
-    });
-  }
-  {
-    auto* sub = cmd->add_subcommand("undo", "Go back to the previous (or a given) version");
-    auto target = std::make_shared<std::string>();
-    auto to = std::make_shared<int64_t>(0);
-    sub->add_option("target", *target, "[NS/]APP/SERVICE")->required();
-    sub->add_option("--to-revision", *to, "History revision (default: the previous version)");
-    sub->callback([&ctx, target, to, path_of] {
-      ctx.run = [&ctx, target, to, path_of] {
-        auto path = path_of(*target);
-        if (!path) return PrintError(path.error());
-        Json body = Json::object();
-        if (*to > 0) body["revision"] = *to;
-        auto r = ctx.Call("POST", *path + "/undo", &body);
-        if (!r) return PrintError(r.error());
-        if (PrintStructured(ctx, *r)) return 0;
-        std::cout << fmt::format("{} rolled back ({})\n", *target, r->value("action", ""));
-        PrintDiff((*r)["diff"]);
-        return 0;
-      };
-    });
-  }
-  for (auto [verb, help, done] :
-       {std::tuple{"promote", "Roll a waiting canary out to every replica", "promoted"},
-        std::tuple{"abort", "Remove a canary and send all traffic back to the stable version",
-                   "aborted: back to the stable version"}}) {
-    auto* sub = cmd->add_subcommand(verb, help);
-    auto target = std::make_shared<std::string>();
-    sub->add_option("target", *target, "[NS/]APP/SERVICE")->required();
-    sub->callback([&ctx, target, path_of, verb = std::string(verb), done = std::string(done)] {
-      ctx.run = [&ctx, target, path_of, verb, done] {
-        auto path = path_of(*target);
-        if (!path) return PrintError(path.error());
-        Json body = Json::object();
-        auto r = ctx.Call("POST", *path + "/" + verb, &body);
-        if (!r) return PrintError(r.error());
-        if (PrintStructured(ctx, *r)) return 0;
-        std::cout << fmt::format("{} {}\n", *target, done);
-        if (r->contains("diff")) PrintDiff((*r)["diff"]);
-        return 0;
-      };
-    });
-  }
-}
-
-}  // namespace
-
-// Options of a parent (-n, and berth's own -o/--addr) also work after a subcommand:
-// `berth get services -n shop -o json`.
-void FallThrough(CLI::App* cmd) {
-  cmd->fallthrough();
-  for (auto* sub : cmd->get_subcommands([](CLI::App*) { return true; })) FallThrough(sub);
-}
-
 void AddAppCommands(CLI::App& app, Context& ctx) {
   AddApply(app, ctx);
   AddDelete(app, ctx);
   AddGet(app, ctx);
   AddDescribe(app, ctx);
   AddScale(app, ctx);
-  AddRollout(app, ctx);
-  for (auto name : {"apply", "delete", "get", "describe", "scale", "rollout"}) {
-    FallThrough(app.get_subcommand(name));
-  }
 }
 
 }  // namespace berth::cli

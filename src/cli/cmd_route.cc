@@ -1,31 +1,20 @@
 // berth route apply|ls|get|rm — the gateway's routes, stored by the control plane.
 //   berth route apply -f FILE [--dry-run] [--force]   routes.yaml (YAML or JSON; - for stdin)
-//   berth route ls
-//   berth route get NAME
+//   berth route ls [-w]
+//   berth route get NAME [-w]
 //   berth route rm NAME [--force]
-// `-o json|yaml` prints the API's answer; the table is the default.
-#include "cli/cmd_route.h"
 
 #include <fmt/core.h>
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
+
+#include "cli/command.h"
+#include "cli/commands.h"
 
 namespace berth::cli {
 namespace {
-
-std::string Join(const Json& array) {
-  std::string out;
-  if (!array.is_array()) return out;
-  for (const auto& v : array) {
-    if (!out.empty()) out += ",";
-    out += v.is_string() ? v.get<std::string>() : v.dump();
-  }
-  return out;
-}
 
 std::string MatchText(const Json& route) {
   const Json match = route.value("match", Json::object());
@@ -37,7 +26,7 @@ std::string MatchText(const Json& route) {
   } else {
     out = match.value("prefix", std::string("/")) + "*";
   }
-  if (match.contains("methods")) out += " " + Join(match["methods"]);
+  if (match.contains("methods")) out += " " + JoinList(match["methods"]);
   return out;
 }
 
@@ -46,7 +35,7 @@ std::string TargetText(const Json& t) {
   if (t.contains("service")) {
     // "shop/web[deploy=3f2a...]:9090": tags and port select part of the service.
     out = t.value("namespace", std::string("default")) + "/" + t["service"].get<std::string>();
-    if (t.contains("tags")) out += "[" + Join(t["tags"]) + "]";
+    if (t.contains("tags")) out += "[" + JoinList(t["tags"]) + "]";
     if (t.contains("port")) out += ":" + t["port"].dump();
   } else if (t.contains("upstreams")) {
     std::vector<std::string> addrs;
@@ -68,24 +57,19 @@ std::string TargetsText(const Json& route) {
   return TargetText(route);
 }
 
-std::vector<std::string> Row(const Json& r) {
-  const Json route = r.value("route", Json::object());
-  return {r.value("name", ""), route.contains("hosts") ? Join(route["hosts"]) : "*",
-          MatchText(route), TargetsText(route), r.value("owner", "")};
-}
-
-const std::vector<std::string> kHeaders = {"NAME", "HOSTS", "MATCH", "TARGETS", "OWNER"};
-
-Result<std::string> ReadInput(const std::string& file) {
-  std::stringstream ss;
-  if (file == "-") {
-    ss << std::cin.rdbuf();
-  } else {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) return Fail(ErrorCode::kNotFound, fmt::format("cannot open {}", file));
-    ss << in.rdbuf();
-  }
-  return ss.str();
+View RouteView() {
+  auto route = [](const Json& r) { return r.value("route", Json::object()); };
+  return View{.kind = "route",
+              .columns = {Field("NAME", "name"),
+                          {"HOSTS",
+                           [route](const Json& r) {
+                             const Json x = route(r);
+                             return x.contains("hosts") ? JoinList(x["hosts"]) : "*";
+                           }},
+                          {"MATCH", [route](const Json& r) { return MatchText(route(r)); }},
+                          {"TARGETS", [route](const Json& r) { return TargetsText(route(r)); }},
+                          Field("OWNER", "owner"),
+                          Field("REVISION", "mod_revision", true)}};
 }
 
 }  // namespace
@@ -94,9 +78,6 @@ void AddRouteCommands(CLI::App& app, Context& ctx) {
   auto* route =
       app.add_subcommand("route", "Gateway routes: apply a routes.yaml, list, show, remove");
   route->require_subcommand(1);
-  route->fallthrough();  // `berth route get NAME -o yaml`: -o belongs to `route`
-  route->add_option("-o,--output", ctx.output, "table | json | yaml")
-      ->check(CLI::IsMember({"table", "json", "yaml"}));
   {
     auto* cmd = route->add_subcommand("apply", "Store every route (and service) of a routes.yaml");
     struct Args {
@@ -105,10 +86,11 @@ void AddRouteCommands(CLI::App& app, Context& ctx) {
       bool force = false;
     };
     auto a = std::make_shared<Args>();
-    cmd->add_option("-f,--file", a->file, "routes.yaml (YAML or JSON; - reads stdin)")->required();
+    cmd->add_option("-f,--file", a->file, "routes.yaml (YAML or JSON; - reads stdin)")
+        ->required()
+        ->type_name("FILE");
     cmd->add_flag("--dry-run", a->dry_run, "Check and show what would change; store nothing");
     cmd->add_flag("--force", a->force, "Replace routes owned by something else (an app)");
-    cmd->fallthrough();
     cmd->callback([&ctx, a] {
       ctx.run = [&ctx, a] {
         auto text = ReadInput(a->file);
@@ -123,8 +105,13 @@ void AddRouteCommands(CLI::App& app, Context& ctx) {
         auto r = ctx.CallText("POST", path, std::move(*text),
                               json ? "application/json" : "application/yaml");
         if (!r) return PrintError(r.error());
+        const Json items = r->value("items", Json::array());
         if (PrintStructured(ctx, *r)) return 0;
-        for (const auto& i : (*r)["items"]) {
+        for (const auto& i : items) {
+          if (ctx.format() == Format::kName) {
+            std::cout << fmt::format("{}/{}\n", i.value("kind", ""), i.value("name", ""));
+            continue;
+          }
           std::cout << fmt::format("{}/{} {}{}\n", i.value("kind", ""), i.value("name", ""),
                                    i.value("action", ""), a->dry_run ? " (dry run)" : "");
         }
@@ -132,49 +119,31 @@ void AddRouteCommands(CLI::App& app, Context& ctx) {
       };
     });
   }
+  AddListCommand(route, ctx, "ls", "List the stored routes",
+                 {.view = RouteView(),
+                  .fetch = [](Context& c) { return c.Call("GET", "/v1/routes"); },
+                  .complete_as = "ROUTE"});
   {
-    auto* cmd = route->add_subcommand("ls", "List the stored routes");
-    cmd->fallthrough();
-    cmd->callback([&ctx] {
-      ctx.run = [&ctx] {
-        auto r = ctx.Call("GET", "/v1/routes");
-        if (!r) return PrintError(r.error());
-        if (PrintStructured(ctx, *r)) return 0;
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& x : (*r)["routes"]) rows.push_back(Row(x));
-        PrintTable(kHeaders, rows);
-        return 0;
-      };
-    });
-  }
-  {
-    auto* cmd = route->add_subcommand("get", "Show one route");
-    cmd->fallthrough();
     auto name = std::make_shared<std::string>();
-    cmd->add_option("name", *name, "Route name")->required();
-    cmd->callback([&ctx, name] {
-      ctx.run = [&ctx, name] {
-        auto r = ctx.Call("GET", "/v1/routes/" + PathEscape(*name));
-        if (!r) return PrintError(r.error());
-        if (PrintStructured(ctx, *r)) return 0;
-        PrintTable(kHeaders, {Row(*r)});
-        return 0;
-      };
-    });
+    auto* cmd = AddListCommand(
+        route, ctx, "get", "Show one route",
+        {.view = RouteView(),
+         .fetch = [name](Context& c) { return c.Call("GET", "/v1/routes/" + PathEscape(*name)); },
+         .items = [](const Json& doc) { return Json::array({doc}); }});
+    cmd->add_option("name", *name, "Route name")->required()->type_name("ROUTE");
   }
   {
     auto* cmd = route->add_subcommand("rm", "Remove a route");
-    cmd->fallthrough();
     auto name = std::make_shared<std::string>();
     auto force = std::make_shared<bool>(false);
-    cmd->add_option("name", *name, "Route name")->required();
+    cmd->add_option("name", *name, "Route name")->required()->type_name("ROUTE");
     cmd->add_flag("--force", *force, "Remove it even when an app owns it");
     cmd->callback([&ctx, name, force] {
       ctx.run = [&ctx, name, force] {
         auto r = ctx.Call("DELETE", "/v1/routes/" + PathEscape(*name) + (*force ? "?force" : ""));
         if (!r) return PrintError(r.error());
-        if (PrintStructured(ctx, *r)) return 0;
-        std::cout << fmt::format("route {} removed\n", *name);
+        PrintObject(ctx, *r, "route", *name,
+                    [&] { std::cout << fmt::format("route {} removed\n", *name); });
         return 0;
       };
     });

@@ -1,7 +1,6 @@
 // berth security db import|status, scan, sbom, findings, ignore add|ls|rm.
 // -o: scan takes table (default), json, yaml, sarif or cyclonedx; sbom cyclonedx (default),
 // spdx or json; the rest table, json or yaml.
-#include "cli/cmd_scan.h"
 
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
@@ -9,6 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+
+#include "cli/command.h"
+#include "cli/commands.h"
+#include "cli/output.h"
 
 namespace berth::cli {
 namespace {
@@ -67,6 +70,7 @@ status->callback([&ctx] {
 
 void AddScan(CLI::App& security, Context& ctx) {
   auto* cmd = security.add_subcommand("scan", "Scan an image: -o table|json|yaml|sarif|cyclonedx");
+  ExtraFormats(cmd, ctx, {"sarif", "cyclonedx"});
   auto image = std::make_shared<std::string>();
   auto rescan = std::make_shared<bool>(false);
   cmd->add_option("image", *image, "Image name or id")->required();
@@ -90,6 +94,7 @@ void AddScan(CLI::App& security, Context& ctx) {
     };
   });
   auto* sbom = security.add_subcommand("sbom", "An image's packages: -o cyclonedx|spdx|json");
+  ExtraFormats(sbom, ctx, {"cyclonedx", "spdx"});
   auto sbom_image = std::make_shared<std::string>();
   sbom->add_option("image", *sbom_image, "Image name or id")->required();
   sbom->callback([&ctx, sbom_image] {
@@ -108,15 +113,15 @@ void AddFindings(CLI::App& security, Context& ctx) {
   auto* cmd = security.add_subcommand(
       "findings", "Running instances whose image has vulnerabilities (ignored ones left out)");
   auto severity = std::make_shared<std::string>();
-  auto ns = std::make_shared<std::string>();
   cmd->add_option("--severity", *severity, "At or above: low, medium, high, critical");
-  cmd->add_option("-n,--namespace", *ns, "Only this namespace");
-  cmd->callback([&ctx, severity, ns] {
-    ctx.run = [&ctx, severity, ns] {
+  // -n (global) names the only namespace; without it, every namespace.
+  cmd->callback([&ctx, severity] {
+    ctx.run = [&ctx, severity] {
+      const std::string ns = ctx.ExplicitNamespace();
       std::string path = "/v1/security/findings";
       std::string sep = "?";
       if (!severity->empty()) path += sep + "severity=" + PathEscape(*severity), sep = "&";
-      if (!ns->empty()) path += sep + "namespace=" + PathEscape(*ns);
+      if (!ns.empty()) path += sep + "namespace=" + PathEscape(ns);
       auto r = ctx.Call("GET", path);
       if (!r) return PrintError(r.error());
       if (PrintStructured(ctx, *r)) return 0;
@@ -158,12 +163,13 @@ void AddIgnore(CLI::App& security, Context& ctx) {
   add->add_option("--expires", o->expires, "A date (2027-01-31), days (90d), or never")->required();
   add->add_option("--package", o->package, "Only this package");
   add->add_option("--image", o->image, "Only this image");
-  add->add_option("-n,--namespace", o->ns, "Only in this namespace");
+  // -n (global): only in that namespace.
   add->add_option("--status", o->status, "not_affected (VEX, default) or accepted");
   add->add_option("--justification", o->justification,
                   "VEX justification (component_not_present, vulnerable_code_not_present, ...)");
   add->callback([&ctx, o] {
     ctx.run = [&ctx, o] {
+      o->ns = ctx.ExplicitNamespace();
       Json body{{"advisory", o->advisory},
                 {"reason", o->reason},
                 {"expires", o->expires},

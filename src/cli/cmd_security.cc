@@ -1,10 +1,12 @@
 // berth token create|ls|grant|revoke, berth audit ls.
+// A token's namespaces are the global -n, repeatable: `token create --role viewer -n a -n b`.
 #include <fmt/core.h>
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
-#include "cli/cli.h"
+#include "cli/command.h"
+#include "cli/commands.h"
 
 namespace berth::cli {
 namespace {
@@ -18,7 +20,7 @@ Result<Json> GrantBody(const std::string& role, const std::vector<std::string>& 
   if (!namespaces.empty()) {
     if (role.empty()) {
       return Fail(ErrorCode::kInvalidArgument,
-                  "--namespace needs --role: the role the token gets in that namespace");
+                  "-n/--namespace needs --role: the role the token gets in that namespace");
     }
     body["namespaces"] = namespaces;
   }
@@ -51,102 +53,119 @@ std::string Grants(const Json& t) {
   return out.empty() ? "-" : out;
 }
 
+
+View TokenView() {
+  return View{
+      .kind = "token",
+      .name = [](const Json& t) { return t.value("id", ""); },
+      .columns = {
+          Field("ID", "id"),
+          Field("NAME", "name"),
+          {"ROLES", Grants},
+          Field("NODE", "node"),
+          {"CREATED", [](const Json& t) { return FormatTime(t.value("created_ms", int64_t{0})); }},
+          Field("CREATED_BY", "created_by")}};
+}
+
+View AuditView() {
+  return View{
+      .kind = "record",
+      .name = [](const Json& a) { return std::to_string(a.value("time_ms", int64_t{0})); },
+      .columns = {
+          {"TIME", [](const Json& a) { return FormatTime(a.value("time_ms", int64_t{0})); }},
+          Field("ACTOR", "actor"),
+          Field("ACTION", "action"),
+          Field("STATUS", "status"),
+          Field("RESULT", "result"),
+          Field("REMOTE", "remote", true),
+          Field("TOKEN", "token_id", true)}};
+}
+
+void AddTokenCreate(CLI::App* token, Context& ctx) {
+  auto* cmd = token->add_subcommand("create", "Create a token; prints it once");
+  struct Args {
+    std::string role, name, node;
+    std::vector<std::string> binds;
+  };
+  auto a = std::make_shared<Args>();
+  Choices(cmd->add_option("--role", a->role,
+                          "The token's role: global, or with -n NS (repeatable) in those "
+                          "namespaces only; admin is global only (a node token: operator)"),
+          {"admin", "operator", "viewer"}, false);
+  cmd->add_option("--bind", a->binds,
+                  "NAMESPACE=ROLE: a role in one namespace, beside a global --role or instead "
+                  "of it (repeatable), e.g. --bind shop=operator --bind billing=viewer")
+      ->allow_extra_args(false);
+  cmd->add_option("--name", a->name, "A name for people to recognise it by");
+  cmd->add_option("--node", a->node,
+                  "Bind the token to a node: the credential of that node's agent, which may "
+                  "then act only as that node")
+      ->type_name("NODE");
+  cmd->callback([&ctx, a] {
+    ctx.run = [&ctx, a] {
+      if (a->role.empty() && a->node.empty() && a->binds.empty()) {
+        return PrintError(Error(ErrorCode::kInvalidArgument,
+                                "--role is required (admin, operator or viewer), or --bind "
+                                "NS=ROLE, or --node NODE for a node agent's token"));
+      }
+      auto body = GrantBody(a->role, ctx.namespaces, a->binds);
+      if (!body) return PrintError(body.error());
+      if (!a->node.empty()) (*body)["node"] = a->node;
+      if (!a->name.empty()) (*body)["name"] = a->name;
+      auto r = ctx.Call("POST", "/v1/tokens", &*body);
+      if (!r) return PrintError(r.error());
+      PrintObject(ctx, *r, "token", r->value("id", ""),
+                  [&] { std::cout << r->value("token", "") << "\n"; });
+      return 0;
+    };
+  });
+}
+
+void AddTokenGrant(CLI::App* token, Context& ctx) {
+  auto* cmd = token->add_subcommand(
+      "grant", "Replace a token's role and namespace bindings (takes effect on its next call)");
+  struct Args {
+    std::string id, role;
+    std::vector<std::string> binds;
+  };
+  auto a = std::make_shared<Args>();
+  cmd->add_option("id", a->id, "Token id (from token ls)")->required()->type_name("TOKEN");
+  Choices(cmd->add_option("--role", a->role, "Global role, or with -n NS the role there"),
+          {"admin", "operator", "viewer"}, false);
+  cmd->add_option("--bind", a->binds, "NAMESPACE=ROLE (repeatable)")->allow_extra_args(false);
+  cmd->callback([&ctx, a] {
+    ctx.run = [&ctx, a] {
+      auto body = GrantBody(a->role, ctx.namespaces, a->binds);
+      if (!body) return PrintError(body.error());
+      auto r = ctx.Call("PUT", "/v1/tokens/" + PathEscape(a->id), &*body);
+      if (!r) return PrintError(r.error());
+      PrintObject(ctx, *r, "token", a->id,
+                  [&] { std::cout << "token " << a->id << ": " << Grants(*r) << "\n"; });
+      return 0;
+    };
+  });
+}
+
 }  // namespace
 
 void AddSecurityCommands(CLI::App& app, Context& ctx) {
   auto* token = app.add_subcommand("token", "API tokens (admin)");
   token->require_subcommand(1);
-  {
-    auto* cmd = token->add_subcommand("create", "Create a token; prints it once");
-    auto role = std::make_shared<std::string>();
-    auto name = std::make_shared<std::string>();
-    auto node = std::make_shared<std::string>();
-    auto namespaces = std::make_shared<std::vector<std::string>>();
-    auto binds = std::make_shared<std::vector<std::string>>();
-    cmd->add_option("--role", *role,
-                    "admin, operator or viewer: global, or with --namespace in those namespaces "
-                    "only (a node token: operator)");
-    cmd->add_option(
-        "-n,--namespace", *namespaces,
-        "Give --role in this namespace only (repeat for several); admin is global only");
-    cmd->add_option("--bind", *binds,
-                    "NAMESPACE=ROLE: a role in one namespace, beside a global --role or instead "
-                    "of it (repeatable), e.g. --bind shop=operator --bind billing=viewer");
-    cmd->add_option("--name", *name, "A name for people to recognise it by");
-    cmd->add_option("--node", *node,
-                    "Bind the token to a node: the credential of that node's agent, which may "
-                    "then act only as that node");
-    cmd->callback([&ctx, role, name, node, namespaces, binds] {
-      ctx.run = [&ctx, role, name, node, namespaces, binds] {
-        if (role->empty() && node->empty() && binds->empty()) {
-          std::cerr << "error: --role is required (or --bind NS=ROLE, or --node for a node "
-                       "token)\n";
-          return 2;
-        }
-        auto body = GrantBody(*role, *namespaces, *binds);
-        if (!body) return PrintError(body.error());
-        if (!node->empty()) (*body)["node"] = *node;
-        if (!name->empty()) (*body)["name"] = *name;
-        auto r = ctx.Call("POST", "/v1/tokens", &*body);
-        if (!r) return PrintError(r.error());
-        if (PrintStructured(ctx, *r)) return 0;
-        std::cout << (*r)["token"].get<std::string>() << "\n";
-        return 0;
-      };
-    });
-  }
-  {
-    auto* cmd = token->add_subcommand(
-        "grant", "Replace a token's role and namespace bindings (takes effect on its next call)");
-    auto id = std::make_shared<std::string>();
-    auto role = std::make_shared<std::string>();
-    auto namespaces = std::make_shared<std::vector<std::string>>();
-    auto binds = std::make_shared<std::vector<std::string>>();
-    cmd->add_option("id", *id, "Token id (from token ls)")->required();
-    cmd->add_option("--role", *role, "Global role, or with --namespace the role there");
-    cmd->add_option("-n,--namespace", *namespaces, "Give --role in this namespace only");
-    cmd->add_option("--bind", *binds, "NAMESPACE=ROLE (repeatable)");
-    cmd->callback([&ctx, id, role, namespaces, binds] {
-      ctx.run = [&ctx, id, role, namespaces, binds] {
-        auto body = GrantBody(*role, *namespaces, *binds);
-        if (!body) return PrintError(body.error());
-        auto r = ctx.Call("PUT", "/v1/tokens/" + PathEscape(*id), &*body);
-        if (!r) return PrintError(r.error());
-        if (PrintStructured(ctx, *r)) return 0;
-        std::cout << "token " << *id << ": " << Grants(*r) << "\n";
-        return 0;
-      };
-    });
-  }
-  {
-    auto* cmd = token->add_subcommand("ls", "List tokens (never their secrets)");
-    cmd->callback([&ctx] {
-      ctx.run = [&ctx] {
-        auto r = ctx.Call("GET", "/v1/tokens");
-        if (!r) return PrintError(r.error());
-        if (PrintStructured(ctx, *r)) return 0;
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& t : (*r)["tokens"]) {
-          std::string node = t.value("node", "");
-          rows.push_back({t.value("id", ""), t.value("name", ""), Grants(t),
-                          node.empty() ? "-" : node, FormatTime(t.value("created_ms", int64_t{0})),
-                          t.value("created_by", "")});
-        }
-        PrintTable({"ID", "NAME", "ROLES", "NODE", "CREATED", "CREATED_BY"}, rows);
-        return 0;
-      };
-    });
-  }
+  AddTokenCreate(token, ctx);
+  AddTokenGrant(token, ctx);
+  AddListCommand(token, ctx, "ls", "List tokens (never their secrets)",
+                 {.view = TokenView(),
+                  .fetch = [](Context& c) { return c.Call("GET", "/v1/tokens"); },
+                  .complete_as = "TOKEN"});
   {
     auto* cmd = token->add_subcommand("revoke", "Revoke a token by id");
     auto id = std::make_shared<std::string>();
-    cmd->add_option("id", *id, "Token id (from token ls)")->required();
+    cmd->add_option("id", *id, "Token id (from token ls)")->required()->type_name("TOKEN");
     cmd->callback([&ctx, id] {
       ctx.run = [&ctx, id] {
         auto r = ctx.Call("DELETE", "/v1/tokens/" + PathEscape(*id));
         if (!r) return PrintError(r.error());
-        if (PrintStructured(ctx, *r)) return 0;
-        std::cout << "revoked " << *id << "\n";
+        PrintObject(ctx, *r, "token", *id, [&] { std::cout << "revoked " << *id << "\n"; });
         return 0;
       };
     });
@@ -154,26 +173,14 @@ void AddSecurityCommands(CLI::App& app, Context& ctx) {
 
   auto* audit = app.add_subcommand("audit", "The audit trail of mutating calls (admin)");
   audit->require_subcommand(1);
-  {
-    auto* cmd = audit->add_subcommand("ls", "List audit records, newest first");
-    auto limit = std::make_shared<int64_t>(50);
-    cmd->add_option("--limit", *limit, "At most this many records");
-    cmd->callback([&ctx, limit] {
-      ctx.run = [&ctx, limit] {
-        auto r = ctx.Call("GET", fmt::format("/v1/audit?limit={}", *limit));
-        if (!r) return PrintError(r.error());
-        if (PrintStructured(ctx, *r)) return 0;
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& a : (*r)["records"]) {
-          rows.push_back({FormatTime(a.value("time_ms", int64_t{0})), a.value("actor", ""),
-                          a.value("action", ""), std::to_string(a.value("status", 0)),
-                          a.value("result", "")});
-        }
-        PrintTable({"TIME", "ACTOR", "ACTION", "STATUS", "RESULT"}, rows);
-        return 0;
-      };
-    });
-  }
+  auto limit = std::make_shared<int64_t>(50);
+  auto* ls = AddListCommand(
+      audit, ctx, "ls", "List audit records, newest first",
+      {.view = AuditView(),
+       .fetch =
+           [limit](Context& c) { return c.Call("GET", fmt::format("/v1/audit?limit={}", *limit)); },
+       .items = [](const Json& doc) { return doc.value("records", Json::array()); }});
+  ls->add_option("--limit", *limit, "At most this many records");
 }
 
 }  // namespace berth::cli

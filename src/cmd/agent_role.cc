@@ -12,6 +12,7 @@
 
 #include "cmd/process.h"
 #include "core/log.h"
+#include "core/units.h"
 #include "orchestrator/spec.h"
 
 namespace berth {
@@ -41,6 +42,23 @@ Result<AgentParts> StartAgentParts(const AgentPartsOptions& o, Clock& clock) {
   return parts;
 }
 
+Result<void> StartNodeAgent(AgentParts& parts, const NodeJoin& join,
+                            agent::node::NodeAgentOptions options, Clock& clock) {
+  if (join.server.empty()) return Fail(ErrorCode::kInvalidArgument, "no control plane address");
+  if (join.token.empty()) return Fail(ErrorCode::kInvalidArgument, "no API token");
+  parts.control = std::make_unique<agent::node::ControlClient>(join.server, join.token);
+  parts.containers = std::make_unique<agent::node::AgentContainers>(
+      *parts.agent, *parts.images, parts.puller.get(), options.node);
+  auto node = agent::node::NodeAgent::Start(options, clock, *parts.control, *parts.containers);
+  if (!node) return std::unexpected(node.error());
+  auto checks = agent::node::NodeChecks::Start(
+      {.server = join.server, .token = join.token, .node = options.node}, *parts.containers);
+  if (!checks) return std::unexpected(Wrap(checks.error(), "exec checks"));
+  parts.node_agent = std::move(*node);
+  parts.checks = std::move(*checks);
+  return {};
+}
+
 namespace {
 
 Result<orchestrator::Resources> ParseCapacity(std::string_view text) {
@@ -49,11 +67,11 @@ Result<orchestrator::Resources> ParseCapacity(std::string_view text) {
   if (!pairs) return std::unexpected(Wrap(pairs.error(), "--capacity"));
   for (const auto& [k, v] : *pairs) {
     if (k == "cpu") {
-      auto c = orchestrator::ParseCpu(v);
+      auto c = ParseCpu(v);
       if (!c) return std::unexpected(Wrap(c.error(), "--capacity cpu"));
       r.cpu_millis = *c;
     } else if (k == "memory") {
-      auto m = orchestrator::ParseBytes(v);
+      auto m = ParseBytes(v);
       if (!m) return std::unexpected(Wrap(m.error(), "--capacity memory"));
       r.memory_bytes = *m;
     } else if (k == "pids") {
@@ -78,6 +96,38 @@ int Die(const std::string& message) {
 
 }  // namespace
 
+Result<std::unique_ptr<agent::logship::LogShipper>> StartLogShipper(
+    AgentParts& parts, const std::string& server, const std::string& token, const std::string& node,
+    const std::string& data_dir, Clock& clock) {
+  agent::logship::ShipperOptions o;
+  o.server = server.starts_with("http") ? server : "http://" + server;
+  o.token = token;
+  o.source = "node/" + node;
+  o.state_dir = data_dir + "/agent/logs";
+  auto containers = [p = &parts, node] {
+    std::map<std::string, orchestrator::Instance> instances;
+    if (p->node_agent) {
+      for (const auto& v : p->node_agent->Instances()) instances[v.instance.id] = v.instance;
+    }
+    std::vector<agent::logship::ShippedContainer> out;
+    for (const auto& c : p->agent->List(true)) {
+      agent::logship::ShippedContainer s{c.id, c.log_path, {}};
+      if (auto it = instances.find(c.name); it != instances.end()) {
+        const auto& in = it->second;
+        s.labels = {
+            {"namespace", in.ns}, {"app", in.app}, {"service", in.service}, {"instance", in.id}};
+      } else {
+        s.labels = {{"namespace", "default"}, {"container", c.name}};
+      }
+      s.labels.emplace_back("node", node);
+      std::erase_if(s.labels, [](const auto& kv) { return kv.second.empty(); });
+      out.push_back(std::move(s));
+    }
+    return out;
+  };
+  return agent::logship::LogShipper::Start(o, containers, clock);
+}
+
 int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_dir) {
   log::Level level;
   if (!log::ParseLevel(flags.log_level, &level)) {
@@ -98,9 +148,9 @@ int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_di
   if (!labels) return Die("--labels: " + labels.error().message);
   auto capacity = ParseCapacity(flags.capacity);
   if (!capacity) return Die(capacity.error().message);
-  auto drain = orchestrator::ParseDuration(flags.drain_pause);
+  auto drain = ParseDuration(flags.drain_pause);
   if (!drain) return Die("--drain-pause: " + drain.error().message);
-  auto grace = orchestrator::ParseDuration(flags.stop_grace);
+  auto grace = ParseDuration(flags.stop_grace);
   if (!grace) return Die("--stop-grace: " + grace.error().message);
   if (auto first = agent::node::FirstHost(flags.subnet); !first)
     return Die("--subnet: " + first.error().message);
@@ -117,8 +167,6 @@ int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_di
                                clock);
   if (!parts) return Die(parts.error().message);
   agent::node::NodeAgentOptions no;
-  no.server = flags.server;
-  no.token = token;
   no.node = flags.node;
   no.labels = *labels;
   no.capacity = *capacity;
@@ -128,10 +176,12 @@ int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_di
   no.ttl_seconds = flags.ttl_seconds;
   no.drain_pause = *drain;
   no.stop_grace = *grace;
-  auto node =
-      agent::node::NodeAgent::Start(no, clock, *parts->agent, *parts->images, parts->puller.get());
-  if (!node) return Die(node.error().message);
-  parts->node_agent = std::move(*node);
+  if (auto node = StartNodeAgent(*parts, {.server = flags.server, .token = token}, no, clock);
+      !node)
+    return Die(node.error().message);
+  auto shipper = StartLogShipper(*parts, flags.server, token, flags.node, data_dir, clock);
+  if (!shipper) return Die(shipper.error().message);
+  parts->log_shipper = std::move(*shipper);
   std::printf("berthd agent: node %s joining %s (data %s, runtime %s, network %s on %s)\n",
               flags.node.c_str(), flags.server.c_str(), data_dir.c_str(), flags.runtime.c_str(),
               flags.subnet.c_str(), flags.bridge.c_str());

@@ -1,7 +1,8 @@
 // The node agent's pieces as berthd wires them (both `berthd dev`, whose agent joins its own
 // control plane as node "local", and `berthd agent`, which joins a remote one): the image
 // store, OCI runtime, CNI network, puller and Agent over one data directory, and the
-// NodeAgent that runs the node's assignments on them.
+// NodeAgent that runs the node's assignments on them (with its control-plane client, its
+// view of the containers and the node's exec checks).
 #pragma once
 
 #include <memory>
@@ -10,8 +11,12 @@
 #include "agent/agent.h"
 #include "agent/image/image_store.h"
 #include "agent/image/puller.h"
+#include "agent/logship/shipper.h"
 #include "agent/network/cni_network.h"
+#include "agent/node/agent_containers.h"
+#include "agent/node/control_client.h"
 #include "agent/node/node_agent.h"
+#include "agent/node/node_checks.h"
 #include "agent/runtime/runtime.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -33,14 +38,22 @@ struct AgentParts {
   std::unique_ptr<agent::network::CniNetwork> network;
   std::unique_ptr<agent::image::Puller> puller;
   std::unique_ptr<agent::Agent> agent;
+  std::unique_ptr<agent::node::ControlClient> control;
+  std::unique_ptr<agent::node::AgentContainers> containers;
+  std::unique_ptr<agent::node::NodeChecks> checks;
   std::unique_ptr<agent::node::NodeAgent> node_agent;
+  std::unique_ptr<agent::logship::LogShipper> log_shipper;
 
   AgentParts() = default;
   AgentParts(AgentParts&&) = default;
   AgentParts& operator=(AgentParts&&) = default;
   ~AgentParts() { Reset(); }
   void Reset() {
+    log_shipper.reset();
     node_agent.reset();
+    checks.reset();  // kills running check commands
+    containers.reset();
+    control.reset();
     agent.reset();
     puller.reset();
     network.reset();
@@ -52,6 +65,25 @@ struct AgentParts {
 // Opens the image store and runtime and creates the Agent (which adopts running
 // containers); no NodeAgent yet.
 Result<AgentParts> StartAgentParts(const AgentPartsOptions& options, Clock& clock);
+
+// Ships every container's output of `parts` (labels from the node agent's instances when it
+// has one) to the log center's push API at `server` with `token`, its state under
+// <data_dir>/agent/logs. Call once `parts` is where it stays (the shipper keeps a pointer).
+Result<std::unique_ptr<agent::logship::LogShipper>> StartLogShipper(
+    AgentParts& parts, const std::string& server, const std::string& token, const std::string& node,
+    const std::string& data_dir, Clock& clock);
+
+// Where the node agent joins: the control plane's API ("http://127.0.0.1:7700") and its
+// token (operator, admin or the node's).
+struct NodeJoin {
+  std::string server;
+  std::string token;
+};
+
+// Starts the node's exec checks (NodeChecks) and its NodeAgent on `parts`, both over a
+// ControlClient to `join` and AgentContainers over the parts' Agent.
+Result<void> StartNodeAgent(AgentParts& parts, const NodeJoin& join,
+                            agent::node::NodeAgentOptions options, Clock& clock);
 
 struct AgentRoleFlags {
   std::string server;

@@ -17,6 +17,7 @@
 #include "api/scan_endpoints.h"
 #include "cmd/agent_role.h"
 #include "core/log.h"
+#include "core/units.h"
 #include "gateway/endpoint_source.h"
 #include "gateway/gateway.h"
 #include "gateway/load_reporter.h"
@@ -92,7 +93,7 @@ class Started final : public Components {
   std::shared_ptr<gateway::RegistryEndpointSource> gateway_source;
   std::unique_ptr<gateway::Gateway> gateway;
   std::unique_ptr<gateway::LoadReporter> load;  // the gateway's request rates → the store
-  std::unique_ptr<orchestrator::SeededRandom> random;
+  std::unique_ptr<FastRandom> random;
   std::unique_ptr<orchestrator::Controller> controller;
   std::unique_ptr<store::Compactor> compactor;
   std::unique_ptr<logs::LogCenter> logs;
@@ -121,14 +122,12 @@ Result<std::string> LocalNodeToken(Wiring& w) {
   return issued->secret;
 }
 
-Result<std::unique_ptr<agent::node::NodeAgent>> StartLocalNode(Wiring& w, AgentParts& parts) {
+Result<void> StartLocalNode(Wiring& w, AgentParts& parts) {
   auto token = LocalNodeToken(w);
   if (!token) return std::unexpected(token.error());
   agent::node::NodeAgentOptions o;
   std::string api = w.flags.api_address;
   if (api.starts_with("0.0.0.0:")) api = "127.0.0.1:" + api.substr(8);
-  o.server = "http://" + api;
-  o.token = *token;
   o.node = "local";
   o.address = "127.0.0.1";
   o.state_dir = w.data_dir + "/agent/node";
@@ -138,7 +137,7 @@ Result<std::unique_ptr<agent::node::NodeAgent>> StartLocalNode(Wiring& w, AgentP
   if (bridge_ip && colon != std::string::npos && w.flags.gateway != "none") {
     o.gateway_url = fmt::format("http://{}:{}", *bridge_ip, w.flags.gateway.substr(colon + 1));
   }
-  return agent::node::NodeAgent::Start(o, w.clock, *parts.agent, *parts.images, parts.puller.get());
+  return StartNodeAgent(parts, {.server = "http://" + api, .token = *token}, o, w.clock);
 }
 
 // The image scanner over this node's image store: its own advisory database under
@@ -231,13 +230,12 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
 
   // Orchestrator: the /v1/apps API and the controller (leads when it holds the store lease).
   {
-    auto grace = orchestrator::ParseDuration(w.flags.node_grace);
+    auto grace = ParseDuration(w.flags.node_grace);
     if (!grace) return std::unexpected(Wrap(grace.error(), "--node-grace"));
     orchestrator::ControllerOptions co;
     co.id = candidate;
     co.reconciler.down_grace = *grace;
-    started->random =
-        std::make_unique<orchestrator::SeededRandom>(static_cast<uint64_t>(w.clock.WallMillis()));
+    started->random = std::make_unique<FastRandom>();
     started->controller =
         std::make_unique<orchestrator::Controller>(w.store, w.clock, *started->random, co);
     if (!w.flags.controller) {
@@ -281,9 +279,17 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
         started->admission.get());
     // The agent joins this control plane as node "local", over loopback, through the same
     // NodeAgent as `berthd agent`: dev is a one-node cluster.
-    auto node = StartLocalNode(w, started->agent);
-    if (!node) return std::unexpected(Wrap(node.error(), "node agent"));
-    started->agent.node_agent = std::move(*node);
+    if (auto node = StartLocalNode(w, started->agent); !node)
+      return std::unexpected(Wrap(node.error(), "node agent"));
+    // Containers' output to this process's log center, as a remote agent ships it.
+    if (started->logs) {
+      auto token = LocalNodeToken(w);
+      if (!token) return std::unexpected(token.error());
+      auto shipper = StartLogShipper(started->agent, w.flags.api_address, *token, "local",
+                                     w.data_dir, w.clock);
+      if (!shipper) return std::unexpected(shipper.error());
+      started->agent.log_shipper = std::move(*shipper);
+    }
     started->banner.push_back(
         fmt::format("agent runtime {} network {} node local", w.flags.runtime, w.flags.subnet));
   }

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "core/json.h"
+#include "core/json_writer.h"
 
 namespace berth::input {
 
@@ -18,7 +19,9 @@ namespace berth::input {
 
 class Builder {
  public:
-  Builder(std::string_view source, Limits limits) : limits_(limits) {
+  // `json`: the document is JSON (messages say "object" and "array").
+  Builder(std::string_view source, Limits limits, bool json = false)
+      : limits_(limits), json_(json) {
     doc_.source_ = std::make_unique<std::string>(source);
   }
 
@@ -31,6 +34,7 @@ class Builder {
     n.mark_ = mark;
     n.parent_ = parent;
     n.source_ = doc_.source_.get();
+    n.json_ = json_;
     if (parent == nullptr) {
       doc_.root_ = &n;
     } else if (parent->kind_ == Node::Kind::kMap) {
@@ -64,6 +68,7 @@ class Builder {
 
  private:
   Limits limits_;
+  bool json_ = false;
   Document doc_;
 };
 
@@ -407,6 +412,41 @@ std::string Node::Path() const {
   return path;
 }
 
+const Node& Node::Nearest(std::string_view path) const {
+  const Node* n = this;
+  size_t i = 0;
+  while (i < path.size()) {
+    const Node* next = nullptr;
+    if (path[i] == '.') ++i;
+    if (path.substr(i).starts_with("[\"")) {  // ["key"], escaped as Quoted() escapes
+      std::string key;
+      size_t j = i + 2;
+      for (; j < path.size() && path[j] != '"'; ++j) {
+        if (path[j] == '\\' && j + 1 < path.size()) ++j;
+        key += path[j];
+      }
+      i = j + 2;  // past "]
+      next = n->Find(key);
+    } else if (i < path.size() && path[i] == '[') {
+      const size_t close = path.find(']', i);
+      size_t index = 0;
+      if (close == std::string_view::npos ||
+          !ParseWhole(path.substr(i + 1, close - i - 1), index)) {
+        break;
+      }
+      i = close + 1;
+      if (n->IsList() && index < n->items_.size()) next = n->items_[index];
+    } else {
+      const size_t end = path.find_first_of(".[", i);
+      next = n->Find(path.substr(i, end == std::string_view::npos ? path.size() - i : end - i));
+      i = end == std::string_view::npos ? path.size() : end;
+    }
+    if (next == nullptr) break;
+    n = next;
+  }
+  return *n;
+}
+
 Error Node::Invalid(std::string_view message) const { return InvalidAt(mark_, Path(), message); }
 
 Error Node::InvalidAt(Mark mark, std::string_view path, std::string_view message) const {
@@ -424,14 +464,22 @@ Error Node::InvalidAt(Mark mark, std::string_view path, std::string_view message
   return Error(ErrorCode::kInvalidArgument, std::move(out));
 }
 
+std::string Node::MustBeMap() const {
+  return std::string(json_ ? "must be an object, got " : "must be a map, got ") + Describe();
+}
+
+std::string Node::MustBeList() const {
+  return std::string(json_ ? "must be an array, got " : "must be a list, got ") + Describe();
+}
+
 std::string Node::Describe() const {
   switch (kind_) {
     case Kind::kNull:
       return "nothing";
     case Kind::kMap:
-      return "a map";
+      return json_ ? "an object" : "a map";
     case Kind::kList:
-      return "a list";
+      return json_ ? "an array" : "a list";
     case Kind::kScalar:
       return IsJsonLiteral(*this) ? text_.substr(0, 64) : Quoted(text_);
   }
@@ -443,6 +491,14 @@ std::string Node::Describe() const {
 Result<Document> ParseYaml(std::string_view text, std::string_view source, Limits limits) {
   BERTH_TRY(CheckSize(text, source, limits));
   Builder b(source, limits);
+  if (const size_t valid = ValidUtf8Prefix(text); valid != text.size()) {
+    const std::string_view before = text.substr(0, valid);
+    const size_t line_start = before.rfind('\n');
+    const Mark mark{
+        static_cast<int>(std::count(before.begin(), before.end(), '\n')) + 1,
+        static_cast<int>(valid - (line_start == std::string_view::npos ? 0 : line_start + 1)) + 1};
+    return std::unexpected(b.Invalid(mark, "not valid UTF-8"));
+  }
   try {
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
     if (docs.size() > 1) {
@@ -462,7 +518,7 @@ Result<Document> ParseYaml(std::string_view text, std::string_view source, Limit
 
 Result<Document> ParseJson(std::string_view text, std::string_view source, Limits limits) {
   BERTH_TRY(CheckSize(text, source, limits));
-  Builder b(source, limits);
+  Builder b(source, limits, /*json=*/true);
   Cursor cursor;
   cursor.begin = text.data();
   cursor.line_start = text.data();
@@ -526,7 +582,7 @@ void FromJsonInto(Builder& b, const Json& j, Node* parent, std::string key) {
 Document FromJson(const Json& value, std::string_view source) {
   Limits unlimited;
   unlimited.max_nodes = SIZE_MAX;
-  Builder b(source, unlimited);
+  Builder b(source, unlimited, /*json=*/true);
   FromJsonInto(b, value, nullptr, {});
   return b.Take();
 }
@@ -731,7 +787,7 @@ std::string_view NearestName(std::string_view word, const std::vector<std::strin
 // ---- Object -----------------------------------------------------------------------------
 
 Object::Object(const Node& node) : node_(node) {
-  if (!node.IsMap()) error_ = node.Invalid("must be a map, got " + node.Describe());
+  if (!node.IsMap()) error_ = node.Invalid(node.MustBeMap());
 }
 
 const Node* Object::Take(std::string_view key) {

@@ -106,19 +106,32 @@ class Node {
   // "services.api.ports[0]" (empty for the root); keys that are not plain words are quoted:
   // metadata["berth.node"].
   std::string Path() const;
+  // The node at `path` (as Path() writes it) under this one, or the deepest node on the way
+  // that exists: where to point an error found after reading (a domain type's Validate()).
+  const Node& Nearest(std::string_view path) const;
   // The document's name (the file name, "request body").
   const std::string& source() const { return *source_; }
   // kInvalidArgument naming file, line, column and this node's path: "f:3:7: a.b: message".
   Error Invalid(std::string_view message) const;
+  // The same, to return from a reader: `return n.Fail("must start with '/'");`.
+  std::unexpected<Error> Fail(std::string_view message) const {
+    return std::unexpected(Invalid(message));
+  }
   // The same at another place under this node (a key's mark, a child's path).
   Error InvalidAt(Mark mark, std::string_view path, std::string_view message) const;
-  // What this node is, for messages: "a map", "a list", "nothing", or the quoted scalar.
+  // What this node is, for messages: "a map", "a list" (in JSON "an object", "an array"),
+  // "nothing", or the scalar.
   std::string Describe() const;
+  // "must be a map" / "must be an object", "must be a list" / "must be an array", as the
+  // document's format names them, followed by ", got <Describe()>".
+  std::string MustBeMap() const;
+  std::string MustBeList() const;
 
  private:
   friend class Builder;
   Kind kind_ = Kind::kNull;
   Style style_ = Style::kPlain;
+  bool json_ = false;  // from a JSON document: "object" and "array" in messages
   Mark mark_;
   const Node* parent_ = nullptr;
   size_t index_ = 0;  // position in the parent's items or entries
@@ -146,8 +159,8 @@ class Document {
   const Node* root_ = nullptr;
 };
 
-// Parses YAML (one document; a second `---` document is an error). `source` names the text
-// in errors: a file name, or what it is ("request body").
+// Parses YAML (UTF-8, one document: a second `---` document is an error). `source` names
+// the text in errors: a file name, or what it is ("request body").
 Result<Document> ParseYaml(std::string_view text, std::string_view source, Limits limits = {});
 // Parses JSON strictly (one value, no trailing text, no duplicate keys), with positions.
 Result<Document> ParseJson(std::string_view text, std::string_view source, Limits limits = {});
@@ -239,7 +252,7 @@ template <typename Read>
 auto ListOf(Read read, size_t max_items = SIZE_MAX) {
   using T = typename std::invoke_result_t<Read, const Node&>::value_type;
   return [read = std::move(read), max_items](const Node& n) -> Result<std::vector<T>> {
-    if (!n.IsList()) return std::unexpected(n.Invalid("must be a list, got " + n.Describe()));
+    if (!n.IsList()) return n.Fail(n.MustBeList());
     if (n.items().size() > max_items) {
       return std::unexpected(n.Invalid("has " + std::to_string(n.items().size()) +
                                        " items; at most " + std::to_string(max_items)));
@@ -256,7 +269,7 @@ template <typename Read>
 auto MapOf(Read read, size_t max_entries = SIZE_MAX) {
   using T = typename std::invoke_result_t<Read, const Node&>::value_type;
   return [read = std::move(read), max_entries](const Node& n) -> Result<std::map<std::string, T>> {
-    if (!n.IsMap()) return std::unexpected(n.Invalid("must be a map, got " + n.Describe()));
+    if (!n.IsMap()) return n.Fail(n.MustBeMap());
     if (n.entries().size() > max_entries) {
       return std::unexpected(n.Invalid("has " + std::to_string(n.entries().size()) +
                                        " entries; at most " + std::to_string(max_entries)));
@@ -306,6 +319,11 @@ class Object {
   Object& AtMostOneOf(std::initializer_list<std::string_view> keys);
   // Records `error` unless an earlier one is recorded (for checks written by hand).
   Object& Fail(Error error);
+  // Records the error of `result`, if it failed: a nested Object's Done(), a hand check.
+  Object& Check(Result<void> result) {
+    if (!result) Fail(std::move(result.error()));
+    return *this;
+  }
 
   bool Has(std::string_view key) const { return node_.Find(key) != nullptr; }
   bool ok() const { return !error_.has_value(); }
@@ -323,8 +341,10 @@ class Object {
       Fail(std::move(r.error()));
     } else if constexpr (std::is_arithmetic_v<T> || std::is_enum_v<T>) {
       out = static_cast<T>(*r);
-    } else {
+    } else if constexpr (std::is_assignable_v<T&, decltype(std::move(*r))>) {
       out = std::move(*r);
+    } else {
+      out = T(r->begin(), r->end());  // a list of int64 into a std::vector<int>
     }
   }
   void Missing(std::string_view key);

@@ -63,7 +63,9 @@ void ExpectSameAsDump(const std::string& text) {
   bool ok = AppendJsonString(out, text);
   auto want = DumpOf(text);
   ASSERT_EQ(ok, want.has_value()) << "text of " << text.size() << " bytes";
-  if (ok) EXPECT_EQ(out, *want);
+  if (ok) {
+    EXPECT_EQ(out, *want);
+  }
 }
 
 TEST(AppendJsonString, WritesEveryAsciiByteAsDumpDoes) {

@@ -52,6 +52,20 @@ size_t IllFormedLength(std::string_view text, size_t i) {
 
 }  // namespace
 
+size_t ValidUtf8Prefix(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      ++i;
+    } else if (size_t n = Utf8SequenceLength(text, i); n != 0) {
+      i += n;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
 bool AppendJsonString(std::string& out, std::string_view text, JsonWriter::Utf8 utf8) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');

@@ -86,4 +86,8 @@ class JsonWriter {
 // (core/json.h declares the two-argument form, kFail.)
 bool AppendJsonString(std::string& out, std::string_view text, JsonWriter::Utf8 utf8);
 
+// The length of the longest prefix of `text` that is well-formed UTF-8 (text.size() when
+// all of it is).
+size_t ValidUtf8Prefix(std::string_view text);
+
 }  // namespace berth

@@ -5,6 +5,8 @@
 
 #include <atomic>
 
+#include "core/json_writer.h"
+
 namespace berth::log {
 namespace {
 
@@ -31,24 +33,11 @@ std::string_view Name(Level level) {
   return "info";
 }
 
-std::string JsonEscape(std::string_view s) {
+// `s` as a JSON string (quotes included); ill-formed UTF-8 replaced (a log line is never lost).
+std::string JsonString(std::string_view s) {
   std::string out;
   out.reserve(s.size() + 2);
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<int>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
+  AppendJsonString(out, s, JsonWriter::Utf8::kReplace);
   return out;
 }
 
@@ -76,8 +65,8 @@ void Write(Level level, std::string_view component, std::string_view message) {
   if (g_json) {
     auto now = std::chrono::system_clock::now();
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-    Logger().info(R"({{"ts_ms":{},"level":"{}","component":"{}","msg":"{}"}})", ms, Name(level),
-                  JsonEscape(component), JsonEscape(message));
+    Logger().info(R"({{"ts_ms":{},"level":"{}","component":{},"msg":{}}})", ms, Name(level),
+                  JsonString(component), JsonString(message));
   } else {
     Logger().info("{:<5} {} {}", Name(level), component, message);
   }

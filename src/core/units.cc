@@ -75,11 +75,11 @@ std::string Quoted(std::string_view text) {
 }
 
 Result<Millis> ParseDuration(std::string_view text, std::optional<Millis> bare_unit) {
-  const std::string q = Quoted(text);
+  const auto q = [&] { return Quoted(text); };  // for errors only: the registry's hot path
   if (text.empty()) return Invalid("empty duration: write a number with a unit, like 30s");
-  if (text.front() == '-') return Invalid(q + " is negative: a duration is 0 or more");
+  if (text.front() == '-') return Invalid(q() + " is negative: a duration is 0 or more");
   const auto malformed = [&] {
-    return Invalid(q +
+    return Invalid(q() +
                    " is not a duration: write numbers with units (ns, us, ms, s, m, h, d), "
                    "like 250ms, 1.5s or 1h30m");
   };
@@ -101,24 +101,24 @@ Result<Millis> ParseDuration(std::string_view text, std::optional<Millis> bare_u
       } else if (d.whole == 0 && d.fraction == 0) {
         return Millis(0);  // "0" needs no unit, as in Go
       } else {
-        return Invalid(fmt::format("{} has no unit: write {}s (or {}ms, {}m, {}h)", q, text, text,
+        return Invalid(fmt::format("{} has no unit: write {}s (or {}ms, {}m, {}h)", q(), text, text,
                                    text, text));
       }
     } else {
       per_unit = DurationUnit(unit);
       if (per_unit == 0) {
-        return Invalid(fmt::format("{} has an unknown unit {}: use ns, us, ms, s, m, h or d", q,
+        return Invalid(fmt::format("{} has an unknown unit {}: use ns, us, ms, s, m, h or d", q(),
                                    Quoted(unit)));
       }
     }
     const Int128 fraction_ns = d.fraction * per_unit;
-    if (fraction_ns % d.scale != 0) return Invalid(q + " is finer than a millisecond");
+    if (fraction_ns % d.scale != 0) return Invalid(q() + " is finer than a millisecond");
     total_ns += d.whole * per_unit + fraction_ns / d.scale;
     if (total_ns > Int128{kMaxDuration.count()} * kNanosPerMilli) {
-      return Invalid(q + " is longer than 100 years");
+      return Invalid(q() + " is longer than 100 years");
     }
   }
-  if (total_ns % kNanosPerMilli != 0) return Invalid(q + " is finer than a millisecond");
+  if (total_ns % kNanosPerMilli != 0) return Invalid(q() + " is finer than a millisecond");
   return Millis(static_cast<int64_t>(total_ns / kNanosPerMilli));
 }
 
@@ -132,12 +132,13 @@ std::string FormatDuration(Millis d) {
 
 Result<int64_t> ParseBytes(std::string_view text) {
   constexpr int64_t kMaxBytes = int64_t{1} << 62;
-  const std::string q = Quoted(text);
-  if (!text.empty() && text.front() == '-') return Invalid(q + " is negative: a size is 0 or more");
+  const auto q = [&] { return Quoted(text); };
+  if (!text.empty() && text.front() == '-')
+    return Invalid(q() + " is negative: a size is 0 or more");
   size_t i = 0;
   Decimal d;
   if (!ReadDecimal(text, i, d)) {
-    return Invalid(q +
+    return Invalid(q() +
                    " is not a size: write bytes (1048576) or a number with a unit, like "
                    "512Mi, 1Gi or 64m");
   }
@@ -156,12 +157,12 @@ Result<int64_t> ParseBytes(std::string_view text) {
     return Invalid(
         fmt::format("{} has an unknown unit {}: use Ki, Mi, Gi, Ti, Pi (or k, m, g, "
                     "t, p), all powers of 1024",
-                    q, Quoted(text.substr(i))));
+                    q(), Quoted(text.substr(i))));
   }
   const Int128 mult = Int128{1} << shift;
   // Round half up to a whole byte.
   const Int128 bytes = d.whole * mult + (d.fraction * mult * 2 + d.scale) / (d.scale * 2);
-  if (bytes > kMaxBytes) return Invalid(q + " is larger than 4Ei");
+  if (bytes > kMaxBytes) return Invalid(q() + " is larger than 4Ei");
   return static_cast<int64_t>(bytes);
 }
 
@@ -176,23 +177,23 @@ std::string FormatBytes(int64_t bytes) {
 
 Result<int64_t> ParseCpu(std::string_view text) {
   constexpr int64_t kMaxMillicores = 1'000'000'000;
-  const std::string q = Quoted(text);
+  const auto q = [&] { return Quoted(text); };
   if (!text.empty() && text.front() == '-') {
-    return Invalid(q + " is negative: a CPU amount is 0 or more");
+    return Invalid(q() + " is negative: a CPU amount is 0 or more");
   }
   size_t i = 0;
   Decimal d;
   const bool number = ReadDecimal(text, i, d);
   const std::string_view unit = text.substr(i);
   if (!number || (unit != "" && unit != "m")) {
-    return Invalid(q + " is not a CPU amount: write cores (0.5, 2) or millicores (500m)");
+    return Invalid(q() + " is not a CPU amount: write cores (0.5, 2) or millicores (500m)");
   }
   const Int128 per_unit = unit == "m" ? 1 : 1000;
   if ((d.fraction * per_unit) % d.scale != 0) {
-    return Invalid(q + " is finer than a millicore (1m, a thousandth of a core)");
+    return Invalid(q() + " is finer than a millicore (1m, a thousandth of a core)");
   }
   const Int128 millis = d.whole * per_unit + d.fraction * per_unit / d.scale;
-  if (millis > kMaxMillicores) return Invalid(q + " is more than 1000000 cores");
+  if (millis > kMaxMillicores) return Invalid(q() + " is more than 1000000 cores");
   return static_cast<int64_t>(millis);
 }
 

@@ -83,17 +83,17 @@ Result<bool> LoadReporter::Report() {
     lease_ = *l;
     fresh_lease = true;
   }
-  Json services = Json::object();
+  LoadReport report{.time_ms = 0, .window_ms = window_ms, .services = {}};
   Json rates_only = Json::object();
   for (const auto& [svc, rps] : rates) {
-    services[svc] = {{"rps", rps}, {"requests", totals[svc]}};
+    report.services[svc] = {.rps = rps, .requests = totals[svc]};
     rates_only[svc] = rps;
   }
   last_totals_ = std::move(totals);
   std::string what = rates_only.dump();
   if (!fresh_lease && what == written_) return false;
-  Json doc{{"time_ms", clock_.WallMillis()}, {"window_ms", window_ms}, {"services", services}};
-  auto w = store_.Put(key(), doc.dump(), {.lease = lease_});
+  report.time_ms = clock_.WallMillis();
+  auto w = store_.Put(key(), EncodeLoadReport(report), {.lease = lease_});
   if (!w) return std::unexpected(Wrap(w.error(), "gateway load: write " + key()));
   written_ = std::move(what);
   return true;

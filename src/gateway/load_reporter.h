@@ -24,11 +24,10 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "gateway/load_report.h"  // kGatewayLoadPrefix, the report's form
 #include "store/store.h"
 
 namespace berth::gateway {
-
-inline constexpr std::string_view kGatewayLoadPrefix = "/load/gateway/";
 
 struct LoadReporterOptions {
   std::string id;  // unique among the gateways sharing the store ("host-8080")

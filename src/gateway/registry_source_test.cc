@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "gateway/route_store.h"
-#include "registry/testing/fake_store.h"
+#include "store/testing/fake_store.h"
 
 namespace berth::gateway {
 namespace {
@@ -60,7 +60,7 @@ class RegistrySourceTest : public ::testing::Test {
   }
 
   ManualClock clock_;
-  registry::testing::FakeStore store_{clock_};
+  store::testing::FakeStore store_{clock_};
   registry::Registry registry_{store_, clock_};
   RouteStore routes_{store_};
   std::unique_ptr<RegistryEndpointSource> source_;

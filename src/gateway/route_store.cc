@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 
+#include "core/input.h"
 #include "core/json.h"
 #include "gateway/router/config.h"
 #include "registry/model.h"
@@ -21,17 +22,10 @@ std::unexpected<Error> Invalid(std::string message) {
   return Fail(ErrorCode::kInvalidArgument, std::move(message));
 }
 
-// The "owner" of a stored route value ("" when none or unreadable).
-std::string OwnerOf(std::string_view value) {
-  auto j = ParseJson(value);
-  if (!j || !j->is_object() || !j->contains("owner") || !(*j)["owner"].is_string()) return "";
-  return (*j)["owner"].get<std::string>();
-}
-
 Result<StoredRoute> DecodeRoute(const store::KeyValue& kv) {
   StoredRoute r;
   r.name = kv.key.substr(kRoutesKeyPrefix.size());
-  r.owner = OwnerOf(kv.value);
+  r.owner = RouteOwner(kv.value);
   r.json = kv.value;
   r.create_revision = kv.create_revision;
   r.mod_revision = kv.mod_revision;
@@ -64,22 +58,22 @@ Result<StoredRoute> CheckRoute(std::string_view name, std::string_view body,
                                std::string_view origin, std::string_view base_dir) {
   if (auto v = ValidateRouteName(name); !v)
     return Invalid(fmt::format("{}: {}", origin, v.error().message));
-  auto j = ParseJson(body);
-  if (!j) return Invalid(fmt::format("{}: {}", origin, j.error().message));
-  if (!j->is_object()) return Invalid(fmt::format("{}: a route must be a JSON object", origin));
-  if (j->contains("name")) {
-    if (!(*j)["name"].is_string() || (*j)["name"].get<std::string>() != name) {
-      return Invalid(fmt::format("{}: route \"{}\": name: the body names another route ({})",
-                                 origin, name, (*j)["name"].dump()));
-    }
-  } else {
-    (*j)["name"] = std::string(name);
+  // Errors name the body's lines and fields, and the route.
+  const input::Document doc =
+      BERTH_TRY(input::ParseJson(body, fmt::format("{} of route \"{}\"", origin, name)));
+  const input::Node& root = doc.root();
+  if (!root.IsMap()) return root.Fail("a route must be a JSON object");
+  if (const input::Node* named = root.Find("name");
+      named != nullptr && !(named->IsScalar() && named->text() == name)) {
+    return named->Fail(fmt::format("the body names another route ({})", named->Describe()));
   }
+  auto entry = router::ReadRouteEntry(root, name, base_dir);
+  if (!entry) return std::unexpected(entry.error());
   StoredRoute out;
   out.name = std::string(name);
-  out.json = j->dump();
-  auto entry = router::ParseRouteEntry(out.json, origin, base_dir);
-  if (!entry) return std::unexpected(entry.error());
+  Json canonical = input::ToJson(root);
+  canonical["name"] = std::string(name);
+  out.json = canonical.dump();
   for (const auto& c : entry->clusters) {
     if (c->service_name.empty()) continue;
     auto r =
@@ -98,16 +92,16 @@ Result<StoredServiceSettings> CheckService(std::string_view ns, std::string_view
                                            std::string_view body, std::string_view origin) {
   const std::string where = fmt::format("{}: service \"{}/{}\"", origin, ns, service);
   if (auto r = CheckServiceNames(where, ns, service); !r) return std::unexpected(r.error());
-  auto j = ParseJson(body.empty() ? std::string_view("{}") : body);
-  if (!j) return Invalid(fmt::format("{}: {}", where, j.error().message));
-  if (!j->is_object()) return Invalid(fmt::format("{}: settings must be a JSON object", where));
+  const input::Document doc =
+      BERTH_TRY(input::ParseJson(body.empty() ? std::string_view("{}") : body,
+                                 fmt::format("{} of service \"{}/{}\"", origin, ns, service)));
+  if (!doc.root().IsMap()) return doc.root().Fail("must be a JSON object");
+  BERTH_TRY(router::ReadServiceSettings(doc.root(), router::ServiceClusterName(ns, service),
+                                        /*allow_endpoints=*/false));
   StoredServiceSettings out;
   out.ns = std::string(ns);
   out.service = std::string(service);
-  out.json = j->dump();
-  auto c = router::ParseServiceSettings(out.json, router::ServiceClusterName(ns, service), origin,
-                                        /*allow_endpoints=*/false);
-  if (!c) return std::unexpected(c.error());
+  out.json = input::ToJson(doc.root()).dump();
   return out;
 }
 
@@ -255,7 +249,7 @@ Result<PutResult> RouteStore::Put(std::string_view name, std::string_view body, 
       if (guard) {
         if (auto g = guard(ScopeOfRoute((*existing)->value)); !g) return std::unexpected(g.error());
       }
-      const std::string owner = OwnerOf((*existing)->value);
+      const std::string owner = RouteOwner((*existing)->value);
       if (!owner.empty() && owner != route->owner && !force)
         return std::unexpected(OwnedError(name, owner));
       if ((*existing)->value == route->json) {
@@ -289,7 +283,7 @@ Result<int64_t> RouteStore::Delete(std::string_view name, bool force, const Scop
     if (guard) {
       if (auto g = guard(ScopeOfRoute((*existing)->value)); !g) return std::unexpected(g.error());
     }
-    const std::string owner = OwnerOf((*existing)->value);
+    const std::string owner = RouteOwner((*existing)->value);
     if (!owner.empty() && !force) return std::unexpected(OwnedError(name, owner));
     store::TxnRequest txn;
     txn.compare.push_back(Unchanged(key, (*existing)->mod_revision));
@@ -369,7 +363,7 @@ Result<ApplyResult> RouteStore::Apply(std::string_view text, bool dry_run, bool 
           if (auto g = guard(ScopeOfRoute(kv->value)); !g) return std::unexpected(g.error());
         }
         if (w.kind == "route") {
-          const std::string owner = OwnerOf(kv->value);
+          const std::string owner = RouteOwner(kv->value);
           if (!owner.empty() && owner != w.owner && !force)
             return std::unexpected(Wrap(OwnedError(w.name, owner), "apply"));
         }

@@ -24,13 +24,11 @@
 #include <vector>
 
 #include "core/error.h"
+#include "gateway/route_spec.h"  // the key prefixes, the route form other components write
 #include "store/store.h"
 
 namespace berth::gateway {
 
-inline constexpr std::string_view kGatewayKeyPrefix = "/gateway/";
-inline constexpr std::string_view kRoutesKeyPrefix = "/gateway/routes/";
-inline constexpr std::string_view kServicesKeyPrefix = "/gateway/services/";
 // At most this many entries are written by one apply (etcd's default --max-txn-ops).
 inline constexpr size_t kMaxApplyEntries = 128;
 

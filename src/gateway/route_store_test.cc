@@ -4,7 +4,7 @@
 
 #include "core/json.h"
 #include "gateway/router/config.h"
-#include "registry/testing/fake_store.h"
+#include "store/testing/fake_store.h"
 
 namespace berth::gateway {
 namespace {
@@ -18,7 +18,7 @@ class RouteStoreTest : public ::testing::Test {
   }
 
   ManualClock clock_;
-  registry::testing::FakeStore store_{clock_};
+  store::testing::FakeStore store_{clock_};
   RouteStore routes_{store_};
   const int64_t initial_ = Rev();
 };
@@ -46,10 +46,10 @@ TEST_F(RouteStoreTest, BadRoutesAreRefusedWithRouteAndFieldNamed) {
   };
   const std::vector<Case> cases = {
       {"api", R"({"match": {"prefix": "api"}, "service": "users"})",
-       "route \"api\".match.prefix: must start with '/'"},
+       "body of route \"api\":1:22: match.prefix: must start with '/'"},
       {"api", R"({"match": {"regex": "(("}, "service": "users"})", "match.regex: invalid regex"},
-      {"api", R"({"service": "users", "colour": "red"})", "unknown field \"colour\""},
-      {"api", R"({"match": {"prefix": "/"}})", "needs exactly one of service, upstreams, targets"},
+      {"api", R"({"service": "users", "colour": "red"})", "colour: unknown field"},
+      {"api", R"({"match": {"prefix": "/"}})", "needs one of service, upstreams or targets"},
       {"api", R"({"service": "Users_1"})", "allowed are a-z, 0-9 and '-'"},
       {"api", R"({"service": "users", "namespace": "Bad NS"})", "namespace"},
       {"api", R"({"upstreams": ["example.com:80"]})", "host must be an IP literal"},
@@ -79,7 +79,7 @@ routes:
 )");
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
-  EXPECT_NE(bad.error().message.find("route \"b\".targets[0].upstreams[0]: address"),
+  EXPECT_NE(bad.error().message.find("apply:4:48: routes[1].upstreams[0]: address"),
             std::string::npos)
       << bad.error().message;
   EXPECT_EQ(Rev(), rev);
@@ -117,7 +117,7 @@ TEST_F(RouteStoreTest, ApplyRefusesWhatTheStoreCannotHold) {
            {"tls: {cert: a, key: b}\nroutes: [{name: a, service: users}]", "tls and access_log"},
            {"services: {users: {endpoints: [\"127.0.0.1:1\"]}}", "come from the registry"},
            {"routes: [{name: a, service: x}, {name: a, service: y}]", "duplicate route name"},
-           {"routes: [{name: a", "line "},
+           {"routes: [{name: a", "invalid YAML"},
            {"{}", "no routes and no services"},
        }) {
     auto r = routes_.Apply(doc);

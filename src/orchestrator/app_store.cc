@@ -16,8 +16,6 @@ namespace {
 
 constexpr int kApplyAttempts = 5;
 
-std::string Hex(uint64_t v) { return fmt::format("{:016x}", v); }
-
 std::string Dump(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
 // Flattens JSON into path -> leaf text; arrays are leaves (their order matters as a whole).
@@ -74,35 +72,29 @@ std::string EventToJson(const Event& e) {
 
 std::string HistoryEntryToJson(const HistoryEntry& h) {
   return Dump(Json{{"revision", h.revision},
-                   {"deployHash", Hex(h.deploy_hash)},
+                   {"deployHash", HashToHex(h.deploy_hash)},
                    {"time_ms", h.time_ms},
                    {"cause", h.cause},
                    {"spec", ServiceSpecToJson(h.spec)}});
 }
 
 Result<HistoryEntry> HistoryEntryFromJson(std::string_view json) {
-  auto j = ParseJson(json);
-  if (!j) return std::unexpected(Wrap(j.error(), "history entry"));
-  try {
-    HistoryEntry h;
-    h.revision = j->at("revision").get<int64_t>();
-    const auto& hex = j->at("deployHash").get_ref<const std::string&>();
-    std::from_chars(hex.data(), hex.data() + hex.size(), h.deploy_hash, 16);
-    h.time_ms = j->value("time_ms", int64_t{0});
-    h.cause = j->value("cause", std::string());
-    auto spec = ServiceSpecFromJson(j->at("spec"));
-    if (!spec) return std::unexpected(Wrap(spec.error(), "history entry"));
-    h.spec = std::move(*spec);
-    return h;
-  } catch (const Json::exception& e) {
-    return Fail(ErrorCode::kInvalidArgument, fmt::format("history entry: {}", e.what()));
-  }
+  const input::Document doc = BERTH_TRY(input::ParseJson(json, "history entry"));
+  HistoryEntry h;
+  input::Object o(doc.root());
+  o.Required("revision", h.revision, input::Int(INT64_MIN, INT64_MAX))
+      .Required("deployHash", h.deploy_hash, ReadHexHash)
+      .Optional("time_ms", h.time_ms, input::Int(INT64_MIN, INT64_MAX))
+      .Optional("cause", h.cause)
+      .Required("spec", h.spec, ServiceSpecFromNode);
+  BERTH_TRY(o.Done());
+  return h;
 }
 
 std::vector<DiffLine> DiffApps(const App* before, const App& after) {
   std::map<std::string, std::string> a, b;
-  if (before) Flatten(Json::parse(AppToJson(*before)), "", a);
-  Flatten(Json::parse(AppToJson(after)), "", b);
+  if (before) Flatten(AppToJsonValue(*before), "", a);
+  Flatten(AppToJsonValue(after), "", b);
   std::vector<DiffLine> out;
   for (const auto& [path, v] : a) {
     auto it = b.find(path);

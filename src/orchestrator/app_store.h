@@ -35,7 +35,6 @@ inline constexpr std::string_view kHistoryPrefix = "/orchestrator/history/";
 inline constexpr std::string_view kEventsPrefix = "/orchestrator/events/";
 inline constexpr std::string_view kStatusPrefix = "/orchestrator/status/";
 inline constexpr std::string_view kRolloutsPrefix = "/orchestrator/rollouts/";
-inline constexpr std::string_view kRoutesPrefix = "/gateway/routes/";
 inline constexpr std::string_view kAutoscalePrefix = "/orchestrator/autoscale/";
 
 // Kept per service and per app; older entries are deleted as new ones are written.

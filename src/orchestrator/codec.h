@@ -7,27 +7,31 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "core/error.h"
+#include "core/input.h"
 #include "orchestrator/types.h"
 
 namespace berth::orchestrator {
 
 inline constexpr std::string_view kAppsPrefix = "/apps/";
 inline constexpr std::string_view kNodesPrefix = "/nodes/";
-// Request rates the gateways publish, one key per gateway under its lease (docs/api.md):
-//   /load/gateway/<gateway-id>  {"time_ms", "window_ms", "services": {"<ns>/<svc>": {"rps",
-//   "requests"}}}
-inline constexpr std::string_view kGatewayLoadPrefix = "/load/gateway/";
 
 std::string AppKey(std::string_view ns, std::string_view app);
 std::string NodeKey(std::string_view node);
 std::string AssignmentKey(const Instance& instance);
+// "/nodes/<node>/assignments/": every assignment of one node (what its agent watches).
+std::string AssignmentsPrefix(std::string_view node);
 std::string StatusKey(const Instance& instance);
+std::string StatusKey(std::string_view node, std::string_view ns, std::string_view app,
+                      std::string_view instance);
 
 // What a key under /nodes/ names.
 struct NodeKeyParts {
@@ -50,12 +54,33 @@ struct InstanceStatus {
   bool operator==(const InstanceStatus&) const = default;
 };
 
+// What an agent reports for an instance (PUT /v1/nodes/{node}/instances/...): the status,
+// and where it can be reached. The stored status value is this report.
+struct InstanceReport {
+  InstanceStatus status;
+  std::string ip;            // the container's address; empty: not known (yet)
+  std::map<int, int> ports;  // container port -> host port
+};
+
+// A deploy or spec hash as stored: 16 hex digits.
+std::string HashToHex(uint64_t hash);
+Result<uint64_t> ReadHexHash(const input::Node& node);
+
 std::string NodeToJson(const Node& node);  // id, labels, capacity, status (not allocations)
+nlohmann::json NodeToJsonValue(const Node& node);
 Result<Node> NodeFromJson(std::string_view json);
 std::string AssignmentToJson(const Assignment& assignment);
 Result<Assignment> AssignmentFromJson(std::string_view json);
+// One assignment of an already parsed document (a list the api answered with).
+Result<Assignment> ReadAssignment(const input::Node& node);
 std::string InstanceStatusToJson(const InstanceStatus& status);
+nlohmann::json InstanceStatusToJsonValue(const InstanceStatus& status);
+// The status of a stored report (or of InstanceStatusToJson's text).
 Result<InstanceStatus> InstanceStatusFromJson(std::string_view json);
+// A report as an agent sends it and the api stores it: the status fields plus "ip" and
+// "ports" ({"<containerPort>": hostPort}).
+std::string InstanceReportToJson(const InstanceReport& report);
+Result<InstanceReport> ReadInstanceReport(const input::Node& node);
 
 Result<NodeStatus> ParseNodeStatus(std::string_view s);
 Result<InstanceState> ParseInstanceState(std::string_view s);

@@ -7,6 +7,8 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "gateway/load_report.h"
+#include "gateway/route_spec.h"
 #include "orchestrator/canary.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/spec.h"
@@ -206,8 +208,8 @@ Result<void> Controller::LoadRecords() {
     if (!j || !j->is_object() || !j->contains("services")) continue;
     std::string app = kv.key.substr(kStatusPrefix.size());
     for (const auto& [svc, v] : (*j)["services"].items()) {
-      if (v.contains("unschedulable")) {
-        unplaceable_[app + "/" + svc] = v["unschedulable"].value("reason", std::string());
+      for (const char* field : {"unschedulable", "waiting"}) {
+        if (v.contains(field)) unplaceable_[app + "/" + svc] = v[field].value("reason", "");
       }
     }
   }
@@ -223,18 +225,22 @@ Result<TickResult> Controller::Tick() {
     return out;
   }
   if (!leading_) OnElected();
-  auto pass = reconciler_.RunOnce();
-  if (!pass) {
-    if (pass.error().code == ErrorCode::kFailedPrecondition) {
-      StepDown(pass.error().message);
-      return out;
+  auto planned = reconciler_.Plan();
+  if (!planned) return std::unexpected(planned.error());
+  const PassResult& pass = planned->result;
+  for (const auto& s : pass.skipped) log::Warn("orchestrator", "skipped {}", s);
+  // The bookkeeping before the plan is written: a route moves off instances (an aborted
+  // canary's) before the plan's stops reach their agents.
+  Bookkeep(pass, out);
+  if (auto c = reconciler_.Commit(*planned); !c) {
+    if (c.error().code == ErrorCode::kFailedPrecondition) {
+      StepDown(c.error().message);
+      return TickResult{};
     }
-    return std::unexpected(pass.error());
+    return std::unexpected(c.error());
   }
-  for (const auto& s : pass->skipped) log::Warn("orchestrator", "skipped {}", s);
-  Bookkeep(*pass, out);
   out.leading = leading_;
-  out.pass = std::move(*pass);
+  out.pass = std::move(planned->result);
   return out;
 }
 
@@ -242,7 +248,9 @@ void Controller::Bookkeep(const PassResult& pass, TickResult& out) {
   TrackRollouts(pass, out);
   const std::set<std::string> canaries_done = CollectCanaries(pass);
   WriteStatus(pass);
-  SyncRoutes(pass, canaries_done);
+  // Canaries this pass aborted (TrackCanary) route to stable at once.
+  const std::set<std::string> aborted(out.rolled_back.begin(), out.rolled_back.end());
+  SyncRoutes(pass, canaries_done, aborted);
   RunAutoscalers(pass, out);
 }
 
@@ -545,15 +553,21 @@ void Controller::WriteStatus(const PassResult& pass) {
   std::set<std::string> still;
   for (const auto& u : pass.unplaceable) {
     Json& s = status[AppStatusKey(u.ns, u.app)];
-    s[u.service] = Json{{"unschedulable", {{"count", u.count}, {"reason", u.reason}}}};
+    // No node yet (a first start racing its own node's join): pending, not a failure.
+    const char* field = u.waiting_for_nodes ? "waiting" : "unschedulable";
+    s[u.service] = Json{{field, {{"count", u.count}, {"reason", u.reason}}}};
     std::string key = fmt::format("{}/{}/{}", u.ns, u.app, u.service);
     still.insert(key);
     auto it = unplaceable_.find(key);
     if (it == unplaceable_.end() || it->second != u.reason) {
+      const char* s_replicas = u.count == 1 ? "" : "s";
       events[u.ns + "/" + u.app].push_back(
-          {now_ms, "Warning", u.service, "Unschedulable",
-           fmt::format("{} replica{} cannot be placed: {}", u.count, u.count == 1 ? "" : "s",
-                       u.reason)});
+          u.waiting_for_nodes
+              ? Event{now_ms, "Normal", u.service, "WaitingForNodes",
+                      fmt::format("{} replica{} pending: {}", u.count, s_replicas, u.reason)}
+              : Event{now_ms, "Warning", u.service, "Unschedulable",
+                      fmt::format("{} replica{} cannot be placed: {}", u.count, s_replicas,
+                                  u.reason)});
       unplaceable_[key] = u.reason;
     }
   }
@@ -597,7 +611,8 @@ void Controller::WriteStatus(const PassResult& pass) {
   }
 }
 
-void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>& canaries_done) {
+void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>& canaries_done,
+                            const std::set<std::string>& aborted) {
   // Ready instances per service and deploy hash, for canary splits.
   std::unordered_map<std::string, std::map<uint64_t, int64_t>> ready;
   for (const Instance& i : pass.instances) {
@@ -605,11 +620,17 @@ void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>&
       ++ready[fmt::format("{}/{}/{}", i.ns, i.app, i.service)][i.deploy_hash];
     }
   }
-  std::map<std::string, std::string> desired;  // store key -> JSON
+  std::map<std::string, std::string> desired;  // store key -> the route entry (JSON)
   for (const App& app : pass.apps) {
     for (const ServiceSpec& s : app.services) {
       const std::string key = fmt::format("{}/{}/{}", app.ns, app.name, s.name);
-      const CanaryRecord* canary = canaries_done.count(key) ? nullptr : FindCanary(pass, key);
+      const CanaryRecord* found = canaries_done.count(key) ? nullptr : FindCanary(pass, key);
+      std::optional<CanaryRecord> aborted_now;
+      if (found && aborted.count(key)) {
+        aborted_now = *found;
+        aborted_now->state = CanaryState::kAborted;
+      }
+      const CanaryRecord* canary = aborted_now ? &*aborted_now : found;
       auto& by_hash = ready[key];
       for (size_t i = 0; i < s.expose.size(); ++i) {
         const Expose& e = s.expose[i];
@@ -618,39 +639,37 @@ void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>&
         // The whole service; during a canary, one target per version by the agent's
         // deploy tag: split by canaryWeight once both have a ready instance, all to stable
         // before that and after an abort.
-        Json target{{"service", s.name}, {"namespace", app.ns}};
-        if (uint32_t port = ExposePort(s, e); port != 0) target["port"] = port;
-        Json targets = Json::array({target});
+        gateway::ServiceTarget target{.service = s.name, .ns = app.ns, .port = ExposePort(s, e)};
+        gateway::ServiceRoute route{.name = name,
+                                    .owner = fmt::format("app:{}/{}", app.ns, app.name),
+                                    .hosts = {},
+                                    .path_prefix = e.path,
+                                    .targets = {target}};
+        if (!e.host.empty()) route.hosts = {e.host};
         if (canary && canary->state != CanaryState::kPromoted && by_hash[canary->stable_hash] > 0) {
-          auto tagged = [&](uint64_t hash, int weight) {
-            Json t = target;
-            t["tags"] = Json::array({DeployTag(hash)});
-            if (weight >= 0) t["weight"] = weight;
+          auto tagged = [&](uint64_t hash, std::optional<uint32_t> weight) {
+            gateway::ServiceTarget t = target;
+            t.tags = {DeployTag(hash)};
+            t.weight = weight;
             return t;
           };
           const bool split = canary->state == CanaryState::kCanary &&
                              canary->canary_hash == s.DeployHash() &&
                              by_hash[canary->canary_hash] > 0 && e.canary_weight > 0;
-          targets = Json::array();
           if (!split) {
-            targets.push_back(tagged(canary->stable_hash, -1));
+            route.targets = {tagged(canary->stable_hash, std::nullopt)};
           } else if (e.canary_weight >= 100) {
-            targets.push_back(tagged(canary->canary_hash, -1));
+            route.targets = {tagged(canary->canary_hash, std::nullopt)};
           } else {
-            targets.push_back(tagged(canary->stable_hash, 100 - e.canary_weight));
-            targets.push_back(tagged(canary->canary_hash, e.canary_weight));
+            route.targets = {tagged(canary->stable_hash, 100 - e.canary_weight),
+                             tagged(canary->canary_hash, e.canary_weight)};
           }
         }
-        Json route{{"name", name},
-                   {"match", {{"prefix", e.path}}},
-                   {"targets", std::move(targets)},
-                   {"owner", fmt::format("app:{}/{}", app.ns, app.name)}};
-        if (!e.host.empty()) route["hosts"] = Json::array({e.host});
-        desired[std::string(kRoutesPrefix) + name] = Dump(route);
+        desired[std::string(gateway::kRoutesKeyPrefix) + name] = gateway::EncodeServiceRoute(route);
       }
     }
   }
-  auto r = store_.Get(kRoutesPrefix, {.prefix = true});
+  auto r = store_.Get(gateway::kRoutesKeyPrefix, {.prefix = true});
   if (!r) {
     log::Warn("orchestrator", "controller: read routes: {}", r.error().message);
     return;
@@ -659,8 +678,7 @@ void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>&
   txn.compare.push_back(election_.Guard());
   std::set<std::string> existing;
   for (const auto& kv : r->kvs) {
-    auto j = ParseJson(kv.value);
-    std::string owner = j && j->is_object() ? j->value("owner", std::string()) : "";
+    const std::string owner = gateway::RouteOwner(kv.value);
     auto want = desired.find(kv.key);
     if (!owner.starts_with("app:")) {
       if (want != desired.end()) {
@@ -685,25 +703,20 @@ void Controller::SyncRoutes(const PassResult& pass, const std::set<std::string>&
 }
 
 std::optional<std::map<std::string, double>> Controller::ReadGatewayLoad() {
-  auto r = store_.Get(kGatewayLoadPrefix, {.prefix = true});
+  auto r = store_.Get(gateway::kGatewayLoadPrefix, {.prefix = true});
   if (!r) {
     log::Warn("orchestrator", "controller: read gateway load: {}", r.error().message);
     return std::nullopt;
   }
   std::optional<std::map<std::string, double>> out;
   for (const auto& kv : r->kvs) {
-    auto j = ParseJson(kv.value);
-    if (!j || !j->is_object()) continue;
-    if (!out) out.emplace();
-    auto it = j->find("services");
-    if (it == j->end() || !it->is_object()) continue;
-    for (const auto& [svc, v] : it->items()) {
-      if (!v.is_object()) continue;
-      auto rps = v.find("rps");
-      if (rps != v.end() && rps->is_number() && rps->get<double>() >= 0) {
-        (*out)[svc] += rps->get<double>();
-      }
+    auto report = gateway::DecodeLoadReport(kv.value);
+    if (!report) {
+      log::Warn("orchestrator", "controller: {}: {}", kv.key, report.error().message);
+      continue;
     }
+    if (!out) out.emplace();
+    for (const auto& [svc, load] : report->services) (*out)[svc] += load.rps;
   }
   return out;
 }

@@ -32,9 +32,9 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/random.h"
 #include "orchestrator/app_store.h"
 #include "orchestrator/autoscaler.h"
-#include "orchestrator/random.h"
 #include "orchestrator/reconciler.h"
 #include "orchestrator/rollout.h"
 #include "store/leader.h"
@@ -111,7 +111,9 @@ class Controller {
   // version left, or of a service that is gone. Returns their "ns/app/svc".
   std::set<std::string> CollectCanaries(const PassResult& pass);
   void WriteStatus(const PassResult& pass);
-  void SyncRoutes(const PassResult& pass, const std::set<std::string>& canaries_done = {});
+  // `aborted`: canaries aborted in this pass (their records still say canary).
+  void SyncRoutes(const PassResult& pass, const std::set<std::string>& canaries_done,
+                  const std::set<std::string>& aborted);
   void RunAutoscalers(const PassResult& pass, TickResult& out);
   // Requests per second by "ns/svc", summed over the gateways' reports; nullopt when no
   // gateway reports (then a request-rate target is not measured).

@@ -4,56 +4,24 @@
 #include <gtest/gtest.h>
 
 #include "core/json.h"
+#include "core/testing/random.h"
+#include "gateway/load_report.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/controller.h"
 #include "orchestrator/spec.h"
-#include "store/sqlite/temp_store.h"
+#include "orchestrator/testing/orchestrator_test.h"
 
 namespace berth::orchestrator {
 namespace {
 
-constexpr int64_t kGi = 1LL << 30;
+using testing::kGi;
 
-class ControllerAutoscaleTest : public ::testing::Test {
+class ControllerAutoscaleTest : public testing::OrchestratorTest {
  protected:
   void SetUp() override {
-    auto t = store::TempSqliteStore::Open(
-        "autoscale-test", clock_,
-        {.lease_check_interval = std::chrono::milliseconds(5), .durable = false});
-    ASSERT_TRUE(t) << t.error().message;
-    temp_ = std::move(*t);
-    store_ = &temp_->store();
-    apps_ = std::make_unique<AppStore>(*store_, clock_);
-    for (int i = 0; i < 3; ++i) {
-      Node n;
-      n.id = "n" + std::to_string(i);
-      n.capacity = {8000, 16 * kGi, 1000};
-      ASSERT_TRUE(store_->Put(NodeKey(n.id), NodeToJson(n)));
-    }
-  }
-  void TearDown() override {
-    controllers_.clear();
-    apps_.reset();
-    temp_.reset();
-  }
-
-  Controller& NewController(const std::string& id) {
-    ControllerOptions o;
-    o.id = id;
-    o.lease_ttl_seconds = 6;
-    controllers_.push_back(std::make_unique<Controller>(*store_, clock_, random_, o));
-    return *controllers_.back();
-  }
-  void Apply(std::string_view yaml) {
-    auto app = ParseAppYaml(yaml);
-    ASSERT_TRUE(app) << app.error().message;
-    auto r = apps_->Apply(*app, "apply");
-    ASSERT_TRUE(r) << r.error().message;
-  }
-  TickResult Tick(Controller& c) {
-    auto r = c.Tick();
-    EXPECT_TRUE(r) << r.error().message;
-    return r ? std::move(*r) : TickResult{};
+    OrchestratorTest::SetUp();
+    if (HasFatalFailure()) return;
+    for (int i = 0; i < 3; ++i) PutNode("n" + std::to_string(i), {8000, 16 * kGi, 1000});
   }
   // Advances the clock a second at a time, ticking (the lease stays alive); the scalings.
   std::vector<std::string> Run(Controller& c, int seconds) {
@@ -70,25 +38,17 @@ class ControllerAutoscaleTest : public ::testing::Test {
     EXPECT_TRUE(a && *a);
     return a && *a ? (*a)->app.services.front().replicas : -1;
   }
-  // Every instance of the app reported ready, using `cpu` millicores (-1: not reported).
+  // Every instance of the app reported ready for a minute, using `cpu` millicores (-1: not
+  // reported).
   void ReportReady(int64_t cpu) {
-    auto r = store_->Get(kNodesPrefix, {.prefix = true});
-    ASSERT_TRUE(r);
-    for (const auto& kv : r->kvs) {
-      auto parts = ParseNodeKey(kv.key);
-      if (!parts || parts->kind != NodeKeyParts::Kind::kAssignment) continue;
-      auto a = AssignmentFromJson(kv.value);
-      ASSERT_TRUE(a);
+    for (const auto& a : Assignments()) {
       InstanceStatus s{InstanceState::kReady, clock_.WallMillis() - 60'000, "", cpu};
-      ASSERT_TRUE(store_->Put(StatusKey(a->instance), InstanceStatusToJson(s)));
+      ASSERT_TRUE(store_->Put(StatusKey(a.instance), InstanceStatusToJson(s)));
     }
   }
   // What gateway `id` reports for default/api.
   void GatewayReports(const std::string& id, double rps) {
-    Json j{{"time_ms", clock_.WallMillis()},
-           {"window_ms", 5000},
-           {"services", {{"default/api", {{"rps", rps}, {"requests", 1000}}}}}};
-    ASSERT_TRUE(store_->Put(std::string(kGatewayLoadPrefix) + id, j.dump()));
+    OrchestratorTest::GatewayReports(id, {{"default/api", rps}});
   }
   std::vector<std::string> ScaledMessages() {
     std::vector<std::string> out;
@@ -101,13 +61,6 @@ class ControllerAutoscaleTest : public ::testing::Test {
     }
     return out;
   }
-
-  std::unique_ptr<store::TempSqliteStore> temp_;
-  ManualClock clock_;
-  store::Store* store_ = nullptr;
-  SeededRandom random_{7};
-  std::unique_ptr<AppStore> apps_;
-  std::vector<std::unique_ptr<Controller>> controllers_;
 };
 
 std::string Web(int replicas, const std::string& autoscale) {

@@ -2,127 +2,29 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <set>
 #include <thread>
 
 #include "core/json.h"
+#include "core/testing/random.h"
 #include "gateway/route_store.h"
 #include "orchestrator/canary.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/spec.h"
-#include "store/sqlite/temp_store.h"
+#include "orchestrator/testing/orchestrator_test.h"
 
 namespace berth::orchestrator {
 namespace {
 
-constexpr int64_t kGi = 1LL << 30;
+using testing::kGi;
 
 // Controllers over the real embedded store (sqlite back-end), time driven by hand; the
 // tests call Tick() instead of starting the loop thread.
-class ControllerTest : public ::testing::Test {
+class ControllerTest : public testing::OrchestratorTest {
  protected:
-  void SetUp() override {
-    auto t = store::TempSqliteStore::Open(
-        "controller-test", clock_,
-        {.lease_check_interval = std::chrono::milliseconds(5), .durable = false});
-    ASSERT_TRUE(t) << t.error().message;
-    temp_ = std::move(*t);
-    store_ = &temp_->store();
-    apps_ = std::make_unique<AppStore>(*store_, clock_);
-  }
-  void TearDown() override {
-    controllers_.clear();
-    apps_.reset();
-    temp_.reset();
-  }
-
-  Controller& NewController(const std::string& id) {
-    ControllerOptions o;
-    o.id = id;
-    o.lease_ttl_seconds = 6;
-    controllers_.push_back(std::make_unique<Controller>(*store_, clock_, random_, o));
-    return *controllers_.back();
-  }
-
-  void PutNode(const std::string& id, Resources capacity = {4000, 8 * kGi, 1000}) {
-    Node n;
-    n.id = id;
-    n.capacity = capacity;
-    ASSERT_TRUE(store_->Put(NodeKey(id), NodeToJson(n)));
-  }
-  App Parse(std::string_view yaml) {
-    auto app = ParseAppYaml(yaml);
-    EXPECT_TRUE(app) << app.error().message;
-    return app ? *app : App{};
-  }
-  void Apply(std::string_view yaml) {
-    auto r = apps_->Apply(Parse(yaml), "apply");
-    ASSERT_TRUE(r) << r.error().message;
-  }
-  std::vector<Assignment> Assignments() {
-    std::vector<Assignment> out;
-    auto r = store_->Get(kNodesPrefix, {.prefix = true});
-    EXPECT_TRUE(r);
-    for (const auto& kv : r->kvs) {
-      auto parts = ParseNodeKey(kv.key);
-      if (!parts || parts->kind != NodeKeyParts::Kind::kAssignment) continue;
-      auto a = AssignmentFromJson(kv.value);
-      if (a) out.push_back(std::move(*a));
-    }
-    return out;
-  }
-  int CountImage(std::string_view image) {
-    int n = 0;
-    for (const auto& a : Assignments()) n += a.spec.image == image;
-    return n;
-  }
-  void Report(const Instance& i, InstanceState state) {
-    InstanceStatus s{state, clock_.WallMillis(), state == InstanceState::kFailed ? "exit 1" : ""};
-    ASSERT_TRUE(store_->Put(StatusKey(i), InstanceStatusToJson(s)));
-  }
-  // Reports every assignment of `image` in `state` (all when image is empty).
-  void ReportAll(InstanceState state, std::string_view image = "") {
-    for (const auto& a : Assignments()) {
-      if (image.empty() || a.spec.image == image) Report(a.instance, state);
-    }
-  }
-  TickResult Tick(Controller& c) {
-    auto r = c.Tick();
-    EXPECT_TRUE(r) << r.error().message;
-    return r ? std::move(*r) : TickResult{};
-  }
-  // Moves time on a second at a time, ticking `c` after each (so its lease stays alive);
-  // returns the controllers' services rolled back meanwhile.
-  std::vector<std::string> AdvanceTicking(Controller& c, int seconds) {
-    std::vector<std::string> rolled;
-    for (int i = 0; i < seconds; ++i) {
-      clock_.Advance(std::chrono::seconds(1));
-      TickResult r = Tick(c);
-      EXPECT_TRUE(r.leading);
-      rolled.insert(rolled.end(), r.rolled_back.begin(), r.rolled_back.end());
-    }
-    return rolled;
-  }
-  std::string Get(std::string_view key) {
-    auto r = store_->Get(key);
-    return r && !r->kvs.empty() ? r->kvs[0].value : "";
-  }
+  ControllerTest() : OrchestratorTest(/*seed=*/11) {}
   std::string Leader() { return Get(kLeaderKey); }
-  std::vector<std::string> EventReasons(std::string_view app) {
-    std::vector<std::string> out;
-    auto ev = apps_->Events("default", app);
-    EXPECT_TRUE(ev);
-    if (ev) {
-      for (const auto& e : *ev) out.push_back(e.reason);
-    }
-    return out;
-  }
-
-  std::unique_ptr<store::TempSqliteStore> temp_;
-  ManualClock clock_;
-  store::Store* store_ = nullptr;
-  SeededRandom random_{11};
-  std::unique_ptr<AppStore> apps_;
-  std::vector<std::unique_ptr<Controller>> controllers_;
 };
 
 constexpr const char* kWeb = R"(name: web
@@ -378,6 +280,15 @@ class CanaryTest : public ControllerTest {
     Tick(c);
     return c;
   }
+  // v1 running, v2 applied as a canary whose instance is ready: the canary is paused.
+  Controller& StartWithPausedCanary() {
+    Controller& c = StartWithV1();
+    Apply(V2(kCanaryWeb));
+    Tick(c);
+    ReportAll(InstanceState::kReady, "web/front:2");
+    Tick(c);
+    return c;
+  }
   Json Route(const std::string& name = "default.web.front.0") {
     auto j = ParseJson(Get("/gateway/routes/" + name));
     EXPECT_TRUE(j) << name;
@@ -481,12 +392,8 @@ TEST_F(CanaryTest, NewVersionStartsBesideStableGetsItsWeightAndWaitsForPromotion
 }
 
 TEST_F(CanaryTest, AbortRemovesTheCanaryAndSendsEveryRequestToStable) {
-  Controller& c = StartWithV1();
+  Controller& c = StartWithPausedCanary();
   const std::string v1 = Tag("web/front:1");
-  Apply(V2(kCanaryWeb));
-  Tick(c);
-  ReportAll(InstanceState::kReady, "web/front:2");
-  Tick(c);
   ASSERT_EQ(Record()["phase"], "paused");
   // A canary that stops being ready takes its share off the gateway (no 503s for it).
   const std::string v2 = Tag("web/front:2");
@@ -519,6 +426,97 @@ TEST_F(CanaryTest, AbortRemovesTheCanaryAndSendsEveryRequestToStable) {
   EXPECT_EQ(hist->back().cause, "canary aborted");
 }
 
+// Issue 15: after a canary abort one controller pass could still route to the stopping
+// canary: the pass wrote the deletes of the canary's assignments (its agent deregisters and
+// stops it) before the route that takes its share of the traffic away.
+TEST_F(CanaryTest, BugAfterAnAbortOnePassStillRoutedToTheStoppingCanary) {
+  Controller& c = StartWithPausedCanary();
+  const std::string v1 = Tag("web/front:1");
+  const std::string v2 = Tag("web/front:2");
+  ASSERT_EQ(Route(), Json::array({Target(v1, 80), Target(v2, 20)}));
+  std::set<std::string> canary_keys;
+  for (const auto& a : Assignments()) {
+    if (a.spec.image == "web/front:2") canary_keys.insert(AssignmentKey(a.instance));
+  }
+  ASSERT_EQ(canary_keys.size(), 1u);
+
+  ASSERT_TRUE(apps_->Abort("default", "web", "front"));
+  const int64_t from = Revision() + 1;
+  Tick(c);
+  // The pass's writes in order: every route of the service is all-stable before the first
+  // canary stop.
+  int64_t first_stop = std::numeric_limits<int64_t>::max();
+  std::map<std::string, int64_t> stable_since;  // route key -> revision it went all-stable
+  for (const auto& e : EventsSince(from)) {
+    if (e.type == store::Event::Type::kDelete && canary_keys.count(e.kv.key)) {
+      first_stop = std::min(first_stop, e.kv.mod_revision);
+    }
+    if (e.type == store::Event::Type::kPut && e.kv.key.starts_with("/gateway/routes/")) {
+      auto j = ParseJson(e.kv.value);
+      ASSERT_TRUE(j);
+      if ((*j)["targets"].size() == 1) stable_since[e.kv.key] = e.kv.mod_revision;
+    }
+  }
+  ASSERT_NE(first_stop, std::numeric_limits<int64_t>::max()) << "the canary was not stopped";
+  ASSERT_EQ(stable_since.size(), 2u);  // both exposes
+  for (const auto& [key, rev] : stable_since) EXPECT_LT(rev, first_stop) << key;
+  EXPECT_EQ(Route(), Json::array({Target(v1, -1)}));
+}
+
+// A canary the controller aborts itself routes to stable in the same pass.
+TEST_F(CanaryTest, ACanaryAbortedByTheControllerRoutesToStableInTheSamePass) {
+  Controller& c = StartWithV1();
+  const std::string v1 = Tag("web/front:1");
+  Apply(std::string(V2(kCanaryWeb))
+            .replace(V2(kCanaryWeb).find("canary: {replicas: 1}"), 21, "canary: {replicas: 2}"));
+  Tick(c);
+  const auto canaries = [&] {
+    std::vector<Instance> out;
+    for (const auto& a : Assignments())
+      if (a.spec.image == "web/front:2") out.push_back(a.instance);
+    return out;
+  }();
+  ASSERT_EQ(canaries.size(), 2u);
+  for (const auto& i : canaries) Report(i, InstanceState::kReady);
+  Tick(c);
+  ASSERT_EQ(Record()["phase"], "paused");
+  ASSERT_EQ(Route()[1]["weight"], 20);
+  // One of the two fails: past the budget, the controller aborts; the other still answers.
+  Report(canaries[0], InstanceState::kFailed);
+  TickResult r = Tick(c);
+  ASSERT_EQ(r.rolled_back, std::vector<std::string>{"default/web/front"});
+  EXPECT_EQ(Route(), Json::array({Target(v1, -1)}));
+}
+
+// Issue 15: the first apply of the demo raced the local node's join, and the controller
+// recorded "Unschedulable" warnings that a newcomer read as a failure.
+TEST_F(ControllerTest, BugFirstApplyBeforeTheNodeJoinedWasAnUnschedulableWarning) {
+  Controller& c = NewController("c");
+  Apply(kWeb);
+  Tick(c);
+  auto status = ParseJson(Get(AppStatusKey("default", "web")));
+  ASSERT_TRUE(status) << Get(AppStatusKey("default", "web"));
+  const Json& front = (*status)["services"]["front"];
+  EXPECT_FALSE(front.contains("unschedulable")) << front.dump();
+  EXPECT_EQ(front["waiting"]["count"], 3);
+  EXPECT_EQ(front["waiting"]["reason"], "waiting for a node to join the cluster");
+  auto reasons = EventReasons("web");
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "Unschedulable"), 0);
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "WaitingForNodes"), 1);
+  Tick(c);  // still waiting: said once
+  reasons = EventReasons("web");
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "WaitingForNodes"), 1);
+
+  PutNode("n0");
+  EXPECT_EQ(Tick(c).pass->placed, 3);
+  Tick(c);
+  status = ParseJson(Get(AppStatusKey("default", "web")));
+  ASSERT_TRUE(status);
+  EXPECT_FALSE((*status)["services"].contains("front")) << status->dump();
+  reasons = EventReasons("web");
+  EXPECT_EQ(reasons.back(), "Scheduled");
+}
+
 TEST_F(CanaryTest, FailedCanaryIsAbortedByItself) {
   Controller& c = StartWithV1();
   Apply(V2(kCanaryWeb));
@@ -538,12 +536,8 @@ TEST_F(CanaryTest, FailedCanaryIsAbortedByItself) {
 // The canary's state is in the store: a new leader neither rolls the canary out nor fails
 // it, and promotion through it completes.
 TEST_F(CanaryTest, ANewLeaderKeepsThePausedCanaryAndPromotes) {
-  Controller& c = StartWithV1();
+  Controller& c = StartWithPausedCanary();
   const std::string v1 = Tag("web/front:1");
-  Apply(V2(kCanaryWeb));
-  Tick(c);
-  ReportAll(InstanceState::kReady, "web/front:2");
-  Tick(c);
   ASSERT_EQ(Record()["phase"], "paused");
   const std::string v2 = Tag("web/front:2");
   c.Stop();

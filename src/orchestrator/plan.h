@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "core/random.h"
 #include "orchestrator/feasibility.h"
 #include "orchestrator/node_table.h"
-#include "orchestrator/random.h"
 #include "orchestrator/reconcile.h"
 #include "orchestrator/types.h"
 

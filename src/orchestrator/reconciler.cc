@@ -13,146 +13,129 @@
 #include "orchestrator/spec.h"
 
 namespace berth::orchestrator {
+namespace {
 
-Reconciler::Reconciler(store::Store& store, Clock& clock, Random& random, ReconcilerOptions options)
-    : store_(store), clock_(clock), random_(random), options_(options) {}
+constexpr std::string_view kWaitingForNodes = "waiting for a node to join the cluster";
 
-Result<PassResult> Reconciler::RunOnce() {
-  PassResult result;
-  // Read desired and actual state at one revision.
-  auto apps_kv = store_.Get(kAppsPrefix, {.prefix = true});
-  if (!apps_kv) return std::unexpected(Wrap(apps_kv.error(), "reconciler: read apps"));
-  result.read_revision = apps_kv->revision;
-  auto nodes_kv = store_.Get(kNodesPrefix, {.prefix = true, .revision = result.read_revision});
-  if (!nodes_kv) return std::unexpected(Wrap(nodes_kv.error(), "reconciler: read nodes"));
-
-  auto canary_kv = store_.Get(kCanaryPrefix, {.prefix = true, .revision = result.read_revision});
-  if (!canary_kv) return std::unexpected(Wrap(canary_kv.error(), "reconciler: read canaries"));
-  for (const auto& kv : canary_kv->kvs) {
-    auto rec = CanaryFromJson(kv.value);
-    if (!rec) {
-      result.skipped.push_back(kv.key + ": " + rec.error().message);
-      continue;
-    }
-    rec->mod_revision = kv.mod_revision;
-    result.canaries.emplace(kv.key.substr(kCanaryPrefix.size()), std::move(*rec));
-  }
-
+// The desired and actual state at one revision, decoded; what did not decode is listed.
+struct Observed {
+  int64_t revision = 0;
   std::vector<App> apps;
-  apps.reserve(apps_kv->kvs.size());
-  for (const auto& kv : apps_kv->kvs) {
-    auto app = AppFromJson(kv.value);
-    if (!app) {
-      result.skipped.push_back(kv.key + ": " + app.error().message);
-      continue;
-    }
-    if (AppKey(app->ns, app->name) != kv.key) {
-      result.skipped.push_back(kv.key + ": app names " + AppKey(app->ns, app->name));
-      continue;
-    }
-    apps.push_back(std::move(*app));
-  }
-
   std::vector<Node> nodes;
   std::vector<Instance> instances;
   std::unordered_map<std::string, InstanceStatus> statuses;  // by status key
-  for (const auto& kv : nodes_kv->kvs) {
+  CanaryMap canaries;
+  std::vector<std::string> skipped;
+};
+
+void DecodeApps(const std::vector<store::KeyValue>& kvs, Observed& out) {
+  out.apps.reserve(kvs.size());
+  for (const auto& kv : kvs) {
+    auto app = AppFromJson(kv.value);
+    if (!app) {
+      out.skipped.push_back(kv.key + ": " + app.error().message);
+      continue;
+    }
+    if (AppKey(app->ns, app->name) != kv.key) {
+      out.skipped.push_back(kv.key + ": app names " + AppKey(app->ns, app->name));
+      continue;
+    }
+    out.apps.push_back(std::move(*app));
+  }
+}
+
+void DecodeCanaries(const std::vector<store::KeyValue>& kvs, Observed& out) {
+  for (const auto& kv : kvs) {
+    auto rec = CanaryFromJson(kv.value);
+    if (!rec) {
+      out.skipped.push_back(kv.key + ": " + rec.error().message);
+      continue;
+    }
+    rec->mod_revision = kv.mod_revision;
+    out.canaries.emplace(kv.key.substr(kCanaryPrefix.size()), std::move(*rec));
+  }
+}
+
+// Nodes, their assignments and the agents' status reports.
+void DecodeNodeKeys(const std::vector<store::KeyValue>& kvs, Observed& out) {
+  for (const auto& kv : kvs) {
     auto parts = ParseNodeKey(kv.key);
     if (!parts) {
-      result.skipped.push_back(kv.key + ": not a node, assignment or status key");
+      out.skipped.push_back(kv.key + ": not a node, assignment or status key");
       continue;
     }
     switch (parts->kind) {
       case NodeKeyParts::Kind::kNode: {
         auto node = NodeFromJson(kv.value);
         if (!node || node->id != parts->node) {
-          result.skipped.push_back(
-              kv.key + ": " + (node ? "node id does not match its key" : node.error().message));
+          out.skipped.push_back(kv.key + ": " +
+                                (node ? "node id does not match its key" : node.error().message));
           continue;
         }
-        nodes.push_back(std::move(*node));
+        out.nodes.push_back(std::move(*node));
         break;
       }
       case NodeKeyParts::Kind::kAssignment: {
         auto a = AssignmentFromJson(kv.value);
         if (!a || AssignmentKey(a->instance) != kv.key) {
-          result.skipped.push_back(kv.key + ": " +
-                                   (a ? "assignment does not match its key" : a.error().message));
+          out.skipped.push_back(kv.key + ": " +
+                                (a ? "assignment does not match its key" : a.error().message));
           continue;
         }
-        instances.push_back(std::move(a->instance));
+        out.instances.push_back(std::move(a->instance));
         break;
       }
       case NodeKeyParts::Kind::kStatus: {
         auto s = InstanceStatusFromJson(kv.value);
         if (!s) {
-          result.skipped.push_back(kv.key + ": " + s.error().message);
+          out.skipped.push_back(kv.key + ": " + s.error().message);
           continue;
         }
-        statuses.emplace(kv.key, std::move(*s));
+        out.statuses.emplace(kv.key, std::move(*s));
         break;
       }
     }
   }
+}
 
-  // Nodes that are down, or gone (their lease lapsed) while assignments still name them,
-  // keep their instances for the grace period: as cordoned nodes whose instances count as
-  // unavailable. After it, they are down and the scheduler replaces their instances.
-  const Clock::TimePoint now = clock_.Now();
-  std::unordered_map<std::string, size_t> node_index;
-  for (size_t i = 0; i < nodes.size(); ++i) node_index.emplace(nodes[i].id, i);
-  std::unordered_map<std::string, Clock::TimePoint> still_missing;
-  auto in_grace = [&](const std::string& id) {
-    auto [it, fresh] = still_missing.emplace(id, now);
-    if (fresh) {
-      if (auto old = missing_since_.find(id); old != missing_since_.end()) it->second = old->second;
-    }
-    return now - it->second < options_.down_grace;
-  };
-  for (Node& n : nodes) {
-    if (n.status == NodeStatus::kDown && in_grace(n.id)) n.status = NodeStatus::kCordoned;
-  }
-  for (const Instance& i : instances) {
-    if (node_index.count(i.node_id) || !in_grace(i.node_id)) continue;
-    Node ghost;
-    ghost.id = i.node_id;
-    ghost.status = NodeStatus::kCordoned;
-    node_index.emplace(ghost.id, nodes.size());
-    nodes.push_back(std::move(ghost));
-  }
-  missing_since_ = std::move(still_missing);
-
-  // Actual state: an assignment's instance is pending until its agent reports otherwise.
+// Actual state: an assignment's instance is pending until its agent reports otherwise.
+void MergeReports(const std::unordered_map<std::string, InstanceStatus>& statuses,
+                  std::vector<Instance>& instances) {
   for (Instance& i : instances) {
-    if (auto it = statuses.find(StatusKey(i)); it != statuses.end()) {
-      i.state = it->second.state;
-      i.ready_since_ms = it->second.ready_since_ms;
-      i.cpu_millis = it->second.cpu_millis;
-      i.restarts = static_cast<int32_t>(std::min<int64_t>(it->second.restarts, INT32_MAX));
-    }
-    if (missing_since_.count(i.node_id) && i.Live()) i.state = InstanceState::kUnready;
-    if (!i.Live()) continue;
-    if (auto it = node_index.find(i.node_id); it != node_index.end()) {
-      Node& n = nodes[it->second];
-      n.allocated += i.resources;
-      n.ports_in_use.insert(n.ports_in_use.end(), i.host_ports.begin(), i.host_ports.end());
-    }
+    auto it = statuses.find(StatusKey(i));
+    if (it == statuses.end()) continue;
+    i.state = it->second.state;
+    i.ready_since_ms = it->second.ready_since_ms;
+    i.cpu_millis = it->second.cpu_millis;
+    i.restarts = static_cast<int32_t>(std::min<int64_t>(it->second.restarts, INT32_MAX));
   }
+}
 
-  NodeTable table;
-  for (const Node& n : nodes) table.Upsert(n);
-  Scheduler scheduler(table, random_, options_.scheduler);
-  Plan plan = scheduler.Schedule(apps, instances, clock_.WallMillis(), &result.canaries);
+// What the live instances take on their nodes (a node's allocations are not stored).
+void AddAllocations(const std::vector<Instance>& instances, std::vector<Node>& nodes) {
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < nodes.size(); ++i) index.emplace(nodes[i].id, i);
+  for (const Instance& i : instances) {
+    if (!i.Live()) continue;
+    auto it = index.find(i.node_id);
+    if (it == index.end()) continue;
+    Node& n = nodes[it->second];
+    n.allocated += i.resources;
+    n.ports_in_use.insert(n.ports_in_use.end(), i.host_ports.begin(), i.host_ports.end());
+  }
+}
 
-  // Write the plan in bounded transactions.
+// The plan as store operations: stops, in-place updates, placements, and the deletes of
+// failed or stopped instances' assignments (counted in `collected`).
+std::vector<store::TxnOp> PlanOps(const Plan& plan, const NodeTable& table,
+                                  const std::vector<App>& apps,
+                                  const std::vector<Instance>& instances, int64_t& collected) {
   std::vector<store::TxnOp> ops;
   for (const Stop& s : plan.stops) ops.push_back(store::TxnOp::Delete(AssignmentKey(*s.instance)));
   for (const Instance* i : plan.updates) {
-    const App* app = nullptr;
-    for (const App& a : apps) {
-      if (a.ns == i->ns && a.name == i->app) app = &a;
-    }
-    const ServiceSpec* spec = app ? app->FindService(i->service) : nullptr;
+    auto app = std::find_if(apps.begin(), apps.end(),
+                            [&](const App& a) { return a.ns == i->ns && a.name == i->app; });
+    const ServiceSpec* spec = app == apps.end() ? nullptr : app->FindService(i->service);
     if (spec == nullptr) continue;
     Assignment a{*i, *spec};
     a.instance.spec_hash = spec->SpecHash();
@@ -167,40 +150,128 @@ Result<PassResult> Reconciler::RunOnce() {
   for (const Instance& i : instances) {
     if (i.state == InstanceState::kFailed || i.state == InstanceState::kStopped) {
       ops.push_back(store::TxnOp::Delete(AssignmentKey(i)));
-      ++result.collected;
+      ++collected;
     }
   }
+  return ops;
+}
+
+}  // namespace
+
+Reconciler::Reconciler(store::Store& store, Clock& clock, Random& random, ReconcilerOptions options)
+    : store_(store),
+      clock_(clock),
+      random_(random),
+      options_(options),
+      grace_(options.down_grace) {}
+
+Result<PassResult> Reconciler::RunOnce() {
+  auto pass = Plan();
+  if (!pass) return std::unexpected(pass.error());
+  if (auto c = Commit(*pass); !c) return std::unexpected(c.error());
+  return std::move(pass->result);
+}
+
+namespace {
+
+// Reads desired and actual state at one revision.
+Result<Observed> Observe(store::Store& store) {
+  Observed out;
+  auto apps = store.Get(kAppsPrefix, {.prefix = true});
+  if (!apps) return std::unexpected(Wrap(apps.error(), "reconciler: read apps"));
+  out.revision = apps->revision;
+  auto nodes = store.Get(kNodesPrefix, {.prefix = true, .revision = out.revision});
+  if (!nodes) return std::unexpected(Wrap(nodes.error(), "reconciler: read nodes"));
+  auto canaries = store.Get(kCanaryPrefix, {.prefix = true, .revision = out.revision});
+  if (!canaries) return std::unexpected(Wrap(canaries.error(), "reconciler: read canaries"));
+  DecodeCanaries(canaries->kvs, out);
+  DecodeApps(apps->kvs, out);
+  DecodeNodeKeys(nodes->kvs, out);
+  return out;
+}
+
+}  // namespace
+
+Result<PlannedPass> Reconciler::Plan() {
+  auto observed = Observe(store_);
+  if (!observed) return std::unexpected(observed.error());
+  Observed& o = *observed;
+  PlannedPass pass;
+  PassResult& result = pass.result;
+  result.read_revision = o.revision;
+  result.skipped = std::move(o.skipped);
+  result.canaries = std::move(o.canaries);
+  const bool no_nodes = o.nodes.empty();
+
+  MergeReports(o.statuses, o.instances);
+  grace_.Apply(clock_.Now(), o.nodes, o.instances);
+  AddAllocations(o.instances, o.nodes);
+
+  NodeTable table;
+  for (const Node& n : o.nodes) table.Upsert(n);
+  Scheduler scheduler(table, random_, options_.scheduler);
+  {
+    // The plan points into the apps and instances: done with it before they move.
+    class Plan plan =
+        scheduler.Schedule(o.apps, o.instances, clock_.WallMillis(), &result.canaries);
+    pass.ops = PlanOps(plan, table, o.apps, o.instances, result.collected);
+    result.placed = static_cast<int64_t>(plan.placements.size());
+    result.stopped = static_cast<int64_t>(plan.stops.size());
+    result.updated = static_cast<int64_t>(plan.updates.size());
+    for (const auto& f : plan.failures) {
+      const auto& svc = plan.services[f.service];
+      result.unplaceable.push_back({svc.app->ns, svc.app->name, svc.spec->name, f.count,
+                                    no_nodes ? std::string(kWaitingForNodes) : f.reason, no_nodes});
+    }
+  }
+  LogUnplaceable(result.unplaceable);
+  result.apps = std::move(o.apps);
+  result.instances = std::move(o.instances);
+  return pass;
+}
+
+Result<void> Reconciler::Commit(PlannedPass& pass) {
+  auto& ops = pass.ops;
   for (size_t start = 0; start < ops.size(); start += options_.max_ops_per_txn) {
     store::TxnRequest txn;
     if (guard_) txn.compare.push_back(*guard_);
     size_t end = std::min(ops.size(), start + options_.max_ops_per_txn);
-    txn.success.assign(std::make_move_iterator(ops.begin() + start),
-                       std::make_move_iterator(ops.begin() + end));
+    txn.success.assign(std::make_move_iterator(ops.begin() + static_cast<std::ptrdiff_t>(start)),
+                       std::make_move_iterator(ops.begin() + static_cast<std::ptrdiff_t>(end)));
     auto r = store_.Txn(txn);
     if (!r) return std::unexpected(Wrap(r.error(), "reconciler: write plan"));
     if (!r->succeeded) {
       return Fail(ErrorCode::kFailedPrecondition, "reconciler: write plan: no longer the leader");
     }
   }
-  result.placed = static_cast<int64_t>(plan.placements.size());
-  result.stopped = static_cast<int64_t>(plan.stops.size());
-  result.updated = static_cast<int64_t>(plan.updates.size());
-  for (const auto& f : plan.failures) {
-    const auto& svc = plan.services[f.service];
-    result.unplaceable.push_back({svc.app->ns, svc.app->name, svc.spec->name, f.count, f.reason});
-    log::Warn("orchestrator", "{}/{}/{}: {} replicas unplaceable: {}", svc.app->ns, svc.app->name,
-              svc.spec->name, f.count, f.reason);
-  }
   if (!ops.empty()) {
+    ops.clear();
+    const PassResult& r = pass.result;
     log::Info("orchestrator",
               "reconciled at revision {}: {} placed, {} stopped, {} updated, {} collected",
-              result.read_revision, result.placed, result.stopped, result.updated,
-              result.collected);
+              r.read_revision, r.placed, r.stopped, r.updated, r.collected);
   }
-  plan = Plan();  // it points into apps and instances
-  result.apps = std::move(apps);
-  result.instances = std::move(instances);
-  return result;
+  return {};
+}
+
+void Reconciler::LogUnplaceable(const std::vector<PassResult::Unplaceable>& unplaceable) {
+  std::unordered_map<std::string, std::string> now;
+  for (const auto& u : unplaceable) {
+    const std::string key = fmt::format("{}/{}/{}", u.ns, u.app, u.service);
+    const std::string said = fmt::format("{} {}", u.count, u.reason);
+    auto it = logged_unplaceable_.find(key);
+    if (it == logged_unplaceable_.end() || it->second != said) {
+      if (u.waiting_for_nodes) {
+        log::Info("orchestrator", "{}: {} replica{} pending: {}", key, u.count,
+                  u.count == 1 ? "" : "s", u.reason);
+      } else {
+        log::Warn("orchestrator", "{}: {} replica{} unplaceable: {}", key, u.count,
+                  u.count == 1 ? "" : "s", u.reason);
+      }
+    }
+    now.emplace(key, said);
+  }
+  logged_unplaceable_ = std::move(now);
 }
 
 }  // namespace berth::orchestrator

@@ -1,14 +1,19 @@
-// The reconciler loop (skeleton): reads the desired state (/apps/...) and the actual state
+// The reconciler: one pass reads the desired state (/apps/...) and the actual state
 // (/nodes/<id>, their assignments and the agents' status reports) from the Store at one
-// revision, runs the Scheduler, and writes the plan back as assignment puts and deletes
-// under /nodes/<id>/assignments/ (key layout in codec.h). Runs on the elected leader only;
-// the caller drives it (RunOnce on a timer or on watch events for /apps/ and /nodes/).
+// revision (Observe), runs the Scheduler and turns its plan into assignment puts and
+// deletes under /nodes/<id>/assignments/ (Plan; key layout in codec.h), then writes them in
+// bounded transactions (Commit). Runs on the elected leader only; the caller drives it
+// (RunOnce, or Plan and Commit with work between them, on a timer or on watch events for
+// /apps/ and /nodes/). The Controller (controller.h) commits after its bookkeeping, so a
+// route moves off instances before the plan stops them.
 // A node that is down, or whose key is gone (its lease lapsed) while assignments name it,
-// keeps its instances for `down_grace` (they count as unavailable, nothing new lands there);
-// then they are lost and placed elsewhere.
+// keeps its instances for `down_grace` (NodeGrace, node_grace.h); then they are lost and
+// placed elsewhere.
 // The assignment of an instance its agent reports failed or stopped is deleted (the agent
-// cleans up) while the scheduler places its replacement. Rollouts, status and routes are
-// the Controller's (controller.h), which runs this on the elected leader.
+// cleans up) while the scheduler places its replacement.
+// Replicas that cannot be placed are reported with the reason; while no node has joined
+// the cluster at all (a first `berthd dev` start racing its own node) they are reported as
+// waiting for nodes, not as unschedulable. Each is logged when its reason changes.
 // Thread-safety: not thread-safe; one RunOnce at a time.
 #pragma once
 
@@ -20,7 +25,8 @@
 
 #include "core/clock.h"
 #include "core/error.h"
-#include "orchestrator/random.h"
+#include "core/random.h"
+#include "orchestrator/node_grace.h"
 #include "orchestrator/scheduler.h"
 #include "store/store.h"
 
@@ -43,6 +49,8 @@ struct PassResult {
     std::string ns, app, service;
     int64_t count = 0;
     std::string reason;
+    // No node has joined the cluster yet: the replicas wait for one (not a failure).
+    bool waiting_for_nodes = false;
   };
   std::vector<Unplaceable> unplaceable;
   std::vector<std::string> skipped;  // keys whose values could not be decoded, with the error
@@ -54,27 +62,45 @@ struct PassResult {
   CanaryMap canaries;  // canary records (canary.h) by "ns/app/svc", read with the apps
 };
 
+// A pass planned and not yet written: its result (counts as they will be once committed)
+// and the store operations that write it.
+struct PlannedPass {
+  PassResult result;
+  std::vector<store::TxnOp> ops;
+};
+
 class Reconciler {
  public:
   Reconciler(store::Store& store, Clock& clock, Random& random, ReconcilerOptions options = {});
 
-  // One reconcile pass. Fails when the store fails, or with kFailedPrecondition when the
-  // guard no longer holds (nothing of that transaction was written); bad values are skipped
-  // and listed.
+  // One reconcile pass: Plan, then Commit. Fails when the store fails, or with
+  // kFailedPrecondition when the guard no longer holds (nothing of that transaction was
+  // written); bad values are skipped and listed.
   Result<PassResult> RunOnce();
+
+  // The first half of a pass: reads the state and plans, writing nothing.
+  Result<PlannedPass> Plan();
+  // The second half: writes the plan (its ops are used up) in transactions of at most
+  // max_ops_per_txn operations, each carrying the guard. kFailedPrecondition when the guard
+  // no longer holds.
+  Result<void> Commit(PlannedPass& pass);
 
   // A compare every plan transaction carries (the controller's leader key held by its
   // lease), so a leader that lost its lease cannot write. Empty: none.
   void set_guard(std::optional<store::Compare> guard) { guard_ = std::move(guard); }
 
  private:
+  // Logs each unplaceable service when it first fails or its reason changes.
+  void LogUnplaceable(const std::vector<PassResult::Unplaceable>& unplaceable);
+
   store::Store& store_;
   Clock& clock_;
   Random& random_;
   ReconcilerOptions options_;
   std::optional<store::Compare> guard_;
-  // Down or vanished nodes still in their grace period, and since when (Clock::Now).
-  std::unordered_map<std::string, Clock::TimePoint> missing_since_;
+  NodeGrace grace_;
+  // The reason last logged per unplaceable "ns/app/svc", so each is logged once a change.
+  std::unordered_map<std::string, std::string> logged_unplaceable_;
 };
 
 }  // namespace berth::orchestrator

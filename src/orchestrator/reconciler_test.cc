@@ -4,67 +4,29 @@
 
 #include <map>
 
+#include "core/testing/random.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/spec.h"
-#include "store/sqlite/temp_store.h"
+#include "orchestrator/testing/orchestrator_test.h"
 
 namespace berth::orchestrator {
 namespace {
 
-constexpr int64_t kGi = 1LL << 30;
+using testing::kGi;
 
 // Runs against the real embedded store (sqlite back-end) in a temporary directory.
-class ReconcilerTest : public ::testing::Test {
+class ReconcilerTest : public testing::OrchestratorTest {
  protected:
   void SetUp() override {
-    auto t = store::TempSqliteStore::Open("reconciler-test", clock_);
-    ASSERT_TRUE(t) << t.error().message;
-    temp_ = std::move(*t);
-    store_ = &temp_->store();
+    OrchestratorTest::SetUp();
+    if (HasFatalFailure()) return;
     // Small transactions, so a pass spans several of them.
     reconciler_ = std::make_unique<Reconciler>(*store_, clock_, random_,
                                                ReconcilerOptions{.max_ops_per_txn = 4});
   }
   void TearDown() override {
     reconciler_.reset();
-    temp_.reset();
-  }
-
-  void PutNode(const std::string& id, NodeStatus status = NodeStatus::kReady,
-               Resources capacity = {4000, 8 * kGi, 1000}) {
-    Node n;
-    n.id = id;
-    n.labels = {{"zone", "a"}};
-    n.capacity = capacity;
-    n.status = status;
-    ASSERT_TRUE(store_->Put(NodeKey(id), NodeToJson(n)));
-  }
-  void PutApp(std::string_view yaml) {
-    auto app = ParseAppYaml(yaml);
-    ASSERT_TRUE(app) << app.error().message;
-    ASSERT_TRUE(store_->Put(AppKey(app->ns, app->name), AppToJson(*app)));
-  }
-  // Assignments per node.
-  std::map<std::string, std::vector<Assignment>> Assignments() {
-    std::map<std::string, std::vector<Assignment>> out;
-    auto r = store_->Get(kNodesPrefix, {.prefix = true});
-    EXPECT_TRUE(r);
-    for (const auto& kv : r->kvs) {
-      auto parts = ParseNodeKey(kv.key);
-      if (!parts || parts->kind != NodeKeyParts::Kind::kAssignment) continue;
-      auto a = AssignmentFromJson(kv.value);
-      EXPECT_TRUE(a) << a.error().message;
-      if (a) out[parts->node].push_back(std::move(*a));
-    }
-    return out;
-  }
-  void ReportAllReady() {
-    for (const auto& [node, list] : Assignments()) {
-      for (const auto& a : list) {
-        InstanceStatus s{InstanceState::kReady, clock_.WallMillis(), ""};
-        ASSERT_TRUE(store_->Put(StatusKey(a.instance), InstanceStatusToJson(s)));
-      }
-    }
+    OrchestratorTest::TearDown();
   }
   PassResult Run() {
     auto r = reconciler_->RunOnce();
@@ -72,10 +34,6 @@ class ReconcilerTest : public ::testing::Test {
     return r ? *r : PassResult{};
   }
 
-  std::unique_ptr<store::TempSqliteStore> temp_;
-  ManualClock clock_;
-  store::Store* store_ = nullptr;
-  SeededRandom random_{7};
   std::unique_ptr<Reconciler> reconciler_;
 };
 
@@ -95,7 +53,7 @@ TEST_F(ReconcilerTest, WritesAssignmentsSpreadOverNodesAndIsIdempotent) {
   EXPECT_EQ(r.placed, 6);
   EXPECT_TRUE(r.unplaceable.empty());
   EXPECT_TRUE(r.skipped.empty());
-  auto by_node = Assignments();
+  auto by_node = AssignmentsByNode();
   ASSERT_EQ(by_node.size(), 3u);
   for (const auto& [node, list] : by_node) {
     EXPECT_EQ(list.size(), 2u) << node;
@@ -113,24 +71,24 @@ TEST_F(ReconcilerTest, ScaleDownAndDeleteRemoveAssignments) {
   for (int i = 0; i < 3; ++i) PutNode("node-" + std::to_string(i));
   PutApp(kShop);
   Run();
-  ReportAllReady();
+  ReportAll(InstanceState::kReady);
   PutApp(std::string(kShop).replace(std::string(kShop).find("replicas: 6"), 11, "replicas: 2"));
   PassResult r = Run();
   EXPECT_EQ(r.stopped, 4);
   size_t left = 0;
-  for (const auto& [node, list] : Assignments()) left += list.size();
+  for (const auto& [node, list] : AssignmentsByNode()) left += list.size();
   EXPECT_EQ(left, 2u);
   ASSERT_TRUE(store_->Delete(AppKey("default", "shop")));
   r = Run();
   EXPECT_EQ(r.stopped, 2);
-  EXPECT_TRUE(Assignments().empty());
+  EXPECT_TRUE(AssignmentsByNode().empty());
 }
 
 TEST_F(ReconcilerTest, InstancesOfADownNodeMoveToLiveNodesAfterTheGracePeriod) {
   for (int i = 0; i < 3; ++i) PutNode("node-" + std::to_string(i));
   PutApp(kShop);
   Run();
-  ReportAllReady();
+  ReportAll(InstanceState::kReady);
   PutNode("node-1", NodeStatus::kDown);
   PassResult r = Run();
   EXPECT_EQ(r.placed + r.stopped, 0);  // within the grace period
@@ -141,7 +99,7 @@ TEST_F(ReconcilerTest, InstancesOfADownNodeMoveToLiveNodesAfterTheGracePeriod) {
   r = Run();
   EXPECT_EQ(r.stopped, 2);
   EXPECT_EQ(r.placed, 2);
-  auto by_node = Assignments();
+  auto by_node = AssignmentsByNode();
   EXPECT_EQ(by_node.count("node-1"), 0u);
   EXPECT_EQ(by_node["node-0"].size() + by_node["node-2"].size(), 6u);
 }
@@ -150,16 +108,16 @@ TEST_F(ReconcilerTest, InstancesOfAVanishedNodeWaitForTheGracePeriod) {
   for (int i = 0; i < 3; ++i) PutNode("node-" + std::to_string(i));
   PutApp(kShop);
   Run();
-  ReportAllReady();
+  ReportAll(InstanceState::kReady);
   ASSERT_TRUE(store_->Delete(NodeKey("node-2")));  // as when its lease lapses
   PassResult r = Run();
   EXPECT_EQ(r.placed + r.stopped, 0);
-  EXPECT_EQ(Assignments()["node-2"].size(), 2u);
+  EXPECT_EQ(AssignmentsByNode()["node-2"].size(), 2u);
   clock_.Advance(std::chrono::seconds(31));
   r = Run();
   EXPECT_EQ(r.stopped, 2);
   EXPECT_EQ(r.placed, 2);
-  auto by_node = Assignments();
+  auto by_node = AssignmentsByNode();
   EXPECT_EQ(by_node.count("node-2"), 0u);
   EXPECT_EQ(by_node["node-0"].size() + by_node["node-1"].size(), 6u);
 }
@@ -168,7 +126,7 @@ TEST_F(ReconcilerTest, ANodeBackWithinTheGracePeriodKeepsItsInstances) {
   for (int i = 0; i < 2; ++i) PutNode("node-" + std::to_string(i));
   PutApp(kShop);
   Run();
-  ReportAllReady();
+  ReportAll(InstanceState::kReady);
   PutNode("node-1", NodeStatus::kDown);
   Run();
   clock_.Advance(std::chrono::seconds(20));
@@ -178,14 +136,14 @@ TEST_F(ReconcilerTest, ANodeBackWithinTheGracePeriodKeepsItsInstances) {
   PutNode("node-1", NodeStatus::kDown);
   PassResult r = Run();  // a new outage: its own grace period starts now
   EXPECT_EQ(r.placed + r.stopped, 0);
-  EXPECT_EQ(Assignments()["node-1"].size(), 3u);
+  EXPECT_EQ(AssignmentsByNode()["node-1"].size(), 3u);
 }
 
 TEST_F(ReconcilerTest, RollingUpdateStopsAtMostMaxUnavailablePerPass) {
   for (int i = 0; i < 3; ++i) PutNode("node-" + std::to_string(i));
   PutApp(kShop);
   Run();
-  ReportAllReady();
+  ReportAll(InstanceState::kReady);
   std::string v2 = kShop;
   v2.replace(v2.find("shop/api:1"), 10, "shop/api:2");
   PutApp(v2);
@@ -193,10 +151,10 @@ TEST_F(ReconcilerTest, RollingUpdateStopsAtMostMaxUnavailablePerPass) {
     PassResult r = Run();
     if (r.placed + r.stopped == 0) break;
     EXPECT_LE(r.stopped, 1) << "pass " << pass;
-    ReportAllReady();
+    ReportAll(InstanceState::kReady);
   }
   size_t v2_count = 0;
-  for (const auto& [node, list] : Assignments()) {
+  for (const auto& [node, list] : AssignmentsByNode()) {
     for (const auto& a : list) v2_count += a.spec.image == "shop/api:2";
   }
   EXPECT_EQ(v2_count, 6u);
@@ -218,6 +176,57 @@ TEST_F(ReconcilerTest, ReportsUnplaceableAndSkipsBadValues) {
   ASSERT_EQ(r.skipped.size(), 2u);
   EXPECT_EQ(r.skipped[0].rfind("/apps/default/broken: ", 0), 0u);
   EXPECT_EQ(r.skipped[1].rfind("/nodes/node-9: ", 0), 0u);
+}
+
+// Issue 15: the first apply of the demo raced the local node's join and logged
+// "unplaceable" warnings. While no node has joined at all, replicas wait for one.
+TEST_F(ReconcilerTest, BugFirstApplyBeforeAnyNodeJoinedWasReportedUnplaceable) {
+  PutApp("name: shop\nservices:\n  api:\n    image: shop/api:1\n    replicas: 2\n");
+  PassResult waiting = Run();
+  EXPECT_EQ(waiting.placed, 0);
+  ASSERT_EQ(waiting.unplaceable.size(), 1u);
+  EXPECT_TRUE(waiting.unplaceable[0].waiting_for_nodes);
+  EXPECT_EQ(waiting.unplaceable[0].count, 2);
+  EXPECT_EQ(waiting.unplaceable[0].reason, "waiting for a node to join the cluster");
+
+  PutNode("node-0");
+  PassResult placed = Run();
+  EXPECT_EQ(placed.placed, 2);
+  EXPECT_TRUE(placed.unplaceable.empty());
+}
+
+TEST_F(ReconcilerTest, ReplicasThatFitNoJoinedNodeAreUnplaceableNotWaiting) {
+  PutNode("node-0", NodeStatus::kCordoned);
+  PutApp("name: shop\nservices:\n  api:\n    image: shop/api:1\n");
+  PassResult r = Run();
+  ASSERT_EQ(r.unplaceable.size(), 1u);
+  EXPECT_FALSE(r.unplaceable[0].waiting_for_nodes);
+  EXPECT_NE(r.unplaceable[0].reason, "waiting for a node to join the cluster");
+}
+
+TEST_F(ReconcilerTest, APlannedPassWritesNothingUntilCommitted) {
+  PutNode("node-0");
+  PutApp("name: shop\nservices:\n  api:\n    image: shop/api:1\n    replicas: 3\n");
+  auto planned = reconciler_->Plan();
+  ASSERT_TRUE(planned) << planned.error().message;
+  EXPECT_EQ(planned->result.placed, 3);
+  EXPECT_TRUE(AssignmentsByNode().empty());
+  ASSERT_TRUE(reconciler_->Commit(*planned));
+  EXPECT_EQ(AssignmentsByNode()["node-0"].size(), 3u);
+}
+
+TEST_F(ReconcilerTest, ACommitWhoseGuardNoLongerHoldsFailsAsNotLeading) {
+  PutNode("node-0");
+  PutApp("name: shop\nservices:\n  api:\n    image: shop/api:1\n");
+  ASSERT_TRUE(store_->Put("/leader", "me"));
+  reconciler_->set_guard(store::Compare{.key = "/leader",
+                                        .target = store::Compare::Target::kValue,
+                                        .op = store::Compare::Op::kEqual,
+                                        .value = "someone else"});
+  auto r = reconciler_->RunOnce();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_TRUE(AssignmentsByNode().empty());
 }
 
 TEST(Codec, NodeKeysAndRoundTrips) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/units.h"
 #include "orchestrator/spec.h"
 
 namespace berth::orchestrator {

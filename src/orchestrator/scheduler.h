@@ -12,10 +12,10 @@
 #include <span>
 #include <vector>
 
+#include "core/random.h"
 #include "orchestrator/canary.h"
 #include "orchestrator/node_table.h"
 #include "orchestrator/plan.h"
-#include "orchestrator/random.h"
 #include "orchestrator/types.h"
 
 namespace berth::orchestrator {

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "core/testing/random.h"
 #include "orchestrator/reconcile.h"
 
 namespace berth::orchestrator {
@@ -63,16 +64,62 @@ void MakeReady(std::vector<Instance>& instances) {
   }
 }
 
-TEST(Scheduler, SpreadDistributesReplicasEvenly) {
-  NodeTable nodes;
-  for (int i = 0; i < 4; ++i) nodes.Upsert(MakeNode("node-" + std::to_string(i)));
-  SeededRandom random(1);
-  Scheduler scheduler(nodes, random);
-  std::vector<App> apps{MakeApp({Service("api", 12)})};
-  Plan plan = scheduler.Schedule(apps, {}, 0);
-  ASSERT_EQ(plan.placements.size(), 12u);
-  EXPECT_TRUE(plan.failures.empty());
-  for (const auto& [node, count] : CountPerNode(plan, nodes)) EXPECT_EQ(count, 3) << node;
+// Where one service's replicas land on empty nodes of the same size: how many per node
+// (sorted) and how many are left unplaced.
+struct DistributionCase {
+  const char* name;
+  int nodes;
+  ServiceSpec service;
+  std::vector<int> per_node;  // replicas on each node that got any, sorted
+  int64_t unplaced = 0;
+};
+
+ServiceSpec With(ServiceSpec s, PlacementStrategy strategy, AntiAffinity anti) {
+  s.placement.strategy = strategy;
+  s.placement.anti_affinity = anti;
+  return s;
+}
+
+TEST(Scheduler, DistributesReplicasByStrategyAndAntiAffinity) {
+  using enum PlacementStrategy;
+  using enum AntiAffinity;
+  const DistributionCase cases[] = {
+      {"spread evenly", 4, Service("api", 12), {3, 3, 3, 3}},
+      {"spread without anti-affinity still balances load",
+       4,
+       With(Service("api", 8, {500, kGi, 10}), kSpread, kNone),
+       {2, 2, 2, 2}},
+      {"binpack fills one node before the next (4 fit)",
+       4,
+       With(Service("batch", 6, {1000, kGi, 10}), kBinpack, kNone),
+       {2, 4}},
+      {"preferred anti-affinity beats binpack for small services",
+       3,
+       With(Service("api", 3), kBinpack, kPreferred),
+       {1, 1, 1}},
+      {"required anti-affinity puts at most one replica per node",
+       3,
+       With(Service("api", 5), kBinpack, kRequired),
+       {1, 1, 1},
+       2},
+  };
+  uint64_t seed = 1;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    NodeTable nodes;
+    for (int i = 0; i < c.nodes; ++i) nodes.Upsert(MakeNode("node-" + std::to_string(i)));
+    SeededRandom random(seed++);
+    Scheduler scheduler(nodes, random);
+    std::vector<App> apps{MakeApp({c.service})};
+    Plan plan = scheduler.Schedule(apps, {}, 0);
+    std::vector<int> per_node;
+    for (const auto& [node, count] : CountPerNode(plan, nodes)) per_node.push_back(count);
+    std::sort(per_node.begin(), per_node.end());
+    EXPECT_EQ(per_node, c.per_node);
+    int64_t unplaced = 0;
+    for (const auto& f : plan.failures) unplaced += f.count;
+    EXPECT_EQ(unplaced, c.unplaced);
+  }
 }
 
 // A service in a canary (canary.h) is two halves: the stable spec at `replicas` over the
@@ -130,36 +177,6 @@ TEST(Scheduler, CanaryServiceIsReconciledAsStableAndCanaryHalves) {
   ASSERT_EQ(plan.stops.size() + plan.placements.size(), 1u);
 }
 
-TEST(Scheduler, SpreadWithoutAntiAffinityStillBalancesLoad) {
-  NodeTable nodes;
-  for (int i = 0; i < 4; ++i) nodes.Upsert(MakeNode("node-" + std::to_string(i)));
-  SeededRandom random(2);
-  Scheduler scheduler(nodes, random);
-  auto s = Service("api", 8, {500, kGi, 10});
-  s.placement.anti_affinity = AntiAffinity::kNone;
-  std::vector<App> apps{MakeApp({s})};
-  Plan plan = scheduler.Schedule(apps, {}, 0);
-  for (const auto& [node, count] : CountPerNode(plan, nodes)) EXPECT_EQ(count, 2) << node;
-}
-
-TEST(Scheduler, BinpackFillsOneNodeBeforeTheNext) {
-  NodeTable nodes;
-  for (int i = 0; i < 4; ++i) nodes.Upsert(MakeNode("node-" + std::to_string(i)));
-  SeededRandom random(3);
-  Scheduler scheduler(nodes, random);
-  auto s = Service("batch", 6, {1000, kGi, 10});  // 4 fit on a node (4000m)
-  s.placement.strategy = PlacementStrategy::kBinpack;
-  s.placement.anti_affinity = AntiAffinity::kNone;
-  std::vector<App> apps{MakeApp({s})};
-  Plan plan = scheduler.Schedule(apps, {}, 0);
-  ASSERT_EQ(plan.placements.size(), 6u);
-  auto counts = CountPerNode(plan, nodes);
-  ASSERT_EQ(counts.size(), 2u);
-  std::multiset<int> sizes;
-  for (const auto& [node, count] : counts) sizes.insert(count);
-  EXPECT_EQ(sizes, (std::multiset<int>{2, 4}));
-}
-
 TEST(Scheduler, ConstraintsAreRespected) {
   NodeTable nodes;
   for (int i = 0; i < 30; ++i) {
@@ -206,87 +223,84 @@ TEST(Scheduler, SkipsNodesThatAreNotReady) {
   for (const auto& p : plan.placements) EXPECT_EQ(nodes.id(p.node), "ready");
 }
 
-TEST(Scheduler, RequiredAntiAffinityPutsAtMostOneReplicaPerNode) {
-  NodeTable nodes;
-  for (int i = 0; i < 3; ++i) nodes.Upsert(MakeNode("node-" + std::to_string(i)));
-  SeededRandom random(6);
-  Scheduler scheduler(nodes, random);
-  auto s = Service("api", 5);
-  s.placement.anti_affinity = AntiAffinity::kRequired;
-  s.placement.strategy = PlacementStrategy::kBinpack;
-  std::vector<App> apps{MakeApp({s})};
-  Plan plan = scheduler.Schedule(apps, {}, 0);
-  EXPECT_EQ(plan.placements.size(), 3u);
-  EXPECT_EQ(CountPerNode(plan, nodes).size(), 3u);
-  ASSERT_EQ(plan.failures.size(), 1u);
-  EXPECT_EQ(plan.failures[0].count, 2);
-  EXPECT_EQ(plan.failures[0].reason.rfind("anti-affinity is required", 0), 0u)
-      << plan.failures[0].reason;
+// Why replicas cannot be placed: the reason names what is missing, on which nodes.
+struct UnplaceableCase {
+  const char* name;
+  std::vector<Node> nodes;
+  ServiceSpec service;
+  int64_t unplaced;
+  std::string reason;  // the whole reason, or its start when `prefix`
+  bool prefix = false;
+};
+
+Node Down(Node n) {
+  n.status = NodeStatus::kDown;
+  return n;
 }
 
-TEST(Scheduler, PreferredAntiAffinityBeatsBinpackForSmallServices) {
-  NodeTable nodes;
-  for (int i = 0; i < 3; ++i) nodes.Upsert(MakeNode("node-" + std::to_string(i)));
-  SeededRandom random(7);
-  Scheduler scheduler(nodes, random);
-  auto s = Service("api", 3);
-  s.placement.strategy = PlacementStrategy::kBinpack;  // anti-affinity preferred by default
-  std::vector<App> apps{MakeApp({s})};
-  Plan plan = scheduler.Schedule(apps, {}, 0);
-  EXPECT_EQ(CountPerNode(plan, nodes).size(), 3u);
+ServiceSpec Constrained(ServiceSpec s, std::vector<Constraint> constraints) {
+  s.placement.constraints = std::move(constraints);
+  return s;
 }
 
-TEST(Scheduler, UnplaceableReasonNamesTheResource) {
-  NodeTable nodes;
-  nodes.Upsert(MakeNode("node-1", {}, {4000, 1 * kGi, 100}));
-  nodes.Upsert(MakeNode("node-2", {}, {4000, 1 * kGi, 100}));
-  nodes.Upsert(MakeNode("node-3", {}, {4000, 2 * kGi, 100}));
-  SeededRandom random(8);
-  Scheduler scheduler(nodes, random);
-  std::vector<App> apps{MakeApp({Service("big", 4, {100, 8 * kGi, 1})})};
-  Plan plan = scheduler.Schedule(apps, {}, 0);
-  EXPECT_TRUE(plan.placements.empty());
-  ASSERT_EQ(plan.failures.size(), 1u);
-  EXPECT_EQ(plan.failures[0].count, 4);
-  EXPECT_EQ(plan.failures[0].reason,
-            "no node has 8 GiB memory free (largest: 2 GiB on node-3) (3 nodes: 3 lack memory)");
+ServiceSpec WithPort(ServiceSpec s, PortSpec port) {
+  s.ports = {port};
+  return s;
 }
 
-TEST(Scheduler, UnplaceableReasonsForCpuConstraintsStatusAndPorts) {
-  NodeTable nodes;
-  nodes.Upsert(MakeNode("node-1", {{"zone", "a"}}, {2000, 8 * kGi, 100}));
-  auto down = MakeNode("node-2", {{"zone", "mars"}});
-  down.status = NodeStatus::kDown;
-  nodes.Upsert(down);
-  SeededRandom random(9);
-  Scheduler scheduler(nodes, random);
-  auto cpu = Service("cpu", 1, {3000, 0, 0});
-  auto zone = Service("zone", 1);
-  zone.placement.constraints = {{"zone", Constraint::Op::kEqual, {"mars"}}};
-  auto port = Service("port", 2);
-  port.ports = {{"http", 80, 8080, Protocol::kTcp}};
-  std::vector<App> apps{MakeApp({cpu, zone, port})};
-  Plan plan = scheduler.Schedule(apps, {}, 0);
-  ASSERT_EQ(plan.failures.size(), 3u);
-  EXPECT_EQ(plan.failures[0].reason,
-            "no node has 3 cpu free (largest: 2 cpu on node-1) (2 nodes: 1 not ready, 1 lack "
-            "cpu)");
-  EXPECT_EQ(plan.failures[1].reason,
-            "no ready node matches zone = mars (2 nodes: 1 not ready, 1 fail constraints)");
-  EXPECT_EQ(plan.placements.size(), 1u);  // one replica gets the port, the second cannot
-  EXPECT_EQ(plan.failures[2].count, 1);
-  EXPECT_EQ(plan.failures[2].reason.rfind("host port 8080 is in use on every matching node", 0), 0u)
-      << plan.failures[2].reason;
-}
-
-TEST(Scheduler, NoNodesIsExplained) {
-  NodeTable nodes;
-  SeededRandom random(10);
-  Scheduler scheduler(nodes, random);
-  std::vector<App> apps{MakeApp({Service("api", 1)})};
-  Plan plan = scheduler.Schedule(apps, {}, 0);
-  ASSERT_EQ(plan.failures.size(), 1u);
-  EXPECT_EQ(plan.failures[0].reason, "no nodes have joined the cluster");
+TEST(Scheduler, UnplaceableReplicasAreExplained) {
+  const UnplaceableCase cases[] = {
+      {"memory: the largest offer and who lacks it",
+       {MakeNode("node-1", {}, {4000, 1 * kGi, 100}), MakeNode("node-2", {}, {4000, 1 * kGi, 100}),
+        MakeNode("node-3", {}, {4000, 2 * kGi, 100})},
+       Service("big", 4, {100, 8 * kGi, 1}),
+       4,
+       "no node has 8 GiB memory free (largest: 2 GiB on node-3) (3 nodes: 3 lack memory)"},
+      {"cpu, beside a node that is not ready",
+       {MakeNode("node-1", {{"zone", "a"}}, {2000, 8 * kGi, 100}),
+        Down(MakeNode("node-2", {{"zone", "mars"}}))},
+       Service("cpu", 1, {3000, 0, 0}),
+       1,
+       "no node has 3 cpu free (largest: 2 cpu on node-1) (2 nodes: 1 not ready, 1 lack cpu)"},
+      {"a constraint only a node that is not ready matches",
+       {MakeNode("node-1", {{"zone", "a"}}, {2000, 8 * kGi, 100}),
+        Down(MakeNode("node-2", {{"zone", "mars"}}))},
+       Constrained(Service("zone", 1), {{"zone", Constraint::Op::kEqual, {"mars"}}}),
+       1,
+       "no ready node matches zone = mars (2 nodes: 1 not ready, 1 fail constraints)"},
+      {"a host port: the second replica finds it taken",
+       {MakeNode("node-1", {{"zone", "a"}}, {2000, 8 * kGi, 100}),
+        Down(MakeNode("node-2", {{"zone", "mars"}}))},
+       WithPort(Service("port", 2), {"http", 80, 8080, Protocol::kTcp}),
+       1,
+       "host port 8080 is in use on every matching node",
+       true},
+      {"required anti-affinity",
+       {MakeNode("node-0"), MakeNode("node-1")},
+       With(Service("api", 3), PlacementStrategy::kSpread, AntiAffinity::kRequired),
+       1,
+       "anti-affinity is required",
+       true},
+      {"no nodes at all", {}, Service("api", 1), 1, "no nodes have joined the cluster"},
+  };
+  uint64_t seed = 8;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    NodeTable nodes;
+    for (const auto& n : c.nodes) nodes.Upsert(n);
+    SeededRandom random(seed++);
+    Scheduler scheduler(nodes, random);
+    std::vector<App> apps{MakeApp({c.service})};
+    Plan plan = scheduler.Schedule(apps, {}, 0);
+    EXPECT_EQ(static_cast<int64_t>(plan.placements.size()), c.service.replicas - c.unplaced);
+    ASSERT_EQ(plan.failures.size(), 1u);
+    EXPECT_EQ(plan.failures[0].count, c.unplaced);
+    if (c.prefix) {
+      EXPECT_EQ(plan.failures[0].reason.rfind(c.reason, 0), 0u) << plan.failures[0].reason;
+    } else {
+      EXPECT_EQ(plan.failures[0].reason, c.reason);
+    }
+  }
 }
 
 TEST(Scheduler, SameSeedSamePlan) {

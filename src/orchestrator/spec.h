@@ -1,8 +1,9 @@
 // App specs: the YAML a user applies (`berth apply -f app.yaml`), the common subset of a
 // Docker Compose file, and the JSON form the control plane keeps under /apps/<ns>/<app>.
-// Every error names the file, the line and the field ("app.yaml:12: services.api.replicas:
-// must be a non-negative integer, got \"three\""); unknown fields are errors, at their line.
-// The YAML schema is documented in src/orchestrator/README.md.
+// Read with the strict reader (core/input.h): every error names the file, the line, the
+// column and the field ("app.yaml:12:15: services.api.replicas: must be a non-negative
+// integer, got \"three\""); unknown fields are errors at their key. Durations, sizes and CPU
+// follow core/units.h. The YAML schema is documented in src/orchestrator/README.md.
 // Called by the api (admission), the cli (apply --dry-run) and the reconciler (store reads).
 // Thread-safety: pure functions.
 #pragma once
@@ -13,6 +14,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "core/input.h"
 #include "orchestrator/types.h"
 
 namespace berth::orchestrator {
@@ -39,16 +41,10 @@ Result<App> ParseAppFile(std::string_view text, std::string_view filename,
 // The JSON kept in the store. AppFromJson(AppToJson(a)) == a for every valid app.
 std::string AppToJson(const App& app);
 Result<App> AppFromJson(std::string_view json);
+nlohmann::json AppToJsonValue(const App& app);  // AppToJson's document as a value
 nlohmann::json ServiceSpecToJson(const ServiceSpec& spec);
 Result<ServiceSpec> ServiceSpecFromJson(const nlohmann::json& json);
-
-// Quantities, shared with the CLI. Bytes: an integer, or a number with a binary suffix
-// (Ki, Mi, Gi, Ti, with or without B) or a Docker-style one (b, k, m, g, t, any case,
-// also binary: "64m" is 64 MiB). CPU: millicores ("500m") or cores ("0.5", "2").
-// Durations: "500ms", "5s", "2m", "1h", "1m30s"; a bare integer is seconds.
-Result<int64_t> ParseBytes(std::string_view text);
-Result<int64_t> ParseCpu(std::string_view text);
-Result<Millis> ParseDuration(std::string_view text);
-std::string FormatDuration(Millis d);  // the shortest string ParseDuration reads back
+// The same from a node of a document being read (an assignment's "spec").
+Result<ServiceSpec> ServiceSpecFromNode(const input::Node& node);
 
 }  // namespace berth::orchestrator

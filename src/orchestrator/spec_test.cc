@@ -53,6 +53,11 @@ std::string ParseError(std::string_view yaml) {
   return r ? "" : r.error().message;
 }
 
+// Each spec of `cases` is refused with exactly its message (file, line, column, field).
+void ExpectErrors(const std::vector<std::pair<std::string, std::string>>& cases) {
+  for (const auto& [yaml, message] : cases) EXPECT_EQ(ParseError(yaml), message) << yaml;
+}
+
 std::string App1(std::string_view service_body) {
   return "name: shop\nservices:\n  api:\n    image: a:1\n" + std::string(service_body);
 }
@@ -127,12 +132,14 @@ TEST(ParseAppYaml, DefaultsNamespaceAndStrategy) {
 }
 
 TEST(ParseAppYaml, ErrorNamesFileLineAndFieldForBadReplicas) {
-  EXPECT_EQ(ParseError(App1("    replicas: three\n")),
-            "app.yaml:5: services.api.replicas: must be a non-negative integer, got \"three\"");
-  EXPECT_EQ(ParseError(App1("    replicas: -1\n")),
-            "app.yaml:5: services.api.replicas: must be a non-negative integer, got \"-1\"");
-  EXPECT_EQ(ParseError(App1("    replicas: [1]\n")),
-            "app.yaml:5: services.api.replicas: must be a non-negative integer, got a list");
+  ExpectErrors({
+      {App1("    replicas: three\n"),
+       "app.yaml:5: services.api.replicas: must be a non-negative integer, got \"three\""},
+      {App1("    replicas: -1\n"),
+       "app.yaml:5: services.api.replicas: must be a non-negative integer, got \"-1\""},
+      {App1("    replicas: [1]\n"),
+       "app.yaml:5: services.api.replicas: must be a non-negative integer, got a list"},
+  });
 }
 
 TEST(ParseAppYaml, RejectsUnknownKeysAtTheirLine) {
@@ -148,25 +155,28 @@ TEST(ParseAppYaml, RejectsUnknownKeysAtTheirLine) {
 }
 
 TEST(ParseAppYaml, RejectsStructuralErrors) {
-  EXPECT_EQ(ParseError("- a\n- b\n"), "app.yaml:1: (top level): must be a map, got a list");
-  EXPECT_EQ(ParseError("services: {}\n"), "app.yaml:1: name: is required");
-  EXPECT_EQ(ParseError("name: x\n"), "app.yaml:1: services: is required");
-  EXPECT_EQ(ParseError("name: x\nservices: [a]\n"),
-            "app.yaml:2: services: must be a map of service name to spec, got a list");
-  EXPECT_EQ(ParseError("name: x\nservices:\n  api:\n    replicas: 1\n"),
-            "app.yaml:4: services.api: image is required");
+  ExpectErrors({
+      {"- a\n- b\n", "app.yaml:1: (top level): must be a map, got a list"},
+      {"services: {}\n", "app.yaml:1: name: is required"},
+      {"name: x\n", "app.yaml:1: services: is required"},
+      {"name: x\nservices: [a]\n",
+       "app.yaml:2: services: must be a map of service name to spec, got a list"},
+      {"name: x\nservices:\n  api:\n    replicas: 1\n",
+       "app.yaml:4: services.api: image is required"},
+  });
   EXPECT_EQ(ParseError("name: x\nservices:\n  API:\n    image: a\n")
                 .rfind("app.yaml:4: services.API: service names use lower case", 0),
             0u);
-  EXPECT_EQ(ParseError("name: x\nname: y\nservices: {}\n"), "app.yaml:2: name: given twice");
-  EXPECT_EQ(ParseError("name: x\nservices:\n  a:\n    image: a\n  a:\n    image: b\n"),
-            "app.yaml:5: services.a: given twice");
-  EXPECT_EQ(ParseError("name: x\nservices:\n  api:\n    image: [a]\n"),
-            "app.yaml:4: services.api.image: must be a string, got a list");
-  EXPECT_EQ(ParseError("name: x\nservices:\n  api:\n    image: \"\"\n"),
-            "app.yaml:4: services.api.image: must not be empty");
-  EXPECT_EQ(ParseError("name: x\nservices:\n  api: 3\n"),
-            "app.yaml:3: services.api: must be a map, got \"3\"");
+  ExpectErrors({
+      {"name: x\nname: y\nservices: {}\n", "app.yaml:2: name: given twice"},
+      {"name: x\nservices:\n  a:\n    image: a\n  a:\n    image: b\n",
+       "app.yaml:5: services.a: given twice"},
+      {"name: x\nservices:\n  api:\n    image: [a]\n",
+       "app.yaml:4: services.api.image: must be a string, got a list"},
+      {"name: x\nservices:\n  api:\n    image: \"\"\n",
+       "app.yaml:4: services.api.image: must not be empty"},
+      {"name: x\nservices:\n  api: 3\n", "app.yaml:3: services.api: must be a map, got \"3\""},
+  });
 }
 
 TEST(ParseAppYaml, RejectsMalformedYamlWithLine) {
@@ -177,75 +187,82 @@ TEST(ParseAppYaml, RejectsMalformedYamlWithLine) {
 }
 
 TEST(ParseAppYaml, RejectsInvalidUtf8WithLine) {
-  EXPECT_EQ(ParseError("name: x\nservices:\n  api:\n    image: \xff\n"),
-            "app.yaml:4: not valid UTF-8");
-  EXPECT_EQ(ParseError("name: \xc0\xaf\n"), "app.yaml:1: not valid UTF-8");  // overlong
+  ExpectErrors({
+      {"name: x\nservices:\n  api:\n    image: \xff\n", "app.yaml:4: not valid UTF-8"},
+      {"name: \xc0\xaf\n", "app.yaml:1: not valid UTF-8"},
+  });  // overlong
   EXPECT_TRUE(ParseAppYaml("name: x\nservices:\n  api:\n    image: caf\xc3\xa9\n"));
 }
 
 TEST(ParseAppYaml, RejectsBadQuantities) {
-  EXPECT_EQ(ParseError(App1("    resources: {memory: lots}\n")),
-            "app.yaml:5: services.api.resources.memory: must be a size like 512Mi, 1Gi or 64m, "
-            "got \"lots\"");
-  EXPECT_EQ(ParseError(App1("    resources: {cpu: fast}\n")),
-            "app.yaml:5: services.api.resources.cpu: must be a CPU amount like 500m or 0.5, got "
-            "\"fast\"");
-  EXPECT_EQ(ParseError(App1("    resources: {pids: -3}\n")),
-            "app.yaml:5: services.api.resources.pids: must be a non-negative integer, got \"-3\"");
-  EXPECT_EQ(ParseError(App1("    probes: {liveness: {tcp: {port: 80}, period: soon}}\n")),
-            "app.yaml:5: services.api.probes.liveness.period: must be a duration like 5s, 2m or "
-            "500ms, got \"soon\"");
+  ExpectErrors({
+      {App1("    resources: {memory: lots}\n"),
+       "app.yaml:5: services.api.resources.memory: must be a size like 512Mi, 1Gi or 64m, "
+       "got \"lots\""},
+      {App1("    resources: {cpu: fast}\n"),
+       "app.yaml:5: services.api.resources.cpu: must be a CPU amount like 500m or 0.5, got "
+       "\"fast\""},
+      {App1("    resources: {pids: -3}\n"),
+       "app.yaml:5: services.api.resources.pids: must be a non-negative integer, got \"-3\""},
+      {App1("    probes: {liveness: {tcp: {port: 80}, period: soon}}\n"),
+       "app.yaml:5: services.api.probes.liveness.period: must be a duration like 5s, 2m or "
+       "500ms, got \"soon\""},
+  });
 }
 
 TEST(ParseAppYaml, RejectsBadPorts) {
-  EXPECT_EQ(ParseError(App1("    ports: 80\n")),
-            "app.yaml:5: services.api.ports: must be a list, got \"80\"");
-  EXPECT_EQ(ParseError(App1("    ports: [\"99999\"]\n")),
-            "app.yaml:5: services.api.ports[0]: container port must be between 1 and 65535, got "
-            "\"99999\"");
-  EXPECT_EQ(ParseError(App1("    ports: [\"x:80\"]\n")),
-            "app.yaml:5: services.api.ports[0]: host port must be between 1 and 65535, got \"x\"");
-  EXPECT_EQ(ParseError(App1("    ports: [\"80/sctp\"]\n")),
-            "app.yaml:5: services.api.ports[0]: protocol must be tcp or udp, got \"sctp\"");
-  EXPECT_EQ(ParseError(App1("    ports: [\"1.2.3.4:80:80\"]\n")),
-            "app.yaml:5: services.api.ports[0]: must be PORT or HOST_PORT:CONTAINER_PORT, got "
-            "\"1.2.3.4:80:80\"");
-  EXPECT_EQ(ParseError(App1("    ports: [{name: http}]\n")),
-            "app.yaml:5: services.api.ports[0]: containerPort is required");
-  EXPECT_EQ(ParseError(App1("    ports: [{containerPort: 80, protocol: icmp}]\n")),
-            "app.yaml:5: services.api.ports[0].protocol: must be tcp or udp, got \"icmp\"");
+  ExpectErrors({
+      {App1("    ports: 80\n"), "app.yaml:5: services.api.ports: must be a list, got \"80\""},
+      {App1("    ports: [\"99999\"]\n"),
+       "app.yaml:5: services.api.ports[0]: container port must be between 1 and 65535, got "
+       "\"99999\""},
+      {App1("    ports: [\"x:80\"]\n"),
+       "app.yaml:5: services.api.ports[0]: host port must be between 1 and 65535, got \"x\""},
+      {App1("    ports: [\"80/sctp\"]\n"),
+       "app.yaml:5: services.api.ports[0]: protocol must be tcp or udp, got \"sctp\""},
+      {App1("    ports: [\"1.2.3.4:80:80\"]\n"),
+       "app.yaml:5: services.api.ports[0]: must be PORT or HOST_PORT:CONTAINER_PORT, got "
+       "\"1.2.3.4:80:80\""},
+      {App1("    ports: [{name: http}]\n"),
+       "app.yaml:5: services.api.ports[0]: containerPort is required"},
+      {App1("    ports: [{containerPort: 80, protocol: icmp}]\n"),
+       "app.yaml:5: services.api.ports[0].protocol: must be tcp or udp, got \"icmp\""},
+  });
   // Semantic check (types.cc) still points at the line of the port.
   EXPECT_EQ(ParseError(App1("    ports:\n      - \"80:80\"\n      - \"80:81\"\n")),
             "app.yaml:7: services.api.ports[1]: host port 80 is used twice");
 }
 
 TEST(ParseAppYaml, RejectsBadEnv) {
-  EXPECT_EQ(ParseError(App1("    env: [\"NOVALUE\"]\n")),
-            "app.yaml:5: services.api.env[0]: must be KEY=value, got \"NOVALUE\"");
-  EXPECT_EQ(ParseError(App1("    env: [\"A=1\", \"A=2\"]\n")),
-            "app.yaml:5: services.api.env[1]: variable \"A\" given twice");
-  EXPECT_EQ(ParseError(App1("    env: 3\n")),
-            "app.yaml:5: services.api.env: must be a map of NAME: value, got \"3\"");
-  EXPECT_EQ(ParseError(App1("    env: {A: [1]}\n")),
-            "app.yaml:5: services.api.env.A: must be a string, got a list");
+  ExpectErrors({
+      {App1("    env: [\"NOVALUE\"]\n"),
+       "app.yaml:5: services.api.env[0]: must be KEY=value, got \"NOVALUE\""},
+      {App1("    env: [\"A=1\", \"A=2\"]\n"),
+       "app.yaml:5: services.api.env[1]: variable \"A\" given twice"},
+      {App1("    env: 3\n"),
+       "app.yaml:5: services.api.env: must be a map of NAME: value, got \"3\""},
+      {App1("    env: {A: [1]}\n"), "app.yaml:5: services.api.env.A: must be a string, got a list"},
+  });
 }
 
 TEST(ParseAppYaml, RejectsBadProbes) {
-  EXPECT_EQ(ParseError(App1("    probes: {readiness: {period: 1s}}\n")),
-            "app.yaml:5: services.api.probes.readiness: needs exactly one of http, tcp or exec");
-  EXPECT_EQ(ParseError(App1("    probes: {readiness: {tcp: {port: 1}, exec: [a]}}\n")),
-            "app.yaml:5: services.api.probes.readiness: needs exactly one of http, tcp or exec");
-  EXPECT_EQ(ParseError(App1("    probes: {readiness: {http: {path: /}}}\n")),
-            "app.yaml:5: services.api.probes.readiness: needs a port");
-  EXPECT_EQ(ParseError(App1("    probes: {readiness: {http: {path: x, port: 80}}}\n")),
-            "app.yaml:5: services.api.probes.readiness.http.path: must start with '/', got \"x\"");
-  EXPECT_EQ(ParseError(App1("    probes: {readiness: {tcp: {port: web}}}\n")),
-            "app.yaml:5: services.api.probes.readiness.tcp.port: no port named \"web\"");
-  EXPECT_EQ(ParseError(App1("    probes: {readiness: {exec: []}}\n")),
-            "app.yaml:5: services.api.probes.readiness.exec: must name a command");
-  EXPECT_EQ(ParseError(App1("    probes: {readiness: {tcp: {port: 1}, failureThreshold: 0}}\n")),
-            "app.yaml:5: services.api.probes.readiness.failureThreshold: must be an integer from "
-            "1 to 1000, got \"0\"");
+  ExpectErrors({
+      {App1("    probes: {readiness: {period: 1s}}\n"),
+       "app.yaml:5: services.api.probes.readiness: needs exactly one of http, tcp or exec"},
+      {App1("    probes: {readiness: {tcp: {port: 1}, exec: [a]}}\n"),
+       "app.yaml:5: services.api.probes.readiness: needs exactly one of http, tcp or exec"},
+      {App1("    probes: {readiness: {http: {path: /}}}\n"),
+       "app.yaml:5: services.api.probes.readiness: needs a port"},
+      {App1("    probes: {readiness: {http: {path: x, port: 80}}}\n"),
+       "app.yaml:5: services.api.probes.readiness.http.path: must start with '/', got \"x\""},
+      {App1("    probes: {readiness: {tcp: {port: web}}}\n"),
+       "app.yaml:5: services.api.probes.readiness.tcp.port: no port named \"web\""},
+      {App1("    probes: {readiness: {exec: []}}\n"),
+       "app.yaml:5: services.api.probes.readiness.exec: must name a command"},
+      {App1("    probes: {readiness: {tcp: {port: 1}, failureThreshold: 0}}\n"),
+       "app.yaml:5: services.api.probes.readiness.failureThreshold: must be an integer from "
+       "1 to 1000, got \"0\""},
+  });
   EXPECT_EQ(
       ParseError(App1("    probes: {readiness: {tcp: {port: 1}, period: 1s, timeout: 2s}}\n")),
       "app.yaml:5: services.api.probes.readiness.timeout: must not exceed the period");
@@ -255,21 +272,23 @@ TEST(ParseAppYaml, RejectsBadProbes) {
 }
 
 TEST(ParseAppYaml, RejectsBadRestartAndUpdate) {
-  EXPECT_EQ(ParseError(App1("    restart: {policy: sometimes}\n")),
-            "app.yaml:5: services.api.restart.policy: must be always, on-failure or never, got "
-            "\"sometimes\"");
-  EXPECT_EQ(ParseError(App1("    restart: {backoff: 10s, maxBackoff: 1s}\n")),
-            "app.yaml:5: services.api.restart.maxBackoff: must be at least the initial backoff");
-  EXPECT_EQ(ParseError(App1("    update: {maxSurge: 150%}\n")),
-            "app.yaml:5: services.api.update.maxSurge: must be a non-negative integer or a "
-            "percentage like 25%, got \"150%\"");
-  EXPECT_EQ(ParseError(App1("    update: {maxSurge: 0, maxUnavailable: 0%}\n")),
-            "app.yaml:5: services.api.update: maxSurge and maxUnavailable must not both be 0");
-  EXPECT_EQ(ParseError(App1("    update: {autoRollback: maybe}\n")),
-            "app.yaml:5: services.api.update.autoRollback: must be true or false, got \"maybe\"");
-  EXPECT_EQ(ParseError(App1("    update: {minReadySeconds: 60, progressDeadline: 30s}\n")),
-            "app.yaml:5: services.api.update.progressDeadline: must be longer than "
-            "minReadySeconds");
+  ExpectErrors({
+      {App1("    restart: {policy: sometimes}\n"),
+       "app.yaml:5: services.api.restart.policy: must be always, on-failure or never, got "
+       "\"sometimes\""},
+      {App1("    restart: {backoff: 10s, maxBackoff: 1s}\n"),
+       "app.yaml:5: services.api.restart.maxBackoff: must be at least the initial backoff"},
+      {App1("    update: {maxSurge: 150%}\n"),
+       "app.yaml:5: services.api.update.maxSurge: must be a non-negative integer or a "
+       "percentage like 25%, got \"150%\""},
+      {App1("    update: {maxSurge: 0, maxUnavailable: 0%}\n"),
+       "app.yaml:5: services.api.update: maxSurge and maxUnavailable must not both be 0"},
+      {App1("    update: {autoRollback: maybe}\n"),
+       "app.yaml:5: services.api.update.autoRollback: must be true or false, got \"maybe\""},
+      {App1("    update: {minReadySeconds: 60, progressDeadline: 30s}\n"),
+       "app.yaml:5: services.api.update.progressDeadline: must be longer than "
+       "minReadySeconds"},
+  });
 }
 
 TEST(ParseAppYaml, ReadsTheCanaryStrategy) {
@@ -298,14 +317,16 @@ TEST(ParseAppYaml, ReadsTheCanaryStrategy) {
 }
 
 TEST(ParseAppYaml, RejectsBadPlacement) {
-  EXPECT_EQ(ParseError(App1("    placement: {strategy: random}\n")),
-            "app.yaml:5: services.api.placement.strategy: must be spread or binpack, got "
-            "\"random\"");
-  EXPECT_EQ(ParseError(App1("    placement: {antiAffinity: [x]}\n")),
-            "app.yaml:5: services.api.placement.antiAffinity: must be none, preferred or "
-            "required, got a list");
-  EXPECT_EQ(ParseError(App1("    placement: {constraints: zone}\n")),
-            "app.yaml:5: services.api.placement.constraints: must be a list, got \"zone\"");
+  ExpectErrors({
+      {App1("    placement: {strategy: random}\n"),
+       "app.yaml:5: services.api.placement.strategy: must be spread or binpack, got "
+       "\"random\""},
+      {App1("    placement: {antiAffinity: [x]}\n"),
+       "app.yaml:5: services.api.placement.antiAffinity: must be none, preferred or "
+       "required, got a list"},
+      {App1("    placement: {constraints: zone}\n"),
+       "app.yaml:5: services.api.placement.constraints: must be a list, got \"zone\""},
+  });
   auto e = ParseError(App1("    placement:\n      constraints:\n        - \"zone\"\n"));
   EXPECT_EQ(
       e.rfind("app.yaml:7: services.api.placement.constraints[0]: must be \"key = value\"", 0), 0u)
@@ -313,27 +334,31 @@ TEST(ParseAppYaml, RejectsBadPlacement) {
   EXPECT_EQ(ParseError(App1("    placement: {constraints: [\"zone in ()\"]}\n"))
                 .rfind("app.yaml:5: services.api.placement.constraints[0]: must be", 0),
             0u);
-  EXPECT_EQ(ParseError(App1("    placement: {constraints: [{key: zone, op: \"~\", value: a}]}\n")),
-            "app.yaml:5: services.api.placement.constraints[0].op: must be one of =, !=, in, "
-            "exists, not-exists, got \"~\"");
-  EXPECT_EQ(ParseError(App1("    placement: {constraints: [{key: zone}]}\n")),
-            "app.yaml:5: services.api.placement.constraints[0]: needs a value");
-  EXPECT_EQ(ParseError(App1("    placement: {constraints: [{key: zone, op: exists, value: a}]}\n")),
-            "app.yaml:5: services.api.placement.constraints[0]: takes no value with exists");
-  EXPECT_EQ(ParseError(App1("    placement: {constraints: [{op: exists}]}\n")),
-            "app.yaml:5: services.api.placement.constraints[0]: key is required");
-  EXPECT_EQ(ParseError(App1("    placement: {constraints: [{key: a, values: [x, y]}]}\n")),
-            "app.yaml:5: services.api.placement.constraints[0]: = takes exactly one value");
+  ExpectErrors({
+      {App1("    placement: {constraints: [{key: zone, op: \"~\", value: a}]}\n"),
+       "app.yaml:5: services.api.placement.constraints[0].op: must be one of =, !=, in, "
+       "exists, not-exists, got \"~\""},
+      {App1("    placement: {constraints: [{key: zone}]}\n"),
+       "app.yaml:5: services.api.placement.constraints[0]: needs a value"},
+      {App1("    placement: {constraints: [{key: zone, op: exists, value: a}]}\n"),
+       "app.yaml:5: services.api.placement.constraints[0]: takes no value with exists"},
+      {App1("    placement: {constraints: [{op: exists}]}\n"),
+       "app.yaml:5: services.api.placement.constraints[0]: key is required"},
+      {App1("    placement: {constraints: [{key: a, values: [x, y]}]}\n"),
+       "app.yaml:5: services.api.placement.constraints[0]: = takes exactly one value"},
+  });
 }
 
 TEST(ParseAppYaml, RejectsBadExpose) {
-  EXPECT_EQ(ParseError(App1("    expose: {path: api}\n")),
-            "app.yaml:5: services.api.expose.path: must start with '/', got \"api\"");
-  EXPECT_EQ(ParseError(App1("    expose: [{canaryWeight: 101}]\n")),
-            "app.yaml:5: services.api.expose[0].canaryWeight: must be an integer from 0 to 100, "
-            "got \"101\"");
-  EXPECT_EQ(ParseError(App1("    ports: [80]\n    expose: {port: http}\n")),
-            "app.yaml:6: services.api.expose: no port \"http\" in ports");
+  ExpectErrors({
+      {App1("    expose: {path: api}\n"),
+       "app.yaml:5: services.api.expose.path: must start with '/', got \"api\""},
+      {App1("    expose: [{canaryWeight: 101}]\n"),
+       "app.yaml:5: services.api.expose[0].canaryWeight: must be an integer from 0 to 100, "
+       "got \"101\""},
+      {App1("    ports: [80]\n    expose: {port: http}\n"),
+       "app.yaml:6: services.api.expose: no port \"http\" in ports"},
+  });
 }
 
 TEST(ParseAppYaml, RejectsACanaryWeightWithoutACanary) {
@@ -361,32 +386,36 @@ TEST(ParseAppYaml, RejectsACanaryWeightWithoutACanary) {
 }
 
 TEST(ParseAppYaml, RejectsBadAutoscale) {
-  EXPECT_EQ(ParseError(App1("    autoscale: {min: 1, max: 3}\n")),
-            "app.yaml:5: services.api.autoscale: needs targetCpu or targetRps (or metric: cpu|rps "
-            "with target:)");
-  EXPECT_EQ(ParseError(App1("    autoscale:\n      min: 4\n      max: 2\n      targetRps: 10\n")),
-            "app.yaml:7: services.api.autoscale.max: must be at least min");
-  EXPECT_EQ(ParseError(App1("    autoscale: {max: 3, targetCpu: lots}\n")),
-            "app.yaml:5: services.api.autoscale.targetCpu: must be a percentage of the requested "
-            "cpu like 70%, got \"lots\"");
-  EXPECT_EQ(ParseError(App1("    autoscale:\n      max: 3\n      targetCpu: 80%\n")),
-            "app.yaml:7: services.api.autoscale.targetCpu: needs resources.cpu to be set");
-  EXPECT_EQ(ParseError(App1("    autoscale: {max: 3, targetRps: 0}\n")),
-            "app.yaml:5: services.api.autoscale.targetRps: must be a positive integer, got \"0\"");
-  EXPECT_EQ(ParseError(App1("    autoscale:\n      min: 0\n      max: 3\n      targetRps: 5\n")),
-            "app.yaml:6: services.api.autoscale.min: must be a positive integer (no scaling to "
-            "zero), got \"0\"");
+  ExpectErrors({
+      {App1("    autoscale: {min: 1, max: 3}\n"),
+       "app.yaml:5: services.api.autoscale: needs targetCpu or targetRps (or metric: cpu|rps "
+       "with target:)"},
+      {App1("    autoscale:\n      min: 4\n      max: 2\n      targetRps: 10\n"),
+       "app.yaml:7: services.api.autoscale.max: must be at least min"},
+      {App1("    autoscale: {max: 3, targetCpu: lots}\n"),
+       "app.yaml:5: services.api.autoscale.targetCpu: must be a percentage of the requested "
+       "cpu like 70%, got \"lots\""},
+      {App1("    autoscale:\n      max: 3\n      targetCpu: 80%\n"),
+       "app.yaml:7: services.api.autoscale.targetCpu: needs resources.cpu to be set"},
+      {App1("    autoscale: {max: 3, targetRps: 0}\n"),
+       "app.yaml:5: services.api.autoscale.targetRps: must be a positive integer, got \"0\""},
+      {App1("    autoscale:\n      min: 0\n      max: 3\n      targetRps: 5\n"),
+       "app.yaml:6: services.api.autoscale.min: must be a positive integer (no scaling to "
+       "zero), got \"0\""},
+  });
   EXPECT_EQ(
       ParseError(App1("    autoscale:\n      max: 3\n      metric: memory\n      target: 5\n")),
       "app.yaml:7: services.api.autoscale.metric: must be cpu or rps, got \"memory\"");
-  EXPECT_EQ(ParseError(App1("    autoscale:\n      max: 3\n      metric: rps\n")),
-            "app.yaml:7: services.api.autoscale.metric: needs target: requests per second per "
-            "instance like 100");
-  EXPECT_EQ(ParseError(App1("    autoscale:\n      max: 3\n      target: 5\n")),
-            "app.yaml:7: services.api.autoscale.target: goes with metric: cpu|rps");
-  EXPECT_EQ(ParseError(App1("    autoscale:\n      max: 3\n      metric: rps\n      target: -4\n")),
-            "app.yaml:8: services.api.autoscale.target: must be a positive integer (requests per "
-            "second per instance), got \"-4\"");
+  ExpectErrors({
+      {App1("    autoscale:\n      max: 3\n      metric: rps\n"),
+       "app.yaml:7: services.api.autoscale.metric: needs target: requests per second per "
+       "instance like 100"},
+      {App1("    autoscale:\n      max: 3\n      target: 5\n"),
+       "app.yaml:7: services.api.autoscale.target: goes with metric: cpu|rps"},
+      {App1("    autoscale:\n      max: 3\n      metric: rps\n      target: -4\n"),
+       "app.yaml:8: services.api.autoscale.target: must be a positive integer (requests per "
+       "second per instance), got \"-4\""},
+  });
   EXPECT_EQ(
       ParseError(App1("    autoscale:\n      max: 3\n      metric: rps\n      target: 5\n"
                       "      targetRps: 6\n")),
@@ -411,10 +440,11 @@ TEST(ParseAppYaml, AutoscaleMetricShorthandIsTheSameAsItsTarget) {
 }
 
 TEST(ParseAppYaml, RejectsBadNamespaceAndName) {
-  EXPECT_EQ(ParseError("namespace: Prod\nname: x\nservices: {}\n"),
-            "app.yaml:1: namespace: \"Prod\" is not a valid name");
-  EXPECT_EQ(ParseError("name: my_app\nservices: {}\n"),
-            "app.yaml:1: name: \"my_app\" is not a valid name");
+  ExpectErrors({
+      {"namespace: Prod\nname: x\nservices: {}\n",
+       "app.yaml:1: namespace: \"Prod\" is not a valid name"},
+      {"name: my_app\nservices: {}\n", "app.yaml:1: name: \"my_app\" is not a valid name"},
+  });
 }
 
 TEST(ParseCompose, MapsTheCommonSubset) {

@@ -6,7 +6,9 @@
 #include <cctype>
 #include <limits>
 
+#include "core/input.h"
 #include "core/json.h"
+#include "core/json_writer.h"
 
 namespace berth::registry {
 namespace {
@@ -14,6 +16,8 @@ namespace {
 Result<void> Invalid(std::string message) {
   return Fail(ErrorCode::kInvalidArgument, std::move(message));
 }
+
+constexpr input::Limits kRegistrationLimits{.max_bytes = 256 * 1024, .max_depth = 8};
 
 bool IsLabelChar(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; }
 
@@ -121,100 +125,76 @@ Result<void> ValidateCheck(const CheckSpec& check) {
   return {};
 }
 
-// ---- JSON helpers -------------------------------------------------------------------------
+// ---- reading (the strict reader; the reference the fast path below must equal) ---------
 
-Result<std::string> GetString(const Json& j, std::string_view field, std::string_view what) {
-  const Json& v = j.at(std::string(field));
-  if (!v.is_string())
-    return Fail(ErrorCode::kInvalidArgument, fmt::format("{}.{} must be a string", what, field));
-  return v.get<std::string>();
+Result<std::vector<std::string>> ReadCommand(const input::Node& n) {
+  if (!n.IsList()) return n.Fail("must be an array of strings");
+  return input::ListOf(input::String)(n);
 }
 
-Result<int64_t> GetInt(const Json& j, std::string_view field, std::string_view what) {
-  const Json& v = j.at(std::string(field));
-  if (!v.is_number_integer()) {
-    return Fail(ErrorCode::kInvalidArgument, fmt::format("{}.{} must be an integer", what, field));
-  }
-  if (v.is_number_unsigned()) {
-    auto u = v.get<uint64_t>();
-    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-      return Fail(ErrorCode::kInvalidArgument, fmt::format("{}.{} is out of range", what, field));
-    }
-    return static_cast<int64_t>(u);
-  }
-  return v.get<int64_t>();
-}
-
-Result<Millis> GetDuration(const Json& j, std::string_view field, std::string_view what) {
-  auto s = GetString(j, field, what);
-  if (!s) return std::unexpected(s.error());
-  auto d = ParseDuration(*s);
-  if (!d) return std::unexpected(Wrap(d.error(), fmt::format("{}.{}", what, field)));
-  return *d;
-}
-
-Result<CheckSpec> ParseCheck(const Json& j) {
-  if (auto r = RejectUnknownFields(
-          j, {"http", "tcp", "exec", "interval", "timeout", "rise", "fall"}, "check");
-      !r) {
-    return std::unexpected(r.error());
-  }
+Result<CheckSpec> ReadCheck(const input::Node& n) {
   CheckSpec c;
-  int kinds = 0;
-  if (j.contains("http")) {
-    ++kinds;
-    c.kind = CheckSpec::Kind::kHttp;
-    auto s = GetString(j, "http", "check");
-    if (!s) return std::unexpected(s.error());
-    c.http = *s;
-  }
-  if (j.contains("tcp")) {
-    ++kinds;
-    c.kind = CheckSpec::Kind::kTcp;
-    auto s = GetString(j, "tcp", "check");
-    if (!s) return std::unexpected(s.error());
-    c.tcp = *s;
-  }
-  if (j.contains("exec")) {
-    ++kinds;
-    c.kind = CheckSpec::Kind::kExec;
-    const Json& e = j.at("exec");
-    if (!e.is_array())
-      return Fail(ErrorCode::kInvalidArgument, "check.exec must be an array of strings");
-    for (const auto& a : e) {
-      if (!a.is_string()) {
-        return Fail(ErrorCode::kInvalidArgument, "check.exec must be an array of strings");
-      }
-      c.command.push_back(a.get<std::string>());
-    }
-  }
-  if (kinds != 1) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "check must have exactly one of \"http\", \"tcp\" or \"exec\"");
-  }
-  if (j.contains("interval")) {
-    auto d = GetDuration(j, "interval", "check");
-    if (!d) return std::unexpected(d.error());
-    c.interval = *d;
-  }
-  if (j.contains("timeout")) {
-    auto d = GetDuration(j, "timeout", "check");
-    if (!d) return std::unexpected(d.error());
-    c.timeout = *d;
-  } else {
-    c.timeout = std::min(c.timeout, c.interval);
-  }
-  for (auto [field, out] : {std::pair{"rise", &c.rise}, std::pair{"fall", &c.fall}}) {
-    if (!j.contains(field)) continue;
-    auto v = GetInt(j, field, "check");
-    if (!v) return std::unexpected(v.error());
-    if (*v < 1 || *v > kMaxThreshold) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  fmt::format("check.{} {} must be 1..{}", field, *v, kMaxThreshold));
-    }
-    *out = static_cast<int>(*v);
-  }
+  input::Object o(n);
+  o.ExactlyOneOf({"http", "tcp", "exec"});
+  if (o.Has("http")) c.kind = CheckSpec::Kind::kHttp;
+  if (o.Has("tcp")) c.kind = CheckSpec::Kind::kTcp;
+  if (o.Has("exec")) c.kind = CheckSpec::Kind::kExec;
+  o.Optional("http", c.http)
+      .Optional("tcp", c.tcp)
+      .Optional("exec", c.command, ReadCommand)
+      .Optional("interval", c.interval, input::Duration{})
+      .Optional("timeout", c.timeout, input::Duration{})
+      .Optional("rise", c.rise, input::Int(1, kMaxThreshold))
+      .Optional("fall", c.fall, input::Int(1, kMaxThreshold));
+  BERTH_TRY(o.Done());
+  if (!n.Find("timeout")) c.timeout = std::min(c.timeout, c.interval);
   return c;
+}
+
+const auto kHealth = input::Enum<Health>({{"passing", Health::kPassing},
+                                          {"warning", Health::kWarning},
+                                          {"critical", Health::kCritical}});
+
+// Reads the registration fields of an instance (and with `stored`, the server's health
+// fields) from `o`; the caller checks for unknown fields (o.Done()).
+void ReadFields(input::Object& o, Instance& out, bool stored) {
+  const input::Node* ttl = o.Take("ttl");
+  o.Required("address", out.address)
+      .Required("port", out.port, input::Int(1, 65535))
+      .Optional("tags", out.tags, input::ListOf(input::String, kMaxTags))
+      .Optional("metadata", out.metadata, input::MapOf(input::String, kMaxMetadataEntries))
+      .Optional("weight", out.weight, input::Int(0, kMaxWeight))
+      .Optional("deregister_after", out.deregister_after, input::Duration{})
+      .Optional("check", out.check, ReadCheck);
+  if (const input::Node* d = o.node().Find("deregister_after");
+      d != nullptr && o.ok() && out.deregister_after.count() == 0) {
+    o.Fail(d->Invalid("0s is not allowed: omit it or give at least 1s"));
+  }
+  if (ttl != nullptr && o.ok()) {
+    auto d = input::Duration{.min = Millis(1000)}(*ttl);
+    if (!d) {
+      o.Fail(std::move(d.error()));
+    } else if (d->count() % 1000 != 0) {
+      o.Fail(ttl->Invalid(fmt::format("{} must be whole seconds", FormatDuration(*d))));
+    } else {
+      out.ttl_seconds = d->count() / 1000;
+    }
+  }
+  if (stored) {
+    o.Optional("health", out.health, kHealth)
+        .Optional("health_output", out.health_output)
+        .Optional("health_since", out.health_since_ms, input::Int(INT64_MIN, INT64_MAX))
+        .Optional("preserved", out.preserved);
+  }
+}
+
+// A registration body or a stored value as JSON, read by the strict reader.
+Result<void> ParseFields(std::string_view text, std::string_view source, Instance& out, bool stored,
+                         const input::Limits& limits) {
+  const input::Document doc = BERTH_TRY(input::ParseJson(text, source, limits));
+  input::Object o(doc.root());
+  ReadFields(o, out, stored);
+  return o.Done();
 }
 
 Json CheckToJson(const CheckSpec& c) {
@@ -235,119 +215,6 @@ Json CheckToJson(const CheckSpec& c) {
   j["rise"] = c.rise;
   j["fall"] = c.fall;
   return j;
-}
-
-// Fills the registration fields of `out` from `j`; `allow_server_fields` also accepts the
-// health fields of the stored form.
-Result<void> ParseFields(const Json& j, Instance& out, bool stored) {
-  if (stored) {
-    if (auto r = RejectUnknownFields(
-            j,
-            {"address", "port", "tags", "metadata", "weight", "ttl", "deregister_after", "check",
-             "health", "health_output", "health_since", "preserved"},
-            "stored instance");
-        !r) {
-      return r;
-    }
-  } else {
-    if (auto r = RejectUnknownFields(
-            j,
-            {"address", "port", "tags", "metadata", "weight", "ttl", "deregister_after", "check"},
-            "registration");
-        !r) {
-      return r;
-    }
-  }
-  if (!j.contains("address")) return Invalid("registration needs \"address\"");
-  if (!j.contains("port")) return Invalid("registration needs \"port\"");
-  auto address = GetString(j, "address", "registration");
-  if (!address) return std::unexpected(address.error());
-  out.address = *address;
-  auto port = GetInt(j, "port", "registration");
-  if (!port) return std::unexpected(port.error());
-  if (*port < 1 || *port > 65535) {
-    return Invalid(fmt::format("port {} is out of range; it must be 1..65535", *port));
-  }
-  out.port = static_cast<uint32_t>(*port);
-  if (j.contains("tags")) {
-    const Json& t = j.at("tags");
-    if (!t.is_array()) return Invalid("tags must be an array of strings");
-    if (t.size() > kMaxTags) {
-      return Invalid(fmt::format("{} tags is more than the limit of {}", t.size(), kMaxTags));
-    }
-    for (const auto& v : t) {
-      if (!v.is_string()) return Invalid("tags must be an array of strings");
-      out.tags.push_back(v.get<std::string>());
-    }
-  }
-  if (j.contains("metadata")) {
-    const Json& m = j.at("metadata");
-    if (!m.is_object()) return Invalid("metadata must be an object of strings");
-    if (m.size() > kMaxMetadataEntries) {
-      return Invalid(
-          fmt::format("metadata has {} entries; the limit is {}", m.size(), kMaxMetadataEntries));
-    }
-    for (const auto& [k, v] : m.items()) {
-      if (!v.is_string()) {
-        return Invalid(fmt::format("metadata \"{}\" must be a string", k.substr(0, 128)));
-      }
-      out.metadata[k] = v.get<std::string>();
-    }
-  }
-  if (j.contains("weight")) {
-    auto w = GetInt(j, "weight", "registration");
-    if (!w) return std::unexpected(w.error());
-    if (*w < 0 || *w > kMaxWeight) {
-      return Invalid(fmt::format("weight {} must be 0..{}", *w, kMaxWeight));
-    }
-    out.weight = static_cast<uint32_t>(*w);
-  }
-  if (j.contains("ttl")) {
-    auto d = GetDuration(j, "ttl", "registration");
-    if (!d) return std::unexpected(d.error());
-    if (d->count() % 1000 != 0) {
-      return Invalid(fmt::format("ttl {} must be whole seconds", FormatDuration(*d)));
-    }
-    out.ttl_seconds = d->count() / 1000;
-    if (out.ttl_seconds == 0) return Invalid("ttl 0s is not allowed: it must be at least 1s");
-  }
-  if (j.contains("deregister_after")) {
-    auto d = GetDuration(j, "deregister_after", "registration");
-    if (!d) return std::unexpected(d.error());
-    if (d->count() == 0) {
-      return Invalid("deregister_after 0s is not allowed: omit it or give at least 1s");
-    }
-    out.deregister_after = *d;
-  }
-  if (j.contains("check")) {
-    auto c = ParseCheck(j.at("check"));
-    if (!c) return std::unexpected(c.error());
-    out.check = *c;
-  }
-  if (stored) {
-    if (j.contains("health")) {
-      auto s = GetString(j, "health", "stored instance");
-      if (!s) return std::unexpected(s.error());
-      auto h = ParseHealth(*s);
-      if (!h) return Invalid(fmt::format("unknown health \"{}\"", *s));
-      out.health = *h;
-    }
-    if (j.contains("health_output")) {
-      auto s = GetString(j, "health_output", "stored instance");
-      if (!s) return std::unexpected(s.error());
-      out.health_output = *s;
-    }
-    if (j.contains("health_since")) {
-      auto v = GetInt(j, "health_since", "stored instance");
-      if (!v) return std::unexpected(v.error());
-      out.health_since_ms = *v;
-    }
-    if (j.contains("preserved")) {
-      if (!j.at("preserved").is_boolean()) return Invalid("preserved must be a boolean");
-      out.preserved = j.at("preserved").get<bool>();
-    }
-  }
-  return {};
 }
 
 Json StoredJson(const Instance& in) {
@@ -373,140 +240,50 @@ Json StoredJson(const Instance& in) {
 // (StoredJson().dump(), ParseJson + ParseFields) produces or declines (false), and the caller
 // then takes the Json path, so errors, escaping corner cases and exceptions stay as they were.
 
-void AppendInt(std::string& out, int64_t v) {
-  fmt::format_int text(v);
-  out.append(text.data(), text.size());
-}
-
 // Writes the object's members in nlohmann's (sorted) key order; `reported` adds the identity
-// and revision/lease members of InstanceToJsonText.
+// and revision/lease members of InstanceToJsonText. False when a string is not UTF-8.
 bool WriteInstanceText(std::string& out, const Instance& in, bool reported) {
   out.reserve(out.size() + 192 + in.address.size() + in.health_output.size() +
               in.metadata.size() * 32 + in.tags.size() * 16);
-  auto key = [&out](std::string_view k) {
-    out += '"';
-    out += k;
-    out += "\":";
-  };
-  out += '{';
-  key("address");
-  if (!AppendJsonString(out, in.address)) return false;
+  JsonWriter w(out);
+  w.BeginObject().Key("address").String(in.address);
   if (in.check) {
     const CheckSpec& c = *in.check;
-    out += ',';
-    key("check");
-    out += '{';
+    w.Key("check").BeginObject();
     if (c.kind == CheckSpec::Kind::kExec) {
-      key("exec");
-      out += '[';
-      for (size_t i = 0; i < c.command.size(); ++i) {
-        if (i > 0) out += ',';
-        if (!AppendJsonString(out, c.command[i])) return false;
-      }
-      out += "],";
+      w.Key("exec").BeginArray();
+      for (const auto& arg : c.command) w.String(arg);
+      w.EndArray();
     }
-    key("fall");
-    AppendInt(out, c.fall);
-    out += ',';
-    if (c.kind == CheckSpec::Kind::kHttp) {
-      key("http");
-      if (!AppendJsonString(out, c.http)) return false;
-      out += ',';
-    }
-    key("interval");
-    if (!AppendJsonString(out, FormatDuration(c.interval))) return false;
-    out += ',';
-    key("rise");
-    AppendInt(out, c.rise);
-    out += ',';
-    if (c.kind == CheckSpec::Kind::kTcp) {
-      key("tcp");
-      if (!AppendJsonString(out, c.tcp)) return false;
-      out += ',';
-    }
-    key("timeout");
-    if (!AppendJsonString(out, FormatDuration(c.timeout))) return false;
-    out += '}';
+    w.Key("fall").Int(c.fall);
+    if (c.kind == CheckSpec::Kind::kHttp) w.Key("http").String(c.http);
+    w.Key("interval").String(FormatDuration(c.interval)).Key("rise").Int(c.rise);
+    if (c.kind == CheckSpec::Kind::kTcp) w.Key("tcp").String(c.tcp);
+    w.Key("timeout").String(FormatDuration(c.timeout)).EndObject();
   }
   if (in.deregister_after.count() > 0) {
-    out += ',';
-    key("deregister_after");
-    if (!AppendJsonString(out, FormatDuration(in.deregister_after))) return false;
+    w.Key("deregister_after").String(FormatDuration(in.deregister_after));
   }
-  out += ',';
-  key("health");
-  if (!AppendJsonString(out, HealthName(in.health))) return false;
-  if (!in.health_output.empty()) {
-    out += ',';
-    key("health_output");
-    if (!AppendJsonString(out, in.health_output)) return false;
-  }
-  if (in.health_since_ms) {
-    out += ',';
-    key("health_since");
-    AppendInt(out, in.health_since_ms);
-  }
+  w.Key("health").String(HealthName(in.health));
+  if (!in.health_output.empty()) w.Key("health_output").String(in.health_output);
+  if (in.health_since_ms) w.Key("health_since").Int(in.health_since_ms);
   if (reported) {
-    out += ',';
-    key("id");
-    if (!AppendJsonString(out, in.id)) return false;
-    if (in.lease) {
-      out += ',';
-      key("lease");
-      AppendInt(out, in.lease);
-    }
+    w.Key("id").String(in.id);
+    if (in.lease) w.Key("lease").Int(in.lease);
   }
-  out += ',';
-  key("metadata");
-  out += '{';
-  bool first = true;
-  for (const auto& [k, v] : in.metadata) {
-    if (!first) out += ',';
-    first = false;
-    if (!AppendJsonString(out, k)) return false;
-    out += ':';
-    if (!AppendJsonString(out, v)) return false;
-  }
-  out += '}';
-  if (reported) {
-    out += ',';
-    key("namespace");
-    if (!AppendJsonString(out, in.ns)) return false;
-  }
-  out += ',';
-  key("port");
-  AppendInt(out, in.port);
-  if (in.preserved) {
-    out += ',';
-    key("preserved");
-    out += "true";
-  }
-  if (reported) {
-    out += ',';
-    key("revision");
-    AppendInt(out, in.revision);
-    out += ',';
-    key("service");
-    if (!AppendJsonString(out, in.service)) return false;
-  }
-  out += ',';
-  key("tags");
-  out += '[';
-  for (size_t i = 0; i < in.tags.size(); ++i) {
-    if (i > 0) out += ',';
-    if (!AppendJsonString(out, in.tags[i])) return false;
-  }
-  out += ']';
-  if (in.ttl_seconds > 0) {
-    out += ',';
-    key("ttl");
-    if (!AppendJsonString(out, FormatDuration(Millis(in.ttl_seconds * 1000)))) return false;
-  }
-  out += ',';
-  key("weight");
-  AppendInt(out, in.weight);
-  out += '}';
-  return true;
+  w.Key("metadata").BeginObject();
+  for (const auto& [k, v] : in.metadata) w.Key(k).String(v);
+  w.EndObject();
+  if (reported) w.Key("namespace").String(in.ns);
+  w.Key("port").Uint(in.port);
+  if (in.preserved) w.Key("preserved").Bool(true);
+  if (reported) w.Key("revision").Int(in.revision).Key("service").String(in.service);
+  w.Key("tags").BeginArray();
+  for (const auto& t : in.tags) w.String(t);
+  w.EndArray();
+  if (in.ttl_seconds > 0) w.Key("ttl").String(FormatDuration(Millis(in.ttl_seconds * 1000)));
+  w.Key("weight").Uint(in.weight).EndObject();
+  return w.ok();
 }
 
 // A cursor over JSON text for the common shape of registrations and stored instances:
@@ -711,56 +488,6 @@ std::string_view CheckKindName(CheckSpec::Kind kind) {
   return "unknown";
 }
 
-Result<Millis> ParseDuration(std::string_view text) {
-  auto bad = [&]() {
-    return Fail(
-        ErrorCode::kInvalidArgument,
-        fmt::format("duration \"{}\" is not like 500ms, 10s, 1m30s or 2h", text.substr(0, 64)));
-  };
-  if (text.empty() || text.size() > 32) return bad();
-  int64_t total = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    int64_t n = 0;
-    size_t digits = 0;
-    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
-      n = n * 10 + (text[i] - '0');
-      if (n > 1'000'000'000) return bad();
-      ++i;
-      ++digits;
-    }
-    if (digits == 0) return bad();
-    int64_t unit = 0;
-    if (text.substr(i).starts_with("ms")) {
-      unit = 1;
-      i += 2;
-    } else if (i < text.size() && text[i] == 's') {
-      unit = 1000;
-      ++i;
-    } else if (i < text.size() && text[i] == 'm') {
-      unit = 60'000;
-      ++i;
-    } else if (i < text.size() && text[i] == 'h') {
-      unit = 3'600'000;
-      ++i;
-    } else {
-      return bad();
-    }
-    total += n * unit;
-    if (total > int64_t{1'000'000'000'000}) return bad();
-  }
-  return Millis(total);
-}
-
-std::string FormatDuration(Millis duration) {
-  int64_t ms = duration.count();
-  if (ms == 0) return "0s";
-  if (ms % 3'600'000 == 0) return fmt::format("{}h", ms / 3'600'000);
-  if (ms % 60'000 == 0) return fmt::format("{}m", ms / 60'000);
-  if (ms % 1000 == 0) return fmt::format("{}s", ms / 1000);
-  return fmt::format("{}ms", ms);
-}
-
 bool Instance::SameRegistration(const Instance& o) const {
   return ns == o.ns && service == o.service && id == o.id && address == o.address &&
          port == o.port && tags == o.tags && metadata == o.metadata && weight == o.weight &&
@@ -909,34 +636,15 @@ Result<void> AuthorizeNodeWrite(std::string_view writer_node, const Instance* st
 }
 
 Result<HealthReport> ParseHealthReport(std::string_view body) {
-  auto j = ParseJson(body, JsonLimits{.max_bytes = 16 * 1024, .max_depth = 4});
-  if (!j) return std::unexpected(j.error());
-  if (!j->is_object())
-    return Fail(ErrorCode::kInvalidArgument, "health report must be a JSON object");
-  if (auto r = RejectUnknownFields(*j, {"status", "output"}, "health report"); !r) {
-    return std::unexpected(r.error());
-  }
-  if (!j->contains("status") || !(*j)["status"].is_string()) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "health report needs \"status\": passing, warning or critical");
-  }
+  const input::Document doc =
+      BERTH_TRY(input::ParseJson(body, "health report", {.max_bytes = 16 * 1024, .max_depth = 4}));
   HealthReport out;
-  auto h = ParseHealth((*j)["status"].get<std::string>());
-  if (!h) {
-    return Fail(ErrorCode::kInvalidArgument,
-                fmt::format("health report status \"{}\" is not passing, warning or critical",
-                            (*j)["status"].get<std::string>().substr(0, 40)));
-  }
-  out.status = *h;
-  if (j->contains("output")) {
-    if (!(*j)["output"].is_string())
-      return Fail(ErrorCode::kInvalidArgument, "health report output must be a string");
-    out.output = (*j)["output"].get<std::string>();
-    if (out.output.size() > kMaxHealthOutputBytes) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  fmt::format("health report output is {} bytes; the limit is {}",
-                              out.output.size(), kMaxHealthOutputBytes));
-    }
+  input::Object o(doc.root());
+  o.Required("status", out.status, kHealth).Optional("output", out.output);
+  BERTH_TRY(o.Done());
+  if (out.output.size() > kMaxHealthOutputBytes) {
+    return std::unexpected(doc.root().Find("output")->Invalid(
+        fmt::format("is {} bytes; the limit is {}", out.output.size(), kMaxHealthOutputBytes)));
   }
   return out;
 }
@@ -977,14 +685,11 @@ Result<Instance> ParseRegistration(std::string_view body, std::string_view ns,
   if (auto r = ValidateNamespace(in.ns); !r) return std::unexpected(r.error());
   if (auto r = ValidateServiceName(in.service); !r) return std::unexpected(r.error());
   if (auto r = ValidateInstanceId(in.id); !r) return std::unexpected(r.error());
-  constexpr JsonLimits kLimits{.max_bytes = 256 * 1024, .max_depth = 8};
-  if (body.size() > kLimits.max_bytes || !FastParseFields(body, in, /*stored=*/false)) {
+  if (body.size() > kRegistrationLimits.max_bytes || !FastParseFields(body, in, /*stored=*/false)) {
     in = Instance{.ns = std::move(in.ns), .service = std::move(in.service), .id = std::move(in.id)};
-    auto j = ParseJson(body, kLimits);
-    if (!j) return std::unexpected(j.error());
-    if (auto r = ParseFields(*j, in, /*stored=*/false); !r) return std::unexpected(r.error());
+    BERTH_TRY(ParseFields(body, "registration", in, /*stored=*/false, kRegistrationLimits));
   }
-  if (auto r = ValidateInstance(in); !r) return std::unexpected(r.error());
+  BERTH_TRY(ValidateInstance(in));
   return in;
 }
 
@@ -994,13 +699,11 @@ Result<Instance> ParseRegistrationViaJson(std::string_view body, std::string_vie
   in.ns = ns.empty() ? std::string(kDefaultNamespace) : std::string(ns);
   in.service = service;
   in.id = id;
-  if (auto r = ValidateNamespace(in.ns); !r) return std::unexpected(r.error());
-  if (auto r = ValidateServiceName(in.service); !r) return std::unexpected(r.error());
-  if (auto r = ValidateInstanceId(in.id); !r) return std::unexpected(r.error());
-  auto j = ParseJson(body, JsonLimits{.max_bytes = 256 * 1024, .max_depth = 8});
-  if (!j) return std::unexpected(j.error());
-  if (auto r = ParseFields(*j, in, /*stored=*/false); !r) return std::unexpected(r.error());
-  if (auto r = ValidateInstance(in); !r) return std::unexpected(r.error());
+  BERTH_TRY(ValidateNamespace(in.ns));
+  BERTH_TRY(ValidateServiceName(in.service));
+  BERTH_TRY(ValidateInstanceId(in.id));
+  BERTH_TRY(ParseFields(body, "registration", in, /*stored=*/false, kRegistrationLimits));
+  BERTH_TRY(ValidateInstance(in));
   return in;
 }
 
@@ -1020,7 +723,7 @@ Result<Instance> DecodeStored(std::string_view key, std::string_view value, int6
   in.ns = std::move(parts->ns);
   in.service = std::move(parts->service);
   in.id = std::move(parts->id);
-  if (value.size() > JsonLimits{}.max_bytes || !FastParseFields(value, in, /*stored=*/true)) {
+  if (value.size() > input::Limits{}.max_bytes || !FastParseFields(value, in, /*stored=*/true)) {
     return DecodeStoredViaJson(key, value, mod_revision, lease);
   }
   in.revision = mod_revision;
@@ -1036,11 +739,7 @@ Result<Instance> DecodeStoredViaJson(std::string_view key, std::string_view valu
   in.ns = parts->ns;
   in.service = parts->service;
   in.id = parts->id;
-  auto j = ParseJson(value);
-  if (!j) return std::unexpected(Wrap(j.error(), key));
-  if (auto r = ParseFields(*j, in, /*stored=*/true); !r) {
-    return std::unexpected(Wrap(r.error(), key));
-  }
+  BERTH_TRY(ParseFields(value, key, in, /*stored=*/true, input::Limits{}));
   in.revision = mod_revision;
   in.lease = lease;
   return in;
@@ -1052,34 +751,36 @@ std::string InstanceToJsonText(const Instance& instance) {
   return InstanceToJsonTextViaJson(instance);
 }
 
-std::string InstanceToJsonTextViaJson(const Instance& instance) {
+Json InstanceToJson(const Instance& instance) {
   Json j = StoredJson(instance);
   j["namespace"] = instance.ns;
   j["service"] = instance.service;
   j["id"] = instance.id;
   j["revision"] = instance.revision;
   if (instance.lease) j["lease"] = instance.lease;
-  return j.dump();
+  return j;
+}
+
+std::string InstanceToJsonTextViaJson(const Instance& instance) {
+  return InstanceToJson(instance).dump();
 }
 
 Result<Instance> DecodeReported(std::string_view json_text) {
-  auto j = ParseJson(json_text);
-  if (!j) return std::unexpected(j.error());
-  if (!j->is_object()) return Fail(ErrorCode::kInvalidArgument, "instance must be a JSON object");
-  std::string ns, service, id;
-  int64_t revision = 0, lease = 0;
-  try {
-    ns = j->at("namespace").get<std::string>();
-    service = j->at("service").get<std::string>();
-    id = j->at("id").get<std::string>();
-    revision = j->value("revision", int64_t{0});
-    lease = j->value("lease", int64_t{0});
-  } catch (const Json::exception&) {
-    return Fail(ErrorCode::kInvalidArgument,
-                "instance needs string \"namespace\", \"service\" and \"id\"");
-  }
-  for (const char* f : {"namespace", "service", "id", "revision", "lease"}) j->erase(f);
-  return DecodeStored(InstanceKey(ns, service, id), j->dump(), revision, lease);
+  const input::Document doc = BERTH_TRY(input::ParseJson(json_text, "instance"));
+  return ReadReported(doc.root());
+}
+
+Result<Instance> ReadReported(const input::Node& node) {
+  Instance in;
+  input::Object o(node);
+  o.Required("namespace", in.ns)
+      .Required("service", in.service)
+      .Required("id", in.id)
+      .Optional("revision", in.revision, input::Int(0, INT64_MAX))
+      .Optional("lease", in.lease, input::Int(0, INT64_MAX));
+  ReadFields(o, in, /*stored=*/true);
+  BERTH_TRY(o.Done());
+  return in;
 }
 
 std::string InstanceKey(std::string_view ns, std::string_view service, std::string_view id) {

@@ -20,6 +20,8 @@
 // Thread-safety: plain values and pure functions.
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -29,6 +31,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/input.h"
+#include "core/units.h"  // durations: ParseDuration, FormatDuration
 
 namespace berth::registry {
 
@@ -65,11 +69,6 @@ std::string_view HealthName(Health health);
 std::optional<Health> ParseHealth(std::string_view text);
 
 using Millis = std::chrono::milliseconds;
-
-// Parses "500ms", "10s", "1m30s", "2h" (units ms, s, m, h; at least one; no sign).
-Result<Millis> ParseDuration(std::string_view text);
-// Formats the shortest exact form ("1500ms", "10s", "2m").
-std::string FormatDuration(Millis duration);
 
 struct CheckSpec {
   enum class Kind { kHttp, kTcp, kExec };
@@ -132,6 +131,8 @@ Result<Instance> DecodeStored(std::string_view key, std::string_view value, int6
 
 // The reported JSON text of an instance (stored form + ns, service, id, revision, lease).
 std::string InstanceToJsonText(const Instance& instance);
+// The same as a Json value, for responses that embed it in a larger document.
+nlohmann::json InstanceToJson(const Instance& instance);
 // The same four through a Json tree: the reference the hand-written paths above must equal
 // byte for byte (they fall back to these for what they do not handle: escapes in input,
 // checks in input, ill-formed UTF-8...). For tests; slower.
@@ -144,6 +145,8 @@ std::string InstanceToJsonTextViaJson(const Instance& instance);
 
 // Parses InstanceToJsonText's form back (the node agent reads its checks this way).
 Result<Instance> DecodeReported(std::string_view json_text);
+// The same from a node of a document already parsed (a list the api answered with).
+Result<Instance> ReadReported(const input::Node& node);
 
 // Node-local exec checks: the node whose agent runs `instance`'s check, when the check is an
 // exec check and the instance names a node (kNodeMetadataKey); nullopt when the control

@@ -7,8 +7,8 @@
 #include <mutex>
 #include <thread>
 
-#include "registry/testing/fake_store.h"
 #include "registry/watch_hub.h"
+#include "store/testing/fake_store.h"
 
 namespace berth::registry {
 namespace {
@@ -30,7 +30,7 @@ Instance Make(std::string service, std::string id, int64_t ttl = 0,
 class RegistryTest : public ::testing::Test {
  protected:
   ManualClock clock_;
-  testing::FakeStore store_{clock_};
+  store::testing::FakeStore store_{clock_};
   Registry registry_{store_, clock_};
 
   int64_t Rev() { return *store_.CurrentRevision(); }
@@ -199,7 +199,7 @@ TEST_F(RegistryTest, WatchFromRevisionDeliversEveryLaterChangeInOrder) {
 
 TEST(RegistryWatchTest, OldRevisionsBeyondHistoryComeFromTheStore) {
   ManualClock clock;
-  testing::FakeStore store(clock);
+  store::testing::FakeStore store(clock);
   Registry registry(store, clock, RegistryOptions{.watch_history = 2});
   Collector warm;
   auto w = registry.Watch("", "", 0, warm.Handler());  // starts the hub

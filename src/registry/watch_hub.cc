@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "core/json_writer.h"
 #include "core/log.h"
 
 namespace berth::registry {
@@ -78,25 +79,23 @@ std::shared_ptr<const WatchEvent> ConvertEvent(const store::Event& event) {
     out->instance = std::make_shared<const Instance>(std::move(*in));
     instance_json = InstanceToJsonText(*out->instance);
   }
-  // {"type","revision","namespace","service","id"[,"instance"]}, in that order. Names are
-  // DNS labels and ids [A-Za-z0-9._-]: nothing to escape.
-  fmt::format_int revision(out->revision);
+  // {"type","revision","namespace","service","id"[,"instance"]}, in that order.
   std::string json;
   json.reserve(80 + out->ns.size() + out->service.size() + out->id.size() + instance_json.size());
-  json += put ? R"({"type":"put","revision":)" : R"({"type":"delete","revision":)";
-  json.append(revision.data(), revision.size());
-  json += R"(,"namespace":")";
-  json += out->ns;
-  json += R"(","service":")";
-  json += out->service;
-  json += R"(","id":")";
-  json += out->id;
-  json += '"';
-  if (put) {
-    json += R"(,"instance":)";
-    json += instance_json;
-  }
-  json += '}';
+  JsonWriter w(json);
+  w.BeginObject()
+      .Key("type")
+      .String(put ? "put" : "delete")
+      .Key("revision")
+      .Int(out->revision)
+      .Key("namespace")
+      .String(out->ns)
+      .Key("service")
+      .String(out->service)
+      .Key("id")
+      .String(out->id);
+  if (put) w.Key("instance").Raw(instance_json);
+  w.EndObject();
   out->json = std::make_shared<const std::string>(std::move(json));
   return out;
 }

@@ -6,6 +6,7 @@
 #include <charconv>
 
 #include "core/log.h"
+#include "core/units.h"
 
 namespace berth::store {
 namespace {
@@ -27,40 +28,6 @@ bool ParseCount(std::string_view s, int64_t* out) {
   return ec == std::errc() && end == s.data() + s.size();
 }
 
-// "90s", "5m", "1h30m" (units h, m, s); a bare number is hours, as etcd reads it.
-std::optional<Clock::Duration> ParseRetention(std::string_view s) {
-  int64_t n = 0;
-  if (ParseCount(s, &n)) {
-    if (n < 0 || n > 1'000'000) return std::nullopt;
-    return std::chrono::hours(n);
-  }
-  Clock::Duration total{0};
-  size_t i = 0;
-  if (s.empty()) return std::nullopt;
-  while (i < s.size()) {
-    size_t j = i;
-    while (j < s.size() && s[j] >= '0' && s[j] <= '9') ++j;
-    if (j == i || j == s.size() || !ParseCount(s.substr(i, j - i), &n) || n > 100'000'000) {
-      return std::nullopt;
-    }
-    switch (s[j]) {
-      case 'h':
-        total += std::chrono::hours(n);
-        break;
-      case 'm':
-        total += std::chrono::minutes(n);
-        break;
-      case 's':
-        total += std::chrono::seconds(n);
-        break;
-      default:
-        return std::nullopt;
-    }
-    i = j + 1;
-  }
-  return total;
-}
-
 std::string Describe(const CompactorOptions& o) {
   if (o.mode == CompactorOptions::Mode::kRevision) {
     return fmt::format("keeping the last {} revisions", o.revisions);
@@ -78,16 +45,13 @@ Result<CompactorOptions> ParseCompactorFlags(std::string_view mode, std::string_
     return o;
   }
   if (mode == "periodic") {
-    auto d = ParseRetention(retention);
+    // A duration (core/units.h); a bare number is hours, as etcd reads this flag.
+    auto d = ParseDuration(retention, std::chrono::hours(1));
     if (!d) {
-      return Fail(ErrorCode::kInvalidArgument,
-                  fmt::format("--auto-compaction-retention \"{}\" is not a duration (e.g. 5m, 90s, "
-                              "1h30m, or a number of hours)",
-                              retention));
+      return std::unexpected(Wrap(d.error(), "--auto-compaction-retention"));
     }
-    o.mode = *d == Clock::Duration::zero() ? CompactorOptions::Mode::kOff
-                                           : CompactorOptions::Mode::kPeriodic;
-    o.retention = *d;
+    o.mode = d->count() == 0 ? CompactorOptions::Mode::kOff : CompactorOptions::Mode::kPeriodic;
+    o.retention = std::chrono::duration_cast<Clock::Duration>(*d);
     return o;
   }
   if (mode == "revision") {

@@ -319,9 +319,10 @@ TEST(ParseCompactorFlagsTest, ReadsEtcdStyleFlags) {
     auto bad = ParseCompactorFlags(mode, retention);
     ASSERT_FALSE(bad) << mode << " " << retention;
     EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
-    EXPECT_NE(bad.error().message.find("\"" + (mode == "hourly" ? mode : retention) + "\""),
-              std::string::npos)
-        << bad.error().message;
+    const std::string named = retention.empty()
+                                  ? std::string("empty duration")
+                                  : "\"" + (mode == "hourly" ? mode : retention) + "\"";
+    EXPECT_NE(bad.error().message.find(named), std::string::npos) << bad.error().message;
   }
 }
 

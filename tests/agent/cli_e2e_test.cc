@@ -432,12 +432,15 @@ TEST_F(AgentE2E, RestartPolicyAndOomKill) {
                    "e2e/app:1", "--", "/bin/sh", "-c", "echo attempt; exit 3"})
                 .code,
             0);
+  // Between two runs (a running one has no exit code yet).
+  Json flaky;
   ASSERT_TRUE(WaitFor(
       [&] {
-        return BerthJson({"inspect", "flaky"}).value("restart_count", 0) >= 2;
+        flaky = BerthJson({"inspect", "flaky"});
+        return flaky.value("restart_count", 0) >= 2 && flaky.value("status", "") == "restarting";
       },
-      std::chrono::seconds(60), std::chrono::milliseconds(200)));
-  Json flaky = BerthJson({"inspect", "flaky"});
+      std::chrono::seconds(60), std::chrono::milliseconds(100)))
+      << flaky.dump();
   EXPECT_EQ(flaky.value("exit_code", 0), 3) << flaky.dump();
   auto ps = Berth({"ps", "-a"});
   EXPECT_NE(ps.text.find("flaky"), std::string::npos) << ps.text;
@@ -486,7 +489,8 @@ TEST_F(AgentE2E, PrivilegedAndAddedCapabilitiesNeedAdmin) {
     EXPECT_EQ(r.code, 1) << flags[0];
     EXPECT_EQ(r.text,
               "error: HTTP 403: privileged containers and added capabilities need the admin "
-              "role\n");
+              "role; use a token with role admin (an admin makes one with `berth token create "
+              "--role admin`) and `berth login` with it\n");
   }
   auto raw = Api("POST", "/v1/containers",
                  Json{{"image", "e2e/app:1"}, {"privileged", true}, {"cmd", {"/bin/true"}}}, op);

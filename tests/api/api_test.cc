@@ -9,6 +9,7 @@
 
 #include <thread>
 
+#include "core/http/testing/json_lines.h"
 #include "tests/api/berthd_fixture.h"
 
 namespace berth::testing {
@@ -210,10 +211,12 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndChangesNothing) {
   };
   std::vector<Case> cases = {
       {"PUT", "/v1/kv/keep", R"({"value": "x",)", 400, "malformed JSON"},
-      {"PUT", "/v1/kv/keep", R"({"value": 7})", 400, "\"value\" as a string"},
-      {"PUT", "/v1/kv/keep", R"({"value": "x", "colour": "red"})", 400, "unknown field \"colour\""},
-      {"PUT", "/v1/kv/keep", R"({"value": "x", "value": "y"})", 400, "duplicate key"},
-      {"PUT", "/v1/kv/keep", R"(["value"])", 400, "JSON object"},
+      {"PUT", "/v1/kv/keep", R"({"value": 7})", 400,
+       "request body:1:11: value: must be a string, got 7"},
+      {"PUT", "/v1/kv/keep", R"({"value": "x", "colour": "red"})", 400,
+       "request body:1:15: colour: unknown field"},
+      {"PUT", "/v1/kv/keep", R"({"value": "x", "value": "y"})", 400, "value: given twice"},
+      {"PUT", "/v1/kv/keep", R"(["value"])", 400, "must be an object, got an array"},
       {"PUT", "/v1/kv/keep", "", 400, "empty"},
       {"PUT", "/v1/kv/" + std::string(2000, 'k'), R"({"value":"x"})", 400, "exceeds the limit"},
       {"PUT", "/v1/kv/a%00b", R"({"value":"x"})", 400, "NUL"},
@@ -280,24 +283,18 @@ TEST_F(ApiTest, WatchStreamsEveryEventFromAnOldRevisionInOrder) {
   req.target = "/v1/watch/w/?prefix&revision=" + std::to_string(revisions[0]);
   req.headers.Set("Authorization", "Bearer " + berthd_->admin_token());
   std::vector<Json> events;
-  std::string pending;
   std::thread writer([&] {
     // One more event after the replay: it must arrive live, after the five.
     WaitFor([&] { return events.size() >= 5; });
     berthd_->Request("DELETE", "/v1/kv/w/k0");
   });
-  auto r = (*client)->Stream(
-      req, [](const http::Response& head) { EXPECT_EQ(head.status, 200); },
-      [&](std::string_view data) {
-        pending.append(data);
-        size_t nl;
-        while ((nl = pending.find('\n')) != std::string::npos) {
-          auto j = ParseJson(pending.substr(0, nl));
-          pending.erase(0, nl + 1);
-          if (j) events.push_back(*j);
-        }
+  auto r = http::testing::StreamJsonLines(
+      **client, req,
+      [&](const Json& j) {
+        events.push_back(j);
         return events.size() < 6;
-      });
+      },
+      [](const http::Response& head) { EXPECT_EQ(head.status, 200); });
   writer.join();
   ASSERT_EQ(events.size(), 6u);
   for (int i = 0; i < 5; ++i) {

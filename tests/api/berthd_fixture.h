@@ -74,4 +74,16 @@ class Berthd {
   std::unique_ptr<Process> process_;
 };
 
+// Runs the berth CLI to completion with `env` on top of the test's environment (set a
+// variable to "" to hide it); stdout and stderr together, the log kept at `log_path`.
+inline ToolResult RunBerth(std::vector<std::string> args,
+                           std::vector<std::pair<std::string, std::string>> env,
+                           std::string log_path) {
+  args.insert(args.begin(), BinaryPath("src/cmd/berth"));
+  ProcessOptions opts;
+  opts.env = std::move(env);
+  opts.log_path = std::move(log_path);
+  return RunTool("berth", std::move(args), std::move(opts));
+}
+
 }  // namespace berth::testing

@@ -286,10 +286,10 @@ TEST_F(RoutesIt, BadRouteInputGets400AndChangesNothing) {
   };
   const std::vector<Case> cases = {
       {"PUT", "/v1/routes/good", R"({"match": {"prefix": "no-slash"}, "service": "web"})",
-       "route \"good\".match.prefix: must start with '/'"},
+       "body of route \"good\":1:22: match.prefix: must start with '/'"},
       {"PUT", "/v1/routes/good", R"({"service": "web", "retry": {"attempts": 99}})",
-       "route \"good\".retry.attempts: must be an integer in [0, 10]"},
-      {"PUT", "/v1/routes/good", R"({"service": "web", "typo": 1})", "unknown field \"typo\""},
+       "retry.attempts: must be an integer from 0 to 10, got 99"},
+      {"PUT", "/v1/routes/good", R"({"service": "web", "typo": 1})", "typo: unknown field"},
       {"PUT", "/v1/routes/good", "{not json", "body"},
       {"PUT", "/v1/routes/bad%20name", R"({"service": "web"})", "route name"},
       {"POST", "/v1/routes:apply",

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/http/client.h"
+#include "core/http/testing/json_lines.h"
 #include "core/json.h"
 #include "harness/harness.h"
 #include "orchestrator/codec.h"
@@ -146,19 +147,10 @@ TEST_F(NodeApi, ListsAndWatchesAssignmentsFromARevision) {
   req.target = "/v1/nodes/node-1/assignments?watch=1&revision=" + std::to_string(from);
   req.headers.Set("Authorization", "Bearer " + berthd_.admin_token());
   std::vector<Json> lines;
-  std::string buf;
-  auto st = (*client)->Stream(
-      req, [](const http::Response&) {},
-      [&](std::string_view data) {
-        buf.append(data);
-        size_t nl;
-        while ((nl = buf.find('\n')) != std::string::npos) {
-          auto j = ParseJson(buf.substr(0, nl));
-          buf.erase(0, nl + 1);
-          if (j && (*j)["type"] != "progress") lines.push_back(*j);
-        }
-        return lines.size() < 2;
-      });
+  auto st = http::testing::StreamJsonLines(**client, req, [&](const Json& j) {
+    if (j["type"] != "progress") lines.push_back(j);
+    return lines.size() < 2;
+  });
   ASSERT_TRUE(st) << st.error().message;
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0]["type"], "put");
@@ -172,19 +164,10 @@ TEST_F(NodeApi, ListsAndWatchesAssignmentsFromARevision) {
   auto client2 = http::Client::Create(berthd_.base());
   req.target = "/v1/nodes/node-1/assignments?watch=1&revision=" + std::to_string(r1 + 1);
   lines.clear();
-  buf.clear();
-  st = (*client2)->Stream(
-      req, [](const http::Response&) {},
-      [&](std::string_view data) {
-        buf.append(data);
-        size_t nl;
-        while ((nl = buf.find('\n')) != std::string::npos) {
-          auto j = ParseJson(buf.substr(0, nl));
-          buf.erase(0, nl + 1);
-          if (j) lines.push_back(*j);
-        }
-        return lines.empty() || lines.back()["type"] != "progress";
-      });
+  st = http::testing::StreamJsonLines(**client2, req, [&](const Json& j) {
+    lines.push_back(j);
+    return j["type"] != "progress";
+  });
   ASSERT_TRUE(st) << st.error().message;
   ASSERT_GE(lines.size(), 2u);
   EXPECT_EQ(lines[0]["type"], "delete");
@@ -236,19 +219,20 @@ TEST_F(NodeApi, BadInputIsRefusedAndChangesNothing) {
   };
   const std::vector<Case> cases = {
       {"PUT", "/v1/nodes/Node_1", R"({"capacity":{}})", "is not valid"},
-      {"PUT", "/v1/nodes/node-2", R"({})", "needs \"capacity\""},
+      {"PUT", "/v1/nodes/node-2", R"({})", "request body:1:1: \"capacity\" is required"},
       {"PUT", "/v1/nodes/node-2", R"({"capacity":{"cpu_millis":-5}})", "non-negative"},
-      {"PUT", "/v1/nodes/node-2", R"({"capacity":{"cpus":2}})", "unknown field \"cpus\""},
+      {"PUT", "/v1/nodes/node-2", R"({"capacity":{"cpus":2}})", "capacity.cpus: unknown field"},
       {"PUT", "/v1/nodes/node-2", R"({"capacity":{},"ttl_seconds":0})", "ttl_seconds"},
       {"PUT", "/v1/nodes/node-2", R"({"capacity":{},"labels":{"a":1}})", "must be a string"},
       {"PUT", "/v1/nodes/node-2", R"({"capacity":{},"labels":{"a b":"c"}})", "is not valid"},
       {"PUT", "/v1/nodes/node-2", R"({"capacity":{},"extra":true})", "unknown field"},
-      {"PUT", "/v1/nodes/node-2", R"([1])", "JSON object"},
-      {"POST", "/v1/nodes/node-1/heartbeat", R"({})", "needs \"lease\""},
+      {"PUT", "/v1/nodes/node-2", R"([1])", "must be an object, got an array"},
+      {"POST", "/v1/nodes/node-1/heartbeat", R"({})", "\"lease\" is required"},
       {"PUT", "/v1/nodes/node-1/status/default/shop/api-1", R"({"state":"sleepy"})",
-       "unknown instance state"},
+       "state: must be one of pending, starting, ready, unready, stopping, stopped or failed, got "
+       "\"sleepy\""},
       {"PUT", "/v1/nodes/node-1/status/default/shop/api-1", R"({"message":"x"})",
-       "needs \"state\""},
+       "\"state\" is required"},
       {"PUT", "/v1/nodes/node-1/status/default/shop/api-1", R"({"state":"ready","ports":{"0":1}})",
        "ports"},
       {"PUT", "/v1/nodes/node-1/status/default/Shop/api-1", R"({"state":"ready"})",

@@ -19,6 +19,7 @@
 #include "api/api_server.h"
 #include "api/registry_endpoints.h"
 #include "core/http/client.h"
+#include "core/http/testing/json_lines.h"
 #include "core/json.h"
 #include "harness/harness.h"
 #include "registry/component.h"
@@ -93,30 +94,21 @@ class RegistryApiIt : public ::testing::Test {
     if (!body.empty()) req.headers.Set("Content-Type", "application/json");
     req.body = body;
     int status = 0;
-    std::string buf;
-    auto r = (*client)->Stream(
-        req,
+    auto r = http::testing::StreamJsonLines(
+        **client, req,
+        [&](const Json& j) {
+          if (status != 200) {
+            if (error) *error = j;
+            return false;
+          }
+          return on_line(j);
+        },
         [&](const http::Response& head) {
           status = head.status;
           if (status == 200 && on_open) on_open();
-        },
-        [&](std::string_view data) {
-          buf.append(data);
-          size_t nl;
-          while ((nl = buf.find('\n')) != std::string::npos) {
-            auto j = ParseJson(buf.substr(0, nl));
-            buf.erase(0, nl + 1);
-            EXPECT_TRUE(j.has_value()) << buf;
-            if (!j) return false;
-            if (status != 200) {
-              if (error) *error = *j;
-              return false;
-            }
-            if (!on_line(*j)) return false;
-          }
-          return true;
         });
-    (void)r;
+    EXPECT_TRUE(r.has_value() || r.error().message.find("stream line") == std::string::npos)
+        << r.error().message;
     return status;
   }
   // POST /v1/registry:watch with `body`; see StreamJson.
@@ -221,15 +213,16 @@ TEST_F(RegistryApiIt, BadInputGets400WithAClearMessageAndChangesNothing) {
   std::vector<Case> cases = {
       {"/v1/registry/Bad_NS/web/w1", R"({"address":"10.0.0.1","port":80})", "namespace \"Bad_NS\""},
       {"/v1/registry/default/web/w1", R"({"address":"10.0.0.1","port":0})",
-       "port 0 is out of range"},
+       "port: must be an integer from 1 to 65535, got 0"},
       {"/v1/registry/default/web/w1", R"({"address":"10.0.0.1","port":70000})", "port 70000"},
-      {"/v1/registry/default/web/w1", R"({"address":"10.0.0.1","port":80,"ttl":"0s"})", "ttl 0s"},
+      {"/v1/registry/default/web/w1", R"({"address":"10.0.0.1","port":80,"ttl":"0s"})",
+       "ttl: must be at least 1s"},
       {"/v1/registry/default/web/w1",
        R"({"address":"10.0.0.1","port":80,"check":{"http":"file:///etc/passwd"}})",
        "must be an http:// or https:// URL"},
-      {"/v1/registry/default/web/w1", huge, "metadata has 500 entries"},
+      {"/v1/registry/default/web/w1", huge, "metadata: has 500 entries; at most 64"},
       {"/v1/registry/default/web/w1", R"({"address":"10.0.0.1","port":80,"colour":"red"})",
-       "unknown field \"colour\""},
+       "colour: unknown field"},
   };
   for (const auto& c : cases) {
     auto r = Call("PUT", c.path, c.body);
@@ -418,26 +411,26 @@ TEST_F(RegistryApiIt, BadMultiplexedWatchRequestsGet400AndChangeNothing) {
   std::vector<Case> cases = {
       {"", "request body is empty"},
       {"{", "JSON"},
-      {R"({"watches":[]})", "watches must be a non-empty array"},
-      {R"({"watches":{}})", "watches must be a non-empty array"},
-      {R"({"watches":[{"namespace":"default"}],"colour":1})", "unknown field \"colour\""},
-      {R"({"watches":[{"namespace":"default","colour":1}]})",
-       "unknown field \"colour\" in watches[0]"},
-      {R"({"watches":[{"id":-1}]})", "watches[0].id must be an integer >= 0"},
-      {R"({"watches":[{"id":"x"}]})", "watches[0].id must be an integer >= 0"},
+      {R"({"watches":[]})", "request body:1:13: watches: must be a non-empty array"},
+      {R"({"watches":{}})", "watches: must be a non-empty array"},
+      {R"({"watches":[{"namespace":"default"}],"colour":1})", "colour: unknown field"},
+      {R"({"watches":[{"namespace":"default","colour":1}]})", "watches[0].colour: unknown field"},
+      {R"({"watches":[{"id":-1}]})", "watches[0].id: must be a non-negative integer, got -1"},
+      {R"({"watches":[{"id":"x"}]})", "watches[0].id: must be a non-negative integer, got \"x\""},
       {R"({"watches":[{"id":1},{"id":1}]})", "watch id 1 is given twice"},
       {R"({"watches":[{"id":3,"namespace":"Bad_NS"}]})", "watch 3: namespace \"Bad_NS\""},
       {R"({"watches":[{"id":4,"service":"web"}]})",
        "watch 4: a service or service_prefix watch needs its namespace"},
       {R"({"watches":[{"namespace":"default","revision":-5}]})",
-       "watches[0].revision must be an integer >= 0"},
+       "watches[0].revision: must be a non-negative integer, got -5"},
       {R"({"watches":[{"namespace":"default","filters":["noput","nodelete"]}]})",
        "leave nothing to watch"},
-      {R"({"watches":[{"namespace":"default","filters":["nope"]}]})", "unknown filter \"nope\""},
+      {R"({"watches":[{"namespace":"default","filters":["nope"]}]})",
+       "watches[0].filters[0]: must be one of noput or nodelete, got \"nope\""},
       {R"({"watches":[{"namespace":"default","service":7}]})",
-       "watches[0].service must be a string"},
+       "watches[0].service: must be a string, got 7"},
       {R"({"watches":[{"namespace":"default"}],"progress_interval":"1ms"})",
-       "progress_interval must be 0s or at least 100ms"},
+       "progress_interval: must be 0s (none) or at least 100ms"},
       {many, "10001 watches on one stream; the limit is 10000"},
   };
   for (const auto& c : cases) {

@@ -103,12 +103,12 @@ class RegistryCliIt : public ::testing::Test {
 TEST_F(RegistryCliIt, RegisterListGetWatchDeregister) {
   registry::testing::HttpStub stub;
   auto r = Berth(fmt::format(
-      "service register web --addr 127.0.0.1:{} --id web-1 --tag blue --tag v2 --meta zone=a "
+      "service register web --address 127.0.0.1:{} --id web-1 --tag blue --tag v2 --meta zone=a "
       "--ttl 30s --check-http http://127.0.0.1:{}/health --interval 1s",
       stub.port(), stub.port()));
   ASSERT_EQ(r.code, 0) << r.text;
   EXPECT_NE(r.text.find("registered default/web/web-1"), std::string::npos) << r.text;
-  r = Berth("service register web --addr 10.0.0.2:8080");
+  r = Berth("service register web --address 10.0.0.2:8080");
   ASSERT_EQ(r.code, 0) << r.text;  // id defaults to web-10.0.0.2-8080
   ASSERT_TRUE(WaitFor([&] {        // both passing (web-1 once its HTTP check has passed)
     auto j = ParseJson(Berth("-o json service get web --passing").text);
@@ -134,7 +134,7 @@ TEST_F(RegistryCliIt, RegisterListGetWatchDeregister) {
   EXPECT_NE(out.find(R"("type":"delete")"), std::string::npos) << out;
   EXPECT_NE(out.find("web-10.0.0.2-8080"), std::string::npos) << out;
   // Several names share one multiplexed stream; each line names its watch.
-  ASSERT_EQ(Berth("service register api --addr 10.0.0.9:90 --id api-1").code, 0);
+  ASSERT_EQ(Berth("service register api --address 10.0.0.9:90 --id api-1").code, 0);
   out = WatchUntil(
       {"-o", "json", "service", "watch", "web", "api", "--revision", std::to_string(index)},
       {R"("type":"delete","watch_id":0)", R"("type":"put","watch_id":1)", "api-1"});
@@ -144,15 +144,23 @@ TEST_F(RegistryCliIt, RegisterListGetWatchDeregister) {
 }
 
 TEST_F(RegistryCliIt, BadInputIsAClearErrorAndExitCodeOne) {
-  auto r = Berth("service register web --addr 10.0.0.1:70000");
+  auto r = Berth("service register web --address 10.0.0.1:70000");
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.text.find("port 70000 is out of range"), std::string::npos) << r.text;
-  r = Berth("service register web --addr 10.0.0.1:80 --ttl 0s");
+  EXPECT_NE(r.text.find("port: must be an integer from 1 to 65535, got 70000"), std::string::npos)
+      << r.text;
+  r = Berth("service register web --address 10.0.0.1:80 --ttl 0s");
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.text.find("ttl 0s"), std::string::npos) << r.text;
-  r = Berth("service register web --addr 10.0.0.1:80 --check-http ftp://x/");
+  EXPECT_NE(r.text.find("ttl: must be at least 1s"), std::string::npos) << r.text;
+  r = Berth("service register web --address 10.0.0.1:80 --check-http ftp://x/");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.text.find("http:// or https://"), std::string::npos) << r.text;
+  // --addr is berth's global flag (the API server) wherever it stands; the instance's address
+  // is --address, and the error says so.
+  r = Berth("service register web --addr 10.0.0.1:80");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.text,
+            "error: --address HOST:PORT is required: the instance's address; --addr "
+            "(http://10.0.0.1:80) names the berth API server\n");
   r = Berth("-o json service ls");
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ((*ParseJson(r.text))["services"].size(), 0u);
@@ -162,7 +170,7 @@ TEST_F(RegistryCliIt, CheckExecAndNodeRegisterANodeLocalExecCheck) {
   // --check-exec is split at spaces (no shell); each --check-exec-arg is one argument as it
   // is, spaces, quotes and a leading dash included. --node names the node (berth.node).
   auto r = Berth(
-      "service register api --addr 10.0.0.5:8081 --id api-1 --node n1 "
+      "service register api --address 10.0.0.5:8081 --id api-1 --node n1 "
       "--meta berth.container=api-00000001 --check-exec '/bin/sh  -c' "
       "--check-exec-arg 'test -f \"/tmp/ready\" || exit 2' --check-exec-arg -x --interval 5s");
   ASSERT_EQ(r.code, 0) << r.text;
@@ -179,7 +187,8 @@ TEST_F(RegistryCliIt, CheckExecAndNodeRegisterANodeLocalExecCheck) {
   EXPECT_EQ(in["metadata"]["berth.node"], "n1") << r.text;
   EXPECT_EQ(in["metadata"]["berth.container"], "api-00000001") << r.text;
   // --node alone (no check) names the node too, and agrees with the same --meta.
-  r = Berth("service register api --addr 10.0.0.6:8081 --id api-2 --node n2 --meta berth.node=n2");
+  r = Berth(
+      "service register api --address 10.0.0.6:8081 --id api-2 --node n2 --meta berth.node=n2");
   ASSERT_EQ(r.code, 0) << r.text;
   r = Berth("-o json service get api");
   j = ParseJson(r.text);
@@ -212,7 +221,7 @@ TEST_F(RegistryCliIt, BadCheckFlagsAreAClearErrorAndStoreNothing) {
       {"--check-exec true --meta berth.container=c", "metadata \"berth.node\""},
   };
   for (const auto& c : cases) {
-    auto r = Berth("service register web --addr 10.0.0.1:80 " + c.args);
+    auto r = Berth("service register web --address 10.0.0.1:80 " + c.args);
     EXPECT_EQ(r.code, 1) << c.args << ": " << r.text;
     EXPECT_NE(r.text.find("error: "), std::string::npos) << c.args << ": " << r.text;
     EXPECT_NE(r.text.find(c.error), std::string::npos) << c.args << ": " << r.text;

@@ -373,9 +373,12 @@ TEST_F(RegistryIt, BadInputGetsAClearErrorAndChangesNothing) {
   };
   std::vector<Case> cases = {
       {"Bad_NS", "web", R"({"address":"10.0.0.1","port":80})", "namespace \"Bad_NS\""},
-      {"default", "web", R"({"address":"10.0.0.1","port":0})", "port 0 is out of range"},
-      {"default", "web", R"({"address":"10.0.0.1","port":70000})", "port 70000 is out of range"},
-      {"default", "web", R"({"address":"10.0.0.1","port":80,"ttl":"0s"})", "ttl 0s"},
+      {"default", "web", R"({"address":"10.0.0.1","port":0})",
+       "port: must be an integer from 1 to 65535, got 0"},
+      {"default", "web", R"({"address":"10.0.0.1","port":70000})",
+       "port: must be an integer from 1 to 65535, got 70000"},
+      {"default", "web", R"({"address":"10.0.0.1","port":80,"ttl":"0s"})",
+       "ttl: must be at least 1s"},
       {"default", "web", R"({"address":"10.0.0.1","port":80,"check":{"http":"ftp://x/"}})",
        "http:// or https://"},
   };

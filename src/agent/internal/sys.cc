@@ -9,10 +9,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 extern char** environ;
@@ -51,6 +53,229 @@ int SpawnProcess(char* const* argv, char* const* envp, int in, int out, int err,
   posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   return e;
+}
+
+// A child's stdin, stdout and stderr pipes (close-on-exec at both ends): the child gets
+// in[0], out[1] and err[1] as its 0, 1 and 2; the caller keeps in[1], out[0] and err[0].
+struct StdioPipes {
+  int in[2] = {-1, -1};
+  int out[2] = {-1, -1};
+  int err[2] = {-1, -1};
+
+  // Opens the three; on failure none stays open.
+  Result<void> Open() {
+    for (int* p : {in, out, err}) {
+      if (::pipe2(p, O_CLOEXEC) != 0) {
+        int e = errno;
+        CloseAll();
+        return Fail(ErrorCode::kInternal, std::string("pipe: ") + std::strerror(e));
+      }
+    }
+    return {};
+  }
+  // The child's ends, once it has them.
+  void CloseChildEnds() {
+    for (int* fd : {&in[0], &out[1], &err[1]}) CloseFd(*fd);
+  }
+  void CloseAll() {
+    for (int* p : {in, out, err}) CloseFd(p[0]), CloseFd(p[1]);
+  }
+  static void CloseFd(int& fd) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+};
+
+// argv and envp as exec takes them, pointing into strings this object owns. The
+// environment is the options' (after the caller's own with inherit_env), or the caller's
+// when the options name none.
+class ExecArgs {
+ public:
+  ExecArgs(const std::vector<std::string>& argv, const RunOptions& options) : argv_(argv) {
+    if (!options.env.empty()) {
+      if (options.inherit_env)
+        for (char** e = environ; *e; ++e) env_.emplace_back(*e);
+      for (const auto& e : options.env) env_.push_back(e);
+    }
+    for (auto& a : argv_) argv_ptrs_.push_back(a.data());
+    argv_ptrs_.push_back(nullptr);
+    for (auto& e : env_) env_ptrs_.push_back(e.data());
+    env_ptrs_.push_back(nullptr);
+  }
+  ExecArgs(const ExecArgs&) = delete;
+  ExecArgs& operator=(const ExecArgs&) = delete;
+
+  char* const* argv() { return argv_ptrs_.data(); }
+  // Null: the caller's environment.
+  char* const* envp() { return env_.empty() ? nullptr : env_ptrs_.data(); }
+
+ private:
+  std::vector<std::string> argv_;
+  std::vector<std::string> env_;
+  std::vector<char*> argv_ptrs_, env_ptrs_;
+};
+
+// In a forked child: stdio on the pipes, the signal mask empty, a process group of its own
+// when `new_group`, nothing else open, `pre_exec`, then the exec. Never returns.
+[[noreturn]] void ExecForkedChild(const StdioPipes& pipes, ExecArgs& args, bool new_group,
+                                  int (*pre_exec)()) {
+  ::dup2(pipes.in[0], 0);
+  ::dup2(pipes.out[1], 1);
+  ::dup2(pipes.err[1], 2);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (new_group) ::setpgid(0, 0);  // a group of its own, so the run can kill what it started
+  // Only stdio crosses: sockets and files the caller opened without O_CLOEXEC (Asio's
+  // listeners) must not live on in a long-lived child such as a container's shim.
+  if (::close_range(3, ~0U, 0) != 0) {
+    for (int fd = 3; fd < 4096; ++fd) ::close(fd);
+  }
+  char* const* argv = args.argv();
+  if (pre_exec)
+    if (int e = pre_exec(); e != 0) {
+      dprintf(2, "prepare %s: %s\n", argv[0], std::strerror(e));
+      ::_exit(126);
+    }
+  if (args.envp() == nullptr)
+    ::execvp(argv[0], argv);
+  else
+    ::execvpe(argv[0], argv, args.envp());
+  dprintf(2, "exec %s: %s\n", argv[0], std::strerror(errno));
+  ::_exit(127);
+}
+
+// The bounds of one Run (RunOptions::timeout and stop) and the kill when one is reached:
+// the child's process group, and the group of the pid in kill_pid_file when given.
+class RunBounds {
+ public:
+  using Steady = std::chrono::steady_clock;
+
+  RunBounds(const RunOptions& options, pid_t pid)
+      : options_(options),
+        pid_(pid),
+        bounded_(options.timeout.count() > 0 || options.stop.stop_possible()),
+        deadline_(options.timeout.count() > 0 ? Steady::now() + options.timeout
+                                              : Steady::time_point::max()) {}
+
+  bool bounded() const { return bounded_; }
+  bool killed() const { return killed_at_ != Steady::time_point{}; }
+
+  // Kills the run (once) when its deadline has passed or its stop was requested, and says
+  // which in `result`. Then how long the caller may wait for output: -1 (unbounded), at
+  // most 50 ms (the stop is polled), or nullopt once a killed run's output has been drained
+  // for a second (an escaped process may hold a pipe for ever).
+  std::optional<int> Check(RunResult& result) {
+    if (!bounded_) return -1;
+    const auto now = Steady::now();
+    if (!killed()) {
+      if (now >= deadline_) {
+        result.timed_out = true;
+        KillAll();
+      } else if (options_.stop.stop_requested()) {
+        result.stopped = true;
+        KillAll();
+      }
+    }
+    if (killed()) {
+      if (now - killed_at_ >= std::chrono::seconds(1)) return std::nullopt;
+      return 50;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - now);
+    return static_cast<int>(std::min<int64_t>(left.count(), 50));
+  }
+
+  // The output ended without a kill: the child is ending, unless it closed its output
+  // itself and went on. Waits for it within the bounds (killing it at them); true when it
+  // was reaped here (its status in `status`).
+  bool WaitExit(RunResult& result, int* status) {
+    while (true) {
+      pid_t w = ::waitpid(pid_, status, WNOHANG);
+      if (w == pid_ || (w < 0 && errno != EINTR)) return w == pid_;
+      const bool late = Steady::now() >= deadline_;
+      if (late || options_.stop.stop_requested()) {
+        (late ? result.timed_out : result.stopped) = true;
+        KillAll();
+        return false;
+      }
+      ::usleep(10'000);
+    }
+  }
+
+ private:
+  void KillAll() {
+    if (!options_.kill_pid_file.empty()) {
+      // The runtime writes the file once the command has started: a command still starting
+      // gets a moment to appear, so it is not left behind when the runtime dies.
+      pid_t in_container = 0;
+      for (int i = 0; i < 100 && in_container <= 1; ++i) {
+        std::ifstream f(options_.kill_pid_file);
+        if (!(f >> in_container)) in_container = 0;
+        if (in_container <= 1) ::usleep(10'000);
+      }
+      if (in_container > 1) {
+        ::kill(-in_container, SIGKILL);
+        ::kill(in_container, SIGKILL);
+      }
+    }
+    ::kill(-pid_, SIGKILL);
+    ::kill(pid_, SIGKILL);
+    killed_at_ = Steady::now();
+  }
+
+  const RunOptions& options_;
+  const pid_t pid_;
+  const bool bounded_;
+  const Steady::time_point deadline_;
+  Steady::time_point killed_at_{};  // set once the run is killed
+};
+
+// Feeds `stdin_data` to the child and drains its stdout and stderr into `result` together,
+// so a chatty child never blocks, until both outputs end (or a killed run's drain is over).
+// Closes the caller's ends of `pipes`.
+void PumpStdio(StdioPipes& pipes, const std::string& stdin_data, RunBounds& bounds,
+               RunResult& result) {
+  size_t in_off = 0;
+  int& in_fd = pipes.in[1];
+  int& out_fd = pipes.out[0];
+  int& err_fd = pipes.err[0];
+  if (stdin_data.empty()) {
+    StdioPipes::CloseFd(in_fd);
+  } else {
+    ::fcntl(in_fd, F_SETFL, O_NONBLOCK);
+  }
+  while (out_fd >= 0 || err_fd >= 0 || in_fd >= 0) {
+    std::optional<int> wait_ms = bounds.Check(result);
+    if (!wait_ms) break;
+    pollfd p[3];
+    int n = 0;
+    if (out_fd >= 0) p[n++] = {out_fd, POLLIN, 0};
+    if (err_fd >= 0) p[n++] = {err_fd, POLLIN, 0};
+    if (in_fd >= 0) p[n++] = {in_fd, POLLOUT, 0};
+    if (::poll(p, n, *wait_ms) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      if (!p[i].revents) continue;
+      if (p[i].fd == in_fd) {
+        ssize_t w = ::write(in_fd, stdin_data.data() + in_off, stdin_data.size() - in_off);
+        if (w > 0) in_off += static_cast<size_t>(w);
+        if (w < 0 && errno != EAGAIN && errno != EINTR) in_off = stdin_data.size();
+        if (in_off >= stdin_data.size()) StdioPipes::CloseFd(in_fd);
+        continue;
+      }
+      char buf[8192];
+      ssize_t r = ::read(p[i].fd, buf, sizeof buf);
+      const bool is_out = p[i].fd == out_fd;
+      if (r > 0) {
+        (is_out ? result.out : result.err).append(buf, static_cast<size_t>(r));
+      } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
+        StdioPipes::CloseFd(is_out ? out_fd : err_fd);
+      }
+    }
+  }
+  pipes.CloseAll();
 }
 
 }  // namespace
@@ -127,35 +352,22 @@ Result<void> WriteFileInPlace(const std::string& path, std::string_view data) {
 
 Result<Child> Spawn(const std::vector<std::string>& argv) {
   if (argv.empty()) return Fail(ErrorCode::kInvalidArgument, "spawn: empty argv");
-  int in_pipe[2], out_pipe[2], err_pipe[2];
-  if (::pipe2(in_pipe, O_CLOEXEC) != 0) return Fail(ErrorCode::kInternal, "pipe");
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
-    ::close(in_pipe[0]), ::close(in_pipe[1]);
-    return Fail(ErrorCode::kInternal, "pipe");
-  }
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1]}) ::close(fd);
-    return Fail(ErrorCode::kInternal, "pipe");
-  }
-  std::vector<char*> cargv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
+  StdioPipes pipes;
+  if (auto opened = pipes.Open(); !opened) return std::unexpected(opened.error());
+  ExecArgs args(argv, RunOptions{});
   pid_t pid = -1;
-  if (int e = SpawnProcess(cargv.data(), nullptr, in_pipe[0], out_pipe[1], err_pipe[1],
+  if (int e = SpawnProcess(args.argv(), nullptr, pipes.in[0], pipes.out[1], pipes.err[1],
                            /*new_group=*/false, &pid);
       e != 0) {
-    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]})
-      ::close(fd);
-    return Fail(ErrorCode::kInternal, std::string("start ") + cargv[0] + ": " + std::strerror(e));
+    pipes.CloseAll();
+    return Fail(ErrorCode::kInternal, std::string("start ") + argv[0] + ": " + std::strerror(e));
   }
-  ::close(in_pipe[0]);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
+  pipes.CloseChildEnds();
   Child c;
   c.pid = pid;
-  c.in = in_pipe[1];
-  c.out = out_pipe[0];
-  c.err = err_pipe[0];
+  std::swap(c.in, pipes.in[1]);
+  std::swap(c.out, pipes.out[0]);
+  std::swap(c.err, pipes.err[0]);
   return c;
 }
 
@@ -265,186 +477,38 @@ std::string RandomHex(size_t n) {
 
 Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& options) {
   if (argv.empty()) return Fail(ErrorCode::kInvalidArgument, "run: empty argv");
-  int in_pipe[2], out_pipe[2], err_pipe[2];
-  if (::pipe2(in_pipe, O_CLOEXEC) != 0) return Fail(ErrorCode::kInternal, "pipe");
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) return Fail(ErrorCode::kInternal, "pipe");
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) return Fail(ErrorCode::kInternal, "pipe");
-
-  std::vector<std::string> env_storage;
-  if (!options.env.empty()) {
-    if (options.inherit_env)
-      for (char** e = environ; *e; ++e) env_storage.emplace_back(*e);
-    for (const auto& e : options.env) env_storage.push_back(e);
-  }
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (auto& e : env_storage) cenv.push_back(e.data());
-  cenv.push_back(nullptr);
-
+  StdioPipes pipes;
+  if (auto opened = pipes.Open(); !opened) return std::unexpected(opened.error());
+  ExecArgs args(argv, options);
   const bool bounded = options.timeout.count() > 0 || options.stop.stop_possible();
   pid_t pid = -1;
   if (!options.pre_exec) {
-    int e = SpawnProcess(cargv.data(), env_storage.empty() ? nullptr : cenv.data(), in_pipe[0],
-                         out_pipe[1], err_pipe[1], bounded, &pid);
+    int e = SpawnProcess(args.argv(), args.envp(), pipes.in[0], pipes.out[1], pipes.err[1], bounded,
+                         &pid);
     if (e != 0) {
       // As the forked child reports a failed exec.
-      for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]})
-        ::close(fd);
+      pipes.CloseAll();
       RunResult failed;
       failed.exit_code = 127;
-      failed.err = std::string("exec ") + cargv[0] + ": " + std::strerror(e) + "\n";
+      failed.err = std::string("exec ") + argv[0] + ": " + std::strerror(e) + "\n";
       return failed;
     }
   } else {
     pid = ::fork();
+    if (pid == 0) ExecForkedChild(pipes, args, bounded, options.pre_exec);
   }
-  if (pid < 0) return Fail(ErrorCode::kInternal, std::string("fork: ") + std::strerror(errno));
-  if (pid == 0) {
-    ::dup2(in_pipe[0], 0);
-    ::dup2(out_pipe[1], 1);
-    ::dup2(err_pipe[1], 2);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (bounded) ::setpgid(0, 0);  // a group of its own, so the run can kill what it started
-    // Only stdio crosses: sockets and files the caller opened without O_CLOEXEC (Asio's
-    // listeners) must not live on in a long-lived child such as a container's shim.
-    if (::close_range(3, ~0U, 0) != 0) {
-      for (int fd = 3; fd < 4096; ++fd) ::close(fd);
-    }
-    if (options.pre_exec)
-      if (int e = options.pre_exec(); e != 0) {
-        dprintf(2, "prepare %s: %s\n", cargv[0], std::strerror(e));
-        ::_exit(126);
-      }
-    if (env_storage.empty())
-      ::execvp(cargv[0], cargv.data());
-    else
-      ::execvpe(cargv[0], cargv.data(), cenv.data());
-    dprintf(2, "exec %s: %s\n", cargv[0], std::strerror(errno));
-    ::_exit(127);
+  if (pid < 0) {
+    int e = errno;
+    pipes.CloseAll();
+    return Fail(ErrorCode::kInternal, std::string("fork: ") + std::strerror(e));
   }
   if (bounded) ::setpgid(pid, pid);  // as the child does: no window where -pid is not its group
-  ::close(in_pipe[0]);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  // Feed stdin and drain stdout/stderr together so a chatty child never blocks.
+  pipes.CloseChildEnds();
+  RunBounds bounds(options, pid);
   RunResult result;
-  size_t in_off = 0;
-  int in_fd = in_pipe[1];
-  if (options.stdin_data.empty()) {
-    ::close(in_fd);
-    in_fd = -1;
-  } else {
-    ::fcntl(in_fd, F_SETFL, O_NONBLOCK);
-  }
-  int fds_open = 2;
-  int out_fd = out_pipe[0], err_fd = err_pipe[0];
-  using Steady = std::chrono::steady_clock;
-  const auto deadline =
-      options.timeout.count() > 0 ? Steady::now() + options.timeout : Steady::time_point::max();
-  Steady::time_point killed_at{};  // set once the run is killed
-  auto kill_all = [&] {
-    if (!options.kill_pid_file.empty()) {
-      // The runtime writes the file once the command has started: a command still starting
-      // gets a moment to appear, so it is not left behind when the runtime dies.
-      pid_t in_container = 0;
-      for (int i = 0; i < 100 && in_container <= 1; ++i) {
-        std::ifstream f(options.kill_pid_file);
-        if (!(f >> in_container)) in_container = 0;
-        if (in_container <= 1) ::usleep(10'000);
-      }
-      if (in_container > 1) {
-        ::kill(-in_container, SIGKILL);
-        ::kill(in_container, SIGKILL);
-      }
-    }
-    ::kill(-pid, SIGKILL);
-    ::kill(pid, SIGKILL);
-    killed_at = Steady::now();
-  };
-  while (fds_open > 0 || in_fd >= 0) {
-    int wait_ms = -1;
-    if (bounded) {
-      const auto now = Steady::now();
-      if (killed_at == Steady::time_point{}) {
-        if (now >= deadline) {
-          result.timed_out = true;
-          kill_all();
-        } else if (options.stop.stop_requested()) {
-          result.stopped = true;
-          kill_all();
-        }
-      }
-      if (killed_at != Steady::time_point{}) {
-        // Killed: drain what is left, but not for ever (an escaped process may hold a pipe).
-        if (now - killed_at >= std::chrono::seconds(1)) break;
-        wait_ms = 50;
-      } else {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-        wait_ms = static_cast<int>(std::min<int64_t>(left.count(), 50));  // stop is polled
-      }
-    }
-    pollfd p[3];
-    int n = 0;
-    if (out_fd >= 0) p[n++] = {out_fd, POLLIN, 0};
-    if (err_fd >= 0) p[n++] = {err_fd, POLLIN, 0};
-    if (in_fd >= 0) p[n++] = {in_fd, POLLOUT, 0};
-    if (::poll(p, n, wait_ms) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < n; ++i) {
-      if (!p[i].revents) continue;
-      if (p[i].fd == in_fd) {
-        ssize_t w =
-            ::write(in_fd, options.stdin_data.data() + in_off, options.stdin_data.size() - in_off);
-        if (w > 0) in_off += static_cast<size_t>(w);
-        if (w < 0 && errno != EAGAIN && errno != EINTR) in_off = options.stdin_data.size();
-        if (in_off >= options.stdin_data.size()) {
-          ::close(in_fd);
-          in_fd = -1;
-        }
-        continue;
-      }
-      char buf[8192];
-      ssize_t r = ::read(p[i].fd, buf, sizeof buf);
-      if (r > 0) {
-        (p[i].fd == out_fd ? result.out : result.err).append(buf, static_cast<size_t>(r));
-      } else if (r == 0 || (errno != EINTR && errno != EAGAIN)) {
-        if (p[i].fd == out_fd) {
-          ::close(out_fd);
-          out_fd = -1;
-        } else {
-          ::close(err_fd);
-          err_fd = -1;
-        }
-        --fds_open;
-      }
-    }
-  }
-  if (out_fd >= 0) ::close(out_fd);
-  if (err_fd >= 0) ::close(err_fd);
-  if (in_fd >= 0) ::close(in_fd);
+  PumpStdio(pipes, options.stdin_data, bounds, result);
   int status = 0;
-  bool reaped = false;
-  if (bounded && killed_at == Steady::time_point{}) {
-    // The pipes closed: the child is ending, unless it closed them itself and went on.
-    while (true) {
-      pid_t w = ::waitpid(pid, &status, WNOHANG);
-      if (w == pid || (w < 0 && errno != EINTR)) {
-        reaped = w == pid;
-        break;
-      }
-      if (Steady::now() >= deadline || options.stop.stop_requested()) {
-        (Steady::now() >= deadline ? result.timed_out : result.stopped) = true;
-        kill_all();
-        break;
-      }
-      ::usleep(10'000);
-    }
-  }
+  bool reaped = bounds.bounded() && !bounds.killed() && bounds.WaitExit(result, &status);
   while (!reaped && ::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;

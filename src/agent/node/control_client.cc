@@ -2,8 +2,10 @@
 
 #include <fmt/core.h>
 
+#include "core/input.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "orchestrator/codec.h"
 
 namespace berth::agent::node {
 
@@ -124,7 +126,7 @@ Result<AssignmentList> ControlClient::ListAssignments(const std::string& node) {
   AssignmentList out;
   out.revision = j->value("revision", int64_t{0});
   for (const auto& a : (*j)["assignments"]) {
-    auto parsed = orch::AssignmentFromJson(a.dump());
+    auto parsed = orch::ReadAssignment(input::FromJson(a, "assignment").root());
     if (!parsed) {
       log::Warn("node", "skipping an assignment that does not decode: {}", parsed.error().message);
       continue;
@@ -203,7 +205,7 @@ Result<void> ControlClient::WatchAssignments(
         ev.key = j.value("key", "");
         if (type == "put") {
           ev.type = AssignmentEvent::Type::kPut;
-          auto a = orch::AssignmentFromJson(j["assignment"].dump());
+          auto a = orch::ReadAssignment(input::FromJson(j["assignment"], ev.key).root());
           if (!a) {
             log::Warn("node", "assignment {} does not decode: {}", ev.key, a.error().message);
             return true;
@@ -228,7 +230,7 @@ Result<CheckList> ControlClient::ListChecks(const std::string& node) {
   CheckList out;
   out.revision = j->value("revision", int64_t{0});
   for (const auto& in : (*j)["instances"]) {
-    auto parsed = registry::DecodeReported(in.dump());
+    auto parsed = registry::ReadReported(input::FromJson(in, "instance").root());
     if (!parsed) {
       log::Warn("node", "skipping a check that does not decode: {}", parsed.error().message);
       continue;
@@ -247,7 +249,7 @@ Result<void> ControlClient::WatchChecks(const std::string& node, int64_t from_re
         std::string type = j.value("type", "");
         ev.revision = j.value("revision", int64_t{0});
         if (type == "put") {
-          auto in = registry::DecodeReported(j["instance"].dump());
+          auto in = registry::ReadReported(input::FromJson(j["instance"], "instance").root());
           if (!in) {
             log::Warn("node", "check does not decode: {}", in.error().message);
             return true;
@@ -283,22 +285,21 @@ void ControlClient::Shutdown() {
 }
 
 Result<void> ControlClient::PutStatus(const orch::Instance& in, const StatusReport& report) {
-  auto j = ParseJson(orch::InstanceStatusToJson(report.status));
-  if (!j) return std::unexpected(j.error());
-  if (!report.ip.empty()) (*j)["ip"] = report.ip;
+  Json j = orch::InstanceStatusToJsonValue(report.status);
+  if (!report.ip.empty()) j["ip"] = report.ip;
   if (!report.ports.empty()) {
     Json ports = Json::object();
     for (const auto& [c, h] : report.ports) ports[std::to_string(c)] = h;
-    (*j)["ports"] = std::move(ports);
+    j["ports"] = std::move(ports);
   }
-  if (no_cpu_field_.load()) j->erase("cpuMillis");
-  auto r = Do("PUT", InstancePath(in), j->dump());
-  if (!r && r.error().code == ErrorCode::kInvalidArgument && j->contains("cpuMillis") &&
+  if (no_cpu_field_.load()) j.erase("cpuMillis");
+  auto r = Do("PUT", InstancePath(in), j.dump());
+  if (!r && r.error().code == ErrorCode::kInvalidArgument && j.contains("cpuMillis") &&
       r.error().message.find("cpuMillis") != std::string::npos) {
     // A control plane older than CPU reports refuses the field: stop sending it.
     no_cpu_field_ = true;
-    j->erase("cpuMillis");
-    r = Do("PUT", InstancePath(in), j->dump());
+    j.erase("cpuMillis");
+    r = Do("PUT", InstancePath(in), j.dump());
   }
   if (!r) return std::unexpected(r.error());
   return {};

@@ -1,8 +1,9 @@
-// The node agent's side of contract 1 (docs/api.md, "Nodes"): blocking calls to the control
-// plane's API with a bearer token — node registration and heartbeats, the assignment list
-// and its JSON-lines watch, instance status reports, and the registry entries of ready
-// instances. HTTP errors come back as Errors with the server's code (404 → kNotFound, 410 →
-// kCompacted, ...); a server that cannot be reached is kUnavailable.
+// ControlClient: the ControlPlane (control_plane.h) over the control plane's HTTP API —
+// blocking calls with a bearer token: node registration and heartbeats, the assignment list
+// and its JSON-lines watch, instance status reports, the registry entries of ready
+// instances, and the node-local exec checks (NodeChecks). HTTP errors come back as Errors
+// with the server's code (404 → kNotFound, 410 → kCompacted, ...); a server that cannot be
+// reached is kUnavailable.
 // Thread-safety: every call uses its own connection, so calls may come from any thread;
 // Shutdown() ends a running WatchAssignments from another thread.
 #pragma once
@@ -10,103 +11,47 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <map>
-#include <memory>
 #include <mutex>
 #include <string>
-#include <vector>
+#include <string_view>
 
 #include <nlohmann/json_fwd.hpp>
-#include <optional>
-#include "core/error.h"
 
+#include "agent/node/control_plane.h"
+#include "core/error.h"
 #include "core/http/client.h"
-#include "orchestrator/codec.h"
 #include "orchestrator/types.h"
 #include "registry/model.h"
 
 namespace berth::agent::node {
 
-struct NodeRegistration {
-  std::string node;
-  std::map<std::string, std::string> labels;
-  orchestrator::Resources capacity;
-  std::string address;
-  int64_t ttl_seconds = 10;
-};
-
-struct AssignmentList {
-  int64_t revision = 0;
-  std::vector<orchestrator::Assignment> assignments;
-};
-
-struct AssignmentEvent {
-  enum class Type { kPut, kDelete, kProgress };
-  Type type = Type::kProgress;
-  int64_t revision = 0;
-  std::string key;
-  std::optional<orchestrator::Assignment> assignment;  // kPut
-};
-
-// A status report: InstanceStatus plus where the instance can be reached.
-struct StatusReport {
-  orchestrator::InstanceStatus status;
-  std::string ip;
-  std::map<int, int> ports;  // container port → host port (0: not published)
-  bool operator==(const StatusReport&) const = default;
-};
-
-struct RegistryEntry {
-  std::string ns, service, id;
-  std::string address;
-  int port = 0;
-  std::vector<std::string> tags;
-  std::map<std::string, std::string> metadata;
-  int64_t ttl_seconds = 10;
-};
-
-// The exec checks this node runs (GET /v1/nodes/{node}/checks).
-struct CheckList {
-  int64_t revision = 0;
-  std::vector<registry::Instance> instances;
-};
-
-struct CheckEvent {
-  enum class Type { kPut, kDelete, kProgress };
-  Type type = Type::kProgress;
-  int64_t revision = 0;
-  std::string key;                             // the instance key (registry::InstanceKey)
-  std::optional<registry::Instance> instance;  // kPut
-};
-
-class ControlClient {
+class ControlClient final : public ControlPlane {
  public:
   // `server` is "http://host:port" (a bare "host:port" gets http://).
   ControlClient(std::string server, std::string token);
 
-  // PUT /v1/nodes/{node}: the lease id.
-  Result<int64_t> Register(const NodeRegistration& registration);
-  // kNotFound when the lease is gone (register again).
-  Result<void> Heartbeat(const std::string& node, int64_t lease);
+  const std::string& server() const override { return server_; }
 
-  Result<AssignmentList> ListAssignments(const std::string& node);
-  // Streams events from `from_revision` until the stream ends (Ok), `on_event` returns
-  // false, Shutdown() is called, or an error (kCompacted: list again). Bad lines are skipped
-  // with a log line.
+  // PUT /v1/nodes/{node}.
+  Result<int64_t> Register(const NodeRegistration& registration) override;
+  Result<void> Heartbeat(const std::string& node, int64_t lease) override;
+
+  Result<AssignmentList> ListAssignments(const std::string& node) override;
+  // Bad lines are skipped with a log line.
   Result<void> WatchAssignments(const std::string& node, int64_t from_revision,
-                                const std::function<bool(AssignmentEvent&&)>& on_event);
-  void Shutdown();
+                                const std::function<bool(AssignmentEvent&&)>& on_event) override;
+  void Shutdown() override;
 
   // The report's cpuMillis is dropped (for good) if the server refuses it as unknown.
-  Result<void> PutStatus(const orchestrator::Instance& instance, const StatusReport& report);
-  Result<void> DeleteStatus(const orchestrator::Instance& instance);
+  Result<void> PutStatus(const orchestrator::Instance& instance,
+                         const StatusReport& report) override;
+  Result<void> DeleteStatus(const orchestrator::Instance& instance) override;
 
-  Result<void> RegisterInstance(const RegistryEntry& entry);
-  // kNotFound when the entry (or its lease) is gone.
+  Result<void> RegisterInstance(const RegistryEntry& entry) override;
   Result<void> HeartbeatInstance(const std::string& ns, const std::string& service,
-                                 const std::string& id);
+                                 const std::string& id) override;
   Result<void> DeregisterInstance(const std::string& ns, const std::string& service,
-                                  const std::string& id);
+                                  const std::string& id) override;
 
   // Node-local exec checks: the list, its watch (as WatchAssignments; kCompacted: list
   // again), and a result (kPermissionDenied, kFailedPrecondition or kNotFound when the check
@@ -117,8 +62,6 @@ class ControlClient {
   Result<void> ReportHealth(const std::string& ns, const std::string& service,
                             const std::string& id, registry::Health status,
                             const std::string& output);
-
-  const std::string& server() const { return server_; }
 
  private:
   Result<std::string> Do(std::string_view method, const std::string& path, std::string body = {});

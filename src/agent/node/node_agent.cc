@@ -43,16 +43,6 @@ const std::optional<orch::Probe>& ProbeOf(const orch::ServiceSpec& s, int which)
   }
 }
 
-// A registry host in the reference ("registry.local:5000/shop/api:1", "localhost/x"), so
-// a missing image can be pulled; plain names ("shop-api:v1") are only local.
-bool NamesRegistry(std::string_view ref) {
-  size_t slash = ref.find('/');
-  if (slash == std::string_view::npos) return false;
-  std::string_view host = ref.substr(0, slash);
-  return host == "localhost" || host.find('.') != std::string_view::npos ||
-         host.find(':') != std::string_view::npos;
-}
-
 std::string ExitText(const ContainerInfo& c) {
   if (c.oom_killed) return "OOM-killed (memory limit reached)";
   if (c.exit_signal != 0) return fmt::format("killed by signal {}", c.exit_signal);
@@ -123,26 +113,18 @@ struct NodeAgent::Pools {
   }
 };
 
-NodeAgent::NodeAgent(NodeAgentOptions options, Clock& clock, Agent& agent,
-                     image::ImageStore& images, image::Puller* puller)
-    : options_(std::move(options)),
-      clock_(clock),
-      agent_(agent),
-      images_(images),
-      puller_(puller),
-      client_(options_.server, options_.token) {}
+NodeAgent::NodeAgent(NodeAgentOptions options, Clock& clock, ControlPlane& control,
+                     Containers& containers)
+    : options_(std::move(options)), clock_(clock), control_(control), containers_(containers) {}
 
 Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options, Clock& clock,
-                                                    Agent& agent, image::ImageStore& images,
-                                                    image::Puller* puller) {
+                                                    ControlPlane& control, Containers& containers) {
   if (!orch::IsValidName(options.node)) {
     return Fail(ErrorCode::kInvalidArgument,
                 fmt::format("node name \"{}\" is not valid: use 1-63 lower-case letters, digits "
                             "and '-', starting with a letter",
                             options.node));
   }
-  if (options.server.empty()) return Fail(ErrorCode::kInvalidArgument, "no control plane address");
-  if (options.token.empty()) return Fail(ErrorCode::kInvalidArgument, "no API token");
   if (options.ttl_seconds < 1) return Fail(ErrorCode::kInvalidArgument, "node ttl must be >= 1s");
   orch::Resources host = HostCapacity();
   if (options.capacity.cpu_millis == 0) options.capacity.cpu_millis = host.cpu_millis;
@@ -154,21 +136,14 @@ Result<std::unique_ptr<NodeAgent>> NodeAgent::Start(NodeAgentOptions options, Cl
     return Fail(ErrorCode::kInternal,
                 fmt::format("create {}: {}", options.state_dir, ec.message()));
   }
-  std::unique_ptr<NodeAgent> n(new NodeAgent(std::move(options), clock, agent, images, puller));
+  std::unique_ptr<NodeAgent> n(new NodeAgent(std::move(options), clock, control, containers));
   if (auto r = n->LoadOwned(); !r) return std::unexpected(r.error());
   n->pools_ = std::make_unique<Pools>(n->options_.op_threads);
-  if (n->options_.exec_checks) {
-    auto checks = NodeChecks::Start(
-        {.server = n->options_.server, .token = n->options_.token, .node = n->options_.node},
-        agent);
-    if (!checks) return std::unexpected(Wrap(checks.error(), "exec checks"));
-    n->checks_ = std::move(*checks);
-  }
   n->lease_thread_ = std::thread([p = n.get()] { p->LeaseLoop(); });
   n->watch_thread_ = std::thread([p = n.get()] { p->WatchLoop(); });
   n->worker_thread_ = std::thread([p = n.get()] { p->WorkerLoop(); });
   log::Info("node", "node {} joining {} (cpu {}, memory {}, pids {}, address {})", n->options_.node,
-            n->client_.server(), orch::FormatCpu(n->options_.capacity.cpu_millis),
+            n->control_.server(), orch::FormatCpu(n->options_.capacity.cpu_millis),
             orch::FormatBytes(n->options_.capacity.memory_bytes), n->options_.capacity.pids,
             n->options_.address);
   return n;
@@ -180,8 +155,8 @@ NodeAgent::~NodeAgent() {
     stopping_ = true;
   }
   wake_cv_.notify_all();
-  client_.Shutdown();
-  checks_.reset();  // kills running check commands
+  control_.Shutdown();
+  exec_stop_.request_stop();  // kills running exec probes
   for (auto* t : {&lease_thread_, &watch_thread_, &worker_thread_})
     if (t->joinable()) t->join();
   pools_.reset();  // waits for ops in flight (a stop finishes its sequence)
@@ -213,26 +188,26 @@ void NodeAgent::LeaseLoop() {
       if (stopping_) return;
     }
     if (lease_.load() == 0) {
-      auto r = client_.Register(reg);
+      auto r = control_.Register(reg);
       if (r) {
         lease_ = *r;
         epoch_++;
         failures = 0;
         log::Info("node", "node {} registered with {} (lease {}, ttl {}s)", options_.node,
-                  client_.server(), *r, options_.ttl_seconds);
+                  control_.server(), *r, options_.ttl_seconds);
         Wake();
         continue;
       }
       // The first attempt races a control plane that is still starting (berthd dev).
       if (failures++ % 30 == 1) {
         log::Warn("node", "node {}: register with {}: {} (retrying)", options_.node,
-                  client_.server(), r.error().message);
+                  control_.server(), r.error().message);
       }
       if (!Sleep(kRetry)) return;
       continue;
     }
     if (!Sleep(milliseconds(options_.ttl_seconds * 1000 / 3))) return;
-    auto r = client_.Heartbeat(options_.node, lease_.load());
+    auto r = control_.Heartbeat(options_.node, lease_.load());
     if (r) {
       failures = 0;
       continue;
@@ -258,7 +233,7 @@ void NodeAgent::WatchLoop() {
   };
   while (!stopping()) {
     if (from == 0) {
-      auto list = client_.ListAssignments(options_.node);
+      auto list = control_.ListAssignments(options_.node);
       if (!list) {
         if (failures++ % 30 == 1) {
           log::Warn("node", "node {}: list assignments: {} (retrying)", options_.node,
@@ -287,7 +262,7 @@ void NodeAgent::WatchLoop() {
     // Resume from the last revision seen, not the one after: a revision's events may have
     // been cut in the middle, and applying a put or delete twice changes nothing.
     int64_t last = from;
-    auto r = client_.WatchAssignments(options_.node, from, [&](AssignmentEvent&& ev) {
+    auto r = control_.WatchAssignments(options_.node, from, [&](AssignmentEvent&& ev) {
       if (stopping()) return false;
       if (ev.type == AssignmentEvent::Type::kProgress) return true;
       {
@@ -467,7 +442,7 @@ void NodeAgent::Follow(const std::shared_ptr<Inst>& inst) {
     std::lock_guard lock(mu_);
     name = inst->assignment.instance.id;
   }
-  auto info = agent_.Inspect(name);  // outside mu_: it may wait on the container's lock
+  auto info = containers_.Inspect(name);  // outside mu_: it may wait on the container's lock
   std::lock_guard lock(mu_);
   if (inst->phase != Inst::Phase::kRunning || inst->busy) return;
   const auto& spec = inst->assignment.spec;
@@ -512,7 +487,7 @@ void NodeAgent::Follow(const std::shared_ptr<Inst>& inst) {
         inst->message = fmt::format("{}; gave up after {} restarts (maxRestarts {})",
                                     ExitText(*info), info->restart_count, max);
         asio::post(pools_->ops, [this, inst, name] {
-          (void)agent_.Stop(name, options_.stop_grace);
+          (void)containers_.Stop(name, options_.stop_grace);
           std::lock_guard lock(mu_);
           inst->busy = false;
           inst->phase = Inst::Phase::kDone;
@@ -586,20 +561,33 @@ void NodeAgent::RunProbe(std::shared_ptr<Inst> inst, int which, uint64_t generat
       break;
     case orch::ProbeKind::kExec:
       asio::post(pools_->exec, [this, inst, which, generation, probe, name] {
-        auto t0 = std::chrono::steady_clock::now();
-        // Killed at its timeout, so a hung probe holds an exec thread no longer than that.
-        auto r = agent_.Exec(name, probe.command, {.timeout = probe.timeout});
-        auto took = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - t0);
-        bool ok = r && r->exit_code == 0 && !r->timed_out && took <= probe.timeout;
-        std::string out =
-            !r ? r.error().message
-            : took > probe.timeout || r->timed_out
-                ? fmt::format("took {} (timeout {})", Seconds(took), Seconds(probe.timeout))
-                : fmt::format("exit code {}", r->exit_code);
-        OnProbe(inst, which, generation, ok, out);
+        RunExecProbe(inst, which, generation, probe, name);
       });
       break;
   }
+}
+
+// Killed at its timeout, so a hung probe holds an exec thread no longer than that, and when
+// the NodeAgent stops, so it does not hold up the stop either.
+void NodeAgent::RunExecProbe(std::shared_ptr<Inst> inst, int which, uint64_t generation,
+                             const orch::Probe& probe, const std::string& name) {
+  const auto t0 = clock_.Now();
+  auto r = containers_.Exec(name, probe.command,
+                            {.timeout = probe.timeout, .stop = exec_stop_.get_token()});
+  if (r && r->stopped) return;  // the NodeAgent is stopping: no verdict
+  const auto took = std::chrono::duration_cast<milliseconds>(clock_.Now() - t0);
+  std::string out;
+  if (!r) {
+    out = r.error().message;
+  } else if (r->timed_out) {
+    out = fmt::format("timed out after {} (killed)", Seconds(probe.timeout));
+  } else if (took > probe.timeout) {
+    out = fmt::format("took {} (timeout {})", Seconds(took), Seconds(probe.timeout));
+  } else {
+    out = fmt::format("exit code {}", r->exit_code);
+  }
+  const bool ok = r && r->exit_code == 0 && !r->timed_out && took <= probe.timeout;
+  OnProbe(inst, which, generation, ok, std::move(out));
 }
 
 void NodeAgent::OnProbe(const std::shared_ptr<Inst>& inst, int which, uint64_t generation, bool ok,
@@ -661,30 +649,6 @@ void NodeAgent::OnProbe(const std::shared_ptr<Inst>& inst, int which, uint64_t g
 
 // ---------------------------------------------------------------- ops
 
-Result<ContainerInfo> NodeAgent::RunContainer(const orch::Assignment& a) {
-  RunSpecContext ctx{options_.node, options_.address, options_.gateway_url};
-  RunSpec spec = ToRunSpec(a, ctx);
-  if (!images_.Inspect(spec.image)) {
-    if (puller_ == nullptr || !NamesRegistry(spec.image)) {
-      return Fail(ErrorCode::kNotFound,
-                  fmt::format("image {} is not on node {}: build or import it there (berth image "
-                              "build|import), or name a registry host in the reference",
-                              spec.image, options_.node));
-    }
-    image::PullOptions po;
-    std::string_view host = std::string_view(spec.image).substr(0, spec.image.find('/'));
-    po.plain_http = host.starts_with("localhost") || host.starts_with("127.");
-    log::Info("node", "node {}: pulling {}", options_.node, spec.image);
-    auto pulled = puller_->Pull(spec.image, po);
-    if (!pulled) {
-      return Fail(ErrorCode::kNotFound,
-                  fmt::format("image {} is not on node {} and the pull failed: {}", spec.image,
-                              options_.node, pulled.error().message));
-    }
-  }
-  return agent_.Run(spec);
-}
-
 void NodeAgent::StartOp(std::shared_ptr<Inst> inst) {
   orch::Assignment a;
   {
@@ -694,18 +658,19 @@ void NodeAgent::StartOp(std::shared_ptr<Inst> inst) {
   }
   const std::string& name = a.instance.id;
   Result<ContainerInfo> r = Fail(ErrorCode::kInternal, "not started");
-  auto existing = agent_.Inspect(name);
+  auto existing = containers_.Inspect(name);
   if (existing && (existing->status == ContainerStatus::kRunning ||
                    existing->status == ContainerStatus::kRestarting)) {
     r = existing;  // adopted
   } else {
-    if (existing) (void)agent_.Remove(name, true);  // ours, exited: a fresh container
+    if (existing) (void)containers_.Remove(name, true);  // ours, exited: a fresh container
     {
       std::lock_guard lock(mu_);
       owned_[name] = inst->key;
       SaveOwnedLocked();
     }
-    r = RunContainer(a);
+    r = containers_.Run(
+        ToRunSpec(a, RunSpecContext{options_.node, options_.address, options_.gateway_url}));
   }
   std::lock_guard lock(mu_);
   inst->busy = false;
@@ -739,7 +704,7 @@ void NodeAgent::RestartOp(std::shared_ptr<Inst> inst, std::string why) {
   }
   Sync(inst);  // out of the registry before the container goes
   log::Info("node", "node {}: restarting {}: {} (in {})", options_.node, name, why, Seconds(delay));
-  (void)agent_.Stop(name, options_.stop_grace);
+  (void)containers_.Stop(name, options_.stop_grace);
   std::lock_guard lock(mu_);
   inst->restarts_before = ++inst->restarts;  // the next container starts counting afresh
   inst->busy = false;
@@ -759,7 +724,7 @@ void NodeAgent::StopOp(std::shared_ptr<Inst> inst) {
   {
     std::lock_guard send(inst->send_mu);
     if (inst->in_registry) {
-      auto r = client_.DeregisterInstance(instance.ns, instance.service, instance.id);
+      auto r = control_.DeregisterInstance(instance.ns, instance.service, instance.id);
       if (!r)
         log::Warn("node", "node {}: deregister {}: {}", options_.node, inst->key,
                   r.error().message);
@@ -769,16 +734,16 @@ void NodeAgent::StopOp(std::shared_ptr<Inst> inst) {
     StatusReport stopping = inst->sent;
     stopping.status.state = orch::InstanceState::kStopping;
     stopping.status.message.clear();
-    if (inst->sent_epoch != 0 && lease_.load() != 0) (void)client_.PutStatus(instance, stopping);
+    if (inst->sent_epoch != 0 && lease_.load() != 0) (void)control_.PutStatus(instance, stopping);
   }
   // Let the gateway and other clients see the instance leave before it stops answering.
   if (was_registered) std::this_thread::sleep_for(options_.drain_pause);
   log::Info("node", "node {}: stopping {}", options_.node, inst->key);
-  auto s = agent_.Stop(instance.id, options_.stop_grace);
+  auto s = containers_.Stop(instance.id, options_.stop_grace);
   if (!s && s.error().code != ErrorCode::kNotFound &&
       s.error().code != ErrorCode::kFailedPrecondition)
     log::Warn("node", "node {}: stop {}: {}", options_.node, instance.id, s.error().message);
-  auto rm = agent_.Remove(instance.id, true);
+  auto rm = containers_.Remove(instance.id, true);
   if (!rm && rm.error().code != ErrorCode::kNotFound)
     log::Warn("node", "node {}: remove {}: {}", options_.node, instance.id, rm.error().message);
   {
@@ -789,7 +754,7 @@ void NodeAgent::StopOp(std::shared_ptr<Inst> inst) {
   {
     std::lock_guard send(inst->send_mu);
     for (int i = 0; i < kDeleteAttempts; ++i) {
-      auto d = client_.DeleteStatus(instance);
+      auto d = control_.DeleteStatus(instance);
       if (d || d.error().code == ErrorCode::kNotFound) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
@@ -841,7 +806,7 @@ void NodeAgent::Sync(const std::shared_ptr<Inst>& inst) {
   }
   const uint64_t epoch = epoch_.load();
   if (lease_.load() != 0 && (inst->sent_epoch != epoch || !(report == inst->sent))) {
-    auto r = client_.PutStatus(instance, report);
+    auto r = control_.PutStatus(instance, report);
     if (r) {
       inst->sent = report;
       inst->sent_epoch = epoch;
@@ -852,7 +817,7 @@ void NodeAgent::Sync(const std::shared_ptr<Inst>& inst) {
   const auto now = clock_.Now();
   const auto beat = std::chrono::seconds(std::max<int64_t>(1, options_.registry_ttl_seconds / 3));
   if (should_register && !inst->in_registry) {
-    auto r = client_.RegisterInstance(entry);
+    auto r = control_.RegisterInstance(entry);
     if (r) {
       inst->in_registry = true;
       inst->registry_due = now + beat;
@@ -862,14 +827,14 @@ void NodeAgent::Sync(const std::shared_ptr<Inst>& inst) {
       log::Warn("node", "node {}: register {}: {}", options_.node, inst->key, r.error().message);
     }
   } else if (!should_register && inst->in_registry) {
-    auto r = client_.DeregisterInstance(instance.ns, inst->assignment.spec.name, instance.id);
+    auto r = control_.DeregisterInstance(instance.ns, inst->assignment.spec.name, instance.id);
     if (r) {
       inst->in_registry = false;
       log::Info("node", "node {}: {} out of the registry", options_.node, inst->key);
     }
   } else if (inst->in_registry && now >= inst->registry_due) {
-    auto r = client_.HeartbeatInstance(instance.ns, entry.service, instance.id);
-    if (!r && r.error().code == ErrorCode::kNotFound) r = client_.RegisterInstance(entry);
+    auto r = control_.HeartbeatInstance(instance.ns, entry.service, instance.id);
+    if (!r && r.error().code == ErrorCode::kNotFound) r = control_.RegisterInstance(entry);
     if (r) inst->registry_due = now + beat;
   }
 }
@@ -904,7 +869,7 @@ Result<void> NodeAgent::LoadOwned() {
   }
   for (const auto& [name, key] : (*j)["containers"].items()) {
     if (!key.is_string()) continue;
-    auto info = agent_.Inspect(name);
+    auto info = containers_.Inspect(name);
     if (!info) continue;  // gone while the agent was away
     owned_[name] = key.get<std::string>();
     // Adopted: the assignment list decides whether it stays (then it is followed and

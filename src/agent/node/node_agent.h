@@ -12,13 +12,17 @@
 //                  CPU time (every cpu_sample_interval; the average over cpu_window goes in
 //                  the status report as cpuMillis), send changed status reports, and keep
 //                  ready instances registered in the registry (TTL heartbeats)
-//   op pool        the slow parts: Agent::Run (pulling the image when the reference names
-//                  a registry) and the stop sequence — deregister, drain pause, SIGTERM,
-//                  grace, SIGKILL, remove, delete the status report
+//   op pool        the slow parts: Containers::Run (pulling the image when the reference
+//                  names a registry) and the stop sequence — deregister, drain pause,
+//                  SIGTERM, grace, SIGKILL, remove, delete the status report
 //   probe io       HTTP and TCP probes against the container IP (registry/health probes);
-//                  exec probes through Agent::Exec on the op pool
-//   exec checks    the registry's exec checks of instances that name this node
-//                  (NodeChecks: run here, reported to the control plane)
+//                  exec probes through Containers::Exec on their own two threads, killed at
+//                  the probe's timeout and when the NodeAgent stops
+//
+// Its collaborators are injected: the control plane (ControlPlane: ControlClient over HTTP,
+// or a fake in tests) and the node's containers (Containers: AgentContainers over the Agent,
+// or a fake). The registry's exec checks of this node are NodeChecks' (node_checks.h), wired
+// beside it.
 //
 // Containers are named by instance id. The instances this agent started are recorded in
 // <state_dir>/instances.json, so a restarted agent adopts the containers that still run
@@ -40,15 +44,15 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "agent/agent.h"
-#include "agent/image/puller.h"
 #include "agent/node/cgroup_cpu.h"
-#include "agent/node/control_client.h"
-#include "agent/node/node_checks.h"
+#include "agent/node/containers.h"
+#include "agent/node/control_plane.h"
 #include "agent/node/run_spec.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -57,9 +61,7 @@
 namespace berth::agent::node {
 
 struct NodeAgentOptions {
-  std::string server;  // control plane API, "http://127.0.0.1:7700"
-  std::string token;   // operator or admin
-  std::string node;    // node name
+  std::string node;  // node name
   std::map<std::string, std::string> labels;
   orchestrator::Resources capacity;   // a zero field is read from the host
   std::string address = "127.0.0.1";  // published ports bind here; reported to the server
@@ -75,8 +77,6 @@ struct NodeAgentOptions {
   // averaged over this window.
   std::chrono::milliseconds cpu_sample_interval{5000};
   std::chrono::milliseconds cpu_window{30000};
-  // Run the registry's node-local exec checks of this node (node_checks.h).
-  bool exec_checks = true;
 };
 
 // One instance as this agent sees it (for tests, logs and `berthd agent` status).
@@ -91,12 +91,12 @@ struct InstanceView {
 class NodeAgent {
  public:
   // Reads the state file and starts the threads; registration happens in the background
-  // (a control plane that is not up yet is retried).
-  // `puller` (may be null) fetches images whose reference names a registry host.
+  // (a control plane that is not up yet is retried). `control` and `containers` outlive
+  // the NodeAgent.
   static Result<std::unique_ptr<NodeAgent>> Start(NodeAgentOptions options, Clock& clock,
-                                                  Agent& agent, image::ImageStore& images,
-                                                  image::Puller* puller);
-  // Stops the threads; containers keep running (a new NodeAgent adopts them).
+                                                  ControlPlane& control, Containers& containers);
+  // Stops the threads and kills running exec probes (ControlPlane::Shutdown ends the
+  // watch); containers keep running (a new NodeAgent adopts them).
   ~NodeAgent();
   NodeAgent(const NodeAgent&) = delete;
   NodeAgent& operator=(const NodeAgent&) = delete;
@@ -108,8 +108,7 @@ class NodeAgent {
  private:
   struct Inst;
   struct ProbeState;
-  NodeAgent(NodeAgentOptions options, Clock& clock, Agent& agent, image::ImageStore& images,
-            image::Puller* puller);
+  NodeAgent(NodeAgentOptions options, Clock& clock, ControlPlane& control, Containers& containers);
 
   void LeaseLoop();
   void WatchLoop();
@@ -127,17 +126,16 @@ class NodeAgent {
   void Follow(const std::shared_ptr<Inst>& inst);  // takes mu_ after Agent::Inspect
   void SampleCpu(const std::vector<std::shared_ptr<Inst>>& running);  // worker thread
   void Sync(const std::shared_ptr<Inst>& inst);  // status + registry, outside mu_
-  Result<ContainerInfo> RunContainer(const orchestrator::Assignment& a);
+  void RunExecProbe(std::shared_ptr<Inst> inst, int which, uint64_t generation,
+                    const orchestrator::Probe& probe, const std::string& name);  // exec pool
 
   Result<void> LoadOwned();
   void SaveOwnedLocked();  // under mu_
 
   const NodeAgentOptions options_;
   Clock& clock_;
-  Agent& agent_;
-  image::ImageStore& images_;
-  image::Puller* puller_;
-  ControlClient client_;
+  ControlPlane& control_;
+  Containers& containers_;
   std::atomic<int64_t> lease_{0};
   std::atomic<uint64_t> epoch_{0};  // +1 per registration: re-send every status
 
@@ -161,9 +159,9 @@ class NodeAgent {
   };
   std::map<std::string, CpuSampler> cpu_;
 
+  std::stop_source exec_stop_;  // requested when stopping: running exec probes are killed
   struct Pools;
   std::unique_ptr<Pools> pools_;
-  std::unique_ptr<NodeChecks> checks_;
   std::thread lease_thread_, watch_thread_, worker_thread_;
 };
 

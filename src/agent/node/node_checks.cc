@@ -14,29 +14,30 @@ namespace {
 constexpr auto kRetry = std::chrono::seconds(1);
 }  // namespace
 
-// The registry's exec runner port over this node's Agent (as berthd dev wires its own).
-class NodeChecks::AgentExec final : public registry::health::ContainerExec {
+// The registry's exec runner port over this node's containers (as berthd dev wires its own).
+class NodeChecks::ContainersExec final : public registry::health::ContainerExec {
  public:
-  explicit AgentExec(Agent& agent) : agent_(agent) {}
+  explicit ContainersExec(Containers& containers) : containers_(containers) {}
   Result<Outcome> Exec(const std::string& container, const std::vector<std::string>& argv,
                        std::chrono::milliseconds timeout, std::stop_token stop) override {
-    auto r = agent_.Exec(container, argv, {.timeout = timeout, .stop = std::move(stop)});
+    auto r = containers_.Exec(container, argv, {.timeout = timeout, .stop = std::move(stop)});
     if (!r) return std::unexpected(r.error());
     return Outcome{r->exit_code, r->out + r->err, r->timed_out};
   }
 
  private:
-  Agent& agent_;
+  Containers& containers_;
 };
 
-NodeChecks::NodeChecks(NodeChecksOptions options, Agent& agent)
+NodeChecks::NodeChecks(NodeChecksOptions options, Containers& containers)
     : options_(std::move(options)),
       client_(options_.server, options_.token),
-      exec_(std::make_unique<AgentExec>(agent)),
+      exec_(std::make_unique<ContainersExec>(containers)),
       io_(std::make_unique<asio::io_context>()) {}
 
-Result<std::unique_ptr<NodeChecks>> NodeChecks::Start(NodeChecksOptions options, Agent& agent) {
-  std::unique_ptr<NodeChecks> n(new NodeChecks(std::move(options), agent));
+Result<std::unique_ptr<NodeChecks>> NodeChecks::Start(NodeChecksOptions options,
+                                                      Containers& containers) {
+  std::unique_ptr<NodeChecks> n(new NodeChecks(std::move(options), containers));
   n->runner_ = std::make_unique<registry::health::ContainerExecRunner>(
       *n->io_, *n->exec_,
       registry::health::ContainerExecRunnerOptions{.threads =

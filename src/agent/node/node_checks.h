@@ -7,7 +7,7 @@
 //                  (resumed from the last revision seen, an event's or a progress line's:
 //                  the server filters out other nodes' changes; a compacted one lists again)
 //   io thread      the registry's CheckScheduler (the same timers, interval, timeout and
-//                  rise/fall as the leader's) with a ContainerExecRunner over Agent::Exec
+//                  rise/fall as the leader's) with a ContainerExecRunner over Containers::Exec
 //   report thread  each transition as PUT /v1/registry/{ns}/{svc}/{id}/health with the
 //                  agent's token; the latest result per instance is retried every second
 //                  while the control plane cannot be reached, and dropped when it answers
@@ -27,7 +27,7 @@
 #include <string>
 #include <thread>
 
-#include "agent/agent.h"
+#include "agent/node/containers.h"
 #include "agent/node/control_client.h"
 #include "core/error.h"
 #include "registry/health/container_exec_runner.h"
@@ -44,7 +44,8 @@ struct NodeChecksOptions {
 
 class NodeChecks {
  public:
-  static Result<std::unique_ptr<NodeChecks>> Start(NodeChecksOptions options, Agent& agent);
+  static Result<std::unique_ptr<NodeChecks>> Start(NodeChecksOptions options,
+                                                   Containers& containers);
   // Stops the threads and kills running check commands (about a second at most).
   ~NodeChecks();
   NodeChecks(const NodeChecks&) = delete;
@@ -60,9 +61,9 @@ class NodeChecks {
     registry::Health status = registry::Health::kCritical;
     std::string output;
   };
-  class AgentExec;
+  class ContainersExec;
 
-  NodeChecks(NodeChecksOptions options, Agent& agent);
+  NodeChecks(NodeChecksOptions options, Containers& containers);
   void SyncLoop();
   void ReportLoop();
   bool Sleep(std::chrono::milliseconds d);  // false once stopping
@@ -71,7 +72,7 @@ class NodeChecks {
 
   const NodeChecksOptions options_;
   ControlClient client_;
-  std::unique_ptr<AgentExec> exec_;
+  std::unique_ptr<ContainersExec> exec_;
   std::unique_ptr<asio::io_context> io_;
   std::thread io_thread_;
   std::unique_ptr<registry::health::ContainerExecRunner> runner_;

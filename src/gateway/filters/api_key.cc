@@ -4,8 +4,6 @@
 
 #include <fstream>
 
-#include "core/json.h"
-
 namespace berth::gateway::filters {
 namespace {
 
@@ -35,40 +33,25 @@ bool ApiKeyFilterFactory::Valid(std::string_view key) const {
   return ok;
 }
 
-Result<FilterFactoryPtr> ApiKeyFilterFactory::FromJson(const Json& j, std::string_view base_dir) {
-  if (auto r = RejectUnknownFields(j, {"header", "keys", "keys_file"}, "api_key"); !r) {
-    return std::unexpected(r.error());
-  }
+Result<FilterFactoryPtr> ApiKeyFilterFactory::FromConfig(const input::Node& n,
+                                                         std::string_view base_dir) {
   std::string header = "x-api-key";
-  if (j.contains("header")) {
-    if (!j["header"].is_string())
-      return Fail(ErrorCode::kInvalidArgument, "header must be a string");
-    header = j["header"].get<std::string>();
-  }
   std::vector<std::string> keys;
-  if (j.contains("keys")) {
-    if (!j["keys"].is_array()) return Fail(ErrorCode::kInvalidArgument, "keys must be a list");
-    for (const auto& k : j["keys"]) {
-      if (!k.is_string() || k.get<std::string>().empty()) {
-        return Fail(ErrorCode::kInvalidArgument, "keys must be non-empty strings");
-      }
-      keys.push_back(k.get<std::string>());
-    }
-  }
-  if (j.contains("keys_file")) {
-    if (!j["keys_file"].is_string())
-      return Fail(ErrorCode::kInvalidArgument, "keys_file must be a string");
-    std::string path = j["keys_file"].get<std::string>();
+  input::Object o(n);
+  o.Optional("header", header).Optional("keys", keys, input::ListOf(input::NonEmptyString));
+  const input::Node* file = o.Take("keys_file");
+  BERTH_TRY(o.Done());
+  if (file != nullptr) {
+    std::string path = BERTH_TRY(input::NonEmptyString(*file));
     if (!path.starts_with('/')) path = std::string(base_dir) + "/" + path;
     std::ifstream in(path);
-    if (!in) return Fail(ErrorCode::kNotFound, "keys_file " + path + ": cannot open");
+    if (!in) return Fail(ErrorCode::kNotFound, file->Invalid(path + ": cannot open").message);
     for (std::string line; std::getline(in, line);) {
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (!line.empty() && line[0] != '#') keys.push_back(line);
     }
   }
-  if (keys.empty())
-    return Fail(ErrorCode::kInvalidArgument, "needs keys or keys_file with at least one key");
+  if (keys.empty()) return n.Fail("needs keys or keys_file with at least one key");
   return std::make_shared<const ApiKeyFilterFactory>(std::move(header), std::move(keys));
 }
 

@@ -6,13 +6,14 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/error.h"
+#include "core/input.h"
 #include "gateway/filters/filter.h"
 
 namespace berth::gateway::filters {
 
 class ApiKeyFilterFactory final : public FilterFactory {
  public:
-  static Result<FilterFactoryPtr> FromJson(const nlohmann::json& config, std::string_view base_dir);
+  static Result<FilterFactoryPtr> FromConfig(const input::Node& config, std::string_view base_dir);
   ApiKeyFilterFactory(std::string header, std::vector<std::string> keys)
       : header_(std::move(header)), keys_(std::move(keys)) {}
   std::string_view name() const override { return "api_key"; }

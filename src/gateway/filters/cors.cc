@@ -2,16 +2,15 @@
 
 #include <algorithm>
 
-#include "core/json.h"
-
 namespace berth::gateway::filters {
 namespace {
 
-std::string Join(const Json& list) {
+// A list of names as one header value: "a, b".
+Result<std::string> JoinedList(const input::Node& n) {
   std::string out;
-  for (const auto& x : list) {
+  for (const std::string& x : BERTH_TRY(input::ListOf(input::String)(n))) {
     if (!out.empty()) out += ", ";
-    out += x.get<std::string>();
+    out += x;
   }
   return out;
 }
@@ -65,42 +64,21 @@ class CorsFilter final : public Filter {
 
 }  // namespace
 
-Result<FilterFactoryPtr> CorsFilterFactory::FromJson(const Json& j) {
-  if (auto r = RejectUnknownFields(j,
-                                   {"allow_origins", "allow_methods", "allow_headers",
-                                    "expose_headers", "max_age", "allow_credentials"},
-                                   "cors");
-      !r) {
-    return std::unexpected(r.error());
-  }
+Result<FilterFactoryPtr> CorsFilterFactory::FromConfig(const input::Node& n) {
   CorsConfig c;
-  auto strings = [](const Json& v) {
-    return v.is_array() &&
-           std::all_of(v.begin(), v.end(), [](const Json& x) { return x.is_string(); });
-  };
-  if (!j.contains("allow_origins") || !strings(j["allow_origins"]) || j["allow_origins"].empty()) {
-    return Fail(ErrorCode::kInvalidArgument, "allow_origins must be a non-empty list of origins");
-  }
-  for (const auto& o : j["allow_origins"]) c.allow_origins.push_back(o.get<std::string>());
-  for (auto [key, field] :
-       {std::pair{"allow_methods", &c.allow_methods}, std::pair{"allow_headers", &c.allow_headers},
-        std::pair{"expose_headers", &c.expose_headers}}) {
-    if (!j.contains(key)) continue;
-    if (!strings(j[key]))
-      return Fail(ErrorCode::kInvalidArgument, std::string(key) + " must be a list of strings");
-    *field = Join(j[key]);
-  }
-  if (j.contains("max_age")) {
-    if (!j["max_age"].is_number_integer() || j["max_age"].get<int64_t>() < 0) {
-      return Fail(ErrorCode::kInvalidArgument, "max_age must be a non-negative integer");
-    }
-    c.max_age_seconds = j["max_age"].get<int>();
-  }
-  if (j.contains("allow_credentials")) {
-    if (!j["allow_credentials"].is_boolean())
-      return Fail(ErrorCode::kInvalidArgument, "allow_credentials must be true or false");
-    c.allow_credentials = j["allow_credentials"].get<bool>();
-  }
+  input::Object o(n);
+  o.Required("allow_origins", c.allow_origins,
+             [](const input::Node& v) -> Result<std::vector<std::string>> {
+               auto list = BERTH_TRY(input::ListOf(input::String)(v));
+               if (list.empty()) return v.Fail("must list at least one origin");
+               return list;
+             })
+      .Optional("allow_methods", c.allow_methods, JoinedList)
+      .Optional("allow_headers", c.allow_headers, JoinedList)
+      .Optional("expose_headers", c.expose_headers, JoinedList)
+      .Optional("max_age", c.max_age_seconds, input::Int(0, INT32_MAX))
+      .Optional("allow_credentials", c.allow_credentials);
+  BERTH_TRY(o.Done());
   return std::make_shared<const CorsFilterFactory>(std::move(c));
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/error.h"
+#include "core/input.h"
 #include "gateway/filters/filter.h"
 
 namespace berth::gateway::filters {
@@ -23,7 +24,7 @@ struct CorsConfig {
 
 class CorsFilterFactory final : public FilterFactory {
  public:
-  static Result<FilterFactoryPtr> FromJson(const nlohmann::json& config);
+  static Result<FilterFactoryPtr> FromConfig(const input::Node& config);
   explicit CorsFilterFactory(CorsConfig config) : config_(std::move(config)) {}
   std::string_view name() const override { return "cors"; }
   std::unique_ptr<Filter> Create() const override;

@@ -1,6 +1,7 @@
 #include "gateway/filters/factory.h"
 
-#include "core/json.h"
+#include <fmt/core.h>
+
 #include "gateway/filters/api_key.h"
 #include "gateway/filters/cors.h"
 #include "gateway/filters/jwt.h"
@@ -8,15 +9,16 @@
 
 namespace berth::gateway::filters {
 
-Result<FilterFactoryPtr> CreateFilterFactory(std::string_view name, const Json& config,
+Result<FilterFactoryPtr> CreateFilterFactory(std::string_view name, const input::Node& config,
                                              std::string_view base_dir, std::string_view route) {
   (void)route;
-  if (!config.is_object()) return Fail(ErrorCode::kInvalidArgument, "must be a mapping");
-  if (name == "cors") return CorsFilterFactory::FromJson(config);
-  if (name == "jwt") return JwtFilterFactory::FromJson(config, base_dir);
-  if (name == "api_key") return ApiKeyFilterFactory::FromJson(config, base_dir);
-  if (name == "rate_limit") return RateLimitFilterFactory::FromJson(config);
-  return Fail(ErrorCode::kInvalidArgument, "unknown filter (cors, jwt, api_key, rate_limit)");
+  if (!config.IsMap()) return config.Fail("must be a mapping");
+  if (name == "cors") return CorsFilterFactory::FromConfig(config);
+  if (name == "jwt") return JwtFilterFactory::FromConfig(config, base_dir);
+  if (name == "api_key") return ApiKeyFilterFactory::FromConfig(config, base_dir);
+  if (name == "rate_limit") return RateLimitFilterFactory::FromConfig(config);
+  return config.Fail(
+      fmt::format("unknown filter {} (cors, jwt, api_key or rate_limit)", Quoted(name)));
 }
 
 }  // namespace berth::gateway::filters

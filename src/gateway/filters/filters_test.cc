@@ -27,7 +27,10 @@ struct Req {
 };
 
 FilterFactoryPtr Make(std::string_view name, const std::string& json) {
-  auto f = CreateFilterFactory(name, Json::parse(json), ".", "r");
+  auto doc = input::ParseJson(json, "filter");
+  EXPECT_TRUE(doc.has_value()) << doc.error().message;
+  if (!doc) return nullptr;
+  auto f = CreateFilterFactory(name, doc->root(), ".", "r");
   EXPECT_TRUE(f.has_value()) << f.error().message;
   return f ? *f : nullptr;
 }

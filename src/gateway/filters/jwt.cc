@@ -336,66 +336,38 @@ std::unique_ptr<Filter> JwtFilterFactory::Create() const {
   return std::make_unique<JwtFilter>(*this);
 }
 
-Result<FilterFactoryPtr> JwtFilterFactory::FromJson(const Json& j, std::string_view base_dir) {
-  if (auto r = RejectUnknownFields(j,
-                                   {"jwks_file", "jwks", "issuer", "audiences", "header",
-                                    "clock_skew_seconds", "forward_subject_header"},
-                                   "jwt");
-      !r) {
-    return std::unexpected(r.error());
-  }
+Result<FilterFactoryPtr> JwtFilterFactory::FromConfig(const input::Node& n,
+                                                      std::string_view base_dir) {
+  JwtVerifierOptions opts;
+  std::string header = "authorization";
+  std::string forward;
+  input::Object o(n);
+  o.ExactlyOneOf({"jwks_file", "jwks"})
+      .Optional("issuer", opts.issuer)
+      .Optional("audiences", opts.audiences, input::ListOf(input::String))
+      .Optional("clock_skew_seconds", opts.clock_skew_seconds, input::Int(0, 86'400))
+      .Optional("header", header)
+      .Optional("forward_subject_header", forward);
+  const input::Node* file = o.Take("jwks_file");
+  const input::Node* inline_jwks = o.Take("jwks");
+  BERTH_TRY(o.Done());
   std::string jwks;
-  if (j.contains("jwks_file") == j.contains("jwks")) {
-    return Fail(ErrorCode::kInvalidArgument, "needs one of jwks_file, jwks");
-  }
-  if (j.contains("jwks_file")) {
-    if (!j["jwks_file"].is_string())
-      return Fail(ErrorCode::kInvalidArgument, "jwks_file must be a string");
-    std::string path = j["jwks_file"].get<std::string>();
+  if (file != nullptr) {
+    std::string path = BERTH_TRY(input::NonEmptyString(*file));
     if (!path.starts_with('/')) path = std::string(base_dir) + "/" + path;
     std::ifstream in(path, std::ios::binary);
-    if (!in) return Fail(ErrorCode::kNotFound, "jwks_file " + path + ": cannot open");
+    if (!in) return Fail(ErrorCode::kNotFound, file->Invalid(path + ": cannot open").message);
     std::stringstream ss;
     ss << in.rdbuf();
     jwks = ss.str();
   } else {
-    jwks = j["jwks"].is_string() ? j["jwks"].get<std::string>() : j["jwks"].dump();
+    // The key set inline, as a JSON object or as its text.
+    jwks = inline_jwks->IsScalar() ? inline_jwks->text() : input::ToJson(*inline_jwks).dump();
   }
-  JwtVerifierOptions opts;
-  if (j.contains("issuer")) {
-    if (!j["issuer"].is_string())
-      return Fail(ErrorCode::kInvalidArgument, "issuer must be a string");
-    opts.issuer = j["issuer"].get<std::string>();
-  }
-  if (j.contains("audiences")) {
-    if (!j["audiences"].is_array())
-      return Fail(ErrorCode::kInvalidArgument, "audiences must be a list");
-    for (const auto& a : j["audiences"]) {
-      if (!a.is_string()) return Fail(ErrorCode::kInvalidArgument, "audiences must be strings");
-      opts.audiences.push_back(a.get<std::string>());
-    }
-  }
-  if (j.contains("clock_skew_seconds")) {
-    if (!j["clock_skew_seconds"].is_number_integer())
-      return Fail(ErrorCode::kInvalidArgument, "clock_skew_seconds must be an integer");
-    opts.clock_skew_seconds = j["clock_skew_seconds"].get<int64_t>();
-  }
-  std::string header = "authorization";
-  if (j.contains("header")) {
-    if (!j["header"].is_string())
-      return Fail(ErrorCode::kInvalidArgument, "header must be a string");
-    header = j["header"].get<std::string>();
-    std::transform(header.begin(), header.end(), header.begin(),
-                   [](unsigned char c) { return std::tolower(c); });
-  }
-  std::string forward;
-  if (j.contains("forward_subject_header")) {
-    if (!j["forward_subject_header"].is_string())
-      return Fail(ErrorCode::kInvalidArgument, "forward_subject_header must be a string");
-    forward = j["forward_subject_header"].get<std::string>();
-  }
+  std::transform(header.begin(), header.end(), header.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   auto verifier = JwtVerifier::Create(jwks, std::move(opts));
-  if (!verifier) return std::unexpected(verifier.error());
+  if (!verifier) return n.Fail(verifier.error().message);
   return std::make_shared<const JwtFilterFactory>(std::move(*verifier), header, forward);
 }
 

@@ -4,12 +4,13 @@
 // (with a small skew), iss and aud are checked. Any failure answers 401 with a
 // WWW-Authenticate naming the reason; success leaves the subject for later filters (rate
 // limiting by JWT subject) and may forward it upstream in a header.
-// Thread-safety: the factory (and its keys) is immutable after FromJson.
+// Thread-safety: the factory (and its keys) is immutable after FromConfig.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
 
 #include "core/error.h"
+#include "core/input.h"
 #include "gateway/filters/filter.h"
 
 namespace berth::gateway::filters {
@@ -22,7 +23,7 @@ class JwtVerifier;
 
 class JwtFilterFactory final : public FilterFactory {
  public:
-  static Result<FilterFactoryPtr> FromJson(const nlohmann::json& config, std::string_view base_dir);
+  static Result<FilterFactoryPtr> FromConfig(const input::Node& config, std::string_view base_dir);
   explicit JwtFilterFactory(std::shared_ptr<const JwtVerifier> verifier, std::string header,
                             std::string forward_subject_header);
   std::string_view name() const override { return "jwt"; }

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/json.h"
-
 namespace berth::gateway::filters {
 namespace {
 
@@ -74,47 +72,40 @@ std::unique_ptr<Filter> RateLimitFilterFactory::Create() const {
   return std::make_unique<RateLimitFilter>(*this);
 }
 
-Result<FilterFactoryPtr> RateLimitFilterFactory::FromJson(const Json& j) {
-  if (auto r =
-          RejectUnknownFields(j, {"requests_per_second", "burst", "key", "max_keys"}, "rate_limit");
-      !r) {
-    return std::unexpected(r.error());
+namespace {
+
+// route, client_ip, jwt_sub or {header: name}.
+Result<void> ReadKey(const input::Node& n, RateLimitConfig& c) {
+  if (n.IsMap()) {
+    input::Object o(n);
+    o.Required("header", c.header, input::NonEmptyString);
+    BERTH_TRY(o.Done());
+    c.key = RateLimitConfig::Key::kHeader;
+    return {};
   }
+  c.key = BERTH_TRY(
+      input::Enum<RateLimitConfig::Key>({{"route", RateLimitConfig::Key::kRoute},
+                                         {"client_ip", RateLimitConfig::Key::kClientIp},
+                                         {"jwt_sub", RateLimitConfig::Key::kJwtSubject}})(n));
+  return {};
+}
+
+}  // namespace
+
+Result<FilterFactoryPtr> RateLimitFilterFactory::FromConfig(const input::Node& n) {
   RateLimitConfig c;
-  if (!j.contains("requests_per_second") || !j["requests_per_second"].is_number() ||
-      j["requests_per_second"].get<double>() <= 0) {
-    return Fail(ErrorCode::kInvalidArgument, "requests_per_second must be a positive number");
-  }
-  c.requests_per_second = j["requests_per_second"].get<double>();
+  input::Object o(n);
+  o.Required("requests_per_second", c.requests_per_second,
+             [](const input::Node& v) -> Result<double> {
+               const double rps = BERTH_TRY(input::Number(0, 1e12)(v));
+               if (rps <= 0) return v.Fail("must be a positive number");
+               return rps;
+             });
   c.burst = std::max(1.0, c.requests_per_second);
-  if (j.contains("burst")) {
-    if (!j["burst"].is_number() || j["burst"].get<double>() < 1) {
-      return Fail(ErrorCode::kInvalidArgument, "burst must be a number >= 1");
-    }
-    c.burst = j["burst"].get<double>();
-  }
-  if (j.contains("key")) {
-    const Json& k = j["key"];
-    if (k == "client_ip") {
-      c.key = RateLimitConfig::Key::kClientIp;
-    } else if (k == "jwt_sub") {
-      c.key = RateLimitConfig::Key::kJwtSubject;
-    } else if (k == "route") {
-      c.key = RateLimitConfig::Key::kRoute;
-    } else if (k.is_object() && k.size() == 1 && k.contains("header") && k["header"].is_string()) {
-      c.key = RateLimitConfig::Key::kHeader;
-      c.header = k["header"].get<std::string>();
-    } else {
-      return Fail(ErrorCode::kInvalidArgument,
-                  "key must be route, client_ip, jwt_sub or {header: name}");
-    }
-  }
-  if (j.contains("max_keys")) {
-    if (!j["max_keys"].is_number_integer() || j["max_keys"].get<int64_t>() < 1) {
-      return Fail(ErrorCode::kInvalidArgument, "max_keys must be a positive integer");
-    }
-    c.max_keys = j["max_keys"].get<size_t>();
-  }
+  o.Optional("burst", c.burst, input::Number(1, 1e12))
+      .Optional("max_keys", c.max_keys, input::Int(1, INT64_MAX));
+  if (const input::Node* key = o.Take("key")) o.Check(ReadKey(*key, c));
+  BERTH_TRY(o.Done());
   return std::make_shared<const RateLimitFilterFactory>(std::move(c));
 }
 

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/input.h"
 #include "gateway/filters/filter.h"
 
 namespace berth::gateway::filters {
@@ -29,7 +30,7 @@ struct RateLimitConfig {
 
 class RateLimitFilterFactory final : public FilterFactory {
  public:
-  static Result<FilterFactoryPtr> FromJson(const nlohmann::json& config);
+  static Result<FilterFactoryPtr> FromConfig(const input::Node& config);
   explicit RateLimitFilterFactory(RateLimitConfig config) : config_(std::move(config)) {}
   std::string_view name() const override { return "rate_limit"; }
   std::unique_ptr<Filter> Create() const override;

@@ -11,10 +11,13 @@
 #include <optional>
 #include <string_view>
 
+#include "core/random.h"
 #include "gateway/lb/host.h"
-#include "gateway/lb/random.h"
 
 namespace berth::gateway::lb {
+
+// Balancers that pick at random take the one Random interface (core/random.h).
+using ::berth::Random;
 
 enum class Policy { kRoundRobin, kWeightedRoundRobin, kLeastRequest, kRingHash, kMaglev, kRandom };
 

@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 
+#include "core/testing/random.h"
 #include "gateway/lb/maglev.h"
 #include "gateway/lb/outlier_detector.h"
 
@@ -43,7 +44,7 @@ TEST(PolicyTest, ParsesEveryNameAndRejectsOthers) {
 
 TEST(RoundRobinTest, SpreadsEvenlyIgnoringWeights) {
   HostSet set(MakeHosts({1, 5, 1}));
-  DefaultRandom random(1);
+  FastRandom random(1);
   auto lb = CreateLoadBalancer(Policy::kRoundRobin, set, random);
   auto counts = Spread(*lb, 300);
   ASSERT_EQ(counts.size(), 3u);
@@ -52,7 +53,7 @@ TEST(RoundRobinTest, SpreadsEvenlyIgnoringWeights) {
 
 TEST(WeightedRoundRobinTest, SmoothInterleavingMatchesWeights) {
   HostSet set(MakeHosts({5, 1, 1}));
-  DefaultRandom random(1);
+  FastRandom random(1);
   auto lb = CreateLoadBalancer(Policy::kWeightedRoundRobin, set, random);
   std::string order;
   for (int i = 0; i < 7; ++i) order += lb->ChooseHost({})->address()[7];
@@ -66,7 +67,7 @@ TEST(WeightedRoundRobinTest, SmoothInterleavingMatchesWeights) {
 TEST(LeastRequestTest, PrefersTheLessLoadedOfTwo) {
   auto hosts = MakeHosts({1, 1});
   HostSet set(hosts);
-  DefaultRandom random(7);
+  FastRandom random(7);
   auto lb = CreateLoadBalancer(Policy::kLeastRequest, set, random);
   for (int i = 0; i < 5; ++i) hosts[0]->AddActiveRequest();
   auto counts = Spread(*lb, 100);
@@ -75,7 +76,7 @@ TEST(LeastRequestTest, PrefersTheLessLoadedOfTwo) {
 
 TEST(LeastRequestTest, SpreadsEvenlyWhenIdle) {
   HostSet set(MakeHosts({1, 1, 1, 1}));
-  DefaultRandom random(3);
+  FastRandom random(3);
   auto lb = CreateLoadBalancer(Policy::kLeastRequest, set, random);
   auto counts = Spread(*lb, 4000);
   ASSERT_EQ(counts.size(), 4u);
@@ -84,7 +85,7 @@ TEST(LeastRequestTest, SpreadsEvenlyWhenIdle) {
 
 TEST(RandomTest, SpreadsRoughlyEvenly) {
   HostSet set(MakeHosts({1, 1, 1}));
-  DefaultRandom random(5);
+  FastRandom random(5);
   auto lb = CreateLoadBalancer(Policy::kRandom, set, random);
   auto counts = Spread(*lb, 3000);
   for (auto& [addr, n] : counts) EXPECT_NEAR(n, 1000, 150) << addr;
@@ -103,7 +104,7 @@ class HashPolicyTest : public ::testing::TestWithParam<Policy> {};
 
 TEST_P(HashPolicyTest, SameKeySameHostAndWeightedSpread) {
   HostSet set(MakeHosts({1, 1, 2}));
-  DefaultRandom random(9);
+  FastRandom random(9);
   auto lb = CreateLoadBalancer(GetParam(), set, random);
   LbContext ctx{HashKey("user-42")};
   Host* first = lb->ChooseHost(ctx);
@@ -117,7 +118,7 @@ TEST_P(HashPolicyTest, SameKeySameHostAndWeightedSpread) {
 TEST_P(HashPolicyTest, RemovingAHostMovesOnlyItsKeys) {
   auto hosts = MakeHosts({1, 1, 1, 1});
   HostSet set(hosts);
-  DefaultRandom random(9);
+  FastRandom random(9);
   auto lb = CreateLoadBalancer(GetParam(), set, random);
   std::vector<Host*> before;
   for (int i = 0; i < 1000; ++i) before.push_back(lb->ChooseHost({HashKey(std::to_string(i))}));
@@ -143,7 +144,7 @@ TEST(OutlierDetectorTest, SkipsEjectedHostsUntilEjectionEnds) {
   config.consecutive_5xx = 3;
   config.base_ejection_time = std::chrono::seconds(10);
   OutlierDetector detector(set, config, clock);
-  DefaultRandom random(1);
+  FastRandom random(1);
   auto lb = CreateLoadBalancer(Policy::kRoundRobin, set, random);
 
   detector.Report(*hosts[1], Outcome::k5xx);
@@ -205,7 +206,7 @@ TEST(OutlierDetectorTest, NeverEjectsMoreThanMaxPercent) {
 TEST(PanicTest, PicksFromAllHostsWhenTooFewAreHealthy) {
   auto hosts = MakeHosts({1, 1, 1, 1});
   HostSet set(hosts, /*panic_threshold_percent=*/50);
-  DefaultRandom random(1);
+  FastRandom random(1);
   auto lb = CreateLoadBalancer(Policy::kRoundRobin, set, random);
   hosts[0]->set_health_failed(true);
   set.Recompute();
@@ -222,7 +223,7 @@ TEST(PanicTest, PicksFromAllHostsWhenTooFewAreHealthy) {
 
 TEST(EmptySetTest, EveryPolicyReturnsNull) {
   HostSet set({});
-  DefaultRandom random(1);
+  FastRandom random(1);
   for (auto p : {Policy::kRoundRobin, Policy::kWeightedRoundRobin, Policy::kLeastRequest,
                  Policy::kRingHash, Policy::kMaglev, Policy::kRandom}) {
     EXPECT_EQ(CreateLoadBalancer(p, set, random)->ChooseHost({}), nullptr) << PolicyName(p);

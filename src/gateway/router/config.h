@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/input.h"
 #include "gateway/router/route.h"
 
 namespace berth::gateway::router {
@@ -45,6 +46,9 @@ struct RouteEntry {
 // Parses one entry of `routes:` (a JSON or YAML mapping) that must have a name.
 Result<RouteEntry> ParseRouteEntry(std::string_view text, std::string_view origin = "route",
                                    std::string_view base_dir = ".");
+// Reads one entry from a document already parsed; `name` names it when it has no "name".
+Result<RouteEntry> ReadRouteEntry(const input::Node& entry, std::string_view name,
+                                  std::string_view base_dir = ".");
 
 // Parses one service's settings (an entry of `services:`) for cluster `cluster_name`.
 // `allow_endpoints` false refuses `endpoints:` (registry services get theirs from the
@@ -53,6 +57,10 @@ Result<std::shared_ptr<const Cluster>> ParseServiceSettings(std::string_view tex
                                                             std::string_view cluster_name,
                                                             std::string_view origin = "service",
                                                             bool allow_endpoints = true);
+// The same from a document already parsed (a null node: every setting at its default).
+Result<std::shared_ptr<const Cluster>> ReadServiceSettings(const input::Node& settings,
+                                                           std::string_view cluster_name,
+                                                           bool allow_endpoints = true);
 
 // A whole document checked by the strict parser, then split into its entries as compact
 // JSON text (YAML converted), for storing them one key each.

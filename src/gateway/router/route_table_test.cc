@@ -169,7 +169,7 @@ TEST(ConfigTest, StoredRouteTargetsSelectRegistryInstancesByTagAndPort) {
       bad(R"({"name": "a", "targets": [{"service": "s", "tags": ["a,b"]}]})").find("is not a tag"),
       std::string::npos);
   EXPECT_NE(bad(R"({"name": "a", "targets": [{"service": "s", "port": 0}]})")
-                .find("targets[0].port: must be in [1, 65535]"),
+                .find("targets[0].port: must be an integer from 1 to 65535"),
             std::string::npos);
   EXPECT_NE(
       bad(R"({"name": "a", "targets": [{"service": "s", "port": 70000}]})").find("targets[0].port"),
@@ -197,13 +197,13 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, ConfigErrorTest,
     ::testing::Values(
         BadCase{"routes: [{name: a, upstreams: [\"127.0.0.1:1\"], colour: red}]",
-                "unknown field \"colour\""},
+                "routes.yaml:1:47: routes[0].colour: unknown field"},
         BadCase{"routes: [{name: a, match: {regex: \"(\"}, upstreams: [\"127.0.0.1:1\"]}]",
-                "route \"a\".match.regex: invalid regex"},
+                "routes[0].match.regex: invalid regex"},
         BadCase{"routes: [{name: a, upstreams: [\"nohost\"]}]", "must be host:port"},
         BadCase{"routes: [{name: a, upstreams: [\"example.com:80\"]}]", "IP literal"},
         BadCase{"routes: [{name: a, upstreams: [\"127.0.0.1:99999\"]}]", "bad port"},
-        BadCase{"routes: [{name: a}]", "exactly one of service, upstreams, targets"},
+        BadCase{"routes: [{name: a}]", "routes[0]: needs one of service, upstreams or targets"},
         BadCase{"routes: [{name: a, service: s}, {name: a, service: s}]", "duplicate route name"},
         BadCase{"routes: [{name: a, service: s, lb: fastest}]", "unknown policy \"fastest\""},
         BadCase{"routes: [{name: a, service: s, hosts: [\"a*.com\"]}]", "wildcards only"},
@@ -214,12 +214,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"routes: [{name: a, service: s, filters: [{jwt: {jwks_file: /nonexistent}}]}]",
                 "cannot open"},
         BadCase{"routes: [{name: a, service: s, retry: {on: [404]}}]", "5xx status"},
-        BadCase{"routes: [{name: a, service: s, targets: []}]", "exactly one of"},
+        BadCase{"routes: [{name: a, service: s, targets: []}]",
+                "takes only one of service, upstreams or targets; got service and targets"},
         BadCase{"routes: [{name: a, targets: [{service: s, weight: 0}]}]", "weights add up to 0"},
         BadCase{"routes: [{name: a, targets: [{service: s, tags: [deploy=1]}]}]",
                 "tags and port select registry instances"},
-        BadCase{"routes: {name: a}", "routes: must be a list"}, BadCase{"routes: [", "line"},
-        BadCase{"", "empty configuration"}));
+        BadCase{"routes: {name: a}", "routes: must be a list"},
+        BadCase{"routes: [", "routes.yaml:1:9: invalid YAML"}, BadCase{"", "empty configuration"}));
 
 }  // namespace
 }  // namespace berth::gateway::router

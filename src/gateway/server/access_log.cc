@@ -5,35 +5,9 @@
 #include <time.h>
 #include <unistd.h>
 
-namespace berth::gateway::server {
+#include "core/json_writer.h"
 
-void AppendJsonEscaped(std::string& out, std::string_view s) {
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-}
+namespace berth::gateway::server {
 
 AccessLog::AccessLog(const std::string& path) {
   if (!path.empty()) fd_ = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
@@ -56,26 +30,42 @@ void AccessLog::Write(const AccessRecord& r) {
     strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
     cached_time_ = buf;
   }
-  auto str = [&](std::string_view key, std::string_view v) {
-    buffer_ += ",\"";
-    buffer_ += key;
-    buffer_ += "\":\"";
-    AppendJsonEscaped(buffer_, v);
-    buffer_ += '"';
-  };
-  buffer_ += fmt::format("{{\"time\":\"{}.{:03d}Z\"", cached_time_, r.wall_ms % 1000);
-  str("route", r.route);
-  str("cluster", r.cluster);
-  str("upstream", r.upstream);
-  str("method", r.method);
-  str("path", r.path);
-  buffer_ += fmt::format(
-      ",\"status\":{},\"bytes_in\":{},\"bytes_out\":{},\"duration_ms\":{:.3f},\"attempts\":{}",
-      r.status, r.bytes_in, r.bytes_out, r.duration_ms, r.attempts);
-  str("request_id", r.request_id);
-  str("client", r.client);
-  if (!r.flags.empty()) str("flags", r.flags);
-  buffer_ += "}\n";
+  char time[40];
+  const auto end =
+      fmt::format_to_n(time, sizeof(time), "{}.{:03d}Z", cached_time_, r.wall_ms % 1000).out;
+  // Client-controlled strings (path, request id) may be any bytes: ill-formed UTF-8 is
+  // replaced, so every line stays valid JSON.
+  JsonWriter w(buffer_, JsonWriter::Utf8::kReplace);
+  w.BeginObject()
+      .Key("time")
+      .String(std::string_view(time, end - time))
+      .Key("route")
+      .String(r.route)
+      .Key("cluster")
+      .String(r.cluster)
+      .Key("upstream")
+      .String(r.upstream)
+      .Key("method")
+      .String(r.method)
+      .Key("path")
+      .String(r.path)
+      .Key("status")
+      .Int(r.status)
+      .Key("bytes_in")
+      .Uint(r.bytes_in)
+      .Key("bytes_out")
+      .Uint(r.bytes_out)
+      .Key("duration_ms")
+      .Fixed(r.duration_ms, 3)
+      .Key("attempts")
+      .Int(r.attempts)
+      .Key("request_id")
+      .String(r.request_id)
+      .Key("client")
+      .String(r.client);
+  if (!r.flags.empty()) w.Key("flags").String(r.flags);
+  w.EndObject();
+  buffer_ += '\n';
   if (buffer_.size() >= 32 * 1024) Flush();
 }
 

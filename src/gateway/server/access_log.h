@@ -44,7 +44,4 @@ class AccessLog {
   std::string cached_time_;  // "2026-11-27T05:00:00"
 };
 
-// Appends `s` to `out` as a JSON string body (without quotes).
-void AppendJsonEscaped(std::string& out, std::string_view s);
-
 }  // namespace berth::gateway::server

@@ -12,8 +12,8 @@
 #include <asio/ip/tcp.hpp>
 #include <optional>
 
+#include "core/random.h"
 #include "gateway/lb/load_balancer.h"
-#include "gateway/lb/random.h"
 #include "gateway/router/route.h"
 #include "gateway/server/body_pump.h"
 #include "gateway/server/downstream.h"

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/testing/random.h"
 #include "gateway/server/cluster_manager.h"
 #include "gateway/server/stats.h"
 #include "gateway/testing/worker_loop.h"
@@ -237,7 +238,7 @@ TEST(UpstreamTargetTest, TargetsArePickedByWeight) {
   router::Route route;
   route.targets = {{"a", 1}, {"b", 3}};
   route.total_weight = 4;
-  lb::ScriptedRandom random({0, 1, 3, 4});
+  ScriptedRandom random({0, 1, 3, 4});
   EXPECT_EQ(ChooseTarget(route, random).cluster, "a");
   EXPECT_EQ(ChooseTarget(route, random).cluster, "b");
   EXPECT_EQ(ChooseTarget(route, random).cluster, "b");

@@ -30,7 +30,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/http/parser.h"
-#include "gateway/lb/random.h"
+#include "core/random.h"
 #include "gateway/router/route_table.h"
 #include "gateway/server/cluster_manager.h"
 #include "gateway/server/io_buffer.h"
@@ -160,7 +160,7 @@ class Worker {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   std::thread thread_;
   std::atomic<bool> stopped_{false};
-  lb::DefaultRandom random_;
+  FastRandom random_;
   WorkerStats stats_;
   ClusterManager clusters_;
   std::shared_ptr<const router::RouteTable> routes_;

@@ -2,7 +2,7 @@
 
 #include "registry/dns/answerer.h"
 #include "registry/dns/message.h"
-#include "registry/testing/fake_store.h"
+#include "store/testing/fake_store.h"
 
 namespace berth::registry::dns {
 namespace {
@@ -132,7 +132,7 @@ class AnswererTest : public ::testing::Test {
     return answerer_.Answer(p.query);
   }
   ManualClock clock_;
-  registry::testing::FakeStore store_{clock_};
+  store::testing::FakeStore store_{clock_};
   Registry registry_{store_, clock_};
   Answerer answerer_{registry_};
 };

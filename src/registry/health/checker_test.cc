@@ -8,9 +8,9 @@
 #include <asio/executor_work_guard.hpp>
 #include <thread>
 
-#include "registry/testing/fake_store.h"
 #include "registry/testing/http_stub.h"
 #include "registry/testing/local_exec_runner.h"
+#include "store/testing/fake_store.h"
 
 namespace berth::registry::health {
 namespace {
@@ -67,7 +67,7 @@ class CheckerTest : public ::testing::Test {
   }
 
   SystemClock clock_;
-  registry::testing::FakeStore store_{clock_};
+  store::testing::FakeStore store_{clock_};
   Registry registry_{store_, clock_};
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(io_);

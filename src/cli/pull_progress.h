@@ -1,5 +1,7 @@
-// `berth run|ps|logs|exec|stop|start|rm|inspect` and `berth image
-// import|pull|build|ls|rm|inspect`, over the agent endpoints (api/container_endpoints.h).
+// How `berth image pull` shows its blobs coming in (cmd_image.cc). On a terminal: one redrawn
+// bar for all blobs (bytes, percent, blobs done) and a line per finished blob. Otherwise plain
+// lines, two per blob: "pulling <digest> (<size>)" when it starts, "pulled  <digest>" when done.
+// Thread-safety: single-threaded.
 #pragma once
 
 #include <cstdint>
@@ -8,13 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/cli.h"
-
 namespace berth::cli {
 
-// How `berth image pull` shows its blobs coming in. On a terminal: one redrawn bar for all
-// blobs (bytes, percent, blobs done) and a line per finished blob. Otherwise plain lines,
-// two per blob: "pulling <digest> (<size>)" when it starts, "pulled  <digest>" when done.
 class PullProgressView {
  public:
   PullProgressView(std::ostream& out, bool terminal);
@@ -37,7 +34,7 @@ class PullProgressView {
   std::vector<std::string> order_;
 };
 
-void AddContainerCommands(CLI::App& app, Context& ctx);
-void AddImageCommands(CLI::App& app, Context& ctx);
+// "sha256:abcdef..." -> the first `n` hex digits.
+std::string ShortId(const std::string& id, size_t n = 12);
 
 }  // namespace berth::cli

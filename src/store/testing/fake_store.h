@@ -1,5 +1,5 @@
-// An in-memory store::Store for the registry's unit tests only (integration tests use the
-// real sqlite store). Revisions, prefix ranges, txn compares, watches from a revision and
+// An in-memory store::Store for unit tests (registry, gateway, dns...; integration tests use
+// the real sqlite store). Revisions, prefix ranges, txn compares, watches from a revision and
 // leases that expire by the injected Clock (checked on every call and by ExpireLeases).
 // Watch callbacks run synchronously on the writing thread after the write, serialized, in
 // revision order. No compaction.
@@ -14,7 +14,7 @@
 #include "core/clock.h"
 #include "store/store.h"
 
-namespace berth::registry::testing {
+namespace berth::store::testing {
 
 class FakeStore final : public store::Store {
  public:
@@ -71,4 +71,4 @@ class FakeStore final : public store::Store {
   std::mutex deliver_mu_;  // one delivery at a time
 };
 
-}  // namespace berth::registry::testing
+}  // namespace berth::store::testing

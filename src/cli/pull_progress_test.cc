@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "cli/cmd_container.h"
+#include "cli/pull_progress.h"
 
 namespace berth::cli {
 namespace {

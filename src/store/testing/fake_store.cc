@@ -1,10 +1,10 @@
-#include "registry/testing/fake_store.h"
+#include "store/testing/fake_store.h"
 
 #include <fmt/core.h>
 
 #include <algorithm>
 
-namespace berth::registry::testing {
+namespace berth::store::testing {
 
 namespace {
 thread_local bool tls_delivering = false;
@@ -421,4 +421,4 @@ void FakeStore::CancelAllWatches(std::string reason) {
   Deliver();
 }
 
-}  // namespace berth::registry::testing
+}  // namespace berth::store::testing
