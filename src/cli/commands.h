@@ -24,6 +24,7 @@ void AddContainerCommands(CLI::App& app, Context& ctx);  // run, ps, logs, ... (
 void AddImageCommands(CLI::App& app, Context& ctx);      // image ... (cmd_image.cc)
 void AddNodeCommands(CLI::App& app, Context& ctx);       // node ... (cmd_node.cc)
 void AddRouteCommands(CLI::App& app, Context& ctx);      // route ... (cmd_route.cc)
+void AddConfigCommands(CLI::App& app, Context& ctx);     // config ... (cmd_config.cc)
 // completion bash|zsh and the hidden __complete (completion.cc).
 void AddCompletionCommands(CLI::App& app, Context& ctx);
 

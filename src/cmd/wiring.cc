@@ -9,6 +9,7 @@
 
 #include "api/admission_endpoints.h"
 #include "api/app_endpoints.h"
+#include "api/config_endpoints.h"
 #include "api/container_endpoints.h"
 #include "api/logs_endpoints.h"
 #include "api/node_endpoints.h"
@@ -16,6 +17,7 @@
 #include "api/route_endpoints.h"
 #include "api/scan_endpoints.h"
 #include "cmd/agent_role.h"
+#include "config/config_center.h"
 #include "core/log.h"
 #include "core/units.h"
 #include "gateway/endpoint_source.h"
@@ -86,6 +88,7 @@ class Started final : public Components {
 
   std::unique_ptr<registry::Component> registry;
   std::unique_ptr<gateway::RouteStore> routes;
+  std::unique_ptr<config::ConfigCenter> configs;
   AgentParts agent;
   std::unique_ptr<AgentContainerExec> container_exec;    // the registry's exec checks
   std::unique_ptr<security::scan::ScanService> scanner;  // beside the image store
@@ -222,6 +225,10 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   // Gateway routes in the store: /v1/routes and /v1/gateway/services.
   started->routes = std::make_unique<gateway::RouteStore>(w.store, w.data_dir);
   api::RegisterRouteEndpoints(router, *started->routes);
+
+  // Configuration center: versioned config items in the store, /v1/configs.
+  started->configs = std::make_unique<config::ConfigCenter>(w.store, w.clock);
+  api::RegisterConfigEndpoints(router, *started->configs);
 
   // Admission policy per namespace: judged on apply, run, scale-up and rollouts.
   started->admission =

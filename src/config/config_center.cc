@@ -3,7 +3,9 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
+#include <thread>
 
 #include "config/formats.h"
 #include "core/input.h"
@@ -54,6 +56,13 @@ Result<void> CheckSize(std::string_view ns, std::string_view name, size_t size,
               fmt::format("config {} is {} bytes ({}); the limit in namespace {} is {} ({})",
                           ItemName(ns, name), size, FormatBytes(static_cast<int64_t>(size)), ns,
                           settings.max_item_bytes, FormatBytes(settings.max_item_bytes)));
+}
+
+// After a lost compare-and-swap: wait a little, longer each time and different per thread,
+// so writers of one namespace (they all compare its usage record) do not collide again.
+void BackOff(int attempt) {
+  const auto spread = std::hash<std::thread::id>{}(std::this_thread::get_id()) % 7 + 1;
+  std::this_thread::sleep_for(std::chrono::microseconds(40 * (attempt + 1) * spread));
 }
 
 }  // namespace
@@ -244,7 +253,10 @@ Result<WriteResult> ConfigCenter::Commit(std::string_view ns, std::string_view n
     }
     for (auto& op : s.ops) txn.success.push_back(std::move(op));
     auto r = BERTH_TRY(store_.Txn(txn));
-    if (!r.succeeded) continue;  // someone wrote meanwhile: read again
+    if (!r.succeeded) {  // someone wrote meanwhile: read again
+      BackOff(attempt);
+      continue;
+    }
     out.revision = r.revision;
     out.item.mod_revision = r.revision;
     return out;
@@ -888,7 +900,10 @@ Result<ImportResult> ConfigCenter::Import(std::string_view ns, std::string_view 
     if (settings.created_ms == 0) settings.created_ms = clock_.WallMillis();
     txn.success.push_back(TxnOp::Put(NamespaceKey(ns), Dump(ToJson(settings))));
     auto r = BERTH_TRY(store_.Txn(txn));
-    if (!r.succeeded) continue;
+    if (!r.succeeded) {
+      BackOff(attempt);
+      continue;
+    }
     out.revision = r.revision;
     return out;
   }

@@ -102,7 +102,7 @@ struct LogReplay {
 };
 
 struct ConfigCenterOptions {
-  int retries = 16;  // compare-and-swap attempts before a write gives up (kUnavailable)
+  int retries = 64;  // compare-and-swap attempts before a write gives up (kUnavailable)
 };
 
 class ConfigCenter {

@@ -6,6 +6,7 @@
 namespace berth::config {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 std::string ErrorOf(Format f, std::string_view text) {
@@ -25,8 +26,9 @@ TEST(FormatsTest, YamlDuplicateKeyIsRefused) {
 
 TEST(FormatsTest, JsonErrorsNameLineAndColumn) {
   EXPECT_EQ(ErrorOf(Format::kJson, "{\"a\": [1, 2]}"), "");
-  EXPECT_THAT(ErrorOf(Format::kJson, "{\n  \"a\": 1,\n  \"b\": }\n"), HasSubstr("shop/app:3:"));
-  EXPECT_THAT(ErrorOf(Format::kJson, "{\"a\": 1} trailing"), HasSubstr("shop/app:1:"));
+  EXPECT_THAT(ErrorOf(Format::kJson, "{\n  \"a\": 1,\n  \"b\": }\n"), AllOf(HasSubstr("shop/app"), HasSubstr("line 3, column 8")));
+  EXPECT_THAT(ErrorOf(Format::kJson, "{\"a\": 1} trailing"),
+              AllOf(HasSubstr("shop/app"), HasSubstr("line 1, column 12")));
 }
 
 TEST(FormatsTest, TomlErrorsNameTheLine) {

@@ -1,0 +1,29 @@
+// The configuration center's endpoints (config_endpoints.cc), over config::ConfigCenter.
+// Items live in a config namespace (admins create one; "default" always exists):
+//   GET    /v1/configs/{ns}[?prefix&label=k=v&limit&after]   items (paginated, filtered)
+//   GET    /v1/configs/{ns}/{name}[?version=N]               an item with a version's content
+//   PUT    /v1/configs/{ns}/{name}                           publish, draft or gray-publish
+//   DELETE /v1/configs/{ns}/{name}                           the item and its history
+//   GET    /v1/configs/{ns}/{name}/history[?limit]           versions, newest first
+//   GET    /v1/configs/{ns}/{name}/diff?from=A&to=B          unified diff of two versions
+//   POST   /v1/configs/{ns}/{name}/rollback                  {"to":V,"message"}
+//   POST   /v1/configs/{ns}/{name}/publish                   the draft ({"gray","message"})
+//   POST   /v1/configs/{ns}/{name}/promote|abort             end a gray release
+//   GET|DELETE /v1/configs/{ns}/{name}/draft
+//   GET    /v1/configs/{ns}/{name}/status                    consumers' acknowledgements
+//   GET    /v1/config-namespaces                             namespaces (those the caller sees)
+//   GET|PUT|DELETE /v1/config-namespaces/{ns}                settings (writes: global admin)
+//   GET    /v1/config-namespaces/{ns}/export                 every released item, one file
+//   POST   /v1/config-namespaces/{ns}/import[?dry_run]       that file back, all or nothing
+// Viewers of the namespace read; operators write (audited by the server, content never in
+// the audit record: only the path and the answer's status are).
+#pragma once
+
+#include "api/router.h"
+#include "config/config_center.h"
+
+namespace berth::api {
+
+void RegisterConfigEndpoints(Router& router, config::ConfigCenter& center);
+
+}  // namespace berth::api
