@@ -17,13 +17,25 @@
 //   POST   /v1/config-namespaces/{ns}/import[?dry_run]       that file back, all or nothing
 // Viewers of the namespace read; operators write (audited by the server, content never in
 // the audit record: only the path and the answer's status are).
+//
+// Secrets (secret_endpoints.cc, over config::SecretStore), in the same namespaces:
+//   GET    /v1/secrets/{ns}                       names and metadata (viewers), never values
+//   GET    /v1/secrets/{ns}/{name}[?reveal][&version=N]  metadata; the value with ?reveal, for
+//                                                 an admin of the namespace only
+//   PUT    /v1/secrets/{ns}/{name}                {"value"}: a new version (operator)
+//   DELETE /v1/secrets/{ns}/{name}                every version (operator)
+//   GET    /v1/secrets/{ns}/{name}/history        versions' metadata
+//   POST   /v1/secrets:rotate-key                 new master key, every data key re-wrapped
+//                                                 (global admin)
 #pragma once
 
 #include "api/router.h"
 #include "config/config_center.h"
+#include "config/secrets.h"
 
 namespace berth::api {
 
 void RegisterConfigEndpoints(Router& router, config::ConfigCenter& center);
+void RegisterSecretEndpoints(Router& router, config::SecretStore& secrets);
 
 }  // namespace berth::api

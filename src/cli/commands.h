@@ -25,6 +25,7 @@ void AddImageCommands(CLI::App& app, Context& ctx);      // image ... (cmd_image
 void AddNodeCommands(CLI::App& app, Context& ctx);       // node ... (cmd_node.cc)
 void AddRouteCommands(CLI::App& app, Context& ctx);      // route ... (cmd_route.cc)
 void AddConfigCommands(CLI::App& app, Context& ctx);     // config ... (cmd_config.cc)
+void AddSecretCommands(CLI::App& app, Context& ctx);     // secret ... (cmd_secret.cc)
 // completion bash|zsh and the hidden __complete (completion.cc).
 void AddCompletionCommands(CLI::App& app, Context& ctx);
 

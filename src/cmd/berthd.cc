@@ -258,6 +258,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     cmd->add_option("--dns", flags.components.dns, "Registry DNS address host:port, or none")
         ->capture_default_str();
+    cmd->add_option("--secrets-key-file", flags.components.secrets_key_file,
+                    "Secrets' master key (64 hex digits) instead of <data-dir>/secrets/master.keys "
+                    "(BERTH_SECRETS_KEY comes first)");
     cmd->add_option("--node-grace", flags.components.node_grace,
                     "How long a lost node keeps its instances before they move (e.g. 30s)")
         ->capture_default_str();

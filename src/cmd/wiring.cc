@@ -18,6 +18,7 @@
 #include "api/scan_endpoints.h"
 #include "cmd/agent_role.h"
 #include "config/config_center.h"
+#include "config/secrets.h"
 #include "core/log.h"
 #include "core/units.h"
 #include "gateway/endpoint_source.h"
@@ -89,6 +90,7 @@ class Started final : public Components {
   std::unique_ptr<registry::Component> registry;
   std::unique_ptr<gateway::RouteStore> routes;
   std::unique_ptr<config::ConfigCenter> configs;
+  std::unique_ptr<config::SecretStore> secrets;
   AgentParts agent;
   std::unique_ptr<AgentContainerExec> container_exec;    // the registry's exec checks
   std::unique_ptr<security::scan::ScanService> scanner;  // beside the image store
@@ -229,6 +231,15 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   // Configuration center: versioned config items in the store, /v1/configs.
   started->configs = std::make_unique<config::ConfigCenter>(w.store, w.clock);
   api::RegisterConfigEndpoints(router, *started->configs);
+  // Secrets: AES-256-GCM under per-version data keys wrapped by the master key.
+  {
+    const char* env = std::getenv("BERTH_SECRETS_KEY");
+    auto keys = config::LoadMasterKeys(w.data_dir, w.flags.secrets_key_file, env ? env : "");
+    if (!keys) return std::unexpected(Wrap(keys.error(), "secrets' master key"));
+    started->secrets = std::make_unique<config::SecretStore>(w.store, w.clock, *started->configs,
+                                                             std::move(*keys));
+    api::RegisterSecretEndpoints(router, *started->secrets);
+  }
 
   // Admission policy per namespace: judged on apply, run, scale-up and rollouts.
   started->admission =

@@ -215,6 +215,15 @@ std::map<std::string, Case> Cases() {
       {"POST /v1/config-namespaces/{ns}/import",
        {Rule::kNsOperator, "/v1/config-namespaces/shop/import",
         R"({"configs":[{"name":"i{n}.yaml","content":"b: {n}\n"}]})", 200}},
+      // Secrets: names for viewers, values only with ?reveal to an admin (config_test.cc).
+      {"GET /v1/secrets/{ns}", {Rule::kNsViewer, "/v1/secrets/shop", "", 200}},
+      {"GET /v1/secrets/{ns}/{name}", {Rule::kNsViewer, "/v1/secrets/shop/db", "", 200}},
+      {"PUT /v1/secrets/{ns}/{name}",
+       {Rule::kNsOperator, "/v1/secrets/shop/s{n}", R"({"value":"x{n}"})", 201}},
+      {"DELETE /v1/secrets/{ns}/{name}", {Rule::kNsOperator, "/v1/secrets/shop/db", "", 200}},
+      {"GET /v1/secrets/{ns}/{name}/history",
+       {Rule::kNsViewer, "/v1/secrets/shop/db/history", "", 200}},
+      {"POST /v1/secrets:rotate-key", {Rule::kClusterAdmin, "/v1/secrets:rotate-key", "", 200}},
       // Apps.
       {"POST /v1/apps", {Rule::kNsOperator, "/v1/apps", shop_app, 201}},
       {"GET /v1/apps", {Rule::kAnyToken, "/v1/apps", "", 200, false, true}},
@@ -437,6 +446,7 @@ class AuthzMatrixTest : public ::testing::Test {
       Must("PUT", "/v1/configs/" + ns + "/app.yaml", R"({"content":"v: 1\n"})");
       Must("PUT", "/v1/configs/" + ns + "/app.yaml", R"({"content":"v: 2\n"})");
       Must("PUT", "/v1/configs/" + ns + "/app.yaml", R"({"content":"v: 3\n","draft":true})");
+      Must("PUT", "/v1/secrets/" + ns + "/db", R"({"value":"pw"})");
     }
     Must(
         "PUT", "/v1/nodes/n9",
@@ -460,7 +470,7 @@ class AuthzMatrixTest : public ::testing::Test {
          {"/v1/apps/shop/web", "/v1/registry/shop/api/i1", "/v1/routes/shop-route",
           "/v1/gateway/services/shop/api", "/v1/containers/shop-c", "/v1/tokens", "/v1/nodes/n9",
           "/v1/kv/authz/k", "/v1/security/ignores", "/v1/configs/shop/app.yaml/history",
-          "/v1/configs/shop/app.yaml/draft", "/v1/config-namespaces/shop"}) {
+          "/v1/configs/shop/app.yaml/draft", "/v1/config-namespaces/shop", "/v1/secrets/shop/db"}) {
       auto r = Call(Who::kAdmin, "GET", path);
       auto j = ParseJson(r.body);
       if (j && j->is_object()) {

@@ -229,5 +229,59 @@ TEST_F(ConfigTest, OutsideTheGraySetTheGrayVersionCannotBeRead) {
   EXPECT_EQ(Get("/v1/configs/shop/app.yaml", viewer)["content"], "v: 4\n");
 }
 
+TEST_F(ConfigTest, ASecretValueIsShownOnlyToAnAdminWhoAsks) {
+  const std::string value = "s3cr3t-value-4711";
+  ASSERT_EQ(Berth({"config", "namespace", "create", "shop"}).code, 0);
+  std::string op = NewToken(Json{{"name", "olga"}, {"role", "operator"}, {"namespaces", {"shop"}}});
+  std::string viewer =
+      NewToken(Json{{"name", "vera"}, {"role", "viewer"}, {"namespaces", {"shop"}}});
+  auto set = Berth({"secret", "set", "db-password", "--from-literal", value, "-n", "shop"}, op);
+  ASSERT_EQ(set.code, 0) << set.text;
+  EXPECT_EQ(set.text.find(value), std::string::npos) << set.text;
+  // Viewers and operators see names and metadata, in every format; never the value.
+  for (const std::string& token : {viewer, op}) {
+    for (const char* format : {"table", "json", "yaml", "wide"}) {
+      auto ls = Berth({"secret", "ls", "-n", "shop", "-o", format}, token);
+      EXPECT_EQ(ls.code, 0) << ls.text;
+      EXPECT_NE(ls.text.find("db-password"), std::string::npos) << ls.text;
+      EXPECT_EQ(ls.text.find(value), std::string::npos) << ls.text;
+      auto get = Berth({"secret", "get", "db-password", "-n", "shop", "-o", format}, token);
+      EXPECT_EQ(get.text.find(value), std::string::npos) << get.text;
+    }
+    auto reveal = Berth({"secret", "get", "db-password", "--reveal", "-n", "shop"}, token);
+    EXPECT_NE(reveal.code, 0);
+    EXPECT_NE(reveal.text.find("admin"), std::string::npos) << reveal.text;
+    EXPECT_EQ(reveal.text.find(value), std::string::npos) << reveal.text;
+  }
+  EXPECT_EQ(Berth({"secret", "get", "db-password", "--reveal", "-n", "shop"}).text, value);
+  // A second version, a rotation, and both versions still open.
+  ASSERT_EQ(Berth({"secret", "set", "db-password", "--from-literal", value + "-2", "-n", "shop"})
+                .code,
+            0);
+  auto rotate = Berth({"secret", "rotate-key"});
+  ASSERT_EQ(rotate.code, 0) << rotate.text;
+  EXPECT_NE(rotate.text.find("2 data keys re-wrapped"), std::string::npos) << rotate.text;
+  EXPECT_EQ(Berth({"secret", "get", "db-password", "--reveal", "--version", "1", "-n", "shop"})
+                .text,
+            value);
+  // A malformed body is refused without quoting it.
+  EXPECT_EQ(Status("PUT", "/v1/secrets/shop/x", "{\"value\": \"" + value + "\"", op), 400);
+  EXPECT_EQ(last_body_.find(value), std::string::npos) << last_body_;
+  // Neither the audit log, nor the store's raw keys, nor berthd's log hold the value.
+  auto audit = berthd_->Request("GET", "/v1/audit?limit=1000");
+  ASSERT_TRUE(audit && audit->status == 200);
+  EXPECT_NE(audit->body.find("/v1/secrets/shop/db-password"), std::string::npos);
+  EXPECT_EQ(audit->body.find(value), std::string::npos);
+  auto raw = berthd_->Request("GET", "/v1/kv/config/?prefix&limit=1000");
+  ASSERT_TRUE(raw && raw->status == 200) << (raw ? raw->body : "");
+  EXPECT_NE(raw->body.find("/config/secrets/shop/db-password"), std::string::npos);
+  EXPECT_EQ(raw->body.find(value), std::string::npos);
+  const std::string log_path = berthd_->process().log_path();
+  berthd_->Reset();  // stops berthd: its log is complete
+  std::ifstream log(log_path);
+  std::string text((std::istreambuf_iterator<char>(log)), {});
+  EXPECT_EQ(text.find(value), std::string::npos);
+}
+
 }  // namespace
 }  // namespace berth::testing
