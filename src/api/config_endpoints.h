@@ -29,13 +29,23 @@
 //                                                 (global admin)
 #pragma once
 
+#include <asio/io_context.hpp>
+
 #include "api/router.h"
 #include "config/config_center.h"
+#include "config/delivery_hub.h"
 #include "config/secrets.h"
 
 namespace berth::api {
 
 void RegisterConfigEndpoints(Router& router, config::ConfigCenter& center);
 void RegisterSecretEndpoints(Router& router, config::SecretStore& secrets);
+// Delivery to programs (config_watch_endpoints.cc, decision 0013):
+//   POST /v1/configs:watch                    {"watches":[{"namespace","name","revision"?}],
+//                                              "instance"?,"labels"?,"content"?}: JSON lines
+//   GET  /v1/configs/{ns}/{name}/watch?index=R&wait=30s[&instance=&labels=k=v]  blocking query
+//   POST /v1/configs/{ns}/{name}/ack          {"consumer","version","revision"?,"node"?,"error"?}
+void RegisterConfigDeliveryEndpoints(Router& router, config::ConfigCenter& center,
+                                     config::DeliveryHub& hub, asio::io_context& io);
 
 }  // namespace berth::api

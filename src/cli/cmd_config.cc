@@ -11,6 +11,7 @@
 //   berth config rollback NAME --to V [-m MSG]
 //   berth config promote|abort NAME
 //   berth config status NAME
+//   berth config watch NAME... [--instance ID] [--labels k=v] [--revision R]
 //   berth config rm NAME [--draft]
 //   berth config export [-f FILE]
 //   berth config import -f FILE [--dry-run]
@@ -470,6 +471,59 @@ void AddReadCommands(CLI::App* group, Context& ctx) {
   }
 }
 
+// berth config watch NAME...: one multiplexed stream; a line per change (-o json: the
+// stream's lines as they come, content included).
+void AddWatchCommand(CLI::App* group, Context& ctx) {
+  struct Args {
+    std::vector<std::string> names;
+    std::string instance;
+    std::string labels;
+    int64_t revision = 0;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = group->add_subcommand("watch", "Print each change of configs as it is published");
+  cmd->add_option("names", a->names, "Config names")->required()->type_name("CONFIG");
+  cmd->add_option("--instance", a->instance, "Receive what this instance gets (gray sets)");
+  cmd->add_option("--labels", a->labels, "This instance's labels k=v[,k=v] (gray sets)");
+  cmd->add_option("--revision", a->revision, "Resume from this revision (missed changes first)");
+  cmd->callback([&ctx, a] {
+    ctx.run = [&ctx, a] {
+      Json body{{"watches", Json::array()}, {"content", ctx.structured()}};
+      for (const auto& n : a->names) {
+        Json w{{"namespace", ctx.ns}, {"name", n}};
+        if (a->revision > 0) w["revision"] = a->revision;
+        body["watches"].push_back(w);
+      }
+      if (!a->instance.empty()) body["instance"] = a->instance;
+      if (!a->labels.empty()) {
+        Json labels = Json::object();
+        if (auto ok = ParsePairs(a->labels, "--labels", labels); !ok) return PrintError(ok.error());
+        body["labels"] = labels;
+      }
+      auto r = ctx.Stream("POST", "/v1/configs:watch", &body, [&](const Json& line) {
+        if (line.value("type", "") == "progress") return true;
+        if (ctx.structured()) {
+          PrintStructured(ctx, line);
+        } else if (line.contains("error")) {
+          std::cout << "error: " << line["error"].value("message", "") << "\n";
+        } else if (line.value("type", "") == "deleted") {
+          std::cout << fmt::format("{} deleted (revision {})\n", line.value("name", ""),
+                                   line.value("revision", 0));
+        } else {
+          std::cout << fmt::format("{} version {}{} (revision {}, {} bytes)\n",
+                                   line.value("name", ""), line.value("version", 0),
+                                   line.value("gray", false) ? " gray" : "",
+                                   line.value("revision", 0), line.value("size", 0));
+        }
+        std::cout.flush();
+        return true;
+      });
+      if (!r) return PrintError(r.error());
+      return 0;
+    };
+  });
+}
+
 void AddFileCommands(CLI::App* group, Context& ctx) {
   {
     auto file = std::make_shared<std::string>();
@@ -604,6 +658,7 @@ void AddConfigCommands(CLI::App& app, Context& ctx) {
   AddWriteCommands(group, ctx);
   AddReadCommands(group, ctx);
   AddFileCommands(group, ctx);
+  AddWatchCommand(group, ctx);
   AddNamespaceCommands(group, ctx);
 }
 

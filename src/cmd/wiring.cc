@@ -18,6 +18,7 @@
 #include "api/scan_endpoints.h"
 #include "cmd/agent_role.h"
 #include "config/config_center.h"
+#include "config/delivery_hub.h"
 #include "config/secrets.h"
 #include "core/log.h"
 #include "core/units.h"
@@ -66,6 +67,7 @@ class Started final : public Components {
     gateway_source.reset();
     if (controller) controller->Stop();  // steps down so another server leads at once
     controller.reset();
+    delivery.reset();  // its streams post to the registry's io context
     registry.reset();
     container_exec.reset();
     if (scanner) scanner->Stop();  // it reads the image store's layers
@@ -91,6 +93,7 @@ class Started final : public Components {
   std::unique_ptr<gateway::RouteStore> routes;
   std::unique_ptr<config::ConfigCenter> configs;
   std::unique_ptr<config::SecretStore> secrets;
+  std::unique_ptr<config::DeliveryHub> delivery;  // pushes config changes to consumers
   AgentParts agent;
   std::unique_ptr<AgentContainerExec> container_exec;    // the registry's exec checks
   std::unique_ptr<security::scan::ScanService> scanner;  // beside the image store
@@ -240,6 +243,12 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
                                                              std::move(*keys));
     api::RegisterSecretEndpoints(router, *started->secrets);
   }
+  started->delivery = std::make_unique<config::DeliveryHub>(w.store, *started->configs);
+  if (auto s = started->delivery->Start(); !s) {
+    return std::unexpected(Wrap(s.error(), "config delivery"));
+  }
+  api::RegisterConfigDeliveryEndpoints(router, *started->configs, *started->delivery,
+                                       started->registry->io());
 
   // Admission policy per namespace: judged on apply, run, scale-up and rollouts.
   started->admission =

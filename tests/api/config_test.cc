@@ -4,7 +4,9 @@
 // namespace), each a clear error with nothing stored.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include "tests/api/berthd_fixture.h"
 
@@ -281,6 +283,86 @@ TEST_F(ConfigTest, ASecretValueIsShownOnlyToAnAdminWhoAsks) {
   std::ifstream log(log_path);
   std::string text((std::istreambuf_iterator<char>(log)), {});
   EXPECT_EQ(text.find(value), std::string::npos);
+}
+
+// A program waits on a blocking query; a publish answers it with the new version. The time
+// from publish to answer is printed, never asserted.
+TEST_F(ConfigTest, ABlockingQueryAnswersAtThePublish) {
+  ASSERT_EQ(Berth({"config", "set", "app.yaml", "--from-literal", "v: 1\n"}).code, 0);
+  auto first = Get("/v1/configs/default/app.yaml/watch");
+  ASSERT_EQ(first.value("version", 0), 1) << first.dump();
+  const int64_t index = first.value("index", int64_t{0});
+  ASSERT_GT(index, 0);
+  Result<http::Response> answer = Fail(ErrorCode::kInternal, "not answered");
+  std::chrono::steady_clock::time_point answered;
+  std::thread waiter([&] {
+    answer = berthd_->Request(
+        "GET", "/v1/configs/default/app.yaml/watch?index=" + std::to_string(index) + "&wait=60s");
+    answered = std::chrono::steady_clock::now();
+  });
+  // Let the query reach the server (the answer cannot come before the publish either way).
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const auto published = std::chrono::steady_clock::now();
+  ASSERT_EQ(Berth({"config", "set", "app.yaml", "--from-literal", "v: 2\n"}).code, 0);
+  waiter.join();
+  ASSERT_TRUE(answer && answer->status == 200) << (answer ? answer->body : answer.error().message);
+  auto j = ParseJson(answer->body).value();
+  EXPECT_EQ(j["version"], 2);
+  EXPECT_EQ(j["content"], "v: 2\n");
+  EXPECT_TRUE(j["changed"].get<bool>());
+  EXPECT_GT(j["index"].get<int64_t>(), index);
+  std::printf("blocking query answered %.1f ms after the publish started\n",
+              std::chrono::duration<double, std::milli>(answered - published).count());
+  // An index that is current and a short wait: the same version, changed false.
+  auto idle = Get("/v1/configs/default/app.yaml/watch?index=" +
+                  std::to_string(j["index"].get<int64_t>()) + "&wait=1s");
+  EXPECT_EQ(idle.value("version", 0), 2);
+  EXPECT_FALSE(idle.value("changed", true));
+}
+
+// `berth config watch` on one multiplexed stream: every change of both items, in order,
+// A->B->A as separate changes; a consumer acknowledges and status shows it.
+TEST_F(ConfigTest, AWatchStreamCarriesEveryChangeOfEveryItem) {
+  ASSERT_EQ(Berth({"config", "set", "a.yaml", "--from-literal", "a: 1\n"}).code, 0);
+  ASSERT_EQ(Berth({"config", "set", "b.yaml", "--from-literal", "b: 1\n"}).code, 0);
+  std::vector<std::string> args = {BinaryPath("src/cmd/berth"), "config", "watch", "a.yaml",
+                                   "b.yaml"};
+  ProcessOptions opts;
+  opts.env = {{"BERTH_ADDR", berthd_->base()},
+              {"BERTH_TOKEN", berthd_->admin_token()},
+              {"XDG_CONFIG_HOME", dir_.Sub("config")},
+              {"HOME", dir_.path()}};
+  opts.log_path = dir_.Sub("watch.log");
+  auto watch = Process::Start("berth-watch", std::move(args), std::move(opts));
+  ASSERT_TRUE(watch);
+  auto log = [&] {
+    std::ifstream in(dir_.Sub("watch.log"));
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  ASSERT_TRUE(WaitFor([&] { return log().find("b.yaml version 1") != std::string::npos; }))
+      << log();
+  ASSERT_EQ(Berth({"config", "set", "a.yaml", "--from-literal", "a: 2\n"}).code, 0);
+  ASSERT_EQ(Berth({"config", "rollback", "a.yaml", "--to", "1"}).code, 0);
+  ASSERT_EQ(Berth({"config", "set", "b.yaml", "--from-literal", "b: 2\n"}).code, 0);
+  ASSERT_TRUE(WaitFor([&] { return log().find("b.yaml version 2") != std::string::npos; }))
+      << log();
+  const std::string text = log();
+  const auto a2 = text.find("a.yaml version 2"), a3 = text.find("a.yaml version 3");
+  ASSERT_NE(a2, std::string::npos) << text;
+  ASSERT_NE(a3, std::string::npos) << text;
+  EXPECT_LT(a2, a3);
+  EXPECT_LT(a3, text.find("b.yaml version 2"));
+
+  EXPECT_EQ(Status("POST", "/v1/configs/default/a.yaml/ack",
+                   R"({"consumer":"web-1","version":3})"),
+            200)
+      << last_body_;
+  EXPECT_EQ(Status("POST", "/v1/configs/default/a.yaml/ack",
+                   R"({"consumer":"web-2","version":9})"),
+            400);
+  auto status = Berth({"config", "status", "a.yaml"});
+  EXPECT_NE(status.text.find("web-1"), std::string::npos) << status.text;
+  EXPECT_EQ(status.text.find("web-2"), std::string::npos) << status.text;
 }
 
 }  // namespace
