@@ -57,9 +57,15 @@ Result<void> DeliveryHub::Start() {
 }
 
 Result<void> DeliveryHub::Replay(Group& group, size_t index, const DeliveryWatch& w,
-                                 std::vector<Delivery>& out) {
+                                 std::vector<Delivery>& out, ReplayCache& cache) {
   const int64_t from = w.from_revision > 0 ? w.from_revision : INT64_MAX;
-  LogReplay log = BERTH_TRY(center_.ReadLog(w.ns, w.name, from));
+  // Watches of one item from one revision in one subscription read the log once.
+  const std::string cache_key = fmt::format("{}/{}@{}", w.ns, w.name, from);
+  auto cached = cache.find(cache_key);
+  if (cached == cache.end()) {
+    cached = cache.emplace(cache_key, BERTH_TRY(center_.ReadLog(w.ns, w.name, from))).first;
+  }
+  const LogReplay& log = cached->second;
   Entry entry{.group = &group, .watch = index, .seen = log.revision};
   auto deliver = [&](const LogEntry& e, bool resync) {
     int64_t v = e.VersionFor(group.consumer.instance, group.consumer.labels);
@@ -106,9 +112,10 @@ Result<std::unique_ptr<DeliverySubscription>> DeliveryHub::Subscribe(
   group->consumer = std::move(consumer);
   group->watches = std::move(watches);
   std::vector<Delivery> batch;
+  ReplayCache cache;
   std::lock_guard lock(mu_);
   for (size_t i = 0; i < group->watches.size(); ++i) {
-    auto ok = Replay(*group, i, group->watches[i], batch);
+    auto ok = Replay(*group, i, group->watches[i], batch, cache);
     if (!ok) {
       for (auto& [id, it] : group->entries) by_item_[id].erase(it);
       return std::unexpected(ok.error());

@@ -100,8 +100,9 @@ class DeliveryHub {
   };
   void OnStore(store::WatchResponse&& response);
   void Remove(Group* group);
+  using ReplayCache = std::map<std::string, LogReplay>;
   Result<void> Replay(Group& group, size_t index, const DeliveryWatch& w,
-                      std::vector<Delivery>& out);
+                      std::vector<Delivery>& out, ReplayCache& cache);
 
   store::Store& store_;
   ConfigCenter& center_;

@@ -262,7 +262,7 @@ TEST_F(ConfigTest, ASecretValueIsShownOnlyToAnAdminWhoAsks) {
             0);
   auto rotate = Berth({"secret", "rotate-key"});
   ASSERT_EQ(rotate.code, 0) << rotate.text;
-  EXPECT_NE(rotate.text.find("2 data keys re-wrapped"), std::string::npos) << rotate.text;
+  EXPECT_NE(rotate.text.find("3 data keys re-wrapped"), std::string::npos) << rotate.text;
   EXPECT_EQ(Berth({"secret", "get", "db-password", "--reveal", "--version", "1", "-n", "shop"})
                 .text,
             value);
