@@ -42,6 +42,9 @@
 
 using berth::bench::Base64;
 using berth::bench::FanOut;
+using berth::bench::LoadAverage;
+using berth::bench::Percentile;
+using berth::bench::RaiseFdLimit;
 using berth::bench::RunFanOut;
 using berth::bench::Shape;
 using berth::testing::EtcdCluster;
@@ -50,33 +53,11 @@ using berth::testing::TempDir;
 
 namespace {
 
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return fmt::format("{} {} {}", one, five, fifteen);
-}
-
 void Line(const std::string& name, double value, const std::string& unit) {
   fmt::print("{} {} {} loadavg {}\n", name,
              value >= 100 ? fmt::format("{:.0f}", value) : fmt::format("{:.3g}", value), unit,
              LoadAverage());
   std::fflush(stdout);
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-void RaiseFdLimit() {
-  rlimit r{};
-  if (getrlimit(RLIMIT_NOFILE, &r) == 0) {
-    r.rlim_cur = r.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &r);
-  }
 }
 
 // ---- the control plane (child process) ------------------------------------------------

@@ -56,6 +56,8 @@ using berth::bench::Base64;
 using berth::bench::Drive;
 using berth::bench::DriveStats;
 using berth::bench::FanOut;
+using berth::bench::Percentile;
+using berth::bench::RaiseFdLimit;
 using berth::bench::RunFanOut;
 using berth::bench::Shape;
 using berth::bench::MakeRequest;
@@ -83,21 +85,6 @@ void Line(const std::string& name, double value, const std::string& unit) {
   fmt::print("{} {} {}\n", name,
              value >= 100 ? fmt::format("{:.0f}", value) : fmt::format("{:.3g}", value), unit);
   std::fflush(stdout);
-}
-
-void RaiseFdLimit() {
-  rlimit r{};
-  if (getrlimit(RLIMIT_NOFILE, &r) == 0) {
-    r.rlim_cur = r.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &r);
-  }
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
 }
 
 // User + system CPU seconds a process has used so far (/proc/<pid>/stat), -1 if unknown.

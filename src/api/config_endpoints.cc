@@ -94,19 +94,7 @@ Result<config::ListOptions> ReadListOptions(const Call& call) {
   o.limit = BERTH_TRY(call.QueryInt("limit", 0));
   if (o.limit < 0) return Fail(ErrorCode::kInvalidArgument, "limit must not be negative");
   if (auto label = call.Query("label"); label && !label->empty()) {
-    // label=k=v,k2=v2: every pair must match.
-    std::string_view rest = *label;
-    while (!rest.empty()) {
-      auto comma = rest.find(',');
-      std::string_view pair = rest.substr(0, comma);
-      auto eq = pair.find('=');
-      if (eq == std::string_view::npos || eq == 0) {
-        return Fail(ErrorCode::kInvalidArgument,
-                    fmt::format("label filter {} must be key=value[,key=value...]", *label));
-      }
-      o.labels[std::string(pair.substr(0, eq))] = std::string(pair.substr(eq + 1));
-      rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
-    }
+    o.labels = BERTH_TRY(config::ParseLabelList(*label, "label filter"));
   }
   return o;
 }

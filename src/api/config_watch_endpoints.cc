@@ -185,18 +185,7 @@ Result<config::Consumer> ReadConsumer(const Call& call) {
   config::Consumer c;
   c.instance = call.Query("instance").value_or("");
   if (auto labels = call.Query("labels"); labels && !labels->empty()) {
-    std::string_view rest = *labels;
-    while (!rest.empty()) {
-      auto comma = rest.find(',');
-      std::string_view pair = rest.substr(0, comma);
-      auto eq = pair.find('=');
-      if (eq == std::string_view::npos || eq == 0) {
-        return Fail(ErrorCode::kInvalidArgument,
-                    fmt::format("labels {} must be key=value[,key=value...]", *labels));
-      }
-      c.labels[std::string(pair.substr(0, eq))] = std::string(pair.substr(eq + 1));
-      rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
-    }
+    c.labels = BERTH_TRY(config::ParseLabelList(*labels, "labels"));
   }
   return c;
 }

@@ -580,4 +580,21 @@ std::string Sha256Hex(std::string_view bytes) {
   return out;
 }
 
+Result<Labels> ParseLabelList(std::string_view text, std::string_view what) {
+  Labels out;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string_view pair = rest.substr(0, comma);
+    auto eq = pair.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  fmt::format("{} {} must be key=value[,key=value...]", what, Quoted(text)));
+    }
+    out[std::string(pair.substr(0, eq))] = std::string(pair.substr(eq + 1));
+    rest = comma == std::string_view::npos ? "" : rest.substr(comma + 1);
+  }
+  return out;
+}
+
 }  // namespace berth::config

@@ -42,6 +42,9 @@ Result<void> ValidateItemName(std::string_view name);
 // characters; at most 32 labels.
 Result<void> ValidateLabels(const Labels& labels, std::string_view what);
 
+// "k=v,k2=v2" (a query parameter or flag) as labels; the error names `what`.
+Result<Labels> ParseLabelList(std::string_view text, std::string_view what);
+
 enum class Format { kYaml, kJson, kProperties, kToml, kText };
 std::string_view FormatName(Format f);
 Result<Format> ParseFormat(std::string_view name);
