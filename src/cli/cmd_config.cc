@@ -126,7 +126,8 @@ Result<void> ParsePairs(const std::string& text, std::string_view flag, Json& ou
 struct WriteArgs {
   std::string name;
   std::string file;
-  std::optional<std::string> literal;
+  std::string literal;
+  CLI::Option* literal_option = nullptr;  // given: --from-literal (even empty)
   std::string format;
   std::vector<std::string> labels;
   std::string message;
@@ -142,7 +143,7 @@ void AddContentOptions(CLI::App* cmd, WriteArgs& a) {
       ->required()
       ->type_name("CONFIG");
   cmd->add_option("-f,--file", a.file, "The content (- reads stdin)")->type_name("FILE");
-  cmd->add_option("--from-literal", a.literal, "The content, given here");
+  a.literal_option = cmd->add_option("--from-literal", a.literal, "The content, given here");
   cmd->add_option("-m,--message", a.message, "Why this version (shown in history)");
 }
 
@@ -195,13 +196,14 @@ Result<std::optional<Json>> GrayBody(const WriteArgs& a) {
 // The PUT body from the command's flags; nullopt content when neither -f nor --from-literal.
 Result<Json> PublishBody(const WriteArgs& a, bool content_required) {
   Json body = Json::object();
-  if (!a.file.empty() && a.literal) {
+  const bool literal = a.literal_option != nullptr && a.literal_option->count() > 0;
+  if (!a.file.empty() && literal) {
     return Fail(ErrorCode::kInvalidArgument, "give -f FILE or --from-literal TEXT, not both");
   }
   if (!a.file.empty()) {
     body["content"] = BERTH_TRY(ReadInput(a.file));
-  } else if (a.literal) {
-    body["content"] = *a.literal;
+  } else if (literal) {
+    body["content"] = a.literal;
   } else if (content_required) {
     return Fail(ErrorCode::kInvalidArgument,
                 "the content is missing: give -f FILE (- for stdin) or --from-literal TEXT");
@@ -593,8 +595,8 @@ void AddNamespaceCommands(CLI::App* group, Context& ctx) {
   for (const std::string verb : {"create", "set"}) {
     struct Args {
       std::string ns;
-      std::optional<bool> review;
-      std::optional<int64_t> max_items;
+      std::string review;  // "true" | "false" | "" (not given)
+      int64_t max_items = 0;  // 0: not given
       std::string max_bytes;
       std::string max_item_bytes;
     };
@@ -603,8 +605,9 @@ void AddNamespaceCommands(CLI::App* group, Context& ctx) {
         verb, verb == "create" ? "Create a config namespace (admin)"
                                : "Change a config namespace's settings (admin)");
     cmd->add_option("ns", a->ns, "Namespace")->required()->type_name("NAMESPACE");
-    cmd->add_option("--review", a->review,
-                    "true: the publisher of a draft must not be its author");
+    Choices(cmd->add_option("--review", a->review,
+                            "true: the publisher of a draft must not be its author"),
+            {"true", "false"});
     cmd->add_option("--max-items", a->max_items, "At most this many configs");
     cmd->add_option("--max-bytes", a->max_bytes, "At most this much stored (256MiB)");
     cmd->add_option("--max-item-bytes", a->max_item_bytes, "The largest config (1MiB)");
@@ -620,8 +623,8 @@ void AddNamespaceCommands(CLI::App* group, Context& ctx) {
             if (now->contains(k)) body[k] = (*now)[k];
           }
         }
-        if (a->review) body["review"] = *a->review;
-        if (a->max_items) body["max_items"] = *a->max_items;
+        if (!a->review.empty()) body["review"] = a->review == "true";
+        if (a->max_items > 0) body["max_items"] = a->max_items;
         if (!a->max_bytes.empty()) body["max_bytes"] = a->max_bytes;
         if (!a->max_item_bytes.empty()) body["max_item_bytes"] = a->max_item_bytes;
         auto r = ctx.Call("PUT", path, &body);

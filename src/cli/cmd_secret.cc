@@ -38,23 +38,26 @@ void AddSetCommand(CLI::App* group, Context& ctx) {
   struct Args {
     std::string name;
     std::string file;
-    std::optional<std::string> literal;
+    std::string literal;
+    CLI::Option* literal_option = nullptr;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = group->add_subcommand("set", "Store a new version of a secret");
   cmd->add_option("name", a->name, "Secret name")->required()->type_name("SECRET");
-  cmd->add_option("--from-literal", a->literal, "The value (visible in your shell history)");
+  a->literal_option =
+      cmd->add_option("--from-literal", a->literal, "The value (visible in your shell history)");
   cmd->add_option("-f,--file", a->file, "Read the value from a file (- reads stdin)")
       ->type_name("FILE");
   cmd->callback([&ctx, a] {
     ctx.run = [&ctx, a] {
       Json body = Json::object();
-      if (a->literal && !a->file.empty()) {
+      const bool literal = a->literal_option->count() > 0;
+      if (literal && !a->file.empty()) {
         return PrintError(
             Error(ErrorCode::kInvalidArgument, "give --from-literal or -f, not both"));
       }
-      if (a->literal) {
-        body["value"] = *a->literal;
+      if (literal) {
+        body["value"] = a->literal;
       } else if (!a->file.empty()) {
         auto text = ReadInput(a->file);
         if (!text) return PrintError(text.error());
