@@ -28,6 +28,7 @@
 
 #include "cli/command.h"
 #include "cli/commands.h"
+#include "core/try.h"
 
 namespace berth::cli {
 namespace {
@@ -217,7 +218,8 @@ Result<Json> PublishBody(const WriteArgs& a, bool content_required) {
   if (!a.message.empty()) body["message"] = a.message;
   if (a.draft) body["draft"] = true;
   if (a.expect >= 0) body["expect_latest"] = a.expect;
-  if (auto gray = BERTH_TRY(GrayBody(a)); gray) body["gray"] = *gray;
+  auto gray = BERTH_TRY(GrayBody(a));
+  if (gray) body["gray"] = *gray;
   return body;
 }
 
