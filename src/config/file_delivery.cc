@@ -157,7 +157,8 @@ Result<FileSet> FileDelivery::Load() const {
     return Fail(ErrorCode::kInternal, fmt::format("{}/..cursor is not JSON", dir_));
   }
   out.revision = j->value("revision", int64_t{0});
-  for (const auto& [name, meta] : j->value("files", Json::object()).items()) {
+  const Json files = j->value("files", Json::object());
+  for (const auto& [name, meta] : files.items()) {
     std::ifstream f(dir_ + "/" + std::string(kData) + "/" + name, std::ios::binary);
     if (!f) {
       return Fail(ErrorCode::kInternal,
