@@ -25,6 +25,8 @@
 namespace {
 
 using namespace berth::orchestrator;
+using berth::Random;
+using berth::SeededRandom;
 
 // Published peers (not measured here).
 constexpr double kNomadC1MPlacementsPerSecond = 3750;  // 1M containers, 5 servers (2020)

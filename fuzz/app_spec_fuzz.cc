@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "core/units.h"
 #include "orchestrator/spec.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -19,8 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto back = AppFromJson(AppToJson(*app));
     if (!back || !(*back == *app)) std::abort();
   }
-  (void)ParseBytes(text);
-  (void)ParseCpu(text);
-  (void)ParseDuration(text);
+  (void)berth::ParseBytes(text);
+  (void)berth::ParseCpu(text);
+  (void)berth::ParseDuration(text);
   return 0;
 }

@@ -32,11 +32,11 @@ class Context {
  public:
   // Global flags, bound by AddGlobalFlags (empty: not given). Resolve() fills addr, token and
   // ns from the flags, the named or current context, the environment and the defaults.
-  std::string addr;     // --addr
-  std::string token;    // --token
-  std::string ns;       // -n/--namespace (the last one given)
+  std::string addr;                     // --addr
+  std::string token;                    // --token
+  std::string ns;                       // -n/--namespace (the last one given)
   std::vector<std::string> namespaces;  // every -n given, in order (token create -n a -n b)
-  std::string context;  // --context
+  std::string context;                  // --context
   std::string output = "table";
   bool all_namespaces = false;  // -A/--all-namespaces
 

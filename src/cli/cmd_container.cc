@@ -31,7 +31,7 @@ View ContainerView() {
       .columns = {
           {"ID", [](const Json& c) { return ShortId(c.value("id", "")); }},
           Field("NAMESPACE", "namespace"),
-                  Field("NAME", "name"),
+          Field("NAME", "name"),
           Field("IMAGE", "image"),
           {"STATUS", Status},
           Field("IP", "ip"),

@@ -53,7 +53,6 @@ std::string Grants(const Json& t) {
   return out.empty() ? "-" : out;
 }
 
-
 View TokenView() {
   return View{
       .kind = "token",

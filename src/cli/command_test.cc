@@ -95,15 +95,16 @@ std::string Parse(const std::vector<std::string>& words, Context& ctx) {
   } catch (const CLI::ParseError& e) {
     return ParseErrorMessage(*app, e, words);
   }
+  if (auto r = CheckOutput(*app, ctx); !r) return r.error().message;
   return ctx.run ? "" : "no command chosen";
 }
 
 TEST(GlobalFlagsTest, TheTreeHasTheCommandsOfEveryGroup) {
   std::vector<std::string> paths;
   for (const auto& leaf : AllLeaves()) paths.push_back(Joined(leaf.path));
-  for (const char* want :
-       {"service get", "service ls", "get apps", "node ls", "route get", "kv put", "token ls",
-        "context use", "completion", "rollout status", "image ls", "ps", "status", "login"}) {
+  for (const char* want : {"service get", "service ls", "get apps", "node ls", "route get",
+                           "kv put", "token ls", "context use", "completion", "rollout status",
+                           "image ls", "ps", "status", "login", "security scan", "token grant"}) {
     EXPECT_NE(std::find(paths.begin(), paths.end(), want), paths.end()) << want;
   }
 }
@@ -210,10 +211,38 @@ TEST(ParseErrorTest, BadOutputFormatListsTheFormats) {
        {std::vector<std::string>{"-o", "jsno", "node", "ls"}, {"node", "ls", "--output=jsno"}}) {
     Context ctx;
     EXPECT_EQ(Parse(words, ctx),
-              "-o jsno: not an output format; use one of table, wide, json, "
+              "-o jsno: not an output format of `berth node ls`; use one of table, wide, json, "
               "yaml, name")
         << Joined(words);
   }
+  Context ctx;
+  EXPECT_EQ(Parse({"node", "ls", "-o"}, ctx),
+            "-o needs a format: one of table, wide, json, yaml, name");
+}
+
+TEST(ParseErrorTest, ACommandsOwnFormatsAreItsOnly) {
+  Context scan;
+  EXPECT_EQ(Parse({"security", "scan", "img", "-o", "sarif"}, scan), "");
+  EXPECT_EQ(scan.output, "sarif");
+  Context sbom;
+  EXPECT_EQ(Parse({"-o", "spdx", "security", "sbom", "img"}, sbom), "");
+  Context node;
+  EXPECT_EQ(Parse({"node", "ls", "-o", "sarif"}, node),
+            "-o sarif: not an output format of `berth node ls`; use one of table, wide, json, "
+            "yaml, name (sarif is for `berth security scan`)");
+}
+
+TEST(GlobalFlagsTest, EveryNamespaceGivenIsKept) {
+  Context ctx;
+  ASSERT_EQ(
+      Parse({"token", "create", "--role", "viewer", "-n", "shop", "--namespace", "billing"}, ctx),
+      "");
+  EXPECT_EQ(ctx.namespaces, (std::vector<std::string>{"shop", "billing"}));
+  EXPECT_EQ(ctx.ns, "billing");
+  EXPECT_EQ(ctx.ExplicitNamespace(), "billing");
+  Context none;
+  ASSERT_EQ(Parse({"security", "findings"}, none), "");
+  EXPECT_EQ(none.ExplicitNamespace(), "");
 }
 
 TEST(ParseErrorTest, MissingNamespaceSaysHowToListThem) {

@@ -11,10 +11,10 @@
 
 namespace berth::cli {
 
-void AddSystemCommands(CLI::App& app, Context& ctx);     // status (cmd_system.cc)
-void AddContextCommands(CLI::App& app, Context& ctx);    // login, context ... (cmd_context.cc)
-void AddKvCommands(CLI::App& app, Context& ctx);         // kv get|put|rm|ls|watch (cmd_kv.cc)
-void AddSecurityCommands(CLI::App& app, Context& ctx);   // token ..., audit ls (cmd_security.cc)
+void AddSystemCommands(CLI::App& app, Context& ctx);    // status (cmd_system.cc)
+void AddContextCommands(CLI::App& app, Context& ctx);   // login, context ... (cmd_context.cc)
+void AddKvCommands(CLI::App& app, Context& ctx);        // kv get|put|rm|ls|watch (cmd_kv.cc)
+void AddSecurityCommands(CLI::App& app, Context& ctx);  // token ..., audit ls (cmd_security.cc)
 // security db|scan|sbom|findings|ignore: the image scanner (cmd_scan.cc)
 void AddScanCommands(CLI::App& app, Context& ctx);
 void AddServiceCommands(CLI::App& app, Context& ctx);    // service ... (cmd_service.cc)

@@ -78,7 +78,7 @@ TEST_F(ConfigTest, ABadFileIsRefusedNamingWhatAndWhatToDo) {
   // Each names the file, the line and column, and the field.
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"{not json", "config.json: malformed JSON: parse error at line 1, column 3"},
-      {"[]", "config.json:1:1: must be a map, got a list"},
+      {"[]", "config.json:1:1: must be an object, got an array"},
       {R"({"current":"x","contexts":[]})",
        "config.json:1:12: current: \"x\" is not the name of a context"},
       {R"({"contexts":[{"name":"a"}]})", "config.json:1:14: contexts[0]: \"addr\" is required"},

@@ -753,7 +753,8 @@ std::string_view NearestName(std::string_view word, const std::vector<std::strin
     return out;
   };
   const std::string w = lower(word);
-  if (w.empty() || w.size() > 64) return {};
+  // Words of fewer than three letters get no suggestion: "~" is no typo of "=".
+  if (w.size() < 3 || w.size() > 64) return {};
   // Optimal string alignment distance (Levenshtein with adjacent transpositions).
   auto distance = [](const std::string& a, const std::string& b) {
     std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));

@@ -300,6 +300,7 @@ TEST(NearestName, SuggestsOnlyCloseNames) {
   EXPECT_EQ(NearestName("replica", names), "replicas");
   EXPECT_EQ(NearestName("containerport", names), "containerPort");
   EXPECT_EQ(NearestName("colour", names), "");
+  EXPECT_EQ(NearestName("~", {"=", "!="}), "");  // too short to be a typo of anything
 }
 
 }  // namespace

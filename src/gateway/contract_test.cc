@@ -46,8 +46,8 @@ TEST(LoadReport, RoundTripsAndRefusesWhatIsNotAReport) {
   auto negative = DecodeLoadReport(R"({"services": {"a/b": {"rps": -1}}})");
   ASSERT_FALSE(negative.has_value());
   EXPECT_EQ(negative.error().message,
-            "gateway load report:1:28: services[\"a/b\"].rps: must be a number from 0 to 1e+15, "
-            "got -1");
+            "gateway load report:1:30: services[\"a/b\"].rps: must be a number from 0 to "
+            "1000000000000000, got -1");
   EXPECT_FALSE(DecodeLoadReport(R"({"time_ms": 1})").has_value());
   EXPECT_FALSE(DecodeLoadReport("[]").has_value());
 }

@@ -224,12 +224,13 @@ Result<Constraint> ReadConstraint(const input::Node& n) {
 }
 
 Result<AntiAffinity> ReadAntiAffinity(const input::Node& n) {
-  // true and false are what a YAML user writes for "on" and "off".
+  // false and true, what a YAML user writes for "off" and "on", are none and preferred.
+  if (n.IsScalar() && (n.text() == "false" || n.text() == "true")) {
+    return n.text() == "true" ? AntiAffinity::kPreferred : AntiAffinity::kNone;
+  }
   return input::Enum<AntiAffinity>({{"none", AntiAffinity::kNone},
                                     {"preferred", AntiAffinity::kPreferred},
-                                    {"required", AntiAffinity::kRequired},
-                                    {"false", AntiAffinity::kNone},
-                                    {"true", AntiAffinity::kPreferred}})(n);
+                                    {"required", AntiAffinity::kRequired}})(n);
 }
 
 Result<Placement> ReadPlacement(const input::Node& n) {

@@ -134,48 +134,48 @@ TEST(ParseAppYaml, DefaultsNamespaceAndStrategy) {
 TEST(ParseAppYaml, ErrorNamesFileLineAndFieldForBadReplicas) {
   ExpectErrors({
       {App1("    replicas: three\n"),
-       "app.yaml:5: services.api.replicas: must be a non-negative integer, got \"three\""},
+       "app.yaml:5:15: services.api.replicas: must be a non-negative integer, got \"three\""},
       {App1("    replicas: -1\n"),
-       "app.yaml:5: services.api.replicas: must be a non-negative integer, got \"-1\""},
+       "app.yaml:5:15: services.api.replicas: must be a non-negative integer, got \"-1\""},
       {App1("    replicas: [1]\n"),
-       "app.yaml:5: services.api.replicas: must be a non-negative integer, got a list"},
+       "app.yaml:5:15: services.api.replicas: must be a non-negative integer, got a list"},
   });
 }
 
 TEST(ParseAppYaml, RejectsUnknownKeysAtTheirLine) {
-  auto e = ParseError(App1("    replicas: 2\n    imagee: x\n"));
-  EXPECT_EQ(e.rfind("app.yaml:6: services.api.imagee: unknown field (expected one of: image,", 0),
-            0u)
-      << e;
-  EXPECT_EQ(ParseError("name: x\nservices: {}\nextra: 1\n").rfind("app.yaml:3: extra: unknown", 0),
-            0u);
-  EXPECT_EQ(ParseError(App1("    resources: {cpu: 1, disk: 1Gi}\n"))
-                .rfind("app.yaml:5: services.api.resources.disk: unknown field", 0),
-            0u);
+  ExpectErrors({
+      {App1("    replicas: 2\n    imagee: x\n"),
+       "app.yaml:6:5: services.api.imagee: unknown field (did you mean \"image\"?)"},
+      {"name: x\nservices: {}\nextra: 1\n",
+       "app.yaml:3:1: extra: unknown field (known fields: name, namespace or services)"},
+      {App1("    resources: {cpu: 1, disk: 1Gi}\n"),
+       "app.yaml:5:25: services.api.resources.disk: unknown field (known fields: cpu, memory or "
+       "pids)"},
+  });
 }
 
 TEST(ParseAppYaml, RejectsStructuralErrors) {
   ExpectErrors({
-      {"- a\n- b\n", "app.yaml:1: (top level): must be a map, got a list"},
-      {"services: {}\n", "app.yaml:1: name: is required"},
-      {"name: x\n", "app.yaml:1: services: is required"},
+      {"- a\n- b\n", "app.yaml:1:1: must be a map, got a list"},
+      {"services: {}\n", "app.yaml:1:1: \"name\" is required"},
+      {"name: x\n", "app.yaml:1:1: \"services\" is required"},
       {"name: x\nservices: [a]\n",
-       "app.yaml:2: services: must be a map of service name to spec, got a list"},
+       "app.yaml:2:11: services: must be a map of service name to spec, got a list"},
       {"name: x\nservices:\n  api:\n    replicas: 1\n",
-       "app.yaml:4: services.api: image is required"},
+       "app.yaml:4:5: services.api: \"image\" is required"},
   });
-  EXPECT_EQ(ParseError("name: x\nservices:\n  API:\n    image: a\n")
-                .rfind("app.yaml:4: services.API: service names use lower case", 0),
-            0u);
   ExpectErrors({
-      {"name: x\nname: y\nservices: {}\n", "app.yaml:2: name: given twice"},
+      {"name: x\nservices:\n  API:\n    image: a\n",
+       "app.yaml:4:5: services.API: service names use lower case letters, digits and '-', start "
+       "with a letter, at most 63 characters"},
+      {"name: x\nname: y\nservices: {}\n", "app.yaml:2:1: name: given twice"},
       {"name: x\nservices:\n  a:\n    image: a\n  a:\n    image: b\n",
-       "app.yaml:5: services.a: given twice"},
+       "app.yaml:5:3: services.a: given twice"},
       {"name: x\nservices:\n  api:\n    image: [a]\n",
-       "app.yaml:4: services.api.image: must be a string, got a list"},
+       "app.yaml:4:12: services.api.image: must be a string, got a list"},
       {"name: x\nservices:\n  api:\n    image: \"\"\n",
-       "app.yaml:4: services.api.image: must not be empty"},
-      {"name: x\nservices:\n  api: 3\n", "app.yaml:3: services.api: must be a map, got \"3\""},
+       "app.yaml:4:12: services.api.image: must not be empty"},
+      {"name: x\nservices:\n  api: 3\n", "app.yaml:3:8: services.api: must be a map, got \"3\""},
   });
 }
 
@@ -183,13 +183,16 @@ TEST(ParseAppYaml, RejectsMalformedYamlWithLine) {
   auto e = ParseError("name: x\nservices:\n  api: {image: a\n");
   EXPECT_EQ(e.rfind("app.yaml:", 0), 0u);
   EXPECT_NE(e.find("invalid YAML"), std::string::npos) << e;
-  EXPECT_EQ(ParseError(std::string(kMaxSpecBytes + 1, ' ')).find("larger than"), 10u);
+  auto big = ParseAppYaml(std::string(kMaxSpecBytes + 1, ' '), "app.yaml");
+  ASSERT_FALSE(big);
+  EXPECT_EQ(big.error().code, ErrorCode::kPayloadTooLarge);
+  EXPECT_EQ(big.error().message, "app.yaml: 1048577 bytes exceeds the limit of 1048576");
 }
 
 TEST(ParseAppYaml, RejectsInvalidUtf8WithLine) {
   ExpectErrors({
-      {"name: x\nservices:\n  api:\n    image: \xff\n", "app.yaml:4: not valid UTF-8"},
-      {"name: \xc0\xaf\n", "app.yaml:1: not valid UTF-8"},
+      {"name: x\nservices:\n  api:\n    image: \xff\n", "app.yaml:4:12: not valid UTF-8"},
+      {"name: \xc0\xaf\n", "app.yaml:1:7: not valid UTF-8"},
   });  // overlong
   EXPECT_TRUE(ParseAppYaml("name: x\nservices:\n  api:\n    image: caf\xc3\xa9\n"));
 }
@@ -197,97 +200,103 @@ TEST(ParseAppYaml, RejectsInvalidUtf8WithLine) {
 TEST(ParseAppYaml, RejectsBadQuantities) {
   ExpectErrors({
       {App1("    resources: {memory: lots}\n"),
-       "app.yaml:5: services.api.resources.memory: must be a size like 512Mi, 1Gi or 64m, "
-       "got \"lots\""},
+       "app.yaml:5:25: services.api.resources.memory: \"lots\" is not a size: write bytes "
+       "(1048576) or a number with a unit, like 512Mi, 1Gi or 64m"},
       {App1("    resources: {cpu: fast}\n"),
-       "app.yaml:5: services.api.resources.cpu: must be a CPU amount like 500m or 0.5, got "
-       "\"fast\""},
+       "app.yaml:5:22: services.api.resources.cpu: \"fast\" is not a CPU amount: write cores "
+       "(0.5, 2) or millicores (500m)"},
       {App1("    resources: {pids: -3}\n"),
-       "app.yaml:5: services.api.resources.pids: must be a non-negative integer, got \"-3\""},
+       "app.yaml:5:23: services.api.resources.pids: must be a non-negative integer, got \"-3\""},
       {App1("    probes: {liveness: {tcp: {port: 80}, period: soon}}\n"),
-       "app.yaml:5: services.api.probes.liveness.period: must be a duration like 5s, 2m or "
-       "500ms, got \"soon\""},
+       "app.yaml:5:50: services.api.probes.liveness.period: \"soon\" is not a duration: write "
+       "numbers with units (ns, us, ms, s, m, h, d), like 250ms, 1.5s or 1h30m"},
+      // A bare number has no unit (decision 0011); minReadySeconds, whose name gives it, takes one.
+      {App1("    probes: {liveness: {tcp: {port: 80}, period: 10}}\n"),
+       "app.yaml:5:50: services.api.probes.liveness.period: \"10\" has no unit: write 10s (or "
+       "10ms, 10m, 10h)"},
   });
 }
 
 TEST(ParseAppYaml, RejectsBadPorts) {
   ExpectErrors({
-      {App1("    ports: 80\n"), "app.yaml:5: services.api.ports: must be a list, got \"80\""},
+      {App1("    ports: 80\n"), "app.yaml:5:12: services.api.ports: must be a list, got \"80\""},
       {App1("    ports: [\"99999\"]\n"),
-       "app.yaml:5: services.api.ports[0]: container port must be between 1 and 65535, got "
+       "app.yaml:5:13: services.api.ports[0]: container port must be between 1 and 65535, got "
        "\"99999\""},
       {App1("    ports: [\"x:80\"]\n"),
-       "app.yaml:5: services.api.ports[0]: host port must be between 1 and 65535, got \"x\""},
+       "app.yaml:5:13: services.api.ports[0]: host port must be between 1 and 65535, got \"x\""},
       {App1("    ports: [\"80/sctp\"]\n"),
-       "app.yaml:5: services.api.ports[0]: protocol must be tcp or udp, got \"sctp\""},
+       "app.yaml:5:13: services.api.ports[0]: protocol must be tcp or udp, got \"sctp\""},
       {App1("    ports: [\"1.2.3.4:80:80\"]\n"),
-       "app.yaml:5: services.api.ports[0]: must be PORT or HOST_PORT:CONTAINER_PORT, got "
+       "app.yaml:5:13: services.api.ports[0]: must be PORT or HOST_PORT:CONTAINER_PORT, got "
        "\"1.2.3.4:80:80\""},
       {App1("    ports: [{name: http}]\n"),
-       "app.yaml:5: services.api.ports[0]: containerPort is required"},
+       "app.yaml:5:13: services.api.ports[0]: \"containerPort\" is required"},
       {App1("    ports: [{containerPort: 80, protocol: icmp}]\n"),
-       "app.yaml:5: services.api.ports[0].protocol: must be tcp or udp, got \"icmp\""},
+       "app.yaml:5:43: services.api.ports[0].protocol: must be one of tcp or udp, got \"icmp\""},
   });
   // Semantic check (types.cc) still points at the line of the port.
   EXPECT_EQ(ParseError(App1("    ports:\n      - \"80:80\"\n      - \"80:81\"\n")),
-            "app.yaml:7: services.api.ports[1]: host port 80 is used twice");
+            "app.yaml:7:9: services.api.ports[1]: host port 80 is used twice");
 }
 
 TEST(ParseAppYaml, RejectsBadEnv) {
   ExpectErrors({
       {App1("    env: [\"NOVALUE\"]\n"),
-       "app.yaml:5: services.api.env[0]: must be KEY=value, got \"NOVALUE\""},
+       "app.yaml:5:11: services.api.env[0]: must be KEY=value, got \"NOVALUE\""},
       {App1("    env: [\"A=1\", \"A=2\"]\n"),
-       "app.yaml:5: services.api.env[1]: variable \"A\" given twice"},
+       "app.yaml:5:18: services.api.env[1]: variable \"A\" given twice"},
       {App1("    env: 3\n"),
-       "app.yaml:5: services.api.env: must be a map of NAME: value, got \"3\""},
-      {App1("    env: {A: [1]}\n"), "app.yaml:5: services.api.env.A: must be a string, got a list"},
+       "app.yaml:5:10: services.api.env: must be a map of NAME: value, got \"3\""},
+      {App1("    env: {A: [1]}\n"),
+       "app.yaml:5:14: services.api.env.A: must be a string, got a list"},
   });
 }
 
 TEST(ParseAppYaml, RejectsBadProbes) {
   ExpectErrors({
       {App1("    probes: {readiness: {period: 1s}}\n"),
-       "app.yaml:5: services.api.probes.readiness: needs exactly one of http, tcp or exec"},
+       "app.yaml:5:25: services.api.probes.readiness: needs one of http, tcp or exec"},
       {App1("    probes: {readiness: {tcp: {port: 1}, exec: [a]}}\n"),
-       "app.yaml:5: services.api.probes.readiness: needs exactly one of http, tcp or exec"},
+       "app.yaml:5:25: services.api.probes.readiness: takes only one of http, tcp or exec; got "
+       "tcp and exec"},
       {App1("    probes: {readiness: {http: {path: /}}}\n"),
-       "app.yaml:5: services.api.probes.readiness: needs a port"},
+       "app.yaml:5:25: services.api.probes.readiness: needs a port"},
       {App1("    probes: {readiness: {http: {path: x, port: 80}}}\n"),
-       "app.yaml:5: services.api.probes.readiness.http.path: must start with '/', got \"x\""},
+       "app.yaml:5:39: services.api.probes.readiness.http.path: must start with '/', got \"x\""},
       {App1("    probes: {readiness: {tcp: {port: web}}}\n"),
-       "app.yaml:5: services.api.probes.readiness.tcp.port: no port named \"web\""},
+       "app.yaml:5:38: services.api.probes.readiness.tcp.port: no port named \"web\""},
       {App1("    probes: {readiness: {exec: []}}\n"),
-       "app.yaml:5: services.api.probes.readiness.exec: must name a command"},
+       "app.yaml:5:32: services.api.probes.readiness.exec: must name a command"},
       {App1("    probes: {readiness: {tcp: {port: 1}, failureThreshold: 0}}\n"),
-       "app.yaml:5: services.api.probes.readiness.failureThreshold: must be an integer from "
-       "1 to 1000, got \"0\""},
+       "app.yaml:5:60: services.api.probes.readiness.failureThreshold: must be an integer from 1 "
+       "to 1000, got \"0\""},
   });
-  EXPECT_EQ(
-      ParseError(App1("    probes: {readiness: {tcp: {port: 1}, period: 1s, timeout: 2s}}\n")),
-      "app.yaml:5: services.api.probes.readiness.timeout: must not exceed the period");
-  EXPECT_EQ(ParseError(App1("    probes: {ready: {tcp: {port: 1}}}\n"))
-                .rfind("app.yaml:5: services.api.probes.ready: unknown field", 0),
-            0u);
+  ExpectErrors({
+      {App1("    probes: {readiness: {tcp: {port: 1}, period: 1s, timeout: 2s}}\n"),
+       "app.yaml:5:63: services.api.probes.readiness.timeout: must not exceed the period"},
+      {App1("    probes: {ready: {tcp: {port: 1}}}\n"),
+       "app.yaml:5:14: services.api.probes.ready: unknown field (known fields: liveness, "
+       "readiness or startup)"},
+  });
 }
 
 TEST(ParseAppYaml, RejectsBadRestartAndUpdate) {
   ExpectErrors({
       {App1("    restart: {policy: sometimes}\n"),
-       "app.yaml:5: services.api.restart.policy: must be always, on-failure or never, got "
-       "\"sometimes\""},
+       "app.yaml:5:23: services.api.restart.policy: must be one of always, on-failure or never, "
+       "got \"sometimes\""},
       {App1("    restart: {backoff: 10s, maxBackoff: 1s}\n"),
-       "app.yaml:5: services.api.restart.maxBackoff: must be at least the initial backoff"},
+       "app.yaml:5:41: services.api.restart.maxBackoff: must be at least the initial backoff"},
       {App1("    update: {maxSurge: 150%}\n"),
-       "app.yaml:5: services.api.update.maxSurge: must be a non-negative integer or a "
+       "app.yaml:5:24: services.api.update.maxSurge: must be a non-negative integer or a "
        "percentage like 25%, got \"150%\""},
       {App1("    update: {maxSurge: 0, maxUnavailable: 0%}\n"),
-       "app.yaml:5: services.api.update: maxSurge and maxUnavailable must not both be 0"},
+       "app.yaml:5:13: services.api.update: maxSurge and maxUnavailable must not both be 0"},
       {App1("    update: {autoRollback: maybe}\n"),
-       "app.yaml:5: services.api.update.autoRollback: must be true or false, got \"maybe\""},
+       "app.yaml:5:28: services.api.update.autoRollback: must be true or false, got \"maybe\""},
       {App1("    update: {minReadySeconds: 60, progressDeadline: 30s}\n"),
-       "app.yaml:5: services.api.update.progressDeadline: must be longer than "
-       "minReadySeconds"},
+       "app.yaml:5:53: services.api.update.progressDeadline: must be longer than minReadySeconds"},
   });
 }
 
@@ -307,69 +316,71 @@ TEST(ParseAppYaml, ReadsTheCanaryStrategy) {
   auto none = ParseAppYaml(App1(""));
   ASSERT_TRUE(none);
   EXPECT_EQ(none->services[0].update.canary, 0);
-  EXPECT_NE(ParseError(App1("    update: {canary: {replicas: 0}}\n"))
-                .find("app.yaml:5: services.api.update.canary.replicas: must be an integer from 1 "
-                      "to 10000"),
-            std::string::npos);
-  EXPECT_NE(ParseError(App1("    update: {canary: {weight: 10}}\n"))
-                .find("services.api.update.canary.weight: unknown field"),
-            std::string::npos);
+  ExpectErrors({
+      {App1("    update: {canary: {replicas: 0}}\n"),
+       "app.yaml:5:33: services.api.update.canary.replicas: must be an integer from 1 to 10000, "
+       "got \"0\""},
+      {App1("    update: {canary: {weight: 10}}\n"),
+       "app.yaml:5:23: services.api.update.canary.weight: unknown field (known fields: replicas)"},
+  });
 }
 
 TEST(ParseAppYaml, RejectsBadPlacement) {
   ExpectErrors({
       {App1("    placement: {strategy: random}\n"),
-       "app.yaml:5: services.api.placement.strategy: must be spread or binpack, got "
+       "app.yaml:5:27: services.api.placement.strategy: must be one of spread or binpack, got "
        "\"random\""},
       {App1("    placement: {antiAffinity: [x]}\n"),
-       "app.yaml:5: services.api.placement.antiAffinity: must be none, preferred or "
+       "app.yaml:5:31: services.api.placement.antiAffinity: must be one of none, preferred or "
        "required, got a list"},
       {App1("    placement: {constraints: zone}\n"),
-       "app.yaml:5: services.api.placement.constraints: must be a list, got \"zone\""},
+       "app.yaml:5:30: services.api.placement.constraints: must be a list, got \"zone\""},
   });
-  auto e = ParseError(App1("    placement:\n      constraints:\n        - \"zone\"\n"));
-  EXPECT_EQ(
-      e.rfind("app.yaml:7: services.api.placement.constraints[0]: must be \"key = value\"", 0), 0u)
-      << e;
-  EXPECT_EQ(ParseError(App1("    placement: {constraints: [\"zone in ()\"]}\n"))
-                .rfind("app.yaml:5: services.api.placement.constraints[0]: must be", 0),
-            0u);
   ExpectErrors({
+      {App1("    placement:\n      constraints:\n        - \"zone\"\n"),
+       "app.yaml:7:11: services.api.placement.constraints[0]: must be \"key = value\", \"key != "
+       "value\", \"key in (a, b)\", \"key exists\" or \"key not-exists\", got \"zone\""},
+      {App1("    placement: {constraints: [\"zone in ()\"]}\n"),
+       "app.yaml:5:31: services.api.placement.constraints[0]: must be \"key = value\", \"key != "
+       "value\", \"key in (a, b)\", \"key exists\" or \"key not-exists\", got \"zone in ()\""},
       {App1("    placement: {constraints: [{key: zone, op: \"~\", value: a}]}\n"),
-       "app.yaml:5: services.api.placement.constraints[0].op: must be one of =, !=, in, "
-       "exists, not-exists, got \"~\""},
+       "app.yaml:5:47: services.api.placement.constraints[0].op: must be one of =, ==, !=, in, "
+       "exists or not-exists, got \"~\""},
       {App1("    placement: {constraints: [{key: zone}]}\n"),
-       "app.yaml:5: services.api.placement.constraints[0]: needs a value"},
+       "app.yaml:5:31: services.api.placement.constraints[0]: needs a value"},
       {App1("    placement: {constraints: [{key: zone, op: exists, value: a}]}\n"),
-       "app.yaml:5: services.api.placement.constraints[0]: takes no value with exists"},
+       "app.yaml:5:31: services.api.placement.constraints[0]: takes no value with exists"},
       {App1("    placement: {constraints: [{op: exists}]}\n"),
-       "app.yaml:5: services.api.placement.constraints[0]: key is required"},
+       "app.yaml:5:31: services.api.placement.constraints[0]: \"key\" is required"},
       {App1("    placement: {constraints: [{key: a, values: [x, y]}]}\n"),
-       "app.yaml:5: services.api.placement.constraints[0]: = takes exactly one value"},
+       "app.yaml:5:31: services.api.placement.constraints[0]: = takes exactly one value"},
   });
 }
 
 TEST(ParseAppYaml, RejectsBadExpose) {
   ExpectErrors({
       {App1("    expose: {path: api}\n"),
-       "app.yaml:5: services.api.expose.path: must start with '/', got \"api\""},
+       "app.yaml:5:20: services.api.expose.path: must start with '/', got \"api\""},
       {App1("    expose: [{canaryWeight: 101}]\n"),
-       "app.yaml:5: services.api.expose[0].canaryWeight: must be an integer from 0 to 100, "
-       "got \"101\""},
+       "app.yaml:5:29: services.api.expose[0].canaryWeight: must be an integer from 0 to 100, got "
+       "\"101\""},
       {App1("    ports: [80]\n    expose: {port: http}\n"),
-       "app.yaml:6: services.api.expose: no port \"http\" in ports"},
+       "app.yaml:6:13: services.api.expose: no port \"http\" in ports"},
   });
 }
 
 TEST(ParseAppYaml, RejectsACanaryWeightWithoutACanary) {
   // The weight was silently ignored: no canary, nothing to split.
-  EXPECT_EQ(ParseError(App1("    expose: [{path: /, canaryWeight: 20}]\n")),
-            "app.yaml:5: services.api.expose[0].canaryWeight: is 20 but the service has no "
-            "update.canary, so no canary would get that traffic: add update: {canary: 1} or "
-            "remove canaryWeight");
-  EXPECT_NE(ParseError(App1("    expose:\n      path: /\n      canaryWeight: 5\n"))
-                .find("app.yaml:7: services.api.expose.canaryWeight: is 5 but"),
-            std::string::npos);
+  ExpectErrors({
+      {App1("    expose: [{path: /, canaryWeight: 20}]\n"),
+       "app.yaml:5:38: services.api.expose[0].canaryWeight: is 20 but the service has no "
+       "update.canary, so no canary would get that traffic: add update: {canary: 1} or remove "
+       "canaryWeight"},
+      {App1("    expose:\n      path: /\n      canaryWeight: 5\n"),
+       "app.yaml:7:21: services.api.expose.canaryWeight: is 5 but the service has no "
+       "update.canary, so no canary would get that traffic: add update: {canary: 1} or remove "
+       "canaryWeight"},
+  });
   // Wherever update comes in the service, and with a canary it is what it says.
   auto ok =
       ParseAppYaml(App1("    expose: [{path: /, canaryWeight: 20}]\n    update: {canary: 1}\n"));
@@ -388,39 +399,39 @@ TEST(ParseAppYaml, RejectsACanaryWeightWithoutACanary) {
 TEST(ParseAppYaml, RejectsBadAutoscale) {
   ExpectErrors({
       {App1("    autoscale: {min: 1, max: 3}\n"),
-       "app.yaml:5: services.api.autoscale: needs targetCpu or targetRps (or metric: cpu|rps "
+       "app.yaml:5:16: services.api.autoscale: needs targetCpu or targetRps (or metric: cpu|rps "
        "with target:)"},
       {App1("    autoscale:\n      min: 4\n      max: 2\n      targetRps: 10\n"),
-       "app.yaml:7: services.api.autoscale.max: must be at least min"},
+       "app.yaml:7:12: services.api.autoscale.max: must be at least min"},
       {App1("    autoscale: {max: 3, targetCpu: lots}\n"),
-       "app.yaml:5: services.api.autoscale.targetCpu: must be a percentage of the requested "
+       "app.yaml:5:36: services.api.autoscale.targetCpu: must be a percentage of the requested "
        "cpu like 70%, got \"lots\""},
       {App1("    autoscale:\n      max: 3\n      targetCpu: 80%\n"),
-       "app.yaml:7: services.api.autoscale.targetCpu: needs resources.cpu to be set"},
+       "app.yaml:7:18: services.api.autoscale.targetCpu: needs resources.cpu to be set"},
       {App1("    autoscale: {max: 3, targetRps: 0}\n"),
-       "app.yaml:5: services.api.autoscale.targetRps: must be a positive integer, got \"0\""},
+       "app.yaml:5:36: services.api.autoscale.targetRps: must be a positive integer, got \"0\""},
       {App1("    autoscale:\n      min: 0\n      max: 3\n      targetRps: 5\n"),
-       "app.yaml:6: services.api.autoscale.min: must be a positive integer (no scaling to "
+       "app.yaml:6:12: services.api.autoscale.min: must be a positive integer (no scaling to "
        "zero), got \"0\""},
   });
-  EXPECT_EQ(
-      ParseError(App1("    autoscale:\n      max: 3\n      metric: memory\n      target: 5\n")),
-      "app.yaml:7: services.api.autoscale.metric: must be cpu or rps, got \"memory\"");
   ExpectErrors({
+      {App1("    autoscale:\n      max: 3\n      metric: memory\n      target: 5\n"),
+       "app.yaml:7:15: services.api.autoscale.metric: must be cpu or rps, got \"memory\""},
       {App1("    autoscale:\n      max: 3\n      metric: rps\n"),
-       "app.yaml:7: services.api.autoscale.metric: needs target: requests per second per "
+       "app.yaml:7:15: services.api.autoscale.metric: needs target: requests per second per "
        "instance like 100"},
       {App1("    autoscale:\n      max: 3\n      target: 5\n"),
-       "app.yaml:7: services.api.autoscale.target: goes with metric: cpu|rps"},
+       "app.yaml:7:15: services.api.autoscale.target: goes with metric: cpu|rps"},
       {App1("    autoscale:\n      max: 3\n      metric: rps\n      target: -4\n"),
-       "app.yaml:8: services.api.autoscale.target: must be a positive integer (requests per "
+       "app.yaml:8:15: services.api.autoscale.target: must be a positive integer (requests per "
        "second per instance), got \"-4\""},
   });
-  EXPECT_EQ(
-      ParseError(App1("    autoscale:\n      max: 3\n      metric: rps\n      target: 5\n"
-                      "      targetRps: 6\n")),
-      "app.yaml:7: services.api.autoscale.metric: and targetRps both set the request-rate target: "
-      "keep one");
+  ExpectErrors({
+      {App1("    autoscale:\n      max: 3\n      metric: rps\n      target: 5\n"
+            "      targetRps: 6\n"),
+       "app.yaml:7:15: services.api.autoscale.metric: and targetRps both set the request-rate "
+       "target: keep one"},
+  });
 }
 
 TEST(ParseAppYaml, AutoscaleMetricShorthandIsTheSameAsItsTarget) {
@@ -442,8 +453,8 @@ TEST(ParseAppYaml, AutoscaleMetricShorthandIsTheSameAsItsTarget) {
 TEST(ParseAppYaml, RejectsBadNamespaceAndName) {
   ExpectErrors({
       {"namespace: Prod\nname: x\nservices: {}\n",
-       "app.yaml:1: namespace: \"Prod\" is not a valid name"},
-      {"name: my_app\nservices: {}\n", "app.yaml:1: name: \"my_app\" is not a valid name"},
+       "app.yaml:1:12: namespace: \"Prod\" is not a valid name"},
+      {"name: my_app\nservices: {}\n", "app.yaml:1:7: name: \"my_app\" is not a valid name"},
   });
 }
 
@@ -487,28 +498,27 @@ networks: {}
 }
 
 TEST(ParseCompose, RejectsUnsupportedKeysWithLine) {
-  auto r = ParseComposeYaml("services:\n  web:\n    image: a\n    build: .\n", "compose.yaml", "d");
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message.rfind("compose.yaml:4: services.web.build: unknown field", 0), 0u);
-  r = ParseComposeYaml("services:\n  web:\n    image: a\n    deploy: {replicas: x}\n",
-                       "compose.yaml", "d");
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message,
-            "compose.yaml:4: services.web.deploy.replicas: must be a non-negative integer, got "
-            "\"x\"");
-  r = ParseComposeYaml("services:\n  web:\n    command: x\n", "compose.yaml", "d");
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message, "compose.yaml:3: services.web: image is required");
-  r = ParseComposeYaml("services:\n  web:\n    image: a\n    restart: sometimes\n", "compose.yaml",
-                       "d");
-  ASSERT_FALSE(r);
-  r = ParseComposeYaml("services:\n  web:\n    image: a\n    ports: [{published: 80}]\n",
-                       "compose.yaml", "d");
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message, "compose.yaml:4: services.web.ports[0]: target is required");
-  r = ParseComposeYaml("version: 3\n", "compose.yaml", "d");
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().message, "compose.yaml:1: services: is required");
+  const std::pair<std::string, std::string> cases[] = {
+      {"services:\n  web:\n    image: a\n    build: .\n",
+       "compose.yaml:4:5: services.web.build: unknown field (known fields: command, "
+       "container_name, deploy, entrypoint, environment, image, ports or restart)"},
+      {"services:\n  web:\n    image: a\n    deploy: {replicas: x}\n",
+       "compose.yaml:4:24: services.web.deploy.replicas: must be a non-negative integer, got "
+       "\"x\""},
+      {"services:\n  web:\n    command: x\n",
+       "compose.yaml:3:5: services.web: \"image\" is required"},
+      {"services:\n  web:\n    image: a\n    restart: sometimes\n",
+       "compose.yaml:4:14: services.web.restart: must be one of no, always, on-failure or "
+       "unless-stopped, got \"sometimes\""},
+      {"services:\n  web:\n    image: a\n    ports: [{published: 80}]\n",
+       "compose.yaml:4:13: services.web.ports[0]: \"target\" is required"},
+      {"version: 3\n", "compose.yaml:1:1: \"services\" is required"},
+  };
+  for (const auto& [yaml, message] : cases) {
+    auto r = ParseComposeYaml(yaml, "compose.yaml", "d");
+    ASSERT_FALSE(r) << yaml;
+    EXPECT_EQ(r.error().message, message) << yaml;
+  }
 }
 
 TEST(ParseAppFile, PicksComposeByFileName) {
@@ -516,43 +526,6 @@ TEST(ParseAppFile, PicksComposeByFileName) {
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->name, "site");
   EXPECT_FALSE(ParseAppFile("services:\n  web:\n    image: a\n", "app.yaml"));  // no name
-}
-
-TEST(Quantities, Bytes) {
-  EXPECT_EQ(*ParseBytes("64Mi"), 64LL << 20);
-  EXPECT_EQ(*ParseBytes("1Gi"), 1LL << 30);
-  EXPECT_EQ(*ParseBytes("64m"), 64LL << 20);  // Docker style
-  EXPECT_EQ(*ParseBytes("2G"), 2LL << 30);
-  EXPECT_EQ(*ParseBytes("512MiB"), 512LL << 20);
-  EXPECT_EQ(*ParseBytes("1.5Gi"), 3LL << 29);
-  EXPECT_EQ(*ParseBytes("1000"), 1000);
-  EXPECT_EQ(*ParseBytes("10k"), 10240);
-  EXPECT_FALSE(ParseBytes("Mi"));
-  EXPECT_FALSE(ParseBytes("1Xi"));
-  EXPECT_FALSE(ParseBytes("-1Mi"));
-  EXPECT_FALSE(ParseBytes("1.2.3"));
-  EXPECT_FALSE(ParseBytes("99999999999T"));
-}
-
-TEST(Quantities, CpuAndDuration) {
-  EXPECT_EQ(*ParseCpu("500m"), 500);
-  EXPECT_EQ(*ParseCpu("0.5"), 500);
-  EXPECT_EQ(*ParseCpu("2"), 2000);
-  EXPECT_FALSE(ParseCpu("m"));
-  EXPECT_FALSE(ParseCpu("1c"));
-  EXPECT_EQ(*ParseDuration("5s"), Millis(5000));
-  EXPECT_EQ(*ParseDuration("2m"), Millis(120'000));
-  EXPECT_EQ(*ParseDuration("1m30s"), Millis(90'000));
-  EXPECT_EQ(*ParseDuration("250ms"), Millis(250));
-  EXPECT_EQ(*ParseDuration("10"), Millis(10'000));
-  EXPECT_EQ(*ParseDuration("1.5h"), Millis(5'400'000));
-  EXPECT_FALSE(ParseDuration("5 days"));
-  EXPECT_FALSE(ParseDuration("s"));
-  EXPECT_FALSE(ParseDuration(""));
-  EXPECT_EQ(FormatDuration(Millis(90'000)), "90s");
-  EXPECT_EQ(FormatDuration(Millis(120'000)), "2m");
-  EXPECT_EQ(FormatDuration(Millis(1500)), "1500ms");
-  EXPECT_EQ(FormatDuration(Millis(0)), "0s");
 }
 
 TEST(AppJson, RoundTripsEveryField) {

@@ -214,7 +214,7 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndChangesNothing) {
       {"PUT", "/v1/kv/keep", R"({"value": 7})", 400,
        "request body:1:11: value: must be a string, got 7"},
       {"PUT", "/v1/kv/keep", R"({"value": "x", "colour": "red"})", 400,
-       "request body:1:15: colour: unknown field"},
+       "request body:1:16: colour: unknown field"},
       {"PUT", "/v1/kv/keep", R"({"value": "x", "value": "y"})", 400, "value: given twice"},
       {"PUT", "/v1/kv/keep", R"(["value"])", 400, "must be an object, got an array"},
       {"PUT", "/v1/kv/keep", "", 400, "empty"},

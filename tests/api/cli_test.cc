@@ -319,7 +319,8 @@ TEST_F(CliTest, ErrorsSayWhatToDoNext) {
   auto bad_format = Berth({"service", "ls", "-o", "jsn"});
   EXPECT_EQ(bad_format.code, 1);
   EXPECT_EQ(bad_format.text,
-            "error: -o jsn: not an output format; use one of table, wide, json, yaml, name\n");
+            "error: -o jsn: not an output format of `berth service ls`; use one of table, wide, "
+            "json, yaml, name\n");
   auto no_ns = Berth({"service", "ls", "-n"});
   EXPECT_EQ(no_ns.code, 1);
   EXPECT_NE(no_ns.text.find("`berth get apps -A`"), std::string::npos) << no_ns.text;

@@ -295,10 +295,10 @@ TEST_F(RoutesIt, BadRouteInputGets400AndChangesNothing) {
       {"POST", "/v1/routes:apply",
        "routes:\n  - {name: x, service: web}\n  - {name: y, match: {regex: \"((\"}, service: "
        "web}\n",
-       "route \"y\".match.regex: invalid regex"},
+       "apply:3:30: routes[1].match.regex: invalid regex"},
       {"POST", "/v1/routes:apply", "routes:\n  - {name: good, upstreams: [\"10.0.0.1:0\"]}\n",
-       "route \"good\".targets[0].upstreams[0]: address \"10.0.0.1:0\": bad port"},
-      {"POST", "/v1/routes:apply", "routes: [{name: x, service: web}\n", "line "},
+       "apply:2:30: routes[0].upstreams[0]: address \"10.0.0.1:0\": bad port"},
+      {"POST", "/v1/routes:apply", "routes: [{name: x, service: web}\n", "apply:2:1: invalid YAML"},
   };
   for (const auto& c : cases) {
     auto r = Api(c.method, c.path, c.body);
@@ -404,7 +404,9 @@ routes:
   std::ofstream(dir_.Sub("bad.yaml")) << "routes:\n  - {name: api, service: api, lb: fastest}\n";
   auto bad = berth({"route", "apply", "-f", dir_.Sub("bad.yaml")});
   EXPECT_EQ(bad.first, 1);
-  EXPECT_EQ(bad.second.rfind("error: HTTP 400: apply: route \"api\".lb: unknown policy", 0), 0u)
+  EXPECT_EQ(
+      bad.second.rfind("error: HTTP 400: apply:2:35: routes[0].lb: unknown policy \"fastest\"", 0),
+      0u)
       << bad.second;
 
   auto rm = berth({"route", "rm", "api"});

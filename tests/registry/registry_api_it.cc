@@ -214,7 +214,8 @@ TEST_F(RegistryApiIt, BadInputGets400WithAClearMessageAndChangesNothing) {
       {"/v1/registry/Bad_NS/web/w1", R"({"address":"10.0.0.1","port":80})", "namespace \"Bad_NS\""},
       {"/v1/registry/default/web/w1", R"({"address":"10.0.0.1","port":0})",
        "port: must be an integer from 1 to 65535, got 0"},
-      {"/v1/registry/default/web/w1", R"({"address":"10.0.0.1","port":70000})", "port 70000"},
+      {"/v1/registry/default/web/w1", R"({"address":"10.0.0.1","port":70000})",
+       "registration:1:30: port: must be an integer from 1 to 65535, got 70000"},
       {"/v1/registry/default/web/w1", R"({"address":"10.0.0.1","port":80,"ttl":"0s"})",
        "ttl: must be at least 1s"},
       {"/v1/registry/default/web/w1",
@@ -411,7 +412,7 @@ TEST_F(RegistryApiIt, BadMultiplexedWatchRequestsGet400AndChangeNothing) {
   std::vector<Case> cases = {
       {"", "request body is empty"},
       {"{", "JSON"},
-      {R"({"watches":[]})", "request body:1:13: watches: must be a non-empty array"},
+      {R"({"watches":[]})", "request body:1:12: watches: must be a non-empty array"},
       {R"({"watches":{}})", "watches: must be a non-empty array"},
       {R"({"watches":[{"namespace":"default"}],"colour":1})", "colour: unknown field"},
       {R"({"watches":[{"namespace":"default","colour":1}]})", "watches[0].colour: unknown field"},

@@ -385,7 +385,7 @@ TEST_F(RegistryIt, BadInputGetsAClearErrorAndChangesNothing) {
   std::string huge = R"({"address":"10.0.0.1","port":80,"metadata":{)";
   for (int i = 0; i < 1000; ++i) huge += fmt::format("{}\"k{}\":\"v\"", i ? "," : "", i);
   huge += "}}";
-  cases.push_back({"default", "web", huge, "metadata has 1000 entries"});
+  cases.push_back({"default", "web", huge, "metadata: has 1000 entries; at most 64"});
   for (const auto& c : cases) {
     auto parsed = ParseRegistration(c.body, c.ns, c.service, "w1");
     ASSERT_FALSE(parsed.has_value()) << c.body;

@@ -197,7 +197,7 @@ INSTANTIATE_TEST_SUITE_P(
     Cases, ConfigErrorTest,
     ::testing::Values(
         BadCase{"routes: [{name: a, upstreams: [\"127.0.0.1:1\"], colour: red}]",
-                "routes.yaml:1:47: routes[0].colour: unknown field"},
+                "routes.yaml:1:48: routes[0].colour: unknown field"},
         BadCase{"routes: [{name: a, match: {regex: \"(\"}, upstreams: [\"127.0.0.1:1\"]}]",
                 "routes[0].match.regex: invalid regex"},
         BadCase{"routes: [{name: a, upstreams: [\"nohost\"]}]", "must be host:port"},
@@ -220,7 +220,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"routes: [{name: a, targets: [{service: s, tags: [deploy=1]}]}]",
                 "tags and port select registry instances"},
         BadCase{"routes: {name: a}", "routes: must be a list"},
-        BadCase{"routes: [", "routes.yaml:1:9: invalid YAML"}, BadCase{"", "empty configuration"}));
+        BadCase{"routes: [", "routes.yaml:1:1: invalid YAML: end of sequence flow not found"},
+        BadCase{"", "empty configuration"}));
 
 }  // namespace
 }  // namespace berth::gateway::router

@@ -16,10 +16,10 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/testing/random.h"
 #include "orchestrator/app_store.h"
 #include "orchestrator/codec.h"
 #include "orchestrator/controller.h"
-#include "core/testing/random.h"
 #include "store/sqlite/temp_store.h"
 
 namespace berth::orchestrator::testing {
