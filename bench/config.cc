@@ -135,8 +135,8 @@ struct Sides {
 std::pair<Shape, Shape> Shapes(const Sides& s, const std::string& item, int total, int streams) {
   Shape ours{.marker = "\"type\":\"change\"", .created_marker = ""};
   Shape etcd{.marker = "\"events\"", .created_marker = "\"created\":true"};
-  const std::string ecreate = fmt::format(R"({{"create_request":{{"key":"{}"}}}})",
-                                          Base64("/bench/" + item));
+  const std::string ecreate =
+      fmt::format(R"({{"create_request":{{"key":"{}"}}}})", Base64("/bench/" + item));
   for (int i = 0; i < streams; ++i) {
     int n = OnStream(total, streams, i);
     if (n == 0) continue;
@@ -202,8 +202,8 @@ struct Changer {
     req.method = "POST";
     req.target = "/v3/kv/put";
     req.headers.Set("Content-Type", "application/json");
-    req.body = fmt::format(R"({{"key":"{}","value":"{}"}})", Base64("/bench/" + item),
-                           Base64(content));
+    req.body =
+        fmt::format(R"({{"key":"{}","value":"{}"}})", Base64("/bench/" + item), Base64(content));
     auto r = etcd->Send(req);
     if (!r || r->status >= 300) {
       fmt::print(stderr, "etcd put {}: {}\n", item, r ? r->body : r.error().message);
@@ -273,7 +273,8 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--subscribers")) {
       o.subscribers.clear();
       std::stringstream list(argv[i + 1]);
-      for (std::string n; std::getline(list, n, ',');) o.subscribers.push_back(std::atoi(n.c_str()));
+      for (std::string n; std::getline(list, n, ',');)
+        o.subscribers.push_back(std::atoi(n.c_str()));
     }
     if (!std::strcmp(argv[i], "--streams")) o.streams = std::max(1, std::atoi(argv[i + 1]));
     if (!std::strcmp(argv[i], "--rounds")) o.rounds = std::max(1, std::atoi(argv[i + 1]));

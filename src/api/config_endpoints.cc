@@ -234,8 +234,8 @@ void RegisterItemWrites(Router& router, config::ConfigCenter& center) {
               .handler = [&center](std::shared_ptr<Call> call) {
                 auto b = ReadActionBody(*call, true);
                 if (!b) return call->ReplyError(b.error());
-                auto w = center.Rollback(call->Param("ns"), call->Param("name"), b->to,
-                                         b->message, CallerOf(*call));
+                auto w = center.Rollback(call->Param("ns"), call->Param("name"), b->to, b->message,
+                                         CallerOf(*call));
                 if (!w) return call->ReplyError(w.error());
                 call->Reply(200, WriteJson(*w));
               }});
@@ -253,19 +253,19 @@ void RegisterItemWrites(Router& router, config::ConfigCenter& center) {
                 call->Reply(200, WriteJson(*w));
               }});
   for (const bool promote : {true, false}) {
-    router.Add({.method = "POST",
-                .pattern = promote ? "/v1/configs/{ns}/{name}/promote"
-                                   : "/v1/configs/{ns}/{name}/abort",
-                .access = Access::kNamespace,
-                .min_role = Role::kOperator,
-                .mutating = true,
-                .handler = [&center, promote](std::shared_ptr<Call> call) {
-                  auto c = CallerOf(*call);
-                  auto w = promote ? center.Promote(call->Param("ns"), call->Param("name"), c)
-                                   : center.Abort(call->Param("ns"), call->Param("name"), c);
-                  if (!w) return call->ReplyError(w.error());
-                  call->Reply(200, WriteJson(*w));
-                }});
+    router.Add(
+        {.method = "POST",
+         .pattern = promote ? "/v1/configs/{ns}/{name}/promote" : "/v1/configs/{ns}/{name}/abort",
+         .access = Access::kNamespace,
+         .min_role = Role::kOperator,
+         .mutating = true,
+         .handler = [&center, promote](std::shared_ptr<Call> call) {
+           auto c = CallerOf(*call);
+           auto w = promote ? center.Promote(call->Param("ns"), call->Param("name"), c)
+                            : center.Abort(call->Param("ns"), call->Param("name"), c);
+           if (!w) return call->ReplyError(w.error());
+           call->Reply(200, WriteJson(*w));
+         }});
   }
   router.Add({.method = "DELETE",
               .pattern = "/v1/configs/{ns}/{name}/draft",
@@ -350,25 +350,24 @@ void RegisterNamespaceEndpoints(Router& router, config::ConfigCenter& center) {
                 if (!text) return call->ReplyError(text.error());
                 call->ReplyJsonText(200, std::move(*text));
               }});
-  router.Add({.method = "POST",
-              .pattern = "/v1/config-namespaces/{ns}/import",
-              .access = Access::kNamespace,
-              .min_role = Role::kOperator,
-              .mutating = true,
-              .handler = [&center](std::shared_ptr<Call> call) {
-                const bool dry_run = call->QueryFlag("dry_run");
-                auto r = center.Import(call->Param("ns"), call->request().body, dry_run,
-                                       CallerOf(*call));
-                if (!r) return call->ReplyError(r.error());
-                Json items = Json::array();
-                for (const auto& i : r->items) {
-                  items.push_back(
-                      Json{{"name", i.name}, {"action", i.action}, {"version", i.version}});
-                }
-                call->Reply(200, Json{{"items", std::move(items)},
-                                      {"revision", r->revision},
-                                      {"dry_run", r->dry_run}});
-              }});
+  router.Add(
+      {.method = "POST",
+       .pattern = "/v1/config-namespaces/{ns}/import",
+       .access = Access::kNamespace,
+       .min_role = Role::kOperator,
+       .mutating = true,
+       .handler = [&center](std::shared_ptr<Call> call) {
+         const bool dry_run = call->QueryFlag("dry_run");
+         auto r = center.Import(call->Param("ns"), call->request().body, dry_run, CallerOf(*call));
+         if (!r) return call->ReplyError(r.error());
+         Json items = Json::array();
+         for (const auto& i : r->items) {
+           items.push_back(Json{{"name", i.name}, {"action", i.action}, {"version", i.version}});
+         }
+         call->Reply(
+             200,
+             Json{{"items", std::move(items)}, {"revision", r->revision}, {"dry_run", r->dry_run}});
+       }});
 }
 
 }  // namespace

@@ -1,11 +1,11 @@
 // The configuration center's delivery endpoints (declared in config_endpoints.h), over
 // config::DeliveryHub: a multiplexed stream of many items, a blocking query on one, and the
 // consumers' acknowledgements. Decision 0013 explains the protocol.
+#include <fmt/core.h>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
-#include <fmt/core.h>
 
 #include <set>
 
@@ -106,8 +106,7 @@ struct WatchStream {
   }
 };
 
-void HandleWatchStream(std::shared_ptr<Call> call, config::DeliveryHub& hub,
-                       asio::io_context& io) {
+void HandleWatchStream(std::shared_ptr<Call> call, config::DeliveryHub& hub, asio::io_context& io) {
   auto req = ReadWatchRequest(*call);
   if (!req) return call->ReplyError(req.error());
   std::set<std::string> namespaces;
@@ -118,19 +117,19 @@ void HandleWatchStream(std::shared_ptr<Call> call, config::DeliveryHub& hub,
   auto ws = std::make_shared<WatchStream>(io, hub, req->content);
   // Every batch goes through the stream's strand; the ones before the stream has started
   // (the replay, handed over inside Subscribe) wait in `pending` and go first.
-  auto sub = hub.Subscribe(std::move(req->watches), std::move(req->consumer),
-                           [w = std::weak_ptr<WatchStream>(ws)](
-                               std::vector<config::Delivery>&& batch) {
-                             auto s = w.lock();
-                             if (!s) return;
-                             asio::post(s->strand, [s, batch = std::move(batch)]() mutable {
-                               if (!s->stream) {
-                                 for (auto& d : batch) s->pending.push_back(std::move(d));
-                                 return;
-                               }
-                               s->Write(std::move(batch));
-                             });
-                           });
+  auto sub =
+      hub.Subscribe(std::move(req->watches), std::move(req->consumer),
+                    [w = std::weak_ptr<WatchStream>(ws)](std::vector<config::Delivery>&& batch) {
+                      auto s = w.lock();
+                      if (!s) return;
+                      asio::post(s->strand, [s, batch = std::move(batch)]() mutable {
+                        if (!s->stream) {
+                          for (auto& d : batch) s->pending.push_back(std::move(d));
+                          return;
+                        }
+                        s->Write(std::move(batch));
+                      });
+                    });
   if (!sub) return call->ReplyError(sub.error());
   ws->sub = std::move(*sub);
   auto stream = LineStream::Start(call, io);
@@ -168,8 +167,7 @@ void AnswerQuery(const std::shared_ptr<BlockingQuery>& q, config::ConfigCenter& 
     q->sub.reset();
   }
   const Call& call = *q->call;
-  auto r = center.ReadFor(call.Param("ns"), call.Param("name"), consumer.instance,
-                          consumer.labels);
+  auto r = center.ReadFor(call.Param("ns"), call.Param("name"), consumer.instance, consumer.labels);
   if (!r) return q->call->ReplyError(r.error());
   q->call->Reply(200, Json{{"namespace", r->item.ns},
                            {"name", r->item.name},
@@ -205,22 +203,19 @@ void HandleBlockingQuery(std::shared_ptr<Call> call, config::ConfigCenter& cente
     }
     wait = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
   }
-  if (*index <= 0) return AnswerQuery(std::make_shared<BlockingQuery>(io, call), center,
-                                      *consumer, true);
+  if (*index <= 0)
+    return AnswerQuery(std::make_shared<BlockingQuery>(io, call), center, *consumer, true);
   auto q = std::make_shared<BlockingQuery>(io, call);
-  auto sub = hub.Subscribe({{.ns = call->Param("ns"),
-                             .name = call->Param("name"),
-                             .from_revision = *index + 1}},
-                           *consumer,
-                           [w = std::weak_ptr<BlockingQuery>(q), &center,
-                            consumer = *consumer](std::vector<config::Delivery>&&) {
-                             auto s = w.lock();
-                             if (!s) return;
-                             // Off the hub's lock: the answer reads the store.
-                             asio::post(s->strand, [s, &center, consumer] {
-                               AnswerQuery(s, center, consumer, true);
-                             });
-                           });
+  auto sub = hub.Subscribe(
+      {{.ns = call->Param("ns"), .name = call->Param("name"), .from_revision = *index + 1}},
+      *consumer,
+      [w = std::weak_ptr<BlockingQuery>(q), &center,
+       consumer = *consumer](std::vector<config::Delivery>&&) {
+        auto s = w.lock();
+        if (!s) return;
+        // Off the hub's lock: the answer reads the store.
+        asio::post(s->strand, [s, &center, consumer] { AnswerQuery(s, center, consumer, true); });
+      });
   if (!sub) return call->ReplyError(sub.error());
   {
     std::lock_guard lock(q->mu);

@@ -12,16 +12,11 @@ namespace {
 using security::Role;
 
 Json InfoJson(const config::SecretInfo& s) {
-  return Json{{"namespace", s.ns},
-              {"name", s.name},
-              {"version", s.version},
-              {"size", s.size},
-              {"key_id", s.key_id},
-              {"created_ms", s.created_ms},
-              {"created_by", s.created_by},
-              {"updated_ms", s.updated_ms},
-              {"updated_by", s.updated_by},
-              {"mod_revision", s.mod_revision}};
+  return Json{{"namespace", s.ns},          {"name", s.name},
+              {"version", s.version},       {"size", s.size},
+              {"key_id", s.key_id},         {"created_ms", s.created_ms},
+              {"created_by", s.created_by}, {"updated_ms", s.updated_ms},
+              {"updated_by", s.updated_by}, {"mod_revision", s.mod_revision}};
 }
 
 // {"value": "..."}: parsed without the library's messages (they quote the text they choke on).
@@ -34,9 +29,9 @@ Result<std::string> ReadValue(const Call& call) {
   }
   for (const auto& [k, v] : body.items()) {
     if (k != "value") {
-      return Fail(ErrorCode::kInvalidArgument,
-                  fmt::format("request body: unknown field {} (want only \"value\")",
-                              Json(k).dump()));
+      return Fail(
+          ErrorCode::kInvalidArgument,
+          fmt::format("request body: unknown field {} (want only \"value\")", Json(k).dump()));
     }
   }
   auto it = body.find("value");
@@ -95,8 +90,8 @@ void RegisterSecretEndpoints(Router& router, config::SecretStore& secrets) {
               .handler = [&secrets](std::shared_ptr<Call> call) {
                 auto value = ReadValue(*call);
                 if (!value) return call->ReplyError(value.error());
-                auto s = secrets.Set(call->Param("ns"), call->Param("name"), *value,
-                                     CallerOf(*call));
+                auto s =
+                    secrets.Set(call->Param("ns"), call->Param("name"), *value, CallerOf(*call));
                 if (!s) return call->ReplyError(s.error());
                 call->Reply(s->version == 1 ? 201 : 200, InfoJson(*s));
               }});

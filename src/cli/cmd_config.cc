@@ -56,55 +56,60 @@ std::string GrayText(const Json& item) {
 }
 
 View ConfigView() {
-  return View{.kind = "config",
-              .columns = {Field("NAME", "name"),
-                          Field("FORMAT", "format"),
-                          Field("RELEASED", "released"),
-                          {"GRAY", GrayText},
-                          Field("SIZE", "size"),
-                          {"LABELS", [](const Json& i) { return LabelsText(i.value("labels", Json::object())); }},
-                          {"UPDATED",
-                           [](const Json& i) { return FormatTime(i.value("updated_ms", int64_t{0})); }},
-                          Field("BY", "updated_by", true),
-                          Field("LATEST", "latest", true),
-                          Field("REVISION", "mod_revision", true)},
-              .namespaced = true};
+  return View{
+      .kind = "config",
+      .columns = {Field("NAME", "name"),
+                  Field("FORMAT", "format"),
+                  Field("RELEASED", "released"),
+                  {"GRAY", GrayText},
+                  Field("SIZE", "size"),
+                  {"LABELS",
+                   [](const Json& i) { return LabelsText(i.value("labels", Json::object())); }},
+                  {"UPDATED",
+                   [](const Json& i) { return FormatTime(i.value("updated_ms", int64_t{0})); }},
+                  Field("BY", "updated_by", true),
+                  Field("LATEST", "latest", true),
+                  Field("REVISION", "mod_revision", true)},
+      .namespaced = true};
 }
 
 View VersionView() {
-  return View{.kind = "version",
-              .name = [](const Json& v) { return Text(v.value("version", Json())); },
-              .columns = {Field("VERSION", "version"),
-                          Field("KIND", "kind"),
-                          {"TIME", [](const Json& v) { return FormatTime(v.value("time_ms", int64_t{0})); }},
-                          Field("AUTHOR", "author"),
-                          Field("SIZE", "size"),
-                          {"RELEASE",
-                           [](const Json& v) -> std::string {
-                             if (!v.value("gray", false)) return "all";
-                             if (v.contains("promoted_ms")) return "gray, promoted";
-                             if (v.contains("aborted_ms")) return "gray, aborted";
-                             return "gray";
-                           }},
-                          Field("MESSAGE", "message"),
-                          Field("SHA256", "sha256", true)}};
+  return View{
+      .kind = "version",
+      .name = [](const Json& v) { return Text(v.value("version", Json())); },
+      .columns = {
+          Field("VERSION", "version"),
+          Field("KIND", "kind"),
+          {"TIME", [](const Json& v) { return FormatTime(v.value("time_ms", int64_t{0})); }},
+          Field("AUTHOR", "author"),
+          Field("SIZE", "size"),
+          {"RELEASE",
+           [](const Json& v) -> std::string {
+             if (!v.value("gray", false)) return "all";
+             if (v.contains("promoted_ms")) return "gray, promoted";
+             if (v.contains("aborted_ms")) return "gray, aborted";
+             return "gray";
+           }},
+          Field("MESSAGE", "message"),
+          Field("SHA256", "sha256", true)}};
 }
 
 View NamespaceView() {
-  return View{.kind = "namespace",
-              .name = [](const Json& n) { return Text(n.value("namespace", Json())); },
-              .columns = {Field("NAMESPACE", "namespace"),
-                          {"REVIEW", [](const Json& n) { return n.value("review", false) ? "yes" : "no"; }},
-                          {"ITEMS",
-                           [](const Json& n) {
-                             return fmt::format("{}/{}", n.value("items", 0), n.value("max_items", 0));
-                           }},
-                          {"STORED",
-                           [](const Json& n) {
-                             return fmt::format("{}/{}", n.value("stored_bytes", int64_t{0}),
-                                                n.value("max_bytes", int64_t{0}));
-                           }},
-                          Field("MAX-ITEM-BYTES", "max_item_bytes")}};
+  return View{
+      .kind = "namespace",
+      .name = [](const Json& n) { return Text(n.value("namespace", Json())); },
+      .columns = {Field("NAMESPACE", "namespace"),
+                  {"REVIEW", [](const Json& n) { return n.value("review", false) ? "yes" : "no"; }},
+                  {"ITEMS",
+                   [](const Json& n) {
+                     return fmt::format("{}/{}", n.value("items", 0), n.value("max_items", 0));
+                   }},
+                  {"STORED",
+                   [](const Json& n) {
+                     return fmt::format("{}/{}", n.value("stored_bytes", int64_t{0}),
+                                        n.value("max_bytes", int64_t{0}));
+                   }},
+                  Field("MAX-ITEM-BYTES", "max_item_bytes")}};
 }
 
 // Parses "k=v,k2=v2" into `out`; the error names the flag.
@@ -231,7 +236,8 @@ int PrintWrite(Context& ctx, const Json& r, const std::string& name) {
       std::cout << fmt::format("config {} unchanged (version {} is released with these bytes)\n",
                                name, r.value("config", Json::object()).value("released", 0));
     } else if (v.contains("version")) {
-      std::cout << fmt::format("config {} {}: version {}\n", name, action, v["version"].get<int64_t>());
+      std::cout << fmt::format("config {} {}: version {}\n", name, action,
+                               v["version"].get<int64_t>());
     } else {
       std::cout << fmt::format("config {} {}\n", name, action);
     }
@@ -288,8 +294,9 @@ void AddWriteCommands(CLI::App* group, Context& ctx) {
   for (const std::string verb : {"promote", "abort"}) {
     auto name = std::make_shared<std::string>();
     auto* cmd = group->add_subcommand(
-        verb, verb == "promote" ? "Release the gray version to everyone"
-                                : "End the gray release: the gray set goes back to the released version");
+        verb, verb == "promote"
+                  ? "Release the gray version to everyone"
+                  : "End the gray release: the gray set goes back to the released version");
     cmd->add_option("name", *name, "Config name")->required()->type_name("CONFIG");
     cmd->callback([&ctx, name, verb] {
       ctx.run = [&ctx, name, verb] {
@@ -365,19 +372,19 @@ void AddReadCommands(CLI::App* group, Context& ctx) {
       int64_t limit = 0;
     };
     auto a = std::make_shared<Args>();
-    auto* cmd = AddListCommand(
-        group, ctx, "ls", "List the configs of the namespace",
-        {.view = ConfigView(),
-         .fetch =
-             [a](Context& c) {
-               std::string q;
-               if (!a->prefix.empty()) q += "&prefix=" + PathEscape(a->prefix);
-               if (!a->label.empty()) q += "&label=" + PathEscape(a->label);
-               if (a->limit > 0) q += fmt::format("&limit={}", a->limit);
-               return c.Call("GET", fmt::format("/v1/configs/{}{}", PathEscape(c.ns),
-                                                q.empty() ? "" : "?" + q.substr(1)));
-             },
-         .complete_as = "CONFIG"});
+    auto* cmd =
+        AddListCommand(group, ctx, "ls", "List the configs of the namespace",
+                       {.view = ConfigView(),
+                        .fetch =
+                            [a](Context& c) {
+                              std::string q;
+                              if (!a->prefix.empty()) q += "&prefix=" + PathEscape(a->prefix);
+                              if (!a->label.empty()) q += "&label=" + PathEscape(a->label);
+                              if (a->limit > 0) q += fmt::format("&limit={}", a->limit);
+                              return c.Call("GET", fmt::format("/v1/configs/{}{}", PathEscape(c.ns),
+                                                               q.empty() ? "" : "?" + q.substr(1)));
+                            },
+                        .complete_as = "CONFIG"});
     cmd->add_option("--prefix", a->prefix, "Names starting with this");
     cmd->add_option("--label", a->label, "Only configs with these labels: k=v[,k=v]");
     cmd->add_option("--limit", a->limit, "At most this many");
@@ -390,25 +397,26 @@ void AddReadCommands(CLI::App* group, Context& ctx) {
       bool draft = false;
     };
     auto a = std::make_shared<Args>();
-    auto* cmd = AddListCommand(
-        group, ctx, "get", "Show a config and its content (the released version by default)",
-        {.view = ConfigView(),
-         .fetch =
-             [a](Context& c) {
-               std::string path = ItemPath(c, a->name);
-               if (a->draft) return c.Call("GET", path + "/draft");
-               if (a->version > 0) path += fmt::format("?version={}", a->version);
-               return c.Call("GET", path);
-             },
-         .items = [](const Json& doc) { return Json::array({doc}); },
-         .detail =
-             [a](const Context&, const Json& doc) {
-               if (a->raw || a->draft) {
-                 std::cout << doc.value("content", "");
-                 return;
-               }
-               PrintConfigDetail(doc);
-             }});
+    auto* cmd = AddListCommand(group, ctx, "get",
+                               "Show a config and its content (the released version by default)",
+                               {.view = ConfigView(),
+                                .fetch =
+                                    [a](Context& c) {
+                                      std::string path = ItemPath(c, a->name);
+                                      if (a->draft) return c.Call("GET", path + "/draft");
+                                      if (a->version > 0)
+                                        path += fmt::format("?version={}", a->version);
+                                      return c.Call("GET", path);
+                                    },
+                                .items = [](const Json& doc) { return Json::array({doc}); },
+                                .detail =
+                                    [a](const Context&, const Json& doc) {
+                                      if (a->raw || a->draft) {
+                                        std::cout << doc.value("content", "");
+                                        return;
+                                      }
+                                      PrintConfigDetail(doc);
+                                    }});
     cmd->add_option("name", a->name, "Config name")->required()->type_name("CONFIG");
     cmd->add_option("--version", a->version, "This version instead of the released one");
     cmd->add_flag("--raw", a->raw, "Print only the content's bytes");
@@ -442,8 +450,8 @@ void AddReadCommands(CLI::App* group, Context& ctx) {
     cmd->add_option("to", a->to, "The newer version (default: the released one)");
     cmd->callback([&ctx, a] {
       ctx.run = [&ctx, a] {
-        auto r = ctx.Call("GET", ItemPath(ctx, a->name) +
-                                     fmt::format("/diff?from={}&to={}", a->from, a->to));
+        auto r = ctx.Call(
+            "GET", ItemPath(ctx, a->name) + fmt::format("/diff?from={}&to={}", a->from, a->to));
         if (!r) return PrintError(r.error());
         PrintObject(ctx, *r, "config", a->name, [&] {
           const std::string d = r->value("diff", "");
@@ -465,9 +473,15 @@ void AddReadCommands(CLI::App* group, Context& ctx) {
                       .name = [](const Json& a) { return Text(a.value("consumer", Json())); },
                       .columns = {Field("CONSUMER", "consumer"),
                                   Field("VERSION", "version"),
-                                  {"CURRENT", [](const Json& a) { return a.value("current", false) ? "yes" : "no"; }},
+                                  {"CURRENT",
+                                   [](const Json& a) {
+                                     return a.value("current", false) ? "yes" : "no";
+                                   }},
                                   Field("NODE", "node"),
-                                  {"APPLIED", [](const Json& a) { return FormatTime(a.value("time_ms", int64_t{0})); }},
+                                  {"APPLIED",
+                                   [](const Json& a) {
+                                     return FormatTime(a.value("time_ms", int64_t{0}));
+                                   }},
                                   Field("ERROR", "error")}},
          .fetch = [name](Context& c) { return c.Call("GET", ItemPath(c, *name) + "/status"); },
          .items = [](const Json& doc) { return doc.value("consumers", Json::array()); }});
@@ -535,7 +549,8 @@ void AddFileCommands(CLI::App* group, Context& ctx) {
     cmd->add_option("-f,--file", *file, "Write here (default: stdout)")->type_name("FILE");
     cmd->callback([&ctx, file] {
       ctx.run = [&ctx, file] {
-        auto r = ctx.Call("GET", fmt::format("/v1/config-namespaces/{}/export", PathEscape(ctx.ns)));
+        auto r =
+            ctx.Call("GET", fmt::format("/v1/config-namespaces/{}/export", PathEscape(ctx.ns)));
         if (!r) return PrintError(r.error());
         std::string text = ctx.format() == Format::kYaml ? ToYaml(*r) : r->dump(2) + "\n";
         if (file->empty() || *file == "-") {
@@ -556,8 +571,8 @@ void AddFileCommands(CLI::App* group, Context& ctx) {
   {
     auto file = std::make_shared<std::string>();
     auto dry_run = std::make_shared<bool>(false);
-    auto* cmd = group->add_subcommand(
-        "import", "Publish every config of an export file, all or nothing");
+    auto* cmd =
+        group->add_subcommand("import", "Publish every config of an export file, all or nothing");
     cmd->add_option("-f,--file", *file, "The file (JSON or YAML; - reads stdin)")
         ->required()
         ->type_name("FILE");
@@ -597,15 +612,15 @@ void AddNamespaceCommands(CLI::App* group, Context& ctx) {
   for (const std::string verb : {"create", "set"}) {
     struct Args {
       std::string ns;
-      std::string review;  // "true" | "false" | "" (not given)
+      std::string review;     // "true" | "false" | "" (not given)
       int64_t max_items = 0;  // 0: not given
       std::string max_bytes;
       std::string max_item_bytes;
     };
     auto a = std::make_shared<Args>();
-    auto* cmd = nsg->add_subcommand(
-        verb, verb == "create" ? "Create a config namespace (admin)"
-                               : "Change a config namespace's settings (admin)");
+    auto* cmd = nsg->add_subcommand(verb, verb == "create"
+                                              ? "Create a config namespace (admin)"
+                                              : "Change a config namespace's settings (admin)");
     cmd->add_option("ns", a->ns, "Namespace")->required()->type_name("NAMESPACE");
     Choices(cmd->add_option("--review", a->review,
                             "true: the publisher of a draft must not be its author"),

@@ -23,15 +23,16 @@ std::string SecretPath(const Context& ctx, std::string_view name) {
 }
 
 View SecretView() {
-  return View{.kind = "secret",
-              .columns = {Field("NAME", "name"),
-                          Field("VERSION", "version"),
-                          Field("SIZE", "size"),
-                          {"UPDATED",
-                           [](const Json& s) { return FormatTime(s.value("updated_ms", int64_t{0})); }},
-                          Field("BY", "updated_by"),
-                          Field("KEY", "key_id", true)},
-              .namespaced = true};
+  return View{
+      .kind = "secret",
+      .columns = {Field("NAME", "name"),
+                  Field("VERSION", "version"),
+                  Field("SIZE", "size"),
+                  {"UPDATED",
+                   [](const Json& s) { return FormatTime(s.value("updated_ms", int64_t{0})); }},
+                  Field("BY", "updated_by"),
+                  Field("KEY", "key_id", true)},
+      .namespaced = true};
 }
 
 void AddSetCommand(CLI::App* group, Context& ctx) {
@@ -79,16 +80,15 @@ void AddSetCommand(CLI::App* group, Context& ctx) {
 }  // namespace
 
 void AddSecretCommands(CLI::App& app, Context& ctx) {
-  auto* group = app.add_subcommand("secret", "Encrypted secrets: set, get, ls, history, rm, rotate-key");
+  auto* group =
+      app.add_subcommand("secret", "Encrypted secrets: set, get, ls, history, rm, rotate-key");
   group->require_subcommand(1);
   AddSetCommand(group, ctx);
-  AddListCommand(group, ctx, "ls", "List the secrets of the namespace (names, never values)",
-                 {.view = SecretView(),
-                  .fetch =
-                      [](Context& c) {
-                        return c.Call("GET", "/v1/secrets/" + PathEscape(c.ns));
-                      },
-                  .complete_as = "SECRET"});
+  AddListCommand(
+      group, ctx, "ls", "List the secrets of the namespace (names, never values)",
+      {.view = SecretView(),
+       .fetch = [](Context& c) { return c.Call("GET", "/v1/secrets/" + PathEscape(c.ns)); },
+       .complete_as = "SECRET"});
   {
     struct Args {
       std::string name;
@@ -112,12 +112,12 @@ void AddSecretCommands(CLI::App& app, Context& ctx) {
                  std::cout << doc.value("value", "");
                  return;
                }
-               std::cout << fmt::format("Name:     {}/{}\nVersion:  {}\nSize:     {} bytes\n"
-                                        "Updated:  {} by {}\nKey:      {}\n",
-                                        doc.value("namespace", ""), doc.value("name", ""),
-                                        doc.value("version", 0), doc.value("size", 0),
-                                        FormatTime(doc.value("updated_ms", int64_t{0})),
-                                        doc.value("updated_by", ""), doc.value("key_id", ""));
+               std::cout << fmt::format(
+                   "Name:     {}/{}\nVersion:  {}\nSize:     {} bytes\n"
+                   "Updated:  {} by {}\nKey:      {}\n",
+                   doc.value("namespace", ""), doc.value("name", ""), doc.value("version", 0),
+                   doc.value("size", 0), FormatTime(doc.value("updated_ms", int64_t{0})),
+                   doc.value("updated_by", ""), doc.value("key_id", ""));
              }});
     cmd->add_option("name", a->name, "Secret name")->required()->type_name("SECRET");
     cmd->add_flag("--reveal", a->reveal, "Print the value (admin of the namespace)");

@@ -177,6 +177,25 @@ Result<std::unique_ptr<security::scan::ScanService>> StartScanner(
   return security::scan::ScanService::Start(std::move(o), w.store, w.clock);
 }
 
+// Configuration center: versioned config items in the store (/v1/configs), secrets under
+// the master key, and delivery of changes to programs (decision 0013).
+Result<void> StartConfigCenter(Wiring& w, Started& started, api::Router& router) {
+  started.configs = std::make_unique<config::ConfigCenter>(w.store, w.clock);
+  api::RegisterConfigEndpoints(router, *started.configs);
+  const char* env = std::getenv("BERTH_SECRETS_KEY");
+  auto keys = config::LoadMasterKeys(w.data_dir, w.flags.secrets_key_file, env ? env : "");
+  if (!keys) return std::unexpected(Wrap(keys.error(), "secrets' master key"));
+  started.secrets =
+      std::make_unique<config::SecretStore>(w.store, w.clock, *started.configs, std::move(*keys));
+  api::RegisterSecretEndpoints(router, *started.secrets);
+  started.delivery = std::make_unique<config::DeliveryHub>(w.store, *started.configs);
+  if (auto s = started.delivery->Start(); !s)
+    return std::unexpected(Wrap(s.error(), "config delivery"));
+  api::RegisterConfigDeliveryEndpoints(router, *started.configs, *started.delivery,
+                                       started.registry->io());
+  return {};
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& router) {
@@ -230,25 +249,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   // Gateway routes in the store: /v1/routes and /v1/gateway/services.
   started->routes = std::make_unique<gateway::RouteStore>(w.store, w.data_dir);
   api::RegisterRouteEndpoints(router, *started->routes);
-
-  // Configuration center: versioned config items in the store, /v1/configs.
-  started->configs = std::make_unique<config::ConfigCenter>(w.store, w.clock);
-  api::RegisterConfigEndpoints(router, *started->configs);
-  // Secrets: AES-256-GCM under per-version data keys wrapped by the master key.
-  {
-    const char* env = std::getenv("BERTH_SECRETS_KEY");
-    auto keys = config::LoadMasterKeys(w.data_dir, w.flags.secrets_key_file, env ? env : "");
-    if (!keys) return std::unexpected(Wrap(keys.error(), "secrets' master key"));
-    started->secrets = std::make_unique<config::SecretStore>(w.store, w.clock, *started->configs,
-                                                             std::move(*keys));
-    api::RegisterSecretEndpoints(router, *started->secrets);
-  }
-  started->delivery = std::make_unique<config::DeliveryHub>(w.store, *started->configs);
-  if (auto s = started->delivery->Start(); !s) {
-    return std::unexpected(Wrap(s.error(), "config delivery"));
-  }
-  api::RegisterConfigDeliveryEndpoints(router, *started->configs, *started->delivery,
-                                       started->registry->io());
+  if (auto c = StartConfigCenter(w, *started, router); !c) return std::unexpected(c.error());
 
   // Admission policy per namespace: judged on apply, run, scale-up and rollouts.
   started->admission =

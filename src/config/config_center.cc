@@ -171,9 +171,8 @@ Result<WriteResult> ConfigCenter::PutNamespace(const NamespaceSettings& in, cons
 Result<WriteResult> ConfigCenter::DeleteNamespace(std::string_view ns) {
   auto s = BERTH_TRY(GetNamespace(ns));
   auto items = BERTH_TRY(store_.Get(ItemsPrefix(ns), {.prefix = true, .count_only = true}));
-  auto drafts = BERTH_TRY(
-      store_.Get(std::string(kDraftsPrefix) + std::string(ns) + "/", {.prefix = true,
-                                                                       .count_only = true}));
+  auto drafts = BERTH_TRY(store_.Get(std::string(kDraftsPrefix) + std::string(ns) + "/",
+                                     {.prefix = true, .count_only = true}));
   if (items.count > 0 || drafts.count > 0) {
     return Fail(ErrorCode::kFailedPrecondition,
                 fmt::format("config namespace {} still holds {} configs and {} drafts; delete "
@@ -261,9 +260,9 @@ Result<WriteResult> ConfigCenter::Commit(std::string_view ns, std::string_view n
     out.item.mod_revision = r.revision;
     return out;
   }
-  return Fail(ErrorCode::kUnavailable,
-              fmt::format("config {}: concurrent writes kept conflicting; try again",
-                          ItemName(ns, name)));
+  return Fail(
+      ErrorCode::kUnavailable,
+      fmt::format("config {}: concurrent writes kept conflicting; try again", ItemName(ns, name)));
 }
 
 // Adds the ops that store `content` as the next version and release it (to everyone, or to
@@ -306,10 +305,8 @@ Result<WriteResult> ConfigCenter::Release(State& s, std::string content, Format 
   item.updated_by = caller.name;
   if (labels) item.labels = *labels;
   if (gray) {
-    item.gray = Gray{.version = v.version,
-                     .selector = *gray,
-                     .started_ms = s.now_ms,
-                     .started_by = caller.name};
+    item.gray = Gray{
+        .version = v.version, .selector = *gray, .started_ms = s.now_ms, .started_by = caller.name};
   } else {
     item.released = v.version;
     item.format = format;
@@ -339,7 +336,8 @@ Result<WriteResult> ConfigCenter::Release(State& s, std::string content, Format 
   s.ops.push_back(TxnOp::Put(ContentKey(s.ns, s.name, v.version), std::move(content)));
   s.ops.push_back(TxnOp::Put(ItemKey(s.ns, s.name), Dump(ToJson(item))));
   s.ops.push_back(TxnOp::Put(LogKey(s.ns, s.name, item.seq), Dump(ToJson(entry))));
-  if (item.seq > kLogKept) s.ops.push_back(TxnOp::Delete(LogKey(s.ns, s.name, item.seq - kLogKept)));
+  if (item.seq > kLogKept)
+    s.ops.push_back(TxnOp::Delete(LogKey(s.ns, s.name, item.seq - kLogKept)));
   WriteResult out;
   out.action = gray ? "gray" : (kind == ChangeKind::kRollback ? "rolled back" : "published");
   out.item = std::move(item);
@@ -394,8 +392,8 @@ Result<WriteResult> ConfigCenter::Publish(const PublishRequest& req, const Calle
                               s.ns, s.name, s.name));
     }
     // The same bytes, format and labels as the released version: nothing to publish.
-    if (s.item && !req.gray && !s.item->gray && s.item->released > 0 &&
-        s.item->format == format && s.item->sha256 == Sha256Hex(req.content) &&
+    if (s.item && !req.gray && !s.item->gray && s.item->released > 0 && s.item->format == format &&
+        s.item->sha256 == Sha256Hex(req.content) &&
         (!req.labels || *req.labels == s.item->labels)) {
       WriteResult out;
       out.action = "unchanged";
@@ -436,9 +434,9 @@ Result<WriteResult> ConfigCenter::PublishDraft(std::string_view ns, std::string_
               .draft_author = d.author,
               .message = message.empty() ? d.message : message,
               .kind = VersionKind::kDraft};
-    auto out = BERTH_TRY(Release(s, std::move(content.kvs[0].value), d.format, d.labels,
-                                 std::move(v), gray,
-                                 gray ? ChangeKind::kGray : ChangeKind::kPublish, caller));
+    auto out =
+        BERTH_TRY(Release(s, std::move(content.kvs[0].value), d.format, d.labels, std::move(v),
+                          gray, gray ? ChangeKind::kGray : ChangeKind::kPublish, caller));
     s.bytes_delta -= d.size;
     s.ops.push_back(TxnOp::Delete(DraftKey(ns, name)));
     s.ops.push_back(TxnOp::Delete(DraftContentKey(ns, name)));
@@ -475,8 +473,8 @@ Result<WriteResult> ConfigCenter::Abort(std::string_view ns, std::string_view na
 
 // Promote (the gray version goes to everyone) or abort (the gray set goes back to the
 // released version); the gray version's record says which happened and when.
-Result<WriteResult> ConfigCenter::EndGray(std::string_view ns, std::string_view name,
-                                          bool promote, const Caller& caller) {
+Result<WriteResult> ConfigCenter::EndGray(std::string_view ns, std::string_view name, bool promote,
+                                          const Caller& caller) {
   return Commit(ns, name, false, [&](State& s) -> Result<WriteResult> {
     if (!s.item) return std::unexpected(NoItem(ns, name));
     if (!s.item->gray) {
@@ -572,8 +570,7 @@ Result<WriteResult> ConfigCenter::Delete(std::string_view ns, std::string_view n
 Result<void> ConfigCenter::DeleteDraft(std::string_view ns, std::string_view name) {
   auto r = BERTH_TRY(Commit(ns, name, true, [&](State& s) -> Result<WriteResult> {
     if (!s.draft) {
-      return Fail(ErrorCode::kNotFound,
-                  fmt::format("config {} has no draft", ItemName(ns, name)));
+      return Fail(ErrorCode::kNotFound, fmt::format("config {} has no draft", ItemName(ns, name)));
     }
     s.bytes_delta = -s.draft->size;
     s.ops.push_back(TxnOp::Delete(DraftKey(ns, name)));
@@ -712,8 +709,8 @@ Result<LogReplay> ConfigCenter::ReadLog(std::string_view ns, std::string_view na
   LogReplay out;
   auto got = BERTH_TRY(store_.Get(LogPrefix(ns, name), {.prefix = true}));
   out.revision = got.revision;
-  auto head = BERTH_TRY(store_.Get(ItemKey(ns, name), {.revision = got.revision,
-                                                       .count_only = true}));
+  auto head =
+      BERTH_TRY(store_.Get(ItemKey(ns, name), {.revision = got.revision, .count_only = true}));
   out.deleted = head.count == 0;
   int64_t first_seq = 0;
   for (const auto& kv : got.kvs) {
@@ -737,8 +734,9 @@ Result<int64_t> ConfigCenter::Acknowledge(std::string_view ns, std::string_view 
   Item item = BERTH_TRY(Get(ns, name));
   if (ack.consumer.empty() || ack.consumer.size() > 253 ||
       ack.consumer.find_first_of(std::string_view("/\0", 2)) != std::string::npos) {
-    return Fail(ErrorCode::kInvalidArgument,
-                fmt::format("consumer {} must be 1 to 253 bytes without '/'", Quoted(ack.consumer)));
+    return Fail(
+        ErrorCode::kInvalidArgument,
+        fmt::format("consumer {} must be 1 to 253 bytes without '/'", Quoted(ack.consumer)));
   }
   if (ack.version < 1 || ack.version > item.latest) {
     return Fail(ErrorCode::kInvalidArgument,
@@ -781,8 +779,8 @@ Result<std::string> ConfigCenter::Export(std::string_view ns) {
     Item item = BERTH_TRY(ItemFromJson(ns, name, kv.value));
     if (item.released == 0) continue;
     // Read at the listing's revision: one consistent snapshot of the namespace.
-    auto c = BERTH_TRY(
-        store_.Get(ContentKey(ns, name, item.released), {.revision = heads.revision}));
+    auto c =
+        BERTH_TRY(store_.Get(ContentKey(ns, name, item.released), {.revision = heads.revision}));
     if (c.kvs.empty()) continue;
     configs.push_back(Json{{"name", name},
                            {"format", FormatName(item.format)},
@@ -869,8 +867,10 @@ Result<ImportResult> ConfigCenter::Import(std::string_view ns, std::string_view 
         out.items.push_back({e.name, "unchanged", s.item->released});
         continue;
       }
-      Version v{.author = caller.name, .author_token = caller.token,
-                .message = "import", .kind = VersionKind::kImport};
+      Version v{.author = caller.name,
+                .author_token = caller.token,
+                .message = "import",
+                .kind = VersionKind::kImport};
       auto w = Release(s, e.content, format, e.labels, std::move(v), std::nullopt,
                        ChangeKind::kImport, caller);
       if (!w) return std::unexpected(Wrap(w.error(), "import " + e.name));

@@ -62,7 +62,7 @@ struct ListOptions {
 };
 struct ItemList {
   std::vector<Item> items;
-  std::string next;  // non-empty: more items after this name
+  std::string next;   // non-empty: more items after this name
   int64_t total = 0;  // items matching the filter
   int64_t revision = 0;
 };
@@ -94,11 +94,11 @@ struct ImportResult {
 
 // The change log of one item for a consumer resuming from `from_revision`.
 struct LogReplay {
-  std::vector<LogEntry> entries;        // revision >= from_revision, in order
-  std::optional<LogEntry> before;       // the last entry before from_revision, if kept
-  bool complete = true;                 // false: entries after `before` were pruned
-  bool deleted = false;                 // the item does not exist (any more)
-  int64_t revision = 0;                 // store revision of the read
+  std::vector<LogEntry> entries;   // revision >= from_revision, in order
+  std::optional<LogEntry> before;  // the last entry before from_revision, if kept
+  bool complete = true;            // false: entries after `before` were pruned
+  bool deleted = false;            // the item does not exist (any more)
+  int64_t revision = 0;            // store revision of the read
 };
 
 struct ConfigCenterOptions {

@@ -187,10 +187,13 @@ TEST_F(ConfigCenterTest, DraftThenPublishAndReviewNeedsAnotherPerson) {
   ASSERT_FALSE(direct);
   EXPECT_EQ(direct.error().code, ErrorCode::kFailedPrecondition);
   EXPECT_THAT(direct.error().message, HasSubstr("requires review"));
-  auto draft = center_->Publish(
-      {.ns = "pay", .name = "limits", .content = "max=5\n", .format = Format::kProperties,
-       .message = "raise", .draft = true},
-      alice_);
+  auto draft = center_->Publish({.ns = "pay",
+                                 .name = "limits",
+                                 .content = "max=5\n",
+                                 .format = Format::kProperties,
+                                 .message = "raise",
+                                 .draft = true},
+                                alice_);
   ASSERT_TRUE(draft) << draft.error().message;
   EXPECT_EQ(draft->action, "drafted");
   EXPECT_FALSE(center_->Get("pay", "limits"));  // nothing released yet
@@ -268,9 +271,10 @@ TEST_F(ConfigCenterTest, ConcurrentPublishersNeverLoseAVersion) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 10; ++i) {
-        auto w = center_->Publish(
-            {.ns = "shop", .name = "c" + std::to_string(i % 2), .content = fmt::format("{}-{}", t, i)},
-            alice_);
+        auto w = center_->Publish({.ns = "shop",
+                                   .name = "c" + std::to_string(i % 2),
+                                   .content = fmt::format("{}-{}", t, i)},
+                                  alice_);
         EXPECT_TRUE(w) << w.error().message;
       }
     });
@@ -329,7 +333,8 @@ TEST_F(ConfigCenterTest, DeleteRemovesEverythingAndFreesTheQuota) {
 
 TEST_F(ConfigCenterTest, AcknowledgementsNameAVersionThatExists) {
   ASSERT_TRUE(Set("f", "one", alice_));
-  EXPECT_TRUE(center_->Acknowledge("shop", "f", {.consumer = "web-1", .version = 1, .revision = 9}));
+  EXPECT_TRUE(
+      center_->Acknowledge("shop", "f", {.consumer = "web-1", .version = 1, .revision = 9}));
   EXPECT_FALSE(center_->Acknowledge("shop", "f", {.consumer = "web-1", .version = 2}));
   EXPECT_FALSE(center_->Acknowledge("shop", "f", {.consumer = "a/b", .version = 1}));
   auto acks = center_->Acks("shop", "f");

@@ -83,19 +83,20 @@ Result<void> DeliveryHub::Replay(Group& group, size_t index, const DeliveryWatch
   if (log.deleted) {
     if (w.from_revision == 0) {
       BERTH_TRY(center_.Get(w.ns, w.name));  // the namespace's or the item's 404
-      return Fail(ErrorCode::kNotFound, fmt::format("config {} does not exist", ItemId(w.ns, w.name)));
+      return Fail(ErrorCode::kNotFound,
+                  fmt::format("config {} does not exist", ItemId(w.ns, w.name)));
     }
-    out.push_back(Delivery{.watch = index, .ns = w.ns, .name = w.name,
-                           .revision = log.revision, .deleted = true});
+    out.push_back(Delivery{
+        .watch = index, .ns = w.ns, .name = w.name, .revision = log.revision, .deleted = true});
   } else if (w.from_revision == 0 || !log.complete) {
     // The current state: the last change (a consumer starting fresh, or one that missed
     // changes the log no longer holds).
-    const LogEntry* last = !log.entries.empty() ? &log.entries.back()
-                                                : (log.before ? &*log.before : nullptr);
+    const LogEntry* last =
+        !log.entries.empty() ? &log.entries.back() : (log.before ? &*log.before : nullptr);
     if (last != nullptr) deliver(*last, /*resync=*/w.from_revision > 0);
   } else {
-    if (log.before) entry.version = log.before->VersionFor(group.consumer.instance,
-                                                           group.consumer.labels);
+    if (log.before)
+      entry.version = log.before->VersionFor(group.consumer.instance, group.consumer.labels);
     for (const LogEntry& e : log.entries) deliver(e, false);
   }
   auto& list = by_item_[ItemId(w.ns, w.name)];
@@ -212,8 +213,8 @@ Result<std::shared_ptr<const VersionContent>> DeliveryHub::Content(std::string_v
     }
   }
   // Delivery reads any version it was told to deliver (gray ones included).
-  auto read = BERTH_TRY(center_.ReadVersion(ns, name, version,
-                                            Caller{.name = "delivery", .may_read_unreleased = true}));
+  auto read = BERTH_TRY(center_.ReadVersion(
+      ns, name, version, Caller{.name = "delivery", .may_read_unreleased = true}));
   auto shared = std::make_shared<const VersionContent>(std::move(read));
   std::lock_guard lock(content_mu_);
   content_.emplace_front(id, shared);

@@ -85,8 +85,8 @@ class DeliveryHub {
                                                           Consumer consumer,
                                                           DeliveryHandler handler);
   // A version with its bytes, shared (a 1 MiB config pushed to 1,000 consumers is read once).
-  Result<std::shared_ptr<const VersionContent>> Content(std::string_view ns,
-                                                        std::string_view name, int64_t version);
+  Result<std::shared_ptr<const VersionContent>> Content(std::string_view ns, std::string_view name,
+                                                        int64_t version);
   const DeliveryStats& stats() const { return stats_; }
 
   struct Group;

@@ -61,8 +61,8 @@ class DeliveryHubTest : public ::testing::Test {
     return w ? *w : WriteResult{};
   }
 
-  std::unique_ptr<DeliverySubscription> Sub(Inbox& inbox, const std::string& name,
-                                            int64_t from = 0, std::string instance = "i1") {
+  std::unique_ptr<DeliverySubscription> Sub(Inbox& inbox, const std::string& name, int64_t from = 0,
+                                            std::string instance = "i1") {
     auto s = hub_->Subscribe({{.ns = "shop", .name = name, .from_revision = from}},
                              {.instance = std::move(instance)}, inbox.Handler());
     EXPECT_TRUE(s) << s.error().message;

@@ -88,7 +88,8 @@ Result<void> FileDelivery::Apply(const FileSet& set) {
   for (const auto& [name, f] : set.files) BERTH_TRY(ValidateFileName(name));
   std::error_code ec;
   fs::create_directories(dir_, ec);
-  if (ec) return Fail(ErrorCode::kInternal, fmt::format("cannot create {}: {}", dir_, ec.message()));
+  if (ec)
+    return Fail(ErrorCode::kInternal, fmt::format("cannot create {}: {}", dir_, ec.message()));
   // 1. The new set, complete, in a directory nobody looks at yet.
   const std::string set_name = SetDirName(set.revision);
   const std::string set_dir = dir_ + "/" + set_name;
@@ -128,7 +129,8 @@ Result<void> FileDelivery::Apply(const FileSet& set) {
     ssize_t n = ::readlink(link.c_str(), buf, sizeof buf - 1);
     if (n > 0 && std::string_view(buf, static_cast<size_t>(n)) == target) continue;
     ::unlink(link.c_str());
-    if (::symlink(target.c_str(), link.c_str()) != 0) return std::unexpected(Os("cannot link", link));
+    if (::symlink(target.c_str(), link.c_str()) != 0)
+      return std::unexpected(Os("cannot link", link));
   }
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     const std::string name = entry.path().filename().string();

@@ -38,7 +38,7 @@ struct FileSet {
 };
 
 struct FileOptions {
-  mode_t mode = 0444;  // secrets: 0400
+  mode_t mode = 0444;                  // secrets: 0400
   uid_t uid = static_cast<uid_t>(-1);  // -1: leave the owner as is
   gid_t gid = static_cast<gid_t>(-1);
 };

@@ -101,7 +101,7 @@ TEST_F(FileDeliveryTest, AReaderNeverSeesHalfAFileOrAMixOfVersions) {
 TEST_F(FileDeliveryTest, ModeAndBadNamesAndAFailedApplyKeepsThePreviousSet) {
   FileDelivery d(root_ + "/mount", {.mode = 0400});
   ASSERT_TRUE(d.Apply(Set(1, {{"token", "s3cr3t"}})));
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((root_ + "/mount/token").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0400u);
   auto bad = d.Apply(Set(2, {{"../escape", "x"}}));

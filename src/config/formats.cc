@@ -124,8 +124,8 @@ Result<void> ValidateProperties(std::string_view content, std::string_view sourc
     auto [it, inserted] = seen.emplace(key, l.line);
     if (!inserted) {
       return Fail(ErrorCode::kInvalidArgument,
-                  fmt::format("{}:{}: properties: key {} is given twice (first on line {})",
-                              source, l.line, Quoted(key), it->second));
+                  fmt::format("{}:{}: properties: key {} is given twice (first on line {})", source,
+                              l.line, Quoted(key), it->second));
     }
   }
   return {};

@@ -26,7 +26,8 @@ TEST(FormatsTest, YamlDuplicateKeyIsRefused) {
 
 TEST(FormatsTest, JsonErrorsNameLineAndColumn) {
   EXPECT_EQ(ErrorOf(Format::kJson, "{\"a\": [1, 2]}"), "");
-  EXPECT_THAT(ErrorOf(Format::kJson, "{\n  \"a\": 1,\n  \"b\": }\n"), AllOf(HasSubstr("shop/app"), HasSubstr("line 3, column 8")));
+  EXPECT_THAT(ErrorOf(Format::kJson, "{\n  \"a\": 1,\n  \"b\": }\n"),
+              AllOf(HasSubstr("shop/app"), HasSubstr("line 3, column 8")));
   EXPECT_THAT(ErrorOf(Format::kJson, "{\"a\": 1} trailing"),
               AllOf(HasSubstr("shop/app"), HasSubstr("line 1, column 12")));
 }
@@ -62,10 +63,10 @@ TEST(FormatsTest, TextTakesAnythingButIllFormedUtf8) {
 
 TEST(FormatsTest, FirstInvalidUtf8FindsOverlongsAndSurrogates) {
   EXPECT_EQ(FirstInvalidUtf8("plain é 😀"), std::string_view::npos);
-  EXPECT_EQ(FirstInvalidUtf8("ab\xc0\xaf"), 2u);          // overlong '/'
-  EXPECT_EQ(FirstInvalidUtf8("x\xed\xa0\x80"), 1u);       // a surrogate
-  EXPECT_EQ(FirstInvalidUtf8("x\xf4\x90\x80\x80"), 1u);   // past U+10FFFF
-  EXPECT_EQ(FirstInvalidUtf8("x\xe2\x82"), 1u);           // cut short
+  EXPECT_EQ(FirstInvalidUtf8("ab\xc0\xaf"), 2u);         // overlong '/'
+  EXPECT_EQ(FirstInvalidUtf8("x\xed\xa0\x80"), 1u);      // a surrogate
+  EXPECT_EQ(FirstInvalidUtf8("x\xf4\x90\x80\x80"), 1u);  // past U+10FFFF
+  EXPECT_EQ(FirstInvalidUtf8("x\xe2\x82"), 1u);          // cut short
 }
 
 }  // namespace

@@ -80,9 +80,8 @@ Result<void> ValidateLabels(const Labels& labels, std::string_view what) {
                 fmt::format("{}: {} labels; at most 32", what, labels.size()));
   }
   for (const auto& [k, v] : labels) {
-    bool key_ok = !k.empty() && k.size() <= 63 && std::all_of(k.begin(), k.end(), [](char c) {
-      return NameChar(c) || c == '/';
-    });
+    bool key_ok = !k.empty() && k.size() <= 63 &&
+                  std::all_of(k.begin(), k.end(), [](char c) { return NameChar(c) || c == '/'; });
     if (!key_ok) {
       return Fail(ErrorCode::kInvalidArgument,
                   fmt::format("{}: label key {} must be 1 to 63 letters, digits, '.', '_', '-' "
@@ -118,19 +117,22 @@ std::string_view FormatName(Format f) {
 }
 
 Result<Format> ParseFormat(std::string_view name) {
-  for (Format f : {Format::kYaml, Format::kJson, Format::kProperties, Format::kToml, Format::kText}) {
+  for (Format f :
+       {Format::kYaml, Format::kJson, Format::kProperties, Format::kToml, Format::kText}) {
     if (name == FormatName(f)) return f;
   }
   if (name == "yml") return Format::kYaml;
-  return Fail(ErrorCode::kInvalidArgument,
-              fmt::format("format {} is not one of yaml, json, properties, toml, text", Quoted(name)));
+  return Fail(
+      ErrorCode::kInvalidArgument,
+      fmt::format("format {} is not one of yaml, json, properties, toml, text", Quoted(name)));
 }
 
 std::optional<Format> FormatFromFileName(std::string_view name) {
   auto dot = name.rfind('.');
   if (dot == std::string_view::npos) return std::nullopt;
   std::string ext(name.substr(dot + 1));
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   if (ext == "yaml" || ext == "yml") return Format::kYaml;
   if (ext == "json") return Format::kJson;
   if (ext == "properties") return Format::kProperties;
@@ -478,8 +480,8 @@ Result<Version> VersionFromJson(std::string_view text) {
   v.size = Get<int64_t>(j, "size", 0);
   v.sha256 = Get<std::string>(j, "sha256", "");
   std::string kind = Get<std::string>(j, "kind", "publish");
-  for (VersionKind k : {VersionKind::kPublish, VersionKind::kDraft, VersionKind::kRollback,
-                        VersionKind::kImport}) {
+  for (VersionKind k :
+       {VersionKind::kPublish, VersionKind::kDraft, VersionKind::kRollback, VersionKind::kImport}) {
     if (kind == VersionKindName(k)) v.kind = k;
   }
   v.rollback_of = Get<int64_t>(j, "rollback_of", 0);
@@ -490,10 +492,9 @@ Result<Version> VersionFromJson(std::string_view text) {
 }
 
 Json ToJson(const Draft& d) {
-  Json j{{"namespace", d.ns},         {"name", d.name},   {"author", d.author},
-         {"message", d.message},      {"time_ms", d.time_ms},
-         {"format", FormatName(d.format)}, {"size", d.size}, {"sha256", d.sha256},
-         {"base_version", d.base_version}};
+  Json j{{"namespace", d.ns},    {"name", d.name},       {"author", d.author},
+         {"message", d.message}, {"time_ms", d.time_ms}, {"format", FormatName(d.format)},
+         {"size", d.size},       {"sha256", d.sha256},   {"base_version", d.base_version}};
   if (!d.author_token.empty()) j["author_token"] = d.author_token;
   if (d.labels) j["labels"] = *d.labels;
   return j;
@@ -532,9 +533,9 @@ Result<LogEntry> LogEntryFromJson(std::string_view text) {
   LogEntry e;
   e.seq = Get<int64_t>(j, "seq", 0);
   std::string kind = Get<std::string>(j, "kind", "publish");
-  for (ChangeKind k : {ChangeKind::kPublish, ChangeKind::kGray, ChangeKind::kPromote,
-                       ChangeKind::kAbort, ChangeKind::kRollback, ChangeKind::kImport,
-                       ChangeKind::kDelete}) {
+  for (ChangeKind k :
+       {ChangeKind::kPublish, ChangeKind::kGray, ChangeKind::kPromote, ChangeKind::kAbort,
+        ChangeKind::kRollback, ChangeKind::kImport, ChangeKind::kDelete}) {
     if (kind == ChangeKindName(k)) e.kind = k;
   }
   e.released = Get<int64_t>(j, "released", 0);

@@ -134,7 +134,7 @@ struct Item {
   int64_t released = 0;  // the version everyone outside the gray set gets
   int64_t latest = 0;    // the highest version number given out
   std::optional<Gray> gray;
-  int64_t seq = 0;  // changes so far (the change log's last number)
+  int64_t seq = 0;   // changes so far (the change log's last number)
   int64_t size = 0;  // bytes of the released version
   std::string sha256;
   int64_t created_ms = 0;
@@ -210,7 +210,7 @@ struct Ack {
   int64_t version = 0;
   int64_t revision = 0;  // the change it applied (its resume point is revision + 1)
   int64_t time_ms = 0;
-  std::string node;  // for instances delivered by a node's agent
+  std::string node;   // for instances delivered by a node's agent
   std::string error;  // set when the consumer could not apply `version` (it keeps the last)
 };
 

@@ -68,8 +68,8 @@ Result<std::string> FromHex(std::string_view hex, std::string_view what) {
   };
   if (hex.size() != kSecretKeyBytes * 2) {
     return Fail(ErrorCode::kInvalidArgument,
-                fmt::format("{}: a master key is {} hex digits (256 bits), got {} characters",
-                            what, kSecretKeyBytes * 2, hex.size()));
+                fmt::format("{}: a master key is {} hex digits (256 bits), got {} characters", what,
+                            kSecretKeyBytes * 2, hex.size()));
   }
   std::string out;
   for (size_t i = 0; i < hex.size(); i += 2) {
@@ -384,24 +384,24 @@ Result<SecretInfo> SecretStore::Set(std::string_view ns, std::string_view name,
     txn.success.push_back(store::TxnOp::Put(SecretKey(ns, name), text));
     txn.success.push_back(store::TxnOp::Put(SecretVersionKey(ns, name, r.info.version), text));
     if (r.info.version > kSecretVersionsKept) {
-      txn.success.push_back(store::TxnOp::Delete(
-          SecretVersionKey(ns, name, r.info.version - kSecretVersionsKept)));
+      txn.success.push_back(
+          store::TxnOp::Delete(SecretVersionKey(ns, name, r.info.version - kSecretVersionsKept)));
     }
     auto w = BERTH_TRY(store_.Txn(txn));
     if (!w.succeeded) continue;
     r.info.mod_revision = w.revision;
     return r.info;
   }
-  return Fail(ErrorCode::kUnavailable,
-              fmt::format("secret {}: concurrent writes kept conflicting; try again",
-                          ItemName(ns, name)));
+  return Fail(
+      ErrorCode::kUnavailable,
+      fmt::format("secret {}: concurrent writes kept conflicting; try again", ItemName(ns, name)));
 }
 
 Result<std::string> SecretStore::Reveal(std::string_view ns, std::string_view name,
                                         int64_t version) {
   BERTH_TRY(ValidateItemName(name));
-  auto got = BERTH_TRY(store_.Get(version > 0 ? SecretVersionKey(ns, name, version)
-                                              : SecretKey(ns, name)));
+  auto got = BERTH_TRY(
+      store_.Get(version > 0 ? SecretVersionKey(ns, name, version) : SecretKey(ns, name)));
   if (got.kvs.empty()) {
     if (version > 0) {
       return Fail(ErrorCode::kNotFound,
@@ -417,9 +417,8 @@ Result<std::string> SecretStore::Reveal(std::string_view ns, std::string_view na
   auto plain = Open(data_key, sealed, ValueAad(ns, name, r.info.version));
   OPENSSL_cleanse(data_key.data(), data_key.size());
   if (!plain) {
-    return Fail(plain.error().code,
-                fmt::format("secret {} version {}: {}", ItemName(ns, name), r.info.version,
-                            plain.error().message));
+    return Fail(plain.error().code, fmt::format("secret {} version {}: {}", ItemName(ns, name),
+                                                r.info.version, plain.error().message));
   }
   return plain;
 }
@@ -531,9 +530,8 @@ Result<int64_t> SecretStore::Rewrap(const std::string& key_id, const std::string
       std::string name(rest.substr(slash + 1));
       if (prefix == kSecretVersionsPrefix) name = name.substr(0, name.rfind('/'));
       const int64_t version = j->value("version", int64_t{0});
-      std::string data_key = BERTH_TRY(Unwrap(j->value("key_id", ""),
-                                              j->value("wrapped_key", ""),
-                                              KeyAad(ns, name, version)));
+      std::string data_key = BERTH_TRY(
+          Unwrap(j->value("key_id", ""), j->value("wrapped_key", ""), KeyAad(ns, name, version)));
       (*j)["wrapped_key"] = Base64(BERTH_TRY(Seal(key, data_key, KeyAad(ns, name, version))));
       (*j)["key_id"] = key_id;
       OPENSSL_cleanse(data_key.data(), data_key.size());

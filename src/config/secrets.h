@@ -105,8 +105,8 @@ class SecretStore {
   Clock& clock_;
   ConfigCenter& center_;
   mutable std::mutex mu_;
-  MasterKeys keys_;       // guarded by mu_
-  std::string unusable_;  // guarded by mu_; why the key file could not be written
+  MasterKeys keys_;             // guarded by mu_
+  std::string unusable_;        // guarded by mu_; why the key file could not be written
   std::shared_mutex write_mu_;  // Set holds it shared; a rotation's key switch exclusive
   std::mutex rotate_mu_;        // one rotation at a time
 };

@@ -133,8 +133,8 @@ TEST_F(SecretStoreTest, AValueMovedToAnotherSecretDoesNotOpen) {
 
 TEST_F(SecretStoreTest, RotateKeyRewrapsEverythingAndDropsTheOldKey) {
   for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(secrets_->Set("shop", "s" + std::to_string(i), "value-" + std::to_string(i),
-                              admin_));
+    ASSERT_TRUE(
+        secrets_->Set("shop", "s" + std::to_string(i), "value-" + std::to_string(i), admin_));
   }
   ASSERT_TRUE(secrets_->Set("shop", "s0", "value-0b", admin_));
   const std::string old = secrets_->CurrentKeyId();

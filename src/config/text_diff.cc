@@ -11,7 +11,7 @@ namespace {
 
 struct Lines {
   std::vector<std::string_view> text;
-  std::vector<uint32_t> id;  // equal lines share an id
+  std::vector<uint32_t> id;      // equal lines share an id
   bool missing_newline = false;  // the last line has no '\n'
 };
 

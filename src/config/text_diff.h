@@ -12,7 +12,7 @@
 namespace berth::config {
 
 struct DiffOptions {
-  int context = 3;          // unchanged lines shown around each change
+  int context = 3;           // unchanged lines shown around each change
   int64_t max_edits = 2000;  // past this many inserted+deleted lines, stop searching
 };
 

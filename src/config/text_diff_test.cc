@@ -13,8 +13,7 @@ TEST(TextDiffTest, EqualTextsHaveNoDiff) {
 
 TEST(TextDiffTest, OneChangedLineAsDiffUPrintsIt) {
   auto d = DiffLines("a\nb\nc\nd\ne\nf\ng\nh\n", "a\nb\nc\nd\nE\nf\ng\nh\n", "x@1", "x@2");
-  EXPECT_EQ(d.unified,
-            "--- x@1\n+++ x@2\n@@ -2,7 +2,7 @@\n b\n c\n d\n-e\n+E\n f\n g\n h\n");
+  EXPECT_EQ(d.unified, "--- x@1\n+++ x@2\n@@ -2,7 +2,7 @@\n b\n c\n d\n-e\n+E\n f\n g\n h\n");
   EXPECT_EQ(d.added, 1);
   EXPECT_EQ(d.removed, 1);
 }
@@ -38,8 +37,7 @@ TEST(TextDiffTest, DistantChangesMakeTwoHunks) {
 
 TEST(TextDiffTest, MissingFinalNewlineIsShown) {
   auto d = DiffLines("a\nb", "a\nb\n", "o", "n");
-  EXPECT_EQ(d.unified,
-            "--- o\n+++ n\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+b\n");
+  EXPECT_EQ(d.unified, "--- o\n+++ n\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n+b\n");
 }
 
 TEST(TextDiffTest, FromAndToEmpty) {

@@ -131,8 +131,7 @@ TEST_F(ConfigTest, BadInputsAreClearErrorsWithNothingStored) {
   EXPECT_EQ(Status("GET", "/v1/config-namespaces/nowhere"), 404);
 
   // An unknown field in the body names it.
-  EXPECT_EQ(Status("PUT", "/v1/configs/default/a.txt", R"({"content":"x","fromat":"yaml"})"),
-            400);
+  EXPECT_EQ(Status("PUT", "/v1/configs/default/a.txt", R"({"content":"x","fromat":"yaml"})"), 400);
   EXPECT_NE(last_body_.find("fromat"), std::string::npos) << last_body_;
   EXPECT_EQ(Status("GET", "/v1/configs/default/a.txt"), 404);
 
@@ -144,13 +143,12 @@ TEST_F(ConfigTest, BadInputsAreClearErrorsWithNothingStored) {
 
 TEST_F(ConfigTest, ReviewNeedsAnotherPersonToPublishADraft) {
   ASSERT_EQ(Berth({"config", "namespace", "create", "shop", "--review", "true"}).code, 0);
-  std::string alice = NewToken(
-      Json{{"name", "alice"}, {"role", "operator"}, {"namespaces", {"shop"}}});
-  std::string bob = NewToken(
-      Json{{"name", "bob"}, {"role", "operator"}, {"namespaces", {"shop"}}});
+  std::string alice =
+      NewToken(Json{{"name", "alice"}, {"role", "operator"}, {"namespaces", {"shop"}}});
+  std::string bob = NewToken(Json{{"name", "bob"}, {"role", "operator"}, {"namespaces", {"shop"}}});
   // Publishing straight away is refused under review.
-  auto direct = Berth({"config", "set", "flags.json", "--from-literal", R"({"a":1})", "-n", "shop"},
-                      alice);
+  auto direct =
+      Berth({"config", "set", "flags.json", "--from-literal", R"({"a":1})", "-n", "shop"}, alice);
   EXPECT_NE(direct.code, 0);
   EXPECT_NE(direct.text.find("requires review"), std::string::npos) << direct.text;
   auto draft = Berth(
@@ -168,12 +166,12 @@ TEST_F(ConfigTest, ReviewNeedsAnotherPersonToPublishADraft) {
   EXPECT_EQ(h["versions"][0]["author"], "bob");
   EXPECT_EQ(h["versions"][0]["draft_author"], "alice");
   // A viewer reads but does not publish.
-  std::string viewer = NewToken(
-      Json{{"name", "vera"}, {"role", "viewer"}, {"namespaces", {"shop"}}});
+  std::string viewer =
+      NewToken(Json{{"name", "vera"}, {"role", "viewer"}, {"namespaces", {"shop"}}});
   EXPECT_EQ(Berth({"config", "get", "flags.json", "--raw", "-n", "shop"}, viewer).text,
             R"({"a":1})");
-  auto refused = Berth(
-      {"config", "set", "x.txt", "--from-literal", "x", "--draft", "-n", "shop"}, viewer);
+  auto refused =
+      Berth({"config", "set", "x.txt", "--from-literal", "x", "--draft", "-n", "shop"}, viewer);
   EXPECT_NE(refused.code, 0);
   EXPECT_EQ(Status("GET", "/v1/configs/shop/x.txt/draft"), 404);
 }
@@ -204,16 +202,15 @@ TEST_F(ConfigTest, ImportIsAllOrNothingAndExportRoundTrips) {
 
 TEST_F(ConfigTest, OutsideTheGraySetTheGrayVersionCannotBeRead) {
   ASSERT_EQ(Berth({"config", "namespace", "create", "shop"}).code, 0);
-  ASSERT_EQ(Berth({"config", "set", "app.yaml", "--from-literal", "v: 1\n", "-n", "shop"}).code,
-            0);
+  ASSERT_EQ(Berth({"config", "set", "app.yaml", "--from-literal", "v: 1\n", "-n", "shop"}).code, 0);
   auto gray = Berth({"config", "publish", "app.yaml", "--from-literal", "v: 2\n",
                      "--gray-instances", "i1", "-n", "shop"});
   ASSERT_EQ(gray.code, 0) << gray.text;
   EXPECT_NE(gray.text.find("gray"), std::string::npos) << gray.text;
   // Everyone reading the item gets the released version; the gray one by number needs an
   // operator of the namespace.
-  std::string viewer = NewToken(
-      Json{{"name", "vera"}, {"role", "viewer"}, {"namespaces", {"shop"}}});
+  std::string viewer =
+      NewToken(Json{{"name", "vera"}, {"role", "viewer"}, {"namespaces", {"shop"}}});
   EXPECT_EQ(Get("/v1/configs/shop/app.yaml", viewer)["content"], "v: 1\n");
   EXPECT_EQ(Status("GET", "/v1/configs/shop/app.yaml?version=2", {}, viewer), 403);
   EXPECT_EQ(Status("GET", "/v1/configs/shop/app.yaml/diff?from=1&to=2", {}, viewer), 403);
@@ -259,15 +256,15 @@ TEST_F(ConfigTest, ASecretValueIsShownOnlyToAnAdminWhoAsks) {
   }
   EXPECT_EQ(Berth({"secret", "get", "db-password", "--reveal", "-n", "shop"}).text, value);
   // A second version, a rotation, and both versions still open.
-  ASSERT_EQ(Berth({"secret", "set", "db-password", "--from-literal", value + "-2", "-n", "shop"})
-                .code,
-            0);
+  ASSERT_EQ(
+      Berth({"secret", "set", "db-password", "--from-literal", value + "-2", "-n", "shop"}).code,
+      0);
   auto rotate = Berth({"secret", "rotate-key"});
   ASSERT_EQ(rotate.code, 0) << rotate.text;
   EXPECT_NE(rotate.text.find("3 data keys re-wrapped"), std::string::npos) << rotate.text;
-  EXPECT_EQ(Berth({"secret", "get", "db-password", "--reveal", "--version", "1", "-n", "shop"})
-                .text,
-            value);
+  EXPECT_EQ(
+      Berth({"secret", "get", "db-password", "--reveal", "--version", "1", "-n", "shop"}).text,
+      value);
   // A malformed body is refused without quoting it.
   EXPECT_EQ(Status("PUT", "/v1/secrets/shop/x", "{\"value\": \"" + value + "\"", op), 400);
   EXPECT_EQ(last_body_.find(value), std::string::npos) << last_body_;
@@ -316,8 +313,9 @@ TEST_F(ConfigTest, ABlockingQueryAnswersAtThePublish) {
   std::printf("blocking query answered %.1f ms after the publish started\n",
               std::chrono::duration<double, std::milli>(answered - published).count());
   // An index that is current and a short wait: the same version, changed false.
-  auto idle = Get("/v1/configs/default/app.yaml/watch?index=" +
-                  std::to_string(j["index"].get<int64_t>()) + "&wait=1s");
+  auto idle =
+      Get("/v1/configs/default/app.yaml/watch?index=" + std::to_string(j["index"].get<int64_t>()) +
+          "&wait=1s");
   EXPECT_EQ(idle.value("version", 0), 2);
   EXPECT_FALSE(idle.value("changed", true));
 }
@@ -355,12 +353,10 @@ TEST_F(ConfigTest, AWatchStreamCarriesEveryChangeOfEveryItem) {
   EXPECT_LT(a2, a3);
   EXPECT_LT(a3, text.find("b.yaml version 2"));
 
-  EXPECT_EQ(Status("POST", "/v1/configs/default/a.yaml/ack",
-                   R"({"consumer":"web-1","version":3})"),
+  EXPECT_EQ(Status("POST", "/v1/configs/default/a.yaml/ack", R"({"consumer":"web-1","version":3})"),
             200)
       << last_body_;
-  EXPECT_EQ(Status("POST", "/v1/configs/default/a.yaml/ack",
-                   R"({"consumer":"web-2","version":9})"),
+  EXPECT_EQ(Status("POST", "/v1/configs/default/a.yaml/ack", R"({"consumer":"web-2","version":9})"),
             400);
   auto status = Berth({"config", "status", "a.yaml"});
   EXPECT_NE(status.text.find("web-1"), std::string::npos) << status.text;
