@@ -486,6 +486,12 @@ Result<ContainerInfo> Agent::Run(const RunSpec& spec) {
               : (image->config.working_dir.empty() ? "/" : image->config.working_dir);
   auto user = ResolveUser(rootfs, spec.user.empty() ? image->config.user : spec.user);
   if (!user) return fail(user.error());
+  if (spec.run_as_non_root && user->uid == 0) {
+    return fail(Error(ErrorCode::kFailedPrecondition,
+                      fmt::format("runAsNonRoot: {} would run as root (uid 0, user \"{}\"); set "
+                                  "runAsUser or use an image with a non-root user",
+                                  i.name, spec.user.empty() ? image->config.user : spec.user)));
+  }
   b.uid = user->uid;
   b.gid = user->gid;
   b.rootfs = rootfs;

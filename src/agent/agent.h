@@ -57,6 +57,8 @@ struct RunSpec {
   std::string hostname;
   runtime::Resources resources;
   runtime::SecurityProfile security;  // the API refuses privileged/cap_add unless admin
+  // Refuse to start when the user (`user`, else the image's) resolves to uid 0.
+  bool run_as_non_root = false;
   runtime::NetworkMode network = runtime::NetworkMode::kBridge;
   std::vector<network::PortMapping> ports;
   RestartPolicy restart = RestartPolicy::kNever;

@@ -189,12 +189,19 @@ Json AppSummary(store::Store& store, const orch::StoredApp& sa,
               {"services", std::move(services)}};
 }
 
-// The containers admission judges for an app's services (what the orchestrator runs: the
-// default profile, so only image rules apply: registries, scan, findings, user).
+// The containers admission judges for an app's services: what the orchestrator runs (the
+// default profile: never privileged, no host network, no added capabilities) with the
+// service's securityContext (read-only root, runAsUser, runAsNonRoot).
 std::vector<security::admission::Container> Containers(
     const std::vector<orch::ServiceSpec>& services) {
   std::vector<security::admission::Container> out;
-  for (const auto& s : services) out.push_back({.name = s.name, .image = s.image});
+  for (const auto& s : services) {
+    out.push_back({.name = s.name,
+                   .image = s.image,
+                   .user = s.security.run_as_user ? std::to_string(*s.security.run_as_user) : "",
+                   .read_only_rootfs = s.security.read_only_root_filesystem,
+                   .run_as_non_root = s.security.run_as_non_root});
+  }
   return out;
 }
 
@@ -279,6 +286,74 @@ bool AdmitUndo(const std::shared_ptr<Call>& call, orch::AppStore& apps,
   return true;
 }
 
+// GET /v1/apps/{ns}/{app}: the app's summary with its instances, spec and events.
+void GetApp(const std::shared_ptr<Call>& call, orch::AppStore& apps, store::Store& store,
+            Clock& clock) {
+  auto sa = AppOr404(call, apps);
+  if (!sa) return;
+  auto inst = LoadInstances(store, sa->app.ns, sa->app.name);
+  if (!inst) return call->ReplyError(inst.error());
+  auto it = inst->find(sa->app.Key());
+  static const std::vector<InstanceView> kNone;
+  Json out =
+      AppSummary(store, *sa, it == inst->end() ? kNone : it->second, true, clock.WallMillis());
+  out["spec"] = orch::AppToJsonValue(sa->app);
+  auto events = apps.Events(sa->app.ns, sa->app.name);
+  if (!events) return call->ReplyError(events.error());
+  Json ev = Json::array();
+  for (const auto& e : *events) ev.push_back(EventJson(e));
+  out["events"] = std::move(ev);
+  call->Reply(200, out);
+}
+
+// POST /v1/apps/{ns}/{app}/services/{svc}/scale {"replicas"}.
+void ScaleService(const std::shared_ptr<Call>& call, orch::AppStore& apps,
+                  security::admission::AdmissionController* admission) {
+  auto body = call->JsonBody();
+  if (!body) return call->ReplyError(body.error());
+  if (auto u = RejectUnknownFields(*body, {"replicas"}, "scale request"); !u) {
+    return call->ReplyError(u.error());
+  }
+  if (!body->contains("replicas") || !(*body)["replicas"].is_number_integer() ||
+      (*body)["replicas"].get<int64_t>() < 0) {
+    return call->ReplyError(
+        Error(ErrorCode::kInvalidArgument, "\"replicas\" must be a non-negative integer"));
+  }
+  const int64_t replicas = (*body)["replicas"].get<int64_t>();
+  // Scaling up starts containers: admission judges the service as it is now.
+  if (!AdmitService(call, apps, admission, "scale-up", replicas)) return;
+  auto r = apps.Scale(call->Param("ns"), call->Param("app"), call->Param("svc"), replicas);
+  if (!r) return call->ReplyError(r.error());
+  call->Reply(200, Json{{"namespace", call->Param("ns")},
+                        {"name", call->Param("app")},
+                        {"service", call->Param("svc")},
+                        {"replicas", replicas},
+                        {"action", r->action},
+                        {"revision", r->revision}});
+}
+
+// POST .../rollout/promote|abort: a canary goes on to a full rollout, or back to stable.
+void PromoteOrAbort(const std::shared_ptr<Call>& call, orch::AppStore& apps,
+                    security::admission::AdmissionController* admission, const std::string& verb) {
+  auto body = call->JsonBody(true);
+  if (!body) return call->ReplyError(body.error());
+  if (auto u = RejectUnknownFields(*body, {}, verb + " request"); !u) {
+    return call->ReplyError(u.error());
+  }
+  // Promoting rolls the canary's version out to every replica.
+  const bool promote = verb == "promote";
+  if (promote && !AdmitService(call, apps, admission, "promote")) return;
+  auto r = promote ? apps.Promote(call->Param("ns"), call->Param("app"), call->Param("svc"))
+                   : apps.Abort(call->Param("ns"), call->Param("app"), call->Param("svc"));
+  if (!r) return call->ReplyError(r.error());
+  call->Reply(200, Json{{"namespace", call->Param("ns")},
+                        {"name", call->Param("app")},
+                        {"service", call->Param("svc")},
+                        {"action", promote ? "promoted" : "aborted"},
+                        {"revision", r->revision},
+                        {"diff", DiffJson(r->diff)}});
+}
+
 }  // namespace
 
 void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
@@ -318,21 +393,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
               .pattern = "/v1/apps/{ns}/{app}",
               .access = Access::kNamespace,
               .handler = [apps, &store, &clock](std::shared_ptr<Call> call) {
-                auto sa = AppOr404(call, *apps);
-                if (!sa) return;
-                auto inst = LoadInstances(store, sa->app.ns, sa->app.name);
-                if (!inst) return call->ReplyError(inst.error());
-                auto it = inst->find(sa->app.Key());
-                static const std::vector<InstanceView> kNone;
-                Json out = AppSummary(store, *sa, it == inst->end() ? kNone : it->second, true,
-                                      clock.WallMillis());
-                out["spec"] = orch::AppToJsonValue(sa->app);
-                auto events = apps->Events(sa->app.ns, sa->app.name);
-                if (!events) return call->ReplyError(events.error());
-                Json ev = Json::array();
-                for (const auto& e : *events) ev.push_back(EventJson(e));
-                out["events"] = std::move(ev);
-                call->Reply(200, out);
+                GetApp(call, *apps, store, clock);
               }});
   router.Add({.method = "DELETE",
               .pattern = "/v1/apps/{ns}/{app}",
@@ -353,30 +414,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
               .min_role = Role::kOperator,
               .mutating = true,
               .handler = [apps, admission](std::shared_ptr<Call> call) {
-                auto body = call->JsonBody();
-                if (!body) return call->ReplyError(body.error());
-                if (auto u = RejectUnknownFields(*body, {"replicas"}, "scale request"); !u) {
-                  return call->ReplyError(u.error());
-                }
-                if (!body->contains("replicas") || !(*body)["replicas"].is_number_integer() ||
-                    (*body)["replicas"].get<int64_t>() < 0) {
-                  return call->ReplyError(Error(ErrorCode::kInvalidArgument,
-                                                "\"replicas\" must be a non-negative integer"));
-                }
-                // Scaling up starts containers: admission judges the service as it is now.
-                if (!AdmitService(call, *apps, admission, "scale-up",
-                                  (*body)["replicas"].get<int64_t>())) {
-                  return;
-                }
-                auto r = apps->Scale(call->Param("ns"), call->Param("app"), call->Param("svc"),
-                                     (*body)["replicas"].get<int64_t>());
-                if (!r) return call->ReplyError(r.error());
-                call->Reply(200, Json{{"namespace", call->Param("ns")},
-                                      {"name", call->Param("app")},
-                                      {"service", call->Param("svc")},
-                                      {"replicas", (*body)["replicas"]},
-                                      {"action", r->action},
-                                      {"revision", r->revision}});
+                ScaleService(call, *apps, admission);
               }});
   router.Add(
       {.method = "GET",
@@ -456,24 +494,7 @@ void RegisterAppEndpoints(Router& router, store::Store& store, Clock& clock,
                 .min_role = Role::kOperator,
                 .mutating = true,
                 .handler = [apps, verb, admission](std::shared_ptr<Call> call) {
-                  auto body = call->JsonBody(true);
-                  if (!body) return call->ReplyError(body.error());
-                  if (auto u = RejectUnknownFields(*body, {}, verb + " request"); !u) {
-                    return call->ReplyError(u.error());
-                  }
-                  // Promoting rolls the canary's version out to every replica.
-                  if (verb == "promote" && !AdmitService(call, *apps, admission, "promote")) return;
-                  auto r =
-                      verb == "promote"
-                          ? apps->Promote(call->Param("ns"), call->Param("app"), call->Param("svc"))
-                          : apps->Abort(call->Param("ns"), call->Param("app"), call->Param("svc"));
-                  if (!r) return call->ReplyError(r.error());
-                  call->Reply(200, Json{{"namespace", call->Param("ns")},
-                                        {"name", call->Param("app")},
-                                        {"service", call->Param("svc")},
-                                        {"action", verb == "promote" ? "promoted" : "aborted"},
-                                        {"revision", r->revision},
-                                        {"diff", DiffJson(r->diff)}});
+                  PromoteOrAbort(call, *apps, admission, verb);
                 }});
   }
 }

@@ -7,7 +7,8 @@
 //   POST   /v1/containers/{name}/start
 //   DELETE /v1/containers/{name}[?force]
 //   GET    /v1/containers/{name}/logs[?tail=N&follow]   JSON lines
-//   POST   /v1/containers/{name}/exec     {"cmd": [...]}
+//   POST   /v1/containers/{name}/exec     {"cmd": [...], "timeout_ms": 0 (none)}
+//          -> {"exit_code","stdout","stderr"[,"timed_out": true]}
 //   GET    /v1/images                      ls
 //   GET    /v1/images/{ref...}             inspect
 //   DELETE /v1/images/{ref...}             rm (refused while a container uses it)
@@ -43,5 +44,7 @@ void RegisterContainerEndpoints(Router& router, agent::Agent& agent,
                                 agent::image::ImageStore& images, agent::image::Puller& puller,
                                 std::function<void(const std::string&)> on_image = nullptr,
                                 security::admission::AdmissionController* admission = nullptr);
+// The namespace of the container {name} names (an endpoint's namespace_of); 404 when none.
+Result<std::string> ContainerNamespace(agent::Agent& agent, const Call& call);
 
 }  // namespace berth::api

@@ -28,6 +28,24 @@ TEST(RunSpecFromJsonTest, ParsesTheRunFlags) {
   EXPECT_EQ(s->cmd.size(), 3u);
 }
 
+TEST(RunSpecFromJsonTest, MemoryIsReadWithTheOneByteSizeGrammar) {
+  const std::pair<const char*, int64_t> cases[] = {{R"("64m")", 64 << 20},
+                                                   {R"("512Mi")", 512 << 20},
+                                                   {R"("1g")", 1 << 30},
+                                                   {R"("64MB")", 64 << 20},
+                                                   {"8388608", 8 << 20}};
+  for (const auto& [memory, bytes] : cases) {
+    auto s = RunSpecFromJson(Json::parse(std::string(R"({"image":"x","memory":)") + memory + "}"),
+                             false);
+    ASSERT_TRUE(s) << memory << ": " << s.error().message;
+    EXPECT_EQ(s->resources.memory_bytes, bytes) << memory;
+  }
+  auto bad = RunSpecFromJson(Json::parse(R"({"image":"x","memory":"64 lots"})"), false);
+  ASSERT_FALSE(bad);
+  EXPECT_TRUE(bad.error().message.starts_with("memory: ")) << bad.error().message;
+  EXPECT_FALSE(RunSpecFromJson(Json::parse(R"({"image":"x","memory":-1})"), false));
+}
+
 TEST(RunSpecFromJsonTest, PrivilegeNeedsAdmin) {
   auto priv = Json::parse(R"({"image":"x","privileged":true})");
   auto refused = RunSpecFromJson(priv, false);

@@ -2,11 +2,13 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -26,6 +28,22 @@ using logs::logql::QueryResult;
 using security::Role;
 
 constexpr int64_t kSecond = 1'000'000'000;
+
+}  // namespace
+
+// Access::kList endpoints: the namespaces the caller may read (null: every one), narrowed to
+// one by the `namespace` query parameter (Berth's, for `berth logs -n`) when given.
+std::function<bool(std::string_view)> ReadableNamespaces(Call& call) {
+  call.FilterByNamespace();
+  const security::Principal& who = call.principal();
+  if (auto only = call.Query("namespace"); only && !only->empty()) {
+    return [who, ns = *only](std::string_view n) { return n == ns && who.MayRead(n); };
+  }
+  if (who.SeesAllNamespaces()) return nullptr;
+  return [who](std::string_view ns) { return who.MayRead(ns); };
+}
+
+namespace {
 
 // Loki answers errors as plain text; Grafana shows the text as it is.
 void ReplyText(Call& call, const Error& e) {
@@ -161,7 +179,7 @@ Result<QueryParams> ReadParams(const Call& call, Clock& clock, bool instant) {
 }
 
 void HandleQuery(const std::shared_ptr<Call>& call, const logs::logql::Engine& engine, Clock& clock,
-                 const NamespaceFilterFor& readable, bool instant) {
+                 bool instant) {
   auto query = call->Query("query");
   if (!query || query->empty()) {
     ReplyText(*call,
@@ -171,7 +189,7 @@ void HandleQuery(const std::shared_ptr<Call>& call, const logs::logql::Engine& e
   auto params = ReadParams(*call, clock, instant);
   if (!params) return ReplyText(*call, params.error());
   if (instant) params->step_ns = 0;
-  params->ns_allowed = readable(call->principal());
+  params->ns_allowed = ReadableNamespaces(*call);
   auto expr = logs::logql::Parse(*query);
   if (!expr) return ReplyText(*call, expr.error());
   auto started = std::chrono::steady_clock::now();
@@ -199,6 +217,13 @@ void HandlePush(const std::shared_ptr<Call>& call, logs::LogStore& store) {
                       "Content-Type " + std::string(type) +
                           " is not supported: application/json or application/x-protobuf")));
   if (!decoded) return ReplyText(*call, decoded.error());
+  // Every stream's namespace is checked before anything is stored: a push is refused whole.
+  std::set<std::string> namespaces;
+  for (const auto& s : decoded->streams) namespaces.insert(store.NamespaceOf(s.labels));
+  for (const auto& ns : namespaces) {
+    if (!call->Authorize(ns, Role::kOperator)) return;  // answered 403, naming ns
+  }
+  if (namespaces.empty()) call->FilterByNamespace();  // nothing to store in any namespace
   // A shipper that retries may name itself and number its batches: a batch already stored
   // is acknowledged again, not stored twice.
   if (auto source = req.headers.Get("X-Berth-Source")) {
@@ -246,15 +271,17 @@ class TailSession : public std::enable_shared_from_this<TailSession> {
       h.Set("Content-Type", "application/x-ndjson");
       return h;
     }());
-    // What is stored already (oldest first), then what arrives.
+    // The newest `limit` entries stored already (as one message, each stream's oldest
+    // first, as `tail -f` shows the last lines), then what arrives.
     QueryParams p;
     p.start_ns = start_ns;
     p.end_ns = now_ns + 1;
     p.limit = limit;
-    p.forward = true;
+    p.forward = false;
     p.ns_allowed = allowed_;
-    if (auto backlog = engine.Run(expr_, p)) {
-      for (const auto& s : backlog->streams) Enqueue(s.labels, s.entries);
+    if (auto backlog = engine.Run(expr_, p); backlog && !backlog->streams.empty()) {
+      for (auto& s : backlog->streams) std::reverse(s.entries.begin(), s.entries.end());
+      Enqueue(backlog->streams);
     }
     auto self = shared_from_this();
     tail_id_ = store.AddTail(
@@ -273,7 +300,7 @@ class TailSession : public std::enable_shared_from_this<TailSession> {
             labels = st.Final();
             kept.emplace_back(e.ts, std::string(st.line));
           }
-          if (!kept.empty()) self->Enqueue(labels, kept);
+          if (!kept.empty()) self->Enqueue({{std::move(labels), std::move(kept)}});
         });
     call_->writer()->OnClose([self, &store] {
       store.RemoveTail(self->tail_id_);
@@ -284,14 +311,16 @@ class TailSession : public std::enable_shared_from_this<TailSession> {
   }
 
  private:
-  void Enqueue(const std::vector<logs::Label>& labels,
-               const std::vector<std::pair<int64_t, std::string>>& entries) {
-    Json values = Json::array();
-    for (const auto& [ts, line] : entries)
-      values.push_back(Json::array({std::to_string(ts), line}));
-    Json msg{{"streams",
-              Json::array({Json{{"stream", LabelsJson(labels)}, {"values", std::move(values)}}})},
-             {"dropped_entries", nullptr}};
+  // One Loki tail message of `streams`.
+  void Enqueue(const std::vector<logs::logql::StreamEntries>& streams) {
+    Json list = Json::array();
+    for (const auto& s : streams) {
+      Json values = Json::array();
+      for (const auto& [ts, line] : s.entries)
+        values.push_back(Json::array({std::to_string(ts), line}));
+      list.push_back(Json{{"stream", LabelsJson(s.labels)}, {"values", std::move(values)}});
+    }
+    Json msg{{"streams", std::move(list)}, {"dropped_entries", nullptr}};
     std::lock_guard lock(mu_);
     if (queue_.size() >= kMaxQueued) {
       ++dropped_;
@@ -340,8 +369,7 @@ class TailSession : public std::enable_shared_from_this<TailSession> {
 };
 
 void HandleTail(const std::shared_ptr<Call>& call, logs::LogStore& store,
-                const logs::logql::Engine& engine, Clock& clock,
-                const NamespaceFilterFor& readable) {
+                const logs::logql::Engine& engine, Clock& clock) {
   auto query = call->Query("query");
   if (!query || query->empty()) {
     return ReplyText(*call, Error(ErrorCode::kInvalidArgument,
@@ -360,7 +388,7 @@ void HandleTail(const std::shared_ptr<Call>& call, logs::LogStore& store,
   auto limit = call->QueryInt("limit", 100);
   if (!limit) return ReplyText(*call, limit.error());
   int64_t from = call->Query("start") ? *start : now - 3600 * kSecond;
-  auto session = std::make_shared<TailSession>(call, std::move(*expr), readable(call->principal()));
+  auto session = std::make_shared<TailSession>(call, std::move(*expr), ReadableNamespaces(*call));
   session->Start(store, engine, from, now,
                  static_cast<size_t>(std::clamp<int64_t>(*limit, 0, 5000)));
 }
@@ -415,42 +443,42 @@ Result<int64_t> ParseLokiTime(std::string_view v, std::string_view param) {
 }
 
 void RegisterLogsEndpoints(Router& router, logs::LogStore& store, const logs::logql::Engine& engine,
-                           Clock& clock, NamespaceFilterFor readable) {
+                           Clock& clock) {
+  // Not `mutating`: shippers push many times a second and an audit record each would crowd
+  // out every other; what was pushed is in the streams themselves.
   router.Add({.method = "POST",
               .pattern = "/loki/api/v1/push",
+              .access = Access::kHandler,
               .min_role = Role::kOperator,
               .for_nodes = true,
               .handler = [&store](std::shared_ptr<Call> call) { HandlePush(call, store); }});
   for (bool instant : {true, false}) {
     router.Add({.method = "GET",
                 .pattern = instant ? "/loki/api/v1/query" : "/loki/api/v1/query_range",
-                .min_role = Role::kViewer,
-                .handler = [&engine, &clock, readable, instant](std::shared_ptr<Call> call) {
-                  HandleQuery(call, engine, clock, readable, instant);
+                .access = Access::kList,
+                .handler = [&engine, &clock, instant](std::shared_ptr<Call> call) {
+                  HandleQuery(call, engine, clock, instant);
                 }});
   }
   router.Add({.method = "GET",
               .pattern = "/loki/api/v1/labels",
-              .min_role = Role::kViewer,
-              .handler = [&store, readable](std::shared_ptr<Call> call) {
-                call->ReplyJsonText(
-                    200, DumpJson(Json{{"status", "success"},
-                                       {"data", store.LabelNames(readable(call->principal()))}}));
+              .access = Access::kList,
+              .handler = [&store](std::shared_ptr<Call> call) {
+                auto names = store.LabelNames(ReadableNamespaces(*call));
+                call->ReplyJsonText(200, DumpJson(Json{{"status", "success"}, {"data", names}}));
               }});
   router.Add({.method = "GET",
               .pattern = "/loki/api/v1/label/{name}/values",
-              .min_role = Role::kViewer,
-              .handler = [&store, readable](std::shared_ptr<Call> call) {
-                call->ReplyJsonText(
-                    200, DumpJson(Json{{"status", "success"},
-                                       {"data", store.LabelValues(call->Param("name"),
-                                                                  readable(call->principal()))}}));
+              .access = Access::kList,
+              .handler = [&store](std::shared_ptr<Call> call) {
+                auto values = store.LabelValues(call->Param("name"), ReadableNamespaces(*call));
+                call->ReplyJsonText(200, DumpJson(Json{{"status", "success"}, {"data", values}}));
               }});
   router.Add(
       {.method = "GET",
        .pattern = "/loki/api/v1/series",
-       .min_role = Role::kViewer,
-       .handler = [&store, readable](std::shared_ptr<Call> call) {
+       .access = Access::kList,
+       .handler = [&store](std::shared_ptr<Call> call) {
          auto match = call->Query("match[]");
          if (!match) match = call->Query("match");
          if (!match)
@@ -459,28 +487,31 @@ void RegisterLogsEndpoints(Router& router, logs::LogStore& store, const logs::lo
          auto matchers = logs::logql::ParseSelector(*match);
          if (!matchers) return ReplyText(*call, matchers.error());
          Json data = Json::array();
-         for (const auto& ref : store.Select(*matchers, readable(call->principal()))) {
+         for (const auto& ref : store.Select(*matchers, ReadableNamespaces(*call))) {
            data.push_back(LabelsJson(ref.labels.labels()));
          }
          call->ReplyJsonText(200, DumpJson(Json{{"status", "success"}, {"data", std::move(data)}}));
        }});
   router.Add({.method = "GET",
               .pattern = "/loki/api/v1/tail",
-              .min_role = Role::kViewer,
-              .handler = [&store, &engine, &clock, readable](std::shared_ptr<Call> call) {
-                HandleTail(call, store, engine, clock, readable);
+              .access = Access::kList,
+              .handler = [&store, &engine, &clock](std::shared_ptr<Call> call) {
+                HandleTail(call, store, engine, clock);
               }});
+  // Neither reads a stream: any role anywhere may call them (Grafana's data source checks).
   router.Add(
       {.method = "GET",
        .pattern = "/loki/api/v1/status/buildinfo",
-       .min_role = Role::kViewer,
+       .access = Access::kList,
        .handler = [](std::shared_ptr<Call> call) {
+         call->FilterByNamespace();
          call->Reply(200, Json{{"version", "2.9.0"}, {"revision", "berth"}, {"branch", "berth"}});
        }});
   router.Add({.method = "GET",
               .pattern = "/loki/api/v1/format_query",
-              .min_role = Role::kViewer,
+              .access = Access::kList,
               .handler = [](std::shared_ptr<Call> call) {
+                call->FilterByNamespace();
                 auto q = call->Query("query").value_or("");
                 auto e = logs::logql::Parse(q);
                 if (!e) return ReplyText(*call, e.error());

@@ -10,9 +10,11 @@
 //   GET  /loki/api/v1/tail            live tail as a stream of JSON lines (one Loki tail
 //                                     message each), not a WebSocket
 //   GET  /loki/api/v1/status/buildinfo, /loki/api/v1/format_query
-// Bad queries answer 400 with Loki's text ("parse error at line 1, col 12: ..."). Pushing
-// needs the operator role (agents' node tokens may push); reading needs viewer, and a reader
-// sees only the namespaces `readable` allows for its principal.
+// Bad queries answer 400 with Loki's text ("parse error at line 1, col 12: ..."). A stream's
+// namespace is its `namespace` label (the store's default namespace without one). Pushing
+// needs the operator role in the namespace of every stream pushed (a push with one stream
+// the caller may not write is refused whole, 403, nothing stored; node tokens may push);
+// reading needs a role somewhere and shows only the streams of namespaces the caller may read.
 #pragma once
 
 #include <functional>
@@ -30,12 +32,17 @@ class Engine;
 
 namespace berth::api {
 
-// Which namespaces a principal may read: null means all of them.
-using NamespaceFilterFor =
-    std::function<std::function<bool(std::string_view)>(const security::Principal&)>;
-
 void RegisterLogsEndpoints(Router& router, logs::LogStore& store, const logs::logql::Engine& engine,
-                           Clock& clock, NamespaceFilterFor readable);
+                           Clock& clock);
+
+// The analyses (logs_analysis_endpoints.cc): GET /v1/logs/patterns, /v1/logs/exceptions and
+// /v1/logs/slow-routes over what a log query selects, in the namespaces the caller may read.
+void RegisterLogAnalysisEndpoints(Router& router, const logs::logql::Engine& engine, Clock& clock);
+
+// For Access::kList endpoints over streams: the namespaces `call`'s token may read (null:
+// every one), only the one named by the `namespace` query parameter when it is given.
+// Counts as the call's authorization (Call::FilterByNamespace).
+std::function<bool(std::string_view)> ReadableNamespaces(Call& call);
 
 // Loki's timestamp forms: integer nanoseconds (seconds when 10 digits or fewer), float
 // seconds, or RFC 3339. Exposed for tests.

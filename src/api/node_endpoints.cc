@@ -407,10 +407,122 @@ void SetStatus(Router& router, store::Store& store, asio::thread_pool& pool, std
               })});
 }
 
-}  // namespace
+// PUT /v1/nodes/{node}: an agent registers its node under a fresh lease.
+void PutNode(store::Store& store, Clock& clock, const std::shared_ptr<Call>& call) {
+  const std::string& node = call->Param("node");
+  if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
+  auto body = call->ReadBody();
+  if (!body) return call->ReplyError(body.error());
+  auto reg = ParseRegistration(body->root(), node);
+  if (!reg) return call->ReplyError(reg.error());
+  auto r = Register(store, clock, node, *reg);
+  if (!r) return call->ReplyError(r.error());
+  log::Info("api", "node {} registered (address {}, lease ttl {}s)", node, reg->address,
+            reg->ttl_seconds);
+  call->Reply(200, r->first);
+}
 
-void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, asio::io_context& io,
-                           asio::thread_pool& pool) {
+// POST /v1/nodes/{node}/heartbeat {"lease"}: keeps the registration's lease alive.
+void Heartbeat(store::Store& store, const std::shared_ptr<Call>& call) {
+  const std::string& node = call->Param("node");
+  if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
+  auto body = call->ReadBody();
+  if (!body) return call->ReplyError(body.error());
+  int64_t lease = 0;
+  input::Object o(body->root());
+  o.Required("lease", lease,
+             input::Int(1, INT64_MAX, "the positive lease id the registration returned"));
+  if (auto done = o.Done(); !done) return call->ReplyError(done.error());
+  auto cur = store.Get(orch::NodeKey(node));
+  if (!cur) return call->ReplyError(cur.error());
+  if (cur->kvs.empty() || cur->kvs.front().lease != lease) {
+    return call->ReplyError(Error(
+        ErrorCode::kNotFound,
+        fmt::format("node {} is not registered under lease {}; register again", node, lease)));
+  }
+  auto ttl = store.KeepAlive(lease);
+  if (!ttl) {
+    if (ttl.error().code == ErrorCode::kNotFound) {
+      return call->ReplyError(
+          Error(ErrorCode::kNotFound,
+                fmt::format("lease {} of node {} has expired; register again", lease, node)));
+    }
+    return call->ReplyError(ttl.error());
+  }
+  call->Reply(200, Json{{"lease", lease}, {"ttl_seconds", *ttl}});
+}
+
+// GET /v1/nodes/{node}: one node with its instances.
+void GetNode(store::Store& store, const std::shared_ptr<Call>& call) {
+  const std::string& node = call->Param("node");
+  if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
+  auto views = ReadNodes(store, node, true);
+  if (!views) return call->ReplyError(views.error());
+  auto it = views->first.find(node);
+  if (it == views->first.end()) {
+    return call->ReplyError(Error(ErrorCode::kNotFound, "no node " + node));
+  }
+  Json j = ViewJson(it->second, true);
+  j["read_revision"] = views->second;
+  call->Reply(200, j);
+}
+
+// GET /v1/nodes/{node}/assignments[?watch]: the node's assignments, or a watch stream.
+void GetAssignments(store::Store& store, asio::io_context& io, const std::shared_ptr<Call>& call) {
+  const std::string& node = call->Param("node");
+  if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
+  if (call->QueryFlag("watch")) return WatchAssignments(call, store, io, node);
+  auto kvs = store.Get(orch::AssignmentsPrefix(node), {.prefix = true});
+  if (!kvs) return call->ReplyError(kvs.error());
+  Json list = Json::array();
+  for (const auto& kv : kvs->kvs) {
+    auto j = ParseJson(kv.value);
+    if (!j) {
+      log::Warn("api", "assignment {} is not JSON: {}", kv.key, j.error().message);
+      continue;
+    }
+    list.push_back(std::move(*j));
+  }
+  call->Reply(200, Json{{"revision", kvs->revision}, {"assignments", std::move(list)}});
+}
+
+// PUT /v1/nodes/{node}/status/{ns}/{app}/{instance}: an agent's report, under the node's
+// lease and only while the node is registered.
+void PutInstanceStatus(store::Store& store, const std::shared_ptr<Call>& call) {
+  if (auto r = CheckInstancePath(*call); !r) return call->ReplyError(r.error());
+  auto value = ParseStatus(*call);
+  if (!value) return call->ReplyError(value.error());
+  const std::string node_key = orch::NodeKey(call->Param("node"));
+  for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
+    auto cur = store.Get(node_key);
+    if (!cur) return call->ReplyError(cur.error());
+    if (cur->kvs.empty()) {
+      return call->ReplyError(
+          Error(ErrorCode::kNotFound,
+                fmt::format("node {} is not registered; register it before reporting",
+                            call->Param("node"))));
+    }
+    store::TxnRequest txn;
+    txn.compare.push_back({.key = node_key,
+                           .target = store::Compare::Target::kLease,
+                           .op = store::Compare::Op::kEqual,
+                           .number = cur->kvs.front().lease});
+    txn.success.push_back(store::TxnOp::Put(StatusKeyOf(*call), *value, cur->kvs.front().lease));
+    auto r = store.Txn(txn);
+    if (!r) {
+      if (r.error().code == ErrorCode::kNotFound) continue;  // the lease just expired
+      return call->ReplyError(r.error());
+    }
+    if (r->succeeded) return call->Reply(200, Json{{"revision", r->revision}});
+  }
+  call->ReplyError(
+      Error(ErrorCode::kNotFound,
+            fmt::format("node {} is not registered; register again", call->Param("node"))));
+}
+
+// Registration, heartbeat, the node list, one node, cordon / uncordon / drain.
+void RegisterMembershipEndpoints(Router& router, store::Store& store, Clock& clock,
+                                 asio::thread_pool& pool) {
   router.Add({.method = "PUT",
               .pattern = "/v1/nodes/{node}",
               .access = Access::kCluster,
@@ -418,53 +530,15 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
               .mutating = true,
               .for_nodes = true,
               .handler = OnPool(pool, [&store, &clock](const std::shared_ptr<Call>& call) {
-                const std::string& node = call->Param("node");
-                if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
-                auto body = call->ReadBody();
-                if (!body) return call->ReplyError(body.error());
-                auto reg = ParseRegistration(body->root(), node);
-                if (!reg) return call->ReplyError(reg.error());
-                auto r = Register(store, clock, node, *reg);
-                if (!r) return call->ReplyError(r.error());
-                log::Info("api", "node {} registered (address {}, lease ttl {}s)", node,
-                          reg->address, reg->ttl_seconds);
-                call->Reply(200, r->first);
+                PutNode(store, clock, call);
               })});
-  router.Add(
-      {.method = "POST",
-       .pattern = "/v1/nodes/{node}/heartbeat",
-       .access = Access::kCluster,
-       .min_role = Role::kOperator,
-       .for_nodes = true,
-       .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
-         const std::string& node = call->Param("node");
-         if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
-         auto body = call->ReadBody();
-         if (!body) return call->ReplyError(body.error());
-         int64_t lease = 0;
-         input::Object o(body->root());
-         o.Required("lease", lease,
-                    input::Int(1, INT64_MAX, "the positive lease id the registration returned"));
-         if (auto done = o.Done(); !done) return call->ReplyError(done.error());
-         auto cur = store.Get(orch::NodeKey(node));
-         if (!cur) return call->ReplyError(cur.error());
-         if (cur->kvs.empty() || cur->kvs.front().lease != lease) {
-           return call->ReplyError(
-               Error(ErrorCode::kNotFound,
-                     fmt::format("node {} is not registered under lease {}; register again", node,
-                                 lease)));
-         }
-         auto ttl = store.KeepAlive(lease);
-         if (!ttl) {
-           if (ttl.error().code == ErrorCode::kNotFound) {
-             return call->ReplyError(Error(
-                 ErrorCode::kNotFound,
-                 fmt::format("lease {} of node {} has expired; register again", lease, node)));
-           }
-           return call->ReplyError(ttl.error());
-         }
-         call->Reply(200, Json{{"lease", lease}, {"ttl_seconds", *ttl}});
-       })});
+  router.Add({.method = "POST",
+              .pattern = "/v1/nodes/{node}/heartbeat",
+              .access = Access::kCluster,
+              .min_role = Role::kOperator,
+              .for_nodes = true,
+              .handler = OnPool(
+                  pool, [&store](const std::shared_ptr<Call>& call) { Heartbeat(store, call); })});
   router.Add({.method = "GET",
               .pattern = "/v1/nodes",
               .access = Access::kCluster,
@@ -479,81 +553,30 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
               .pattern = "/v1/nodes/{node}",
               .access = Access::kCluster,
               .for_nodes = true,
-              .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
-                const std::string& node = call->Param("node");
-                if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
-                auto views = ReadNodes(store, node, true);
-                if (!views) return call->ReplyError(views.error());
-                auto it = views->first.find(node);
-                if (it == views->first.end()) {
-                  return call->ReplyError(Error(ErrorCode::kNotFound, "no node " + node));
-                }
-                Json j = ViewJson(it->second, true);
-                j["read_revision"] = views->second;
-                call->Reply(200, j);
-              })});
+              .handler = OnPool(
+                  pool, [&store](const std::shared_ptr<Call>& call) { GetNode(store, call); })});
   SetStatus(router, store, pool, "cordon", orch::NodeStatus::kCordoned);
   SetStatus(router, store, pool, "uncordon", orch::NodeStatus::kReady);
   SetStatus(router, store, pool, "drain", orch::NodeStatus::kDraining);
-  router.Add(
-      {.method = "GET",
-       .pattern = "/v1/nodes/{node}/assignments",
-       .access = Access::kCluster,
-       .for_nodes = true,
-       .handler = OnPool(pool, [&store, &io](const std::shared_ptr<Call>& call) {
-         const std::string& node = call->Param("node");
-         if (auto r = CheckName("node", node); !r) return call->ReplyError(r.error());
-         if (call->QueryFlag("watch")) return WatchAssignments(call, store, io, node);
-         auto kvs = store.Get(orch::AssignmentsPrefix(node), {.prefix = true});
-         if (!kvs) return call->ReplyError(kvs.error());
-         Json list = Json::array();
-         for (const auto& kv : kvs->kvs) {
-           auto j = ParseJson(kv.value);
-           if (!j) {
-             log::Warn("api", "assignment {} is not JSON: {}", kv.key, j.error().message);
-             continue;
-           }
-           list.push_back(std::move(*j));
-         }
-         call->Reply(200, Json{{"revision", kvs->revision}, {"assignments", std::move(list)}});
-       })});
+}
+
+// What the agents read and report: assignments, instance status.
+void RegisterWorkEndpoints(Router& router, store::Store& store, asio::io_context& io,
+                           asio::thread_pool& pool) {
+  router.Add({.method = "GET",
+              .pattern = "/v1/nodes/{node}/assignments",
+              .access = Access::kCluster,
+              .for_nodes = true,
+              .handler = OnPool(pool, [&store, &io](const std::shared_ptr<Call>& call) {
+                GetAssignments(store, io, call);
+              })});
   router.Add({.method = "PUT",
               .pattern = "/v1/nodes/{node}/status/{ns}/{app}/{instance}",
               .access = Access::kCluster,
               .min_role = Role::kOperator,
               .for_nodes = true,
               .handler = OnPool(pool, [&store](const std::shared_ptr<Call>& call) {
-                if (auto r = CheckInstancePath(*call); !r) return call->ReplyError(r.error());
-                auto value = ParseStatus(*call);
-                if (!value) return call->ReplyError(value.error());
-                const std::string node_key = orch::NodeKey(call->Param("node"));
-                // Under the node's lease, and only while the node is registered.
-                for (int attempt = 0; attempt < kCasAttempts; ++attempt) {
-                  auto cur = store.Get(node_key);
-                  if (!cur) return call->ReplyError(cur.error());
-                  if (cur->kvs.empty()) {
-                    return call->ReplyError(
-                        Error(ErrorCode::kNotFound,
-                              fmt::format("node {} is not registered; register it before reporting",
-                                          call->Param("node"))));
-                  }
-                  store::TxnRequest txn;
-                  txn.compare.push_back({.key = node_key,
-                                         .target = store::Compare::Target::kLease,
-                                         .op = store::Compare::Op::kEqual,
-                                         .number = cur->kvs.front().lease});
-                  txn.success.push_back(
-                      store::TxnOp::Put(StatusKeyOf(*call), *value, cur->kvs.front().lease));
-                  auto r = store.Txn(txn);
-                  if (!r) {
-                    if (r.error().code == ErrorCode::kNotFound) continue;  // lease just expired
-                    return call->ReplyError(r.error());
-                  }
-                  if (r->succeeded) return call->Reply(200, Json{{"revision", r->revision}});
-                }
-                call->ReplyError(Error(
-                    ErrorCode::kNotFound,
-                    fmt::format("node {} is not registered; register again", call->Param("node"))));
+                PutInstanceStatus(store, call);
               })});
   router.Add({.method = "DELETE",
               .pattern = "/v1/nodes/{node}/status/{ns}/{app}/{instance}",
@@ -566,6 +589,14 @@ void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, as
                 if (!r) return call->ReplyError(r.error());
                 call->Reply(200, Json{{"deleted", r->deleted}, {"revision", r->revision}});
               })});
+}
+
+}  // namespace
+
+void RegisterNodeEndpoints(Router& router, store::Store& store, Clock& clock, asio::io_context& io,
+                           asio::thread_pool& pool) {
+  RegisterMembershipEndpoints(router, store, clock, pool);
+  RegisterWorkEndpoints(router, store, io, pool);
 }
 
 }  // namespace berth::api

@@ -124,15 +124,28 @@ void AddRun(CLI::App& app, Context& ctx) {
   });
 }
 
+// `berth logs CONTAINER`; `berth logs query|tail ...` are the log center's (cmd_logs.cc).
 void AddLogs(CLI::App& app, Context& ctx) {
-  auto* cmd = app.add_subcommand("logs", "Print a container's output");
+  auto* cmd = app.add_subcommand(
+      "logs", "Print a container's output, or use the log center (query, tail, patterns, ...)");
   auto name = std::make_shared<std::string>();
   auto follow = std::make_shared<bool>(false);
   auto tail = std::make_shared<int64_t>(0);
-  cmd->add_option("name", *name, "Container")->required()->type_name("CONTAINER");
+  cmd->add_option("name", *name, "Container")->type_name("CONTAINER");
   cmd->add_flag("-f,--follow", *follow, "Keep printing new output");
   cmd->add_option("--tail", *tail, "Only the last N lines");
-  cmd->callback([&ctx, name, follow, tail] {
+  AddLogQueryCommands(*cmd, ctx);
+  cmd->callback([&ctx, cmd, name, follow, tail] {
+    if (!cmd->get_subcommands().empty()) return;  // logs query|tail set ctx.run
+    if (name->empty()) {
+      ctx.run = [] {
+        return PrintError(Error(ErrorCode::kInvalidArgument,
+                                "berth logs needs a container (berth logs NAME) or a command: "
+                                "query, tail, patterns, exceptions, slow-routes; `berth logs "
+                                "--help` says more"));
+      };
+      return;
+    }
     ctx.run = [&ctx, name, follow, tail] {
       std::string path = ContainerPath(*name) + "/logs?tail=" + std::to_string(*tail);
       if (*follow) path += "&follow";

@@ -26,6 +26,8 @@ void AddNodeCommands(CLI::App& app, Context& ctx);       // node ... (cmd_node.c
 void AddRouteCommands(CLI::App& app, Context& ctx);      // route ... (cmd_route.cc)
 void AddConfigCommands(CLI::App& app, Context& ctx);     // config ... (cmd_config.cc)
 void AddSecretCommands(CLI::App& app, Context& ctx);     // secret ... (cmd_secret.cc)
+// logs query|tail|patterns|exceptions|slow-routes under `logs` (cmd_logs.cc): the log center.
+void AddLogQueryCommands(CLI::App& logs, Context& ctx);
 // completion bash|zsh and the hidden __complete (completion.cc).
 void AddCompletionCommands(CLI::App& app, Context& ctx);
 

@@ -118,6 +118,39 @@ std::unique_ptr<gateway::LoadReporter> StartLoadReporter(store::Store& store, Cl
   return r;
 }
 
+// Gateway (when --gateway is not "none"): static routes from a file when given, otherwise
+// live from the store's /gateway/ keys with endpoints from the registry.
+Result<void> StartGateway(Wiring& w, Started& started) {
+  if (w.flags.gateway.empty() || w.flags.gateway == "none") return {};
+  gateway::GatewayOptions go;
+  go.listen = w.flags.gateway;
+  go.workers = w.flags.gateway_workers;
+  // With an agent here, containers call the gateway at their bridge's address (the
+  // BERTH_GATEWAY_URL the node agent gives them); the bridge appears with the first one.
+  if (started.agent.node_agent) {
+    if (auto bridge_ip = agent::node::FirstHost(w.flags.subnet)) {
+      go.extra_listen.push_back(fmt::format("{}:0", *bridge_ip));
+    }
+  }
+  if (!w.flags.gateway_config.empty()) {
+    go.config_path = w.flags.gateway_config;
+  } else {
+    started.gateway_source = std::make_shared<gateway::RegistryEndpointSource>(
+        w.store, started.registry->registry(),
+        gateway::RegistrySourceOptions{.base_dir = w.data_dir});
+    go.source = started.gateway_source;
+  }
+  auto gw = gateway::Gateway::Create(go);
+  if (!gw) return std::unexpected(Wrap(gw.error(), "gateway"));
+  if (auto s = (*gw)->Start(); !s) return std::unexpected(Wrap(s.error(), "gateway"));
+  started.gateway = std::move(*gw);
+  started.load = StartLoadReporter(w.store, w.clock, *started.gateway);
+  started.banner.push_back(
+      fmt::format("gateway http://{} (routes from {})", started.gateway->address(),
+                  w.flags.gateway_config.empty() ? "the store" : w.flags.gateway_config));
+  return {};
+}
+
 // The dev agent's token: the admin token berthd wrote at first start, or (when that file is
 // gone) a fresh operator token.
 Result<std::string> LocalNodeToken(Wiring& w) {
@@ -274,14 +307,14 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     api::RegisterAppEndpoints(router, w.store, w.clock, started->admission.get());
   }
 
-  // Log center: Loki's push and query API over segment files in <data dir>/logs. Readers
-  // see every namespace with the global roles; the per-namespace check comes with RBAC.
+  // Log center: Loki's push and query API over segment files in <data dir>/logs; callers
+  // read and write only the namespaces their roles allow (api/logs_endpoints.h).
   if (w.flags.logs) {
     auto center = logs::LogCenter::Open(w.data_dir, w.flags.log_center, w.clock);
     if (!center) return std::unexpected(Wrap(center.error(), "log center"));
     started->logs = std::move(*center);
-    api::RegisterLogsEndpoints(router, started->logs->store(), started->logs->engine(), w.clock,
-                               [](const security::Principal&) { return nullptr; });
+    api::RegisterLogsEndpoints(router, started->logs->store(), started->logs->engine(), w.clock);
+    api::RegisterLogAnalysisEndpoints(router, started->logs->engine(), w.clock);
   }
 
   // Node agent (dev only): containers need root; without it the control plane runs alone.
@@ -325,36 +358,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   // The image scanner's endpoints (without an image store here: findings and ignores only).
   api::RegisterScanEndpoints(router, started->scanner.get(), w.store, w.clock);
 
-  // Gateway: static routes from a file when given, otherwise live from the store's
-  // /gateway/ keys with endpoints from the registry.
-  if (!w.flags.gateway.empty() && w.flags.gateway != "none") {
-    gateway::GatewayOptions go;
-    go.listen = w.flags.gateway;
-    go.workers = w.flags.gateway_workers;
-    // With an agent here, containers call the gateway at their bridge's address (the
-    // BERTH_GATEWAY_URL the node agent gives them); the bridge appears with the first one.
-    if (started->agent.node_agent) {
-      if (auto bridge_ip = agent::node::FirstHost(w.flags.subnet)) {
-        go.extra_listen.push_back(fmt::format("{}:0", *bridge_ip));
-      }
-    }
-    if (!w.flags.gateway_config.empty()) {
-      go.config_path = w.flags.gateway_config;
-    } else {
-      started->gateway_source = std::make_shared<gateway::RegistryEndpointSource>(
-          w.store, started->registry->registry(),
-          gateway::RegistrySourceOptions{.base_dir = w.data_dir});
-      go.source = started->gateway_source;
-    }
-    auto gw = gateway::Gateway::Create(go);
-    if (!gw) return std::unexpected(Wrap(gw.error(), "gateway"));
-    if (auto s = (*gw)->Start(); !s) return std::unexpected(Wrap(s.error(), "gateway"));
-    started->gateway = std::move(*gw);
-    started->load = StartLoadReporter(w.store, w.clock, *started->gateway);
-    started->banner.push_back(
-        fmt::format("gateway http://{} (routes from {})", started->gateway->address(),
-                    w.flags.gateway_config.empty() ? "the store" : w.flags.gateway_config));
-  }
+  if (auto gw = StartGateway(w, *started); !gw) return std::unexpected(gw.error());
   return std::unique_ptr<Components>(std::move(started));
 }
 

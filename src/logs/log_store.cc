@@ -269,8 +269,7 @@ Result<void> LogStore::Replay(uint64_t lsn, std::string_view rec) {
       if (!line) return Fail(ErrorCode::kInternal, "truncated entry");
       entries.push_back(Entry{UnZigZag(*ts), std::string(*line)});
     }
-    std::string ns_name(labels->Get(kNamespaceLabel));
-    if (ns_name.empty()) ns_name = options_.default_namespace;
+    std::string ns_name = NamespaceOf(*labels);
     if (auto t = tombstones_.find({ns_name, std::string(*canonical)});
         t != tombstones_.end() && lsn <= t->second) {
       continue;  // stored, then dropped by retention: not to be revived
@@ -986,6 +985,11 @@ std::vector<std::string> LogStore::Namespaces() const {
     if (!ns->streams.empty()) out.push_back(name);
   }
   return out;
+}
+
+std::string LogStore::NamespaceOf(const LabelSet& labels) const {
+  std::string_view ns = labels.Get(kNamespaceLabel);
+  return std::string(ns.empty() ? std::string_view(options_.default_namespace) : ns);
 }
 
 uint64_t LogStore::AddTail(TailFn fn) {

@@ -151,6 +151,9 @@ class LogStore {
   std::vector<std::string> LabelValues(
       std::string_view name, const std::function<bool(std::string_view)>& ns_allowed) const;
   std::vector<std::string> Namespaces() const;
+  // The namespace a stream with these labels is stored in: its `namespace` label, or the
+  // default namespace when it has none.
+  std::string NamespaceOf(const LabelSet& labels) const;
 
   // Registers a live-tail observer; returns its id for RemoveTail.
   uint64_t AddTail(TailFn fn);

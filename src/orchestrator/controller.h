@@ -7,26 +7,26 @@
 //   deposed leader cannot write. Stop() resigns, so another candidate leads at its next Tick.
 // - Triggers: a watch on /apps/ and /nodes/ (debounced) and a pass every `interval`, so the
 //   grace period of a lost node is noticed without an event.
-// - The leader's pass: Reconciler::RunOnce, then the bookkeeping around it: rollouts (one
-//   Rollout per service, its record under /orchestrator/rollouts/, automatic rollback
-//   through AppStore::Undo when Rollout::ShouldRollBack), unschedulable reasons under
-//   /orchestrator/status/, events, gateway routes for `expose` under /gateway/routes/, and
-//   the autoscalers: per service with `autoscale`, ready instances' CPU (agents' reports)
-//   and request rate (gateways' reports under /load/gateway/) → Autoscaler → AppStore::Scale
-//   with an event; the last action under /orchestrator/autoscale/ (a new leader keeps the
-//   cool-down).
-// A new leader starts each progressing rollout's progress deadline afresh.
+// - The leader's pass, in this order: Reconciler::Plan (reads and plans, writes nothing),
+//   then the duties, each an object of its own with its own test:
+//     RolloutTracker   rollouts, automatic rollback / canary abort   (rollout_tracker.h)
+//     CanaryCollector  canary records that are done                  (canary_collector.h)
+//     PlacementStatus  unschedulable / waiting replicas, events      (placement_status.h)
+//     RouteSync        gateway routes for `expose`                   (route_sync.h)
+//     AutoscaleDriver  autoscaling decisions written as scales       (autoscale_driver.h)
+//   then Reconciler::Commit writes the plan: a route moves off an aborted canary before the
+//   plan's stops reach its agents. Every duty writes under the election's Guard().
+// A new leader loads the duties' records (a progressing rollout starts its progress
+// deadline afresh; reasons already said are not said again; the autoscalers' cool-down).
 // Thread-safety: Start/Stop from one thread; Tick is for tests and is not to be called while
 // started. leading() from any thread.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
 #include <thread>
 
@@ -34,9 +34,12 @@
 #include "core/error.h"
 #include "core/random.h"
 #include "orchestrator/app_store.h"
-#include "orchestrator/autoscaler.h"
+#include "orchestrator/autoscale_driver.h"
+#include "orchestrator/canary_collector.h"
+#include "orchestrator/placement_status.h"
 #include "orchestrator/reconciler.h"
-#include "orchestrator/rollout.h"
+#include "orchestrator/rollout_tracker.h"
+#include "orchestrator/route_sync.h"
 #include "store/leader.h"
 #include "store/store.h"
 
@@ -80,44 +83,11 @@ class Controller {
   const std::string& id() const { return options_.id; }
 
  private:
-  struct Tracked {
-    uint64_t from = 0, to = 0;
-    std::optional<Rollout> rollout;  // while progressing
-    RolloutPhase phase = RolloutPhase::kProgressing;
-    std::string reason;
-    int64_t started_ms = 0;
-    std::set<std::string> failed;  // new-version instances seen failed
-    std::string failure;           // the first of them and why
-    // Restarts of new-version instances that already ran when the rollout began (a
-    // rollback's): only restarts after that count towards a crash loop.
-    std::map<std::string, int32_t> restarts_before;
-    bool is_rollback = false;  // this rollout undoes a failed one: never rolled back
-    bool rolled_back = false;
-    // A canary (canary.h) before its promotion: `rollout` follows the canary instances only
-    // (update.canary of them), then the phase is kPaused until promote or abort.
-    bool canary = false;
-    std::string record;  // last JSON written
-  };
-
   void OnElected();
   void StepDown(std::string_view why);
   Result<void> LoadRecords();
+  // The duties, in their order (see the header paragraph).
   void Bookkeep(const PassResult& pass, TickResult& out);
-  void TrackRollouts(const PassResult& pass, TickResult& out);
-  void TrackCanary(const App& app, const ServiceSpec& spec, Tracked& t, int64_t new_available,
-                   const std::vector<const Instance*>& failed_now, std::vector<Event>& evs,
-                   TickResult& out);
-  // Deletes canary records that are done: promoted and complete, aborted with no other
-  // version left, or of a service that is gone. Returns their "ns/app/svc".
-  std::set<std::string> CollectCanaries(const PassResult& pass);
-  void WriteStatus(const PassResult& pass);
-  // `aborted`: canaries aborted in this pass (their records still say canary).
-  void SyncRoutes(const PassResult& pass, const std::set<std::string>& canaries_done,
-                  const std::set<std::string>& aborted);
-  void RunAutoscalers(const PassResult& pass, TickResult& out);
-  // Requests per second by "ns/svc", summed over the gateways' reports; nullopt when no
-  // gateway reports (then a request-rate target is not measured).
-  std::optional<std::map<std::string, double>> ReadGatewayLoad();
   void Loop();
 
   store::Store& store_;
@@ -126,12 +96,15 @@ class Controller {
   Reconciler reconciler_;
   AppStore apps_;
 
+  // The duties (their own headers say what each keeps in the store).
+  RolloutTracker rollouts_;
+  CanaryCollector canaries_;
+  PlacementStatus placement_;
+  RouteSync routes_;
+  AutoscaleDriver autoscale_;
+
   store::LeaderElection election_;
-  std::atomic<bool> leading_{false};                // elected and its records loaded
-  std::map<std::string, Tracked> rollouts_;         // by "ns/app/svc"
-  std::map<std::string, std::string> status_;       // status key -> last JSON written
-  std::map<std::string, std::string> unplaceable_;  // "ns/app/svc" -> reason last reported
-  std::map<std::string, Autoscaler> autoscalers_;   // by "ns/app/svc", while leading
+  std::atomic<bool> leading_{false};  // elected and its records loaded
 
   std::unique_ptr<store::Watcher> watcher_;        // /apps/
   std::unique_ptr<store::Watcher> nodes_watcher_;  // /nodes/

@@ -435,6 +435,17 @@ Result<Expose> ReadExpose(const input::Node& n) {
   return x;
 }
 
+Result<SecurityContext> ReadSecurityContext(const input::Node& n) {
+  SecurityContext c;
+  Object o(n);
+  o.Optional("readOnlyRootFilesystem", c.read_only_root_filesystem)
+      .Optional("runAsNonRoot", c.run_as_non_root)
+      .Optional("runAsUser", c.run_as_user,
+                input::Int(0, 2147483647, "a uid (a whole number from 0 to 2147483647)"));
+  BERTH_TRY(o.Done());
+  return c;
+}
+
 // expose: one route, or a list of them.
 Result<std::vector<Expose>> ReadExposeList(const input::Node& n) {
   if (n.IsList()) return input::ListOf(ReadExpose)(n);
@@ -498,7 +509,8 @@ Result<ServiceSpec> ReadService(const std::string& name, const input::Node& n, M
       .Optional("update", s.update, ReadUpdate)
       .Optional("placement", s.placement, ReadPlacement)
       .Optional("expose", s.expose, ReadExposeList)
-      .Optional("autoscale", s.autoscale, ReadAutoscale);
+      .Optional("autoscale", s.autoscale, ReadAutoscale)
+      .Optional("securityContext", s.security, ReadSecurityContext);
   if (const input::Node* p = o.Take("probes")) {
     Object po(*p);
     for (auto [key, slot] :
@@ -764,6 +776,12 @@ OJson ServiceBody(const ServiceSpec& s) {
       j["autoscale"]["targetCpu"] = fmt::format("{}%", s.autoscale->target_cpu_percent);
     }
     if (s.autoscale->target_rps > 0) j["autoscale"]["targetRps"] = s.autoscale->target_rps;
+  }
+  if (!s.security.IsDefault()) {
+    OJson sc = {{"readOnlyRootFilesystem", s.security.read_only_root_filesystem},
+                {"runAsNonRoot", s.security.run_as_non_root}};
+    if (s.security.run_as_user) sc["runAsUser"] = *s.security.run_as_user;
+    j["securityContext"] = std::move(sc);
   }
   j["expose"] = OJson::array();
   for (const auto& e : s.expose) {

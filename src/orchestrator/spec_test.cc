@@ -41,6 +41,7 @@ services:
     expose:
       - {host: shop.local, path: /api, port: http, canaryWeight: 10}
     autoscale: {min: 2, max: 20, targetCpu: 70%, targetRps: 150, cooldown: 2m}
+    securityContext: {readOnlyRootFilesystem: true, runAsNonRoot: true, runAsUser: 1000}
   worker:
     image: shop/worker:1
     command: /worker --queue jobs
@@ -448,6 +449,46 @@ TEST(ParseAppYaml, AutoscaleMetricShorthandIsTheSameAsItsTarget) {
   auto back = AppFromJson(AppToJson(*cpu));
   ASSERT_TRUE(back) << back.error().message;
   EXPECT_EQ(*back->services[0].autoscale, *cpu->services[0].autoscale);
+}
+
+TEST(ParseAppYaml, ReadsTheSecurityContext) {
+  auto app = ParseAppYaml(kFull);
+  ASSERT_TRUE(app) << app.error().message;
+  const SecurityContext& sc = app->services[0].security;
+  EXPECT_TRUE(sc.read_only_root_filesystem);
+  EXPECT_TRUE(sc.run_as_non_root);
+  EXPECT_EQ(sc.run_as_user, 1000);
+  EXPECT_TRUE(app->services[1].security.IsDefault());
+}
+
+TEST(ParseAppYaml, RejectsABadSecurityContext) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"    securityContext: {runAsUser: -1}\n", "securityContext.runAsUser"},
+      {"    securityContext: {runAsUser: nobody}\n", "securityContext.runAsUser"},
+      {"    securityContext: {readOnlyRootFilesystem: yes please}\n",
+       "securityContext.readOnlyRootFilesystem"},
+      {"    securityContext: {runAsNonRoot: true, runAsUser: 0}\n",
+       "is 0 (root), and runAsNonRoot is set"},
+      {"    securityContext: {privileged: true}\n", "privileged"},
+      {"    securityContext: true\n", "securityContext"},
+  };
+  for (const auto& [body, want] : cases) {
+    std::string message = ParseError(App1(body));
+    EXPECT_NE(message.find(want), std::string::npos) << body << " -> " << message;
+    EXPECT_TRUE(message.starts_with("app.yaml:")) << message;
+  }
+}
+
+TEST(ServiceSpec, ASecurityContextChangesTheDeployHashOnlyWhenSet) {
+  auto plain = ParseAppYaml(App1(""));
+  auto defaults = ParseAppYaml(
+      App1("    securityContext: {readOnlyRootFilesystem: false, runAsNonRoot: false}\n"));
+  auto read_only = ParseAppYaml(App1("    securityContext: {readOnlyRootFilesystem: true}\n"));
+  ASSERT_TRUE(plain && defaults && read_only);
+  // Specs stored before securityContext existed keep their hash: no rollout on upgrade.
+  EXPECT_EQ(plain->services[0].DeployHash(), defaults->services[0].DeployHash());
+  EXPECT_NE(plain->services[0].DeployHash(), read_only->services[0].DeployHash());
+  EXPECT_EQ(AppToJson(*plain).find("securityContext"), std::string::npos);
 }
 
 TEST(ParseAppYaml, RejectsBadNamespaceAndName) {

@@ -269,6 +269,17 @@ Result<void> Autoscale::Validate(std::string_view path, const Resources& request
   return {};
 }
 
+Result<void> SecurityContext::Validate(std::string_view path) const {
+  if (run_as_user && (*run_as_user < 0 || *run_as_user > 2147483647)) {
+    return Invalid(Join(path, "runAsUser"),
+                   fmt::format("must be a uid between 0 and 2147483647, got {}", *run_as_user));
+  }
+  if (run_as_non_root && run_as_user == 0) {
+    return Invalid(Join(path, "runAsUser"), "is 0 (root), and runAsNonRoot is set");
+  }
+  return {};
+}
+
 Result<void> ServiceSpec::Validate(std::string_view path) const {
   if (!IsValidName(name)) {
     return Invalid(path, fmt::format("\"{}\" is not a valid service name (lower case letters, "
@@ -300,6 +311,7 @@ Result<void> ServiceSpec::Validate(std::string_view path) const {
   if (autoscale) {
     if (auto r = autoscale->Validate(Join(path, "autoscale"), resources); !r) return r;
   }
+  if (auto r = security.Validate(Join(path, "securityContext")); !r) return r;
   for (const auto& [k, v] : env) {
     if (k.empty() || k.find('=') != std::string::npos) {
       return Invalid(Join(path, "env"), fmt::format("\"{}\" is not a valid variable name", k));
@@ -335,6 +347,14 @@ uint64_t ServiceSpec::DeployHash() const {
   h.AddInt(restart.backoff_initial.count());
   h.AddInt(restart.backoff_max.count());
   h.AddInt(restart.max_restarts);
+  // Only when set, so the deploy hash of every spec without one stays as it was (no
+  // rollout of running apps after an upgrade).
+  if (!security.IsDefault()) {
+    h.Add("securityContext");
+    h.AddInt(security.read_only_root_filesystem);
+    h.AddInt(security.run_as_non_root);
+    h.AddInt(security.run_as_user.value_or(-1));
+  }
   return h.value();
 }
 

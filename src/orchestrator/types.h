@@ -173,6 +173,19 @@ struct Autoscale {
   bool operator==(const Autoscale&) const = default;
 };
 
+// securityContext: how the service's containers run, after Kubernetes' container
+// securityContext. The defaults are Berth's hardened profile as it was (root filesystem
+// writable, the image's user).
+struct SecurityContext {
+  bool read_only_root_filesystem = false;  // the container's root filesystem mounted read-only
+  bool run_as_non_root = false;            // the agent refuses to start it as uid 0
+  std::optional<int64_t> run_as_user;      // the uid it runs as; nullopt: the image's user
+
+  Result<void> Validate(std::string_view path) const;
+  bool IsDefault() const { return *this == SecurityContext{}; }
+  bool operator==(const SecurityContext&) const = default;
+};
+
 struct ServiceSpec {
   std::string name;
   std::string image;
@@ -187,11 +200,12 @@ struct ServiceSpec {
   Placement placement;
   std::vector<Expose> expose;
   std::optional<Autoscale> autoscale;
+  SecurityContext security;
 
   Result<void> Validate(std::string_view path) const;
   // Hash of the fields whose change needs a new container (image, command, env, ports,
-  // resources, probes, restart): a changed DeployHash rolls out; any other change
-  // (replicas, update, placement, expose) is applied in place.
+  // resources, probes, restart, securityContext when set): a changed DeployHash rolls out; any
+  // other change (replicas, update, placement, expose) is applied in place.
   uint64_t DeployHash() const;
   // Hash of every field but `replicas`: a live instance whose SpecHash differs from its
   // service's, with the same DeployHash, gets its assignment rewritten in place.

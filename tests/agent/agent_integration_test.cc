@@ -3,6 +3,7 @@
 // adoption of running containers by a new agent. Each test owns an AgentEnv that removes
 // everything it made (containers, mounts, namespaces, the bridge) even on failure.
 #include <arpa/inet.h>
+#include <fmt/core.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -16,7 +17,9 @@
 #include <thread>
 
 #include "agent/internal/sys.h"
+#include "agent/node/run_spec.h"
 #include "agent/runtime/cgroup_layout.h"
+#include "orchestrator/spec.h"
 #include "tests/agent/test_env.h"
 
 namespace berth::agent::testing {
@@ -367,6 +370,48 @@ TEST(AgentIntegrationTest, ReadOnlyRootUserAndExec) {
   ASSERT_TRUE(e) << e.error().message;
   EXPECT_EQ(e->exit_code, 0) << e->err;
   EXPECT_EQ(e->out, c->name + "\n");
+}
+
+// An app's securityContext reaches the runc config: from the spec as `berth apply` reads it,
+// through the node agent's ToRunSpec, to a real container.
+TEST(AgentIntegrationTest, AppSecurityContextMakesTheRootReadOnlyAndTheUserNonRoot) {
+  AgentEnv env;
+  auto app = orchestrator::ParseAppYaml(fmt::format(R"(name: ro
+services:
+  box:
+    image: {}
+    command: [/bin/sh, -c, "echo x > /written; echo write=$?; id -u; sleep 1000"]
+    securityContext: {{readOnlyRootFilesystem: true, runAsNonRoot: true, runAsUser: 65534}}
+)",
+                                                    AgentEnv::kImage));
+  ASSERT_TRUE(app) << app.error().message;
+  orchestrator::Assignment a;
+  a.spec = app->services[0];
+  a.instance = {.id = "box-5ec0", .ns = "default", .app = "ro", .service = "box"};
+  RunSpec spec = node::ToRunSpec(a, {"n1", "", ""});
+  spec.network = runtime::NetworkMode::kNone;
+  auto c = env.agent().Run(spec);
+  ASSERT_TRUE(c) << c.error().message;
+  ASSERT_TRUE(env.WaitForLog(c->name, "65534"));
+  const std::string log = env.LogText(c->name);
+  EXPECT_NE(log.find("Read-only file system"), std::string::npos) << log;
+  EXPECT_NE(log.find("write=1"), std::string::npos) << log;
+  // What an exec writes is refused too, and nothing was written.
+  auto e = env.agent().Exec(c->name, {"/bin/sh", "-c", "echo y > /etc/written"});
+  ASSERT_TRUE(e) << e.error().message;
+  EXPECT_NE(e->exit_code, 0);
+  EXPECT_NE(e->err.find("Read-only file system"), std::string::npos) << e->err;
+
+  // runAsNonRoot without a user, on an image that runs as root: refused at start, saying why.
+  a.spec.security = {.run_as_non_root = true};
+  a.instance.id = "box-0";
+  RunSpec as_root = node::ToRunSpec(a, {"n1", "", ""});
+  as_root.network = runtime::NetworkMode::kNone;
+  auto refused = env.agent().Run(as_root);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kFailedPrecondition);
+  EXPECT_NE(refused.error().message.find("runAsNonRoot"), std::string::npos)
+      << refused.error().message;
 }
 
 TEST(AgentIntegrationTest, LogsRotateBySize) {

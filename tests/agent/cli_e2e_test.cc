@@ -393,6 +393,22 @@ TEST_F(AgentE2E, RunWithPortsAndLimitsPsLogsExecStopRm) {
   EXPECT_EQ(exec.text, "hi\nweb\n");
   auto failing = Berth({"exec", "web", "--", "/bin/sh", "-c", "exit 7"});
   EXPECT_EQ(failing.code, 7);
+  // Issue 15: an exec through the API is bounded by its timeout_ms (it held a thread before).
+  auto hung = Api("POST", "/v1/containers/web/exec",
+                  Json{{"cmd", Json::array({"/bin/sleep", "600"})}, {"timeout_ms", 300}}, admin_);
+  ASSERT_TRUE(hung) << hung.error().message;
+  EXPECT_EQ(hung->status, 200) << hung->body;
+  auto hung_body = ParseJson(hung->body);
+  ASSERT_TRUE(hung_body) << hung->body;
+  EXPECT_EQ(hung_body->value("timed_out", false), true) << hung->body;
+  EXPECT_EQ(hung_body->value("exit_code", 0), -1) << hung->body;
+  for (const Json& bad : {Json{{"cmd", Json::array({"true"})}, {"timeout_ms", -1}},
+                          Json{{"cmd", Json::array({"true"})}, {"timeout_ms", "1s"}},
+                          Json{{"cmd", Json::array({"true"})}, {"tty", true}}}) {
+    auto refused = Api("POST", "/v1/containers/web/exec", bad, admin_);
+    ASSERT_TRUE(refused) << refused.error().message;
+    EXPECT_EQ(refused->status, 400) << bad.dump() << " " << refused->body;
+  }
   auto logs = Berth({"logs", "--tail", "1", "web"});
   EXPECT_EQ(logs.text, "listening on 8080\n");
 

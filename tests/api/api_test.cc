@@ -240,7 +240,9 @@ TEST_F(ApiTest, BadInputGetsAClearErrorAndChangesNothing) {
   }
   // A body over the limit (4 MiB) is refused before it is read.
   auto big = berthd_->Request("PUT", "/v1/kv/keep", std::string(5 << 20, 'x'));
-  if (big) EXPECT_EQ(big->status, 413);
+  if (big) {
+    EXPECT_EQ(big->status, 413);
+  }
   // Oversized header section and request line.
   EXPECT_NE(
       Raw("GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100'000, 'a') + "\r\n\r\n")

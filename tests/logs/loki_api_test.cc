@@ -242,6 +242,134 @@ TEST_F(LokiApiTest, ViewersQueryButMayNotPush) {
   EXPECT_EQ(anon->status, 401);
 }
 
+// Per-namespace roles: a token bound to shop pushes and reads shop's streams only; a push
+// naming another namespace is refused whole, nothing of it stored.
+TEST_F(LokiApiTest, NamespacedTokensReadAndWriteOnlyTheirNamespaces) {
+  ASSERT_EQ(Push(AccessLogBody("shop"))->status, 204);
+  ASSERT_EQ(Push(AccessLogBody("billing"))->status, 204);
+  auto token = [&](std::string_view body) {
+    auto r = berthd_->Request("POST", "/v1/tokens", std::string(body));
+    EXPECT_TRUE(r && r->status == 201) << (r ? r->body : r.error().message);
+    return r ? ParseJson(r->body).value().value("token", std::string()) : std::string();
+  };
+  std::string shop_op = token(R"({"name":"shop-op","role":"operator","namespaces":["shop"]})");
+  std::string shop_viewer =
+      token(R"({"name":"shop-ro","bindings":[{"namespace":"shop","role":"viewer"}]})");
+
+  // Mixed push: shop may be written, billing not; the whole push is refused.
+  Json mixed{{"streams",
+              Json::array(
+                  {Json{{"stream", {{"app", "mixed"}, {"namespace", "shop"}}},
+                        {"values", Json::array({Json::array({std::to_string(NowNs()), "a"})})}},
+                   Json{{"stream", {{"app", "mixed"}, {"namespace", "billing"}}},
+                        {"values", Json::array({Json::array({std::to_string(NowNs()), "b"})})}}})}};
+  auto refused = Push(mixed.dump(), shop_op);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_THAT(refused->body, HasSubstr("billing"));
+  EXPECT_EQ(Get("/loki/api/v1/label/app/values")["data"], Json::array({"gw"}));
+  EXPECT_EQ(Push(AccessLogBody("shop"), shop_viewer)->status, 403);  // a viewer writes nothing
+  mixed["streams"].erase(1);
+  EXPECT_EQ(Push(mixed.dump(), shop_op)->status, 204);
+
+  // Reads: the viewer of shop sees shop's streams and label values, never billing's.
+  auto get = [&](const std::string& path) {
+    auto r = berthd_->Request("GET", path, {}, shop_viewer);
+    EXPECT_TRUE(r && r->status == 200) << path << ": " << (r ? r->body : r.error().message);
+    return r ? ParseJson(r->body).value_or(Json()) : Json();
+  };
+  Json q = get(fmt::format("/loki/api/v1/query_range?query={}&start={}&end={}&limit=5000",
+                           Enc(R"({app="gw"})"), t0_ - kSec, NowNs()));
+  ASSERT_EQ(q["data"]["result"].size(), 1u) << q.dump();
+  EXPECT_EQ(q["data"]["result"][0]["stream"]["namespace"], "shop");
+  Json count = get(fmt::format("/loki/api/v1/query?query={}&time={}",
+                               Enc(R"(sum(count_over_time({app="gw"}[1h])))"), NowNs()));
+  EXPECT_EQ(count["data"]["result"][0]["value"][1], "300");  // the admin would count 600
+  EXPECT_EQ(get("/loki/api/v1/label/namespace/values")["data"], Json::array({"shop"}));
+  Json series = get("/loki/api/v1/series?match[]=" + Enc(R"({app=~".+"})"));
+  for (const auto& s : series["data"]) EXPECT_EQ(s["namespace"], "shop") << series.dump();
+  EXPECT_EQ(series["data"].size(), 2u) << series.dump();  // gw and mixed
+}
+
+// The analyses over pushed records: stack traces (one record each, as the agent ships them)
+// grouped by type and frames, latency per route from gateway access records, templates.
+TEST_F(LokiApiTest, AnalysesGroupExceptionsRankSlowRoutesAndMinePatterns) {
+  Json streams = Json::array();
+  for (int instance = 1; instance <= 2; ++instance) {
+    Json values = Json::array();
+    for (int i = 0; i < 5; ++i) {
+      values.push_back(Json::array(
+          {std::to_string(t0_ + (instance * 10 + i) * kSec),
+           fmt::format("ERROR order {} failed\njava.lang.IllegalStateException: cart {} is "
+                       "closed\n\tat com.shop.Cart.add(Cart.java:{})\n\tat "
+                       "com.shop.Api.handle(Api.java:88)",
+                       i, 100 + i, 40 + instance)}));
+      values.push_back(Json::array({std::to_string(t0_ + (instance * 10 + i) * kSec + 1),
+                                    fmt::format("served order {} to client {}", i, 3 + i)}));
+    }
+    streams.push_back(Json{
+        {"stream",
+         {{"app", "shop"}, {"namespace", "shop"}, {"instance", fmt::format("shop-{}", instance)}}},
+        {"values", std::move(values)}});
+  }
+  Json access = Json::array();
+  for (int i = 0; i < 100; ++i) {
+    const bool slow = i % 2 == 0;
+    access.push_back(Json::array(
+        {std::to_string(t0_ + i * kSec), Json{{"route", slow ? "shop-search" : "shop-cart"},
+                                              {"upstream", slow ? "10.0.0.9:80" : "10.0.0.8:80"},
+                                              {"status", i == 0 ? 503 : 200},
+                                              {"duration_ms", slow ? 40.0 + i : 2.0}}
+                                             .dump()}));
+  }
+  streams.push_back(
+      Json{{"stream", {{"app", "gateway"}, {"namespace", "shop"}}}, {"values", std::move(access)}});
+  auto pushed = Push(Json{{"streams", std::move(streams)}}.dump());
+  ASSERT_TRUE(pushed);
+  ASSERT_EQ(pushed->status, 204) << pushed->body;
+  const std::string since = "&since=1h";
+
+  Json ex = Get("/v1/logs/exceptions?query=" + Enc(R"({app="shop"})") + since);
+  ASSERT_EQ(ex["exceptions"].size(), 1u) << ex.dump(2);
+  const Json& g = ex["exceptions"][0];
+  EXPECT_EQ(g["type"], "java.lang.IllegalStateException");
+  EXPECT_EQ(g["count"], 10);
+  EXPECT_EQ(g["instances"], Json::array({"shop-1", "shop-2"}));
+  EXPECT_EQ(g["frames"][0], "com.shop.Cart.add");
+  EXPECT_EQ(g["first_seen_ms"], (t0_ + 10 * kSec) / 1'000'000);
+  EXPECT_EQ(g["last_seen_ms"], (t0_ + 24 * kSec) / 1'000'000);
+  EXPECT_EQ(ex["traces"], 10);
+
+  Json slow = Get("/v1/logs/slow-routes?" + since.substr(1));  // default {app="gateway"}
+  ASSERT_EQ(slow["routes"].size(), 2u) << slow.dump(2);
+  EXPECT_EQ(slow["routes"][0]["route"], "shop-search");
+  EXPECT_EQ(slow["routes"][0]["count"], 50);
+  EXPECT_EQ(slow["routes"][0]["errors"], 1);
+  EXPECT_EQ(slow["routes"][0]["p99_ms"], 138.0);  // 40 + 98: the 50th of 50 is the 99th %
+  EXPECT_EQ(slow["routes"][0]["upstreams"][0]["upstream"], "10.0.0.9:80");
+  EXPECT_EQ(slow["routes"][1]["p50_ms"], 2.0);
+
+  Json patterns = Get("/v1/logs/patterns?query=" + Enc(R"({app="shop"} != "ERROR")") + since);
+  ASSERT_EQ(patterns["patterns"].size(), 1u) << patterns.dump(2);
+  EXPECT_EQ(patterns["patterns"][0]["template"], "served order <*> to client <*>");
+  EXPECT_EQ(patterns["patterns"][0]["count"], 10);
+  EXPECT_EQ(patterns["lines_scanned"], 10);
+
+  // Bad input names what is wrong; a viewer of billing sees none of shop's.
+  Json bad = Get("/v1/logs/exceptions?query=" + Enc(R"({app="shop")"), 400);
+  EXPECT_THAT(bad.dump(), HasSubstr("col"));
+  Get("/v1/logs/patterns?since=forever", 400);
+  Get("/v1/logs/slow-routes?query=" + Enc(R"(count_over_time({app="x"}[1m]))"), 400);
+  auto issued = berthd_->Request(
+      "POST", "/v1/tokens", R"({"name":"b","bindings":[{"namespace":"billing","role":"viewer"}]})");
+  ASSERT_TRUE(issued && issued->status == 201);
+  std::string billing = ParseJson(issued->body).value().value("token", "");
+  auto hidden =
+      berthd_->Request("GET", "/v1/logs/exceptions?query=" + Enc(R"({app="shop"})"), {}, billing);
+  ASSERT_TRUE(hidden && hidden->status == 200) << (hidden ? hidden->body : "");
+  EXPECT_EQ(ParseJson(hidden->body).value()["exceptions"].size(), 0u);
+}
+
 TEST_F(LokiApiTest, EverythingAcknowledgedSurvivesARestart) {
   ASSERT_EQ(Push(AccessLogBody("shop"))->status, 204);
   berthd_->process().Kill(SIGKILL);

@@ -32,6 +32,9 @@ RunSpec ToRunSpec(const orch::Assignment& a, const RunSpecContext& ctx) {
   s.resources.cpus = static_cast<double>(spec.resources.cpu_millis) / 1000.0;
   s.resources.pids = spec.resources.pids;
   s.network = runtime::NetworkMode::kBridge;
+  s.security.read_only_rootfs = spec.security.read_only_root_filesystem;
+  s.run_as_non_root = spec.security.run_as_non_root;
+  if (spec.security.run_as_user) s.user = std::to_string(*spec.security.run_as_user);
   for (const auto& p : spec.ports) {
     if (p.host_port == 0) continue;
     network::PortMapping m;

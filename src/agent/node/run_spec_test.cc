@@ -71,6 +71,21 @@ TEST(ToRunSpec, KeepsTheImageCommandWhenTheSpecHasNone) {
   for (const auto& e : s.env) EXPECT_FALSE(e.starts_with("BERTH_GATEWAY_URL="));
 }
 
+TEST(ToRunSpec, CarriesTheSecurityContext) {
+  auto a = Sample();
+  RunSpec plain = ToRunSpec(a, {"n", "", ""});
+  EXPECT_FALSE(plain.security.read_only_rootfs);
+  EXPECT_FALSE(plain.run_as_non_root);
+  EXPECT_EQ(plain.user, "");  // the image's
+  a.spec.security = {
+      .read_only_root_filesystem = true, .run_as_non_root = true, .run_as_user = 65534};
+  RunSpec s = ToRunSpec(a, {"n", "", ""});
+  EXPECT_TRUE(s.security.read_only_rootfs);
+  EXPECT_TRUE(s.run_as_non_root);
+  EXPECT_EQ(s.user, "65534");
+  EXPECT_TRUE(s.security.no_new_privileges);  // the hardened profile stays
+}
+
 TEST(ProbePort, FallsBackToTheFirstPort) {
   auto a = Sample();
   orch::Probe p;

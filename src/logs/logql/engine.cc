@@ -734,4 +734,35 @@ Result<QueryResult> Engine::Run(const Expr& expr, const QueryParams& params) con
   return out;
 }
 
+Result<ScanStats> Engine::Scan(const LogQuery& query, const QueryParams& params, size_t max_entries,
+                               const ScanVisitor& visit) const {
+  if (params.end_ns <= params.start_ns) {
+    return Fail(ErrorCode::kInvalidArgument, "the query's end must be after its start");
+  }
+  Pipeline pipeline(&query.pipeline);
+  Selection sel = SelectData(store_, query, params, params.start_ns, params.end_ns);
+  std::stable_sort(sel.jobs.begin(), sel.jobs.end(),
+                   [](const Job& a, const Job& b) { return a.min_ts < b.min_ts; });
+  ScanStats out;
+  EntryState st;
+  size_t seen = 0;
+  for (const Job& job : sel.jobs) {
+    if (seen >= max_entries) {
+      out.truncated = true;
+      break;
+    }
+    auto r = VisitJob(store_, sel, job, params.start_ns, params.end_ns, pipeline, st, out.stats,
+                      [&](EntryState& e, int64_t ts) {
+                        if (seen >= max_entries) {
+                          out.truncated = true;
+                          return;
+                        }
+                        ++seen;
+                        visit(sel.streams[job.stream], ts, e);
+                      });
+    if (!r) return std::unexpected(r.error());
+  }
+  return out;
+}
+
 }  // namespace berth::logs::logql

@@ -19,7 +19,8 @@
 
 namespace berth::logs {
 class LogStore;
-}
+struct StreamRef;
+}  // namespace berth::logs
 
 namespace berth::logs::logql {
 
@@ -58,10 +59,27 @@ struct QueryResult {
   QueryStats stats;
 };
 
+struct EntryState;
+
+// What Engine::Scan visited.
+struct ScanStats {
+  QueryStats stats;
+  bool truncated = false;  // stopped at max_entries
+};
+
+// One entry that passed the pipeline: its stream, time and state (line, extracted labels).
+using ScanVisitor = std::function<void(const StreamRef& stream, int64_t ts, EntryState& entry)>;
+
 class Engine {
  public:
   Engine(const LogStore& store, int threads) : store_(store), threads_(threads < 1 ? 1 : threads) {}
   Result<QueryResult> Run(const Expr& expr, const QueryParams& params) const;
+  // Visits every entry of a log query in [start_ns, end_ns) that passes its pipeline, on the
+  // calling thread, oldest chunk first (entries of different streams interleave by chunk,
+  // not strictly by time), up to `max_entries` (then stops, truncated). The analyses'
+  // (patterns, exceptions, slow routes) way to see everything the query selects.
+  Result<ScanStats> Scan(const LogQuery& query, const QueryParams& params, size_t max_entries,
+                         const ScanVisitor& visit) const;
 
  private:
   const LogStore& store_;

@@ -172,7 +172,7 @@ Decision Evaluate(const Policy& p, const std::vector<Container>& containers,
                             : "the image could not be scanned: " + f.error);
       }
     }
-    if (p.run_as_non_root && IsRoot(c.user.empty() ? f.user : c.user)) {
+    if (p.run_as_non_root && !c.run_as_non_root && IsRoot(c.user.empty() ? f.user : c.user)) {
       bad(!c.user.empty() || f.scanned ? "runs as root (set a non-root user)"
                                        : "may run as root (the image is not scanned, so its user "
                                          "is unknown)");

@@ -66,6 +66,9 @@ struct Container {
   std::vector<std::string> cap_add;
   std::string user;  // the run spec's user ("" : the image's)
   bool read_only_rootfs = false;
+  // The spec asks the agent to refuse root at start (securityContext.runAsNonRoot): admitted
+  // as non-root whatever the image's user, as Kubernetes' restricted level does.
+  bool run_as_non_root = false;
 };
 
 // What the scanner published about an image (/security/scans/<image>).

@@ -87,6 +87,37 @@ TEST(AdmissionPolicy, OneDecisionListsEveryViolatedRule) {
       << msg;
 }
 
+TEST(AdmissionPolicy, RestrictedAdmitsAServiceThatAsksForAReadOnlyRootAndNonRoot) {
+  auto p = ParsePolicy("level: restricted\n", "shop", "p.yaml");
+  ASSERT_TRUE(p.has_value());
+  // The image runs as root: a service that says nothing is refused, one whose
+  // securityContext asks for a read-only root and runAsNonRoot (the agent refuses root at
+  // start) or a non-root runAsUser is admitted.
+  auto facts = [](const std::string&) {
+    ImageFacts f = Clean();
+    f.user = "root";
+    return f;
+  };
+  Container plain{.name = "api", .image = "shop/api:1"};
+  auto refused = Evaluate(*p, {plain}, facts);
+  EXPECT_FALSE(refused.admitted());
+  std::string all;
+  for (const auto& v : refused.violations) all += v + "\n";
+  EXPECT_NE(all.find("root filesystem must be read-only"), std::string::npos) << all;
+  EXPECT_NE(all.find("runs as root"), std::string::npos) << all;
+  Container non_root = plain;
+  non_root.read_only_rootfs = true;
+  non_root.run_as_non_root = true;
+  auto d = Evaluate(*p, {non_root}, facts);
+  EXPECT_TRUE(d.admitted()) << d.Message("shop", "app");
+  Container by_uid = plain;
+  by_uid.read_only_rootfs = true;
+  by_uid.user = "1000";
+  EXPECT_TRUE(Evaluate(*p, {by_uid}, facts).admitted());
+  by_uid.user = "0";
+  EXPECT_FALSE(Evaluate(*p, {by_uid}, facts).admitted());
+}
+
 TEST(AdmissionPolicy, WarnAndAuditAdmitWithTheViolationsAndPrivilegedAllowsAll) {
   auto warn = ParsePolicy("mode: warn\nlevel: baseline\n", "shop", "p.yaml");
   ASSERT_TRUE(warn.has_value());
