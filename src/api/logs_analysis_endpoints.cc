@@ -2,6 +2,7 @@
 //   GET /v1/logs/patterns?query=&since=|start=&end=&limit=&buckets=   templates with trend
 //   GET /v1/logs/exceptions?query=&since=|start=&end=&limit=           stack traces grouped
 //   GET /v1/logs/slow-routes?query=&since=|start=&end=&limit=          latency per route
+//   GET /v1/logs/errors?query=&since=|start=&end=&limit=&buckets=      error rate, spikes
 // Each reads every entry the query selects in the range (at most kMaxScanned, then
 // "truncated": true) in the namespaces the caller may read (Access::kList).
 #include <chrono>
@@ -11,6 +12,7 @@
 #include "api/logs_endpoints.h"
 #include "core/json.h"
 #include "core/units.h"
+#include "logs/analysis/error_rates.h"
 #include "logs/analysis/exceptions.h"
 #include "logs/analysis/pattern_trends.h"
 #include "logs/analysis/routes.h"
@@ -84,16 +86,23 @@ Json Header(const Analysis& a, const logs::logql::ScanStats& scan) {
               {"truncated", scan.truncated}};
 }
 
+// `buckets`: how many slices of the range trends count in (default 12).
+Result<int64_t> ReadBuckets(const Call& call) {
+  auto buckets = call.QueryInt("buckets", 12);
+  if (!buckets) return std::unexpected(buckets.error());
+  if (*buckets < 1 || *buckets > 1000) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("buckets: {} is not between 1 and 1000", *buckets));
+  }
+  return *buckets;
+}
+
 void HandlePatterns(const std::shared_ptr<Call>& call, const logs::logql::Engine& engine,
                     Clock& clock) {
   auto a = ReadAnalysis(*call, clock, R"({namespace=~".+"})", 50);
   if (!a) return call->ReplyError(a.error());
-  auto buckets = call->QueryInt("buckets", 12);
+  auto buckets = ReadBuckets(*call);
   if (!buckets) return call->ReplyError(buckets.error());
-  if (*buckets < 1 || *buckets > 1000) {
-    return call->ReplyError(Error(ErrorCode::kInvalidArgument,
-                                  fmt::format("buckets: {} is not between 1 and 1000", *buckets)));
-  }
   logs::analysis::PatternTrends trends(a->params.start_ns, a->params.end_ns,
                                        static_cast<size_t>(*buckets));
   auto scan = engine.Scan(
@@ -193,6 +202,67 @@ void HandleSlowRoutes(const std::shared_ptr<Call>& call, const logs::logql::Engi
   call->ReplyJsonText(200, DumpJson(out));
 }
 
+// A stream's service for error rates: namespace/service (else namespace/app).
+std::string ServiceOf(const logs::StreamRef& s) {
+  for (std::string_view name : {"service", "app"}) {
+    if (auto v = s.labels.Get(name); !v.empty()) return s.ns + "/" + std::string(v);
+  }
+  return s.ns + "/" + s.labels.Canonical();
+}
+
+void HandleErrors(const std::shared_ptr<Call>& call, const logs::logql::Engine& engine,
+                  Clock& clock) {
+  auto a = ReadAnalysis(*call, clock, R"({namespace=~".+"})", 50);
+  if (!a) return call->ReplyError(a.error());
+  auto buckets = ReadBuckets(*call);
+  if (!buckets) return call->ReplyError(buckets.error());
+  logs::analysis::ErrorRates rates(a->params.start_ns, a->params.end_ns,
+                                   static_cast<size_t>(*buckets));
+  auto scan = engine.Scan(a->query(), a->params, kMaxScanned,
+                          [&](const logs::StreamRef& s, int64_t ts, EntryState& e) {
+                            bool error = logs::analysis::IsErrorLine(
+                                e.line, [&e](std::string_view name) { return e.Get(name); });
+                            rates.Add(ServiceOf(s), ts, error);
+                          });
+  if (!scan) return call->ReplyError(scan.error());
+  const int64_t slice_ns = (a->params.end_ns - a->params.start_ns) / *buckets;
+  Json list = Json::array();
+  for (const auto& s : rates.Services()) {
+    if (list.size() >= a->limit) break;
+    Json lines = Json::array(), errors = Json::array();
+    for (const auto& slice : s.slices) {
+      lines.push_back(slice.lines);
+      errors.push_back(slice.errors);
+    }
+    Json spike = nullptr;
+    if (s.spike) {
+      const auto& at = s.slices[s.spike_slice];
+      spike =
+          Json{{"start_ms", (a->params.start_ns + slice_ns * static_cast<int64_t>(s.spike_slice)) /
+                                kNanosPerMs},
+               {"errors", at.errors},
+               {"lines", at.lines},
+               {"rate", s.spike_rate},
+               {"baseline_rate", s.baseline_rate},
+               {"expected_errors", s.expected_errors}};
+    }
+    const size_t slash = s.service.find('/');  // ServiceOf's "namespace/service"
+    list.push_back(Json{{"namespace", s.service.substr(0, slash)},
+                        {"service", s.service.substr(slash + 1)},
+                        {"lines", s.lines},
+                        {"errors", s.errors},
+                        {"rate", s.lines ? static_cast<double>(s.errors) / s.lines : 0.0},
+                        {"lines_per_slice", std::move(lines)},
+                        {"errors_per_slice", std::move(errors)},
+                        {"spike", std::move(spike)}});
+  }
+  Json out = Header(*a, *scan);
+  out["buckets"] = *buckets;
+  out["slice_ms"] = slice_ns / kNanosPerMs;
+  out["services"] = std::move(list);
+  call->ReplyJsonText(200, DumpJson(out));
+}
+
 }  // namespace
 
 void RegisterLogAnalysisEndpoints(Router& router, const logs::logql::Engine& engine, Clock& clock) {
@@ -200,7 +270,8 @@ void RegisterLogAnalysisEndpoints(Router& router, const logs::logql::Engine& eng
   for (auto [pattern, handler] :
        {std::pair<const char*, Handler>{"/v1/logs/patterns", &HandlePatterns},
         {"/v1/logs/exceptions", &HandleExceptions},
-        {"/v1/logs/slow-routes", &HandleSlowRoutes}}) {
+        {"/v1/logs/slow-routes", &HandleSlowRoutes},
+        {"/v1/logs/errors", &HandleErrors}}) {
     router.Add({.method = "GET",
                 .pattern = pattern,
                 .access = Access::kList,

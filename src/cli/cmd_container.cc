@@ -139,10 +139,11 @@ void AddLogs(CLI::App& app, Context& ctx) {
     if (!cmd->get_subcommands().empty()) return;  // logs query|tail set ctx.run
     if (name->empty()) {
       ctx.run = [] {
-        return PrintError(Error(ErrorCode::kInvalidArgument,
-                                "berth logs needs a container (berth logs NAME) or a command: "
-                                "query, tail, patterns, exceptions, slow-routes; `berth logs "
-                                "--help` says more"));
+        return PrintError(
+            Error(ErrorCode::kInvalidArgument,
+                  "berth logs needs a container (berth logs NAME) or a command: "
+                  "query, tail, patterns, exceptions, errors, slow-routes; `berth logs "
+                  "--help` says more"));
       };
       return;
     }

@@ -6,6 +6,7 @@
 //   berth logs patterns --file F [-o csv]                        mine a file offline
 //   berth logs exceptions ['LOGQL'] [--since 1h] [--limit 50]   stack traces grouped
 //   berth logs slow-routes ['LOGQL'] [--since 1h] [--limit 20]  latency per route
+//   berth logs errors ['LOGQL'] [--since 1h] [--limit 50]       error rate per service, spikes
 // (`berth logs CONTAINER` prints one container's output from its node: cmd_container.cc.)
 // A log query prints its lines (newest first unless --forward; -o wide adds each line's
 // stream); a metric query prints one row per sample. -o json|yaml print Loki's answer as it
@@ -298,6 +299,36 @@ View RouteView() {
                            true}}};
 }
 
+std::string Percent(double rate) { return fmt::format("{:.1f}%", rate * 100); }
+
+View ErrorView() {
+  return View{
+      .kind = "service",
+      .name = [](const Json& s) { return s.value("namespace", "") + "/" + s.value("service", ""); },
+      .columns = {Field("NAMESPACE", "namespace"),
+                  Field("SERVICE", "service"),
+                  Field("LINES", "lines"),
+                  Field("ERRORS", "errors"),
+                  {"RATE", [](const Json& s) { return Percent(s.value("rate", 0.0)); }},
+                  {"SPIKE",
+                   [](const Json& s) {
+                     const Json& sp = s.value("spike", Json());
+                     if (!sp.is_object()) return std::string();
+                     return fmt::format("{} at {} (baseline {})", Percent(sp.value("rate", 0.0)),
+                                        FormatTime(sp.value("start_ms", int64_t{0})),
+                                        Percent(sp.value("baseline_rate", 0.0)));
+                   }},
+                  {"ERRORS PER SLICE",
+                   [](const Json& s) {
+                     std::string out;
+                     for (const auto& n : s.value("errors_per_slice", Json::array())) {
+                       out += (out.empty() ? "" : " ") + n.dump();
+                     }
+                     return out;
+                   },
+                   true}}};
+}
+
 struct AnalysisOptions {
   std::string query, since = "1h";
   int64_t limit = 0;
@@ -401,6 +432,9 @@ void AddLogQueryCommands(CLI::App& logs, Context& ctx) {
   AddAnalysisCommand(logs, ctx, "exceptions",
                      "Stack traces grouped by type and top frames, with counts and instances",
                      ExceptionView(), "exceptions");
+  AddAnalysisCommand(logs, ctx, "errors",
+                     "Error rate per service and spikes against the service's own baseline",
+                     ErrorView(), "services");
   AddAnalysisCommand(logs, ctx, "slow-routes",
                      "Latency percentiles per route (and upstream) from the gateway's access log",
                      RouteView(), "routes");

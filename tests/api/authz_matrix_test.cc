@@ -307,6 +307,7 @@ std::map<std::string, Case> Cases() {
       {"GET /v1/logs/patterns", {Rule::kAnyToken, "/v1/logs/patterns?since=1h", "", 200}},
       {"GET /v1/logs/exceptions", {Rule::kAnyToken, "/v1/logs/exceptions", "", 200}},
       {"GET /v1/logs/slow-routes", {Rule::kAnyToken, "/v1/logs/slow-routes", "", 200}},
+      {"GET /v1/logs/errors", {Rule::kAnyToken, "/v1/logs/errors", "", 200, false, true}},
       // The image scanner.
       {"GET /v1/security/db", {Rule::kAnyToken, "/v1/security/db", "", 200}},
       {"POST /v1/security/db/import",

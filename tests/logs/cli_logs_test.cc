@@ -168,6 +168,22 @@ TEST_F(CliLogsTest, ANamespacedTokenQueriesOnlyItsNamespaces) {
   EXPECT_THAT(r.text, Not(HasSubstr("shop line")));
 }
 
+TEST_F(CliLogsTest, AnalysesPrintAsTables) {
+  Push("shop", "web",
+       {"level=error msg=\"db down\"", "level=info msg=ok",
+        "ERROR failed\njava.lang.IllegalStateException: x\n\tat com.shop.A.b(A.java:1)"});
+  auto errors = Berth({"logs", "errors", "-o", "wide"});
+  ASSERT_EQ(errors.code, 0) << errors.text;
+  EXPECT_THAT(errors.text, HasSubstr("ERRORS PER SLICE"));
+  EXPECT_THAT(errors.text, ::testing::ContainsRegex("shop +web +3 +2 +66.7%")) << errors.text;
+  auto ex = Berth({"logs", "exceptions"});
+  ASSERT_EQ(ex.code, 0) << ex.text;
+  EXPECT_THAT(ex.text, ::testing::ContainsRegex("1 +java.lang.IllegalStateException")) << ex.text;
+  auto patterns = Berth({"logs", "patterns", R"({app="web"})", "-o", "json"});
+  ASSERT_EQ(patterns.code, 0) << patterns.text;
+  EXPECT_EQ(ParseJson(patterns.text).value()["lines_scanned"], 3) << patterns.text;
+}
+
 TEST_F(CliLogsTest, DashNNarrowsToOneNamespace) {
   Push("shop", "web", {"shop line"});
   Push("billing", "web", {"billing line"});

@@ -370,6 +370,42 @@ TEST_F(LokiApiTest, AnalysesGroupExceptionsRankSlowRoutesAndMinePatterns) {
   EXPECT_EQ(ParseJson(hidden->body).value()["exceptions"].size(), 0u);
 }
 
+// Error rate per service: a service whose errors jump from 1% to 30% in the last minute spikes
+// against its own baseline; a steady one does not.
+TEST_F(LokiApiTest, AnErrorSpikeAgainstTheServicesOwnBaselineIsReported) {
+  Json streams = Json::array();
+  for (std::string app : {"pay", "steady"}) {
+    Json values = Json::array();
+    for (int i = 0; i < 1000; ++i) {  // 100 lines a minute for ten minutes
+      const bool last_minute = i >= 900;
+      const bool error = app == "pay" && last_minute ? i % 10 < 3 : i % 100 == 0;  // 30% vs 1%
+      values.push_back(
+          Json::array({std::to_string(t0_ + i * 600 * kSec / 1000),
+                       fmt::format("level={} msg=\"charge {}\"", error ? "error" : "info", i)}));
+    }
+    streams.push_back(
+        Json{{"stream", {{"app", app}, {"namespace", "shop"}}}, {"values", std::move(values)}});
+  }
+  ASSERT_EQ(Push(Json{{"streams", std::move(streams)}}.dump())->status, 204);
+  Json r = Get(fmt::format("/v1/logs/errors?query={}&start={}&end={}&buckets=10",
+                           Enc(R"({namespace="shop"})"), t0_, t0_ + 600 * kSec));
+  ASSERT_EQ(r["services"].size(), 2u) << r.dump(2);
+  const Json& pay = r["services"][0];  // spiking first
+  EXPECT_EQ(pay["service"], "pay");
+  EXPECT_EQ(pay["namespace"], "shop");
+  EXPECT_EQ(pay["lines"], 1000);
+  EXPECT_EQ(pay["errors"], 9 + 30);
+  ASSERT_TRUE(pay["spike"].is_object()) << pay.dump(2);
+  EXPECT_EQ(pay["spike"]["errors"], 30);
+  EXPECT_EQ(pay["spike"]["start_ms"], (t0_ + 540 * kSec) / 1'000'000);
+  EXPECT_DOUBLE_EQ(pay["spike"]["baseline_rate"].get<double>(), 0.01);
+  EXPECT_EQ(pay["errors_per_slice"], Json::array({1, 1, 1, 1, 1, 1, 1, 1, 1, 30}));
+  const Json& steady = r["services"][1];
+  EXPECT_EQ(steady["service"], "steady");
+  EXPECT_EQ(steady["errors"], 10);
+  EXPECT_TRUE(steady["spike"].is_null());
+}
+
 TEST_F(LokiApiTest, EverythingAcknowledgedSurvivesARestart) {
   ASSERT_EQ(Push(AccessLogBody("shop"))->status, 204);
   berthd_->process().Kill(SIGKILL);

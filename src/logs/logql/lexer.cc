@@ -272,13 +272,83 @@ std::string_view TokName(Tok t) {
   return "?";
 }
 
+namespace {
+
+// The operator or bracket that starts with `c` (then `n`): its kind and length.
+std::optional<std::pair<Tok, size_t>> LexOperator(char c, char n) {
+  using Op = std::pair<Tok, size_t>;
+  switch (c) {
+    case '{':
+      return Op{Tok::kLBrace, 1};
+    case '}':
+      return Op{Tok::kRBrace, 1};
+    case '(':
+      return Op{Tok::kLParen, 1};
+    case ')':
+      return Op{Tok::kRParen, 1};
+    case '[':
+      return Op{Tok::kLBracket, 1};
+    case ']':
+      return Op{Tok::kRBracket, 1};
+    case ',':
+      return Op{Tok::kComma, 1};
+    case '+':
+      return Op{Tok::kAdd, 1};
+    case '-':
+      return Op{Tok::kSub, 1};
+    case '*':
+      return Op{Tok::kMul, 1};
+    case '/':
+      return Op{Tok::kDiv, 1};
+    case '%':
+      return Op{Tok::kMod, 1};
+    case '^':
+      return Op{Tok::kPow, 1};
+    case '=':
+      return n == '~' ? Op{Tok::kRe, 2} : n == '=' ? Op{Tok::kEqEq, 2} : Op{Tok::kEq, 1};
+    case '!':
+      if (n == '=') return Op{Tok::kNeq, 2};
+      if (n == '~') return Op{Tok::kNre, 2};
+      return std::nullopt;
+    case '|':
+      return n == '=' ? Op{Tok::kPipeEq, 2} : n == '~' ? Op{Tok::kPipeRe, 2} : Op{Tok::kPipe, 1};
+    case '>':
+      return n == '=' ? Op{Tok::kGte, 2} : Op{Tok::kGt, 1};
+    case '<':
+      return n == '=' ? Op{Tok::kLte, 2} : Op{Tok::kLt, 1};
+    default:
+      return std::nullopt;
+  }
+}
+
+// A number, duration (`5m`, `1h30m`) or byte size (`10KB`) from q[i]; `i` moves past it.
+Result<Token> LexNumber(std::string_view q, size_t& i) {
+  size_t start = i;
+  while (i < q.size() && (std::isalnum(static_cast<unsigned char>(q[i])) || q[i] == '.')) ++i;
+  std::string_view text = q.substr(start, i - start);
+  Token t{Tok::kNumber, std::string(text), 0, start};
+  double v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec == std::errc() && p == text.data() + text.size() && std::isfinite(v)) {
+    t.num = v;
+  } else if (auto d = ParseDurationNanos(text)) {
+    t.kind = Tok::kDuration;
+    t.num = static_cast<double>(*d);
+  } else if (auto b = ParseBytes(text)) {
+    t.kind = Tok::kBytes;
+    t.num = *b;
+  } else {
+    return std::unexpected(
+        LexError(q, start, fmt::format("\"{}\" is not a number, duration or byte size", text)));
+  }
+  return t;
+}
+
+}  // namespace
+
 Result<std::vector<Token>> Lex(std::string_view q) {
   std::vector<Token> out;
   size_t i = 0;
-  auto push = [&](Tok k, size_t pos, size_t len) {
-    out.push_back(Token{k, std::string(q.substr(pos, len)), 0, pos});
-    i = pos + len;
-  };
   while (i < q.size()) {
     char c = q[i];
     if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
@@ -308,113 +378,21 @@ Result<std::vector<Token>> Lex(std::string_view q) {
     }
     if (std::isdigit(static_cast<unsigned char>(c)) ||
         (c == '.' && std::isdigit(static_cast<unsigned char>(n)))) {
-      size_t start = i;
-      while (i < q.size() && (std::isalnum(static_cast<unsigned char>(q[i])) || q[i] == '.')) ++i;
-      std::string_view text = q.substr(start, i - start);
-      Token t{Tok::kNumber, std::string(text), 0, start};
-      double v = 0;
-      auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-      if (ec == std::errc() && p == text.data() + text.size() && std::isfinite(v)) {
-        t.num = v;
-      } else if (auto d = ParseDurationNanos(text)) {
-        t.kind = Tok::kDuration;
-        t.num = static_cast<double>(*d);
-      } else if (auto b = ParseBytes(text)) {
-        t.kind = Tok::kBytes;
-        t.num = *b;
-      } else {
-        return std::unexpected(
-            LexError(q, start, fmt::format("\"{}\" is not a number, duration or byte size", text)));
-      }
-      out.push_back(std::move(t));
+      auto t = LexNumber(q, i);
+      if (!t) return std::unexpected(t.error());
+      out.push_back(std::move(*t));
       continue;
     }
     if (IdentStart(c)) {
       size_t start = i;
       while (i < q.size() && IdentChar(q[i])) ++i;
-      push(Tok::kIdent, start, i - start);
+      out.push_back(Token{Tok::kIdent, std::string(q.substr(start, i - start)), 0, start});
       continue;
     }
-    switch (c) {
-      case '{':
-        push(Tok::kLBrace, i, 1);
-        continue;
-      case '}':
-        push(Tok::kRBrace, i, 1);
-        continue;
-      case '(':
-        push(Tok::kLParen, i, 1);
-        continue;
-      case ')':
-        push(Tok::kRParen, i, 1);
-        continue;
-      case '[':
-        push(Tok::kLBracket, i, 1);
-        continue;
-      case ']':
-        push(Tok::kRBracket, i, 1);
-        continue;
-      case ',':
-        push(Tok::kComma, i, 1);
-        continue;
-      case '+':
-        push(Tok::kAdd, i, 1);
-        continue;
-      case '-':
-        push(Tok::kSub, i, 1);
-        continue;
-      case '*':
-        push(Tok::kMul, i, 1);
-        continue;
-      case '/':
-        push(Tok::kDiv, i, 1);
-        continue;
-      case '%':
-        push(Tok::kMod, i, 1);
-        continue;
-      case '^':
-        push(Tok::kPow, i, 1);
-        continue;
-      case '=':
-        if (n == '~')
-          push(Tok::kRe, i, 2);
-        else if (n == '=')
-          push(Tok::kEqEq, i, 2);
-        else
-          push(Tok::kEq, i, 1);
-        continue;
-      case '!':
-        if (n == '=') {
-          push(Tok::kNeq, i, 2);
-          continue;
-        }
-        if (n == '~') {
-          push(Tok::kNre, i, 2);
-          continue;
-        }
-        break;
-      case '|':
-        if (n == '=')
-          push(Tok::kPipeEq, i, 2);
-        else if (n == '~')
-          push(Tok::kPipeRe, i, 2);
-        else
-          push(Tok::kPipe, i, 1);
-        continue;
-      case '>':
-        if (n == '=')
-          push(Tok::kGte, i, 2);
-        else
-          push(Tok::kGt, i, 1);
-        continue;
-      case '<':
-        if (n == '=')
-          push(Tok::kLte, i, 2);
-        else
-          push(Tok::kLt, i, 1);
-        continue;
-      default:
-        break;
+    if (auto op = LexOperator(c, n)) {
+      out.push_back(Token{op->first, std::string(q.substr(i, op->second)), 0, i});
+      i += op->second;
+      continue;
     }
     std::string shown =
         static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f
