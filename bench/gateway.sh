@@ -3,8 +3,9 @@
 # of one fast upstream (NGINX serving a small static body), driven by wrk with the same
 # connections and duration. Prints `name value unit` lines (DESIGN.md, Testing).
 #
-#   bench/gateway.sh [throughput|reload|idle|all]     (default: all)
+#   bench/gateway.sh [throughput|reload|idle|h2|grpc|all]     (default: all)
 #   env: DURATION=10s CONNECTIONS=64 THREADS=1 ROUNDS=3 IDLE_CONNECTIONS=10000 BUILD=1
+#        H2_CONNECTIONS=16 H2_STREAMS=10 (h2load -c/-m for the h2 and grpc rounds)
 #        BUILD_DIR=build/release BERTH_BIN=<berth-gateway to measure (default: BUILD_DIR's)>
 #        BASELINE_BIN=<another berth-gateway, e.g. main's before a change: measured in the
 #                      same rounds right before BERTH_BIN, printed as base_* with the ratio>
@@ -19,6 +20,15 @@
 #             during the run: failed requests (must be 0).
 # idle        IDLE_CONNECTIONS idle keep-alive client connections held on each proxy:
 #             each one's resident memory.
+# h2          HTTP/2 clients (h2load, prior-knowledge h2c, H2_CONNECTIONS connections with
+#             H2_STREAMS streams each) through nginx (listen ... http2) and berth to the same
+#             HTTP/1.1 upstream: req/s, p99 (from h2load's per-request log), CPU per request;
+#             ROUNDS interleaved rounds, medians.
+# grpc        unary gRPC calls (h2load posting one gRPC frame to /berth.test.Echo/Unary)
+#             through nginx (grpc_pass) and berth (upstream_protocol: h2c) to one
+#             grpc_echo_server (tests/grpc); same figures. h2load checks the HTTP status only
+#             (a gRPC error is a 200 with grpc-status in the trailers): tests/grpc/grpc_it
+#             checks the status passing.
 set -euo pipefail
 MODE=${1:-all}
 DURATION=${DURATION:-10s}
@@ -45,7 +55,7 @@ ulimit -n "$(ulimit -Hn)"
 if [ "${BUILD:-1}" = 1 ]; then
   # The release preset's cache variables, in the gateway's own build dir; only the targets needed.
   cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS="-O2 -g1" >/dev/null
-  ninja -C "$BUILD_DIR" -j2 berth-gateway >/dev/null
+  ninja -C "$BUILD_DIR" -j2 berth-gateway grpc_echo_server >/dev/null
 fi
 BERTH=${BERTH_BIN:-$BUILD_DIR/src/gateway/berth-gateway}
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -333,4 +343,123 @@ PY
     echo "${name}_idle_rss_growth $(((after - before) / 1024)) MiB"
     touch "$WORK/release-$port"; wait "$holder" || true
   done
+fi
+
+# --- HTTP/2 and gRPC: h2load against nginx and berth, interleaved rounds
+# run_h2load PORT PID PATH [h2load args...] -> "rps p99_ms failed cpu_us_per_request"
+run_h2load() {
+  local port=$1 pid=$2 path=$3 out t0 t1 done_ cpu=nan log="$WORK/h2load-$1.log"
+  shift 3
+  rm -f "$log"
+  t0=$(cpu_ticks "$pid")
+  out=$(h2load -t1 -c"${H2_CONNECTIONS:-16}" -m"${H2_STREAMS:-10}" -D "${DURATION%s}" \
+    --warm-up-time=1 --log-file="$log" "$@" "http://127.0.0.1:$port$path" 2>&1)
+  t1=$(cpu_ticks "$pid")
+  done_=$(awk '/^requests:/ {print $8}' <<<"$out")
+  local rps failed p99
+  rps=$(awk '/^finished in/ {gsub(",",""); print $4}' <<<"$out")
+  failed=$(awk '/^requests:/ {f = $10 + $12 + $14} /^status codes:/ {f += $7 + $9} END {print f + 0}' <<<"$out")
+  # the log: start time, status, duration in us, per request
+  p99=$(awk '{print $3}' "$log" | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print "nan"; else { i = int(NR * 0.99); if (i < 1) i = 1; printf "%.2f", v[i] / 1000 } }')
+  if [ "${done_:-0}" -gt 0 ]; then
+    cpu=$(awk -v d=$((t1 - t0)) -v n="$done_" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", d * 1e6 / hz / n }')
+  fi
+  echo "$out" > "$WORK/h2load-$port-$(date +%s%N).txt"
+  echo "${rps:-0} ${p99:-nan} ${failed:-0} $cpu"
+}
+
+h2_rounds() {  # name nginx_port berth_port path [h2load args...]
+  local name=$1 np=$2 bp=$3 path=$4 r
+  shift 4
+  local NR="" NP="" NC="" BR="" BP="" BC="" FAILED=0
+  h2load -t1 -c4 -m4 -n 2000 "$@" "http://127.0.0.1:$bp$path" >/dev/null 2>&1 || true  # warm-up
+  for r in $(seq 1 "${ROUNDS:-3}"); do
+    read -r n_rps n_p99 n_bad n_cpu < <(run_h2load "$np" "$H2_NGINX_PID" "$path" "$@")
+    read -r b_rps b_p99 b_bad b_cpu < <(run_h2load "$bp" "$H2_BERTH_PID" "$path" "$@")
+    echo "# $name round $r: req/s nginx $n_rps berth $b_rps; p99 ms nginx $n_p99 berth $b_p99; cpu us/req nginx $n_cpu berth $b_cpu; failed nginx $n_bad berth $b_bad; load $(cut -d' ' -f1 /proc/loadavg)"
+    NR+=" $n_rps"; NP+=" $n_p99"; NC+=" $n_cpu"; BR+=" $b_rps"; BP+=" $b_p99"; BC+=" $b_cpu"
+    FAILED=$((FAILED + b_bad))
+  done
+  local nr np_ nc br bp_ bc
+  nr=$(median $NR); np_=$(median $NP); nc=$(median $NC); br=$(median $BR); bp_=$(median $BP); bc=$(median $BC)
+  echo "nginx_${name}_rps $nr req/s"
+  echo "nginx_${name}_p99 $np_ ms"
+  echo "nginx_${name}_cpu_per_request $nc us"
+  echo "berth_${name}_rps $br req/s"
+  echo "berth_${name}_p99 $bp_ ms"
+  echo "berth_${name}_cpu_per_request $bc us"
+  echo "berth_${name}_failed $FAILED requests"
+  echo "berth_vs_nginx_${name}_rps $(ratio "$br" "$nr") x"
+  echo "berth_vs_nginx_${name}_p99 $(ratio "$bp_" "$np_") x"
+  echo "berth_vs_nginx_${name}_cpu_per_request $(ratio "$bc" "$nc") x"
+}
+
+if [ "$MODE" = h2 ] || [ "$MODE" = grpc ] || [ "$MODE" = all ]; then
+  command -v h2load >/dev/null || { echo "h2load missing: scripts/deps.sh installs nghttp2-client" >&2; exit 1; }
+  H2_NGINX_PORT=$(free_port); H2_BERTH_PORT=$(free_port); GRPC_PORT=$(free_port)
+  GRPC_NGINX_PORT=$(free_port); GRPC_BERTH_PORT=$(free_port)
+  GRPC_SERVER=${GRPC_SERVER:-$BUILD_DIR/tests/grpc/grpc_echo_server}
+  "$GRPC_SERVER" --port "$GRPC_PORT" --name bench >"$WORK/grpc.log" 2>&1 &
+  PIDS+=($!)
+  mkdir -p "$WORK/nginx-h2/logs"
+  cat > "$WORK/nginx-h2/nginx.conf" <<CONF
+worker_processes 1;
+worker_rlimit_nofile 20000;
+error_log $WORK/nginx-h2/logs/error.log warn;
+pid $WORK/nginx-h2/nginx.pid;
+events { worker_connections 19000; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
+  http2_max_requests 10000000;
+  upstream up { server 127.0.0.1:$UP_PORT; keepalive 256; }
+  upstream grpc_up { server 127.0.0.1:$GRPC_PORT; keepalive 256; }
+  server {
+    listen 127.0.0.1:$H2_NGINX_PORT http2 backlog=4096;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+  server {
+    listen 127.0.0.1:$GRPC_NGINX_PORT http2 backlog=4096;
+    location / { grpc_pass grpc://grpc_up; }
+  }
+}
+CONF
+  nginx -p "$WORK/nginx-h2" -c "$WORK/nginx-h2/nginx.conf" -g 'daemon off;' 2>"$WORK/nginx-h2/stderr" &
+  H2_NGINX_PID=$!; PIDS+=($H2_NGINX_PID)
+  cat > "$WORK/routes-h2.yaml" <<CONF
+routes:
+  - name: grpc
+    match: {prefix: /berth.test.Echo/}
+    upstreams: ["127.0.0.1:$GRPC_PORT"]
+    upstream_protocol: h2c
+    circuit_breakers: {max_connections: 100000, max_pending_requests: 100000, max_requests: 100000}
+  - name: all
+    match: {prefix: /}
+    upstreams: ["127.0.0.1:$UP_PORT"]
+    circuit_breakers: {max_connections: 100000, max_pending_requests: 100000, max_requests: 100000}
+CONF
+  # One berth process, one worker, serving both (nginx's one worker serves both too).
+  "$BERTH" --config "$WORK/routes-h2.yaml" --listen "127.0.0.1:$H2_BERTH_PORT" --workers 1 \
+    --idle-timeout-ms 300000 >"$WORK/berth-h2.log" 2>&1 &
+  H2_BERTH_PID=$!; PIDS+=($H2_BERTH_PID)
+  GRPC_BERTH_PORT=$H2_BERTH_PORT
+  for p in "$GRPC_PORT" "$H2_NGINX_PORT" "$H2_BERTH_PORT" "$GRPC_NGINX_PORT"; do wait_port "$p"; done
+  for p in "$H2_NGINX_PORT" "$H2_BERTH_PORT"; do
+    curl -sf --http2-prior-knowledge "http://127.0.0.1:$p/" >/dev/null || { echo "h2c on port $p does not answer" >&2; cat "$WORK/nginx-h2/logs/error.log" "$WORK/berth-h2.log" >&2; exit 1; }
+  done
+fi
+
+if [ "$MODE" = h2 ] || [ "$MODE" = all ]; then
+  echo "# h2: h2load -c${H2_CONNECTIONS:-16} -m${H2_STREAMS:-10} -D ${DURATION%s}s (h2c prior knowledge), ${ROUNDS:-3} rounds (medians), one worker each, upstream nginx static 13 B over HTTP/1.1"
+  h2_rounds h2 "$H2_NGINX_PORT" "$H2_BERTH_PORT" /
+fi
+
+if [ "$MODE" = grpc ] || [ "$MODE" = all ]; then
+  # One unary call's request: a gRPC frame (uncompressed, 4-byte length) around EchoRequest
+  # {message: "hello, world"} (field 1, wire type 2).
+  printf '\x00\x00\x00\x00\x0e\x0a\x0chello, world' > "$WORK/grpc-unary.bin"
+  GRPC_ARGS=(-d "$WORK/grpc-unary.bin" -H 'content-type: application/grpc' -H 'te: trailers')
+  echo "# grpc: h2load unary /berth.test.Echo/Unary -c${H2_CONNECTIONS:-16} -m${H2_STREAMS:-10} -D ${DURATION%s}s, ${ROUNDS:-3} rounds (medians), one worker each, upstream grpc_echo_server (h2c)"
+  h2_rounds grpc "$GRPC_NGINX_PORT" "$GRPC_BERTH_PORT" /berth.test.Echo/Unary "${GRPC_ARGS[@]}"
 fi

@@ -14,6 +14,10 @@ find_package(LibArchive REQUIRED)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(SNAPPY REQUIRED IMPORTED_TARGET snappy)
+pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
+# etcd's gRPC API (store/etcd): protoc and gRPC's C++ plugin generate the client at build time.
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
 # toml++ (header-only use; the config center validates TOML configs with it).
 find_path(TOMLPP_INCLUDE_DIR toml++/toml.h)
 if(NOT TOMLPP_INCLUDE_DIR)

@@ -10,6 +10,8 @@ packages=(
   libasio-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev libssl-dev libfmt-dev
   libspdlog-dev libcli11-dev libre2-dev libarchive-dev libzstd-dev libnghttp2-dev
   libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev libsnappy-dev
+  # etcd's gRPC API (store/etcd): the library and the code generators
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libtomlplusplus-dev
   # store peers
   etcd-server etcd-client
@@ -17,6 +19,8 @@ packages=(
   runc crun containernetworking-plugins busybox-static iproute2 iptables skopeo docker-registry
   # tests and benchmarks
   dnsutils curl wrk nginx haproxy podman procps psmisc python3 hyperfine valgrind
+  # HTTP/2 through the gateway: nghttp and h2load (tests, bench/gateway.sh)
+  nghttp2-client
   # log center peers (bench/logs): ripgrep and zstd (Debian has no Grafana Loki, Vector or
   # Fluent Bit; its "loki" package is a genetics tool)
   ripgrep zstd

@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -293,6 +294,7 @@ class Driver {
 
   int64_t done() const { return done_; }
   int64_t failed() const { return failed_; }
+  const std::map<int, int64_t>& statuses() const { return statuses_; }
 
  private:
   void Close(Conn& c) {
@@ -434,6 +436,7 @@ class Driver {
   void Complete(Conn& c) {
     if (!c.in_flight) return Fail(c);  // an answer nobody asked for
     ++(c.status / 100 == 2 ? done_ : failed_);
+    if (c.status / 100 != 2) ++statuses_[c.status];
     c.in_flight = false;
     bool close = c.close_after;
     Consume(c);
@@ -450,9 +453,17 @@ class Driver {
   int epoll_ = -1;
   int64_t done_ = 0;
   int64_t failed_ = 0;
+  std::map<int, int64_t> statuses_;  // non-2xx answers by status
 };
 
 }  // namespace
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
 
 double SelfCpuSeconds() {
   rusage u{};
@@ -477,6 +488,7 @@ double Drive(const std::string& base, const Load& load, const MakeRequest& make,
     }
     s.ops = driver.done();
     s.errors = driver.failed();
+    s.statuses = driver.statuses();
   } else {
     fmt::print(stderr, "load driver: cannot resolve {}\n", base);
     s.errors = load.clients;

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,9 +31,10 @@ using MakeRequest = std::function<http::Request(int c, int64_t i)>;
 
 // What one Drive measured.
 struct DriveStats {
-  int64_t ops = 0;         // completed operations (2xx answers)
-  int64_t errors = 0;      // failed operations and connection errors
-  double seconds = 0;      // the measured time
+  int64_t ops = 0;                  // completed operations (2xx answers)
+  int64_t errors = 0;               // failed operations and connection errors
+  std::map<int, int64_t> statuses;  // of the failed operations answered: how many per status
+  double seconds = 0;               // the measured time
   double cpu_seconds = 0;  // user + system CPU of this process (the load generator) meanwhile
   // µs of load-generator CPU per completed operation (0 when none completed).
   double CpuUsPerOp() const { return ops > 0 ? cpu_seconds * 1e6 / static_cast<double>(ops) : 0; }
@@ -51,6 +53,9 @@ double Drive(const std::string& base, const Load& load, const MakeRequest& make,
 
 // User + system CPU seconds this process has used so far (getrusage(RUSAGE_SELF)).
 double SelfCpuSeconds();
+
+// The machine's 1, 5 and 15 minute load averages ("0.52 0.61 0.70"), from /proc/loadavg.
+std::string LoadAverage();
 
 // VmRSS of `pid` in KiB, or -1 when it cannot be read.
 int64_t RssKb(pid_t pid);

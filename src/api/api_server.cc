@@ -24,6 +24,7 @@ Result<std::unique_ptr<ApiServer>> ApiServer::Start(ApiOptions options, ApiDeps 
   so.address = options.address;
   so.threads = options.threads;
   so.max_body_bytes = options.max_body_bytes;
+  so.tls = options.tls;
   ApiServer* self = api.get();
   auto server = http::Server::Listen(
       so, [self](http::Request&& req, std::shared_ptr<http::ResponseWriter> w) {

@@ -24,6 +24,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/http/server.h"
+#include "core/http/tls.h"
 #include "core/metrics/metrics.h"
 #include "security/audit.h"
 #include "security/tokens.h"
@@ -37,6 +38,8 @@ struct ApiOptions {
   // concurrent writes share the store's group commits.
   int handler_threads = 32;
   size_t max_body_bytes = 4 * 1024 * 1024;
+  // Serve HTTPS with this context (core/http/tls.h); null: plain HTTP.
+  std::shared_ptr<const http::TlsServerContext> tls;
 };
 
 struct ApiDeps {

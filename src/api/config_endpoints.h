@@ -40,7 +40,7 @@ namespace berth::api {
 
 void RegisterConfigEndpoints(Router& router, config::ConfigCenter& center);
 void RegisterSecretEndpoints(Router& router, config::SecretStore& secrets);
-// Delivery to programs (config_watch_endpoints.cc, decision 0013):
+// Delivery to programs (config_watch_endpoints.cc, decision 0014):
 //   POST /v1/configs:watch                    {"watches":[{"namespace","name","revision"?}],
 //                                              "instance"?,"labels"?,"content"?}: JSON lines
 //   GET  /v1/configs/{ns}/{name}/watch?index=R&wait=30s[&instance=&labels=k=v]  blocking query

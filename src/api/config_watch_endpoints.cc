@@ -1,6 +1,6 @@
 // The configuration center's delivery endpoints (declared in config_endpoints.h), over
 // config::DeliveryHub: a multiplexed stream of many items, a blocking query on one, and the
-// consumers' acknowledgements. Decision 0013 explains the protocol.
+// consumers' acknowledgements. Decision 0014 explains the protocol.
 #include <fmt/core.h>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>

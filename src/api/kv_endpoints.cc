@@ -1,5 +1,5 @@
 // Raw key-value access for administrators, etcd-shaped:
-//   GET    /v1/kv/{key...}[?prefix][&revision=N][&limit=N][&keys_only]
+//   GET    /v1/kv/{key...}[?prefix][&revision=N][&limit=N][&keys_only][&serializable]
 //   GET    /v1/kv?prefix                   every key
 //   PUT    /v1/kv/{key...}  {"value": "...", "lease": 0, "prev_revision": N}
 //   DELETE /v1/kv/{key...}[?prefix]
@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "api/endpoints.h"
+#include "store/async_read.h"
 #include "store/async_txn.h"
 #include "store/store.h"
 
@@ -47,19 +48,9 @@ Result<std::string> KeyParam(const Call& call) {
   return key;
 }
 
-void Get(const std::shared_ptr<Call>& call, store::Store& store, std::string key) {
-  auto revision = call->QueryInt("revision", 0);
-  auto limit = call->QueryInt("limit", 0);
-  if (!revision) return call->ReplyError(revision.error());
-  if (!limit) return call->ReplyError(limit.error());
-  if (*revision < 0 || *limit < 0) {
-    return call->ReplyError(Error(ErrorCode::kInvalidArgument, "revision and limit must be >= 0"));
-  }
-  bool prefix = call->QueryFlag("prefix");
-  bool keys_only = call->QueryFlag("keys_only");
-  store::RangeOptions opts{
-      .prefix = prefix, .limit = *limit, .revision = *revision, .keys_only = keys_only};
-  auto r = store.Get(key, opts);
+// Answers a read: one key, or a prefix listing.
+void ReplyRange(const std::shared_ptr<Call>& call, const std::string& key, bool prefix,
+                bool keys_only, Result<store::RangeResult> r) {
   if (!r) return call->ReplyError(r.error());
   if (!prefix) {
     if (r->kvs.empty()) {
@@ -73,6 +64,31 @@ void Get(const std::shared_ptr<Call>& call, store::Store& store, std::string key
                         {"count", r->count},
                         {"more", r->more},
                         {"revision", r->revision}});
+}
+
+void Get(const std::shared_ptr<Call>& call, store::Store& store, std::string key) {
+  auto revision = call->QueryInt("revision", 0);
+  auto limit = call->QueryInt("limit", 0);
+  if (!revision) return call->ReplyError(revision.error());
+  if (!limit) return call->ReplyError(limit.error());
+  if (*revision < 0 || *limit < 0) {
+    return call->ReplyError(Error(ErrorCode::kInvalidArgument, "revision and limit must be >= 0"));
+  }
+  bool prefix = call->QueryFlag("prefix");
+  bool keys_only = call->QueryFlag("keys_only");
+  store::RangeOptions opts{.prefix = prefix,
+                           .limit = *limit,
+                           .revision = *revision,
+                           .keys_only = keys_only,
+                           .serializable = call->QueryFlag("serializable")};
+  // On a back-end that reads without a thread waiting (etcd), the answer is sent from the
+  // store's thread; otherwise this runs on the handler pool and waits.
+  if (auto* async = store::AsyncReadOf(store)) {
+    return async->GetAsync(key, opts, [call, key, prefix, keys_only](auto r) {
+      ReplyRange(call, key, prefix, keys_only, std::move(r));
+    });
+  }
+  ReplyRange(call, key, prefix, keys_only, store.Get(key, opts));
 }
 
 void Put(const std::shared_ptr<Call>& call, store::Store& store) {
@@ -208,10 +224,12 @@ Result<int64_t> IdParam(const Call& call) {
 }  // namespace
 
 void RegisterKvEndpoints(Router& router, store::Store& store) {
+  const bool reads_inline = store::AsyncReadOf(store) != nullptr;
   router.Add({.method = "GET",
               .pattern = "/v1/kv",
               .access = Access::kCluster,
               .min_role = Role::kAdmin,
+              .runs_inline = reads_inline,
               .handler = [&store](std::shared_ptr<Call> call) {
                 if (!call->QueryFlag("prefix")) {
                   return call->ReplyError(Error(ErrorCode::kInvalidArgument,
@@ -223,6 +241,7 @@ void RegisterKvEndpoints(Router& router, store::Store& store) {
               .pattern = "/v1/kv/{key...}",
               .access = Access::kCluster,
               .min_role = Role::kAdmin,
+              .runs_inline = reads_inline,
               .handler = [&store](std::shared_ptr<Call> call) {
                 auto key = KeyParam(*call);
                 if (!key) return call->ReplyError(key.error());

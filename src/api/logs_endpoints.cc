@@ -271,18 +271,8 @@ class TailSession : public std::enable_shared_from_this<TailSession> {
       h.Set("Content-Type", "application/x-ndjson");
       return h;
     }());
-    // The newest `limit` entries stored already (as one message, each stream's oldest
-    // first, as `tail -f` shows the last lines), then what arrives.
-    QueryParams p;
-    p.start_ns = start_ns;
-    p.end_ns = now_ns + 1;
-    p.limit = limit;
-    p.forward = false;
-    p.ns_allowed = allowed_;
-    if (auto backlog = engine.Run(expr_, p); backlog && !backlog->streams.empty()) {
-      for (auto& s : backlog->streams) std::reverse(s.entries.begin(), s.entries.end());
-      Enqueue(backlog->streams);
-    }
+    // The live hook first, holding what arrives until the backlog is out, so that nothing
+    // pushed meanwhile is missed and nothing the backlog holds is sent twice.
     auto self = shared_from_this();
     tail_id_ = store.AddTail(
         [self, &q](const logs::StreamRef& ref, const std::vector<logs::Entry>& entries) {
@@ -300,8 +290,20 @@ class TailSession : public std::enable_shared_from_this<TailSession> {
             labels = st.Final();
             kept.emplace_back(e.ts, std::string(st.line));
           }
-          if (!kept.empty()) self->Enqueue({{std::move(labels), std::move(kept)}});
+          if (!kept.empty()) self->Deliver({std::move(labels), std::move(kept)});
         });
+    // The newest `limit` entries stored already (as one message, each stream's oldest
+    // first, as `tail -f` shows the last lines), then what arrived meanwhile.
+    QueryParams p;
+    p.start_ns = start_ns;
+    p.end_ns = now_ns + 1;
+    p.limit = limit;
+    p.forward = false;
+    p.ns_allowed = allowed_;
+    std::vector<logs::logql::StreamEntries> backlog;
+    if (auto r = engine.Run(expr_, p)) backlog = std::move(r->streams);
+    for (auto& s : backlog) std::reverse(s.entries.begin(), s.entries.end());
+    Release(std::move(backlog));
     call_->writer()->OnClose([self, &store] {
       store.RemoveTail(self->tail_id_);
       self->Stop();
@@ -311,8 +313,8 @@ class TailSession : public std::enable_shared_from_this<TailSession> {
   }
 
  private:
-  // One Loki tail message of `streams`.
-  void Enqueue(const std::vector<logs::logql::StreamEntries>& streams) {
+  // One Loki tail message of `streams`, as a line.
+  static std::string Message(const std::vector<logs::logql::StreamEntries>& streams) {
     Json list = Json::array();
     for (const auto& s : streams) {
       Json values = Json::array();
@@ -320,14 +322,38 @@ class TailSession : public std::enable_shared_from_this<TailSession> {
         values.push_back(Json::array({std::to_string(ts), line}));
       list.push_back(Json{{"stream", LabelsJson(s.labels)}, {"values", std::move(values)}});
     }
-    Json msg{{"streams", std::move(list)}, {"dropped_entries", nullptr}};
-    std::lock_guard lock(mu_);
+    return DumpJson(Json{{"streams", std::move(list)}, {"dropped_entries", nullptr}}) + "\n";
+  }
+  void PushLocked(std::string line) {
     if (queue_.size() >= kMaxQueued) {
       ++dropped_;
       return;
     }
-    queue_.push_back(DumpJson(msg) + "\n");
+    queue_.push_back(std::move(line));
     cv_.notify_one();
+  }
+  // A live batch: held while the backlog is not out yet, else queued.
+  void Deliver(logs::logql::StreamEntries&& stream) {
+    std::lock_guard lock(mu_);
+    if (holding_) {
+      held_.push_back(std::move(stream));
+      return;
+    }
+    PushLocked(Message({stream}));
+  }
+  // Queues the backlog, then what was held without the entries the backlog has, and lets
+  // live batches through from then on.
+  void Release(std::vector<logs::logql::StreamEntries> backlog) {
+    std::set<std::pair<int64_t, std::string>> sent;
+    for (const auto& s : backlog) sent.insert(s.entries.begin(), s.entries.end());
+    std::lock_guard lock(mu_);
+    if (!backlog.empty()) PushLocked(Message(backlog));
+    for (auto& s : held_) {
+      std::erase_if(s.entries, [&](const auto& e) { return sent.contains(e); });
+      if (!s.entries.empty()) PushLocked(Message({s}));
+    }
+    held_.clear();
+    holding_ = false;
   }
   void Stop() {
     std::lock_guard lock(mu_);
@@ -363,9 +389,11 @@ class TailSession : public std::enable_shared_from_this<TailSession> {
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> queue_;  // guarded by mu_
-  uint64_t dropped_ = 0;           // guarded by mu_
-  bool stopped_ = false;           // guarded by mu_
+  std::deque<std::string> queue_;                 // guarded by mu_
+  uint64_t dropped_ = 0;                          // guarded by mu_
+  bool stopped_ = false;                          // guarded by mu_
+  bool holding_ = true;                           // guarded by mu_: until the backlog is queued
+  std::vector<logs::logql::StreamEntries> held_;  // guarded by mu_
 };
 
 void HandleTail(const std::shared_ptr<Call>& call, logs::LogStore& store,

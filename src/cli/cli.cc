@@ -119,6 +119,7 @@ Result<void> Context::Resolve() {
     addr_source = "the default";
   }
   addr = NormalizeAddr(addr);
+  if (ca_file.empty()) ca_file = Env("BERTH_CA_FILE");
   // The saved context of this server gives the token and namespace that env and flags leave
   // open; a context's token is never sent to another server.
   const SavedContext* saved = named && named->addr == addr ? named : config->ForAddr(addr);
@@ -211,13 +212,12 @@ Result<Json> Context::CallText(std::string_view method, std::string_view path, s
   http::Headers headers;
   if (!token.empty()) headers.Set("Authorization", "Bearer " + token);
   if (!content_type.empty()) headers.Set("Content-Type", std::string(content_type));
-  http::ClientOptions options;
+  http::ClientOptions options{.tls_ca_file = ca_file};
   if (quick) {
     options.connect_timeout = std::chrono::milliseconds(300);
     options.timeout = std::chrono::milliseconds(1500);
   }
-  auto resp = http::Fetch(method, addr + std::string(path), std::move(payload), std::move(headers),
-                          options);
+  auto resp = http::FetchFrom(addr, method, path, std::move(payload), std::move(headers), options);
   if (!resp) return std::unexpected(Unreachable(resp.error()));
   if (resp->status >= 400) return std::unexpected(HttpError(resp->status, resp->body));
   auto j = ParseJson(resp->body);
@@ -237,7 +237,8 @@ Result<void> Context::Stream(std::string_view path,
 
 Result<void> Context::Stream(std::string_view method, std::string_view path, const Json* body,
                              const std::function<bool(const Json&)>& on_line) {
-  auto client = http::Client::Create(addr, {.timeout = std::chrono::hours(24 * 365)});
+  auto client =
+      http::Client::Create(addr, {.timeout = std::chrono::hours(24 * 365), .tls_ca_file = ca_file});
   if (!client) return std::unexpected(Unreachable(client.error()));
   http::Request req;
   req.method = std::string(method);

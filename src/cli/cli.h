@@ -32,9 +32,10 @@ class Context {
  public:
   // Global flags, bound by AddGlobalFlags (empty: not given). Resolve() fills addr, token and
   // ns from the flags, the named or current context, the environment and the defaults.
-  std::string addr;                     // --addr
-  std::string token;                    // --token
-  std::string ns;                       // -n/--namespace (the last one given)
+  std::string addr;     // --addr; several servers comma-separated (the client fails over)
+  std::string token;    // --token
+  std::string ca_file;  // CA bundle for https servers: BERTH_CA_FILE (else the system's)
+  std::string ns;       // -n/--namespace (the last one given)
   std::vector<std::string> namespaces;  // every -n given, in order (token create -n a -n b)
   std::string context;                  // --context
   std::string output = "table";

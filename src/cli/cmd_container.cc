@@ -9,6 +9,7 @@
 #include "cli/command.h"
 #include "cli/commands.h"
 #include "cli/pull_progress.h"
+#include "core/units.h"
 
 namespace berth::cli {
 namespace {
@@ -170,17 +171,29 @@ void AddExec(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand("exec", "Run a command in a running container");
   auto name = std::make_shared<std::string>();
   auto args = std::make_shared<std::vector<std::string>>();
+  auto timeout = std::make_shared<std::string>("0");
   cmd->add_option("name", *name, "Container")->required()->type_name("CONTAINER");
   cmd->add_option("command", *args, "Command (after --)")->required();
-  cmd->callback([&ctx, name, args] {
-    ctx.run = [&ctx, name, args] {
-      Json body{{"cmd", *args}};
+  cmd->add_option("--timeout", *timeout, "Kill the command after this long (0: never)")
+      ->capture_default_str()
+      ->type_name("DURATION");
+  cmd->callback([&ctx, name, args, timeout] {
+    ctx.run = [&ctx, name, args, timeout] {
+      auto limit = ParseDuration(*timeout);
+      if (!limit) return PrintError(Wrap(limit.error(), "--timeout"));
+      Json body{{"cmd", *args}, {"timeout_ms", limit->count()}};
       auto r = ctx.Call("POST", ContainerPath(*name) + "/exec", &body);
       if (!r) return PrintError(r.error());
       PrintObject(ctx, *r, "container", *name, [&] {
         std::cout << r->value("stdout", "");
         std::cerr << r->value("stderr", "");
       });
+      if (r->value("timed_out", false)) {
+        // As timeout(1) does: 124 and a line saying so.
+        std::cerr << fmt::format("berth: exec in {} timed out after {} and was killed\n", *name,
+                                 FormatDuration(*limit));
+        return 124;
+      }
       return r->value("exit_code", 1);
     };
   });

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 #include <sys/stat.h>
+#include "core/http/client.h"
 
 #include <cstdlib>
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include <unistd.h>
 
+#include "core/http/client.h"
 #include "core/input.h"
 #include "core/json.h"
 #include "core/try.h"
@@ -168,9 +170,7 @@ Result<void> SaveConfig(const std::string& path, const Config& config) {
 
 std::string NormalizeAddr(std::string addr) {
   if (addr.empty()) return addr;
-  if (addr.find("://") == std::string::npos) addr = "http://" + addr;
-  while (!addr.empty() && addr.back() == '/') addr.pop_back();
-  return addr;
+  return http::WithSchemes(addr);
 }
 
 std::string ContextNameFor(std::string_view addr) {

@@ -10,10 +10,11 @@
 
 namespace berth::cli {
 
-ChangeFeed::ChangeFeed(std::string addr, std::string token, std::string path,
+ChangeFeed::ChangeFeed(std::string addr, std::string token, std::string ca_file, std::string path,
                        std::chrono::milliseconds poll_interval)
     : addr_(std::move(addr)),
       token_(std::move(token)),
+      ca_file_(std::move(ca_file)),
       poll_interval_(poll_interval),
       path_(std::move(path)),
       polling_(path_.empty()) {
@@ -74,7 +75,8 @@ void ChangeFeed::Read() {
       if (stop_) return;
       path = path_;
     }
-    auto client = http::Client::Create(addr_, {.timeout = std::chrono::hours(24 * 365)});
+    auto client = http::Client::Create(
+        addr_, {.timeout = std::chrono::hours(24 * 365), .tls_ca_file = ca_file_});
     int status = 0;
     if (client) {
       {
@@ -198,8 +200,8 @@ int RunWatch(Context& ctx, const ListSpec& spec) {
   if (!doc) return PrintError(doc.error());
   WatchPrinter printer(ctx, spec.view, std::cout);
   printer.First(spec.items(*doc));
-  ChangeFeed feed(ctx.addr, ctx.token, spec.watch_path ? spec.watch_path(ctx, *doc) : "",
-                  kPollInterval);
+  ChangeFeed feed(ctx.addr, ctx.token, ctx.ca_file,
+                  spec.watch_path ? spec.watch_path(ctx, *doc) : "", kPollInterval);
   while (true) {
     feed.Wait();
     doc = spec.fetch(ctx);

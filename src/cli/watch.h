@@ -29,8 +29,9 @@ namespace berth::cli {
 
 class ChangeFeed {
  public:
-  // `path` empty: poll. Otherwise reads addr + path with `token` on its own thread.
-  ChangeFeed(std::string addr, std::string token, std::string path,
+  // `path` empty: poll. Otherwise reads addr + path with `token` (and the CA bundle `ca_file`
+  // for https) on its own thread.
+  ChangeFeed(std::string addr, std::string token, std::string ca_file, std::string path,
              std::chrono::milliseconds poll_interval);
   ~ChangeFeed();
   ChangeFeed(const ChangeFeed&) = delete;
@@ -50,6 +51,7 @@ class ChangeFeed {
 
   const std::string addr_;
   const std::string token_;
+  const std::string ca_file_;
   const std::chrono::milliseconds poll_interval_;
   mutable std::mutex mu_;
   std::condition_variable cv_;

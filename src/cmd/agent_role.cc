@@ -46,13 +46,14 @@ Result<void> StartNodeAgent(AgentParts& parts, const NodeJoin& join,
                             agent::node::NodeAgentOptions options, Clock& clock) {
   if (join.server.empty()) return Fail(ErrorCode::kInvalidArgument, "no control plane address");
   if (join.token.empty()) return Fail(ErrorCode::kInvalidArgument, "no API token");
-  parts.control = std::make_unique<agent::node::ControlClient>(join.server, join.token);
+  parts.control = std::make_unique<agent::node::ControlClient>(join.server, join.token, join.tls);
   parts.containers = std::make_unique<agent::node::AgentContainers>(
       *parts.agent, *parts.images, parts.puller.get(), options.node);
   auto node = agent::node::NodeAgent::Start(options, clock, *parts.control, *parts.containers);
   if (!node) return std::unexpected(node.error());
   auto checks = agent::node::NodeChecks::Start(
-      {.server = join.server, .token = join.token, .node = options.node}, *parts.containers);
+      {.server = join.server, .tls = join.tls, .token = join.token, .node = options.node},
+      *parts.containers);
   if (!checks) return std::unexpected(Wrap(checks.error(), "exec checks"));
   parts.node_agent = std::move(*node);
   parts.checks = std::move(*checks);
@@ -96,12 +97,15 @@ int Die(const std::string& message) {
 
 }  // namespace
 
-Result<std::unique_ptr<agent::logship::LogShipper>> StartLogShipper(
-    AgentParts& parts, const std::string& server, const std::string& token, const std::string& node,
-    const std::string& data_dir, Clock& clock) {
+Result<std::unique_ptr<agent::logship::LogShipper>> StartLogShipper(AgentParts& parts,
+                                                                    const NodeJoin& join,
+                                                                    const std::string& node,
+                                                                    const std::string& data_dir,
+                                                                    Clock& clock) {
   agent::logship::ShipperOptions o;
-  o.server = server.starts_with("http") ? server : "http://" + server;
-  o.token = token;
+  o.server = http::WithSchemes(join.server);
+  o.tls = join.tls;
+  o.token = join.token;
   o.source = "node/" + node;
   o.state_dir = data_dir + "/agent/logs";
   auto containers = [p = &parts, node] {
@@ -176,10 +180,13 @@ int RunAgentRole(const AgentRoleFlags& flags, const std::string& default_data_di
   no.ttl_seconds = flags.ttl_seconds;
   no.drain_pause = *drain;
   no.stop_grace = *grace;
-  if (auto node = StartNodeAgent(*parts, {.server = flags.server, .token = token}, no, clock);
-      !node)
-    return Die(node.error().message);
-  auto shipper = StartLogShipper(*parts, flags.server, token, flags.node, data_dir, clock);
+  const NodeJoin join{.server = flags.server,
+                      .token = token,
+                      .tls = {.tls_ca_file = flags.ca_file,
+                              .tls_cert_file = flags.tls_cert,
+                              .tls_key_file = flags.tls_key}};
+  if (auto node = StartNodeAgent(*parts, join, no, clock); !node) return Die(node.error().message);
+  auto shipper = StartLogShipper(*parts, join, flags.node, data_dir, clock);
   if (!shipper) return Die(shipper.error().message);
   parts->log_shipper = std::move(*shipper);
   std::printf("berthd agent: node %s joining %s (data %s, runtime %s, network %s on %s)\n",

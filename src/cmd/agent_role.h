@@ -66,19 +66,22 @@ struct AgentParts {
 // containers); no NodeAgent yet.
 Result<AgentParts> StartAgentParts(const AgentPartsOptions& options, Clock& clock);
 
-// Ships every container's output of `parts` (labels from the node agent's instances when it
-// has one) to the log center's push API at `server` with `token`, its state under
-// <data_dir>/agent/logs. Call once `parts` is where it stays (the shipper keeps a pointer).
-Result<std::unique_ptr<agent::logship::LogShipper>> StartLogShipper(
-    AgentParts& parts, const std::string& server, const std::string& token, const std::string& node,
-    const std::string& data_dir, Clock& clock);
-
 // Where the node agent joins: the control plane's API ("http://127.0.0.1:7700") and its
 // token (operator, admin or the node's).
 struct NodeJoin {
-  std::string server;
+  std::string server;  // one, or several comma-separated (calls fail over)
   std::string token;
+  http::ClientOptions tls;  // CA (and client certificate) for https servers
 };
+
+// Ships every container's output of `parts` (labels from the node agent's instances when it
+// has one) to the log center's push API at `join`'s servers with its token, its state under
+// <data_dir>/agent/logs. Call once `parts` is where it stays (the shipper keeps a pointer).
+Result<std::unique_ptr<agent::logship::LogShipper>> StartLogShipper(AgentParts& parts,
+                                                                    const NodeJoin& join,
+                                                                    const std::string& node,
+                                                                    const std::string& data_dir,
+                                                                    Clock& clock);
 
 // Starts the node's exec checks (NodeChecks) and its NodeAgent on `parts`, both over a
 // ControlClient to `join` and AgentContainers over the parts' Agent.
@@ -86,7 +89,10 @@ Result<void> StartNodeAgent(AgentParts& parts, const NodeJoin& join,
                             agent::node::NodeAgentOptions options, Clock& clock);
 
 struct AgentRoleFlags {
-  std::string server;
+  std::string server;  // one or several comma-separated
+  std::string ca_file;
+  std::string tls_cert;
+  std::string tls_key;
   std::string token;
   std::string token_file;
   std::string node;

@@ -20,6 +20,7 @@
 #include "cmd/process.h"
 #include "cmd/wiring.h"
 #include "core/clock.h"
+#include "core/http/tls.h"
 #include "core/log.h"
 #include "security/audit.h"
 #include "security/tokens.h"
@@ -47,6 +48,14 @@ struct DaemonFlags {
   std::string log_level = "info";
   bool log_json = false;
   int api_threads = 2;
+  // HTTPS for the API (and the client CA that makes client certificates required).
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // TLS to etcd.
+  std::string etcd_cacert;
+  std::string etcd_cert;
+  std::string etcd_key;
   ComponentFlags components;
   GatewayRoleFlags gateway;  // `berthd gateway`
 };
@@ -107,7 +116,25 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
   sigset_t stop_signals = BlockStopSignals();
 
   SystemClock clock;
-  auto store = store::OpenStore({.url = flags.store, .data_dir = data_dir, .clock = &clock});
+  std::shared_ptr<const http::TlsServerContext> tls;
+  if (!flags.tls_cert.empty() || !flags.tls_key.empty() || !flags.tls_client_ca.empty()) {
+    auto loaded = http::TlsServerContext::Load({.cert_file = flags.tls_cert,
+                                                .key_file = flags.tls_key,
+                                                .client_ca_file = flags.tls_client_ca});
+    if (!loaded) {
+      std::fprintf(stderr, "error: --tls-cert/--tls-key/--tls-client-ca: %s\n",
+                   loaded.error().message.c_str());
+      return 2;
+    }
+    tls = std::move(*loaded);
+  }
+  auto store = store::OpenStore({.url = flags.store,
+                                 .data_dir = data_dir,
+                                 .clock = &clock,
+                                 .uncached_prefixes = {std::string(security::kAuditKeyPrefix)},
+                                 .etcd_ca_file = flags.etcd_cacert,
+                                 .etcd_cert_file = flags.etcd_cert,
+                                 .etcd_key_file = flags.etcd_key});
   if (!store) {
     std::fprintf(stderr, "error: open store %s: %s\n", flags.store.c_str(),
                  store.error().message.c_str());
@@ -131,6 +158,7 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
                 .role = std::string(role),
                 .flags = flags.components};
   wiring.flags.api_address = flags.api;
+  wiring.flags.api_tls = tls != nullptr;
   api::Router router;
   api::RegisterSystemEndpoints(router, **store, clock,
                                {.version = std::string(kVersion),
@@ -146,7 +174,7 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
   }
 
   auto api = api::ApiServer::Start(
-      {.address = flags.api, .threads = flags.api_threads},
+      {.address = flags.api, .threads = flags.api_threads, .tls = tls},
       {.tokens = &tokens,
        .audit = &audit,
        .clock = &clock,
@@ -157,9 +185,10 @@ int RunControlPlane(const DaemonFlags& flags, std::string_view role) {
     std::fprintf(stderr, "error: %s\n", api.error().message.c_str());
     return 1;
   }
-  log::Info("berthd", "{} ready: api http://{} store {} data {}", role, (*api)->address(),
+  const char* scheme = tls ? "https" : "http";
+  log::Info("berthd", "{} ready: api {}://{} store {} data {}", role, scheme, (*api)->address(),
             (*store)->backend(), data_dir);
-  std::printf("berthd %s listening on http://%s\n", std::string(role).c_str(),
+  std::printf("berthd %s listening on %s://%s\n", std::string(role).c_str(), scheme,
               (*api)->address().c_str());
   for (const auto& line : (*components)->Banner()) std::printf("  %s\n", line.c_str());
   std::fflush(stdout);
@@ -204,7 +233,12 @@ int RunGateway(const DaemonFlags& flags) {
   SystemClock clock;
   std::unique_ptr<store::Store> store;
   if (from_store) {
-    auto opened = store::OpenStore({.url = flags.store, .data_dir = data_dir, .clock = &clock});
+    auto opened = store::OpenStore({.url = flags.store,
+                                    .data_dir = data_dir,
+                                    .clock = &clock,
+                                    .etcd_ca_file = flags.etcd_cacert,
+                                    .etcd_cert_file = flags.etcd_cert,
+                                    .etcd_key_file = flags.etcd_key});
     if (!opened) {
       std::fprintf(stderr, "error: open store %s: %s\n", flags.store.c_str(),
                    opened.error().message.c_str());
@@ -235,6 +269,54 @@ int RunGateway(const DaemonFlags& flags) {
   return 0;
 }
 
+// TLS to etcd (--etcd-cacert, --etcd-cert, --etcd-key).
+void AddEtcdTlsFlags(CLI::App* cmd, DaemonFlags& flags) {
+  cmd->add_option("--etcd-cacert", flags.etcd_cacert,
+                  "TLS to etcd: CA that signs the members' certificates (endpoints become https)");
+  cmd->add_option("--etcd-cert", flags.etcd_cert, "TLS to etcd: client certificate (PEM)");
+  cmd->add_option("--etcd-key", flags.etcd_key, "TLS to etcd: client key (PEM)");
+}
+
+// The flags of every control-plane role (dev, server).
+void AddCommonFlags(CLI::App* cmd, DaemonFlags& flags) {
+  cmd->add_option(
+      "--data-dir", flags.data_dir,
+      "State directory (default /var/lib/berth as root, $XDG_STATE_HOME/berth otherwise)");
+  cmd->add_option("--api", flags.api, "Control-plane API address host:port")->capture_default_str();
+  cmd->add_option("--store", flags.store, "sqlite | sqlite:///path/db | etcd://h1:p1,h2:p2")
+      ->capture_default_str();
+  cmd->add_option("--log-level", flags.log_level, "debug|info|warn|error")->capture_default_str();
+  cmd->add_flag("--log-json", flags.log_json, "Log as JSON lines");
+  cmd->add_option("--tls-cert", flags.tls_cert, "Serve the API over HTTPS: certificate (PEM)");
+  cmd->add_option("--tls-key", flags.tls_key, "Private key of --tls-cert (PEM)");
+  cmd->add_option("--tls-client-ca", flags.tls_client_ca,
+                  "Require API clients to present a certificate signed by these CAs (PEM)");
+  AddEtcdTlsFlags(cmd, flags);
+  cmd->add_option("--api-threads", flags.api_threads, "API worker threads")->capture_default_str();
+  cmd->add_option("--dns", flags.components.dns, "Registry DNS address host:port, or none")
+      ->capture_default_str();
+  cmd->add_option("--secrets-key-file", flags.components.secrets_key_file,
+                  "Secrets' master key (64 hex digits) instead of <data-dir>/secrets/master.keys "
+                  "(BERTH_SECRETS_KEY comes first)");
+  cmd->add_option("--leader-ttl", flags.components.leader_ttl,
+                  "Lease of the controller, health-check and compactor leaders among servers: "
+                  "a dead leader is replaced within about this long (>= 2s)")
+      ->capture_default_str();
+  cmd->add_option("--node-grace", flags.components.node_grace,
+                  "How long a lost node keeps its instances before they move (e.g. 30s)")
+      ->capture_default_str();
+  cmd->add_option("--auto-compaction-mode", flags.components.compaction_mode,
+                  "Store history compaction: periodic, revision or off")
+      ->check(CLI::IsMember({"periodic", "revision", "off"}))
+      ->capture_default_str();
+  cmd->add_option("--auto-compaction-retention", flags.components.compaction_retention,
+                  "History kept: a duration (periodic; 5m, 1h, bare number = hours) or a "
+                  "count of revisions (revision); 0: off")
+      ->capture_default_str();
+  cmd->add_flag("!--no-controller", flags.components.controller,
+                "Do not run the orchestrator's controller (apps are stored, not scheduled)");
+}
+
 }  // namespace
 }  // namespace berth
 
@@ -244,37 +326,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   DaemonFlags flags;
   std::string chosen;
-  auto add_common = [&flags](CLI::App* cmd) {
-    cmd->add_option(
-        "--data-dir", flags.data_dir,
-        "State directory (default /var/lib/berth as root, $XDG_STATE_HOME/berth otherwise)");
-    cmd->add_option("--api", flags.api, "Control-plane API address host:port")
-        ->capture_default_str();
-    cmd->add_option("--store", flags.store, "sqlite | sqlite:///path/db | etcd://h1:p1,h2:p2")
-        ->capture_default_str();
-    cmd->add_option("--log-level", flags.log_level, "debug|info|warn|error")->capture_default_str();
-    cmd->add_flag("--log-json", flags.log_json, "Log as JSON lines");
-    cmd->add_option("--api-threads", flags.api_threads, "API worker threads")
-        ->capture_default_str();
-    cmd->add_option("--dns", flags.components.dns, "Registry DNS address host:port, or none")
-        ->capture_default_str();
-    cmd->add_option("--secrets-key-file", flags.components.secrets_key_file,
-                    "Secrets' master key (64 hex digits) instead of <data-dir>/secrets/master.keys "
-                    "(BERTH_SECRETS_KEY comes first)");
-    cmd->add_option("--node-grace", flags.components.node_grace,
-                    "How long a lost node keeps its instances before they move (e.g. 30s)")
-        ->capture_default_str();
-    cmd->add_option("--auto-compaction-mode", flags.components.compaction_mode,
-                    "Store history compaction: periodic, revision or off")
-        ->check(CLI::IsMember({"periodic", "revision", "off"}))
-        ->capture_default_str();
-    cmd->add_option("--auto-compaction-retention", flags.components.compaction_retention,
-                    "History kept: a duration (periodic; 5m, 1h, bare number = hours) or a "
-                    "count of revisions (revision); 0: off")
-        ->capture_default_str();
-    cmd->add_flag("!--no-controller", flags.components.controller,
-                  "Do not run the orchestrator's controller (apps are stored, not scheduled)");
-  };
+  auto add_etcd_tls = [&flags](CLI::App* cmd) { berth::AddEtcdTlsFlags(cmd, flags); };
+  auto add_common = [&flags](CLI::App* cmd) { berth::AddCommonFlags(cmd, flags); };
   auto add_gateway = [&flags](CLI::App* cmd, const char* default_listen) {
     cmd->add_option(
         "--gateway", flags.components.gateway,
@@ -314,6 +367,7 @@ int main(int argc, char** argv) {
   });
   auto* gw = app.add_subcommand("gateway", "The gateway alone, fed by a shared store");
   gw->add_option("--store", flags.store, "etcd://h1:p1,h2:p2 (where routes and the registry are)");
+  add_etcd_tls(gw);
   gw->add_option("--listen", flags.gateway.listen, "Listener host:port")->capture_default_str();
   gw->add_option("--admin", flags.gateway.admin, "Admin listener (/metrics, /ready), or none")
       ->capture_default_str();
@@ -327,8 +381,15 @@ int main(int argc, char** argv) {
   gw->callback([&] { chosen = "gateway"; });
   berth::AgentRoleFlags agent_flags;
   auto* agent = app.add_subcommand("agent", "A node agent joining a control plane");
-  agent->add_option("--server", agent_flags.server, "Control plane API address host:port")
+  agent
+      ->add_option("--server", agent_flags.server,
+                   "Control plane API: host:port or https://host:port, several comma-separated "
+                   "(calls fail over between them)")
       ->required();
+  agent->add_option("--ca-file", agent_flags.ca_file, "CA that signs the servers' certificates");
+  agent->add_option("--tls-cert", agent_flags.tls_cert,
+                    "Client certificate for servers that require one (PEM)");
+  agent->add_option("--tls-key", agent_flags.tls_key, "Private key of --tls-cert (PEM)");
   auto* tok = agent->add_option("--token", agent_flags.token, "API token (operator or admin)");
   agent->add_option("--token-file", agent_flags.token_file, "File holding the API token")
       ->excludes(tok);

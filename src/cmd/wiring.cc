@@ -163,12 +163,22 @@ Result<std::string> LocalNodeToken(Wiring& w) {
   return issued->secret;
 }
 
-Result<void> StartLocalNode(Wiring& w, AgentParts& parts) {
+// How `berthd dev`'s own agent and log shipper reach this process's API: over loopback, without
+// checking the certificate when it serves HTTPS (its CA need not be known to the process).
+Result<NodeJoin> LocalJoin(Wiring& w) {
   auto token = LocalNodeToken(w);
   if (!token) return std::unexpected(token.error());
-  agent::node::NodeAgentOptions o;
   std::string api = w.flags.api_address;
   if (api.starts_with("0.0.0.0:")) api = "127.0.0.1:" + api.substr(8);
+  NodeJoin join{.server = (w.flags.api_tls ? "https://" : "http://") + api, .token = *token};
+  join.tls.tls_verify = false;
+  return join;
+}
+
+Result<void> StartLocalNode(Wiring& w, AgentParts& parts) {
+  auto join = LocalJoin(w);
+  if (!join) return std::unexpected(join.error());
+  agent::node::NodeAgentOptions o;
   o.node = "local";
   o.address = "127.0.0.1";
   o.state_dir = w.data_dir + "/agent/node";
@@ -178,7 +188,7 @@ Result<void> StartLocalNode(Wiring& w, AgentParts& parts) {
   if (bridge_ip && colon != std::string::npos && w.flags.gateway != "none") {
     o.gateway_url = fmt::format("http://{}:{}", *bridge_ip, w.flags.gateway.substr(colon + 1));
   }
-  return StartNodeAgent(parts, {.server = "http://" + api, .token = *token}, o, w.clock);
+  return StartNodeAgent(parts, *join, o, w.clock);
 }
 
 // The image scanner over this node's image store: its own advisory database under
@@ -210,8 +220,43 @@ Result<std::unique_ptr<security::scan::ScanService>> StartScanner(
   return security::scan::ScanService::Start(std::move(o), w.store, w.clock);
 }
 
+// This process as a candidate for the leader keys servers sharing a store elect through
+// (controller, health checks, compactor): "host:data-dir", and --leader-ttl in seconds.
+struct Candidacy {
+  std::string id;
+  int64_t ttl_seconds = 10;
+};
+
+Result<Candidacy> LeaderCandidate(const Wiring& w) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  auto ttl = berth::ParseDuration(w.flags.leader_ttl);
+  if (!ttl) return std::unexpected(Wrap(ttl.error(), "--leader-ttl"));
+  Candidacy c{.id = fmt::format("{}:{}", host, w.data_dir),
+              .ttl_seconds = std::chrono::ceil<std::chrono::seconds>(*ttl).count()};
+  if (c.ttl_seconds < 2) {
+    return Fail(ErrorCode::kInvalidArgument,
+                fmt::format("--leader-ttl {} is below 2s: etcd keeps leases at least that long, "
+                            "and a leader renews every third of it",
+                            w.flags.leader_ttl));
+  }
+  return c;
+}
+
+// Automatic compaction of the store's history: on a shared store (etcd) only the holder of
+// the compactor's leader key compacts; the embedded store has one process.
+Result<std::unique_ptr<store::Compactor>> StartCompactor(Wiring& w, const Candidacy& lead) {
+  auto co = store::ParseCompactorFlags(w.flags.compaction_mode, w.flags.compaction_retention);
+  if (!co) return std::unexpected(co.error());
+  if (w.store.backend() != "sqlite") co->leader_id = lead.id;
+  co->leader_ttl_seconds = lead.ttl_seconds;
+  auto compactor = std::make_unique<store::Compactor>(w.store, w.clock, *co);
+  compactor->Start();
+  return compactor;
+}
+
 // Configuration center: versioned config items in the store (/v1/configs), secrets under
-// the master key, and delivery of changes to programs (decision 0013).
+// the master key, and delivery of changes to programs (decision 0014).
 Result<void> StartConfigCenter(Wiring& w, Started& started, api::Router& router) {
   started.configs = std::make_unique<config::ConfigCenter>(w.store, w.clock);
   api::RegisterConfigEndpoints(router, *started.configs);
@@ -239,22 +284,17 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   // this process; without one they are refused. Health checks run on one control plane
   // among those sharing the store: the holder of the registry's health lease.
   const bool with_agent = w.role == "dev" && w.flags.agent && ::geteuid() == 0;
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  const std::string candidate = fmt::format("{}:{}", host, w.data_dir);
-
-  // Automatic compaction of the store's history: on a shared store (etcd) only the holder of
-  // the compactor's leader key compacts; the embedded store has one process.
-  {
-    auto co = store::ParseCompactorFlags(w.flags.compaction_mode, w.flags.compaction_retention);
-    if (!co) return std::unexpected(co.error());
-    if (w.store.backend() != "sqlite") co->leader_id = candidate;
-    started->compactor = std::make_unique<store::Compactor>(w.store, w.clock, *co);
-    started->compactor->Start();
-  }
+  auto lead = LeaderCandidate(w);
+  if (!lead) return std::unexpected(lead.error());
+  const std::string& candidate = lead->id;
+  const int64_t leader_ttl_seconds = lead->ttl_seconds;
+  auto compactor = StartCompactor(w, *lead);
+  if (!compactor) return std::unexpected(compactor.error());
+  started->compactor = std::move(*compactor);
   registry::ComponentOptions ro;
   ro.dns_address = w.flags.dns == "none" ? "" : w.flags.dns;
   ro.health_leader_id = candidate;
+  ro.health_leader_ttl_seconds = leader_ttl_seconds;
   // Node-local exec checks (metadata "berth.node") are run by that node's agent; the health
   // leader marks them critical once the node's key (under its lease) is gone.
   ro.health.node_alive = [&store = w.store](const std::string& node) -> Result<bool> {
@@ -295,6 +335,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
     if (!grace) return std::unexpected(Wrap(grace.error(), "--node-grace"));
     orchestrator::ControllerOptions co;
     co.id = candidate;
+    co.lease_ttl_seconds = leader_ttl_seconds;
     co.reconciler.down_grace = *grace;
     started->random = std::make_unique<FastRandom>();
     started->controller =
@@ -344,10 +385,9 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
       return std::unexpected(Wrap(node.error(), "node agent"));
     // Containers' output to this process's log center, as a remote agent ships it.
     if (started->logs) {
-      auto token = LocalNodeToken(w);
-      if (!token) return std::unexpected(token.error());
-      auto shipper = StartLogShipper(started->agent, w.flags.api_address, *token, "local",
-                                     w.data_dir, w.clock);
+      auto join = LocalJoin(w);
+      if (!join) return std::unexpected(join.error());
+      auto shipper = StartLogShipper(started->agent, *join, "local", w.data_dir, w.clock);
       if (!shipper) return std::unexpected(shipper.error());
       started->agent.log_shipper = std::move(*shipper);
     }

@@ -29,8 +29,12 @@ struct ComponentFlags {
   std::string bridge = "berth0";               // the container network's Linux bridge
   bool agent = true;                           // dev: run the node agent (needs root)
   std::string api_address = "127.0.0.1:7700";  // dev: where the local node agent joins
+  bool api_tls = false;                        // the API serves HTTPS
   std::string node_grace = "30s";              // a lost node's instances move after this
-  bool controller = true;                      // run the orchestrator's controller
+  // TTL of the leases that elect the controller, the health checker and the compactor among
+  // servers: a dead leader is replaced within about this long.
+  std::string leader_ttl = "10s";
+  bool controller = true;  // run the orchestrator's controller
   // Secrets' master key: this file (64 hex digits) instead of <data-dir>/secrets/master.keys;
   // BERTH_SECRETS_KEY in the environment comes first.
   std::string secrets_key_file;

@@ -61,7 +61,24 @@ int SelectSni(SSL* ssl, int*, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
-Result<std::shared_ptr<TlsContexts>> BuildTls(const router::ListenerTls& tls) {
+// ALPN: "h2" when the client offers it and HTTP/2 is on, else "http/1.1" (a client that
+// offers neither gets no ALPN answer and speaks HTTP/1.1).
+int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+               unsigned int inlen, void* arg) {
+  const bool http2 = arg != nullptr;
+  static constexpr unsigned char kH2[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  const unsigned char* server = http2 ? kH2 : kH2 + 3;
+  const unsigned int server_len = http2 ? sizeof(kH2) : sizeof(kH2) - 3;
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, server, server_len, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED) {
+    return SSL_TLSEXT_ERR_NOACK;
+  }
+  *out = selected;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+Result<std::shared_ptr<TlsContexts>> BuildTls(const router::ListenerTls& tls, bool http2) {
   auto out = std::make_shared<TlsContexts>();
   auto primary = MakeContext(tls.cert_file, tls.key_file);
   if (!primary) return std::unexpected(primary.error());
@@ -77,6 +94,11 @@ Result<std::shared_ptr<TlsContexts>> BuildTls(const router::ListenerTls& tls) {
   }
   SSL_CTX_set_tlsext_servername_callback(out->primary->native_handle(), SelectSni);
   SSL_CTX_set_tlsext_servername_arg(out->primary->native_handle(), out.get());
+  // A non-null argument means HTTP/2 is offered.
+  void* alpn_arg = http2 ? out.get() : nullptr;
+  SSL_CTX_set_alpn_select_cb(out->primary->native_handle(), SelectAlpn, alpn_arg);
+  for (auto& c : out->sni_contexts)
+    SSL_CTX_set_alpn_select_cb(c->native_handle(), SelectAlpn, alpn_arg);
   return out;
 }
 
@@ -125,6 +147,7 @@ Result<void> Gateway::Start() {
   wo.idle_timeout = options_.idle_timeout;
   wo.header_timeout = options_.header_timeout;
   wo.access_log_path = options_.access_log_path;
+  wo.http2_enabled = options_.http2;
   auto endpoint = *server::ParseEndpoint(options_.listen, true);
   for (int i = 0; i < options_.workers; ++i) {
     auto w = std::make_unique<server::Worker>(i, wo, clock_);
@@ -152,7 +175,7 @@ Result<void> Gateway::Start() {
   if (!started) return std::unexpected(Wrap(started.error(), "gateway: configuration"));
   // TLS termination from the first configuration (certificates are not reloaded).
   if (auto table = current_.load(); table && table->snapshot().tls) {
-    auto tls = BuildTls(*table->snapshot().tls);
+    auto tls = BuildTls(*table->snapshot().tls, options_.http2);
     if (!tls) return std::unexpected(Wrap(tls.error(), "gateway"));
     for (auto& w : workers_) w->SetTls((*tls)->primary);
     tls_ = *tls;

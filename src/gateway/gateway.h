@@ -46,6 +46,8 @@ struct GatewayOptions {
   uint64_t max_body_bytes = 0;               // 413 beyond; 0: unlimited (streamed)
   std::chrono::milliseconds idle_timeout{60'000};
   std::chrono::milliseconds header_timeout{10'000};
+  // HTTP/2 from clients: prior knowledge on clear-text listeners, ALPN "h2" with TLS.
+  bool http2 = true;
 };
 
 class Gateway {

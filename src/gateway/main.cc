@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
       drain_ms = std::atoi(value().c_str());
     else if (a == "--idle-timeout-ms")
       options.idle_timeout = std::chrono::milliseconds(std::atoi(value().c_str()));
+    else if (a == "--no-http2")
+      options.http2 = false;
     else if (a == "--max-body-bytes")
       options.max_body_bytes = std::strtoull(value().c_str(), nullptr, 10);
     else {

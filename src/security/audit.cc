@@ -7,7 +7,7 @@
 
 namespace berth::security {
 namespace {
-constexpr std::string_view kPrefix = "/security/audit/";
+constexpr std::string_view kPrefix = kAuditKeyPrefix;
 constexpr uint64_t kTrimEvery = 1024;  // records between trims
 }  // namespace
 

@@ -23,6 +23,7 @@
 #include <deque>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -31,6 +32,9 @@
 #include "store/store.h"
 
 namespace berth::security {
+
+// Where the audit trail lives in the store (one key per batch below it).
+inline constexpr std::string_view kAuditKeyPrefix = "/security/audit/";
 
 struct AuditRecord {
   int64_t time_ms = 0;

@@ -165,7 +165,10 @@ Result<Principal> TokenService::Authenticate(std::string_view bearer) const {
       return Fail(ErrorCode::kUnauthenticated, "malformed token id");
     }
   }
-  auto got = store_.Get(fmt::format("{}{}", kPrefix, id));
+  // Serializable: every API request checks its token on the HTTP worker, which must not wait
+  // for a round trip to etcd (the etcd store answers from its mirror). A revocation reaches
+  // the other servers' mirrors within milliseconds (docs/security-model.md).
+  auto got = store_.Get(fmt::format("{}{}", kPrefix, id), {.serializable = true});
   if (!got) return Fail(ErrorCode::kUnavailable, "cannot check token: " + got.error().message);
   if (got->kvs.empty()) {
     std::lock_guard lock(cache_mu_);

@@ -37,14 +37,25 @@ Result<std::unique_ptr<Store>> OpenStore(const StoreOptions& options) {
         return Fail(ErrorCode::kInvalidArgument,
                     fmt::format("etcd endpoint \"{}\" in \"{}\" must be host:port", ep, url));
       }
-      endpoints.push_back("http://" + std::string(ep));
+      endpoints.push_back((options.etcd_ca_file.empty() ? "http://" : "https://") +
+                          std::string(ep));
       if (comma == std::string_view::npos) break;
       rest.remove_prefix(comma + 1);
     }
     if (endpoints.empty()) {
       return Fail(ErrorCode::kInvalidArgument, "store URL etcd:// names no endpoint");
     }
-    return OpenEtcdStore(std::move(endpoints), {});
+    if (options.etcd_ca_file.empty() &&
+        (!options.etcd_cert_file.empty() || !options.etcd_key_file.empty())) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "a client certificate for etcd needs the CA that signs etcd's (--etcd-cacert)");
+    }
+    EtcdOptions etcd;
+    etcd.mirror_uncached = options.uncached_prefixes;
+    etcd.tls = {.ca_file = options.etcd_ca_file,
+                .cert_file = options.etcd_cert_file,
+                .key_file = options.etcd_key_file};
+    return OpenEtcdStore(std::move(endpoints), std::move(etcd));
   }
   return Fail(
       ErrorCode::kInvalidArgument,

@@ -50,6 +50,11 @@ struct RangeOptions {
   int64_t revision = 0;   // 0: latest; otherwise read as of that revision
   bool keys_only = false;
   bool count_only = false;
+  // etcd's serializable read: may be served from a member's (or the etcd back-end's
+  // mirror's) state without a round trip to confirm it is the latest, so it may miss writes
+  // acknowledged elsewhere a moment ago; never older than what this process read or wrote
+  // before. Off (the default): linearizable. The sqlite back-end is always both.
+  bool serializable = false;
 };
 
 struct RangeResult {
@@ -212,6 +217,14 @@ struct StoreOptions {
   std::string url;         // "sqlite:///path/to/db" or "etcd://h1:p1,h2:p2"
   std::string data_dir;    // for sqlite when url is just "sqlite"
   Clock* clock = nullptr;  // lease expiry for sqlite; must outlive the store
+  // Key prefixes of write-mostly data (the audit trail) that the etcd back-end keeps out of
+  // its in-memory mirror; reads under them go to etcd. Ignored by sqlite.
+  std::vector<std::string> uncached_prefixes;
+  // TLS to etcd (its --client-cert-auth, --trusted-ca-file): with a CA file the endpoints are
+  // https; a client certificate and key when etcd asks for one. Ignored by sqlite.
+  std::string etcd_ca_file;
+  std::string etcd_cert_file;
+  std::string etcd_key_file;
 };
 
 // Opens the back-end named by `url`: "sqlite" (db in data_dir/store.db), "sqlite:///abs/path",

@@ -409,6 +409,14 @@ TEST_F(AgentE2E, RunWithPortsAndLimitsPsLogsExecStopRm) {
     ASSERT_TRUE(refused) << refused.error().message;
     EXPECT_EQ(refused->status, 400) << bad.dump() << " " << refused->body;
   }
+  // The CLI's --timeout: killed, 124 as timeout(1), and a line that says so.
+  auto cut = Berth({"exec", "--timeout", "300ms", "web", "--", "/bin/sleep", "600"});
+  EXPECT_EQ(cut.code, 124) << cut.text;
+  EXPECT_NE(cut.text.find("exec in web timed out after 300ms and was killed"), std::string::npos)
+      << cut.text;
+  auto bad_timeout = Berth({"exec", "--timeout", "soon", "web", "--", "/bin/true"});
+  EXPECT_EQ(bad_timeout.code, 1) << bad_timeout.text;
+  EXPECT_NE(bad_timeout.text.find("--timeout"), std::string::npos) << bad_timeout.text;
   auto logs = Berth({"logs", "--tail", "1", "web"});
   EXPECT_EQ(logs.text, "listening on 8080\n");
 

@@ -917,6 +917,72 @@ TEST_F(GatewayIt, WebSocketUpgradeIsPassedThrough) {
   }
 }
 
+// Opens a WebSocket on `conn` through the gateway; the status of the answer.
+int OpenWebSocket(Conn& conn, std::string_view path = "/ws") {
+  if (!conn.Send(
+          "GET " + std::string(path) +
+          " HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")) {
+    return 0;
+  }
+  auto r = conn.Read();
+  return r ? r->status : 0;
+}
+
+bool Echoes(Conn& conn, const std::string& text) {
+  const std::string frame = "\x81" + std::string(1, static_cast<char>(text.size())) + text;
+  return conn.Send(frame) && conn.ReadExactly(frame.size()) == frame;
+}
+
+TEST_F(GatewayIt, WebSocketSurvivesRouteChangesAndIsClosedWhenIdle) {
+  auto& a = StartUpstream("a");
+  const std::string routes = Replace(
+      "routes: [{name: ws, match: {prefix: /ws}, upstreams: [\"A\"], websocket: "
+      "{idle_timeout_ms: 500}}]",
+      {{"A", a.addr()}});
+  StartGateway(routes);
+  Conn conn(port_);
+  ASSERT_EQ(OpenWebSocket(conn), 101);
+  for (int i = 0; i < 6; ++i) {
+    // Another table (the route renamed, then back): the open connection is not touched.
+    Apply(i % 2 ? routes
+                : Replace("routes: [{name: other, match: {prefix: /}, upstreams: [\"A\"]}]",
+                          {{"A", a.addr()}}));
+    EXPECT_TRUE(Echoes(conn, "after change " + std::to_string(i)));
+  }
+  // Nothing either way for the route's idle_timeout_ms: the gateway closes the connection
+  // (the 30 s receive timeout of Conn is only the upper bound of the wait).
+  EXPECT_TRUE(conn.PeerClosed());
+}
+
+TEST_F(GatewayIt, WebSocketsBeyondTheRouteLimitAre503AndASlotFreesOnClose) {
+  auto& a = StartUpstream("a");
+  StartGateway(
+      Replace("routes: [{name: ws, match: {prefix: /ws}, upstreams: [\"A\"], websocket: "
+              "{max_connections: 2}}, {name: plain, match: {prefix: /}, upstreams: [\"A\"]}]",
+              {{"A", a.addr()}}));
+  auto first = std::make_unique<Conn>(port_);
+  Conn second(port_);
+  ASSERT_EQ(OpenWebSocket(*first), 101);
+  ASSERT_EQ(OpenWebSocket(second), 101);
+  {
+    Conn third(port_);
+    EXPECT_EQ(OpenWebSocket(third), 503);
+  }
+  EXPECT_TRUE(Echoes(second, "still open"));
+  auto r = Fetch(port_, "/plain");  // other requests are not limited
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  first.reset();  // closes: its slot frees once the gateway sees the close
+  int status = 0;
+  WaitFor([&] {
+    Conn next(port_);
+    status = OpenWebSocket(next);
+    return status == 101;
+  });
+  EXPECT_EQ(status, 101);
+}
+
 TEST_F(GatewayIt, RateLimitCircuitBreakerAndTimeout) {
   auto& a = StartUpstream("a");
   StartGateway(Replace(R"(
@@ -1108,6 +1174,103 @@ routes: [{name: r, upstreams: ["A"]}]
   resp = TlsGet(port_, "api.test", &cn, TLS1_1_VERSION);
   EXPECT_EQ(resp, "");  // TLS 1.1 refused
   EXPECT_EQ(cn, "");
+}
+
+// ---- HTTP/2 with real clients: curl (--http2-prior-knowledge, --http2 over TLS with ALPN)
+// and nghttp, from Debian's curl and nghttp2-client (scripts/deps.sh).
+
+// Runs `cmd` through the shell; its standard output.
+std::string Sh(const std::string& cmd) {
+  std::string out;
+  FILE* f = ::popen(cmd.c_str(), "r");
+  if (f == nullptr) return out;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof(buf), f)) > 0;) out.append(buf, n);
+  ::pclose(f);
+  return out;
+}
+
+TEST_F(GatewayIt, Http2PriorKnowledgeFromCurlAndNghttpBesideHttp11OnOneListener) {
+  auto& a = StartUpstream("a");
+  StartGateway(Replace("routes: [{name: r, upstreams: [\"A\"]}]", {{"A", a.addr()}}));
+  const std::string url = "http://127.0.0.1:" + std::to_string(port_);
+  std::string out = Sh("curl -sS -i --http2-prior-knowledge '" + url + "/h2?x=1' 2>&1");
+  EXPECT_TRUE(out.starts_with("HTTP/2 200")) << out;
+  EXPECT_NE(out.find("x-upstream: a"), std::string::npos) << "names lower-cased: " << out;
+  EXPECT_NE(out.find("target=/h2?x=1\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x-forwarded-proto: http\n"), std::string::npos) << out;
+  // A request body of 300 KB: more than the stream's first window, so WINDOW_UPDATEs flow.
+  const std::string body_file = dir_.Sub("body.bin");
+  std::ofstream(body_file) << std::string(300'000, 'b');
+  out = Sh("curl -sS --http2-prior-knowledge --data-binary @" + body_file + " '" + url +
+           "/upload' 2>&1");
+  EXPECT_NE(out.find("body-bytes=300000\n"), std::string::npos) << out;
+  out = Sh("nghttp -v '" + url + "/ng' 2>&1");
+  EXPECT_NE(out.find(":status: 200"), std::string::npos) << out;
+  EXPECT_NE(out.find("target=/ng\n"), std::string::npos) << out;
+  // Several streams on one connection (nghttp -m repeats the request on it).
+  out = Sh("nghttp -n -s -m 20 '" + url + "/many' 2>&1");
+  EXPECT_EQ(out.find("error"), std::string::npos) << out;
+  EXPECT_EQ(a.Requests(), 1 + 1 + 1 + 20);
+  // HTTP/1.1 on the same listener still works.
+  auto r = Fetch(port_, "/h1");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("target=/h1\n"), std::string::npos);
+}
+
+TEST_F(GatewayIt, Http2OverTlsIsChosenByAlpnAndHttp11StillServed) {
+  auto& a = StartUpstream("a");
+  const std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+      "-subj /CN=h2.test -keyout " +
+      dir_.Sub("h2.key") + " -out " + dir_.Sub("h2.crt") + " 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  StartGateway(Replace("tls: {cert: h2.crt, key: h2.key}\nroutes: [{name: r, upstreams: [\"A\"]}]",
+                       {{"A", a.addr()}}));
+  const std::string url = "https://127.0.0.1:" + std::to_string(port_) + "/tls";
+  std::string out = Sh("curl -sS -k -i --http2 '" + url + "' 2>&1");
+  EXPECT_TRUE(out.starts_with("HTTP/2 200")) << out;
+  EXPECT_NE(out.find("x-forwarded-proto: https\n"), std::string::npos) << out;
+  out = Sh("curl -sS -k -i --http1.1 '" + url + "' 2>&1");
+  EXPECT_TRUE(out.starts_with("HTTP/1.1 200")) << out;
+  out = Sh("nghttp -v '" + url + "' 2>&1");
+  EXPECT_NE(out.find("negotiated protocol: h2"), std::string::npos) << out;
+  EXPECT_NE(out.find(":status: 200"), std::string::npos) << out;
+}
+
+// An HTTP/1.1 client and an HTTP/2 client through a front gateway whose upstream is another
+// gateway spoken to in h2c (pooled HTTP/2 connections), which proxies to an HTTP/1.1 server.
+TEST_F(GatewayIt, RequestsCrossProtocolsThroughAnH2cUpstream) {
+  auto& a = StartUpstream("a");
+  StartGateway(Replace("routes: [{name: r, upstreams: [\"A\"]}]", {{"A", a.addr()}}));
+  const int back_port = port_;
+  std::unique_ptr<Gateway> back = std::move(gw_);
+  StartGateway("routes: [{name: front, upstreams: [\"127.0.0.1:" + std::to_string(back_port) +
+               "\"], upstream_protocol: h2c}]");
+  Conn c(port_);
+  for (int i = 0; i < 5; ++i) {  // keep-alive requests over one pooled h2c connection
+    ASSERT_TRUE(c.Send(Get("/x" + std::to_string(i), "Cookie: a=1\r\n")));
+    auto r = c.Read();
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->headers["x-upstream"], "a");
+    EXPECT_NE(r->body.find("target=/x" + std::to_string(i) + "\n"), std::string::npos) << r->body;
+    EXPECT_NE(r->body.find("cookie: a=1\n"), std::string::npos) << r->body;
+  }
+  ASSERT_TRUE(
+      c.Send("POST /post HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  auto r = c.Read("POST");
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find("body-bytes=11\n"), std::string::npos) << r->body;
+  const std::string out =
+      Sh("curl -sS -i --http2-prior-knowledge 'http://127.0.0.1:" + std::to_string(port_) +
+         "/via-h2' 2>&1");
+  EXPECT_TRUE(out.starts_with("HTTP/2 200")) << out;
+  EXPECT_NE(out.find("target=/via-h2\n"), std::string::npos) << out;
+  gw_->Stop();
+  back->Stop();
 }
 
 }  // namespace

@@ -94,7 +94,9 @@ Cluster::~Cluster() {
     if (a.process) a.process->Stop(std::chrono::seconds(20));
     Cleanup(a);
   }
-  if (server_) server_->Stop();
+  for (auto& sv : servers_) {
+    if (sv.process) sv.process->Stop();
+  }
 }
 
 void Cluster::Cleanup(Agent& a) {
@@ -128,25 +130,84 @@ void Cluster::Cleanup(Agent& a) {
   (void)std::system(cmd.c_str());
 }
 
+bool Cluster::LaunchServer(Server& sv) {
+  sv.process = Process::Start(sv.name, sv.argv);
+  if (!sv.process) return false;
+  return WaitFor([&] {
+    auto r = http::Fetch(
+        "GET", fmt::format("http://{}:{}/v1/health", sv.host, sv.port), {}, {},
+        {.connect_timeout = std::chrono::seconds(2), .timeout = std::chrono::seconds(5)});
+    return r && r->status == 200;
+  });
+}
+
 bool Cluster::StartServer(const std::string& role, std::vector<std::string> extra) {
-  port_ = FreePort();
+  Server& sv = servers_.emplace_back();
+  sv.name = "berthd-" + role;
+  sv.host = "127.0.0.1";
+  sv.port = FreePort();
   std::string data = dir_.MakeSubdir("server");
   // BERTH_SERVER_BINARY runs the control plane from another build (mixing branches by hand).
   const char* other = std::getenv("BERTH_SERVER_BINARY");
   std::string binary = other && *other ? other : BerthdPath();
-  std::vector<std::string> argv = {binary,  role,    "--data-dir",
-                                   data,    "--api", "127.0.0.1:" + std::to_string(port_),
-                                   "--dns", "none"};
+  sv.argv = {binary,  role,  "--data-dir", data, "--api", "127.0.0.1:" + std::to_string(sv.port),
+             "--dns", "none"};
   if (role == "dev") {
-    for (const char* f : {"--gateway", "none", "--no-agent"}) argv.push_back(f);
+    for (const char* f : {"--gateway", "none", "--no-agent"}) sv.argv.push_back(f);
   }
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  server_ = Process::Start("berthd-" + role, argv);
-  if (!server_) return false;
-  if (!WaitFor([&] { return HttpGet(port_, "/v1/health").has_value(); })) return false;
+  sv.argv.insert(sv.argv.end(), extra.begin(), extra.end());
+  if (!LaunchServer(sv)) return false;
   std::ifstream in(data + "/admin.token");
   std::getline(in, token_);
   return !token_.empty();
+}
+
+bool Cluster::StartServers(size_t n, const std::string& store,
+                           const std::function<std::vector<std::string>(size_t)>& extra,
+                           const std::string& host) {
+  const char* other = std::getenv("BERTH_SERVER_BINARY");
+  std::string binary = other && *other ? other : BerthdPath();
+  for (size_t i = 0; i < n; ++i) {
+    Server& sv = servers_.emplace_back();
+    sv.name = fmt::format("berthd-server-{}", i);
+    sv.host = host;
+    sv.port = FreePort();
+    std::string data = dir_.MakeSubdir(fmt::format("server-{}", i));
+    sv.argv = {
+        binary,    "server", "--data-dir", data,  "--api", fmt::format("{}:{}", host, sv.port),
+        "--store", store,    "--dns",      "none"};
+    if (extra) {
+      auto more = extra(i);
+      sv.argv.insert(sv.argv.end(), more.begin(), more.end());
+    }
+    if (!LaunchServer(sv)) return false;
+    if (i == 0) {
+      std::ifstream in(data + "/admin.token");
+      std::getline(in, token_);
+      if (token_.empty()) return false;
+    }
+  }
+  return true;
+}
+
+void Cluster::KillServer(size_t i) {
+  auto& p = servers_.at(i).process;
+  if (!p) return;
+  p->Kill(SIGKILL);
+  p->Wait();
+}
+
+bool Cluster::RestartServer(size_t i) {
+  KillServer(i);
+  return LaunchServer(servers_.at(i));
+}
+
+std::string Cluster::Servers() const {
+  std::string out;
+  for (const auto& sv : servers_) {
+    out += fmt::format("{}http://{}:{}", out.empty() ? "" : ",", sv.host, sv.port);
+  }
+  return out;
 }
 
 bool Cluster::StartAgent(size_t i, const std::string& name, std::vector<std::string> extra) {
@@ -162,25 +223,34 @@ bool Cluster::StartAgent(size_t i, const std::string& name, std::vector<std::str
     std::string token = node_tokens_ ? CreateNodeToken(name) : token_;
     if (token.empty()) return false;
     std::ofstream(a.dir + "/token") << token << "\n";
-    a.argv = {BerthdPath(),    "agent",
-              "--server",      "127.0.0.1:" + std::to_string(port_),
-              "--token-file",  a.dir + "/token",
-              "--node-name",   name,
-              "--data-dir",    a.dir,
-              "--subnet",      a.subnet,
-              "--bridge",      a.bridge,
-              "--ttl",         "3",
-              "--drain-pause", "500ms",
-              "--stop-grace",  "3s"};
+    a.argv = {BerthdPath(),   "agent",  "--server",   Servers(), "--token-file",  a.dir + "/token",
+              "--node-name",  name,     "--data-dir", a.dir,     "--subnet",      a.subnet,
+              "--bridge",     a.bridge, "--ttl",      "3",       "--drain-pause", "500ms",
+              "--stop-grace", "3s"};
     a.argv.insert(a.argv.end(), extra.begin(), extra.end());
   }
-  a.process = Process::Start("agent-" + name, a.argv, {.log_path = a.dir + "/agent.log"});
+  std::vector<std::string> argv = a.prefix;
+  argv.insert(argv.end(), a.argv.begin(), a.argv.end());
+  a.process = Process::Start("agent-" + name, argv, {.log_path = a.dir + "/agent.log"});
   if (!a.process) return false;
   return WaitFor([&] {
     int status = 0;
     Call("GET", "/v1/nodes/" + name, {}, &status);
     return status == 200;
   });
+}
+
+void Cluster::SetAgentPrefix(size_t i, std::vector<std::string> prefix) {
+  agents_.at(i).prefix = std::move(prefix);
+}
+
+bool Cluster::RestartAgent(size_t i) {
+  Agent& a = agents_.at(i);
+  if (a.process) {
+    a.process->Kill(SIGKILL);
+    a.process->Wait();
+  }
+  return StartAgent(i, a.name);
 }
 
 void Cluster::KillAgent(size_t i) {
@@ -193,8 +263,7 @@ Json Cluster::Call(std::string_view method, std::string_view path, std::string b
   http::Headers h;
   h.Set("Authorization", "Bearer " + token_);
   if (!body.empty()) h.Set("Content-Type", "application/json");
-  auto r = http::Fetch(method, "http://127.0.0.1:" + std::to_string(port_) + std::string(path),
-                       std::move(body), std::move(h));
+  auto r = http::FetchFrom(Servers(), method, path, std::move(body), std::move(h));
   if (status) *status = r ? r->status : 0;
   if (!r) return Json();
   auto j = ParseJson(r->body);
@@ -204,7 +273,7 @@ Json Cluster::Call(std::string_view method, std::string_view path, std::string b
 ToolResult Cluster::Berth(std::vector<std::string> args, Duration timeout) {
   args.insert(args.begin(), BinaryPath("src/cmd/berth"));
   ProcessOptions opts;
-  opts.env = {{"BERTH_ADDR", "http://127.0.0.1:" + std::to_string(port_)},
+  opts.env = {{"BERTH_ADDR", Servers()},
               {"BERTH_TOKEN", token_},
               {"XDG_CONFIG_HOME", dir_.Sub("config")},
               {"HOME", dir_.path()}};

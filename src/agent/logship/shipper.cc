@@ -349,7 +349,9 @@ Result<size_t> LogShipper::SendPass() {
   std::lock_guard lock(send_mu_);
   auto files = SpoolFiles(options_.state_dir + "/spool");
   if (files.empty()) return 0;
-  auto client = http::Client::Create(options_.server, {.timeout = std::chrono::seconds(30)});
+  http::ClientOptions co = options_.tls;
+  co.timeout = std::chrono::seconds(30);
+  auto client = http::Client::Create(options_.server, co);
   if (!client) return std::unexpected(client.error());
   size_t sent = 0;
   for (const auto& [seq, path] : files) {

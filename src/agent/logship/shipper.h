@@ -36,6 +36,7 @@
 #include "agent/logship/tailer.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/http/client.h"
 
 namespace berth::agent::logship {
 
@@ -46,11 +47,12 @@ struct ShippedContainer {
 };
 
 struct ShipperOptions {
-  std::string server;     // "http://127.0.0.1:7700"
-  std::string token;      // operator, or the node's token
-  std::string source;     // names this agent's batches: "node/<name>"
-  std::string state_dir;  // cursors.json and spool/
-  int keep_files = 3;     // the shim's rotation
+  std::string server;       // "http://127.0.0.1:7700", or several comma-separated (fail over)
+  http::ClientOptions tls;  // CA (and client certificate) for https servers
+  std::string token;        // operator, or the node's token
+  std::string source;       // names this agent's batches: "node/<name>"
+  std::string state_dir;    // cursors.json and spool/
+  int keep_files = 3;       // the shim's rotation
   size_t batch_bytes = 1 << 20;
   uint64_t spool_max_bytes = 64 << 20;
   std::chrono::milliseconds poll{250};

@@ -67,22 +67,18 @@ std::string RegistryPath(std::string_view ns, std::string_view service, std::str
 
 }  // namespace
 
-ControlClient::ControlClient(std::string server, std::string token)
-    : server_(server.starts_with("http://") || server.starts_with("https://") ? std::move(server)
-                                                                              : "http://" + server),
-      token_(std::move(token)) {
-  while (server_.ends_with("/")) server_.pop_back();
-}
+ControlClient::ControlClient(std::string server, std::string token, http::ClientOptions tls)
+    : server_(http::WithSchemes(server)), token_(std::move(token)), tls_(std::move(tls)) {}
 
 Result<std::string> ControlClient::Do(std::string_view method, const std::string& path,
                                       std::string body) {
   http::Headers h;
   h.Set("Authorization", "Bearer " + token_);
   if (!body.empty()) h.Set("Content-Type", "application/json");
-  http::ClientOptions opts;
+  http::ClientOptions opts = tls_;
   opts.connect_timeout = kConnectTimeout;
   opts.timeout = kRequestTimeout;
-  auto r = http::Fetch(method, server_ + path, std::move(body), std::move(h), opts);
+  auto r = http::FetchFrom(server_, method, path, std::move(body), std::move(h), opts);
   if (!r) {
     return Fail(ErrorCode::kUnavailable,
                 fmt::format("{} {}{}: {}", method, server_, path, r.error().message));
@@ -138,7 +134,7 @@ Result<AssignmentList> ControlClient::ListAssignments(const std::string& node) {
 
 Result<void> ControlClient::StreamLines(const std::string& target, std::string_view what,
                                         const std::function<bool(const Json&)>& on_line) {
-  http::ClientOptions opts;
+  http::ClientOptions opts = tls_;
   opts.connect_timeout = kConnectTimeout;
   opts.timeout = kWatchSilence;
   auto client = http::Client::Create(server_, opts);

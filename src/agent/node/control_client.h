@@ -27,8 +27,10 @@ namespace berth::agent::node {
 
 class ControlClient final : public ControlPlane {
  public:
-  // `server` is "http://host:port" (a bare "host:port" gets http://).
-  ControlClient(std::string server, std::string token);
+  // `server` is "http://host:port" (a bare "host:port" gets http://), or several servers
+  // comma-separated, between which calls fail over (core/http/client.h). `tls`: the CA (and
+  // client certificate) for https servers; its timeouts are ignored.
+  ControlClient(std::string server, std::string token, http::ClientOptions tls = {});
 
   const std::string& server() const override { return server_; }
 
@@ -71,6 +73,7 @@ class ControlClient final : public ControlPlane {
 
   std::string server_;
   std::string token_;
+  http::ClientOptions tls_;
   std::atomic<bool> no_cpu_field_{false};  // the server refused "cpuMillis" once
   std::mutex mu_;
   http::Client* streaming_ = nullptr;  // guarded by mu_

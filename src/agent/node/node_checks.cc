@@ -31,7 +31,7 @@ class NodeChecks::ContainersExec final : public registry::health::ContainerExec 
 
 NodeChecks::NodeChecks(NodeChecksOptions options, Containers& containers)
     : options_(std::move(options)),
-      client_(options_.server, options_.token),
+      client_(options_.server, options_.token, options_.tls),
       exec_(std::make_unique<ContainersExec>(containers)),
       io_(std::make_unique<asio::io_context>()) {}
 

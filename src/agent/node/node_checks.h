@@ -30,14 +30,16 @@
 #include "agent/node/containers.h"
 #include "agent/node/control_client.h"
 #include "core/error.h"
+#include "core/http/client.h"
 #include "registry/health/container_exec_runner.h"
 #include "registry/health/scheduler.h"
 
 namespace berth::agent::node {
 
 struct NodeChecksOptions {
-  std::string server;  // control plane API
-  std::string token;   // the node's token (or admin)
+  std::string server;       // control plane API (several comma-separated)
+  http::ClientOptions tls;  // CA (and client certificate) for https servers
+  std::string token;        // the node's token (or admin)
   std::string node;
   int exec_threads = 4;  // exec checks running at once (more report "busy")
 };

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <optional>
 
+#include "core/http/failover_client.h"
 #include "core/http/parser.h"
 
 namespace berth::http {
@@ -114,6 +115,19 @@ class ClientImpl final : public Client {
                     fmt::format("http client: CA file {}: {}", options_.tls_ca_file, ec.message()));
       }
     }
+    if (options_.tls_cert_file.empty() != options_.tls_key_file.empty()) {
+      return Fail(ErrorCode::kInvalidArgument,
+                  "http client: a client certificate needs both a certificate and a key file");
+    }
+    if (!options_.tls_cert_file.empty()) {
+      ssl_ctx_->use_certificate_chain_file(options_.tls_cert_file, ec);
+      if (!ec) ssl_ctx_->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem, ec);
+      if (ec) {
+        return Fail(ErrorCode::kInvalidArgument,
+                    fmt::format("http client: client certificate {} / key {}: {}",
+                                options_.tls_cert_file, options_.tls_key_file, ec.message()));
+      }
+    }
     if (options_.tls_verify) {
       ssl_ctx_->set_verify_mode(asio::ssl::verify_peer);
       ssl_ctx_->set_verify_callback(asio::ssl::host_name_verification(url_.host));
@@ -149,6 +163,8 @@ class ClientImpl final : public Client {
         [&](std::string_view data) { return on_data ? on_data(data) : true; });
   }
 
+  bool last_request_sent() const override { return sent_; }
+
   void Shutdown() override {
     shutdown_.store(true);
     asio::post(ctx_, [this] { CloseSocket(); });
@@ -164,6 +180,9 @@ class ClientImpl final : public Client {
     if (!req.headers.Has("Host")) req.headers.Add("Host", host_header_);
     std::string wire = Serialize(req);
 
+    // sent_ stays true once any attempt wrote the request: a server that read it and died may
+    // have acted on it, whatever the retry below finds.
+    sent_ = false;
     for (int attempt = 0;; ++attempt) {
       deadline_ = Clock::now() + options_.timeout;
       bool reused = connected_;
@@ -171,6 +190,7 @@ class ClientImpl final : public Client {
         if (auto ok = Connect(); !ok) return ok;
       }
       received_any_ = false;
+      sent_ = true;
       auto ok = WriteAll(wire);
       if (ok) ok = ReadResponse(req.method, streaming, on_head, on_data);
       if (ok) return ok;
@@ -408,6 +428,7 @@ class ClientImpl final : public Client {
   std::string buffer_;  // bytes read but not parsed
   bool connected_ = false;
   bool received_any_ = false;
+  bool sent_ = false;  // see last_request_sent
   Clock::time_point deadline_;
   std::atomic<bool> shutdown_{false};
 };
@@ -415,11 +436,42 @@ class ClientImpl final : public Client {
 }  // namespace
 
 Result<std::unique_ptr<Client>> Client::Create(std::string_view base, ClientOptions options) {
+  if (base.find(',') != std::string_view::npos) return CreateFailoverClient(base, options);
   auto url = ParseUrl(base);
   if (!url) return std::unexpected(url.error());
   auto client = std::make_unique<ClientImpl>(std::move(*url), std::move(options));
   if (auto ok = client->Init(); !ok) return std::unexpected(ok.error());
   return std::unique_ptr<Client>(std::move(client));
+}
+
+Result<Response> FetchFrom(std::string_view base, std::string_view method, std::string_view target,
+                           std::string body, Headers headers, ClientOptions options) {
+  auto client = Client::Create(base, std::move(options));
+  if (!client) return std::unexpected(client.error());
+  Request request;
+  request.method = std::string(method);
+  request.target = std::string(target);
+  request.headers = std::move(headers);
+  request.body = std::move(body);
+  return (*client)->Send(request);
+}
+
+std::string WithSchemes(std::string_view bases) {
+  std::string out;
+  for (size_t start = 0; start <= bases.size();) {
+    size_t comma = std::min(bases.find(',', start), bases.size());
+    std::string one(bases.substr(start, comma - start));
+    if (!one.starts_with("http://") && !one.starts_with("https://")) one = "http://" + one;
+    while (one.ends_with("/")) one.pop_back();
+    out += (out.empty() ? "" : ",") + one;
+    start = comma + 1;
+  }
+  return out;
+}
+
+bool IdempotentMethod(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "PUT" || method == "DELETE" ||
+         method == "OPTIONS";
 }
 
 Result<Response> Fetch(std::string_view method, std::string_view url, std::string body,

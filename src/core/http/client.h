@@ -1,6 +1,13 @@
 // Blocking HTTP/1.1 client over one keep-alive connection (plain TCP; TLS where the
-// scheme is https). For the CLI, tests, the etcd back-end, the image puller. It reconnects
+// scheme is https). For the CLI, the node agent, tests, the image puller. It reconnects
 // once on a connection that the server closed while idle.
+//
+// Several servers of one service: a base of comma-separated URLs
+// ("https://a:7700,https://b:7700,https://c:7700") makes a client that sends each request to
+// the server that answered last and fails over to the next one when a server cannot be
+// reached, or, for an idempotent method (GET HEAD PUT DELETE OPTIONS), when the connection
+// broke after sending or the server answered 503. A POST that may have reached a server is
+// never sent again: its error says the outcome is unknown.
 // Thread-safety: one Client per thread; it is not safe to share.
 #pragma once
 
@@ -21,6 +28,9 @@ struct ClientOptions {
   size_t max_response_bytes = 256 * 1024 * 1024;
   bool tls_verify = true;
   std::string tls_ca_file;  // extra CA bundle; empty: system default
+  // Client certificate and key (PEM) for servers that ask for one; both or neither.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class Client {
@@ -42,7 +52,23 @@ class Client {
 
   // Closes the connection from another thread, making a blocked Stream/Send return.
   virtual void Shutdown() = 0;
+
+  // Whether the last Send/Stream wrote any of its request to a server (false: it failed
+  // before, e.g. connecting, and may go elsewhere whatever its method).
+  virtual bool last_request_sent() const = 0;
 };
+
+// A base (or comma-separated bases) as given by a user: each bare "host:port" gets http://, and
+// trailing slashes go ("a:7700,https://b:7700/" -> "http://a:7700,https://b:7700").
+std::string WithSchemes(std::string_view bases);
+
+// Whether HTTP says repeating `method` has the effect of sending it once (RFC 9110 9.2.2).
+bool IdempotentMethod(std::string_view method);
+
+// One request with `target` ("/path?q") on a fresh client for `base`: one base URL, or a
+// comma-separated list of them that fails over (see above).
+Result<Response> FetchFrom(std::string_view base, std::string_view method, std::string_view target,
+                           std::string body = {}, Headers headers = {}, ClientOptions options = {});
 
 // Convenience: one request on a fresh client. `url` is absolute ("http://h:p/path?q").
 Result<Response> Fetch(std::string_view method, std::string_view url, std::string body = {},

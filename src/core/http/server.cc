@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/http/parser.h"
+#include "core/http/tls.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/wake_batch.h"
@@ -256,7 +257,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
         options_(options),
         handler_(handler),
         timer_(socket_.get_executor()),
-        parser_(MessageKind::kRequest, LimitsFrom(options)) {}
+        parser_(MessageKind::kRequest, LimitsFrom(options)) {
+    if (options.tls) tls_ = std::make_unique<TlsSession>(options.tls);
+  }
 
   void Start() {
     asio::error_code ec;
@@ -417,13 +420,31 @@ class Connection : public std::enable_shared_from_this<Connection> {
         return;
       }
       maybe_more_ = n == scratch.size();
-      OnBytes(std::string_view(scratch.data(), n));
+      OnSocketBytes(std::string_view(scratch.data(), n));
       if (closed_) return;
       if (!maybe_more_ || (busy_ && pending_.size() >= kMaxBufferedWhileBusy)) break;
     }
     // (An error answer may have been written and finished already: keep its linger timer.)
     if (!busy_ && !draining_) UpdateTimer();
     DoRead();
+  }
+
+  // Bytes from the socket: through TLS when the server terminates it.
+  void OnSocketBytes(std::string_view in) {
+    if (!tls_) return OnBytes(in);
+    std::string plain, out;
+    auto fed = tls_->Feed(in, &plain, &out);
+    if (!out.empty()) {
+      QueueRaw(std::move(out));
+      Flush();
+      if (closed_) return;
+    }
+    if (!fed) {
+      log::Debug("http", "{}: {}", remote_, fed.error().message);
+      Close();
+      return;
+    }
+    if (!plain.empty()) OnBytes(plain);
   }
 
   void OnBytes(std::string_view in) {
@@ -524,7 +545,21 @@ class Connection : public std::enable_shared_from_this<Connection> {
     Flush();
   }
 
+  // Queues response bytes (encrypted first when the server terminates TLS).
   void Queue(std::string bytes) {
+    if (tls_) {
+      std::string records;
+      if (auto ok = tls_->Encrypt(bytes, &records); !ok) {
+        log::Warn("http", "{}: {}", remote_, ok.error().message);
+        Close();
+        return;
+      }
+      bytes = std::move(records);
+    }
+    QueueRaw(std::move(bytes));
+  }
+
+  void QueueRaw(std::string bytes) {
     queued_bytes_ += bytes.size();
     queue_.push_back(std::move(bytes));
     if (queued_bytes_ > kMaxQueuedBytes) {
@@ -668,6 +703,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   tcp::socket socket_;
+  std::unique_ptr<TlsSession> tls_;  // when the server terminates TLS
   Worker& worker_;
   const ServerOptions& options_;
   const Handler& handler_;

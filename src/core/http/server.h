@@ -18,6 +18,8 @@
 
 namespace berth::http {
 
+class TlsServerContext;
+
 class ResponseWriter {
  public:
   virtual ~ResponseWriter() = default;
@@ -57,6 +59,8 @@ struct ServerOptions {
   size_t max_body_bytes = 4 * 1024 * 1024;   // larger: 413
   int idle_timeout_ms = 60'000;              // keep-alive idle close
   int header_timeout_ms = 10'000;            // slowloris guard
+  // Terminates TLS with this context (core/http/tls.h); null: plain HTTP.
+  std::shared_ptr<const TlsServerContext> tls;
 };
 
 class Server {

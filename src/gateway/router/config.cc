@@ -12,6 +12,7 @@
 #include "core/input.h"
 #include "core/json.h"
 #include "gateway/filters/factory.h"
+#include "gateway/grpc_status.h"
 
 namespace berth::gateway::router {
 namespace {
@@ -119,15 +120,33 @@ Result<CircuitBreakers> ReadCircuitBreakers(const Node& n) {
   return cb;
 }
 
+const input::Enum<UpstreamProtocol> kUpstreamProtocol{{"http1", UpstreamProtocol::kHttp1},
+                                                      {"h2", UpstreamProtocol::kH2},
+                                                      {"h2c", UpstreamProtocol::kH2c}};
+
+// upstream_tls: {ca_file, server_name}; a relative ca_file is under `base_dir`.
+Result<UpstreamTls> ReadUpstreamTls(const Node& n, std::string_view base_dir) {
+  UpstreamTls t;
+  Object o(n);
+  o.Optional("ca_file", t.ca_file, input::NonEmptyString).Optional("server_name", t.server_name);
+  BERTH_TRY(o.Done());
+  if (!t.ca_file.empty() && t.ca_file[0] != '/' && !base_dir.empty()) {
+    t.ca_file = fmt::format("{}/{}", base_dir, t.ca_file);
+  }
+  return t;
+}
+
 // The cluster settings a route (for its inline upstreams) or a service may carry.
-void ReadClusterSettings(Object& o, Cluster& c) {
+void ReadClusterSettings(Object& o, Cluster& c, std::string_view base_dir) {
   int64_t connect_ms = c.connect_timeout.count();
   o.Optional("lb", c.policy, ReadPolicy)
       .Optional("outlier", c.outlier, [&](const Node& n) { return ReadOutlier(n, c.outlier); })
       .Optional("panic_threshold", c.panic_threshold_percent, kPercent)
       .Optional("circuit_breakers", c.circuit_breakers, ReadCircuitBreakers)
       .Optional("connect_timeout_ms", connect_ms, Uint(600'000))
-      .Optional("max_idle_connections", c.max_idle_connections, Uint(100'000));
+      .Optional("max_idle_connections", c.max_idle_connections, Uint(100'000))
+      .Optional("upstream_protocol", c.protocol, kUpstreamProtocol)
+      .Optional("upstream_tls", c.tls, [&](const Node& n) { return ReadUpstreamTls(n, base_dir); });
   c.connect_timeout = std::chrono::milliseconds(connect_ms);
 }
 
@@ -198,18 +217,23 @@ Result<HashPolicy> ReadHashOn(const Node& n) {
   return h;
 }
 
-// retry.on: connect_failure or 5xx statuses.
+// retry.on: connect_failure, 5xx statuses or gRPC status names.
 Result<void> ReadRetryOn(const Node& n, RetryPolicy& r) {
   if (!n.IsList()) return n.Fail("must be a list");
   r.on_connect_failure = false;
   for (const Node* x : n.items()) {
     int64_t status = 0;
+    std::optional<int> grpc;
     if (x->IsScalar() && x->text() == "connect_failure") {
       r.on_connect_failure = true;
     } else if (auto v = input::Int(500, 599)(*x); v && (status = *v) != 0) {
       r.on_statuses.push_back(static_cast<int>(status));
+    } else if (x->IsScalar() && (grpc = GrpcStatusFromName(x->text())) && *grpc != kGrpcOk) {
+      r.on_grpc_statuses.push_back(*grpc);
     } else {
-      return x->Fail("entries are connect_failure or a 5xx status");
+      return x->Fail(
+          "entries are connect_failure, a 5xx status or a gRPC status name (unavailable, "
+          "resource_exhausted, ...)");
     }
   }
   return {};
@@ -236,6 +260,18 @@ Result<Timeouts> ReadTimeouts(const Node& n) {
   t.request = std::chrono::milliseconds(request_ms);
   t.idle = std::chrono::milliseconds(idle_ms);
   return t;
+}
+
+// websocket: {max_connections, idle_timeout_ms}.
+Result<WebSocketPolicy> ReadWebSocket(const Node& n) {
+  WebSocketPolicy w;
+  int64_t idle_ms = w.idle.count();
+  Object o(n);
+  o.Optional("max_connections", w.max_connections, Uint(1'000'000))
+      .Optional("idle_timeout_ms", idle_ms, Uint(86'400'000));
+  BERTH_TRY(o.Done());
+  w.idle = std::chrono::milliseconds(idle_ms);
+  return w;
 }
 
 Result<std::string> ReadTag(const Node& n) {
@@ -430,8 +466,10 @@ Result<std::shared_ptr<const Route>> Parser::ParseRoute(const Node& n, size_t in
   }
   // Settings for this route's inline upstream clusters.
   Cluster inline_settings;
-  ReadClusterSettings(o, inline_settings);
-  o.Optional("hash_on", r->hash, ReadHashOn)
+  ReadClusterSettings(o, inline_settings, base_dir_);
+  if (o.Has("upstream_protocol")) r->upstream_protocol = inline_settings.protocol;
+  o.Optional("websocket", r->websocket, ReadWebSocket)
+      .Optional("hash_on", r->hash, ReadHashOn)
       .Optional("retry", r->retry, ReadRetry)
       .Optional("timeouts", r->timeouts, ReadTimeouts)
       .Optional("filters", r->filters, [&](const Node& f) { return ParseFilters(f, r->name); });
@@ -460,7 +498,7 @@ Result<std::shared_ptr<Cluster>> Parser::ParseService(const Node& n, const std::
     }
     o.Optional("endpoints", c->endpoints, input::ListOf(ReadEndpoint));
   }
-  ReadClusterSettings(o, *c);
+  ReadClusterSettings(o, *c, base_dir_);
   BERTH_TRY(o.Done());
   return c;
 }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "gateway/filters/filter.h"
@@ -27,6 +28,17 @@ struct Endpoint {
   std::string address;  // "host:port" (IPv4 literal or name resolved at config time)
   uint32_t weight = 1;
   bool healthy = true;  // active health from the registry
+};
+
+// How the gateway talks to a cluster's endpoints: HTTP/1.1, HTTP/2 over TLS (ALPN "h2"), or
+// HTTP/2 in clear text with prior knowledge ("h2c", what gRPC servers speak).
+enum class UpstreamProtocol { kHttp1, kH2, kH2c };
+
+// TLS to the endpoints of an `h2` cluster: verified against `ca_file` (the system's CAs when
+// empty) for `server_name` (the endpoint's address when empty).
+struct UpstreamTls {
+  std::string ca_file;
+  std::string server_name;
 };
 
 struct CircuitBreakers {
@@ -54,6 +66,8 @@ struct Cluster {
   CircuitBreakers circuit_breakers;
   std::chrono::milliseconds connect_timeout{2000};
   uint32_t max_idle_connections = 256;  // kept per worker per host
+  UpstreamProtocol protocol = UpstreamProtocol::kHttp1;
+  UpstreamTls tls;  // for kH2
 };
 
 struct HeaderMatcher {
@@ -80,6 +94,7 @@ struct RetryPolicy {
   uint32_t attempts = 0;  // retries after the first try; 0 disables
   bool on_connect_failure = true;
   std::vector<int> on_statuses;        // e.g. 502, 503, 504
+  std::vector<int> on_grpc_statuses;   // gRPC codes of trailers-only answers (14 unavailable)
   double budget_percent = 20.0;        // retries at most this share of active requests...
   uint32_t min_retry_concurrency = 3;  // ...but always allow this many at once
 };
@@ -87,6 +102,13 @@ struct RetryPolicy {
 struct Timeouts {
   std::chrono::milliseconds request{15'000};  // whole upstream exchange (0: none)
   std::chrono::milliseconds idle{60'000};     // no bytes in either direction
+};
+
+// Upgraded connections (WebSocket) on a route: at most `max_connections` at once per worker
+// (0: no limit), closed after `idle` without a byte either way (0: the route's idle timeout).
+struct WebSocketPolicy {
+  uint32_t max_connections = 0;
+  std::chrono::milliseconds idle{0};
 };
 
 struct WeightedCluster {
@@ -107,7 +129,15 @@ struct Route {
   RetryPolicy retry;
   Timeouts timeouts;
   std::vector<filters::FilterFactoryPtr> filters;  // in order
+  // Overrides the target clusters' own protocol for this route's requests.
+  std::optional<UpstreamProtocol> upstream_protocol;
+  WebSocketPolicy websocket;
 };
+
+// The protocol `route`'s requests use to reach `cluster`.
+inline UpstreamProtocol EffectiveProtocol(const Route& route, const Cluster& cluster) {
+  return route.upstream_protocol.value_or(cluster.protocol);
+}
 
 struct ListenerTls {
   std::string cert_file;

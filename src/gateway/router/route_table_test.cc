@@ -126,6 +126,34 @@ TEST(ConfigTest, BuildsClustersForServicesAndInlineUpstreams) {
   EXPECT_EQ(shop.retry.on_statuses, std::vector<int>{503});
 }
 
+TEST(ConfigTest, ReadsUpstreamProtocolsGrpcRetriesAndWebSocketSettings) {
+  auto snap = ParseConfig(R"(
+services:
+  orders: {endpoints: ["127.0.0.1:9000"], upstream_protocol: h2, upstream_tls: {ca_file: ca.pem, server_name: orders.internal}}
+routes:
+  - {name: grpc, match: {prefix: /shop.Orders/}, service: orders, retry: {attempts: 2, on: [unavailable, 503, resource_exhausted]}}
+  - {name: h2c, match: {prefix: /h2c}, upstreams: ["127.0.0.1:9001"], upstream_protocol: h2c}
+  - {name: ws, match: {prefix: /ws}, upstreams: ["127.0.0.1:9002"], websocket: {max_connections: 7, idle_timeout_ms: 1500}}
+)",
+                          "routes.yaml", "/etc/berth");
+  ASSERT_TRUE(snap) << snap.error().message;
+  const Cluster& orders = *(*snap)->clusters.at("orders");
+  EXPECT_EQ(orders.protocol, UpstreamProtocol::kH2);
+  EXPECT_EQ(orders.tls.ca_file, "/etc/berth/ca.pem");  // relative to the file
+  EXPECT_EQ(orders.tls.server_name, "orders.internal");
+  const Route& grpc = *(*snap)->routes[0];
+  EXPECT_EQ(grpc.retry.on_grpc_statuses, (std::vector<int>{14, 8}));
+  EXPECT_EQ(grpc.retry.on_statuses, std::vector<int>{503});
+  EXPECT_FALSE(grpc.upstream_protocol);  // the service's protocol applies
+  EXPECT_EQ(EffectiveProtocol(grpc, orders), UpstreamProtocol::kH2);
+  const Route& h2c = *(*snap)->routes[1];
+  EXPECT_EQ(h2c.upstream_protocol, UpstreamProtocol::kH2c);
+  EXPECT_EQ((*snap)->clusters.at("h2c#0")->protocol, UpstreamProtocol::kH2c);
+  const Route& ws = *(*snap)->routes[2];
+  EXPECT_EQ(ws.websocket.max_connections, 7u);
+  EXPECT_EQ(ws.websocket.idle, std::chrono::milliseconds(1500));
+}
+
 TEST(ConfigTest, AcceptsJson) {
   auto snap = ParseConfig(R"({"routes": [{"name": "a", "upstreams": ["127.0.0.1:1"]}]})");
   ASSERT_TRUE(snap) << snap.error().message;
@@ -221,7 +249,17 @@ INSTANTIATE_TEST_SUITE_P(
                 "tags and port select registry instances"},
         BadCase{"routes: {name: a}", "routes: must be a list"},
         BadCase{"routes: [", "routes.yaml:1:1: invalid YAML: end of sequence flow not found"},
-        BadCase{"", "empty configuration"}));
+        BadCase{"", "empty configuration"},
+        BadCase{"routes: [{name: a, upstreams: [\"127.0.0.1:1\"], upstream_protocol: h3}]",
+                "routes[0].upstream_protocol: must be one of http1, h2 or h2c"},
+        BadCase{"routes: [{name: a, upstreams: [\"127.0.0.1:1\"], retry: {on: [unavailabel]}}]",
+                "a gRPC status name"},
+        BadCase{"routes: [{name: a, upstreams: [\"127.0.0.1:1\"], retry: {on: [ok]}}]",
+                "a gRPC status name"},
+        BadCase{"routes: [{name: a, upstreams: [\"127.0.0.1:1\"], websocket: {max_conns: 1}}]",
+                "websocket.max_conns: unknown field"},
+        BadCase{"routes: [{name: a, upstreams: [\"127.0.0.1:1\"], upstream_tls: {ca_file: \"\"}}]",
+                "upstream_tls.ca_file"}));
 
 }  // namespace
 }  // namespace berth::gateway::router

@@ -228,7 +228,8 @@ asio::awaitable<BodyPump::Response> BodyPump::ForwardResponse(tcp::socket& up, h
 }
 
 template <typename From, typename To>
-asio::awaitable<void> BodyPump::Copy(From& from, To& to, IoBuffer& buffer, tcp::socket& up) {
+asio::awaitable<void> BodyPump::Copy(From& from, To& to, IoBuffer& buffer, tcp::socket& up,
+                                     std::chrono::milliseconds idle) {
   asio::error_code ec;
   down_.EnsureBuffer(buffer);
   buffer.begin = buffer.end = 0;
@@ -238,13 +239,14 @@ asio::awaitable<void> BodyPump::Copy(From& from, To& to, IoBuffer& buffer, tcp::
     if (ec || n == 0) break;
     co_await asio::async_write(to, asio::buffer(buffer.data.get(), n), kNoThrow(ec));
     if (ec) break;
+    down_.SetPhase(Downstream::Phase::kStreaming, idle);  // a byte moved: the idle clock restarts
   }
   // One side ended: end both directions so the other copy finishes too.
   down_.socket().shutdown(tcp::socket::shutdown_both, ec);
   up.shutdown(tcp::socket::shutdown_both, ec);
 }
 
-asio::awaitable<void> BodyPump::Tunnel(tcp::socket& up) {
+asio::awaitable<void> BodyPump::Tunnel(tcp::socket& up, std::chrono::milliseconds idle) {
   // The 101 head went out; what followed it is already the new protocol.
   asio::error_code ec;
   IoBuffer& in = down_.in();
@@ -258,14 +260,16 @@ asio::awaitable<void> BodyPump::Tunnel(tcp::socket& up) {
     in.Consume(in.size());
   }
   if (ec) co_return;
-  down_.SetPhase(Downstream::Phase::kNone, std::chrono::milliseconds(0));
+  // kStreaming: the idle deadline closes the connection (and the watched upstream socket).
+  down_.SetPhase(Downstream::Phase::kStreaming, idle);
   down_.EnsureBuffer(in);
   using namespace asio::experimental::awaitable_operators;
   if (auto* tls = down_.tls()) {
-    co_await (Copy(*tls, up, in, up) && Copy(up, *tls, uin, up));
+    co_await (Copy(*tls, up, in, up, idle) && Copy(up, *tls, uin, up, idle));
   } else {
-    co_await (Copy(down_.socket(), up, in, up) && Copy(up, down_.socket(), uin, up));
+    co_await (Copy(down_.socket(), up, in, up, idle) && Copy(up, down_.socket(), uin, up, idle));
   }
+  down_.SetPhase(Downstream::Phase::kNone, std::chrono::milliseconds(0));
 }
 
 }  // namespace berth::gateway::server

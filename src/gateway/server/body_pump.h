@@ -74,7 +74,8 @@ class BodyPump {
                                             RetryState& retry);
 
   // After kUpgraded: bytes both ways until either side ends; then both are shut down.
-  asio::awaitable<void> Tunnel(asio::ip::tcp::socket& up);
+  // After `idle` without a byte either way (0: never) the connection is closed.
+  asio::awaitable<void> Tunnel(asio::ip::tcp::socket& up, std::chrono::milliseconds idle);
 
  private:
   // Marks what SendNow/async_write sent: the head once, and the fed body bytes.
@@ -85,7 +86,8 @@ class BodyPump {
   // Builds the client's head from the upstream's (into the head string).
   void OnResponseHead(const http::MessageHead& rh, Response& r);
   template <typename From, typename To>
-  asio::awaitable<void> Copy(From& from, To& to, IoBuffer& buffer, asio::ip::tcp::socket& up);
+  asio::awaitable<void> Copy(From& from, To& to, IoBuffer& buffer, asio::ip::tcp::socket& up,
+                             std::chrono::milliseconds idle);
 
   Downstream& down_;
   Exchange& ex_;

@@ -12,6 +12,8 @@
 namespace berth::gateway::server {
 namespace {
 
+using namespace std::chrono_literals;
+
 using testing::Peer;
 using testing::TestConnection;
 using testing::WorkerLoop;
@@ -49,6 +51,7 @@ class BodyPumpTest : public ::testing::Test {
     retry_.emplace(ex_.route->retry, load_, stats_, true, false);
     return loop_.Spawn(pump_->ForwardResponse(*up_, parser_, *retry_));
   }
+  std::string Upgrade(std::string_view after);
 
   WorkerLoop loop_;
   Peer client_;
@@ -255,21 +258,27 @@ TEST_F(BodyPumpTest, SlowClientHoldsTheUpstreamBack) {
   EXPECT_GT(received, kBody);  // head and body
 }
 
-TEST_F(BodyPumpTest, UpgradeBecomesATunnelBothWays) {
+// An upgrade request forwarded and answered 101 (`after` follows the 101's head at once);
+// what the client received.
+std::string BodyPumpTest::Upgrade(std::string_view after) {
   Receive("GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
-  ASSERT_EQ(pump_->SendRequestNow(*up_), Send::kDone);
+  EXPECT_EQ(pump_->SendRequestNow(*up_), Send::kDone);
   upstream_.Receive();
   retry_.emplace(ex_.route->retry, load_, stats_, true, false);
   auto r = loop_.Spawn(pump_->ForwardResponse(*up_, parser_, *retry_));
-  ASSERT_TRUE(upstream_.Send(
-      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\nhi"));
+  EXPECT_TRUE(upstream_.Send(
+      "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n" +
+      std::string(after)));
   loop_.RunUntilIdle();
-  ASSERT_TRUE(*r);
-  EXPECT_EQ((*r)->end, End::kUpgraded);
+  EXPECT_TRUE(*r && (*r)->end == End::kUpgraded);
+  return client_.Receive();
+}
+
+TEST_F(BodyPumpTest, UpgradeBecomesATunnelBothWays) {
   EXPECT_EQ(
-      client_.Receive(),
+      Upgrade("hi"),
       "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
-  auto done = loop_.Spawn(pump_->Tunnel(*up_));
+  auto done = loop_.Spawn(pump_->Tunnel(*up_, 0ms));
   loop_.RunUntilIdle();
   EXPECT_EQ(client_.Receive(), "hi");  // bytes that came with the 101
   ASSERT_TRUE(client_.Send("ping"));
@@ -283,6 +292,30 @@ TEST_F(BodyPumpTest, UpgradeBecomesATunnelBothWays) {
   loop_.RunUntilIdle();
   EXPECT_TRUE(*done);
   EXPECT_TRUE(client_.Closed());
+}
+
+TEST_F(BodyPumpTest, TunnelIdleForItsTimeoutIsClosedAndEachByteRestartsTheClock) {
+  ASSERT_TRUE(Upgrade("").starts_with("HTTP/1.1 101"));
+  conn_->down().WatchUpstream(&*up_);
+  auto done = loop_.Spawn(pump_->Tunnel(*up_, 30s));
+  loop_.RunUntilIdle();
+  loop_.Advance(29s);
+  EXPECT_FALSE(*done);
+  ASSERT_TRUE(client_.Send("ping"));  // a byte from the client: 30 s more
+  loop_.RunUntilIdle();
+  EXPECT_EQ(upstream_.Receive(), "ping");
+  loop_.Advance(29s);
+  EXPECT_FALSE(*done);
+  ASSERT_TRUE(upstream_.Send("pong"));  // and one from the upstream
+  loop_.RunUntilIdle();
+  EXPECT_EQ(client_.Receive(), "pong");
+  loop_.Advance(29s);
+  EXPECT_FALSE(*done);
+  EXPECT_FALSE(client_.Closed());
+  loop_.Advance(2s);  // 31 s without a byte
+  EXPECT_TRUE(*done);
+  EXPECT_TRUE(client_.Closed());
+  EXPECT_TRUE(upstream_.Closed());
 }
 
 }  // namespace

@@ -6,9 +6,12 @@
 // Thread-safety: none; everything here belongs to one worker thread.
 #pragma once
 
+#include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
 #include <asio/steady_timer.hpp>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +27,7 @@
 namespace berth::gateway::server {
 
 class ClusterManager;
+class Http2Upstream;
 
 // An upstream host with its pool of idle keep-alive connections.
 class PooledHost : public lb::Host {
@@ -39,6 +43,8 @@ class PooledHost : public lb::Host {
     return true;
   }
   std::vector<asio::ip::tcp::socket> idle;  // most recently used last
+  // HTTP/2 connections to this host (each carries many requests at once).
+  std::vector<std::shared_ptr<Http2Upstream>> h2;
 
  private:
   asio::ip::tcp::endpoint endpoint_;
@@ -79,6 +85,10 @@ class WorkerCluster {
   // Accounts a connection that was closed.
   void ConnectionClosed();
   void WakeOneWaiter();
+  // The client TLS context for an `h2` cluster (made on first use; nullptr when its CA file
+  // cannot be read: tls_error() says why).
+  asio::ssl::context* UpstreamTlsContext();
+  const std::string& tls_error() const { return tls_error_; }
 
  private:
   std::shared_ptr<const router::Cluster> config_;
@@ -88,6 +98,8 @@ class WorkerCluster {
   std::unique_ptr<lb::LoadBalancer> lb_;
   ClusterStats* stats_;
   std::shared_ptr<ClusterLoad> load_;
+  std::unique_ptr<asio::ssl::context> tls_;
+  std::string tls_error_;
 };
 
 class ClusterManager {
@@ -99,16 +111,35 @@ class ClusterManager {
   void Update(const router::Snapshot& snapshot);
   // The live cluster, or nullptr when the snapshot has none by that name.
   std::shared_ptr<WorkerCluster> Get(const std::string& name) const;
-  // Closes every idle pooled connection (drain, stop).
+  // Closes every idle pooled connection (drain, stop), and the HTTP/2 connections of hosts
+  // that left every cluster.
   void CloseIdle();
 
  private:
+  // Hosts of the current clusters that none of `next` keeps: their pools are retired.
+  void RetireDroppedHosts(
+      const std::unordered_map<std::string, std::shared_ptr<WorkerCluster>>& next);
+
   lb::Random& random_;
   const Clock& clock_;
   WorkerStats& stats_;
   std::unordered_map<std::string, std::shared_ptr<WorkerCluster>> clusters_;
   std::unordered_map<std::string, std::shared_ptr<ClusterLoad>> loads_;  // never shrinks
+  // Dropped hosts whose HTTP/2 connections still finish streams (kept alive by them).
+  std::vector<std::weak_ptr<PooledHost>> retired_;
 };
+
+// A connection to `host` of `cluster` for one request: an idle pooled one if the host has one
+// (`reused`), else a new one within the cluster's max_connections, waiting up to its connect
+// timeout for a slot (kOverflow when none frees, or when max_pending_requests wait already).
+// `watch` is told the socket while it connects (so a request timeout can close it) and
+// nullptr after; `cancelled` says the request was abandoned meanwhile (kCancelled).
+enum class ConnectResult { kOk, kOverflow, kFailed, kCancelled };
+asio::awaitable<ConnectResult> OpenConnection(
+    asio::io_context& io, WorkerCluster& cluster, PooledHost& host,
+    std::optional<asio::ip::tcp::socket>& conn, bool& reused,
+    const std::function<void(asio::ip::tcp::socket*)>& watch,
+    const std::function<bool()>& cancelled);
 
 // Parses "1.2.3.4:80" / "[::1]:80" into an endpoint (port 0 only for listeners).
 std::optional<asio::ip::tcp::endpoint> ParseEndpoint(const std::string& address,

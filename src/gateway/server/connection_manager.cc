@@ -11,6 +11,7 @@
 #include "gateway/filters/filter.h"
 #include "gateway/server/access_log.h"
 #include "gateway/server/ready_wait.h"
+#include "gateway/server/routing.h"
 #include "gateway/server/upstream_request.h"
 #include "gateway/server/worker.h"
 
@@ -71,11 +72,23 @@ void ConnectionManager::WaitForRequest(bool after_request, Clock::TimePoint dead
 }
 
 void ConnectionManager::CloseIfIdle() {
+  if (h2_) {
+    h2_->Drain();  // GOAWAY; the open streams finish
+    return;
+  }
   if (down_.phase() == Phase::kIdle || down_.phase() == Phase::kIdleHot) Close();
 }
 
 void ConnectionManager::OnTimer() {
   if (down_.closed() || down_.phase() == Phase::kNone) return;
+  if (h2_) {
+    if (down_.phase() == Phase::kIdle) {
+      h2_->OnIdleTimeout();
+    } else {
+      down_.OnTimeout();
+    }
+    return;
+  }
   if (down_.phase() == Phase::kIdleHot) {
     if (worker_.clock().Now() >= idle_deadline_) {
       Close();  // the idle timeout
@@ -100,6 +113,13 @@ asio::awaitable<void> ConnectionManager::Serve(std::shared_ptr<ConnectionManager
       Close();
       co_return;
     }
+    const unsigned char* alpn = nullptr;
+    unsigned int alpn_len = 0;
+    SSL_get0_alpn_selected(down_.tls()->native_handle(), &alpn, &alpn_len);
+    if (std::string_view(reinterpret_cast<const char*>(alpn), alpn_len) == "h2") {
+      co_await ServeHttp2(std::move(self));
+      co_return;
+    }
   }
   while (!down_.closed()) {
     // Usually the whole head is there at once: parsed without ReadHead's coroutine frame.
@@ -111,6 +131,10 @@ asio::awaitable<void> ConnectionManager::Serve(std::shared_ptr<ConnectionManager
     }
     if (r == HeadResult::kMore) r = co_await ReadHead(readable);
     readable = false;
+    if (r == HeadResult::kHttp2) {
+      co_await ServeHttp2(std::move(self));
+      co_return;
+    }
     if (r == HeadResult::kIdle) {
       // Keep-alive between requests: give the buffers back and wait for the next request
       // here, for up to kHotIdle (a busy connection keeps its coroutine); after that, the
@@ -150,7 +174,7 @@ asio::awaitable<void> ConnectionManager::Serve(std::shared_ptr<ConnectionManager
         keep = co_await Reply(&ex, ex.reply_status, ex.reply_body,
                               ex.reply_headers ? *ex.reply_headers : kNoHeaders, ex.reply_close);
       }
-      Finish(ex);
+      RecordExchange(worker_, ex, down_.client_ip());
       keep = keep && !down_.closed();
     }
     if (!keep || worker_.draining()) break;
@@ -158,26 +182,49 @@ asio::awaitable<void> ConnectionManager::Serve(std::shared_ptr<ConnectionManager
   Close();
 }
 
+int ConnectionManager::Http2Preface() const {
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const IoBuffer& in = down_.in();
+  if (!in.data || in.empty()) return 0;
+  const std::string_view got = in.view().substr(0, kPreface.size());
+  if (!kPreface.starts_with(got)) return 0;
+  return got.size() == kPreface.size() ? 1 : -1;
+}
+
+asio::awaitable<void> ConnectionManager::ServeHttp2(std::shared_ptr<ConnectionManager> self) {
+  worker_.stats().downstream_http2.Inc();
+  h2_ = std::make_unique<Http2Connection>(down_, worker_.options().http2);
+  co_await h2_->Serve(self);  // (self: this lives until the end of this coroutine too)
+  Close();
+}
+
 ConnectionManager::HeadResult ConnectionManager::ReadHeadNow(bool& readable) {
   IoBuffer& in = down_.in();
   for (;;) {
     if (down_.closed()) return HeadResult::kEnd;
-    http::Parser& parser = down_.parser();
-    auto step = parser.Feed(in.data ? in.view() : std::string_view());
-    if (!step) {
-      bad_ = std::move(step.error());
-      return HeadResult::kBad;
-    }
-    if (in.data) in.Consume(step->consumed);
-    if (step->event == http::ParseEvent::kHead) {
-      down_.SetPhase(Phase::kNone, 0ms);
-      return HeadResult::kHead;
-    }
-    // kNeedMore: every byte consumed. As ReadHead, without waiting.
-    const bool between_requests = parser.idle();
-    if (between_requests && !readable) {
-      if (worker_.draining()) return HeadResult::kEnd;
-      if (!down_.tls()) return HeadResult::kIdle;
+    // The first bytes of a connection may be HTTP/2's preface (prior knowledge): checked
+    // before the parser takes them.
+    const int preface = served_ || !worker_.options().http2_enabled ? 0 : Http2Preface();
+    if (preface == 1) return HeadResult::kHttp2;
+    if (preface == 0) {
+      http::Parser& parser = down_.parser();
+      auto step = parser.Feed(in.data ? in.view() : std::string_view());
+      if (!step) {
+        bad_ = std::move(step.error());
+        return HeadResult::kBad;
+      }
+      if (in.data) in.Consume(step->consumed);
+      if (step->event == http::ParseEvent::kHead) {
+        served_ = true;
+        down_.SetPhase(Phase::kNone, 0ms);
+        return HeadResult::kHead;
+      }
+      // kNeedMore: every byte consumed. As ReadHead, without waiting.
+      const bool between_requests = parser.idle();
+      if (between_requests && !readable) {
+        if (worker_.draining()) return HeadResult::kEnd;
+        if (!down_.tls()) return HeadResult::kIdle;
+      }
     }
     if (!readable || down_.tls()) return HeadResult::kMore;
     readable = false;
@@ -201,20 +248,25 @@ asio::awaitable<ConnectionManager::HeadResult> ConnectionManager::ReadHead(bool 
   asio::error_code ec;
   for (;;) {
     if (down_.closed()) co_return HeadResult::kEnd;
+    const int preface = served_ || !worker_.options().http2_enabled ? 0 : Http2Preface();
+    if (preface == 1) co_return HeadResult::kHttp2;
     http::Parser& parser = down_.parser();
-    auto step = parser.Feed(in.data ? in.view() : std::string_view());
-    if (!step) {
-      worker_.stats().bad_requests.Inc();
-      co_await Reply(nullptr, step.error().status, step.error().message + "\n", kNoHeaders, true);
-      co_return HeadResult::kEnd;
+    if (preface == 0) {
+      auto step = parser.Feed(in.data ? in.view() : std::string_view());
+      if (!step) {
+        worker_.stats().bad_requests.Inc();
+        co_await Reply(nullptr, step.error().status, step.error().message + "\n", kNoHeaders, true);
+        co_return HeadResult::kEnd;
+      }
+      if (in.data) in.Consume(step->consumed);
+      if (step->event == http::ParseEvent::kHead) {
+        served_ = true;
+        down_.SetPhase(Phase::kNone, 0ms);
+        co_return HeadResult::kHead;
+      }
     }
-    if (in.data) in.Consume(step->consumed);
-    if (step->event == http::ParseEvent::kHead) {
-      down_.SetPhase(Phase::kNone, 0ms);
-      co_return HeadResult::kHead;
-    }
-    // kNeedMore: every byte consumed; read more.
-    const bool between_requests = parser.idle();  // no byte of the next request yet
+    // kNeedMore (or part of the HTTP/2 preface): every byte consumed; read more.
+    const bool between_requests = preface == 0 && parser.idle();  // no byte of the next one
     if (between_requests && !readable) {
       if (worker_.draining()) co_return HeadResult::kEnd;
       // Plain TCP waits bufferless (the caller); TLS may hold decrypted bytes: it reads.
@@ -293,124 +345,23 @@ asio::awaitable<bool> ConnectionManager::HandleAdmin() {
   co_return co_await Reply(&ex, 404, "not found\n", kNoHeaders, false);
 }
 
-void ConnectionManager::ReadRequest(Exchange& ex, const http::MessageHead& head) {
-  ex.start = worker_.clock().Now();
-  ex.method = head.method;
-  ex.target = head.target;
-  ex.has_body = head.framing != http::BodyFraming::kNone;
-  ex.keep_alive = head.keep_alive;
-  // Host, lowercased, port removed.
-  if (auto h = head.Get("host")) {
-    std::string_view host = *h;
-    if (!host.empty() && host.front() == '[') {
-      host = host.substr(0, host.find(']') + 1);
-    } else if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
-      host = host.substr(0, colon);
-    }
-    ex.host.assign(host);
-    for (auto& c : ex.host) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII, no locale call
-    }
-  }
-  // Origin-form target; absolute-form ("http://h/p") is reduced to its path.
-  if (ex.target.starts_with("http://") || ex.target.starts_with("https://")) {
-    auto rest = ex.target.substr(ex.target.find("//") + 2);
-    auto slash = rest.find('/');
-    ex.target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
-  }
-  ex.path = ex.target.substr(0, ex.target.find('?'));
-  if (auto id = head.Get("x-request-id"); id && ValidRequestId(*id)) {
-    ex.request_id = *id;
-  } else {
-    const uint64_t a = worker_.random().Next(), b = worker_.random().Next();
-    FormatRequestId(ex.request_id_buf, a, b);
-    ex.request_id = std::string_view(ex.request_id_buf, sizeof(ex.request_id_buf));
-  }
-}
-
 bool ConnectionManager::Prepare(Exchange& ex) {
   const auto& head = down_.parser().head();
   worker_.stats().downstream_requests.Inc();
-  ReadRequest(ex, head);
-  ex.table = worker_.routes();
-  if (!ex.table) {
-    ex.SetReply(503, "no route configuration\n", false);
-    return false;
-  }
-  if (head.method == "CONNECT") {
-    ex.SetReply(501, "CONNECT is not supported\n", true);
-    return false;
-  }
-  router::MatchInput in{ex.host, ex.method, ex.path,
-                        [&head](std::string_view n) { return head.Get(n); }};
-  ex.route = ex.table->Match(in);
-  if (ex.route == nullptr) {
-    worker_.stats().no_route.Inc();
-    ex.SetReply(404, "no route\n", false);
-    return false;
-  }
-  ex.route_stats = worker_.RouteStatsFor(ex.route);
-  return ex.route->filters.empty() || RunFilters(ex, head);
-}
-
-bool ConnectionManager::RunFilters(Exchange& ex, const http::MessageHead& head) {
-  std::vector<filters::HeaderRef> refs;
-  refs.reserve(head.headers.size());
-  for (const auto& h : head.headers) refs.push_back({h.name, h.value});
-  filters::RequestContext ctx;
-  ctx.method = ex.method;
-  ctx.path = ex.path;
-  ctx.host = ex.host;
-  ctx.client_ip = down_.client_ip();
-  ctx.headers = &refs;
-  ctx.clock = &worker_.clock();
-  bool stopped = false;
-  for (const auto& factory : ex.route->filters) {
-    if (factory->Create()->OnRequest(ctx) == filters::FilterStatus::kStop) {
-      stopped = true;
-      break;
-    }
-  }
-  ex.add_request_headers = std::move(ctx.add_request_headers);
-  // CORS headers decided before a later filter stopped still apply.
-  ex.add_response_headers = std::move(ctx.add_response_headers);
-  if (!stopped) return true;
-  if (ctx.stopped_by == "rate_limit") ex.route_stats->rate_limited.Inc();
-  if (ctx.stopped_by == "jwt" || ctx.stopped_by == "api_key") ex.route_stats->auth_denied.Inc();
-  ex.flags = std::string(ctx.stopped_by);
-  ex.reply_body_owned = std::move(ctx.reply_body);
-  ex.reply_headers_owned = std::move(ctx.reply_headers);
-  ex.SetReply(ctx.reply_status, ex.reply_body_owned, false, &ex.reply_headers_owned);
-  return false;
-}
-
-void ConnectionManager::Finish(Exchange& ex) {
-  const double ms =
-      std::chrono::duration<double, std::milli>(worker_.clock().Now() - ex.start).count();
-  if (ex.route_stats != nullptr) {
-    ex.route_stats->requests.Inc();
-    ex.route_stats->status_class[std::clamp(ex.status / 100, 1, 5)].Inc();
-    ex.route_stats->latency.Observe(ms);
-  }
-  if (ex.cluster) ex.cluster->stats().latency.Observe(ms);
-  if (AccessLog* log = worker_.access_log(); log != nullptr && log->enabled()) {
-    AccessRecord r;
-    r.wall_ms = worker_.clock().WallMillis();
-    r.route = ex.route ? std::string_view(ex.route->name) : std::string_view();
-    r.cluster = ex.cluster ? std::string_view(ex.cluster->config().name) : std::string_view();
-    r.upstream = ex.upstream;
-    r.method = ex.method;
-    r.path = ex.target;
-    r.request_id = ex.request_id;
-    r.client = down_.client_ip();
-    r.status = ex.status;
-    r.bytes_in = ex.bytes_in;
-    r.bytes_out = ex.bytes_out;
-    r.duration_ms = ms;
-    r.attempts = ex.attempts;
-    r.flags = ex.flags;
-    log->Write(r);
-  }
+  ex.start = worker_.clock().Now();
+  ex.method = head.method;
+  ex.has_body = head.framing != http::BodyFraming::kNone;
+  ex.keep_alive = head.keep_alive;
+  if (auto h = head.Get("host")) SetHost(ex, *h);
+  SetTarget(ex, head.target);
+  SetRequestId(ex, head.Get("x-request-id"), worker_.random());
+  return RouteExchange(
+      worker_, ex, [&head](std::string_view n) { return head.Get(n); },
+      [&head](std::vector<filters::HeaderRef>& refs) {
+        refs.reserve(head.headers.size());
+        for (const auto& h : head.headers) refs.push_back({h.name, h.value});
+      },
+      down_.client_ip());
 }
 
 }  // namespace berth::gateway::server

@@ -24,6 +24,7 @@
 #include "core/http/parser.h"
 #include "gateway/server/downstream.h"
 #include "gateway/server/exchange.h"
+#include "gateway/server/http2_connection.h"
 #include "gateway/server/worker.h"
 
 namespace berth::gateway::server {
@@ -54,7 +55,8 @@ class ConnectionManager final : public WorkerConnection,
   // kMore (ReadHeadNow only): ReadHead must read on; kBad (ReadHeadNow only): a malformed
   // head, the error in bad_; kIdle: nothing buffered and the client sent nothing more (plain
   // TCP only): the caller gives everything back and waits.
-  enum class HeadResult { kHead, kIdle, kEnd, kMore, kBad };
+  // kHttp2: the client sent HTTP/2's connection preface (prior knowledge, first request only).
+  enum class HeadResult { kHead, kIdle, kEnd, kMore, kBad, kHttp2 };
 
   // Waits (without a coroutine) until the client sends bytes, then runs Serve().
   // `after_request`: the connection just served one (its last read was short), so the wait
@@ -69,19 +71,20 @@ class ConnectionManager final : public WorkerConnection,
   // The request whose head was just parsed: host, target, request id, route, filters. True:
   // proxy it; false: answer it with the Exchange's reply (no route, a filter stopped it...).
   bool Prepare(Exchange& ex);
-  // Prepare's first part: the request's host, target and path, and its request id.
-  void ReadRequest(Exchange& ex, const http::MessageHead& head);
-  // The route's filters in order; false when one stopped the request (its reply is set).
-  bool RunFilters(Exchange& ex, const http::MessageHead& head);
-  // After the exchange: stats and the access log line.
-  void Finish(Exchange& ex);
   asio::awaitable<bool> HandleAdmin();
   // Sends a local reply; the connection closes after it when `close` or a body is unread.
   asio::awaitable<bool> Reply(Exchange* ex, int status, std::string_view body,
                               const HeaderList& headers, bool close);
 
+  // 1: down_.in() starts with the HTTP/2 preface; 0: it does not; -1: too few bytes to tell.
+  int Http2Preface() const;
+  // Serves the rest of the connection as HTTP/2.
+  asio::awaitable<void> ServeHttp2(std::shared_ptr<ConnectionManager> self);
+
   Worker& worker_;
   Downstream down_;
+  std::unique_ptr<Http2Connection> h2_;  // once the connection speaks HTTP/2
+  bool served_ = false;                  // a request was read: no HTTP/2 preface any more
   http::ParseError bad_;            // ReadHeadNow's kBad
   Clock::TimePoint idle_deadline_;  // of the keep-alive wait in kIdleHot
   const bool admin_;

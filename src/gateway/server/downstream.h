@@ -54,6 +54,7 @@ class Downstream {
   // Client bytes read and not yet consumed (the parser consumes heads; bodies are consumed
   // when forwarded).
   IoBuffer& in() { return in_; }
+  const IoBuffer& in() const { return in_; }
   // The upstream's response bytes (a second buffer, or in_'s when the request is done).
   IoBuffer& upstream_in() { return upstream_in_; }
   // Gives `b` a buffer from the worker's pool when it has none.

@@ -47,6 +47,8 @@ struct Exchange {
   size_t fed = 0;                 // body bytes at the front of the read buffer parsed, not sent
   bool body_written = false;      // some body bytes went to an upstream: no replay
   std::string flags;              // "UH", "UF", "UT", ... or the filter that answered
+  bool grpc = false;              // a gRPC call (content-type application/grpc...)
+  int grpc_status = -1;           // its grpc-status, when the answer had one
 
   // A reply of the gateway's own (no route, a filter stopped the request, no upstream could
   // answer): sent by the connection manager.

@@ -2,18 +2,22 @@
 
 #include <algorithm>
 
+#include "gateway/grpc_status.h"
 #include "gateway/server/cluster_manager.h"
 #include "gateway/server/stats.h"
 
 namespace berth::gateway::server {
 
 RetryState::RetryState(const router::RetryPolicy& policy, ClusterLoad& load, ClusterStats& stats,
-                       bool idempotent, bool has_body)
+                       bool idempotent, bool has_body, bool grpc)
     : policy_(policy),
       load_(load),
       stats_(stats),
       idempotent_(idempotent),
       has_body_(has_body),
+      grpc_unavailable_(grpc &&
+                        std::find(policy.on_grpc_statuses.begin(), policy.on_grpc_statuses.end(),
+                                  kGrpcUnavailable) != policy.on_grpc_statuses.end()),
       retries_left_(policy.attempts) {}
 
 RetryState::~RetryState() {
@@ -36,7 +40,9 @@ bool RetryState::Take() {
   return true;
 }
 
-bool RetryState::RetryOnConnectFailure() { return policy_.on_connect_failure && Take(); }
+bool RetryState::RetryOnConnectFailure() {
+  return (policy_.on_connect_failure || grpc_unavailable_) && Take();
+}
 
 bool RetryState::RetryOnStatus(int status) {
   if (status < 500 || !idempotent_ || has_body_) return false;
@@ -47,7 +53,15 @@ bool RetryState::RetryOnStatus(int status) {
   return Take();
 }
 
-bool RetryState::RetryOnReset() { return RetryOnStatus(502); }
+bool RetryState::RetryOnReset() { return grpc_unavailable_ ? Take() : RetryOnStatus(502); }
+
+bool RetryState::RetryOnGrpcStatus(int code) {
+  if (std::find(policy_.on_grpc_statuses.begin(), policy_.on_grpc_statuses.end(), code) ==
+      policy_.on_grpc_statuses.end()) {
+    return false;
+  }
+  return Take();
+}
 
 bool RetryState::RetryStaleConnection(bool body_sent, bool idempotent_only) {
   if (body_sent || stale_retry_used_) return false;

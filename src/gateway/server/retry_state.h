@@ -8,7 +8,9 @@
 // Rules: a connect failure is retried for any method (nothing was sent); a status listed in
 // `on` only for an idempotent request without a body; a reset before the answer like a 502;
 // a pooled keep-alive connection found closed before any byte of the body went out is tried
-// once more on a fresh connection without using a retry.
+// once more on a fresh connection without using a retry. For a gRPC call (whose body the
+// stream proxy keeps for replays) the listed gRPC codes are retried, and "unavailable" also
+// covers connect failures and resets: that is what UNAVAILABLE means to a gRPC client.
 // Thread-safety: one worker thread.
 #pragma once
 
@@ -25,7 +27,7 @@ class RetryState {
  public:
   // `policy` (the route's), `load` and `stats` (the cluster's) outlive the request.
   RetryState(const router::RetryPolicy& policy, ClusterLoad& load, ClusterStats& stats,
-             bool idempotent, bool has_body);
+             bool idempotent, bool has_body, bool grpc = false);
   ~RetryState();
   RetryState(const RetryState&) = delete;
   RetryState& operator=(const RetryState&) = delete;
@@ -36,6 +38,9 @@ class RetryState {
   bool RetryOnStatus(int status);
   // The upstream closed or failed before its answer's head.
   bool RetryOnReset();
+  // A gRPC answer without body (trailers-only) carried `code` (the caller checked that the
+  // request body can be replayed: gRPC calls are retried whatever their method).
+  bool RetryOnGrpcStatus(int code);
   // A pooled keep-alive connection turned out closed (`body_sent`: some request body bytes
   // were sent on it already, so the request cannot be replayed). `idempotent_only`: a reset
   // after the head went out, where only an idempotent or bodiless request may be replayed.
@@ -52,6 +57,7 @@ class RetryState {
   ClusterStats& stats_;
   const bool idempotent_;
   const bool has_body_;
+  const bool grpc_unavailable_;  // a gRPC call on a route that retries "unavailable"
   uint32_t retries_left_;
   bool holds_budget_ = false;  // load_.active_retries counts this request
   bool stale_retry_used_ = false;

@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include "gateway/grpc_status.h"
+
 namespace berth::gateway::server {
 
 void Histogram::Observe(double ms) {
@@ -26,6 +28,22 @@ ClusterStats* WorkerStats::Cluster(const std::string& name) {
   return p.get();
 }
 
+GrpcMethodStats* WorkerStats::Grpc(const std::string& route, std::string_view method, bool* other) {
+  std::lock_guard lock(mu);
+  auto& methods = grpc[route];
+  auto it = methods.find(std::string(method));
+  *other = false;
+  if (it == methods.end()) {
+    if (methods.size() >= kMaxGrpcMethodsPerRoute) {
+      method = "other";
+      *other = true;
+    }
+    it = methods.try_emplace(std::string(method)).first;
+    if (!it->second) it->second = std::make_unique<GrpcMethodStats>();
+  }
+  return it->second.get();
+}
+
 namespace {
 
 std::string Escape(const std::string& s) {
@@ -43,8 +61,29 @@ std::string Escape(const std::string& s) {
 
 }  // namespace
 
-std::string RenderPrometheus(const std::vector<WorkerStats*>& workers) {
-  std::string out;
+namespace {
+
+// A histogram's lines for one label set (`labels` like `route="a"`), summing `parts`.
+template <typename T, typename Get>
+void AppendHistogram(std::string& out, std::string_view name, const std::string& labels,
+                     const std::vector<T*>& parts, Get histogram) {
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= Histogram::kBounds.size(); ++i) {
+    for (auto* p : parts) cumulative += histogram(*p).buckets[i].value();
+    std::string le =
+        i < Histogram::kBounds.size() ? fmt::format("{}", Histogram::kBounds[i]) : "+Inf";
+    out += fmt::format("{}_bucket{{{},le=\"{}\"}} {}\n", name, labels, le, cumulative);
+  }
+  uint64_t sum_us = 0, count = 0;
+  for (auto* p : parts) {
+    sum_us += histogram(*p).sum_us.value();
+    count += histogram(*p).count.value();
+  }
+  out += fmt::format("{}_sum{{{}}} {:.3f}\n", name, labels, sum_us / 1000.0);
+  out += fmt::format("{}_count{{{}}} {}\n", name, labels, count);
+}
+
+void RenderDownstream(std::string& out, const std::vector<WorkerStats*>& workers) {
   auto sum = [&](auto getter) {
     uint64_t v = 0;
     for (auto* w : workers) v += getter(*w);
@@ -63,15 +102,12 @@ std::string RenderPrometheus(const std::vector<WorkerStats*>& workers) {
          sum([](WorkerStats& w) { return w.bad_requests.value(); }));
   simple("berth_gateway_no_route_total", "Requests that matched no route.", "counter",
          sum([](WorkerStats& w) { return w.no_route.value(); }));
+  simple("berth_gateway_downstream_http2_connections_total",
+         "Client connections that spoke HTTP/2.", "counter",
+         sum([](WorkerStats& w) { return w.downstream_http2.value(); }));
+}
 
-  // Per route and per cluster: merge the workers' maps by name.
-  std::map<std::string, std::vector<RouteStats*>> routes;
-  std::map<std::string, std::vector<ClusterStats*>> clusters;
-  for (auto* w : workers) {
-    std::lock_guard lock(w->mu);
-    for (auto& [n, s] : w->routes) routes[n].push_back(s.get());
-    for (auto& [n, s] : w->clusters) clusters[n].push_back(s.get());
-  }
+void RenderRoutes(std::string& out, const std::map<std::string, std::vector<RouteStats*>>& routes) {
   auto rsum = [](const std::vector<RouteStats*>& v, auto f) {
     uint64_t t = 0;
     for (auto* s : v) t += f(*s);
@@ -105,19 +141,13 @@ std::string RenderPrometheus(const std::vector<WorkerStats*>& workers) {
       "# HELP berth_gateway_route_latency_ms Request duration in milliseconds.\n"
       "# TYPE berth_gateway_route_latency_ms histogram\n";
   for (auto& [n, v] : routes) {
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i <= Histogram::kBounds.size(); ++i) {
-      cumulative += rsum(v, [i](RouteStats& s) { return s.latency.buckets[i].value(); });
-      std::string le =
-          i < Histogram::kBounds.size() ? fmt::format("{}", Histogram::kBounds[i]) : "+Inf";
-      out += fmt::format("berth_gateway_route_latency_ms_bucket{{route=\"{}\",le=\"{}\"}} {}\n",
-                         Escape(n), le, cumulative);
-    }
-    out += fmt::format("berth_gateway_route_latency_ms_sum{{route=\"{}\"}} {:.3f}\n", Escape(n),
-                       rsum(v, [](RouteStats& s) { return s.latency.sum_us.value(); }) / 1000.0);
-    out += fmt::format("berth_gateway_route_latency_ms_count{{route=\"{}\"}} {}\n", Escape(n),
-                       rsum(v, [](RouteStats& s) { return s.latency.count.value(); }));
+    AppendHistogram(out, "berth_gateway_route_latency_ms", fmt::format("route=\"{}\"", Escape(n)),
+                    v, [](RouteStats& s) -> Histogram& { return s.latency; });
   }
+}
+
+void RenderClusters(std::string& out,
+                    const std::map<std::string, std::vector<ClusterStats*>>& clusters) {
   auto csum = [](const std::vector<ClusterStats*>& v, auto f) {
     uint64_t t = 0;
     for (auto* s : v) t += f(*s);
@@ -138,20 +168,9 @@ std::string RenderPrometheus(const std::vector<WorkerStats*>& workers) {
       "in milliseconds.\n"
       "# TYPE berth_gateway_upstream_latency_ms histogram\n";
   for (auto& [n, v] : clusters) {
-    uint64_t cumulative = 0;
-    for (size_t i = 0; i <= Histogram::kBounds.size(); ++i) {
-      cumulative += csum(v, [i](ClusterStats& s) { return s.latency.buckets[i].value(); });
-      std::string le =
-          i < Histogram::kBounds.size() ? fmt::format("{}", Histogram::kBounds[i]) : "+Inf";
-      out +=
-          fmt::format("berth_gateway_upstream_latency_ms_bucket{{upstream=\"{}\",le=\"{}\"}} {}\n",
-                      Escape(n), le, cumulative);
-    }
-    out +=
-        fmt::format("berth_gateway_upstream_latency_ms_sum{{upstream=\"{}\"}} {:.3f}\n", Escape(n),
-                    csum(v, [](ClusterStats& s) { return s.latency.sum_us.value(); }) / 1000.0);
-    out += fmt::format("berth_gateway_upstream_latency_ms_count{{upstream=\"{}\"}} {}\n", Escape(n),
-                       csum(v, [](ClusterStats& s) { return s.latency.count.value(); }));
+    AppendHistogram(out, "berth_gateway_upstream_latency_ms",
+                    fmt::format("upstream=\"{}\"", Escape(n)), v,
+                    [](ClusterStats& s) -> Histogram& { return s.latency; });
   }
   struct Named {
     const char* name;
@@ -175,6 +194,60 @@ std::string RenderPrometheus(const std::vector<WorkerStats*>& workers) {
                          Escape(n), csum(v, [&](ClusterStats& s) { return (s.*m.field).value(); }));
     }
   }
+}
+
+// gRPC calls per route, method and status code; their duration per route and method.
+void RenderGrpc(std::string& out, const std::vector<WorkerStats*>& workers) {
+  std::map<std::pair<std::string, std::string>, std::vector<GrpcMethodStats*>> methods;
+  for (auto* w : workers) {
+    std::lock_guard lock(w->mu);
+    for (auto& [route, m] : w->grpc) {
+      for (auto& [method, s] : m) methods[{route, method}].push_back(s.get());
+    }
+  }
+  out +=
+      "# HELP berth_gateway_grpc_requests_total gRPC calls per route, method and grpc-status.\n"
+      "# TYPE berth_gateway_grpc_requests_total counter\n";
+  for (auto& [key, v] : methods) {
+    for (size_t code = 0; code < v.front()->status.size(); ++code) {
+      uint64_t n = 0;
+      for (auto* s : v) n += s->status[code].value();
+      if (n == 0) continue;
+      out += fmt::format(
+          "berth_gateway_grpc_requests_total{{route=\"{}\",method=\"{}\",code=\"{}\"}} {}\n",
+          Escape(key.first), Escape(key.second),
+          code == GrpcMethodStats::kNoStatus ? std::string("none")
+                                             : std::string(GrpcStatusName(static_cast<int>(code))),
+          n);
+    }
+  }
+  out +=
+      "# HELP berth_gateway_grpc_latency_ms gRPC call duration in milliseconds.\n"
+      "# TYPE berth_gateway_grpc_latency_ms histogram\n";
+  for (auto& [key, v] : methods) {
+    AppendHistogram(
+        out, "berth_gateway_grpc_latency_ms",
+        fmt::format("route=\"{}\",method=\"{}\"", Escape(key.first), Escape(key.second)), v,
+        [](GrpcMethodStats& s) -> Histogram& { return s.latency; });
+  }
+}
+
+}  // namespace
+
+std::string RenderPrometheus(const std::vector<WorkerStats*>& workers) {
+  std::string out;
+  RenderDownstream(out, workers);
+  // Per route and per cluster: merge the workers' maps by name.
+  std::map<std::string, std::vector<RouteStats*>> routes;
+  std::map<std::string, std::vector<ClusterStats*>> clusters;
+  for (auto* w : workers) {
+    std::lock_guard lock(w->mu);
+    for (auto& [n, s] : w->routes) routes[n].push_back(s.get());
+    for (auto& [n, s] : w->clusters) clusters[n].push_back(s.get());
+  }
+  RenderRoutes(out, routes);
+  RenderClusters(out, clusters);
+  RenderGrpc(out, workers);
   return out;
 }
 

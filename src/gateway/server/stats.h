@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace berth::gateway::server {
@@ -70,20 +71,36 @@ struct ClusterStats {
   Counter connections_opened;
 };
 
+// One gRPC method on one route: calls by grpc-status, and their duration.
+struct GrpcMethodStats {
+  static constexpr size_t kNoStatus = 17;  // the call ended without a grpc-status
+  std::array<Counter, 18> status;          // 0-16 by code, then kNoStatus
+  Histogram latency;
+};
+
 struct WorkerStats {
+  // Distinct gRPC methods counted per route; calls to further ones count as method "other"
+  // (the path is the client's to choose: the series stay bounded).
+  static constexpr size_t kMaxGrpcMethodsPerRoute = 64;
+
   Counter downstream_connections;
   Gauge downstream_active;
   Counter downstream_requests;
+  Counter downstream_http2;  // connections that switched to HTTP/2
   Counter bad_requests;  // refused by the parser (4xx/5xx before routing)
   Counter no_route;
 
   std::mutex mu;
   std::map<std::string, std::unique_ptr<RouteStats>> routes;      // guarded by mu
   std::map<std::string, std::unique_ptr<ClusterStats>> clusters;  // guarded by mu
+  // By route, then method.
+  std::map<std::string, std::map<std::string, std::unique_ptr<GrpcMethodStats>>> grpc;  // mu
 
   // Returned pointers stay valid for the worker's life.
   RouteStats* Route(const std::string& name);
   ClusterStats* Cluster(const std::string& name);
+  // `*other`: the method was counted as "other" (the route has its cap of methods).
+  GrpcMethodStats* Grpc(const std::string& route, std::string_view method, bool* other);
 };
 
 // Prometheus text for the sum over `workers`.

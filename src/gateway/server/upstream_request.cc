@@ -7,7 +7,9 @@
 #include <algorithm>
 
 #include "gateway/server/cluster_manager.h"
+#include "gateway/server/http1_stream.h"
 #include "gateway/server/retry_state.h"
+#include "gateway/server/stream_proxy.h"
 #include "gateway/server/worker.h"
 
 namespace berth::gateway::server {
@@ -88,6 +90,29 @@ lb::LbContext HashContext(const router::Route& route, const http::MessageHead& r
   return context;
 }
 
+lb::LbContext HashContext(
+    const router::Route& route,
+    const std::function<std::optional<std::string_view>(std::string_view)>& header,
+    std::string_view client_ip) {
+  lb::LbContext context;
+  switch (route.hash.kind) {
+    case router::HashPolicy::Kind::kNone:
+      break;
+    case router::HashPolicy::Kind::kHeader:
+      if (auto v = header(route.hash.name)) context.hash = lb::HashKey(*v);
+      break;
+    case router::HashPolicy::Kind::kCookie:
+      if (auto c = header("cookie")) {
+        if (auto v = CookieValue(*c, route.hash.name)) context.hash = lb::HashKey(*v);
+      }
+      break;
+    case router::HashPolicy::Kind::kClientIp:
+      context.hash = lb::HashKey(client_ip);
+      break;
+  }
+  return context;
+}
+
 UpstreamRequest::Outcome UpstreamRequest::Reply(int status, std::string_view body, bool close,
                                                 const char* flags, const HeaderList* headers) {
   if (flags != nullptr) ex_.flags = flags;
@@ -95,25 +120,44 @@ UpstreamRequest::Outcome UpstreamRequest::Reply(int status, std::string_view bod
   return Outcome::kLocalReply;
 }
 
-bool UpstreamRequest::Admit() {
-  Worker& worker = down_.worker();
-  ex_.cluster = worker.clusters().Get(ChooseTarget(*ex_.route, worker.random()).cluster);
-  if (!ex_.cluster || ex_.cluster->hosts().empty()) {
-    Reply(503, "no healthy upstream\n", false, "UH");
+bool AdmitToCluster(Worker& worker, Exchange& ex) {
+  ex.cluster = worker.clusters().Get(ChooseTarget(*ex.route, worker.random()).cluster);
+  if (!ex.cluster || ex.cluster->hosts().empty()) {
+    ex.flags = "UH";
+    ex.SetReply(503, "no healthy upstream\n", false);
     return false;
   }
-  if (ex_.cluster->load().active_requests >= ex_.cluster->config().circuit_breakers.max_requests) {
-    ex_.cluster->stats().circuit_open.Inc();
-    Reply(503, "upstream overloaded\n", false, "UO", &OverloadedHeaders());
+  if (ex.cluster->load().active_requests >= ex.cluster->config().circuit_breakers.max_requests) {
+    ex.cluster->stats().circuit_open.Inc();
+    ex.flags = "UO";
+    ex.SetReply(503, "upstream overloaded\n", false, &OverloadedHeaders());
     return false;
   }
   return true;
 }
 
 asio::awaitable<UpstreamRequest::Outcome> UpstreamRequest::Run() {
-  if (!Admit()) co_return Outcome::kLocalReply;
+  if (!AdmitToCluster(down_.worker(), ex_)) co_return Outcome::kLocalReply;
+  if (router::EffectiveProtocol(*ex_.route, ex_.cluster->config()) !=
+      router::UpstreamProtocol::kHttp1) {
+    // An HTTP/2 upstream: the protocol-neutral path.
+    Http1Stream stream(down_, ex_);
+    StreamProxy proxy(down_.worker(), ex_, stream, down_.client_ip(), down_.tls() != nullptr);
+    co_await proxy.Run();
+    co_return stream.keep_alive() ? Outcome::kKeepAlive : Outcome::kClose;
+  }
   const router::Route& route = *ex_.route;
   Worker& worker = down_.worker();
+  // An upgrade (WebSocket) takes one of the route's slots on this worker until it ends.
+  Decrement upgrade_slot{nullptr};
+  if (down_.parser().head().upgrade && route.websocket.max_connections > 0) {
+    uint32_t& open = worker.open_upgrades(route.name);
+    if (open >= route.websocket.max_connections) {
+      co_return Reply(503, "too many websocket connections on this route\n", false, "UW");
+    }
+    ++open;
+    upgrade_slot.counter = &open;
+  }
   WorkerCluster& cluster = *ex_.cluster;
   ClusterLoad& load = cluster.load();
   ++load.active_requests;
@@ -142,15 +186,18 @@ asio::awaitable<UpstreamRequest::Outcome> UpstreamRequest::Run() {
 
     // A connection: an idle pooled one, or a new one within the circuit breaker's limits.
     down_.SetPhase(Downstream::Phase::kUpstream, route.timeouts.request);
+    // (The pooled case first, without OpenConnection's coroutine frame.)
     reused_ = host_->TakeIdle(conn_);
     if (!reused_) {
-      const Connect c = co_await Open();
-      if (c == Connect::kClosed) co_return Outcome::kClose;
-      if (c == Connect::kOverflow) {
+      const ConnectResult c = co_await OpenConnection(
+          worker.io(), cluster, *host_, conn_, reused_,
+          [this](tcp::socket* s) { down_.WatchUpstream(s); }, [this] { return down_.closed(); });
+      if (c == ConnectResult::kCancelled) co_return Outcome::kClose;
+      if (c == ConnectResult::kOverflow) {
         cluster.stats().circuit_open.Inc();
         co_return Reply(503, "upstream overloaded\n", false, "UO", &OverloadedHeaders());
       }
-      if (c == Connect::kFailed) {
+      if (c == ConnectResult::kFailed) {
         if (retry.RetryOnConnectFailure()) continue;
         co_return Reply(503, "upstream connect error\n", false, "UF");
       }
@@ -188,61 +235,13 @@ asio::awaitable<UpstreamRequest::Outcome> UpstreamRequest::Run() {
       // WebSocket (or any upgrade): bytes both ways until either side closes.
       ex_.status = r.status;
       RecordAnswer(r.status);
-      co_await pump_.Tunnel(*conn_);
+      co_await pump_.Tunnel(
+          *conn_, route.websocket.idle.count() > 0 ? route.websocket.idle : route.timeouts.idle);
       Release(false);
       co_return Outcome::kClose;
     }
     if (auto outcome = AfterResponse(r, *response_parser.parser, retry)) co_return *outcome;
   }
-}
-
-asio::awaitable<UpstreamRequest::Connect> UpstreamRequest::Open() {
-  WorkerCluster& cluster = *ex_.cluster;
-  ClusterLoad& load = cluster.load();
-  const auto& cb = cluster.config().circuit_breakers;
-  asio::io_context& io = down_.worker().io();
-  asio::error_code ec;
-  while (load.open_connections >= cb.max_connections) {
-    if (load.pending_requests >= cb.max_pending_requests) co_return Connect::kOverflow;
-    ++load.pending_requests;
-    asio::steady_timer wait(io);
-    wait.expires_after(cluster.config().connect_timeout);
-    load.waiters.push_back(&wait);
-    co_await wait.async_wait(kNoThrow(ec));
-    --load.pending_requests;
-    std::erase(load.waiters, &wait);
-    if (!ec || down_.closed()) co_return Connect::kOverflow;  // not woken in time
-    if (host_->TakeIdle(conn_)) {
-      reused_ = true;
-      co_return Connect::kOk;
-    }
-  }
-  ++load.open_connections;
-  cluster.stats().connections_opened.Inc();
-  conn_.emplace(io);
-  down_.WatchUpstream(&*conn_);
-  asio::steady_timer connect_timer(io);
-  connect_timer.expires_after(cluster.config().connect_timeout);
-  connect_timer.async_wait([sock = &*conn_](const asio::error_code& e) {
-    if (!e) {
-      asio::error_code ignored;
-      sock->close(ignored);
-    }
-  });
-  co_await conn_->async_connect(host_->endpoint(), kNoThrow(ec));
-  connect_timer.cancel();
-  down_.WatchUpstream(nullptr);
-  if (ec || down_.closed()) {
-    conn_->close(ec);
-    conn_.reset();
-    cluster.ConnectionClosed();
-    if (down_.closed()) co_return Connect::kClosed;
-    cluster.stats().connect_failures.Inc();
-    cluster.outlier().Report(*host_, lb::Outcome::kConnectFailure);
-    co_return Connect::kFailed;
-  }
-  conn_->set_option(tcp::no_delay(true), ec);
-  co_return Connect::kOk;
 }
 
 std::optional<UpstreamRequest::Outcome> UpstreamRequest::AfterSendFailure(BodyPump::Send sent,

@@ -10,6 +10,7 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <functional>
 #include <optional>
 
 #include "core/random.h"
@@ -22,14 +23,23 @@
 namespace berth::gateway::server {
 
 class PooledHost;
+class Worker;
 class RetryState;
 class WorkerCluster;
 
+// Picks the request's target cluster (ex.cluster) and checks its circuit breaker; false with
+// the Exchange's local reply set (503 no healthy upstream / overloaded).
+bool AdmitToCluster(Worker& worker, Exchange& ex);
 // The target of `route` for one request: by weight over its targets.
 const router::WeightedCluster& ChooseTarget(const router::Route& route, lb::Random& random);
 // The balancer's hash input for `route`'s hash policy (header, cookie or client address).
 lb::LbContext HashContext(const router::Route& route, const http::MessageHead& request,
                           std::string_view client_ip);
+// The same over fields of any protocol.
+lb::LbContext HashContext(
+    const router::Route& route,
+    const std::function<std::optional<std::string_view>(std::string_view)>& header,
+    std::string_view client_ip);
 
 class UpstreamRequest {
  public:
@@ -48,11 +58,6 @@ class UpstreamRequest {
   asio::awaitable<Outcome> Run();
 
  private:
-  enum class Connect { kOk, kOverflow, kFailed, kClosed };
-  // The cluster for this request, within its circuit breaker; false: a reply is set.
-  bool Admit();
-  // Opens a connection to host_ into conn_ (waiting for a slot under max_connections).
-  asio::awaitable<Connect> Open();
   // After a request that could not be sent whole: nullopt to try again, else the outcome.
   std::optional<Outcome> AfterSendFailure(BodyPump::Send sent, RetryState& retry);
   // After the answer: nullopt to try again, else the outcome.

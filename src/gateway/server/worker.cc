@@ -222,6 +222,20 @@ RouteStats* Worker::RouteStatsFor(const router::Route* route) {
   return route_stats_[route] = stats_.Route(route->name);
 }
 
+GrpcMethodStats* Worker::GrpcStatsFor(const router::Route& route, std::string_view method) {
+  std::string key = route.name;
+  key += '\n';
+  key += method;
+  auto it = grpc_stats_.find(key);
+  if (it != grpc_stats_.end()) return it->second;
+  bool other = false;
+  GrpcMethodStats* s = stats_.Grpc(route.name, method, &other);
+  // Methods past the per-route cap share "other": those are not cached (the cache stays
+  // as bounded as the stats).
+  if (!other) grpc_stats_[key] = s;
+  return s;
+}
+
 void Worker::Drain() {
   RunOnWorker([this] {
     draining_ = true;

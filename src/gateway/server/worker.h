@@ -33,6 +33,7 @@
 #include "core/random.h"
 #include "gateway/router/route_table.h"
 #include "gateway/server/cluster_manager.h"
+#include "gateway/server/http2_session.h"
 #include "gateway/server/io_buffer.h"
 #include "gateway/server/stats.h"
 
@@ -57,6 +58,8 @@ class WorkerConnection {
 
 struct WorkerOptions {
   http::ParserLimits limits;
+  bool http2_enabled = true;  // HTTP/2: prior knowledge in clear text, ALPN "h2" on TLS
+  Http2Limits http2;
   std::chrono::milliseconds idle_timeout{60'000};    // keep-alive wait for the next request
   std::chrono::milliseconds header_timeout{10'000};  // a request head must arrive within
   std::string access_log_path;                       // overrides the snapshot's
@@ -106,7 +109,12 @@ class Worker {
   ClusterManager& clusters() { return clusters_; }
   const std::shared_ptr<const router::RouteTable>& routes() const { return routes_; }
   RouteStats* RouteStatsFor(const router::Route* route);
+  // The stats of gRPC `method` ("/pkg.Service/Method") on `route` (cached on this worker).
+  GrpcMethodStats* GrpcStatsFor(const router::Route& route, std::string_view method);
   AccessLog* access_log() { return access_log_.get(); }
+  // Upgraded connections (WebSocket) open on this worker through route `route` (by name, so
+  // the count survives route-table changes): websocket.max_connections checks it.
+  uint32_t& open_upgrades(const std::string& route) { return open_upgrades_[route]; }
   bool draining() const { return draining_; }
   asio::ssl::context* tls_context() const { return tls_context_.get(); }
   int index() const { return index_; }
@@ -165,6 +173,8 @@ class Worker {
   ClusterManager clusters_;
   std::shared_ptr<const router::RouteTable> routes_;
   std::unordered_map<const router::Route*, RouteStats*> route_stats_;
+  std::unordered_map<std::string, GrpcMethodStats*> grpc_stats_;  // "<route>\n<method>"
+  std::unordered_map<std::string, uint32_t> open_upgrades_;       // by route name
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors_;
   std::unique_ptr<asio::ip::tcp::acceptor> admin_acceptor_;
   std::function<std::string()> render_metrics_;

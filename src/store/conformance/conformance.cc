@@ -710,7 +710,9 @@ TEST_P(StoreConformanceTest, ReadsNeverSeeHalfATxn) {
     const auto& a = both.results[0].range.kvs;
     const auto& b = both.results[1].range.kvs;
     ASSERT_EQ(a.size(), b.size());
-    if (!a.empty()) EXPECT_EQ(a[0].value, b[0].value);
+    if (!a.empty()) {
+      EXPECT_EQ(a[0].value, b[0].value);
+    }
   }
 }
 

@@ -86,8 +86,8 @@ class Recorder {
   std::vector<WatchResponse> responses_;
 };
 
-// Wraps the real connection factory to learn which member each watch stream went to.
-// Watch streams are the connections opened with the watch idle timeout.
+// Learns which member each attempt of a user watch went to (the store's own mirror watch,
+// id 0, is left out).
 struct ConnectionLog {
   std::mutex mu;
   std::vector<std::string> watch_endpoints;  // in connect order
@@ -95,16 +95,11 @@ struct ConnectionLog {
 
 EtcdOptions RecordingOptions(std::shared_ptr<ConnectionLog> log) {
   EtcdOptions options;
-  options.watch_idle_timeout = 7min;  // also marks watch connections for the log
   options.failover_deadline = 60s;
-  auto real = etcd_internal::DefaultConnectionFactory();
-  options.connection_factory = [real, log](const std::string& endpoint,
-                                           const etcd_internal::ConnectionOptions& co) {
-    if (co.io_timeout == std::chrono::milliseconds(7min)) {
-      std::lock_guard lock(log->mu);
-      log->watch_endpoints.push_back(endpoint);
-    }
-    return real(endpoint, co);
+  options.watch_attempt_observer = [log](int64_t watch_id, const std::string& endpoint) {
+    if (watch_id == 0) return;
+    std::lock_guard lock(log->mu);
+    log->watch_endpoints.push_back(endpoint);
   };
   return options;
 }
@@ -263,7 +258,9 @@ void ConcurrentWriterAcrossAKill(EtcdCluster& cluster, Victim which) {
   for (int i = 0; i < kWrites; ++i) {
     EXPECT_EQ(events[i].kv.key, "/cw/" + Padded(i + 1));
     EXPECT_EQ(events[i].kv.version, 1);
-    if (i > 0) EXPECT_GT(events[i].kv.mod_revision, events[i - 1].kv.mod_revision);
+    if (i > 0) {
+      EXPECT_GT(events[i].kv.mod_revision, events[i - 1].kv.mod_revision);
+    }
   }
   EXPECT_EQ(events.back().kv.key, "/cw/zz-sentinel");
 }
