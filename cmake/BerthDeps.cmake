@@ -19,6 +19,11 @@ pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
 # etcd's gRPC API (store/etcd): protoc and gRPC's C++ plugin generate the client at build time.
 find_package(Protobuf REQUIRED)
 find_package(gRPC CONFIG REQUIRED)
+# toml++ (header-only use; the config center validates TOML configs with it).
+find_path(TOMLPP_INCLUDE_DIR toml++/toml.h)
+if(NOT TOMLPP_INCLUDE_DIR)
+  message(FATAL_ERROR "toml++ not found: apt-get install libtomlplusplus-dev (scripts/deps.sh)")
+endif()
 
 # Standalone Asio, compiled once (ASIO_SEPARATE_COMPILATION) in src/core/asio_impl.cc so
 # that every file that includes asio does not instantiate its implementation again.

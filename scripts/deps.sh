@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libjemalloc-dev zlib1g-dev libsnappy-dev
   # etcd's gRPC API (store/etcd): the library and the code generators
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libtomlplusplus-dev
   # store peers
   etcd-server etcd-client
   # containers and networks

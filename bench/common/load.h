@@ -15,6 +15,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/http/message.h"
 
@@ -58,6 +59,15 @@ std::string LoadAverage();
 
 // VmRSS of `pid` in KiB, or -1 when it cannot be read.
 int64_t RssKb(pid_t pid);
+
+// The p-quantile (0..1) of `v` by nearest rank; 0 for an empty `v`.
+double Percentile(std::vector<double> v, double p);
+
+// Raises this process's open-files soft limit to its hard limit (watch benches hold many).
+void RaiseFdLimit();
+
+// "/proc/loadavg"'s three averages ("1.20 0.95 0.80"), to print beside a figure.
+std::string LoadAverage();
 
 // Standard base64 with padding (RFC 4648 §4).
 std::string Base64(std::string_view in);

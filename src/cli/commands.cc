@@ -27,6 +27,8 @@ std::unique_ptr<CLI::App> NewBerthApp(Context& ctx) {
   AddNodeCommands(*app, ctx);
   AddRouteCommands(*app, ctx);
   AddUiCommands(*app, ctx);
+  AddConfigCommands(*app, ctx);
+  AddSecretCommands(*app, ctx);
   AddCompletionCommands(*app, ctx);
   if (auto r = FinishCommandTree(*app); !r) {
     // A group redefined a global flag: a bug the CLI's tests catch before it ships.

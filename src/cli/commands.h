@@ -24,6 +24,8 @@ void AddContainerCommands(CLI::App& app, Context& ctx);  // run, ps, logs, ... (
 void AddImageCommands(CLI::App& app, Context& ctx);      // image ... (cmd_image.cc)
 void AddNodeCommands(CLI::App& app, Context& ctx);       // node ... (cmd_node.cc)
 void AddRouteCommands(CLI::App& app, Context& ctx);      // route ... (cmd_route.cc)
+void AddConfigCommands(CLI::App& app, Context& ctx);     // config ... (cmd_config.cc)
+void AddSecretCommands(CLI::App& app, Context& ctx);     // secret ... (cmd_secret.cc)
 // ui: opens the web console with a one-time login link (cmd_ui.cc)
 void AddUiCommands(CLI::App& app, Context& ctx);
 // logs query|tail|patterns|exceptions|slow-routes under `logs` (cmd_logs.cc): the log center.

@@ -307,6 +307,9 @@ void AddCommonFlags(CLI::App* cmd, DaemonFlags& flags) {
   cmd->add_option("--api-threads", flags.api_threads, "API worker threads")->capture_default_str();
   cmd->add_option("--dns", flags.components.dns, "Registry DNS address host:port, or none")
       ->capture_default_str();
+  cmd->add_option("--secrets-key-file", flags.components.secrets_key_file,
+                  "Secrets' master key (64 hex digits) instead of <data-dir>/secrets/master.keys "
+                  "(BERTH_SECRETS_KEY comes first)");
   cmd->add_option("--leader-ttl", flags.components.leader_ttl,
                   "Lease of the controller, health-check and compactor leaders among servers: "
                   "a dead leader is replaced within about this long (>= 2s)")

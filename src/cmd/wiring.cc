@@ -10,6 +10,7 @@
 #include "api/admission_endpoints.h"
 #include "api/app_endpoints.h"
 #include "api/change_feed.h"
+#include "api/config_endpoints.h"
 #include "api/container_endpoints.h"
 #include "api/logs_endpoints.h"
 #include "api/node_endpoints.h"
@@ -17,6 +18,9 @@
 #include "api/route_endpoints.h"
 #include "api/scan_endpoints.h"
 #include "cmd/agent_role.h"
+#include "config/config_center.h"
+#include "config/delivery_hub.h"
+#include "config/secrets.h"
 #include "core/log.h"
 #include "core/units.h"
 #include "gateway/endpoint_source.h"
@@ -64,6 +68,7 @@ class Started final : public Components {
     gateway_source.reset();
     if (controller) controller->Stop();  // steps down so another server leads at once
     controller.reset();
+    delivery.reset();  // its streams post to the registry's io context
     registry.reset();
     container_exec.reset();
     if (scanner) scanner->Stop();  // it reads the image store's layers
@@ -87,6 +92,9 @@ class Started final : public Components {
 
   std::unique_ptr<registry::Component> registry;
   std::unique_ptr<gateway::RouteStore> routes;
+  std::unique_ptr<config::ConfigCenter> configs;
+  std::unique_ptr<config::SecretStore> secrets;
+  std::unique_ptr<config::DeliveryHub> delivery;  // pushes config changes to consumers
   AgentParts agent;
   std::unique_ptr<AgentContainerExec> container_exec;    // the registry's exec checks
   std::unique_ptr<security::scan::ScanService> scanner;  // beside the image store
@@ -248,6 +256,25 @@ Result<std::unique_ptr<store::Compactor>> StartCompactor(Wiring& w, const Candid
   return compactor;
 }
 
+// Configuration center: versioned config items in the store (/v1/configs), secrets under
+// the master key, and delivery of changes to programs (decision 0014).
+Result<void> StartConfigCenter(Wiring& w, Started& started, api::Router& router) {
+  started.configs = std::make_unique<config::ConfigCenter>(w.store, w.clock);
+  api::RegisterConfigEndpoints(router, *started.configs);
+  const char* env = std::getenv("BERTH_SECRETS_KEY");
+  auto keys = config::LoadMasterKeys(w.data_dir, w.flags.secrets_key_file, env ? env : "");
+  if (!keys) return std::unexpected(Wrap(keys.error(), "secrets' master key"));
+  started.secrets =
+      std::make_unique<config::SecretStore>(w.store, w.clock, *started.configs, std::move(*keys));
+  api::RegisterSecretEndpoints(router, *started.secrets);
+  started.delivery = std::make_unique<config::DeliveryHub>(w.store, *started.configs);
+  if (auto s = started.delivery->Start(); !s)
+    return std::unexpected(Wrap(s.error(), "config delivery"));
+  api::RegisterConfigDeliveryEndpoints(router, *started.configs, *started.delivery,
+                                       started.registry->io());
+  return {};
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& router) {
@@ -297,6 +324,7 @@ Result<std::unique_ptr<Components>> StartComponents(Wiring& w, api::Router& rout
   // Gateway routes in the store: /v1/routes and /v1/gateway/services.
   started->routes = std::make_unique<gateway::RouteStore>(w.store, w.data_dir);
   api::RegisterRouteEndpoints(router, *started->routes);
+  if (auto c = StartConfigCenter(w, *started, router); !c) return std::unexpected(c.error());
 
   // Admission policy per namespace: judged on apply, run, scale-up and rollouts.
   started->admission =

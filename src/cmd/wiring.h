@@ -35,6 +35,9 @@ struct ComponentFlags {
   // servers: a dead leader is replaced within about this long.
   std::string leader_ttl = "10s";
   bool controller = true;  // run the orchestrator's controller
+  // Secrets' master key: this file (64 hex digits) instead of <data-dir>/secrets/master.keys;
+  // BERTH_SECRETS_KEY in the environment comes first.
+  std::string secrets_key_file;
   // Automatic compaction of the store's history (store/compactor.h; etcd-style flags).
   std::string compaction_mode = "periodic";  // periodic | revision | off
   std::string compaction_retention = "5m";   // periodic: duration; revision: count; 0: off

@@ -202,6 +202,59 @@ std::map<std::string, Case> Cases() {
        {Rule::kNsOperator, "/v1/gateway/services/shop/api", R"({"lb":"random"})", 200}},
       {"DELETE /v1/gateway/services/{ns}/{service}",
        {Rule::kNsOperator, "/v1/gateway/services/shop/api", "", 200}},
+      // Configuration center: items in a config namespace; namespaces' settings are the admin's.
+      {"GET /v1/configs/{ns}", {Rule::kNsViewer, "/v1/configs/shop", "", 200}},
+      {"GET /v1/configs/{ns}/{name}", {Rule::kNsViewer, "/v1/configs/shop/app.yaml", "", 200}},
+      {"PUT /v1/configs/{ns}/{name}",
+       {Rule::kNsOperator, "/v1/configs/shop/c{n}.yaml", R"({"content":"a: {n}\n"})", 201}},
+      {"DELETE /v1/configs/{ns}/{name}", {Rule::kNsOperator, "/v1/configs/shop/app.yaml", "", 200}},
+      {"GET /v1/configs/{ns}/{name}/history",
+       {Rule::kNsViewer, "/v1/configs/shop/app.yaml/history", "", 200}},
+      {"GET /v1/configs/{ns}/{name}/diff",
+       {Rule::kNsViewer, "/v1/configs/shop/app.yaml/diff?from=1&to=2", "", 200}},
+      {"POST /v1/configs/{ns}/{name}/rollback",
+       {Rule::kNsOperator, "/v1/configs/shop/app.yaml/rollback", R"({"to":1})", 200}},
+      {"POST /v1/configs/{ns}/{name}/publish",
+       {Rule::kNsOperator, "/v1/configs/shop/app.yaml/publish", "", 200}},
+      {"POST /v1/configs/{ns}/{name}/promote",
+       {Rule::kNsOperator, "/v1/configs/shop/app.yaml/promote", "", 409}},
+      {"POST /v1/configs/{ns}/{name}/abort",
+       {Rule::kNsOperator, "/v1/configs/shop/app.yaml/abort", "", 409}},
+      {"GET /v1/configs/{ns}/{name}/draft",
+       {Rule::kNsViewer, "/v1/configs/shop/app.yaml/draft", "", 200}},
+      {"DELETE /v1/configs/{ns}/{name}/draft",
+       {Rule::kNsOperator, "/v1/configs/shop/app.yaml/draft", "", 0}},  // published by then
+      {"GET /v1/configs/{ns}/{name}/status",
+       {Rule::kNsViewer, "/v1/configs/shop/app.yaml/status", "", 200}},
+      {"POST /v1/configs:watch",
+       {Rule::kNsViewer, "/v1/configs:watch",
+        R"({"watches":[{"namespace":"shop","name":"app.yaml"}]})", 200, true}},
+      {"GET /v1/configs/{ns}/{name}/watch",
+       {Rule::kNsViewer, "/v1/configs/shop/app.yaml/watch", "", 200}},
+      {"POST /v1/configs/{ns}/{name}/ack",
+       {Rule::kNsViewer, "/v1/configs/shop/app.yaml/ack", R"({"consumer":"c1","version":1})", 200}},
+      {"GET /v1/config-namespaces",
+       {Rule::kAnyToken, "/v1/config-namespaces", "", 200, false, true}},
+      {"GET /v1/config-namespaces/{ns}", {Rule::kNsViewer, "/v1/config-namespaces/shop", "", 200}},
+      {"PUT /v1/config-namespaces/{ns}",
+       {Rule::kClusterAdmin, "/v1/config-namespaces/shop", R"({"max_items":500})", 200}},
+      // Not empty: refused with 409 after the check.
+      {"DELETE /v1/config-namespaces/{ns}",
+       {Rule::kClusterAdmin, "/v1/config-namespaces/shop", "", 409}},
+      {"GET /v1/config-namespaces/{ns}/export",
+       {Rule::kNsViewer, "/v1/config-namespaces/shop/export", "", 200}},
+      {"POST /v1/config-namespaces/{ns}/import",
+       {Rule::kNsOperator, "/v1/config-namespaces/shop/import",
+        R"({"configs":[{"name":"i{n}.yaml","content":"b: {n}\n"}]})", 200}},
+      // Secrets: names for viewers, values only with ?reveal to an admin (config_test.cc).
+      {"GET /v1/secrets/{ns}", {Rule::kNsViewer, "/v1/secrets/shop", "", 200}},
+      {"GET /v1/secrets/{ns}/{name}", {Rule::kNsViewer, "/v1/secrets/shop/db", "", 200}},
+      {"PUT /v1/secrets/{ns}/{name}",
+       {Rule::kNsOperator, "/v1/secrets/shop/s{n}", R"({"value":"x{n}"})", 201}},
+      {"DELETE /v1/secrets/{ns}/{name}", {Rule::kNsOperator, "/v1/secrets/shop/db", "", 200}},
+      {"GET /v1/secrets/{ns}/{name}/history",
+       {Rule::kNsViewer, "/v1/secrets/shop/db/history", "", 200}},
+      {"POST /v1/secrets:rotate-key", {Rule::kClusterAdmin, "/v1/secrets:rotate-key", "", 200}},
       // Apps.
       {"POST /v1/apps", {Rule::kNsOperator, "/v1/apps", shop_app, 201}},
       {"GET /v1/apps", {Rule::kAnyToken, "/v1/apps", "", 200, false, true}},
@@ -430,6 +483,15 @@ class AuthzMatrixTest : public ::testing::Test {
                 {"network", "none"}}
                .dump());
     }
+    // A config with two released versions and a draft in each namespace.
+    for (std::string ns : {"shop", "billing"}) {
+      Must("PUT", "/v1/config-namespaces/" + ns, R"({"max_items":1000})");
+      Call(Who::kAdmin, "DELETE", "/v1/configs/" + ns + "/app.yaml");
+      Must("PUT", "/v1/configs/" + ns + "/app.yaml", R"({"content":"v: 1\n"})");
+      Must("PUT", "/v1/configs/" + ns + "/app.yaml", R"({"content":"v: 2\n"})");
+      Must("PUT", "/v1/configs/" + ns + "/app.yaml", R"({"content":"v: 3\n","draft":true})");
+      Must("PUT", "/v1/secrets/" + ns + "/db", R"({"value":"pw"})");
+    }
     Must(
         "PUT", "/v1/nodes/n9",
         R"({"address":"127.0.0.1","ttl_seconds":600,"capacity":{"cpu_millis":1000,"memory_bytes":1073741824,"pids":1000}})");
@@ -456,7 +518,8 @@ class AuthzMatrixTest : public ::testing::Test {
     for (const char* path :
          {"/v1/apps/shop/web", "/v1/registry/shop/api/i1", "/v1/routes/shop-route",
           "/v1/gateway/services/shop/api", "/v1/containers/shop-c", "/v1/tokens", "/v1/nodes/n9",
-          "/v1/kv/authz/k", "/v1/security/ignores"}) {
+          "/v1/kv/authz/k", "/v1/security/ignores", "/v1/configs/shop/app.yaml/history",
+          "/v1/configs/shop/app.yaml/draft", "/v1/config-namespaces/shop", "/v1/secrets/shop/db"}) {
       auto r = Call(Who::kAdmin, "GET", path);
       auto j = ParseJson(r.body);
       if (j && j->is_object()) {
