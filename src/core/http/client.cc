@@ -435,8 +435,22 @@ class ClientImpl final : public Client {
 
 }  // namespace
 
+namespace {
+
+// A list of servers ("a:1,b:2", "http://a:1,http://b:2") has a comma in its first
+// authority; a comma after it (in a path or query: "?topics=apps,nodes") belongs to one URL.
+bool IsServerList(std::string_view base) {
+  size_t start = base.find("://");
+  start = start == std::string_view::npos ? 0 : start + 3;
+  const size_t end = base.find_first_of("/?#", start);
+  return base.substr(start, end == std::string_view::npos ? end : end - start).find(',') !=
+         std::string_view::npos;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Client>> Client::Create(std::string_view base, ClientOptions options) {
-  if (base.find(',') != std::string_view::npos) return CreateFailoverClient(base, options);
+  if (IsServerList(base)) return CreateFailoverClient(base, options);
   auto url = ParseUrl(base);
   if (!url) return std::unexpected(url.error());
   auto client = std::make_unique<ClientImpl>(std::move(*url), std::move(options));
