@@ -66,9 +66,6 @@ double Percentile(std::vector<double> v, double p);
 // Raises this process's open-files soft limit to its hard limit (watch benches hold many).
 void RaiseFdLimit();
 
-// "/proc/loadavg"'s three averages ("1.20 0.95 0.80"), to print beside a figure.
-std::string LoadAverage();
-
 // Standard base64 with padding (RFC 4648 §4).
 std::string Base64(std::string_view in);
 
